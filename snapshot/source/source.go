@@ -1,0 +1,82 @@
+// Package source talks to the systems raftsnap snapshots: Consul, Nomad and
+// Vault over their HTTP APIs, and Go services embedding hashicorp/raft (in
+// process, or over the HTTP handler from package snapshot).
+package source
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/raftsnap/raftsnap/snapshot"
+)
+
+// Kind names a type of source.
+type Kind string
+
+const (
+	Consul Kind = "consul"
+	Nomad  Kind = "nomad"
+	Vault  Kind = "vault"
+	// Raft is a Go service exposing snapshot.NewHandler over HTTP.
+	Raft Kind = "raft"
+)
+
+// Source is where snapshots come from and where restores go.
+type Source interface {
+	Kind() Kind
+	// String names the source for errors and logs: kind and URL, never a
+	// token ("consul at https://127.0.0.1:8501").
+	String() string
+	// Save streams a snapshot archive into w, byte for byte as the server
+	// sent it. The caller verifies the bytes (see VerifyOptions).
+	Save(ctx context.Context, w io.Writer) (*SaveResult, error)
+	// Restore sends an archive (already verified by the caller) of size
+	// bytes to the server.
+	Restore(ctx context.Context, archive io.Reader, size int64) error
+	// VerifyOptions are the checks an archive from this source must pass
+	// (Vault's must be sealed).
+	VerifyOptions() snapshot.VerifyOptions
+}
+
+// SaveResult describes one download.
+type SaveResult struct {
+	Bytes int64 `json:"bytes"`
+	// Headers holds the server headers worth recording with the snapshot
+	// (X-Consul-Index, X-Consul-KnownLeader, X-Consul-LastContact, Digest...).
+	Headers map[string]string `json:"headers,omitempty"`
+}
+
+// TLSConfig configures HTTPS to a source. Verification is never skipped
+// unless InsecureSkipVerify is set explicitly.
+type TLSConfig struct {
+	CAFile             string
+	CertFile           string
+	KeyFile            string
+	ServerName         string
+	InsecureSkipVerify bool
+}
+
+// Config is everything needed to build a Source.
+type Config struct {
+	Kind    Kind
+	Address string // base URL, e.g. http://127.0.0.1:8500
+	Token   Secret
+	// Stale lets a follower answer (Consul, Nomad, raft handler).
+	Stale      bool
+	Datacenter string // consul
+	Region     string // nomad
+	Namespace  string // vault (X-Vault-Namespace)
+	// ForceRestore uses Vault's snapshot-force endpoint.
+	ForceRestore bool
+	TLS          TLSConfig
+	// ConnectTimeout bounds dialing and the TLS handshake; Timeout, when
+	// non-zero, bounds a whole request. Callers usually bound runs by
+	// context instead.
+	ConnectTimeout time.Duration
+	Timeout        time.Duration
+}
+
+// Secret holds a token. It formats as "[redacted]" everywhere (fmt, slog,
+// JSON) so it cannot leak by accident; Reveal returns the value.
+type Secret string
