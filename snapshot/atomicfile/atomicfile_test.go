@@ -1,0 +1,119 @@
+package atomicfile
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestCommitReplacesAndLeavesNoTemp(t *testing.T) {
+	dir := t.TempDir()
+	final := filepath.Join(dir, "snap")
+	if err := os.WriteFile(final, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Create(final)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(f.TempName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("temp file mode %v, want 0600", st.Mode().Perm())
+	}
+	// Until Commit the old content is what readers see.
+	if got, _ := os.ReadFile(final); string(got) != "old" {
+		t.Fatalf("final changed before commit: %q", got)
+	}
+	if _, err := f.WriteString("new"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(final); string(got) != "new" {
+		t.Fatalf("final = %q, want new", got)
+	}
+	if _, err := os.Stat(f.TempName()); !os.IsNotExist(err) {
+		t.Fatalf("temp file still there: %v", err)
+	}
+	if err := f.Abort(); err != nil {
+		t.Fatalf("Abort after Commit: %v", err)
+	}
+}
+
+func TestAbortKeepsOldFile(t *testing.T) {
+	dir := t.TempDir()
+	final := filepath.Join(dir, "snap")
+	if err := os.WriteFile(final, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Create(final)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("half")
+	if err := f.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(final); string(got) != "old" {
+		t.Fatalf("final = %q, want old", got)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Fatalf("directory has %d entries, want only the final file", len(entries))
+	}
+}
+
+func TestCreateRefusesExistingTemp(t *testing.T) {
+	dir := t.TempDir()
+	final := filepath.Join(dir, "snap")
+	if err := os.WriteFile(final+TempSuffix, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Create(final)
+	if err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("Create over a leftover temp file: err = %v", err)
+	}
+}
+
+func TestRemoveLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"a.part", "b.part", "keep.tar.gz", "keep.json"} {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed, err := RemoveLeftovers(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 2 {
+		t.Fatalf("removed %v, want the two .part files", removed)
+	}
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, ",") != "keep.json,keep.tar.gz" {
+		t.Fatalf("left %v", names)
+	}
+}
+
+func TestWriteFile(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "x.json")
+	if err := WriteFile(name, []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v", st.Mode().Perm())
+	}
+}
