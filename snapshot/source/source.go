@@ -45,6 +45,9 @@ type SaveResult struct {
 	// Headers holds the server headers worth recording with the snapshot
 	// (X-Consul-Index, X-Consul-KnownLeader, X-Consul-LastContact, Digest...).
 	Headers map[string]string `json:"headers,omitempty"`
+	// Digest says whether the server's Digest header was checked against
+	// the bytes received (nomad, raft); empty for sources that send none.
+	Digest DigestStatus `json:"digest,omitempty"`
 }
 
 // TLSConfig configures HTTPS to a source. Verification is never skipped

@@ -1,0 +1,422 @@
+package source
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/raftsnap/raftsnap/snapshot"
+)
+
+// DigestStatus says what became of the server's Digest header (Nomad and
+// the raft handler send one).
+type DigestStatus string
+
+const (
+	// DigestVerified: the SHA-256 in the Digest header matched the bytes
+	// received.
+	DigestVerified DigestStatus = "verified"
+	// DigestAbsent: the server sent no sha-256 digest, so nothing was
+	// checked beyond the transfer itself (older servers do this).
+	DigestAbsent DigestStatus = "absent"
+)
+
+// kindSpec is everything that differs between the HTTP APIs.
+type kindSpec struct {
+	path             string
+	forceRestorePath string // vault only
+	restoreMethod    string
+	tokenHeader      string
+	// staleValue is the value of ?stale= when Config.Stale; Consul takes a
+	// bare "?stale".
+	staleValue string
+	// locationParam carries Datacenter (consul) or Region (nomad).
+	locationParam string
+	// recordHeaders are copied into SaveResult.Headers when present.
+	recordHeaders []string
+	checkDigest   bool
+	requireSealed bool
+}
+
+var specs = map[Kind]kindSpec{
+	Consul: {
+		path:          "/v1/snapshot",
+		restoreMethod: http.MethodPut,
+		tokenHeader:   "X-Consul-Token",
+		staleValue:    "",
+		locationParam: "dc",
+		recordHeaders: []string{"X-Consul-Index", "X-Consul-KnownLeader", "X-Consul-LastContact"},
+	},
+	Nomad: {
+		path:          "/v1/operator/snapshot",
+		restoreMethod: http.MethodPut,
+		tokenHeader:   "X-Nomad-Token",
+		staleValue:    "true",
+		locationParam: "region",
+		recordHeaders: []string{"Digest", "X-Nomad-Index", "X-Nomad-KnownLeader", "X-Nomad-LastContact"},
+		checkDigest:   true,
+	},
+	Vault: {
+		path:             "/v1/sys/storage/raft/snapshot",
+		forceRestorePath: "/v1/sys/storage/raft/snapshot-force",
+		restoreMethod:    http.MethodPost,
+		tokenHeader:      "X-Vault-Token",
+		requireSealed:    true,
+	},
+	Raft: {
+		path:          "/v1/snapshot",
+		restoreMethod: http.MethodPut,
+		tokenHeader:   "X-Raft-Token",
+		staleValue:    "true",
+		recordHeaders: []string{"Digest", "X-Raft-Index", "X-Raft-Term", "X-Raft-Known-Leader"},
+		checkDigest:   true,
+	},
+}
+
+// copyBufferSize keeps syscalls per GiB low without holding much memory.
+const copyBufferSize = 256 << 10
+
+type httpSource struct {
+	kind   Kind
+	spec   kindSpec
+	cfg    Config
+	base   *url.URL
+	client *http.Client
+}
+
+// New validates cfg and builds the Source for cfg.Kind. Every problem is a
+// *ConfigError naming the field.
+func New(cfg Config) (Source, error) {
+	base, err := validate(cfg)
+	if err != nil {
+		return nil, err
+	}
+	client, err := NewHTTPClient(cfg)
+	if err != nil {
+		var cfgErr *ConfigError
+		if errors.As(err, &cfgErr) {
+			cfgErr.Kind = cfg.Kind
+		}
+		return nil, err
+	}
+	return &httpSource{kind: cfg.Kind, spec: specs[cfg.Kind], cfg: cfg, base: base, client: client}, nil
+}
+
+func validate(cfg Config) (*url.URL, error) {
+	bad := func(field, reason string) error {
+		return &ConfigError{Kind: cfg.Kind, Field: field, Reason: reason}
+	}
+	if _, ok := specs[cfg.Kind]; !ok {
+		if cfg.Kind == "" {
+			return nil, bad("Kind", "is empty (want consul, nomad, vault or raft)")
+		}
+		return nil, bad("Kind", fmt.Sprintf("unknown kind %q (want consul, nomad, vault or raft)", cfg.Kind))
+	}
+	if cfg.Address == "" {
+		return nil, bad("Address", "is empty (want a base URL such as http://127.0.0.1:8500)")
+	}
+	base, err := url.Parse(cfg.Address)
+	if err != nil {
+		// The inner error only: url.Error quotes the whole address, which
+		// may hold a password.
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			err = urlErr.Err
+		}
+		return nil, bad("Address", "is not a valid URL: "+err.Error())
+	}
+	if base.User != nil {
+		return nil, bad("Address", "must not contain user:password@ (put the token in a token file or environment variable)")
+	}
+	if base.Scheme != "http" && base.Scheme != "https" {
+		return nil, bad("Address", fmt.Sprintf("scheme %q is not supported (want http:// or https://)", base.Scheme))
+	}
+	if base.Host == "" || base.Hostname() == "" {
+		return nil, bad("Address", fmt.Sprintf("%q has no host", cfg.Address))
+	}
+	if base.RawQuery != "" || base.ForceQuery || base.Fragment != "" {
+		return nil, bad("Address", "must not contain a query (?...) or fragment (#...); use the source's options instead")
+	}
+	base.Path = strings.TrimRight(base.Path, "/")
+	base.RawPath = ""
+
+	if err := checkTokenChars(cfg.Token.Reveal()); err != nil {
+		return nil, bad("Token", err.Error())
+	}
+	tlsSet := cfg.TLS.CAFile != "" || cfg.TLS.CertFile != "" || cfg.TLS.KeyFile != "" ||
+		cfg.TLS.ServerName != "" || cfg.TLS.InsecureSkipVerify
+	if tlsSet && base.Scheme != "https" {
+		return nil, bad("TLS", "TLS settings need an https:// address")
+	}
+	if cfg.ConnectTimeout < 0 {
+		return nil, bad("ConnectTimeout", "must not be negative")
+	}
+	if cfg.Timeout < 0 {
+		return nil, bad("Timeout", "must not be negative")
+	}
+	if cfg.Datacenter != "" && cfg.Kind != Consul {
+		return nil, bad("Datacenter", "applies to consul sources only")
+	}
+	if cfg.Region != "" && cfg.Kind != Nomad {
+		return nil, bad("Region", "applies to nomad sources only")
+	}
+	if cfg.Namespace != "" {
+		if cfg.Kind != Vault {
+			return nil, bad("Namespace", "applies to vault sources only")
+		}
+		if err := checkTokenChars(cfg.Namespace); err != nil {
+			return nil, bad("Namespace", strings.Replace(err.Error(), "token", "namespace", 1))
+		}
+	}
+	if cfg.ForceRestore && cfg.Kind != Vault {
+		return nil, bad("ForceRestore", "applies to vault sources only")
+	}
+	if cfg.Stale && cfg.Kind == Vault {
+		return nil, bad("Stale", "vault has no stale mode (snapshots always come from the active node)")
+	}
+	return base, nil
+}
+
+func (s *httpSource) Kind() Kind { return s.kind }
+
+func (s *httpSource) String() string { return fmt.Sprintf("%s at %s", s.kind, s.base.String()) }
+
+func (s *httpSource) VerifyOptions() snapshot.VerifyOptions {
+	return snapshot.VerifyOptions{RequireSealed: s.spec.requireSealed}
+}
+
+// endpoint builds the request URL; it holds no secret.
+func (s *httpSource) endpoint(op string) string {
+	u := *s.base
+	path := s.spec.path
+	if op == OpRestore && s.cfg.ForceRestore && s.spec.forceRestorePath != "" {
+		path = s.spec.forceRestorePath
+	}
+	u.Path = s.base.Path + path
+	query := url.Values{}
+	if s.spec.locationParam == "dc" && s.cfg.Datacenter != "" {
+		query.Set("dc", s.cfg.Datacenter)
+	}
+	if s.spec.locationParam == "region" && s.cfg.Region != "" {
+		query.Set("region", s.cfg.Region)
+	}
+	encoded := query.Encode()
+	if op == OpSave && s.cfg.Stale {
+		stale := "stale"
+		if s.spec.staleValue != "" {
+			stale += "=" + s.spec.staleValue
+		}
+		if encoded != "" {
+			encoded += "&"
+		}
+		encoded += stale
+	}
+	u.RawQuery = encoded
+	return u.String()
+}
+
+func (s *httpSource) newRequest(ctx context.Context, method, rawURL string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, rawURL, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("User-Agent", UserAgent())
+	if s.cfg.Token.IsSet() {
+		req.Header.Set(s.spec.tokenHeader, s.cfg.Token.Reveal())
+	}
+	if s.cfg.Namespace != "" {
+		req.Header.Set("X-Vault-Namespace", s.cfg.Namespace)
+	}
+	return req, nil
+}
+
+// Save streams the archive into w as it arrives. It checks the transfer
+// (Content-Length, a body cut short, the Digest header where the server
+// sends one); verifying the archive is the caller's job.
+//
+// A failure to write into w is returned wrapped as is (not as *Error) so the
+// caller can tell its own disk errors (ENOSPC...) from the source's.
+func (s *httpSource) Save(ctx context.Context, w io.Writer) (*SaveResult, error) {
+	rawURL := s.endpoint(OpSave)
+	fail := func(msg string, permanent bool, err error) *Error {
+		return &Error{Kind: s.kind, Op: OpSave, URL: rawURL, Message: msg, Err: err, permanent: permanent}
+	}
+	req, err := s.newRequest(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return nil, fail("building request: "+err.Error(), true, err)
+	}
+	req.Header.Set("Accept", "application/x-gzip, application/octet-stream")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return nil, transportError(s.kind, OpSave, rawURL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, statusError(s.kind, OpSave, rawURL, resp)
+	}
+
+	result := &SaveResult{Headers: map[string]string{}}
+	for _, name := range s.spec.recordHeaders {
+		if value := resp.Header.Get(name); value != "" {
+			result.Headers[name] = value
+		}
+	}
+	var (
+		wantDigest []byte
+		hasher     hash.Hash
+	)
+	if s.spec.checkDigest {
+		wantDigest, err = parseSHA256Digest(resp.Header.Values("Digest"))
+		if err != nil {
+			return nil, fail(err.Error(), true, err)
+		}
+		if wantDigest != nil {
+			hasher = sha256.New()
+		}
+	}
+
+	body := &trackingReader{r: resp.Body}
+	var src io.Reader = body
+	if hasher != nil {
+		src = io.TeeReader(body, hasher)
+	}
+	n, err := io.CopyBuffer(onlyWriter{w}, src, make([]byte, copyBufferSize))
+	result.Bytes = n
+	if err != nil {
+		if body.err == nil || !errors.Is(err, body.err) {
+			return nil, fmt.Errorf("saving snapshot from %s: writing after %d bytes: %w", s, n, err)
+		}
+		return nil, s.cutShort(rawURL, n, resp.ContentLength, err)
+	}
+	if resp.ContentLength >= 0 && n != resp.ContentLength {
+		return nil, s.cutShort(rawURL, n, resp.ContentLength, io.ErrUnexpectedEOF)
+	}
+	if s.spec.checkDigest {
+		if hasher == nil {
+			result.Digest = DigestAbsent
+		} else {
+			got := hasher.Sum(nil)
+			if subtle.ConstantTimeCompare(got, wantDigest) != 1 {
+				return nil, fail(fmt.Sprintf("Digest header mismatch: server announced sha-256=%s, received %d bytes hashing to sha-256=%s",
+					base64.StdEncoding.EncodeToString(wantDigest), n, base64.StdEncoding.EncodeToString(got)), false, nil)
+			}
+			result.Digest = DigestVerified
+		}
+	}
+	return result, nil
+}
+
+// cutShort describes a body that stopped before its end.
+func (s *httpSource) cutShort(rawURL string, got, want int64, err error) *Error {
+	e := &Error{Kind: s.kind, Op: OpSave, URL: rawURL, Err: err}
+	switch {
+	case errors.Is(err, context.Canceled):
+		e.Message = fmt.Sprintf("canceled after %d bytes", got)
+		return e
+	case want >= 0:
+		e.Message = fmt.Sprintf("response body cut short after %d of %d bytes", got, want)
+	default:
+		e.Message = fmt.Sprintf("response body cut short after %d bytes", got)
+	}
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		cause, _ := describeTransportError(err)
+		e.Message += ": " + cause
+	}
+	return e
+}
+
+// Restore streams size bytes of archive to the server with Content-Length
+// set. It never sends more than size bytes; an archive shorter than size is
+// a permanent error.
+func (s *httpSource) Restore(ctx context.Context, archive io.Reader, size int64) error {
+	rawURL := s.endpoint(OpRestore)
+	fail := func(msg string, permanent bool, err error) *Error {
+		return &Error{Kind: s.kind, Op: OpRestore, URL: rawURL, Message: msg, Err: err, permanent: permanent}
+	}
+	if archive == nil {
+		return fail("no archive to restore", true, nil)
+	}
+	if size <= 0 {
+		return fail(fmt.Sprintf("archive size %d is not positive", size), true, nil)
+	}
+	// LimitReader also hides any Close method: the caller owns the archive.
+	body := &trackingReader{r: io.LimitReader(archive, size)}
+	req, err := s.newRequest(ctx, s.spec.restoreMethod, rawURL, body)
+	if err != nil {
+		return fail("building request: "+err.Error(), true, err)
+	}
+	req.ContentLength = size
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		if body.eof && body.n < size {
+			return fail(fmt.Sprintf("archive ended after %d of %d bytes", body.n, size), true, err)
+		}
+		if body.err != nil && !errors.Is(body.err, io.EOF) {
+			return fail(fmt.Sprintf("reading archive after %d bytes: %v", body.n, body.err), true, body.err)
+		}
+		return transportError(s.kind, OpRestore, rawURL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return statusError(s.kind, OpRestore, rawURL, resp)
+	}
+	// Drain a little so the connection can be reused; the body is a short
+	// acknowledgement at most.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return nil
+}
+
+// parseSHA256Digest picks the sha-256 value out of Digest headers (RFC 3230:
+// comma-separated algorithm=base64 pairs). nil, nil means none was sent.
+func parseSHA256Digest(values []string) ([]byte, error) {
+	for _, value := range values {
+		for _, part := range strings.Split(value, ",") {
+			algo, encoded, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if !ok || !strings.EqualFold(strings.TrimSpace(algo), "sha-256") {
+				continue
+			}
+			sum, err := base64.StdEncoding.DecodeString(strings.TrimSpace(encoded))
+			if err != nil || len(sum) != sha256.Size {
+				return nil, fmt.Errorf("server sent a malformed Digest header %q: want sha-256=<base64 of 32 bytes>", capText(value))
+			}
+			return sum, nil
+		}
+	}
+	return nil, nil
+}
+
+// trackingReader remembers how much was read and the last read error, so
+// Save can tell the server's failures from w's and Restore can tell a short
+// archive from a network failure.
+type trackingReader struct {
+	r   io.Reader
+	n   int64
+	err error
+	eof bool
+}
+
+func (t *trackingReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	t.n += int64(n)
+	if err == io.EOF {
+		t.eof = true
+	} else if err != nil {
+		t.err = err
+	}
+	return n, err
+}
+
+// onlyWriter hides ReadFrom so io.CopyBuffer uses our buffer and every read
+// goes through trackingReader.
+type onlyWriter struct{ w io.Writer }
+
+func (o onlyWriter) Write(p []byte) (int, error) { return o.w.Write(p) }
