@@ -1,0 +1,98 @@
+package snapshot
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// DefaultRestoreTimeout bounds how long raft may take to enqueue a restore
+// when RestoreOptions.Timeout is zero.
+const DefaultRestoreTimeout = 5 * time.Minute
+
+// ErrArchiveRejected wraps every verification failure that made Restore
+// refuse an archive, so callers can tell "bad input" from "raft failed".
+var ErrArchiveRejected = errors.New("archive rejected")
+
+// RestoreOptions tune Restore.
+type RestoreOptions struct {
+	// TempDir holds the spooled state.bin while the archive is verified;
+	// "" means os.TempDir(). The file is 0600 and always removed.
+	TempDir string
+	// Timeout is passed to raft.Restore; 0 means DefaultRestoreTimeout.
+	Timeout time.Duration
+	// Verify tunes the verification of the archive; its State field is
+	// ignored (Restore sets it).
+	Verify VerifyOptions
+}
+
+// Save takes a user snapshot of r and writes it to w as an archive in the
+// Consul/Nomad format. It works on any node, leader or not: callers that need
+// a consistent snapshot check leadership first (see NewHandler).
+func Save(r *raft.Raft, w io.Writer) (*raft.SnapshotMeta, error) {
+	if r == nil {
+		return nil, errors.New("snapshot save: raft is nil")
+	}
+	meta, state, err := r.Snapshot().Open()
+	if err != nil {
+		return nil, fmt.Errorf("snapshot save: take raft snapshot: %w", err)
+	}
+	defer state.Close()
+	if _, err := standinWrite(w, meta, state); err != nil {
+		return nil, fmt.Errorf("snapshot save: write archive: %w", err)
+	}
+	if err := state.Close(); err != nil {
+		return nil, fmt.Errorf("snapshot save: close raft snapshot: %w", err)
+	}
+	return meta, nil
+}
+
+// Restore verifies archive completely, spooling state.bin to a temporary
+// file, and only then hands the state to r.Restore. Raft never sees a byte
+// of an archive that failed verification; such failures wrap
+// ErrArchiveRejected. r must be the leader.
+func Restore(r *raft.Raft, archive io.Reader, opts RestoreOptions) (*raft.SnapshotMeta, error) {
+	if r == nil {
+		return nil, errors.New("snapshot restore: raft is nil")
+	}
+	spool, err := os.CreateTemp(opts.TempDir, ".raftsnap-restore-*.state")
+	if err != nil {
+		return nil, fmt.Errorf("snapshot restore: create spool file: %w", err)
+	}
+	defer func() {
+		spool.Close()
+		os.Remove(spool.Name())
+	}()
+	verify := opts.Verify
+	verify.State = spool
+	report, err := standinVerify(archive, verify)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot restore: %w: %w", ErrArchiveRejected, err)
+	}
+	stateSize, err := spool.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot restore: spool file: %w", err)
+	}
+	meta := report.Meta
+	// raft.Restore copies exactly meta.Size bytes and fails afterwards on a
+	// mismatch; refuse up front with a clearer message instead.
+	if meta.Size != stateSize {
+		return nil, fmt.Errorf("snapshot restore: %w: %s says the state is %d bytes but %s has %d",
+			ErrArchiveRejected, MetaName, meta.Size, StateName, stateSize)
+	}
+	if _, err := spool.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("snapshot restore: rewind spool file: %w", err)
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultRestoreTimeout
+	}
+	if err := r.Restore(&meta, spool, timeout); err != nil {
+		return nil, fmt.Errorf("snapshot restore: raft: %w", err)
+	}
+	return &meta, nil
+}
