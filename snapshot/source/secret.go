@@ -45,8 +45,9 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
 // MarshalJSON implements json.Marshaler.
 func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
 
-// MarshalText implements encoding.TextMarshaler (also used by yaml.v3 and
-// by encoding/json for map keys).
+// MarshalText implements encoding.TextMarshaler (also used by yaml.v3).
+// encoding/json writes string-kinded map keys verbatim without asking, so
+// never use a Secret as a map key.
 func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
 
 // DefaultTokenEnv is the environment variable the vendor's own CLI reads the
