@@ -1,0 +1,76 @@
+package source
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"github.com/raftsnap/raftsnap/snapshot/source/internal/testservers"
+)
+
+func TestNomadSaveVerifyRestore(t *testing.T) {
+	nomad := testservers.StartNomad(t)
+	ctx := testContext(t)
+	putNomadVariable(t, nomad, "raftsnap/probe", "before")
+
+	src := mustNew(t, Config{Kind: Nomad, Address: nomad.Addr})
+	var archive bytes.Buffer
+	res, err := src.Save(ctx, &archive)
+	if err != nil {
+		t.Fatalf("save: %v", err)
+	}
+	if res.Digest != DigestVerified {
+		t.Fatalf("Digest = %q, headers %v; nomad sends a Digest header", res.Digest, res.Headers)
+	}
+	sum := sha256.Sum256(archive.Bytes())
+	if want := "sha-256=" + base64.StdEncoding.EncodeToString(sum[:]); res.Headers["Digest"] != want {
+		t.Fatalf("recorded Digest %q, archive hashes to %q", res.Headers["Digest"], want)
+	}
+	report := verifyArchive(t, archive.Bytes(), src.VerifyOptions())
+	if report.Meta.Index == 0 {
+		t.Fatalf("meta index 0")
+	}
+
+	stale := mustNew(t, Config{Kind: Nomad, Address: nomad.Addr, Stale: true, Region: "global"})
+	var staleArchive bytes.Buffer
+	if res, err := stale.Save(ctx, &staleArchive); err != nil || res.Digest != DigestVerified {
+		t.Fatalf("stale save: %v (%+v)", err, res)
+	}
+	verifyArchive(t, staleArchive.Bytes(), stale.VerifyOptions())
+
+	putNomadVariable(t, nomad, "raftsnap/probe", "after")
+	if err := src.Restore(ctx, bytes.NewReader(archive.Bytes()), int64(archive.Len())); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if got := getNomadVariable(t, nomad, "raftsnap/probe"); got != "before" {
+		t.Fatalf("after restore the variable is %q, want %q", got, "before")
+	}
+}
+
+func TestNomadUnknownRegion(t *testing.T) {
+	nomad := testservers.StartNomad(t)
+	src := mustNew(t, Config{Kind: Nomad, Address: nomad.Addr, Region: "mars"})
+	_, err := src.Save(testContext(t), &bytes.Buffer{})
+	srcErr := assertStatusError(t, err, http.StatusInternalServerError, false, "No path to region")
+	if srcErr.Op != OpSave {
+		t.Fatalf("Op = %q", srcErr.Op)
+	}
+}
+
+func putNomadVariable(t *testing.T, nomad *testservers.Server, path, value string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"Items": map[string]string{"value": value}})
+	nomad.MustDo(t, http.MethodPut, "/v1/var/"+path, "", body)
+}
+
+func getNomadVariable(t *testing.T, nomad *testservers.Server, path string) string {
+	t.Helper()
+	var v struct{ Items map[string]string }
+	if err := json.Unmarshal(nomad.MustDo(t, http.MethodGet, "/v1/var/"+path, "", nil), &v); err != nil {
+		t.Fatalf("decoding variable: %v", err)
+	}
+	return v.Items["value"]
+}
