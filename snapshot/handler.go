@@ -145,6 +145,10 @@ func (h *handler) save(w http.ResponseWriter, req *http.Request) {
 	}()
 	digest := sha256.New()
 	meta, err := Save(h.raft, io.MultiWriter(file, digest))
+	if errors.Is(err, raft.ErrNothingNewToSnapshot) {
+		httpError(w, http.StatusServiceUnavailable, "nothing to snapshot yet: this node's state machine has not applied any entry")
+		return
+	}
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, err.Error())
 		return

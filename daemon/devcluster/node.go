@@ -160,6 +160,9 @@ func (n *Node) Stop() error {
 			errs = append(errs, n.Raft.Shutdown().Error())
 		}
 		if n.transport != nil {
+			// Close does not close pooled outbound connections, which would
+			// keep the peers' connection handlers blocked in a read forever.
+			n.transport.CloseStreams()
 			errs = append(errs, n.transport.Close())
 		}
 		if n.store != nil {
