@@ -1,0 +1,285 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/raftsnap/raftsnap/snapshot/source/internal/testservers"
+)
+
+// faultProxy sits in front of a real server and breaks the response in one
+// of the ways a real server cannot be made to on demand.
+type faultProxy struct {
+	t        *testing.T
+	upstream string
+	fault    string
+}
+
+func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch p.fault {
+	case "500":
+		http.Error(w, "rpc error making call: leadership lost while committing log", http.StatusInternalServerError)
+		return
+	case "429":
+		w.Header().Set("Retry-After", "17")
+		http.Error(w, "rate limit exceeded", http.StatusTooManyRequests)
+		return
+	case "403":
+		http.Error(w, "ACL token lacks acl:write", http.StatusForbidden)
+		return
+	case "html":
+		w.WriteHeader(http.StatusBadGateway)
+		fmt.Fprintf(w, "<html>\n<body>%s</body></html>", strings.Repeat("bad gateway ", 400))
+		return
+	case "stall":
+		<-r.Context().Done()
+		return
+	case "reset-before-response":
+		resetConn(p.t, w)
+		return
+	}
+
+	// Fetch the real answer from the real server.
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, p.upstream+r.URL.RequestURI(), r.Body)
+	if err != nil {
+		p.t.Errorf("proxy: %v", err)
+		return
+	}
+	req.Header = r.Header.Clone()
+	resp, err := (&http.Transport{Proxy: nil, DisableCompression: true}).RoundTrip(req)
+	if err != nil {
+		p.t.Errorf("proxy upstream: %v", err)
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		p.t.Errorf("proxy upstream body: %v", err)
+		return
+	}
+	for name, values := range resp.Header {
+		w.Header()[name] = values
+	}
+	half := body[:len(body)/2]
+	switch p.fault {
+	case "cut-length":
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(half)
+		closeConn(p.t, w, false)
+	case "cut-chunked":
+		w.Header().Del("Content-Length")
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(half)
+		w.(http.Flusher).Flush() // commits to chunked encoding
+		closeConn(p.t, w, false)
+	case "reset-mid-body":
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(half)
+		closeConn(p.t, w, true)
+	case "corrupt":
+		body[len(body)/2] ^= 0xff
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(body)
+	default:
+		p.t.Errorf("unknown fault %q", p.fault)
+	}
+}
+
+// closeConn sends what was written so far and closes the connection,
+// with a TCP reset when reset is set.
+func closeConn(t *testing.T, w http.ResponseWriter, reset bool) {
+	w.(http.Flusher).Flush()
+	conn, buf, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		t.Errorf("hijack: %v", err)
+		return
+	}
+	_ = buf.Flush()
+	if reset {
+		_ = conn.(*net.TCPConn).SetLinger(0)
+	}
+	_ = conn.Close()
+}
+
+func resetConn(t *testing.T, w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		t.Errorf("hijack: %v", err)
+		return
+	}
+	_ = conn.(*net.TCPConn).SetLinger(0)
+	_ = conn.Close()
+}
+
+func startFaultProxy(t *testing.T, upstream, fault string) string {
+	proxy := httptest.NewServer(&faultProxy{t: t, upstream: upstream, fault: fault})
+	t.Cleanup(proxy.Close)
+	return proxy.URL
+}
+
+func TestSaveFaultsInFrontOfRealConsul(t *testing.T) {
+	consul := testservers.StartConsul(t, testservers.ConsulOptions{})
+	consul.PutKV(t, "fault/key", strings.Repeat("x", 64<<10)) // a body worth cutting
+	token := Secret(testToken)
+
+	cases := []struct {
+		fault     string
+		status    int
+		permanent bool
+		message   string // the text after "<kind> at <url>: "
+	}{
+		{"500", 500, false, "rpc error making call: leadership lost while committing log"},
+		{"429", 429, false, "rate limit exceeded"},
+		{"403", 403, true, "ACL token lacks acl:write"},
+		{"html", 502, false, "<html> <body>bad gateway bad gateway"},
+		{"cut-length", 0, false, "response body cut short after %d of %d bytes"},
+		{"cut-chunked", 0, false, "response body cut short after %d bytes"},
+		{"reset-mid-body", 0, false, "response body cut short after %d of %d bytes"},
+		{"reset-before-response", 0, false, "connection reset by peer"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.fault, func(t *testing.T) {
+			addr := startFaultProxy(t, consul.Addr, tc.fault)
+			src := mustNew(t, Config{Kind: Consul, Address: addr, Token: token})
+			var got bytes.Buffer
+			_, err := src.Save(testContext(t), &got)
+			var srcErr *Error
+			if !errors.As(err, &srcErr) {
+				t.Fatalf("err = %v (%T), want *Error", err, err)
+			}
+			t.Logf("%s: %v", tc.fault, err)
+			want := tc.message
+			if strings.Contains(want, "%d of %d") {
+				// The proxy sends half of the real body; the total it
+				// announced is checked by the Content-Length case below.
+				want = fmt.Sprintf("response body cut short after %d of ", got.Len())
+			} else if strings.Contains(want, "%d") {
+				want = fmt.Sprintf(want, got.Len())
+			}
+			prefix := addr + "/v1/snapshot: "
+			if tc.status != 0 {
+				prefix = fmt.Sprintf("%d from consul at %s", tc.status, prefix)
+			} else {
+				prefix = "consul at " + prefix
+			}
+			if !strings.HasPrefix(err.Error(), prefix+want) {
+				t.Fatalf("error %q\nwant prefix %q", err, prefix+want)
+			}
+			if srcErr.StatusCode != tc.status || srcErr.Permanent() != tc.permanent || srcErr.Op != OpSave {
+				t.Fatalf("status %d permanent %v op %s; want %d %v", srcErr.StatusCode, srcErr.Permanent(), srcErr.Op, tc.status, tc.permanent)
+			}
+			if strings.Contains(err.Error(), testToken) {
+				t.Fatalf("error leaks the token: %v", err)
+			}
+			switch tc.fault {
+			case "429":
+				if srcErr.RetryAfter != 17*time.Second {
+					t.Fatalf("RetryAfter = %v, want 17s", srcErr.RetryAfter)
+				}
+			case "html":
+				if len(srcErr.Message) > maxServerMessage+len("…") {
+					t.Fatalf("server message not capped: %d bytes", len(srcErr.Message))
+				}
+			case "cut-length", "reset-mid-body":
+				if got.Len() == 0 || !strings.Contains(err.Error(), fmt.Sprintf("after %d of %d bytes", got.Len(), 2*got.Len()+1)) &&
+					!strings.Contains(err.Error(), fmt.Sprintf("after %d of %d bytes", got.Len(), 2*got.Len())) {
+					t.Fatalf("received %d bytes but the error says %q", got.Len(), err)
+				}
+				if tc.fault == "reset-mid-body" && !strings.HasSuffix(err.Error(), ": connection reset by peer") {
+					t.Fatalf("error does not name the reset: %q", err)
+				}
+			}
+		})
+	}
+}
+
+func TestConnectionRefusedAndTimeout(t *testing.T) {
+	port := testservers.FreePort(t) // nothing listens there any more
+	addr := fmt.Sprintf("http://127.0.0.1:%d", port)
+	src := mustNew(t, Config{Kind: Consul, Address: addr})
+	_, err := src.Save(testContext(t), &bytes.Buffer{})
+	if err == nil || err.Error() != "consul at "+addr+"/v1/snapshot: connection refused" {
+		t.Fatalf("err = %v", err)
+	}
+	var srcErr *Error
+	if !errors.As(err, &srcErr) || srcErr.Permanent() {
+		t.Fatalf("connection refused must be a transient *Error: %#v", err)
+	}
+
+	consul := testservers.StartConsul(t, testservers.ConsulOptions{})
+	stalled := startFaultProxy(t, consul.Addr, "stall")
+	src = mustNew(t, Config{Kind: Consul, Address: stalled, Timeout: 300 * time.Millisecond})
+	_, err = src.Save(testContext(t), &bytes.Buffer{})
+	if !errors.As(err, &srcErr) || srcErr.Permanent() || !strings.Contains(err.Error(), ": timed out") {
+		t.Fatalf("err = %v; want a transient timeout", err)
+	}
+
+	ctx, cancel := context.WithCancel(testContext(t))
+	src = mustNew(t, Config{Kind: Consul, Address: stalled})
+	done := make(chan error, 1)
+	go func() {
+		_, err := src.Save(ctx, &bytes.Buffer{})
+		done <- err
+	}()
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) || !strings.HasSuffix(err.Error(), ": canceled") {
+		t.Fatalf("err = %v; want context.Canceled", err)
+	}
+}
+
+func TestDigestMismatchFromRealNomad(t *testing.T) {
+	nomad := testservers.StartNomad(t)
+	addr := startFaultProxy(t, nomad.Addr, "corrupt")
+	src := mustNew(t, Config{Kind: Nomad, Address: addr})
+	var got bytes.Buffer
+	_, err := src.Save(testContext(t), &got)
+	var srcErr *Error
+	if !errors.As(err, &srcErr) || srcErr.Permanent() || !strings.Contains(err.Error(), "Digest header mismatch") {
+		t.Fatalf("err = %v; want a transient digest mismatch", err)
+	}
+	t.Logf("%v", err)
+}
+
+func TestRestoreFaults(t *testing.T) {
+	consul := testservers.StartConsul(t, testservers.ConsulOptions{})
+	ctx := testContext(t)
+
+	addr := startFaultProxy(t, consul.Addr, "500")
+	src := mustNew(t, Config{Kind: Consul, Address: addr})
+	err := src.Restore(ctx, strings.NewReader("whatever"), 8)
+	srcErr := assertStatusError(t, err, 500, false, "leadership lost")
+	if srcErr.Op != OpRestore {
+		t.Fatalf("Op = %q", srcErr.Op)
+	}
+
+	real := mustNew(t, Config{Kind: Consul, Address: consul.Addr})
+	err = real.Restore(ctx, strings.NewReader("short"), 100)
+	if !errors.As(err, &srcErr) || !srcErr.Permanent() || !strings.Contains(err.Error(), "archive ended after 5 of 100 bytes") {
+		t.Fatalf("short archive: %v", err)
+	}
+	// A real Consul rejects garbage with its own message.
+	err = real.Restore(ctx, strings.NewReader("not a snapshot"), 14)
+	if !errors.As(err, &srcErr) || srcErr.StatusCode == 0 {
+		t.Fatalf("garbage archive: %v", err)
+	}
+	t.Logf("garbage restore: %v", err)
+	for _, size := range []int64{0, -1} {
+		if err := real.Restore(ctx, strings.NewReader("x"), size); err == nil || !strings.Contains(err.Error(), "not positive") {
+			t.Fatalf("size %d: %v", size, err)
+		}
+	}
+}
