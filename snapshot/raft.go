@@ -37,12 +37,17 @@ func Save(r *raft.Raft, w io.Writer) (*raft.SnapshotMeta, error) {
 	if r == nil {
 		return nil, errors.New("snapshot save: raft is nil")
 	}
-	meta, state, err := r.Snapshot().Open()
+	// Open does not wait for the snapshot; Error does.
+	future := r.Snapshot()
+	if err := future.Error(); err != nil {
+		return nil, fmt.Errorf("snapshot save: take raft snapshot: %w", err)
+	}
+	meta, state, err := future.Open()
 	if err != nil {
 		return nil, fmt.Errorf("snapshot save: take raft snapshot: %w", err)
 	}
 	defer state.Close()
-	if _, err := standinWrite(w, meta, state); err != nil {
+	if _, err := Write(w, meta, state); err != nil {
 		return nil, fmt.Errorf("snapshot save: write archive: %w", err)
 	}
 	if err := state.Close(); err != nil {
@@ -69,7 +74,11 @@ func Restore(r *raft.Raft, archive io.Reader, opts RestoreOptions) (*raft.Snapsh
 	}()
 	verify := opts.Verify
 	verify.State = spool
-	report, err := standinVerify(archive, verify)
+	report, err := Verify(archive, verify)
+	if errors.Is(err, ErrStateWriter) {
+		// The spool file failed (disk full...): our problem, not the archive's.
+		return nil, fmt.Errorf("snapshot restore: spool state to %s: %w", spool.Name(), err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("snapshot restore: %w: %w", ErrArchiveRejected, err)
 	}
