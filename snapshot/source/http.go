@@ -189,6 +189,11 @@ func (s *httpSource) Kind() Kind { return s.kind }
 
 func (s *httpSource) String() string { return fmt.Sprintf("%s at %s", s.kind, s.base.String()) }
 
+// Format prints String for every verb: %#v would otherwise dump the
+// unexported config, token included, since fmt cannot call Secret's methods
+// on unexported fields.
+func (s *httpSource) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, s.String()) }
+
 func (s *httpSource) VerifyOptions() snapshot.VerifyOptions {
 	return snapshot.VerifyOptions{RequireSealed: s.spec.requireSealed}
 }

@@ -1,0 +1,81 @@
+package source
+
+import (
+	"bytes"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/raftsnap/raftsnap/daemon/devcluster"
+)
+
+// TestRaftKindAgainstDevCluster runs the raft source against a real
+// 3-node hashicorp/raft cluster whose nodes serve snapshot.NewHandler.
+func TestRaftKindAgainstDevCluster(t *testing.T) {
+	ctx := testContext(t)
+	cluster, err := devcluster.Start(ctx, devcluster.Options{Nodes: 3, Dir: t.TempDir(), Token: testToken})
+	if err != nil {
+		t.Fatalf("starting dev cluster: %v", err)
+	}
+	t.Cleanup(func() { _ = cluster.Close() })
+	leader, err := cluster.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var follower *devcluster.Node
+	for _, n := range cluster.Nodes() {
+		if n != leader {
+			follower = n
+			break
+		}
+	}
+	if err := cluster.Put(ctx, "k", "before"); err != nil {
+		t.Fatal(err)
+	}
+
+	src := mustNew(t, Config{Kind: Raft, Address: leader.HTTPAddr, Token: testToken})
+	var archive bytes.Buffer
+	res, err := src.Save(ctx, &archive)
+	if err != nil {
+		t.Fatalf("save from leader: %v", err)
+	}
+	if res.Digest != DigestVerified {
+		t.Fatalf("Digest = %q (headers %v)", res.Digest, res.Headers)
+	}
+	report := verifyArchive(t, archive.Bytes(), src.VerifyOptions())
+	if got := res.Headers["X-Raft-Index"]; got != strconv.FormatUint(report.Meta.Index, 10) {
+		t.Fatalf("X-Raft-Index %q, archive index %d", got, report.Meta.Index)
+	}
+	if res.Headers["X-Raft-Known-Leader"] != "true" || res.Headers["X-Raft-Term"] == "" {
+		t.Fatalf("headers not recorded: %v", res.Headers)
+	}
+
+	consistentFollower := mustNew(t, Config{Kind: Raft, Address: follower.HTTPAddr, Token: testToken})
+	_, err = consistentFollower.Save(ctx, &bytes.Buffer{})
+	assertStatusError(t, err, http.StatusServiceUnavailable, false, "503 from raft at "+follower.HTTPAddr+"/v1/snapshot: ")
+
+	staleFollower := mustNew(t, Config{Kind: Raft, Address: follower.HTTPAddr, Token: testToken, Stale: true})
+	var staleArchive bytes.Buffer
+	if res, err := staleFollower.Save(ctx, &staleArchive); err != nil || res.Digest != DigestVerified {
+		t.Fatalf("stale save from follower: %v", err)
+	}
+	verifyArchive(t, staleArchive.Bytes(), staleFollower.VerifyOptions())
+
+	wrongToken := mustNew(t, Config{Kind: Raft, Address: leader.HTTPAddr, Token: "not-the-token"})
+	_, err = wrongToken.Save(ctx, &bytes.Buffer{})
+	assertStatusError(t, err, http.StatusUnauthorized, true, "401 from raft at ")
+	if strings.Contains(err.Error(), "not-the-token") || strings.Contains(err.Error(), testToken) {
+		t.Fatalf("token in error: %v", err)
+	}
+
+	if err := cluster.Put(ctx, "k", "after"); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Restore(ctx, bytes.NewReader(archive.Bytes()), int64(archive.Len())); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if got, ok, err := cluster.Get(ctx, "k"); err != nil || !ok || got != "before" {
+		t.Fatalf("after restore k = %q (exists %v, err %v), want before", got, ok, err)
+	}
+}
