@@ -1,0 +1,275 @@
+package snapshot
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// The 1 GiB benchmarks take minutes and 2 GiB of disk; they run only when
+// asked: go test -run '^$' -bench 1GiB -snapshot.large ./snapshot/
+var benchLarge = flag.Bool("snapshot.large", false, "run the 1 GiB archive benchmarks")
+
+// BenchmarkVerify compares Verify with the vendors' approach in the same
+// run, on an archive written the way Consul writes it.
+func BenchmarkVerify64MiB(b *testing.B) { benchmarkVerify(b, 64<<20) }
+func BenchmarkVerify1GiB(b *testing.B)  { benchmarkVerify(b, 1<<30) }
+
+// BenchmarkWrite compares Write with Consul's writer (compress/gzip at the
+// default level, hashing the output file).
+func BenchmarkWrite64MiB(b *testing.B) { benchmarkWrite(b, 64<<20) }
+func BenchmarkWrite1GiB(b *testing.B)  { benchmarkWrite(b, 1<<30) }
+
+func skipUnlessLarge(b *testing.B, size int64) {
+	if size > 64<<20 && !*benchLarge {
+		b.Skip("1 GiB benchmarks run only with -snapshot.large")
+	}
+}
+
+func benchmarkVerify(b *testing.B, size int64) {
+	skipUnlessLarge(b, size)
+	dir := b.TempDir()
+	path := filepath.Join(dir, "archive.tar.gz")
+	statePath := filepath.Join(dir, "state.bin")
+	if err := makeStateFile(statePath, size); err != nil {
+		b.Fatal(err)
+	}
+	if err := referenceWriteFile(path, statePath, size); err != nil {
+		b.Fatal(err)
+	}
+	os.Remove(statePath)
+	info, _ := os.Stat(path)
+	b.Logf("archive: %d MiB state, %d MiB compressed (%.2f:1)", size>>20, info.Size()>>20, float64(size)/float64(info.Size()))
+
+	b.Run("raftsnap", func(b *testing.B) {
+		runMeasured(b, size, func() error {
+			_, err := VerifyFile(path, VerifyOptions{})
+			return err
+		})
+	})
+	b.Run("stdlib", func(b *testing.B) {
+		runMeasured(b, size, func() error { return referenceVerifyFile(path) })
+	})
+}
+
+func benchmarkWrite(b *testing.B, size int64) {
+	skipUnlessLarge(b, size)
+	dir := b.TempDir()
+	statePath := filepath.Join(dir, "state.bin")
+	if err := makeStateFile(statePath, size); err != nil {
+		b.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.tar.gz")
+	b.Run("raftsnap", func(b *testing.B) {
+		runMeasured(b, size, func() error {
+			return withFiles(statePath, out, func(state io.Reader, dst io.Writer) error {
+				_, err := Write(dst, testMeta(size), state)
+				return err
+			})
+		})
+	})
+	b.Run("stdlib", func(b *testing.B) {
+		runMeasured(b, size, func() error { return referenceWriteFile(out, statePath, size) })
+	})
+}
+
+// runMeasured runs op b.N times, reporting MB/s of state, allocations and
+// the peak heap in use (sampled every 5 ms from runtime/metrics).
+func runMeasured(b *testing.B, size int64, op func() error) {
+	b.SetBytes(size)
+	b.ReportAllocs()
+	runtime.GC()
+	sampler := startHeapSampler()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := op(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(sampler.stop())/(1<<20), "peak-heap-MiB")
+}
+
+type heapSampler struct {
+	done chan struct{}
+	wg   sync.WaitGroup
+	peak uint64
+}
+
+func startHeapSampler() *heapSampler {
+	s := &heapSampler{done: make(chan struct{})}
+	samples := []metrics.Sample{
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"},
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			metrics.Read(samples)
+			if inUse := samples[0].Value.Uint64() + samples[1].Value.Uint64(); inUse > s.peak {
+				s.peak = inUse
+			}
+			select {
+			case <-s.done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return s
+}
+
+func (s *heapSampler) stop() uint64 {
+	close(s.done)
+	s.wg.Wait()
+	return s.peak
+}
+
+func makeStateFile(path string, size int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := writeSyntheticState(f, size, 1); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func withFiles(src, dst string, fn func(io.Reader, io.Writer) error) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if err := fn(in, out); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// referenceWriteFile is Consul's snapshot writer (snapshot.New + write in
+// consul/snapshot): compress/gzip at the default level over archive/tar,
+// hashing the archive file as it is written.
+func referenceWriteFile(out, statePath string, size int64) error {
+	return withFiles(statePath, out, func(state io.Reader, dst io.Writer) error {
+		fileHash := sha256.New()
+		zw := gzip.NewWriter(io.MultiWriter(dst, fileHash))
+		tw := tar.NewWriter(zw)
+		now := time.Now()
+		metaHash, stateHash := sha256.New(), sha256.New()
+		var metaJSON bytes.Buffer
+		if err := json.NewEncoder(&metaJSON).Encode(testMeta(size)); err != nil {
+			return err
+		}
+		tw.WriteHeader(&tar.Header{Name: MetaName, Mode: 0o600, Size: int64(metaJSON.Len()), ModTime: now})
+		if _, err := io.Copy(tw, io.TeeReader(&metaJSON, metaHash)); err != nil {
+			return err
+		}
+		tw.WriteHeader(&tar.Header{Name: StateName, Mode: 0o600, Size: size, ModTime: now})
+		if _, err := io.CopyN(tw, io.TeeReader(state, stateHash), size); err != nil {
+			return err
+		}
+		sums := fmt.Sprintf("%x  %s\n%x  %s\n", metaHash.Sum(nil), MetaName, stateHash.Sum(nil), StateName)
+		tw.WriteHeader(&tar.Header{Name: SumsName, Mode: 0o600, Size: int64(len(sums)), ModTime: now})
+		if _, err := io.WriteString(tw, sums); err != nil {
+			return err
+		}
+		if err := tw.Close(); err != nil {
+			return err
+		}
+		return zw.Close()
+	})
+}
+
+// referenceVerifyFile is the vendors' verification (consul/snapshot.Verify:
+// compress/gzip, archive/tar, io.Copy into SHA-256 per member, SHA256SUMS
+// check, conclude the gzip read) plus a sequential SHA-256 of the file.
+func referenceVerifyFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fileHash := sha256.New()
+	zr, err := gzip.NewReader(io.TeeReader(bufio.NewReader(f), fileHash))
+	if err != nil {
+		return err
+	}
+	tr := tar.NewReader(zr)
+	hashes := map[string]hash.Hash{}
+	var sums bytes.Buffer
+	var meta raft.SnapshotMeta
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		h := sha256.New()
+		hashes[hdr.Name] = h
+		switch hdr.Name {
+		case MetaName:
+			data, err := io.ReadAll(io.TeeReader(tr, h))
+			if err != nil {
+				return err
+			}
+			if err := json.Unmarshal(data, &meta); err != nil {
+				return err
+			}
+		case StateName:
+			if _, err := io.Copy(h, tr); err != nil {
+				return err
+			}
+		case SumsName:
+			if _, err := io.Copy(&sums, tr); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("unexpected file %q", hdr.Name)
+		}
+	}
+	if extra, err := io.ReadAll(zr); err != nil || len(extra) != 0 {
+		return fmt.Errorf("gzip end: %v, %d extra bytes", err, len(extra))
+	}
+	for _, line := range bytes.Split(bytes.TrimSpace(sums.Bytes()), []byte("\n")) {
+		var digest, name string
+		if _, err := fmt.Sscanf(string(line), "%s  %s", &digest, &name); err != nil {
+			return err
+		}
+		h, ok := hashes[name]
+		if !ok || hex.EncodeToString(h.Sum(nil)) != digest {
+			return fmt.Errorf("hash check failed for %q", name)
+		}
+	}
+	_ = hex.EncodeToString(fileHash.Sum(nil))
+	return nil
+}
