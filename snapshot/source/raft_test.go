@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/raftsnap/raftsnap/daemon/devcluster"
 )
@@ -55,6 +56,12 @@ func TestRaftKindAgainstDevCluster(t *testing.T) {
 	_, err = consistentFollower.Save(ctx, &bytes.Buffer{})
 	assertStatusError(t, err, http.StatusServiceUnavailable, false, "503 from raft at "+follower.HTTPAddr+"/v1/snapshot: ")
 
+	// A follower can snapshot only once it has applied an entry; raft has no
+	// notification for a follower's apply, so poll its state machine.
+	waitFor(t, "follower applied k", func() bool {
+		v, ok := follower.FSM.Get("k")
+		return ok && v == "before"
+	})
 	staleFollower := mustNew(t, Config{Kind: Raft, Address: follower.HTTPAddr, Token: testToken, Stale: true})
 	var staleArchive bytes.Buffer
 	if res, err := staleFollower.Save(ctx, &staleArchive); err != nil || res.Digest != DigestVerified {
@@ -77,5 +84,19 @@ func TestRaftKindAgainstDevCluster(t *testing.T) {
 	}
 	if got, ok, err := cluster.Get(ctx, "k"); err != nil || !ok || got != "before" {
 		t.Fatalf("after restore k = %q (exists %v, err %v), want before", got, ok, err)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	ctx := testContext(t)
+	ticker := time.NewTicker(10 * time.Millisecond)
+	defer ticker.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting until %s", what)
+		case <-ticker.C:
+		}
 	}
 }

@@ -188,6 +188,12 @@ client { enabled = false }
 	s := &Server{kind: "nomad", Dir: dir, Addr: fmt.Sprintf("http://127.0.0.1:%d", httpPort)}
 	s.start(t, bin, "agent", "-server", "-bootstrap-expect=1", "-data-dir="+dataDir, "-config="+configFile)
 	s.waitLeader(t)
+	// The leader creates the keyring after winning; until then writes of
+	// variables fail with "keyring has not been initialized yet".
+	s.waitUntil(t, "keyring initialized", func() bool {
+		code, body, err := s.Do(http.MethodGet, "/v1/operator/keyring/keys", "", nil)
+		return err == nil && code == http.StatusOK && strings.Contains(string(body), `"active"`)
+	})
 	return s
 }
 
