@@ -89,6 +89,13 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(resp.StatusCode)
 		_, _ = w.Write(half)
 		closeConn(p.t, w, true)
+	case "no-digest", "bad-digest":
+		w.Header().Del("Digest")
+		if p.fault == "bad-digest" {
+			w.Header().Set("Digest", "sha-256=not-base64!")
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(body)
 	case "corrupt":
 		body[len(body)/2] ^= 0xff
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
@@ -281,5 +288,25 @@ func TestRestoreFaults(t *testing.T) {
 		if err := real.Restore(ctx, strings.NewReader("x"), size); err == nil || !strings.Contains(err.Error(), "not positive") {
 			t.Fatalf("size %d: %v", size, err)
 		}
+	}
+}
+
+func TestDigestAbsentOrMalformed(t *testing.T) {
+	nomad := testservers.StartNomad(t)
+	ctx := testContext(t)
+
+	src := mustNew(t, Config{Kind: Nomad, Address: startFaultProxy(t, nomad.Addr, "no-digest")})
+	var archive bytes.Buffer
+	res, err := src.Save(ctx, &archive)
+	if err != nil || res.Digest != DigestAbsent || res.Headers["Digest"] != "" {
+		t.Fatalf("without Digest: %v, %+v; want success recorded as absent", err, res)
+	}
+	verifyArchive(t, archive.Bytes(), src.VerifyOptions())
+
+	src = mustNew(t, Config{Kind: Nomad, Address: startFaultProxy(t, nomad.Addr, "bad-digest")})
+	_, err = src.Save(ctx, &bytes.Buffer{})
+	var srcErr *Error
+	if !errors.As(err, &srcErr) || !srcErr.Permanent() || !strings.Contains(err.Error(), `malformed Digest header "sha-256=not-base64!"`) {
+		t.Fatalf("err = %v; want a permanent malformed-Digest error", err)
 	}
 }
