@@ -96,7 +96,7 @@ func (ins *Inspection) WriteText(w io.Writer) error {
 		return err
 	}
 	if st.UnknownRecords > 0 {
-		_, err := fmt.Fprintf(w, "  %d records of types this version does not know (newer server or enterprise edition)\n", st.UnknownRecords)
+		_, err := fmt.Fprintf(w, "  Records of unknown types: %d (written by a newer or enterprise server)\n", st.UnknownRecords)
 		return err
 	}
 	return nil
