@@ -340,6 +340,7 @@ func (v *Verifier) inflate() {
 		return
 	}
 	zr.Multistream(false)
+	headerLen := in.n - int64(br.Buffered())
 	for {
 		buf, ok := v.plainPool.get(v.quit)
 		if !ok {
@@ -357,7 +358,7 @@ func (v *Verifier) inflate() {
 			break
 		}
 		if err != nil {
-			v.inflateErr = gzipStreamError(err, in.n-int64(br.Buffered()))
+			v.inflateErr = gzipStreamError(err, in.n-int64(br.Buffered()), headerLen)
 			return
 		}
 	}
@@ -414,7 +415,7 @@ func gzipHeaderError(err error, in *chunkReader) *inflateError {
 	return &inflateError{kind: ErrCorrupt, msg: fmt.Sprintf("snapshot archive is corrupt: invalid gzip header (%v)", err), cause: err}
 }
 
-func gzipStreamError(err error, consumed int64) *inflateError {
+func gzipStreamError(err error, consumed, headerLen int64) *inflateError {
 	var corrupt flate.CorruptInputError
 	switch {
 	case errors.Is(err, errQuit):
@@ -424,7 +425,7 @@ func gzipStreamError(err error, consumed int64) *inflateError {
 			"snapshot archive is truncated: input ended after %d bytes", consumed)}
 	case errors.As(err, &corrupt):
 		return &inflateError{kind: ErrCorrupt, withPosition: true, cause: err, msg: fmt.Sprintf(
-			"snapshot archive is corrupt: invalid deflate data at byte %d of the compressed stream", int64(corrupt))}
+			"snapshot archive is corrupt: invalid deflate data at byte %d", headerLen+int64(corrupt))}
 	case errors.Is(err, kgzip.ErrChecksum):
 		return &inflateError{kind: ErrCorrupt, cause: err, msg: "snapshot archive is corrupt: the gzip trailer's CRC-32 or length does not match the decompressed data"}
 	default:
@@ -459,6 +460,7 @@ type walker struct {
 	atEnd   bool   // tar end-of-archive reached
 	report  Report
 	digests map[string][]byte
+	sums    []byte // SHA256SUMS content, checked at the end
 }
 
 func (v *Verifier) walk() {
@@ -509,7 +511,7 @@ func (w *walker) run() error {
 	case !w.seen[3] && w.v.opts.RequireSealed:
 		return newError(ErrMissingSealed, SealedSumsName, "snapshot archive has no SHA256SUMS.sealed member, which archives from this source (Vault) always carry")
 	}
-	return nil
+	return w.checkSums()
 }
 
 func (w *walker) member1(hdr *tar.Header) error {
@@ -694,7 +696,14 @@ func (w *walker) readSums(hdr *tar.Header) error {
 	if err != nil {
 		return err
 	}
-	listed, err := parseSums(data)
+	// Checked in checkSums once the gzip stream has proven intact, so a
+	// damaged stream is reported as corrupt, not as a checksum mismatch.
+	w.sums = data
+	return nil
+}
+
+func (w *walker) checkSums() error {
+	listed, err := parseSums(w.sums)
 	if err != nil {
 		return err
 	}
