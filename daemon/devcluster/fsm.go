@@ -27,9 +27,10 @@ type Command struct {
 }
 
 // kvRecordType tags each key in state.bin. The layout (a msgpack header map,
-// then records of one type byte plus one msgpack value) mirrors Consul's so
-// that package statebin can count records in dev-cluster snapshots too.
-const kvRecordType byte = 1
+// then records of one type byte plus one msgpack value) mirrors Consul's, and
+// 2 is Consul's KVS record type, so `raftsnap snapshot inspect` counts a dev
+// cluster's keys as KV entries.
+const kvRecordType byte = 2
 
 // FSM is the replicated key-value state machine. Reads are served from the
 // local copy, so a follower may lag the leader.
