@@ -228,7 +228,9 @@ func corpusCases() []corpusCase {
 			errMsg: "snapshot meta.json is not valid JSON: it ends before the JSON object does"},
 		{name: "meta-syntax-error", make: func() []byte { return archiveWithMeta([]byte(`{"Version":1;}`)) }, kind: ErrInvalidMeta,
 			errMsg: "snapshot meta.json is not valid JSON: invalid character ';' after object key:value pair at byte 13"},
-		{name: "meta-wrong-type", make: func() []byte { return archiveWithMeta([]byte(`{"Version":1,"ID":"x","Index":"12","Term":1,"Size":6000}`)) }, kind: ErrInvalidMeta,
+		{name: "meta-wrong-type", make: func() []byte {
+			return archiveWithMeta([]byte(`{"Version":1,"ID":"x","Index":"12","Term":1,"Size":6000}`))
+		}, kind: ErrInvalidMeta,
 			errMsg: `snapshot meta.json field "Index" is a JSON string, which does not fit`},
 		{name: "meta-array", make: func() []byte { return archiveWithMeta([]byte(`[1,2]`)) }, kind: ErrInvalidMeta,
 			errMsg: "snapshot meta.json is a JSON array, not an object"},
