@@ -3,6 +3,8 @@ package statebin
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 )
@@ -18,6 +20,14 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte{0x80, 1, 0x91, 0xc9, 0, 0, 0, 1, 7, 0})
 	f.Add([]byte{0x81, 0xa9, 'L', 'a', 's', 't', 'I', 'n', 'd', 'e', 'x', 0xcf, 1, 2, 3, 4, 5, 6, 7, 8, 0x02, 0xc1})
 	f.Add([]byte{})
+	// Real state streams saved from Consul 1.22.7 and Nomad 1.11.3.
+	for _, name := range []string{"consul-state.bin", "nomad-state.bin"} {
+		real, err := os.ReadFile(filepath.Join("..", "testdata", "statebin", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(real)
+	}
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sum, err := Decode(bytes.NewReader(data), Auto)
