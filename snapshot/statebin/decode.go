@@ -128,7 +128,7 @@ func Decode(r io.Reader, flavor Flavor) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	sum := &Summary{Flavor: detected, Header: header}
+	sum := &Summary{Flavor: detected, Header: header, Types: []TypeStats{}}
 
 	var counts [256]struct{ count, bytes int64 }
 	for {

@@ -128,7 +128,7 @@ func TestDecodeHeaderOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Flavor != Consul || sum.Records != 0 || len(sum.Types) != 0 || !sum.Header.HasLastIndex {
+	if sum.Flavor != Consul || sum.Records != 0 || sum.Types == nil || len(sum.Types) != 0 || !sum.Header.HasLastIndex {
 		t.Errorf("summary = %+v", sum)
 	}
 }
