@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftsnap/raftsnap/snapshot/source/internal/testservers"
+	"github.com/raftsnap/raftsnap/snapshot/source/testservers"
 )
 
 func testContext(t *testing.T) context.Context {

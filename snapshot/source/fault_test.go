@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftsnap/raftsnap/snapshot/source/internal/testservers"
+	"github.com/raftsnap/raftsnap/snapshot/source/testservers"
 )
 
 // faultProxy sits in front of a real server and breaks the response in one

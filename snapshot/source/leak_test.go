@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/raftsnap/raftsnap/snapshot/source/internal/testservers"
+	"github.com/raftsnap/raftsnap/snapshot/source/testservers"
 )
 
 // TestTokenNeverInErrorsOrLogs drives every failure path with a token set

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/raftsnap/raftsnap/snapshot/source/internal/testservers"
+	"github.com/raftsnap/raftsnap/snapshot/source/testservers"
 )
 
 func TestNomadSaveVerifyRestore(t *testing.T) {

@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftsnap/raftsnap/snapshot/source/internal/testservers"
+	"github.com/raftsnap/raftsnap/snapshot/source/testservers"
 )
 
 // testPKI is a throwaway CA with a server certificate for 127.0.0.1 and a

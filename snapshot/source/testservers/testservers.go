@@ -1,4 +1,4 @@
-// Package testservers starts real Consul and Nomad servers on 127.0.0.1 for
+// Package testservers (test helpers only) starts real Consul and Nomad servers on 127.0.0.1 for
 // integration tests, waits until they have a leader, and stops them and
 // removes their files when the test ends.
 //

@@ -1,0 +1,132 @@
+package client
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/raftsnap/raftsnap/daemon/devcluster"
+)
+
+func startDevCluster(t *testing.T, nodes int) (*devcluster.Cluster, *devcluster.Node) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := devcluster.Start(ctx, devcluster.Options{Nodes: nodes, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, leader
+}
+
+// TestCLIDevCluster saves from and restores into the embedded 3-node raft
+// cluster through the snapshot handler every node serves.
+func TestCLIDevCluster(t *testing.T) {
+	c, leader := startDevCluster(t, 3)
+	ctx := context.Background()
+	if err := c.Put(ctx, "color", "blue"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "dev.snap")
+	mustRaftsnap(t, "snapshot", "save", "--source", "raft", "--address", leader.HTTPAddr, file)
+	mustRaftsnap(t, "snapshot", "verify", file)
+	ins := mustRaftsnap(t, "snapshot", "inspect", file)
+	if !strings.Contains(ins.stdout, "node-0") || !strings.Contains(ins.stdout, "voter") {
+		t.Fatalf("inspect does not list the cluster's servers:\n%s", ins.stdout)
+	}
+
+	if err := c.Put(ctx, "color", "red"); err != nil {
+		t.Fatal(err)
+	}
+	mustRaftsnap(t, "snapshot", "restore", "--source", "raft", "--address", leader.HTTPAddr, "--yes", file)
+	for _, n := range c.Nodes() {
+		waitFor(t, "restored key on "+string(n.ID), func() bool {
+			v, _ := n.FSM.Get("color")
+			return v == "blue"
+		})
+	}
+}
+
+// TestCLISaveCutBodyKeepsOldFile puts a proxy that answers 200 and then cuts
+// the body in front of the real dev cluster: the save fails with a clear
+// error, and neither the existing file nor a .part file is touched or left.
+func TestCLISaveCutBodyKeepsOldFile(t *testing.T) {
+	c, leader := startDevCluster(t, 1)
+	if err := c.Put(context.Background(), "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "dev.snap")
+	mustRaftsnap(t, "snapshot", "save", "--source", "raft", "--address", leader.HTTPAddr, file)
+	old, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	proxy := cuttingProxy(t, leader.HTTPAddr, 100)
+	r := raftsnap(t, "snapshot", "save", "--source", "raft", "--address", proxy, file)
+	if r.code == ExitOK || !strings.Contains(r.stderr, "cut short") {
+		t.Fatalf("save through a cutting proxy: %s", r)
+	}
+	now, err := os.ReadFile(file)
+	if err != nil || string(now) != string(old) {
+		t.Fatalf("the existing snapshot was changed by a failed save (err %v)", err)
+	}
+	assertOnlyFiles(t, dir, "dev.snap")
+}
+
+// cuttingProxy forwards to target but stops every response body after n
+// bytes while keeping the upstream Content-Length, as a server that dies
+// mid-transfer would.
+func cuttingProxy(t *testing.T, target string, n int64) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, _ := http.NewRequestWithContext(r.Context(), r.Method, target+r.URL.RequestURI(), r.Body)
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		buf := make([]byte, n)
+		m, _ := resp.Body.Read(buf)
+		w.Write(buf[:m])
+		w.(http.Flusher).Flush()
+		// Abandon the connection: the client sees fewer bytes than announced.
+		panic(http.ErrAbortHandler)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

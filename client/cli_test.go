@@ -1,0 +1,68 @@
+package client
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// cliResult is one in-process run of the raftsnap CLI.
+type cliResult struct {
+	code           int
+	stdout, stderr string
+}
+
+func (r cliResult) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+// raftsnap runs the CLI in process, exactly as main does, with no terminal
+// on stdin.
+func raftsnap(t *testing.T, args ...string) cliResult {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := Main(args, strings.NewReader(""), &stdout, &stderr)
+	return cliResult{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+func mustRaftsnap(t *testing.T, args ...string) cliResult {
+	t.Helper()
+	r := raftsnap(t, args...)
+	if r.code != ExitOK {
+		t.Fatalf("raftsnap %s: %s", strings.Join(args, " "), r)
+	}
+	return r
+}
+
+// vendor runs a vendor CLI (consul, nomad) and returns its combined output.
+func vendor(t *testing.T, bin string, env []string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// assertOnlyFiles fails unless dir holds exactly the named files: no
+// leftover .part file, nothing half-written.
+func assertOnlyFiles(t *testing.T, dir string, names ...string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	if strings.Join(got, ",") != strings.Join(names, ",") {
+		t.Fatalf("%s holds %v, want exactly %v", dir, got, names)
+	}
+}

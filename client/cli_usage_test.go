@@ -1,0 +1,51 @@
+package client
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestCLIExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	notSnap := filepath.Join(dir, "page.html")
+	if err := os.WriteFile(notSnap, []byte("<html>502 Bad Gateway</html>"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		code     int
+		inStderr string
+		inStdout string
+	}{
+		{"unknown flag", []string{"snapshot", "save", "--nope", "x"}, ExitUsage, "unknown flag: --nope", ""},
+		{"no source", []string{"snapshot", "save", "x"}, ExitUsage, "--source is required", ""},
+		{"bad source", []string{"snapshot", "save", "--source", "etcd", "x"}, ExitUsage, `unknown --source "etcd"`, ""},
+		{"missing file arg", []string{"snapshot", "save", "--source", "consul"}, ExitUsage, "expects FILE", ""},
+		{"bad address", []string{"snapshot", "save", "--source", "consul", "--address", "ftp://x", "x"}, ExitUsage, "ftp", ""},
+		{"bad format", []string{"snapshot", "verify", "--format", "xml", "x"}, ExitUsage, `invalid --format "xml"`, ""},
+		{"verify no args", []string{"snapshot", "verify"}, ExitUsage, "at least one FILE", ""},
+		{"verify missing file", []string{"snapshot", "verify", filepath.Join(dir, "none")}, ExitError, "failed verification", "no such file"},
+		{"verify not a snapshot", []string{"snapshot", "verify", notSnap}, ExitInvalid, "1 of 1", "not gzip"},
+		{"inspect not a snapshot", []string{"snapshot", "inspect", notSnap}, ExitInvalid, "not gzip", ""},
+		{"inspect missing file", []string{"snapshot", "inspect", filepath.Join(dir, "none")}, ExitError, "no such file", ""},
+		{"bad log level", []string{"--log-level", "loud", "version"}, ExitUsage, "invalid --log-level", ""},
+		{"dev-cluster nodes", []string{"dev-cluster", "--nodes", "2"}, ExitUsage, "--nodes must be 1 or 3", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := raftsnap(t, tc.args...)
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.inStderr) || !strings.Contains(r.stdout, tc.inStdout) {
+				t.Fatalf("want exit %d with %q in stderr and %q in stdout; got %s", tc.code, tc.inStderr, tc.inStdout, r)
+			}
+		})
+	}
+}
+
+func TestCLIVersion(t *testing.T) {
+	r := mustRaftsnap(t, "version")
+	if !strings.HasPrefix(r.stdout, "raftsnap ") || !strings.Contains(r.stdout, "go1.") {
+		t.Fatalf("version output: %q", r.stdout)
+	}
+}

@@ -1,0 +1,61 @@
+package client
+
+import (
+	"errors"
+	"io/fs"
+)
+
+// Exit codes are an interface: scripts and systemd units depend on them.
+// Add new codes; never renumber.
+const (
+	// ExitOK: the command did what it was asked.
+	ExitOK = 0
+	// ExitError: the command failed (source unreachable, I/O error, server
+	// refused, ...). Nothing was changed that the message does not mention.
+	ExitError = 1
+	// ExitUsage: the command line or the configuration is wrong.
+	ExitUsage = 2
+	// ExitInvalid: a snapshot failed verification.
+	ExitInvalid = 3
+)
+
+// codedError carries the exit code an error maps to.
+type codedError struct {
+	code int
+	err  error
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }
+
+// silentError exits with a code without printing anything more, for
+// commands that already reported per-item results.
+type silentError struct{ code int }
+
+func (e *silentError) Error() string { return "exit" }
+
+func usageError(err error) error   { return &codedError{code: ExitUsage, err: err} }
+func invalidError(err error) error { return &codedError{code: ExitInvalid, err: err} }
+
+// fileError maps an error about a snapshot file to an exit code: the file
+// could not be read at all (ExitError), or it was read and is not a valid
+// snapshot (ExitInvalid).
+func fileError(err error) error {
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) {
+		return err
+	}
+	return invalidError(err)
+}
+
+func exitCode(err error) int {
+	var silent *silentError
+	if errors.As(err, &silent) {
+		return silent.code
+	}
+	var coded *codedError
+	if errors.As(err, &coded) {
+		return coded.code
+	}
+	return ExitError
+}

@@ -1,0 +1,51 @@
+package client
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+
+	"github.com/raftsnap/raftsnap/snapshot"
+	"github.com/raftsnap/raftsnap/snapshot/statebin"
+)
+
+type snapshotInspectOptions struct {
+	format string
+	flavor string
+}
+
+func newSnapshotInspectCommand(g *globalOptions) *cobra.Command {
+	opts := &snapshotInspectOptions{}
+	cmd := &cobra.Command{
+		Use:   "inspect FILE",
+		Short: "Verify a snapshot and describe what it holds",
+		Long: `Verify FILE and print its metadata (ID, index, term, version, size, the
+cluster configuration, when it was taken, SHA-256 of the file) and, for Consul
+and Nomad snapshots, a table of the records in state.bin by type.`,
+		Args: exactArgs(1, "FILE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runSnapshotInspect(cmd.Context(), g, opts, args)
+		},
+	}
+	cmd.Flags().StringVar(&opts.format, "format", "text", "output format: text or json")
+	cmd.Flags().StringVar(&opts.flavor, "flavor", "auto", "how to decode state.bin: auto, consul or nomad")
+	return cmd
+}
+
+func runSnapshotInspect(ctx context.Context, g *globalOptions, opts *snapshotInspectOptions, args []string) error {
+	if err := checkFormat(opts.format); err != nil {
+		return err
+	}
+	flavor, err := statebin.ParseFlavor(opts.flavor)
+	if err != nil {
+		return usageError(err)
+	}
+	ins, err := snapshot.Inspect(args[0], snapshot.InspectOptions{Flavor: flavor})
+	if err != nil {
+		return fileError(err)
+	}
+	if opts.format == "json" {
+		return writeJSON(g.stdout, ins)
+	}
+	return ins.WriteText(g.stdout)
+}
