@@ -1,0 +1,148 @@
+// Package config is raftsnap's YAML configuration: the schema, the defaults
+// (applied in one place), strict parsing and validation. Errors name
+// file:line:col and the YAML path in words, never Go type names.
+package config
+
+import "time"
+
+// Config is a whole, validated configuration.
+type Config struct {
+	Global Global `yaml:"global"`
+	Jobs   []Job  `yaml:"jobs"`
+}
+
+// Global holds daemon-wide settings.
+type Global struct {
+	Logging    Logging    `yaml:"logging"`
+	Control    Control    `yaml:"control"`
+	Monitoring Monitoring `yaml:"monitoring"`
+	// ShutdownTimeout bounds how long the daemon waits for jobs on SIGTERM.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// Defaults apply to every job that does not set its own.
+	Defaults JobDefaults `yaml:"defaults"`
+}
+
+type Logging struct {
+	Level  string  `yaml:"level"`  // debug, info, warn, error
+	Format string  `yaml:"format"` // text, json, logfmt
+	Output string  `yaml:"output"` // stderr, stdout
+	Syslog *Syslog `yaml:"syslog"`
+}
+
+type Syslog struct {
+	Enabled  bool   `yaml:"enabled"`
+	Facility string `yaml:"facility"`
+	Tag      string `yaml:"tag"`
+}
+
+type Control struct {
+	SockPath string `yaml:"sockpath"`
+}
+
+type Monitoring struct {
+	// Listen is the Prometheus metrics address ("127.0.0.1:9811"); empty
+	// disables the metrics server.
+	Listen string `yaml:"listen"`
+}
+
+type JobDefaults struct {
+	Timeout Duration `yaml:"timeout"`
+	Retries Retries  `yaml:"retries"`
+}
+
+// Job is one entry of `jobs`. Which fields apply depends on Type.
+type Job struct {
+	Name string `yaml:"name"`
+	Type string `yaml:"type"` // snapshot, prune, restore
+
+	// snapshot
+	Source   *Source  `yaml:"source"`
+	Interval Duration `yaml:"interval"` // snapshot, prune
+	Jitter   Duration `yaml:"jitter"`
+	Timeout  Duration `yaml:"timeout"`
+	Retries  *Retries `yaml:"retries"`
+
+	// snapshot, prune, restore
+	Store   *Store   `yaml:"store"`
+	Pruning *Pruning `yaml:"pruning"` // snapshot, prune
+
+	// prune: which jobs' snapshots in the store it prunes (default: all
+	// entries with a sidecar).
+	Owners []string `yaml:"owners"`
+
+	// restore
+	FromJob        string  `yaml:"from_job"`
+	Snapshot       string  `yaml:"snapshot"` // "latest" or a snapshot name
+	Target         *Source `yaml:"target"`
+	AllowOverwrite bool    `yaml:"allow_overwrite"`
+}
+
+// Source is a source block (job.source, job.target).
+type Source struct {
+	Type         string `yaml:"type"` // consul, nomad, vault, raft
+	Address      string `yaml:"address"`
+	TokenFile    string `yaml:"token_file"`
+	TokenEnv     string `yaml:"token_env"`
+	Stale        bool   `yaml:"stale"`
+	Datacenter   string `yaml:"datacenter"`
+	Region       string `yaml:"region"`
+	Namespace    string `yaml:"namespace"`
+	ForceRestore bool   `yaml:"force_restore"`
+	TLS          *TLS   `yaml:"tls"`
+	// ConnectTimeout bounds dialing and the TLS handshake.
+	ConnectTimeout Duration `yaml:"connect_timeout"`
+}
+
+type TLS struct {
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+type Store struct {
+	Type string `yaml:"type"` // local
+	Path string `yaml:"path"`
+}
+
+type Retries struct {
+	// Max is how many times a failed attempt is retried (0: never).
+	Max            int      `yaml:"max"`
+	InitialBackoff Duration `yaml:"initial_backoff"`
+	MaxBackoff     Duration `yaml:"max_backoff"`
+}
+
+type Pruning struct {
+	Keep []KeepRule `yaml:"keep"`
+}
+
+// KeepRule is one retention rule; exactly one field is set.
+type KeepRule struct {
+	LastN    *LastN    `yaml:"last_n"`
+	Grid     *string   `yaml:"grid"`
+	Calendar *Calendar `yaml:"calendar"`
+	Within   *Duration `yaml:"within"`
+	Regex    *Regex    `yaml:"regex"`
+}
+
+type LastN struct {
+	Count int `yaml:"count"`
+}
+
+type Calendar struct {
+	Hourly   int    `yaml:"hourly"`
+	Daily    int    `yaml:"daily"`
+	Weekly   int    `yaml:"weekly"`
+	Monthly  int    `yaml:"monthly"`
+	Yearly   int    `yaml:"yearly"`
+	Timezone string `yaml:"timezone"`
+}
+
+type Regex struct {
+	Regex  string `yaml:"regex"`
+	Negate bool   `yaml:"negate"`
+}
+
+// Duration is a time.Duration written as "30s", "1h30m", "2d" or "1w" in YAML.
+type Duration time.Duration

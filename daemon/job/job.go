@@ -1,0 +1,30 @@
+// Package job defines raftsnap's jobs (snapshot, prune, restore), the plain
+// status reports they give, and the runner that schedules them, queues
+// signals and records their history.
+package job
+
+import (
+	"context"
+	"errors"
+)
+
+// Job is one configured job. Run is called by the supervisor and returns
+// only when ctx is done (or it panics, and is restarted).
+type Job interface {
+	Name() string
+	Type() string
+	Run(ctx context.Context)
+	// Status returns a copy; it is safe to call from any goroutine.
+	Status() JobStatus
+	// Wakeup asks for a run now. If a run is in progress, one more run is
+	// queued (never more than one) and queued is true. The returned
+	// channel, if the caller waits on it, receives the report of the run
+	// this wakeup caused.
+	Wakeup() (done <-chan RunReport, queued bool, err error)
+	// Reset cancels the run in progress (and a queued wakeup); the job goes
+	// back to waiting for its schedule. It is not an error when idle.
+	Reset() error
+}
+
+// ErrUnsupported is returned by a job for a signal it does not support.
+var ErrUnsupported = errors.New("operation not supported by this job")

@@ -1,0 +1,155 @@
+package job
+
+import "time"
+
+// SchemaVersion is the version of the /status JSON. Bump it when a field
+// changes meaning or disappears; adding fields does not need a bump.
+const SchemaVersion = 1
+
+// DaemonStatus is the whole /status answer. Plain data only: it is
+// marshalled to JSON as is and decoded by the CLI. It never holds the
+// environment or a token.
+type DaemonStatus struct {
+	Schema    int         `json:"schema"`
+	Version   string      `json:"version"`
+	PID       int         `json:"pid"`
+	StartedAt time.Time   `json:"started_at"`
+	Now       time.Time   `json:"now"`
+	Jobs      []JobStatus `json:"jobs"`
+}
+
+// State is a job's coarse state.
+type State string
+
+const (
+	StateIdle    State = "idle"    // never ran, nothing scheduled (restore jobs)
+	StateWaiting State = "waiting" // waiting for its next run or a signal
+	StateRunning State = "running"
+	StateError   State = "error" // the last run failed, or the job crashed
+)
+
+// Result is the outcome of one run.
+type Result string
+
+const (
+	ResultSuccess  Result = "success"
+	ResultFailure  Result = "failure"
+	ResultCanceled Result = "canceled" // reset, or daemon shutdown
+)
+
+// JobStatus is one job's report.
+type JobStatus struct {
+	Name  string `json:"name"`
+	Type  string `json:"type"` // snapshot, prune, restore
+	State State  `json:"state"`
+	// Current is set while a run is in progress.
+	Current       *RunProgress `json:"current,omitempty"`
+	LastRun       *RunReport   `json:"last_run,omitempty"`
+	LastSuccessAt *time.Time   `json:"last_success_at,omitempty"`
+	NextRunAt     *time.Time   `json:"next_run_at,omitempty"`
+	// PendingSignal is the queued signal ("wakeup") a busy job will act on
+	// when its current run ends, or "".
+	PendingSignal string `json:"pending_signal,omitempty"`
+	// History holds the last runs, newest first (bounded).
+	History []RunReport `json:"history"`
+	// Pruning is the outcome of the last pruning pass (snapshot and prune jobs).
+	Pruning *PruneSummary `json:"pruning,omitempty"`
+	// Store describes the job's store (snapshot and prune jobs).
+	Store *StoreSummary `json:"store,omitempty"`
+	// Crashes counts panics recovered by the supervisor; LastCrash tells the latest.
+	Crashes   int    `json:"crashes,omitempty"`
+	LastCrash string `json:"last_crash,omitempty"`
+}
+
+// RunProgress describes the run in progress.
+type RunProgress struct {
+	ID        string    `json:"id"`
+	Phase     string    `json:"phase"` // e.g. connecting, downloading, verifying, committing, pruning, restoring
+	StartedAt time.Time `json:"started_at"`
+	// Attempt counts retries within the run, from 1.
+	Attempt       int   `json:"attempt"`
+	BytesDone     int64 `json:"bytes_done"`
+	BytesExpected int64 `json:"bytes_expected,omitempty"` // 0 when unknown
+	// BytesPerSecond is the average rate since the transfer started.
+	BytesPerSecond float64 `json:"bytes_per_second"`
+}
+
+// RunReport is a finished run.
+type RunReport struct {
+	ID         string    `json:"id"`
+	Trigger    string    `json:"trigger"` // schedule, wakeup, startup
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+	Result     Result    `json:"result"`
+	Error      string    `json:"error,omitempty"`
+	Attempts   int       `json:"attempts,omitempty"`
+	// Snapshot fields: the snapshot taken (snapshot jobs) or restored (restore jobs).
+	Snapshot string `json:"snapshot,omitempty"`
+	Bytes    int64  `json:"bytes,omitempty"`
+	Index    uint64 `json:"index,omitempty"`
+	Term     uint64 `json:"term,omitempty"`
+	// Pruning done at the end of this run, if any.
+	Pruning *PruneSummary `json:"pruning,omitempty"`
+}
+
+// PruneSummary counts what a pruning pass decided.
+type PruneSummary struct {
+	At        time.Time `json:"at"`
+	Kept      int       `json:"kept"`
+	Destroyed int       `json:"destroyed"`
+	Foreign   int       `json:"foreign"` // files in the store the job does not own, ignored
+	Errors    []string  `json:"errors,omitempty"`
+	// Decisions are the per-snapshot verdicts with reasons, newest first.
+	Decisions []PruneDecision `json:"decisions,omitempty"`
+}
+
+// PruneDecision is one snapshot's verdict.
+type PruneDecision struct {
+	Snapshot string   `json:"snapshot"`
+	Keep     bool     `json:"keep"`
+	Reasons  []string `json:"reasons"`
+}
+
+// StoreSummary describes a store.
+type StoreSummary struct {
+	Path       string     `json:"path"`
+	Snapshots  int        `json:"snapshots"`
+	TotalBytes int64      `json:"total_bytes"`
+	Newest     string     `json:"newest,omitempty"`
+	NewestAt   *time.Time `json:"newest_at,omitempty"`
+}
+
+// SignalRequest is the /signal body.
+type SignalRequest struct {
+	Job string `json:"job"`
+	Op  string `json:"op"` // wakeup, reset
+	// Wait makes /signal answer only when the run the signal caused has
+	// ended, with its report.
+	Wait bool `json:"wait,omitempty"`
+}
+
+// SignalResponse is the /signal answer.
+type SignalResponse struct {
+	Job string `json:"job"`
+	Op  string `json:"op"`
+	// Queued is true when the job was busy and the wakeup waits for the
+	// current run to end.
+	Queued bool `json:"queued,omitempty"`
+	// Run is the report of the run caused, when Wait was set.
+	Run *RunReport `json:"run,omitempty"`
+}
+
+// ErrorResponse is the body of every non-2xx control answer.
+type ErrorResponse struct {
+	Error string   `json:"error"`
+	Jobs  []string `json:"jobs,omitempty"` // known job names, for "unknown job"
+}
+
+// VersionInfo is the /version answer.
+type VersionInfo struct {
+	Version   string `json:"version"`
+	Commit    string `json:"commit"`
+	GoVersion string `json:"go_version"`
+	OS        string `json:"os"`
+	Arch      string `json:"arch"`
+}
