@@ -1,0 +1,119 @@
+package daemon
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/raftsnap/raftsnap/daemon/job"
+)
+
+// metrics are raftsnap's Prometheus metrics, on their own registry so that
+// nothing registered globally by a library leaks into /metrics.
+type metrics struct {
+	registry *prometheus.Registry
+
+	lastSuccess     *prometheus.GaugeVec
+	lastAttempt     *prometheus.GaugeVec
+	runDuration     *prometheus.HistogramVec
+	snapshotBytes   *prometheus.GaugeVec
+	failures        *prometheus.CounterVec
+	storeSnapshots  *prometheus.GaugeVec
+	storeBytes      *prometheus.GaugeVec
+	pruneDestroyed  *prometheus.CounterVec
+	restores        *prometheus.CounterVec
+	controlRequests *prometheus.CounterVec
+	jobCrashes      *prometheus.CounterVec
+}
+
+func newMetrics(info job.VersionInfo) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "raftsnap_job_last_success_timestamp_seconds",
+			Help: "Unix time of the job's last successful run.",
+		}, []string{"job"}),
+		lastAttempt: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "raftsnap_job_last_attempt_timestamp_seconds",
+			Help: "Unix time the job's last run ended, whatever its result.",
+		}, []string{"job"}),
+		runDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "raftsnap_job_run_duration_seconds",
+			Help:    "Duration of job runs, by result.",
+			Buckets: []float64{0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600},
+		}, []string{"job", "type", "result"}),
+		snapshotBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "raftsnap_snapshot_last_size_bytes",
+			Help: "Size of the job's last successful snapshot archive.",
+		}, []string{"job"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "raftsnap_job_failures_total",
+			Help: "Failed job runs, by reason.",
+		}, []string{"job", "reason"}),
+		storeSnapshots: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "raftsnap_store_snapshots",
+			Help: "Snapshots of the job in its store.",
+		}, []string{"job"}),
+		storeBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "raftsnap_store_size_bytes",
+			Help: "Total size of the job's snapshots in its store.",
+		}, []string{"job"}),
+		pruneDestroyed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "raftsnap_prune_destroyed_total",
+			Help: "Snapshots destroyed by pruning.",
+		}, []string{"job"}),
+		restores: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "raftsnap_restores_total",
+			Help: "Restore runs, by result.",
+		}, []string{"job", "result"}),
+		controlRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "raftsnap_control_requests_total",
+			Help: "Requests to the control socket, by endpoint and HTTP status code.",
+		}, []string{"endpoint", "code"}),
+		jobCrashes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "raftsnap_job_crashes_total",
+			Help: "Panics recovered by the supervisor; the job was restarted.",
+		}, []string{"job"}),
+	}
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "raftsnap_build_info",
+		Help: "Always 1; labels tell the running version.",
+	}, []string{"version", "commit", "goversion"})
+	buildInfo.WithLabelValues(info.Version, info.Commit, info.GoVersion).Set(1)
+
+	m.registry.MustRegister(
+		m.lastSuccess, m.lastAttempt, m.runDuration, m.snapshotBytes, m.failures,
+		m.storeSnapshots, m.storeBytes, m.pruneDestroyed, m.restores, m.controlRequests,
+		m.jobCrashes, buildInfo,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// ObserveRequest counts one control request.
+func (m *metrics) ObserveRequest(endpoint string, code int) {
+	m.controlRequests.WithLabelValues(endpoint, strconv.Itoa(code)).Inc()
+}
+
+func (m *metrics) jobCrashed(name string) { m.jobCrashes.WithLabelValues(name).Inc() }
+
+// registerJob creates a job's series up front so that dashboards and alerts
+// see zeros instead of absent series before the first run.
+func (m *metrics) registerJob(name, typ string) {
+	m.failures.WithLabelValues(name, "other")
+	m.jobCrashes.WithLabelValues(name)
+	switch typ {
+	case "snapshot":
+		m.pruneDestroyed.WithLabelValues(name)
+	case "prune":
+		m.pruneDestroyed.WithLabelValues(name)
+	case "restore":
+		m.restores.WithLabelValues(name, string(job.ResultSuccess))
+		m.restores.WithLabelValues(name, string(job.ResultFailure))
+	}
+}
+
+func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
