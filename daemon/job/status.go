@@ -153,3 +153,18 @@ type VersionInfo struct {
 	OS        string `json:"os"`
 	Arch      string `json:"arch"`
 }
+
+// PprofRequest is the POST /debug/pprof body: Listen starts (or moves) the
+// pprof HTTP server; Off, or an empty Listen, stops it.
+type PprofRequest struct {
+	Listen string `json:"listen"`
+	Off    bool   `json:"off,omitempty"`
+}
+
+// PprofStatus is the /debug/pprof answer.
+type PprofStatus struct {
+	Running bool `json:"running"`
+	// Listen is the address it actually listens on (the port resolved
+	// when ":0" was asked).
+	Listen string `json:"listen,omitempty"`
+}
