@@ -226,9 +226,9 @@ func TestOpenRecovery(t *testing.T) {
 		problems[f.Name] = f.Problem
 	}
 	want := map[string]string{
-		"README":                                    "",
-		"hand-made.snap":                            "",
-		"sub":                                       "",
+		"README":         "",
+		"hand-made.snap": "",
+		"sub":            "",
 		"my-job-20260101T000001Z-100.snap.rejected": "",
 		bad.Name: "sidecar is not valid JSON",
 	}
