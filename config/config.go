@@ -9,6 +9,11 @@ import "time"
 type Config struct {
 	Global Global `yaml:"global"`
 	Jobs   []Job  `yaml:"jobs"`
+
+	// Warnings are findings that do not stop the configuration from
+	// loading (e.g. a token_env variable not set where configcheck ran),
+	// formatted like errors. Not part of the YAML.
+	Warnings []string `yaml:"-"`
 }
 
 // Global holds daemon-wide settings.

@@ -1,0 +1,102 @@
+package config
+
+import (
+	"fmt"
+	"time"
+)
+
+// The defaults, documented in docs/configuration.md. applyDefaults is the
+// only place they are applied.
+const (
+	DefaultLogLevel        = "info"
+	DefaultLogFormat       = "text"
+	DefaultLogOutput       = "stderr"
+	DefaultSyslogFacility  = "daemon"
+	DefaultSyslogTag       = "raftsnap"
+	DefaultSockPath        = "/run/raftsnap/control"
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultJobTimeout      = 10 * time.Minute
+	DefaultRetriesMax      = 3
+	DefaultInitialBackoff  = 5 * time.Second
+	DefaultMaxBackoff      = 2 * time.Minute
+	DefaultStoreType       = "local"
+	DefaultRestoreSnapshot = "latest"
+	DefaultConnectTimeout  = 10 * time.Second
+)
+
+// applyDefaults fills in every value the file leaves out. isSet reports
+// whether a YAML path was present in the file; it is needed where the zero
+// value is a legal setting (retries.max: 0 means "never retry").
+//
+// Job settings inherit global.defaults, which inherit the built-in values.
+// A restore job's from_job is resolved later, by validation, since it
+// depends on the other jobs being valid.
+func applyDefaults(cfg *Config, isSet func(path string) bool) {
+	g := &cfg.Global
+	setString(&g.Logging.Level, DefaultLogLevel)
+	setString(&g.Logging.Format, DefaultLogFormat)
+	setString(&g.Logging.Output, DefaultLogOutput)
+	if g.Logging.Syslog != nil {
+		setString(&g.Logging.Syslog.Facility, DefaultSyslogFacility)
+		setString(&g.Logging.Syslog.Tag, DefaultSyslogTag)
+	}
+	setString(&g.Control.SockPath, DefaultSockPath)
+	// Monitoring.Listen "" means no metrics server: nothing to fill.
+	setDuration(&g.ShutdownTimeout, DefaultShutdownTimeout, isSet("global.shutdown_timeout"))
+	setDuration(&g.Defaults.Timeout, DefaultJobTimeout, isSet("global.defaults.timeout"))
+	builtin := Retries{
+		Max:            DefaultRetriesMax,
+		InitialBackoff: Duration(DefaultInitialBackoff),
+		MaxBackoff:     Duration(DefaultMaxBackoff),
+	}
+	fillRetries(&g.Defaults.Retries, builtin, "global.defaults.retries", isSet)
+
+	for i := range cfg.Jobs {
+		job := &cfg.Jobs[i]
+		path := fmt.Sprintf("jobs[%d]", i)
+		setDuration(&job.Timeout, g.Defaults.Timeout.Std(), isSet(path+".timeout"))
+		// Jitter's default is 0 (no jitter), the zero value.
+		switch job.Type {
+		case "snapshot":
+			if job.Retries == nil {
+				r := g.Defaults.Retries
+				job.Retries = &r
+			} else {
+				fillRetries(job.Retries, g.Defaults.Retries, path+".retries", isSet)
+			}
+		case "restore":
+			setString(&job.Snapshot, DefaultRestoreSnapshot)
+		}
+		if job.Store != nil {
+			setString(&job.Store.Type, DefaultStoreType)
+		}
+		for name, src := range map[string]*Source{"source": job.Source, "target": job.Target} {
+			if src != nil {
+				setDuration(&src.ConnectTimeout, DefaultConnectTimeout, isSet(path+"."+name+".connect_timeout"))
+			}
+		}
+	}
+}
+
+func setString(s *string, def string) {
+	if *s == "" {
+		*s = def
+	}
+}
+
+// setDuration fills d unless the file set it: an explicit 0 stays 0 and is
+// then rejected by validation with a clear message, instead of silently
+// becoming the default.
+func setDuration(d *Duration, def time.Duration, set bool) {
+	if !set && *d == 0 {
+		*d = Duration(def)
+	}
+}
+
+func fillRetries(r *Retries, def Retries, path string, isSet func(string) bool) {
+	if !isSet(path + ".max") {
+		r.Max = def.Max
+	}
+	setDuration(&r.InitialBackoff, def.InitialBackoff.Std(), isSet(path+".initial_backoff"))
+	setDuration(&r.MaxBackoff, def.MaxBackoff.Std(), isSet(path+".max_backoff"))
+}

@@ -1,0 +1,147 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+
+	"gopkg.in/yaml.v3"
+)
+
+// DefaultPath is where the daemon and configcheck look without --config.
+const DefaultPath = "/etc/raftsnap/raftsnap.yml"
+
+// maxFileSize bounds what Load reads: configurations are kilobytes.
+const maxFileSize = 4 << 20
+
+// Load reads and parses the configuration file at path. See Parse.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading configuration: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading configuration: %w", err)
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("reading configuration: %s is not a regular file", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading configuration %s: %w", path, err)
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("reading configuration: %s is larger than %d MiB: not a raftsnap configuration", path, maxFileSize>>20)
+	}
+	return Parse(data, path)
+}
+
+// Parse parses and validates a configuration; filename is only used in
+// messages. Parsing is strict: unknown keys, duplicate keys, wrong types,
+// missing required fields, several YAML documents and empty files are all
+// errors. Defaults are then applied (see applyDefaults) and every value
+// that could fail later is checked now, including that token, CA,
+// certificate and key files exist and are readable (token files are not
+// read; the daemon reads them with (*Source).SourceConfig).
+//
+// The error, if any, is a *Errors listing every problem found, one line
+// each, in file order. Non-fatal findings are in Config.Warnings.
+func Parse(data []byte, filename string) (cfg *Config, err error) {
+	errs := &Errors{}
+	root, ok := parseYAML(data, filename, errs)
+	if !ok {
+		return nil, errs
+	}
+	cfg = &Config{}
+	d := newDecoder(filename, errs)
+	d.decode(root, reflect.ValueOf(cfg).Elem(), "")
+	if d.tooBig {
+		return nil, errs
+	}
+	if _, ok := d.values[""]; !ok || root.Kind != yaml.MappingNode {
+		if len(errs.List) == 0 {
+			d.errorAt(root, "", "want a mapping with global and jobs, got %s", describe(root))
+		}
+		errs.sort()
+		return nil, errs
+	}
+	applyDefaults(cfg, d.isSet)
+	v := &validator{decoder: d, cfg: cfg}
+	v.validate()
+	if len(errs.List) > 0 {
+		errs.sort()
+		return nil, errs
+	}
+	return cfg, nil
+}
+
+func (d *decoder) isSet(path string) bool {
+	_, ok := d.values[path]
+	return ok
+}
+
+// yamlLine matches yaml.v3's syntax errors ("yaml: line 3: did not find
+// expected key") so that they can be given our file:line form.
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// parseYAML reads exactly one YAML document into a node tree.
+func parseYAML(data []byte, filename string, errs *Errors) (root *yaml.Node, ok bool) {
+	defer func() {
+		// yaml.v3 is third-party code; a panic on a malformed file must
+		// still become an error, never a crash of configcheck or the daemon.
+		if r := recover(); r != nil {
+			errs.add(&Error{File: filename, Msg: fmt.Sprintf("cannot parse the file as YAML (%v)", r)})
+			root, ok = nil, false
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			errs.add(&Error{File: filename, Msg: "the file is empty: a configuration needs at least a jobs list"})
+		} else {
+			errs.add(syntaxError(filename, err))
+		}
+		return nil, false
+	}
+	var second yaml.Node
+	switch err := dec.Decode(&second); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		errs.add(syntaxError(filename, err))
+		return nil, false
+	default:
+		errs.add(&Error{File: filename, Line: second.Line, Column: second.Column,
+			Msg: "a second YAML document (after ---): put everything in one document"})
+		return nil, false
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
+		errs.add(&Error{File: filename, Msg: "the file is empty: a configuration needs at least a jobs list"})
+		return nil, false
+	}
+	root = doc.Content[0]
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		errs.add(&Error{File: filename, Msg: "the file is empty: a configuration needs at least a jobs list"})
+		return nil, false
+	}
+	return root, true
+}
+
+func syntaxError(filename string, err error) *Error {
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &Error{File: filename, Line: line, Msg: "invalid YAML: " + m[2]}
+	}
+	msg := err.Error()
+	if len(msg) > 6 && msg[:6] == "yaml: " {
+		msg = msg[6:]
+	}
+	return &Error{File: filename, Msg: "invalid YAML: " + msg}
+}

@@ -1,0 +1,160 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/raftsnap/raftsnap/daemon/pruning"
+)
+
+// ruleKeys are the keys of a keep rule, in the order documented.
+var ruleKeys = []string{"last_n", "grid", "calendar", "within", "regex"}
+
+// Policy builds the retention policy these rules describe. Parse has
+// already checked that it builds; the daemon calls this at start.
+func (p *Pruning) Policy() (*pruning.Policy, error) {
+	if p == nil || len(p.Keep) == 0 {
+		return nil, errors.New("no keep rules")
+	}
+	rules := make([]pruning.Rule, 0, len(p.Keep))
+	for i := range p.Keep {
+		rule, err := p.Keep[i].Rule()
+		if err != nil {
+			return nil, fmt.Errorf("keep[%d]: %w", i, err)
+		}
+		rules = append(rules, rule)
+	}
+	return pruning.NewPolicy(rules...)
+}
+
+// Rule builds the one retention rule this entry holds.
+func (r *KeepRule) Rule() (pruning.Rule, error) {
+	switch {
+	case r.LastN != nil:
+		return pruning.NewLastN(r.LastN.Count)
+	case r.Grid != nil:
+		return pruning.ParseGrid(*r.Grid)
+	case r.Calendar != nil:
+		return pruning.NewCalendar(pruning.CalendarSpec{
+			Hourly:   r.Calendar.Hourly,
+			Daily:    r.Calendar.Daily,
+			Weekly:   r.Calendar.Weekly,
+			Monthly:  r.Calendar.Monthly,
+			Yearly:   r.Calendar.Yearly,
+			Timezone: r.Calendar.Timezone,
+		})
+	case r.Within != nil:
+		return pruning.NewWithin(r.Within.Std())
+	case r.Regex != nil:
+		return pruning.NewRegex(r.Regex.Regex, r.Regex.Negate)
+	}
+	return nil, errors.New("empty rule: use one of " + strings.Join(ruleKeys, ", "))
+}
+
+func (v *validator) validatePruning(path string, p *Pruning) {
+	keepPath := path + ".keep"
+	if !v.checkable(keepPath) {
+		return
+	}
+	if len(p.Keep) == 0 {
+		v.errorf(keepPath, "missing: give at least one keep rule, e.g. keep: [{last_n: {count: 24}}]")
+		return
+	}
+	var rules []pruning.Rule
+	allBuilt := true
+	for i := range p.Keep {
+		rule := v.validateRule(fmt.Sprintf("%s[%d]", keepPath, i), &p.Keep[i])
+		if rule == nil {
+			allBuilt = false
+			continue
+		}
+		rules = append(rules, rule)
+	}
+	if !allBuilt {
+		return
+	}
+	if _, err := pruning.NewPolicy(rules...); err != nil {
+		v.errorf(keepPath, "%v", err)
+	}
+}
+
+// validateRule checks one keep rule and returns it built, or nil after
+// reporting why it cannot be.
+func (v *validator) validateRule(path string, r *KeepRule) pruning.Rule {
+	if !v.checkable(path) {
+		return nil
+	}
+	var present []string
+	for _, key := range ruleKeys {
+		if _, ok := v.keys[path+"."+key]; ok {
+			present = append(present, key)
+		}
+	}
+	switch len(present) {
+	case 0:
+		v.errorf(path, "empty rule: use one of %s", strings.Join(ruleKeys, ", "))
+		return nil
+	case 1:
+	default:
+		v.keyErrorf(path+"."+present[1], "one rule per list item: %s and %s are both here; put each in its own - item",
+			present[0], present[1])
+		return nil
+	}
+	key := present[0]
+	rulePath := path + "." + key
+	if v.failedUnder(rulePath) {
+		return nil
+	}
+	if !v.isSet(rulePath) {
+		v.errorf(rulePath, "has no value")
+		return nil
+	}
+	switch key {
+	case "last_n":
+		switch {
+		case !v.isSet(rulePath + ".count"):
+			v.errorf(rulePath+".count", "missing: how many of the newest snapshots to keep")
+			return nil
+		case r.LastN.Count <= 0:
+			v.errorf(rulePath+".count", "must be at least 1, got %d", r.LastN.Count)
+			return nil
+		}
+	case "calendar":
+		c := r.Calendar
+		bad := false
+		for name, n := range map[string]int{"hourly": c.Hourly, "daily": c.Daily, "weekly": c.Weekly, "monthly": c.Monthly, "yearly": c.Yearly} {
+			if n < 0 {
+				v.errorf(rulePath+"."+name, "must not be negative, got %d", n)
+				bad = true
+			}
+		}
+		if bad {
+			return nil
+		}
+		if c.Hourly+c.Daily+c.Weekly+c.Monthly+c.Yearly == 0 {
+			v.errorf(rulePath, "keeps nothing: set at least one of hourly, daily, weekly, monthly, yearly above 0")
+			return nil
+		}
+	case "within":
+		if *r.Within <= 0 {
+			v.errorf(rulePath, "must be positive, got %s", r.Within.Std())
+			return nil
+		}
+	case "regex":
+		if !v.isSet(rulePath + ".regex") {
+			v.errorf(rulePath+".regex", "missing: the regular expression snapshot names are matched against")
+			return nil
+		}
+	}
+	rule, err := r.Rule()
+	if err != nil {
+		errPath := rulePath
+		if key == "regex" {
+			errPath = rulePath + ".regex"
+		}
+		v.errorf(errPath, "%v", err)
+		return nil
+	}
+	return rule
+}

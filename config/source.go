@@ -1,0 +1,266 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/raftsnap/raftsnap/snapshot/source"
+)
+
+// maxTLSFileSize bounds CA, certificate and key files: PEM files are a few
+// KiB; a bigger file is the wrong file (or /dev/zero) and must not be read.
+const maxTLSFileSize = 1 << 20
+
+// sourceFieldKeys maps source.ConfigError fields to our YAML keys.
+var sourceFieldKeys = map[string]string{
+	"Kind":           "type",
+	"Address":        "address",
+	"Token":          "token_file",
+	"TLS":            "tls",
+	"TLS.CAFile":     "tls.ca_file",
+	"TLS.CertFile":   "tls.cert_file",
+	"TLS.KeyFile":    "tls.key_file",
+	"ConnectTimeout": "connect_timeout",
+	"Datacenter":     "datacenter",
+	"Region":         "region",
+	"Namespace":      "namespace",
+	"ForceRestore":   "force_restore",
+	"Stale":          "stale",
+}
+
+// SourceConfig builds the snapshot/source configuration for this block,
+// loading its token now: from token_file, else from the variable token_env
+// names, else from the vendor's usual variable (source.DefaultTokenEnv:
+// CONSUL_HTTP_TOKEN, NOMAD_TOKEN, VAULT_TOKEN, RAFTSNAP_RAFT_TOKEN). A
+// token_env naming an unset variable is an error here (load only warns,
+// since configcheck may run in another environment than the daemon).
+// The daemon calls it at start and before each run, so a rotated token
+// file is picked up. logger receives token-file permission warnings; the
+// token itself is never logged.
+func (s *Source) SourceConfig(logger *slog.Logger) (source.Config, error) {
+	cfg := s.baseConfig()
+	envVar := s.TokenEnv
+	if envVar != "" && s.TokenFile == "" {
+		if _, ok := os.LookupEnv(envVar); !ok {
+			return source.Config{}, fmt.Errorf("%s source: token_env names %s, which is not set in the daemon's environment", s.Type, envVar)
+		}
+	}
+	if envVar == "" {
+		envVar = source.DefaultTokenEnv(source.Kind(s.Type))
+	}
+	token, err := source.LoadToken(s.TokenFile, envVar, logger)
+	if err != nil {
+		return source.Config{}, fmt.Errorf("%s source: %w", s.Type, err)
+	}
+	cfg.Token = token
+	return cfg, nil
+}
+
+// baseConfig is the source configuration without its token.
+func (s *Source) baseConfig() source.Config {
+	cfg := source.Config{
+		Kind:         source.Kind(s.Type),
+		Address:      s.Address,
+		Stale:        s.Stale,
+		Datacenter:   s.Datacenter,
+		Region:       s.Region,
+		Namespace:    s.Namespace,
+		ForceRestore: s.ForceRestore,
+	}
+	cfg.ConnectTimeout = s.ConnectTimeout.Std()
+	if s.TLS != nil {
+		cfg.TLS = source.TLSConfig{
+			CAFile:             s.TLS.CAFile,
+			CertFile:           s.TLS.CertFile,
+			KeyFile:            s.TLS.KeyFile,
+			ServerName:         s.TLS.ServerName,
+			InsecureSkipVerify: s.TLS.InsecureSkipVerify,
+		}
+	}
+	return cfg
+}
+
+// requireSource checks a source block (role "source" or "target").
+func (v *validator) requireSource(path string, s *Source, role, why string) {
+	if !v.checkable(path) {
+		return
+	}
+	if s == nil {
+		v.errorf(path, "missing: %s, e.g. %s: {type: consul, address: http://127.0.0.1:8500}", why, role)
+		return
+	}
+	before := len(v.errs.List)
+	switch p := path + ".type"; {
+	case !v.checkable(p):
+	case s.Type == "":
+		v.errorf(p, "missing: use consul, nomad, vault or raft")
+	case s.Type != "consul" && s.Type != "nomad" && s.Type != "vault" && s.Type != "raft":
+		v.errorf(p, "%s is not a source type: use consul, nomad, vault or raft", quote(s.Type))
+	}
+	if p := path + ".address"; v.checkable(p) && s.Address == "" {
+		v.errorf(p, "missing: give the server's base URL, e.g. http://127.0.0.1:8500")
+	}
+	if role == "source" && s.ForceRestore && v.usable(path+".force_restore") {
+		v.errorf(path+".force_restore", "applies to restore targets only")
+	}
+	v.positive(path+".connect_timeout", s.ConnectTimeout)
+	v.validateToken(path, s)
+	if s.TLS != nil {
+		for key, file := range map[string]string{"ca_file": s.TLS.CAFile, "cert_file": s.TLS.CertFile, "key_file": s.TLS.KeyFile} {
+			if p := path + ".tls." + key; file != "" && v.checkable(p) {
+				if err := checkReadableFile(file, maxTLSFileSize); err != nil {
+					v.errorf(p, "%v", err)
+				}
+			}
+		}
+	}
+	if len(v.errs.List) > before || v.failedUnder(path) {
+		return // source.New would only repeat these
+	}
+	// source.New is the authority on what a source accepts (URL shape,
+	// options per kind, TLS material): build one and map its complaint
+	// back to our key.
+	if _, err := source.New(s.baseConfig()); err != nil {
+		var cfgErr *source.ConfigError
+		if errors.As(err, &cfgErr) {
+			key, ok := sourceFieldKeys[cfgErr.Field]
+			if !ok {
+				key = strings.ToLower(cfgErr.Field)
+			}
+			v.errorf(path+"."+key, "%s", cfgErr.Reason)
+			return
+		}
+		v.errorf(path, "%v", err)
+	}
+}
+
+func (v *validator) failedUnder(path string) bool {
+	for p := range v.failed {
+		if p == path || strings.HasPrefix(p, path+".") {
+			return true
+		}
+	}
+	return false
+}
+
+func (v *validator) validateToken(path string, s *Source) {
+	fileSet, envSet := s.TokenFile != "", s.TokenEnv != ""
+	if fileSet && envSet {
+		v.keyErrorf(path+".token_env", "give either token_file or token_env, not both")
+		return
+	}
+	if p := path + ".token_file"; fileSet && v.checkable(p) {
+		if err := checkReadableFile(s.TokenFile, 0); err != nil {
+			v.errorf(p, "%v", err)
+		}
+	}
+	if p := path + ".token_env"; envSet && v.checkable(p) {
+		if !envNamePattern.MatchString(s.TokenEnv) {
+			v.errorf(p, "%s is not an environment variable name (letters, digits and _, not starting with a digit)", quote(s.TokenEnv))
+		} else if _, ok := os.LookupEnv(s.TokenEnv); !ok {
+			v.warnf(p, "environment variable %s is not set here; the daemon needs it set in its own environment", s.TokenEnv)
+		}
+	}
+}
+
+// checkReadableFile checks that path is an absolute path to a regular file
+// this process can open (and, if maxSize > 0, not larger than that),
+// without reading it: a FIFO or device is refused before it is opened.
+func checkReadableFile(path string, maxSize int64) error {
+	if !filepath.IsAbs(path) {
+		return fmt.Errorf("must be an absolute path, got %s", quote(path))
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("cannot use %s: %w", path, unwrapPathError(err))
+	}
+	if !info.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", path)
+	}
+	if maxSize > 0 && info.Size() > maxSize {
+		return fmt.Errorf("%s is larger than %d KiB: not a PEM file", path, maxSize>>10)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("cannot read %s: %w", path, unwrapPathError(err))
+	}
+	return f.Close()
+}
+
+// unwrapPathError drops *fs.PathError's "open /x:" prefix, since our
+// messages already name the file.
+func unwrapPathError(err error) error {
+	var pathErr *os.PathError
+	if errors.As(err, &pathErr) {
+		return pathErr.Err
+	}
+	return err
+}
+
+// clusterKey identifies a cluster by source type and normalised address, so
+// that a restore target can be compared with snapshot sources. Loopback
+// names are one host; default ports are made explicit.
+func clusterKey(s *Source) string {
+	u, err := url.Parse(s.Address)
+	if err != nil {
+		return s.Type + " " + s.Address
+	}
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[strings.ToLower(u.Scheme)]
+	}
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		host = "127.0.0.1"
+	}
+	return s.Type + " " + strings.ToLower(u.Scheme) + "://" + net.JoinHostPort(host, port) + strings.TrimRight(u.Path, "/")
+}
+
+// validateCrossJob checks rules between jobs: snapshot jobs do not share a
+// store directory, and a restore into a cluster that a snapshot job backs
+// up needs allow_overwrite.
+func (v *validator) validateCrossJob() {
+	storeOwner := map[string]int{}
+	sources := map[string]int{}
+	for i := range v.cfg.Jobs {
+		job := &v.cfg.Jobs[i]
+		if job.Type != "snapshot" {
+			continue
+		}
+		path := fmt.Sprintf("jobs[%d]", i)
+		if job.Store != nil && filepath.IsAbs(job.Store.Path) && v.checkable(path+".store.path") {
+			dir := filepath.Clean(job.Store.Path)
+			if first, dup := storeOwner[dir]; dup {
+				v.errorf(path+".store.path", "%s is already the store of snapshot job %s: give each snapshot job its own directory",
+					dir, quote(v.cfg.Jobs[first].Name))
+			} else {
+				storeOwner[dir] = i
+			}
+		}
+		if job.Source != nil && job.Source.Address != "" {
+			if _, seen := sources[clusterKey(job.Source)]; !seen {
+				sources[clusterKey(job.Source)] = i
+			}
+		}
+	}
+	for i := range v.cfg.Jobs {
+		job := &v.cfg.Jobs[i]
+		if job.Type != "restore" || job.Target == nil || job.Target.Address == "" || job.AllowOverwrite {
+			continue
+		}
+		path := fmt.Sprintf("jobs[%d].target", i)
+		if k, same := sources[clusterKey(job.Target)]; same && !v.failedUnder(path) {
+			v.errorf(path, "restores into the cluster that snapshot job %s backs up (%s at %s), replacing its data: "+
+				"set allow_overwrite: true on this job if that is what you want",
+				quote(v.cfg.Jobs[k].Name), v.cfg.Jobs[k].Source.Type, v.cfg.Jobs[k].Source.Address)
+		}
+	}
+}
