@@ -1,0 +1,436 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/raftsnap/raftsnap/daemon/job"
+)
+
+// JobSource is what the control server needs from the daemon: the status
+// report and the jobs to signal.
+type JobSource interface {
+	Status() job.DaemonStatus
+	Job(name string) (job.Job, bool)
+	JobNames() []string
+}
+
+// ControlMetrics counts control requests; endpoint is one of the fixed
+// endpoint paths (or "other"), so label cardinality stays bounded.
+type ControlMetrics interface {
+	ObserveRequest(endpoint string, code int)
+}
+
+// Control socket limits. Requests are tiny JSON documents; the long part of a
+// `signal --wait` is the wait, which clears its own write deadline.
+const (
+	maxControlBody          = 64 << 10
+	controlReadHeaderTimout = 5 * time.Second
+	controlReadTimeout      = 10 * time.Second
+	controlWriteTimeout     = 30 * time.Second
+	controlIdleTimeout      = 60 * time.Second
+	pprofStopTimeout        = 5 * time.Second
+)
+
+// ControlServer serves the control API (/status, /signal, /version,
+// /debug/pprof) as JSON over HTTP on the private unix socket.
+type ControlServer struct {
+	jobs    JobSource
+	info    job.VersionInfo
+	logger  *slog.Logger
+	metrics ControlMetrics
+	srv     *http.Server
+
+	// base is the parent of every request's context; Shutdown cancels it so
+	// that `wait` signals end instead of holding the shutdown up.
+	base       context.Context
+	cancelBase context.CancelFunc
+
+	pprofMu sync.Mutex
+	pprof   *pprofServer
+}
+
+type pprofServer struct {
+	srv  *http.Server
+	addr string
+	done chan struct{} // closed when Serve returned
+}
+
+// NewControlServer returns a control server over jobs. metrics may be nil.
+func NewControlServer(jobs JobSource, info job.VersionInfo, logger *slog.Logger, metrics ControlMetrics) *ControlServer {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &ControlServer{jobs: jobs, info: info, logger: logger, metrics: metrics}
+	s.base, s.cancelBase = context.WithCancel(context.Background())
+	s.srv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: controlReadHeaderTimout,
+		ReadTimeout:       controlReadTimeout,
+		WriteTimeout:      controlWriteTimeout,
+		IdleTimeout:       controlIdleTimeout,
+		BaseContext:       func(net.Listener) context.Context { return s.base },
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+	return s
+}
+
+// Serve answers requests on l until Shutdown. It returns nil after
+// Shutdown, and any other error (the listener failed) otherwise: the daemon
+// must stop then, since nobody could control it any more.
+func (s *ControlServer) Serve(l net.Listener) error {
+	err := s.srv.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("control socket: %w", err)
+}
+
+// Shutdown ends pending waits, stops the pprof server and closes the control
+// server, waiting for answers in flight until ctx is done.
+func (s *ControlServer) Shutdown(ctx context.Context) error {
+	s.cancelBase()
+	s.pprofMu.Lock()
+	s.stopPprofLocked(ctx)
+	s.pprofMu.Unlock()
+	return s.srv.Shutdown(ctx)
+}
+
+type endpoint struct {
+	method string
+	handle func(s *ControlServer, w http.ResponseWriter, r *http.Request)
+}
+
+// The control API: one method per path, except /debug/pprof which reads
+// with GET and changes with POST.
+var controlEndpoints = map[string][]endpoint{
+	"/status":      {{http.MethodGet, (*ControlServer).handleStatus}},
+	"/signal":      {{http.MethodPost, (*ControlServer).handleSignal}},
+	"/version":     {{http.MethodGet, (*ControlServer).handleVersion}},
+	"/debug/pprof": {{http.MethodGet, (*ControlServer).handlePprofStatus}, {http.MethodPost, (*ControlServer).handlePprof}},
+}
+
+// ServeHTTP routes by hand so that every answer, 404 and 405 included, is
+// JSON, and so that metrics get a bounded endpoint label.
+func (s *ControlServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+	label := "other"
+	defer func() {
+		if s.metrics != nil {
+			s.metrics.ObserveRequest(label, rec.code)
+		}
+	}()
+
+	eps, ok := controlEndpoints[r.URL.Path]
+	if !ok {
+		writeError(rec, http.StatusNotFound, job.ErrorResponse{
+			Error: fmt.Sprintf("no such endpoint %s: use /status, /signal, /version or /debug/pprof", r.URL.Path),
+		})
+		return
+	}
+	label = r.URL.Path
+	var allowed []string
+	for _, ep := range eps {
+		if ep.method == r.Method {
+			ep.handle(s, rec, r)
+			return
+		}
+		allowed = append(allowed, ep.method)
+	}
+	rec.Header().Set("Allow", strings.Join(allowed, ", "))
+	writeError(rec, http.StatusMethodNotAllowed, job.ErrorResponse{
+		Error: fmt.Sprintf("%s %s is not allowed: use %s", r.Method, r.URL.Path, strings.Join(allowed, " or ")),
+	})
+}
+
+func (s *ControlServer) handleStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.jobs.Status())
+}
+
+func (s *ControlServer) handleVersion(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.info)
+}
+
+func (s *ControlServer) handleSignal(w http.ResponseWriter, r *http.Request) {
+	var req job.SignalRequest
+	if !decodeRequest(w, r, &req, `{"job": "NAME", "op": "wakeup"}`) {
+		return
+	}
+	if req.Job == "" {
+		writeError(w, http.StatusBadRequest, job.ErrorResponse{Error: `"job" is required`, Jobs: s.jobs.JobNames()})
+		return
+	}
+	if req.Op != "wakeup" && req.Op != "reset" {
+		writeError(w, http.StatusBadRequest, job.ErrorResponse{Error: fmt.Sprintf("unknown op %q: use wakeup or reset", req.Op)})
+		return
+	}
+	if req.Wait && req.Op != "wakeup" {
+		writeError(w, http.StatusBadRequest, job.ErrorResponse{Error: "wait applies only to wakeup: reset takes effect at once"})
+		return
+	}
+	j, ok := s.jobs.Job(req.Job)
+	if !ok {
+		names := s.jobs.JobNames()
+		msg := fmt.Sprintf("unknown job %q; jobs: %s", req.Job, strings.Join(names, ", "))
+		if len(names) == 0 {
+			msg = fmt.Sprintf("unknown job %q: the daemon has no jobs", req.Job)
+		}
+		writeError(w, http.StatusNotFound, job.ErrorResponse{Error: msg, Jobs: names})
+		return
+	}
+
+	resp := job.SignalResponse{Job: req.Job, Op: req.Op}
+	if req.Op == "reset" {
+		if err := j.Reset(); err != nil {
+			s.signalRefused(w, j, req.Op, err)
+			return
+		}
+		s.logger.Info("signal", "job", req.Job, "op", req.Op)
+		writeJSON(w, http.StatusOK, resp)
+		return
+	}
+
+	done, queued, err := j.Wakeup()
+	if err != nil {
+		s.signalRefused(w, j, req.Op, err)
+		return
+	}
+	resp.Queued = queued
+	s.logger.Info("signal", "job", req.Job, "op", req.Op, "queued", queued, "wait", req.Wait)
+	if !req.Wait {
+		writeJSON(w, http.StatusOK, resp)
+		return
+	}
+
+	// The run may take hours: lift the write deadline for this answer only.
+	// The wait still ends when the client goes away or the daemon stops.
+	if err := http.NewResponseController(w).SetWriteDeadline(time.Time{}); err != nil {
+		s.logger.Warn("control: cannot lift the write deadline for a waiting signal", "err", err)
+	}
+	select {
+	case report, ok := <-done:
+		if !ok {
+			writeError(w, http.StatusInternalServerError, job.ErrorResponse{
+				Error: fmt.Sprintf("job %q ended the run without a report", req.Job),
+			})
+			return
+		}
+		resp.Run = &report
+		writeJSON(w, http.StatusOK, resp)
+	case <-r.Context().Done():
+		if s.base.Err() != nil {
+			writeError(w, http.StatusServiceUnavailable, job.ErrorResponse{
+				Error: fmt.Sprintf("the daemon is shutting down; the outcome of job %q's run is unknown", req.Job),
+			})
+			return
+		}
+		// The client went away (e.g. its --timeout): nobody to answer.
+		s.logger.Debug("control: waiting client went away", "job", req.Job)
+	}
+}
+
+func (s *ControlServer) signalRefused(w http.ResponseWriter, j job.Job, op string, err error) {
+	if errors.Is(err, job.ErrUnsupported) {
+		writeError(w, http.StatusBadRequest, job.ErrorResponse{
+			Error: fmt.Sprintf("job %q (%s) does not support %s", j.Name(), j.Type(), op),
+		})
+		return
+	}
+	writeError(w, http.StatusConflict, job.ErrorResponse{
+		Error: fmt.Sprintf("job %q refused %s: %v", j.Name(), op, err),
+	})
+}
+
+func (s *ControlServer) handlePprofStatus(w http.ResponseWriter, r *http.Request) {
+	s.pprofMu.Lock()
+	defer s.pprofMu.Unlock()
+	writeJSON(w, http.StatusOK, s.pprofStatusLocked())
+}
+
+func (s *ControlServer) handlePprof(w http.ResponseWriter, r *http.Request) {
+	var req job.PprofRequest
+	if !decodeRequest(w, r, &req, `{"listen": "127.0.0.1:6060"} or {"off": true}`) {
+		return
+	}
+	if req.Off && req.Listen != "" {
+		writeError(w, http.StatusBadRequest, job.ErrorResponse{Error: `give either "listen" or "off", not both`})
+		return
+	}
+	s.pprofMu.Lock()
+	defer s.pprofMu.Unlock()
+	if req.Off || req.Listen == "" {
+		ctx, cancel := context.WithTimeout(r.Context(), pprofStopTimeout)
+		defer cancel()
+		s.stopPprofLocked(ctx)
+		writeJSON(w, http.StatusOK, s.pprofStatusLocked())
+		return
+	}
+	if s.pprof != nil && s.pprof.addr == req.Listen {
+		writeJSON(w, http.StatusOK, s.pprofStatusLocked())
+		return
+	}
+	if _, _, err := net.SplitHostPort(req.Listen); err != nil {
+		writeError(w, http.StatusBadRequest, job.ErrorResponse{
+			Error: fmt.Sprintf("invalid pprof listen address %q: want HOST:PORT such as 127.0.0.1:6060", req.Listen),
+		})
+		return
+	}
+	// Bind first, so a busy port is reported to the caller and a running
+	// server is only replaced by one that works.
+	l, err := net.Listen("tcp", req.Listen)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, job.ErrorResponse{
+			Error: fmt.Sprintf("cannot start the pprof server on %s: %v", req.Listen, err),
+		})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), pprofStopTimeout)
+	defer cancel()
+	s.stopPprofLocked(ctx)
+	s.pprof = startPprof(l, s.logger)
+	s.logger.Info("pprof server started", "listen", s.pprof.addr)
+	writeJSON(w, http.StatusOK, s.pprofStatusLocked())
+}
+
+func (s *ControlServer) pprofStatusLocked() job.PprofStatus {
+	if s.pprof == nil {
+		return job.PprofStatus{}
+	}
+	return job.PprofStatus{Running: true, Listen: s.pprof.addr}
+}
+
+func (s *ControlServer) stopPprofLocked(ctx context.Context) {
+	if s.pprof == nil {
+		return
+	}
+	p := s.pprof
+	s.pprof = nil
+	// Shutdown waits for a running profile (up to its seconds=N); past ctx,
+	// cut the connections.
+	if err := p.srv.Shutdown(ctx); err != nil {
+		p.srv.Close()
+	}
+	<-p.done
+	s.logger.Info("pprof server stopped", "listen", p.addr)
+}
+
+// startPprof serves net/http/pprof on l with its own mux: nothing else that
+// a library registered on http.DefaultServeMux gets exposed.
+func startPprof(l net.Listener, logger *slog.Logger) *pprofServer {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	p := &pprofServer{
+		// No WriteTimeout: profile?seconds=N and trace stream for N seconds.
+		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: controlReadHeaderTimout, IdleTimeout: controlIdleTimeout},
+		addr: l.Addr().String(),
+		done: make(chan struct{}),
+	}
+	go func() {
+		defer close(p.done)
+		if err := p.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("pprof server failed", "listen", p.addr, "err", err)
+		}
+	}()
+	return p
+}
+
+// decodeRequest reads a JSON body of at most maxControlBody bytes into v,
+// strictly (no unknown fields, nothing after the object). On failure it
+// writes the error answer and returns false.
+func decodeRequest(w http.ResponseWriter, r *http.Request, v any, example string) bool {
+	body := http.MaxBytesReader(w, r.Body, maxControlBody)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		// A second value (or garbage) after the object is a malformed request.
+		if dec.Decode(&struct{}{}) != io.EOF {
+			err = errors.New("unexpected data after the JSON object")
+		}
+	}
+	if err == nil {
+		return true
+	}
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, job.ErrorResponse{
+			Error: fmt.Sprintf("request body larger than %d bytes", maxControlBody),
+		})
+	case errors.Is(err, io.EOF):
+		writeError(w, http.StatusBadRequest, job.ErrorResponse{Error: "empty request body: send JSON like " + example})
+	default:
+		writeError(w, http.StatusBadRequest, job.ErrorResponse{
+			Error: fmt.Sprintf("malformed request: %s; send JSON like %s", jsonErrorText(err), example),
+		})
+	}
+	return false
+}
+
+// jsonErrorText words a decoding error without Go type names.
+func jsonErrorText(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		return fmt.Sprintf("%q must be a JSON %s, not %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "string"
+	case "bool":
+		return "boolean (true or false)"
+	case "struct", "map":
+		return "object"
+	case "slice", "array":
+		return "array"
+	default:
+		return "number"
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client may have gone; nothing to do about it
+}
+
+func writeError(w http.ResponseWriter, code int, e job.ErrorResponse) {
+	writeJSON(w, code, e)
+}
+
+// statusRecorder remembers the status code for metrics. Unwrap lets
+// http.ResponseController reach the connection's deadlines.
+type statusRecorder struct {
+	http.ResponseWriter
+	code        int
+	wroteHeader bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.wroteHeader {
+		r.code, r.wroteHeader = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
