@@ -28,9 +28,9 @@ type WriteOptions struct {
 }
 
 // pgzip compresses blocks of this size in parallel, one per CPU, into one
-// standard gzip member that any gzip reader accepts. 256 KiB keeps the
-// heap near 15 MiB (1 MiB blocks: ~45 MiB) for ~5% more output and
-// ~25% less speed (benchmarks in docs/performance.md).
+// standard gzip member that any gzip reader accepts. 256 KiB blocks keep
+// the heap near 15 MiB (1 MiB blocks: ~45 MiB) at ~25% less speed
+// (benchmarks in docs/performance.md).
 const writeBlockSize = 256 << 10
 
 // Write writes a snapshot archive of meta and state to w, in the format
