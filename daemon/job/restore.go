@@ -1,0 +1,153 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/raftsnap/raftsnap/snapshot/source"
+	"github.com/raftsnap/raftsnap/snapshot/store"
+)
+
+// SnapshotLatest selects the newest verified snapshot.
+const SnapshotLatest = "latest"
+
+// RestoreOptions configure NewRestoreJob.
+type RestoreOptions struct {
+	Name  string
+	Store *store.Local
+	// Snapshot is "latest" (the default) or a snapshot's file name.
+	Snapshot string
+	// FromJob, when set, limits "latest" to the snapshots that job wrote.
+	FromJob string
+	Target  source.Source
+	// Timeout bounds the whole restore (0: none).
+	Timeout time.Duration
+	Logger  *slog.Logger
+	Metrics Metrics
+	Now     func() time.Time
+}
+
+// RestoreJob restores a stored snapshot into a target, only when woken up.
+type RestoreJob struct {
+	*runner
+	opts RestoreOptions
+	owns owner
+}
+
+var _ Job = (*RestoreJob)(nil)
+
+// NewRestoreJob checks opts and builds the job.
+func NewRestoreJob(opts RestoreOptions) (*RestoreJob, error) {
+	switch {
+	case opts.Name == "":
+		return nil, errors.New("restore job: no name")
+	case opts.Store == nil:
+		return nil, fmt.Errorf("restore job %s: no store", opts.Name)
+	case opts.Target == nil:
+		return nil, fmt.Errorf("restore job %s: no target", opts.Name)
+	case opts.Timeout < 0:
+		return nil, fmt.Errorf("restore job %s: timeout must not be negative", opts.Name)
+	}
+	if opts.Snapshot == "" {
+		opts.Snapshot = SnapshotLatest
+	}
+	j := &RestoreJob{opts: opts, owns: ownedBy()}
+	if opts.FromJob != "" {
+		j.owns = ownedBy(opts.FromJob)
+	}
+	j.runner = newRunner(opts.Name, "restore", opts.Logger, opts.Metrics, opts.Now)
+	j.execute = j.run
+	j.firstRun = func(context.Context) (bool, time.Time) {
+		j.refreshStore()
+		return false, time.Time{}
+	}
+	return j, nil
+}
+
+func (j *RestoreJob) refreshStore() []store.Entry {
+	sum, entries, _, err := storeSummary(j.opts.Store, j.owns)
+	if err != nil {
+		j.logger.Error("cannot list store", "err", err)
+		return nil
+	}
+	j.setStore(sum)
+	j.metrics.StoreStats(j.name, sum.Snapshots, sum.TotalBytes)
+	return entries
+}
+
+func (j *RestoreJob) run(ctx context.Context, run *activeRun) (err error) {
+	defer func() {
+		result := ResultSuccess
+		if err != nil {
+			result = ResultFailure
+			if ctx.Err() != nil {
+				result = ResultCanceled
+			}
+		}
+		j.metrics.RestoreFinished(j.name, result)
+	}()
+	if j.opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, j.opts.Timeout)
+		defer cancel()
+	}
+	run.report.Attempts = 1
+	run.startAttempt(1, PhaseListing, j.now())
+	name, err := j.pick()
+	if err != nil {
+		return err
+	}
+	run.report.Snapshot = name
+	run.setPhase(PhaseVerifying)
+	// The file is verified completely before a byte is sent, and the very
+	// file descriptor verified is the one streamed.
+	f, entry, report, err := j.opts.Store.OpenVerified(name, j.opts.Target.VerifyOptions())
+	if err != nil {
+		var verr *store.VerificationError
+		if errors.As(err, &verr) {
+			return fmt.Errorf("not restoring into %s: %w", j.opts.Target, err)
+		}
+		return &StoreError{Err: err}
+	}
+	defer f.Close()
+	run.report.Bytes, run.report.Index, run.report.Term = entry.Size, report.Meta.Index, report.Meta.Term
+	run.startAttempt(1, PhaseRestoring, j.now())
+	run.setExpected(entry.Size)
+	run.logger.Info("restoring snapshot", "snapshot", name, "index", report.Meta.Index, "term", report.Meta.Term, "target", j.opts.Target.String())
+	if err := j.opts.Target.Restore(ctx, io.TeeReader(f, countingWriter{run}), entry.Size); err != nil {
+		if j.opts.Timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return &TimeoutError{Timeout: j.opts.Timeout, Err: err}
+		}
+		return err
+	}
+	j.refreshStore()
+	return nil
+}
+
+// pick resolves the configured snapshot to a name in the store.
+func (j *RestoreJob) pick() (string, error) {
+	_, entries, _, err := storeSummary(j.opts.Store, j.owns)
+	if err != nil {
+		return "", err
+	}
+	if j.opts.Snapshot != SnapshotLatest {
+		if _, err := j.opts.Store.Get(j.opts.Snapshot); err != nil {
+			return "", &StoreError{Err: err}
+		}
+		return j.opts.Snapshot, nil
+	}
+	for _, e := range entries {
+		if e.Verified {
+			return e.Name, nil
+		}
+	}
+	scope := "the store"
+	if j.opts.FromJob != "" {
+		scope = "job " + j.opts.FromJob
+	}
+	return "", &StoreError{Err: fmt.Errorf("no verified snapshot of %s in %s to restore", scope, j.opts.Store.Dir())}
+}

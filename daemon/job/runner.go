@@ -1,0 +1,500 @@
+package job
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// HistorySize is how many finished runs a job's status keeps.
+const HistorySize = 20
+
+// Triggers recorded in RunReport.Trigger.
+const (
+	TriggerSchedule = "schedule"
+	TriggerWakeup   = "wakeup"
+	TriggerStartup  = "startup"
+)
+
+// Phases shown in RunProgress.Phase.
+const (
+	PhaseConnecting  = "connecting"
+	PhaseDownloading = "downloading"
+	PhaseCommitting  = "committing"
+	PhaseBackoff     = "waiting to retry"
+	PhasePruning     = "pruning"
+	PhaseListing     = "listing"
+	PhaseVerifying   = "verifying"
+	PhaseRestoring   = "restoring"
+)
+
+// Causes of a canceled run, as RunReport.Error says them.
+var (
+	errReset    = errors.New("canceled by a reset signal")
+	errShutdown = errors.New("canceled: the job is stopping")
+)
+
+// runner is the machinery the three jobs share: the schedule, the wakeup
+// queue (at most one pending run, its waiters merged), reset, history and
+// the status snapshot. The job-specific work is execute.
+type runner struct {
+	name, typ string
+	logger    *slog.Logger
+	metrics   Metrics
+	now       func() time.Time
+	// interval 0 means the job runs only when woken up.
+	interval, jitter time.Duration
+	// execute does one run; it fills the report's job fields and returns
+	// the run's error. It is called on the Run goroutine.
+	execute func(ctx context.Context, r *activeRun) error
+	// firstRun, when set, is asked at the start of Run whether to run at
+	// once, or else when the next run is due (zero: interval from now).
+	firstRun func(ctx context.Context) (runNow bool, next time.Time)
+
+	wake chan struct{} // capacity 1: "look at the pending flag"
+
+	mu            sync.Mutex
+	current       *activeRun
+	cancelCurrent context.CancelCauseFunc
+	pending       bool
+	pendingWaits  []chan RunReport
+	lastRun       *RunReport
+	lastSuccess   *time.Time
+	nextRun       *time.Time
+	history       []RunReport
+	pruning       *PruneSummary
+	store         *StoreSummary
+	looping       bool
+}
+
+func newRunner(name, typ string, logger *slog.Logger, metrics Metrics, now func() time.Time) *runner {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if metrics == nil {
+		metrics = noMetrics{}
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &runner{
+		name: name, typ: typ,
+		logger:  logger.With("job", name),
+		metrics: metrics,
+		now:     now,
+		wake:    make(chan struct{}, 1),
+	}
+}
+
+// activeRun is the run in progress: its report so far and its progress.
+type activeRun struct {
+	report  RunReport
+	logger  *slog.Logger
+	waiters []chan RunReport
+
+	mu            sync.Mutex
+	phase         string
+	attempt       int
+	bytesExpected int64
+	transferStart time.Time
+	bytesDone     atomic.Int64
+}
+
+func (a *activeRun) setPhase(phase string) {
+	a.mu.Lock()
+	a.phase = phase
+	a.mu.Unlock()
+}
+
+// startAttempt resets the byte counters for a new transfer.
+func (a *activeRun) startAttempt(n int, phase string, now time.Time) {
+	a.mu.Lock()
+	a.attempt, a.phase, a.transferStart, a.bytesExpected = n, phase, now, 0
+	a.bytesDone.Store(0)
+	a.mu.Unlock()
+}
+
+func (a *activeRun) setExpected(n int64) {
+	a.mu.Lock()
+	a.bytesExpected = n
+	a.mu.Unlock()
+}
+
+// countingWriter adds what goes through it to the run's progress, and
+// switches the phase from connecting to downloading on the first byte.
+type countingWriter struct{ run *activeRun }
+
+func (c countingWriter) Write(p []byte) (int, error) {
+	if c.run.bytesDone.Add(int64(len(p))) == int64(len(p)) && len(p) > 0 {
+		c.run.setPhase(PhaseDownloading)
+	}
+	return len(p), nil
+}
+
+func (a *activeRun) progress(now time.Time) *RunProgress {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	p := &RunProgress{
+		ID: a.report.ID, Phase: a.phase, StartedAt: a.report.StartedAt, Attempt: a.attempt,
+		BytesDone: a.bytesDone.Load(), BytesExpected: a.bytesExpected,
+	}
+	if elapsed := now.Sub(a.transferStart).Seconds(); elapsed > 0 && !a.transferStart.IsZero() {
+		p.BytesPerSecond = float64(p.BytesDone) / elapsed
+	}
+	return p
+}
+
+// Name and Type implement Job.
+func (r *runner) Name() string { return r.name }
+func (r *runner) Type() string { return r.typ }
+
+// Wakeup queues a run. Wakeups arriving while one is pending merge into it;
+// every caller's channel receives the report of that run.
+func (r *runner) Wakeup() (<-chan RunReport, bool, error) {
+	done := make(chan RunReport, 1)
+	r.mu.Lock()
+	r.pending = true
+	r.pendingWaits = append(r.pendingWaits, done)
+	queued := r.current != nil
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+	return done, queued, nil
+}
+
+// Reset cancels the run in progress and drops the pending one; waiters of
+// the dropped run get a canceled report.
+func (r *runner) Reset() error {
+	r.mu.Lock()
+	waits := r.pendingWaits
+	r.pending, r.pendingWaits = false, nil
+	if r.cancelCurrent != nil {
+		r.cancelCurrent(errReset)
+	}
+	r.mu.Unlock()
+	if len(waits) > 0 {
+		now := r.now()
+		deliver(waits, RunReport{Trigger: TriggerWakeup, StartedAt: now, FinishedAt: now, Result: ResultCanceled,
+			Error: "the queued run was dropped by a reset signal"})
+	}
+	r.logger.Info("reset", "run_canceled", r.isBusy(), "pending_dropped", len(waits))
+	return nil
+}
+
+func (r *runner) isBusy() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.current != nil
+}
+
+func deliver(waits []chan RunReport, rep RunReport) {
+	for _, w := range waits {
+		w <- rep // capacity 1, one send each
+		close(w)
+	}
+}
+
+// Run schedules runs until ctx is done; a run in progress is then canceled
+// and waited for, and waiters of a pending run get a canceled report.
+func (r *runner) Run(ctx context.Context) {
+	r.mu.Lock()
+	if r.looping {
+		r.mu.Unlock()
+		r.logger.Error("Run called while the job is already running; ignored")
+		return
+	}
+	r.looping = true
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.looping = false
+		r.nextRun = nil
+		var waits []chan RunReport
+		if ctx.Err() != nil {
+			waits = r.pendingWaits
+			r.pending, r.pendingWaits = false, nil
+		}
+		r.mu.Unlock()
+		if len(waits) > 0 {
+			now := r.now()
+			deliver(waits, RunReport{Trigger: TriggerWakeup, StartedAt: now, FinishedAt: now, Result: ResultCanceled,
+				Error: errShutdown.Error()})
+		}
+	}()
+
+	if r.firstRun != nil {
+		runNow, next := r.firstRun(ctx)
+		if runNow {
+			r.runOnce(ctx, TriggerStartup, nil)
+		} else if !next.IsZero() {
+			r.setNext(next)
+		}
+	}
+	for {
+		if ctx.Err() != nil {
+			return
+		}
+		if waits, ok := r.takePending(); ok {
+			r.runOnce(ctx, TriggerWakeup, waits)
+			continue
+		}
+		var timer <-chan time.Time
+		if r.interval > 0 {
+			next := r.ensureNext()
+			t := time.NewTimer(max(0, next.Sub(r.now())))
+			timer = t.C
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-r.wake:
+				t.Stop()
+				continue
+			case <-timer:
+				r.runOnce(ctx, TriggerSchedule, nil)
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.wake:
+		}
+	}
+}
+
+func (r *runner) takePending() ([]chan RunReport, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.pending {
+		return nil, false
+	}
+	waits := r.pendingWaits
+	r.pending, r.pendingWaits = false, nil
+	return waits, true
+}
+
+func (r *runner) setNext(t time.Time) {
+	r.mu.Lock()
+	r.nextRun = &t
+	r.mu.Unlock()
+}
+
+// ensureNext returns the next scheduled time, computing interval + jitter
+// from now when none is set.
+func (r *runner) ensureNext() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.nextRun == nil {
+		next := r.now().Add(r.interval + r.randomJitter())
+		r.nextRun = &next
+	}
+	return *r.nextRun
+}
+
+func (r *runner) randomJitter() time.Duration {
+	if r.jitter <= 0 {
+		return 0
+	}
+	return rand.N(r.jitter)
+}
+
+// runOnce executes one run and records it.
+func (r *runner) runOnce(parent context.Context, trigger string, waits []chan RunReport) {
+	id := newRunID()
+	run := &activeRun{
+		report:  RunReport{ID: id, Trigger: trigger, StartedAt: r.now()},
+		logger:  r.logger.With("run", id),
+		waiters: waits,
+	}
+	run.phase = PhaseConnecting
+	ctx, cancel := context.WithCancelCause(parent)
+	r.mu.Lock()
+	r.current, r.cancelCurrent = run, cancel
+	r.nextRun = nil
+	r.mu.Unlock()
+	run.logger.Info("run started", "trigger", trigger)
+
+	var err error
+	panicked := true
+	var panicValue any
+	func() {
+		defer func() {
+			if panicked {
+				panicValue = recover()
+				err = fmt.Errorf("internal error: panic: %v", panicValue)
+				run.logger.Error("run panicked", "panic", fmt.Sprint(panicValue), "stack", string(debug.Stack()))
+			}
+		}()
+		err = r.execute(ctx, run)
+		panicked = false
+	}()
+	cause := context.Cause(ctx)
+	cancel(nil)
+	r.finish(run, err, cause)
+	if panicked {
+		// The supervisor counts the crash and restarts Run; the report is
+		// already recorded and delivered.
+		panic(panicValue)
+	}
+}
+
+func (r *runner) finish(run *activeRun, err, cause error) {
+	rep := run.report
+	rep.FinishedAt = r.now()
+	reason := ""
+	switch {
+	case err != nil && cause != nil:
+		rep.Result = ResultCanceled
+		if errors.Is(cause, errReset) {
+			rep.Error = errReset.Error()
+		} else {
+			rep.Error = errShutdown.Error()
+		}
+		reason = ReasonCanceled
+	case err != nil:
+		rep.Result = ResultFailure
+		rep.Error = err.Error()
+		reason = FailureReason(err)
+	default:
+		rep.Result = ResultSuccess
+	}
+	d := rep.FinishedAt.Sub(rep.StartedAt)
+	attrs := []any{"result", rep.Result, "duration", d.Round(time.Millisecond)}
+	if rep.Snapshot != "" {
+		attrs = append(attrs, "snapshot", rep.Snapshot, "bytes", rep.Bytes, "index", rep.Index)
+	}
+	if rep.Error != "" {
+		attrs = append(attrs, "err", rep.Error, "reason", reason)
+		run.logger.Error("run finished", attrs...)
+	} else {
+		run.logger.Info("run finished", attrs...)
+	}
+	r.metrics.LastAttempt(r.name, rep.StartedAt)
+	r.metrics.RunFinished(r.name, r.typ, rep.Result, reason, d, rep.Bytes)
+	if rep.Result == ResultSuccess {
+		r.metrics.LastSuccess(r.name, rep.FinishedAt)
+	}
+
+	r.mu.Lock()
+	r.current, r.cancelCurrent = nil, nil
+	r.lastRun = &rep
+	if rep.Result == ResultSuccess {
+		t := rep.FinishedAt
+		r.lastSuccess = &t
+	}
+	r.history = append([]RunReport{rep}, r.history...)
+	if len(r.history) > HistorySize {
+		r.history = r.history[:HistorySize]
+	}
+	r.mu.Unlock()
+	deliver(run.waiters, rep)
+}
+
+// setPruning and setStore record summaries shown in the status.
+func (r *runner) setPruning(p *PruneSummary) {
+	r.mu.Lock()
+	r.pruning = p
+	r.mu.Unlock()
+}
+
+func (r *runner) setStore(s *StoreSummary) {
+	r.mu.Lock()
+	r.store = s
+	r.mu.Unlock()
+}
+
+// Status returns a copy of the job's status.
+func (r *runner) Status() JobStatus {
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := JobStatus{Name: r.name, Type: r.typ, History: make([]RunReport, len(r.history))}
+	copy(st.History, r.history)
+	for i := range st.History {
+		st.History[i].Pruning = clonePrune(st.History[i].Pruning)
+	}
+	switch {
+	case r.current != nil:
+		st.State = StateRunning
+		st.Current = r.current.progress(now)
+	case r.lastRun != nil && r.lastRun.Result == ResultFailure:
+		st.State = StateError
+	case r.interval > 0 && r.looping:
+		st.State = StateWaiting
+	default:
+		st.State = StateIdle
+	}
+	if r.lastRun != nil {
+		last := *r.lastRun
+		last.Pruning = clonePrune(last.Pruning)
+		st.LastRun = &last
+	}
+	if r.lastSuccess != nil {
+		t := *r.lastSuccess
+		st.LastSuccessAt = &t
+	}
+	if r.nextRun != nil && r.interval > 0 {
+		t := *r.nextRun
+		st.NextRunAt = &t
+	}
+	if r.pending {
+		st.PendingSignal = "wakeup"
+	}
+	st.Pruning = clonePrune(r.pruning)
+	if r.store != nil {
+		s := *r.store
+		if s.NewestAt != nil {
+			t := *s.NewestAt
+			s.NewestAt = &t
+		}
+		st.Store = &s
+	}
+	return st
+}
+
+func clonePrune(p *PruneSummary) *PruneSummary {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	c.Errors = append([]string(nil), p.Errors...)
+	c.Decisions = make([]PruneDecision, len(p.Decisions))
+	for i, d := range p.Decisions {
+		d.Reasons = append([]string(nil), d.Reasons...)
+		c.Decisions[i] = d
+	}
+	return &c
+}
+
+// newRunID is 8 random hex digits: short enough to read in a log line,
+// unique enough within one job's history.
+func newRunID() string {
+	b := make([]byte, 4)
+	_, _ = cryptoRead(b)
+	return hex.EncodeToString(b)
+}
+
+var cryptoRead = crand.Read
+
+// sleepCtx waits d or until ctx is done; it reports whether d elapsed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
