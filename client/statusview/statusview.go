@@ -1,0 +1,355 @@
+// Package statusview renders the daemon's /status report as text for people.
+// `raftsnap status --mode dump` prints it once; the live TUI redraws the same
+// text, so there is one renderer and one place to change the layout.
+//
+// The text reads without colour: each job state and run result has its own
+// symbol or word, and all times are UTC.
+package statusview
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
+
+	"github.com/raftsnap/raftsnap/daemon/job"
+)
+
+// Options shape the rendering.
+type Options struct {
+	// Job renders only the job of that name ("" for all).
+	Job string
+	// Now is the reference for "ago" and "in"; zero means the report's own
+	// Now (the daemon's clock), or the local clock if that is zero too.
+	Now time.Time
+	// Width is the terminal width; long lines (errors) are cut to it. Zero
+	// means no limit.
+	Width int
+}
+
+// HistoryLines is how many past runs a job shows.
+const HistoryLines = 5
+
+const labelWidth = 13
+
+// Render writes st as text. A Job option naming no job in st is an error.
+func Render(w io.Writer, st job.DaemonStatus, opts Options) error {
+	now := opts.Now
+	if now.IsZero() {
+		now = st.Now
+	}
+	if now.IsZero() {
+		now = time.Now()
+	}
+	r := &renderer{now: now, width: opts.Width}
+
+	jobs := st.Jobs
+	if opts.Job != "" {
+		jobs = nil
+		for _, j := range st.Jobs {
+			if j.Name == opts.Job {
+				jobs = append(jobs, j)
+			}
+		}
+		if len(jobs) == 0 {
+			return fmt.Errorf("the daemon has no job named %q; jobs: %s", opts.Job, strings.Join(JobNames(st), ", "))
+		}
+	}
+
+	header := fmt.Sprintf("raftsnap daemon %s, pid %d", st.Version, st.PID)
+	if !st.StartedAt.IsZero() {
+		header += fmt.Sprintf(", up %s (since %s)", Duration(now.Sub(st.StartedAt)), Time(st.StartedAt))
+	}
+	r.line(header)
+	if st.Schema > job.SchemaVersion {
+		r.line(fmt.Sprintf("note: status schema %d is newer than this client's (%d); some fields may be missing", st.Schema, job.SchemaVersion))
+	}
+	if len(jobs) == 0 {
+		r.line("")
+		r.line("no jobs configured")
+	}
+	for _, j := range jobs {
+		r.line("")
+		r.job(j)
+	}
+	_, err := io.WriteString(w, r.b.String())
+	return err
+}
+
+// JobNames lists the names of st's jobs, in order.
+func JobNames(st job.DaemonStatus) []string {
+	names := make([]string, 0, len(st.Jobs))
+	for _, j := range st.Jobs {
+		names = append(names, j.Name)
+	}
+	return names
+}
+
+type renderer struct {
+	b     strings.Builder
+	now   time.Time
+	width int
+}
+
+func (r *renderer) line(s string) {
+	if r.width > 0 && len([]rune(s)) > r.width {
+		s = string([]rune(s)[:max(r.width-1, 1)]) + "…"
+	}
+	r.b.WriteString(s)
+	r.b.WriteByte('\n')
+}
+
+// field writes "  label        value".
+func (r *renderer) field(label, value string) {
+	r.line(strings.TrimRight(fmt.Sprintf("  %-*s%s", labelWidth, label, value), " "))
+}
+
+// cont continues the previous field on a new line, aligned with its value.
+func (r *renderer) cont(value string) {
+	r.line(strings.Repeat(" ", 2+labelWidth) + value)
+}
+
+// StateSymbol is a job state's marker, distinct in shape so that it reads
+// without colour.
+func StateSymbol(s job.State) string {
+	switch s {
+	case job.StateRunning:
+		return ">>"
+	case job.StateWaiting:
+		return ".."
+	case job.StateIdle:
+		return "--"
+	case job.StateError:
+		return "!!"
+	default:
+		return "??"
+	}
+}
+
+func (r *renderer) job(j job.JobStatus) {
+	r.line(fmt.Sprintf("%s %s (%s): %s", StateSymbol(j.State), j.Name, j.Type, j.State))
+
+	if c := j.Current; c != nil {
+		r.current(*c)
+	}
+	if j.LastSuccessAt != nil {
+		r.field("last success", fmt.Sprintf("%s (%s)", r.ago(*j.LastSuccessAt), Time(*j.LastSuccessAt)))
+	} else {
+		r.field("last success", "never")
+	}
+	switch {
+	case j.NextRunAt != nil:
+		r.field("next run", fmt.Sprintf("%s (%s)", r.until(*j.NextRunAt), Time(*j.NextRunAt)))
+	case j.Type == "restore":
+		r.field("next run", "when signalled (raftsnap signal wakeup "+j.Name+")")
+	}
+	if j.PendingSignal != "" {
+		r.field("pending", j.PendingSignal+" (acted on when the current run ends)")
+	}
+	if s := j.Store; s != nil {
+		v := fmt.Sprintf("%s: %d snapshot%s, %s", s.Path, s.Snapshots, plural(s.Snapshots), humanize.IBytes(uint64(max(s.TotalBytes, 0))))
+		if s.Newest != "" {
+			v += ", newest " + s.Newest
+			if s.NewestAt != nil {
+				v += " (" + r.ago(*s.NewestAt) + ")"
+			}
+		}
+		r.field("store", v)
+	}
+	if p := j.Pruning; p != nil {
+		r.field("pruning", r.pruneSummary(*p))
+		for _, e := range p.Errors {
+			r.cont("error: " + oneLine(e))
+		}
+	}
+
+	runs := j.History
+	if len(runs) == 0 && j.LastRun != nil {
+		runs = []job.RunReport{*j.LastRun}
+	}
+	if len(runs) == 0 {
+		r.field("last runs", "none yet")
+	} else {
+		r.field("last runs", "")
+		for _, run := range runs[:min(len(runs), HistoryLines)] {
+			r.line(fmt.Sprintf("    %-11s %s", r.ago(run.FinishedAt), FormatRun(run)))
+		}
+		if len(runs) > HistoryLines {
+			r.line(fmt.Sprintf("    ... %d older", len(runs)-HistoryLines))
+		}
+	}
+	if j.Crashes > 0 {
+		v := fmt.Sprintf("%d", j.Crashes)
+		if j.LastCrash != "" {
+			v += ", last: " + oneLine(j.LastCrash)
+		}
+		r.field("crashes", v)
+	}
+}
+
+func (r *renderer) current(c job.RunProgress) {
+	v := c.Phase
+	if v == "" {
+		v = "starting"
+	}
+	if c.Attempt > 1 {
+		v += fmt.Sprintf(" (attempt %d)", c.Attempt)
+	}
+	if c.ID != "" {
+		v = "run " + c.ID + ": " + v
+	}
+	v += ", started " + r.ago(c.StartedAt)
+	r.field("current", v)
+
+	done := humanize.IBytes(uint64(max(c.BytesDone, 0)))
+	rate := humanize.IBytes(uint64(max(c.BytesPerSecond, 0))) + "/s"
+	if c.BytesExpected > 0 {
+		frac := min(float64(c.BytesDone)/float64(c.BytesExpected), 1)
+		p := fmt.Sprintf("%s %3.0f%%  %s / %s  %s", bar(frac, r.barWidth()), frac*100,
+			done, humanize.IBytes(uint64(c.BytesExpected)), rate)
+		if c.BytesPerSecond > 0 && c.BytesDone < c.BytesExpected {
+			eta := time.Duration(float64(c.BytesExpected-c.BytesDone) / c.BytesPerSecond * float64(time.Second))
+			p += "  ETA " + Duration(eta)
+		}
+		r.cont(p)
+	} else if c.BytesDone > 0 {
+		r.cont(fmt.Sprintf("%s so far (size unknown)  %s", done, rate))
+	}
+}
+
+func (r *renderer) barWidth() int {
+	if r.width > 0 && r.width < 70 {
+		return 10
+	}
+	return 24
+}
+
+func bar(frac float64, width int) string {
+	n := int(frac * float64(width))
+	return "[" + strings.Repeat("#", n) + strings.Repeat("-", width-n) + "]"
+}
+
+func (r *renderer) pruneSummary(p job.PruneSummary) string {
+	v := fmt.Sprintf("kept %d, destroyed %d", p.Kept, p.Destroyed)
+	if p.Foreign > 0 {
+		v += fmt.Sprintf(", %d foreign ignored", p.Foreign)
+	}
+	if n := len(p.Errors); n > 0 {
+		v += fmt.Sprintf(", %d error%s", n, plural(n))
+	}
+	if !p.At.IsZero() {
+		v += " (" + r.ago(p.At) + ")"
+	}
+	return v
+}
+
+// FormatRun is a finished run on one line: result word, run id and trigger,
+// duration, and the snapshot taken or restored, or the error.
+func FormatRun(run job.RunReport) string {
+	var b strings.Builder
+	b.WriteString(fmt.Sprintf("%-8s", resultWord(run.Result)))
+	if run.ID != "" {
+		b.WriteString(" run " + run.ID)
+	}
+	if run.Trigger != "" {
+		b.WriteString(" (" + run.Trigger + ")")
+	}
+	if !run.StartedAt.IsZero() && !run.FinishedAt.IsZero() {
+		b.WriteString(", took " + Duration(run.FinishedAt.Sub(run.StartedAt)))
+	}
+	if run.Attempts > 1 {
+		b.WriteString(fmt.Sprintf(", %d attempts", run.Attempts))
+	}
+	if run.Snapshot != "" {
+		b.WriteString(": " + run.Snapshot)
+		if run.Bytes > 0 {
+			b.WriteString(", " + humanize.IBytes(uint64(run.Bytes)))
+		}
+		if run.Index > 0 {
+			b.WriteString(fmt.Sprintf(", index %d", run.Index))
+		}
+	}
+	if run.Pruning != nil {
+		b.WriteString(fmt.Sprintf("; pruned: kept %d, destroyed %d", run.Pruning.Kept, run.Pruning.Destroyed))
+		if n := len(run.Pruning.Errors); n > 0 {
+			b.WriteString(fmt.Sprintf(", %d error%s", n, plural(n)))
+		}
+	}
+	if run.Error != "" {
+		b.WriteString(": " + oneLine(run.Error))
+	}
+	return b.String()
+}
+
+func resultWord(r job.Result) string {
+	switch r {
+	case job.ResultSuccess:
+		return "OK"
+	case job.ResultFailure:
+		return "FAILED"
+	case job.ResultCanceled:
+		return "CANCELED"
+	case "":
+		return "?"
+	default:
+		return strings.ToUpper(string(r))
+	}
+}
+
+// ago says how long before the reference time t was; a time in the future
+// (clock skew) says so rather than printing a negative age.
+func (r *renderer) ago(t time.Time) string {
+	if t.IsZero() {
+		return "?"
+	}
+	d := r.now.Sub(t)
+	if d < 0 {
+		return "in " + Duration(-d)
+	}
+	return Duration(d) + " ago"
+}
+
+func (r *renderer) until(t time.Time) string {
+	d := t.Sub(r.now)
+	if d <= 0 {
+		return "due now"
+	}
+	return "in " + Duration(d)
+}
+
+// Duration is d in at most two units: 450ms, 42s, 12m5s, 3h12m, 2d4h.
+func Duration(d time.Duration) string {
+	if d < 0 {
+		d = -d
+	}
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%dh%dm", int(d.Hours()), int(d.Minutes())%60)
+	default:
+		return fmt.Sprintf("%dd%dh", int(d.Hours())/24, int(d.Hours())%24)
+	}
+}
+
+// Time is t in UTC, to the second.
+func Time(t time.Time) string {
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

@@ -1,0 +1,144 @@
+package statusview
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/raftsnap/raftsnap/daemon/job"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func at(d time.Duration) *time.Time { t := t0.Add(d); return &t }
+
+// fullStatus has one job in every state, with every optional part set
+// somewhere: progress with and without a known size, a pending signal,
+// pruning errors, crashes, a long history, a never-run restore job.
+func fullStatus() job.DaemonStatus {
+	snapHistory := []job.RunReport{
+		{ID: "41", Trigger: "schedule", StartedAt: t0.Add(-5*time.Minute - 3*time.Second), FinishedAt: t0.Add(-5 * time.Minute),
+			Result: job.ResultSuccess, Snapshot: "consul-20260301T115457Z-4812.snap", Bytes: 12 << 20, Index: 4812, Term: 3,
+			Pruning: &job.PruneSummary{At: t0.Add(-5 * time.Minute), Kept: 24, Destroyed: 1}},
+		{ID: "40", Trigger: "wakeup", StartedAt: t0.Add(-65 * time.Minute), FinishedAt: t0.Add(-64 * time.Minute),
+			Result: job.ResultFailure, Attempts: 3, Error: "consul: GET /v1/snapshot: 403 Forbidden:\n  ACL not found"},
+		{ID: "39", Trigger: "wakeup", StartedAt: t0.Add(-2 * time.Hour), FinishedAt: t0.Add(-2*time.Hour + 400*time.Millisecond),
+			Result: job.ResultCanceled, Error: "canceled by reset"},
+	}
+	for i := 38; i >= 34; i-- {
+		snapHistory = append(snapHistory, job.RunReport{ID: strconv.Itoa(i), Trigger: "schedule",
+			StartedAt: t0.Add(-time.Duration(41-i+2) * time.Hour), FinishedAt: t0.Add(-time.Duration(41-i+2)*time.Hour + 2*time.Second),
+			Result: job.ResultSuccess, Snapshot: "consul-old-" + strconv.Itoa(i) + ".snap", Bytes: 11 << 20, Index: uint64(4000 + i)})
+	}
+	return job.DaemonStatus{
+		Schema: 1, Version: "v0.3.0", PID: 4242, StartedAt: t0.Add(-26*time.Hour - 12*time.Minute), Now: t0,
+		Jobs: []job.JobStatus{
+			{
+				Name: "consul-snap", Type: "snapshot", State: job.StateRunning,
+				Current: &job.RunProgress{ID: "42", Phase: "downloading", StartedAt: t0.Add(-12 * time.Second), Attempt: 2,
+					BytesDone: 6 << 20, BytesExpected: 16 << 20, BytesPerSecond: 512 << 10},
+				LastRun: &snapHistory[0], LastSuccessAt: at(-5 * time.Minute), NextRunAt: at(55 * time.Minute),
+				PendingSignal: "wakeup", History: snapHistory,
+				Pruning: &job.PruneSummary{At: t0.Add(-5 * time.Minute), Kept: 24, Destroyed: 1, Foreign: 2,
+					Errors: []string{"remove consul-20260228T000000Z-1.snap: permission denied"}},
+				Store: &job.StoreSummary{Path: "/var/lib/raftsnap/consul", Snapshots: 24, TotalBytes: 290 << 20,
+					Newest: "consul-20260301T115457Z-4812.snap", NewestAt: at(-5 * time.Minute)},
+			},
+			{
+				Name: "nomad-snap", Type: "snapshot", State: job.StateError,
+				Current: &job.RunProgress{ID: "7", Phase: "connecting", StartedAt: t0.Add(-2 * time.Second), Attempt: 1},
+				LastRun: &job.RunReport{ID: "6", Trigger: "startup", StartedAt: t0.Add(-time.Minute), FinishedAt: t0.Add(-50 * time.Second),
+					Result: job.ResultFailure, Error: "nomad: dial tcp 127.0.0.1:4646: connect: connection refused"},
+				NextRunAt: at(-3 * time.Second), History: nil,
+				Crashes: 2, LastCrash: "panic: runtime error: index out of range [3] with length 3",
+				Store: &job.StoreSummary{Path: "/var/lib/raftsnap/nomad", Snapshots: 0},
+			},
+			{
+				Name: "app-snap", Type: "snapshot", State: job.StateRunning,
+				Current: &job.RunProgress{ID: "3", Phase: "downloading", StartedAt: t0.Add(-90 * time.Second), Attempt: 1,
+					BytesDone: 3 << 30, BytesPerSecond: 40 << 20},
+				LastSuccessAt: at(-2 * 24 * time.Hour), History: []job.RunReport{},
+			},
+			{
+				Name: "prune-shared", Type: "prune", State: job.StateWaiting, NextRunAt: at(10 * time.Minute),
+				LastSuccessAt: at(-50 * time.Minute),
+				Pruning:       &job.PruneSummary{At: t0.Add(-50 * time.Minute), Kept: 30, Destroyed: 0, Foreign: 0},
+				History: []job.RunReport{{ID: "9", Trigger: "schedule", StartedAt: t0.Add(-50 * time.Minute), FinishedAt: t0.Add(-50*time.Minute + 120*time.Millisecond),
+					Result: job.ResultSuccess, Pruning: &job.PruneSummary{Kept: 30}}},
+			},
+			{Name: "consul-restore", Type: "restore", State: job.StateIdle, History: []job.RunReport{}},
+		},
+	}
+}
+
+func TestRenderGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		st   job.DaemonStatus
+		opts Options
+	}{
+		{"full", fullStatus(), Options{}},
+		{"one_job", fullStatus(), Options{Job: "consul-snap"}},
+		{"narrow", fullStatus(), Options{Job: "consul-snap", Width: 60}},
+		{"no_jobs", job.DaemonStatus{Schema: 1, Version: "devel", PID: 1, StartedAt: t0.Add(-3 * time.Second), Now: t0}, Options{}},
+		{"newer_schema", job.DaemonStatus{Schema: 2, Version: "v9.0.0", PID: 7, StartedAt: t0.Add(-time.Hour), Now: t0}, Options{}},
+		// The client's clock can be given explicitly; it wins over the daemon's.
+		{"client_clock", fullStatus(), Options{Job: "prune-shared", Now: t0.Add(time.Hour)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := Render(&buf, tc.st, tc.opts); err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", tc.name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if buf.String() != string(want) {
+				t.Fatalf("output differs from %s (run with -update after checking):\n--- got\n%s--- want\n%s", golden, buf.String(), want)
+			}
+			if tc.opts.Width > 0 {
+				for _, l := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
+					if n := len([]rune(l)); n > tc.opts.Width {
+						t.Errorf("line of %d runes exceeds width %d: %q", n, tc.opts.Width, l)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestRenderUnknownJob(t *testing.T) {
+	err := Render(&bytes.Buffer{}, fullStatus(), Options{Job: "vault-snap"})
+	if err == nil || err.Error() != `the daemon has no job named "vault-snap"; jobs: consul-snap, nomad-snap, app-snap, prune-shared, consul-restore` {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		400 * time.Millisecond:                        "400ms",
+		42 * time.Second:                              "42s",
+		12*time.Minute + 5*time.Second:                "12m5s",
+		3*time.Hour + 12*time.Minute + 59*time.Second: "3h12m",
+		50*time.Hour + 10*time.Minute:                 "2d2h",
+		-5 * time.Second:                              "5s",
+	} {
+		if got := Duration(d); got != want {
+			t.Errorf("Duration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
