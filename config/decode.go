@@ -238,13 +238,22 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		}
 		seen[name] = key
 		fromMerge[name] = e.merged
+		if path == "" && strings.HasPrefix(name, "x-") {
+			// Top-level x- keys hold YAML anchors for reuse and are
+			// otherwise ignored, as in Docker Compose files.
+			continue
+		}
 		if msg, ok := rejected[name]; ok {
 			d.errorAt(key, childPath, "%s", msg)
 			continue
 		}
 		i, ok := index[name]
 		if !ok {
-			d.errorAt(key, childPath, "unknown key %s%s", quote(name), suggest(name, names))
+			hint := suggest(name, names)
+			if path == "" {
+				hint += " (top-level keys starting with x- are ignored and may hold YAML anchors)"
+			}
+			d.errorAt(key, childPath, "unknown key %s%s", quote(name), hint)
 			continue
 		}
 		d.keys[childPath] = key

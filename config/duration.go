@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -58,7 +59,7 @@ func parseDuration(s string) (time.Duration, error) {
 		case "d", "w":
 			hours, err := time.ParseDuration(number + "h")
 			if err != nil {
-				return 0, durationError(err)
+				return 0, durationError(number)
 			}
 			factor := time.Duration(24)
 			if unit == "w" {
@@ -71,11 +72,14 @@ func parseDuration(s string) (time.Duration, error) {
 		case "ns", "us", "µs", "μs", "ms", "s", "m", "h":
 			var err error
 			if part, err = time.ParseDuration(number + unit); err != nil {
-				return 0, durationError(err)
+				return 0, durationError(number)
 			}
 		case "":
 			return 0, errDurationSyntax
 		default:
+			if strings.ContainsAny(unit, " \t") {
+				return 0, errDurationSyntax
+			}
 			return 0, fmt.Errorf("unknown unit %s: use ns, us, ms, s, m, h, d (days) or w (weeks)", quote(unit))
 		}
 		if total > math.MaxInt64-part {
@@ -91,10 +95,13 @@ func parseDuration(s string) (time.Duration, error) {
 
 var errDurationTooLarge = errors.New("too large (at most about 292 years)")
 
-// durationError translates time.ParseDuration's message, which quotes the
-// input again and speaks of "time", into ours.
-func durationError(err error) error {
-	if strings.Contains(err.Error(), "overflow") {
+var numberPattern = regexp.MustCompile(`^([0-9]+\.?[0-9]*|\.[0-9]+)$`)
+
+// durationError explains why time.ParseDuration refused a component whose
+// unit we know: a well-formed number it refuses can only be too large.
+// (Its own message quotes the input again and speaks of "time".)
+func durationError(number string) error {
+	if numberPattern.MatchString(number) {
 		return errDurationTooLarge
 	}
 	return errDurationSyntax
@@ -103,24 +110,26 @@ func durationError(err error) error {
 // Std returns d as a time.Duration.
 func (d Duration) Std() time.Duration { return time.Duration(d) }
 
-// String formats d the way ParseDuration reads it back, using d and w where
-// they make it shorter ("2w", "1d12h0m0s").
+// String formats d the way ParseDuration reads it back, without zero
+// parts: "2w", "1d12h", "1h30m", "90ms". Negative and sub-second values
+// use time.Duration's form.
 func (d Duration) String() string {
 	td := time.Duration(d)
-	if td <= 0 || td%time.Hour != 0 || td < 24*time.Hour {
+	if td < 0 && td != math.MinInt64 {
+		return "-" + Duration(-td).String()
+	}
+	if td <= 0 || td%time.Second != 0 {
 		return td.String()
 	}
 	var b strings.Builder
-	if w := td / (7 * 24 * time.Hour); w > 0 {
-		fmt.Fprintf(&b, "%dw", w)
-		td -= w * 7 * 24 * time.Hour
-	}
-	if days := td / (24 * time.Hour); days > 0 {
-		fmt.Fprintf(&b, "%dd", days)
-		td -= days * 24 * time.Hour
-	}
-	if td > 0 {
-		fmt.Fprintf(&b, "%dh", td/time.Hour)
+	for _, u := range []struct {
+		name string
+		size time.Duration
+	}{{"w", 7 * 24 * time.Hour}, {"d", 24 * time.Hour}, {"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}} {
+		if n := td / u.size; n > 0 {
+			fmt.Fprintf(&b, "%d%s", n, u.name)
+			td -= n * u.size
+		}
 	}
 	return b.String()
 }

@@ -138,7 +138,7 @@ func (v *validator) validateRule(path string, r *KeepRule) pruning.Rule {
 		}
 	case "within":
 		if *r.Within <= 0 {
-			v.errorf(rulePath, "must be positive, got %s", r.Within.Std())
+			v.errorf(rulePath, "must be positive, got %s", *r.Within)
 			return nil
 		}
 	case "regex":

@@ -177,7 +177,7 @@ func (v *validator) oneOf(path, value string, allowed ...string) {
 // positive checks a duration that must be > 0 (when set, or defaulted).
 func (v *validator) positive(path string, d Duration) {
 	if v.checkable(path) && d <= 0 {
-		v.errorf(path, "must be positive, got %s", time.Duration(d))
+		v.errorf(path, "must be positive, got %s", d)
 	}
 }
 
@@ -197,6 +197,8 @@ func (v *validator) validateJobName(i int, seen map[string]int) {
 	job := &v.cfg.Jobs[i]
 	path := fmt.Sprintf("jobs[%d].name", i)
 	switch {
+	case !v.isSet(fmt.Sprintf("jobs[%d]", i)):
+		// An empty list item; validateJob reports it.
 	case !v.checkable(path):
 	case !v.isSet(path) || job.Name == "":
 		v.errorf(path, "missing: every job needs a name")
@@ -290,14 +292,14 @@ func (v *validator) validateSchedule(path string, job *Job) {
 		v.errorf(p, "missing: a %s job needs an interval, e.g. interval: 1h", job.Type)
 		return
 	case job.Interval.Std() < time.Second:
-		v.errorf(p, "must be at least 1s, got %s", job.Interval.Std())
+		v.errorf(p, "must be at least 1s, got %s", job.Interval)
 		return
 	}
 	jp := path + ".jitter"
 	switch {
 	case !v.usable(jp):
 	case job.Jitter < 0:
-		v.errorf(jp, "must not be negative, got %s", job.Jitter.Std())
+		v.errorf(jp, "must not be negative, got %s", job.Jitter)
 	case job.Jitter >= job.Interval:
 		v.errorf(jp, "%s must be shorter than the interval (%s)", job.Jitter, job.Interval)
 	}
