@@ -83,6 +83,9 @@ restores them.`,
 		newSnapshotCommand(g),
 		newDevClusterCommand(g),
 		newVersionCommand(g),
+		newSignalCommand(g),
+		newStatusCommand(g),
+		newPprofCommand(g),
 	)
 	return root
 }

@@ -1,11 +1,16 @@
 package client
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/raftsnap/raftsnap/daemon/job"
 )
 
 // Set at build time: go build -ldflags "-X github.com/raftsnap/raftsnap/client.version=v1.2.3 -X ...client.commit=abc123"
@@ -41,15 +46,63 @@ func Commit() string {
 	return "unknown"
 }
 
+// versionDaemonTimeout bounds asking the daemon its version: `raftsnap
+// version` must answer promptly even if the daemon hangs.
+const versionDaemonTimeout = 5 * time.Second
+
+type versionOptions struct {
+	control controlOptions
+}
+
 func newVersionCommand(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
+	opts := &versionOptions{}
+	cmd := &cobra.Command{
 		Use:   "version",
-		Short: "Print raftsnap's version",
-		Args:  cobra.NoArgs,
+		Short: "Print raftsnap's version, and the running daemon's",
+		Long: `Print this client's version, then the version of the daemon listening on the
+control socket, with a warning when they differ (restart the daemon after an
+upgrade). Without a reachable daemon it prints a note on stderr and still
+exits 0.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := fmt.Fprintf(g.stdout, "raftsnap %s (commit %s, %s, %s/%s)\n",
-				Version(), Commit(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-			return err
+			return runVersion(cmd, g, opts)
 		},
 	}
+	addControlFlags(cmd, &opts.control)
+	return cmd
+}
+
+func clientVersionInfo() job.VersionInfo {
+	return job.VersionInfo{Version: Version(), Commit: Commit(), GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
+}
+
+func formatVersion(who string, v job.VersionInfo) string {
+	return fmt.Sprintf("%s %s (commit %s, %s, %s/%s)", who, v.Version, v.Commit, v.GoVersion, v.OS, v.Arch)
+}
+
+func runVersion(cmd *cobra.Command, g *globalOptions, opts *versionOptions) error {
+	mine := clientVersionInfo()
+	if _, err := fmt.Fprintln(g.stdout, formatVersion("raftsnap", mine)); err != nil {
+		return err
+	}
+	c, err := opts.control.client(cmd)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), versionDaemonTimeout)
+	defer cancel()
+	var theirs job.VersionInfo
+	if err := c.get(ctx, "/version", &theirs); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("the daemon on %s did not answer within %s", c.sock, versionDaemonTimeout)
+		}
+		fmt.Fprintf(g.stderr, "note: daemon version unknown: %v\n", err)
+		return nil
+	}
+	fmt.Fprintln(g.stdout, formatVersion("daemon", theirs))
+	if theirs.Version != mine.Version || (theirs.Commit != mine.Commit && theirs.Commit != "unknown" && mine.Commit != "unknown") {
+		fmt.Fprintf(g.stderr, "warning: the daemon runs raftsnap %s (commit %s) but this client is %s (commit %s): restart the daemon after an upgrade\n",
+			theirs.Version, theirs.Commit, mine.Version, mine.Commit)
+	}
+	return nil
 }
