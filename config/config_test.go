@@ -243,3 +243,83 @@ jobs:
 		t.Errorf("job b's own interval should override the merged one: got %s", b.Interval)
 	}
 }
+
+func TestSourceConfigToken(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "consul.token")
+	if err := os.WriteFile(tokenFile, []byte("file-token-123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := mustParse(t, `
+jobs:
+  - name: from-file
+    type: snapshot
+    source: {type: consul, address: http://127.0.0.1:8500, token_file: `+tokenFile+`, datacenter: dc1, connect_timeout: 3s}
+    interval: 1h
+    store: {path: /var/lib/raftsnap/a}
+    pruning: {keep: [{last_n: {count: 3}}]}
+  - name: from-env
+    type: snapshot
+    source: {type: nomad, address: http://127.0.0.1:4646, token_env: RAFTSNAP_TEST_TOKEN_ENV}
+    interval: 1h
+    store: {path: /var/lib/raftsnap/b}
+    pruning: {keep: [{last_n: {count: 3}}]}
+  - name: default-env
+    type: snapshot
+    source: {type: vault, address: https://127.0.0.1:8200}
+    interval: 1h
+    store: {path: /var/lib/raftsnap/c}
+    pruning: {keep: [{last_n: {count: 3}}]}
+`)
+	// RAFTSNAP_TEST_TOKEN_ENV is unset at load: a warning, not an error.
+	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "jobs[1].source.token_env: environment variable RAFTSNAP_TEST_TOKEN_ENV is not set") {
+		t.Fatalf("warnings = %q", cfg.Warnings)
+	}
+	// ...but an error when the daemon builds the source.
+	if _, err := cfg.Jobs[1].Source.SourceConfig(nil); err == nil || !strings.Contains(err.Error(), "RAFTSNAP_TEST_TOKEN_ENV, which is not set") {
+		t.Fatalf("want an unset-variable error, got %v", err)
+	}
+
+	sc, err := cfg.Jobs[0].Source.SourceConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Token.Reveal() != "file-token-123" || sc.Kind != "consul" || sc.Datacenter != "dc1" || sc.ConnectTimeout != 3*time.Second {
+		t.Errorf("source config from file: %+v (token %q)", sc, sc.Token.Reveal())
+	}
+
+	t.Setenv("RAFTSNAP_TEST_TOKEN_ENV", "env-token-456")
+	t.Setenv("VAULT_TOKEN", "vault-token-789")
+	sc, err = cfg.Jobs[1].Source.SourceConfig(nil)
+	if err != nil || sc.Token.Reveal() != "env-token-456" {
+		t.Errorf("token_env: %v, token %q", err, sc.Token.Reveal())
+	}
+	sc, err = cfg.Jobs[2].Source.SourceConfig(nil)
+	if err != nil || sc.Token.Reveal() != "vault-token-789" || sc.ConnectTimeout != 10*time.Second {
+		t.Errorf("default env: %v, token %q, connect timeout %v", err, sc.Token.Reveal(), sc.ConnectTimeout)
+	}
+
+	// A token file deleted after load fails at run time, without the token.
+	if err := os.Remove(tokenFile); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cfg.Jobs[0].Source.SourceConfig(nil); err == nil || strings.Contains(err.Error(), "file-token-123") {
+		t.Errorf("want an error after the token file is gone, got %v", err)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.yml")); err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("missing file: %v", err)
+	}
+	if _, err := Load(t.TempDir()); err == nil || !strings.Contains(err.Error(), "is not a regular file") {
+		t.Errorf("directory: %v", err)
+	}
+	big := filepath.Join(t.TempDir(), "big.yml")
+	if err := os.WriteFile(big, make([]byte, maxFileSize+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(big); err == nil || !strings.Contains(err.Error(), "larger than 4 MiB") {
+		t.Errorf("big file: %v", err)
+	}
+}
