@@ -201,6 +201,7 @@ func ParseGrid(spec string) (Rule, error) {
 	var g grid
 	var total int64
 	for {
+		p.skipSpace()
 		start := p.off
 		s, err := p.section()
 		if err != nil {

@@ -106,7 +106,8 @@ func NewRegex(expr string, negate bool) (Rule, error) {
 	parsed, err := syntax.Parse(expr, syntax.Perl)
 	if err == nil {
 		parsed = parsed.Simplify()
-		if !negate && parsed.Op == syntax.OpNoMatch {
+		noMatch := parsed.Op == syntax.OpNoMatch || (parsed.Op == syntax.OpCharClass && len(parsed.Rune) == 0)
+		if !negate && noMatch {
 			return nil, fmt.Errorf("regex %q matches no name, so it keeps nothing", expr)
 		}
 		if negate && matchesEveryString(re, parsed) {
