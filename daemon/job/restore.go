@@ -149,5 +149,5 @@ func (j *RestoreJob) pick() (string, error) {
 	if j.opts.FromJob != "" {
 		scope = "job " + j.opts.FromJob
 	}
-	return "", &StoreError{Err: fmt.Errorf("no verified snapshot of %s in %s to restore", scope, j.opts.Store.Dir())}
+	return "", fmt.Errorf("no verified snapshot of %s in %s to restore", scope, j.opts.Store.Dir())
 }

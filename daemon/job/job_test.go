@@ -1,0 +1,435 @@
+package job
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/raftsnap/raftsnap/daemon/pruning"
+	"github.com/raftsnap/raftsnap/snapshot"
+	"github.com/raftsnap/raftsnap/snapshot/store"
+)
+
+func TestScheduledSnapshotsAppearAndVerify(t *testing.T) {
+	cluster, leader := startCluster(t, 3)
+	ctx := testContext(t)
+	if err := cluster.Put(ctx, "k", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	st := openStore(t)
+	var logs bytes.Buffer
+	j, err := NewSnapshotJob(SnapshotOptions{
+		Name: "dev", Source: raftSource(t, leader.HTTPAddr), Store: st,
+		Interval: 100 * time.Millisecond, Jitter: 20 * time.Millisecond, Timeout: 30 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := j.Status(); s.State != StateIdle || s.Type != "snapshot" || len(s.History) != 0 {
+		t.Fatalf("before Run: %+v", s)
+	}
+	startJob(t, j)
+	waitFor(t, "three successful runs", func() bool {
+		h := j.Status().History
+		return len(h) >= 3 && h[0].Result == ResultSuccess && h[1].Result == ResultSuccess && h[2].Result == ResultSuccess
+	})
+	s := j.Status()
+	for _, h := range s.History {
+		if h.Result != ResultSuccess {
+			t.Errorf("run failed: %+v", h)
+		}
+	}
+	oldest := s.History[len(s.History)-1]
+	if (len(s.History) < HistorySize && oldest.Trigger != TriggerStartup) || s.History[0].Trigger != TriggerSchedule {
+		t.Fatalf("triggers: first %q, last %q; %+v", oldest.Trigger, s.History[0].Trigger, s.History)
+	}
+	if s.LastSuccessAt == nil || s.LastRun == nil || s.Store == nil || s.Store.Snapshots < 3 {
+		t.Fatalf("status %+v", s)
+	}
+	entries, foreign, err := st.List()
+	if err != nil || len(foreign) != 0 || len(entries) < 3 {
+		t.Fatalf("store: %v %v %v", entries, foreign, err)
+	}
+	for _, e := range entries {
+		if e.Job != "dev" || !e.Verified || e.Index == 0 || e.Source != "raft at "+leader.HTTPAddr || e.Headers["X-Raft-Index"] == "" {
+			t.Fatalf("entry %+v", e)
+		}
+		if _, _, err := st.Verify(e.Name, snapshot.VerifyOptions{}); err != nil {
+			t.Fatalf("stored snapshot does not verify: %v", err)
+		}
+	}
+	if s.History[0].Snapshot == "" || s.History[0].Bytes == 0 || s.History[0].ID == "" {
+		t.Fatalf("report %+v", s.History[0])
+	}
+	if !strings.Contains(logs.String(), "job=dev run="+s.History[0].ID) {
+		t.Fatalf("per-run log attributes missing:\n%s", logs.String())
+	}
+}
+
+func TestWakeupWhileBusyQueuesOneRun(t *testing.T) {
+	_, leader := startCluster(t, 1)
+	p := newProxy(t, leader.HTTPAddr)
+	p.hold = make(chan struct{})
+	st := openStore(t)
+	j, err := NewSnapshotJob(SnapshotOptions{Name: "busy", Source: raftSource(t, p.URL), Store: st, Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startJob(t, j)
+	<-p.received // the startup run is stuck in the proxy
+	if s := j.Status(); s.State != StateRunning || s.Current == nil || s.Current.Phase != PhaseConnecting {
+		t.Fatalf("status while busy: %+v", s)
+	}
+	first, queued1, _ := j.Wakeup()
+	second, queued2, _ := j.Wakeup()
+	if !queued1 || !queued2 {
+		t.Fatal("wakeups on a busy job not reported as queued")
+	}
+	if s := j.Status(); s.PendingSignal != "wakeup" {
+		t.Fatalf("pending signal %q", s.PendingSignal)
+	}
+	close(p.hold)
+	a, b := awaitReport(t, first), awaitReport(t, second)
+	if a.ID != b.ID || a.Trigger != TriggerWakeup || a.Result != ResultSuccess {
+		t.Fatalf("merged wakeups got %+v and %+v", a, b)
+	}
+	s := j.Status()
+	if len(s.History) != 2 || s.History[1].Trigger != TriggerStartup || s.PendingSignal != "" || p.requests.Load() != 2 {
+		t.Fatalf("history %+v, requests %d", s.History, p.requests.Load())
+	}
+	entries, _, _ := st.List()
+	if len(entries) != 2 {
+		t.Fatalf("entries %v", entries)
+	}
+}
+
+func TestResetCancelsSlowRun(t *testing.T) {
+	_, leader := startCluster(t, 1)
+	p := newProxy(t, leader.HTTPAddr)
+	p.trickle = true
+	st := openStore(t)
+	j, err := NewSnapshotJob(SnapshotOptions{Name: "slow", Source: raftSource(t, p.URL), Store: st, Interval: time.Hour,
+		Retries: RetryPolicy{Max: 3, Initial: time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := startJob(t, j)
+	<-p.firstChunk
+	waitFor(t, "bytes downloaded", func() bool {
+		c := j.Status().Current
+		return c != nil && c.BytesDone > 0 && c.Phase == PhaseDownloading
+	})
+	if len(partFiles(t, st.Dir())) != 1 {
+		t.Fatal("no temp file while downloading")
+	}
+	pending, queued, _ := j.Wakeup()
+	if !queued {
+		t.Fatal("not queued")
+	}
+	if err := j.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	if rep := awaitReport(t, pending); rep.Result != ResultCanceled {
+		t.Fatalf("dropped pending run: %+v", rep)
+	}
+	waitFor(t, "run canceled", func() bool { return j.Status().LastRun != nil })
+	s := j.Status()
+	if s.LastRun.Result != ResultCanceled || !strings.Contains(s.LastRun.Error, "reset") || s.LastRun.Attempts != 1 {
+		t.Fatalf("last run %+v", s.LastRun)
+	}
+	if s.State != StateWaiting || s.Current != nil || s.PendingSignal != "" || s.NextRunAt == nil {
+		t.Fatalf("after reset: %+v", s)
+	}
+	if left := partFiles(t, st.Dir()); len(left) != 0 {
+		t.Fatalf("temp files left: %v", left)
+	}
+	if p.requests.Load() != 1 {
+		t.Fatalf("a canceled run was retried: %d requests", p.requests.Load())
+	}
+
+	// Stopping mid-run cancels the run and removes its temp file too.
+	ch, _, _ := j.Wakeup()
+	<-p.firstChunk
+	stop()
+	if rep := awaitReport(t, ch); rep.Result != ResultCanceled || !strings.Contains(rep.Error, "stopping") {
+		t.Fatalf("run at shutdown: %+v", rep)
+	}
+	if left := partFiles(t, st.Dir()); len(left) != 0 {
+		t.Fatalf("temp files left after stop: %v", left)
+	}
+}
+
+func TestRetriesOn503(t *testing.T) {
+	_, leader := startCluster(t, 1)
+	p := newProxy(t, leader.HTTPAddr)
+	p.behave = func(n int64, w http.ResponseWriter, r *http.Request) bool {
+		switch n {
+		case 1:
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "overloaded", http.StatusServiceUnavailable)
+			return true
+		case 2:
+			http.Error(w, "still overloaded", http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	}
+	metrics := &recorder{}
+	j, err := NewSnapshotJob(SnapshotOptions{Name: "retry", Source: raftSource(t, p.URL), Store: openStore(t), Interval: time.Hour,
+		Retries: RetryPolicy{Max: 3, Initial: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}, Metrics: metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startJob(t, j)
+	waitFor(t, "startup run", func() bool { return j.Status().LastRun != nil })
+	rep := *j.Status().LastRun
+	if rep.Result != ResultSuccess || rep.Attempts != 3 || p.requests.Load() != 3 {
+		t.Fatalf("report %+v after %d requests", rep, p.requests.Load())
+	}
+	times := p.requestTimes()
+	if gap := times[1].Sub(times[0]); gap < time.Second {
+		t.Fatalf("Retry-After: 1 not honoured: retried after %s", gap)
+	}
+	if got := metrics.results(); got != "success/" {
+		t.Fatalf("metrics %q", got)
+	}
+}
+
+func TestNoRetryOn403(t *testing.T) {
+	_, leader := startCluster(t, 1)
+	p := newProxy(t, leader.HTTPAddr)
+	p.behave = func(n int64, w http.ResponseWriter, r *http.Request) bool {
+		http.Error(w, "Permission denied", http.StatusForbidden)
+		return true
+	}
+	metrics := &recorder{}
+	st := openStore(t)
+	j, _ := NewSnapshotJob(SnapshotOptions{Name: "denied", Source: raftSource(t, p.URL), Store: st, Interval: time.Hour,
+		Retries: RetryPolicy{Max: 5, Initial: time.Millisecond}, Metrics: metrics})
+	startJob(t, j)
+	rep := wakeAndWait(t, j)
+	if rep.Result != ResultFailure || rep.Attempts != 1 || !strings.Contains(rep.Error, "403 from raft") {
+		t.Fatalf("report %+v", rep)
+	}
+	if got := p.requests.Load(); got != 2 { // startup run + wakeup run, one attempt each
+		t.Fatalf("%d requests", got)
+	}
+	if got := metrics.results(); got != "failure/http_4xx,failure/http_4xx" {
+		t.Fatalf("metrics %q", got)
+	}
+	if s := j.Status(); s.State != StateError || s.LastSuccessAt != nil {
+		t.Fatalf("status %+v", s)
+	}
+	if entries, foreign, _ := st.List(); len(entries)+len(foreign) != 0 || len(partFiles(t, st.Dir())) != 0 {
+		t.Fatalf("a failed run left files: %v %v", entries, foreign)
+	}
+}
+
+func TestStartupCatchUp(t *testing.T) {
+	_, leader := startCluster(t, 1)
+	st := openStore(t)
+	src := raftSource(t, leader.HTTPAddr)
+	first, _ := NewSnapshotJob(SnapshotOptions{Name: "catch", Source: src, Store: st, Interval: time.Hour})
+	stop := startJob(t, first)
+	waitFor(t, "startup snapshot", func() bool { return first.Status().LastRun != nil })
+	stop()
+	newest := first.Status().Store.NewestAt
+
+	// Restarted within the interval: no run, next run one interval after
+	// the newest snapshot.
+	again, _ := NewSnapshotJob(SnapshotOptions{Name: "catch", Source: src, Store: st, Interval: time.Hour})
+	stop = startJob(t, again)
+	waitFor(t, "next run scheduled", func() bool { return again.Status().NextRunAt != nil })
+	s := again.Status()
+	if !s.NextRunAt.Equal(newest.Add(time.Hour)) || len(s.History) != 0 || s.State != StateWaiting {
+		t.Fatalf("restart within interval: next %v (newest %v), %+v", s.NextRunAt, newest, s)
+	}
+	stop()
+
+	// Two hours later: the newest is too old, run at once.
+	later, _ := NewSnapshotJob(SnapshotOptions{Name: "catch", Source: src, Store: st, Interval: time.Hour,
+		Now: func() time.Time { return time.Now().Add(2 * time.Hour) }})
+	startJob(t, later)
+	waitFor(t, "catch-up run", func() bool { return later.Status().LastRun != nil })
+	if rep := later.Status().LastRun; rep.Trigger != TriggerStartup || rep.Result != ResultSuccess {
+		t.Fatalf("catch-up %+v", rep)
+	}
+}
+
+func TestPruningAfterSnapshot(t *testing.T) {
+	_, leader := startCluster(t, 1)
+	st := openStore(t)
+	src := raftSource(t, leader.HTTPAddr)
+	// Another job's snapshots in the same store: never touched.
+	other, _ := NewSnapshotJob(SnapshotOptions{Name: "other", Source: src, Store: st, Interval: time.Hour})
+	stopOther := startJob(t, other)
+	waitFor(t, "other's snapshot", func() bool { return other.Status().LastRun != nil })
+	wakeAndWait(t, other)
+	stopOther()
+	// One of this job's snapshots with a corrupt sidecar: never deleted.
+	corrupt := "mine-20200101T000000Z-1.snap"
+	os.WriteFile(st.Dir()+"/"+corrupt, []byte("whatever"), 0o600)
+	os.WriteFile(st.Dir()+"/"+corrupt+".json", []byte("{broken"), 0o600)
+
+	metrics := &recorder{}
+	var logs bytes.Buffer
+	j, _ := NewSnapshotJob(SnapshotOptions{Name: "mine", Source: src, Store: st, Interval: time.Hour,
+		Policy: lastNPolicy{n: 2}, Metrics: metrics, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	startJob(t, j)
+	waitFor(t, "startup run", func() bool { return j.Status().LastRun != nil })
+	var last RunReport
+	for range 3 {
+		last = wakeAndWait(t, j)
+		if last.Result != ResultSuccess {
+			t.Fatalf("run %+v", last)
+		}
+	}
+	entries, foreign, _ := st.List()
+	var mine, others []store.Entry
+	for _, e := range entries {
+		if e.Job == "mine" {
+			mine = append(mine, e)
+		} else {
+			others = append(others, e)
+		}
+	}
+	if len(mine) != 2 || len(others) != 2 || mine[0].Name != last.Snapshot {
+		t.Fatalf("mine %v others %v (last %s)", mine, others, last.Snapshot)
+	}
+	if len(foreign) != 1 || foreign[0].Name != corrupt || !strings.Contains(foreign[0].Problem, "not valid JSON") {
+		t.Fatalf("foreign %+v", foreign)
+	}
+	sum := last.Pruning
+	if sum == nil || sum.Kept != 2 || sum.Destroyed != 1 || sum.Foreign != 3 || len(sum.Decisions) != 3 {
+		t.Fatalf("prune summary %+v", sum)
+	}
+	if d := sum.Decisions[2]; d.Keep || len(d.Reasons) == 0 {
+		t.Fatalf("oldest decision %+v", d)
+	}
+	if metrics.pruned != 2 {
+		t.Fatalf("pruned metric %d", metrics.pruned)
+	}
+	if !strings.Contains(logs.String(), "pruning: destroyed snapshot") || !strings.Contains(logs.String(), "no rule keeps it") {
+		t.Fatalf("destroys not logged with reasons:\n%s", logs.String())
+	}
+	if s := j.Status(); s.Pruning == nil || s.Store.Snapshots != 2 {
+		t.Fatalf("status %+v", s)
+	}
+}
+
+// destroyEverything is a policy that would destroy every snapshot: the job
+// must still keep the newest verified one.
+type destroyEverything struct{}
+
+func (destroyEverything) Plan(snaps []pruning.Snapshot, now time.Time) []pruning.Decision {
+	var out []pruning.Decision
+	for _, s := range snaps {
+		out = append(out, pruning.Decision{Snapshot: s, Reasons: []string{"destroy all"}})
+	}
+	return out
+}
+
+func TestPruneJobKeepsNewestVerified(t *testing.T) {
+	_, leader := startCluster(t, 1)
+	st := openStore(t)
+	src := raftSource(t, leader.HTTPAddr)
+	snap, _ := NewSnapshotJob(SnapshotOptions{Name: "a", Source: src, Store: st, Interval: time.Hour})
+	stop := startJob(t, snap)
+	waitFor(t, "snapshot", func() bool { return snap.Status().LastRun != nil })
+	wakeAndWait(t, snap)
+	stop()
+	var logs bytes.Buffer
+	pj, err := NewPruneJob(PruneOptions{Name: "prune", Store: st, Interval: time.Hour, Policy: destroyEverything{},
+		Owners: []string{"a"}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startJob(t, pj)
+	rep := wakeAndWait(t, pj)
+	if rep.Result != ResultSuccess || rep.Pruning == nil || rep.Pruning.Kept != 1 || rep.Pruning.Destroyed != 1 {
+		t.Fatalf("report %+v", rep)
+	}
+	entries, _, _ := st.List()
+	if len(entries) != 1 || entries[0].Name != snap.Status().LastRun.Snapshot {
+		t.Fatalf("left %v", entries)
+	}
+	if !strings.Contains(logs.String(), "chose to destroy the newest verified") {
+		t.Fatalf("guard not logged:\n%s", logs.String())
+	}
+	if _, err := NewPruneJob(PruneOptions{Name: "p", Store: st, Interval: time.Hour}); err == nil {
+		t.Fatal("prune job without policy accepted")
+	}
+}
+
+func TestRestoreJob(t *testing.T) {
+	ctx := testContext(t)
+	srcCluster, srcLeader := startCluster(t, 1)
+	if err := srcCluster.Put(ctx, "color", "blue"); err != nil {
+		t.Fatal(err)
+	}
+	st := openStore(t)
+	snap, _ := NewSnapshotJob(SnapshotOptions{Name: "src", Source: raftSource(t, srcLeader.HTTPAddr), Store: st, Interval: time.Hour})
+	stop := startJob(t, snap)
+	waitFor(t, "snapshot", func() bool { return snap.Status().LastRun != nil })
+	stop()
+	taken := *snap.Status().LastRun
+	if taken.Result != ResultSuccess {
+		t.Fatalf("snapshot %+v", taken)
+	}
+
+	target, targetLeader := startCluster(t, 3)
+	if err := target.Put(ctx, "color", "red"); err != nil {
+		t.Fatal(err)
+	}
+	metrics := &recorder{}
+	rj, err := NewRestoreJob(RestoreOptions{Name: "back", Store: st, FromJob: "src", Target: raftSource(t, targetLeader.HTTPAddr), Metrics: metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startJob(t, rj)
+	if s := rj.Status(); s.NextRunAt != nil || (s.State != StateIdle) {
+		t.Fatalf("restore job status before wakeup: %+v", s)
+	}
+	rep := wakeAndWait(t, rj)
+	if rep.Result != ResultSuccess || rep.Snapshot != taken.Snapshot || rep.Index != taken.Index || rep.Bytes != taken.Bytes {
+		t.Fatalf("restore %+v, snapshot %+v", rep, taken)
+	}
+	if v, ok, err := target.Get(ctx, "color"); err != nil || !ok || v != "blue" {
+		t.Fatalf("target color = %q %v %v", v, ok, err)
+	}
+
+	// A corrupted archive is refused before a byte is sent.
+	if err := target.Put(ctx, "color", "green"); err != nil {
+		t.Fatal(err)
+	}
+	path := st.Dir() + "/" + taken.Snapshot
+	data, _ := os.ReadFile(path)
+	data[len(data)/2] ^= 0x01
+	os.WriteFile(path, data, 0o600)
+	rep = wakeAndWait(t, rj)
+	if rep.Result != ResultFailure || !strings.Contains(rep.Error, "fails verification") || !strings.Contains(rep.Error, "not restoring") {
+		t.Fatalf("corrupt restore %+v", rep)
+	}
+	if v, _, _ := target.Get(ctx, "color"); v != "green" {
+		t.Fatalf("target changed by a refused restore: %q", v)
+	}
+	if e, err := st.Get(taken.Snapshot); err != nil || e.Verified {
+		t.Fatalf("corrupted entry still marked verified: %+v %v", e, err)
+	}
+	// With the only snapshot now unverified, "latest" has nothing to restore.
+	rep = wakeAndWait(t, rj)
+	if rep.Result != ResultFailure || !strings.Contains(rep.Error, "no verified snapshot of job src") {
+		t.Fatalf("third restore %+v", rep)
+	}
+	if got := metrics.results(); got != "success/,failure/verification,failure/other" {
+		t.Fatalf("metrics %q", got)
+	}
+	if len(metrics.restores) != 3 || metrics.restores[0] != ResultSuccess {
+		t.Fatalf("restore metrics %v", metrics.restores)
+	}
+}
