@@ -1,0 +1,376 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/raftsnap/raftsnap/daemon"
+	"github.com/raftsnap/raftsnap/daemon/job"
+	"github.com/raftsnap/raftsnap/nethelpers"
+)
+
+// scriptedJob stands in for the daemon's real jobs (tested end to end by the
+// daemon's own tests): each wakeup starts a run that ends with the next
+// report the test sends on finish; its status comes from status.
+type scriptedJob struct {
+	name, typ string
+	status    job.JobStatus
+	noReset   bool
+	finish    chan job.RunReport // the run's outcome, sent by the test
+
+	mu      sync.Mutex
+	running bool
+	resets  int
+}
+
+func (j *scriptedJob) Name() string            { return j.name }
+func (j *scriptedJob) Type() string            { return j.typ }
+func (j *scriptedJob) Run(ctx context.Context) { <-ctx.Done() }
+func (j *scriptedJob) Status() job.JobStatus   { return j.status }
+
+func (j *scriptedJob) Wakeup() (<-chan job.RunReport, bool, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	done := make(chan job.RunReport, 1)
+	if j.running {
+		return done, true, nil
+	}
+	j.running = true
+	go func() { done <- <-j.finish }()
+	return done, false, nil
+}
+
+func (j *scriptedJob) Reset() error {
+	if j.noReset {
+		return job.ErrUnsupported
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.resets++
+	return nil
+}
+
+// runEnded lets the next wakeup start a run rather than queue one.
+func (j *scriptedJob) runEnded() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.running = false
+}
+
+func (j *scriptedJob) resetCount() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.resets
+}
+
+type scriptedJobs []*scriptedJob
+
+func (s scriptedJobs) Status() job.DaemonStatus {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	st := job.DaemonStatus{Schema: job.SchemaVersion, Version: "v9.9.9", PID: 4242, StartedAt: t0.Add(-time.Hour), Now: t0}
+	for _, j := range s {
+		st.Jobs = append(st.Jobs, j.Status())
+	}
+	return st
+}
+
+func (s scriptedJobs) Job(name string) (job.Job, bool) {
+	for _, j := range s {
+		if j.name == name {
+			return j, true
+		}
+	}
+	return nil, false
+}
+
+func (s scriptedJobs) JobNames() []string {
+	var names []string
+	for _, j := range s {
+		names = append(names, j.name)
+	}
+	return names
+}
+
+func newScriptedJobs() (scriptedJobs, *scriptedJob) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	snap := &scriptedJob{name: "consul-snap", typ: "snapshot", finish: make(chan job.RunReport, 1),
+		status: job.JobStatus{Name: "consul-snap", Type: "snapshot", State: job.StateRunning, History: []job.RunReport{},
+			Current: &job.RunProgress{ID: "3", Phase: "downloading", StartedAt: t0.Add(-10 * time.Second), Attempt: 1,
+				BytesDone: 1 << 20, BytesExpected: 4 << 20, BytesPerSecond: 100 << 10}}}
+	restore := &scriptedJob{name: "consul-restore", typ: "restore", noReset: true, finish: make(chan job.RunReport, 1),
+		status: job.JobStatus{Name: "consul-restore", Type: "restore", State: job.StateIdle, History: []job.RunReport{}}}
+	return scriptedJobs{snap, restore}, snap
+}
+
+var daemonVersion = job.VersionInfo{Version: "v9.9.9", Commit: "abc123", GoVersion: "go1.26.0", OS: "linux", Arch: "amd64"}
+
+// startControlServer runs the daemon's real control server on a real
+// private unix socket and returns the socket path.
+func startControlServer(t *testing.T, jobs daemon.JobSource) string {
+	t.Helper()
+	// sun_path holds 108 bytes; t.TempDir() paths can be longer.
+	dir, err := os.MkdirTemp("", "rs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "control")
+	l, err := nethelpers.ListenPrivate(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := daemon.NewControlServer(jobs, daemonVersion, nil, nil)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("control server shutdown: %v", err)
+		}
+		if err := <-served; err != nil {
+			t.Errorf("control server: %v", err)
+		}
+	})
+	return sock
+}
+
+func wantResult(t *testing.T, r cliResult, code int, inStdout, inStderr string) {
+	t.Helper()
+	if r.code != code || !strings.Contains(r.stdout, inStdout) || !strings.Contains(r.stderr, inStderr) {
+		t.Fatalf("want exit %d with %q in stdout and %q in stderr; got %s", code, inStdout, inStderr, r)
+	}
+}
+
+func TestCLIStatus(t *testing.T) {
+	jobs, _ := newScriptedJobs()
+	sock := startControlServer(t, jobs)
+
+	r := mustRaftsnap(t, "status", "--socket", sock)
+	if !strings.HasPrefix(r.stdout, "raftsnap daemon v9.9.9, pid 4242, up 1h0m (since 2026-03-01 11:00:00 UTC)\n") ||
+		!strings.Contains(r.stdout, "\n>> consul-snap (snapshot): running\n") ||
+		!strings.Contains(r.stdout, "  25%  1.0 MiB / 4.0 MiB  100 KiB/s  ETA 30s") ||
+		!strings.Contains(r.stdout, "\n-- consul-restore (restore): idle\n") {
+		t.Fatalf("status dump:\n%s", r.stdout)
+	}
+
+	r = mustRaftsnap(t, "status", "--socket", sock, "--job", "consul-restore")
+	if strings.Contains(r.stdout, "consul-snap") || !strings.Contains(r.stdout, "consul-restore (restore)") {
+		t.Fatalf("status --job:\n%s", r.stdout)
+	}
+
+	r = mustRaftsnap(t, "status", "--socket", sock, "--mode", "raw")
+	var st job.DaemonStatus
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.Schema != 1 || len(st.Jobs) != 2 {
+		t.Fatalf("status raw: %v\n%s", err, r.stdout)
+	}
+	if !strings.HasPrefix(r.stdout, "{\n  \"schema\": 1,\n") || !strings.HasSuffix(r.stdout, "}\n") {
+		t.Fatalf("raw status not indented as sent:\n%s", r.stdout)
+	}
+
+	// Filtering keeps the daemon's key order and only the job asked for.
+	r = mustRaftsnap(t, "status", "--socket", sock, "--mode", "raw", "--job", "consul-snap")
+	var filtered map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(r.stdout), &filtered); err != nil {
+		t.Fatal(err)
+	}
+	var names []struct{ Name string }
+	json.Unmarshal(filtered["jobs"], &names)
+	if len(names) != 1 || names[0].Name != "consul-snap" || !strings.HasPrefix(r.stdout, "{\n  \"schema\": 1,\n") {
+		t.Fatalf("raw --job:\n%s", r.stdout)
+	}
+
+	wantResult(t, raftsnap(t, "status", "--socket", sock, "--job", "nope"), ExitUsage, "",
+		`the daemon has no job named "nope"; jobs: consul-snap, consul-restore`)
+	wantResult(t, raftsnap(t, "status", "--socket", sock, "--mode", "interactive"), ExitUsage, "",
+		"--mode interactive is not implemented yet: use --mode dump")
+	wantResult(t, raftsnap(t, "status", "--socket", sock, "--mode", "xml"), ExitUsage, "", `invalid --mode "xml": use dump or raw`)
+}
+
+func TestCLIStatusSocketFromConfig(t *testing.T) {
+	jobs, _ := newScriptedJobs()
+	sock := startControlServer(t, jobs)
+	cfg := filepath.Join(t.TempDir(), "raftsnap.yml")
+	yml := fmt.Sprintf(`global:
+  control: {sockpath: %q}
+jobs:
+  - name: p
+    type: prune
+    interval: 1h
+    store: {path: %q}
+    pruning: {keep: [{last_n: {count: 3}}]}
+`, sock, t.TempDir())
+	if err := os.WriteFile(cfg, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := mustRaftsnap(t, "status", "--config", cfg)
+	if !strings.Contains(r.stdout, "consul-snap") {
+		t.Fatalf("status via --config:\n%s", r)
+	}
+	// --socket wins over the config file.
+	other := filepath.Join(t.TempDir(), "other")
+	wantResult(t, raftsnap(t, "status", "--config", cfg, "--socket", other), ExitError, "",
+		"no raftsnap daemon is listening on "+other)
+
+	bad := filepath.Join(t.TempDir(), "bad.yml")
+	os.WriteFile(bad, []byte("global:\n  control: {sockpth: /x}\njobs: []\n"), 0o600)
+	wantResult(t, raftsnap(t, "status", "--config", bad), ExitUsage, "", "sockpth")
+}
+
+func TestCLISignal(t *testing.T) {
+	jobs, snap := newScriptedJobs()
+	sock := startControlServer(t, jobs)
+
+	wantResult(t, raftsnap(t, "signal", "wakeup", "consul-snap", "--socket", sock), ExitOK,
+		"woke up job consul-snap: a run starts now\n", "")
+	wantResult(t, raftsnap(t, "signal", "wakeup", "consul-snap", "--socket", sock), ExitOK,
+		"job consul-snap is busy: one run is queued to start when the current run ends\n", "")
+	wantResult(t, raftsnap(t, "signal", "reset", "consul-snap", "--socket", sock), ExitOK, "reset job consul-snap", "")
+	if n := snap.resetCount(); n != 1 {
+		t.Fatalf("Reset called %d times", n)
+	}
+
+	wantResult(t, raftsnap(t, "signal", "wakeup", "vault-snap", "--socket", sock), ExitUsage, "",
+		`raftsnap: daemon: unknown job "vault-snap"; jobs: consul-snap, consul-restore`)
+	wantResult(t, raftsnap(t, "signal", "reset", "consul-restore", "--socket", sock), ExitUsage, "",
+		`job "consul-restore" (restore) does not support reset`)
+	wantResult(t, raftsnap(t, "signal", "snapshot", "consul-snap", "--socket", sock), ExitUsage, "",
+		`unknown signal "snapshot": use wakeup or reset`)
+	wantResult(t, raftsnap(t, "signal", "wakeup", "--socket", sock), ExitUsage, "", "expects a signal (wakeup or reset) and a JOB")
+	wantResult(t, raftsnap(t, "signal", "reset", "consul-snap", "--wait", "--socket", sock), ExitUsage, "", "--wait applies only to wakeup")
+}
+
+func TestCLISignalWait(t *testing.T) {
+	jobs, _ := newScriptedJobs()
+	restore := jobs[1]
+	sock := startControlServer(t, jobs)
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+	restore.finish <- job.RunReport{ID: "1", Trigger: "wakeup", StartedAt: t0, FinishedAt: t0.Add(4 * time.Second),
+		Result: job.ResultSuccess, Snapshot: "consul-20260301T110000Z-42.snap", Bytes: 2048, Index: 42}
+	wantResult(t, raftsnap(t, "signal", "wakeup", "consul-restore", "--wait", "--socket", sock), ExitOK,
+		"consul-restore: OK       run 1 (wakeup), took 4s: consul-20260301T110000Z-42.snap, 2.0 KiB, index 42\n", "")
+
+	restore.runEnded()
+	restore.finish <- job.RunReport{ID: "2", Trigger: "wakeup", StartedAt: t0, FinishedAt: t0.Add(time.Second),
+		Result: job.ResultFailure, Error: "snapshot consul-x.snap failed verification: SHA256SUMS mismatch for state.bin"}
+	r := raftsnap(t, "signal", "wakeup", "consul-restore", "--wait", "--socket", sock)
+	wantResult(t, r, ExitError, "consul-restore: FAILED   run 2 (wakeup), took 1s: snapshot consul-x.snap failed verification", "")
+	if r.stderr != "" {
+		t.Fatalf("failure already reported on stdout, stderr should be empty: %s", r)
+	}
+
+	restore.runEnded()
+	restore.finish <- job.RunReport{ID: "3", Result: job.ResultCanceled, Error: "canceled by reset"}
+	wantResult(t, raftsnap(t, "signal", "wakeup", "consul-restore", "--wait", "--socket", sock), ExitError,
+		"CANCELED run 3: canceled by reset", "")
+
+	// A run that does not end within --timeout: the CLI gives up, says so.
+	restore.runEnded()
+	wantResult(t, raftsnap(t, "signal", "wakeup", "consul-restore", "--wait", "--timeout", "300ms", "--socket", sock), ExitError,
+		"", "gave up waiting after 300ms: job consul-restore's run goes on in the daemon")
+}
+
+func TestCLINoDaemon(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "control")
+	msg := "raftsnap: no raftsnap daemon is listening on " + missing + ": start it with `raftsnap daemon` (or pass --socket)\n"
+	for _, args := range [][]string{
+		{"status"},
+		{"status", "--mode", "raw"},
+		{"signal", "wakeup", "consul-snap"},
+		{"pprof", "on", "127.0.0.1:6060"},
+	} {
+		r := raftsnap(t, append(args, "--socket", missing)...)
+		if r.code != ExitError || r.stderr != msg || r.stdout != "" {
+			t.Fatalf("%v without a daemon: want exit 1 and %q; got %s", args, msg, r)
+		}
+	}
+
+	r := raftsnap(t, "version", "--socket", missing)
+	if r.code != ExitOK || !strings.HasPrefix(r.stdout, "raftsnap ") || strings.Count(r.stdout, "\n") != 1 ||
+		r.stderr != "note: daemon version unknown: no raftsnap daemon is listening on "+missing+": start it with `raftsnap daemon` (or pass --socket)\n" {
+		t.Fatalf("version without a daemon: %s", r)
+	}
+}
+
+func TestCLIVersionWithDaemon(t *testing.T) {
+	jobs, _ := newScriptedJobs()
+	sock := startControlServer(t, jobs)
+	r := mustRaftsnap(t, "version", "--socket", sock)
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "raftsnap "+Version()+" ") ||
+		lines[1] != "daemon v9.9.9 (commit abc123, go1.26.0, linux/amd64)" {
+		t.Fatalf("version output:\n%s", r)
+	}
+	if !strings.Contains(r.stderr, "warning: the daemon runs raftsnap v9.9.9 (commit abc123) but this client is "+Version()) {
+		t.Fatalf("no mismatch warning: %s", r)
+	}
+
+	// Same version: no warning.
+	same := daemonVersion
+	same.Version, same.Commit = Version(), Commit()
+	sock2 := startControlServerVersion(t, jobs, same)
+	r = mustRaftsnap(t, "version", "--socket", sock2)
+	if r.stderr != "" || strings.Count(r.stdout, "\n") != 2 {
+		t.Fatalf("matching versions: %s", r)
+	}
+}
+
+func startControlServerVersion(t *testing.T, jobs daemon.JobSource, v job.VersionInfo) string {
+	t.Helper()
+	saved := daemonVersion
+	daemonVersion = v
+	defer func() { daemonVersion = saved }()
+	return startControlServer(t, jobs)
+}
+
+func TestCLIPprof(t *testing.T) {
+	jobs, _ := newScriptedJobs()
+	sock := startControlServer(t, jobs)
+
+	wantResult(t, raftsnap(t, "pprof", "--socket", sock), ExitOK, "pprof server is off\n", "")
+	r := mustRaftsnap(t, "pprof", "on", "127.0.0.1:0", "--socket", sock)
+	m := regexp.MustCompile(`^pprof server listening on http://(127\.0\.0\.1:[1-9][0-9]*)/debug/pprof/\n$`).FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("pprof on: %s", r)
+	}
+	resp, err := http.Get("http://" + m[1] + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Contains(body, []byte("goroutine profile:")) {
+		t.Fatalf("pprof goroutine profile: %d %.200s", resp.StatusCode, body)
+	}
+	wantResult(t, raftsnap(t, "pprof", "status", "--socket", sock), ExitOK, "listening on http://"+m[1]+"/debug/pprof/", "")
+
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	wantResult(t, raftsnap(t, "pprof", "on", busy.Addr().String(), "--socket", sock), ExitError, "",
+		"cannot start the pprof server on "+busy.Addr().String())
+	wantResult(t, raftsnap(t, "pprof", "on", "6060", "--socket", sock), ExitUsage, "", `invalid pprof listen address "6060"`)
+	wantResult(t, raftsnap(t, "pprof", "on", "--socket", sock), ExitUsage, "", "pprof on expects an address")
+
+	wantResult(t, raftsnap(t, "pprof", "off", "--socket", sock), ExitOK, "pprof server is off\n", "")
+	if conn, err := net.Dial("tcp", m[1]); err == nil {
+		conn.Close()
+		t.Fatalf("pprof still listening on %s after off", m[1])
+	}
+}
