@@ -86,6 +86,7 @@ restores them.`,
 		newSignalCommand(g),
 		newStatusCommand(g),
 		newPprofCommand(g),
+		newConfigcheckCommand(g),
 	)
 	return root
 }
