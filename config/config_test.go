@@ -43,6 +43,13 @@ func TestBadConfigs(t *testing.T) {
 				if !strings.HasPrefix(line, name+":") {
 					t.Errorf("line does not start with the file name: %s", line)
 				}
+				// Secrets planted in the corpus (a token: key, passwords in
+				// addresses) must never be echoed.
+				for _, secret := range []string{"hunter2", "s3cr3t"} {
+					if strings.Contains(line, secret) {
+						t.Errorf("line leaks a secret: %s", line)
+					}
+				}
 				for _, goName := range []string{"config.", "!!", "unmarshal", "reflect", "time.Duration", "[]config"} {
 					if strings.Contains(line, goName) {
 						t.Errorf("line speaks Go (%q): %s", goName, line)

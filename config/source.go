@@ -203,13 +203,14 @@ func unwrapPathError(err error) error {
 	return err
 }
 
-// clusterKey identifies a cluster by source type and normalised address, so
-// that a restore target can be compared with snapshot sources. Loopback
-// names are one host; default ports are made explicit.
+// clusterKey identifies a cluster by source type and normalised address
+// ("consul at http://127.0.0.1:8500"), so that a restore target can be
+// compared with snapshot sources. Loopback names are one host; default
+// ports are made explicit; userinfo is dropped.
 func clusterKey(s *Source) string {
 	u, err := url.Parse(s.Address)
 	if err != nil {
-		return s.Type + " " + s.Address
+		return s.Type + " at an unparsable address"
 	}
 	host, port := strings.ToLower(u.Hostname()), u.Port()
 	if port == "" {
@@ -221,7 +222,7 @@ func clusterKey(s *Source) string {
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 		host = "127.0.0.1"
 	}
-	return s.Type + " " + strings.ToLower(u.Scheme) + "://" + net.JoinHostPort(host, port) + strings.TrimRight(u.Path, "/")
+	return s.Type + " at " + strings.ToLower(u.Scheme) + "://" + net.JoinHostPort(host, port) + strings.TrimRight(u.Path, "/")
 }
 
 // validateCrossJob checks rules between jobs: snapshot jobs do not share a
@@ -258,9 +259,11 @@ func (v *validator) validateCrossJob() {
 		}
 		path := fmt.Sprintf("jobs[%d].target", i)
 		if k, same := sources[clusterKey(job.Target)]; same && !v.failedUnder(path) {
-			v.errorf(path, "restores into the cluster that snapshot job %s backs up (%s at %s), replacing its data: "+
+			// The normalised form, not the address as written: it never
+			// carries user:password@.
+			v.errorf(path, "restores into the cluster that snapshot job %s backs up (%s), replacing its data: "+
 				"set allow_overwrite: true on this job if that is what you want",
-				quote(v.cfg.Jobs[k].Name), v.cfg.Jobs[k].Source.Type, v.cfg.Jobs[k].Source.Address)
+				quote(v.cfg.Jobs[k].Name), clusterKey(job.Target))
 		}
 	}
 }
