@@ -433,3 +433,28 @@ func TestRestoreJob(t *testing.T) {
 		t.Fatalf("restore metrics %v", metrics.restores)
 	}
 }
+
+func TestAttemptTimeoutIsRetriedThenFails(t *testing.T) {
+	_, leader := startCluster(t, 1)
+	p := newProxy(t, leader.HTTPAddr)
+	p.trickle = true
+	metrics := &recorder{}
+	st := openStore(t)
+	j, _ := NewSnapshotJob(SnapshotOptions{Name: "stuck", Source: raftSource(t, p.URL), Store: st, Interval: time.Hour,
+		Timeout: 300 * time.Millisecond, Retries: RetryPolicy{Max: 1, Initial: time.Millisecond}, Metrics: metrics})
+	startJob(t, j)
+	waitFor(t, "startup run", func() bool { return j.Status().LastRun != nil })
+	rep := j.Status().LastRun
+	if rep.Result != ResultFailure || rep.Attempts != 2 || !strings.Contains(rep.Error, "timed out after 300ms") {
+		t.Fatalf("report %+v", rep)
+	}
+	if got := metrics.results(); got != "failure/timeout" {
+		t.Fatalf("metrics %q", got)
+	}
+	if left := partFiles(t, st.Dir()); len(left) != 0 {
+		t.Fatalf("temp files left: %v", left)
+	}
+	if (RetryPolicy{Initial: time.Second}).Backoff(200) != maxUncappedBackoff {
+		t.Fatal("uncapped backoff overflows")
+	}
+}

@@ -22,6 +22,9 @@ type RetryPolicy struct {
 	MaxBackoff time.Duration
 }
 
+// maxUncappedBackoff bounds the doubling when no MaxBackoff is set.
+const maxUncappedBackoff = time.Hour
+
 // Backoff is the wait before retry number n (1-based).
 func (p RetryPolicy) Backoff(n int) time.Duration {
 	d := p.Initial
@@ -30,7 +33,8 @@ func (p RetryPolicy) Backoff(n int) time.Duration {
 	}
 	for i := 1; i < n; i++ {
 		d *= 2
-		if p.MaxBackoff > 0 && d >= p.MaxBackoff {
+		if (p.MaxBackoff > 0 && d >= p.MaxBackoff) || d >= maxUncappedBackoff {
+			d = min(d, maxUncappedBackoff)
 			break
 		}
 	}
