@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -244,28 +243,16 @@ func (m *recorder) results() string {
 	return strings.Join(m.finished, ",")
 }
 
-// lastNPolicy keeps the n newest verified snapshots; the engine's invariant
-// (newest verified kept) is enforced by the job on top of whatever policy.
-// It stands in for pruning.NewLastN until the engine is committed.
-type lastNPolicy struct{ n int }
-
-func (p lastNPolicy) Plan(snaps []pruning.Snapshot, now time.Time) []pruning.Decision {
-	sorted := append([]pruning.Snapshot(nil), snaps...)
-	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Created.After(sorted[j].Created) })
-	var out []pruning.Decision
-	kept := 0
-	for _, s := range sorted {
-		d := pruning.Decision{Snapshot: s, Reasons: []string{"no rule keeps it"}}
-		if s.Verified && kept < p.n {
-			kept++
-			d.Keep, d.Reasons = true, []string{"last " + string(rune('0'+p.n))}
-		}
-		out = append(out, d)
+// lastN is the real retention engine with a single last_n rule.
+func lastN(t *testing.T, n int) *pruning.Policy {
+	t.Helper()
+	rule, err := pruning.NewLastN(n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
-}
-
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
+	policy, err := pruning.NewPolicy(rule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return policy
 }

@@ -279,7 +279,7 @@ func TestPruningAfterSnapshot(t *testing.T) {
 	metrics := &recorder{}
 	var logs bytes.Buffer
 	j, _ := NewSnapshotJob(SnapshotOptions{Name: "mine", Source: src, Store: st, Interval: time.Hour,
-		Policy: lastNPolicy{n: 2}, Metrics: metrics, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		Policy: lastN(t, 2), Metrics: metrics, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	startJob(t, j)
 	waitFor(t, "startup run", func() bool { return j.Status().LastRun != nil })
 	var last RunReport
@@ -314,7 +314,7 @@ func TestPruningAfterSnapshot(t *testing.T) {
 	if metrics.pruned != 2 {
 		t.Fatalf("pruned metric %d", metrics.pruned)
 	}
-	if !strings.Contains(logs.String(), "pruning: destroyed snapshot") || !strings.Contains(logs.String(), "no rule keeps it") {
+	if !strings.Contains(logs.String(), "pruning: destroyed snapshot") || !strings.Contains(logs.String(), pruning.ReasonNoRule) {
 		t.Fatalf("destroys not logged with reasons:\n%s", logs.String())
 	}
 	if s := j.Status(); s.Pruning == nil || s.Store.Snapshots != 2 {
