@@ -388,6 +388,12 @@ func (r *runner) finish(run *activeRun, err, cause error) {
 
 	r.mu.Lock()
 	r.current, r.cancelCurrent = nil, nil
+	if r.interval > 0 {
+		// Set here, not by the loop, so the status never shows a finished
+		// run without its successor's time.
+		next := rep.FinishedAt.Add(r.interval + r.randomJitter())
+		r.nextRun = &next
+	}
 	r.lastRun = &rep
 	if rep.Result == ResultSuccess {
 		t := rep.FinishedAt
