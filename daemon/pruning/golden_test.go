@@ -117,6 +117,9 @@ func goldenCases() []goldenCase {
 		{name: "grid", now: t0, snaps: jittered(series("auto-", t0.Add(-10*time.Minute), 24*4, time.Hour)), policy: func(t testing.TB) *Policy {
 			return mustPolicy(t, must(t)(ParseGrid("1x1h(keep=all) | 6x1h | 3x1d")))
 		}},
+		{name: "grid_worked", now: t0, snaps: series("auto-", t0.Add(-20*time.Minute), 16, 40*time.Minute), policy: func(t testing.TB) *Policy {
+			return mustPolicy(t, must(t)(ParseGrid("1x1h(keep=all) | 3x1h | 2x6h")))
+		}},
 		{name: "grid_keep_all_span", now: t0, snaps: series("auto-", t0.Add(-5*time.Minute), 30, 10*time.Minute), policy: func(t testing.TB) *Policy {
 			return mustPolicy(t, must(t)(ParseGrid("2x1h(keep=all) | 2x1h")))
 		}},

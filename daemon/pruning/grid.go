@@ -267,13 +267,14 @@ func (g *grid) bounds(anchor int64) []gridBounds {
 }
 
 func (g *grid) keep(v *view, mark func(int, string)) {
-	if len(v.snaps) == 0 {
+	if len(v.decisions) == 0 {
 		return
 	}
 	bounds := g.bounds(clampUnix(v.anchor.Unix()))
 	section := 0
 	lastBucket := int64(-1) // bucket number last kept in this section
-	for i, snap := range v.snaps {
+	for i := range v.decisions {
+		snap := &v.decisions[i].Snapshot
 		if !snap.Verified {
 			continue
 		}

@@ -130,7 +130,7 @@ func TestPropertiesOfPlan(t *testing.T) {
 			t.Fatalf("decisions are not the input sorted newest first")
 		}
 		for i := 1; i < len(ds); i++ {
-			if compareNewestFirst(ds[i-1].Snapshot, ds[i].Snapshot) > 0 {
+			if compareNewestFirst(&ds[i-1].Snapshot, &ds[i].Snapshot) > 0 {
 				t.Fatalf("decision %d is newer than decision %d", i, i-1)
 			}
 		}

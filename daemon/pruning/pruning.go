@@ -66,16 +66,17 @@ type Rule interface {
 	// String is the rule as a user would write it, e.g. "last_n 24" or
 	// "grid 1x1h(keep=all) | 24x1h | 14x1d".
 	String() string
-	// keep calls mark for every snapshot of v.snaps the rule keeps, with
-	// the reason. It may mark a snapshot more than once.
+	// keep calls mark(i, reason) for every snapshot v.decisions[i].Snapshot
+	// the rule keeps. It may mark a snapshot more than once.
 	keep(v *view, mark func(i int, reason string))
 }
 
 // view is what rules see: the snapshots that are not in the future, newest
 // first, and the anchor their windows are measured from.
 type view struct {
-	snaps  []Snapshot
-	anchor time.Time // meaningless when snaps is empty
+	// decisions are read-only for rules: they use only .Snapshot.
+	decisions []Decision
+	anchor    time.Time // meaningless when there are no snapshots
 }
 
 // Policy is a non-empty set of OR-combined rules.
@@ -112,8 +113,8 @@ func (p *Policy) String() string {
 
 // compareNewestFirst orders snapshots newest first: by Created, then raft
 // Term and Index (a later term or index is newer), then Name so that the
-// order is total and Plan deterministic.
-func compareNewestFirst(a, b Snapshot) int {
+// order is deterministic.
+func compareNewestFirst(a, b *Snapshot) int {
 	if c := b.Created.Compare(a.Created); c != 0 {
 		return c
 	}
@@ -123,12 +124,32 @@ func compareNewestFirst(a, b Snapshot) int {
 	if c := cmp.Compare(b.Index, a.Index); c != 0 {
 		return c
 	}
-	return strings.Compare(b.Name, a.Name)
+	if c := strings.Compare(b.Name, a.Name); c != 0 {
+		return c
+	}
+	// Equal so far: order by the remaining fields too, so that only
+	// identical snapshots compare equal and an unstable sort is
+	// deterministic.
+	if a.Verified != b.Verified {
+		if a.Verified {
+			return -1
+		}
+		return 1
+	}
+	return cmp.Compare(b.Size, a.Size)
+}
+
+// sortKey is the part of a Snapshot Plan sorts by, with its position.
+type sortKey struct {
+	sec         int64
+	nsec        int32
+	term, index uint64
+	at          int
 }
 
 // SortNewestFirst sorts snapshots in the order Plan uses.
 func SortNewestFirst(snaps []Snapshot) {
-	slices.SortStableFunc(snaps, compareNewestFirst)
+	slices.SortFunc(snaps, func(a, b Snapshot) int { return compareNewestFirst(&a, &b) })
 }
 
 // Plan decides, for every snapshot, whether to keep or destroy it and why.
@@ -136,32 +157,52 @@ func SortNewestFirst(snaps []Snapshot) {
 // included), each with at least one reason, newest first. snaps is not
 // modified.
 func (p *Policy) Plan(snaps []Snapshot, now time.Time) []Decision {
-	sorted := slices.Clone(snaps)
-	SortNewestFirst(sorted)
-
-	decisions := make([]Decision, len(sorted))
-	for i, s := range sorted {
-		decisions[i].Snapshot = s
+	// Sort compact keys, not the snapshots themselves: moving 100,000
+	// structs around, or chasing them through memory, costs more than
+	// the rest of the plan.
+	keys := make([]sortKey, len(snaps))
+	for i := range snaps {
+		s := &snaps[i]
+		keys[i] = sortKey{sec: s.Created.Unix(), nsec: int32(s.Created.Nanosecond()), term: s.Term, index: s.Index, at: i}
+	}
+	slices.SortFunc(keys, func(a, b sortKey) int {
+		if c := cmp.Compare(b.sec, a.sec); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.nsec, a.nsec); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.term, a.term); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.index, a.index); c != 0 {
+			return c
+		}
+		return compareNewestFirst(&snaps[a.at], &snaps[b.at])
+	})
+	decisions := make([]Decision, len(snaps))
+	for i, k := range keys {
+		decisions[i].Snapshot = snaps[k.at]
 	}
 
 	// Future-dated snapshots sort first; the rest is what the rules see.
 	nFuture := 0
-	for nFuture < len(sorted) && sorted[nFuture].Created.After(now) {
+	for nFuture < len(decisions) && decisions[nFuture].Snapshot.Created.After(now) {
 		decisions[nFuture].Keep = true
 		decisions[nFuture].Reasons = []string{ReasonFutureDated}
 		nFuture++
 	}
 	present := decisions[nFuture:]
-	v := &view{snaps: sorted[nFuture:]}
+	v := &view{decisions: present}
 
-	newestVerified := slices.IndexFunc(v.snaps, func(s Snapshot) bool { return s.Verified })
+	newestVerified := slices.IndexFunc(present, func(d Decision) bool { return d.Snapshot.Verified })
 	switch {
 	case newestVerified >= 0:
-		v.anchor = v.snaps[newestVerified].Created
+		v.anchor = present[newestVerified].Snapshot.Created
 		present[newestVerified].Keep = true
 		present[newestVerified].Reasons = []string{ReasonNewestVerified}
-	case len(v.snaps) > 0:
-		v.anchor = v.snaps[0].Created
+	case len(present) > 0:
+		v.anchor = present[0].Snapshot.Created
 	}
 
 	for _, r := range p.rules {
@@ -176,13 +217,22 @@ func (p *Policy) Plan(snaps []Snapshot, now time.Time) []Decision {
 		})
 	}
 
+	// Most snapshots are destroyed for the one same reason: give them
+	// one-element windows (capped, so an append copies) of one array
+	// instead of 100,000 allocations.
+	noRule := make([]string, len(present))
 	for i := range present {
 		d := &present[i]
 		if !d.Snapshot.Verified {
 			d.Reasons = append(d.Reasons, ReasonUnverified)
 		}
 		if !d.Keep {
-			d.Reasons = append(d.Reasons, ReasonNoRule)
+			if len(d.Reasons) == 0 {
+				noRule[i] = ReasonNoRule
+				d.Reasons = noRule[i : i+1 : i+1]
+			} else {
+				d.Reasons = append(d.Reasons, ReasonNoRule)
+			}
 		}
 	}
 	return decisions

@@ -31,7 +31,8 @@ func (r *lastN) String() string { return fmt.Sprintf("last_n %d", r.count) }
 func (r *lastN) keep(v *view, mark func(int, string)) {
 	reason := fmt.Sprintf("last %d", r.count)
 	kept := 0
-	for i, s := range v.snaps {
+	for i := range v.decisions {
+		s := &v.decisions[i].Snapshot
 		if kept == r.count {
 			return
 		}
@@ -60,7 +61,8 @@ func (r *within) String() string { return "within " + formatDuration(r.d) }
 
 func (r *within) keep(v *view, mark func(int, string)) {
 	reason := r.String()
-	for i, s := range v.snaps {
+	for i := range v.decisions {
+		s := &v.decisions[i].Snapshot
 		if v.anchor.Sub(s.Created) >= r.d {
 			return // sorted newest first: all the rest are older
 		}
@@ -150,7 +152,8 @@ func (r *regexRule) String() string {
 
 func (r *regexRule) keep(v *view, mark func(int, string)) {
 	reason := r.String()
-	for i, s := range v.snaps {
+	for i := range v.decisions {
+		s := &v.decisions[i].Snapshot
 		if r.re.MatchString(s.Name) != r.negate {
 			mark(i, reason)
 		}
@@ -256,7 +259,8 @@ func (r *calendar) keep(v *view, mark func(int, string)) {
 		}
 		kept := 0
 		var last int64
-		for i, s := range v.snaps {
+		for i := range v.decisions {
+			s := &v.decisions[i].Snapshot
 			if !s.Verified {
 				continue
 			}
