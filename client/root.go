@@ -87,6 +87,8 @@ restores them.`,
 		newStatusCommand(g),
 		newPprofCommand(g),
 		newConfigcheckCommand(g),
+		newTestCommand(g),
+		newDaemonCommand(g),
 	)
 	return root
 }

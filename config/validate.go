@@ -148,9 +148,10 @@ func checkListen(addr string) error {
 	if err != nil {
 		return fmt.Errorf("want host:port such as 127.0.0.1:9811, got %s", quote(addr))
 	}
-	n, err := strconv.ParseUint(port, 10, 16)
-	if err != nil || n == 0 {
-		return fmt.Errorf("port %s is not a number from 1 to 65535", quote(port))
+	// Port 0 (any free port, logged at start) is allowed: tests and the dev
+	// mode use it.
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("port %s is not a number from 0 to 65535", quote(port))
 	}
 	if host != "" && net.ParseIP(host) == nil && !validHostname(host) {
 		return fmt.Errorf("host %s is neither an IP address nor a host name", quote(host))

@@ -103,17 +103,54 @@ func (m *metrics) jobCrashed(name string) { m.jobCrashes.WithLabelValues(name).I
 // registerJob creates a job's series up front so that dashboards and alerts
 // see zeros instead of absent series before the first run.
 func (m *metrics) registerJob(name, typ string) {
-	m.failures.WithLabelValues(name, "other")
+	for _, reason := range job.FailureReasons {
+		m.failures.WithLabelValues(name, reason)
+	}
 	m.jobCrashes.WithLabelValues(name)
 	switch typ {
-	case "snapshot":
-		m.pruneDestroyed.WithLabelValues(name)
-	case "prune":
+	case "snapshot", "prune":
 		m.pruneDestroyed.WithLabelValues(name)
 	case "restore":
 		m.restores.WithLabelValues(name, string(job.ResultSuccess))
 		m.restores.WithLabelValues(name, string(job.ResultFailure))
+		m.restores.WithLabelValues(name, string(job.ResultCanceled))
 	}
 }
 
 func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+// The job.Metrics implementation.
+
+func (m *metrics) RunFinished(jobName, jobType string, result job.Result, reason string, d time.Duration, bytes int64) {
+	m.runDuration.WithLabelValues(jobName, jobType, string(result)).Observe(d.Seconds())
+	if result == job.ResultFailure {
+		if reason == "" {
+			reason = job.ReasonOther
+		}
+		m.failures.WithLabelValues(jobName, reason).Inc()
+	}
+	if result == job.ResultSuccess && jobType == "snapshot" && bytes > 0 {
+		m.snapshotBytes.WithLabelValues(jobName).Set(float64(bytes))
+	}
+}
+
+func (m *metrics) LastAttempt(jobName string, t time.Time) {
+	m.lastAttempt.WithLabelValues(jobName).Set(unixSeconds(t))
+}
+
+func (m *metrics) LastSuccess(jobName string, t time.Time) {
+	m.lastSuccess.WithLabelValues(jobName).Set(unixSeconds(t))
+}
+
+func (m *metrics) StoreStats(jobName string, count int, bytes int64) {
+	m.storeSnapshots.WithLabelValues(jobName).Set(float64(count))
+	m.storeBytes.WithLabelValues(jobName).Set(float64(bytes))
+}
+
+func (m *metrics) Pruned(jobName string, destroyed int) {
+	m.pruneDestroyed.WithLabelValues(jobName).Add(float64(destroyed))
+}
+
+func (m *metrics) RestoreFinished(jobName string, result job.Result) {
+	m.restores.WithLabelValues(jobName, string(result)).Inc()
+}

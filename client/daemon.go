@@ -1,0 +1,102 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/spf13/cobra"
+
+	"github.com/raftsnap/raftsnap/config"
+	"github.com/raftsnap/raftsnap/daemon"
+	"github.com/raftsnap/raftsnap/daemon/job"
+)
+
+type daemonOptions struct {
+	config string
+	dev    bool
+	devDir string
+}
+
+func newDaemonCommand(g *globalOptions) *cobra.Command {
+	opts := &daemonOptions{}
+	cmd := &cobra.Command{
+		Use:   "daemon [--config FILE | --dev [--dev-dir DIR]]",
+		Short: "Run the snapshot, prune and restore jobs until SIGINT/SIGTERM",
+		Long: `Run raftsnap's jobs as configured, serve the control socket (for
+raftsnap status/signal) and the Prometheus metrics, until SIGINT or SIGTERM.
+On a signal it stops taking new work, cancels running jobs (removing their
+temporary files) and exits within global.shutdown_timeout.
+
+--dev runs against an embedded default instead of a config file: a 3-node
+Raft cluster to back up, a 1-node cluster to restore into, and a built-in
+configuration (written to DIR/raftsnap.yml) with a snapshot job every 10
+seconds, a prune job and a restore job, everything under DIR.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.dev && cmd.Flags().Changed("config") {
+				return usageError(fmt.Errorf("--dev and --config exclude each other: --dev uses its built-in configuration"))
+			}
+			if !opts.dev && cmd.Flags().Changed("dev-dir") {
+				return usageError(fmt.Errorf("--dev-dir needs --dev"))
+			}
+			return runDaemon(cmd.Context(), g, opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.config, "config", config.DefaultPath, "configuration file")
+	cmd.Flags().BoolVar(&opts.dev, "dev", false, "run the embedded default: dev clusters and a built-in configuration")
+	cmd.Flags().StringVar(&opts.devDir, "dev-dir", filepath.Join(os.TempDir(), "raftsnap-dev"), "with --dev: where the socket, the store and the config go")
+	return cmd
+}
+
+func versionInfo() job.VersionInfo {
+	return job.VersionInfo{
+		Version: Version(), Commit: Commit(), GoVersion: runtime.Version(),
+		OS: runtime.GOOS, Arch: runtime.GOARCH,
+	}
+}
+
+func runDaemon(ctx context.Context, g *globalOptions, opts *daemonOptions) error {
+	dopts := daemon.Options{Version: versionInfo(), Stdout: g.stdout, Stderr: g.stderr}
+	if !opts.dev {
+		cfg, err := config.Load(opts.config)
+		if err != nil {
+			return usageError(err)
+		}
+		return daemon.Run(ctx, cfg, dopts)
+	}
+
+	devLogger := slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	env, err := daemon.StartDev(ctx, opts.devDir, devLogger)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	self, err := os.Executable()
+	if err != nil || filepath.Base(self) != "raftsnap" {
+		self = "raftsnap"
+	}
+	dopts.Ready = func(info daemon.ReadyInfo) {
+		sock := info.SockPath
+		fmt.Fprintf(g.stdout, `
+raftsnap daemon --dev is running.
+  config:   %[2]s/raftsnap.yml (built in)
+  store:    %[2]s/store
+  socket:   %[3]s
+  metrics:  http://%[4]s/metrics
+
+Try, in another terminal:
+  %[1]s status --socket %[3]s
+  %[1]s signal wakeup dev-snapshot --wait --socket %[3]s
+  %[1]s signal wakeup dev-restore --wait --socket %[3]s
+  %[1]s snapshot inspect "$(ls -t %[2]s/store/*.snap | head -1)"
+
+Press Ctrl-C to stop.
+
+`, self, env.Dir, sock, info.MetricsAddr)
+	}
+	return daemon.Run(ctx, env.Config, dopts)
+}
