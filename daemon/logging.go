@@ -77,4 +77,3 @@ var syslogFacilities = map[string]syslog.Priority{
 type nopCloser struct{}
 
 func (nopCloser) Close() error { return nil }
-

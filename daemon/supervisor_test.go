@@ -34,7 +34,7 @@ func (j *crashingJob) Status() job.JobStatus {
 	return job.JobStatus{Name: j.name, Type: "snapshot", State: job.StateWaiting}
 }
 func (j *crashingJob) Wakeup() (<-chan job.RunReport, bool, error) { return nil, false, nil }
-func (j *crashingJob) Reset() error                                  { return nil }
+func (j *crashingJob) Reset() error                                { return nil }
 
 func TestSupervisorRestartsCrashedJobAndKeepsOthers(t *testing.T) {
 	bad := &crashingJob{name: "bad", panics: 2, stayingUp: make(chan struct{})}
