@@ -88,6 +88,7 @@ restores them.`,
 		newPprofCommand(g),
 		newConfigcheckCommand(g),
 		newTestCommand(g),
+		newTestCommand(g),
 		newDaemonCommand(g),
 	)
 	return root

@@ -1,0 +1,385 @@
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/raftsnap/raftsnap/config"
+	"github.com/raftsnap/raftsnap/daemon/pruning"
+	"github.com/raftsnap/raftsnap/snapshot/atomicfile"
+	"github.com/raftsnap/raftsnap/snapshot/store"
+)
+
+func newTestCommand(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "test",
+		Short: "Dry runs: show what the daemon would do, without doing it",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usageError(fmt.Errorf("%s needs a subcommand: pruning", cmd.CommandPath()))
+		},
+	}
+	cmd.AddCommand(newTestPruningCommand(g))
+	return cmd
+}
+
+type testPruningOptions struct {
+	configPath    string
+	job           string
+	now           string
+	snapshotsFile string
+	format        string
+}
+
+func newTestPruningCommand(g *globalOptions) *cobra.Command {
+	opts := &testPruningOptions{}
+	cmd := &cobra.Command{
+		Use:   "pruning --job NAME",
+		Short: "Show which snapshots a job's retention policy keeps or destroys, and why",
+		Long: `Evaluate a job's pruning policy and print every snapshot with KEEP or DESTROY
+and the reasons, then a summary. Nothing is deleted.
+
+By default the snapshots are the ones in the job's store that the job owns
+(other files are listed as foreign and ignored, as the daemon does). With
+--snapshots FILE they are read from FILE instead, to preview a policy before
+adopting it: one RFC 3339 timestamp per line, optionally followed by a name;
+blank lines and lines starting with # are ignored; every one counts as
+verified. "-" reads standard input.`,
+		Example: `  raftsnap test pruning --config /etc/raftsnap/raftsnap.yml --job consul-main
+  raftsnap test pruning --config raftsnap.yml --job consul-main --snapshots times.txt --now 2026-11-20T12:00:00Z`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError(fmt.Errorf("%s takes no arguments (name the job with --job)", cmd.CommandPath()))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runTestPruning(g, opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.configPath, "config", config.DefaultPath, "configuration file")
+	cmd.Flags().StringVar(&opts.job, "job", "", "the snapshot or prune job whose policy to evaluate (required)")
+	cmd.Flags().StringVar(&opts.now, "now", "", "evaluate as if it were this RFC 3339 time (default: the current time)")
+	cmd.Flags().StringVar(&opts.snapshotsFile, "snapshots", "", `evaluate over the timestamps in this file ("-" for stdin) instead of the store`)
+	cmd.Flags().StringVar(&opts.format, "format", "text", "output format: text or json")
+	return cmd
+}
+
+// pruningReport is the --format json output.
+type pruningReport struct {
+	Job       string             `json:"job"`
+	JobType   string             `json:"job_type"`
+	Policy    string             `json:"policy"`
+	Now       time.Time          `json:"now"`
+	Store     string             `json:"store,omitempty"`
+	Snapshots string             `json:"snapshots_file,omitempty"`
+	Decisions []pruningDecision  `json:"decisions"`
+	Foreign   []pruningForeign   `json:"foreign"`
+	Summary   pruningSummaryJSON `json:"summary"`
+}
+
+type pruningDecision struct {
+	Snapshot string    `json:"snapshot"`
+	Created  time.Time `json:"created"`
+	Term     uint64    `json:"term"`
+	Index    uint64    `json:"index"`
+	Verified bool      `json:"verified"`
+	Size     int64     `json:"size"`
+	Keep     bool      `json:"keep"`
+	Reasons  []string  `json:"reasons"`
+}
+
+type pruningForeign struct {
+	Name string `json:"name"`
+	// Reason says why it is ignored: another job's snapshot, or a file
+	// that is not a listed snapshot (with the store's explanation).
+	Reason string `json:"reason"`
+}
+
+type pruningSummaryJSON struct {
+	Snapshots int `json:"snapshots"`
+	Kept      int `json:"kept"`
+	Destroyed int `json:"destroyed"`
+	Foreign   int `json:"foreign"`
+}
+
+func runTestPruning(g *globalOptions, opts *testPruningOptions) error {
+	if opts.job == "" {
+		return usageError(errors.New("--job is required: name the snapshot or prune job whose policy to evaluate"))
+	}
+	if opts.format != "text" && opts.format != "json" {
+		return usageError(fmt.Errorf("invalid --format %q: use text or json", opts.format))
+	}
+	now := time.Now()
+	if opts.now != "" {
+		t, err := time.Parse(time.RFC3339Nano, opts.now)
+		if err != nil {
+			return usageError(fmt.Errorf("invalid --now %q: want an RFC 3339 time such as 2026-11-20T12:00:00Z", opts.now))
+		}
+		now = t
+	}
+
+	cfg, err := config.Load(opts.configPath)
+	if err != nil {
+		var list *config.Errors
+		if errors.As(err, &list) {
+			for _, e := range list.List {
+				fmt.Fprintln(g.stderr, e.Error())
+			}
+			return usageError(fmt.Errorf("%s is not a valid configuration (run raftsnap configcheck --config %s)", opts.configPath, opts.configPath))
+		}
+		return err
+	}
+	job, err := findPruningJob(cfg, opts.job)
+	if err != nil {
+		return usageError(err)
+	}
+	policy, err := job.Pruning.Policy()
+	if err != nil {
+		return usageError(fmt.Errorf("job %s: pruning: %w", job.Name, err))
+	}
+
+	report := &pruningReport{Job: job.Name, JobType: job.Type, Policy: policy.String(), Now: now, Foreign: []pruningForeign{}}
+	var snaps []pruning.Snapshot
+	if opts.snapshotsFile != "" {
+		report.Snapshots = opts.snapshotsFile
+		snaps, err = readSnapshotsFile(g.stdin, opts.snapshotsFile)
+		if err != nil {
+			return err
+		}
+	} else {
+		if job.Store == nil || job.Store.Path == "" {
+			return usageError(fmt.Errorf("job %s has no store to read snapshots from; use --snapshots FILE", job.Name))
+		}
+		report.Store = job.Store.Path
+		snaps, report.Foreign, err = ownedSnapshots(job, job.Store.Path)
+		if err != nil {
+			return err
+		}
+	}
+
+	decisions := policy.Plan(snaps, now)
+	report.Decisions = make([]pruningDecision, len(decisions))
+	for i, d := range decisions {
+		report.Decisions[i] = pruningDecision{
+			Snapshot: d.Snapshot.Name, Created: d.Snapshot.Created, Term: d.Snapshot.Term, Index: d.Snapshot.Index,
+			Verified: d.Snapshot.Verified, Size: d.Snapshot.Size, Keep: d.Keep, Reasons: d.Reasons,
+		}
+	}
+	kept, destroyed := pruning.Counts(decisions)
+	report.Summary = pruningSummaryJSON{Snapshots: len(decisions), Kept: kept, Destroyed: destroyed, Foreign: len(report.Foreign)}
+
+	if opts.format == "json" {
+		enc := json.NewEncoder(g.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(report)
+	}
+	return writePruningText(g.stdout, report, decisions)
+}
+
+// findPruningJob returns the named job if it has a pruning policy.
+func findPruningJob(cfg *config.Config, name string) (*config.Job, error) {
+	var names []string
+	for i := range cfg.Jobs {
+		job := &cfg.Jobs[i]
+		if job.Name == name {
+			if job.Pruning == nil {
+				return nil, fmt.Errorf("job %s is a %s job: it has no pruning policy (only snapshot and prune jobs prune)", name, job.Type)
+			}
+			return job, nil
+		}
+		if job.Pruning != nil {
+			names = append(names, job.Name)
+		}
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no job named %s, and no job in the configuration has a pruning policy", name)
+	}
+	return nil, fmt.Errorf("no job named %s; jobs with a pruning policy: %s", name, strings.Join(names, ", "))
+}
+
+// ownedSnapshots lists the store read-only and splits it the way the
+// daemon's pruning does: a snapshot job owns the entries it wrote, a prune
+// job those of its owners (every entry when it names none); the rest is
+// foreign and ignored.
+//
+// store.Open is not used on purpose: it removes temp files and settles
+// orphaned archives, which would break a write the running daemon has in
+// progress; a dry run must change nothing.
+func ownedSnapshots(job *config.Job, dir string) ([]pruning.Snapshot, []pruningForeign, error) {
+	entries, foreign, err := listStoreReadOnly(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	owns := func(e store.Entry) bool {
+		if job.Type == "prune" {
+			return len(job.Owners) == 0 || slices.Contains(job.Owners, e.Job)
+		}
+		return e.Job == job.Name
+	}
+	var snaps []pruning.Snapshot
+	for _, e := range entries {
+		if !owns(e) {
+			foreign = append(foreign, pruningForeign{Name: e.Name, Reason: "snapshot of job " + e.Job})
+			continue
+		}
+		snaps = append(snaps, pruning.Snapshot{
+			Name: e.Name, Created: e.CreatedAt, Index: e.Index, Term: e.Term, Verified: e.Verified, Size: e.Size,
+		})
+	}
+	return snaps, foreign, nil
+}
+
+// listStoreReadOnly reads the entries of a local store without modifying
+// anything: an archive is listed only with a sidecar that names it, has
+// the supported schema and a job, and matches the archive's size; every
+// other file is foreign.
+func listStoreReadOnly(dir string) ([]store.Entry, []pruningForeign, error) {
+	files, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil, fmt.Errorf("store %s does not exist: the job has not written a snapshot yet (use --snapshots FILE to preview the policy)", dir)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading store: %w", err)
+	}
+	present := map[string]bool{}
+	for _, f := range files {
+		present[f.Name()] = true
+	}
+	var entries []store.Entry
+	var foreign []pruningForeign
+	for _, f := range files {
+		name := f.Name()
+		switch {
+		case strings.HasSuffix(name, store.SidecarSuffix) && present[strings.TrimSuffix(name, ".json")]:
+			// described with its archive
+		case strings.HasSuffix(name, store.ArchiveSuffix) && present[name+".json"]:
+			entry, problem := readSidecar(dir, name)
+			if problem != "" {
+				foreign = append(foreign, pruningForeign{Name: name, Reason: problem})
+				continue
+			}
+			entries = append(entries, entry)
+		case strings.HasSuffix(name, atomicfile.TempSuffix):
+			foreign = append(foreign, pruningForeign{Name: name, Reason: "temp file: a write in progress, or left by a crash"})
+		default:
+			foreign = append(foreign, pruningForeign{Name: name, Reason: "not a snapshot with a sidecar"})
+		}
+	}
+	return entries, foreign, nil
+}
+
+func readSidecar(dir, name string) (store.Entry, string) {
+	const maxSidecar = 1 << 20
+	path := filepath.Join(dir, name)
+	f, err := os.Open(path + ".json")
+	if err != nil {
+		return store.Entry{}, "cannot read sidecar: " + err.Error()
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxSidecar+1))
+	if err != nil || len(data) > maxSidecar {
+		return store.Entry{}, "cannot read sidecar (unreadable or larger than 1 MiB)"
+	}
+	var entry store.Entry
+	if err := json.Unmarshal(data, &entry); err != nil {
+		return store.Entry{}, "sidecar is not valid JSON: " + err.Error()
+	}
+	switch {
+	case entry.Schema != store.SidecarSchema:
+		return store.Entry{}, fmt.Sprintf("sidecar schema %d is not supported (want %d)", entry.Schema, store.SidecarSchema)
+	case entry.Name != name:
+		return store.Entry{}, fmt.Sprintf("sidecar names %q, not this archive", entry.Name)
+	case entry.Job == "":
+		return store.Entry{}, "sidecar names no job"
+	}
+	info, err := os.Stat(path)
+	if err != nil || !info.Mode().IsRegular() {
+		return store.Entry{}, "archive is not a readable regular file"
+	}
+	if info.Size() != entry.Size {
+		return store.Entry{}, fmt.Sprintf("archive is %d bytes, sidecar says %d", info.Size(), entry.Size)
+	}
+	entry.Path = path
+	return entry, ""
+}
+
+// readSnapshotsFile parses --snapshots: "TIMESTAMP [NAME]" per line.
+func readSnapshotsFile(stdin io.Reader, path string) ([]pruning.Snapshot, error) {
+	var data []byte
+	var err error
+	if path == "-" {
+		data, err = io.ReadAll(io.LimitReader(stdin, 64<<20))
+	} else {
+		data, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading --snapshots: %w", err)
+	}
+	var snaps []pruning.Snapshot
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		fields := strings.Fields(text)
+		if len(fields) > 2 {
+			return nil, usageError(fmt.Errorf("%s:%d: unexpected %q after the name: write a timestamp, optionally followed by a name without spaces", path, line, fields[2]))
+		}
+		created, err := time.Parse(time.RFC3339Nano, fields[0])
+		if err != nil {
+			return nil, usageError(fmt.Errorf("%s:%d: %q is not an RFC 3339 timestamp such as 2026-11-20T12:00:00Z", path, line, fields[0]))
+		}
+		name := fields[0]
+		if len(fields) == 2 {
+			name = fields[1]
+		}
+		snaps = append(snaps, pruning.Snapshot{Name: name, Created: created, Verified: true})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, usageError(fmt.Errorf("%s: %w", path, err))
+	}
+	if len(snaps) == 0 {
+		return nil, usageError(fmt.Errorf("%s lists no snapshots: write one RFC 3339 timestamp per line", path))
+	}
+	return snaps, nil
+}
+
+func writePruningText(w io.Writer, r *pruningReport, decisions []pruning.Decision) error {
+	fmt.Fprintf(w, "job:     %s (%s)\n", r.Job, r.JobType)
+	fmt.Fprintf(w, "policy:  %s\n", r.Policy)
+	fmt.Fprintf(w, "now:     %s\n", r.Now.Format(time.RFC3339))
+	if r.Store != "" {
+		fmt.Fprintf(w, "from:    store %s\n\n", r.Store)
+	} else {
+		fmt.Fprintf(w, "from:    %s\n\n", r.Snapshots)
+	}
+	if len(decisions) > 0 {
+		if err := pruning.WriteTable(w, decisions); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+	}
+	for _, f := range r.Foreign {
+		fmt.Fprintf(w, "IGNORED  %s: foreign, ignored (%s)\n", f.Name, f.Reason)
+	}
+	if len(r.Foreign) > 0 {
+		fmt.Fprintln(w)
+	}
+	s := r.Summary
+	_, err := fmt.Fprintf(w, "%d snapshots: %d kept, %d destroyed; %d foreign files ignored\n", s.Snapshots, s.Kept, s.Destroyed, s.Foreign)
+	return err
+}
