@@ -88,7 +88,6 @@ restores them.`,
 		newPprofCommand(g),
 		newConfigcheckCommand(g),
 		newTestCommand(g),
-		newTestCommand(g),
 		newDaemonCommand(g),
 	)
 	return root
