@@ -115,7 +115,12 @@ func (p *Policy) String() string {
 // Term and Index (a later term or index is newer), then Name so that the
 // order is deterministic.
 func compareNewestFirst(a, b *Snapshot) int {
-	if c := b.Created.Compare(a.Created); c != 0 {
+	// Wall-clock seconds and nanoseconds, like Plan's sort keys (Compare
+	// would use monotonic readings when both times carry one).
+	if c := cmp.Compare(b.Created.Unix(), a.Created.Unix()); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.Created.Nanosecond(), a.Created.Nanosecond()); c != 0 {
 		return c
 	}
 	if c := cmp.Compare(b.Term, a.Term); c != 0 {
