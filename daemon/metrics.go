@@ -34,40 +34,40 @@ func newMetrics(info job.VersionInfo) *metrics {
 		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "raftsnap_job_last_success_timestamp_seconds",
 			Help: "Unix time of the job's last successful run.",
-		}, []string{"job"}),
+		}, []string{"job_name"}),
 		lastAttempt: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "raftsnap_job_last_attempt_timestamp_seconds",
 			Help: "Unix time the job's last run ended, whatever its result.",
-		}, []string{"job"}),
+		}, []string{"job_name"}),
 		runDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "raftsnap_job_run_duration_seconds",
 			Help:    "Duration of job runs, by result.",
 			Buckets: []float64{0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600},
-		}, []string{"job", "type", "result"}),
+		}, []string{"job_name", "type", "result"}),
 		snapshotBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "raftsnap_snapshot_last_size_bytes",
 			Help: "Size of the job's last successful snapshot archive.",
-		}, []string{"job"}),
+		}, []string{"job_name"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "raftsnap_job_failures_total",
 			Help: "Failed job runs, by reason.",
-		}, []string{"job", "reason"}),
+		}, []string{"job_name", "reason"}),
 		storeSnapshots: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "raftsnap_store_snapshots",
 			Help: "Snapshots of the job in its store.",
-		}, []string{"job"}),
+		}, []string{"job_name"}),
 		storeBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "raftsnap_store_size_bytes",
 			Help: "Total size of the job's snapshots in its store.",
-		}, []string{"job"}),
+		}, []string{"job_name"}),
 		pruneDestroyed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "raftsnap_prune_destroyed_total",
 			Help: "Snapshots destroyed by pruning.",
-		}, []string{"job"}),
+		}, []string{"job_name"}),
 		restores: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "raftsnap_restores_total",
 			Help: "Restore runs, by result.",
-		}, []string{"job", "result"}),
+		}, []string{"job_name", "result"}),
 		controlRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "raftsnap_control_requests_total",
 			Help: "Requests to the control socket, by endpoint and HTTP status code.",
@@ -75,7 +75,7 @@ func newMetrics(info job.VersionInfo) *metrics {
 		jobCrashes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "raftsnap_job_crashes_total",
 			Help: "Panics recovered by the supervisor; the job was restarted.",
-		}, []string{"job"}),
+		}, []string{"job_name"}),
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "raftsnap_build_info",
