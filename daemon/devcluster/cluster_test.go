@@ -259,6 +259,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer c.Close() // on early failure; runs before the leak check
 	eventually(t, "a background write", func() bool { return c.Writes() > 0 })
 	// Exercise the HTTP and snapshot paths too, so their goroutines count.
 	client := &http.Client{Transport: &http.Transport{}}
@@ -270,11 +271,12 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, _ := io.Copy(io.Discard, resp.Body)
+	body, _ := io.ReadAll(resp.Body)
+	n := len(body)
 	resp.Body.Close()
 	client.CloseIdleConnections()
 	if resp.StatusCode != http.StatusOK || n == 0 {
-		t.Fatalf("snapshot GET: status %d, %d bytes", resp.StatusCode, n)
+		t.Fatalf("snapshot GET: status %d, %d bytes: %s", resp.StatusCode, n, body)
 	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
