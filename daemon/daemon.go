@@ -56,17 +56,20 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 		logger.Warn("configuration: " + w)
 	}
 
-	m := newMetrics(opts.Version)
-	jobs, err := buildJobs(cfg, logger, m)
-	if err != nil {
-		return err
-	}
-
+	// The socket lock first: opening the stores removes leftover temp
+	// files, which must not happen to the downloads of a daemon already
+	// running with this configuration.
 	listener, err := nethelpers.ListenPrivate(cfg.Global.Control.SockPath)
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
 	}
 	defer listener.Close()
+
+	m := newMetrics(opts.Version)
+	jobs, err := buildJobs(cfg, logger, m)
+	if err != nil {
+		return err
+	}
 
 	var metricsLn net.Listener
 	if addr := cfg.Global.Monitoring.Listen; addr != "" {
