@@ -784,14 +784,14 @@ func TestDaemonEndToEnd(t *testing.T) {
 			ok     func(v float64) bool
 			want   string
 		}{
-			{"raftsnap_job_last_success_timestamp_seconds", map[string]string{"job": "snap"}, func(v float64) bool { return v > float64(time.Now().Add(-time.Minute).Unix()) }, "within the last minute"},
-			{"raftsnap_job_last_attempt_timestamp_seconds", map[string]string{"job": "slow"}, func(v float64) bool { return v > 0 }, "> 0"},
-			{"raftsnap_snapshot_last_size_bytes", map[string]string{"job": "snap"}, func(v float64) bool { return v > 100<<10 }, "> 100 KiB"},
-			{"raftsnap_store_snapshots", map[string]string{"job": "snap"}, func(v float64) bool { return v >= 1 }, ">= 1"},
-			{"raftsnap_store_size_bytes", map[string]string{"job": "snap"}, func(v float64) bool { return v > 100<<10 }, "> 100 KiB"},
-			{"raftsnap_prune_destroyed_total", map[string]string{"job": "prune"}, func(v float64) bool { return v >= 2 }, ">= 2"},
-			{"raftsnap_restores_total", map[string]string{"job": "restore-job", "result": "success"}, func(v float64) bool { return v == 1 }, "1"},
-			{"raftsnap_job_run_duration_seconds", map[string]string{"job": "slow", "result": "canceled"}, func(v float64) bool { return v == 2 }, "2 observations"},
+			{"raftsnap_job_last_success_timestamp_seconds", map[string]string{"job_name": "snap"}, func(v float64) bool { return v > float64(time.Now().Add(-time.Minute).Unix()) }, "within the last minute"},
+			{"raftsnap_job_last_attempt_timestamp_seconds", map[string]string{"job_name": "slow"}, func(v float64) bool { return v > 0 }, "> 0"},
+			{"raftsnap_snapshot_last_size_bytes", map[string]string{"job_name": "snap"}, func(v float64) bool { return v > 100<<10 }, "> 100 KiB"},
+			{"raftsnap_store_snapshots", map[string]string{"job_name": "snap"}, func(v float64) bool { return v >= 1 }, ">= 1"},
+			{"raftsnap_store_size_bytes", map[string]string{"job_name": "snap"}, func(v float64) bool { return v > 100<<10 }, "> 100 KiB"},
+			{"raftsnap_prune_destroyed_total", map[string]string{"job_name": "prune"}, func(v float64) bool { return v >= 2 }, ">= 2"},
+			{"raftsnap_restores_total", map[string]string{"job_name": "restore-job", "result": "success"}, func(v float64) bool { return v == 1 }, "1"},
+			{"raftsnap_job_run_duration_seconds", map[string]string{"job_name": "slow", "result": "canceled"}, func(v float64) bool { return v == 2 }, "2 observations"},
 			{"raftsnap_control_requests_total", map[string]string{"endpoint": "/signal", "code": "200"}, func(v float64) bool { return v >= 1 }, ">= 1"},
 		}
 		for _, c := range checks {
