@@ -908,3 +908,151 @@ series:
 	}
 	return 0, false
 }
+
+// TestDaemonRefusesOpenSocketDirectory: a socket directory others can
+// enter would let them reach the control API, so the daemon must not start.
+func TestDaemonRefusesOpenSocketDirectory(t *testing.T) {
+	dir := shortTempDir(t)
+	ctl := filepath.Join(dir, "ctl")
+	if err := os.Mkdir(ctl, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(ctl, 0o755); err != nil { // explicit: the umask must not hide the mode
+		t.Fatal(err)
+	}
+	configPath := filepath.Join(dir, "raftsnap.yml")
+	writeFile(t, configPath, fmt.Sprintf(`global:
+  control: {sockpath: %[1]s/ctl/sock}
+jobs:
+  - name: p
+    type: prune
+    store: {path: %[1]s/store}
+    interval: 1h
+    pruning: {keep: [{last_n: {count: 1}}]}
+`, dir), 0o600)
+
+	d := spawnDaemon(t, "--config", configPath)
+	if code := d.exitCode(t, 30*time.Second); code == 0 {
+		t.Fatalf("daemon started with a 0755 socket directory:\n%s", d.output())
+	}
+	msg := d.stderr.String()
+	if !strings.Contains(msg, ctl) || !strings.Contains(msg, "accessible by group or others") || !strings.Contains(msg, "chmod 700") {
+		t.Errorf("the refusal does not name the directory, the problem and the fix:\n%s", msg)
+	}
+	if _, err := os.Lstat(filepath.Join(ctl, "sock")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a socket was created in the refused directory: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "store")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused daemon created its store anyway: %v", err)
+	}
+}
+
+// TestDaemonBadConfig: a bad configuration stops the daemon before it
+// starts anything, with exit code 2 and each problem's position.
+func TestDaemonBadConfig(t *testing.T) {
+	dir := shortTempDir(t)
+	cases := []struct {
+		name, yaml string
+		want       *regexp.Regexp
+	}{
+		{"bad-duration.yml", `jobs:
+  - name: p
+    type: prune
+    store: {path: /tmp/x}
+    interval: 5 minutes
+    pruning: {keep: [{last_n: {count: 1}}]}
+`, regexp.MustCompile(`bad-duration\.yml:5:15: jobs\[0\]\.interval: invalid duration "5 minutes"`)},
+		{"unknown-key.yml", `global:
+  shutdown_timout: 5s
+jobs:
+  - name: p
+    type: prune
+    store: {path: /tmp/x}
+    interval: 1h
+    pruning: {keep: [{last_n: {count: 0}}]}
+`, regexp.MustCompile(`(?s)unknown-key\.yml:2:3: global\.shutdown_timout: .*shutdown_timeout.*unknown-key\.yml:8:\d+: jobs\[0\]\.pruning\.keep\[0\]\.last_n\.count: must be at least 1`)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(dir, c.name)
+			writeFile(t, path, c.yaml, 0o600)
+			r := rs(t, "daemon", "--config", path)
+			if r.code != 2 {
+				t.Fatalf("exit %d, want 2: %s", r.code, r)
+			}
+			if !c.want.MatchString(r.stderr) {
+				t.Fatalf("stderr does not match %q:\n%s", c.want, r.stderr)
+			}
+			if strings.Contains(r.stderr, "daemon started") {
+				t.Fatal("the daemon started despite the bad configuration")
+			}
+		})
+	}
+	t.Run("missing file", func(t *testing.T) {
+		path := filepath.Join(dir, "nonexistent.yml")
+		r := rs(t, "daemon", "--config", path)
+		if r.code != 2 || !strings.Contains(r.stderr, path) {
+			t.Fatalf("want exit 2 naming %s: %s", path, r)
+		}
+	})
+}
+
+// TestDaemonDevMode runs `raftsnap daemon --dev` and the commands it prints,
+// exactly as printed, through a shell.
+func TestDaemonDevMode(t *testing.T) {
+	devDir := filepath.Join(shortTempDir(t), "dev")
+	d := spawnDaemon(t, "--dev", "--dev-dir", devDir)
+	d.waitOutput(t, d.stdout, regexp.MustCompile(`Press Ctrl-C to stop`), 60*time.Second)
+
+	var commands []string
+	for _, line := range strings.Split(d.stdout.String(), "\n") {
+		if cmd := strings.TrimSpace(line); strings.HasPrefix(cmd, raftsnapBin+" ") {
+			commands = append(commands, cmd)
+		}
+	}
+	wantPrefixes := []string{"status --socket", "signal wakeup dev-snapshot --wait", "signal wakeup dev-restore --wait", "snapshot inspect"}
+	if len(commands) != len(wantPrefixes) {
+		t.Fatalf("--dev printed %d commands to try, want %d:\n%s", len(commands), len(wantPrefixes), d.stdout)
+	}
+	for i, cmd := range commands {
+		if rest := strings.TrimPrefix(cmd, raftsnapBin+" "); !strings.HasPrefix(rest, wantPrefixes[i]) {
+			t.Fatalf("command %d is %q, want %q...", i, cmd, wantPrefixes[i])
+		}
+		out, err := exec.Command("sh", "-c", cmd).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", cmd, err, out)
+		}
+		switch i {
+		case 0:
+			for _, name := range []string{"dev-snapshot", "dev-prune", "dev-restore"} {
+				if !strings.Contains(string(out), name) {
+					t.Errorf("status does not show %s:\n%s", name, out)
+				}
+			}
+		case 1, 2:
+			if !snapName.Match(out) || !strings.Contains(string(out), "OK") {
+				t.Errorf("%s did not report a successful run with its snapshot:\n%s", cmd, out)
+			}
+		case 3:
+			if !regexp.MustCompile(`(?m)^Verified\s+yes$`).Match(out) || !strings.Contains(string(out), "meta.json") {
+				t.Errorf("inspect of the newest dev snapshot does not say it verified:\n%s", out)
+			}
+		}
+	}
+	if r := rs(t, "configcheck", "--config", filepath.Join(devDir, "raftsnap.yml")); r.code != 0 {
+		t.Errorf("the built-in configuration written by --dev does not pass configcheck: %s", r)
+	}
+
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := d.exitCode(t, 30*time.Second); code != 0 {
+		t.Fatalf("--dev exited %d after SIGTERM, want 0", code)
+	}
+	if parts := partFiles(t, filepath.Join(devDir, "store")); len(parts) != 0 {
+		t.Errorf("temp files left after SIGTERM: %v", parts)
+	}
+	if clusters, _ := filepath.Glob(filepath.Join(devDir, "clusters-*")); len(clusters) != 0 {
+		t.Errorf("--dev left its cluster data behind: %v", clusters)
+	}
+}
