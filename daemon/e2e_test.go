@@ -474,6 +474,15 @@ jobs:
     pruning:
       keep:
         - last_n: {count: 10}
+  - name: denied
+    type: snapshot
+    source: {type: raft, address: %[2]s, token_file: %[1]s/wrong-token}
+    interval: 1h
+    retries: {max: 0}
+    store: {path: %[1]s/deniedstore}
+    pruning:
+      keep:
+        - last_n: {count: 1}
 `
 
 // TestDaemonEndToEnd runs one daemon with snapshot, prune, restore and a
@@ -495,6 +504,10 @@ func TestDaemonEndToEnd(t *testing.T) {
 
 	dir := shortTempDir(t)
 	writeFile(t, filepath.Join(dir, "token"), token+"\n", 0o600)
+	// A wrong token exercises the error path, where a careless message
+	// would quote what was sent.
+	wrongToken := "e2e-wrong-" + randomText(t, 24)
+	writeFile(t, filepath.Join(dir, "wrong-token"), wrongToken+"\n", 0o600)
 	configPath := filepath.Join(dir, "raftsnap.yml")
 	writeFile(t, configPath, fmt.Sprintf(e2eConfig, dir, sourceLeader.HTTPAddr, targetLeader.HTTPAddr, proxy.url), 0o600)
 	storeDir, slowStore := filepath.Join(dir, "store"), filepath.Join(dir, "slowstore")
@@ -734,7 +747,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 				}
 			}
 		}
-		if got, want := strings.Join(names, ","), "snap/snapshot,prune/prune,restore-job/restore,slow/snapshot"; got != want {
+		if got, want := strings.Join(names, ","), "snap/snapshot,prune/prune,restore-job/restore,slow/snapshot,denied/snapshot"; got != want {
 			t.Errorf("status jobs %s, configured %s", got, want)
 		}
 		snap := jobStatus(t, st, "snap")
@@ -743,6 +756,11 @@ func TestDaemonEndToEnd(t *testing.T) {
 		}
 		if slow := jobStatus(t, st, "slow"); slow.LastRun == nil || slow.LastRun.Result != job.ResultCanceled {
 			t.Errorf("slow job's last run is not the canceled one: %+v", slow.LastRun)
+		}
+		denied := jobStatus(t, st, "denied")
+		if denied.State != job.StateError || denied.LastRun == nil || denied.LastRun.Result != job.ResultFailure ||
+			!strings.Contains(denied.LastRun.Error, "401") {
+			t.Errorf("the job with a wrong token is not in error with a 401: %+v %+v", denied, denied.LastRun)
 		}
 		dump := cli("status", "--mode", "dump")
 		if dump.code != 0 || !strings.Contains(dump.stdout, "restore-job") {
@@ -792,6 +810,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 			{"raftsnap_prune_destroyed_total", map[string]string{"job_name": "prune"}, func(v float64) bool { return v >= 2 }, ">= 2"},
 			{"raftsnap_restores_total", map[string]string{"job_name": "restore-job", "result": "success"}, func(v float64) bool { return v == 1 }, "1"},
 			{"raftsnap_job_run_duration_seconds", map[string]string{"job_name": "slow", "result": "canceled"}, func(v float64) bool { return v == 2 }, "2 observations"},
+			{"raftsnap_job_failures_total", map[string]string{"job_name": "denied", "reason": "http_4xx"}, func(v float64) bool { return v == 1 }, "1 (a 401 is not retried)"},
 			{"raftsnap_control_requests_total", map[string]string{"endpoint": "/signal", "code": "200"}, func(v float64) bool { return v >= 1 }, ">= 1"},
 		}
 		for _, c := range checks {
@@ -841,7 +860,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 
 	t.Run("the token appears nowhere", func(t *testing.T) {
 		everything := append([]string{d.output()}, cliOutputs...)
-		for _, dir := range []string{storeDir, slowStore} {
+		for _, dir := range []string{storeDir, slowStore, filepath.Join(dir, "deniedstore")} {
 			sidecars, _ := filepath.Glob(filepath.Join(dir, "*.json"))
 			for _, s := range sidecars {
 				data, err := os.ReadFile(s)
@@ -852,8 +871,10 @@ func TestDaemonEndToEnd(t *testing.T) {
 			}
 		}
 		for _, text := range everything {
-			if strings.Contains(text, token) || strings.Contains(text, token[10:30]) {
-				t.Fatalf("the token leaked into:\n%s", text)
+			for _, secret := range []string{token, token[10:30], wrongToken, wrongToken[10:30]} {
+				if strings.Contains(text, secret) {
+					t.Fatalf("a token leaked into:\n%s", text)
+				}
 			}
 		}
 	})
