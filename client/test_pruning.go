@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/raftsnap/raftsnap/config"
 	"github.com/raftsnap/raftsnap/daemon/pruning"
-	"github.com/raftsnap/raftsnap/snapshot/atomicfile"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 )
 
@@ -241,78 +239,25 @@ func ownedSnapshots(job *config.Job, dir string) ([]pruning.Snapshot, []pruningF
 	return snaps, foreign, nil
 }
 
-// listStoreReadOnly reads the entries of a local store without modifying
-// anything: an archive is listed only with a sidecar that names it, has
-// the supported schema and a job, and matches the archive's size; every
-// other file is foreign.
+// listStoreReadOnly lists the job's store without changing it (a daemon may
+// be writing to it right now).
 func listStoreReadOnly(dir string) ([]store.Entry, []pruningForeign, error) {
-	files, err := os.ReadDir(dir)
+	entries, files, err := store.ListReadOnly(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil, fmt.Errorf("store %s does not exist: the job has not written a snapshot yet (use --snapshots FILE to preview the policy)", dir)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading store: %w", err)
 	}
-	present := map[string]bool{}
-	for _, f := range files {
-		present[f.Name()] = true
-	}
-	var entries []store.Entry
 	var foreign []pruningForeign
 	for _, f := range files {
-		name := f.Name()
-		switch {
-		case strings.HasSuffix(name, store.SidecarSuffix) && present[strings.TrimSuffix(name, ".json")]:
-			// described with its archive
-		case strings.HasSuffix(name, store.ArchiveSuffix) && present[name+".json"]:
-			entry, problem := readSidecar(dir, name)
-			if problem != "" {
-				foreign = append(foreign, pruningForeign{Name: name, Reason: problem})
-				continue
-			}
-			entries = append(entries, entry)
-		case strings.HasSuffix(name, atomicfile.TempSuffix):
-			foreign = append(foreign, pruningForeign{Name: name, Reason: "temp file: a write in progress, or left by a crash"})
-		default:
-			foreign = append(foreign, pruningForeign{Name: name, Reason: "not a snapshot with a sidecar"})
+		reason := f.Problem
+		if reason == "" {
+			reason = "not a snapshot with a sidecar"
 		}
+		foreign = append(foreign, pruningForeign{Name: f.Name, Reason: reason})
 	}
 	return entries, foreign, nil
-}
-
-func readSidecar(dir, name string) (store.Entry, string) {
-	const maxSidecar = 1 << 20
-	path := filepath.Join(dir, name)
-	f, err := os.Open(path + ".json")
-	if err != nil {
-		return store.Entry{}, "cannot read sidecar: " + err.Error()
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxSidecar+1))
-	if err != nil || len(data) > maxSidecar {
-		return store.Entry{}, "cannot read sidecar (unreadable or larger than 1 MiB)"
-	}
-	var entry store.Entry
-	if err := json.Unmarshal(data, &entry); err != nil {
-		return store.Entry{}, "sidecar is not valid JSON: " + err.Error()
-	}
-	switch {
-	case entry.Schema != store.SidecarSchema:
-		return store.Entry{}, fmt.Sprintf("sidecar schema %d is not supported (want %d)", entry.Schema, store.SidecarSchema)
-	case entry.Name != name:
-		return store.Entry{}, fmt.Sprintf("sidecar names %q, not this archive", entry.Name)
-	case entry.Job == "":
-		return store.Entry{}, "sidecar names no job"
-	}
-	info, err := os.Stat(path)
-	if err != nil || !info.Mode().IsRegular() {
-		return store.Entry{}, "archive is not a readable regular file"
-	}
-	if info.Size() != entry.Size {
-		return store.Entry{}, fmt.Sprintf("archive is %d bytes, sidecar says %d", info.Size(), entry.Size)
-	}
-	entry.Path = path
-	return entry, ""
 }
 
 // readSnapshotsFile parses --snapshots: "TIMESTAMP [NAME]" per line.

@@ -60,6 +60,8 @@ type Local struct {
 	dir    string
 	logger *slog.Logger
 	shared *dirState
+	// readOnly marks a Local made by ListReadOnly, which only lists.
+	readOnly bool
 }
 
 // dirState is shared by every Local of one directory in this process: it
@@ -120,6 +122,29 @@ func Open(dir string, logger *slog.Logger) (*Local, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// ListReadOnly lists the store in dir without changing anything: unlike
+// Open it neither removes leftovers nor adopts orphans, so tools such as
+// `raftsnap test pruning` can run beside a daemon writing to the same
+// directory. Temp files are reported as Foreign (a write in progress, or a
+// crash's leftover).
+func ListReadOnly(dir string) ([]Entry, []Foreign, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store %s: %w", dir, err)
+	}
+	info, err := os.Stat(abs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store %s: %w", abs, err)
+	}
+	if !info.IsDir() {
+		return nil, nil, fmt.Errorf("store %s is not a directory", abs)
+	}
+	// A private, empty state: every temp file is reported, even one this
+	// process is writing.
+	l := &Local{dir: abs, logger: slog.New(slog.DiscardHandler), shared: &dirState{live: map[string]bool{}}, readOnly: true}
+	return l.List()
 }
 
 // Dir is the store's absolute directory.
@@ -419,7 +444,11 @@ func (l *Local) List() ([]Entry, []Foreign, error) {
 		switch {
 		case strings.HasSuffix(name, atomicfile.TempSuffix):
 			if !l.shared.live[name] && !strings.HasSuffix(strings.TrimSuffix(name, atomicfile.TempSuffix), SidecarSuffix) {
-				addForeign(name, "temp file not being written by this process (removed at the next start)")
+				problem := "temp file not being written by this process (removed at the next start)"
+				if l.readOnly {
+					problem = "temp file: a write in progress, or left by a crash"
+				}
+				addForeign(name, problem)
 			}
 		case strings.HasSuffix(name, SidecarSuffix):
 			if !present[strings.TrimSuffix(name, ".json")] {
