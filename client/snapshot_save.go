@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -90,12 +91,14 @@ func saveSnapshot(ctx context.Context, src source.Source, path string) (*saveOut
 	verifier := snapshot.NewVerifier(src.VerifyOptions())
 	res, saveErr := src.Save(ctx, io.MultiWriter(f, verifier))
 	report, verifyErr := verifier.Close()
+	var archiveErr *snapshot.Error
 	switch {
-	case verifyErr != nil && saveErr != nil:
-		// The download error explains the verification failure (a cut
-		// body is also a truncated archive); report the cause.
-		return nil, saveErr
+	case saveErr != nil && errors.As(saveErr, &archiveErr):
+		// The verifier refused the bytes mid-stream and the download stopped
+		// there: the archive is the problem, not the transfer.
+		return nil, invalidError(fmt.Errorf("snapshot from %s failed verification, not saved: %w", src, archiveErr))
 	case saveErr != nil:
+		// A transfer error also makes the archive truncated; report the cause.
 		return nil, saveErr
 	case verifyErr != nil:
 		return nil, invalidError(fmt.Errorf("snapshot from %s failed verification, not saved: %w", src, verifyErr))
