@@ -2,8 +2,10 @@ package client
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -129,4 +131,23 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestCLISaveErrorPageIsNotStored: a server (here a stand-in answering as a
+// misconfigured proxy would) returns 200 with a large HTML page instead of
+// an archive. The save stops at the first bytes, says why, exits 3, and
+// leaves nothing behind.
+func TestCLISaveErrorPageIsNotStored(t *testing.T) {
+	page := strings.Repeat("<html><body>Service Unavailable</body></html>\n", 100_000)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, page)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	r := raftsnap(t, "snapshot", "save", "--source", "raft", "--address", srv.URL, filepath.Join(dir, "x.snap"))
+	if r.code != ExitInvalid || !strings.Contains(r.stderr, "failed verification, not saved") || !strings.Contains(r.stderr, "not gzip") {
+		t.Fatalf("save of an HTML page: %s", r)
+	}
+	assertOnlyFiles(t, dir)
 }
