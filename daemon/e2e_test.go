@@ -41,6 +41,9 @@ import (
 // raftsnapBin is the binary under test, built by TestMain.
 var raftsnapBin string
 
+// envCanary is in every daemon's environment and must never be printed.
+var envCanary = fmt.Sprintf("env-canary-%d-%d", os.Getpid(), time.Now().UnixNano())
+
 func TestMain(m *testing.M) {
 	os.Exit(runTests(m))
 }
@@ -109,7 +112,9 @@ func spawnDaemon(t *testing.T, args ...string) *daemonProc {
 	d := &daemonProc{stdout: newNotifyBuffer(), stderr: newNotifyBuffer(), exited: make(chan struct{})}
 	d.cmd = exec.Command(raftsnapBin, append([]string{"daemon"}, args...)...)
 	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
-	d.cmd.Env = append(os.Environ(), "RAFTSNAP_RAFT_TOKEN=") // only what the config names
+	// RAFTSNAP_RAFT_TOKEN empty: only the token files the configs name
+	// count. The canary catches status or logs dumping the environment.
+	d.cmd.Env = append(os.Environ(), "RAFTSNAP_RAFT_TOKEN=", "RAFTSNAP_E2E_CANARY="+envCanary)
 	if err := d.cmd.Start(); err != nil {
 		t.Fatalf("starting raftsnap daemon: %v", err)
 	}
@@ -858,7 +863,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 		}
 	})
 
-	t.Run("the token appears nowhere", func(t *testing.T) {
+	t.Run("neither a token nor the environment appears anywhere", func(t *testing.T) {
 		everything := append([]string{d.output()}, cliOutputs...)
 		for _, dir := range []string{storeDir, slowStore, filepath.Join(dir, "deniedstore")} {
 			sidecars, _ := filepath.Glob(filepath.Join(dir, "*.json"))
@@ -871,7 +876,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 			}
 		}
 		for _, text := range everything {
-			for _, secret := range []string{token, token[10:30], wrongToken, wrongToken[10:30]} {
+			for _, secret := range []string{token, token[10:30], wrongToken, wrongToken[10:30], envCanary} {
 				if strings.Contains(text, secret) {
 					t.Fatalf("a token leaked into:\n%s", text)
 				}
