@@ -86,10 +86,13 @@ func runDaemon(ctx context.Context, g *globalOptions, opts *daemonOptions) error
 		self = "raftsnap"
 	}
 	dopts.Ready = func(info daemon.ReadyInfo) {
+		if err := env.WriteConfig(); err != nil {
+			fmt.Fprintf(g.stderr, "raftsnap: warning: cannot write the built-in configuration for reference: %v\n", err)
+		}
 		sock := info.SockPath
 		fmt.Fprintf(g.stdout, `
 raftsnap daemon --dev is running.
-  config:   %[2]s/raftsnap.yml (built in)
+  config:   %[5]s (built in)
   store:    %[2]s/store
   socket:   %[3]s
   metrics:  http://%[4]s/metrics
@@ -102,7 +105,7 @@ Try, in another terminal:
 
 Press Ctrl-C to stop.
 
-`, self, env.Dir, sock, info.MetricsAddr)
+`, self, env.Dir, sock, info.MetricsAddr, env.ConfigPath())
 	}
 	return daemon.Run(ctx, env.Config, dopts)
 }

@@ -18,7 +18,7 @@ import (
 type DevEnvironment struct {
 	Dir    string
 	Config *config.Config
-	// YAML is the built-in configuration as written to Dir/raftsnap.yml.
+	// YAML is the built-in configuration, written to ConfigPath by WriteConfig.
 	YAML   []byte
 	Source *devcluster.Cluster
 	Target *devcluster.Cluster
@@ -123,15 +123,23 @@ func StartDev(ctx context.Context, dir string, logger *slog.Logger) (*DevEnviron
 		return fail(err)
 	}
 	env.YAML = fmt.Appendf(nil, devConfigTemplate, abs, leader.HTTPAddr, target.HTTPAddr)
-	path := filepath.Join(abs, "raftsnap.yml")
-	if err := os.WriteFile(path, env.YAML, 0o600); err != nil {
-		return fail(err)
-	}
-	env.Config, err = config.Parse(env.YAML, path)
+	// Parsed here, written by WriteConfig only once this daemon holds the
+	// control socket: a refused second --dev must not overwrite the file
+	// that describes the running one.
+	env.Config, err = config.Parse(env.YAML, env.ConfigPath())
 	if err != nil {
 		return fail(fmt.Errorf("the built-in dev configuration is invalid (a bug): %w", err))
 	}
 	return env, nil
+}
+
+// ConfigPath is where WriteConfig puts the built-in configuration.
+func (e *DevEnvironment) ConfigPath() string { return filepath.Join(e.Dir, "raftsnap.yml") }
+
+// WriteConfig writes the built-in configuration to ConfigPath, for the
+// operator's reference. Call it once the daemon runs (Options.Ready).
+func (e *DevEnvironment) WriteConfig() error {
+	return os.WriteFile(e.ConfigPath(), e.YAML, 0o600)
 }
 
 // Close stops the dev clusters and removes their data (the store stays).
