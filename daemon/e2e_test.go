@@ -1069,6 +1069,26 @@ func TestDaemonDevMode(t *testing.T) {
 		t.Errorf("the built-in configuration written by --dev does not pass configcheck: %s", r)
 	}
 
+	// A second --dev on the same directory is refused and leaves the
+	// first one's files alone (raftsnap.yml describes the running one).
+	configBefore, err := os.ReadFile(filepath.Join(devDir, "raftsnap.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := spawnDaemon(t, "--dev", "--dev-dir", devDir)
+	if code := second.exitCode(t, 60*time.Second); code == 0 {
+		t.Fatalf("a second --dev on %s exited 0:\n%s", devDir, second.output())
+	}
+	if msg := second.stderr.String(); !strings.Contains(msg, filepath.Join(devDir, "control", "sock")) || !strings.Contains(msg, fmt.Sprint(d.cmd.Process.Pid)) {
+		t.Errorf("the second --dev's refusal does not name the socket and the first pid %d:\n%s", d.cmd.Process.Pid, msg)
+	}
+	if configAfter, err := os.ReadFile(filepath.Join(devDir, "raftsnap.yml")); err != nil || !bytes.Equal(configAfter, configBefore) {
+		t.Errorf("the refused second --dev rewrote raftsnap.yml (err %v):\n%s", err, configAfter)
+	}
+	if r := rs(t, "signal", "wakeup", "dev-snapshot", "--wait", "--socket", filepath.Join(devDir, "control", "sock")); r.code != 0 {
+		t.Errorf("the first --dev daemon stopped working after the second was refused: %s", r)
+	}
+
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
