@@ -1102,3 +1102,68 @@ func TestDaemonDevMode(t *testing.T) {
 		t.Errorf("--dev left its cluster data behind: %v", clusters)
 	}
 }
+
+// TestDaemonRecoversAfterKill: a daemon killed mid-snapshot (power loss,
+// OOM killer) leaves a stale socket and a temp file; the next start must
+// take the socket over and remove the temp file, and work normally.
+func TestDaemonRecoversAfterKill(t *testing.T) {
+	cluster := startCluster(t, "")
+	ctx := context.Background()
+	for i := range 10 {
+		if err := cluster.Put(ctx, fmt.Sprintf("key-%d", i), randomText(t, 8<<10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	proxy := newTrickleProxy(t, leader(t, cluster).HTTPAddr)
+	dir := shortTempDir(t)
+	storeDir := filepath.Join(dir, "store")
+	configPath := filepath.Join(dir, "raftsnap.yml")
+	writeFile(t, configPath, fmt.Sprintf(`global:
+  control: {sockpath: %[1]s/control/sock}
+jobs:
+  - name: slow
+    type: snapshot
+    source: {type: raft, address: %[2]s}
+    interval: 1h
+    store: {path: %[1]s/store}
+    pruning: {keep: [{last_n: {count: 3}}]}
+`, dir, proxy.url), 0o600)
+
+	first := startDaemon(t, configPath)
+	awaitStatus(t, first.sock, "slow", "the startup run transferring bytes", runningWithBytes)
+	parts := partFiles(t, storeDir)
+	if len(parts) != 1 {
+		t.Fatalf("during the slow run the store holds %d temp files, want 1", len(parts))
+	}
+	if err := first.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	first.exitCode(t, 10*time.Second)
+	if _, err := os.Lstat(first.sock); err != nil {
+		t.Fatalf("the killed daemon's socket file is gone (%v); the test needs a stale one", err)
+	}
+
+	second := startDaemon(t, configPath)
+	if _, err := os.Stat(parts[0]); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the temp file of the killed run survived the restart: %v", err)
+	}
+	if !strings.Contains(second.stderr.String(), filepath.Base(parts[0])) {
+		t.Errorf("the restart did not log the temp file it removed:\n%s", second.stderr)
+	}
+	st := fetchStatus(t, second.sock)
+	if st.PID != second.cmd.Process.Pid {
+		t.Fatalf("socket answered by pid %d, want the restarted daemon %d", st.PID, second.cmd.Process.Pid)
+	}
+	// The restarted daemon's own startup run is trickling too; stop it
+	// cleanly and check it leaves nothing behind either.
+	awaitStatus(t, second.sock, "slow", "the startup run transferring bytes", runningWithBytes)
+	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := second.exitCode(t, 45*time.Second); code != 0 {
+		t.Fatalf("restarted daemon exited %d after SIGTERM", code)
+	}
+	if parts := partFiles(t, storeDir); len(parts) != 0 {
+		t.Errorf("temp files left after SIGTERM: %v", parts)
+	}
+}
