@@ -49,3 +49,15 @@ func TestCLIVersion(t *testing.T) {
 		t.Fatalf("version output: %q", r.stdout)
 	}
 }
+
+func TestCLIStrayArgumentsAreUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"version", "x"}, {"status", "x"}, {"dev-cluster", "x"}, {"daemon", "x"},
+		{"test", "pruning", "x"},
+	} {
+		r := raftsnap(t, args...)
+		if r.code != ExitUsage || !strings.Contains(r.stderr, "takes no arguments") {
+			t.Errorf("raftsnap %s: want exit %d and \"takes no arguments\"; got %s", strings.Join(args, " "), ExitUsage, r)
+		}
+	}
+}

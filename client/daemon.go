@@ -35,13 +35,7 @@ temporary files) and exits within global.shutdown_timeout.
 Raft cluster to back up, a 1-node cluster to restore into, and a built-in
 configuration (written to DIR/raftsnap.yml) with a snapshot job every 10
 seconds, a prune job and a restore job, everything under DIR.`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			// A stray argument is a command-line mistake: exit 2, like a bad flag.
-			if len(args) > 0 {
-				return usageError(fmt.Errorf("%s takes no arguments, got %q; see --help", cmd.CommandPath(), args[0]))
-			}
-			return nil
-		},
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.dev && cmd.Flags().Changed("config") {
 				return usageError(fmt.Errorf("--dev and --config exclude each other: --dev uses its built-in configuration"))

@@ -26,7 +26,7 @@ func newDevClusterCommand(g *globalOptions) *cobra.Command {
 127.0.0.1) holding a small key-value store that a background writer keeps
 changing, and serve raftsnap's snapshot handler on every node. Prints the
 addresses and commands to try, then runs until Ctrl-C. Not for production.`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDevCluster(cmd.Context(), g, opts)
 		},

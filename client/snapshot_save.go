@@ -131,6 +131,14 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// noArgs is cobra.NoArgs with the usage exit code.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageError(fmt.Errorf("%s takes no arguments (got %q); see --help", cmd.CommandPath(), args))
+	}
+	return nil
+}
+
 // exactArgs is cobra.ExactArgs with a message naming the missing argument
 // and the usage exit code.
 func exactArgs(n int, names string) cobra.PositionalArgs {

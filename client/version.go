@@ -63,7 +63,7 @@ func newVersionCommand(g *globalOptions) *cobra.Command {
 control socket, with a warning when they differ (restart the daemon after an
 upgrade). Without a reachable daemon it prints a note on stderr and still
 exits 0.`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runVersion(cmd, g, opts)
 		},

@@ -197,6 +197,7 @@ func NewPruneJob(opts PruneOptions) (*PruneJob, error) {
 	j.runner = newRunner(opts.Name, "prune", opts.Logger, opts.Metrics, opts.Now)
 	j.interval, j.jitter = opts.Interval, opts.Jitter
 	j.execute = j.run
+	j.runner.refreshStore = j.refreshStore
 	j.firstRun = func(context.Context) (bool, time.Time) {
 		j.refreshStore()
 		return false, time.Time{}

@@ -125,3 +125,47 @@ func TestReplayHourlySnapshotsThroughStorePruning(t *testing.T) {
 	}
 	t.Logf("%d hourly snapshots taken, %d kept", hours, len(survivors))
 }
+
+// TestStatusStoreSummaryFollowsOtherWriters: a prune job's status shows
+// snapshots another job wrote since the prune job last looked.
+func TestStatusStoreSummaryFollowsOtherWriters(t *testing.T) {
+	old := storeStaleAfter
+	storeStaleAfter = 0
+	t.Cleanup(func() { storeStaleAfter = old })
+
+	st, err := store.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy, err := pruning.NewPolicy(mustRule(pruning.NewLastN(5)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := NewPruneJob(PruneOptions{Name: "prune", Store: st, Interval: time.Hour, Policy: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := j.Status().Store; s == nil || s.Snapshots != 0 {
+		t.Fatalf("empty store summary: %+v", s)
+	}
+	p, err := st.Create("snap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := []byte("x")
+	p.Write(content)
+	sum := sha256.Sum256(content)
+	if _, err := p.Commit(store.Entry{Index: 1, Verified: true, SHA256: hex.EncodeToString(sum[:])}); err != nil {
+		t.Fatal(err)
+	}
+	if s := j.Status().Store; s == nil || s.Snapshots != 1 || s.TotalBytes != 1 {
+		t.Fatalf("store summary after another job wrote a snapshot: %+v", s)
+	}
+}
+
+func mustRule(r pruning.Rule, err error) pruning.Rule {
+	if err != nil {
+		panic(err)
+	}
+	return r
+}

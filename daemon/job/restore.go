@@ -61,6 +61,7 @@ func NewRestoreJob(opts RestoreOptions) (*RestoreJob, error) {
 	}
 	j.runner = newRunner(opts.Name, "restore", opts.Logger, opts.Metrics, opts.Now)
 	j.execute = j.run
+	j.runner.refreshStore = func() { j.refreshStore() }
 	j.firstRun = func(context.Context) (bool, time.Time) {
 		j.refreshStore()
 		return false, time.Time{}

@@ -58,6 +58,11 @@ type runner struct {
 	// firstRun, when set, is asked at the start of Run whether to run at
 	// once, or else when the next run is due (zero: interval from now).
 	firstRun func(ctx context.Context) (runNow bool, next time.Time)
+	// refreshStore, when set, re-reads the store summary. Status calls it
+	// when the summary is older than storeStaleAfter, because other jobs
+	// (or people) change the store between this job's own runs.
+	refreshStore func()
+	refreshing   atomic.Bool
 
 	wake chan struct{} // capacity 1: "look at the pending flag"
 
@@ -72,8 +77,12 @@ type runner struct {
 	history       []RunReport
 	pruning       *PruneSummary
 	store         *StoreSummary
+	storeAt       time.Time
 	looping       bool
 }
+
+// storeStaleAfter bounds how old the store summary in a status may be.
+var storeStaleAfter = 5 * time.Second
 
 func newRunner(name, typ string, logger *slog.Logger, metrics Metrics, now func() time.Time) *runner {
 	if logger == nil {
@@ -407,6 +416,21 @@ func (r *runner) finish(run *activeRun, err, cause error) {
 	deliver(run.waiters, rep)
 }
 
+// refreshStaleStore re-reads the store summary if it is stale; concurrent
+// callers do not pile up on the directory listing.
+func (r *runner) refreshStaleStore() {
+	if r.refreshStore == nil {
+		return
+	}
+	r.mu.Lock()
+	stale := time.Since(r.storeAt) > storeStaleAfter
+	r.mu.Unlock()
+	if stale && r.refreshing.CompareAndSwap(false, true) {
+		defer r.refreshing.Store(false)
+		r.refreshStore()
+	}
+}
+
 // setPruning and setStore record summaries shown in the status.
 func (r *runner) setPruning(p *PruneSummary) {
 	r.mu.Lock()
@@ -417,11 +441,13 @@ func (r *runner) setPruning(p *PruneSummary) {
 func (r *runner) setStore(s *StoreSummary) {
 	r.mu.Lock()
 	r.store = s
+	r.storeAt = time.Now()
 	r.mu.Unlock()
 }
 
 // Status returns a copy of the job's status.
 func (r *runner) Status() JobStatus {
+	r.refreshStaleStore()
 	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()

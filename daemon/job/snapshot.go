@@ -94,6 +94,7 @@ func NewSnapshotJob(opts SnapshotOptions) (*SnapshotJob, error) {
 	j.runner = newRunner(opts.Name, "snapshot", opts.Logger, opts.Metrics, opts.Now)
 	j.interval, j.jitter = opts.Interval, opts.Jitter
 	j.execute = j.run
+	j.runner.refreshStore = func() { j.refreshStore() }
 	j.firstRun = j.catchUp
 	return j, nil
 }
