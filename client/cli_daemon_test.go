@@ -27,7 +27,7 @@ func TestDaemonCommandUsage(t *testing.T) {
 	}{
 		{[]string{"daemon", "--dev", "--config", "/etc/x.yml"}, "--dev and --config exclude each other"},
 		{[]string{"daemon", "--dev-dir", dir}, "--dev-dir needs --dev"},
-		{[]string{"daemon", "extra"}, `raftsnap daemon takes no arguments, got "extra"`},
+		{[]string{"daemon", "extra"}, `raftsnap daemon takes no arguments (got ["extra"])`},
 		{[]string{"daemon", "--config", filepath.Join(dir, "missing.yml")}, filepath.Join(dir, "missing.yml")},
 		{[]string{"daemon", "--config", bad}, "bad.yml:2:"},
 	}
