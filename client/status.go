@@ -15,15 +15,21 @@ import (
 	"golang.org/x/term"
 
 	"github.com/raftsnap/raftsnap/client/statusview"
+	"github.com/raftsnap/raftsnap/client/tui"
 	"github.com/raftsnap/raftsnap/daemon/job"
 )
 
 const statusTimeout = 10 * time.Second
 
+// minStatusInterval keeps the live view from polling the daemon in a
+// busy loop.
+const minStatusInterval = 100 * time.Millisecond
+
 type statusOptions struct {
-	control controlOptions
-	mode    string
-	job     string
+	control  controlOptions
+	mode     string
+	job      string
+	interval time.Duration
 }
 
 func newStatusCommand(g *globalOptions) *cobra.Command {
@@ -33,19 +39,32 @@ func newStatusCommand(g *globalOptions) *cobra.Command {
 		Short: "Show the daemon's jobs: state, current run, last runs, pruning, store",
 		Long: `Show what the running daemon is doing.
 
-  --mode dump  a readable text report (the default)
-  --mode raw   the /status JSON exactly as the daemon sent it, indented
-               (the schema is documented in docs/control.md)
+  --mode interactive  a live view, refreshed every --interval (the default
+                      when stdout is a terminal); press ? in it for the keys
+  --mode dump         a readable text report, printed once (the default
+                      when stdout is not a terminal)
+  --mode raw          the /status JSON exactly as the daemon sent it,
+                      indented (the schema is documented in docs/control.md)
 
-The live, interactive view is not implemented yet.`,
-		Args: cobra.NoArgs,
+The live view is described in docs/status.md.`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch opts.mode {
+			case "":
+				opts.mode = "dump"
+				if isTerminal(g.stdout) {
+					opts.mode = "interactive"
+				}
 			case "dump", "raw":
 			case "interactive":
-				return usageError(errors.New("--mode interactive is not implemented yet: use --mode dump"))
+				if !isTerminal(g.stdout) {
+					return usageError(errors.New("--mode interactive needs a terminal on stdout: use --mode dump or --mode raw"))
+				}
 			default:
-				return usageError(fmt.Errorf("invalid --mode %q: use dump or raw", opts.mode))
+				return usageError(fmt.Errorf("invalid --mode %q: use interactive, dump or raw", opts.mode))
+			}
+			if opts.interval < minStatusInterval {
+				return usageError(fmt.Errorf("--interval %s is too short: use at least %s", opts.interval, minStatusInterval))
 			}
 			c, err := opts.control.client(cmd)
 			if err != nil {
@@ -55,15 +74,19 @@ The live, interactive view is not implemented yet.`,
 		},
 	}
 	addControlFlags(cmd, &opts.control)
-	cmd.Flags().StringVar(&opts.mode, "mode", "dump", "output: dump (text) or raw (JSON)")
-	cmd.Flags().StringVar(&opts.job, "job", "", "show only this job")
+	cmd.Flags().StringVar(&opts.mode, "mode", "", "output: interactive (live view), dump (text) or raw (JSON); default: interactive on a terminal, else dump")
+	cmd.Flags().StringVar(&opts.job, "job", "", "show only this job (interactive: select it)")
+	cmd.Flags().DurationVar(&opts.interval, "interval", tui.DefaultInterval, "interactive: how often to poll the daemon")
 	return cmd
 }
 
 func runStatus(ctx context.Context, g *globalOptions, opts *statusOptions, c *controlClient) error {
-	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	// The first status is fetched here in every mode, so that a daemon
+	// that is not there or an unknown --job fail at once with exit codes;
+	// later the live view rides out a daemon restart.
+	firstCtx, cancel := context.WithTimeout(ctx, statusTimeout)
 	defer cancel()
-	raw, err := c.do(ctx, "GET", "/status", nil, nil)
+	raw, err := c.do(firstCtx, "GET", "/status", nil, nil)
 	if err != nil {
 		return asCLIError(err)
 	}
@@ -75,7 +98,10 @@ func runStatus(ctx context.Context, g *globalOptions, opts *statusOptions, c *co
 		return usageError(fmt.Errorf("the daemon has no job named %q; jobs: %s", opts.job, strings.Join(statusview.JobNames(st), ", ")))
 	}
 
-	if opts.mode == "raw" {
+	switch opts.mode {
+	case "interactive":
+		return tui.Run(ctx, tuiDaemon{c}, tui.Options{Interval: opts.interval, Job: opts.job, Initial: &st}, g.stdin, g.stdout)
+	case "raw":
 		out, err := rawStatus(raw, opts.job)
 		if err != nil {
 			return fmt.Errorf("the daemon on %s sent a malformed status: %v", c.sock, err)
@@ -152,6 +178,26 @@ func filterJobs(raw []byte, jobName string) ([]byte, error) {
 	}
 	out.WriteByte('}')
 	return out.Bytes(), nil
+}
+
+// tuiDaemon gives the live view the control socket.
+type tuiDaemon struct{ c *controlClient }
+
+func (d tuiDaemon) Status(ctx context.Context) (job.DaemonStatus, error) {
+	var st job.DaemonStatus
+	err := d.c.get(ctx, "/status", &st)
+	return st, err
+}
+
+func (d tuiDaemon) Signal(ctx context.Context, req job.SignalRequest) (job.SignalResponse, error) {
+	var resp job.SignalResponse
+	err := d.c.post(ctx, "/signal", req, &resp)
+	return resp, err
+}
+
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // terminalWidth is stdout's width when it is a terminal, else 0 (no

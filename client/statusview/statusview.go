@@ -1,6 +1,7 @@
 // Package statusview renders the daemon's /status report as text for people.
-// `raftsnap status --mode dump` prints it once; the live TUI redraws the same
-// text, so there is one renderer and one place to change the layout.
+// `raftsnap status --mode dump` prints it once; the live TUI (client/tui)
+// builds its screen from the same pieces (Header, Summarize, RenderJob), so
+// there is one renderer and one place to change the layout.
 //
 // The text reads without colour: each job state and run result has its own
 // symbol or word, and all times are UTC.
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/charmbracelet/x/ansi"
 	"github.com/dustin/go-humanize"
 
 	"github.com/raftsnap/raftsnap/daemon/job"
@@ -27,6 +29,35 @@ type Options struct {
 	// Width is the terminal width; long lines (errors) are cut to it. Zero
 	// means no limit.
 	Width int
+	// Rates replaces, per job name, the transfer rate the daemon reports
+	// (an average since the transfer started) with the caller's own, e.g.
+	// the TUI's smoothed rate; the ETA follows it.
+	Rates map[string]float64
+	// Style colours job states and run results; nil renders plain text.
+	// Truncation to Width ignores the escape codes a Style adds.
+	Style *Style
+}
+
+// Style colours parts of the text. Each function gets the plain text and
+// returns it decorated; a nil function leaves the text as is. The symbols
+// and words stay, so the text still reads without colour.
+type Style struct {
+	State  func(s job.State, text string) string
+	Result func(r job.Result, text string) string
+}
+
+func (s *Style) state(st job.State, text string) string {
+	if s == nil || s.State == nil {
+		return text
+	}
+	return s.State(st, text)
+}
+
+func (s *Style) result(r job.Result, text string) string {
+	if s == nil || s.Result == nil {
+		return text
+	}
+	return s.Result(r, text)
 }
 
 // HistoryLines is how many past runs a job shows.
@@ -36,14 +67,8 @@ const labelWidth = 13
 
 // Render writes st as text. A Job option naming no job in st is an error.
 func Render(w io.Writer, st job.DaemonStatus, opts Options) error {
-	now := opts.Now
-	if now.IsZero() {
-		now = st.Now
-	}
-	if now.IsZero() {
-		now = time.Now()
-	}
-	r := &renderer{now: now, width: opts.Width}
+	now := refTime(opts.Now, st.Now)
+	r := newRenderer(now, opts)
 
 	jobs := st.Jobs
 	if opts.Job != "" {
@@ -58,11 +83,7 @@ func Render(w io.Writer, st job.DaemonStatus, opts Options) error {
 		}
 	}
 
-	header := fmt.Sprintf("raftsnap daemon %s, pid %d", st.Version, st.PID)
-	if !st.StartedAt.IsZero() {
-		header += fmt.Sprintf(", up %s (since %s)", Duration(now.Sub(st.StartedAt)), Time(st.StartedAt))
-	}
-	r.line(header)
+	r.line(Header(st, now))
 	if st.Schema > job.SchemaVersion {
 		r.line(fmt.Sprintf("note: status schema %d is newer than this client's (%d); some fields may be missing", st.Schema, job.SchemaVersion))
 	}
@@ -78,6 +99,83 @@ func Render(w io.Writer, st job.DaemonStatus, opts Options) error {
 	return err
 }
 
+// refTime picks the reference time for "ago": the caller's, else the
+// report's, else the local clock.
+func refTime(given, reported time.Time) time.Time {
+	switch {
+	case !given.IsZero():
+		return given
+	case !reported.IsZero():
+		return reported
+	default:
+		return time.Now()
+	}
+}
+
+func newRenderer(now time.Time, opts Options) *renderer {
+	return &renderer{now: now, width: opts.Width, rates: opts.Rates, style: opts.Style}
+}
+
+// Header is the daemon's one-line description: version, pid and uptime
+// at now.
+func Header(st job.DaemonStatus, now time.Time) string {
+	header := fmt.Sprintf("raftsnap daemon %s, pid %d", st.Version, st.PID)
+	if !st.StartedAt.IsZero() {
+		header += fmt.Sprintf(", up %s (since %s)", Duration(now.Sub(st.StartedAt)), Time(st.StartedAt))
+	}
+	return header
+}
+
+// RenderJob writes one job's details exactly as Render shows them (without
+// the daemon header). opts.Job is ignored; a zero opts.Now means the local
+// clock.
+func RenderJob(w io.Writer, j job.JobStatus, opts Options) error {
+	r := newRenderer(refTime(opts.Now, time.Time{}), opts)
+	r.job(j)
+	_, err := io.WriteString(w, r.b.String())
+	return err
+}
+
+// JobSummary is one job in a line of columns, as a job list shows it.
+type JobSummary struct {
+	Symbol      string // StateSymbol
+	Name        string
+	Type        string
+	State       string
+	LastSuccess string // "5m0s ago", "never"
+	NextRun     string // "in 55m0s", "due now", "on signal", "-"
+	// Running is the current run's phase and percentage, "" when idle.
+	Running string
+}
+
+// Summarize condenses j to a JobSummary at reference time now.
+func Summarize(j job.JobStatus, now time.Time) JobSummary {
+	r := &renderer{now: now}
+	s := JobSummary{Symbol: StateSymbol(j.State), Name: j.Name, Type: j.Type, State: string(j.State), LastSuccess: "never", NextRun: "-"}
+	if j.LastSuccessAt != nil {
+		s.LastSuccess = r.ago(*j.LastSuccessAt)
+	}
+	switch {
+	case j.NextRunAt != nil:
+		s.NextRun = r.until(*j.NextRunAt)
+	case j.Type == "restore":
+		s.NextRun = "on signal"
+	}
+	if c := j.Current; c != nil {
+		s.Running = c.Phase
+		if s.Running == "" {
+			s.Running = "starting"
+		}
+		if c.BytesExpected > 0 {
+			s.Running += fmt.Sprintf(" %.0f%%", min(float64(c.BytesDone)/float64(c.BytesExpected), 1)*100)
+		}
+	}
+	if j.PendingSignal != "" {
+		s.Running = strings.TrimSpace(s.Running + " +" + j.PendingSignal)
+	}
+	return s
+}
+
 // JobNames lists the names of st's jobs, in order.
 func JobNames(st job.DaemonStatus) []string {
 	names := make([]string, 0, len(st.Jobs))
@@ -91,11 +189,13 @@ type renderer struct {
 	b     strings.Builder
 	now   time.Time
 	width int
+	rates map[string]float64
+	style *Style
 }
 
 func (r *renderer) line(s string) {
-	if r.width > 0 && len([]rune(s)) > r.width {
-		s = string([]rune(s)[:max(r.width-1, 1)]) + "…"
+	if r.width > 0 && ansi.StringWidth(s) > r.width {
+		s = ansi.Truncate(s, max(r.width, 2), "…")
 	}
 	r.b.WriteString(s)
 	r.b.WriteByte('\n')
@@ -129,10 +229,14 @@ func StateSymbol(s job.State) string {
 }
 
 func (r *renderer) job(j job.JobStatus) {
-	r.line(fmt.Sprintf("%s %s (%s): %s", StateSymbol(j.State), j.Name, j.Type, j.State))
+	r.line(fmt.Sprintf("%s %s (%s): %s", r.style.state(j.State, StateSymbol(j.State)), j.Name, j.Type, r.style.state(j.State, string(j.State))))
 
 	if c := j.Current; c != nil {
-		r.current(*c)
+		rate, ok := r.rates[j.Name]
+		if !ok || rate <= 0 {
+			rate = c.BytesPerSecond
+		}
+		r.current(*c, rate)
 	}
 	if j.LastSuccessAt != nil {
 		r.field("last success", fmt.Sprintf("%s (%s)", r.ago(*j.LastSuccessAt), Time(*j.LastSuccessAt)))
@@ -174,7 +278,7 @@ func (r *renderer) job(j job.JobStatus) {
 	} else {
 		r.field("last runs", "")
 		for _, run := range runs[:min(len(runs), HistoryLines)] {
-			r.line(fmt.Sprintf("    %-11s %s", r.ago(run.FinishedAt), FormatRun(run)))
+			r.line(fmt.Sprintf("    %-11s %s", r.ago(run.FinishedAt), formatRun(run, r.style)))
 		}
 		if len(runs) > HistoryLines {
 			r.line(fmt.Sprintf("    ... %d older", len(runs)-HistoryLines))
@@ -189,7 +293,9 @@ func (r *renderer) job(j job.JobStatus) {
 	}
 }
 
-func (r *renderer) current(c job.RunProgress) {
+// current shows the run in progress; rate is the transfer rate to show
+// and to compute the ETA from.
+func (r *renderer) current(c job.RunProgress, rate float64) {
 	v := c.Phase
 	if v == "" {
 		v = "starting"
@@ -204,18 +310,18 @@ func (r *renderer) current(c job.RunProgress) {
 	r.field("current", v)
 
 	done := humanize.IBytes(uint64(max(c.BytesDone, 0)))
-	rate := humanize.IBytes(uint64(max(c.BytesPerSecond, 0))) + "/s"
+	rateText := humanize.IBytes(uint64(max(rate, 0))) + "/s"
 	if c.BytesExpected > 0 {
 		frac := min(float64(c.BytesDone)/float64(c.BytesExpected), 1)
 		p := fmt.Sprintf("%s %3.0f%%  %s / %s  %s", bar(frac, r.barWidth()), frac*100,
-			done, humanize.IBytes(uint64(c.BytesExpected)), rate)
-		if c.BytesPerSecond > 0 && c.BytesDone < c.BytesExpected {
-			eta := time.Duration(float64(c.BytesExpected-c.BytesDone) / c.BytesPerSecond * float64(time.Second))
+			done, humanize.IBytes(uint64(c.BytesExpected)), rateText)
+		if rate > 0 && c.BytesDone < c.BytesExpected {
+			eta := time.Duration(float64(c.BytesExpected-c.BytesDone) / rate * float64(time.Second))
 			p += "  ETA " + Duration(eta)
 		}
 		r.cont(p)
 	} else if c.BytesDone > 0 {
-		r.cont(fmt.Sprintf("%s so far (size unknown)  %s", done, rate))
+		r.cont(fmt.Sprintf("%s so far (size unknown)  %s", done, rateText))
 	}
 }
 
@@ -248,8 +354,12 @@ func (r *renderer) pruneSummary(p job.PruneSummary) string {
 // FormatRun is a finished run on one line: result word, run id and trigger,
 // duration, and the snapshot taken or restored, or the error.
 func FormatRun(run job.RunReport) string {
+	return formatRun(run, nil)
+}
+
+func formatRun(run job.RunReport, style *Style) string {
 	var b strings.Builder
-	b.WriteString(fmt.Sprintf("%-8s", resultWord(run.Result)))
+	b.WriteString(style.result(run.Result, fmt.Sprintf("%-8s", resultWord(run.Result))))
 	if run.ID != "" {
 		b.WriteString(" run " + run.ID)
 	}
