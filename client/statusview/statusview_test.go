@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/charmbracelet/x/ansi"
+
 	"github.com/raftsnap/raftsnap/daemon/job"
 )
 
@@ -140,5 +142,91 @@ func TestDuration(t *testing.T) {
 		if got := Duration(d); got != want {
 			t.Errorf("Duration(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// TestRenderJobWithRateAndStyle: the TUI's details are RenderJob with its
+// smoothed rate (which drives the ETA) and a Style; the symbols and words
+// stay in the text.
+func TestRenderJobWithRateAndStyle(t *testing.T) {
+	st := fullStatus()
+	style := &Style{
+		State:  func(s job.State, text string) string { return "{" + text + "}" },
+		Result: func(r job.Result, text string) string { return "[" + text + "]" },
+	}
+	var buf bytes.Buffer
+	err := RenderJob(&buf, st.Jobs[0], Options{Now: t0, Rates: map[string]float64{"consul-snap": 2 << 20, "other": 1}, Style: style})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "job_rate_styled", buf.String())
+}
+
+// TestStyledTruncation: escape codes a Style adds do not count towards
+// the width, and stripping them gives exactly the plain rendering.
+func TestStyledTruncation(t *testing.T) {
+	bold := func(text string) string { return "\x1b[1m" + text + "\x1b[0m" }
+	style := &Style{
+		State:  func(s job.State, text string) string { return bold(text) },
+		Result: func(r job.Result, text string) string { return bold(text) },
+	}
+	for _, width := range []int{40, 60, 100} {
+		var plain, styled bytes.Buffer
+		if err := Render(&plain, fullStatus(), Options{Width: width}); err != nil {
+			t.Fatal(err)
+		}
+		if err := Render(&styled, fullStatus(), Options{Width: width, Style: style}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(styled.String(), "\x1b[1m") {
+			t.Fatalf("width %d: the style was not applied", width)
+		}
+		if got := ansi.Strip(styled.String()); got != plain.String() {
+			t.Fatalf("width %d: styled text, stripped, differs from the plain text:\n%s\n---\n%s", width, got, plain.String())
+		}
+		for _, l := range strings.Split(styled.String(), "\n") {
+			if w := ansi.StringWidth(l); w > width {
+				t.Errorf("width %d: styled line %d wide: %q", width, w, l)
+			}
+		}
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	st := fullStatus()
+	want := []JobSummary{
+		{Symbol: ">>", Name: "consul-snap", Type: "snapshot", State: "running", LastSuccess: "5m0s ago", NextRun: "in 55m0s", Running: "downloading 38% +wakeup"},
+		{Symbol: "!!", Name: "nomad-snap", Type: "snapshot", State: "error", LastSuccess: "never", NextRun: "due now", Running: "connecting"},
+		{Symbol: ">>", Name: "app-snap", Type: "snapshot", State: "running", LastSuccess: "2d0h ago", NextRun: "-", Running: "downloading"},
+		{Symbol: "..", Name: "prune-shared", Type: "prune", State: "waiting", LastSuccess: "50m0s ago", NextRun: "in 10m0s"},
+		{Symbol: "--", Name: "consul-restore", Type: "restore", State: "idle", LastSuccess: "never", NextRun: "on signal"},
+	}
+	for i, j := range st.Jobs {
+		if got := Summarize(j, t0); got != want[i] {
+			t.Errorf("Summarize(%s):\n got %+v\nwant %+v", j.Name, got, want[i])
+		}
+	}
+}
+
+func TestHeader(t *testing.T) {
+	if got, want := Header(fullStatus(), t0), "raftsnap daemon v0.3.0, pid 4242, up 1d2h (since 2026-02-28 09:48:00 UTC)"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	golden := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Fatalf("output differs from %s (run with -update after checking):\n--- got\n%s--- want\n%s", golden, got, want)
 	}
 }
