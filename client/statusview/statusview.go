@@ -29,6 +29,9 @@ type Options struct {
 	// Width is the terminal width; long lines (errors) are cut to it. Zero
 	// means no limit.
 	Width int
+	// Wrap continues long lines on indented lines instead of cutting them
+	// (the TUI, which can scroll).
+	Wrap bool
 	// Rates replaces, per job name, the transfer rate the daemon reports
 	// (an average since the transfer started) with the caller's own, e.g.
 	// the TUI's smoothed rate; the ETA follows it.
@@ -113,7 +116,7 @@ func refTime(given, reported time.Time) time.Time {
 }
 
 func newRenderer(now time.Time, opts Options) *renderer {
-	return &renderer{now: now, width: opts.Width, rates: opts.Rates, style: opts.Style}
+	return &renderer{now: now, width: opts.Width, wrap: opts.Wrap, rates: opts.Rates, style: opts.Style}
 }
 
 // Header is the daemon's one-line description: version, pid and uptime
@@ -189,12 +192,27 @@ type renderer struct {
 	b     strings.Builder
 	now   time.Time
 	width int
+	wrap  bool
 	rates map[string]float64
 	style *Style
 }
 
+// wrapIndent is where a wrapped line continues: the value column of
+// fields and runs.
+const wrapIndent = 2 + labelWidth + 1
+
 func (r *renderer) line(s string) {
 	if r.width > 0 && ansi.StringWidth(s) > r.width {
+		if r.wrap && r.width > 2*wrapIndent {
+			first, rest, _ := strings.Cut(ansi.Wrap(s, r.width, " "), "\n")
+			r.b.WriteString(first + "\n")
+			rest = strings.ReplaceAll(rest, "\n", " ")
+			pad := strings.Repeat(" ", wrapIndent)
+			for _, l := range strings.Split(ansi.Wrap(rest, r.width-wrapIndent, " "), "\n") {
+				r.b.WriteString(pad + strings.TrimLeft(l, " ") + "\n")
+			}
+			return
+		}
 		s = ansi.Truncate(s, max(r.width, 2), "…")
 	}
 	r.b.WriteString(s)
@@ -325,9 +343,13 @@ func (r *renderer) current(c job.RunProgress, rate float64) {
 	}
 }
 
+// barWidth leaves room for the figures after the bar on the line.
 func (r *renderer) barWidth() int {
-	if r.width > 0 && r.width < 70 {
+	switch {
+	case r.width > 0 && r.width < 70:
 		return 10
+	case r.width > 0 && r.width < 100:
+		return 16
 	}
 	return 24
 }

@@ -230,3 +230,25 @@ func checkGolden(t *testing.T, name, got string) {
 		t.Fatalf("output differs from %s (run with -update after checking):\n--- got\n%s--- want\n%s", golden, got, want)
 	}
 }
+
+// TestWrap: with Wrap, long lines continue indented on the next lines,
+// nothing is lost and no line exceeds the width.
+func TestWrap(t *testing.T) {
+	var buf bytes.Buffer
+	if err := RenderJob(&buf, fullStatus().Jobs[0], Options{Now: t0, Width: 80, Wrap: true}); err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "job_wrapped_80", buf.String())
+	var whole bytes.Buffer
+	if err := RenderJob(&whole, fullStatus().Jobs[0], Options{Now: t0, Width: 80}); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if w := ansi.StringWidth(l); w > 80 {
+			t.Errorf("line %d wide: %q", w, l)
+		}
+	}
+	if !strings.Contains(strings.Join(strings.Fields(buf.String()), " "), "consul: GET /v1/snapshot: 403 Forbidden: ACL not found") {
+		t.Fatalf("the wrapped text lost the error:\n%s", buf.String())
+	}
+}

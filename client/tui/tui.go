@@ -501,7 +501,9 @@ type layout struct {
 }
 
 func (m *Model) layout() layout {
-	fixed := 1 + 2 + 1 + 1 + 2 // header, list title and column names, details title, message line, footer
+	// header, list title and column names, message, footer; the details'
+	// title is counted in detailRows
+	fixed := 1 + 2 + len(m.messageLines()) + 2
 	if !m.unreachableSince.IsZero() {
 		fixed += 2
 	}
@@ -529,7 +531,7 @@ func (m *Model) clampScroll() {
 	}
 	m.listTop = max(min(m.listTop, len(m.visibleJobs())-l.listRows), 0)
 	lines := len(m.detailLines())
-	m.detailTop = max(min(m.detailTop, lines-l.detailRows), 0)
+	m.detailTop = max(min(m.detailTop, lines-(l.detailRows-1)), 0) // the title takes a row
 }
 
 func (m *Model) selectedJob() (job.JobStatus, bool) {
@@ -550,7 +552,7 @@ func (m *Model) detailLines() []string {
 		rates[j.Name] = r
 	}
 	var b strings.Builder
-	_ = statusview.RenderJob(&b, j, statusview.Options{Now: m.now(), Width: m.width, Rates: rates, Style: m.styles.status})
+	_ = statusview.RenderJob(&b, j, statusview.Options{Now: m.now(), Width: m.width, Wrap: true, Rates: rates, Style: m.styles.status})
 	return strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
 }
 
@@ -579,10 +581,17 @@ func (m *Model) View() string {
 		add(m.detailsBlock(l.detailRows)...)
 	}
 	// Pad so that the message line and the footer stay at the bottom.
-	for len(lines) < m.height-3 {
+	msg := m.messageLines()
+	bottom := len(msg) + 2
+	for len(lines) < m.height-bottom {
 		add("")
 	}
-	add(m.messageLine())
+	if extra := len(lines) - (m.height - bottom); extra > 0 {
+		// A terminal too small for the layout loses details, never the
+		// footer.
+		lines = lines[:len(lines)-extra]
+	}
+	add(msg...)
 	refreshed := "never refreshed"
 	if !m.refreshedAt.IsZero() {
 		refreshed = fmt.Sprintf("refreshed %s, every %s", clockTime(m.refreshedAt), m.interval)
@@ -625,7 +634,7 @@ func (m *Model) listLines(rows int, now time.Time) []string {
 	}
 	nameWidth = min(nameWidth, max(m.width-60, 12))
 	row := func(marker, sym, name, typ, state, last, next, running string) string {
-		return fmt.Sprintf("%s %s %s  %-8s  %s  %-12s  %-10s  %s", marker, sym, pad(name, nameWidth), typ, state, last, next, running)
+		return strings.TrimRight(fmt.Sprintf("%s %s %s  %-8s  %s  %-12s  %-10s  %s", marker, sym, pad(name, nameWidth), typ, state, last, next, running), " ")
 	}
 	out = append(out, m.styles.dim.Render(row(" ", "  ", "JOB", "TYPE", "STATE  ", "LAST SUCCESS", "NEXT RUN", "NOW")))
 	if len(jobs) == 0 {
@@ -670,36 +679,58 @@ func (m *Model) detailsBlock(rows int) []string {
 		return out
 	}
 	all := m.detailLines()
+	shown := all[min(m.detailTop, len(all)):]
+	more := ""
+	if len(shown) > rows-1 {
+		shown = shown[:rows-1]
+		if m.focus == focusList && rows > 2 {
+			shown = shown[:rows-2]
+			more = m.styles.dim.Render(fmt.Sprintf("  … %d more lines (enter to scroll)", len(all)-m.detailTop-len(shown)))
+		}
+	}
 	title := "DETAILS " + j.Name
 	if m.focus == focusDetails {
 		title += "  (focused: ↑/↓ scroll, tab back)"
 	}
 	if len(all) > rows-1 {
-		title += fmt.Sprintf("  [lines %d-%d of %d]", m.detailTop+1, min(m.detailTop+rows-1, len(all)), len(all))
+		title += fmt.Sprintf("  [lines %d-%d of %d]", m.detailTop+1, m.detailTop+len(shown), len(all))
 	}
-	out := []string{m.styles.title.Render(title)}
-	shown := all[min(m.detailTop, len(all)):]
-	if len(shown) > rows-1 {
-		shown = shown[:rows-1]
-		if m.focus == focusList && rows > 2 {
-			shown[len(shown)-1] = m.styles.dim.Render(fmt.Sprintf("  … %d more lines (enter to scroll)", len(all)-m.detailTop-(rows-2)))
-		}
+	out := append([]string{m.styles.title.Render(title)}, shown...)
+	if more != "" {
+		out = append(out, more)
 	}
-	return append(out, shown...)
+	return out
 }
 
-func (m *Model) messageLine() string {
+// maxMessageLines bounds a long error wrapped over several lines.
+const maxMessageLines = 3
+
+// messageLines is the line above the footer: a question, the filter being
+// typed, an error or the last signal's result, wrapped to the width.
+func (m *Model) messageLines() []string {
+	var text string
+	var style *lipgloss.Style
 	switch {
 	case m.confirmReset != "":
-		return m.styles.warn.Render(fmt.Sprintf("reset job %s? Its current run and a queued wakeup are canceled. [y/n]", m.confirmReset))
+		text, style = fmt.Sprintf("reset job %s? Its current run and a queued wakeup are canceled. [y/n]", m.confirmReset), &m.styles.warn
 	case m.filtering:
-		return "filter: " + m.filter + "_  (enter keeps it, esc clears it)"
+		text = "filter: " + m.filter + "_  (enter keeps it, esc clears it)"
 	case m.errLine != "":
-		return m.styles.bad.Render("error: "+m.errLine) + m.styles.dim.Render("  (esc dismisses)")
-	case m.info != "":
-		return m.info
+		text, style = "error: "+m.errLine+"  (esc dismisses)", &m.styles.bad
+	default:
+		text = m.info
 	}
-	return ""
+	lines := strings.Split(ansi.Wrap(text, m.width, " "), "\n")
+	if len(lines) > maxMessageLines {
+		lines = lines[:maxMessageLines]
+		lines[maxMessageLines-1] = ansi.Truncate(lines[maxMessageLines-1], m.width-1, "") + "…"
+	}
+	if style != nil {
+		for i, l := range lines {
+			lines[i] = style.Render(l)
+		}
+	}
+	return lines
 }
 
 func (m *Model) keyHelp() string {
