@@ -195,8 +195,8 @@ func TestCLIStatus(t *testing.T) {
 	wantResult(t, raftsnap(t, "status", "--socket", sock, "--job", "nope"), ExitUsage, "",
 		`the daemon has no job named "nope"; jobs: consul-snap, consul-restore`)
 	wantResult(t, raftsnap(t, "status", "--socket", sock, "--mode", "interactive"), ExitUsage, "",
-		"--mode interactive is not implemented yet: use --mode dump")
-	wantResult(t, raftsnap(t, "status", "--socket", sock, "--mode", "xml"), ExitUsage, "", `invalid --mode "xml": use dump or raw`)
+		"--mode interactive needs a terminal on stdout: use --mode dump or --mode raw")
+	wantResult(t, raftsnap(t, "status", "--socket", sock, "--mode", "xml"), ExitUsage, "", `invalid --mode "xml": use interactive, dump or raw`)
 }
 
 func TestCLIStatusSocketFromConfig(t *testing.T) {
