@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -29,7 +31,9 @@ func newDaemonCommand(g *globalOptions) *cobra.Command {
 		Long: `Run raftsnap's jobs as configured, serve the control socket (for
 raftsnap status/signal) and the Prometheus metrics, until SIGINT or SIGTERM.
 On a signal it stops taking new work, cancels running jobs (removing their
-temporary files) and exits within global.shutdown_timeout.
+temporary files) and exits within global.shutdown_timeout. SIGHUP reloads
+the configuration file: an invalid one is refused and the running one stays
+(see docs/systemd.md for what a reload changes).
 
 --dev runs against an embedded default instead of a config file: a 3-node
 Raft cluster to back up, a 1-node cluster to restore into, and a built-in
@@ -59,13 +63,41 @@ func versionInfo() job.VersionInfo {
 	}
 }
 
+// forwardSIGHUP catches SIGHUP (whose default action would kill the
+// process) for as long as the daemon runs, and turns each into a reload
+// request; requests arriving during a reload merge into one more.
+func forwardSIGHUP() (reload <-chan struct{}, stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	requests := make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				select {
+				case requests <- struct{}{}:
+				default:
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return requests, func() { signal.Stop(hup); close(done) }
+}
+
 func runDaemon(ctx context.Context, g *globalOptions, opts *daemonOptions) error {
 	dopts := daemon.Options{Version: versionInfo(), Stdout: g.stdout, Stderr: g.stderr}
+	reload, stopReload := forwardSIGHUP()
+	defer stopReload()
+	dopts.Reload = reload
 	if !opts.dev {
 		cfg, err := config.Load(opts.config)
 		if err != nil {
 			return usageError(err)
 		}
+		dopts.ConfigPath = opts.config
 		return daemon.Run(ctx, cfg, dopts)
 	}
 

@@ -32,6 +32,9 @@ type Logging struct {
 	Format string  `yaml:"format"` // text, json, logfmt
 	Output string  `yaml:"output"` // stderr, stdout
 	Syslog *Syslog `yaml:"syslog"`
+	// FormatExplicit is whether the file set format: if not, the daemon
+	// picks a journald-friendly format when running under systemd.
+	FormatExplicit bool `yaml:"-"`
 }
 
 type Syslog struct {

@@ -34,6 +34,7 @@ const (
 func applyDefaults(cfg *Config, isSet func(path string) bool) {
 	g := &cfg.Global
 	setString(&g.Logging.Level, DefaultLogLevel)
+	g.Logging.FormatExplicit = isSet("global.logging.format")
 	setString(&g.Logging.Format, DefaultLogFormat)
 	setString(&g.Logging.Output, DefaultLogOutput)
 	if g.Logging.Syslog != nil {

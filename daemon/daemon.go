@@ -17,8 +17,6 @@ import (
 	"github.com/raftsnap/raftsnap/config"
 	"github.com/raftsnap/raftsnap/daemon/job"
 	"github.com/raftsnap/raftsnap/nethelpers"
-	"github.com/raftsnap/raftsnap/snapshot/source"
-	"github.com/raftsnap/raftsnap/snapshot/store"
 )
 
 // Options are what Run needs besides the configuration.
@@ -30,6 +28,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Ready is called once the control socket listens and the jobs run.
 	Ready func(ReadyInfo)
+	// ConfigPath is the file a reload reads again; "" for a configuration
+	// that has no file (--dev), which a reload request leaves as it is.
+	ConfigPath string
+	// Reload, when set, asks for a configuration reload on each receive
+	// (the CLI forwards SIGHUP to it). Run does not catch signals itself.
+	Reload <-chan struct{}
 }
 
 // ReadyInfo tells where a started daemon can be reached.
@@ -42,19 +46,26 @@ type ReadyInfo struct {
 // the control socket fails. Shutdown stops taking new work, cancels the
 // running jobs (which remove their temp files) and waits for them up to
 // global.shutdown_timeout. A nil error means a clean shutdown.
+//
+// Under systemd (NOTIFY_SOCKET set) it reports READY=1 once the control
+// socket listens and the jobs run, RELOADING=1/READY=1 around reloads,
+// STOPPING=1 on shutdown, and pings the watchdog at half of WATCHDOG_USEC
+// from its main loop, so a stuck loop stops the pings.
 func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	logger := opts.Logger
+	var level *slog.LevelVar
 	if logger == nil {
-		l, closer, err := NewLogger(cfg.Global.Logging, opts.Stdout, opts.Stderr)
+		l, lv, closer, err := newLogger(cfg.Global.Logging, opts.Stdout, opts.Stderr)
 		if err != nil {
 			return err
 		}
 		defer closer.Close()
-		logger = l
+		logger, level = l, lv
 	}
 	for _, w := range cfg.Warnings {
 		logger.Warn("configuration: " + w)
 	}
+	notify := newNotifier(logger)
 
 	// The socket lock first: opening the stores removes leftover temp
 	// files, which must not happen to the downloads of a daemon already
@@ -66,10 +77,13 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	defer listener.Close()
 
 	m := newMetrics(opts.Version)
-	jobs, err := buildJobs(cfg, logger, m)
+	builder := newJobBuilder(logger, m)
+	plan, err := builder.plan(cfg)
 	if err != nil {
 		return err
 	}
+	builder.commit(plan)
+	jobs := plan.jobList()
 
 	var metricsLn net.Listener
 	if addr := cfg.Global.Monitoring.Listen; addr != "" {
@@ -81,7 +95,13 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 
 	sup := newSupervisor(jobs, logger, opts.Version.Version)
 	sup.onCrash = m.jobCrashed
+	cfgState := newConfigState(m, opts.ConfigPath, time.Now())
+	sup.configStatus = cfgState.Status
 	control := NewControlServer(sup, opts.Version, logger, m)
+	reload := &reloader{
+		path: opts.ConfigPath, running: cfg, logger: logger, level: level,
+		builder: builder, sup: sup, state: cfgState, notify: notify,
+	}
 
 	jobCtx, stopJobs := context.WithCancel(context.Background())
 	defer stopJobs()
@@ -111,17 +131,30 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	if opts.Ready != nil {
 		opts.Ready(info)
 	}
+	notify.ready(reload.statusLine())
 
+	watchdog, stopWatchdog := notify.watchdogTicks()
+	defer stopWatchdog()
 	var runErr error
-	select {
-	case <-ctx.Done():
-		logger.Info("shutting down", "timeout", cfg.Global.ShutdownTimeout.Std())
-	case runErr = <-failed:
-		logger.Error("stopping the daemon", "error", runErr)
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			logger.Info("shutting down", "timeout", reload.running.Global.ShutdownTimeout.Std())
+			break loop
+		case runErr = <-failed:
+			logger.Error("stopping the daemon", "error", runErr)
+			break loop
+		case <-opts.Reload:
+			reload.reload()
+		case <-watchdog:
+			notify.ping()
+		}
 	}
+	notify.stopping()
 
 	stopJobs()
-	timeout := cfg.Global.ShutdownTimeout.Std()
+	timeout := reload.running.Global.ShutdownTimeout.Std()
 	waitErr := sup.wait(timeout)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -138,96 +171,4 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	}
 	logger.Info("daemon stopped")
 	return nil
-}
-
-// buildJobs turns the configuration into jobs. Stores are opened once per
-// path and shared by the jobs using them.
-func buildJobs(cfg *config.Config, logger *slog.Logger, m *metrics) ([]job.Job, error) {
-	stores := map[string]*store.Local{}
-	openStore := func(s *config.Store) (*store.Local, error) {
-		if st, ok := stores[s.Path]; ok {
-			return st, nil
-		}
-		st, err := store.Open(s.Path, logger)
-		if err != nil {
-			return nil, err
-		}
-		stores[s.Path] = st
-		return st, nil
-	}
-	buildSource := func(name string, s *config.Source) (source.Source, error) {
-		sc, err := s.SourceConfig(logger)
-		if err != nil {
-			return nil, fmt.Errorf("job %s: %w", name, err)
-		}
-		src, err := source.New(sc)
-		if err != nil {
-			return nil, fmt.Errorf("job %s: %w", name, err)
-		}
-		return src, nil
-	}
-
-	var jobs []job.Job
-	for i := range cfg.Jobs {
-		c := &cfg.Jobs[i]
-		jl := logger // the jobs add job=<name> and run=<id> themselves
-		st, err := openStore(c.Store)
-		if err != nil {
-			return nil, fmt.Errorf("job %s: store %s: %w", c.Name, c.Store.Path, err)
-		}
-		var j job.Job
-		switch c.Type {
-		case "snapshot":
-			src, err := buildSource(c.Name, c.Source)
-			if err != nil {
-				return nil, err
-			}
-			policy, err := c.Pruning.Policy()
-			if err != nil {
-				return nil, fmt.Errorf("job %s: %w", c.Name, err)
-			}
-			j, err = job.NewSnapshotJob(job.SnapshotOptions{
-				Name: c.Name, Source: src, Store: st,
-				Interval: c.Interval.Std(), Jitter: c.Jitter.Std(), Timeout: c.Timeout.Std(),
-				Retries: job.RetryPolicy{
-					Max:        c.Retries.Max,
-					Initial:    c.Retries.InitialBackoff.Std(),
-					MaxBackoff: c.Retries.MaxBackoff.Std(),
-				},
-				Policy: policy, Logger: jl, Metrics: m,
-			})
-			if err != nil {
-				return nil, err
-			}
-		case "prune":
-			policy, err := c.Pruning.Policy()
-			if err != nil {
-				return nil, fmt.Errorf("job %s: %w", c.Name, err)
-			}
-			j, err = job.NewPruneJob(job.PruneOptions{
-				Name: c.Name, Store: st, Interval: c.Interval.Std(), Jitter: c.Jitter.Std(),
-				Policy: policy, Owners: c.Owners, Logger: jl, Metrics: m,
-			})
-			if err != nil {
-				return nil, err
-			}
-		case "restore":
-			target, err := buildSource(c.Name, c.Target)
-			if err != nil {
-				return nil, err
-			}
-			j, err = job.NewRestoreJob(job.RestoreOptions{
-				Name: c.Name, Store: st, Snapshot: c.Snapshot, FromJob: c.FromJob,
-				Target: target, Timeout: c.Timeout.Std(), Logger: jl, Metrics: m,
-			})
-			if err != nil {
-				return nil, err
-			}
-		default:
-			return nil, fmt.Errorf("job %s: unknown type %q", c.Name, c.Type)
-		}
-		m.registerJob(c.Name, c.Type)
-		jobs = append(jobs, j)
-	}
-	return jobs, nil
 }

@@ -1,11 +1,15 @@
 package daemon
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
 	"log/syslog"
+	"os"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/raftsnap/raftsnap/config"
 )
@@ -14,10 +18,22 @@ import (
 // logfmt both use slog's key=value handler (whose output is logfmt); json
 // writes one JSON object per line. With syslog enabled, lines go to the
 // local syslog daemon as well.
+//
+// When the file leaves logging.format unset and the output is the journal
+// (systemd's JOURNAL_STREAM names the very stream we write to), lines
+// carry no timestamp (journald adds its own) and start with an sd-daemon
+// "<N>" priority prefix, so that journald records each line's level.
 func NewLogger(c config.Logging, stdout, stderr io.Writer) (*slog.Logger, io.Closer, error) {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(c.Level)); err != nil {
-		return nil, nil, fmt.Errorf("logging.level %q: use debug, info, warn or error", c.Level)
+	l, _, closer, err := newLogger(c, stdout, stderr)
+	return l, closer, err
+}
+
+// newLogger is NewLogger that also returns the level, which a reload may
+// change while the logger is in use.
+func newLogger(c config.Logging, stdout, stderr io.Writer) (*slog.Logger, *slog.LevelVar, io.Closer, error) {
+	level := new(slog.LevelVar)
+	if err := setLevel(level, c.Level); err != nil {
+		return nil, nil, nil, err
 	}
 	var w io.Writer
 	switch c.Output {
@@ -26,25 +42,102 @@ func NewLogger(c config.Logging, stdout, stderr io.Writer) (*slog.Logger, io.Clo
 	case "stderr", "":
 		w = stderr
 	default:
-		return nil, nil, fmt.Errorf("logging.output %q: use stdout or stderr", c.Output)
+		return nil, nil, nil, fmt.Errorf("logging.output %q: use stdout or stderr", c.Output)
+	}
+	journal := !c.FormatExplicit && isJournalStream(w, os.Getenv("JOURNAL_STREAM"))
+	if journal {
+		w = priorityPrefixWriter{w}
 	}
 	var closer io.Closer = nopCloser{}
 	if c.Syslog != nil && c.Syslog.Enabled {
 		sw, err := openSyslog(c.Syslog)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		w = io.MultiWriter(w, sw)
 		closer = sw
 	}
-	opts := &slog.HandlerOptions{Level: lvl}
+	opts := &slog.HandlerOptions{Level: level}
+	if journal {
+		opts.ReplaceAttr = dropTime
+		return slog.New(slog.NewTextHandler(w, opts)), level, closer, nil
+	}
 	switch strings.ToLower(c.Format) {
 	case "text", "logfmt", "":
-		return slog.New(slog.NewTextHandler(w, opts)), closer, nil
+		return slog.New(slog.NewTextHandler(w, opts)), level, closer, nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), closer, nil
+		return slog.New(slog.NewJSONHandler(w, opts)), level, closer, nil
 	}
-	return nil, nil, fmt.Errorf("logging.format %q: use text, logfmt or json", c.Format)
+	return nil, nil, nil, fmt.Errorf("logging.format %q: use text, logfmt or json", c.Format)
+}
+
+func setLevel(v *slog.LevelVar, name string) error {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(name)); err != nil {
+		return fmt.Errorf("logging.level %q: use debug, info, warn or error", name)
+	}
+	v.Set(lvl)
+	return nil
+}
+
+// isJournalStream reports whether w is the stream systemd connected to the
+// journal: JOURNAL_STREAM holds "<device>:<inode>" of that stream, and
+// sd-daemon(3) asks to compare it with the file descriptor actually used,
+// since the variable is inherited by children whose output may go elsewhere.
+func isJournalStream(w io.Writer, journalStream string) bool {
+	f, ok := w.(*os.File)
+	if !ok || journalStream == "" {
+		return false
+	}
+	devText, inoText, ok := strings.Cut(journalStream, ":")
+	if !ok {
+		return false
+	}
+	dev, err1 := strconv.ParseUint(devText, 10, 64)
+	ino, err2 := strconv.ParseUint(inoText, 10, 64)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	info, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	return ok && uint64(st.Dev) == dev && uint64(st.Ino) == ino
+}
+
+// dropTime removes the record's time: journald stamps every line itself.
+func dropTime(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
+}
+
+// priorityPrefixWriter prepends the sd-daemon(3) priority of each line
+// ("<3>" error, "<4>" warning, "<6>" info, "<7>" debug). slog's text
+// handler writes each record with one Write, and without a time its first
+// field is level=, which gives the priority.
+type priorityPrefixWriter struct{ w io.Writer }
+
+func (p priorityPrefixWriter) Write(b []byte) (int, error) {
+	prio := "<6>"
+	if rest, ok := bytes.CutPrefix(b, []byte("level=")); ok {
+		switch {
+		case bytes.HasPrefix(rest, []byte("DEBUG")):
+			prio = "<7>"
+		case bytes.HasPrefix(rest, []byte("WARN")):
+			prio = "<4>"
+		case bytes.HasPrefix(rest, []byte("ERROR")):
+			prio = "<3>"
+		}
+	}
+	line := make([]byte, 0, len(prio)+len(b))
+	line = append(append(line, prio...), b...)
+	if _, err := p.w.Write(line); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 func openSyslog(c *config.Syslog) (*syslog.Writer, error) {

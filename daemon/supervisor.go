@@ -23,19 +23,31 @@ const (
 // supervisor runs every job in its own goroutine, recovers panics (logged
 // with the stack, counted in the job's status) and restarts the job with
 // backoff, so that one job's failure never stops another or the daemon.
+// A reload swaps jobs in and out with replace; the jobs it leaves alone
+// keep running undisturbed.
 type supervisor struct {
-	jobs    []job.Job
-	byName  map[string]job.Job
 	logger  *slog.Logger
 	version string
 	started time.Time
 	onCrash func(jobName string)
+	// configStatus, when set, fills the status's config block.
+	configStatus func() *job.ConfigStatus
 	// backoffFirst and backoffMax bound restart delays (tests shorten them).
 	backoffFirst, backoffMax time.Duration
 
 	mu      sync.Mutex
+	ctx     context.Context // the parent of every job's context, set by start
+	jobs    []*supervised   // in configuration order
+	byName  map[string]*supervised
 	crashes map[string]crashInfo
 	wg      sync.WaitGroup
+}
+
+// supervised is one job and what it takes to stop it alone.
+type supervised struct {
+	job    job.Job
+	cancel context.CancelFunc // nil until started
+	done   chan struct{}      // closed when its goroutine returned
 }
 
 type crashInfo struct {
@@ -45,8 +57,7 @@ type crashInfo struct {
 
 func newSupervisor(jobs []job.Job, logger *slog.Logger, version string) *supervisor {
 	s := &supervisor{
-		jobs:    jobs,
-		byName:  make(map[string]job.Job, len(jobs)),
+		byName:  make(map[string]*supervised, len(jobs)),
 		logger:  logger,
 		version: version,
 		started: time.Now(),
@@ -56,17 +67,97 @@ func newSupervisor(jobs []job.Job, logger *slog.Logger, version string) *supervi
 		backoffMax:   restartBackoffMax,
 	}
 	for _, j := range jobs {
-		s.byName[j.Name()] = j
+		sj := &supervised{job: j, done: make(chan struct{})}
+		s.jobs = append(s.jobs, sj)
+		s.byName[j.Name()] = sj
 	}
 	return s
 }
 
-// start launches every job; they stop when ctx is done.
+// start launches every job; they stop when ctx is done. Jobs added later
+// by replace run under the same ctx.
 func (s *supervisor) start(ctx context.Context) {
-	for _, j := range s.jobs {
-		s.wg.Add(1)
-		go s.supervise(ctx, j)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ctx = ctx
+	for _, sj := range s.jobs {
+		s.launchLocked(sj)
 	}
+}
+
+func (s *supervisor) launchLocked(sj *supervised) {
+	ctx, cancel := context.WithCancel(s.ctx)
+	sj.cancel = cancel
+	s.wg.Add(1)
+	go func() {
+		defer close(sj.done)
+		s.supervise(ctx, sj.job)
+	}()
+}
+
+// replace makes the job list next (in that order): jobs of next whose
+// name is running with the very same job.Job value are left alone; every
+// other running job is stopped (its run in progress canceled, which
+// removes its temp file) and waited for up to stopTimeout before the new
+// jobs start, so a changed job never runs twice at once. A removed job's
+// crash count is forgotten; a changed job keeps it, like its crash metric.
+// It returns the jobs that did not stop in time (they are left to finish).
+func (s *supervisor) replace(next []job.Job, stopTimeout time.Duration) (stuck []string) {
+	keep := make(map[job.Job]bool, len(next))
+	nextNames := make(map[string]bool, len(next))
+	for _, j := range next {
+		keep[j] = true
+		nextNames[j.Name()] = true
+	}
+
+	s.mu.Lock()
+	var stopping []*supervised
+	for _, sj := range s.jobs {
+		if !keep[sj.job] {
+			stopping = append(stopping, sj)
+		}
+	}
+	s.mu.Unlock()
+
+	for _, sj := range stopping {
+		if sj.cancel != nil {
+			sj.cancel()
+		}
+	}
+	deadline := time.After(stopTimeout)
+	for _, sj := range stopping {
+		if sj.cancel == nil {
+			continue
+		}
+		select {
+		case <-sj.done:
+		case <-deadline:
+			stuck = append(stuck, sj.job.Name())
+		}
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sj := range stopping {
+		if !nextNames[sj.job.Name()] {
+			delete(s.crashes, sj.job.Name())
+		}
+	}
+	old := s.byName
+	s.jobs = make([]*supervised, 0, len(next))
+	s.byName = make(map[string]*supervised, len(next))
+	for _, j := range next {
+		sj, running := old[j.Name()]
+		if !running || sj.job != j {
+			sj = &supervised{job: j, done: make(chan struct{})}
+			if s.ctx != nil {
+				s.launchLocked(sj)
+			}
+		}
+		s.jobs = append(s.jobs, sj)
+		s.byName[j.Name()] = sj
+	}
+	return stuck
 }
 
 // wait blocks until every job has returned or timeout passes; it reports
@@ -142,13 +233,16 @@ func (s *supervisor) Status() job.DaemonStatus {
 		PID:       os.Getpid(),
 		StartedAt: s.started.UTC(),
 		Now:       time.Now().UTC(),
-		Jobs:      make([]job.JobStatus, 0, len(s.jobs)),
+	}
+	if s.configStatus != nil {
+		st.Config = s.configStatus()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, j := range s.jobs {
-		js := j.Status()
-		if c, ok := s.crashes[j.Name()]; ok {
+	st.Jobs = make([]job.JobStatus, 0, len(s.jobs))
+	for _, sj := range s.jobs {
+		js := sj.job.Status()
+		if c, ok := s.crashes[sj.job.Name()]; ok {
 			js.Crashes = c.count
 			js.LastCrash = c.last
 		}
@@ -159,15 +253,22 @@ func (s *supervisor) Status() job.DaemonStatus {
 
 // Job implements JobSource.
 func (s *supervisor) Job(name string) (job.Job, bool) {
-	j, ok := s.byName[name]
-	return j, ok
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sj, ok := s.byName[name]
+	if !ok {
+		return nil, false
+	}
+	return sj.job, true
 }
 
 // JobNames implements JobSource.
 func (s *supervisor) JobNames() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	names := make([]string, len(s.jobs))
-	for i, j := range s.jobs {
-		names[i] = j.Name()
+	for i, sj := range s.jobs {
+		names[i] = sj.job.Name()
 	}
 	return names
 }

@@ -16,6 +16,25 @@ type DaemonStatus struct {
 	StartedAt time.Time   `json:"started_at"`
 	Now       time.Time   `json:"now"`
 	Jobs      []JobStatus `json:"jobs"`
+	// Config tells which configuration runs and how the last reload
+	// (SIGHUP) went; absent from daemons older than reload support.
+	Config *ConfigStatus `json:"config,omitempty"`
+}
+
+// ConfigStatus is the daemon's configuration state.
+type ConfigStatus struct {
+	// Path is the configuration file; "" for a built-in one (--dev).
+	Path     string    `json:"path,omitempty"`
+	LoadedAt time.Time `json:"loaded_at"` // when the running configuration was applied
+	// The last reload, absent until the first one.
+	LastReloadAt         *time.Time `json:"last_reload_at,omitempty"`
+	LastReloadSuccessful *bool      `json:"last_reload_successful,omitempty"`
+	// LastReloadError is the reason the last reload was refused, one
+	// problem per line with file:line:col; "" when it succeeded.
+	LastReloadError string `json:"last_reload_error,omitempty"`
+	// LastReloadWarnings are the settings a successful reload could not
+	// apply (they need a restart).
+	LastReloadWarnings []string `json:"last_reload_warnings,omitempty"`
 }
 
 // State is a job's coarse state.

@@ -1,0 +1,423 @@
+package daemon
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/raftsnap/raftsnap/config"
+	"github.com/raftsnap/raftsnap/daemon/job"
+	"github.com/raftsnap/raftsnap/snapshot/source"
+	"github.com/raftsnap/raftsnap/snapshot/store"
+)
+
+// Reload (SIGHUP) semantics, documented in docs/systemd.md:
+//   - The file is loaded and validated completely, and every new or changed
+//     job is built (token read, store opened), before anything running is
+//     touched. Any failure refuses the whole reload: the errors are logged,
+//     the status config block and raftsnap_config_last_reload_successful
+//     show it, and the running configuration carries on.
+//   - A job whose settings (after defaults), token and TLS files are the
+//     same keeps running untouched, history included. A changed or removed
+//     job is stopped: its run in progress is canceled and its temp file
+//     removed, as on shutdown. A changed job then starts afresh.
+//   - global.control.sockpath, global.monitoring.listen and
+//     global.logging's format, output and syslog need a restart: a reload
+//     keeps their running values and logs a warning. logging.level and
+//     shutdown_timeout apply at once.
+
+// jobBuilder turns configuration jobs into running jobs, and remembers
+// what it built so that a reload can tell unchanged jobs from changed ones.
+type jobBuilder struct {
+	logger  *slog.Logger
+	metrics *metrics
+	// stores are kept by absolute path across reloads: a store in use is
+	// never opened twice (opening one settles leftovers).
+	stores  map[string]*store.Local
+	running map[string]*builtJob
+}
+
+type builtJob struct {
+	cfg config.Job
+	// fingerprint covers what the settings do not show: the token and the
+	// contents of the TLS files. Only this digest is kept, not the token.
+	fingerprint [sha256.Size]byte
+	job         job.Job
+}
+
+// jobPlan is the outcome of building a configuration's jobs.
+type jobPlan struct {
+	jobs                               []*builtJob // configuration order
+	added, changed, removed, unchanged []string
+}
+
+func (p *jobPlan) jobList() []job.Job {
+	jobs := make([]job.Job, len(p.jobs))
+	for i, b := range p.jobs {
+		jobs[i] = b.job
+	}
+	return jobs
+}
+
+func newJobBuilder(logger *slog.Logger, m *metrics) *jobBuilder {
+	return &jobBuilder{logger: logger, metrics: m, stores: map[string]*store.Local{}, running: map[string]*builtJob{}}
+}
+
+// plan builds cfg's jobs, reusing the running ones that did not change.
+// It changes nothing running; commit makes the plan the running set.
+func (b *jobBuilder) plan(cfg *config.Config) (*jobPlan, error) {
+	p := &jobPlan{}
+	seen := map[string]bool{}
+	for i := range cfg.Jobs {
+		c := &cfg.Jobs[i]
+		seen[c.Name] = true
+		var sources []source.Config
+		for _, s := range []*config.Source{c.Source, c.Target} {
+			if s == nil {
+				continue
+			}
+			sc, err := s.SourceConfig(b.logger)
+			if err != nil {
+				return nil, fmt.Errorf("job %s: %w", c.Name, err)
+			}
+			sources = append(sources, sc)
+		}
+		fp, err := fingerprint(sources)
+		if err != nil {
+			return nil, fmt.Errorf("job %s: %w", c.Name, err)
+		}
+		old, ok := b.running[c.Name]
+		if ok && old.fingerprint == fp && reflect.DeepEqual(old.cfg, *c) {
+			p.jobs = append(p.jobs, old)
+			p.unchanged = append(p.unchanged, c.Name)
+			continue
+		}
+		j, err := b.build(c, sources)
+		if err != nil {
+			return nil, err
+		}
+		p.jobs = append(p.jobs, &builtJob{cfg: *c, fingerprint: fp, job: j})
+		if ok {
+			p.changed = append(p.changed, c.Name)
+		} else {
+			p.added = append(p.added, c.Name)
+		}
+	}
+	for name := range b.running {
+		if !seen[name] {
+			p.removed = append(p.removed, name)
+		}
+	}
+	return p, nil
+}
+
+// commit records p as running and updates the jobs' metric series:
+// created for new jobs, deleted for removed ones.
+func (b *jobBuilder) commit(p *jobPlan) {
+	for _, name := range p.removed {
+		b.metrics.forgetJob(name)
+	}
+	b.running = make(map[string]*builtJob, len(p.jobs))
+	for _, bj := range p.jobs {
+		b.running[bj.cfg.Name] = bj
+		b.metrics.registerJob(bj.cfg.Name, bj.cfg.Type)
+	}
+}
+
+// fingerprint digests the tokens and TLS file contents of a job's sources.
+func fingerprint(sources []source.Config) ([sha256.Size]byte, error) {
+	h := sha256.New()
+	for _, sc := range sources {
+		fmt.Fprintf(h, "token %d:%s\n", len(sc.Token.Reveal()), sc.Token.Reveal())
+		for _, path := range []string{sc.TLS.CAFile, sc.TLS.CertFile, sc.TLS.KeyFile} {
+			if path == "" {
+				continue
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return [sha256.Size]byte{}, fmt.Errorf("reading %s: %w", path, err)
+			}
+			fmt.Fprintf(h, "file %d:", len(data))
+			h.Write(data)
+		}
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum, nil
+}
+
+func (b *jobBuilder) openStore(s *config.Store) (*store.Local, error) {
+	key, err := filepath.Abs(s.Path)
+	if err != nil {
+		return nil, err
+	}
+	if st, ok := b.stores[key]; ok {
+		return st, nil
+	}
+	st, err := store.Open(s.Path, b.logger)
+	if err != nil {
+		return nil, err
+	}
+	b.stores[key] = st
+	return st, nil
+}
+
+// build makes one job; sources are c's source and/or target configs, in
+// that order, already loaded by plan.
+func (b *jobBuilder) build(c *config.Job, sources []source.Config) (job.Job, error) {
+	st, err := b.openStore(c.Store)
+	if err != nil {
+		return nil, fmt.Errorf("job %s: store %s: %w", c.Name, c.Store.Path, err)
+	}
+	newSource := func() (source.Source, error) {
+		if len(sources) == 0 {
+			return nil, fmt.Errorf("job %s: no source configured", c.Name)
+		}
+		src, err := source.New(sources[0])
+		if err != nil {
+			return nil, fmt.Errorf("job %s: %w", c.Name, err)
+		}
+		return src, nil
+	}
+	jl := b.logger // the jobs add job=<name> and run=<id> themselves
+	switch c.Type {
+	case "snapshot":
+		src, err := newSource()
+		if err != nil {
+			return nil, err
+		}
+		policy, err := c.Pruning.Policy()
+		if err != nil {
+			return nil, fmt.Errorf("job %s: %w", c.Name, err)
+		}
+		return job.NewSnapshotJob(job.SnapshotOptions{
+			Name: c.Name, Source: src, Store: st,
+			Interval: c.Interval.Std(), Jitter: c.Jitter.Std(), Timeout: c.Timeout.Std(),
+			Retries: job.RetryPolicy{
+				Max:        c.Retries.Max,
+				Initial:    c.Retries.InitialBackoff.Std(),
+				MaxBackoff: c.Retries.MaxBackoff.Std(),
+			},
+			Policy: policy, Logger: jl, Metrics: b.metrics,
+		})
+	case "prune":
+		policy, err := c.Pruning.Policy()
+		if err != nil {
+			return nil, fmt.Errorf("job %s: %w", c.Name, err)
+		}
+		return job.NewPruneJob(job.PruneOptions{
+			Name: c.Name, Store: st, Interval: c.Interval.Std(), Jitter: c.Jitter.Std(),
+			Policy: policy, Owners: c.Owners, Logger: jl, Metrics: b.metrics,
+		})
+	case "restore":
+		target, err := newSource()
+		if err != nil {
+			return nil, err
+		}
+		return job.NewRestoreJob(job.RestoreOptions{
+			Name: c.Name, Store: st, Snapshot: c.Snapshot, FromJob: c.FromJob,
+			Target: target, Timeout: c.Timeout.Std(), Logger: jl, Metrics: b.metrics,
+		})
+	}
+	return nil, fmt.Errorf("job %s: unknown type %q", c.Name, c.Type)
+}
+
+// restartOnlySettings lists the settings that differ between the running
+// and the new configuration but only take effect on a restart, and puts
+// the running values into next so that it describes what actually runs.
+func restartOnlySettings(running, next *config.Config) []string {
+	var held []string
+	hold := func(name string, differs bool, keep func()) {
+		if differs {
+			held = append(held, name)
+			keep()
+		}
+	}
+	rg, ng := &running.Global, &next.Global
+	hold("global.control.sockpath", rg.Control.SockPath != ng.Control.SockPath,
+		func() { ng.Control.SockPath = rg.Control.SockPath })
+	hold("global.monitoring.listen", rg.Monitoring.Listen != ng.Monitoring.Listen,
+		func() { ng.Monitoring.Listen = rg.Monitoring.Listen })
+	hold("global.logging.format", rg.Logging.Format != ng.Logging.Format || rg.Logging.FormatExplicit != ng.Logging.FormatExplicit,
+		func() { ng.Logging.Format, ng.Logging.FormatExplicit = rg.Logging.Format, rg.Logging.FormatExplicit })
+	hold("global.logging.output", rg.Logging.Output != ng.Logging.Output,
+		func() { ng.Logging.Output = rg.Logging.Output })
+	hold("global.logging.syslog", !reflect.DeepEqual(rg.Logging.Syslog, ng.Logging.Syslog),
+		func() { ng.Logging.Syslog = rg.Logging.Syslog })
+	return held
+}
+
+// configState is the configuration part of the status and its metrics.
+type configState struct {
+	successful prometheus.Gauge
+	successAt  prometheus.Gauge
+
+	mu     sync.Mutex
+	status job.ConfigStatus
+}
+
+func newConfigState(m *metrics, path string, loadedAt time.Time) *configState {
+	s := &configState{
+		successful: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "raftsnap_config_last_reload_successful",
+			Help: "Whether the last configuration reload (SIGHUP) succeeded (1) or was refused (0); 1 at start.",
+		}),
+		successAt: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "raftsnap_config_last_reload_success_timestamp_seconds",
+			Help: "Unix time the running configuration was loaded (at start or by the last successful reload).",
+		}),
+		status: job.ConfigStatus{Path: path, LoadedAt: loadedAt.UTC()},
+	}
+	m.registry.MustRegister(s.successful, s.successAt)
+	s.successful.Set(1)
+	s.successAt.Set(unixSeconds(loadedAt))
+	return s
+}
+
+// Status returns a copy for the /status answer.
+func (s *configState) Status() *job.ConfigStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.status
+	st.LastReloadWarnings = append([]string(nil), s.status.LastReloadWarnings...)
+	return &st
+}
+
+func (s *configState) record(at time.Time, err error, warnings []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at = at.UTC()
+	ok := err == nil
+	s.status.LastReloadAt = &at
+	s.status.LastReloadSuccessful = &ok
+	s.status.LastReloadError = ""
+	s.status.LastReloadWarnings = warnings
+	if ok {
+		s.status.LoadedAt = at
+		s.successful.Set(1)
+		s.successAt.Set(unixSeconds(at))
+		return
+	}
+	s.status.LastReloadError = err.Error()
+	s.successful.Set(0)
+}
+
+// forgetJob deletes a removed job's series, so that alerts about it stop.
+func (m *metrics) forgetJob(name string) {
+	l := prometheus.Labels{"job_name": name}
+	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
+		m.lastSuccess, m.lastAttempt, m.runDuration, m.snapshotBytes, m.failures,
+		m.storeSnapshots, m.storeBytes, m.pruneDestroyed, m.restores, m.jobCrashes,
+	} {
+		v.DeletePartialMatch(l)
+	}
+}
+
+// reloadProblems splits a refused reload's cause into one problem per
+// line (a config.Errors lists each with its file:line:col).
+func reloadProblems(err error) []string {
+	var cerrs *config.Errors
+	if errors.As(err, &cerrs) {
+		lines := make([]string, len(cerrs.List))
+		for i, e := range cerrs.List {
+			lines[i] = e.Error()
+		}
+		return lines
+	}
+	return strings.Split(err.Error(), "\n")
+}
+
+// reloader applies SIGHUP reloads to a running daemon. Only Run's loop
+// calls it, so a reload never overlaps another or the shutdown.
+type reloader struct {
+	path    string // "" for a built-in configuration (--dev)
+	running *config.Config
+	logger  *slog.Logger
+	level   *slog.LevelVar // nil when the caller supplied the logger
+	builder *jobBuilder
+	sup     *supervisor
+	state   *configState
+	notify  *notifier
+}
+
+func (r *reloader) reload() {
+	r.notify.reloading()
+	defer func() { r.notify.ready(r.statusLine()) }()
+	if r.path == "" {
+		r.logger.Warn("reload requested, but this daemon runs a built-in configuration (--dev): nothing to reload")
+		return
+	}
+	r.logger.Info("reloading the configuration", "config", r.path)
+	now := time.Now()
+	plan, next, err := r.prepare()
+	if err != nil {
+		problems := reloadProblems(err)
+		for _, p := range problems {
+			r.logger.Error("configuration reload refused", "problem", p)
+		}
+		r.logger.Error("configuration reload failed: the running configuration stays in force",
+			"config", r.path, "problems", len(problems))
+		r.state.record(now, errors.New(strings.Join(problems, "\n")), nil)
+		return
+	}
+	for _, w := range next.Warnings {
+		r.logger.Warn("configuration: " + w)
+	}
+	held := restartOnlySettings(r.running, next)
+	for _, name := range held {
+		r.logger.Warn("configuration reload: "+name+" changed; it takes effect only after a restart, the running value stays",
+			"setting", name)
+	}
+	if r.level != nil {
+		if err := setLevel(r.level, next.Global.Logging.Level); err != nil {
+			r.logger.Warn("configuration reload: " + err.Error())
+		}
+	}
+	stuck := r.sup.replace(plan.jobList(), next.Global.ShutdownTimeout.Std())
+	for _, name := range stuck {
+		r.logger.Error("configuration reload: a stopped job did not end within the shutdown timeout; its replacement runs anyway",
+			"job", name, "timeout", next.Global.ShutdownTimeout.Std())
+	}
+	r.builder.commit(plan)
+	r.running = next
+	warnings := make([]string, len(held))
+	for i, name := range held {
+		warnings[i] = name + " changed: needs a restart"
+	}
+	r.state.record(now, nil, warnings)
+	r.logger.Info("configuration reloaded", "config", r.path,
+		"added", strings.Join(plan.added, ","), "changed", strings.Join(plan.changed, ","),
+		"removed", strings.Join(plan.removed, ","), "unchanged", len(plan.unchanged))
+}
+
+// prepare loads and validates the file and builds the jobs it adds or
+// changes, touching nothing that runs.
+func (r *reloader) prepare() (*jobPlan, *config.Config, error) {
+	next, err := config.Load(r.path)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan, err := r.builder.plan(next)
+	if err != nil {
+		return nil, nil, err
+	}
+	return plan, next, nil
+}
+
+func (r *reloader) statusLine() string {
+	n := len(r.sup.JobNames())
+	line := fmt.Sprintf("%d jobs running", n)
+	if st := r.state.Status(); st.LastReloadSuccessful != nil && !*st.LastReloadSuccessful {
+		line += "; last reload refused (see raftsnap status)"
+	}
+	return line
+}
