@@ -285,6 +285,7 @@ func (r *renderer) job(j job.JobStatus) {
 		for _, e := range p.Errors {
 			r.cont("error: " + oneLine(e))
 		}
+		r.pruneReasons(p.Decisions)
 	}
 
 	runs := j.History
@@ -371,6 +372,46 @@ func (r *renderer) pruneSummary(p job.PruneSummary) string {
 		v += " (" + r.ago(p.At) + ")"
 	}
 	return v
+}
+
+// DestroyedLines is how many destroyed snapshots the pruning details name.
+const DestroyedLines = 3
+
+// pruneReasons says why: how many snapshots each reason kept, and the
+// destroyed ones by name with their reasons.
+func (r *renderer) pruneReasons(decisions []job.PruneDecision) {
+	var order []string
+	kept := map[string]int{}
+	var destroyed []job.PruneDecision
+	for _, d := range decisions {
+		if !d.Keep {
+			destroyed = append(destroyed, d)
+			continue
+		}
+		for _, reason := range d.Reasons {
+			if kept[reason] == 0 {
+				order = append(order, reason)
+			}
+			kept[reason]++
+		}
+	}
+	if len(order) > 0 {
+		parts := make([]string, len(order))
+		for i, reason := range order {
+			parts[i] = fmt.Sprintf("%s (%d)", oneLine(reason), kept[reason])
+		}
+		r.cont("kept for: " + strings.Join(parts, ", "))
+	}
+	for _, d := range destroyed[:min(len(destroyed), DestroyedLines)] {
+		v := "destroyed " + d.Snapshot
+		if len(d.Reasons) > 0 {
+			v += ": " + oneLine(strings.Join(d.Reasons, ", "))
+		}
+		r.cont(v)
+	}
+	if n := len(destroyed) - DestroyedLines; n > 0 {
+		r.cont(fmt.Sprintf("... %d more destroyed", n))
+	}
 }
 
 // FormatRun is a finished run on one line: result word, run id and trigger,

@@ -252,3 +252,23 @@ func TestWrap(t *testing.T) {
 		t.Fatalf("the wrapped text lost the error:\n%s", buf.String())
 	}
 }
+
+// TestPruneReasons: the details say why snapshots were kept (a count per
+// reason) and name the destroyed ones with their reasons, a few at most.
+func TestPruneReasons(t *testing.T) {
+	j := job.JobStatus{Name: "consul-snap", Type: "snapshot", State: job.StateWaiting, History: []job.RunReport{},
+		Pruning: &job.PruneSummary{At: t0.Add(-time.Minute), Kept: 3, Destroyed: 4, Decisions: []job.PruneDecision{
+			{Snapshot: "s7.snap", Keep: true, Reasons: []string{"newest verified", "last 2"}},
+			{Snapshot: "s6.snap", Keep: true, Reasons: []string{"last 2"}},
+			{Snapshot: "s5.snap", Keep: true, Reasons: []string{"daily 7"}},
+			{Snapshot: "s4.snap", Keep: false, Reasons: []string{"no rule keeps it"}},
+			{Snapshot: "s3.snap", Keep: false, Reasons: []string{"unverified", "no rule keeps it"}},
+			{Snapshot: "s2.snap", Keep: false, Reasons: []string{"no rule keeps it"}},
+			{Snapshot: "s1.snap", Keep: false},
+		}}}
+	var buf bytes.Buffer
+	if err := RenderJob(&buf, j, Options{Now: t0}); err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "prune_reasons", buf.String())
+}
