@@ -11,7 +11,7 @@ export RAFTSNAP_TOOLS_DIR ?= $(HOME)/.cache/raftsnap-tools
 export RAFTSNAP_CONSUL_BIN ?= $(RAFTSNAP_TOOLS_DIR)/consul
 export RAFTSNAP_NOMAD_BIN ?= $(RAFTSNAP_TOOLS_DIR)/nomad
 
-.PHONY: build test unit servers fuzz bench lint clean
+.PHONY: build test unit servers fuzz bench lint clean dist dist-check completions man docs-cli
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o raftsnap .
@@ -40,3 +40,67 @@ lint:
 
 clean:
 	rm -f raftsnap
+	rm -rf $(DIST_DIR)
+
+# --- Release artefacts: tarballs, .deb/.rpm, man pages, completions ---------
+# Everything lands in $(DIST_DIR) (git-ignored).
+DIST_DIR      ?= dist/out
+DIST_ARCHES   ?= amd64 arm64
+NFPM_VERSION  ?= v2.45.2
+NFPM          ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+# Man page dates and tarball mtimes come from the last commit, so that two
+# builds of one commit are identical.
+export SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
+# dpkg and rpm want a version that starts with a digit and orders correctly:
+# v1.2.3 -> 1.2.3, v1.2.3-4-gabc -> 1.2.3+4.gabc, untagged abc123 -> 0.0.0+git.abc123.
+PKG_VERSION   ?= $(shell echo '$(VERSION)' | sed -E -e '/^v[0-9]/{s/^v//;s/-/+/;s/-/./g;b' -e '}' -e 's/-/./g;s/^/0.0.0+git./')
+HOST_RAFTSNAP := $(DIST_DIR)/host/raftsnap
+
+$(HOST_RAFTSNAP): FORCE
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $@ .
+FORCE:
+
+# The CLI reference in docs/ is committed; client's TestCLIReferenceUpToDate
+# fails when it is stale.
+docs-cli: $(HOST_RAFTSNAP)
+	env -u TMPDIR $(HOST_RAFTSNAP) gen-docs --markdown docs/cli-reference
+
+completions: $(HOST_RAFTSNAP)
+	$(HOST_RAFTSNAP) gen-docs --completions $(DIST_DIR)/completions
+
+man: $(HOST_RAFTSNAP)
+	rm -rf $(DIST_DIR)/man && $(HOST_RAFTSNAP) gen-docs --man $(DIST_DIR)/man
+	gzip -n -9 $(DIST_DIR)/man/*.1
+
+# One stage directory per architecture holds exactly what ships; the tarball
+# is that directory, and nfpm takes the binary, man pages and completions
+# from it (see dist/nfpm.yaml). Until dist/systemd/ exists the packages are
+# built without the unit, with a warning.
+dist: completions man
+	@set -e; for arch in $(DIST_ARCHES); do \
+		name=raftsnap_$(PKG_VERSION)_linux_$$arch; stage=$(DIST_DIR)/$$name; \
+		rm -rf $$stage && mkdir -p $$stage/examples; \
+		echo "build $$name"; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $$stage/raftsnap . ; \
+		cp -R $(DIST_DIR)/man $(DIST_DIR)/completions dist/grafana dist/prometheus $$stage/; \
+		cp dist/examples/*.yml $$stage/examples/; cp README.md $$stage/; \
+		if [ -d dist/systemd ]; then cp -R dist/systemd $$stage/; fi; \
+		tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@$(SOURCE_DATE_EPOCH) \
+			-C $(DIST_DIR) -czf $(DIST_DIR)/$$name.tar.gz $$name; \
+		nfpmcfg=dist/nfpm.yaml; \
+		if [ ! -f dist/systemd/raftsnap.service ]; then \
+			echo "warning: dist/systemd/ has not landed: packaging without the systemd unit" >&2; \
+			nfpmcfg=$(DIST_DIR)/nfpm-nosystemd.yaml; \
+			sed '/# systemd-begin/,/# systemd-end/d' dist/nfpm.yaml > $$nfpmcfg; \
+		fi; \
+		for fmt in deb rpm; do \
+			RAFTSNAP_STAGE=$$stage PKG_ARCH=$$arch PKG_VERSION=$(PKG_VERSION) \
+				$(NFPM) package --config $$nfpmcfg --packager $$fmt --target $(DIST_DIR)/; \
+		done; \
+	done
+	@cd $(DIST_DIR) && sha256sum *.tar.gz *.deb *.rpm > SHA256SUMS && cat SHA256SUMS
+
+# Builds the amd64 .deb and checks its contents with dpkg-deb.
+dist-check:
+	$(MAKE) dist DIST_ARCHES=amd64
+	dist/check-deb.sh $(DIST_DIR)/raftsnap_$(PKG_VERSION)_amd64.deb

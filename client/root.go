@@ -89,6 +89,7 @@ restores them.`,
 		newConfigcheckCommand(g),
 		newTestCommand(g),
 		newDaemonCommand(g),
+		newGenDocsCommand(g),
 	)
 	return root
 }

@@ -1,0 +1,8 @@
+#!/bin/sh
+# Lets systemd forget the removed unit. Snapshots under /var/lib/raftsnap
+# and the configuration are kept: they are the operator's data.
+set -e
+if [ -d /run/systemd/system ]; then
+	systemctl daemon-reload || true
+fi
+exit 0

@@ -1,0 +1,8 @@
+#!/bin/sh
+# Stops and disables the service when the package is removed, not when it
+# is upgraded (deb: "remove"; rpm: $1 = 0).
+set -e
+if [ -d /run/systemd/system ] && { [ "$1" = remove ] || [ "$1" = 0 ]; }; then
+	systemctl disable --now raftsnap.service || true
+fi
+exit 0
