@@ -87,14 +87,14 @@ dist: completions man
 		if [ -d dist/systemd ]; then cp -R dist/systemd $$stage/; fi; \
 		tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@$(SOURCE_DATE_EPOCH) \
 			-C $(DIST_DIR) -czf $(DIST_DIR)/$$name.tar.gz $$name; \
-		nfpmcfg=dist/nfpm.yaml; \
+		nfpmcfg=$(DIST_DIR)/nfpm-$$arch.yaml; nosystemd=; \
 		if [ ! -f dist/systemd/raftsnap.service ]; then \
 			echo "warning: dist/systemd/ has not landed: packaging without the systemd unit" >&2; \
-			nfpmcfg=$(DIST_DIR)/nfpm-nosystemd.yaml; \
-			sed '/# systemd-begin/,/# systemd-end/d' dist/nfpm.yaml > $$nfpmcfg; \
+			nosystemd='/# systemd-begin/,/# systemd-end/d'; \
 		fi; \
+		sed -e "s|\$${RAFTSNAP_STAGE}|$$stage|g" -e "$$nosystemd" dist/nfpm.yaml > $$nfpmcfg; \
 		for fmt in deb rpm; do \
-			RAFTSNAP_STAGE=$$stage PKG_ARCH=$$arch PKG_VERSION=$(PKG_VERSION) \
+			PKG_ARCH=$$arch PKG_VERSION=$(PKG_VERSION) \
 				$(NFPM) package --config $$nfpmcfg --packager $$fmt --target $(DIST_DIR)/; \
 		done; \
 	done

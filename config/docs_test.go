@@ -173,3 +173,33 @@ func TestConfigurationReferenceCoversEveryKey(t *testing.T) {
 		t.Fatalf("found only %d keys in the config structs", total)
 	}
 }
+
+// TestExampleConfigs checks that the commented examples the packages ship
+// exist and back up what their names promise (TestGoodConfigs loads every
+// file of dist/examples).
+func TestExampleConfigs(t *testing.T) {
+	for file, wantKinds := range map[string][]string{
+		"consul.yml":        {"consul"},
+		"nomad.yml":         {"nomad"},
+		"vault.yml":         {"vault"},
+		"nomad-vault.yml":   {"nomad", "vault"},
+		"multi-cluster.yml": {"consul", "nomad", "vault"},
+	} {
+		cfg, err := Load("../dist/examples/" + file)
+		if err != nil {
+			t.Errorf("%s:\n%v", file, err)
+			continue
+		}
+		kinds := map[string]bool{}
+		for _, job := range cfg.Jobs {
+			if job.Type == "snapshot" {
+				kinds[job.Source.Type] = true
+			}
+		}
+		for _, kind := range wantKinds {
+			if !kinds[kind] {
+				t.Errorf("%s has no snapshot job of a %s source", file, kind)
+			}
+		}
+	}
+}
