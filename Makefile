@@ -78,15 +78,16 @@ man: $(HOST_RAFTSNAP)
 # from it (see dist/nfpm.yaml). Until dist/systemd/ exists the packages are
 # built without the unit, with a warning.
 dist: completions man
-	@rm -f $(DIST_DIR)/*.tar.gz $(DIST_DIR)/*.deb $(DIST_DIR)/*.rpm $(DIST_DIR)/SHA256SUMS
+	@rm -rf $(DIST_DIR)/raftsnap_*_linux_*/ $(DIST_DIR)/*.tar.gz $(DIST_DIR)/*.deb $(DIST_DIR)/*.rpm $(DIST_DIR)/SHA256SUMS
 	@set -e; for arch in $(DIST_ARCHES); do \
 		name=raftsnap_$(PKG_VERSION)_linux_$$arch; stage=$(DIST_DIR)/$$name; \
-		rm -rf $$stage && mkdir -p $$stage/examples; \
+		rm -rf $$stage && mkdir -p $$stage/examples $$stage/grafana $$stage/prometheus; \
 		echo "build $$name"; \
 		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $$stage/raftsnap . ; \
-		cp -R $(DIST_DIR)/man $(DIST_DIR)/completions dist/grafana dist/prometheus $$stage/; \
+		cp -R $(DIST_DIR)/man $(DIST_DIR)/completions $$stage/; \
+		cp dist/grafana/*.json $$stage/grafana/; cp dist/prometheus/*.yml $$stage/prometheus/; \
 		cp dist/examples/*.yml $$stage/examples/; cp README.md $$stage/; \
-		if [ -d dist/systemd ]; then cp -R dist/systemd $$stage/; fi; \
+		if [ -d dist/systemd ]; then mkdir -p $$stage/systemd && cp dist/systemd/raftsnap.* $$stage/systemd/; fi; \
 		tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@$(SOURCE_DATE_EPOCH) \
 			-C $(DIST_DIR) -czf $(DIST_DIR)/$$name.tar.gz $$name; \
 		nfpmcfg=$(DIST_DIR)/nfpm-$$arch.yaml; nosystemd=; \
