@@ -23,7 +23,7 @@ func newTestCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "test",
 		Short: "Dry runs: show what the daemon would do, without doing it",
-		Args: noArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return usageError(fmt.Errorf("%s needs a subcommand: pruning", cmd.CommandPath()))
 		},
