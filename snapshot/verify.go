@@ -332,14 +332,15 @@ func (v *Verifier) inflate() {
 	in := &chunkReader{ch: v.compressed, pool: &v.rawPool, quit: v.quit, head: make([]byte, 0, 16)}
 	// A *bufio.Reader is both the fastest input for klauspost's inflater
 	// and an io.ByteReader, which makes the gzip reader stop exactly at the
-	// end of the stream so trailing bytes can be found.
+	// end of the stream so trailing bytes can be found. newGzipMember picks
+	// the build's inflater (inflate_default.go, inflate_isal.go).
 	br := bufio.NewReaderSize(in, chunkSize)
-	zr, err := kgzip.NewReader(br)
+	zr, err := newGzipMember(br)
 	if err != nil {
 		v.inflateErr = gzipHeaderError(err, in)
 		return
 	}
-	zr.Multistream(false)
+	defer zr.Close()
 	headerLen := in.n - int64(br.Buffered())
 	for {
 		buf, ok := v.plainPool.get(v.quit)
