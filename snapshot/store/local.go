@@ -372,6 +372,13 @@ func (p *Pending) Commit(entry Entry) (Entry, error) {
 		os.Remove(tmpPath)
 		return Entry{}, fmt.Errorf("store: %w", err)
 	}
+	// The rename must be durable before the sidecar (the commit point)
+	// exists: otherwise a power cut could keep the sidecar and lose the
+	// archive's name.
+	if err := atomicfile.SyncDir(l.dir); err != nil {
+		os.Remove(entry.Path)
+		return Entry{}, fmt.Errorf("store: %w", err)
+	}
 	if err := l.writeSidecar(entry); err != nil {
 		// Without its sidecar the archive would be adopted at the next start
 		// with less information; remove it so the failure is plain.
