@@ -1,0 +1,464 @@
+package daemon_test
+
+// Crash tests: the real daemon binary killed with SIGKILL while it writes,
+// prunes and restores, restarted, and the store checked after every kill;
+// the fsync/rename order of a commit checked under strace (the closest a
+// test gets to a power cut). See docs/reliability/crashes.md.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/raftsnap/raftsnap/daemon/job"
+	"github.com/raftsnap/raftsnap/snapshot"
+	"github.com/raftsnap/raftsnap/snapshot/store"
+)
+
+// crashKillsCI is how many SIGKILLs TestCrashKillLoop deals in a normal run;
+// RAFTSNAP_SOAK_KILLS (make soak) raises it.
+const crashKillsCI = 200
+
+const crashConfig = `global:
+  logging: {level: info}
+  control: {sockpath: %[1]s/control/sock}
+  shutdown_timeout: 5s
+jobs:
+  - name: snap
+    type: snapshot
+    source: {type: raft, address: %[2]s}
+    interval: 1s
+    store: {path: %[1]s/store}
+    pruning:
+      keep:
+        - last_n: {count: 4}
+  - name: prune
+    type: prune
+    store: {path: %[1]s/store}
+    interval: 1s
+    owners: [snap]
+    pruning:
+      keep:
+        - last_n: {count: %[4]d}
+  - name: restore
+    type: restore
+    from_job: snap
+    snapshot: latest
+    target: {type: raft, address: %[3]s}
+`
+
+// crashKeepFloor is the prune job's last_n: once the store has held that
+// many snapshots it must never list fewer, whatever was killed when.
+const crashKeepFloor = 2
+
+// postSignal sends a wakeup without waiting for the run, so that the kill
+// lands while the run is in progress.
+func postSignal(t *testing.T, sock, jobName string) {
+	t.Helper()
+	body, _ := json.Marshal(job.SignalRequest{Job: jobName, Op: "wakeup"})
+	resp, err := controlClient(sock).Post("http://raftsnap/signal", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("POST /signal %s: %v", jobName, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /signal %s: %s", jobName, resp.Status)
+	}
+}
+
+// crashState is what one kill left in the store, read before the restart.
+type crashState struct {
+	entries []store.Entry
+	parts   []string // base names of *.part files
+	orphans []string // archives without a sidecar
+}
+
+// inspectStore checks the store as a crash left it, without changing it:
+// every listed snapshot verifies and its sidecar matches the file.
+func inspectStore(t *testing.T, dir string) crashState {
+	t.Helper()
+	entries, foreign, err := store.ListReadOnly(dir)
+	if err != nil {
+		t.Fatalf("listing the store after a kill: %v", err)
+	}
+	var st crashState
+	st.entries = entries
+	for _, e := range entries {
+		report, err := snapshot.VerifyFile(e.Path, snapshot.VerifyOptions{})
+		if err != nil {
+			t.Fatalf("listed snapshot %s does not verify after a kill: %v", e.Name, err)
+		}
+		if !e.Verified || e.Size != report.ArchiveBytes || e.SHA256 != report.ArchiveSHA256 || e.Index != report.Meta.Index || e.Job != "snap" {
+			t.Fatalf("sidecar of %s disagrees with its file after a kill: sidecar %d bytes sha256 %s index %d job %s verified %v; file %d bytes sha256 %s index %d",
+				e.Name, e.Size, e.SHA256, e.Index, e.Job, e.Verified, report.ArchiveBytes, report.ArchiveSHA256, report.Meta.Index)
+		}
+	}
+	for _, f := range foreign {
+		switch {
+		case strings.HasSuffix(f.Name, ".part"):
+			// (sidecar temp files are not reported by List; globbed below)
+		case strings.HasPrefix(f.Problem, "archive without sidecar"):
+			st.orphans = append(st.orphans, f.Name)
+		default:
+			t.Fatalf("after a kill the store holds an unexpected file %s (%s)", f.Name, f.Problem)
+		}
+	}
+	for _, p := range partFiles(t, dir) {
+		st.parts = append(st.parts, filepath.Base(p))
+	}
+	return st
+}
+
+// newer reports whether a sorts before b in the store's newest-first order.
+func newer(a, b store.Entry) bool {
+	s := []store.Entry{b, a}
+	store.SortNewestFirst(s)
+	return s[0].Name == a.Name
+}
+
+// TestCrashKillLoop kills the daemon with SIGKILL at a random moment
+// (0-300 ms) after waking a snapshot, prune or restore run, over and over,
+// against a real dev cluster. After every kill, before the restart, every
+// listed snapshot verifies and matches its sidecar, and no good snapshot is
+// missing that pruning had to keep; after every restart the temp files the
+// kill left are gone and logged, archives left without a sidecar are
+// adopted and logged, and a run of the killed job succeeds.
+func TestCrashKillLoop(t *testing.T) {
+	kills := crashKillsCI
+	if v := os.Getenv("RAFTSNAP_SOAK_KILLS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("RAFTSNAP_SOAK_KILLS=%q: want a positive number of kills", v)
+		}
+		kills = n
+	}
+	source, target := startCluster(t, ""), startCluster(t, "")
+	ctx := context.Background()
+	// ~1 MiB of incompressible state: a run takes long enough (download,
+	// verify, fsync) that many kills land inside one.
+	for i := range 32 {
+		if err := source.Put(ctx, fmt.Sprintf("key-%02d", i), randomText(t, 32<<10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := shortTempDir(t)
+	storeDir := filepath.Join(dir, "store")
+	configPath := filepath.Join(dir, "raftsnap.yml")
+	writeFile(t, configPath, fmt.Sprintf(crashConfig, dir, leader(t, source).HTTPAddr, leader(t, target).HTTPAddr, crashKeepFloor), 0o600)
+
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	actions := []string{"snap", "snap", "prune", "restore"} // writes weigh double
+	var (
+		prev                          crashState
+		maxListed                     int
+		killedJob                     = "snap"
+		withPart, withOrphan, adopted int
+		byAction                      = map[string]int{}
+	)
+	start := time.Now()
+	for i := range kills {
+		d := startDaemon(t, configPath)
+		logs := d.stderr.String()
+		// The kill's leftovers were settled by start-up, and it said so.
+		for _, p := range prev.parts {
+			if _, err := os.Stat(filepath.Join(storeDir, p)); err == nil {
+				t.Fatalf("kill %d: temp file %s survived the restart", i, p)
+			}
+			if !strings.Contains(logs, p) || !strings.Contains(logs, "removed temp file left by an interrupted write") {
+				t.Fatalf("kill %d: start-up did not log removing %s:\n%s", i, p, logs)
+			}
+		}
+		for _, o := range prev.orphans {
+			if !regexp.MustCompile(`adopted archive left without a sidecar.* file=` + regexp.QuoteMeta(o)).MatchString(logs) {
+				t.Fatalf("kill %d: the archive without sidecar %s was not adopted at start-up (it was complete: SIGKILL loses no written data):\n%s", i, o, logs)
+			}
+			adopted++
+		}
+		// The killed job's next run succeeds, and the daemon answers.
+		if r := rs(t, "signal", "wakeup", killedJob, "--wait", "--socket", d.sock); r.code != 0 {
+			t.Fatalf("kill %d: the first %s run after the restart failed: %s\ndaemon log:\n%s", i, killedJob, r, d.stderr)
+		}
+
+		killedJob = actions[rng.IntN(len(actions))]
+		byAction[killedJob]++
+		postSignal(t, d.sock, killedJob)
+		time.Sleep(time.Duration(rng.IntN(301)) * time.Millisecond) // the random kill point, not a wait
+		if err := d.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		<-d.exited
+
+		st := inspectStore(t, storeDir)
+		if len(st.parts) > 0 {
+			withPart++
+		}
+		if len(st.orphans) > 0 {
+			withOrphan++
+		}
+		// No good snapshot lost: the prune job keeps the newest
+		// crashKeepFloor, so each of the previous newest ones is either
+		// still listed or has that many newer ones above it.
+		listed := map[string]bool{}
+		for _, e := range st.entries {
+			listed[e.Name] = true
+		}
+		for _, p := range prev.entries[:min(crashKeepFloor, len(prev.entries))] {
+			if listed[p.Name] {
+				continue
+			}
+			n := 0
+			for _, e := range st.entries {
+				if newer(e, p) {
+					n++
+				}
+			}
+			if n < crashKeepFloor {
+				t.Fatalf("kill %d (during %s): %s, one of the %d newest snapshots, is gone with only %d newer listed: %v",
+					i, killedJob, p.Name, crashKeepFloor, n, st.entries)
+			}
+		}
+		maxListed = max(maxListed, len(st.entries))
+		if want := min(crashKeepFloor, maxListed); len(st.entries) < want {
+			t.Fatalf("kill %d (during %s): the store lists %d snapshots, pruning keeps at least %d", i, killedJob, len(st.entries), want)
+		}
+		prev = st
+	}
+	t.Logf("%d kills in %s (%v): %d left a temp file, %d an archive without sidecar (%d adopted at restart)",
+		kills, time.Since(start).Round(time.Second), byAction, withPart, withOrphan, adopted)
+	// The loop proves something only if kills land mid-write.
+	if kills >= 50 && withPart == 0 {
+		t.Fatalf("none of %d kills interrupted a snapshot write: the test no longer exercises what it claims", kills)
+	}
+}
+
+// TestCrashCommitSyscallOrder runs the daemon under strace and checks the
+// order of the system calls that make a snapshot durable, for the archive
+// and for its sidecar: create the temp file, fsync it, rename it to its
+// final name, fsync the directory. This is what survives a power cut: a
+// rename that reaches the disk before the data it names would leave a
+// listed file of zeros.
+func TestCrashCommitSyscallOrder(t *testing.T) {
+	stracePath, err := exec.LookPath("strace")
+	if err != nil {
+		t.Fatalf("strace is required (apt-get install strace; .ci/run installs it): %v", err)
+	}
+	source := startCluster(t, "")
+	if err := source.Put(context.Background(), "k", randomText(t, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	dir := shortTempDir(t)
+	storeDir := filepath.Join(dir, "store")
+	configPath := filepath.Join(dir, "raftsnap.yml")
+	writeFile(t, configPath, fmt.Sprintf(`global:
+  control: {sockpath: %[1]s/control/sock}
+jobs:
+  - name: snap
+    type: snapshot
+    source: {type: raft, address: %[2]s}
+    interval: 1h
+    store: {path: %[1]s/store}
+    pruning: {keep: [{last_n: {count: 5}}]}
+`, dir, leader(t, source).HTTPAddr), 0o600)
+	tracePath := filepath.Join(dir, "trace")
+
+	d := &daemonProc{stdout: newNotifyBuffer(), stderr: newNotifyBuffer(), exited: make(chan struct{})}
+	// -y prints the path behind each descriptor, so fsync(7</dir/x.part>)
+	// says what was synced.
+	d.cmd = exec.Command(stracePath, "-f", "-y", "-qq", "-o", tracePath,
+		"-e", "trace=openat,fsync,fdatasync,rename,renameat,renameat2",
+		raftsnapBin, "daemon", "--config", configPath)
+	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.waitErr = d.cmd.Wait(); close(d.exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-d.exited:
+		default:
+			d.cmd.Process.Kill() // strace kills its tracee when it dies
+			<-d.exited
+		}
+	})
+	m := d.waitOutput(t, d.stderr, startedLine, 60*time.Second)
+	d.sock = m[1]
+	r := mustRS(t, "signal", "wakeup", "snap", "--wait", "--socket", d.sock)
+	name := snapName.FindString(r.stdout)
+	if name == "" {
+		t.Fatalf("wakeup names no snapshot: %s", r)
+	}
+	// Stop the traced daemon cleanly; strace exits with it.
+	daemonPID := fetchStatus(t, d.sock).PID
+	if err := interruptProcess(daemonPID); err != nil {
+		t.Fatal(err)
+	}
+	d.exitCode(t, 30*time.Second)
+
+	trace, err := os.ReadFile(tracePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := parseTrace(trace)
+	archive := filepath.Join(storeDir, name)
+	sidecar := archive + ".json"
+	// The archive's temp file has a random name: find the one renamed to
+	// the snapshot.
+	archiveTemp := ""
+	for _, c := range calls {
+		if c.isRename() && c.renameTo == archive {
+			archiveTemp = c.renameFrom
+		}
+	}
+	if archiveTemp == "" {
+		t.Fatalf("no rename to %s in the trace:\n%s", archive, trace)
+	}
+	archiveDirSync := -1
+	for _, f := range []struct{ temp, final string }{{archiveTemp, archive}, {sidecar + ".part", sidecar}} {
+		steps := []struct {
+			what  string
+			match func(traceCall) bool
+		}{
+			{"create " + filepath.Base(f.temp), func(c traceCall) bool {
+				return c.name == "openat" && strings.Contains(c.args, `"`+f.temp+`"`) && strings.Contains(c.args, "O_CREAT")
+			}},
+			{"fsync " + filepath.Base(f.temp), func(c traceCall) bool { return c.isSync() && c.fdPath == f.temp }},
+			{"rename to " + filepath.Base(f.final), func(c traceCall) bool {
+				return c.isRename() && c.renameFrom == f.temp && c.renameTo == f.final
+			}},
+			{"fsync the directory", func(c traceCall) bool { return c.isSync() && c.fdPath == storeDir }},
+		}
+		at := 0
+		var stepAt []int
+		for _, s := range steps {
+			found := false
+			for ; at < len(calls); at++ {
+				if s.match(calls[at]) {
+					if calls[at].result != "0" && !(calls[at].name == "openat" && isFD(calls[at].result)) {
+						t.Fatalf("%s failed: %s", s.what, calls[at].line)
+					}
+					found = true
+					stepAt = append(stepAt, at)
+					at++
+					break
+				}
+			}
+			if !found {
+				t.Fatalf("%s: no %q after the previous step in the trace (want create temp, fsync it, rename, fsync the directory, in that order); calls on the store:\n%s",
+					filepath.Base(f.final), s.what, storeCalls(calls, storeDir))
+			}
+		}
+		if f.final == archive {
+			archiveDirSync = stepAt[3]
+		} else if archiveDirSync > stepAt[0] {
+			// The sidecar is the commit point: the archive's rename must be
+			// durable before it, or a power cut could keep a sidecar that
+			// names no archive while losing the archive.
+			t.Fatalf("the directory was not fsynced after renaming %s and before creating its sidecar; calls on the store:\n%s",
+				name, storeCalls(calls, storeDir))
+		}
+	}
+}
+
+func interruptProcess(pid int) error {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	return p.Signal(os.Interrupt)
+}
+
+// traceCall is one system call from `strace -f -y`.
+type traceCall struct {
+	line, name, args, result string
+	fdPath                   string // for fsync: the path behind the descriptor
+	renameFrom, renameTo     string
+}
+
+func (c traceCall) isRename() bool { return strings.HasPrefix(c.name, "rename") }
+func (c traceCall) isSync() bool   { return c.name == "fsync" || c.name == "fdatasync" }
+
+func isFD(s string) bool {
+	_, err := strconv.Atoi(strings.SplitN(s, "<", 2)[0])
+	return err == nil
+}
+
+var (
+	traceLine    = regexp.MustCompile(`^(?:\[pid\s+\d+\]\s+|\d+\s+)?(\w+)\((.*)\)\s+=\s+(\S+)`)
+	traceResumed = regexp.MustCompile(`^(?:\[pid\s+\d+\]\s+|\d+\s+)?<\.\.\. (\w+) resumed>(.*)\)\s+=\s+(\S+)`)
+	traceStarted = regexp.MustCompile(`^(?:\[pid\s+\d+\]\s+|\d+\s+)?(\w+)\((.*) <unfinished \.\.\.>$`)
+	traceFD      = regexp.MustCompile(`^\d+<(.*)>$`)
+	traceString  = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"`)
+)
+
+// parseTrace turns strace output into calls in the order they started
+// (one goroutine's calls are sequential, whichever thread runs them); a
+// call interrupted by another thread's is joined with its result.
+func parseTrace(trace []byte) []traceCall {
+	var calls []traceCall
+	pending := map[string]int{} // pid+name -> index of an unfinished call
+	sc := bufio.NewScanner(bytes.NewReader(trace))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	pidOf := func(line string) string {
+		if m := regexp.MustCompile(`^(?:\[pid\s+(\d+)\]|(\d+))`).FindStringSubmatch(line); m != nil {
+			return m[1] + m[2]
+		}
+		return ""
+	}
+	for sc.Scan() {
+		line := sc.Text()
+		if m := traceStarted.FindStringSubmatch(line); m != nil {
+			pending[pidOf(line)+m[1]] = len(calls)
+			calls = append(calls, traceCall{line: line, name: m[1], args: m[2]})
+			continue
+		}
+		if m := traceResumed.FindStringSubmatch(line); m != nil {
+			if i, ok := pending[pidOf(line)+m[1]]; ok {
+				calls[i].args += m[2]
+				calls[i].result = m[3]
+				calls[i].line += " ... " + line
+				delete(pending, pidOf(line)+m[1])
+			}
+			continue
+		}
+		if m := traceLine.FindStringSubmatch(line); m != nil {
+			calls = append(calls, traceCall{line: line, name: m[1], args: m[2], result: m[3]})
+		}
+	}
+	for i := range calls {
+		c := &calls[i]
+		if c.isSync() {
+			if m := traceFD.FindStringSubmatch(strings.TrimSpace(c.args)); m != nil {
+				c.fdPath = m[1]
+			}
+		}
+		if c.isRename() {
+			if s := traceString.FindAllStringSubmatch(c.args, -1); len(s) >= 2 {
+				c.renameFrom, c.renameTo = s[0][1], s[1][1]
+			}
+		}
+	}
+	return calls
+}
+
+// storeCalls lists the calls that name the store, for a failure message.
+func storeCalls(calls []traceCall, storeDir string) string {
+	var b strings.Builder
+	for _, c := range calls {
+		if strings.Contains(c.line, storeDir) {
+			b.WriteString(c.line + "\n")
+		}
+	}
+	return b.String()
+}
