@@ -11,7 +11,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -146,9 +148,9 @@ func TestCrashKillLoop(t *testing.T) {
 	}
 	source, target := startCluster(t, ""), startCluster(t, "")
 	ctx := context.Background()
-	// ~1 MiB of incompressible state: a run takes long enough (download,
-	// verify, fsync) that many kills land inside one.
-	for i := range 32 {
+	// 2 MiB of incompressible state through proxies at 8 MiB/s: a run
+	// lasts ~250 ms, so most kills land inside one.
+	for i := range 64 {
 		if err := source.Put(ctx, fmt.Sprintf("key-%02d", i), randomText(t, 32<<10)); err != nil {
 			t.Fatal(err)
 		}
@@ -156,7 +158,7 @@ func TestCrashKillLoop(t *testing.T) {
 	dir := shortTempDir(t)
 	storeDir := filepath.Join(dir, "store")
 	configPath := filepath.Join(dir, "raftsnap.yml")
-	writeFile(t, configPath, fmt.Sprintf(crashConfig, dir, leader(t, source).HTTPAddr, leader(t, target).HTTPAddr, crashKeepFloor), 0o600)
+	writeFile(t, configPath, fmt.Sprintf(crashConfig, dir, newRateProxy(t, leader(t, source).HTTPAddr, crashRate), newRateProxy(t, leader(t, target).HTTPAddr, crashRate), crashKeepFloor), 0o600)
 
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	actions := []string{"snap", "snap", "prune", "restore"} // writes weigh double
@@ -461,4 +463,86 @@ func storeCalls(calls []traceCall, storeDir string) string {
 		}
 	}
 	return b.String()
+}
+
+// crashRate paces the kill loop's snapshots and restores (bytes/s).
+const crashRate = 8 << 20
+
+// newRateProxy forwards HTTP to a real dev-cluster node at bytesPerSec in
+// both directions (snapshot downloads and restore uploads), so that runs
+// last long enough to be killed in the middle. It only slows; it never
+// changes a byte. Returns the proxy's URL.
+func newRateProxy(t *testing.T, upstream string, bytesPerSec int) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := http.NewRequestWithContext(r.Context(), r.Method, upstream+r.URL.RequestURI(), &pacedReader{r: r.Body, rate: bytesPerSec, ctx: r.Context()})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		req.ContentLength = r.ContentLength
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		body := &pacedReader{r: resp.Body, rate: bytesPerSec, ctx: r.Context()}
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := body.Read(buf)
+			if n > 0 {
+				if _, werr := w.Write(buf[:n]); werr != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+			}
+			if err != nil {
+				return
+			}
+		}
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+// pacedReader delivers at most rate bytes per second from r.
+type pacedReader struct {
+	r     io.Reader
+	rate  int
+	ctx   context.Context
+	start time.Time
+	done  int64
+}
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	if p.start.IsZero() {
+		p.start = time.Now()
+	}
+	if len(b) > 32<<10 {
+		b = b[:32<<10]
+	}
+	// Wait until the bytes already delivered are due: a rate limit, not
+	// synchronisation.
+	due := p.start.Add(time.Duration(float64(p.done) / float64(p.rate) * float64(time.Second)))
+	if wait := time.Until(due); wait > 0 {
+		select {
+		case <-time.After(wait):
+		case <-p.ctx.Done():
+			return 0, p.ctx.Err()
+		}
+	}
+	n, err := p.r.Read(b)
+	p.done += int64(n)
+	return n, err
 }
