@@ -69,6 +69,10 @@ type Job struct {
 	Jitter   Duration `yaml:"jitter"`
 	Timeout  Duration `yaml:"timeout"`
 	Retries  *Retries `yaml:"retries"`
+	// OnClusterChange is what a snapshot job does with a snapshot whose
+	// raft servers share none with its previous snapshot's: "fail" (the
+	// default: not stored) or "warn" (stored and reported).
+	OnClusterChange string `yaml:"on_cluster_change"`
 
 	// snapshot, prune, restore
 	Store   *Store   `yaml:"store"`
@@ -87,11 +91,16 @@ type Job struct {
 
 // Source is a source block (job.source, job.target).
 type Source struct {
-	Type         string `yaml:"type"` // consul, nomad, vault, raft
-	Address      string `yaml:"address"`
-	TokenFile    string `yaml:"token_file"`
-	TokenEnv     string `yaml:"token_env"`
-	Stale        bool   `yaml:"stale"`
+	Type      string `yaml:"type"` // consul, nomad, vault, raft
+	Address   string `yaml:"address"`
+	TokenFile string `yaml:"token_file"`
+	TokenEnv  string `yaml:"token_env"`
+	Stale     bool   `yaml:"stale"`
+	// StaleFallback retries a consistent save as a stale one when the
+	// cluster has no leader (snapshot sources; not vault; not with stale).
+	StaleFallback bool `yaml:"stale_fallback"`
+	// MaxSize caps a snapshot download (snapshot sources); 0: no cap.
+	MaxSize      Size   `yaml:"max_size"`
 	Datacenter   string `yaml:"datacenter"`
 	Region       string `yaml:"region"`
 	Namespace    string `yaml:"namespace"`

@@ -72,7 +72,10 @@ func resolve(n *yaml.Node) *yaml.Node {
 	return n
 }
 
-var durationType = reflect.TypeFor[Duration]()
+var (
+	durationType = reflect.TypeFor[Duration]()
+	sizeType     = reflect.TypeFor[Size]()
+)
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	if d.tooBig {
@@ -99,6 +102,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 
 	if v.Type() == durationType {
 		d.decodeDuration(n, v, path)
+		return
+	}
+	if v.Type() == sizeType {
+		d.decodeSize(n, v, path)
 		return
 	}
 	switch v.Kind() {
@@ -163,6 +170,19 @@ func (d *decoder) decodeDuration(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	v.SetInt(int64(dur))
+}
+
+func (d *decoder) decodeSize(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.ScalarNode {
+		d.fail(n, path, "want a size such as 512MiB or 10GiB, got %s", describe(n))
+		return
+	}
+	size, err := ParseSize(n.Value)
+	if err != nil {
+		d.fail(n, path, "%v", err)
+		return
+	}
+	v.SetInt(size)
 }
 
 // fieldsOf maps YAML keys to struct field indexes, in declaration order.

@@ -31,6 +31,12 @@ const (
 // Job settings inherit global.defaults, which inherit the built-in values.
 // A restore job's from_job is resolved later, by validation, since it
 // depends on the other jobs being valid.
+// DefaultOnClusterChange refuses a snapshot from another cluster than the
+// job's previous ones: mixing two clusters under one job would let a
+// restore of "latest" restore the wrong cluster, and pruning delete the
+// right one's snapshots.
+const DefaultOnClusterChange = "fail"
+
 func applyDefaults(cfg *Config, isSet func(path string) bool) {
 	g := &cfg.Global
 	setString(&g.Logging.Level, DefaultLogLevel)
@@ -65,6 +71,7 @@ func applyDefaults(cfg *Config, isSet func(path string) bool) {
 			} else {
 				fillRetries(job.Retries, g.Defaults.Retries, path+".retries", isSet)
 			}
+			setString(&job.OnClusterChange, DefaultOnClusterChange)
 		case "restore":
 			setString(&job.Snapshot, DefaultRestoreSnapshot)
 		}

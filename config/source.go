@@ -32,6 +32,8 @@ var sourceFieldKeys = map[string]string{
 	"Namespace":      "namespace",
 	"ForceRestore":   "force_restore",
 	"Stale":          "stale",
+	"StaleFallback":  "stale_fallback",
+	"MaxSize":        "max_size",
 }
 
 // SourceConfig builds the snapshot/source configuration for this block,
@@ -65,13 +67,15 @@ func (s *Source) SourceConfig(logger *slog.Logger) (source.Config, error) {
 // baseConfig is the source configuration without its token.
 func (s *Source) baseConfig() source.Config {
 	cfg := source.Config{
-		Kind:         source.Kind(s.Type),
-		Address:      s.Address,
-		Stale:        s.Stale,
-		Datacenter:   s.Datacenter,
-		Region:       s.Region,
-		Namespace:    s.Namespace,
-		ForceRestore: s.ForceRestore,
+		Kind:          source.Kind(s.Type),
+		Address:       s.Address,
+		Stale:         s.Stale,
+		StaleFallback: s.StaleFallback,
+		MaxSize:       s.MaxSize.Bytes(),
+		Datacenter:    s.Datacenter,
+		Region:        s.Region,
+		Namespace:     s.Namespace,
+		ForceRestore:  s.ForceRestore,
 	}
 	cfg.ConnectTimeout = s.ConnectTimeout.Std()
 	if s.TLS != nil {
@@ -108,6 +112,12 @@ func (v *validator) requireSource(path string, s *Source, role, why string) {
 	}
 	if role == "source" && s.ForceRestore && v.usable(path+".force_restore") {
 		v.errorf(path+".force_restore", "applies to restore targets only")
+	}
+	if role != "source" && s.StaleFallback && v.usable(path+".stale_fallback") {
+		v.errorf(path+".stale_fallback", "applies to snapshot sources only")
+	}
+	if role != "source" && s.MaxSize != 0 && v.usable(path+".max_size") {
+		v.errorf(path+".max_size", "applies to snapshot sources only (a restore sends a stored snapshot of known size)")
 	}
 	v.positive(path+".connect_timeout", s.ConnectTimeout)
 	v.validateToken(path, s)

@@ -33,17 +33,18 @@ const maxSockPath = 107
 // jobKeys says which job keys apply to which job types; name, type and
 // timeout apply to all.
 var jobKeys = map[string][]string{
-	"source":          {"snapshot"},
-	"interval":        {"snapshot", "prune"},
-	"jitter":          {"snapshot", "prune"},
-	"retries":         {"snapshot"},
-	"store":           {"snapshot", "prune", "restore"},
-	"pruning":         {"snapshot", "prune"},
-	"owners":          {"prune"},
-	"from_job":        {"restore"},
-	"snapshot":        {"restore"},
-	"target":          {"restore"},
-	"allow_overwrite": {"restore"},
+	"source":            {"snapshot"},
+	"interval":          {"snapshot", "prune"},
+	"jitter":            {"snapshot", "prune"},
+	"retries":           {"snapshot"},
+	"on_cluster_change": {"snapshot"},
+	"store":             {"snapshot", "prune", "restore"},
+	"pruning":           {"snapshot", "prune"},
+	"owners":            {"prune"},
+	"from_job":          {"restore"},
+	"snapshot":          {"restore"},
+	"target":            {"restore"},
+	"allow_overwrite":   {"restore"},
 }
 
 // node returns the value node at path, or the nearest enclosing one when
@@ -260,6 +261,9 @@ func (v *validator) validateJob(i int, names map[string]int) {
 		}
 		v.requireStore(path+".store", job.Store)
 		v.requirePruning(path+".pruning", job.Pruning)
+		if p := path + ".on_cluster_change"; v.checkable(p) && job.OnClusterChange != "fail" && job.OnClusterChange != "warn" {
+			v.errorf(p, "%s is not a choice: use fail (refuse the snapshot) or warn (store it and report the change)", quote(job.OnClusterChange))
+		}
 	case "prune":
 		v.validateSchedule(path, job)
 		v.requireStore(path+".store", job.Store)

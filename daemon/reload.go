@@ -208,6 +208,7 @@ func (b *jobBuilder) build(c *config.Job, sources []source.Config) (job.Job, err
 				MaxBackoff: c.Retries.MaxBackoff.Std(),
 			},
 			Policy: policy, Logger: jl, Metrics: b.metrics,
+			OnClusterChange: c.OnClusterChange,
 		})
 	case "prune":
 		policy, err := c.Pruning.Policy()

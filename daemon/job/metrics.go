@@ -48,11 +48,19 @@ const (
 	ReasonStoreIO      = "store_io"
 	ReasonPermanent    = "permanent"
 	ReasonOther        = "other"
+	// ReasonNoLeader: the server said the cluster has no leader.
+	ReasonNoLeader = "no_leader"
+	// ReasonTooLarge: the snapshot passed the source's max_size.
+	ReasonTooLarge = "too_large"
+	// ReasonClusterChanged: the snapshot came from another cluster than
+	// the job's previous ones (on_cluster_change: fail).
+	ReasonClusterChanged = "cluster_changed"
 )
 
 // FailureReasons lists every reason FailureReason can return.
 var FailureReasons = []string{ReasonTimeout, ReasonCanceled, ReasonConnection, ReasonHTTP4xx, ReasonHTTP5xx,
-	ReasonVerification, ReasonStoreFull, ReasonStoreIO, ReasonPermanent, ReasonOther}
+	ReasonVerification, ReasonStoreFull, ReasonStoreIO, ReasonPermanent, ReasonOther,
+	ReasonNoLeader, ReasonTooLarge, ReasonClusterChanged}
 
 // StoreError marks a failure of the local store (writing the download,
 // committing, reading an archive), as opposed to the source's.
@@ -82,6 +90,7 @@ func FailureReason(err error) string {
 		archiveErr *snapshot.Error
 		storedErr  *store.VerificationError
 		netErr     net.Error
+		clusterErr *ClusterChangedError
 	)
 	switch {
 	case err == nil:
@@ -97,8 +106,16 @@ func FailureReason(err error) string {
 			return ReasonStoreFull
 		}
 		return ReasonStoreIO
+	case errors.As(err, &clusterErr):
+		return ReasonClusterChanged
 	case errors.As(err, &srcErr):
 		switch {
+		case errors.Is(err, source.ErrTooLarge):
+			return ReasonTooLarge
+		case errors.Is(err, source.ErrNotArchive):
+			return ReasonVerification
+		case source.IsNoLeader(err):
+			return ReasonNoLeader
 		case srcErr.StatusCode >= 400 && srcErr.StatusCode < 500:
 			return ReasonHTTP4xx
 		case srcErr.StatusCode >= 500:
@@ -137,9 +154,13 @@ func retryable(err error) bool {
 		srcErr     *source.Error
 		cfgErr     *source.ConfigError
 		archiveErr *snapshot.Error
+		clusterErr *ClusterChangedError
 	)
 	switch {
 	case errors.Is(err, context.Canceled):
+		return false
+	case errors.As(err, &clusterErr):
+		// The same server would send the same cluster's snapshot again.
 		return false
 	case errors.As(err, &storeErr):
 		return !(isStoreFull(err) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM))

@@ -6,7 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"sort"
+	"strings"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/source"
@@ -62,6 +67,33 @@ type SnapshotOptions struct {
 	Metrics Metrics
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// OnClusterChange is what to do with a snapshot whose raft servers
+	// share none with the job's previous snapshot's: ClusterChangeFail
+	// ("" too: not stored, the run fails) or ClusterChangeWarn (stored, the
+	// run report carries a warning).
+	OnClusterChange string
+}
+
+// OnClusterChange values.
+const (
+	ClusterChangeFail = "fail"
+	ClusterChangeWarn = "warn"
+)
+
+// ClusterChangedError is a snapshot refused because it comes from another
+// cluster than the job's previous snapshots.
+type ClusterChangedError struct {
+	Source   string
+	Servers  []string // raft server IDs of the refused snapshot
+	Previous []string // raft server IDs of the job's newest snapshot
+	// PreviousSnapshot names that newest snapshot.
+	PreviousSnapshot string
+}
+
+func (e *ClusterChangedError) Error() string {
+	return fmt.Sprintf("snapshot from %s comes from a different cluster (raft servers %s) than this job's previous snapshot %s (raft servers %s); not stored. "+
+		"If the cluster was replaced on purpose, set on_cluster_change: warn for one run, or give the job a new name",
+		e.Source, strings.Join(e.Servers, ", "), e.PreviousSnapshot, strings.Join(e.Previous, ", "))
 }
 
 // SnapshotJob takes snapshots from a source into a store on a schedule,
@@ -89,6 +121,8 @@ func NewSnapshotJob(opts SnapshotOptions) (*SnapshotJob, error) {
 		return nil, fmt.Errorf("snapshot job %s: jitter and timeout must not be negative", opts.Name)
 	case opts.Retries.Max < 0 || opts.Retries.Initial < 0 || opts.Retries.MaxBackoff < 0:
 		return nil, fmt.Errorf("snapshot job %s: retries must not be negative", opts.Name)
+	case opts.OnClusterChange != "" && opts.OnClusterChange != ClusterChangeFail && opts.OnClusterChange != ClusterChangeWarn:
+		return nil, fmt.Errorf("snapshot job %s: on_cluster_change must be fail or warn, got %q", opts.Name, opts.OnClusterChange)
 	}
 	j := &SnapshotJob{opts: opts, owns: ownedBy(opts.Name)}
 	j.runner = newRunner(opts.Name, "snapshot", opts.Logger, opts.Metrics, opts.Now)
@@ -128,10 +162,27 @@ func (j *SnapshotJob) refreshStore() *StoreSummary {
 func (j *SnapshotJob) run(ctx context.Context, run *activeRun) error {
 	var err error
 	var entry store.Entry
+	// stale is set once a consistent attempt failed for lack of a leader
+	// and the source allows a stale fallback; that fallback attempt comes
+	// at once and on top of the retries (a follower can answer now, and a
+	// job with no retries still gets its snapshot).
+	stale, extra := false, 0
+	fallback, canFallBack := j.opts.Source.(source.StaleFallbackSource)
+	canFallBack = canFallBack && fallback.StaleFallback()
 	for attempt := 1; ; attempt++ {
 		run.report.Attempts = attempt
-		entry, err = j.attempt(ctx, run, attempt)
-		if err == nil || ctx.Err() != nil || attempt > j.opts.Retries.Max || !retryable(err) {
+		entry, err = j.attempt(ctx, run, attempt, stale)
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		if canFallBack && !stale && source.IsNoLeader(err) {
+			stale, extra = true, 1
+			run.logger.Warn("the cluster has no leader; falling back to a stale snapshot", "attempt", attempt, "err", err)
+			run.report.Warnings = append(run.report.Warnings, fmt.Sprintf(
+				"attempt %d found no leader (%v); fell back to a stale snapshot from a follower (stale_fallback)", attempt, err))
+			continue
+		}
+		if attempt > j.opts.Retries.Max+extra || !retryable(err) {
 			break
 		}
 		wait := max(j.opts.Retries.Backoff(attempt), retryAfter(err))
@@ -147,6 +198,7 @@ func (j *SnapshotJob) run(ctx context.Context, run *activeRun) error {
 	}
 	run.report.Snapshot, run.report.Bytes = entry.Name, entry.Size
 	run.report.Index, run.report.Term = entry.Index, entry.Term
+	run.report.Stale = entry.Stale
 
 	if !isNilPlanner(j.opts.Policy) {
 		run.setPhase(PhasePruning)
@@ -167,7 +219,7 @@ func (j *SnapshotJob) run(ctx context.Context, run *activeRun) error {
 }
 
 // attempt downloads one snapshot into the store, verifying it on the way.
-func (j *SnapshotJob) attempt(ctx context.Context, run *activeRun, n int) (store.Entry, error) {
+func (j *SnapshotJob) attempt(ctx context.Context, run *activeRun, n int, stale bool) (store.Entry, error) {
 	started := j.now()
 	run.startAttempt(n, PhaseConnecting, started)
 	if j.opts.Timeout > 0 {
@@ -182,7 +234,16 @@ func (j *SnapshotJob) attempt(ctx context.Context, run *activeRun, n int) (store
 	defer pending.Abort()
 
 	verifier := snapshot.NewVerifier(j.opts.Source.VerifyOptions())
-	res, saveErr := j.opts.Source.Save(ctx, io.MultiWriter(storeWriter{pending}, verifier, countingWriter{run}))
+	sink := io.MultiWriter(storeWriter{pending}, verifier, countingWriter{run})
+	var (
+		res     *source.SaveResult
+		saveErr error
+	)
+	if fallback, ok := j.opts.Source.(source.StaleFallbackSource); ok && stale {
+		res, saveErr = fallback.SaveStale(ctx, sink)
+	} else {
+		res, saveErr = j.opts.Source.Save(ctx, sink)
+	}
 	if saveErr != nil {
 		verifier.Abort()
 	}
@@ -199,6 +260,11 @@ func (j *SnapshotJob) attempt(ctx context.Context, run *activeRun, n int) (store
 	case verifyErr != nil:
 		return store.Entry{}, fmt.Errorf("snapshot from %s failed verification, not stored: %w", j.opts.Source, verifyErr)
 	}
+	servers := serverIDs(report.Meta.Configuration)
+	run.report.Servers = servers
+	if err := j.checkCluster(run, servers); err != nil {
+		return store.Entry{}, err
+	}
 	run.setPhase(PhaseCommitting)
 	now := j.now()
 	entry, err := pending.Commit(store.Entry{
@@ -213,12 +279,78 @@ func (j *SnapshotJob) attempt(ctx context.Context, run *activeRun, n int) (store
 		Verified:   true,
 		VerifiedAt: now,
 		Sealed:     report.Sealed,
+		Servers:    servers,
+		Stale:      res.Stale,
 	})
 	if err != nil {
 		return store.Entry{}, &StoreError{Err: err}
 	}
 	run.logger.Info("snapshot stored", "snapshot", entry.Name, "bytes", entry.Size, "index", entry.Index, "term", entry.Term, "sha256", entry.SHA256)
 	return entry, nil
+}
+
+// maxRecordedServers bounds the server IDs kept per snapshot: a real raft
+// configuration has a handful; a hostile meta.json must not bloat sidecars.
+const maxRecordedServers = 64
+
+// serverIDs is the sorted, de-duplicated server IDs of a raft configuration.
+func serverIDs(cfg raft.Configuration) []string {
+	seen := map[string]bool{}
+	var ids []string
+	for _, srv := range cfg.Servers {
+		id := string(srv.ID)
+		if id == "" || seen[id] || len(ids) == maxRecordedServers {
+			continue
+		}
+		seen[id] = true
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// checkCluster compares a new snapshot's servers with the job's newest
+// snapshot that recorded some. Disjoint sets mean another cluster: a
+// rolling replacement of servers always keeps some in common between two
+// snapshots, a different cluster (or a restore into a new one) shares none.
+// Without servers on either side there is nothing to compare.
+func (j *SnapshotJob) checkCluster(run *activeRun, servers []string) error {
+	if len(servers) == 0 {
+		return nil
+	}
+	entries, _, err := j.opts.Store.List()
+	if err != nil {
+		return &StoreError{Err: err}
+	}
+	store.SortNewestFirst(entries)
+	for _, prev := range entries {
+		if !j.owns(prev) || !prev.Verified || len(prev.Servers) == 0 {
+			continue
+		}
+		if sharesAny(servers, prev.Servers) {
+			return nil
+		}
+		changed := &ClusterChangedError{Source: j.opts.Source.String(), Servers: servers, Previous: prev.Servers, PreviousSnapshot: prev.Name}
+		if j.opts.OnClusterChange == ClusterChangeWarn {
+			run.logger.Warn("snapshot comes from a different cluster; storing it (on_cluster_change: warn)",
+				"servers", servers, "previous_servers", prev.Servers, "previous_snapshot", prev.Name)
+			run.report.Warnings = append(run.report.Warnings, fmt.Sprintf(
+				"snapshot comes from a different cluster (raft servers %s) than the previous snapshot %s (raft servers %s); stored because on_cluster_change is warn",
+				strings.Join(servers, ", "), prev.Name, strings.Join(prev.Servers, ", ")))
+			return nil
+		}
+		return changed
+	}
+	return nil
+}
+
+func sharesAny(a, b []string) bool {
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			return true
+		}
+	}
+	return false
 }
 
 // storeWriter marks write errors as the store's, so ENOSPC is told apart

@@ -109,6 +109,15 @@ type RunReport struct {
 	Term     uint64 `json:"term,omitempty"`
 	// Pruning done at the end of this run, if any.
 	Pruning *PruneSummary `json:"pruning,omitempty"`
+	// Servers are the raft server IDs of the snapshot's configuration
+	// (snapshot jobs): the cluster it came from.
+	Servers []string `json:"servers,omitempty"`
+	// Stale is true when the snapshot stored came from a follower's
+	// possibly lagging state (stale mode or stale fallback).
+	Stale bool `json:"stale,omitempty"`
+	// Warnings are things that went wrong without failing the run (a stale
+	// fallback, a snapshot from a different cluster).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // PruneSummary counts what a pruning pass decided.

@@ -84,10 +84,10 @@ func TestNewBuildsEndpoints(t *testing.T) {
 			t.Fatalf("New(%+v): %v", tc.cfg, err)
 		}
 		hs := src.(*httpSource)
-		if got := hs.endpoint(OpSave); got != tc.save {
+		if got := hs.endpoint(OpSave, tc.cfg.Stale); got != tc.save {
 			t.Errorf("%s save URL = %s, want %s", tc.cfg.Kind, got, tc.save)
 		}
-		if got := hs.endpoint(OpRestore); got != tc.restore {
+		if got := hs.endpoint(OpRestore, false); got != tc.restore {
 			t.Errorf("%s restore URL = %s, want %s", tc.cfg.Kind, got, tc.restore)
 		}
 		if hs.spec.tokenHeader != tc.tokenHeader || src.String() != tc.name || src.Kind() != tc.cfg.Kind {

@@ -74,6 +74,37 @@ func (e *Error) Unwrap() error { return e.Err }
 // timeouts and bodies cut short are transient.
 func (e *Error) Permanent() bool { return e.permanent }
 
+// ErrTooLarge is wrapped by the Error of a save whose snapshot is bigger
+// than Config.MaxSize.
+var ErrTooLarge = errors.New("snapshot larger than the configured max_size")
+
+// ErrNotArchive is wrapped by the Error of a save answered 200 with a body
+// that is plainly not a snapshot archive (an HTML or JSON page: a proxy's
+// login or error page, a wrong address).
+var ErrNotArchive = errors.New("the server answered with a page, not a snapshot archive")
+
+// noLeaderPhrases are how the servers say they know no leader: Consul and
+// Nomad answer 500 "No cluster leader"; the raft handler answers 503 "no
+// leader is known" or "cannot confirm leadership".
+var noLeaderPhrases = []string{"no cluster leader", "no leader is known", "cannot confirm leadership", "leadership lost"}
+
+// IsNoLeader reports whether err is a server error saying the cluster has
+// no leader (lost quorum, or an election in progress), the case where a
+// stale save from a follower can still succeed.
+func IsNoLeader(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) || e.StatusCode < 500 {
+		return false
+	}
+	msg := strings.ToLower(e.Message)
+	for _, phrase := range noLeaderPhrases {
+		if strings.Contains(msg, phrase) {
+			return true
+		}
+	}
+	return false
+}
+
 // ConfigError is an invalid Config given to New. It is always permanent.
 type ConfigError struct {
 	Kind  Kind

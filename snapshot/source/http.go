@@ -1,6 +1,8 @@
 package source
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -9,6 +11,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -182,6 +185,15 @@ func validate(cfg Config) (*url.URL, error) {
 	if cfg.Stale && cfg.Kind == Vault {
 		return nil, bad("Stale", "vault has no stale mode (snapshots always come from the active node)")
 	}
+	if cfg.StaleFallback && cfg.Kind == Vault {
+		return nil, bad("StaleFallback", "vault has no stale mode (snapshots always come from the active node)")
+	}
+	if cfg.StaleFallback && cfg.Stale {
+		return nil, bad("StaleFallback", "has no effect when stale is set: every save is already stale")
+	}
+	if cfg.MaxSize < 0 {
+		return nil, bad("MaxSize", "must not be negative")
+	}
 	return base, nil
 }
 
@@ -198,8 +210,18 @@ func (s *httpSource) VerifyOptions() snapshot.VerifyOptions {
 	return snapshot.VerifyOptions{RequireSealed: s.spec.requireSealed}
 }
 
+// StaleFallback and SaveStale implement StaleFallbackSource.
+func (s *httpSource) StaleFallback() bool { return s.cfg.StaleFallback }
+
+func (s *httpSource) SaveStale(ctx context.Context, w io.Writer) (*SaveResult, error) {
+	if s.spec.staleValue == "" && s.kind != Consul {
+		return nil, &Error{Kind: s.kind, Op: OpSave, URL: s.endpoint(OpSave, false), Message: "this source has no stale mode", permanent: true}
+	}
+	return s.save(ctx, w, true)
+}
+
 // endpoint builds the request URL; it holds no secret.
-func (s *httpSource) endpoint(op string) string {
+func (s *httpSource) endpoint(op string, stale bool) string {
 	u := *s.base
 	path := s.spec.path
 	if op == OpRestore && s.cfg.ForceRestore && s.spec.forceRestorePath != "" {
@@ -214,7 +236,7 @@ func (s *httpSource) endpoint(op string) string {
 		query.Set("region", s.cfg.Region)
 	}
 	encoded := query.Encode()
-	if op == OpSave && s.cfg.Stale {
+	if op == OpSave && stale {
 		stale := "stale"
 		if s.spec.staleValue != "" {
 			stale += "=" + s.spec.staleValue
@@ -250,7 +272,11 @@ func (s *httpSource) newRequest(ctx context.Context, method, rawURL string, body
 // A failure to write into w is returned wrapped as is (not as *Error) so the
 // caller can tell its own disk errors (ENOSPC...) from the source's.
 func (s *httpSource) Save(ctx context.Context, w io.Writer) (*SaveResult, error) {
-	rawURL := s.endpoint(OpSave)
+	return s.save(ctx, w, s.cfg.Stale)
+}
+
+func (s *httpSource) save(ctx context.Context, w io.Writer, stale bool) (*SaveResult, error) {
+	rawURL := s.endpoint(OpSave, stale)
 	fail := func(msg string, permanent bool, err error) *Error {
 		return &Error{Kind: s.kind, Op: OpSave, URL: rawURL, Message: msg, Err: err, permanent: permanent}
 	}
@@ -268,7 +294,21 @@ func (s *httpSource) Save(ctx context.Context, w io.Writer) (*SaveResult, error)
 		return nil, statusError(s.kind, OpSave, rawURL, resp)
 	}
 
-	result := &SaveResult{Headers: map[string]string{}}
+	if max := s.cfg.MaxSize; max > 0 && resp.ContentLength > max {
+		return nil, fail(fmt.Sprintf("snapshot is %d bytes (Content-Length), over max_size %s; nothing was downloaded (raise max_size if it really is this big)",
+			resp.ContentLength, formatBytes(max)), true, ErrTooLarge)
+	}
+	// A page type alone is not damning (some servers label everything
+	// JSON); a page type on a body that does not start like gzip is.
+	peeked := bufio.NewReaderSize(resp.Body, 512)
+	if notArchiveType(resp.Header.Get("Content-Type")) {
+		if magic, _ := peeked.Peek(2); !bytes.Equal(magic, []byte{0x1f, 0x8b}) {
+			page, _ := io.ReadAll(io.LimitReader(peeked, maxServerMessage*4))
+			return nil, fail(fmt.Sprintf("%s (200 with Content-Type %s): %s", ErrNotArchive, capText(resp.Header.Get("Content-Type")), serverMessage(page)), true, ErrNotArchive)
+		}
+	}
+
+	result := &SaveResult{Headers: map[string]string{}, Stale: stale}
 	for _, name := range s.spec.recordHeaders {
 		if value := resp.Header.Get(name); value != "" {
 			result.Headers[name] = value
@@ -288,13 +328,21 @@ func (s *httpSource) Save(ctx context.Context, w io.Writer) (*SaveResult, error)
 		}
 	}
 
-	body := &trackingReader{r: resp.Body}
+	body := &trackingReader{r: peeked}
 	var src io.Reader = body
+	if s.cfg.MaxSize > 0 {
+		// One byte past the cap tells "exactly max" from "more".
+		src = io.LimitReader(src, s.cfg.MaxSize+1)
+	}
 	if hasher != nil {
-		src = io.TeeReader(body, hasher)
+		src = io.TeeReader(src, hasher)
 	}
 	n, err := io.CopyBuffer(onlyWriter{w}, src, make([]byte, copyBufferSize))
 	result.Bytes = n
+	if max := s.cfg.MaxSize; max > 0 && n > max && err == nil {
+		return nil, fail(fmt.Sprintf("snapshot passed max_size %s; download aborted after %d bytes (raise max_size if it really is this big)",
+			formatBytes(max), n), true, ErrTooLarge)
+	}
 	if err != nil {
 		if body.err == nil || !errors.Is(err, body.err) {
 			return nil, fmt.Errorf("saving snapshot from %s: writing after %d bytes: %w", s, n, err)
@@ -342,7 +390,7 @@ func (s *httpSource) cutShort(rawURL string, got, want int64, err error) *Error 
 // set. It never sends more than size bytes; an archive shorter than size is
 // a permanent error.
 func (s *httpSource) Restore(ctx context.Context, archive io.Reader, size int64) error {
-	rawURL := s.endpoint(OpRestore)
+	rawURL := s.endpoint(OpRestore, false)
 	fail := func(msg string, permanent bool, err error) *Error {
 		return &Error{Kind: s.kind, Op: OpRestore, URL: rawURL, Message: msg, Err: err, permanent: permanent}
 	}
@@ -425,3 +473,33 @@ func (t *trackingReader) Read(p []byte) (int, error) {
 type onlyWriter struct{ w io.Writer }
 
 func (o onlyWriter) Write(p []byte) (int, error) { return o.w.Write(p) }
+
+// formatBytes writes n in the largest binary unit dividing it exactly, as
+// max_size is usually written ("10GiB"), else in bytes.
+func formatBytes(n int64) string {
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return fmt.Sprintf("%d%s", n/u.size, u.name)
+		}
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// notArchiveType reports whether a Content-Type names a page rather than
+// binary data. Servers send archives as application/x-gzip,
+// application/octet-stream or without a type; proxies and login pages
+// answer text/html or JSON.
+func notArchiveType(contentType string) bool {
+	if contentType == "" {
+		return false
+	}
+	mediaType, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	return strings.HasPrefix(mediaType, "text/") || mediaType == "application/json" ||
+		strings.HasSuffix(mediaType, "+json") || strings.HasSuffix(mediaType, "+xml") || mediaType == "application/xml"
+}

@@ -48,6 +48,21 @@ type SaveResult struct {
 	// Digest says whether the server's Digest header was checked against
 	// the bytes received (nomad, raft); empty for sources that send none.
 	Digest DigestStatus `json:"digest,omitempty"`
+	// Stale is true when a follower was allowed to answer (Config.Stale, or
+	// SaveStale): the snapshot may lag the leader's state.
+	Stale bool `json:"stale,omitempty"`
+}
+
+// StaleFallbackSource is a Source configured with StaleFallback: after a
+// consistent save failed because the cluster has no leader (see
+// IsNoLeader), the caller may make its next attempt with SaveStale.
+type StaleFallbackSource interface {
+	Source
+	// StaleFallback reports whether Config.StaleFallback was set.
+	StaleFallback() bool
+	// SaveStale is Save with ?stale: any server may answer from its own,
+	// possibly lagging, state.
+	SaveStale(ctx context.Context, w io.Writer) (*SaveResult, error)
 }
 
 // TLSConfig configures HTTPS to a source. Verification is never skipped
@@ -66,7 +81,15 @@ type Config struct {
 	Address string // base URL, e.g. http://127.0.0.1:8500
 	Token   Secret
 	// Stale lets a follower answer (Consul, Nomad, raft handler).
-	Stale      bool
+	Stale bool
+	// StaleFallback lets a caller retry a consistent save as a stale one
+	// when the cluster has no leader (see StaleFallbackSource). Not with
+	// Stale, not for vault.
+	StaleFallback bool
+	// MaxSize, when positive, caps a saved snapshot: a Content-Length above
+	// it is refused before the body is read, and a body that passes it is
+	// cut off there. The error wraps ErrTooLarge and is permanent.
+	MaxSize    int64
 	Datacenter string // consul
 	Region     string // nomad
 	Namespace  string // vault (X-Vault-Namespace)

@@ -35,6 +35,14 @@ type Entry struct {
 	VerifiedAt time.Time `json:"verified_at"`
 	// Sealed is true for Vault archives carrying SHA256SUMS.sealed.
 	Sealed bool `json:"sealed,omitempty"`
+	// Servers are the raft server IDs of the snapshot's configuration
+	// (sorted): the cluster's identity, compared from one snapshot of a
+	// job to the next. Absent in sidecars written before it was recorded.
+	Servers []string `json:"servers,omitempty"`
+	// Stale is true when a follower answered (the source's stale mode, or
+	// a stale fallback while the cluster had no leader): the snapshot may
+	// lag the leader's last committed state.
+	Stale bool `json:"stale,omitempty"`
 
 	// Path is the archive's absolute path (not stored in the sidecar).
 	Path string `json:"-"`
