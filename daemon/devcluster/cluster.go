@@ -35,6 +35,10 @@ type Options struct {
 	// MaxRestoreBytes caps a restore through the snapshot handler (see
 	// snapshot.HandlerOptions).
 	MaxRestoreBytes int64
+	// NodeIDPrefix names the raft servers <prefix>-0, <prefix>-1...;
+	// "" means "node". Two clusters with different prefixes have disjoint
+	// server IDs, as two real clusters do (tests of cluster identity).
+	NodeIDPrefix string
 }
 
 // Raft timing for loopback: elections in well under a second instead of
@@ -91,8 +95,12 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		return nil, fmt.Errorf("devcluster: %w", err)
 	}
 
+	prefix := opts.NodeIDPrefix
+	if prefix == "" {
+		prefix = "node"
+	}
 	for i := range n {
-		node, err := newNode(c, raft.ServerID(fmt.Sprintf("node-%d", i)), filepath.Join(c.dir, fmt.Sprintf("node-%d", i)), opts)
+		node, err := newNode(c, raft.ServerID(fmt.Sprintf("%s-%d", prefix, i)), filepath.Join(c.dir, fmt.Sprintf("node-%d", i)), opts)
 		if err != nil {
 			c.Close()
 			return nil, err
