@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/raftsnap/raftsnap/daemon/pruning"
+	"github.com/raftsnap/raftsnap/snapshot/atomicfile"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 )
 
@@ -77,6 +79,13 @@ func pruneStore(ctx context.Context, st *store.Local, planner Planner, owns owne
 		return nil, &StoreError{Err: err}
 	}
 	sum := &PruneSummary{At: now, Foreign: len(foreign)}
+	for _, f := range foreign {
+		// Files of ours that cannot be trusted (a corrupt sidecar, a size
+		// mismatch) need the operator: say which and why, not just a count.
+		if f.Problem != "" && !strings.HasSuffix(f.Name, atomicfile.TempSuffix) {
+			logger.Warn("pruning: ignoring a store file that cannot be trusted", "file", f.Name, "problem", f.Problem)
+		}
+	}
 	var (
 		mine  []store.Entry
 		snaps []pruning.Snapshot
