@@ -24,6 +24,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/raftsnap/raftsnap/daemon/job"
 	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/store"
@@ -545,4 +548,215 @@ func (p *pacedReader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
 	p.done += int64(n)
 	return n, err
+}
+
+// --- Faults at the store, seen through the daemon ---------------------------
+
+// storeFaultConfig is one snapshot job (no retry budget hidden: max 3, so a
+// retried permanent error would show as attempts > 1) and its metrics.
+const storeFaultConfig = `global:
+  control: {sockpath: %[1]s/control/sock}
+  monitoring: {listen: "127.0.0.1:0"}
+jobs:
+  - name: snap
+    type: snapshot
+    source: {type: raft, address: %[2]s}
+    interval: 1h
+    retries: {max: 3}
+    store: {path: %[3]s}
+    pruning: {keep: [{last_n: {count: 2}}]}
+`
+
+// mountStoreTmpfs mounts a tmpfs of size on path (created), unmounted at
+// cleanup. It needs root: without it the test fails, unless
+// RAFTSNAP_SKIP_INTEGRATION=1 says to skip (loudly).
+func mountStoreTmpfs(t *testing.T, path, size string) {
+	t.Helper()
+	if err := os.MkdirAll(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", path).CombinedOutput()
+	if err != nil {
+		msg := "mounting a tmpfs (needs root): " + err.Error() + ": " + strings.TrimSpace(string(out))
+		if os.Getenv("RAFTSNAP_SKIP_INTEGRATION") == "1" {
+			t.Skip(msg + " [skipped: RAFTSNAP_SKIP_INTEGRATION=1]")
+		}
+		t.Fatal(msg)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", path).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", path, err, out)
+		}
+	})
+}
+
+// fillFS writes dir/filler until the file system is full.
+func fillFS(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "filler")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			if !strings.Contains(err.Error(), "no space left on device") {
+				t.Fatalf("filling %s: %v", dir, err)
+			}
+			return path
+		}
+	}
+}
+
+// failedWakeup runs `signal wakeup snap --wait`, which must fail with want
+// in its output after exactly one attempt (a permanent store error is not
+// retried), and returns the job's status.
+func failedWakeup(t *testing.T, d *daemonProc, want string) job.JobStatus {
+	t.Helper()
+	r := rs(t, "signal", "wakeup", "snap", "--wait", "--socket", d.sock)
+	if r.code == 0 || !strings.Contains(r.stdout+r.stderr, want) {
+		t.Fatalf("wakeup on a faulty store: want a failure saying %q, got %s", want, r)
+	}
+	j := jobStatus(t, fetchStatus(t, d.sock), "snap")
+	if j.LastRun == nil || j.LastRun.Result != job.ResultFailure || j.LastRun.Attempts != 1 || !strings.Contains(j.LastRun.Error, want) {
+		t.Fatalf("last run after a store fault: %+v, want one failed attempt saying %q", j.LastRun, want)
+	}
+	return j
+}
+
+// checkStoreIntact checks that exactly the snapshots named are listed, each
+// verifying against its sidecar, and that no temp file is left.
+func checkStoreIntact(t *testing.T, dir string, names ...string) {
+	t.Helper()
+	entries, _, err := store.ListReadOnly(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, e := range entries {
+		got[e.Name] = true
+		rep, err := snapshot.VerifyFile(e.Path, snapshot.VerifyOptions{})
+		if err != nil || rep.ArchiveSHA256 != e.SHA256 || rep.ArchiveBytes != e.Size {
+			t.Fatalf("listed %s does not match its sidecar: %v", e.Name, err)
+		}
+	}
+	for _, n := range names {
+		if !got[n] {
+			t.Fatalf("%s was lost; the store lists %v", n, entries)
+		}
+	}
+	if len(entries) != len(names) {
+		t.Fatalf("the store lists %d snapshots, want %d (%v): %v", len(entries), len(names), names, entries)
+	}
+	if parts := partFiles(t, dir); len(parts) != 0 {
+		t.Fatalf("temp files left: %v", parts)
+	}
+}
+
+func failuresByReason(t *testing.T, d *daemonProc, reason string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + d.metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := metricValue(families["raftsnap_job_failures_total"], map[string]string{"job_name": "snap", "reason": reason})
+	return v
+}
+
+// TestStoreFaultFullAndReadOnly: a 2 MiB tmpfs as the store. Full: the run
+// fails once (no retry) with ENOSPC, reason store_full, no temp file, both
+// snapshots kept (a failed run prunes nothing); once space returns the
+// next run succeeds. Read-only (remount): the same with EROFS, store_io.
+func TestStoreFaultFullAndReadOnly(t *testing.T) {
+	source := startCluster(t, "")
+	ctx := context.Background()
+	for i := range 12 { // ~300 KiB archives: a few fit in 2 MiB
+		if err := source.Put(ctx, fmt.Sprintf("key-%02d", i), randomText(t, 32<<10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := shortTempDir(t)
+	storeDir := filepath.Join(dir, "store")
+	mountStoreTmpfs(t, storeDir, "2m")
+	configPath := filepath.Join(dir, "raftsnap.yml")
+	writeFile(t, configPath, fmt.Sprintf(storeFaultConfig, dir, leader(t, source).HTTPAddr, storeDir), 0o600)
+	d := startDaemon(t, configPath)
+	awaitStatus(t, d.sock, "snap", "the start-up run", func(j job.JobStatus) bool { return j.LastRun != nil })
+	wake := func() string {
+		t.Helper()
+		r := mustRS(t, "signal", "wakeup", "snap", "--wait", "--socket", d.sock)
+		return snapName.FindString(r.stdout)
+	}
+	first, second := wake(), wake()
+	checkStoreIntact(t, storeDir, first, second)
+
+	t.Run("disk full", func(t *testing.T) {
+		filler := fillFS(t, storeDir)
+		failedWakeup(t, d, "no space left on device")
+		if n := failuresByReason(t, d, "store_full"); n != 1 {
+			t.Errorf("raftsnap_job_failures_total{reason=store_full} = %v, want 1", n)
+		}
+		checkStoreIntact(t, storeDir, first, second)
+		if err := os.Remove(filler); err != nil {
+			t.Fatal(err)
+		}
+		third := wake()
+		// Now pruning (last_n 2) may destroy the oldest: a rule says so.
+		checkStoreIntact(t, storeDir, second, third)
+		second = third
+	})
+
+	t.Run("read-only", func(t *testing.T) {
+		entries, _, _ := store.ListReadOnly(storeDir)
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name)
+		}
+		if out, err := exec.Command("mount", "-o", "remount,ro", storeDir).CombinedOutput(); err != nil {
+			t.Fatalf("remount ro: %v: %s", err, out)
+		}
+		t.Cleanup(func() { exec.Command("mount", "-o", "remount,rw", storeDir).Run() })
+		failedWakeup(t, d, "read-only file system")
+		if n := failuresByReason(t, d, "store_io"); n != 1 {
+			t.Errorf("raftsnap_job_failures_total{reason=store_io} = %v, want 1", n)
+		}
+		checkStoreIntact(t, storeDir, names...)
+		if out, err := exec.Command("mount", "-o", "remount,rw", storeDir).CombinedOutput(); err != nil {
+			t.Fatalf("remount rw: %v: %s", err, out)
+		}
+		if wake() == "" {
+			t.Fatal("the run after the store became writable again names no snapshot")
+		}
+	})
+	if st := fetchStatus(t, d.sock); st.PID != d.cmd.Process.Pid {
+		t.Fatalf("control socket answered by pid %d, want %d", st.PID, d.cmd.Process.Pid)
+	}
+}
+
+// TestStoreFaultPathIsAFile: a store path naming a regular file stops the
+// daemon at start-up with a message naming the path.
+func TestStoreFaultPathIsAFile(t *testing.T) {
+	dir := shortTempDir(t)
+	storePath := filepath.Join(dir, "store")
+	writeFile(t, storePath, "not a directory", 0o600)
+	configPath := filepath.Join(dir, "raftsnap.yml")
+	writeFile(t, configPath, fmt.Sprintf(storeFaultConfig, dir, "http://127.0.0.1:1", storePath), 0o600)
+	d := spawnDaemon(t, "--config", configPath)
+	if code := d.exitCode(t, 30*time.Second); code == 0 {
+		t.Fatalf("daemon started with a store path that is a file:\n%s", d.output())
+	}
+	if msg := d.stderr.String(); !strings.Contains(msg, storePath) || !strings.Contains(msg, "is not a directory") {
+		t.Fatalf("start-up error does not say the store %s is not a directory:\n%s", storePath, msg)
+	}
+	if data, err := os.ReadFile(storePath); err != nil || string(data) != "not a directory" {
+		t.Fatalf("the file named as store was changed: %q %v", data, err)
+	}
 }
