@@ -18,6 +18,7 @@ import (
 
 	"github.com/raftsnap/raftsnap/daemon"
 	"github.com/raftsnap/raftsnap/daemon/job"
+	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/nethelpers"
 )
 
@@ -311,8 +312,9 @@ func TestCLIVersionWithDaemon(t *testing.T) {
 	sock := startControlServer(t, jobs)
 	r := mustRaftsnap(t, "version", "--socket", sock)
 	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
-	if len(lines) != 2 || !strings.HasPrefix(lines[0], "raftsnap "+Version()+" ") ||
-		lines[1] != "daemon v9.9.9 (commit abc123, go1.26.0, linux/amd64)" {
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "raftsnap "+Version()+" ") ||
+		lines[1] != "  gzip inflate: "+snapshot.InflateEngine() ||
+		lines[2] != "daemon v9.9.9 (commit abc123, go1.26.0, linux/amd64)" {
 		t.Fatalf("version output:\n%s", r)
 	}
 	if !strings.Contains(r.stderr, "warning: the daemon runs raftsnap v9.9.9 (commit abc123) but this client is "+Version()) {
@@ -324,7 +326,7 @@ func TestCLIVersionWithDaemon(t *testing.T) {
 	same.Version, same.Commit = Version(), Commit()
 	sock2 := startControlServerVersion(t, jobs, same)
 	r = mustRaftsnap(t, "version", "--socket", sock2)
-	if r.stderr != "" || strings.Count(r.stdout, "\n") != 2 {
+	if r.stderr != "" || strings.Count(r.stdout, "\n") != 3 {
 		t.Fatalf("matching versions: %s", r)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/raftsnap/raftsnap/daemon/job"
+	"github.com/raftsnap/raftsnap/snapshot"
 )
 
 // Set at build time: go build -ldflags "-X github.com/raftsnap/raftsnap/client.version=v1.2.3 -X ...client.commit=abc123"
@@ -85,6 +86,7 @@ func runVersion(cmd *cobra.Command, g *globalOptions, opts *versionOptions) erro
 	if _, err := fmt.Fprintln(g.stdout, formatVersion("raftsnap", mine)); err != nil {
 		return err
 	}
+	fmt.Fprintf(g.stdout, "  gzip inflate: %s\n", snapshot.InflateEngine())
 	c, err := opts.control.client(cmd)
 	if err != nil {
 		return err
