@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -37,14 +38,9 @@ func Save(r *raft.Raft, w io.Writer) (*raft.SnapshotMeta, error) {
 	if r == nil {
 		return nil, errors.New("snapshot save: raft is nil")
 	}
-	// Open does not wait for the snapshot; Error does.
-	future := r.Snapshot()
-	if err := future.Error(); err != nil {
-		return nil, fmt.Errorf("snapshot save: take raft snapshot: %w", err)
-	}
-	meta, state, err := future.Open()
+	meta, state, err := takeAndOpen(r)
 	if err != nil {
-		return nil, fmt.Errorf("snapshot save: take raft snapshot: %w", err)
+		return nil, err
 	}
 	defer state.Close()
 	if _, err := Write(w, meta, state); err != nil {
@@ -54,6 +50,31 @@ func Save(r *raft.Raft, w io.Writer) (*raft.SnapshotMeta, error) {
 		return nil, fmt.Errorf("snapshot save: close raft snapshot: %w", err)
 	}
 	return meta, nil
+}
+
+// takeLocks holds one mutex per *raft.Raft (see takeAndOpen): one small
+// entry per raft instance ever saved, which lives as long as the process.
+var takeLocks sync.Map
+
+// takeAndOpen takes a user snapshot of r and opens it. Concurrent Saves on
+// one raft are serialised from take to open: raft's snapshot store keeps
+// only its newest few snapshots, so the snapshots of other Saves could
+// otherwise reap this one before it is opened. Once open, the files stay
+// readable even if reaped, so the streaming runs concurrently.
+func takeAndOpen(r *raft.Raft) (*raft.SnapshotMeta, io.ReadCloser, error) {
+	mu, _ := takeLocks.LoadOrStore(r, new(sync.Mutex))
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	// Open does not wait for the snapshot; Error does.
+	future := r.Snapshot()
+	if err := future.Error(); err != nil {
+		return nil, nil, fmt.Errorf("snapshot save: take raft snapshot: %w", err)
+	}
+	meta, state, err := future.Open()
+	if err != nil {
+		return nil, nil, fmt.Errorf("snapshot save: take raft snapshot: %w", err)
+	}
+	return meta, state, nil
 }
 
 // Restore verifies archive completely, spooling state.bin to a temporary
