@@ -231,6 +231,19 @@ func (l *Local) settleOrphan(name string) {
 	}
 	m := archiveNamePattern.FindStringSubmatch(name)
 	created, _ := time.Parse(timeLayout, m[2])
+	// The name keeps whole seconds, which would sort this snapshot before
+	// an older one of the same job started earlier in that second (and let
+	// pruning destroy the newer). The download started within that second
+	// and ended at the file's mtime, before the job's next run started:
+	// the earlier of the mtime and the second's end orders it correctly.
+	if info, err := os.Stat(path); err == nil {
+		if mtime, end := info.ModTime().UTC(), created.Add(time.Second-time.Nanosecond); mtime.After(created) {
+			created = end
+			if mtime.Before(end) {
+				created = mtime
+			}
+		}
+	}
 	now := time.Now().UTC()
 	entry := Entry{
 		Schema:     SidecarSchema,
