@@ -17,10 +17,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -758,5 +760,236 @@ func TestStoreFaultPathIsAFile(t *testing.T) {
 	}
 	if data, err := os.ReadFile(storePath); err != nil || string(data) != "not a directory" {
 		t.Fatalf("the file named as store was changed: %q %v", data, err)
+	}
+}
+
+// testUser creates a system user for the test and removes it at cleanup.
+// Permission errors cannot happen to root, so the daemon runs as this user.
+func testUser(t *testing.T) (name string, uid, gid uint32) {
+	t.Helper()
+	name = fmt.Sprintf("rs-test-%d", rand.IntN(1_000_000))
+	if out, err := exec.Command("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name).CombinedOutput(); err != nil {
+		msg := "creating a test user (needs root and useradd): " + err.Error() + ": " + strings.TrimSpace(string(out))
+		if os.Getenv("RAFTSNAP_SKIP_INTEGRATION") == "1" {
+			t.Skip(msg + " [skipped: RAFTSNAP_SKIP_INTEGRATION=1]")
+		}
+		t.Fatal(msg)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("userdel", name).CombinedOutput(); err != nil {
+			t.Errorf("userdel %s: %v: %s", name, err, out)
+		}
+	})
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := strconv.Atoi(u.Uid)
+	g, _ := strconv.Atoi(u.Gid)
+	return name, uint32(id), uint32(g)
+}
+
+// TestStoreFaultPermissionDenied runs the daemon as an unprivileged user.
+// A store directory it cannot read stops it at start-up, naming the store
+// and the cause; a store that becomes read-only to it (chmod 0500) fails
+// the run once (EACCES is not retried), keeps what is stored, and the next
+// run succeeds once the mode is restored.
+func TestStoreFaultPermissionDenied(t *testing.T) {
+	_, uid, gid := testUser(t)
+	source := startCluster(t, "")
+	if err := source.Put(context.Background(), "k", randomText(t, 16<<10)); err != nil {
+		t.Fatal(err)
+	}
+	dir := shortTempDir(t)
+	if err := os.Chmod(dir, 0o755); err != nil { // the user must reach its files
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "raftsnap")
+	data, err := os.ReadFile(raftsnapBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, bin, string(data), 0o755)
+	control := filepath.Join(dir, "control")
+	if err := os.Mkdir(control, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(control, int(uid), int(gid)); err != nil {
+		t.Fatal(err)
+	}
+	spawnAsUser := func(configPath string) *daemonProc {
+		d := &daemonProc{stdout: newNotifyBuffer(), stderr: newNotifyBuffer(), exited: make(chan struct{})}
+		d.cmd = exec.Command(bin, "daemon", "--config", configPath)
+		d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
+		d.cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent"}
+		d.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
+		if err := d.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { d.waitErr = d.cmd.Wait(); close(d.exited) }()
+		t.Cleanup(func() {
+			select {
+			case <-d.exited:
+			default:
+				d.cmd.Process.Kill()
+				<-d.exited
+			}
+			if t.Failed() {
+				t.Logf("daemon output:\n%s", d.output())
+			}
+		})
+		return d
+	}
+	addr := leader(t, source).HTTPAddr
+
+	t.Run("store directory not readable at start", func(t *testing.T) {
+		storeDir := filepath.Join(dir, "root-store")
+		if err := os.Mkdir(storeDir, 0o700); err != nil { // root's
+			t.Fatal(err)
+		}
+		configPath := filepath.Join(dir, "root-store.yml")
+		writeFile(t, configPath, fmt.Sprintf(storeFaultConfig, dir, addr, storeDir), 0o644)
+		d := spawnAsUser(configPath)
+		if code := d.exitCode(t, 30*time.Second); code == 0 {
+			t.Fatalf("daemon started on a store it cannot read:\n%s", d.output())
+		}
+		if msg := d.stderr.String(); !strings.Contains(msg, storeDir) || !strings.Contains(msg, "permission denied") {
+			t.Fatalf("start-up error does not name the store %s and the cause:\n%s", storeDir, msg)
+		}
+	})
+
+	t.Run("store becomes unwritable", func(t *testing.T) {
+		storeDir := filepath.Join(dir, "user-store")
+		if err := os.Mkdir(storeDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(storeDir, int(uid), int(gid)); err != nil {
+			t.Fatal(err)
+		}
+		configPath := filepath.Join(dir, "user-store.yml")
+		writeFile(t, configPath, fmt.Sprintf(storeFaultConfig, dir, addr, storeDir), 0o644)
+		d := spawnAsUser(configPath)
+		m := d.waitOutput(t, d.stderr, startedLine, 30*time.Second)
+		d.sock, d.metricsAddr = m[1], m[2]
+		j := awaitStatus(t, d.sock, "snap", "the start-up run", func(j job.JobStatus) bool { return j.LastRun != nil })
+		if j.LastRun.Result != job.ResultSuccess {
+			t.Fatalf("start-up run as an unprivileged user failed: %+v", j.LastRun)
+		}
+		first := j.LastRun.Snapshot
+		if err := os.Chmod(storeDir, 0o500); err != nil {
+			t.Fatal(err)
+		}
+		failedWakeup(t, d, "permission denied")
+		if n := failuresByReason(t, d, "store_io"); n != 1 {
+			t.Errorf("raftsnap_job_failures_total{reason=store_io} = %v, want 1", n)
+		}
+		checkStoreIntact(t, storeDir, first)
+		if err := os.Chmod(storeDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		mustRS(t, "signal", "wakeup", "snap", "--wait", "--socket", d.sock)
+	})
+}
+
+// TestStoreFaultDamagedStoreAtStart: a store found at start-up with an
+// archive whose sidecar is corrupt, a valid archive without sidecar, a
+// truncated archive without sidecar and a foreign file. The valid orphan
+// is re-verified and adopted, the truncated one moved aside, both logged;
+// pruning (last_n 1) destroys only what its rule says, never the entry
+// with the corrupt sidecar, and names it in its log; the foreign file and
+// the damaged entry are left byte for byte.
+func TestStoreFaultDamagedStoreAtStart(t *testing.T) {
+	source := startCluster(t, "")
+	ctx := context.Background()
+	if err := source.Put(ctx, "initial", "1"); err != nil { // an empty state machine cannot be snapshotted
+		t.Fatal(err)
+	}
+	dir := shortTempDir(t)
+	storeDir := filepath.Join(dir, "store")
+	configPath := filepath.Join(dir, "raftsnap.yml")
+	writeFile(t, configPath, fmt.Sprintf(`global:
+  control: {sockpath: %[1]s/control/sock}
+jobs:
+  - name: snap
+    type: snapshot
+    source: {type: raft, address: %[2]s}
+    interval: 1h
+    store: {path: %[1]s/store}
+    pruning: {keep: [{last_n: {count: 10}}]}
+  - name: prune
+    type: prune
+    store: {path: %[1]s/store}
+    interval: 1h
+    owners: [snap]
+    pruning: {keep: [{last_n: {count: 1}}]}
+`, dir, leader(t, source).HTTPAddr), 0o600)
+
+	d := startDaemon(t, configPath)
+	awaitStatus(t, d.sock, "snap", "the start-up run", func(j job.JobStatus) bool { return j.LastRun != nil })
+	for i := range 3 {
+		if err := source.Put(ctx, fmt.Sprintf("k%d", i), randomText(t, 4<<10)); err != nil {
+			t.Fatal(err)
+		}
+		mustRS(t, "signal", "wakeup", "snap", "--wait", "--socket", d.sock)
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	d.exitCode(t, 30*time.Second)
+	entries := storedSnapshots(t, storeDir) // newest first
+	if len(entries) != 4 {
+		t.Fatalf("want 4 snapshots to damage, have %d", len(entries))
+	}
+	corrupt, orphan, truncated := entries[0], entries[1], entries[2]
+	writeFile(t, corrupt.Path+".json", `{"schema": 1, "name": "`+corrupt.Name+`", "job": "snap", "siz`, 0o600)
+	os.Remove(orphan.Path + ".json")
+	os.Remove(truncated.Path + ".json")
+	if err := os.Truncate(truncated.Path, truncated.Size/2); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(storeDir, "notes.txt"), "the operator's", 0o644)
+	snapshotFiles := func() map[string]string {
+		m := map[string]string{}
+		for _, p := range []string{corrupt.Path, corrupt.Path + ".json", filepath.Join(storeDir, "notes.txt")} {
+			data, _ := os.ReadFile(p)
+			m[p] = string(data)
+		}
+		return m
+	}
+	before := snapshotFiles()
+
+	d = startDaemon(t, configPath)
+	logs := d.stderr.String()
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`adopted archive left without a sidecar.* file=` + regexp.QuoteMeta(orphan.Name)),
+		regexp.MustCompile(`archive without sidecar fails verification: moved aside.* file=` + regexp.QuoteMeta(truncated.Name)),
+	} {
+		if !want.MatchString(logs) {
+			t.Errorf("start-up log lacks %q:\n%s", want, logs)
+		}
+	}
+	mustRS(t, "signal", "wakeup", "prune", "--wait", "--socket", d.sock)
+	p := jobStatus(t, fetchStatus(t, d.sock), "prune").LastRun.Pruning
+	if p == nil || p.Foreign != 3 { // corrupt, .rejected, notes.txt
+		t.Fatalf("pruning summary %+v, want 3 foreign files reported", p)
+	}
+	if !regexp.MustCompile(`store file that cannot be trusted.* file=` + regexp.QuoteMeta(corrupt.Name) + `.* problem=`).MatchString(d.stderr.String()) {
+		t.Errorf("pruning did not name the entry with a corrupt sidecar:\n%s", d.stderr)
+	}
+	after := snapshotFiles()
+	for path, data := range before {
+		if after[path] != data {
+			t.Errorf("%s was changed or deleted", filepath.Base(path))
+		}
+	}
+	if _, err := os.Stat(truncated.Path + store.RejectedSuffix); err != nil {
+		t.Errorf("the rejected archive is not kept for the operator: %v", err)
+	}
+	left := storedSnapshots(t, storeDir)
+	if len(left) != 1 || left[0].Name != orphan.Name {
+		t.Fatalf("after pruning with last_n 1 the store lists %v, want only the adopted %s (the newest verified)", left, orphan.Name)
+	}
+	if _, err := snapshot.VerifyFile(left[0].Path, snapshot.VerifyOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }
