@@ -44,6 +44,13 @@ fuzz:
 	FUZZTIME=$(FUZZTIME) .ci/fuzz
 	if [ "$(ISAL)" = on ]; then $(GO) test -tags isal -run '^$$' -fuzz '^FuzzInflateEquivalence$$' -fuzztime $(FUZZTIME) ./snapshot/; fi
 
+# Crash soak: the SIGKILL loop of daemon/crash_test.go with SOAK_KILLS kills
+# instead of CI's 200 (about 0.5 s each on 2 cores); see docs/reliability.md.
+SOAK_KILLS ?= 2000
+.PHONY: soak
+soak:
+	RAFTSNAP_SOAK_KILLS=$(SOAK_KILLS) $(GO) test -count=1 -timeout 0 -v -run '^TestCrashKillLoop$$' ./daemon/
+
 # Benchmarks; see docs/performance.md for the figures and the 1 GiB runs.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./snapshot/...
