@@ -44,9 +44,9 @@ fuzz:
 	FUZZTIME=$(FUZZTIME) .ci/fuzz
 	if [ "$(ISAL)" = on ]; then $(GO) test -tags isal -run '^$$' -fuzz '^FuzzInflateEquivalence$$' -fuzztime $(FUZZTIME) ./snapshot/; fi
 
-# Crash soak: the SIGKILL loop of daemon/crash_test.go with SOAK_KILLS kills
-# instead of CI's 200 (about 0.5 s each on 2 cores); see docs/reliability.md.
-SOAK_KILLS ?= 2000
+# Crash soak: the SIGKILL loop of daemon/crash_test.go with SOAK_KILLS (or
+# RAFTSNAP_SOAK_KILLS from the environment) kills instead of CI's 200 (about 0.5 s each on 2 cores); see docs/reliability.md.
+SOAK_KILLS ?= $(or $(RAFTSNAP_SOAK_KILLS),2000)
 .PHONY: soak
 soak:
 	RAFTSNAP_SOAK_KILLS=$(SOAK_KILLS) $(GO) test -count=1 -timeout 0 -v -run '^TestCrashKillLoop$$' ./daemon/
