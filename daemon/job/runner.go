@@ -454,7 +454,7 @@ func (r *runner) Status() JobStatus {
 	st := JobStatus{Name: r.name, Type: r.typ, History: make([]RunReport, len(r.history))}
 	copy(st.History, r.history)
 	for i := range st.History {
-		st.History[i].Pruning = clonePrune(st.History[i].Pruning)
+		st.History[i].Pruning = pruneCounts(st.History[i].Pruning)
 	}
 	switch {
 	case r.current != nil:
@@ -469,7 +469,7 @@ func (r *runner) Status() JobStatus {
 	}
 	if r.lastRun != nil {
 		last := *r.lastRun
-		last.Pruning = clonePrune(last.Pruning)
+		last.Pruning = pruneCounts(last.Pruning)
 		st.LastRun = &last
 	}
 	if r.lastSuccess != nil {
@@ -493,6 +493,21 @@ func (r *runner) Status() JobStatus {
 		st.Store = &s
 	}
 	return st
+}
+
+// pruneCounts is a run's pruning summary for /status: counts and errors,
+// without the per-snapshot decisions, which JobStatus.Pruning carries for
+// the last pass. Repeating them in every history entry made /status grow
+// with history size x store size (650 KiB for 100 jobs keeping 3
+// snapshots each; megabytes with larger stores).
+func pruneCounts(p *PruneSummary) *PruneSummary {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	c.Errors = append([]string(nil), p.Errors...)
+	c.Decisions = nil
+	return &c
 }
 
 func clonePrune(p *PruneSummary) *PruneSummary {
