@@ -409,9 +409,9 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v) // the client may have gone; nothing to do about it
+	// Compact: /status of a daemon with many jobs is hundreds of KiB and
+	// may be polled many times a second; `status --mode raw` indents it.
+	_ = json.NewEncoder(w).Encode(v) // the client may have gone; nothing to do about it
 }
 
 func writeError(w http.ResponseWriter, code int, e job.ErrorResponse) {

@@ -243,7 +243,7 @@ func TestControlStatusAndVersion(t *testing.T) {
 		t.Fatalf("status: %+v", st)
 	}
 	// snake_case keys and string enums on the wire.
-	for _, want := range []string{`"schema": 1`, `"started_at": "2026-03-01T10:00:00Z"`, `"state": "waiting"`} {
+	for _, want := range []string{`"schema":1`, `"started_at":"2026-03-01T10:00:00Z"`, `"state":"waiting"`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("status JSON lacks %s:\n%s", want, body)
 		}
