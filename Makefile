@@ -11,7 +11,7 @@ export RAFTSNAP_TOOLS_DIR ?= $(HOME)/.cache/raftsnap-tools
 export RAFTSNAP_CONSUL_BIN ?= $(RAFTSNAP_TOOLS_DIR)/consul
 export RAFTSNAP_NOMAD_BIN ?= $(RAFTSNAP_TOOLS_DIR)/nomad
 
-.PHONY: build test unit servers fuzz bench lint clean dist dist-check completions man docs-cli
+.PHONY: build test unit servers fuzz bench bench-go lint clean dist dist-check completions man docs-cli
 
 # ISA-L (Debian libisal-dev) makes snapshot verification's inflate several
 # times faster through cgo (snapshot/inflate_isal.go). `make build` uses it
@@ -51,8 +51,24 @@ SOAK_KILLS ?= $(or $(RAFTSNAP_SOAK_KILLS),2000)
 soak:
 	RAFTSNAP_SOAK_KILLS=$(SOAK_KILLS) $(GO) test -count=1 -timeout 0 -v -run '^TestCrashKillLoop$$' ./daemon/
 
-# Benchmarks; see docs/performance.md for the figures and the 1 GiB runs.
-bench:
+# Side by side with consul/curl (issue 8; docs/performance.md "Side by side"):
+# a real Consul server loaded with 1 GiB of KV, save/verify/restore, daemon
+# RSS, /status latency, idle cost, retention and store-listing benchmarks.
+# About 25 minutes and 4 GiB of temp disk; needs $(RAFTSNAP_CONSUL_BIN)
+# (make servers) and curl. Stops what it starts and removes its temp files.
+# BENCH_FLAGS goes to the bench (go run ./bench -help), e.g.
+# BENCH_FLAGS='-size-mib 256 -runs 1 -idle 1m'; BENCH_OUT=FILE keeps the report.
+BENCH_FLAGS ?=
+BENCH_OUT   ?=
+bench: build
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT INT TERM && \
+	CGO_ENABLED=0 $(GO) build -trimpath -o $$tmp/raftsnap-purego . && \
+	$(GO) build -o $$tmp/bench ./bench && \
+	$$tmp/bench -raftsnap ./raftsnap -raftsnap-purego $$tmp/raftsnap-purego -go $(GO) \
+		$(if $(BENCH_OUT),-out $(BENCH_OUT)) $(BENCH_FLAGS)
+
+# The archive core's Go micro-benchmarks (raftsnap vs stdlib, 64 MiB).
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./snapshot/...
 
 lint:

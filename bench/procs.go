@@ -1,0 +1,286 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// cleanups run in reverse order when the bench ends, however it ends.
+var cleanups []func()
+
+func atExit(f func()) { cleanups = append(cleanups, f) }
+
+func runCleanups() {
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		cleanups[i]()
+	}
+	cleanups = nil
+}
+
+// child is a long-running process (Consul, a raftsnap daemon) that dies with
+// the bench: Pdeathsig covers a bench killed with SIGKILL.
+type child struct {
+	name   string
+	cmd    *exec.Cmd
+	exited chan struct{}
+	log    string
+}
+
+func startChild(name, logPath string, argv ...string) (*child, error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	c := &child{name: name, cmd: cmd, exited: make(chan struct{}), log: logPath}
+	go func() { cmd.Wait(); logFile.Close(); close(c.exited) }()
+	atExit(c.stop)
+	return c, nil
+}
+
+func (c *child) pid() int { return c.cmd.Process.Pid }
+
+// stop asks politely, then kills after 15 s.
+func (c *child) stop() {
+	select {
+	case <-c.exited:
+		return
+	default:
+	}
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.exited:
+	case <-time.After(15 * time.Second):
+		c.cmd.Process.Kill()
+		<-c.exited
+	}
+}
+
+func (c *child) logTail() string {
+	data, _ := os.ReadFile(c.log)
+	if len(data) > 2000 {
+		data = data[len(data)-2000:]
+	}
+	return string(data)
+}
+
+// waitFor polls cond until it holds, the child exits or timeout passes.
+func (c *child) waitFor(what string, timeout time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return nil
+		}
+		select {
+		case <-c.exited:
+			return fmt.Errorf("%s exited while waiting for %s; log tail:\n%s", c.name, what, c.logTail())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: %s not reached within %s; log tail:\n%s", c.name, what, timeout, c.logTail())
+		}
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+type consulServer struct {
+	*child
+	addr string
+}
+
+// startConsul runs a single Consul server on loopback ports: a real server
+// with a data dir (raft-boltdb, file snapshots) when persistent, else -dev.
+func startConsul(bin, dir string, persistent bool) (*consulServer, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	var ports [3]int
+	for i := range ports {
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		ports[i] = p
+	}
+	hcl := fmt.Sprintf(`
+performance { raft_multiplier = 1 }
+ports {
+  http = %d
+  serf_lan = %d
+  server = %d
+  dns = -1
+  serf_wan = -1
+  grpc = -1
+  grpc_tls = -1
+  https = -1
+}
+disable_update_check = true
+log_level = "warn"
+`, ports[0], ports[1], ports[2])
+	configFile := filepath.Join(dir, "consul.hcl")
+	if err := os.WriteFile(configFile, []byte(hcl), 0o600); err != nil {
+		return nil, err
+	}
+	argv := []string{bin, "agent", "-bind=127.0.0.1", "-client=127.0.0.1", "-advertise=127.0.0.1",
+		"-node=raftsnap-bench", "-config-file=" + configFile}
+	if persistent {
+		argv = append(argv, "-server", "-bootstrap-expect=1", "-data-dir="+filepath.Join(dir, "data"))
+	} else {
+		argv = append(argv, "-dev")
+	}
+	c, err := startChild("consul", filepath.Join(dir, "consul.log"), argv...)
+	if err != nil {
+		return nil, err
+	}
+	s := &consulServer{child: c, addr: fmt.Sprintf("http://127.0.0.1:%d", ports[0])}
+	// A leader is not enough: KV writes fail until the leader has
+	// established itself, so wait for a write to succeed.
+	err = c.waitFor("a leader accepting writes", 90*time.Second, func() bool {
+		code, _ := httpDo(http.MethodPut, s.addr+"/v1/kv/raftsnap-bench/ready", strings.NewReader("1"))
+		return code == http.StatusOK
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+var httpClient = &http.Client{Timeout: 5 * time.Minute}
+
+func httpDo(method, url string, body io.Reader) (int, error) {
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, nil
+}
+
+// result is one timed command.
+type result struct {
+	wall   time.Duration
+	maxRSS int64 // bytes, from wait4's rusage
+	cpu    time.Duration
+}
+
+// runTimed runs argv to completion and reports its wall time and peak RSS.
+func runTimed(ctx context.Context, env []string, argv ...string) (result, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	start := time.Now()
+	err := cmd.Start()
+	var peak int64
+	if err == nil {
+		// wait4's ru_maxrss is useless here: Go starts children with
+		// CLONE_VM, so the kernel seeds it with the bench's own peak. Sample
+		// the child's VmHWM instead (it only grows; the last 10 ms may be
+		// missed).
+		done := make(chan struct{})
+		go func() { err = cmd.Wait(); close(done) }()
+		tick := time.NewTicker(10 * time.Millisecond)
+	sample:
+		for {
+			if hwm, herr := procStatusBytes(cmd.Process.Pid, "VmHWM"); herr == nil {
+				peak = max(peak, hwm)
+			}
+			select {
+			case <-done:
+				break sample
+			case <-tick.C:
+			}
+		}
+		tick.Stop()
+	}
+	wall := time.Since(start)
+	if err != nil {
+		tail := out.String()
+		if len(tail) > 1500 {
+			tail = tail[len(tail)-1500:]
+		}
+		return result{}, fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, tail)
+	}
+	r := result{wall: wall, maxRSS: peak}
+	r.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	return r, nil
+}
+
+// procStatusBytes reads a "VmHWM:   1234 kB" style field of /proc/PID/status.
+func procStatusBytes(pid int, field string) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
+
+// resetPeakRSS makes VmHWM start again from the current RSS (proc(5),
+// clear_refs value 5), so one process's peak can be read per operation.
+func resetPeakRSS(pid int) error {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+}
+
+// procCPU returns utime+stime of pid (from /proc/PID/stat, in clock ticks
+// of 1/100 s, the Linux USER_HZ).
+func procCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name may hold spaces; fields are counted after its ')'.
+	end := bytes.LastIndexByte(data, ')')
+	if end < 0 {
+		return 0, errors.New("unexpected /proc stat format")
+	}
+	fields := strings.Fields(string(data[end+1:]))
+	// After ')': state is field 3 of stat(5), so utime (14) and stime (15)
+	// are at offsets 11 and 12.
+	if len(fields) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+}
