@@ -168,6 +168,10 @@ func (v *validator) validateToken(path string, s *Source) {
 	if p := path + ".token_file"; fileSet && v.checkable(p) {
 		if err := checkReadableFile(s.TokenFile, 0); err != nil {
 			v.errorf(p, "%v", err)
+		} else if info, err := os.Stat(s.TokenFile); err == nil && info.Mode().Perm()&0o077 != 0 {
+			// The daemon warns too (source.LoadToken); configcheck is where
+			// an operator sees it before starting anything.
+			v.warnf(p, "%s is readable by group or others (mode %04o): chmod 600 it", s.TokenFile, info.Mode().Perm())
 		}
 	}
 	if p := path + ".token_env"; envSet && v.checkable(p) {
