@@ -40,6 +40,7 @@ type config struct {
 	workDir, out                          string
 	goBenchmarks                          bool
 	skipRestore                           bool
+	rows                                  map[string]bool
 }
 
 func main() {
@@ -66,8 +67,22 @@ func main() {
 	flag.StringVar(&cfg.out, "out", "", "also write the Markdown report to this file")
 	flag.BoolVar(&cfg.goBenchmarks, "go-benchmarks", true, "run the retention-planning and store-listing Go benchmarks")
 	flag.BoolVar(&cfg.skipRestore, "skip-restore", false, "skip the restore rows")
+	rows := flag.String("rows", "status,idle,consul,go", "rows to run: status (5), idle (7), consul (1-4), go (6)")
 	flag.Parse()
 	cfg.size = *sizeMiB << 20
+	cfg.rows = map[string]bool{}
+	for _, r := range strings.Split(*rows, ",") {
+		switch r = strings.TrimSpace(r); r {
+		case "status", "idle", "consul", "go":
+			cfg.rows[r] = true
+		default:
+			fmt.Fprintf(os.Stderr, "bench: -rows: unknown row %q (want status, idle, consul or go)\n", r)
+			os.Exit(2)
+		}
+	}
+	if !cfg.rows["go"] || !cfg.goBenchmarks {
+		cfg.goBenchmarks = false
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	report, err := run(ctx, cfg)
@@ -145,38 +160,78 @@ func run(ctx context.Context, cfg config) (string, error) {
 	}
 
 	// Row 5: /status latency with 100 jobs.
-	section("5. Control socket: /status latency, 100 jobs")
-	logf("row 5: daemon with 100 jobs")
-	if err := statusLatency(ctx, cfg, small.addr, filepath.Join(work, "daemon-status"), &rep); err != nil {
-		return rep.String(), err
+	if cfg.rows["status"] {
+		section("5. Control socket: /status latency, 100 jobs")
+		logf("row 5: daemon with 100 jobs")
+		if err := statusLatency(ctx, cfg, small.addr, filepath.Join(work, "daemon-status"), &rep); err != nil {
+			return rep.String(), err
+		}
 	}
 
 	// Row 7 runs in the background while the rest goes on: it measures only
 	// the idle daemon's own CPU time.
-	logf("row 7: idle daemon with 10 jobs, watched for %s in the background", cfg.idleDuration)
 	idleDone := make(chan string, 1)
-	if err := seedStores(ctx, cfg.raftsnap, small.addr, filepath.Join(work, "daemon-idle"), 10); err != nil {
-		return rep.String(), err
+	if cfg.rows["idle"] {
+		logf("row 7: idle daemon with 10 jobs, watched for %s in the background", cfg.idleDuration)
+		if err := seedStores(ctx, cfg.raftsnap, small.addr, filepath.Join(work, "daemon-idle"), 10); err != nil {
+			return rep.String(), err
+		}
+		idleDaemon, err := startDaemon(cfg.raftsnap, filepath.Join(work, "daemon-idle"), manySnapshotJobs(10, small.addr, filepath.Join(work, "daemon-idle")))
+		if err != nil {
+			return rep.String(), err
+		}
+		if err := idleDaemon.waitSettled(time.Minute, false); err != nil {
+			return rep.String(), err
+		}
+		go func() { idleDone <- idleWatch(ctx, idleDaemon, cfg.idleDuration) }()
 	}
-	idleDaemon, err := startDaemon(cfg.raftsnap, filepath.Join(work, "daemon-idle"), manySnapshotJobs(10, small.addr, filepath.Join(work, "daemon-idle")))
-	if err != nil {
-		return rep.String(), err
-	}
-	if err := idleDaemon.waitSettled(time.Minute, false); err != nil {
-		return rep.String(), err
-	}
-	go func() { idleDone <- idleWatch(ctx, idleDaemon, cfg.idleDuration) }()
 
+	if cfg.rows["consul"] {
+		if err := consulRows(ctx, cfg, work, self, curl, curlErr, &rep, section); err != nil {
+			return rep.String(), err
+		}
+	}
+
+	if cfg.goBenchmarks {
+		section("6. Retention planning and store listing over 100,000 snapshots (Go benchmarks)")
+		for _, b := range []struct{ name, pkg string }{{"Plan100k", "./daemon/pruning"}, {"List100k", "./snapshot/store"}} {
+			logf("go benchmark %s", b.name)
+			line, err := goBenchmark(ctx, cfg.goBin, b.name, b.pkg)
+			if err != nil {
+				return rep.String(), err
+			}
+			repMu.Lock()
+			rep.WriteString(line)
+			repMu.Unlock()
+		}
+	}
+
+	if !cfg.rows["idle"] {
+		return rep.String(), nil
+	}
+	logf("waiting for the idle measurement")
+	select {
+	case line := <-idleDone:
+		section(fmt.Sprintf("7. Idle daemon with 10 snapshot jobs waiting (interval 1h), watched for %s", cfg.idleDuration))
+		rep.WriteString(line)
+	case <-ctx.Done():
+		return rep.String(), ctx.Err()
+	}
+	return rep.String(), nil
+}
+
+// consulRows measures rows 1-4 against a real Consul server with a data dir.
+func consulRows(ctx context.Context, cfg config, work, self, curl string, curlErr error, rep *strings.Builder, section func(string)) error {
 	// Rows 1-4 against a real Consul server with a data dir.
 	logf("starting Consul server, loading %d MiB of KV", cfg.size>>20)
 	big, err := startConsul(cfg.consul, filepath.Join(work, "consul"), true)
 	if err != nil {
-		return rep.String(), err
+		return err
 	}
 	loadStart := time.Now()
 	keys, err := loadKV(big.addr, cfg.size)
 	if err != nil {
-		return rep.String(), fmt.Errorf("loading KV: %w", err)
+		return fmt.Errorf("loading KV: %w", err)
 	}
 	loadTime := time.Since(loadStart)
 	logf("loaded %d keys in %s", keys, loadTime.Round(time.Second))
@@ -188,13 +243,13 @@ func run(ctx context.Context, cfg config) (string, error) {
 		restoreJob("consul-bench-restore", "consul-bench", big.addr),
 	})
 	if err != nil {
-		return rep.String(), err
+		return err
 	}
 	// The snapshot job catches up at start (empty store); that first run is
 	// the warm-up of Consul and of the page cache.
 	logf("daemon start-up snapshot (warm-up)")
 	if err := d.waitSettled(30*time.Minute, true); err != nil {
-		return rep.String(), err
+		return err
 	}
 
 	outDir := filepath.Join(work, "out")
@@ -261,29 +316,29 @@ func run(ctx context.Context, cfg config) (string, error) {
 		}
 		return nil
 	}); err != nil {
-		return rep.String(), err
+		return err
 	}
 	info, err := os.Stat(saveFile)
 	if err != nil {
-		return rep.String(), err
+		return err
 	}
 	archiveBytes := info.Size()
 	stateBytes, err := stateSize(saveFile)
 	if err != nil {
-		return rep.String(), err
+		return err
 	}
 	ref := curlSeries
 	if ref == nil {
 		ref = consulSave
 	}
-	fmt.Fprintf(&rep, "%d keys of %d bytes (loaded in %s); archive %s, state.bin %s. MB/s counts archive bytes. Ratio: time / time of %s in the same round (lower is faster).\n\n",
+	fmt.Fprintf(rep, "%d keys of %d bytes (loaded in %s); archive %s, state.bin %s. MB/s counts archive bytes. Ratio: time / time of %s in the same round (lower is faster).\n\n",
 		keys, valueSize, loadTime.Round(time.Second), mib(archiveBytes), mib(stateBytes), ref.tool)
 	var saveRows []*series
 	for _, t := range saves {
 		saveRows = append(saveRows, t.s)
 	}
-	table(&rep, saveRows, ref, archiveBytes, "time ratio to "+ref.tool)
-	fmt.Fprintf(&rep, "\nThe daemon's RSS before the saves: %s.\n", mib(daemonBaseRSS))
+	table(rep, saveRows, ref, archiveBytes, "time ratio to "+ref.tool)
+	fmt.Fprintf(rep, "\nThe daemon's RSS before the saves: %s.\n", mib(daemonBaseRSS))
 
 	// Row 2: verification of the archive raftsnap saved.
 	section("2. Verification of the saved archive")
@@ -302,15 +357,15 @@ func run(ctx context.Context, cfg config) (string, error) {
 		verifies[i].s.runs = append(verifies[i].s.runs, r)
 		return err
 	}); err != nil {
-		return rep.String(), err
+		return err
 	}
 	var verifyRows []*series
 	for _, t := range verifies {
 		verifyRows = append(verifyRows, t.s)
 	}
-	fmt.Fprintf(&rep, "Archive %s (state.bin %s), read from the page cache. MB/s counts archive bytes; state MB/s = that x %.2f. Ratio: time / stdlib time in the same round (0.50x = twice as fast).\n\n",
+	fmt.Fprintf(rep, "Archive %s (state.bin %s), read from the page cache. MB/s counts archive bytes; state MB/s = that x %.2f. Ratio: time / stdlib time in the same round (0.50x = twice as fast).\n\n",
 		mib(archiveBytes), mib(stateBytes), float64(stateBytes)/float64(archiveBytes))
-	table(&rep, verifyRows, verifyRows[0], archiveBytes, "time ratio to stdlib")
+	table(rep, verifyRows, verifyRows[0], archiveBytes, "time ratio to stdlib")
 
 	// Row 4 (and the restore half of row 3): restore.
 	if !cfg.skipRestore {
@@ -341,41 +396,18 @@ func run(ctx context.Context, cfg config) (string, error) {
 			t.s.runs = append(t.s.runs, r)
 			return nil
 		}); err != nil {
-			return rep.String(), err
+			return err
 		}
 		var restoreRows []*series
 		for _, t := range restores {
 			restoreRows = append(restoreRows, t.s)
 		}
-		fmt.Fprintf(&rep, "Archive %s. Ratio: time / consul snapshot restore time in the same round.\n\n", mib(archiveBytes))
-		table(&rep, restoreRows, restoreRows[0], archiveBytes, "time ratio to consul")
+		fmt.Fprintf(rep, "Archive %s. Ratio: time / consul snapshot restore time in the same round.\n\n", mib(archiveBytes))
+		table(rep, restoreRows, restoreRows[0], archiveBytes, "time ratio to consul")
 	}
 	d.stop()
 	big.stop()
-
-	if cfg.goBenchmarks {
-		section("6. Retention planning and store listing over 100,000 snapshots (Go benchmarks)")
-		for _, b := range []struct{ name, pkg string }{{"Plan100k", "./daemon/pruning"}, {"List100k", "./snapshot/store"}} {
-			logf("go benchmark %s", b.name)
-			line, err := goBenchmark(ctx, cfg.goBin, b.name, b.pkg)
-			if err != nil {
-				return rep.String(), err
-			}
-			repMu.Lock()
-			rep.WriteString(line)
-			repMu.Unlock()
-		}
-	}
-
-	logf("waiting for the idle measurement")
-	select {
-	case line := <-idleDone:
-		section(fmt.Sprintf("7. Idle daemon with 10 snapshot jobs waiting (interval 1h), watched for %s", cfg.idleDuration))
-		rep.WriteString(line)
-	case <-ctx.Done():
-		return rep.String(), ctx.Err()
-	}
-	return rep.String(), nil
+	return nil
 }
 
 // rounds runs each of n tools once per round, rotating who goes first so
