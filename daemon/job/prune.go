@@ -207,6 +207,7 @@ func NewPruneJob(opts PruneOptions) (*PruneJob, error) {
 	j.interval, j.jitter = opts.Interval, opts.Jitter
 	j.execute = j.run
 	j.runner.refreshStore = j.refreshStore
+	j.runner.storeDir = opts.Store.Dir()
 	j.firstRun = func(context.Context) (bool, time.Time) {
 		j.refreshStore()
 		return false, time.Time{}

@@ -62,6 +62,7 @@ func NewRestoreJob(opts RestoreOptions) (*RestoreJob, error) {
 	j.runner = newRunner(opts.Name, "restore", opts.Logger, opts.Metrics, opts.Now)
 	j.execute = j.run
 	j.runner.refreshStore = func() { j.refreshStore() }
+	j.runner.storeDir = opts.Store.Dir()
 	j.firstRun = func(context.Context) (bool, time.Time) {
 		j.refreshStore()
 		return false, time.Time{}

@@ -129,6 +129,7 @@ func NewSnapshotJob(opts SnapshotOptions) (*SnapshotJob, error) {
 	j.interval, j.jitter = opts.Interval, opts.Jitter
 	j.execute = j.run
 	j.runner.refreshStore = func() { j.refreshStore() }
+	j.runner.storeDir = opts.Store.Dir()
 	j.firstRun = j.catchUp
 	return j, nil
 }
