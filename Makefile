@@ -143,3 +143,19 @@ dist: completions man
 dist-check:
 	$(MAKE) dist DIST_ARCHES=amd64
 	dist/check-deb.sh $(DIST_DIR)/raftsnap_$(PKG_VERSION)_amd64.deb
+
+# Longer fuzzing than `make fuzz` (10 s per target in CI): every Fuzz target
+# for FUZZTIME each, e.g. `make fuzz-long FUZZTIME=10m` (about 1.5 h for the
+# nine targets). New crashers land in the package's testdata/fuzz/; see
+# docs/reliability.md, Hostile input.
+.PHONY: fuzz-long
+fuzz-long:
+	FUZZTIME=$(if $(filter command line environment,$(origin FUZZTIME)),$(FUZZTIME),10m) .ci/fuzz
+
+# Load soak: 100 snapshot jobs on 2 s intervals against one dev cluster while
+# /status is polled 200/s, for the full 2 minutes (CI runs 30 s), or for
+# LOAD_DURATION (e.g. 30m); figures in docs/reliability.md, Load.
+LOAD_DURATION ?=
+.PHONY: soak-load
+soak-load:
+	RAFTSNAP_LOAD_FULL=1 RAFTSNAP_LOAD_DURATION=$(LOAD_DURATION) $(GO) test -count=1 -timeout 0 -v -run '^TestDaemonUnderLoad$$' ./daemon/
