@@ -18,8 +18,8 @@ import (
 
 	"github.com/raftsnap/raftsnap/daemon"
 	"github.com/raftsnap/raftsnap/daemon/job"
-	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/nethelpers"
+	"github.com/raftsnap/raftsnap/snapshot"
 )
 
 // scriptedJob stands in for the daemon's real jobs (tested end to end by the
