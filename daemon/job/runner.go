@@ -406,8 +406,10 @@ func (r *runner) finish(run *activeRun, err, cause error) {
 	r.current, r.cancelCurrent = nil, nil
 	if r.interval > 0 {
 		// Set here, not by the loop, so the status never shows a finished
-		// run without its successor's time.
-		next := rep.FinishedAt.Add(r.interval + r.randomJitter())
+		// run without its successor's time. Counted from the run's start,
+		// so the schedule does not drift by each run's duration; a run
+		// longer than the interval is followed at once.
+		next := rep.StartedAt.Add(r.interval + r.randomJitter())
 		r.nextRun = &next
 	}
 	r.lastRun = &rep
