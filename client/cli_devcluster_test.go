@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -146,8 +147,26 @@ func TestCLISaveErrorPageIsNotStored(t *testing.T) {
 	defer srv.Close()
 	dir := t.TempDir()
 	r := raftsnap(t, "snapshot", "save", "--source", "raft", "--address", srv.URL, filepath.Join(dir, "x.snap"))
-	if r.code != ExitInvalid || !strings.Contains(r.stderr, "failed verification, not saved") || !strings.Contains(r.stderr, "not gzip") {
+	if r.code != ExitInvalid || !strings.Contains(r.stderr, "not a snapshot archive") || !strings.Contains(r.stderr, "text/html") {
 		t.Fatalf("save of an HTML page: %s", r)
+	}
+	assertOnlyFiles(t, dir)
+}
+
+// TestCLISaveGarbageStopsAtFirstBytes: a 200 with an archive content type
+// but bytes that are not gzip stops the download once the verifier sees the
+// first bytes, exits 3 and stores nothing.
+func TestCLISaveGarbageStopsAtFirstBytes(t *testing.T) {
+	garbage := bytes.Repeat([]byte("not an archive at all "), 400_000)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write(garbage)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	r := raftsnap(t, "snapshot", "save", "--source", "raft", "--address", srv.URL, filepath.Join(dir, "x.snap"))
+	if r.code != ExitInvalid || !strings.Contains(r.stderr, "failed verification, not saved") || !strings.Contains(r.stderr, "not gzip") {
+		t.Fatalf("save of garbage: %s", r)
 	}
 	assertOnlyFiles(t, dir)
 }

@@ -97,6 +97,9 @@ func saveSnapshot(ctx context.Context, src source.Source, path string) (*saveOut
 		// The verifier refused the bytes mid-stream and the download stopped
 		// there: the archive is the problem, not the transfer.
 		return nil, invalidError(fmt.Errorf("snapshot from %s failed verification, not saved: %w", src, archiveErr))
+	case errors.Is(saveErr, source.ErrNotArchive):
+		// An error page answered with 200: nothing that could be verified.
+		return nil, invalidError(saveErr)
 	case saveErr != nil:
 		// A transfer error also makes the archive truncated; report the cause.
 		return nil, saveErr

@@ -301,7 +301,7 @@ func TestCLINoDaemon(t *testing.T) {
 	}
 
 	r := raftsnap(t, "version", "--socket", missing)
-	if r.code != ExitOK || !strings.HasPrefix(r.stdout, "raftsnap ") || strings.Count(r.stdout, "\n") != 1 ||
+	if r.code != ExitOK || !strings.HasPrefix(r.stdout, "raftsnap ") || strings.Count(r.stdout, "\n") != 2 ||
 		r.stderr != "note: daemon version unknown: no raftsnap daemon is listening on "+missing+": start it with `raftsnap daemon` (or pass --socket)\n" {
 		t.Fatalf("version without a daemon: %s", r)
 	}
