@@ -275,7 +275,21 @@ func (s *httpSource) Save(ctx context.Context, w io.Writer) (*SaveResult, error)
 	return s.save(ctx, w, s.cfg.Stale)
 }
 
-func (s *httpSource) save(ctx context.Context, w io.Writer, stale bool) (*SaveResult, error) {
+// redactToken removes this source's token from the server text quoted in
+// err: a proxy or server that echoes the request headers in its error page
+// must not carry the token into logs, status and metrics.
+func (s *httpSource) redactToken(err error) error {
+	token := s.cfg.Token.Reveal()
+	var e *Error
+	if token == "" || !errors.As(err, &e) || !strings.Contains(e.Message, token) {
+		return err
+	}
+	e.Message = strings.ReplaceAll(e.Message, token, "[redacted]")
+	return err
+}
+
+func (s *httpSource) save(ctx context.Context, w io.Writer, stale bool) (res *SaveResult, err error) {
+	defer func() { err = s.redactToken(err) }()
 	rawURL := s.endpoint(OpSave, stale)
 	fail := func(msg string, permanent bool, err error) *Error {
 		return &Error{Kind: s.kind, Op: OpSave, URL: rawURL, Message: msg, Err: err, permanent: permanent}
@@ -389,7 +403,8 @@ func (s *httpSource) cutShort(rawURL string, got, want int64, err error) *Error 
 // Restore streams size bytes of archive to the server with Content-Length
 // set. It never sends more than size bytes; an archive shorter than size is
 // a permanent error.
-func (s *httpSource) Restore(ctx context.Context, archive io.Reader, size int64) error {
+func (s *httpSource) Restore(ctx context.Context, archive io.Reader, size int64) (err error) {
+	defer func() { err = s.redactToken(err) }()
 	rawURL := s.endpoint(OpRestore, false)
 	fail := func(msg string, permanent bool, err error) *Error {
 		return &Error{Kind: s.kind, Op: OpRestore, URL: rawURL, Message: msg, Err: err, permanent: permanent}
