@@ -199,9 +199,9 @@ func TestSecondDaemonRefused(t *testing.T) {
 
 // denyingServer is a fault injector standing in for a Nomad or Vault
 // server whose ACLs refuse the token: every request gets code with the
-// vendors' documented error body. (A server or proxy that quotes the
-// request's headers in its error page does leak the token today: see
-// docs/reliability/input-access-load.md, open defects.)
+// vendors' documented error body. (A server that quotes the request's
+// headers in its error page is covered by snapshot/source's
+// TestTokenEchoedByServerIsRedacted.)
 func denyingServer(t *testing.T, code int) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -3,7 +3,7 @@ package daemon_test
 // Crash tests: the real daemon binary killed with SIGKILL while it writes,
 // prunes and restores, restarted, and the store checked after every kill;
 // the fsync/rename order of a commit checked under strace (the closest a
-// test gets to a power cut). See docs/reliability/crashes.md.
+// test gets to a power cut). See docs/reliability.md.
 
 import (
 	"bufio"

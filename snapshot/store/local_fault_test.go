@@ -4,7 +4,7 @@ package store
 // remount, and sidecars damaged in every way List checks. What must hold:
 // the error names the cause, no temp file is left, nothing already
 // committed changes, and a damaged entry is reported, never trusted and
-// never deleted. See docs/reliability/crashes.md.
+// never deleted. See docs/reliability.md.
 
 import (
 	"crypto/rand"
