@@ -443,6 +443,9 @@ func formatRun(run job.RunReport, style *Style) string {
 		if run.Index > 0 {
 			b.WriteString(fmt.Sprintf(", index %d", run.Index))
 		}
+		if run.Stale {
+			b.WriteString(", stale (from a follower)")
+		}
 	}
 	if run.Pruning != nil {
 		b.WriteString(fmt.Sprintf("; pruned: kept %d, destroyed %d", run.Pruning.Kept, run.Pruning.Destroyed))
@@ -452,6 +455,9 @@ func formatRun(run job.RunReport, style *Style) string {
 	}
 	if run.Error != "" {
 		b.WriteString(": " + oneLine(run.Error))
+	}
+	for _, w := range run.Warnings {
+		b.WriteString("; warning: " + oneLine(w))
 	}
 	return b.String()
 }

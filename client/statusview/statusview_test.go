@@ -272,3 +272,16 @@ func TestPruneReasons(t *testing.T) {
 	}
 	checkGolden(t, "prune_reasons", buf.String())
 }
+
+func TestFormatRunShowsStaleAndWarnings(t *testing.T) {
+	got := FormatRun(job.RunReport{
+		ID: "abcd1234", Trigger: "schedule", Result: job.ResultSuccess,
+		Snapshot: "consul-20261122T010000Z-7.snap", Bytes: 2048, Index: 7, Stale: true,
+		Warnings: []string{"attempt 1 found no leader; fell back to a stale snapshot"},
+	})
+	for _, want := range []string{"index 7, stale (from a follower)", "; warning: attempt 1 found no leader"} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("FormatRun = %q, lacks %q", got, want)
+		}
+	}
+}
