@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/raftsnap/raftsnap/daemon/pruning"
+	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 )
 
@@ -168,4 +169,43 @@ func mustRule(r pruning.Rule, err error) pruning.Rule {
 		panic(err)
 	}
 	return r
+}
+
+// TestCatchUpWaitsPartOfTheJitter: with jitter, the start-up catch-up run is
+// delayed by a random part of it (so many jobs on one cluster do not all
+// ask at once), and is still labelled "startup".
+func TestCatchUpWaitsPartOfTheJitter(t *testing.T) {
+	st, err := store.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)
+	j, err := NewSnapshotJob(SnapshotOptions{
+		Name: "snap", Source: closedPortSource(t), Store: st,
+		Interval: time.Hour, Jitter: 10 * time.Minute, Now: func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runNow, next := j.catchUp(context.Background())
+	if runNow || next.Before(now) || !next.Before(now.Add(10*time.Minute)) {
+		t.Fatalf("catch-up with 10m jitter: runNow=%v next=%v; want a delayed run within 10m of %v", runNow, next, now)
+	}
+	if got := j.takeScheduledTrigger(); got != TriggerStartup {
+		t.Fatalf("the delayed catch-up is labelled %q, want %q", got, TriggerStartup)
+	}
+	if got := j.takeScheduledTrigger(); got != TriggerSchedule {
+		t.Fatalf("the run after it is labelled %q, want %q", got, TriggerSchedule)
+	}
+}
+
+// closedPortSource is a raft source on a loopback port nothing listens on;
+// the catch-up decision never contacts it.
+func closedPortSource(t *testing.T) source.Source {
+	t.Helper()
+	src, err := source.New(source.Config{Kind: source.Raft, Address: "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
 }

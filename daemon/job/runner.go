@@ -86,6 +86,9 @@ type runner struct {
 	store         *StoreSummary
 	storeAt       time.Time
 	looping       bool
+	// nextTrigger, when set, labels the next scheduled run instead of
+	// "schedule" (a start-up catch-up delayed by jitter).
+	nextTrigger string
 }
 
 // storeStaleAfter bounds how old the store summary in a status may be.
@@ -277,7 +280,7 @@ func (r *runner) Run(ctx context.Context) {
 				t.Stop()
 				continue
 			case <-timer:
-				r.runOnce(ctx, TriggerSchedule, nil)
+				r.runOnce(ctx, r.takeScheduledTrigger(), nil)
 			}
 			continue
 		}
@@ -298,6 +301,18 @@ func (r *runner) takePending() ([]chan RunReport, bool) {
 	waits := r.pendingWaits
 	r.pending, r.pendingWaits = false, nil
 	return waits, true
+}
+
+// takeScheduledTrigger names the scheduled run about to start: "schedule",
+// or the trigger a first run delayed by jitter was given ("startup").
+func (r *runner) takeScheduledTrigger() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	trigger := TriggerSchedule
+	if r.nextTrigger != "" {
+		trigger, r.nextTrigger = r.nextTrigger, ""
+	}
+	return trigger
 }
 
 func (r *runner) setNext(t time.Time) {
@@ -338,6 +353,7 @@ func (r *runner) runOnce(parent context.Context, trigger string, waits []chan Ru
 	r.mu.Lock()
 	r.current, r.cancelCurrent = run, cancel
 	r.nextRun = nil
+	r.nextTrigger = "" // any run, e.g. a wakeup, settles a delayed catch-up
 	r.mu.Unlock()
 	run.logger.Info("run started", "trigger", trigger)
 

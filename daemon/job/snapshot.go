@@ -139,14 +139,21 @@ func NewSnapshotJob(opts SnapshotOptions) (*SnapshotJob, error) {
 // after the newest snapshot.
 func (j *SnapshotJob) catchUp(context.Context) (bool, time.Time) {
 	sum := j.refreshStore()
-	if sum == nil || sum.NewestAt == nil {
-		return true, time.Time{}
+	if sum != nil && sum.NewestAt != nil {
+		if due := sum.NewestAt.Add(j.interval); j.now().Before(due) {
+			return false, due.Add(j.randomJitter())
+		}
 	}
-	due := sum.NewestAt.Add(j.interval)
-	if !j.now().Before(due) {
-		return true, time.Time{}
+	// Catching up. With jitter, the catch-up waits a random part of it too:
+	// many jobs on one cluster starting together would otherwise all ask
+	// for a snapshot at once (Consul answers such a burst with 500s).
+	if delay := j.randomJitter(); delay > 0 {
+		j.mu.Lock()
+		j.nextTrigger = TriggerStartup
+		j.mu.Unlock()
+		return false, j.now().Add(delay)
 	}
-	return false, due.Add(j.randomJitter())
+	return true, time.Time{}
 }
 
 func (j *SnapshotJob) refreshStore() *StoreSummary {
