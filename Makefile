@@ -117,8 +117,7 @@ man: $(HOST_RAFTSNAP)
 
 # One stage directory per architecture holds exactly what ships; the tarball
 # is that directory, and nfpm takes the binary, man pages and completions
-# from it (see dist/nfpm.yaml). Until dist/systemd/ exists the packages are
-# built without the unit, with a warning.
+# from it (see dist/nfpm.yaml).
 dist: completions man
 	@rm -rf $(DIST_DIR)/raftsnap_*_linux_*/ $(DIST_DIR)/*.tar.gz $(DIST_DIR)/*.deb $(DIST_DIR)/*.rpm $(DIST_DIR)/SHA256SUMS
 	@set -e; for arch in $(DIST_ARCHES); do \
@@ -129,15 +128,11 @@ dist: completions man
 		cp -R $(DIST_DIR)/man $(DIST_DIR)/completions $$stage/; \
 		cp dist/grafana/*.json $$stage/grafana/; cp dist/prometheus/*.yml $$stage/prometheus/; \
 		cp dist/examples/*.yml $$stage/examples/; cp README.md $$stage/; \
-		if [ -d dist/systemd ]; then mkdir -p $$stage/systemd && cp dist/systemd/raftsnap.* $$stage/systemd/; fi; \
+		mkdir -p $$stage/systemd && cp dist/systemd/raftsnap.* $$stage/systemd/; \
 		tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@$(SOURCE_DATE_EPOCH) \
 			-C $(DIST_DIR) -czf $(DIST_DIR)/$$name.tar.gz $$name; \
-		nfpmcfg=$(DIST_DIR)/nfpm-$$arch.yaml; nosystemd=; \
-		if [ ! -f dist/systemd/raftsnap.service ]; then \
-			echo "warning: dist/systemd/ has not landed: packaging without the systemd unit" >&2; \
-			nosystemd='/# systemd-begin/,/# systemd-end/d'; \
-		fi; \
-		sed -e "s|\$${RAFTSNAP_STAGE}|$$stage|g" -e "$$nosystemd" dist/nfpm.yaml > $$nfpmcfg; \
+		nfpmcfg=$(DIST_DIR)/nfpm-$$arch.yaml; \
+		sed -e "s|\$${RAFTSNAP_STAGE}|$$stage|g" dist/nfpm.yaml > $$nfpmcfg; \
 		for fmt in deb rpm; do \
 			PKG_ARCH=$$arch PKG_VERSION=$(PKG_VERSION) \
 				$(NFPM) package --config $$nfpmcfg --packager $$fmt --target $(DIST_DIR)/; \

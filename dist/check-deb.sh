@@ -26,13 +26,9 @@ expect -rw-r--r-- usr/share/fish/vendor_completions.d/raftsnap.fish
 expect -rw-r--r-- usr/share/doc/raftsnap/grafana/raftsnap.json
 expect -rw-r--r-- usr/share/doc/raftsnap/prometheus/raftsnap-alerts.yml
 expect -rw-r--r-- usr/share/doc/raftsnap/examples/vault.yml
-if [ -f "$(dirname "$0")/systemd/raftsnap.service" ]; then
-	expect -rw-r--r-- usr/lib/systemd/system/raftsnap.service
-	expect -rw-r--r-- usr/lib/sysusers.d/raftsnap.conf
-	expect -rw-r--r-- usr/lib/tmpfiles.d/raftsnap.conf
-else
-	echo "check-deb: warning: dist/systemd/ has not landed; the unit is not checked" >&2
-fi
+expect -rw-r--r-- usr/lib/systemd/system/raftsnap.service
+expect -rw-r--r-- usr/lib/sysusers.d/raftsnap.conf
+expect -rw-r--r-- usr/lib/tmpfiles.d/raftsnap.conf
 
 if ! dpkg-deb -f "$deb" Package Version Architecture; then fail=1; fi
 tmp=$(mktemp -d)
