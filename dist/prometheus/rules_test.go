@@ -24,19 +24,35 @@ import (
 const (
 	rulesFile     = "raftsnap-alerts.yml"
 	dashboardFile = "../grafana/raftsnap.json"
-	metricsSource = "../../daemon/metrics.go"
 )
+
+// metricsSources are the daemon files that register metrics.
+var metricsSources = []string{"../../daemon/metrics.go", "../../daemon/reload.go"}
 
 // exportedMetrics returns the names of the metrics daemon/metrics.go
 // registers (every `Name: "raftsnap_..."` in its options literals), with the
 // series a histogram adds.
 func exportedMetrics(t *testing.T) map[string]bool {
 	t.Helper()
-	file, err := parser.ParseFile(token.NewFileSet(), metricsSource, nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	names := map[string]bool{}
+	for _, src := range metricsSources {
+		file, err := parser.ParseFile(token.NewFileSet(), src, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		collectMetricNames(file, names)
+	}
+	// Sanity: the parse found the metrics the rules depend on.
+	for _, must := range []string{"raftsnap_job_last_success_timestamp_seconds", "raftsnap_restores_total",
+		"raftsnap_build_info", "raftsnap_config_last_reload_successful"} {
+		if !names[must] {
+			t.Fatalf("%s not found in %v (found %d names)", must, metricsSources, len(names))
+		}
+	}
+	return names
+}
+
+func collectMetricNames(file *ast.File, names map[string]bool) {
 	ast.Inspect(file, func(n ast.Node) bool {
 		kv, ok := n.(*ast.KeyValueExpr)
 		if !ok {
@@ -58,13 +74,6 @@ func exportedMetrics(t *testing.T) map[string]bool {
 		}
 		return true
 	})
-	// Sanity: the parse found the metrics the rules depend on.
-	for _, must := range []string{"raftsnap_job_last_success_timestamp_seconds", "raftsnap_restores_total", "raftsnap_build_info"} {
-		if !names[must] {
-			t.Fatalf("%s not found in %s (found %d names)", must, metricsSource, len(names))
-		}
-	}
-	return names
 }
 
 // metricRef matches the raftsnap metric names a PromQL expression uses;
