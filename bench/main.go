@@ -67,16 +67,16 @@ func main() {
 	flag.StringVar(&cfg.out, "out", "", "also write the Markdown report to this file")
 	flag.BoolVar(&cfg.goBenchmarks, "go-benchmarks", true, "run the retention-planning and store-listing Go benchmarks")
 	flag.BoolVar(&cfg.skipRestore, "skip-restore", false, "skip the restore rows")
-	rows := flag.String("rows", "status,idle,consul,go", "rows to run: status (5), idle (7), consul (1-4), go (6)")
+	rows := flag.String("rows", "status,idle,consul,go", "rows to run: status (5), idle (7), consul (1-4), go (6), rss (3 alone: only the daemon's save and restore, for multi-GiB -size-mib)")
 	flag.Parse()
 	cfg.size = *sizeMiB << 20
 	cfg.rows = map[string]bool{}
 	for _, r := range strings.Split(*rows, ",") {
 		switch r = strings.TrimSpace(r); r {
-		case "status", "idle", "consul", "go":
+		case "status", "idle", "consul", "go", "rss":
 			cfg.rows[r] = true
 		default:
-			fmt.Fprintf(os.Stderr, "bench: -rows: unknown row %q (want status, idle, consul or go)\n", r)
+			fmt.Fprintf(os.Stderr, "bench: -rows: unknown row %q (want status, idle, consul, go or rss)\n", r)
 			os.Exit(2)
 		}
 	}
@@ -186,7 +186,7 @@ func run(ctx context.Context, cfg config) (string, error) {
 		go func() { idleDone <- idleWatch(ctx, idleDaemon, cfg.idleDuration) }()
 	}
 
-	if cfg.rows["consul"] {
+	if cfg.rows["consul"] || cfg.rows["rss"] {
 		if err := consulRows(ctx, cfg, work, self, curl, curlErr, &rep, section); err != nil {
 			return rep.String(), err
 		}
@@ -221,7 +221,10 @@ func run(ctx context.Context, cfg config) (string, error) {
 }
 
 // consulRows measures rows 1-4 against a real Consul server with a data dir.
+// With row "rss" but not "consul" it times only the daemon's jobs (row 3):
+// at several GiB the other tools would take most of an hour.
 func consulRows(ctx context.Context, cfg config, work, self, curl string, curlErr error, rep *strings.Builder, section func(string)) error {
+	rssOnly := !cfg.rows["consul"]
 	// Rows 1-4 against a real Consul server with a data dir.
 	logf("starting Consul server, loading %d MiB of KV", cfg.size>>20)
 	big, err := startConsul(cfg.consul, filepath.Join(work, "consul"), true)
@@ -273,22 +276,29 @@ func consulRows(ctx context.Context, cfg config, work, self, curl string, curlEr
 	daemonBaseRSS, _ := procStatusBytes(d.pid(), "VmRSS")
 
 	// Row 1: save.
-	section(fmt.Sprintf("1. End-to-end save from a real Consul server holding %d MiB of KV data", cfg.size>>20))
+	if rssOnly {
+		section(fmt.Sprintf("3. Daemon peak RSS: its snapshot job against a real Consul server holding %d MiB of KV data", cfg.size>>20))
+	} else {
+		section(fmt.Sprintf("1. End-to-end save from a real Consul server holding %d MiB of KV data", cfg.size>>20))
+	}
 	var saves []*tool
 	var curlSeries *series
-	if curlErr == nil {
-		curlSeries = &series{tool: "curl -o (no verification)", command: "curl -sSf -o FILE $CONSUL_HTTP_ADDR/v1/snapshot"}
-		saves = append(saves, &tool{s: curlSeries, argv: []string{curl, "-sSf", "-o", filepath.Join(outDir, "curl.snap"), big.addr + "/v1/snapshot"}, out: filepath.Join(outDir, "curl.snap")})
-	} else {
-		logf("curl not found (%v): row 1 has no curl reference", curlErr)
-	}
 	consulSave := &series{tool: "consul snapshot save", command: "consul snapshot save FILE"}
-	saves = append(saves, &tool{s: consulSave, argv: []string{cfg.consul, "snapshot", "save", filepath.Join(outDir, "consul.snap")}, out: filepath.Join(outDir, "consul.snap")})
-	rsSave := &series{tool: "raftsnap snapshot save", command: "raftsnap snapshot save --source consul FILE"}
-	saves = append(saves, &tool{s: rsSave, argv: []string{cfg.raftsnap, "snapshot", "save", "--source", "consul", "--address", big.addr, saveFile}})
-	if cfg.raftsnapPure != "" {
-		saves = append(saves, &tool{s: &series{tool: "raftsnap snapshot save", note: "(no build tags)", command: "raftsnap snapshot save --source consul FILE"},
-			argv: []string{cfg.raftsnapPure, "snapshot", "save", "--source", "consul", "--address", big.addr, filepath.Join(outDir, "pure.snap")}, out: filepath.Join(outDir, "pure.snap")})
+	// -rows rss alone: only the daemon's job, nothing to compare with.
+	if !rssOnly {
+		if curlErr == nil {
+			curlSeries = &series{tool: "curl -o (no verification)", command: "curl -sSf -o FILE $CONSUL_HTTP_ADDR/v1/snapshot"}
+			saves = append(saves, &tool{s: curlSeries, argv: []string{curl, "-sSf", "-o", filepath.Join(outDir, "curl.snap"), big.addr + "/v1/snapshot"}, out: filepath.Join(outDir, "curl.snap")})
+		} else {
+			logf("curl not found (%v): row 1 has no curl reference", curlErr)
+		}
+		saves = append(saves, &tool{s: consulSave, argv: []string{cfg.consul, "snapshot", "save", filepath.Join(outDir, "consul.snap")}, out: filepath.Join(outDir, "consul.snap")})
+		rsSave := &series{tool: "raftsnap snapshot save", command: "raftsnap snapshot save --source consul FILE"}
+		saves = append(saves, &tool{s: rsSave, argv: []string{cfg.raftsnap, "snapshot", "save", "--source", "consul", "--address", big.addr, saveFile}})
+		if cfg.raftsnapPure != "" {
+			saves = append(saves, &tool{s: &series{tool: "raftsnap snapshot save", note: "(no build tags)", command: "raftsnap snapshot save --source consul FILE"},
+				argv: []string{cfg.raftsnapPure, "snapshot", "save", "--source", "consul", "--address", big.addr, filepath.Join(outDir, "pure.snap")}, out: filepath.Join(outDir, "pure.snap")})
+		}
 	}
 	daemonSave := &series{tool: "raftsnap daemon snapshot job", note: "(RSS: daemon VmHWM)", command: "raftsnap signal wakeup consul-bench --wait"}
 	saves = append(saves, &tool{s: daemonSave, argv: []string{cfg.raftsnap, "signal", "wakeup", "consul-bench", "--wait", "--socket", d.socket},
@@ -318,6 +328,12 @@ func consulRows(ctx context.Context, cfg config, work, self, curl string, curlEr
 	}); err != nil {
 		return err
 	}
+	if rssOnly {
+		// The archive the daemon kept (last_n 1) stands in for the CLI's.
+		if saveFile, err = largestFile(storeDir); err != nil {
+			return err
+		}
+	}
 	info, err := os.Stat(saveFile)
 	if err != nil {
 		return err
@@ -327,20 +343,29 @@ func consulRows(ctx context.Context, cfg config, work, self, curl string, curlEr
 	if err != nil {
 		return err
 	}
-	ref := curlSeries
-	if ref == nil {
-		ref = consulSave
-	}
-	fmt.Fprintf(rep, "%d keys of %d bytes (loaded in %s); archive %s, state.bin %s. MB/s counts archive bytes. Ratio: time / time of %s in the same round (lower is faster).\n\n",
-		keys, valueSize, loadTime.Round(time.Second), mib(archiveBytes), mib(stateBytes), ref.tool)
 	var saveRows []*series
 	for _, t := range saves {
 		saveRows = append(saveRows, t.s)
 	}
-	table(rep, saveRows, ref, archiveBytes, "time ratio to "+ref.tool)
+	if rssOnly {
+		fmt.Fprintf(rep, "%d keys of %d bytes (loaded in %s); archive %s, state.bin %s. MB/s counts archive bytes. Only the daemon's job runs (-rows rss).\n\n",
+			keys, valueSize, loadTime.Round(time.Second), mib(archiveBytes), mib(stateBytes))
+		table(rep, saveRows, nil, archiveBytes, "ratio")
+	} else {
+		ref := curlSeries
+		if ref == nil {
+			ref = consulSave
+		}
+		fmt.Fprintf(rep, "%d keys of %d bytes (loaded in %s); archive %s, state.bin %s. MB/s counts archive bytes. Ratio: time / time of %s in the same round (lower is faster).\n\n",
+			keys, valueSize, loadTime.Round(time.Second), mib(archiveBytes), mib(stateBytes), ref.tool)
+		table(rep, saveRows, ref, archiveBytes, "time ratio to "+ref.tool)
+	}
 	fmt.Fprintf(rep, "\nThe daemon's RSS before the saves: %s.\n", mib(daemonBaseRSS))
 
 	// Row 2: verification of the archive raftsnap saved.
+	if rssOnly {
+		return rssRestore(ctx, cfg, d, big, saveFile, archiveBytes, env, rep, section)
+	}
 	section("2. Verification of the saved archive")
 	warmPageCache(saveFile)
 	verifies := []*tool{
@@ -602,4 +627,60 @@ func goBenchmark(ctx context.Context, goBin, name, pkg string) (string, error) {
 	}
 	return fmt.Sprintf("- `%s`: median %.1f ms per op, min–max %.1f–%.1f ms over %d runs%s.\n",
 		strings.Join(cmdline[1:], " "), median(ms), slices.Min(ms), slices.Max(ms), len(ms), mem), nil
+}
+
+// rssRestore is row 3's restore half alone (-rows rss): the daemon's
+// restore job, its peak RSS bracketed like in the full rows.
+func rssRestore(ctx context.Context, cfg config, d *daemonProc, big *consulServer, archive string, archiveBytes int64, env []string, rep *strings.Builder, section func(string)) error {
+	defer big.stop()
+	defer d.stop()
+	if cfg.skipRestore {
+		return nil
+	}
+	section("3. Daemon restore job of the same snapshot into the same Consul server")
+	s := &series{tool: "raftsnap daemon restore job", note: "(RSS: daemon VmHWM)", command: "raftsnap signal wakeup consul-bench-restore --wait"}
+	if err := rounds(ctx, cfg.runs, 1, func(int) error {
+		if err := resetPeakRSS(d.pid()); err != nil {
+			return err
+		}
+		logf("restore: %s", s.tool)
+		r, err := runTimed(ctx, env, cfg.raftsnap, "signal", "wakeup", "consul-bench-restore", "--wait", "--socket", d.socket)
+		if err != nil {
+			return err
+		}
+		if r.maxRSS, err = procStatusBytes(d.pid(), "VmHWM"); err != nil {
+			return err
+		}
+		s.runs = append(s.runs, r)
+		return nil
+	}); err != nil {
+		return err
+	}
+	fmt.Fprintf(rep, "Archive %s (%s).\n\n", mib(archiveBytes), filepath.Base(archive))
+	table(rep, []*series{s}, nil, archiveBytes, "ratio")
+	return nil
+}
+
+// largestFile is the biggest regular file under dir: a store's archive,
+// next to its small sidecar.
+func largestFile(dir string) (string, error) {
+	var best string
+	var bestSize int64 = -1
+	err := filepath.WalkDir(dir, func(path string, e os.DirEntry, err error) error {
+		if err != nil || !e.Type().IsRegular() {
+			return err
+		}
+		info, err := e.Info()
+		if err != nil {
+			return err
+		}
+		if info.Size() > bestSize {
+			best, bestSize = path, info.Size()
+		}
+		return nil
+	})
+	if err == nil && best == "" {
+		err = fmt.Errorf("%s: no archive in the store", dir)
+	}
+	return best, err
 }
