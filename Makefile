@@ -63,7 +63,8 @@ soak:
 # About 25 minutes and 4 GiB of temp disk; needs $(RAFTSNAP_CONSUL_BIN)
 # (make servers) and curl. Stops what it starts and removes its temp files.
 # BENCH_FLAGS goes to the bench (go run ./bench -help), e.g.
-# BENCH_FLAGS='-size-mib 256 -runs 1 -idle 1m'; BENCH_OUT=FILE keeps the report.
+# BENCH_FLAGS='-size-mib 256 -runs 1 -idle 1m', or '-rows rss -size-mib 3072' for row 3
+# (daemon RSS) at 3 GiB; BENCH_OUT=FILE keeps the report.
 BENCH_FLAGS ?=
 BENCH_OUT   ?=
 bench: build
