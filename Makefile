@@ -155,9 +155,9 @@ fuzz-long:
 	FUZZTIME=$(if $(filter command line environment,$(origin FUZZTIME)),$(FUZZTIME),10m) .ci/fuzz
 
 # Load soak: 100 snapshot jobs on 2 s intervals against one dev cluster while
-# /status is polled 200/s, for the full 2 minutes (CI runs 30 s), or for
-# LOAD_DURATION (e.g. 30m); figures in docs/reliability.md, Load.
+# /status is polled 200/s, for 2 minutes (as in make unit) or LOAD_DURATION
+# (e.g. 30m); figures in docs/reliability.md, Load.
 LOAD_DURATION ?=
 .PHONY: soak-load
 soak-load:
-	RAFTSNAP_LOAD_FULL=1 RAFTSNAP_LOAD_DURATION=$(LOAD_DURATION) $(GO) test -count=1 -timeout 0 -v -run '^TestDaemonUnderLoad$$' ./daemon/
+	RAFTSNAP_LOAD_DURATION=$(LOAD_DURATION) $(GO) test -count=1 -timeout 0 -v -run '^TestDaemonUnderLoad$$' ./daemon/

@@ -4,9 +4,10 @@ package daemon_test
 // embedded dev cluster, while a pool of clients polls /status 200 times a
 // second over the real control socket. Afterwards: no job missed its
 // schedule by more than one interval, every run succeeded, no request
-// failed, and the daemon's memory stayed flat. CI runs 60 s, alone (`make
-// unit` runs it after the other tests so that they do not compete for the
-// CPU); the full 2 minutes run with RAFTSNAP_LOAD_FULL=1 (`make soak-load`).
+// failed, and the daemon's memory stayed flat. It runs the issue's 2
+// minutes, alone (`make unit` runs it after the other tests so that they do
+// not compete for the CPU); RAFTSNAP_LOAD_DURATION (`make soak-load`) runs
+// longer.
 
 import (
 	"bufio"
@@ -40,10 +41,9 @@ const (
 )
 
 func TestDaemonUnderLoad(t *testing.T) {
-	duration := 60 * time.Second
-	if os.Getenv("RAFTSNAP_LOAD_FULL") == "1" {
-		duration = 2 * time.Minute
-	}
+	// The issue's two minutes, in CI too: memory can only be judged flat
+	// once every job's history ring is full (see warm-up below).
+	duration := 2 * time.Minute
 	if v := os.Getenv("RAFTSNAP_LOAD_DURATION"); v != "" {
 		// For longer soaks than the documented two minutes.
 		d, err := time.ParseDuration(v)
@@ -243,11 +243,14 @@ func TestDaemonUnderLoad(t *testing.T) {
 		t.Errorf("job %s missed its schedule: %s between two run starts, more than %s (2 intervals)", worstJob, worstGap, loadMaxGap)
 	}
 
-	// Memory: after a warm-up (the first catch-up runs of all 100 jobs),
-	// the last quarter's average RSS within 1.5x of the first quarter's.
+	// Memory: after a warm-up, the last quarter's average RSS within 1.5x
+	// of the first quarter's. The warm-up lasts until every job's history
+	// ring (job.HistorySize runs) is full: until then the status, and the
+	// memory behind it, grow by design.
+	warmUp := max(duration/6, job.HistorySize*loadInterval+10*time.Second)
 	warm := rss[:0:0]
 	for _, s := range rss {
-		if s.at >= duration/6 {
+		if s.at >= warmUp {
 			warm = append(warm, s)
 		}
 	}
