@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/raftsnap/raftsnap/daemon/pruning"
+	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/atomicfile"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 )
@@ -73,7 +74,13 @@ func storeSummary(st *store.Local, owns owner) (*StoreSummary, []store.Entry, []
 // touched. Whatever the planner says, the newest verified owned entry is
 // kept and entries it gave no decision for are kept. Deletion failures are
 // recorded in the summary's Errors and do not stop the pass.
-func pruneStore(ctx context.Context, st *store.Local, planner Planner, owns owner, now time.Time, logger *slog.Logger) (*PruneSummary, error) {
+//
+// Before destroying anything, the entry that guard protects (the newest
+// verified) is verified again, unless it is justVerified (the snapshot the
+// calling run has just written and verified): its sidecar may say
+// "verified" about a file that rotted since, and trusting it would let the
+// policy destroy the older snapshot that is the real last good one.
+func pruneStore(ctx context.Context, st *store.Local, planner Planner, owns owner, now time.Time, justVerified string, logger *slog.Logger) (*PruneSummary, error) {
 	entries, foreign, err := st.List()
 	if err != nil {
 		return nil, &StoreError{Err: err}
@@ -106,6 +113,18 @@ func pruneStore(ctx context.Context, st *store.Local, planner Planner, owns owne
 	for _, d := range planner.Plan(snaps, now) {
 		if _, dup := decided[d.Snapshot.Name]; !dup {
 			decided[d.Snapshot.Name] = d
+		}
+	}
+	if guard != "" && guard != justVerified && destroysAny(mine, decided, guard) {
+		if _, _, err := st.Verify(guard, snapshot.VerifyOptions{}); err != nil {
+			var bad *store.VerificationError
+			if !errors.As(err, &bad) {
+				return sum, &StoreError{Err: fmt.Errorf("pruning stopped, nothing destroyed: cannot re-verify the newest verified snapshot %s: %w", guard, err)}
+			}
+			logger.Error("pruning: the newest verified snapshot fails verification now; nothing destroyed in this pass",
+				"snapshot", guard, "err", bad.Err)
+			sum.Errors = append(sum.Errors, fmt.Sprintf("%s: fails verification now (%v); marked unverified, nothing destroyed", guard, bad.Err))
+			return sum, &StoreError{Err: fmt.Errorf("pruning stopped, nothing destroyed: the newest verified snapshot %s fails verification now (%v); it is marked unverified, and the next pass protects the newest snapshot that verifies", guard, bad.Err)}
 		}
 	}
 	for _, e := range mine { // newest first
@@ -142,6 +161,16 @@ func pruneStore(ctx context.Context, st *store.Local, planner Planner, owns owne
 		return sum, &StoreError{Err: errors.New("pruning could not destroy " + fmt.Sprint(len(sum.Errors)) + " snapshot(s); see the pruning errors")}
 	}
 	return sum, nil
+}
+
+// destroysAny tells whether the plan destroys an entry other than guard.
+func destroysAny(mine []store.Entry, decided map[string]pruning.Decision, guard string) bool {
+	for _, e := range mine {
+		if d, ok := decided[e.Name]; ok && !d.Keep && e.Name != guard {
+			return true
+		}
+	}
+	return false
 }
 
 // newestVerified names the newest verified entry not dated in the future,
@@ -218,7 +247,7 @@ func NewPruneJob(opts PruneOptions) (*PruneJob, error) {
 func (j *PruneJob) run(ctx context.Context, run *activeRun) error {
 	run.startAttempt(1, PhasePruning, j.now())
 	run.report.Attempts = 1
-	sum, err := pruneStore(ctx, j.opts.Store, j.opts.Policy, j.owns, j.now(), run.logger)
+	sum, err := pruneStore(ctx, j.opts.Store, j.opts.Policy, j.owns, j.now(), "", run.logger)
 	if sum != nil {
 		run.report.Pruning = sum
 		j.setPruning(sum)

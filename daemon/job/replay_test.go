@@ -82,7 +82,7 @@ func TestReplayHourlySnapshotsThroughStorePruning(t *testing.T) {
 		e := commit("replay", now, uint64(h+10))
 		history = append(history, pruning.Snapshot{Name: e.Name, Created: e.CreatedAt, Index: e.Index, Term: 1, Verified: true, Size: e.Size})
 
-		sum, err := pruneStore(context.Background(), st, policy, owns, now, logger)
+		sum, err := pruneStore(context.Background(), st, policy, owns, now, e.Name, logger)
 		if err != nil {
 			t.Fatalf("hour %d: %v", h, err)
 		}

@@ -210,7 +210,7 @@ func (j *SnapshotJob) run(ctx context.Context, run *activeRun) error {
 
 	if !isNilPlanner(j.opts.Policy) {
 		run.setPhase(PhasePruning)
-		sum, perr := pruneStore(ctx, j.opts.Store, j.opts.Policy, j.owns, j.now(), run.logger)
+		sum, perr := pruneStore(ctx, j.opts.Store, j.opts.Policy, j.owns, j.now(), entry.Name, run.logger)
 		if sum != nil {
 			run.report.Pruning = sum
 			j.setPruning(sum)
