@@ -22,6 +22,9 @@ const (
 	DefaultStoreType       = "local"
 	DefaultRestoreSnapshot = "latest"
 	DefaultConnectTimeout  = 10 * time.Second
+	// MaxJobNameLength keeps "<job>-<timestamp>-<index>-<n>.snap.json"
+	// within a file system's 255-byte name limit.
+	MaxJobNameLength = 128
 )
 
 // applyDefaults fills in every value the file leaves out. isSet reports

@@ -206,6 +206,9 @@ func (v *validator) validateJobName(i int, seen map[string]int) {
 		v.errorf(path, "missing: every job needs a name")
 	case !jobNamePattern.MatchString(job.Name):
 		v.errorf(path, "%s may only hold letters, digits, _, . and -", quote(job.Name))
+	case len(job.Name) > MaxJobNameLength:
+		// Snapshot file names are "<job>-<timestamp>-<index>.snap.json".
+		v.errorf(path, "%d characters is too long: at most %d (job names go into snapshot file names)", len(job.Name), MaxJobNameLength)
 	case strings.HasPrefix(job.Name, "_"):
 		v.errorf(path, "%s must not start with _ (reserved for raftsnap's internal jobs)", quote(job.Name))
 	case strings.Trim(job.Name, ".") == "":

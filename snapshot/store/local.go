@@ -313,8 +313,15 @@ func checkJobName(job string) error {
 	if !jobNamePattern.MatchString(job) || strings.HasPrefix(job, ".") {
 		return fmt.Errorf("store: invalid job name %q: use letters, digits, '_', '.' and '-', not starting with '.'", job)
 	}
+	if len(job) > maxJobName {
+		return fmt.Errorf("store: job name of %d characters is too long (at most %d: it goes into file names)", len(job), maxJobName)
+	}
 	return nil
 }
+
+// maxJobName keeps "<job>-<timestamp>-<index>-<n>.snap.json" within the
+// usual 255-byte limit on file names.
+const maxJobName = 128
 
 // TempName is the path of the temp file.
 func (p *Pending) TempName() string { return filepath.Join(p.l.dir, p.tmp) }
@@ -372,8 +379,15 @@ func (p *Pending) Commit(entry Entry) (Entry, error) {
 	base := fmt.Sprintf("%s-%s-%d", p.job, entry.CreatedAt.Format(timeLayout), entry.Index)
 	name := base + ArchiveSuffix
 	for n := 2; ; n++ {
-		if _, err := os.Lstat(filepath.Join(l.dir, name)); errors.Is(err, os.ErrNotExist) {
+		_, err := os.Lstat(filepath.Join(l.dir, name))
+		if errors.Is(err, os.ErrNotExist) {
 			break
+		}
+		if err != nil {
+			// Not "taken" but unusable (a name too long, an I/O error):
+			// trying the next suffix would loop forever under the lock.
+			os.Remove(tmpPath)
+			return Entry{}, fmt.Errorf("store: cannot use the name %s: %w", name, err)
 		}
 		name = fmt.Sprintf("%s-%d%s", base, n, ArchiveSuffix)
 	}

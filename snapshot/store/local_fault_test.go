@@ -306,3 +306,16 @@ func editSidecar(t *testing.T, e Entry, old, new string) {
 		t.Fatal(err)
 	}
 }
+
+// TestCreateRefusesOverlongJobName: a job name long enough to push the
+// snapshot's file name past the 255-byte limit is refused up front, not
+// discovered at commit time.
+func TestCreateRefusesOverlongJobName(t *testing.T) {
+	st, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Create(strings.Repeat("j", 232)); err == nil || !strings.Contains(err.Error(), "too long") {
+		t.Fatalf("Create with a 232-character job name: %v", err)
+	}
+}
