@@ -48,3 +48,29 @@ func TestTokenEchoedByServerIsRedacted(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenEchoedAtTheCapIsRedacted: the echoed token sits where the
+// message is capped, so a redaction after capping would miss the part left.
+func TestTokenEchoedAtTheCapIsRedacted(t *testing.T) {
+	const token = "0123456789abcdef-cap-secret-token"
+	for _, pad := range []int{490, 500, 505, 2030, 2040} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprintf(w, "%s token=%s", strings.Repeat("x", pad), r.Header.Get("X-Consul-Token"))
+		}))
+		src, err := New(Config{Kind: Consul, Address: srv.URL, Token: Secret(token)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = src.Save(context.Background(), &bytes.Buffer{})
+		srv.Close()
+		if err == nil {
+			t.Fatalf("pad %d: want a 403 error", pad)
+		}
+		for n := 4; n <= len(token); n++ {
+			if strings.Contains(err.Error(), token[:n]) {
+				t.Fatalf("pad %d: %d leading bytes of the token in the error: %v", pad, n, err)
+			}
+		}
+	}
+}

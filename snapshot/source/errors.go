@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -129,10 +130,10 @@ func (e *ConfigError) Permanent() bool { return true }
 
 // statusError builds the Error for a non-2xx response, reading at most
 // maxServerMessage bytes of its body.
-func statusError(kind Kind, op, rawURL string, resp *http.Response) *Error {
+func statusError(kind Kind, op, rawURL string, resp *http.Response, token Secret) *Error {
 	e := &Error{Kind: kind, Op: op, URL: rawURL, StatusCode: resp.StatusCode}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxServerMessage*4))
-	e.Message = serverMessage(body)
+	e.Message = serverMessage(scrubToken(body, token))
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		// Redirects are not followed: the token would go to another host.
 		if loc := resp.Header.Get("Location"); loc != "" {
@@ -162,6 +163,25 @@ func serverMessage(body []byte) string {
 		return capText(strings.Join(vaultErr.Errors, "; "))
 	}
 	return capText(string(body))
+}
+
+// scrubToken removes token from a server's answer before any of it is
+// quoted: a proxy or server may echo the request headers in its error page.
+// It runs on the raw bytes, before capping, so that a cut cannot leave part
+// of the token behind; a prefix of the token at the very end (the read
+// limit fell inside it) goes too.
+func scrubToken(body []byte, token Secret) []byte {
+	t := []byte(token.Reveal())
+	if len(t) == 0 {
+		return body
+	}
+	body = bytes.ReplaceAll(body, t, []byte("[redacted]"))
+	for n := min(len(t)-1, len(body)); n >= 4; n-- {
+		if bytes.HasSuffix(body, t[:n]) {
+			return append(body[:len(body)-n:len(body)-n], "[redacted]"...)
+		}
+	}
+	return body
 }
 
 func capText(s string) string {

@@ -305,7 +305,7 @@ func (s *httpSource) save(ctx context.Context, w io.Writer, stale bool) (res *Sa
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, statusError(s.kind, OpSave, rawURL, resp)
+		return nil, statusError(s.kind, OpSave, rawURL, resp, s.cfg.Token)
 	}
 
 	if max := s.cfg.MaxSize; max > 0 && resp.ContentLength > max {
@@ -318,7 +318,7 @@ func (s *httpSource) save(ctx context.Context, w io.Writer, stale bool) (res *Sa
 	if notArchiveType(resp.Header.Get("Content-Type")) {
 		if magic, _ := peeked.Peek(2); !bytes.Equal(magic, []byte{0x1f, 0x8b}) {
 			page, _ := io.ReadAll(io.LimitReader(peeked, maxServerMessage*4))
-			return nil, fail(fmt.Sprintf("%s (200 with Content-Type %s): %s", ErrNotArchive, capText(resp.Header.Get("Content-Type")), serverMessage(page)), true, ErrNotArchive)
+			return nil, fail(fmt.Sprintf("%s (200 with Content-Type %s): %s", ErrNotArchive, capText(resp.Header.Get("Content-Type")), serverMessage(scrubToken(page, s.cfg.Token))), true, ErrNotArchive)
 		}
 	}
 
@@ -435,7 +435,7 @@ func (s *httpSource) Restore(ctx context.Context, archive io.Reader, size int64)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return statusError(s.kind, OpRestore, rawURL, resp)
+		return statusError(s.kind, OpRestore, rawURL, resp, s.cfg.Token)
 	}
 	// Drain a little so the connection can be reused; the body is a short
 	// acknowledgement at most.
