@@ -42,8 +42,8 @@ var sourceFieldKeys = map[string]string{
 // CONSUL_HTTP_TOKEN, NOMAD_TOKEN, VAULT_TOKEN, RAFTSNAP_RAFT_TOKEN). A
 // token_env naming an unset variable is an error here (load only warns,
 // since configcheck may run in another environment than the daemon).
-// The daemon calls it at start and before each run, so a rotated token
-// file is picked up. logger receives token-file permission warnings; the
+// The daemon calls it at start and on each reload (SIGHUP), so a rotated
+// token file is picked up by `systemctl reload raftsnap`. logger receives token-file permission warnings; the
 // token itself is never logged.
 func (s *Source) SourceConfig(logger *slog.Logger) (source.Config, error) {
 	cfg := s.baseConfig()
