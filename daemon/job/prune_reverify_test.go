@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -96,5 +98,44 @@ func TestPruningReverifiesTheSnapshotItProtects(t *testing.T) {
 	}
 	if _, err := os.Stat(rotten.Path); !os.IsNotExist(err) {
 		t.Fatalf("the rotten, unverified snapshot should be gone after the second pass: %v", err)
+	}
+}
+
+// TestRestoreTimeoutCountsAsFailure: a restore that runs past its timeout
+// failed (the alert on raftsnap_restores_total{result="failure"} must
+// fire); only a reset or a shutdown makes it "canceled". The target stands
+// in for a server that takes the upload and never answers.
+func TestRestoreTimeoutCountsAsFailure(t *testing.T) {
+	ctx := testContext(t)
+	srcCluster, srcLeader := startCluster(t, 1)
+	if err := srcCluster.Put(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	st := openStore(t)
+	snap, _ := NewSnapshotJob(SnapshotOptions{Name: "src", Source: raftSource(t, srcLeader.HTTPAddr), Store: st, Interval: time.Hour})
+	stop := startJob(t, snap)
+	waitFor(t, "snapshot", func() bool { return snap.Status().LastRun != nil })
+	stop()
+
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		<-r.Context().Done()
+	}))
+	defer hang.Close()
+	metrics := &recorder{}
+	rj, err := NewRestoreJob(RestoreOptions{Name: "back", Store: st, FromJob: "src", Target: raftSource(t, hang.URL),
+		Timeout: 300 * time.Millisecond, Metrics: metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startJob(t, rj)
+	rep := wakeAndWait(t, rj)
+	if rep.Result != ResultFailure {
+		t.Fatalf("timed-out restore: %+v", rep)
+	}
+	metrics.mu.Lock()
+	defer metrics.mu.Unlock()
+	if len(metrics.restores) != 1 || metrics.restores[0] != ResultFailure {
+		t.Fatalf("restore metric results %v, want [failure]", metrics.restores)
 	}
 }

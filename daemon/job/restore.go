@@ -82,11 +82,15 @@ func (j *RestoreJob) refreshStore() []store.Entry {
 }
 
 func (j *RestoreJob) run(ctx context.Context, run *activeRun) (err error) {
+	// The run's own context, not the timeout's: a restore that timed out
+	// failed (and must count as such for the alert); only a reset or a
+	// shutdown cancels it.
+	runCtx := ctx
 	defer func() {
 		result := ResultSuccess
 		if err != nil {
 			result = ResultFailure
-			if ctx.Err() != nil {
+			if runCtx.Err() != nil {
 				result = ResultCanceled
 			}
 		}
