@@ -28,3 +28,7 @@ type Job interface {
 
 // ErrUnsupported is returned by a job for a signal it does not support.
 var ErrUnsupported = errors.New("operation not supported by this job")
+
+// ErrStopped is returned by Wakeup once the job has stopped for good (the
+// daemon is shutting down, or a reload removed or replaced the job).
+var ErrStopped = errors.New("the job has stopped (daemon shutting down, or the job was replaced by a reload): try again")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -137,5 +138,21 @@ func TestRestoreTimeoutCountsAsFailure(t *testing.T) {
 	defer metrics.mu.Unlock()
 	if len(metrics.restores) != 1 || metrics.restores[0] != ResultFailure {
 		t.Fatalf("restore metric results %v, want [failure]", metrics.restores)
+	}
+}
+
+// TestWakeupAfterStopIsRefused: once a job's Run has returned for good (a
+// reload replaced it, or the daemon is stopping), a wakeup is refused
+// instead of being accepted and never served.
+func TestWakeupAfterStopIsRefused(t *testing.T) {
+	st := openStore(t)
+	rj, err := NewRestoreJob(RestoreOptions{Name: "back", Store: st, Target: closedPortSource(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := startJob(t, rj)
+	stop()
+	if _, _, err := rj.Wakeup(); !errors.Is(err, ErrStopped) {
+		t.Fatalf("Wakeup after the job stopped: %v, want ErrStopped", err)
 	}
 }

@@ -86,6 +86,8 @@ type runner struct {
 	store         *StoreSummary
 	storeAt       time.Time
 	looping       bool
+	// stopped is set when Run returned for good (its context ended).
+	stopped bool
 	// nextTrigger, when set, labels the next scheduled run instead of
 	// "schedule" (a start-up catch-up delayed by jitter).
 	nextTrigger string
@@ -180,6 +182,12 @@ func (r *runner) Type() string { return r.typ }
 func (r *runner) Wakeup() (<-chan RunReport, bool, error) {
 	done := make(chan RunReport, 1)
 	r.mu.Lock()
+	if r.stopped {
+		// Its Run has returned (shutdown, or a reload removed or replaced
+		// it): nothing would ever serve the wakeup.
+		r.mu.Unlock()
+		return nil, false, ErrStopped
+	}
 	r.pending = true
 	r.pendingWaits = append(r.pendingWaits, done)
 	queued := r.current != nil
@@ -237,6 +245,7 @@ func (r *runner) Run(ctx context.Context) {
 	defer func() {
 		r.mu.Lock()
 		r.looping = false
+		r.stopped = ctx.Err() != nil
 		r.nextRun = nil
 		var waits []chan RunReport
 		if ctx.Err() != nil {
