@@ -666,7 +666,13 @@ func (l *Local) OpenVerified(name string, opts snapshot.VerifyOptions) (*os.File
 	if err != nil {
 		return nil, entry, nil, fmt.Errorf("store: %w", err)
 	}
-	report, verr := snapshot.Verify(f, opts)
+	// The verdict recorded in the sidecar comes from the checks every
+	// archive must pass; what only a particular caller demands (Vault's
+	// sealed sums, for a Vault target) is checked after, and a failure of
+	// it says nothing about the file, so it is not recorded.
+	neutral := opts
+	neutral.RequireSealed = false
+	report, verr := snapshot.Verify(f, neutral)
 	if verr != nil {
 		var archiveErr *snapshot.Error
 		if !errors.As(verr, &archiveErr) {
@@ -690,6 +696,10 @@ func (l *Local) OpenVerified(name string, opts snapshot.VerifyOptions) (*os.File
 	if verr != nil {
 		f.Close()
 		return nil, entry, nil, &VerificationError{Name: name, Err: verr}
+	}
+	if opts.RequireSealed && !report.Sealed {
+		f.Close()
+		return nil, entry, nil, fmt.Errorf("store: %s is not a Vault snapshot (no %s member), which this target requires", name, snapshot.SealedSumsName)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		f.Close()

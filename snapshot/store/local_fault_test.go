@@ -319,3 +319,22 @@ func TestCreateRefusesOverlongJobName(t *testing.T) {
 		t.Fatalf("Create with a 232-character job name: %v", err)
 	}
 }
+
+// TestRequireSealedDoesNotMarkGoodSnapshotUnverified: a Vault target asks
+// for sealed sums; a Consul snapshot lacks them. It is refused for that
+// target, but it is still a good snapshot: its sidecar keeps "verified", so
+// pruning's guard and other restores still trust it.
+func TestRequireSealedDoesNotMarkGoodSnapshotUnverified(t *testing.T) {
+	st, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := commit(t, st, "consul", 7, time.Now())
+	if _, _, err := st.Verify(e.Name, snapshot.VerifyOptions{RequireSealed: true}); err == nil || !strings.Contains(err.Error(), "not a Vault snapshot") {
+		t.Fatalf("Verify with RequireSealed of a Consul snapshot: %v", err)
+	}
+	got, err := st.Get(e.Name)
+	if err != nil || !got.Verified {
+		t.Fatalf("the sidecar lost its verified verdict: %+v, %v", got, err)
+	}
+}
