@@ -223,6 +223,41 @@ func run(ctx context.Context, cfg config) (string, error) {
 // consulRows measures rows 1-4 against a real Consul server with a data dir.
 // With row "rss" but not "consul" it times only the daemon's jobs (row 3):
 // at several GiB the other tools would take most of an hour.
+// tool is one command timed in a row, with what brackets it.
+type tool struct {
+	s    *series
+	argv []string
+	// before/after bracket the command (daemon peak RSS).
+	before func() error
+	after  func(*result) error
+	// out, when set, is the file the command writes; removed after timing.
+	out string
+}
+
+// run times the tool once and records the result in its series.
+func (t *tool) run(ctx context.Context, env []string, what string) error {
+	if t.before != nil {
+		if err := t.before(); err != nil {
+			return err
+		}
+	}
+	logf("%s: %s", what, t.s.tool)
+	r, err := runTimed(ctx, env, t.argv...)
+	if err != nil {
+		return err
+	}
+	if t.after != nil {
+		if err := t.after(&r); err != nil {
+			return err
+		}
+	}
+	t.s.runs = append(t.s.runs, r)
+	if t.out != "" {
+		os.Remove(t.out)
+	}
+	return nil
+}
+
 func consulRows(ctx context.Context, cfg config, work, self, curl string, curlErr error, rep *strings.Builder, section func(string)) error {
 	rssOnly := !cfg.rows["consul"]
 	// Rows 1-4 against a real Consul server with a data dir.
@@ -259,14 +294,6 @@ func consulRows(ctx context.Context, cfg config, work, self, curl string, curlEr
 	os.MkdirAll(outDir, 0o700)
 	saveFile := filepath.Join(outDir, "raftsnap.snap")
 	env := []string{"CONSUL_HTTP_ADDR=" + big.addr}
-	type tool struct {
-		s    *series
-		argv []string
-		// before/after bracket the command (daemon peak RSS).
-		before func() error
-		after  func(*result) error
-		out    string
-	}
 	daemonPeak := func(r *result) error {
 		hwm, err := procStatusBytes(d.pid(), "VmHWM")
 		r.maxRSS = hwm
@@ -304,27 +331,7 @@ func consulRows(ctx context.Context, cfg config, work, self, curl string, curlEr
 	saves = append(saves, &tool{s: daemonSave, argv: []string{cfg.raftsnap, "signal", "wakeup", "consul-bench", "--wait", "--socket", d.socket},
 		before: daemonReset, after: daemonPeak})
 	if err := rounds(ctx, cfg.runs, len(saves), func(i int) error {
-		t := saves[i]
-		if t.before != nil {
-			if err := t.before(); err != nil {
-				return err
-			}
-		}
-		logf("save: %s", t.s.tool)
-		r, err := runTimed(ctx, env, t.argv...)
-		if err != nil {
-			return err
-		}
-		if t.after != nil {
-			if err := t.after(&r); err != nil {
-				return err
-			}
-		}
-		t.s.runs = append(t.s.runs, r)
-		if t.out != "" {
-			os.Remove(t.out)
-		}
-		return nil
+		return saves[i].run(ctx, env, "save")
 	}); err != nil {
 		return err
 	}
@@ -402,24 +409,7 @@ func consulRows(ctx context.Context, cfg config, work, self, curl string, curlEr
 				argv: []string{cfg.raftsnap, "signal", "wakeup", "consul-bench-restore", "--wait", "--socket", d.socket}, before: daemonReset, after: daemonPeak},
 		}
 		if err := rounds(ctx, cfg.runs, len(restores), func(i int) error {
-			t := restores[i]
-			if t.before != nil {
-				if err := t.before(); err != nil {
-					return err
-				}
-			}
-			logf("restore: %s", t.s.tool)
-			r, err := runTimed(ctx, env, t.argv...)
-			if err != nil {
-				return err
-			}
-			if t.after != nil {
-				if err := t.after(&r); err != nil {
-					return err
-				}
-			}
-			t.s.runs = append(t.s.runs, r)
-			return nil
+			return restores[i].run(ctx, env, "restore")
 		}); err != nil {
 			return err
 		}
