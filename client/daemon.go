@@ -10,11 +10,12 @@ import (
 	"runtime"
 	"syscall"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/spf13/cobra"
 
 	"github.com/raftsnap/raftsnap/config"
 	"github.com/raftsnap/raftsnap/daemon"
-	"github.com/raftsnap/raftsnap/daemon/job"
 )
 
 type daemonOptions struct {
@@ -56,8 +57,8 @@ seconds, a prune job and a restore job, everything under DIR.`,
 	return cmd
 }
 
-func versionInfo() job.VersionInfo {
-	return job.VersionInfo{
+func versionInfo() controlapi.VersionInfo {
+	return controlapi.VersionInfo{
 		Version: Version(), Commit: Commit(), GoVersion: runtime.Version(),
 		OS: runtime.GOOS, Arch: runtime.GOARCH,
 	}

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/spf13/cobra"
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
 
-	"github.com/raftsnap/raftsnap/daemon/job"
+	"github.com/spf13/cobra"
 )
 
 const pprofTimeout = 15 * time.Second
@@ -49,18 +49,18 @@ daemon's memory, goroutines and CPU to anyone who can reach ADDR: bind it to
 	return cmd
 }
 
-func runPprof(ctx context.Context, g *globalOptions, c *controlClient, args []string) error {
+func runPprof(ctx context.Context, g *globalOptions, c *controlapi.Client, args []string) error {
 	ctx, cancel := context.WithTimeout(ctx, pprofTimeout)
 	defer cancel()
-	var st job.PprofStatus
+	var st controlapi.PprofStatus
 	var err error
 	switch {
 	case len(args) == 0 || args[0] == "status":
-		err = c.get(ctx, "/debug/pprof", &st)
+		st, err = c.PprofStatus(ctx)
 	case args[0] == "off":
-		err = c.post(ctx, "/debug/pprof", job.PprofRequest{Off: true}, &st)
+		st, err = c.Pprof(ctx, controlapi.PprofRequest{Off: true})
 	default:
-		err = c.post(ctx, "/debug/pprof", job.PprofRequest{Listen: args[1]}, &st)
+		st, err = c.Pprof(ctx, controlapi.PprofRequest{Listen: args[1]})
 	}
 	if err != nil {
 		return asCLIError(err)

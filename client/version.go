@@ -8,9 +8,10 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/spf13/cobra"
 
-	"github.com/raftsnap/raftsnap/daemon/job"
 	"github.com/raftsnap/raftsnap/snapshot"
 )
 
@@ -73,11 +74,11 @@ exits 0.`,
 	return cmd
 }
 
-func clientVersionInfo() job.VersionInfo {
-	return job.VersionInfo{Version: Version(), Commit: Commit(), GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
+func clientVersionInfo() controlapi.VersionInfo {
+	return controlapi.VersionInfo{Version: Version(), Commit: Commit(), GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
 }
 
-func formatVersion(who string, v job.VersionInfo) string {
+func formatVersion(who string, v controlapi.VersionInfo) string {
 	return fmt.Sprintf("%s %s (commit %s, %s, %s/%s)", who, v.Version, v.Commit, v.GoVersion, v.OS, v.Arch)
 }
 
@@ -93,10 +94,10 @@ func runVersion(cmd *cobra.Command, g *globalOptions, opts *versionOptions) erro
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), versionDaemonTimeout)
 	defer cancel()
-	var theirs job.VersionInfo
-	if err := c.get(ctx, "/version", &theirs); err != nil {
+	theirs, err := c.Version(ctx)
+	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("the daemon on %s did not answer within %s", c.sock, versionDaemonTimeout)
+			err = fmt.Errorf("the daemon on %s did not answer within %s", c.SockPath(), versionDaemonTimeout)
 		}
 		fmt.Fprintf(g.stderr, "note: daemon version unknown: %v\n", err)
 		return nil

@@ -10,9 +10,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
 
 	"github.com/raftsnap/raftsnap/daemon/job"
 )
@@ -20,7 +23,7 @@ import (
 // JobSource is what the control server needs from the daemon: the status
 // report and the jobs to signal.
 type JobSource interface {
-	Status() job.DaemonStatus
+	Status() controlapi.DaemonStatus
 	Job(name string) (job.Job, bool)
 	JobNames() []string
 }
@@ -46,7 +49,7 @@ const (
 // /debug/pprof) as JSON over HTTP on the private unix socket.
 type ControlServer struct {
 	jobs    JobSource
-	info    job.VersionInfo
+	info    controlapi.VersionInfo
 	logger  *slog.Logger
 	metrics ControlMetrics
 	srv     *http.Server
@@ -67,7 +70,7 @@ type pprofServer struct {
 }
 
 // NewControlServer returns a control server over jobs. metrics may be nil.
-func NewControlServer(jobs JobSource, info job.VersionInfo, logger *slog.Logger, metrics ControlMetrics) *ControlServer {
+func NewControlServer(jobs JobSource, info controlapi.VersionInfo, logger *slog.Logger, metrics ControlMetrics) *ControlServer {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -114,10 +117,10 @@ type endpoint struct {
 // The control API: one method per path, except /debug/pprof which reads
 // with GET and changes with POST.
 var controlEndpoints = map[string][]endpoint{
-	"/status":      {{http.MethodGet, (*ControlServer).handleStatus}},
-	"/signal":      {{http.MethodPost, (*ControlServer).handleSignal}},
-	"/version":     {{http.MethodGet, (*ControlServer).handleVersion}},
-	"/debug/pprof": {{http.MethodGet, (*ControlServer).handlePprofStatus}, {http.MethodPost, (*ControlServer).handlePprof}},
+	controlapi.PathStatus:  {{http.MethodGet, (*ControlServer).handleStatus}},
+	controlapi.PathSignal:  {{http.MethodPost, (*ControlServer).handleSignal}},
+	controlapi.PathVersion: {{http.MethodGet, (*ControlServer).handleVersion}},
+	controlapi.PathPprof:   {{http.MethodGet, (*ControlServer).handlePprofStatus}, {http.MethodPost, (*ControlServer).handlePprof}},
 }
 
 // ServeHTTP routes by hand so that every answer, 404 and 405 included, is
@@ -133,8 +136,9 @@ func (s *ControlServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	eps, ok := controlEndpoints[r.URL.Path]
 	if !ok {
-		writeError(rec, http.StatusNotFound, job.ErrorResponse{
-			Error: fmt.Sprintf("no such endpoint %s: use /status, /signal, /version or /debug/pprof", r.URL.Path),
+		writeError(rec, http.StatusNotFound, controlapi.ErrorResponse{
+			Error: fmt.Sprintf("no such endpoint %s: use %s or %s", r.URL.Path,
+				strings.Join(controlapi.Paths[:len(controlapi.Paths)-1], ", "), controlapi.Paths[len(controlapi.Paths)-1]),
 		})
 		return
 	}
@@ -148,7 +152,7 @@ func (s *ControlServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		allowed = append(allowed, ep.method)
 	}
 	rec.Header().Set("Allow", strings.Join(allowed, ", "))
-	writeError(rec, http.StatusMethodNotAllowed, job.ErrorResponse{
+	writeError(rec, http.StatusMethodNotAllowed, controlapi.ErrorResponse{
 		Error: fmt.Sprintf("%s %s is not allowed: use %s", r.Method, r.URL.Path, strings.Join(allowed, " or ")),
 	})
 }
@@ -162,20 +166,20 @@ func (s *ControlServer) handleVersion(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *ControlServer) handleSignal(w http.ResponseWriter, r *http.Request) {
-	var req job.SignalRequest
+	var req controlapi.SignalRequest
 	if !decodeRequest(w, r, &req, `{"job": "NAME", "op": "wakeup"}`) {
 		return
 	}
 	if req.Job == "" {
-		writeError(w, http.StatusBadRequest, job.ErrorResponse{Error: `"job" is required`, Jobs: s.jobs.JobNames()})
+		writeError(w, http.StatusBadRequest, controlapi.ErrorResponse{Error: `"job" is required`, Jobs: s.jobs.JobNames()})
 		return
 	}
-	if req.Op != "wakeup" && req.Op != "reset" {
-		writeError(w, http.StatusBadRequest, job.ErrorResponse{Error: fmt.Sprintf("unknown op %q: use wakeup or reset", req.Op)})
+	if !slices.Contains(controlapi.Ops, req.Op) {
+		writeError(w, http.StatusBadRequest, controlapi.ErrorResponse{Error: fmt.Sprintf("unknown op %q: use wakeup or reset", req.Op)})
 		return
 	}
-	if req.Wait && req.Op != "wakeup" {
-		writeError(w, http.StatusBadRequest, job.ErrorResponse{Error: "wait applies only to wakeup: reset takes effect at once"})
+	if req.Wait && req.Op != controlapi.OpWakeup {
+		writeError(w, http.StatusBadRequest, controlapi.ErrorResponse{Error: "wait applies only to wakeup: reset takes effect at once"})
 		return
 	}
 	j, ok := s.jobs.Job(req.Job)
@@ -185,12 +189,12 @@ func (s *ControlServer) handleSignal(w http.ResponseWriter, r *http.Request) {
 		if len(names) == 0 {
 			msg = fmt.Sprintf("unknown job %q: the daemon has no jobs", req.Job)
 		}
-		writeError(w, http.StatusNotFound, job.ErrorResponse{Error: msg, Jobs: names})
+		writeError(w, http.StatusNotFound, controlapi.ErrorResponse{Error: msg, Jobs: names})
 		return
 	}
 
-	resp := job.SignalResponse{Job: req.Job, Op: req.Op}
-	if req.Op == "reset" {
+	resp := controlapi.SignalResponse{Job: req.Job, Op: req.Op}
+	if req.Op == controlapi.OpReset {
 		if err := j.Reset(); err != nil {
 			s.signalRefused(w, j, req.Op, err)
 			return
@@ -220,7 +224,7 @@ func (s *ControlServer) handleSignal(w http.ResponseWriter, r *http.Request) {
 	select {
 	case report, ok := <-done:
 		if !ok {
-			writeError(w, http.StatusInternalServerError, job.ErrorResponse{
+			writeError(w, http.StatusInternalServerError, controlapi.ErrorResponse{
 				Error: fmt.Sprintf("job %q ended the run without a report", req.Job),
 			})
 			return
@@ -229,7 +233,7 @@ func (s *ControlServer) handleSignal(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, resp)
 	case <-r.Context().Done():
 		if s.base.Err() != nil {
-			writeError(w, http.StatusServiceUnavailable, job.ErrorResponse{
+			writeError(w, http.StatusServiceUnavailable, controlapi.ErrorResponse{
 				Error: fmt.Sprintf("the daemon is shutting down; the outcome of job %q's run is unknown", req.Job),
 			})
 			return
@@ -241,12 +245,12 @@ func (s *ControlServer) handleSignal(w http.ResponseWriter, r *http.Request) {
 
 func (s *ControlServer) signalRefused(w http.ResponseWriter, j job.Job, op string, err error) {
 	if errors.Is(err, job.ErrUnsupported) {
-		writeError(w, http.StatusBadRequest, job.ErrorResponse{
+		writeError(w, http.StatusBadRequest, controlapi.ErrorResponse{
 			Error: fmt.Sprintf("job %q (%s) does not support %s", j.Name(), j.Type(), op),
 		})
 		return
 	}
-	writeError(w, http.StatusConflict, job.ErrorResponse{
+	writeError(w, http.StatusConflict, controlapi.ErrorResponse{
 		Error: fmt.Sprintf("job %q refused %s: %v", j.Name(), op, err),
 	})
 }
@@ -258,12 +262,12 @@ func (s *ControlServer) handlePprofStatus(w http.ResponseWriter, r *http.Request
 }
 
 func (s *ControlServer) handlePprof(w http.ResponseWriter, r *http.Request) {
-	var req job.PprofRequest
+	var req controlapi.PprofRequest
 	if !decodeRequest(w, r, &req, `{"listen": "127.0.0.1:6060"} or {"off": true}`) {
 		return
 	}
 	if req.Off && req.Listen != "" {
-		writeError(w, http.StatusBadRequest, job.ErrorResponse{Error: `give either "listen" or "off", not both`})
+		writeError(w, http.StatusBadRequest, controlapi.ErrorResponse{Error: `give either "listen" or "off", not both`})
 		return
 	}
 	s.pprofMu.Lock()
@@ -280,7 +284,7 @@ func (s *ControlServer) handlePprof(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, _, err := net.SplitHostPort(req.Listen); err != nil {
-		writeError(w, http.StatusBadRequest, job.ErrorResponse{
+		writeError(w, http.StatusBadRequest, controlapi.ErrorResponse{
 			Error: fmt.Sprintf("invalid pprof listen address %q: want HOST:PORT such as 127.0.0.1:6060", req.Listen),
 		})
 		return
@@ -289,7 +293,7 @@ func (s *ControlServer) handlePprof(w http.ResponseWriter, r *http.Request) {
 	// server is only replaced by one that works.
 	l, err := net.Listen("tcp", req.Listen)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, job.ErrorResponse{
+		writeError(w, http.StatusInternalServerError, controlapi.ErrorResponse{
 			Error: fmt.Sprintf("cannot start the pprof server on %s: %v", req.Listen, err),
 		})
 		return
@@ -302,11 +306,11 @@ func (s *ControlServer) handlePprof(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.pprofStatusLocked())
 }
 
-func (s *ControlServer) pprofStatusLocked() job.PprofStatus {
+func (s *ControlServer) pprofStatusLocked() controlapi.PprofStatus {
 	if s.pprof == nil {
-		return job.PprofStatus{}
+		return controlapi.PprofStatus{}
 	}
-	return job.PprofStatus{Running: true, Listen: s.pprof.addr}
+	return controlapi.PprofStatus{Running: true, Listen: s.pprof.addr}
 }
 
 func (s *ControlServer) stopPprofLocked(ctx context.Context) {
@@ -368,13 +372,13 @@ func decodeRequest(w http.ResponseWriter, r *http.Request, v any, example string
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		writeError(w, http.StatusRequestEntityTooLarge, job.ErrorResponse{
+		writeError(w, http.StatusRequestEntityTooLarge, controlapi.ErrorResponse{
 			Error: fmt.Sprintf("request body larger than %d bytes", maxControlBody),
 		})
 	case errors.Is(err, io.EOF):
-		writeError(w, http.StatusBadRequest, job.ErrorResponse{Error: "empty request body: send JSON like " + example})
+		writeError(w, http.StatusBadRequest, controlapi.ErrorResponse{Error: "empty request body: send JSON like " + example})
 	default:
-		writeError(w, http.StatusBadRequest, job.ErrorResponse{
+		writeError(w, http.StatusBadRequest, controlapi.ErrorResponse{
 			Error: fmt.Sprintf("malformed request: %s; send JSON like %s", jsonErrorText(err), example),
 		})
 	}
@@ -414,7 +418,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = json.NewEncoder(w).Encode(v) // the client may have gone; nothing to do about it
 }
 
-func writeError(w http.ResponseWriter, code int, e job.ErrorResponse) {
+func writeError(w http.ResponseWriter, code int, e controlapi.ErrorResponse) {
 	writeJSON(w, code, e)
 }
 

@@ -12,16 +12,17 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/raftsnap/raftsnap/config"
-	"github.com/raftsnap/raftsnap/daemon/job"
 	"github.com/raftsnap/raftsnap/nethelpers"
 )
 
 // Options are what Run needs besides the configuration.
 type Options struct {
-	Version job.VersionInfo
+	Version controlapi.VersionInfo
 	Stdout  io.Writer
 	Stderr  io.Writer
 	// Logger, when set, replaces the one built from global.logging.

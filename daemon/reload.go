@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/raftsnap/raftsnap/config"
@@ -263,7 +265,7 @@ type configState struct {
 	successAt  prometheus.Gauge
 
 	mu     sync.Mutex
-	status job.ConfigStatus
+	status controlapi.ConfigStatus
 }
 
 func newConfigState(m *metrics, path string, loadedAt time.Time) *configState {
@@ -276,7 +278,7 @@ func newConfigState(m *metrics, path string, loadedAt time.Time) *configState {
 			Name: "raftsnap_config_last_reload_success_timestamp_seconds",
 			Help: "Unix time the running configuration was loaded (at start or by the last successful reload).",
 		}),
-		status: job.ConfigStatus{Path: path, LoadedAt: loadedAt.UTC()},
+		status: controlapi.ConfigStatus{Path: path, LoadedAt: loadedAt.UTC()},
 	}
 	m.registry.MustRegister(s.successful, s.successAt)
 	s.successful.Set(1)
@@ -285,7 +287,7 @@ func newConfigState(m *metrics, path string, loadedAt time.Time) *configState {
 }
 
 // Status returns a copy for the /status answer.
-func (s *configState) Status() *job.ConfigStatus {
+func (s *configState) Status() *controlapi.ConfigStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.status

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/raftsnap/raftsnap/daemon/job"
 )
 
@@ -31,7 +33,7 @@ type supervisor struct {
 	started time.Time
 	onCrash func(jobName string)
 	// configStatus, when set, fills the status's config block.
-	configStatus func() *job.ConfigStatus
+	configStatus func() *controlapi.ConfigStatus
 	// backoffFirst and backoffMax bound restart delays (tests shorten them).
 	backoffFirst, backoffMax time.Duration
 
@@ -226,9 +228,9 @@ func (s *supervisor) recordCrash(name, msg string) {
 }
 
 // Status implements JobSource.
-func (s *supervisor) Status() job.DaemonStatus {
-	st := job.DaemonStatus{
-		Schema:    job.SchemaVersion,
+func (s *supervisor) Status() controlapi.DaemonStatus {
+	st := controlapi.DaemonStatus{
+		Schema:    controlapi.SchemaVersion,
 		Version:   s.version,
 		PID:       os.Getpid(),
 		StartedAt: s.started.UTC(),
@@ -239,7 +241,7 @@ func (s *supervisor) Status() job.DaemonStatus {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st.Jobs = make([]job.JobStatus, 0, len(s.jobs))
+	st.Jobs = make([]controlapi.JobStatus, 0, len(s.jobs))
 	for _, sj := range s.jobs {
 		js := sj.job.Status()
 		if c, ok := s.crashes[sj.job.Name()]; ok {

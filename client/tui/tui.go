@@ -13,18 +13,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/raftsnap/raftsnap/client/statusview"
-	"github.com/raftsnap/raftsnap/daemon/job"
 )
 
 // Daemon is what the view needs from the daemon's control socket.
 type Daemon interface {
-	Status(ctx context.Context) (job.DaemonStatus, error)
-	Signal(ctx context.Context, req job.SignalRequest) (job.SignalResponse, error)
+	Status(ctx context.Context) (controlapi.DaemonStatus, error)
+	Signal(ctx context.Context, req controlapi.SignalRequest) (controlapi.SignalResponse, error)
 }
 
 // Options configure the view.
@@ -34,7 +35,7 @@ type Options struct {
 	// Job is the job selected at start ("" for the first).
 	Job string
 	// Initial is a status already fetched, shown before the first poll.
-	Initial *job.DaemonStatus
+	Initial *controlapi.DaemonStatus
 	// Clock is the local clock; nil means time.Now (tests fix it).
 	Clock func() time.Time
 }
@@ -65,7 +66,7 @@ const (
 
 // statusMsg is the outcome of one poll.
 type statusMsg struct {
-	st  job.DaemonStatus
+	st  controlapi.DaemonStatus
 	err error
 	at  time.Time // local clock when the answer arrived
 }
@@ -76,7 +77,7 @@ type tickMsg struct{ seq int }
 // signalMsg is the outcome of a wakeup or reset.
 type signalMsg struct {
 	op, job string
-	resp    job.SignalResponse
+	resp    controlapi.SignalResponse
 	err     error
 }
 
@@ -95,7 +96,7 @@ type Model struct {
 	interval time.Duration
 	clock    func() time.Time
 
-	st          *job.DaemonStatus
+	st          *controlapi.DaemonStatus
 	skew        time.Duration // daemon clock minus local clock, at the last poll
 	refreshedAt time.Time     // local clock
 	fetching    bool
@@ -192,7 +193,7 @@ func (m *Model) signal(op, jobName string) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, signalTimeout)
 		defer cancel()
-		resp, err := d.Signal(ctx, job.SignalRequest{Job: jobName, Op: op})
+		resp, err := d.Signal(ctx, controlapi.SignalRequest{Job: jobName, Op: op})
 		return signalMsg{op: op, job: jobName, resp: resp, err: err}
 	}
 }
@@ -241,7 +242,7 @@ func (m *Model) signalDone(msg signalMsg) {
 		return
 	}
 	switch {
-	case msg.op == "reset":
+	case msg.op == controlapi.OpReset:
 		m.info = fmt.Sprintf("%s reset %s: its current run, if any, is canceled", now, msg.job)
 	case msg.resp.Queued:
 		m.info = fmt.Sprintf("%s %s is busy: one run is queued for when the current run ends", now, msg.job)
@@ -252,7 +253,7 @@ func (m *Model) signalDone(msg signalMsg) {
 
 // applyStatus takes a new report: the clock skew, the smoothed rates, and
 // a selection that still exists.
-func (m *Model) applyStatus(st job.DaemonStatus, at time.Time) {
+func (m *Model) applyStatus(st controlapi.DaemonStatus, at time.Time) {
 	m.st = &st
 	m.refreshedAt = at
 	m.skew = 0
@@ -277,7 +278,7 @@ func (m *Model) applyStatus(st job.DaemonStatus, at time.Time) {
 	m.clampScroll()
 }
 
-func (m *Model) sampleRate(name string, c job.RunProgress, at time.Time) {
+func (m *Model) sampleRate(name string, c controlapi.RunProgress, at time.Time) {
 	t := m.rates[name]
 	if t == nil || t.runID != c.ID || c.BytesDone < t.done {
 		// A new run or a retry from zero: start from the daemon's average.
@@ -315,14 +316,14 @@ func (m *Model) now() time.Time {
 }
 
 // visibleJobs are the jobs matching the filter, in the daemon's order.
-func (m *Model) visibleJobs() []job.JobStatus {
+func (m *Model) visibleJobs() []controlapi.JobStatus {
 	if m.st == nil {
 		return nil
 	}
 	if m.filter == "" {
 		return m.st.Jobs
 	}
-	var out []job.JobStatus
+	var out []controlapi.JobStatus
 	needle := strings.ToLower(m.filter)
 	for _, j := range m.st.Jobs {
 		if strings.Contains(strings.ToLower(j.Name), needle) {
@@ -390,7 +391,7 @@ func (m *Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		name := m.confirmReset
 		m.confirmReset = ""
 		if k == "y" || k == "Y" {
-			return m, m.signal("reset", name)
+			return m, m.signal(controlapi.OpReset, name)
 		}
 		m.info = "reset of " + name + " not sent"
 		return m, nil
@@ -432,7 +433,7 @@ func (m *Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.filtering, m.focus = true, focusList
 	case "w":
 		if name := m.Selected(); name != "" {
-			return m, m.signal("wakeup", name)
+			return m, m.signal(controlapi.OpWakeup, name)
 		}
 		m.errLine = "no job selected"
 	case "r":
@@ -534,10 +535,10 @@ func (m *Model) clampScroll() {
 	m.detailTop = max(min(m.detailTop, lines-(l.detailRows-1)), 0) // the title takes a row
 }
 
-func (m *Model) selectedJob() (job.JobStatus, bool) {
+func (m *Model) selectedJob() (controlapi.JobStatus, bool) {
 	c := m.cursor()
 	if c < 0 {
-		return job.JobStatus{}, false
+		return controlapi.JobStatus{}, false
 	}
 	return m.visibleJobs()[c], true
 }
@@ -782,8 +783,8 @@ func errString(err error) string {
 
 type styles struct {
 	header, title, dim, bad, warn, selected lipgloss.Style
-	states                                  map[job.State]lipgloss.Style
-	results                                 map[job.Result]lipgloss.Style
+	states                                  map[controlapi.State]lipgloss.Style
+	results                                 map[controlapi.Result]lipgloss.Style
 	status                                  *statusview.Style
 }
 
@@ -795,21 +796,21 @@ func newStyles() styles {
 		bad:      lipgloss.NewStyle().Foreground(lipgloss.Color("9")).Bold(true),
 		warn:     lipgloss.NewStyle().Foreground(lipgloss.Color("11")).Bold(true),
 		selected: lipgloss.NewStyle().Bold(true),
-		states: map[job.State]lipgloss.Style{
-			job.StateRunning: lipgloss.NewStyle().Foreground(lipgloss.Color("12")).Bold(true),
-			job.StateWaiting: lipgloss.NewStyle().Foreground(lipgloss.Color("10")),
-			job.StateIdle:    lipgloss.NewStyle().Foreground(lipgloss.Color("8")),
-			job.StateError:   lipgloss.NewStyle().Foreground(lipgloss.Color("9")).Bold(true),
+		states: map[controlapi.State]lipgloss.Style{
+			controlapi.StateRunning: lipgloss.NewStyle().Foreground(lipgloss.Color("12")).Bold(true),
+			controlapi.StateWaiting: lipgloss.NewStyle().Foreground(lipgloss.Color("10")),
+			controlapi.StateIdle:    lipgloss.NewStyle().Foreground(lipgloss.Color("8")),
+			controlapi.StateError:   lipgloss.NewStyle().Foreground(lipgloss.Color("9")).Bold(true),
 		},
-		results: map[job.Result]lipgloss.Style{
-			job.ResultSuccess:  lipgloss.NewStyle().Foreground(lipgloss.Color("10")),
-			job.ResultFailure:  lipgloss.NewStyle().Foreground(lipgloss.Color("9")).Bold(true),
-			job.ResultCanceled: lipgloss.NewStyle().Foreground(lipgloss.Color("11")),
+		results: map[controlapi.Result]lipgloss.Style{
+			controlapi.ResultSuccess:  lipgloss.NewStyle().Foreground(lipgloss.Color("10")),
+			controlapi.ResultFailure:  lipgloss.NewStyle().Foreground(lipgloss.Color("9")).Bold(true),
+			controlapi.ResultCanceled: lipgloss.NewStyle().Foreground(lipgloss.Color("11")),
 		},
 	}
 	s.status = &statusview.Style{
 		State: s.stateText,
-		Result: func(r job.Result, text string) string {
+		Result: func(r controlapi.Result, text string) string {
 			if st, ok := s.results[r]; ok {
 				return st.Render(text)
 			}
@@ -819,7 +820,7 @@ func newStyles() styles {
 	return s
 }
 
-func (s styles) stateText(st job.State, text string) string {
+func (s styles) stateText(st controlapi.State, text string) string {
 	if style, ok := s.states[st]; ok {
 		return style.Render(text)
 	}

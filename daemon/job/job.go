@@ -6,6 +6,8 @@ package job
 import (
 	"context"
 	"errors"
+
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
 )
 
 // Job is one configured job. Run is called by the supervisor and returns
@@ -15,12 +17,12 @@ type Job interface {
 	Type() string
 	Run(ctx context.Context)
 	// Status returns a copy; it is safe to call from any goroutine.
-	Status() JobStatus
+	Status() controlapi.JobStatus
 	// Wakeup asks for a run now. If a run is in progress, one more run is
 	// queued (never more than one) and queued is true. The returned
 	// channel, if the caller waits on it, receives the report of the run
 	// this wakeup caused.
-	Wakeup() (done <-chan RunReport, queued bool, err error)
+	Wakeup() (done <-chan controlapi.RunReport, queued bool, err error)
 	// Reset cancels the run in progress (and a queued wakeup); the job goes
 	// back to waiting for its schedule. It is not an error when idle.
 	Reset() error

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/snapshot/store"
@@ -17,24 +19,24 @@ import (
 type Metrics interface {
 	// RunFinished is called once per run; reason is "" on success, else one
 	// of the Reason* constants.
-	RunFinished(job, jobType string, result Result, reason string, d time.Duration, bytes int64)
+	RunFinished(job, jobType string, result controlapi.Result, reason string, d time.Duration, bytes int64)
 	LastAttempt(job string, t time.Time)
 	LastSuccess(job string, t time.Time)
 	// StoreStats reports the snapshots the job sees in its store (snapshot
 	// jobs: its own; prune and restore jobs: those they consider).
 	StoreStats(job string, count int, bytes int64)
 	Pruned(job string, destroyed int)
-	RestoreFinished(job string, result Result)
+	RestoreFinished(job string, result controlapi.Result)
 }
 
 type noMetrics struct{}
 
-func (noMetrics) RunFinished(string, string, Result, string, time.Duration, int64) {}
-func (noMetrics) LastAttempt(string, time.Time)                                    {}
-func (noMetrics) LastSuccess(string, time.Time)                                    {}
-func (noMetrics) StoreStats(string, int, int64)                                    {}
-func (noMetrics) Pruned(string, int)                                               {}
-func (noMetrics) RestoreFinished(string, Result)                                   {}
+func (noMetrics) RunFinished(string, string, controlapi.Result, string, time.Duration, int64) {}
+func (noMetrics) LastAttempt(string, time.Time)                                               {}
+func (noMetrics) LastSuccess(string, time.Time)                                               {}
+func (noMetrics) StoreStats(string, int, int64)                                               {}
+func (noMetrics) Pruned(string, int)                                                          {}
+func (noMetrics) RestoreFinished(string, controlapi.Result)                                   {}
 
 // Failure reasons: a small fixed set, usable as a metric label.
 const (

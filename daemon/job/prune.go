@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/raftsnap/raftsnap/daemon/pruning"
 	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/atomicfile"
@@ -48,7 +50,7 @@ func ownedBy(jobs ...string) owner {
 }
 
 // storeSummary lists st and summarises the entries owns accepts.
-func storeSummary(st *store.Local, owns owner) (*StoreSummary, []store.Entry, []store.Foreign, error) {
+func storeSummary(st *store.Local, owns owner) (*controlapi.StoreSummary, []store.Entry, []store.Foreign, error) {
 	entries, foreign, err := st.List()
 	if err != nil {
 		return nil, nil, nil, &StoreError{Err: err}
@@ -59,7 +61,7 @@ func storeSummary(st *store.Local, owns owner) (*StoreSummary, []store.Entry, []
 			mine = append(mine, e)
 		}
 	}
-	sum := &StoreSummary{Path: st.Dir()}
+	sum := &controlapi.StoreSummary{Path: st.Dir()}
 	var newest *store.Entry
 	sum.Snapshots, sum.TotalBytes, newest = store.Summary(mine)
 	if newest != nil {
@@ -80,12 +82,12 @@ func storeSummary(st *store.Local, owns owner) (*StoreSummary, []store.Entry, []
 // calling run has just written and verified): its sidecar may say
 // "verified" about a file that rotted since, and trusting it would let the
 // policy destroy the older snapshot that is the real last good one.
-func pruneStore(ctx context.Context, st *store.Local, planner Planner, owns owner, now time.Time, justVerified string, logger *slog.Logger) (*PruneSummary, error) {
+func pruneStore(ctx context.Context, st *store.Local, planner Planner, owns owner, now time.Time, justVerified string, logger *slog.Logger) (*controlapi.PruneSummary, error) {
 	entries, foreign, err := st.List()
 	if err != nil {
 		return nil, &StoreError{Err: err}
 	}
-	sum := &PruneSummary{At: now, Foreign: len(foreign)}
+	sum := &controlapi.PruneSummary{At: now, Foreign: len(foreign)}
 	for _, f := range foreign {
 		// Files of ours that cannot be trusted (a corrupt sidecar, a size
 		// mismatch) need the operator: say which and why, not just a count.
@@ -129,7 +131,7 @@ func pruneStore(ctx context.Context, st *store.Local, planner Planner, owns owne
 	}
 	for _, e := range mine { // newest first
 		d, ok := decided[e.Name]
-		pd := PruneDecision{Snapshot: e.Name, Keep: true, Reasons: slices.Clone(d.Reasons)}
+		pd := controlapi.PruneDecision{Snapshot: e.Name, Keep: true, Reasons: slices.Clone(d.Reasons)}
 		switch {
 		case !ok:
 			pd.Reasons = []string{reasonNoDecision}
@@ -245,7 +247,7 @@ func NewPruneJob(opts PruneOptions) (*PruneJob, error) {
 }
 
 func (j *PruneJob) run(ctx context.Context, run *activeRun) error {
-	run.startAttempt(1, PhasePruning, j.now())
+	run.startAttempt(1, controlapi.PhasePruning, j.now())
 	run.report.Attempts = 1
 	sum, err := pruneStore(ctx, j.opts.Store, j.opts.Policy, j.owns, j.now(), "", run.logger)
 	if sum != nil {

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/hashicorp/raft"
 
 	"github.com/raftsnap/raftsnap/daemon/pruning"
@@ -131,12 +133,12 @@ func TestRestoreTimeoutCountsAsFailure(t *testing.T) {
 	}
 	startJob(t, rj)
 	rep := wakeAndWait(t, rj)
-	if rep.Result != ResultFailure {
+	if rep.Result != controlapi.ResultFailure {
 		t.Fatalf("timed-out restore: %+v", rep)
 	}
 	metrics.mu.Lock()
 	defer metrics.mu.Unlock()
-	if len(metrics.restores) != 1 || metrics.restores[0] != ResultFailure {
+	if len(metrics.restores) != 1 || metrics.restores[0] != controlapi.ResultFailure {
 		t.Fatalf("restore metric results %v, want [failure]", metrics.restores)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/raftsnap/raftsnap/daemon/pruning"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/snapshot/store"
@@ -86,7 +88,7 @@ func TestReplayHourlySnapshotsThroughStorePruning(t *testing.T) {
 		if err != nil {
 			t.Fatalf("hour %d: %v", h, err)
 		}
-		if i := slices.IndexFunc(sum.Decisions, func(d PruneDecision) bool { return d.Snapshot == e.Name }); i < 0 || !sum.Decisions[i].Keep {
+		if i := slices.IndexFunc(sum.Decisions, func(d controlapi.PruneDecision) bool { return d.Snapshot == e.Name }); i < 0 || !sum.Decisions[i].Keep {
 			t.Fatalf("hour %d: the snapshot just taken (%s) was destroyed or not considered", h, e.Name)
 		}
 	}
@@ -191,11 +193,11 @@ func TestCatchUpWaitsPartOfTheJitter(t *testing.T) {
 	if runNow || next.Before(now) || !next.Before(now.Add(10*time.Minute)) {
 		t.Fatalf("catch-up with 10m jitter: runNow=%v next=%v; want a delayed run within 10m of %v", runNow, next, now)
 	}
-	if got := j.takeScheduledTrigger(); got != TriggerStartup {
-		t.Fatalf("the delayed catch-up is labelled %q, want %q", got, TriggerStartup)
+	if got := j.takeScheduledTrigger(); got != controlapi.TriggerStartup {
+		t.Fatalf("the delayed catch-up is labelled %q, want %q", got, controlapi.TriggerStartup)
 	}
-	if got := j.takeScheduledTrigger(); got != TriggerSchedule {
-		t.Fatalf("the run after it is labelled %q, want %q", got, TriggerSchedule)
+	if got := j.takeScheduledTrigger(); got != controlapi.TriggerSchedule {
+		t.Fatalf("the run after it is labelled %q, want %q", got, controlapi.TriggerSchedule)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 )
@@ -87,11 +89,11 @@ func (j *RestoreJob) run(ctx context.Context, run *activeRun) (err error) {
 	// shutdown cancels it.
 	runCtx := ctx
 	defer func() {
-		result := ResultSuccess
+		result := controlapi.ResultSuccess
 		if err != nil {
-			result = ResultFailure
+			result = controlapi.ResultFailure
 			if runCtx.Err() != nil {
-				result = ResultCanceled
+				result = controlapi.ResultCanceled
 			}
 		}
 		j.metrics.RestoreFinished(j.name, result)
@@ -102,13 +104,13 @@ func (j *RestoreJob) run(ctx context.Context, run *activeRun) (err error) {
 		defer cancel()
 	}
 	run.report.Attempts = 1
-	run.startAttempt(1, PhaseListing, j.now())
+	run.startAttempt(1, controlapi.PhaseListing, j.now())
 	name, err := j.pick()
 	if err != nil {
 		return err
 	}
 	run.report.Snapshot = name
-	run.setPhase(PhaseVerifying)
+	run.setPhase(controlapi.PhaseVerifying)
 	// The file is verified completely before a byte is sent, and the very
 	// file descriptor verified is the one streamed.
 	f, entry, report, err := j.opts.Store.OpenVerified(name, j.opts.Target.VerifyOptions())
@@ -121,7 +123,7 @@ func (j *RestoreJob) run(ctx context.Context, run *activeRun) (err error) {
 	}
 	defer f.Close()
 	run.report.Bytes, run.report.Index, run.report.Term = entry.Size, report.Meta.Index, report.Meta.Term
-	run.startAttempt(1, PhaseRestoring, j.now())
+	run.startAttempt(1, controlapi.PhaseRestoring, j.now())
 	run.setExpected(entry.Size)
 	run.logger.Info("restoring snapshot", "snapshot", name, "index", report.Meta.Index, "term", report.Meta.Term, "target", j.opts.Target.String())
 	if err := j.opts.Target.Restore(ctx, io.TeeReader(f, countingWriter{run}), entry.Size); err != nil {

@@ -13,31 +13,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
 )
 
 // HistorySize is how many finished runs a job's status keeps.
 const HistorySize = 20
 
-// Triggers recorded in RunReport.Trigger.
-const (
-	TriggerSchedule = "schedule"
-	TriggerWakeup   = "wakeup"
-	TriggerStartup  = "startup"
-)
-
-// Phases shown in RunProgress.Phase.
-const (
-	PhaseConnecting  = "connecting"
-	PhaseDownloading = "downloading"
-	PhaseCommitting  = "committing"
-	PhaseBackoff     = "waiting to retry"
-	PhasePruning     = "pruning"
-	PhaseListing     = "listing"
-	PhaseVerifying   = "verifying"
-	PhaseRestoring   = "restoring"
-)
-
-// Causes of a canceled run, as RunReport.Error says them.
+// Causes of a canceled run, as controlapi.RunReport.Error says them.
 var (
 	errReset    = errors.New("canceled by a reset signal")
 	errShutdown = errors.New("canceled: the job is stopping")
@@ -77,13 +60,13 @@ type runner struct {
 	current       *activeRun
 	cancelCurrent context.CancelCauseFunc
 	pending       bool
-	pendingWaits  []chan RunReport
-	lastRun       *RunReport
+	pendingWaits  []chan controlapi.RunReport
+	lastRun       *controlapi.RunReport
 	lastSuccess   *time.Time
 	nextRun       *time.Time
-	history       []RunReport
-	pruning       *PruneSummary
-	store         *StoreSummary
+	history       []controlapi.RunReport
+	pruning       *controlapi.PruneSummary
+	store         *controlapi.StoreSummary
 	storeAt       time.Time
 	looping       bool
 	// stopped is set when Run returned for good (its context ended).
@@ -117,9 +100,9 @@ func newRunner(name, typ string, logger *slog.Logger, metrics Metrics, now func(
 
 // activeRun is the run in progress: its report so far and its progress.
 type activeRun struct {
-	report  RunReport
+	report  controlapi.RunReport
 	logger  *slog.Logger
-	waiters []chan RunReport
+	waiters []chan controlapi.RunReport
 
 	mu            sync.Mutex
 	phase         string
@@ -155,15 +138,15 @@ type countingWriter struct{ run *activeRun }
 
 func (c countingWriter) Write(p []byte) (int, error) {
 	if c.run.bytesDone.Add(int64(len(p))) == int64(len(p)) && len(p) > 0 {
-		c.run.setPhase(PhaseDownloading)
+		c.run.setPhase(controlapi.PhaseDownloading)
 	}
 	return len(p), nil
 }
 
-func (a *activeRun) progress(now time.Time) *RunProgress {
+func (a *activeRun) progress(now time.Time) *controlapi.RunProgress {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	p := &RunProgress{
+	p := &controlapi.RunProgress{
 		ID: a.report.ID, Phase: a.phase, StartedAt: a.report.StartedAt, Attempt: a.attempt,
 		BytesDone: a.bytesDone.Load(), BytesExpected: a.bytesExpected,
 	}
@@ -179,8 +162,8 @@ func (r *runner) Type() string { return r.typ }
 
 // Wakeup queues a run. Wakeups arriving while one is pending merge into it;
 // every caller's channel receives the report of that run.
-func (r *runner) Wakeup() (<-chan RunReport, bool, error) {
-	done := make(chan RunReport, 1)
+func (r *runner) Wakeup() (<-chan controlapi.RunReport, bool, error) {
+	done := make(chan controlapi.RunReport, 1)
 	r.mu.Lock()
 	if r.stopped {
 		// Its Run has returned (shutdown, or a reload removed or replaced
@@ -211,7 +194,7 @@ func (r *runner) Reset() error {
 	r.mu.Unlock()
 	if len(waits) > 0 {
 		now := r.now()
-		deliver(waits, RunReport{Trigger: TriggerWakeup, StartedAt: now, FinishedAt: now, Result: ResultCanceled,
+		deliver(waits, controlapi.RunReport{Trigger: controlapi.TriggerWakeup, StartedAt: now, FinishedAt: now, Result: controlapi.ResultCanceled,
 			Error: "the queued run was dropped by a reset signal"})
 	}
 	r.logger.Info("reset", "run_canceled", r.isBusy(), "pending_dropped", len(waits))
@@ -224,7 +207,7 @@ func (r *runner) isBusy() bool {
 	return r.current != nil
 }
 
-func deliver(waits []chan RunReport, rep RunReport) {
+func deliver(waits []chan controlapi.RunReport, rep controlapi.RunReport) {
 	for _, w := range waits {
 		w <- rep // capacity 1, one send each
 		close(w)
@@ -247,7 +230,7 @@ func (r *runner) Run(ctx context.Context) {
 		r.looping = false
 		r.stopped = ctx.Err() != nil
 		r.nextRun = nil
-		var waits []chan RunReport
+		var waits []chan controlapi.RunReport
 		if ctx.Err() != nil {
 			waits = r.pendingWaits
 			r.pending, r.pendingWaits = false, nil
@@ -255,7 +238,7 @@ func (r *runner) Run(ctx context.Context) {
 		r.mu.Unlock()
 		if len(waits) > 0 {
 			now := r.now()
-			deliver(waits, RunReport{Trigger: TriggerWakeup, StartedAt: now, FinishedAt: now, Result: ResultCanceled,
+			deliver(waits, controlapi.RunReport{Trigger: controlapi.TriggerWakeup, StartedAt: now, FinishedAt: now, Result: controlapi.ResultCanceled,
 				Error: errShutdown.Error()})
 		}
 	}()
@@ -263,7 +246,7 @@ func (r *runner) Run(ctx context.Context) {
 	if r.firstRun != nil {
 		runNow, next := r.firstRun(ctx)
 		if runNow {
-			r.runOnce(ctx, TriggerStartup, nil)
+			r.runOnce(ctx, controlapi.TriggerStartup, nil)
 		} else if !next.IsZero() {
 			r.setNext(next)
 		}
@@ -273,7 +256,7 @@ func (r *runner) Run(ctx context.Context) {
 			return
 		}
 		if waits, ok := r.takePending(); ok {
-			r.runOnce(ctx, TriggerWakeup, waits)
+			r.runOnce(ctx, controlapi.TriggerWakeup, waits)
 			continue
 		}
 		var timer <-chan time.Time
@@ -301,7 +284,7 @@ func (r *runner) Run(ctx context.Context) {
 	}
 }
 
-func (r *runner) takePending() ([]chan RunReport, bool) {
+func (r *runner) takePending() ([]chan controlapi.RunReport, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.pending {
@@ -317,7 +300,7 @@ func (r *runner) takePending() ([]chan RunReport, bool) {
 func (r *runner) takeScheduledTrigger() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	trigger := TriggerSchedule
+	trigger := controlapi.TriggerSchedule
 	if r.nextTrigger != "" {
 		trigger, r.nextTrigger = r.nextTrigger, ""
 	}
@@ -350,14 +333,14 @@ func (r *runner) randomJitter() time.Duration {
 }
 
 // runOnce executes one run and records it.
-func (r *runner) runOnce(parent context.Context, trigger string, waits []chan RunReport) {
+func (r *runner) runOnce(parent context.Context, trigger string, waits []chan controlapi.RunReport) {
 	id := newRunID()
 	run := &activeRun{
-		report:  RunReport{ID: id, Trigger: trigger, StartedAt: r.now()},
+		report:  controlapi.RunReport{ID: id, Trigger: trigger, StartedAt: r.now()},
 		logger:  r.logger.With("run", id),
 		waiters: waits,
 	}
-	run.phase = PhaseConnecting
+	run.phase = controlapi.PhaseConnecting
 	ctx, cancel := context.WithCancelCause(parent)
 	r.mu.Lock()
 	r.current, r.cancelCurrent = run, cancel
@@ -396,7 +379,7 @@ func (r *runner) finish(run *activeRun, err, cause error) {
 	reason := ""
 	switch {
 	case err != nil && cause != nil:
-		rep.Result = ResultCanceled
+		rep.Result = controlapi.ResultCanceled
 		if errors.Is(cause, errReset) {
 			rep.Error = errReset.Error()
 		} else {
@@ -404,11 +387,11 @@ func (r *runner) finish(run *activeRun, err, cause error) {
 		}
 		reason = ReasonCanceled
 	case err != nil:
-		rep.Result = ResultFailure
+		rep.Result = controlapi.ResultFailure
 		rep.Error = err.Error()
 		reason = FailureReason(err)
 	default:
-		rep.Result = ResultSuccess
+		rep.Result = controlapi.ResultSuccess
 	}
 	d := rep.FinishedAt.Sub(rep.StartedAt)
 	attrs := []any{"result", rep.Result, "duration", d.Round(time.Millisecond)}
@@ -423,7 +406,7 @@ func (r *runner) finish(run *activeRun, err, cause error) {
 	}
 	r.metrics.LastAttempt(r.name, rep.StartedAt)
 	r.metrics.RunFinished(r.name, r.typ, rep.Result, reason, d, rep.Bytes)
-	if rep.Result == ResultSuccess {
+	if rep.Result == controlapi.ResultSuccess {
 		r.metrics.LastSuccess(r.name, rep.FinishedAt)
 	}
 
@@ -438,11 +421,11 @@ func (r *runner) finish(run *activeRun, err, cause error) {
 		r.nextRun = &next
 	}
 	r.lastRun = &rep
-	if rep.Result == ResultSuccess {
+	if rep.Result == controlapi.ResultSuccess {
 		t := rep.FinishedAt
 		r.lastSuccess = &t
 	}
-	r.history = append([]RunReport{rep}, r.history...)
+	r.history = append([]controlapi.RunReport{rep}, r.history...)
 	if len(r.history) > HistorySize {
 		r.history = r.history[:HistorySize]
 	}
@@ -495,13 +478,13 @@ func (r *runner) storeUnchanged() bool {
 }
 
 // setPruning and setStore record summaries shown in the status.
-func (r *runner) setPruning(p *PruneSummary) {
+func (r *runner) setPruning(p *controlapi.PruneSummary) {
 	r.mu.Lock()
 	r.pruning = p
 	r.mu.Unlock()
 }
 
-func (r *runner) setStore(s *StoreSummary) {
+func (r *runner) setStore(s *controlapi.StoreSummary) {
 	r.mu.Lock()
 	r.store = s
 	r.storeAt = time.Now()
@@ -509,26 +492,26 @@ func (r *runner) setStore(s *StoreSummary) {
 }
 
 // Status returns a copy of the job's status.
-func (r *runner) Status() JobStatus {
+func (r *runner) Status() controlapi.JobStatus {
 	r.refreshStaleStore()
 	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st := JobStatus{Name: r.name, Type: r.typ, History: make([]RunReport, len(r.history))}
+	st := controlapi.JobStatus{Name: r.name, Type: r.typ, History: make([]controlapi.RunReport, len(r.history))}
 	copy(st.History, r.history)
 	for i := range st.History {
 		st.History[i].Pruning = pruneCounts(st.History[i].Pruning)
 	}
 	switch {
 	case r.current != nil:
-		st.State = StateRunning
+		st.State = controlapi.StateRunning
 		st.Current = r.current.progress(now)
-	case r.lastRun != nil && r.lastRun.Result == ResultFailure:
-		st.State = StateError
+	case r.lastRun != nil && r.lastRun.Result == controlapi.ResultFailure:
+		st.State = controlapi.StateError
 	case r.interval > 0 && r.looping:
-		st.State = StateWaiting
+		st.State = controlapi.StateWaiting
 	default:
-		st.State = StateIdle
+		st.State = controlapi.StateIdle
 	}
 	if r.lastRun != nil {
 		last := *r.lastRun
@@ -544,7 +527,7 @@ func (r *runner) Status() JobStatus {
 		st.NextRunAt = &t
 	}
 	if r.pending {
-		st.PendingSignal = "wakeup"
+		st.PendingSignal = controlapi.OpWakeup
 	}
 	st.Pruning = clonePrune(r.pruning)
 	if r.store != nil {
@@ -559,11 +542,11 @@ func (r *runner) Status() JobStatus {
 }
 
 // pruneCounts is a run's pruning summary for /status: counts and errors,
-// without the per-snapshot decisions, which JobStatus.Pruning carries for
+// without the per-snapshot decisions, which controlapi.JobStatus.Pruning carries for
 // the last pass. Repeating them in every history entry made /status grow
 // with history size x store size (650 KiB for 100 jobs keeping 3
 // snapshots each; megabytes with larger stores).
-func pruneCounts(p *PruneSummary) *PruneSummary {
+func pruneCounts(p *controlapi.PruneSummary) *controlapi.PruneSummary {
 	if p == nil {
 		return nil
 	}
@@ -573,13 +556,13 @@ func pruneCounts(p *PruneSummary) *PruneSummary {
 	return &c
 }
 
-func clonePrune(p *PruneSummary) *PruneSummary {
+func clonePrune(p *controlapi.PruneSummary) *controlapi.PruneSummary {
 	if p == nil {
 		return nil
 	}
 	c := *p
 	c.Errors = append([]string(nil), p.Errors...)
-	c.Decisions = make([]PruneDecision, len(p.Decisions))
+	c.Decisions = make([]controlapi.PruneDecision, len(p.Decisions))
 	for i, d := range p.Decisions {
 		d.Reasons = append([]string(nil), d.Reasons...)
 		c.Decisions[i] = d

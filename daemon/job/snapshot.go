@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/hashicorp/raft"
 
 	"github.com/raftsnap/raftsnap/snapshot"
@@ -149,14 +151,14 @@ func (j *SnapshotJob) catchUp(context.Context) (bool, time.Time) {
 	// for a snapshot at once (Consul answers such a burst with 500s).
 	if delay := j.randomJitter(); delay > 0 {
 		j.mu.Lock()
-		j.nextTrigger = TriggerStartup
+		j.nextTrigger = controlapi.TriggerStartup
 		j.mu.Unlock()
 		return false, j.now().Add(delay)
 	}
 	return true, time.Time{}
 }
 
-func (j *SnapshotJob) refreshStore() *StoreSummary {
+func (j *SnapshotJob) refreshStore() *controlapi.StoreSummary {
 	sum, _, _, err := storeSummary(j.opts.Store, j.owns)
 	if err != nil {
 		j.logger.Error("cannot list store", "err", err)
@@ -195,7 +197,7 @@ func (j *SnapshotJob) run(ctx context.Context, run *activeRun) error {
 		}
 		wait := max(j.opts.Retries.Backoff(attempt), retryAfter(err))
 		run.logger.Warn("attempt failed; retrying", "attempt", attempt, "err", err, "reason", FailureReason(err), "backoff", wait)
-		run.setPhase(PhaseBackoff)
+		run.setPhase(controlapi.PhaseBackoff)
 		if !sleepCtx(ctx, wait) {
 			break
 		}
@@ -209,7 +211,7 @@ func (j *SnapshotJob) run(ctx context.Context, run *activeRun) error {
 	run.report.Stale = entry.Stale
 
 	if !isNilPlanner(j.opts.Policy) {
-		run.setPhase(PhasePruning)
+		run.setPhase(controlapi.PhasePruning)
 		sum, perr := pruneStore(ctx, j.opts.Store, j.opts.Policy, j.owns, j.now(), entry.Name, run.logger)
 		if sum != nil {
 			run.report.Pruning = sum
@@ -229,7 +231,7 @@ func (j *SnapshotJob) run(ctx context.Context, run *activeRun) error {
 // attempt downloads one snapshot into the store, verifying it on the way.
 func (j *SnapshotJob) attempt(ctx context.Context, run *activeRun, n int, stale bool) (store.Entry, error) {
 	started := j.now()
-	run.startAttempt(n, PhaseConnecting, started)
+	run.startAttempt(n, controlapi.PhaseConnecting, started)
 	if j.opts.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, j.opts.Timeout)
@@ -273,7 +275,7 @@ func (j *SnapshotJob) attempt(ctx context.Context, run *activeRun, n int, stale 
 	if err := j.checkCluster(run, servers); err != nil {
 		return store.Entry{}, err
 	}
-	run.setPhase(PhaseCommitting)
+	run.setPhase(controlapi.PhaseCommitting)
 	now := j.now()
 	entry, err := pending.Commit(store.Entry{
 		Source:     j.opts.Source.String(),

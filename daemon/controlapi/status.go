@@ -1,10 +1,6 @@
-package job
+package controlapi
 
 import "time"
-
-// SchemaVersion is the version of the /status JSON. Bump it when a field
-// changes meaning or disappears; adding fields does not need a bump.
-const SchemaVersion = 1
 
 // DaemonStatus is the whole /status answer. Plain data only: it is
 // marshalled to JSON as is and decoded by the CLI. It never holds the
@@ -150,7 +146,7 @@ type StoreSummary struct {
 // SignalRequest is the /signal body.
 type SignalRequest struct {
 	Job string `json:"job"`
-	Op  string `json:"op"` // wakeup, reset
+	Op  string `json:"op"` // OpWakeup, OpReset
 	// Wait makes /signal answer only when the run the signal caused has
 	// ended, with its report.
 	Wait bool `json:"wait,omitempty"`
