@@ -3,6 +3,7 @@ package client
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -242,7 +243,12 @@ func ownedSnapshots(job *config.Job, dir string) ([]pruning.Snapshot, []pruningF
 // listStoreReadOnly lists the job's store without changing it (a daemon may
 // be writing to it right now).
 func listStoreReadOnly(dir string) ([]store.Entry, []pruningForeign, error) {
-	entries, files, err := store.ListReadOnly(dir)
+	st, err := store.OpenReadOnly(dir)
+	var entries []store.Entry
+	var files []store.Foreign
+	if err == nil {
+		entries, files, err = st.List(context.Background())
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil, fmt.Errorf("store %s does not exist: the job has not written a snapshot yet (use --snapshots FILE to preview the policy)", dir)
 	}

@@ -97,7 +97,7 @@ type crashState struct {
 // every listed snapshot verifies and its sidecar matches the file.
 func inspectStore(t *testing.T, dir string) crashState {
 	t.Helper()
-	entries, foreign, err := store.ListReadOnly(dir)
+	entries, foreign, err := listReadOnly(dir)
 	if err != nil {
 		t.Fatalf("listing the store after a kill: %v", err)
 	}
@@ -633,7 +633,7 @@ func failedWakeup(t *testing.T, d *daemonProc, want string) controlapi.JobStatus
 // verifying against its sidecar, and that no temp file is left.
 func checkStoreIntact(t *testing.T, dir string, names ...string) {
 	t.Helper()
-	entries, _, err := store.ListReadOnly(dir)
+	entries, _, err := listReadOnly(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -718,7 +718,7 @@ func TestStoreFaultFullAndReadOnly(t *testing.T) {
 	})
 
 	t.Run("read-only", func(t *testing.T) {
-		entries, _, _ := store.ListReadOnly(storeDir)
+		entries, _, _ := listReadOnly(storeDir)
 		var names []string
 		for _, e := range entries {
 			names = append(names, e.Name)
@@ -993,4 +993,14 @@ jobs:
 	if _, err := snapshot.VerifyFile(left[0].Path, snapshot.VerifyOptions{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// listReadOnly lists a store without changing it, as a running daemon may
+// be writing to it.
+func listReadOnly(dir string) ([]store.Entry, []store.Foreign, error) {
+	st, err := store.OpenReadOnly(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st.List(context.Background())
 }

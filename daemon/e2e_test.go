@@ -424,7 +424,7 @@ func storedSnapshots(t *testing.T, dir string) []store.Entry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, _, err := st.List()
+	entries, _, err := st.List(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package job
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net/http"
 	"os"
@@ -53,7 +54,7 @@ func TestScheduledSnapshotsAppearAndVerify(t *testing.T) {
 	if s.LastSuccessAt == nil || s.LastRun == nil || s.Store == nil || s.Store.Snapshots < 3 {
 		t.Fatalf("status %+v", s)
 	}
-	entries, foreign, err := st.List()
+	entries, foreign, err := st.List(context.Background())
 	if err != nil || len(foreign) != 0 || len(entries) < 3 {
 		t.Fatalf("store: %v %v %v", entries, foreign, err)
 	}
@@ -61,7 +62,7 @@ func TestScheduledSnapshotsAppearAndVerify(t *testing.T) {
 		if e.Job != "dev" || !e.Verified || e.Index == 0 || e.Source != "raft at "+leader.HTTPAddr || e.Headers["X-Raft-Index"] == "" {
 			t.Fatalf("entry %+v", e)
 		}
-		if _, _, err := st.Verify(e.Name, snapshot.VerifyOptions{}); err != nil {
+		if _, _, err := store.Verify(context.Background(), st, e.Name, snapshot.VerifyOptions{}, nil); err != nil {
 			t.Fatalf("stored snapshot does not verify: %v", err)
 		}
 	}
@@ -104,7 +105,7 @@ func TestWakeupWhileBusyQueuesOneRun(t *testing.T) {
 	if len(s.History) != 2 || s.History[1].Trigger != controlapi.TriggerStartup || s.PendingSignal != "" || p.requests.Load() != 2 {
 		t.Fatalf("history %+v, requests %d", s.History, p.requests.Load())
 	}
-	entries, _, _ := st.List()
+	entries, _, _ := st.List(context.Background())
 	if len(entries) != 2 {
 		t.Fatalf("entries %v", entries)
 	}
@@ -227,7 +228,7 @@ func TestNoRetryOn403(t *testing.T) {
 	if s := j.Status(); s.State != controlapi.StateError || s.LastSuccessAt != nil {
 		t.Fatalf("status %+v", s)
 	}
-	if entries, foreign, _ := st.List(); len(entries)+len(foreign) != 0 || len(partFiles(t, st.Dir())) != 0 {
+	if entries, foreign, _ := st.List(context.Background()); len(entries)+len(foreign) != 0 || len(partFiles(t, st.Dir())) != 0 {
 		t.Fatalf("a failed run left files: %v %v", entries, foreign)
 	}
 }
@@ -291,7 +292,7 @@ func TestPruningAfterSnapshot(t *testing.T) {
 			t.Fatalf("run %+v", last)
 		}
 	}
-	entries, foreign, _ := st.List()
+	entries, foreign, _ := st.List(context.Background())
 	var mine, others []store.Entry
 	for _, e := range entries {
 		if e.Job == "mine" {
@@ -356,7 +357,7 @@ func TestPruneJobKeepsNewestVerified(t *testing.T) {
 	if rep.Result != controlapi.ResultSuccess || rep.Pruning == nil || rep.Pruning.Kept != 1 || rep.Pruning.Destroyed != 1 {
 		t.Fatalf("report %+v", rep)
 	}
-	entries, _, _ := st.List()
+	entries, _, _ := st.List(context.Background())
 	if len(entries) != 1 || entries[0].Name != snap.Status().LastRun.Snapshot {
 		t.Fatalf("left %v", entries)
 	}
@@ -420,7 +421,7 @@ func TestRestoreJob(t *testing.T) {
 	if v, _, _ := target.Get(ctx, "color"); v != "green" {
 		t.Fatalf("target changed by a refused restore: %q", v)
 	}
-	if e, err := st.Get(taken.Snapshot); err != nil || e.Verified {
+	if e, err := st.Get(context.Background(), taken.Snapshot); err != nil || e.Verified {
 		t.Fatalf("corrupted entry still marked verified: %+v %v", e, err)
 	}
 	// With the only snapshot now unverified, "latest" has nothing to restore.

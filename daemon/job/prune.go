@@ -50,8 +50,8 @@ func ownedBy(jobs ...string) owner {
 }
 
 // storeSummary lists st and summarises the entries owns accepts.
-func storeSummary(st *store.Local, owns owner) (*controlapi.StoreSummary, []store.Entry, []store.Foreign, error) {
-	entries, foreign, err := st.List()
+func storeSummary(st store.Store, owns owner) (*controlapi.StoreSummary, []store.Entry, []store.Foreign, error) {
+	entries, foreign, err := st.List(context.Background())
 	if err != nil {
 		return nil, nil, nil, &StoreError{Err: err}
 	}
@@ -61,7 +61,7 @@ func storeSummary(st *store.Local, owns owner) (*controlapi.StoreSummary, []stor
 			mine = append(mine, e)
 		}
 	}
-	sum := &controlapi.StoreSummary{Path: st.Dir()}
+	sum := &controlapi.StoreSummary{Path: st.Location()}
 	var newest *store.Entry
 	sum.Snapshots, sum.TotalBytes, newest = store.Summary(mine)
 	if newest != nil {
@@ -82,8 +82,8 @@ func storeSummary(st *store.Local, owns owner) (*controlapi.StoreSummary, []stor
 // calling run has just written and verified): its sidecar may say
 // "verified" about a file that rotted since, and trusting it would let the
 // policy destroy the older snapshot that is the real last good one.
-func pruneStore(ctx context.Context, st *store.Local, planner Planner, owns owner, now time.Time, justVerified string, logger *slog.Logger) (*controlapi.PruneSummary, error) {
-	entries, foreign, err := st.List()
+func pruneStore(ctx context.Context, st store.Store, planner Planner, owns owner, now time.Time, justVerified string, logger *slog.Logger) (*controlapi.PruneSummary, error) {
+	entries, foreign, err := st.List(ctx)
 	if err != nil {
 		return nil, &StoreError{Err: err}
 	}
@@ -118,7 +118,7 @@ func pruneStore(ctx context.Context, st *store.Local, planner Planner, owns owne
 		}
 	}
 	if guard != "" && guard != justVerified && destroysAny(mine, decided, guard) {
-		if _, _, err := st.Verify(guard, snapshot.VerifyOptions{}); err != nil {
+		if _, _, err := store.Verify(ctx, st, guard, snapshot.VerifyOptions{}, logger); err != nil {
 			var bad *store.VerificationError
 			if !errors.As(err, &bad) {
 				return sum, &StoreError{Err: fmt.Errorf("pruning stopped, nothing destroyed: cannot re-verify the newest verified snapshot %s: %w", guard, err)}
@@ -143,7 +143,7 @@ func pruneStore(ctx context.Context, st *store.Local, planner Planner, owns owne
 			if err := ctx.Err(); err != nil {
 				return sum, err
 			}
-			if err := st.Delete(e.Name); err != nil {
+			if err := st.Delete(ctx, e.Name); err != nil {
 				logger.Error("pruning: cannot destroy snapshot", "snapshot", e.Name, "err", err)
 				sum.Errors = append(sum.Errors, fmt.Sprintf("%s: %v", e.Name, err))
 				pd.Reasons = append(pd.Reasons, reasonDeleteFailed)
@@ -196,7 +196,7 @@ func newestVerified(newestFirst []store.Entry, now time.Time) string {
 // PruneOptions configure NewPruneJob.
 type PruneOptions struct {
 	Name     string
-	Store    *store.Local
+	Store    store.Store
 	Interval time.Duration
 	Jitter   time.Duration
 	// Policy decides; required (a prune job without one would do nothing).
@@ -238,7 +238,6 @@ func NewPruneJob(opts PruneOptions) (*PruneJob, error) {
 	j.interval, j.jitter = opts.Interval, opts.Jitter
 	j.execute = j.run
 	j.runner.refreshStore = j.refreshStore
-	j.runner.storeDir = opts.Store.Dir()
 	j.firstRun = func(context.Context) (bool, time.Time) {
 		j.refreshStore()
 		return false, time.Time{}

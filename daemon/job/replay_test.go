@@ -55,7 +55,7 @@ func TestReplayHourlySnapshotsThroughStorePruning(t *testing.T) {
 
 	commit := func(job string, at time.Time, index uint64) store.Entry {
 		t.Helper()
-		p, err := st.Create(job)
+		p, err := st.Create(context.Background(), job)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,7 +64,7 @@ func TestReplayHourlySnapshotsThroughStorePruning(t *testing.T) {
 			t.Fatal(err)
 		}
 		sum := sha256.Sum256(content)
-		e, err := p.Commit(store.Entry{CreatedAt: at, Index: index, Term: 1, Verified: true, SHA256: hex.EncodeToString(sum[:])})
+		e, err := p.Commit(context.Background(), store.Entry{CreatedAt: at, Index: index, Term: 1, Verified: true, SHA256: hex.EncodeToString(sum[:])})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,7 +93,7 @@ func TestReplayHourlySnapshotsThroughStorePruning(t *testing.T) {
 		}
 	}
 
-	entries, _, err := st.List()
+	entries, _, err := st.List(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,14 +151,14 @@ func TestStatusStoreSummaryFollowsOtherWriters(t *testing.T) {
 	if s := j.Status().Store; s == nil || s.Snapshots != 0 {
 		t.Fatalf("empty store summary: %+v", s)
 	}
-	p, err := st.Create("snap")
+	p, err := st.Create(context.Background(), "snap")
 	if err != nil {
 		t.Fatal(err)
 	}
 	content := []byte("x")
 	p.Write(content)
 	sum := sha256.Sum256(content)
-	if _, err := p.Commit(store.Entry{Index: 1, Verified: true, SHA256: hex.EncodeToString(sum[:])}); err != nil {
+	if _, err := p.Commit(context.Background(), store.Entry{Index: 1, Verified: true, SHA256: hex.EncodeToString(sum[:])}); err != nil {
 		t.Fatal(err)
 	}
 	if s := j.Status().Store; s == nil || s.Snapshots != 1 || s.TotalBytes != 1 {

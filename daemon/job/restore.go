@@ -20,7 +20,7 @@ const SnapshotLatest = "latest"
 // RestoreOptions configure NewRestoreJob.
 type RestoreOptions struct {
 	Name  string
-	Store *store.Local
+	Store store.Store
 	// Snapshot is "latest" (the default) or a snapshot's file name.
 	Snapshot string
 	// FromJob, when set, limits "latest" to the snapshots that job wrote.
@@ -64,7 +64,6 @@ func NewRestoreJob(opts RestoreOptions) (*RestoreJob, error) {
 	j.runner = newRunner(opts.Name, "restore", opts.Logger, opts.Metrics, opts.Now)
 	j.execute = j.run
 	j.runner.refreshStore = func() { j.refreshStore() }
-	j.runner.storeDir = opts.Store.Dir()
 	j.firstRun = func(context.Context) (bool, time.Time) {
 		j.refreshStore()
 		return false, time.Time{}
@@ -113,7 +112,7 @@ func (j *RestoreJob) run(ctx context.Context, run *activeRun) (err error) {
 	run.setPhase(controlapi.PhaseVerifying)
 	// The file is verified completely before a byte is sent, and the very
 	// file descriptor verified is the one streamed.
-	f, entry, report, err := j.opts.Store.OpenVerified(name, j.opts.Target.VerifyOptions())
+	f, entry, report, err := store.OpenVerified(ctx, j.opts.Store, name, j.opts.Target.VerifyOptions(), run.logger)
 	if err != nil {
 		var verr *store.VerificationError
 		if errors.As(err, &verr) {
@@ -143,7 +142,7 @@ func (j *RestoreJob) pick() (string, error) {
 		return "", err
 	}
 	if j.opts.Snapshot != SnapshotLatest {
-		if _, err := j.opts.Store.Get(j.opts.Snapshot); err != nil {
+		if _, err := j.opts.Store.Get(context.Background(), j.opts.Snapshot); err != nil {
 			return "", &StoreError{Err: err}
 		}
 		return j.opts.Snapshot, nil
@@ -157,5 +156,5 @@ func (j *RestoreJob) pick() (string, error) {
 	if j.opts.FromJob != "" {
 		scope = "job " + j.opts.FromJob
 	}
-	return "", fmt.Errorf("no verified snapshot of %s in %s to restore", scope, j.opts.Store.Dir())
+	return "", fmt.Errorf("no verified snapshot of %s in %s to restore", scope, j.opts.Store.Location())
 }

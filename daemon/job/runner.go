@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -47,12 +46,6 @@ type runner struct {
 	// (or people) change the store between this job's own runs.
 	refreshStore func()
 	refreshing   atomic.Bool
-	// storeDir, when set, lets a stale-summary refresh skip listing a store
-	// directory that has not changed (one stat instead of reading every
-	// sidecar). dirMtime/dirStatAt are what the last check saw; they are
-	// guarded by refreshing.
-	storeDir            string
-	dirMtime, dirStatAt time.Time
 
 	wake chan struct{} // capacity 1: "look at the pending flag"
 
@@ -444,37 +437,8 @@ func (r *runner) refreshStaleStore() {
 	r.mu.Unlock()
 	if stale && r.refreshing.CompareAndSwap(false, true) {
 		defer r.refreshing.Store(false)
-		if r.storeUnchanged() {
-			r.mu.Lock()
-			r.storeAt = time.Now()
-			r.mu.Unlock()
-			return
-		}
 		r.refreshStore()
 	}
-}
-
-// storeUnchanged reports whether the store directory's mtime is the one the
-// previous check saw, and that check came more than a second after that
-// mtime: any entry added, renamed or removed since would have moved the
-// mtime past it, even with the kernel's coarse timestamp clock. Without it
-// /status listed every job's store every 5 s while a client waited (100
-// jobs: p99 of /status 26-155 ms at 500 req/s; a store of 100,000 sidecars
-// takes seconds to list).
-func (r *runner) storeUnchanged() bool {
-	if r.storeDir == "" {
-		return false
-	}
-	now := time.Now()
-	info, err := os.Stat(r.storeDir)
-	if err != nil {
-		r.dirMtime = time.Time{}
-		return false
-	}
-	mtime := info.ModTime()
-	unchanged := !r.dirMtime.IsZero() && mtime.Equal(r.dirMtime) && r.dirStatAt.Sub(mtime) > time.Second
-	r.dirMtime, r.dirStatAt = mtime, now
-	return unchanged
 }
 
 // setPruning and setStore record summaries shown in the status.

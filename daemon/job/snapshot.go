@@ -55,7 +55,7 @@ func (p RetryPolicy) Backoff(n int) time.Duration {
 type SnapshotOptions struct {
 	Name   string
 	Source source.Source
-	Store  *store.Local
+	Store  store.Store
 	// Interval between runs (required); Jitter adds a random delay in
 	// [0, Jitter) to each scheduled run.
 	Interval, Jitter time.Duration
@@ -131,7 +131,6 @@ func NewSnapshotJob(opts SnapshotOptions) (*SnapshotJob, error) {
 	j.interval, j.jitter = opts.Interval, opts.Jitter
 	j.execute = j.run
 	j.runner.refreshStore = func() { j.refreshStore() }
-	j.runner.storeDir = opts.Store.Dir()
 	j.firstRun = j.catchUp
 	return j, nil
 }
@@ -237,7 +236,7 @@ func (j *SnapshotJob) attempt(ctx context.Context, run *activeRun, n int, stale 
 		ctx, cancel = context.WithTimeout(ctx, j.opts.Timeout)
 		defer cancel()
 	}
-	pending, err := j.opts.Store.Create(j.name)
+	pending, err := j.opts.Store.Create(ctx, j.name)
 	if err != nil {
 		return store.Entry{}, &StoreError{Err: err}
 	}
@@ -277,7 +276,7 @@ func (j *SnapshotJob) attempt(ctx context.Context, run *activeRun, n int, stale 
 	}
 	run.setPhase(controlapi.PhaseCommitting)
 	now := j.now()
-	entry, err := pending.Commit(store.Entry{
+	entry, err := pending.Commit(ctx, store.Entry{
 		Source:     j.opts.Source.String(),
 		CreatedAt:  started,
 		Size:       report.ArchiveBytes,
@@ -328,7 +327,7 @@ func (j *SnapshotJob) checkCluster(run *activeRun, servers []string) error {
 	if len(servers) == 0 {
 		return nil
 	}
-	entries, _, err := j.opts.Store.List()
+	entries, _, err := j.opts.Store.List(context.Background())
 	if err != nil {
 		return &StoreError{Err: err}
 	}
@@ -365,7 +364,7 @@ func sharesAny(a, b []string) bool {
 
 // storeWriter marks write errors as the store's, so ENOSPC is told apart
 // from the source's failures.
-type storeWriter struct{ p *store.Pending }
+type storeWriter struct{ p store.Pending }
 
 func (w storeWriter) Write(b []byte) (int, error) {
 	n, err := w.p.Write(b)

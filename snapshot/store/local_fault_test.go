@@ -7,6 +7,7 @@ package store
 // never deleted. See docs/reliability.md.
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"os"
@@ -76,7 +77,7 @@ func fill(t *testing.T, dir string) string {
 // verifying against its sidecar, and that no temp file is left.
 func mustListExactly(t *testing.T, l *Local, want ...Entry) {
 	t.Helper()
-	entries, foreign, err := l.List()
+	entries, foreign, err := l.List(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func TestFaultDiskFullDuringWrite(t *testing.T) {
 	}
 	good := commit(t, l, "job", 1, time.Now())
 
-	p, err := l.Create("job")
+	p, err := l.Create(context.Background(), "job")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +143,7 @@ func TestFaultDiskFullAtSidecar(t *testing.T) {
 	good := commit(t, l, "job", 1, time.Now())
 
 	data, rep := archive(t, 2, "second")
-	p, err := l.Create("job")
+	p, err := l.Create(context.Background(), "job")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +151,7 @@ func TestFaultDiskFullAtSidecar(t *testing.T) {
 		t.Fatal(err)
 	}
 	filler := fill(t, dir)
-	_, cerr := p.Commit(Entry{Source: "test", Size: rep.ArchiveBytes, SHA256: rep.ArchiveSHA256, Index: 2, Term: 2, Verified: true})
+	_, cerr := p.Commit(context.Background(), Entry{Source: "test", Size: rep.ArchiveBytes, SHA256: rep.ArchiveSHA256, Index: 2, Term: 2, Verified: true})
 	if !errors.Is(cerr, syscall.ENOSPC) || !strings.Contains(cerr.Error(), "sidecar") {
 		t.Fatalf("Commit on a full store: %v, want ENOSPC writing the sidecar", cerr)
 	}
@@ -158,7 +159,7 @@ func TestFaultDiskFullAtSidecar(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustListExactly(t, l, good)
-	_, foreign, _ := l.List()
+	_, foreign, _ := l.List(context.Background())
 	if len(foreign) != 0 {
 		t.Fatalf("a failed commit left files behind: %+v", foreign)
 	}
@@ -178,10 +179,10 @@ func TestFaultReadOnlyStore(t *testing.T) {
 	remount(t, dir, "ro")
 	t.Cleanup(func() { exec.Command("mount", "-o", "remount,rw", dir).Run() })
 
-	if _, err := l.Create("job"); !errors.Is(err, syscall.EROFS) || !strings.Contains(err.Error(), "read-only file system") {
+	if _, err := l.Create(context.Background(), "job"); !errors.Is(err, syscall.EROFS) || !strings.Contains(err.Error(), "read-only file system") {
 		t.Fatalf("Create on a read-only store: %v, want EROFS", err)
 	}
-	if err := l.Delete(good.Name); !errors.Is(err, syscall.EROFS) {
+	if err := l.Delete(context.Background(), good.Name); !errors.Is(err, syscall.EROFS) {
 		t.Fatalf("Delete on a read-only store: %v, want EROFS", err)
 	}
 	l2, err := Open(dir, nil)
@@ -233,7 +234,7 @@ func TestFaultDamagedSidecars(t *testing.T) {
 			archiveBefore, _ := os.ReadFile(e.Path)
 			sidecarBefore, _ := os.ReadFile(e.Path + ".json")
 
-			entries, foreign, err := l.List()
+			entries, foreign, err := l.List(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -243,14 +244,14 @@ func TestFaultDamagedSidecars(t *testing.T) {
 			if len(foreign) != 1 || foreign[0].Name != e.Name || !strings.HasPrefix(foreign[0].Problem, c.problem) {
 				t.Fatalf("foreign %+v, want %s reported with %q", foreign, e.Name, c.problem)
 			}
-			if _, err := l.Get(e.Name); err == nil || !strings.Contains(err.Error(), "cannot be trusted") {
+			if _, err := l.Get(context.Background(), e.Name); err == nil || !strings.Contains(err.Error(), "cannot be trusted") {
 				t.Fatalf("Get of a damaged entry: %v", err)
 			}
-			if f, _, _, err := l.OpenVerified(e.Name, snapshot.VerifyOptions{}); err == nil {
+			if f, _, _, err := OpenVerified(context.Background(), l, e.Name, snapshot.VerifyOptions{}, nil); err == nil {
 				f.Close()
 				t.Fatal("OpenVerified served a snapshot whose sidecar is damaged")
 			}
-			if err := l.Delete(e.Name); err == nil || !strings.Contains(err.Error(), "not deleting") {
+			if err := l.Delete(context.Background(), e.Name); err == nil || !strings.Contains(err.Error(), "not deleting") {
 				t.Fatalf("Delete of a damaged entry: %v", err)
 			}
 			if _, err := Open(dir, nil); err != nil {
@@ -278,16 +279,16 @@ func TestFaultSidecarLiesAboutChecksum(t *testing.T) {
 	e := commit(t, l, "job", 1, time.Now())
 	editSidecar(t, e, `"sha256": "`+e.SHA256, `"sha256": "`+strings.Repeat("0", 64))
 
-	_, _, err = l.Verify(e.Name, snapshot.VerifyOptions{})
+	_, _, err = Verify(context.Background(), l, e.Name, snapshot.VerifyOptions{}, nil)
 	var verr *VerificationError
 	if !errors.As(err, &verr) || !strings.Contains(err.Error(), "differs from the one stored") {
 		t.Fatalf("Verify of a snapshot whose sidecar lies: %v", err)
 	}
-	got, err := l.Get(e.Name)
+	got, err := l.Get(context.Background(), e.Name)
 	if err != nil || got.Verified {
 		t.Fatalf("after a failed verification the entry says verified=%v (err %v)", got.Verified, err)
 	}
-	if f, _, _, err := l.OpenVerified(e.Name, snapshot.VerifyOptions{}); err == nil {
+	if f, _, _, err := OpenVerified(context.Background(), l, e.Name, snapshot.VerifyOptions{}, nil); err == nil {
 		f.Close()
 		t.Fatal("OpenVerified served a snapshot whose checksum does not match its sidecar")
 	}
@@ -315,7 +316,7 @@ func TestCreateRefusesOverlongJobName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Create(strings.Repeat("j", 232)); err == nil || !strings.Contains(err.Error(), "too long") {
+	if _, err := st.Create(context.Background(), strings.Repeat("j", 232)); err == nil || !strings.Contains(err.Error(), "too long") {
 		t.Fatalf("Create with a 232-character job name: %v", err)
 	}
 }
@@ -330,10 +331,10 @@ func TestRequireSealedDoesNotMarkGoodSnapshotUnverified(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := commit(t, st, "consul", 7, time.Now())
-	if _, _, err := st.Verify(e.Name, snapshot.VerifyOptions{RequireSealed: true}); err == nil || !strings.Contains(err.Error(), "not a Vault snapshot") {
+	if _, _, err := Verify(context.Background(), st, e.Name, snapshot.VerifyOptions{RequireSealed: true}, nil); err == nil || !strings.Contains(err.Error(), "not a Vault snapshot") {
 		t.Fatalf("Verify with RequireSealed of a Consul snapshot: %v", err)
 	}
-	got, err := st.Get(e.Name)
+	got, err := st.Get(context.Background(), e.Name)
 	if err != nil || !got.Verified {
 		t.Fatalf("the sidecar lost its verified verdict: %+v, %v", got, err)
 	}
