@@ -247,7 +247,7 @@ func (v *validator) validateCrossJob() {
 	sources := map[string]int{}
 	for i := range v.cfg.Jobs {
 		job := &v.cfg.Jobs[i]
-		if job.Type != "snapshot" {
+		if job.Type != JobSnapshot {
 			continue
 		}
 		path := fmt.Sprintf("jobs[%d]", i)
@@ -268,7 +268,7 @@ func (v *validator) validateCrossJob() {
 	}
 	for i := range v.cfg.Jobs {
 		job := &v.cfg.Jobs[i]
-		if job.Type != "restore" || job.Target == nil || job.Target.Address == "" || job.AllowOverwrite {
+		if job.Type != JobRestore || job.Target == nil || job.Target.Address == "" || job.AllowOverwrite {
 			continue
 		}
 		path := fmt.Sprintf("jobs[%d].target", i)

@@ -30,23 +30,6 @@ var (
 // (sun_path is 108 bytes including the terminating NUL).
 const maxSockPath = 107
 
-// jobKeys says which job keys apply to which job types; name, type and
-// timeout apply to all.
-var jobKeys = map[string][]string{
-	"source":            {"snapshot"},
-	"interval":          {"snapshot", "prune"},
-	"jitter":            {"snapshot", "prune"},
-	"retries":           {"snapshot"},
-	"on_cluster_change": {"snapshot"},
-	"store":             {"snapshot", "prune", "restore"},
-	"pruning":           {"snapshot", "prune"},
-	"owners":            {"prune"},
-	"from_job":          {"restore"},
-	"snapshot":          {"restore"},
-	"target":            {"restore"},
-	"allow_overwrite":   {"restore"},
-}
-
 // node returns the value node at path, or the nearest enclosing one when
 // the path is absent (a missing key is reported at its parent mapping).
 func (v *validator) node(path string) *yaml.Node {
@@ -238,13 +221,15 @@ func (v *validator) validateJob(i int, names map[string]int) {
 	case !v.checkable(typePath):
 		return
 	case !v.isSet(typePath):
-		v.errorf(typePath, "missing: every job needs a type (snapshot, prune or restore)")
-		return
-	case job.Type != "snapshot" && job.Type != "prune" && job.Type != "restore":
-		v.errorf(typePath, "%s is not a job type: use snapshot, prune or restore", quote(job.Type))
+		v.errorf(typePath, "missing: every job needs a type (%s)", orList(JobTypeNames()))
 		return
 	}
-	for key, types := range jobKeys {
+	jt, ok := LookupJobType(job.Type)
+	if !ok {
+		v.errorf(typePath, "%s is not a job type: use %s", quote(job.Type), orList(JobTypeNames()))
+		return
+	}
+	for key, types := range jobKeyTypes() {
 		keyPath := path + "." + key
 		if _, present := v.keys[keyPath]; !present || contains(types, job.Type) {
 			continue
@@ -255,31 +240,7 @@ func (v *validator) validateJob(i int, names map[string]int) {
 	}
 	v.positive(path+".timeout", job.Timeout)
 
-	switch job.Type {
-	case "snapshot":
-		v.requireSource(path+".source", job.Source, "source", "a snapshot job needs the source to snapshot")
-		v.validateSchedule(path, job)
-		if job.Retries != nil && v.checkable(path+".retries") {
-			v.validateRetries(path+".retries", job.Retries)
-		}
-		v.requireStore(path+".store", job.Store)
-		v.requirePruning(path+".pruning", job.Pruning)
-		if p := path + ".on_cluster_change"; v.checkable(p) && job.OnClusterChange != "fail" && job.OnClusterChange != "warn" {
-			v.errorf(p, "%s is not a choice: use fail (refuse the snapshot) or warn (store it and report the change)", quote(job.OnClusterChange))
-		}
-	case "prune":
-		v.validateSchedule(path, job)
-		v.requireStore(path+".store", job.Store)
-		v.requirePruning(path+".pruning", job.Pruning)
-		for k, owner := range job.Owners {
-			p := fmt.Sprintf("%s.owners[%d]", path, k)
-			if v.checkable(p) && (!jobNamePattern.MatchString(owner) || strings.HasPrefix(owner, "_")) {
-				v.errorf(p, "%s is not a job name", quote(owner))
-			}
-		}
-	case "restore":
-		v.validateRestore(path, job, names)
-	}
+	jt.validate(v, path, job, names)
 }
 
 func contains(list []string, s string) bool {
@@ -365,7 +326,7 @@ func (v *validator) validateRestore(path string, job *Job, names map[string]int)
 		switch {
 		case !ok:
 			v.errorf(path+".from_job", "no job is named %s", quote(job.FromJob))
-		case v.cfg.Jobs[i].Type != "snapshot":
+		case v.cfg.Jobs[i].Type != JobSnapshot:
 			v.errorf(path+".from_job", "%s is a %s job; from_job must name a snapshot job", quote(job.FromJob), v.cfg.Jobs[i].Type)
 		case v.cfg.Jobs[i].Store != nil:
 			st := *v.cfg.Jobs[i].Store

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/raftsnap/raftsnap/config"
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -109,10 +110,10 @@ func (m *metrics) registerJob(name, typ string) {
 		m.failures.WithLabelValues(name, reason)
 	}
 	m.jobCrashes.WithLabelValues(name)
-	switch typ {
-	case "snapshot", "prune":
+	if jt, ok := config.LookupJobType(typ); ok && jt.Prunes {
 		m.pruneDestroyed.WithLabelValues(name)
-	case "restore":
+	}
+	if typ == config.JobRestore {
 		m.restores.WithLabelValues(name, string(controlapi.ResultSuccess))
 		m.restores.WithLabelValues(name, string(controlapi.ResultFailure))
 		m.restores.WithLabelValues(name, string(controlapi.ResultCanceled))
@@ -131,7 +132,7 @@ func (m *metrics) RunFinished(jobName, jobType string, result controlapi.Result,
 		}
 		m.failures.WithLabelValues(jobName, reason).Inc()
 	}
-	if result == controlapi.ResultSuccess && jobType == "snapshot" && bytes > 0 {
+	if result == controlapi.ResultSuccess && jobType == config.JobSnapshot && bytes > 0 {
 		m.snapshotBytes.WithLabelValues(jobName).Set(float64(bytes))
 	}
 }

@@ -190,48 +190,11 @@ func (b *jobBuilder) build(c *config.Job, sources []source.Config) (job.Job, err
 		}
 		return src, nil
 	}
-	jl := b.logger // the jobs add job=<name> and run=<id> themselves
-	switch c.Type {
-	case "snapshot":
-		src, err := newSource()
-		if err != nil {
-			return nil, err
-		}
-		policy, err := c.Pruning.Policy()
-		if err != nil {
-			return nil, fmt.Errorf("job %s: %w", c.Name, err)
-		}
-		return job.NewSnapshotJob(job.SnapshotOptions{
-			Name: c.Name, Source: src, Store: st,
-			Interval: c.Interval.Std(), Jitter: c.Jitter.Std(), Timeout: c.Timeout.Std(),
-			Retries: job.RetryPolicy{
-				Max:        c.Retries.Max,
-				Initial:    c.Retries.InitialBackoff.Std(),
-				MaxBackoff: c.Retries.MaxBackoff.Std(),
-			},
-			Policy: policy, Logger: jl, Metrics: b.metrics,
-			OnClusterChange: c.OnClusterChange,
-		})
-	case "prune":
-		policy, err := c.Pruning.Policy()
-		if err != nil {
-			return nil, fmt.Errorf("job %s: %w", c.Name, err)
-		}
-		return job.NewPruneJob(job.PruneOptions{
-			Name: c.Name, Store: st, Interval: c.Interval.Std(), Jitter: c.Jitter.Std(),
-			Policy: policy, Owners: c.Owners, Logger: jl, Metrics: b.metrics,
-		})
-	case "restore":
-		target, err := newSource()
-		if err != nil {
-			return nil, err
-		}
-		return job.NewRestoreJob(job.RestoreOptions{
-			Name: c.Name, Store: st, Snapshot: c.Snapshot, FromJob: c.FromJob,
-			Target: target, Timeout: c.Timeout.Std(), Logger: jl, Metrics: b.metrics,
-		})
+	build, ok := jobBuilders[c.Type]
+	if !ok {
+		return nil, fmt.Errorf("job %s: unknown type %q", c.Name, c.Type)
 	}
-	return nil, fmt.Errorf("job %s: unknown type %q", c.Name, c.Type)
+	return build(b, c, st, newSource)
 }
 
 // restartOnlySettings lists the settings that differ between the running

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/raftsnap/raftsnap/config"
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
 
 	"github.com/charmbracelet/x/ansi"
@@ -161,7 +162,7 @@ func Summarize(j controlapi.JobStatus, now time.Time) JobSummary {
 	switch {
 	case j.NextRunAt != nil:
 		s.NextRun = r.until(*j.NextRunAt)
-	case j.Type == "restore":
+	case j.Type == config.JobRestore:
 		s.NextRun = "on signal"
 	}
 	if c := j.Current; c != nil {
@@ -264,7 +265,7 @@ func (r *renderer) job(j controlapi.JobStatus) {
 	switch {
 	case j.NextRunAt != nil:
 		r.field("next run", fmt.Sprintf("%s (%s)", r.until(*j.NextRunAt), Time(*j.NextRunAt)))
-	case j.Type == "restore":
+	case j.Type == config.JobRestore:
 		r.field("next run", "when signalled (raftsnap signal wakeup "+j.Name+")")
 	}
 	if j.PendingSignal != "" {

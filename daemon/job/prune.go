@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/raftsnap/raftsnap/config"
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
 
 	"github.com/raftsnap/raftsnap/daemon/pruning"
@@ -234,7 +235,7 @@ func NewPruneJob(opts PruneOptions) (*PruneJob, error) {
 		return nil, fmt.Errorf("prune job %s: jitter must not be negative", opts.Name)
 	}
 	j := &PruneJob{opts: opts, owns: ownedBy(opts.Owners...)}
-	j.runner = newRunner(opts.Name, "prune", opts.Logger, opts.Metrics, opts.Now)
+	j.runner = newRunner(opts.Name, config.JobPrune, opts.Logger, opts.Metrics, opts.Now)
 	j.interval, j.jitter = opts.Interval, opts.Jitter
 	j.execute = j.run
 	j.runner.refreshStore = j.refreshStore

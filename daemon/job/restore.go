@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/raftsnap/raftsnap/config"
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
 
 	"github.com/raftsnap/raftsnap/snapshot/source"
@@ -61,7 +62,7 @@ func NewRestoreJob(opts RestoreOptions) (*RestoreJob, error) {
 	if opts.FromJob != "" {
 		j.owns = ownedBy(opts.FromJob)
 	}
-	j.runner = newRunner(opts.Name, "restore", opts.Logger, opts.Metrics, opts.Now)
+	j.runner = newRunner(opts.Name, config.JobRestore, opts.Logger, opts.Metrics, opts.Now)
 	j.execute = j.run
 	j.runner.refreshStore = func() { j.refreshStore() }
 	j.firstRun = func(context.Context) (bool, time.Time) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/raftsnap/raftsnap/config"
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
 
 	"github.com/hashicorp/raft"
@@ -127,7 +128,7 @@ func NewSnapshotJob(opts SnapshotOptions) (*SnapshotJob, error) {
 		return nil, fmt.Errorf("snapshot job %s: on_cluster_change must be fail or warn, got %q", opts.Name, opts.OnClusterChange)
 	}
 	j := &SnapshotJob{opts: opts, owns: ownedBy(opts.Name)}
-	j.runner = newRunner(opts.Name, "snapshot", opts.Logger, opts.Metrics, opts.Now)
+	j.runner = newRunner(opts.Name, config.JobSnapshot, opts.Logger, opts.Metrics, opts.Now)
 	j.interval, j.jitter = opts.Interval, opts.Jitter
 	j.execute = j.run
 	j.runner.refreshStore = func() { j.refreshStore() }
