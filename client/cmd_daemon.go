@@ -94,9 +94,9 @@ func runDaemon(ctx context.Context, g *globalOptions, opts *daemonOptions) error
 	defer stopReload()
 	dopts.Reload = reload
 	if !opts.dev {
-		cfg, err := config.Load(opts.config)
+		cfg, err := loadConfig(g, opts.config, config.Options{UID: os.Geteuid()})
 		if err != nil {
-			return usageError(err)
+			return err
 		}
 		dopts.ConfigPath = opts.config
 		return daemon.Run(ctx, cfg, dopts)

@@ -31,14 +31,13 @@ func (o *controlOptions) sockPath(cmd *cobra.Command) (string, error) {
 		}
 		return o.socket, nil
 	}
-	cfg, err := config.Load(o.config)
+	// Leniently: a broken file must not stop the commands that are needed
+	// to find out what is wrong.
+	sock, err := config.ReadSockPath(o.config)
 	if err != nil {
 		return "", usageError(err)
 	}
-	if cfg.Global.Control.SockPath == "" {
-		return config.DefaultSockPath, nil
-	}
-	return cfg.Global.Control.SockPath, nil
+	return sock, nil
 }
 
 func (o *controlOptions) client(cmd *cobra.Command) (*controlapi.Client, error) {

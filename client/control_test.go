@@ -230,6 +230,17 @@ jobs:
 	bad := filepath.Join(t.TempDir(), "bad.yml")
 	os.WriteFile(bad, []byte("global:\n  control: {sockpth: /x}\njobs: []\n"), 0o600)
 	wantResult(t, raftsnap(t, "status", "--config", bad), ExitUsage, "", "sockpth")
+
+	// A file broken elsewhere (a half-edited job) still leads to the
+	// socket: status and signal are needed most when something is wrong.
+	broken := filepath.Join(t.TempDir(), "broken.yml")
+	os.WriteFile(broken, []byte(fmt.Sprintf("global:\n  control: {sockpath: %q}\njobs:\n  - name: p\n    type: prnue\n", sock)), 0o600)
+	if r := raftsnap(t, "configcheck", "--config", broken); r.code != ExitUsage {
+		t.Fatalf("the broken file passes configcheck; the test needs one that does not:\n%s", r)
+	}
+	if r := mustRaftsnap(t, "status", "--config", broken); !strings.Contains(r.stdout, "consul-snap") {
+		t.Fatalf("status via a broken --config:\n%s", r)
+	}
 }
 
 func TestCLISignal(t *testing.T) {

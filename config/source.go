@@ -252,7 +252,8 @@ func (v *validator) validateCrossJob() {
 		}
 		path := fmt.Sprintf("jobs[%d]", i)
 		if job.Store != nil && filepath.IsAbs(job.Store.Path) && v.checkable(path+".store.path") {
-			dir := filepath.Clean(job.Store.Path)
+			// Compared by real path: a symlink alias is the same directory.
+			dir := realPath(filepath.Clean(job.Store.Path))
 			if first, dup := storeOwner[dir]; dup {
 				v.errorf(path+".store.path", "%s is already the store of snapshot job %s: give each snapshot job its own directory",
 					dir, quote(v.cfg.Jobs[first].Name))
@@ -280,4 +281,17 @@ func (v *validator) validateCrossJob() {
 				quote(v.cfg.Jobs[k].Name), clusterKey(job.Target))
 		}
 	}
+}
+
+// realPath resolves the symlinks of path's longest existing prefix, so that
+// two names of one directory compare equal even before it exists.
+func realPath(path string) string {
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		return real
+	}
+	parent := filepath.Dir(path)
+	if parent == path {
+		return path
+	}
+	return filepath.Join(realPath(parent), filepath.Base(path))
 }

@@ -3,13 +3,13 @@ package config
 import (
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/raftsnap/raftsnap/snapshot/store"
 	"gopkg.in/yaml.v3"
 )
 
@@ -17,7 +17,8 @@ import (
 // decoder recorded.
 type validator struct {
 	*decoder
-	cfg *Config
+	cfg  *Config
+	opts Options
 }
 
 var (
@@ -280,11 +281,13 @@ func (v *validator) requireStore(path string, st *Store) {
 	case st == nil:
 		v.errorf(path, "missing: give the store the snapshots live in, e.g. store: {path: /var/lib/raftsnap/main}")
 	default:
-		v.validateStore(path, st)
+		v.validateStore(path, st, true)
 	}
 }
 
-func (v *validator) validateStore(path string, st *Store) {
+// validateStore checks a store block; write is false for stores a job only
+// reads (restore jobs).
+func (v *validator) validateStore(path string, st *Store, write bool) {
 	v.oneOf(path+".type", st.Type, "local")
 	p := path + ".path"
 	switch {
@@ -294,8 +297,8 @@ func (v *validator) validateStore(path string, st *Store) {
 	case !filepath.IsAbs(st.Path):
 		v.errorf(p, "must be an absolute path, got %s", quote(st.Path))
 	default:
-		if info, err := os.Stat(st.Path); err == nil && !info.IsDir() {
-			v.errorf(p, "%s exists and is not a directory", st.Path)
+		if err := store.CheckDir(st.Path, store.DirCheck{UID: v.opts.UID, Write: write}); err != nil {
+			v.errorf(p, "%v", err)
 		}
 	}
 }
@@ -319,7 +322,7 @@ func (v *validator) validateRestore(path string, job *Job, names map[string]int)
 		v.errorf(path+".store", "missing: a restore job needs a store, or from_job naming the snapshot job whose store to use")
 	case storeSet:
 		if v.checkable(path + ".store") {
-			v.validateStore(path+".store", job.Store)
+			v.validateStore(path+".store", job.Store, false)
 		}
 	case fromSet && v.checkable(path+".from_job"):
 		i, ok := names[job.FromJob]

@@ -24,6 +24,7 @@ type Local struct {
 	shared *dirState
 	// readOnly marks a Local made by OpenReadOnly, which only reads.
 	readOnly bool
+	closed   bool
 }
 
 var _ Store = (*Local)(nil)
@@ -41,6 +42,12 @@ type dirState struct {
 	live map[string]bool // temp file names being written
 	// records caches sidecar verdicts (see readEntry).
 	records map[string]cachedRecord
+	// lock is the store's owner lock, held while any Local of the
+	// directory is open (refs counts them); real is the directory's real
+	// path, its key in dirs.
+	lock *atomicfile.Lock
+	refs int
+	real string
 }
 
 var (
@@ -48,22 +55,71 @@ var (
 	dirs   = map[string]*dirState{}
 )
 
-func sharedState(dir string) *dirState {
+// lockedState returns the state of the real directory dir, taking its lock
+// the first time this process opens it.
+func lockedState(dir string) (*dirState, error) {
 	dirsMu.Lock()
 	defer dirsMu.Unlock()
-	s := dirs[dir]
-	if s == nil {
-		s = &dirState{live: map[string]bool{}}
-		dirs[dir] = s
+	if s := dirs[dir]; s != nil {
+		s.refs++
+		return s, nil
 	}
-	return s
+	lock, err := atomicfile.TryLock(filepath.Join(dir, LockName))
+	var locked *atomicfile.LockedError
+	if errors.As(err, &locked) {
+		return nil, &InUseError{Dir: dir, PID: locked.PID}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", dir, err)
+	}
+	s := &dirState{live: map[string]bool{}, lock: lock, real: dir, refs: 1}
+	dirs[dir] = s
+	return s, nil
 }
 
-// Open opens (creating it 0700 if missing) the store in dir. It removes
-// temp files left by interrupted writes, and settles archives left without
-// a sidecar by a crash between the two renames of a commit: an archive that
-// verifies gets a sidecar ("adopted"), one that does not is renamed to
-// "<name>.rejected" and left for the operator. A nil logger discards.
+// Close releases this Local; the last one of a directory releases the
+// store's lock. A closed Local must not be used again.
+func (l *Local) Close() error {
+	if l.readOnly || l.closed {
+		return nil
+	}
+	l.closed = true
+	dirsMu.Lock()
+	defer dirsMu.Unlock()
+	l.shared.refs--
+	if l.shared.refs > 0 {
+		return nil
+	}
+	delete(dirs, l.shared.real)
+	return l.shared.lock.Release()
+}
+
+// LockName is the lock file in a store directory: the process that opened
+// the store holds it, so that a second daemon (or a job whose store path
+// is another's under a different name) is refused instead of removing the
+// first one's writes in progress as leftovers, or pruning its snapshots.
+const LockName = ".raftsnap-store.lock"
+
+// InUseError is a store directory another process has open.
+type InUseError struct {
+	Dir string
+	// PID is the holder's pid, 0 when unknown.
+	PID int
+}
+
+func (e *InUseError) Error() string {
+	holder := (&atomicfile.LockedError{PID: e.PID}).Holder()
+	return fmt.Sprintf("store %s is in use by another raftsnap process (%s): two daemons must not share a store directory; "+
+		"give each daemon its own store, or stop the other one", e.Dir, holder)
+}
+
+// Open opens (creating it 0700 if missing) the store in dir and locks it
+// for this process. It refuses a directory another user owns or can write
+// to (see CheckDir). It removes temp files left by interrupted writes, and
+// settles archives left without a sidecar by a crash between the two
+// renames of a commit: an archive that verifies gets a sidecar ("adopted"),
+// one that does not is renamed to "<name>.rejected" and left for the
+// operator. A nil logger discards.
 func Open(dir string, logger *slog.Logger) (*Local, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -75,19 +131,30 @@ func Open(dir string, logger *slog.Logger) (*Local, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", dir, err)
 	}
-	info, err := os.Stat(abs)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
+	// Ownership and modes are checked here too (not only by the
+	// configuration): a store must never be trusted on its path alone.
+	// Writability is left to the writes, so that a read-only store can
+	// still serve restores.
+	if err := CheckDir(abs, DirCheck{UID: os.Geteuid()}); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if _, err := os.Stat(abs); errors.Is(err, os.ErrNotExist) {
 		if err := os.MkdirAll(abs, 0o700); err != nil {
 			return nil, fmt.Errorf("store: creating %s: %w", abs, err)
 		}
 		logger.Info("store directory created", "path", abs)
-	case err != nil:
-		return nil, fmt.Errorf("store %s: %w", abs, err)
-	case !info.IsDir():
-		return nil, fmt.Errorf("store %s is not a directory", abs)
 	}
-	l := &Local{dir: abs, logger: logger.With("store", abs), shared: sharedState(abs)}
+	// One state per real directory: a symlink alias shares the lock and the
+	// record of writes in progress instead of racing them.
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", abs, err)
+	}
+	shared, err := lockedState(real)
+	if err != nil {
+		return nil, err
+	}
+	l := &Local{dir: abs, logger: logger.With("store", abs), shared: shared}
 	if err := l.recover(); err != nil {
 		return nil, err
 	}

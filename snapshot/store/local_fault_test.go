@@ -107,10 +107,7 @@ func mustListExactly(t *testing.T, l *Local, want ...Entry) {
 // untouched, and the next snapshot fits once the space is back.
 func TestFaultDiskFullDuringWrite(t *testing.T) {
 	dir := mountTmpfs(t, "2m")
-	l, err := Open(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir)
 	good := commit(t, l, "job", 1, time.Now())
 
 	p, err := l.Create(context.Background(), "job")
@@ -136,10 +133,7 @@ func TestFaultDiskFullDuringWrite(t *testing.T) {
 // archive: nothing half-committed is left for the next start to adopt.
 func TestFaultDiskFullAtSidecar(t *testing.T) {
 	dir := mountTmpfs(t, "2m")
-	l, err := Open(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir)
 	good := commit(t, l, "job", 1, time.Now())
 
 	data, rep := archive(t, 2, "second")
@@ -171,10 +165,7 @@ func TestFaultDiskFullAtSidecar(t *testing.T) {
 // clean), and works again once writable.
 func TestFaultReadOnlyStore(t *testing.T) {
 	dir := mountTmpfs(t, "2m")
-	l, err := Open(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir)
 	good := commit(t, l, "job", 1, time.Now())
 	remount(t, dir, "ro")
 	t.Cleanup(func() { exec.Command("mount", "-o", "remount,rw", dir).Run() })
@@ -189,6 +180,7 @@ func TestFaultReadOnlyStore(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open of a clean read-only store: %v", err)
 	}
+	t.Cleanup(func() { l2.Close() })
 	mustListExactly(t, l2, good)
 
 	remount(t, dir, "rw")
@@ -224,10 +216,7 @@ func TestFaultDamagedSidecars(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
-			l, err := Open(dir, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			l := mustOpen(t, dir)
 			older := commit(t, l, "job", 1, time.Now().Add(-time.Hour))
 			e := commit(t, l, "job", 2, time.Now())
 			c.damage(t, e)
@@ -272,14 +261,11 @@ func TestFaultDamagedSidecars(t *testing.T) {
 // records verified=false, and OpenVerified serves nothing.
 func TestFaultSidecarLiesAboutChecksum(t *testing.T) {
 	dir := t.TempDir()
-	l, err := Open(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir)
 	e := commit(t, l, "job", 1, time.Now())
 	editSidecar(t, e, `"sha256": "`+e.SHA256, `"sha256": "`+strings.Repeat("0", 64))
 
-	_, _, err = Verify(context.Background(), l, e.Name, snapshot.VerifyOptions{}, nil)
+	_, _, err := Verify(context.Background(), l, e.Name, snapshot.VerifyOptions{}, nil)
 	var verr *VerificationError
 	if !errors.As(err, &verr) || !strings.Contains(err.Error(), "differs from the one stored") {
 		t.Fatalf("Verify of a snapshot whose sidecar lies: %v", err)
@@ -312,10 +298,7 @@ func editSidecar(t *testing.T, e Entry, old, new string) {
 // snapshot's file name past the 255-byte limit is refused up front, not
 // discovered at commit time.
 func TestCreateRefusesOverlongJobName(t *testing.T) {
-	st, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := mustOpen(t, t.TempDir())
 	if _, err := st.Create(context.Background(), strings.Repeat("j", 232)); err == nil || !strings.Contains(err.Error(), "too long") {
 		t.Fatalf("Create with a 232-character job name: %v", err)
 	}
@@ -326,10 +309,7 @@ func TestCreateRefusesOverlongJobName(t *testing.T) {
 // target, but it is still a good snapshot: its sidecar keeps "verified", so
 // pruning's guard and other restores still trust it.
 func TestRequireSealedDoesNotMarkGoodSnapshotUnverified(t *testing.T) {
-	st, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := mustOpen(t, t.TempDir())
 	e := commit(t, st, "consul", 7, time.Now())
 	if _, _, err := Verify(context.Background(), st, e.Name, snapshot.VerifyOptions{RequireSealed: true}, nil); err == nil || !strings.Contains(err.Error(), "not a Vault snapshot") {
 		t.Fatalf("Verify with RequireSealed of a Consul snapshot: %v", err)

@@ -47,6 +47,7 @@ func (l *Local) List(_ context.Context) ([]Entry, []Foreign, error) {
 	}
 	for _, name := range names {
 		switch {
+		case name == LockName:
 		case strings.HasSuffix(name, atomicfile.TempSuffix):
 			if !l.shared.live[name] && !strings.HasSuffix(strings.TrimSuffix(name, atomicfile.TempSuffix), SidecarSuffix) {
 				problem := "temp file not being written by this process (removed at the next start)"

@@ -72,10 +72,7 @@ func TestOpenCreatesDirAndRefusesFile(t *testing.T) {
 }
 
 func TestCommitListDelete(t *testing.T) {
-	l, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, t.TempDir())
 	at := time.Date(2026, 11, 22, 5, 10, 0, 0, time.UTC)
 	first := commit(t, l, "consul-main", 42, at)
 	if first.Name != "consul-main-20261122T051000Z-42.snap" {
@@ -129,7 +126,7 @@ func TestCommitListDelete(t *testing.T) {
 }
 
 func TestAbortRemovesTempFile(t *testing.T) {
-	l, _ := Open(t.TempDir(), nil)
+	l := mustOpen(t, t.TempDir())
 	p, err := l.Create(context.Background(), "job")
 	if err != nil {
 		t.Fatal(err)
@@ -158,15 +155,15 @@ func TestAbortRemovesTempFile(t *testing.T) {
 }
 
 func TestCommitRejectsSizeMismatch(t *testing.T) {
-	l, _ := Open(t.TempDir(), nil)
+	l := mustOpen(t, t.TempDir())
 	p, _ := l.Create(context.Background(), "job")
 	p.Write([]byte("abc"))
 	if _, err := p.Commit(context.Background(), Entry{Size: 4}); err == nil || !strings.Contains(err.Error(), "4 bytes but 3") {
 		t.Fatalf("Commit = %v", err)
 	}
 	names, _ := os.ReadDir(l.Dir())
-	if len(names) != 0 {
-		t.Fatalf("files left: %v", names)
+	if len(names) != 1 || names[0].Name() != LockName {
+		t.Fatalf("files left: %v, want only the lock file", names)
 	}
 }
 
@@ -252,7 +249,7 @@ func TestOpenRecovery(t *testing.T) {
 }
 
 func TestVerifyDetectsFlippedByte(t *testing.T) {
-	l, _ := Open(t.TempDir(), nil)
+	l := mustOpen(t, t.TempDir())
 	e := commit(t, l, "job", 3, time.Now())
 	data, _ := os.ReadFile(e.Path)
 	data[len(data)/2] ^= 0xff
@@ -276,4 +273,16 @@ func TestParseName(t *testing.T) {
 	if _, _, _, ok := ParseName("consul.snap"); ok {
 		t.Fatal("parsed a foreign name")
 	}
+}
+
+// mustOpen opens the store in dir and closes it when the test ends (before
+// the test's earlier cleanups, such as unmounting its file system).
+func mustOpen(t testing.TB, dir string) *Local {
+	t.Helper()
+	l, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
 }

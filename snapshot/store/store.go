@@ -38,6 +38,8 @@ type Store interface {
 	// Delete removes a listed snapshot: its record first, so that a crash
 	// in between never leaves a listed snapshot without its archive.
 	Delete(ctx context.Context, name string) error
+	// Close releases the store (its lock, its connections).
+	Close() error
 }
 
 // Pending is a snapshot being written. Write the archive into it, then call
