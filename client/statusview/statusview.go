@@ -15,6 +15,7 @@ import (
 
 	"github.com/raftsnap/raftsnap/config"
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
+	"github.com/raftsnap/raftsnap/snapshot/printable"
 
 	"github.com/charmbracelet/x/ansi"
 	"github.com/dustin/go-humanize"
@@ -69,8 +70,15 @@ const HistoryLines = 5
 
 const labelWidth = 13
 
+// Safe makes every string of st printable in place: status text comes from
+// outside (servers' error pages, snapshots' server IDs, file names) and
+// must not reach a terminal as control sequences. Render does it; views
+// that draw fields themselves (the TUI) call it on each status.
+func Safe(st *controlapi.DaemonStatus) { printable.Strings(st) }
+
 // Render writes st as text. A Job option naming no job in st is an error.
 func Render(w io.Writer, st controlapi.DaemonStatus, opts Options) error {
+	Safe(&st)
 	now := refTime(opts.Now, st.Now)
 	r := newRenderer(now, opts)
 
@@ -134,6 +142,7 @@ func Header(st controlapi.DaemonStatus, now time.Time) string {
 // the daemon header). opts.Job is ignored; a zero opts.Now means the local
 // clock.
 func RenderJob(w io.Writer, j controlapi.JobStatus, opts Options) error {
+	printable.Strings(&j)
 	r := newRenderer(refTime(opts.Now, time.Time{}), opts)
 	r.job(j)
 	_, err := io.WriteString(w, r.b.String())
@@ -418,6 +427,7 @@ func (r *renderer) pruneReasons(decisions []controlapi.PruneDecision) {
 // FormatRun is a finished run on one line: result word, run id and trigger,
 // duration, and the snapshot taken or restored, or the error.
 func FormatRun(run controlapi.RunReport) string {
+	printable.Strings(&run)
 	return formatRun(run, nil)
 }
 

@@ -285,3 +285,25 @@ func TestFormatRunShowsStaleAndWarnings(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderEscapesOutsideText: the dump and signal --wait print text that
+// came from servers and archives; control sequences in it come out escaped.
+func TestRenderEscapesOutsideText(t *testing.T) {
+	st := fullStatus()
+	hostile := "403 \x1b]0;owned\x07\x1b[2J"
+	st.Jobs[0].LastRun.Error = hostile
+	st.Jobs[0].History[0].Warnings = []string{"servers srv\x1b[31m"}
+	var buf bytes.Buffer
+	if err := Render(&buf, st, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	line := FormatRun(controlapi.RunReport{ID: "1", Result: controlapi.ResultFailure, Error: hostile})
+	for _, out := range []string{buf.String(), line} {
+		if strings.ContainsAny(out, "\x1b\x07") {
+			t.Fatalf("raw control characters in:\n%q", out)
+		}
+	}
+	if !strings.Contains(line, `403 \x1b]0;owned\a\x1b[2J`) {
+		t.Fatalf("FormatRun = %q, want the error escaped", line)
+	}
+}

@@ -1,6 +1,9 @@
 package tui
 
 import (
+	"fmt"
+
+	"github.com/raftsnap/raftsnap/config"
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -22,13 +25,13 @@ func (m *Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m, tea.Quit
 	}
 	switch {
-	case m.confirmReset != "":
-		name := m.confirmReset
-		m.confirmReset = ""
+	case m.confirm != nil:
+		c := m.confirm
+		m.confirm = nil
 		if k == "y" || k == "Y" {
-			return m, m.signal(controlapi.OpReset, name)
+			return m, m.signal(c.op, c.job)
 		}
-		m.info = "reset of " + name + " not sent"
+		m.info = c.declined
 		return m, nil
 	case m.filtering:
 		m.filterKey(msg)
@@ -67,13 +70,23 @@ func (m *Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case "/":
 		m.filtering, m.focus = true, focusList
 	case "w":
-		if name := m.Selected(); name != "" {
-			return m, m.signal(controlapi.OpWakeup, name)
+		j, ok := m.selectedJob()
+		switch {
+		case !ok:
+			m.errLine = "no job selected"
+		case j.Type == config.JobRestore:
+			// One key must not overwrite a live cluster: name the target
+			// and ask, as for a reset.
+			m.confirm = &confirmation{op: controlapi.OpWakeup, job: j.Name,
+				question: restoreQuestion(j), declined: "restore of " + j.Name + " not started"}
+		default:
+			return m, m.signal(controlapi.OpWakeup, j.Name)
 		}
-		m.errLine = "no job selected"
 	case "r":
 		if name := m.Selected(); name != "" {
-			m.confirmReset = name
+			m.confirm = &confirmation{op: controlapi.OpReset, job: name,
+				question: fmt.Sprintf("reset job %s? Its current run and a queued wakeup are canceled.", name),
+				declined: "reset of " + name + " not sent"}
 		} else {
 			m.errLine = "no job selected"
 		}
@@ -158,4 +171,17 @@ func helpLines() []string {
 		"STATES  >> running   .. waiting   -- idle   !! error",
 		"RUNS    OK  FAILED  CANCELED;  rates are smoothed over the last polls",
 	}
+}
+
+// restoreQuestion asks before a restore job replaces its target's state.
+func restoreQuestion(j controlapi.JobStatus) string {
+	target := j.Target
+	if target == "" {
+		target = "its target" // a daemon too old to say
+	}
+	snap := j.Snapshot
+	if snap == "" || snap == "latest" {
+		snap = "the latest verified snapshot"
+	}
+	return fmt.Sprintf("restore job %s: replace ALL data of %s with %s?", j.Name, target, snap)
 }

@@ -111,10 +111,12 @@ type Model struct {
 	filtering bool
 	filter    string
 
-	confirmReset string // job awaiting y/n for reset, or ""
-	showHelp     bool
-	info         string // last signal result
-	errLine      string // dismissable error
+	// confirm is the signal awaiting y/n, or nil: a reset, and a wakeup of a
+	// restore job (which replaces a cluster's data).
+	confirm  *confirmation
+	showHelp bool
+	info     string // last signal result
+	errLine  string // dismissable error
 
 	rates map[string]*rateTracker
 
@@ -252,6 +254,7 @@ func (m *Model) signalDone(msg signalMsg) {
 // applyStatus takes a new report: the clock skew, the smoothed rates, and
 // a selection that still exists.
 func (m *Model) applyStatus(st controlapi.DaemonStatus, at time.Time) {
+	statusview.Safe(&st)
 	m.st = &st
 	m.refreshedAt = at
 	m.skew = 0
@@ -367,4 +370,11 @@ func (m *Model) move(delta int) {
 		m.selected, m.detailTop = jobs[i].Name, 0
 	}
 	m.clampScroll()
+}
+
+// confirmation is a signal the view asks about before sending it.
+type confirmation struct {
+	op, job string
+	// question is shown with [y/n]; declined is the note when not sent.
+	question, declined string
 }

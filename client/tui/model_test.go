@@ -84,7 +84,8 @@ func devStatus() controlapi.DaemonStatus {
 			},
 			{Name: "dev-prune", Type: "prune", State: controlapi.StateWaiting, NextRunAt: at(40 * time.Second), History: []controlapi.RunReport{},
 				Store: &controlapi.StoreSummary{Path: "/tmp/dev/store"}},
-			{Name: "dev-restore", Type: "restore", State: controlapi.StateIdle, History: []controlapi.RunReport{}},
+			{Name: "dev-restore", Type: "restore", State: controlapi.StateIdle, History: []controlapi.RunReport{},
+				Target: "raft at http://127.0.0.1:7400", Snapshot: "latest"},
 		},
 	}
 }
@@ -521,5 +522,41 @@ func TestTinyTerminalDoesNotBreak(t *testing.T) {
 		m.Update(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
 		press(m, "j", "tab", "G", "tab")
 		screen(t, m)
+	}
+}
+
+// TestRestoreWakeupAsksFirst: w on a restore job overwrites a live cluster,
+// so it asks first, naming the target; only y sends it.
+func TestRestoreWakeupAsksFirst(t *testing.T) {
+	d := &recordingDaemon{st: devStatus()}
+	m := newTestModel(t, d, Options{Job: "dev-restore"})
+	if cmd := press(m, "w"); cmd != nil {
+		t.Fatal("w on a restore job sent something before the confirmation")
+	}
+	out := screen(t, m)
+	mustContain(t, out, "restore job dev-restore: replace ALL data of raft at http://127.0.0.1:7400")
+	mustContain(t, out, "the latest verified snapshot? [y/n]")
+	press(m, "n")
+	mustContain(t, screen(t, m), "restore of dev-restore not started")
+	if len(d.sent()) != 0 {
+		t.Fatalf("n sent %v", d.sent())
+	}
+	runCmd(t, m, press(m, "w", "y"))
+	if got := d.sent(); len(got) != 1 || got[0] != "wakeup dev-restore" {
+		t.Fatalf("signals sent after w y: %v", got)
+	}
+}
+
+// TestStatusTextIsMadePrintable: a server's error text carrying a terminal
+// escape sequence is shown escaped, never raw.
+func TestStatusTextIsMadePrintable(t *testing.T) {
+	st := devStatus()
+	st.Jobs[0].LastRun = &controlapi.RunReport{ID: "1", Result: controlapi.ResultFailure, Error: "403 \x1b]0;owned\x07\x1b[2J"}
+	st.Jobs[0].History = []controlapi.RunReport{*st.Jobs[0].LastRun}
+	d := &recordingDaemon{st: st}
+	m := newTestModel(t, d, Options{})
+	out := screen(t, m)
+	if strings.Contains(out, "\x1b]0;") || strings.Contains(out, "\x1b[2J") {
+		t.Fatalf("raw escape sequence on screen:\n%q", out)
 	}
 }

@@ -229,8 +229,8 @@ func (m *Model) messageLines() []string {
 	var text string
 	var style *lipgloss.Style
 	switch {
-	case m.confirmReset != "":
-		text, style = fmt.Sprintf("reset job %s? Its current run and a queued wakeup are canceled. [y/n]", m.confirmReset), &m.styles.warn
+	case m.confirm != nil:
+		text, style = m.confirm.question+" [y/n]", &m.styles.warn
 	case m.filtering:
 		text = "filter: " + m.filter + "_  (enter keeps it, esc clears it)"
 	case m.errLine != "":

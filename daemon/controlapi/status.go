@@ -57,6 +57,13 @@ type JobStatus struct {
 	Name  string `json:"name"`
 	Type  string `json:"type"` // snapshot, prune, restore
 	State State  `json:"state"`
+	// Source names what a snapshot job snapshots, and Target what a
+	// restore job restores into ("consul at http://127.0.0.1:8500"): kind
+	// and address, never a token.
+	Source string `json:"source,omitempty"`
+	Target string `json:"target,omitempty"`
+	// Snapshot is what a restore job restores: "latest" or a name.
+	Snapshot string `json:"snapshot,omitempty"`
 	// Current is set while a run is in progress.
 	Current       *RunProgress `json:"current,omitempty"`
 	LastRun       *RunReport   `json:"last_run,omitempty"`

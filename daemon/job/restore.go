@@ -63,6 +63,7 @@ func NewRestoreJob(opts RestoreOptions) (*RestoreJob, error) {
 		j.owns = ownedBy(opts.FromJob)
 	}
 	j.runner = newRunner(opts.Name, config.JobRestore, opts.Logger, opts.Metrics, opts.Now)
+	j.target, j.snapshot = opts.Target.String(), opts.Snapshot
 	j.execute = j.run
 	j.runner.refreshStore = func() { j.refreshStore() }
 	j.firstRun = func(context.Context) (bool, time.Time) {

@@ -33,6 +33,9 @@ type runner struct {
 	logger    *slog.Logger
 	metrics   Metrics
 	now       func() time.Time
+	// source, target and snapshot describe the job in its status (see
+	// controlapi.JobStatus).
+	source, target, snapshot string
 	// interval 0 means the job runs only when woken up.
 	interval, jitter time.Duration
 	// execute does one run; it fills the report's job fields and returns
@@ -461,7 +464,8 @@ func (r *runner) Status() controlapi.JobStatus {
 	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st := controlapi.JobStatus{Name: r.name, Type: r.typ, History: make([]controlapi.RunReport, len(r.history))}
+	st := controlapi.JobStatus{Name: r.name, Type: r.typ, Source: r.source, Target: r.target, Snapshot: r.snapshot,
+		History: make([]controlapi.RunReport, len(r.history))}
 	copy(st.History, r.history)
 	for i := range st.History {
 		st.History[i].Pruning = pruneCounts(st.History[i].Pruning)

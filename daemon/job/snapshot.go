@@ -130,6 +130,7 @@ func NewSnapshotJob(opts SnapshotOptions) (*SnapshotJob, error) {
 	j := &SnapshotJob{opts: opts, owns: ownedBy(opts.Name)}
 	j.runner = newRunner(opts.Name, config.JobSnapshot, opts.Logger, opts.Metrics, opts.Now)
 	j.interval, j.jitter = opts.Interval, opts.Jitter
+	j.source = opts.Source.String()
 	j.execute = j.run
 	j.runner.refreshStore = func() { j.refreshStore() }
 	j.firstRun = j.catchUp
