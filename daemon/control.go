@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,10 +11,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
 
@@ -175,7 +179,7 @@ func (s *ControlServer) handleSignal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !slices.Contains(controlapi.Ops, req.Op) {
-		writeError(w, http.StatusBadRequest, controlapi.ErrorResponse{Error: fmt.Sprintf("unknown op %q: use wakeup or reset", req.Op)})
+		writeError(w, http.StatusBadRequest, controlapi.ErrorResponse{Error: fmt.Sprintf("unknown op %s: use wakeup or reset", clip(req.Op))})
 		return
 	}
 	if req.Wait && req.Op != controlapi.OpWakeup {
@@ -185,9 +189,9 @@ func (s *ControlServer) handleSignal(w http.ResponseWriter, r *http.Request) {
 	j, ok := s.jobs.Job(req.Job)
 	if !ok {
 		names := s.jobs.JobNames()
-		msg := fmt.Sprintf("unknown job %q; jobs: %s", req.Job, strings.Join(names, ", "))
+		msg := fmt.Sprintf("unknown job %s; jobs: %s", clip(req.Job), strings.Join(names, ", "))
 		if len(names) == 0 {
-			msg = fmt.Sprintf("unknown job %q: the daemon has no jobs", req.Job)
+			msg = fmt.Sprintf("unknown job %s: the daemon has no jobs", clip(req.Job))
 		}
 		writeError(w, http.StatusNotFound, controlapi.ErrorResponse{Error: msg, Jobs: names})
 		return
@@ -283,9 +287,19 @@ func (s *ControlServer) handlePprof(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.pprofStatusLocked())
 		return
 	}
-	if _, _, err := net.SplitHostPort(req.Listen); err != nil {
+	host, _, err := net.SplitHostPort(req.Listen)
+	if err != nil {
 		writeError(w, http.StatusBadRequest, controlapi.ErrorResponse{
-			Error: fmt.Sprintf("invalid pprof listen address %q: want HOST:PORT such as 127.0.0.1:6060", req.Listen),
+			Error: fmt.Sprintf("invalid pprof listen address %s: want HOST:PORT such as 127.0.0.1:6060", clip(req.Listen)),
+		})
+		return
+	}
+	if !isLoopback(host) && !req.AllowRemote {
+		// Profiles show the daemon's memory, tokens included: off this
+		// host only when asked for in so many words.
+		writeError(w, http.StatusBadRequest, controlapi.ErrorResponse{
+			Error: fmt.Sprintf("pprof listen address %s is reachable from other hosts, and profiles expose the daemon's memory (tokens included): "+
+				"use 127.0.0.1 or ::1, or allow it explicitly (raftsnap pprof on ADDR --allow-remote)", clip(req.Listen)),
 		})
 		return
 	}
@@ -353,16 +367,20 @@ func startPprof(l net.Listener, logger *slog.Logger) *pprofServer {
 }
 
 // decodeRequest reads a JSON body of at most maxControlBody bytes into v,
-// strictly (no unknown fields, nothing after the object). On failure it
-// writes the error answer and returns false.
+// strictly: one object, nothing after it, only v's own keys spelt exactly
+// (encoding/json alone would take "JOB" for "job"), each at most once. On
+// failure it writes the error answer and returns false.
 func decodeRequest(w http.ResponseWriter, r *http.Request, v any, example string) bool {
-	body := http.MaxBytesReader(w, r.Body, maxControlBody)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxControlBody))
 	if err == nil {
-		// A second value (or garbage) after the object is a malformed request.
-		if dec.Decode(&struct{}{}) != io.EOF {
+		err = checkKeys(body, v)
+	}
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(v)
+		if err == nil && dec.Decode(&struct{}{}) != io.EOF {
+			// A second value (or garbage) after the object is a malformed request.
 			err = errors.New("unexpected data after the JSON object")
 		}
 	}
@@ -383,6 +401,56 @@ func decodeRequest(w http.ResponseWriter, r *http.Request, v any, example string
 		})
 	}
 	return false
+}
+
+// checkKeys refuses, in the top-level object of body, a key that is not
+// one of v's JSON field names spelt exactly, and a key given twice. Other
+// malformations are left to the decoder.
+func checkKeys(body []byte, v any) error {
+	known := map[string]bool{}
+	t := reflect.TypeOf(v).Elem()
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		known[name] = true
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		key, _ := tok.(string)
+		switch {
+		case !known[key]:
+			return fmt.Errorf("unknown field %s", clip(key))
+		case seen[key]:
+			return fmt.Errorf("field %q given twice", key)
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+// clip quotes text a client sent for an error message, cut to a length
+// worth reading: an unknown 60 KB job name is not echoed whole.
+func clip(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return strconv.Quote(s)
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(s[:cut]), len(s))
 }
 
 // jsonErrorText words a decoding error without Go type names.
@@ -438,3 +506,13 @@ func (r *statusRecorder) WriteHeader(code int) {
 }
 
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// isLoopback reports whether host (from HOST:PORT) names only this host:
+// a loopback IP or "localhost". "" and 0.0.0.0 mean every interface.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

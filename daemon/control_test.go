@@ -411,12 +411,21 @@ func TestControlErrors(t *testing.T) {
 		{"unknown path", "GET", "/jobs", ``, 404, "no such endpoint /jobs"},
 		{"pprof bad address", "POST", "/debug/pprof", `{"listen": "6060"}`, 400, `invalid pprof listen address "6060"`},
 		{"pprof both", "POST", "/debug/pprof", `{"listen": "127.0.0.1:0", "off": true}`, 400, `give either "listen" or "off"`},
+		// Issue 12: strictness a client cannot slip past.
+		{"duplicate key", "POST", "/signal", `{"job": "consul-snap", "op": "reset", "op": "wakeup"}`, 400, `field "op" given twice`},
+		{"case variant", "POST", "/signal", `{"JOB": "consul-snap", "op": "wakeup"}`, 400, `unknown field "JOB"`},
+		{"long unknown job", "POST", "/signal", `{"job": "` + strings.Repeat("y", 60<<10) + `", "op": "wakeup"}`, 404, `unknown job "` + strings.Repeat("y", 64) + `"... (61440 bytes)`},
+		{"pprof on all interfaces", "POST", "/debug/pprof", `{"listen": ":0"}`, 400, `is reachable from other hosts`},
+		{"pprof on 0.0.0.0", "POST", "/debug/pprof", `{"listen": "0.0.0.0:0"}`, 400, `use 127.0.0.1 or ::1, or allow it explicitly`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body := f.do(t, tc.method, tc.path, tc.body)
 			e := decode[controlapi.ErrorResponse](t, body)
 			if code != tc.code || !strings.Contains(e.Error, tc.msg) {
 				t.Fatalf("want %d with %q, got %d %s", tc.code, tc.msg, code, body)
+			}
+			if len(body) > 4<<10 {
+				t.Fatalf("a %d-byte error answer echoes the request", len(body))
 			}
 			if tc.name == "unknown job" && strings.Join(e.Jobs, ",") != "consul-snap,consul-restore" {
 				t.Fatalf("jobs listed: %v", e.Jobs)

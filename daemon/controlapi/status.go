@@ -190,6 +190,8 @@ type VersionInfo struct {
 type PprofRequest struct {
 	Listen string `json:"listen"`
 	Off    bool   `json:"off,omitempty"`
+	// AllowRemote must be set for a Listen address other hosts can reach.
+	AllowRemote bool `json:"allow_remote,omitempty"`
 }
 
 // PprofStatus is the /debug/pprof answer.
