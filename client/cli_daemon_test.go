@@ -68,7 +68,8 @@ func (b *syncBuffer) String() string {
 // drives it with the status command over its socket, and stops it with
 // SIGTERM as systemd would: Main must return ExitOK and remove the socket.
 // Not parallel: SIGTERM goes to the whole test process, where only Main's
-// handler is registered while the daemon runs.
+// handler is registered while the daemon runs. The file says level error;
+// --log-level info and --log-format json must win over it.
 func TestDaemonCommandInProcess(t *testing.T) {
 	dir, err := os.MkdirTemp("", "rs") // short: unix socket paths are limited
 	if err != nil {
@@ -80,6 +81,7 @@ func TestDaemonCommandInProcess(t *testing.T) {
 	yml := fmt.Sprintf(`global:
   control: {sockpath: %s}
   shutdown_timeout: 5s
+  logging: {level: error, format: text}
 jobs:
   - name: tidy
     type: prune
@@ -93,7 +95,9 @@ jobs:
 
 	stdout, stderr := newSyncBuffer(), newSyncBuffer()
 	exit := make(chan int, 1)
-	go func() { exit <- Main([]string{"daemon", "--config", config}, strings.NewReader(""), stdout, stderr) }()
+	go func() {
+		exit <- Main([]string{"daemon", "--config", config, "--log-level", "info", "--log-format", "json"}, strings.NewReader(""), stdout, stderr)
+	}()
 
 	// Wait until the daemon answers: from then on Main's signal handler is
 	// installed and SIGTERM cannot kill the test process.
@@ -135,8 +139,8 @@ jobs:
 	case <-time.After(15 * time.Second):
 		t.Fatalf("daemon still running 15s after SIGTERM:\n%s", stderr)
 	}
-	if !strings.Contains(stderr.String(), "daemon stopped") {
-		t.Errorf(`no "daemon stopped" log line:\n%s`, stderr)
+	if !strings.Contains(stderr.String(), `"level":"INFO","msg":"daemon stopped"`) {
+		t.Errorf(`no "daemon stopped" log line at INFO in JSON (--log-level and --log-format ignored?):\n%s`, stderr)
 	}
 	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
 		t.Errorf("socket left after a clean shutdown: %v", err)

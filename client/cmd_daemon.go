@@ -22,6 +22,9 @@ type daemonOptions struct {
 	config string
 	dev    bool
 	devDir string
+	// logLevelSet and logFormatSet tell whether the global --log-level
+	// and --log-format flags were given.
+	logLevelSet, logFormatSet bool
 }
 
 func newDaemonCommand(g *globalOptions) *cobra.Command {
@@ -48,6 +51,8 @@ seconds, a prune job and a restore job, everything under DIR.`,
 			if !opts.dev && cmd.Flags().Changed("dev-dir") {
 				return usageError(fmt.Errorf("--dev-dir needs --dev"))
 			}
+			opts.logLevelSet = cmd.Flags().Changed("log-level")
+			opts.logFormatSet = cmd.Flags().Changed("log-format")
 			return runDaemon(cmd.Context(), g, opts)
 		},
 	}
@@ -90,6 +95,14 @@ func forwardSIGHUP() (reload <-chan struct{}, stop func()) {
 
 func runDaemon(ctx context.Context, g *globalOptions, opts *daemonOptions) error {
 	dopts := daemon.Options{Version: versionInfo(), Stdout: g.stdout, Stderr: g.stderr}
+	// --log-level and --log-format, when given, win over global.logging:
+	// the CLI's own defaults (warn, text) must not replace the file's.
+	if opts.logLevelSet {
+		dopts.LogLevel = g.logLevel
+	}
+	if opts.logFormatSet {
+		dopts.LogFormat = g.logFormat
+	}
 	reload, stopReload := forwardSIGHUP()
 	defer stopReload()
 	dopts.Reload = reload

@@ -35,6 +35,20 @@ type Options struct {
 	// Reload, when set, asks for a configuration reload on each receive
 	// (the CLI forwards SIGHUP to it). Run does not catch signals itself.
 	Reload <-chan struct{}
+	// LogLevel and LogFormat, when set (the daemon command's --log-level
+	// and --log-format), win over global.logging's level and format, at
+	// start and across reloads.
+	LogLevel, LogFormat string
+}
+
+// applyLogFlags puts the command line's logging choices over the file's.
+func (o *Options) applyLogFlags(l *config.Logging) {
+	if o.LogLevel != "" {
+		l.Level = o.LogLevel
+	}
+	if o.LogFormat != "" {
+		l.Format, l.FormatExplicit = o.LogFormat, true
+	}
 }
 
 // ReadyInfo tells where a started daemon can be reached.
@@ -53,6 +67,7 @@ type ReadyInfo struct {
 // STOPPING=1 on shutdown, and pings the watchdog at half of WATCHDOG_USEC
 // from its main loop, so a stuck loop stops the pings.
 func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
+	opts.applyLogFlags(&cfg.Global.Logging)
 	logger := opts.Logger
 	var level *slog.LevelVar
 	if logger == nil {
@@ -101,7 +116,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	control := NewControlServer(sup, opts.Version, logger, m)
 	reload := &reloader{
 		path: opts.ConfigPath, running: cfg, logger: logger, level: level,
-		builder: builder, sup: sup, state: cfgState, notify: notify,
+		builder: builder, sup: sup, state: cfgState, notify: notify, logFlags: opts.applyLogFlags,
 	}
 
 	jobCtx, stopJobs := context.WithCancel(context.Background())

@@ -309,6 +309,8 @@ type reloader struct {
 	running *config.Config
 	logger  *slog.Logger
 	level   *slog.LevelVar // nil when the caller supplied the logger
+	// logFlags puts the command line's logging flags over a new file's.
+	logFlags func(*config.Logging)
 	builder *jobBuilder
 	sup     *supervisor
 	state   *configState
@@ -371,6 +373,9 @@ func (r *reloader) prepare() (*jobPlan, *config.Config, error) {
 	next, err := config.Load(r.path)
 	if err != nil {
 		return nil, nil, err
+	}
+	if r.logFlags != nil {
+		r.logFlags(&next.Global.Logging)
 	}
 	plan, err := r.builder.plan(next)
 	if err != nil {
