@@ -34,8 +34,9 @@ func newDaemonCommand(g *globalOptions) *cobra.Command {
 		Short: "Run the snapshot, prune and restore jobs until SIGINT/SIGTERM",
 		Long: `Run raftsnap's jobs as configured, serve the control socket (for
 raftsnap status/signal) and the Prometheus metrics, until SIGINT or SIGTERM.
-On a signal it stops taking new work, cancels running jobs (removing their
-temporary files) and exits within global.shutdown_timeout. SIGHUP reloads
+On a signal it starts no new run or retry, lets runs in progress finish for
+up to global.shutdown_timeout, then cancels the rest (removing their
+temporary files) and exits. SIGHUP reloads
 the configuration file: an invalid one is refused and the running one stays
 (see docs/systemd.md for what a reload changes).
 

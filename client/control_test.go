@@ -55,6 +55,8 @@ func (j *scriptedJob) Wakeup() (<-chan controlapi.RunReport, bool, error) {
 	return done, false, nil
 }
 
+func (j *scriptedJob) Abort() {}
+
 func (j *scriptedJob) Reset() error {
 	if j.noReset {
 		return job.ErrUnsupported

@@ -61,6 +61,8 @@ func (j instantJob) Wakeup() (<-chan controlapi.RunReport, bool, error) {
 	return done, false, nil
 }
 
+func (j instantJob) Abort() {}
+
 func (j instantJob) Reset() error {
 	if j.typ == "restore" {
 		return job.ErrUnsupported

@@ -77,6 +77,8 @@ func (j *fakeJob) Wakeup() (<-chan controlapi.RunReport, bool, error) {
 	return done, queued, nil
 }
 
+func (j *fakeJob) Abort() {}
+
 func (j *fakeJob) Reset() error {
 	if j.noReset {
 		return job.ErrUnsupported

@@ -58,9 +58,10 @@ type ReadyInfo struct {
 }
 
 // Run starts the daemon and blocks until ctx is done (SIGINT/SIGTERM) or
-// the control socket fails. Shutdown stops taking new work, cancels the
-// running jobs (which remove their temp files) and waits for them up to
-// global.shutdown_timeout. A nil error means a clean shutdown.
+// the control socket fails. Shutdown stops taking new work (no new run, no
+// retry), lets the runs in progress finish for up to
+// global.shutdown_timeout, then cancels those still running (they remove
+// their temp files). A nil error means a clean shutdown.
 //
 // Under systemd (NOTIFY_SOCKET set) it reports READY=1 once the control
 // socket listens and the jobs run, RELOADING=1/READY=1 around reloads,

@@ -123,7 +123,10 @@ func (s *supervisor) replace(next []job.Job, stopTimeout time.Duration) (stuck [
 
 	for _, sj := range stopping {
 		if sj.cancel != nil {
+			// A reload does not wait for runs to end: the job is replaced
+			// or gone, so its run is canceled at once.
 			sj.cancel()
+			sj.job.Abort()
 		}
 	}
 	deadline := time.After(stopTimeout)
@@ -162,8 +165,13 @@ func (s *supervisor) replace(next []job.Job, stopTimeout time.Duration) (stuck [
 	return stuck
 }
 
-// wait blocks until every job has returned or timeout passes; it reports
-// the jobs still running at the deadline.
+// abortGrace is how long aborted runs get to remove their temp files.
+const abortGrace = 5 * time.Second
+
+// wait is the second half of a shutdown, after the jobs' context was
+// canceled: runs in progress may finish within timeout (no new run or
+// retry starts); those still running then are aborted and get abortGrace
+// to clean up. It reports the jobs still running after that.
 func (s *supervisor) wait(timeout time.Duration) error {
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
@@ -171,7 +179,24 @@ func (s *supervisor) wait(timeout time.Duration) error {
 	case <-done:
 		return nil
 	case <-time.After(timeout):
-		return fmt.Errorf("jobs still running after the shutdown timeout of %s", timeout)
+	}
+	var aborted []string
+	s.mu.Lock()
+	for _, sj := range s.jobs {
+		select {
+		case <-sj.done:
+		default:
+			aborted = append(aborted, sj.job.Name())
+			sj.job.Abort()
+		}
+	}
+	s.mu.Unlock()
+	s.logger.Warn("runs still in progress after the shutdown timeout: canceled", "timeout", timeout, "jobs", aborted)
+	select {
+	case <-done:
+		return nil
+	case <-time.After(abortGrace):
+		return fmt.Errorf("jobs still running %s after the shutdown timeout of %s: %v", abortGrace, timeout, aborted)
 	}
 }
 

@@ -37,6 +37,7 @@ func (j *crashingJob) Status() controlapi.JobStatus {
 }
 func (j *crashingJob) Wakeup() (<-chan controlapi.RunReport, bool, error) { return nil, false, nil }
 func (j *crashingJob) Reset() error                                       { return nil }
+func (j *crashingJob) Abort()                                             {}
 
 func TestSupervisorRestartsCrashedJobAndKeepsOthers(t *testing.T) {
 	bad := &crashingJob{name: "bad", panics: 2, stayingUp: make(chan struct{})}

@@ -63,7 +63,9 @@ func openStore(t *testing.T) *store.Local {
 	return st
 }
 
-// startJob runs j until the test ends and waits for Run to return.
+// startJob runs j until the test ends. stop asks it to stop and, as a
+// shutdown does once its grace is over, aborts the run in progress, then
+// waits for Run to return.
 func startJob(t *testing.T, j Job) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -75,6 +77,7 @@ func startJob(t *testing.T, j Job) (stop func()) {
 	stop = func() {
 		once.Do(func() {
 			cancel()
+			j.Abort()
 			select {
 			case <-done:
 			case <-time.After(30 * time.Second):

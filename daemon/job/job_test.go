@@ -155,7 +155,8 @@ func TestResetCancelsSlowRun(t *testing.T) {
 		t.Fatalf("a canceled run was retried: %d requests", p.requests.Load())
 	}
 
-	// Stopping mid-run cancels the run and removes its temp file too.
+	// Stopping mid-run past the shutdown's grace (stop aborts the run, see
+	// startJob) cancels the run and removes its temp file too.
 	ch, _, _ := j.Wakeup()
 	<-p.firstChunk
 	stop()

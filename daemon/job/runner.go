@@ -100,6 +100,10 @@ type activeRun struct {
 	logger  *slog.Logger
 	waiters []chan controlapi.RunReport
 
+	// stopping is closed when the job is asked to stop: the run may
+	// finish, but must not start another attempt.
+	stopping <-chan struct{}
+
 	mu            sync.Mutex
 	phase         string
 	attempt       int
@@ -195,6 +199,15 @@ func (r *runner) Reset() error {
 	}
 	r.logger.Info("reset", "run_canceled", r.isBusy(), "pending_dropped", len(waits))
 	return nil
+}
+
+// Abort implements Job.
+func (r *runner) Abort() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cancelCurrent != nil {
+		r.cancelCurrent(errShutdown)
+	}
 }
 
 func (r *runner) isBusy() bool {
@@ -330,6 +343,14 @@ func (r *runner) randomJitter() time.Duration {
 
 // runOnce executes one run and records it.
 func (r *runner) runOnce(parent context.Context, trigger string, waits []chan controlapi.RunReport) {
+	if parent.Err() != nil {
+		// Asked to stop between taking the work and starting it: no new
+		// run starts once stopping began.
+		now := r.now()
+		deliver(waits, controlapi.RunReport{Trigger: trigger, StartedAt: now, FinishedAt: now, Result: controlapi.ResultCanceled,
+			Error: errShutdown.Error()})
+		return
+	}
 	id := newRunID()
 	run := &activeRun{
 		report:  controlapi.RunReport{ID: id, Trigger: trigger, StartedAt: r.now()},
@@ -337,7 +358,10 @@ func (r *runner) runOnce(parent context.Context, trigger string, waits []chan co
 		waiters: waits,
 	}
 	run.phase = controlapi.PhaseConnecting
-	ctx, cancel := context.WithCancelCause(parent)
+	run.stopping = parent.Done()
+	// The run outlives a stop request (parent done) so that it can finish
+	// within the shutdown grace; Reset and Abort cancel it.
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
 	r.mu.Lock()
 	r.current, r.cancelCurrent = run, cancel
 	r.nextRun = nil
@@ -548,12 +572,16 @@ func newRunID() string {
 
 var cryptoRead = crand.Read
 
-// sleepCtx waits d or until ctx is done; it reports whether d elapsed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
+// backoff waits d before the run's next attempt, unless the run is
+// canceled or the job is asked to stop meanwhile; it reports whether the
+// next attempt may start.
+func (a *activeRun) backoff(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
+		return false
+	case <-a.stopping:
 		return false
 	case <-t.C:
 		return true

@@ -199,7 +199,7 @@ func (j *SnapshotJob) run(ctx context.Context, run *activeRun) error {
 		wait := max(j.opts.Retries.Backoff(attempt), retryAfter(err))
 		run.logger.Warn("attempt failed; retrying", "attempt", attempt, "err", err, "reason", FailureReason(err), "backoff", wait)
 		run.setPhase(controlapi.PhaseBackoff)
-		if !sleepCtx(ctx, wait) {
+		if !run.backoff(ctx, wait) {
 			break
 		}
 	}
