@@ -65,6 +65,10 @@ type ControlServer struct {
 
 	pprofMu sync.Mutex
 	pprof   *pprofServer
+
+	// reload, when set (by Run), reloads the configuration file and returns
+	// the outcome; without it /reload answers 409.
+	reload func(ctx context.Context) (controlapi.ReloadResponse, error)
 }
 
 type pprofServer struct {
@@ -124,6 +128,7 @@ var controlEndpoints = map[string][]endpoint{
 	controlapi.PathStatus:  {{http.MethodGet, (*ControlServer).handleStatus}},
 	controlapi.PathSignal:  {{http.MethodPost, (*ControlServer).handleSignal}},
 	controlapi.PathVersion: {{http.MethodGet, (*ControlServer).handleVersion}},
+	controlapi.PathReload:  {{http.MethodPost, (*ControlServer).handleReload}},
 	controlapi.PathPprof:   {{http.MethodGet, (*ControlServer).handlePprofStatus}, {http.MethodPost, (*ControlServer).handlePprof}},
 }
 
@@ -167,6 +172,35 @@ func (s *ControlServer) handleStatus(w http.ResponseWriter, r *http.Request) {
 
 func (s *ControlServer) handleVersion(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.info)
+}
+
+func (s *ControlServer) handleReload(w http.ResponseWriter, r *http.Request) {
+	var req struct{}
+	if !decodeRequest(w, r, &req, `{}`) {
+		return
+	}
+	if s.reload == nil {
+		writeError(w, http.StatusConflict, controlapi.ErrorResponse{Error: "this daemon cannot reload its configuration"})
+		return
+	}
+	// A reload rebuilds jobs and may wait for replaced ones to stop: lift
+	// the write deadline as a waiting signal does.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	resp, err := s.reload(r.Context())
+	var refused *reloadRefusedError
+	switch {
+	case err == nil:
+		s.logger.Info("control: configuration reloaded on request")
+		writeJSON(w, http.StatusOK, resp)
+	case errors.As(err, &refused):
+		writeError(w, http.StatusUnprocessableEntity, controlapi.ErrorResponse{Error: refused.Error()})
+	case errors.Is(err, errNoConfigFile):
+		writeError(w, http.StatusConflict, controlapi.ErrorResponse{Error: err.Error()})
+	case r.Context().Err() != nil:
+		// The client went away, or the daemon is stopping.
+	default:
+		writeError(w, http.StatusInternalServerError, controlapi.ErrorResponse{Error: "reload failed: " + err.Error()})
+	}
 }
 
 func (s *ControlServer) handleSignal(w http.ResponseWriter, r *http.Request) {

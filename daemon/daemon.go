@@ -115,6 +115,24 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	cfgState := newConfigState(m, opts.ConfigPath, time.Now())
 	sup.configStatus = cfgState.Status
 	control := NewControlServer(sup, opts.Version, logger, m)
+	// Reloads asked over the socket run on this loop too, so that a reload
+	// never overlaps another or the shutdown; the handler waits for the
+	// outcome.
+	reloads := make(chan reloadRequest)
+	control.reload = func(ctx context.Context) (controlapi.ReloadResponse, error) {
+		req := reloadRequest{done: make(chan reloadOutcome, 1)}
+		select {
+		case reloads <- req:
+		case <-ctx.Done():
+			return controlapi.ReloadResponse{}, ctx.Err()
+		}
+		select {
+		case out := <-req.done:
+			return out.resp, out.err
+		case <-ctx.Done():
+			return controlapi.ReloadResponse{}, ctx.Err()
+		}
+	}
 	reload := &reloader{
 		path: opts.ConfigPath, running: cfg, logger: logger, level: level,
 		builder: builder, sup: sup, state: cfgState, notify: notify, logFlags: opts.applyLogFlags,
@@ -164,6 +182,9 @@ loop:
 			break loop
 		case <-opts.Reload:
 			reload.reload()
+		case req := <-reloads:
+			resp, err := reload.reload()
+			req.done <- reloadOutcome{resp, err}
 		case <-watchdog:
 			notify.ping()
 		}
@@ -188,4 +209,13 @@ loop:
 	}
 	logger.Info("daemon stopped")
 	return nil
+}
+
+// reloadRequest is a reload asked over the control socket, waiting for its
+// outcome.
+type reloadRequest struct{ done chan reloadOutcome }
+
+type reloadOutcome struct {
+	resp controlapi.ReloadResponse
+	err  error
 }

@@ -317,12 +317,26 @@ type reloader struct {
 	notify  *notifier
 }
 
-func (r *reloader) reload() {
+// errNoConfigFile is a reload of a daemon without a configuration file.
+var errNoConfigFile = errors.New("this daemon runs a built-in configuration (--dev): there is no file to reload")
+
+// reloadRefusedError is a reload refused because of the new file: the
+// running configuration stays.
+type reloadRefusedError struct{ problems []string }
+
+func (e *reloadRefusedError) Error() string {
+	return "configuration reload refused, the running configuration stays in force:\n" + strings.Join(e.problems, "\n")
+}
+
+// reload applies the configuration file again and says how it went: a
+// SIGHUP ignores the outcome (it is logged and in the status), a reload
+// over the control socket returns it to the caller.
+func (r *reloader) reload() (controlapi.ReloadResponse, error) {
 	r.notify.reloading()
 	defer func() { r.notify.ready(r.statusLine()) }()
 	if r.path == "" {
 		r.logger.Warn("reload requested, but this daemon runs a built-in configuration (--dev): nothing to reload")
-		return
+		return controlapi.ReloadResponse{}, errNoConfigFile
 	}
 	r.logger.Info("reloading the configuration", "config", r.path)
 	now := time.Now()
@@ -335,7 +349,7 @@ func (r *reloader) reload() {
 		r.logger.Error("configuration reload failed: the running configuration stays in force",
 			"config", r.path, "problems", len(problems))
 		r.state.record(now, errors.New(strings.Join(problems, "\n")), nil)
-		return
+		return controlapi.ReloadResponse{}, &reloadRefusedError{problems: problems}
 	}
 	for _, w := range next.Warnings {
 		r.logger.Warn("configuration: " + w)
@@ -365,6 +379,8 @@ func (r *reloader) reload() {
 	r.logger.Info("configuration reloaded", "config", r.path,
 		"added", strings.Join(plan.added, ","), "changed", strings.Join(plan.changed, ","),
 		"removed", strings.Join(plan.removed, ","), "unchanged", len(plan.unchanged))
+	return controlapi.ReloadResponse{Config: r.path, Added: plan.added, Changed: plan.changed, Removed: plan.removed,
+		Unchanged: len(plan.unchanged), Warnings: warnings}, nil
 }
 
 // prepare loads and validates the file and builds the jobs it adds or

@@ -96,6 +96,9 @@ func Render(w io.Writer, st controlapi.DaemonStatus, opts Options) error {
 	}
 
 	r.line(Header(st, now))
+	for _, l := range ReloadRefused(st, now) {
+		r.line(l)
+	}
 	if st.Schema > controlapi.SchemaVersion {
 		r.line(fmt.Sprintf("note: status schema %d is newer than this client's (%d); some fields may be missing", st.Schema, controlapi.SchemaVersion))
 	}
@@ -126,6 +129,29 @@ func refTime(given, reported time.Time) time.Time {
 
 func newRenderer(now time.Time, opts Options) *renderer {
 	return &renderer{now: now, width: opts.Width, wrap: opts.Wrap, rates: opts.Rates, style: opts.Style}
+}
+
+// ReloadRefused says, when the daemon's last configuration reload was
+// refused, that it was and why: one line, then the problems indented. It is
+// shown above everything else until a reload succeeds, since the running
+// configuration is then not the file on disk. Empty otherwise.
+func ReloadRefused(st controlapi.DaemonStatus, now time.Time) []string {
+	c := st.Config
+	if c == nil || c.LastReloadSuccessful == nil || *c.LastReloadSuccessful {
+		return nil
+	}
+	when := ""
+	if c.LastReloadAt != nil {
+		when = fmt.Sprintf(" %s ago (%s)", Duration(now.Sub(*c.LastReloadAt)), Time(*c.LastReloadAt))
+	}
+	lines := []string{fmt.Sprintf("CONFIGURATION RELOAD REFUSED%s: the configuration loaded %s is still running, not the file on disk",
+		when, Time(c.LoadedAt))}
+	for _, p := range strings.Split(strings.TrimSpace(c.LastReloadError), "\n") {
+		if p = strings.TrimSpace(p); p != "" {
+			lines = append(lines, "  "+p)
+		}
+	}
+	return lines
 }
 
 // Header is the daemon's one-line description: version, pid and uptime

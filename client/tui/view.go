@@ -21,7 +21,7 @@ type layout struct {
 func (m *Model) layout() layout {
 	// header, list title and column names, message, footer; the details'
 	// title is counted in detailRows
-	fixed := 1 + 2 + len(m.messageLines()) + 2
+	fixed := 1 + 2 + len(m.messageLines()) + 2 + len(m.reloadLines())
 	if !m.unreachableSince.IsZero() {
 		fixed += 2
 	}
@@ -32,6 +32,23 @@ func (m *Model) layout() layout {
 	listRows := min(max(n, 1), max(rest/3, 3))
 	listRows = min(listRows, rest-1)
 	return layout{listRows: listRows, detailRows: rest - listRows}
+}
+
+// maxReloadLines bounds the refused-reload banner: its first problems,
+// then a pointer to the whole list.
+const maxReloadLines = 4
+
+// reloadLines is the refused-reload banner (see statusview.ReloadRefused).
+func (m *Model) reloadLines() []string {
+	if m.st == nil {
+		return nil
+	}
+	lines := statusview.ReloadRefused(*m.st, m.now())
+	if len(lines) > maxReloadLines {
+		more := len(lines) - maxReloadLines + 1
+		lines = append(lines[:maxReloadLines-1:maxReloadLines-1], fmt.Sprintf("  ... %d more problems: raftsnap status --mode dump", more))
+	}
+	return lines
 }
 
 // clampScroll keeps the selection inside the list window and the details
@@ -85,6 +102,9 @@ func (m *Model) View() string {
 		add(m.styles.header.Render("raftsnap: waiting for the daemon's first status"))
 	} else {
 		add(m.styles.header.Render(statusview.Header(*m.st, now)))
+	}
+	for _, l := range m.reloadLines() {
+		add(m.styles.bad.Render(l))
 	}
 	if !m.unreachableSince.IsZero() {
 		add(m.styles.bad.Render(fmt.Sprintf("daemon unreachable since %s (%s), retrying every %s",

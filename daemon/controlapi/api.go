@@ -16,10 +16,11 @@ const (
 	PathSignal  = "/signal"
 	PathVersion = "/version"
 	PathPprof   = "/debug/pprof"
+	PathReload  = "/reload"
 )
 
 // Paths lists every endpoint, in the order the docs give them.
-var Paths = []string{PathStatus, PathSignal, PathVersion, PathPprof}
+var Paths = []string{PathStatus, PathSignal, PathReload, PathVersion, PathPprof}
 
 // Signal ops (SignalRequest.Op).
 const (

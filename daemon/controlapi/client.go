@@ -36,7 +36,8 @@ func (c *Client) SockPath() string { return c.sock }
 // Error is a non-2xx answer from the daemon.
 type Error struct {
 	// Code is the HTTP status: 400 (bad request, unsupported op), 404
-	// (unknown job or endpoint), 409 (the job refused), 5xx (the daemon
+	// (unknown job or endpoint), 409 (the job refused; no file to reload),
+	// 422 (a reload refused the configuration file), 5xx (the daemon
 	// failed).
 	Code int
 	Resp ErrorResponse
@@ -68,6 +69,15 @@ func (c *Client) DecodeStatus(raw []byte) (DaemonStatus, error) {
 func (c *Client) Signal(ctx context.Context, req SignalRequest) (SignalResponse, error) {
 	var resp SignalResponse
 	_, err := c.do(ctx, http.MethodPost, PathSignal, req, &resp)
+	return resp, err
+}
+
+// Reload makes the daemon apply its configuration file again, as SIGHUP
+// does, and returns the outcome: an *Error with Code 422 when the file was
+// refused (the running configuration stays).
+func (c *Client) Reload(ctx context.Context) (ReloadResponse, error) {
+	var resp ReloadResponse
+	_, err := c.do(ctx, http.MethodPost, PathReload, struct{}{}, &resp)
 	return resp, err
 }
 

@@ -170,6 +170,19 @@ type SignalResponse struct {
 	Run *RunReport `json:"run,omitempty"`
 }
 
+// ReloadResponse is the /reload answer when the configuration file was
+// applied. A refused reload is a 422 ErrorResponse whose error lists the
+// problems, one per line; the running configuration then stays.
+type ReloadResponse struct {
+	Config    string   `json:"config"`
+	Added     []string `json:"added,omitempty"`
+	Changed   []string `json:"changed,omitempty"`
+	Removed   []string `json:"removed,omitempty"`
+	Unchanged int      `json:"unchanged"`
+	// Warnings are the changed settings that need a restart.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
 // ErrorResponse is the body of every non-2xx control answer.
 type ErrorResponse struct {
 	Error string   `json:"error"`
