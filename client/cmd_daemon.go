@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
@@ -116,16 +118,16 @@ func runDaemon(ctx context.Context, g *globalOptions, opts *daemonOptions) error
 		return daemon.Run(ctx, cfg, dopts)
 	}
 
-	devLogger := slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// The dev clusters' raft logs its first elections at WARN on every
+	// start (heartbeat timeouts before a leader exists): noise for someone
+	// trying raftsnap out. Their errors still show.
+	devLogger := slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	env, err := daemon.StartDev(ctx, opts.devDir, devLogger)
 	if err != nil {
 		return err
 	}
 	defer env.Close()
-	self, err := os.Executable()
-	if err != nil || filepath.Base(self) != "raftsnap" {
-		self = "raftsnap"
-	}
+	self := commandName()
 	dopts.Ready = func(info daemon.ReadyInfo) {
 		if err := env.WriteConfig(); err != nil {
 			fmt.Fprintf(g.stderr, "raftsnap: warning: cannot write the built-in configuration for reference: %v\n", err)
@@ -149,4 +151,32 @@ Press Ctrl-C to stop.
 `, self, env.Dir, sock, info.MetricsAddr, env.ConfigPath())
 	}
 	return daemon.Run(ctx, env.Config, dopts)
+}
+
+// commandName is how the user can run this binary again, for the commands
+// --dev suggests (see commandNameFor).
+func commandName() string {
+	self, err := os.Executable()
+	if err != nil {
+		return "raftsnap"
+	}
+	onPath, _ := exec.LookPath("raftsnap")
+	return commandNameFor(self, onPath)
+}
+
+// commandNameFor: "go run ." when self is `go run`'s temporary binary
+// (gone once it exits), "raftsnap" when self is the raftsnap on PATH
+// (onPath, "" if none), else self's path.
+func commandNameFor(self, onPath string) string {
+	if strings.Contains(self, string(filepath.Separator)+"go-build") {
+		return "go run ."
+	}
+	if onPath != "" {
+		a, err1 := filepath.EvalSymlinks(onPath)
+		b, err2 := filepath.EvalSymlinks(self)
+		if err1 == nil && err2 == nil && a == b {
+			return "raftsnap"
+		}
+	}
+	return self
 }

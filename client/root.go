@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 )
 
@@ -75,6 +76,10 @@ restores them.`,
 			return nil
 		},
 	}
+	// --version, as most tools take it: this binary's version, without
+	// asking a daemon (that is `raftsnap version`).
+	root.Version = Version()
+	root.SetVersionTemplate(formatVersion("raftsnap", clientVersionInfo()) + "\n  gzip inflate: " + snapshot.InflateEngine() + "\n")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError(err) })
