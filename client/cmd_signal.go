@@ -63,6 +63,7 @@ signal the job does not support exits 2.`,
 		},
 	}
 	addControlFlags(cmd, &opts.control)
+	cmd.ValidArgsFunction = signalArgs(&opts.control)
 	cmd.Flags().BoolVar(&opts.wait, "wait", false, "wait for the run the wakeup causes to end, print its result, exit 1 unless it succeeded")
 	cmd.Flags().DurationVar(&opts.timeout, "timeout", 0, "give up after this long (default: 10s, or no limit with --wait); the daemon's run goes on")
 	return cmd

@@ -77,6 +77,7 @@ The live view is described in docs/status.md.`,
 	addControlFlags(cmd, &opts.control)
 	cmd.Flags().StringVar(&opts.mode, "mode", "", "output: interactive (live view), dump (text) or raw (JSON); default: interactive on a terminal, else dump")
 	cmd.Flags().StringVar(&opts.job, "job", "", "show only this job (interactive: select it)")
+	_ = cmd.RegisterFlagCompletionFunc("job", daemonJobs(&opts.control))
 	cmd.Flags().DurationVar(&opts.interval, "interval", tui.DefaultInterval, "interactive: how often to poll the daemon")
 	return cmd
 }

@@ -69,6 +69,7 @@ verified. "-" reads standard input.`,
 	}
 	cmd.Flags().StringVar(&opts.configPath, "config", config.DefaultPath, "configuration file")
 	cmd.Flags().StringVar(&opts.job, "job", "", "the snapshot or prune job whose policy to evaluate (required)")
+	_ = cmd.RegisterFlagCompletionFunc("job", configJobNames(&opts.configPath))
 	cmd.Flags().StringVar(&opts.now, "now", "", "evaluate as if it were this RFC 3339 time (default: the current time)")
 	cmd.Flags().StringVar(&opts.snapshotsFile, "snapshots", "", `evaluate over the timestamps in this file ("-" for stdin) instead of the store`)
 	cmd.Flags().StringVar(&opts.format, "format", "text", "output format: text or json")

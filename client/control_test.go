@@ -391,3 +391,38 @@ func TestCLIPprof(t *testing.T) {
 		t.Fatalf("pprof still listening on %s after off", m[1])
 	}
 }
+
+// TestCompletion: shells complete the signal ops, the daemon's job names
+// (asked over the socket) and the fixed choices of flags.
+func TestCompletion(t *testing.T) {
+	jobs, _ := newScriptedJobs()
+	sock := startControlServer(t, jobs)
+	complete := func(args ...string) []string {
+		t.Helper()
+		r := mustRaftsnap(t, append([]string{"__complete"}, args...)...)
+		var out []string
+		for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			if !strings.HasPrefix(l, ":") { // the directive line
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"signal", ""}, "wakeup,reset"},
+		{[]string{"signal", "wakeup", "--socket", sock, ""}, "consul-snap,consul-restore"},
+		{[]string{"status", "--socket", sock, "--job", ""}, "consul-snap,consul-restore"},
+		{[]string{"status", "--mode", ""}, "interactive,dump,raw"},
+		{[]string{"snapshot", "verify", "--format", ""}, "text,json"},
+		{[]string{"--log-level", ""}, "debug,info,warn,error"},
+		// No daemon: no names, and no error.
+		{[]string{"signal", "wakeup", "--socket", filepath.Join(t.TempDir(), "none"), ""}, ""},
+	} {
+		if got := strings.Join(complete(c.args...), ","); got != c.want {
+			t.Errorf("__complete %q = %q, want %q", c.args, got, c.want)
+		}
+	}
+}

@@ -84,6 +84,7 @@ restores them.`,
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError(err) })
 
+	defer registerCompletions(root)
 	root.AddCommand(
 		newSnapshotCommand(g),
 		newDevClusterCommand(g),
