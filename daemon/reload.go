@@ -311,10 +311,10 @@ type reloader struct {
 	level   *slog.LevelVar // nil when the caller supplied the logger
 	// logFlags puts the command line's logging flags over a new file's.
 	logFlags func(*config.Logging)
-	builder *jobBuilder
-	sup     *supervisor
-	state   *configState
-	notify  *notifier
+	builder  *jobBuilder
+	sup      *supervisor
+	state    *configState
+	notify   *notifier
 }
 
 // errNoConfigFile is a reload of a daemon without a configuration file.
