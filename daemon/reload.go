@@ -178,7 +178,7 @@ func (b *jobBuilder) openStore(s *config.Store) (*store.Local, error) {
 func (b *jobBuilder) build(c *config.Job, sources []source.Config) (job.Job, error) {
 	st, err := b.openStore(c.Store)
 	if err != nil {
-		return nil, fmt.Errorf("job %s: store %s: %w", c.Name, c.Store.Path, err)
+		return nil, fmt.Errorf("job %s: %w", c.Name, err)
 	}
 	newSource := func() (source.Source, error) {
 		if len(sources) == 0 {

@@ -42,7 +42,8 @@ var FailureReasons = []string{ReasonTimeout, ReasonCanceled, ReasonConnection, R
 // committing, reading an archive), as opposed to the source's.
 type StoreError struct{ Err error }
 
-func (e *StoreError) Error() string { return "store: " + e.Err.Error() }
+// Error is the store's own message, which names the store.
+func (e *StoreError) Error() string { return e.Err.Error() }
 func (e *StoreError) Unwrap() error { return e.Err }
 
 // TimeoutError is an attempt that ran past the job's timeout.

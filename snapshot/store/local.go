@@ -140,7 +140,7 @@ func Open(dir string, logger *slog.Logger) (*Local, error) {
 	}
 	if _, err := os.Stat(abs); errors.Is(err, os.ErrNotExist) {
 		if err := os.MkdirAll(abs, 0o700); err != nil {
-			return nil, fmt.Errorf("store: creating %s: %w", abs, err)
+			return nil, fmt.Errorf("store %s: creating it: %w", abs, unwrapPath(err))
 		}
 		logger.Info("store directory created", "path", abs)
 	}
@@ -148,7 +148,7 @@ func Open(dir string, logger *slog.Logger) (*Local, error) {
 	// record of writes in progress instead of racing them.
 	real, err := filepath.EvalSymlinks(abs)
 	if err != nil {
-		return nil, fmt.Errorf("store %s: %w", abs, err)
+		return nil, fmt.Errorf("store %s: %w", abs, unwrapPath(err))
 	}
 	shared, err := lockedState(real)
 	if err != nil {
@@ -174,7 +174,7 @@ func OpenReadOnly(dir string) (*Local, error) {
 	}
 	info, err := os.Stat(abs)
 	if err != nil {
-		return nil, fmt.Errorf("store %s: %w", abs, err)
+		return nil, fmt.Errorf("store %s: %w", abs, unwrapPath(err))
 	}
 	if !info.IsDir() {
 		return nil, fmt.Errorf("store %s is not a directory", abs)
@@ -207,7 +207,7 @@ func (l *Local) recover() error {
 		l.logger.Warn("removed temp file left by an interrupted write", "file", filepath.Base(name))
 	}
 	if err != nil {
-		return fmt.Errorf("store %s: removing leftover temp files: %w", l.dir, err)
+		return l.errorf("removing leftover temp files: %w", err)
 	}
 
 	names, err := l.readDirNames()
@@ -313,12 +313,12 @@ func (l *Local) settleOrphan(name string) {
 func (l *Local) readDirNames() ([]string, error) {
 	d, err := os.Open(l.dir)
 	if err != nil {
-		return nil, fmt.Errorf("store %s: %w", l.dir, err)
+		return nil, l.errorf("%w", err)
 	}
 	defer d.Close()
 	names, err := d.Readdirnames(-1)
 	if err != nil {
-		return nil, fmt.Errorf("store %s: reading directory: %w", l.dir, err)
+		return nil, l.errorf("reading the directory: %w", err)
 	}
 	sort.Strings(names)
 	return names, nil
@@ -340,20 +340,54 @@ func (l *Local) Delete(_ context.Context, name string) error {
 	if _, problem := l.readEntry(name); problem != "" {
 		// Only listed snapshots are deleted: a corrupt sidecar is the
 		// operator's to look at.
-		return fmt.Errorf("store %s: not deleting %s: %s", l.dir, name, problem)
+		return l.errorf("not deleting %s: %s", name, problem)
 	}
 	path := filepath.Join(l.dir, name)
 	if err := os.Remove(path + ".json"); err != nil {
-		return fmt.Errorf("store: %w", err)
+		return l.errorf("%w", err)
 	}
 	if err := atomicfile.SyncDir(l.dir); err != nil {
-		return fmt.Errorf("store: %w", err)
+		return l.errorf("%w", err)
 	}
 	if err := os.Remove(path); err != nil {
-		return fmt.Errorf("store: %w", err)
+		return l.errorf("%w", err)
 	}
 	if err := atomicfile.SyncDir(l.dir); err != nil {
-		return fmt.Errorf("store: %w", err)
+		return l.errorf("%w", err)
 	}
 	return nil
 }
+
+// errorf is an error of this store: "store DIR: ...", the directory named
+// once. Path errors from the file system inside it are shortened to the
+// file's name (errors.Is/As still see the cause).
+func (l *Local) errorf(format string, args ...any) error {
+	for i, a := range args {
+		if err, ok := a.(error); ok {
+			args[i] = shortPathError(err)
+		}
+	}
+	return fmt.Errorf("store %s: "+format, append([]any{l.dir}, args...)...)
+}
+
+// shortPathError drops the directory from a path error's file names.
+func shortPathError(err error) error {
+	var pathErr *os.PathError
+	var linkErr *os.LinkError
+	switch {
+	case errors.As(err, &linkErr):
+		return &wrapped{msg: fmt.Sprintf("%s %s %s: %v", linkErr.Op, filepath.Base(linkErr.Old), filepath.Base(linkErr.New), linkErr.Err), err: err}
+	case errors.As(err, &pathErr):
+		return &wrapped{msg: fmt.Sprintf("%s %s: %v", pathErr.Op, filepath.Base(pathErr.Path), pathErr.Err), err: err}
+	}
+	return err
+}
+
+// wrapped shows msg and unwraps to err.
+type wrapped struct {
+	msg string
+	err error
+}
+
+func (w *wrapped) Error() string { return w.msg }
+func (w *wrapped) Unwrap() error { return w.err }

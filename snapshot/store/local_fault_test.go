@@ -173,6 +173,10 @@ func TestFaultReadOnlyStore(t *testing.T) {
 	if _, err := l.Create(context.Background(), "job"); !errors.Is(err, syscall.EROFS) || !strings.Contains(err.Error(), "read-only file system") {
 		t.Fatalf("Create on a read-only store: %v, want EROFS", err)
 	}
+	// The store is named once, not "store X: store X: open X/...".
+	if _, err := l.Create(context.Background(), "job"); strings.Count(err.Error(), dir) != 1 || strings.Count(err.Error(), "store") != 1 {
+		t.Fatalf("Create on a read-only store: %q names the store more than once", err)
+	}
 	if err := l.Delete(context.Background(), good.Name); !errors.Is(err, syscall.EROFS) {
 		t.Fatalf("Delete on a read-only store: %v, want EROFS", err)
 	}

@@ -196,9 +196,9 @@ func (l *Local) Get(_ context.Context, name string) (Entry, error) {
 	entry, problem := l.readEntry(name)
 	if problem != "" {
 		if _, err := os.Lstat(filepath.Join(l.dir, name)); errors.Is(err, os.ErrNotExist) {
-			return Entry{}, fmt.Errorf("store %s: no snapshot named %q: %w", l.dir, name, os.ErrNotExist)
+			return Entry{}, l.errorf("no snapshot named %q: %w", name, os.ErrNotExist)
 		}
-		return Entry{}, fmt.Errorf("store %s: snapshot %s cannot be trusted: %s", l.dir, name, problem)
+		return Entry{}, l.errorf("snapshot %s cannot be trusted: %s", name, problem)
 	}
 	return entry, nil
 }
@@ -212,7 +212,7 @@ func (l *Local) Open(ctx context.Context, name string) (io.ReadCloser, Entry, er
 	}
 	f, err := os.Open(entry.Path)
 	if err != nil {
-		return nil, entry, fmt.Errorf("store: %w", err)
+		return nil, entry, l.errorf("%w", err)
 	}
 	return f, entry, nil
 }

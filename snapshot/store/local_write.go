@@ -37,7 +37,7 @@ func (l *Local) Create(_ context.Context, job string) (Pending, error) {
 	defer l.shared.mu.Unlock()
 	f, err := os.OpenFile(filepath.Join(l.dir, tmp), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("store %s: creating temp file: %w", l.dir, err)
+		return nil, l.errorf("creating a temp file: %w", err)
 	}
 	l.shared.live[tmp] = true
 	return &localPending{l: l, job: job, f: f, tmp: tmp}, nil
@@ -56,7 +56,10 @@ func (p *localPending) Write(b []byte) (int, error) {
 	}
 	n, err := p.f.Write(b)
 	p.written += int64(n)
-	return n, err
+	if err != nil {
+		return n, p.l.errorf("%w", err)
+	}
+	return n, nil
 }
 
 // Commit makes the snapshot durable and listed (see Pending): fsync the temp
@@ -72,7 +75,7 @@ func (p *localPending) Commit(_ context.Context, entry Entry) (Entry, error) {
 	}
 	if entry.Size != 0 && entry.Size != p.written {
 		p.Abort()
-		return Entry{}, fmt.Errorf("store: entry says %d bytes but %d were written", entry.Size, p.written)
+		return Entry{}, p.l.errorf("entry says %d bytes but %d were written", entry.Size, p.written)
 	}
 	if entry.CreatedAt.IsZero() {
 		entry.CreatedAt = time.Now()
@@ -85,11 +88,11 @@ func (p *localPending) Commit(_ context.Context, entry Entry) (Entry, error) {
 
 	if err := p.f.Sync(); err != nil {
 		p.Abort()
-		return Entry{}, fmt.Errorf("store: fsync %s: %w", tmpPath, err)
+		return Entry{}, p.l.errorf("fsync %s: %w", p.tmp, err)
 	}
 	if err := p.f.Close(); err != nil {
 		p.Abort()
-		return Entry{}, fmt.Errorf("store: close %s: %w", tmpPath, err)
+		return Entry{}, p.l.errorf("close %s: %w", p.tmp, err)
 	}
 
 	l := p.l
@@ -108,7 +111,7 @@ func (p *localPending) Commit(_ context.Context, entry Entry) (Entry, error) {
 			// Not "taken" but unusable (a name too long, an I/O error):
 			// trying the next suffix would loop forever under the lock.
 			os.Remove(tmpPath)
-			return Entry{}, fmt.Errorf("store: cannot use the name %s: %w", name, err)
+			return Entry{}, l.errorf("cannot use the name %s: %w", name, err)
 		}
 		name = fmt.Sprintf("%s-%d%s", base, n, ArchiveSuffix)
 	}
@@ -118,14 +121,14 @@ func (p *localPending) Commit(_ context.Context, entry Entry) (Entry, error) {
 	// between leaves an archive without sidecar, which Open re-verifies.
 	if err := os.Rename(tmpPath, entry.Path); err != nil {
 		os.Remove(tmpPath)
-		return Entry{}, fmt.Errorf("store: %w", err)
+		return Entry{}, l.errorf("%w", err)
 	}
 	// The rename must be durable before the sidecar (the commit point)
 	// exists: otherwise a power cut could keep the sidecar and lose the
 	// archive's name.
 	if err := atomicfile.SyncDir(l.dir); err != nil {
 		os.Remove(entry.Path)
-		return Entry{}, fmt.Errorf("store: %w", err)
+		return Entry{}, l.errorf("%w", err)
 	}
 	if err := l.writeSidecar(entry); err != nil {
 		// Without its sidecar the archive would be adopted at the next start
@@ -157,11 +160,11 @@ func (p *localPending) Abort() error {
 func (l *Local) writeSidecar(entry Entry) error {
 	data, err := json.MarshalIndent(entry, "", "  ")
 	if err != nil {
-		return fmt.Errorf("store: encoding sidecar for %s: %w", entry.Name, err)
+		return l.errorf("encoding the sidecar of %s: %w", entry.Name, err)
 	}
 	data = append(data, '\n')
 	if err := atomicfile.WriteFile(filepath.Join(l.dir, entry.Name+".json"), data); err != nil {
-		return fmt.Errorf("store: writing sidecar for %s: %w", entry.Name, err)
+		return l.errorf("writing the sidecar of %s: %w", entry.Name, err)
 	}
 	return nil
 }
@@ -177,7 +180,7 @@ func (l *Local) Update(_ context.Context, entry Entry) error {
 	l.shared.mu.Lock()
 	defer l.shared.mu.Unlock()
 	if _, problem := l.readEntry(entry.Name); problem != "" {
-		return fmt.Errorf("store %s: not updating %s: %s", l.dir, entry.Name, problem)
+		return l.errorf("not updating %s: %s", entry.Name, problem)
 	}
 	entry.Schema = SidecarSchema
 	return l.writeSidecar(entry)
