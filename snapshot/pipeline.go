@@ -76,7 +76,18 @@ type chunkReader struct {
 
 var errQuit = errors.New("snapshot verification stopped")
 
+// delivered is how many bytes Read has returned so far.
+func (r *chunkReader) delivered() int64 { return r.n }
+
 func (r *chunkReader) Read(p []byte) (int, error) {
+	// Checked on every Read, not only when waiting for a chunk, so a stage
+	// working through buffered data stops within one Read of a failure,
+	// Abort or the end of the context.
+	select {
+	case <-r.quit:
+		return 0, errQuit
+	default:
+	}
 	for len(r.rest) == 0 {
 		if r.buf != nil {
 			r.pool.put(r.buf)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/hashicorp/raft"
 )
@@ -30,6 +31,7 @@ type walker struct {
 	v       *Verifier
 	in      *chunkReader
 	tr      *tar.Reader
+	body    backedReader // the current member's bytes
 	buf     []byte
 	seen    [4]bool
 	last    string // last member fully read
@@ -101,8 +103,8 @@ func (w *walker) member1(hdr *tar.Header) error {
 			"snapshot archive has an unexpected member %s; only meta.json, state.bin, SHA256SUMS and SHA256SUMS.sealed may appear",
 			quoteName(name))
 	}
-	if hdr.Typeflag != tar.TypeReg && hdr.Typeflag != '\x00' {
-		return newError(ErrMemberType, name, "snapshot archive member %s is a %s, not a regular file", name, typeName(hdr.Typeflag))
+	if err := checkMemberType(hdr); err != nil {
+		return err
 	}
 	if w.seen[idx] {
 		return newError(ErrDuplicateMember, name, "snapshot archive has %s twice", name)
@@ -123,6 +125,7 @@ func (w *walker) member1(hdr *tar.Header) error {
 	}
 	w.seen[idx] = true
 	w.member, w.read, w.size = name, 0, hdr.Size
+	w.body = backedReader{r: w.tr, delivered: w.in.delivered, start: w.in.delivered()}
 	var err error
 	switch name {
 	case MetaName:
@@ -147,7 +150,7 @@ func (w *walker) member1(hdr *tar.Header) error {
 func (w *walker) hashMember(sink io.Writer) ([]byte, error) {
 	h := sha256.New()
 	for {
-		n, err := w.tr.Read(w.buf)
+		n, err := w.body.Read(w.buf)
 		if n > 0 {
 			h.Write(w.buf[:n])
 			if sink != nil {
@@ -178,7 +181,7 @@ func (w *walker) record(sum []byte) []byte {
 // already capped its size.
 func (w *walker) readSmall(size int64) ([]byte, error) {
 	data := make([]byte, size)
-	n, err := io.ReadFull(w.tr, data)
+	n, err := io.ReadFull(&w.body, data)
 	w.read = int64(n)
 	if err != nil {
 		if err == io.ErrUnexpectedEOF || err == io.EOF {
@@ -311,7 +314,10 @@ func (w *walker) position() string {
 
 // streamError turns a read error from the tar stream into an *Error.
 func (w *walker) streamError(err error) error {
-	var inflateErr *inflateError
+	var (
+		inflateErr *inflateError
+		unbacked   *unbackedError
+	)
 	switch {
 	case errors.As(err, &inflateErr):
 		msg := inflateErr.msg
@@ -319,6 +325,10 @@ func (w *walker) streamError(err error) error {
 			msg += ", " + w.position()
 		}
 		return &Error{Kind: inflateErr.kind, Member: w.member, Msg: msg, Err: inflateErr.cause}
+	case errors.As(err, &unbacked):
+		return newError(ErrMemberType, w.member,
+			"snapshot archive member %s yields more bytes than the archive holds for it (%d read, %d in the tar stream since its header); only plain regular files are accepted",
+			w.member, unbacked.yielded, unbacked.arrived)
 	case errors.Is(err, errQuit):
 		// Abort, or another stage failed first; either way the first
 		// failure is what Close reports.
@@ -338,6 +348,30 @@ func (w *walker) streamError(err error) error {
 	}
 }
 
+// checkMemberType accepts a plain regular file and nothing else: it is all
+// that Consul, Nomad and Vault write, and the only kind whose bytes all
+// come from the stream. archive/tar makes up the holes of a GNU sparse
+// file (type 'S', or a regular file with PAX GNU.sparse.* records) as
+// zeros, so a few hundred bytes could declare exabytes of state.bin. PAX
+// and GNU long-name headers stay accepted: they only carry metadata (Go's
+// tar writer emits a PAX size record for a state.bin of 8 GiB or more).
+//
+// hdr.Name is a known member name (checked before), so it needs no quoting.
+func checkMemberType(hdr *tar.Header) error {
+	// archive/tar reads V7's NUL type as TypeReg (TypeDir for a name ending in /).
+	if hdr.Typeflag != tar.TypeReg {
+		return newError(ErrMemberType, hdr.Name, "snapshot archive member %s is a %s, not a regular file", hdr.Name, typeName(hdr.Typeflag))
+	}
+	for key := range hdr.PAXRecords {
+		if strings.HasPrefix(key, "GNU.sparse.") {
+			return newError(ErrMemberType, hdr.Name,
+				"snapshot archive member %s is a GNU sparse file (PAX GNU.sparse.* records), not a regular file: its holes would be zeros that are not in the archive",
+				hdr.Name)
+		}
+	}
+	return nil
+}
+
 func typeName(flag byte) string {
 	switch flag {
 	case tar.TypeDir:
@@ -352,9 +386,47 @@ func typeName(flag byte) string {
 		return "block device"
 	case tar.TypeFifo:
 		return "named pipe"
+	case tar.TypeCont:
+		return "contiguous file"
 	case tar.TypeGNUSparse:
-		return "sparse file"
+		return "GNU sparse file"
+	case tar.TypeXGlobalHeader:
+		return "PAX global header"
+	case 'D':
+		return "GNU directory dump"
+	case 'M':
+		return "GNU multi-volume continuation"
+	case 'V':
+		return "GNU volume label"
 	default:
 		return fmt.Sprintf("tar entry of type %q", flag)
 	}
+}
+
+// backedReader reads the current member from archive/tar and refuses any
+// byte the stream did not carry: for a regular file archive/tar hands on
+// exactly what it reads, so yielding more means it made bytes up. This
+// bounds the work on a member by the bytes that arrive, whatever header
+// checkMemberType has not foreseen.
+type backedReader struct {
+	r         io.Reader
+	delivered func() int64 // bytes the stream under r has delivered so far
+	start     int64        // delivered() when the member's data began
+	yielded   int64
+}
+
+// unbackedError says a member yielded bytes its stream did not deliver.
+type unbackedError struct{ yielded, arrived int64 }
+
+func (e *unbackedError) Error() string {
+	return fmt.Sprintf("tar member yielded %d bytes, but only %d arrived", e.yielded, e.arrived)
+}
+
+func (b *backedReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.yielded += int64(n)
+	if arrived := b.delivered() - b.start; b.yielded > arrived {
+		return 0, &unbackedError{yielded: b.yielded, arrived: arrived}
+	}
+	return n, err
 }

@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -18,8 +19,16 @@ import (
 // same error. Every Verifier must end with Close or Abort, which release
 // its goroutines. A Verifier is not safe for concurrent Writes; Abort may be
 // called from any goroutine.
+//
+// When its context ends, every stage stops within one chunk and Write,
+// ReadFrom and Close return an error wrapping the context's cause
+// (errors.Is(err, context.Canceled) or context.DeadlineExceeded). That error
+// is not an *Error: the archive was not judged. The one thing a context
+// cannot interrupt is a VerifyOptions.State Write in progress.
 type Verifier struct {
-	opts VerifyOptions
+	ctx     context.Context
+	stopCtx func() bool // unregisters the context hook
+	opts    VerifyOptions
 
 	rawHash  hash.Hash
 	rawBytes int64
@@ -40,13 +49,14 @@ type Verifier struct {
 	closed bool
 }
 
-// NewVerifier starts a streaming verification. opts.MaxMetaSize 0 means
-// DefaultMaxMetaSize.
-func NewVerifier(opts VerifyOptions) *Verifier {
+// NewVerifier starts a streaming verification that stops when ctx ends.
+// opts.MaxMetaSize 0 means DefaultMaxMetaSize.
+func NewVerifier(ctx context.Context, opts VerifyOptions) *Verifier {
 	if opts.MaxMetaSize <= 0 {
 		opts.MaxMetaSize = DefaultMaxMetaSize
 	}
 	v := &Verifier{
+		ctx:        ctx,
 		opts:       opts,
 		rawHash:    sha256.New(),
 		compressed: make(chan []byte, pipelineDepth),
@@ -58,31 +68,32 @@ func NewVerifier(opts VerifyOptions) *Verifier {
 	v.wg.Add(2)
 	go v.inflate()
 	go v.walk()
+	v.stopCtx = context.AfterFunc(ctx, v.stopForContext)
 	return v
 }
 
-// Verify reads a whole archive from r and verifies it.
-func Verify(r io.Reader, opts VerifyOptions) (*Report, error) {
-	v := NewVerifier(opts)
-	if _, err := v.ReadFrom(r); err != nil {
-		var archiveErr *Error
-		if !errors.As(err, &archiveErr) {
-			v.Abort()
-			v.Close()
-			return nil, fmt.Errorf("reading snapshot archive: %w", err)
-		}
+// Verify reads a whole archive from r and verifies it, until ctx ends. A
+// Read blocked in r is not interrupted: give r its own deadline (an HTTP
+// body of a request made with ctx has one).
+func Verify(ctx context.Context, r io.Reader, opts VerifyOptions) (*Report, error) {
+	v := NewVerifier(ctx, opts)
+	if _, err := v.ReadFrom(r); err != nil && err != v.failure() {
+		// r failed, not the archive.
+		v.Abort()
+		v.Close()
+		return nil, fmt.Errorf("reading snapshot archive: %w", err)
 	}
 	return v.Close()
 }
 
-// VerifyFile verifies the archive stored at path.
-func VerifyFile(path string, opts VerifyOptions) (*Report, error) {
+// VerifyFile verifies the archive stored at path, until ctx ends.
+func VerifyFile(ctx context.Context, path string, opts VerifyOptions) (*Report, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return Verify(f, opts)
+	return Verify(ctx, f, opts)
 }
 
 // Write feeds archive bytes to the verifier. It returns an *Error as soon
@@ -91,6 +102,7 @@ func (v *Verifier) Write(p []byte) (int, error) {
 	if v.closed {
 		return 0, errors.New("snapshot verifier: Write after Close")
 	}
+	v.checkContext()
 	if err := v.failure(); err != nil {
 		return 0, err
 	}
@@ -126,6 +138,7 @@ func (v *Verifier) ReadFrom(r io.Reader) (int64, error) {
 	}
 	var total int64
 	for {
+		v.checkContext()
 		if err := v.failure(); err != nil {
 			return total, err
 		}
@@ -156,16 +169,19 @@ func (v *Verifier) ReadFrom(r io.Reader) (int64, error) {
 }
 
 // Close ends the input, waits for verification to finish and returns the
-// report, or the first problem found.
+// report, or the first problem found: the archive's *Error, or the
+// context's error if the context ended first.
 func (v *Verifier) Close() (*Report, error) {
 	if !v.closed {
 		v.closed = true
+		v.checkContext()
 		if len(v.fill) > 0 {
 			v.send()
 		}
 		close(v.compressed)
 	}
 	v.wg.Wait()
+	v.stopCtx()
 	if err := v.failure(); err != nil {
 		return nil, err
 	}
@@ -181,6 +197,20 @@ func (v *Verifier) Close() (*Report, error) {
 // error found before.
 func (v *Verifier) Abort() {
 	v.fail(newError(ErrAborted, "", "snapshot verification aborted"))
+	v.stopCtx()
+}
+
+// stopForContext runs when the context ends, on its own goroutine.
+func (v *Verifier) stopForContext() {
+	v.fail(fmt.Errorf("snapshot verification stopped: %w", context.Cause(v.ctx)))
+}
+
+// checkContext fails now if the context has ended, so the caller gets the
+// context's error without racing the goroutine that stopForContext runs on.
+func (v *Verifier) checkContext() {
+	if v.ctx.Err() != nil {
+		v.stopForContext()
+	}
 }
 
 func (v *Verifier) send() bool {

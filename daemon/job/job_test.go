@@ -59,7 +59,7 @@ func TestScheduledSnapshotsAppearAndVerify(t *testing.T) {
 		if e.Job != "dev" || !e.Verified || e.Index == 0 || e.Source != "raft at "+leader.HTTPAddr || e.Headers["X-Raft-Index"] == "" {
 			t.Fatalf("entry %+v", e)
 		}
-		if _, _, err := st.Verify(e.Name, snapshot.VerifyOptions{}); err != nil {
+		if _, _, err := st.Verify(t.Context(), e.Name, snapshot.VerifyOptions{}); err != nil {
 			t.Fatalf("stored snapshot does not verify: %v", err)
 		}
 	}

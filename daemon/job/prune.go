@@ -116,7 +116,7 @@ func pruneStore(ctx context.Context, st *store.Local, planner Planner, owns owne
 		}
 	}
 	if guard != "" && guard != justVerified && destroysAny(mine, decided, guard) {
-		if _, _, err := st.Verify(guard, snapshot.VerifyOptions{}); err != nil {
+		if _, _, err := st.Verify(ctx, guard, snapshot.VerifyOptions{}); err != nil {
 			var bad *store.VerificationError
 			if !errors.As(err, &bad) {
 				return sum, &StoreError{Err: fmt.Errorf("pruning stopped, nothing destroyed: cannot re-verify the newest verified snapshot %s: %w", guard, err)}

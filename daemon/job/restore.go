@@ -111,7 +111,7 @@ func (j *RestoreJob) run(ctx context.Context, run *activeRun) (err error) {
 	run.setPhase(PhaseVerifying)
 	// The file is verified completely before a byte is sent, and the very
 	// file descriptor verified is the one streamed.
-	f, entry, report, err := j.opts.Store.OpenVerified(name, j.opts.Target.VerifyOptions())
+	f, entry, report, err := j.opts.Store.OpenVerified(ctx, name, j.opts.Target.VerifyOptions())
 	if err != nil {
 		var verr *store.VerificationError
 		if errors.As(err, &verr) {

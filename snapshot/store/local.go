@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -220,7 +221,8 @@ func (l *Local) removeLeftoversExceptLive() ([]string, error) {
 // settleOrphan adopts or rejects an archive that has no sidecar.
 func (l *Local) settleOrphan(name string) {
 	path := filepath.Join(l.dir, name)
-	report, err := snapshot.VerifyFile(path, snapshot.VerifyOptions{})
+	// Start-up has no context to honour; the work is bounded by the file's size.
+	report, err := snapshot.VerifyFile(context.Background(), path, snapshot.VerifyOptions{})
 	if err != nil {
 		if err := os.Rename(path, path+RejectedSuffix); err != nil {
 			l.logger.Error("archive without sidecar fails verification and cannot be moved aside", "file", name, "err", err)
@@ -646,8 +648,9 @@ func (e *VerificationError) Unwrap() error { return e.Err }
 // Verify re-reads name completely: archive verification with opts, and the
 // file's size and SHA-256 against the sidecar. The sidecar is updated with
 // the outcome (Verified, VerifiedAt); a failure is a *VerificationError.
-func (l *Local) Verify(name string, opts snapshot.VerifyOptions) (Entry, *snapshot.Report, error) {
-	f, entry, report, err := l.OpenVerified(name, opts)
+// When ctx ends first, Verify returns its error and records nothing.
+func (l *Local) Verify(ctx context.Context, name string, opts snapshot.VerifyOptions) (Entry, *snapshot.Report, error) {
+	f, entry, report, err := l.OpenVerified(ctx, name, opts)
 	if f != nil {
 		f.Close()
 	}
@@ -657,7 +660,7 @@ func (l *Local) Verify(name string, opts snapshot.VerifyOptions) (Entry, *snapsh
 // OpenVerified verifies name as Verify does and, on success, returns the
 // verified file open and positioned at its start, so what is sent next is
 // the very file that was checked. The caller closes it.
-func (l *Local) OpenVerified(name string, opts snapshot.VerifyOptions) (*os.File, Entry, *snapshot.Report, error) {
+func (l *Local) OpenVerified(ctx context.Context, name string, opts snapshot.VerifyOptions) (*os.File, Entry, *snapshot.Report, error) {
 	entry, err := l.Get(name)
 	if err != nil {
 		return nil, Entry{}, nil, err
@@ -672,7 +675,7 @@ func (l *Local) OpenVerified(name string, opts snapshot.VerifyOptions) (*os.File
 	// it says nothing about the file, so it is not recorded.
 	neutral := opts
 	neutral.RequireSealed = false
-	report, verr := snapshot.Verify(f, neutral)
+	report, verr := snapshot.Verify(ctx, f, neutral)
 	if verr != nil {
 		var archiveErr *snapshot.Error
 		if !errors.As(verr, &archiveErr) {

@@ -86,7 +86,7 @@ func mustListExactly(t *testing.T, l *Local, want ...Entry) {
 	listed := map[string]bool{}
 	for _, e := range entries {
 		listed[e.Name] = true
-		rep, err := snapshot.VerifyFile(e.Path, snapshot.VerifyOptions{})
+		rep, err := snapshot.VerifyFile(t.Context(), e.Path, snapshot.VerifyOptions{})
 		if err != nil || rep.ArchiveSHA256 != e.SHA256 || rep.ArchiveBytes != e.Size {
 			t.Fatalf("listed %s does not match its sidecar: %v", e.Name, err)
 		}
@@ -246,7 +246,7 @@ func TestFaultDamagedSidecars(t *testing.T) {
 			if _, err := l.Get(e.Name); err == nil || !strings.Contains(err.Error(), "cannot be trusted") {
 				t.Fatalf("Get of a damaged entry: %v", err)
 			}
-			if f, _, _, err := l.OpenVerified(e.Name, snapshot.VerifyOptions{}); err == nil {
+			if f, _, _, err := l.OpenVerified(t.Context(), e.Name, snapshot.VerifyOptions{}); err == nil {
 				f.Close()
 				t.Fatal("OpenVerified served a snapshot whose sidecar is damaged")
 			}
@@ -278,7 +278,7 @@ func TestFaultSidecarLiesAboutChecksum(t *testing.T) {
 	e := commit(t, l, "job", 1, time.Now())
 	editSidecar(t, e, `"sha256": "`+e.SHA256, `"sha256": "`+strings.Repeat("0", 64))
 
-	_, _, err = l.Verify(e.Name, snapshot.VerifyOptions{})
+	_, _, err = l.Verify(t.Context(), e.Name, snapshot.VerifyOptions{})
 	var verr *VerificationError
 	if !errors.As(err, &verr) || !strings.Contains(err.Error(), "differs from the one stored") {
 		t.Fatalf("Verify of a snapshot whose sidecar lies: %v", err)
@@ -287,7 +287,7 @@ func TestFaultSidecarLiesAboutChecksum(t *testing.T) {
 	if err != nil || got.Verified {
 		t.Fatalf("after a failed verification the entry says verified=%v (err %v)", got.Verified, err)
 	}
-	if f, _, _, err := l.OpenVerified(e.Name, snapshot.VerifyOptions{}); err == nil {
+	if f, _, _, err := l.OpenVerified(t.Context(), e.Name, snapshot.VerifyOptions{}); err == nil {
 		f.Close()
 		t.Fatal("OpenVerified served a snapshot whose checksum does not match its sidecar")
 	}
@@ -330,7 +330,7 @@ func TestRequireSealedDoesNotMarkGoodSnapshotUnverified(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := commit(t, st, "consul", 7, time.Now())
-	if _, _, err := st.Verify(e.Name, snapshot.VerifyOptions{RequireSealed: true}); err == nil || !strings.Contains(err.Error(), "not a Vault snapshot") {
+	if _, _, err := st.Verify(t.Context(), e.Name, snapshot.VerifyOptions{RequireSealed: true}); err == nil || !strings.Contains(err.Error(), "not a Vault snapshot") {
 		t.Fatalf("Verify with RequireSealed of a Consul snapshot: %v", err)
 	}
 	got, err := st.Get(e.Name)

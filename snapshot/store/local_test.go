@@ -103,7 +103,7 @@ func TestCommitListDelete(t *testing.T) {
 			t.Fatalf("%s: %v", e.Name, err)
 		}
 	}
-	if _, _, err := l.Verify(first.Name, snapshot.VerifyOptions{}); err != nil {
+	if _, _, err := l.Verify(t.Context(), first.Name, snapshot.VerifyOptions{}); err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
 
@@ -256,7 +256,7 @@ func TestVerifyDetectsFlippedByte(t *testing.T) {
 	data, _ := os.ReadFile(e.Path)
 	data[len(data)/2] ^= 0xff
 	os.WriteFile(e.Path, data, 0o600)
-	_, _, err := l.Verify(e.Name, snapshot.VerifyOptions{})
+	_, _, err := l.Verify(t.Context(), e.Name, snapshot.VerifyOptions{})
 	var verr *VerificationError
 	if !errors.As(err, &verr) {
 		t.Fatalf("Verify = %v", err)
