@@ -40,7 +40,7 @@ func runSnapshotInspect(ctx context.Context, g *globalOptions, opts *snapshotIns
 	if err != nil {
 		return usageError(err)
 	}
-	ins, err := snapshot.Inspect(args[0], snapshot.InspectOptions{Flavor: flavor})
+	ins, err := snapshot.Inspect(ctx, args[0], snapshot.InspectOptions{Flavor: flavor})
 	if err != nil {
 		return fileError(err)
 	}

@@ -63,7 +63,7 @@ func runSnapshotRestore(ctx context.Context, g *globalOptions, opts *snapshotRes
 		return usageError(err)
 	}
 
-	report, err := snapshot.VerifyFile(path, src.VerifyOptions())
+	report, err := snapshot.VerifyFile(ctx, path, src.VerifyOptions())
 	if err != nil {
 		return fileError(fmt.Errorf("%s failed verification, nothing was sent: %w", path, err))
 	}

@@ -66,6 +66,13 @@ func runSnapshotSave(ctx context.Context, g *globalOptions, opts *snapshotSaveOp
 	if err != nil {
 		return err
 	}
+	if t := opts.source.timeout; t > 0 {
+		// The HTTP client's timeout ends with the download; this one also
+		// bounds the verification of what has already arrived.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, t, fmt.Errorf("--timeout %s reached: %w", t, context.DeadlineExceeded))
+		defer cancel()
+	}
 	out, err := saveSnapshot(ctx, src, args[0])
 	if err != nil {
 		return err
@@ -88,7 +95,7 @@ func saveSnapshot(ctx context.Context, src source.Source, path string) (*saveOut
 	}
 	defer f.Abort()
 
-	verifier := snapshot.NewVerifier(src.VerifyOptions())
+	verifier := snapshot.NewVerifier(ctx, src.VerifyOptions())
 	res, saveErr := src.Save(ctx, io.MultiWriter(f, verifier))
 	report, verifyErr := verifier.Close()
 	var archiveErr *snapshot.Error
@@ -103,6 +110,9 @@ func saveSnapshot(ctx context.Context, src source.Source, path string) (*saveOut
 	case saveErr != nil:
 		// A transfer error also makes the archive truncated; report the cause.
 		return nil, saveErr
+	case verifyErr != nil && ctx.Err() != nil:
+		// Timeout, SIGINT or SIGTERM: stopped, not a verdict on the archive.
+		return nil, verifyErr
 	case verifyErr != nil:
 		return nil, invalidError(fmt.Errorf("snapshot from %s failed verification, not saved: %w", src, verifyErr))
 	}

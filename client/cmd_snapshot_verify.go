@@ -56,11 +56,12 @@ func runSnapshotVerify(ctx context.Context, g *globalOptions, opts *snapshotVeri
 	var results []verifyResult
 	failed, unreadable := 0, 0
 	for _, path := range args {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 		r := verifyResult{File: path}
-		report, err := snapshot.VerifyFile(path, snapshot.VerifyOptions{RequireSealed: opts.requireSealed})
+		report, err := snapshot.VerifyFile(ctx, path, snapshot.VerifyOptions{RequireSealed: opts.requireSealed})
+		if err != nil && ctx.Err() != nil {
+			// SIGINT or SIGTERM: no verdict on this file or the ones after it.
+			return fmt.Errorf("%s: %w", path, err)
+		}
 		if err != nil {
 			failed++
 			if exitCode(fileError(err)) == ExitError {

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 )
@@ -38,11 +39,11 @@ func usageError(err error) error   { return &codedError{code: ExitUsage, err: er
 func invalidError(err error) error { return &codedError{code: ExitInvalid, err: err} }
 
 // fileError maps an error about a snapshot file to an exit code: the file
-// could not be read at all (ExitError), or it was read and is not a valid
-// snapshot (ExitInvalid).
+// could not be read at all, or reading it was interrupted (ExitError), or it
+// was read and is not a valid snapshot (ExitInvalid).
 func fileError(err error) error {
 	var pathErr *fs.PathError
-	if errors.As(err, &pathErr) {
+	if errors.As(err, &pathErr) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	return invalidError(err)

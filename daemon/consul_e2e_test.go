@@ -54,7 +54,7 @@ func TestDaemonAgainstConsul(t *testing.T) {
 		t.Fatalf("wakeup output names no snapshot: %s", r)
 	}
 	archive := filepath.Join(dir, "store", name)
-	report, err := snapshot.VerifyFile(archive, snapshot.VerifyOptions{})
+	report, err := snapshot.VerifyFile(t.Context(), archive, snapshot.VerifyOptions{})
 	if err != nil {
 		t.Fatalf("the stored Consul snapshot does not verify: %v", err)
 	}

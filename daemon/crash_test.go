@@ -104,7 +104,7 @@ func inspectStore(t *testing.T, dir string) crashState {
 	var st crashState
 	st.entries = entries
 	for _, e := range entries {
-		report, err := snapshot.VerifyFile(e.Path, snapshot.VerifyOptions{})
+		report, err := snapshot.VerifyFile(t.Context(), e.Path, snapshot.VerifyOptions{})
 		if err != nil {
 			t.Fatalf("listed snapshot %s does not verify after a kill: %v", e.Name, err)
 		}
@@ -640,7 +640,7 @@ func checkStoreIntact(t *testing.T, dir string, names ...string) {
 	got := map[string]bool{}
 	for _, e := range entries {
 		got[e.Name] = true
-		rep, err := snapshot.VerifyFile(e.Path, snapshot.VerifyOptions{})
+		rep, err := snapshot.VerifyFile(t.Context(), e.Path, snapshot.VerifyOptions{})
 		if err != nil || rep.ArchiveSHA256 != e.SHA256 || rep.ArchiveBytes != e.Size {
 			t.Fatalf("listed %s does not match its sidecar: %v", e.Name, err)
 		}
@@ -990,7 +990,7 @@ jobs:
 	if len(left) != 1 || left[0].Name != orphan.Name {
 		t.Fatalf("after pruning with last_n 1 the store lists %v, want only the adopted %s (the newest verified)", left, orphan.Name)
 	}
-	if _, err := snapshot.VerifyFile(left[0].Path, snapshot.VerifyOptions{}); err != nil {
+	if _, err := snapshot.VerifyFile(t.Context(), left[0].Path, snapshot.VerifyOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }

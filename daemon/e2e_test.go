@@ -564,7 +564,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 			t.Fatalf("store lists %d snapshots after 3 successful runs", len(entries))
 		}
 		for _, e := range entries {
-			report, err := snapshot.VerifyFile(e.Path, snapshot.VerifyOptions{})
+			report, err := snapshot.VerifyFile(t.Context(), e.Path, snapshot.VerifyOptions{})
 			if err != nil {
 				t.Errorf("%s does not verify: %v", e.Name, err)
 				continue

@@ -424,7 +424,7 @@ func (h *faultHarness) run(t *testing.T, sc faultScenario) {
 	}
 	// Every listed snapshot still verifies, and the sidecars match.
 	for _, e := range storedSnapshots(t, storeDir) {
-		report, err := snapshot.VerifyFile(e.Path, snapshot.VerifyOptions{})
+		report, err := snapshot.VerifyFile(t.Context(), e.Path, snapshot.VerifyOptions{})
 		if err != nil {
 			t.Errorf("%s: listed snapshot %s does not verify: %v", sc.name, e.Name, err)
 		} else if report.ArchiveSHA256 != e.SHA256 {

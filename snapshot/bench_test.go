@@ -61,7 +61,7 @@ func benchmarkVerify(b *testing.B, size int64) {
 
 	b.Run("raftsnap", func(b *testing.B) {
 		runMeasured(b, size, func() error {
-			_, err := VerifyFile(path, VerifyOptions{})
+			_, err := VerifyFile(b.Context(), path, VerifyOptions{})
 			return err
 		})
 	})
@@ -72,7 +72,7 @@ func benchmarkVerify(b *testing.B, size int64) {
 			defer func(saved func(*bufio.Reader) (gzipMember, error)) { newGzipMember = saved }(newGzipMember)
 			newGzipMember = newKlauspostMember
 			runMeasured(b, size, func() error {
-				_, err := VerifyFile(path, VerifyOptions{})
+				_, err := VerifyFile(b.Context(), path, VerifyOptions{})
 				return err
 			})
 		})

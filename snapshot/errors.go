@@ -83,3 +83,13 @@ func (e *Error) Unwrap() error { return e.Err }
 func newError(kind error, member string, format string, args ...any) *Error {
 	return &Error{Kind: kind, Member: member, Msg: fmt.Sprintf(format, args...)}
 }
+
+// quoteName quotes an untrusted name and keeps it short, so a hostile
+// archive cannot flood logs or inject control characters.
+func quoteName(name string) string {
+	const max = 100
+	if len(name) > max {
+		return fmt.Sprintf("%q... (%d bytes)", name[:max], len(name))
+	}
+	return fmt.Sprintf("%q", name)
+}

@@ -192,7 +192,7 @@ func (h *handler) restore(w http.ResponseWriter, req *http.Request) {
 		}
 		body = http.MaxBytesReader(w, req.Body, limit)
 	}
-	meta, err := Restore(h.raft, body, RestoreOptions{TempDir: h.opts.TempDir, Timeout: h.opts.RestoreTimeout})
+	meta, err := Restore(req.Context(), h.raft, body, RestoreOptions{TempDir: h.opts.TempDir, Timeout: h.opts.RestoreTimeout})
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		switch {

@@ -2,15 +2,20 @@ package snapshot_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/raftsnap/raftsnap/daemon/devcluster"
 	"github.com/raftsnap/raftsnap/snapshot"
@@ -53,7 +58,7 @@ func checkArchiveResponse(t *testing.T, r response, knownLeader bool) *snapshot.
 	if r.status != http.StatusOK {
 		t.Fatalf("GET: status %d: %s", r.status, r.body)
 	}
-	report, err := snapshot.Verify(bytes.NewReader(r.body), snapshot.VerifyOptions{})
+	report, err := snapshot.Verify(t.Context(), bytes.NewReader(r.body), snapshot.VerifyOptions{})
 	if err != nil {
 		t.Fatalf("served archive does not verify: %v", err)
 	}
@@ -216,6 +221,92 @@ func TestHandlerRestoreSizeCap(t *testing.T) {
 	}
 }
 
+// TestHandlerRefusesSparseArchive: a few hundred bytes whose state.bin is
+// 64 MiB of holes, every checksum right. The handler used to spool the
+// zeros archive/tar made up into its temporary directory (an exabyte of
+// them filled it) and hand them to raft.
+func TestHandlerRefusesSparseArchive(t *testing.T) {
+	c := startCluster(t, devcluster.Options{Nodes: 1})
+	putKeys(t, c, 20, "kept")
+	leader := leaderOf(t, c)
+	want := leader.FSM.Data()
+	lastIndex := leader.Raft.LastIndex()
+	tempDir := t.TempDir()
+	server := httptest.NewServer(snapshot.NewHandler(leader.Raft, snapshot.HandlerOptions{TempDir: tempDir}))
+	t.Cleanup(server.Close)
+
+	body, err := os.ReadFile(filepath.Join("testdata", "corpus", "state-sparse-pax-1.0-verifies-as-zeros.tar.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := doRequest(t, http.MethodPut, server.URL, nil, body)
+	if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "archive rejected: snapshot archive member state.bin is a GNU sparse file") {
+		t.Fatalf("PUT of a sparse archive: status %d: %s", r.status, r.body)
+	}
+	if entries, err := os.ReadDir(tempDir); err != nil || len(entries) != 0 {
+		t.Fatalf("temporary directory after the PUT: %v %v", entries, err)
+	}
+	if got := leader.Raft.LastIndex(); got != lastIndex {
+		t.Fatalf("raft last index moved from %d to %d", lastIndex, got)
+	}
+	awaitData(t, c, want)
+}
+
+// TestHandlerRestoreEndsWithItsRequest: a client that goes away while its
+// state.bin is being spooled ends the restore, and the spool file with it.
+func TestHandlerRestoreEndsWithItsRequest(t *testing.T) {
+	c := startCluster(t, devcluster.Options{Nodes: 1})
+	leader := leaderOf(t, c)
+	tempDir := t.TempDir()
+	handler := snapshot.NewHandler(leader.Raft, snapshot.HandlerOptions{TempDir: tempDir})
+	handlerDone := make(chan struct{})
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(handlerDone)
+		handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(server.Close)
+
+	body := snapshot.DeclaredStateStream(1<<62, -1) // never ends
+	defer body.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, server.URL, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	clientErr := make(chan error, 1)
+	go func() {
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		clientErr <- err
+	}()
+	eventually(t, "the handler to spool state.bin", func() bool {
+		entries, _ := os.ReadDir(tempDir)
+		for _, e := range entries {
+			if info, err := e.Info(); err == nil && info.Size() > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	cancel()
+	select {
+	case <-handlerDone:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the handler goes on restoring after its client went away")
+	}
+	if err := <-clientErr; !errors.Is(err, context.Canceled) {
+		t.Fatalf("client: %v, want its own cancellation", err)
+	}
+	if entries, err := os.ReadDir(tempDir); err != nil || len(entries) != 0 {
+		t.Fatalf("temporary directory after the request ended: %v %v", entries, err)
+	}
+}
+
 func TestHandlerToken(t *testing.T) {
 	const token = "s3cret-token-value"
 	c := startCluster(t, devcluster.Options{Nodes: 1, Token: token})
@@ -262,7 +353,7 @@ func TestRaftSourceSpeaksHandlerProtocol(t *testing.T) {
 	if res.Bytes != int64(archive.Len()) || res.Headers["X-Raft-Index"] == "" || res.Headers["Digest"] == "" {
 		t.Fatalf("source Save result %+v for %d bytes", res, archive.Len())
 	}
-	if _, err := snapshot.Verify(bytes.NewReader(archive.Bytes()), src.VerifyOptions()); err != nil {
+	if _, err := snapshot.Verify(t.Context(), bytes.NewReader(archive.Bytes()), src.VerifyOptions()); err != nil {
 		t.Fatal(err)
 	}
 

@@ -9,7 +9,7 @@ import (
 
 // gzipMember decodes exactly one gzip member from the verifier's input.
 // Both implementations (klauspost/compress, the default, and ISA-L igzip
-// under the isal build tag) must behave the same, because verify.go turns
+// under the isal build tag) must behave the same, because pipeline.go turns
 // their errors into the messages operators see:
 //   - the constructor reads only the gzip header, returns klauspost's header
 //     errors, and leaves br positioned right after the header;

@@ -34,7 +34,7 @@ func TestISALStateFreed(t *testing.T) {
 	damaged := append([]byte(nil), good...)
 	damaged[len(damaged)/2] ^= 0x10
 	verify := func(data []byte) {
-		if _, err := Verify(bytes.NewReader(data), VerifyOptions{}); err != nil && bytes.Equal(data, good) {
+		if _, err := Verify(t.Context(), bytes.NewReader(data), VerifyOptions{}); err != nil && bytes.Equal(data, good) {
 			t.Fatal(err)
 		}
 	}

@@ -14,13 +14,13 @@ import (
 	kgzip "github.com/klauspost/compress/gzip"
 )
 
-// memberResult is everything verify.go observes from a gzipMember.
+// memberResult is everything pipeline.go observes from a gzipMember.
 type memberResult struct {
 	headerErr string
 	output    [sha256.Size]byte
 	outLen    int64
 	err       string // the error that ended Read, io.EOF on success
-	// consumed is the input taken when Read ended, which verify.go reports
+	// consumed is the input taken when Read ended, which pipeline.go reports
 	// for truncation and trailing data (not for corrupt data); -1 otherwise.
 	consumed int
 }
@@ -70,7 +70,7 @@ func decodeMember(newMember func(*bufio.Reader) (gzipMember, error), data []byte
 var eofResult = fmt.Sprintf("%T %v", io.EOF, io.EOF)
 
 // checkEquivalent decodes data with the build's inflater and with the
-// pure-Go one and fails on any difference verify.go could observe, except
+// pure-Go one and fails on any difference pipeline.go could observe, except
 // one (see docs/performance.md): on damaged data the inflaters may hand over
 // different amounts of output before the same error. It reports whether
 // that happened. In the default build both are klauspost; `go test -tags

@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -61,8 +62,9 @@ type Inspection struct {
 }
 
 // Inspect verifies the archive at path and describes it, decoding state.bin
-// in the same pass. It fails when the archive does not verify.
-func Inspect(path string, opts InspectOptions) (*Inspection, error) {
+// in the same pass. It fails when the archive does not verify, and stops
+// when ctx ends (see Verifier).
+func Inspect(ctx context.Context, path string, opts InspectOptions) (*Inspection, error) {
 	flavor, err := statebin.ParseFlavor(string(opts.Flavor))
 	if err != nil {
 		return nil, err
@@ -70,7 +72,7 @@ func Inspect(path string, opts InspectOptions) (*Inspection, error) {
 	state := statebin.NewWriter(flavor)
 	verifyOpts := opts.Verify
 	verifyOpts.State = state
-	report, verifyErr := VerifyFile(path, verifyOpts)
+	report, verifyErr := VerifyFile(ctx, path, verifyOpts)
 	stateErr := state.Close() // always, to stop the decoder
 	if verifyErr != nil {
 		return nil, verifyErr

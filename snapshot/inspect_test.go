@@ -74,7 +74,7 @@ func TestInspectRealSnapshots(t *testing.T) {
 			path := filepath.Join("testdata", "inspect", tc.fixture)
 			vendor := readVendorInspect(t, path+".vendor-inspect.json")
 			for _, flavor := range []statebin.Flavor{"", tc.flavor} {
-				ins, err := Inspect(path, InspectOptions{Flavor: flavor})
+				ins, err := Inspect(t.Context(), path, InspectOptions{Flavor: flavor})
 				if err != nil {
 					t.Fatalf("Inspect(flavor %q): %v", flavor, err)
 				}
@@ -151,12 +151,12 @@ func checkAgainstVendor(t *testing.T, ins *Inspection, vendor vendorInspect, fla
 }
 
 func TestInspectFlavourMismatch(t *testing.T) {
-	_, err := Inspect(filepath.Join("testdata", "inspect", "consul.snap"), InspectOptions{Flavor: statebin.Nomad})
+	_, err := Inspect(t.Context(), filepath.Join("testdata", "inspect", "consul.snap"), InspectOptions{Flavor: statebin.Nomad})
 	want := "snapshot testdata/inspect/consul.snap: state.bin does not decode as a nomad snapshot: statebin: header at offset 0: header has LastIndex, which marks a Consul snapshot, not a Nomad one"
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v\nwant %s", err, want)
 	}
-	_, err = Inspect(filepath.Join("testdata", "inspect", "consul.snap"), InspectOptions{Flavor: "etcd"})
+	_, err = Inspect(t.Context(), filepath.Join("testdata", "inspect", "consul.snap"), InspectOptions{Flavor: "etcd"})
 	if err == nil || err.Error() != `statebin: unknown flavour "etcd" (want auto, consul or nomad)` {
 		t.Fatalf("err = %v", err)
 	}
@@ -186,7 +186,7 @@ func TestInspectOpaqueState(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	ins, err := Inspect(path, InspectOptions{})
+	ins, err := Inspect(t.Context(), path, InspectOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestInspectOpaqueState(t *testing.T) {
 		t.Errorf("text does not say why the state is missing:\n%s", text.String())
 	}
 
-	_, err = Inspect(path, InspectOptions{Flavor: statebin.Consul})
+	_, err = Inspect(t.Context(), path, InspectOptions{Flavor: statebin.Consul})
 	if err == nil || !strings.Contains(err.Error(), "state.bin does not decode as a consul snapshot") {
 		t.Errorf("explicit consul flavour: err = %v", err)
 	}
@@ -232,10 +232,10 @@ func TestInspectDamagedArchive(t *testing.T) {
 	if err := os.WriteFile(truncated, data[:len(data)/2], 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Inspect(truncated, InspectOptions{}); !errors.Is(err, ErrTruncated) {
+	if _, err := Inspect(t.Context(), truncated, InspectOptions{}); !errors.Is(err, ErrTruncated) {
 		t.Errorf("truncated archive: err = %v, want ErrTruncated", err)
 	}
-	if _, err := Inspect(filepath.Join(dir, "missing.snap"), InspectOptions{}); !errors.Is(err, os.ErrNotExist) {
+	if _, err := Inspect(t.Context(), filepath.Join(dir, "missing.snap"), InspectOptions{}); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: err = %v", err)
 	}
 }
@@ -243,7 +243,7 @@ func TestInspectDamagedArchive(t *testing.T) {
 func TestInspectTextGolden(t *testing.T) {
 	for _, fixture := range []string{"consul.snap", "nomad.snap"} {
 		path := filepath.Join("testdata", "inspect", fixture)
-		ins, err := Inspect(path, InspectOptions{})
+		ins, err := Inspect(t.Context(), path, InspectOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -270,7 +270,7 @@ func TestInspectTextGolden(t *testing.T) {
 var snakeCase = regexp.MustCompile(`^[a-z0-9]+(_[a-z0-9]+)*$`)
 
 func TestInspectJSONKeysAreSnakeCase(t *testing.T) {
-	ins, err := Inspect(filepath.Join("testdata", "inspect", "consul.snap"), InspectOptions{})
+	ins, err := Inspect(t.Context(), filepath.Join("testdata", "inspect", "consul.snap"), InspectOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +399,7 @@ func TestInspectLargeConsulState(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	ins, err := Inspect(path, InspectOptions{})
+	ins, err := Inspect(t.Context(), path, InspectOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,7 +434,7 @@ func TestInspectTextEscapesArchiveStrings(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	ins, err := Inspect(path, InspectOptions{})
+	ins, err := Inspect(t.Context(), path, InspectOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -80,8 +81,11 @@ func takeAndOpen(r *raft.Raft) (*raft.SnapshotMeta, io.ReadCloser, error) {
 // Restore verifies archive completely, spooling state.bin to a temporary
 // file, and only then hands the state to r.Restore. Raft never sees a byte
 // of an archive that failed verification; such failures wrap
-// ErrArchiveRejected. r must be the leader.
-func Restore(r *raft.Raft, archive io.Reader, opts RestoreOptions) (*raft.SnapshotMeta, error) {
+// ErrArchiveRejected. r must be the leader. When ctx ends before raft is
+// handed the state, Restore stops, removes the spool file and returns an
+// error wrapping ctx's cause; raft.Restore itself is bounded by
+// opts.Timeout, not by ctx.
+func Restore(ctx context.Context, r *raft.Raft, archive io.Reader, opts RestoreOptions) (*raft.SnapshotMeta, error) {
 	if r == nil {
 		return nil, errors.New("snapshot restore: raft is nil")
 	}
@@ -95,10 +99,14 @@ func Restore(r *raft.Raft, archive io.Reader, opts RestoreOptions) (*raft.Snapsh
 	}()
 	verify := opts.Verify
 	verify.State = spool
-	report, err := Verify(archive, verify)
+	report, err := Verify(ctx, archive, verify)
 	if errors.Is(err, ErrStateWriter) {
 		// The spool file failed (disk full...): our problem, not the archive's.
 		return nil, fmt.Errorf("snapshot restore: spool state to %s: %w", spool.Name(), err)
+	}
+	if err != nil && ctx.Err() != nil {
+		// Stopped, not judged: the archive is not rejected.
+		return nil, fmt.Errorf("snapshot restore: %w", err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("snapshot restore: %w: %w", ErrArchiveRejected, err)
@@ -116,6 +124,9 @@ func Restore(r *raft.Raft, archive io.Reader, opts RestoreOptions) (*raft.Snapsh
 	}
 	if _, err := spool.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("snapshot restore: rewind spool file: %w", err)
+	}
+	if err := context.Cause(ctx); err != nil {
+		return nil, fmt.Errorf("snapshot restore: stopped before raft saw the state: %w", err)
 	}
 	timeout := opts.Timeout
 	if timeout <= 0 {

@@ -31,7 +31,7 @@ func TestSaveConcurrent(t *testing.T) {
 				errs <- fmt.Errorf("save %d: %w", i, err)
 				return
 			}
-			if _, err := snapshot.Verify(&buf, snapshot.VerifyOptions{}); err != nil {
+			if _, err := snapshot.Verify(t.Context(), &buf, snapshot.VerifyOptions{}); err != nil {
 				errs <- fmt.Errorf("save %d does not verify: %w", i, err)
 			}
 		}()

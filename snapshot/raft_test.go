@@ -149,7 +149,7 @@ func TestSaveVerifyRestoreThreeNodes(t *testing.T) {
 	if meta.Index == 0 || meta.Term == 0 || meta.Size == 0 {
 		t.Fatalf("Save returned meta %+v", meta)
 	}
-	report, err := snapshot.Verify(bytes.NewReader(archive.Bytes()), snapshot.VerifyOptions{})
+	report, err := snapshot.Verify(t.Context(), bytes.NewReader(archive.Bytes()), snapshot.VerifyOptions{})
 	if err != nil {
 		t.Fatalf("Verify of a saved archive: %v", err)
 	}
@@ -165,7 +165,7 @@ func TestSaveVerifyRestoreThreeNodes(t *testing.T) {
 		t.Fatal("mutation did not change the data")
 	}
 	spoolDir := t.TempDir()
-	restored, err := snapshot.Restore(leader.Raft, bytes.NewReader(archive.Bytes()), snapshot.RestoreOptions{TempDir: spoolDir})
+	restored, err := snapshot.Restore(t.Context(), leader.Raft, bytes.NewReader(archive.Bytes()), snapshot.RestoreOptions{TempDir: spoolDir})
 	if err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
@@ -210,7 +210,7 @@ func TestRestoreRefusesCorruptArchive(t *testing.T) {
 	spoolDir := t.TempDir()
 	for name, bad := range corruptions(t, archive.Bytes()) {
 		t.Run(name, func(t *testing.T) {
-			_, err := snapshot.Restore(leader.Raft, bytes.NewReader(bad), snapshot.RestoreOptions{TempDir: spoolDir})
+			_, err := snapshot.Restore(t.Context(), leader.Raft, bytes.NewReader(bad), snapshot.RestoreOptions{TempDir: spoolDir})
 			if !errors.Is(err, snapshot.ErrArchiveRejected) {
 				t.Fatalf("Restore of a %s archive: err = %v, want ErrArchiveRejected", name, err)
 			}
@@ -238,7 +238,7 @@ func TestRestoreOnFollowerFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	spoolDir := t.TempDir()
-	_, err := snapshot.Restore(followerOf(t, c).Raft, &archive, snapshot.RestoreOptions{TempDir: spoolDir})
+	_, err := snapshot.Restore(t.Context(), followerOf(t, c).Raft, &archive, snapshot.RestoreOptions{TempDir: spoolDir})
 	if !errors.Is(err, raft.ErrNotLeader) {
 		t.Fatalf("Restore on a follower: err = %v, want raft.ErrNotLeader", err)
 	}
@@ -249,7 +249,7 @@ func TestSaveAndRestoreRejectNilRaft(t *testing.T) {
 	if _, err := snapshot.Save(nil, &bytes.Buffer{}); err == nil {
 		t.Fatal("Save(nil) succeeded")
 	}
-	if _, err := snapshot.Restore(nil, &bytes.Buffer{}, snapshot.RestoreOptions{}); err == nil {
+	if _, err := snapshot.Restore(t.Context(), nil, &bytes.Buffer{}, snapshot.RestoreOptions{}); err == nil {
 		t.Fatal("Restore(nil) succeeded")
 	}
 }

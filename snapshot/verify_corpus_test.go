@@ -9,8 +9,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -23,13 +25,17 @@ var updateCorpus = flag.Bool("update-corpus", false, "rewrite snapshot/testdata/
 const corpusDir = "testdata/corpus"
 
 // tarEntry is one raw tar member. size < 0 means len(body); otherwise the
-// header declares size whatever body holds, to make lying headers.
+// header declares size whatever body holds, to make lying headers. raw,
+// when set, is written as is instead (headers archive/tar's writer refuses
+// to make).
 type tarEntry struct {
 	name     string
 	body     []byte
 	size     int64
 	typeflag byte
 	linkname string
+	pax      map[string]string
+	raw      []byte
 }
 
 func entry(name string, body []byte) tarEntry { return tarEntry{name: name, body: body, size: -1} }
@@ -38,6 +44,10 @@ func entry(name string, body []byte) tarEntry { return tarEntry{name: name, body
 func rawTar(entries []tarEntry, endMarker bool) []byte {
 	var out bytes.Buffer
 	for _, e := range entries {
+		if e.raw != nil {
+			out.Write(e.raw)
+			continue
+		}
 		size := e.size
 		if size < 0 {
 			size = int64(len(e.body))
@@ -48,7 +58,7 @@ func rawTar(entries []tarEntry, endMarker bool) []byte {
 		}
 		var hdrBuf bytes.Buffer
 		tw := tar.NewWriter(&hdrBuf)
-		if err := tw.WriteHeader(&tar.Header{Name: e.name, Mode: 0o600, Size: size, ModTime: testModTime, Typeflag: typeflag, Linkname: e.linkname}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: e.name, Mode: 0o600, Size: size, ModTime: testModTime, Typeflag: typeflag, Linkname: e.linkname, PAXRecords: e.pax}); err != nil {
 			panic(err)
 		}
 		out.Write(hdrBuf.Bytes()) // header blocks only: tw is abandoned before the body
@@ -94,6 +104,102 @@ func archiveWithMeta(meta []byte) []byte {
 	return gz(rawTar([]tarEntry{entry(MetaName, meta), entry(StateName, corpusState), entry(SumsName, sumsFor(meta, corpusState))}, true))
 }
 
+// rawHeader makes a tar header block archive/tar's writer will not: a
+// USTAR header for name and size, then typeflag set and patch applied,
+// with the checksum recomputed.
+func rawHeader(name string, size int64, typeflag byte, patch func(blk []byte)) []byte {
+	var buf bytes.Buffer
+	if err := tar.NewWriter(&buf).WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: size, ModTime: testModTime, Format: tar.FormatUSTAR}); err != nil {
+		panic(err)
+	}
+	blk := buf.Bytes()[:512]
+	blk[156] = typeflag
+	if patch != nil {
+		patch(blk)
+	}
+	copy(blk[148:156], "        ")
+	sum := 0
+	for _, c := range blk {
+		sum += int(c)
+	}
+	copy(blk[148:156], fmt.Sprintf("%06o\x00 ", sum))
+	return blk
+}
+
+// padded appends zeros up to the next 512-byte tar block.
+func padded(b []byte) []byte {
+	return append(append([]byte(nil), b...), make([]byte, (512-len(b)%512)%512)...)
+}
+
+// paxHeader is a PAX extended header ('x') carrying records in the order
+// given (archive/tar's writer sorts them, which GNU sparse 0.0 forbids).
+func paxHeader(records ...[2]string) []byte {
+	var body []byte
+	for _, r := range records {
+		// "<length> key=value\n", where length counts its own digits.
+		rest := " " + r[0] + "=" + r[1] + "\n"
+		n := len(rest) + 1
+		for n != len(rest)+len(strconv.Itoa(n)) {
+			n = len(rest) + len(strconv.Itoa(n))
+		}
+		body = fmt.Appendf(body, "%d%s", n, rest)
+	}
+	return append(rawHeader("PaxHeaders/"+StateName, int64(len(body)), tar.TypeXHeader, nil), padded(body)...)
+}
+
+// sparseState is a state.bin of declared bytes, all of them a hole that
+// archive/tar fills with zeros: a GNU sparse member in the given flavour
+// ("S" for the old GNU type, "0.0", "0.1" or "1.0" for PAX).
+func sparseState(flavor string, declared int64) tarEntry {
+	size := fmt.Sprint(declared)
+	switch flavor {
+	case "S":
+		return tarEntry{raw: rawHeader(StateName, 0, tar.TypeGNUSparse, func(blk []byte) {
+			copy(blk[257:265], "ustar  \x00") // GNU magic: the sparse fields are GNU's
+			copy(blk[345:500], make([]byte, 155))
+			binary.BigEndian.PutUint64(blk[487:495], uint64(declared)) // realsize, base-256
+			blk[483] = 0x80
+		})}
+	case "0.0":
+		return tarEntry{raw: append(paxHeader([2]string{"GNU.sparse.size", size}, [2]string{"GNU.sparse.numblocks", "1"},
+			[2]string{"GNU.sparse.offset", "0"}, [2]string{"GNU.sparse.numbytes", "0"}), rawHeader(StateName, 0, tar.TypeReg, nil)...)}
+	case "0.1":
+		return tarEntry{raw: append(paxHeader([2]string{"GNU.sparse.major", "0"}, [2]string{"GNU.sparse.minor", "1"}, [2]string{"GNU.sparse.size", size},
+			[2]string{"GNU.sparse.numblocks", "1"}, [2]string{"GNU.sparse.map", "0,0"}), rawHeader(StateName, 0, tar.TypeReg, nil)...)}
+	case "1.0":
+		// The sparse map ("0 entries") is the member's data; the real name
+		// comes from GNU.sparse.name.
+		mapBlock := padded([]byte("0\n"))
+		return tarEntry{raw: append(append(paxHeader([2]string{"GNU.sparse.major", "1"}, [2]string{"GNU.sparse.minor", "0"},
+			[2]string{"GNU.sparse.name", StateName}, [2]string{"GNU.sparse.realsize", size}),
+			rawHeader("GNUSparseFile.0/"+StateName, int64(len(mapBlock)), tar.TypeReg, nil)...), mapBlock...)}
+	}
+	panic("unknown sparse flavour " + flavor)
+}
+
+// sparseArchive declares a state.bin of declared bytes that is all hole.
+// With sums set, SHA256SUMS matches those zeros, so a reader that fills
+// holes accepts the archive.
+func sparseArchive(flavor string, declared int64, sums bool) func() []byte {
+	return func() []byte {
+		meta := fmt.Appendf(nil, `{"Version":1,"ID":"x","Index":5,"Term":1,"Size":%d}`, declared)
+		entries := []tarEntry{entry(MetaName, meta), sparseState(flavor, declared)}
+		if sums {
+			h := sha256.New()
+			io.CopyN(h, zeroReader{}, declared)
+			entries = append(entries, entry(SumsName, fmt.Appendf(nil, "%x  %s\n%x  %s\n", sha256.Sum256(meta), MetaName, h.Sum(nil), StateName)))
+		}
+		return gz(rawTar(entries, true))
+	}
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
 func cut(b []byte, n int) []byte { return append([]byte(nil), b[:n]...) }
 
 func flipBit(b []byte, at int) []byte {
@@ -125,6 +231,8 @@ func truncatedAt(uncompressed int) func() []byte {
 		return cut(out.Bytes(), out.Len())
 	}
 }
+
+const sparsePAXMsg = "snapshot archive member state.bin is a GNU sparse file (PAX GNU.sparse.* records), not a regular file: its holes would be zeros that are not in the archive"
 
 func corpusCases() []corpusCase {
 	valid := validArchive
@@ -273,6 +381,24 @@ func corpusCases() []corpusCase {
 			errMsg: "snapshot archive member meta.json is a symbolic link, not a regular file"},
 		{name: "directory-member", make: withEntries(tarEntry{name: StateName, size: 0, typeflag: tar.TypeDir}), kind: ErrMemberType,
 			errMsg: "snapshot archive member state.bin is a directory, not a regular file"},
+		{name: "valid-pax-records", make: withEntries(metaE, tarEntry{name: StateName, body: corpusState, size: -1, pax: map[string]string{"comment": "PAX headers carry metadata only"}}, sumsE)},
+		// Issue 12: archive/tar makes up a sparse member's holes as zeros,
+		// so a few hundred bytes declared an exabyte: verification never ended.
+		{name: "state-sparse-pax-1.0-1EiB-of-holes", make: sparseArchive("1.0", 1<<60, false), kind: ErrMemberType, errMsg: sparsePAXMsg},
+		{name: "state-sparse-pax-0.1-1EiB-of-holes", make: sparseArchive("0.1", 1<<60, false), kind: ErrMemberType, errMsg: sparsePAXMsg},
+		{name: "state-sparse-pax-0.0-1EiB-of-holes", make: sparseArchive("0.0", 1<<60, false), kind: ErrMemberType, errMsg: sparsePAXMsg},
+		{name: "state-sparse-gnu-type-S-1EiB-of-holes", make: sparseArchive("S", 1<<60, false), kind: ErrMemberType,
+			errMsg: "snapshot archive member state.bin is a GNU sparse file, not a regular file"},
+		// Every byte of it consistent: a reader that fills holes accepts it.
+		{name: "state-sparse-pax-1.0-verifies-as-zeros", make: sparseArchive("1.0", 64<<20, true), kind: ErrMemberType, errMsg: sparsePAXMsg},
+		{name: "hardlink-member", make: withEntries(tarEntry{name: MetaName, size: 0, typeflag: tar.TypeLink, linkname: "/etc/shadow"}, stateE, sumsE), kind: ErrMemberType,
+			errMsg: "snapshot archive member meta.json is a hard link, not a regular file"},
+		{name: "fifo-member", make: withEntries(metaE, tarEntry{name: StateName, size: 0, typeflag: tar.TypeFifo}, sumsE), kind: ErrMemberType,
+			errMsg: "snapshot archive member state.bin is a named pipe, not a regular file"},
+		{name: "contiguous-member", make: withEntries(metaE, tarEntry{name: StateName, body: corpusState, size: -1, typeflag: tar.TypeCont}, sumsE), kind: ErrMemberType,
+			errMsg: "snapshot archive member state.bin is a contiguous file, not a regular file"},
+		{name: "pax-global-header", make: withEntries(tarEntry{raw: rawHeader("pax_global_header", 0, tar.TypeXGlobalHeader, nil)}, metaE, stateE, sumsE), kind: ErrUnknownMember,
+			errMsg: `snapshot archive has an unexpected member "pax_global_header"; only meta.json, state.bin, SHA256SUMS and SHA256SUMS.sealed may appear`},
 		{name: "sealed-missing", make: valid, opts: VerifyOptions{RequireSealed: true}, kind: ErrMissingSealed,
 			errMsg: "snapshot archive has no SHA256SUMS.sealed member, which archives from this source (Vault) always carry"},
 	}
@@ -295,7 +421,7 @@ func TestCorpus(t *testing.T) {
 			if err != nil {
 				t.Fatalf("corpus file missing (regenerate with -update-corpus): %v", err)
 			}
-			rep, err := Verify(bytes.NewReader(data), tc.opts)
+			rep, err := Verify(t.Context(), bytes.NewReader(data), tc.opts)
 			if tc.kind == nil {
 				if err != nil {
 					t.Fatalf("valid archive rejected: %v", err)

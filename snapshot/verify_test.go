@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -63,7 +65,7 @@ func TestWriteVerifyRoundTrip(t *testing.T) {
 					written.ArchiveBytes, written.ArchiveSHA256, len(archive), sha256Hex(archive))
 			}
 			var got bytes.Buffer
-			rep, err := Verify(bytes.NewReader(archive), VerifyOptions{State: &got})
+			rep, err := Verify(t.Context(), bytes.NewReader(archive), VerifyOptions{State: &got})
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
@@ -96,7 +98,7 @@ func TestVerifierAsWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	v := NewVerifier(VerifyOptions{})
+	v := NewVerifier(t.Context(), VerifyOptions{})
 	w := io.MultiWriter(f, v)
 	for rest, step := archive, 1; len(rest) > 0; step = step*3 + 1 {
 		n := min(step, len(rest))
@@ -109,7 +111,7 @@ func TestVerifierAsWriter(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	fromFile, err := VerifyFile(path, VerifyOptions{})
+	fromFile, err := VerifyFile(t.Context(), path, VerifyOptions{})
 	if err != nil {
 		t.Fatalf("VerifyFile: %v", err)
 	}
@@ -119,7 +121,7 @@ func TestVerifierAsWriter(t *testing.T) {
 }
 
 func TestVerifyFileMissing(t *testing.T) {
-	_, err := VerifyFile(filepath.Join(t.TempDir(), "nope.tar.gz"), VerifyOptions{})
+	_, err := VerifyFile(t.Context(), filepath.Join(t.TempDir(), "nope.tar.gz"), VerifyOptions{})
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("got %v, want a not-exist error", err)
 	}
@@ -128,7 +130,7 @@ func TestVerifyFileMissing(t *testing.T) {
 // TestVerifierWriteFailsEarly: a download of an error page must stop at
 // once, not after the whole body.
 func TestVerifierWriteFailsEarly(t *testing.T) {
-	v := NewVerifier(VerifyOptions{})
+	v := NewVerifier(t.Context(), VerifyOptions{})
 	page := bytes.Repeat([]byte("<html>Service Unavailable</html>\n"), 1000)
 	var err error
 	for i := 0; i < 1000 && err == nil; i++ {
@@ -145,7 +147,7 @@ func TestVerifierWriteFailsEarly(t *testing.T) {
 func TestVerifierAbortReleasesGoroutines(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	archive, _ := writeTestArchive(t, syntheticState(4<<20, 3))
-	v := NewVerifier(VerifyOptions{})
+	v := NewVerifier(t.Context(), VerifyOptions{})
 	if _, err := v.Write(archive[:len(archive)/2]); err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +172,7 @@ func TestVerifierAbortWhileBackpressured(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	archive, _ := writeTestArchive(t, syntheticState(8<<20, 4))
 	sink := &blockingState{release: make(chan struct{})}
-	v := NewVerifier(VerifyOptions{State: sink})
+	v := NewVerifier(t.Context(), VerifyOptions{State: sink})
 	writeDone := make(chan error, 1)
 	go func() {
 		_, err := v.Write(archive)
@@ -209,7 +211,7 @@ func (f *failingState) Write(p []byte) (int, error) {
 func TestVerifyStateWriterError(t *testing.T) {
 	archive, _ := writeTestArchive(t, syntheticState(1<<20, 5))
 	sink := &failingState{after: chunkSize}
-	_, err := Verify(bytes.NewReader(archive), VerifyOptions{State: sink})
+	_, err := Verify(t.Context(), bytes.NewReader(archive), VerifyOptions{State: sink})
 	if !errors.Is(err, ErrStateWriter) || !errors.Is(err, errDiskFull) {
 		t.Fatalf("got %v, want ErrStateWriter wrapping the disk error", err)
 	}
@@ -226,24 +228,7 @@ func TestVerifyStateWriterError(t *testing.T) {
 func TestVerifyHugeDeclaredStateStaysSmall(t *testing.T) {
 	const declared = 8 << 30
 	const sent = 48 << 20
-	pr, pw := io.Pipe()
-	go func() {
-		zw, _ := gzip.NewWriterLevel(pw, gzip.BestSpeed)
-		tw := tar.NewWriter(zw)
-		meta := []byte(fmt.Sprintf(`{"Version":1,"ID":"2-9-1","Index":9,"Term":2,"Size":%d}`, declared))
-		tw.WriteHeader(&tar.Header{Name: MetaName, Mode: 0o600, Size: int64(len(meta)), ModTime: testModTime})
-		tw.Write(meta)
-		tw.WriteHeader(&tar.Header{Name: StateName, Mode: 0o600, Size: declared, ModTime: testModTime})
-		chunk := syntheticState(1<<20, 9)
-		for i := 0; i < sent/len(chunk); i++ {
-			if _, err := tw.Write(chunk); err != nil {
-				pw.CloseWithError(err)
-				return
-			}
-		}
-		zw.Flush()
-		pw.Close() // no gzip trailer: the stream is cut
-	}()
+	pr := declaredStateStream(declared, sent)
 	// Measure growth over what earlier tests left live.
 	runtime.GC()
 	var base runtime.MemStats
@@ -266,7 +251,7 @@ func TestVerifyHugeDeclaredStateStaysSmall(t *testing.T) {
 			}
 		}
 	}()
-	_, err := Verify(pr, VerifyOptions{})
+	_, err := Verify(t.Context(), pr, VerifyOptions{})
 	close(stop)
 	<-sampled
 	want := fmt.Sprintf("snapshot archive is truncated: input ended after %%d bytes, %d of %d bytes into state.bin", sent, declared)
@@ -282,6 +267,125 @@ func TestVerifyHugeDeclaredStateStaysSmall(t *testing.T) {
 		t.Fatalf("heap in use grew by %d MiB while streaming", grew>>20)
 	}
 	t.Logf("heap in use grew by at most %.1f MiB", float64(grew)/(1<<20))
+}
+
+// declaredStateStream streams gzip(tar) whose state.bin declares declared
+// bytes (a PAX size record from 8 GiB on) and carries sent of them, 1 MiB
+// at a time, then ends without a gzip trailer. With sent < 0 state.bin
+// goes on until the reader is closed.
+func declaredStateStream(declared, sent int64) *io.PipeReader {
+	pr, pw := io.Pipe()
+	go func() {
+		zw, _ := gzip.NewWriterLevel(pw, gzip.BestSpeed)
+		tw := tar.NewWriter(zw)
+		meta := []byte(fmt.Sprintf(`{"Version":1,"ID":"2-9-1","Index":9,"Term":2,"Size":%d}`, declared))
+		tw.WriteHeader(&tar.Header{Name: MetaName, Mode: 0o600, Size: int64(len(meta)), ModTime: testModTime})
+		tw.Write(meta)
+		tw.WriteHeader(&tar.Header{Name: StateName, Mode: 0o600, Size: declared, ModTime: testModTime})
+		chunk := syntheticState(1<<20, 9)
+		for i := int64(0); sent < 0 || i < sent/int64(len(chunk)); i++ {
+			if _, err := tw.Write(chunk); err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+		}
+		zw.Flush()
+		pw.Close() // no gzip trailer: the stream is cut
+	}()
+	return pr
+}
+
+// stateStarted closes started on the first Write: the walker is inside
+// state.bin.
+type stateStarted struct {
+	once    sync.Once
+	started chan struct{}
+}
+
+func (s *stateStarted) Write(p []byte) (int, error) {
+	s.once.Do(func() { close(s.started) })
+	return len(p), nil
+}
+
+// generousDeadline bounds waits for events that should come at once, so a
+// regression fails the test instead of hanging it; it measures nothing.
+const generousDeadline = 2 * time.Minute
+
+// TestVerifyStopsWhenContextEndsMidMember: state.bin never ends, so only
+// the context can stop the verification; it must, from inside the member,
+// with the context's error and not an archive verdict.
+func TestVerifyStopsWhenContextEndsMidMember(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	archive := declaredStateStream(1<<62, -1)
+	defer archive.Close() // ends the generator, before goleak looks
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	state := &stateStarted{started: make(chan struct{})}
+	type result struct {
+		rep *Report
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := Verify(ctx, archive, VerifyOptions{State: state})
+		done <- result{rep, err}
+	}()
+	select {
+	case <-state.started:
+	case r := <-done:
+		t.Fatalf("Verify returned before reaching state.bin: %v", r.err)
+	case <-time.After(generousDeadline):
+		t.Fatal("state.bin never reached")
+	}
+	cancel()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(generousDeadline):
+		t.Fatal("Verify still running after its context was cancelled")
+	}
+	var archiveErr *Error
+	if !errors.Is(r.err, context.Canceled) || errors.As(r.err, &archiveErr) || r.rep != nil {
+		t.Fatalf("got report %v, error %#v; want context.Canceled and no archive verdict", r.rep, r.err)
+	}
+	if want := "snapshot verification stopped: context canceled"; r.err.Error() != want {
+		t.Fatalf("message %q, want %q", r.err.Error(), want)
+	}
+}
+
+// TestVerifierContextEnded: once the context ends, Write and Close return
+// its error, not a verdict on the part of the archive that arrived (which
+// Close alone would call truncated).
+func TestVerifierContextEnded(t *testing.T) {
+	archive, _ := writeTestArchive(t, syntheticState(1<<20, 11))
+	check := func(t *testing.T, writeErr, closeErr, want error) {
+		t.Helper()
+		var archiveErr *Error
+		if !errors.Is(writeErr, want) || closeErr != writeErr || errors.As(closeErr, &archiveErr) {
+			t.Fatalf("Write: %v; Close: %v; want both %v, no archive verdict", writeErr, closeErr, want)
+		}
+	}
+	t.Run("cancelled mid-stream", func(t *testing.T) {
+		defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+		ctx, cancel := context.WithCancel(t.Context())
+		v := NewVerifier(ctx, VerifyOptions{})
+		if _, err := v.Write(archive[:len(archive)/2]); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		_, writeErr := v.Write(archive[len(archive)/2:])
+		_, closeErr := v.Close()
+		check(t, writeErr, closeErr, context.Canceled)
+	})
+	t.Run("past its deadline", func(t *testing.T) {
+		defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+		ctx, cancel := context.WithDeadline(t.Context(), time.Now())
+		defer cancel()
+		v := NewVerifier(ctx, VerifyOptions{})
+		_, writeErr := v.Write(archive)
+		_, closeErr := v.Close()
+		check(t, writeErr, closeErr, context.DeadlineExceeded)
+	})
 }
 
 func TestWriteStateSizeMismatch(t *testing.T) {

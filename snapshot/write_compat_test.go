@@ -63,7 +63,7 @@ func TestVerifyAcceptsVaultArchiveFromRealRaft(t *testing.T) {
 		t.Fatalf("raft-snapshot Write: %v", err)
 	}
 	var state bytes.Buffer
-	rep, err := Verify(bytes.NewReader(archive.Bytes()), VerifyOptions{RequireSealed: true, State: &state})
+	rep, err := Verify(t.Context(), bytes.NewReader(archive.Bytes()), VerifyOptions{RequireSealed: true, State: &state})
 	if err != nil {
 		t.Fatalf("Verify rejected a Vault-format archive: %v", err)
 	}
@@ -82,10 +82,10 @@ func TestVerifyRequireSealedOnUnsealedVaultArchive(t *testing.T) {
 	if err := raftsnapshot.Write(hclog.NewNullLogger(), r, nil, &archive); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Verify(bytes.NewReader(archive.Bytes()), VerifyOptions{}); err != nil {
+	if _, err := Verify(t.Context(), bytes.NewReader(archive.Bytes()), VerifyOptions{}); err != nil {
 		t.Fatalf("unsealed archive without RequireSealed: %v", err)
 	}
-	_, err := Verify(bytes.NewReader(archive.Bytes()), VerifyOptions{RequireSealed: true})
+	_, err := Verify(t.Context(), bytes.NewReader(archive.Bytes()), VerifyOptions{RequireSealed: true})
 	if !errors.Is(err, ErrMissingSealed) {
 		t.Fatalf("got %v, want ErrMissingSealed", err)
 	}

@@ -244,7 +244,7 @@ func (j *SnapshotJob) attempt(ctx context.Context, run *activeRun, n int, stale 
 	}
 	defer pending.Abort()
 
-	verifier := snapshot.NewVerifier(j.opts.Source.VerifyOptions())
+	verifier := snapshot.NewVerifier(ctx, j.opts.Source.VerifyOptions())
 	sink := io.MultiWriter(storeWriter{pending}, verifier, countingWriter{run})
 	var (
 		res     *source.SaveResult
@@ -259,6 +259,10 @@ func (j *SnapshotJob) attempt(ctx context.Context, run *activeRun, n int, stale 
 		verifier.Abort()
 	}
 	report, verifyErr := verifier.Close()
+	if saveErr == nil && verifyErr != nil && ctx.Err() != nil {
+		// Timeout or reset stopped the verification: not the archive's fault.
+		saveErr = verifyErr
+	}
 	switch {
 	case saveErr != nil:
 		// A cut download is also a truncated archive: the download error

@@ -16,7 +16,7 @@ import (
 // archive.
 func verifyArchive(t testing.TB, archive []byte, opts snapshot.VerifyOptions) *snapshot.Report {
 	t.Helper()
-	report, err := snapshot.Verify(bytes.NewReader(archive), opts)
+	report, err := snapshot.Verify(t.Context(), bytes.NewReader(archive), opts)
 	if err != nil {
 		t.Fatalf("archive of %d bytes does not verify: %v", len(archive), err)
 	}

@@ -65,7 +65,7 @@ func (v *vaultTestServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			vaultError(http.StatusBadRequest, err.Error())
 			return
 		}
-		if _, err := snapshot.Verify(bytes.NewReader(body), snapshot.VerifyOptions{RequireSealed: true}); err != nil {
+		if _, err := snapshot.Verify(r.Context(), bytes.NewReader(body), snapshot.VerifyOptions{RequireSealed: true}); err != nil {
 			vaultError(http.StatusBadRequest, "invalid snapshot: "+err.Error())
 			return
 		}
@@ -112,7 +112,7 @@ func TestVaultSaveRestore(t *testing.T) {
 	if _, err := snapshot.Write(&plain, &meta, strings.NewReader("s")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := snapshot.Verify(bytes.NewReader(plain.Bytes()), src.VerifyOptions()); err == nil {
+	if _, err := snapshot.Verify(t.Context(), bytes.NewReader(plain.Bytes()), src.VerifyOptions()); err == nil {
 		t.Fatal("an unsealed archive verified as a vault archive")
 	}
 

@@ -263,7 +263,7 @@ func (l *Local) removeLeftoversExceptLive() ([]string, error) {
 // settleOrphan adopts or rejects an archive that has no sidecar.
 func (l *Local) settleOrphan(name string) {
 	path := filepath.Join(l.dir, name)
-	report, err := snapshot.VerifyFile(path, snapshot.VerifyOptions{})
+	report, err := snapshot.VerifyFile(context.Background(), path, snapshot.VerifyOptions{})
 	if err != nil {
 		if err := os.Rename(path, path+RejectedSuffix); err != nil {
 			l.logger.Error("archive without sidecar fails verification and cannot be moved aside", "file", name, "err", err)

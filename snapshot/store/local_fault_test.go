@@ -87,7 +87,7 @@ func mustListExactly(t *testing.T, l *Local, want ...Entry) {
 	listed := map[string]bool{}
 	for _, e := range entries {
 		listed[e.Name] = true
-		rep, err := snapshot.VerifyFile(e.Path, snapshot.VerifyOptions{})
+		rep, err := snapshot.VerifyFile(t.Context(), e.Path, snapshot.VerifyOptions{})
 		if err != nil || rep.ArchiveSHA256 != e.SHA256 || rep.ArchiveBytes != e.Size {
 			t.Fatalf("listed %s does not match its sidecar: %v", e.Name, err)
 		}

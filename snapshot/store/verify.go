@@ -55,7 +55,7 @@ func OpenVerified(ctx context.Context, st Store, name string, opts snapshot.Veri
 	// about the file, so it is not recorded.
 	neutral := opts
 	neutral.RequireSealed = false
-	report, verr := snapshot.Verify(r, neutral)
+	report, verr := snapshot.Verify(ctx, r, neutral)
 	if verr != nil {
 		var archiveErr *snapshot.Error
 		if !errors.As(verr, &archiveErr) {

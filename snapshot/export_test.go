@@ -1,0 +1,4 @@
+package snapshot
+
+// DeclaredStateStream lends declaredStateStream to the handler tests.
+var DeclaredStateStream = declaredStateStream
