@@ -45,7 +45,7 @@ Asks for confirmation on a terminal; scripts pass --yes.`,
 			return runSnapshotRestore(cmd.Context(), g, opts, args)
 		},
 	}
-	opts.source.addFlags(cmd.Flags())
+	opts.source.addFlags(cmd)
 	cmd.Flags().BoolVar(&opts.force, "force-restore", false, "vault: use snapshot-force (restore a snapshot from another cluster, whose seal keys differ)")
 	cmd.Flags().BoolVarP(&opts.yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd

@@ -41,7 +41,7 @@ and FILE.part is removed.`,
 			return runSnapshotSave(cmd.Context(), g, opts, args)
 		},
 	}
-	opts.source.addFlags(cmd.Flags())
+	opts.source.addFlags(cmd)
 	cmd.Flags().StringVar(&opts.format, "format", "text", "output format: text or json")
 	return cmd
 }

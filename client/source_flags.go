@@ -4,9 +4,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 
 	"github.com/raftsnap/raftsnap/snapshot/source"
 )
@@ -31,11 +32,12 @@ type sourceOptions struct {
 	timeout        time.Duration
 }
 
-func (o *sourceOptions) addFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.kind, "source", "", "source kind: consul, nomad, vault or raft (required)")
-	fs.StringVar(&o.address, "address", "", "source URL (default: $CONSUL_HTTP_ADDR, $NOMAD_ADDR or $VAULT_ADDR, else the vendor's local default)")
+func (o *sourceOptions) addFlags(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringVar(&o.kind, "source", "", "source kind: "+source.KindNames()+" (required)")
+	fs.StringVar(&o.address, "address", "", "source URL (default: "+envList(func(e source.EnvVars) string { return e.Address }, "$")+", else the vendor's local default)")
 	fs.StringVar(&o.tokenFile, "token-file", "", "read the ACL token from this file")
-	fs.StringVar(&o.tokenEnv, "token-env", "", "read the ACL token from this environment variable (default: CONSUL_HTTP_TOKEN, NOMAD_TOKEN or VAULT_TOKEN)")
+	fs.StringVar(&o.tokenEnv, "token-env", "", "read the ACL token from this environment variable (default: "+envList(func(e source.EnvVars) string { return e.Token }, "")+")")
 	fs.BoolVar(&o.stale, "stale", false, "let any server answer, not only the leader (works without a leader; may be slightly behind)")
 	fs.StringVar(&o.datacenter, "datacenter", "", "consul: datacenter to query")
 	fs.StringVar(&o.region, "region", "", "nomad: region to query")
@@ -47,47 +49,64 @@ func (o *sourceOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.insecure, "tls-skip-verify", false, "do not verify the server's certificate (insecure; for tests only)")
 	fs.DurationVar(&o.connectTimeout, "connect-timeout", 10*time.Second, "bound on connecting and the TLS handshake")
 	fs.DurationVar(&o.timeout, "timeout", 0, "bound on the whole transfer (0: none; Ctrl-C cancels)")
+	_ = cmd.RegisterFlagCompletionFunc("source", completeSourceKinds)
 }
 
-// vendorAddress is, per kind, the environment variable the vendor's CLI
-// reads its address from and the local default; raftsnap follows them so
-// that it works wherever `consul snapshot save` already does.
-var vendorAddress = map[source.Kind]struct{ env, fallback string }{
-	source.Consul: {"CONSUL_HTTP_ADDR", "http://127.0.0.1:8500"},
-	source.Nomad:  {"NOMAD_ADDR", "http://127.0.0.1:4646"},
-	source.Vault:  {"VAULT_ADDR", "https://127.0.0.1:8200"},
+// completeSourceKinds offers the registered kinds, each with what it talks to.
+func completeSourceKinds(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	var kinds []string
+	for _, spec := range source.Kinds() {
+		kinds = append(kinds, string(spec.Kind)+"\t"+spec.Title)
+	}
+	return kinds, cobra.ShellCompDirectiveNoFileComp
 }
 
-func defaultAddress(kind source.Kind) string {
-	v, ok := vendorAddress[kind]
-	if !ok {
-		return ""
+// envList names one environment variable of every kind that has it, for
+// help texts: "$CONSUL_HTTP_ADDR, $NOMAD_ADDR or $VAULT_ADDR".
+func envList(pick func(source.EnvVars) string, prefix string) string {
+	var names []string
+	for _, spec := range source.Kinds() {
+		if name := pick(spec.Env); name != "" {
+			names = append(names, prefix+name)
+		}
 	}
-	if addr := os.Getenv(v.env); addr != "" {
-		return addr
+	if len(names) < 2 {
+		return strings.Join(names, "")
 	}
-	return v.fallback
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// defaultAddress follows the vendor's CLI (its address variable, else its
+// local default) so that raftsnap works wherever `consul snapshot save`
+// already does.
+func defaultAddress(spec source.Spec) string {
+	if spec.Env.Address != "" {
+		if addr := os.Getenv(spec.Env.Address); addr != "" {
+			return addr
+		}
+	}
+	return spec.DefaultAddress
 }
 
 func (o *sourceOptions) config(logger *slog.Logger) (source.Config, error) {
 	kind := source.Kind(o.kind)
-	switch kind {
-	case source.Consul, source.Nomad, source.Vault, source.Raft:
-	case "":
-		return source.Config{}, usageError(fmt.Errorf("--source is required: consul, nomad, vault or raft"))
-	default:
-		return source.Config{}, usageError(fmt.Errorf("unknown --source %q: use consul, nomad, vault or raft", o.kind))
+	spec, known := source.Lookup(kind)
+	switch {
+	case kind == "":
+		return source.Config{}, usageError(fmt.Errorf("--source is required: %s", source.KindNames()))
+	case !known:
+		return source.Config{}, usageError(fmt.Errorf("unknown --source %q: use %s", o.kind, source.KindNames()))
 	}
 	address := o.address
 	if address == "" {
-		address = defaultAddress(kind)
+		address = defaultAddress(spec)
 	}
 	if address == "" {
 		return source.Config{}, usageError(fmt.Errorf("--address is required for --source %s", kind))
 	}
 	tokenEnv := o.tokenEnv
 	if tokenEnv == "" && o.tokenFile == "" {
-		tokenEnv = source.DefaultTokenEnv(kind)
+		tokenEnv = spec.Env.Token
 	}
 	token, err := source.LoadToken(o.tokenFile, tokenEnv, logger)
 	if err != nil {

@@ -38,7 +38,7 @@ var sourceFieldKeys = map[string]string{
 
 // SourceConfig builds the snapshot/source configuration for this block,
 // loading its token now: from token_file, else from the variable token_env
-// names, else from the vendor's usual variable (source.DefaultTokenEnv:
+// names, else from the vendor's usual variable (the kind's Env.Token:
 // CONSUL_HTTP_TOKEN, NOMAD_TOKEN, VAULT_TOKEN, RAFTSNAP_RAFT_TOKEN). A
 // token_env naming an unset variable is an error here (load only warns,
 // since configcheck may run in another environment than the daemon).
@@ -54,7 +54,8 @@ func (s *Source) SourceConfig(logger *slog.Logger) (source.Config, error) {
 		}
 	}
 	if envVar == "" {
-		envVar = source.DefaultTokenEnv(source.Kind(s.Type))
+		spec, _ := source.Lookup(source.Kind(s.Type))
+		envVar = spec.Env.Token
 	}
 	token, err := source.LoadToken(s.TokenFile, envVar, logger)
 	if err != nil {
@@ -103,9 +104,11 @@ func (v *validator) requireSource(path string, s *Source, role, why string) {
 	switch p := path + ".type"; {
 	case !v.checkable(p):
 	case s.Type == "":
-		v.errorf(p, "missing: use consul, nomad, vault or raft")
-	case s.Type != "consul" && s.Type != "nomad" && s.Type != "vault" && s.Type != "raft":
-		v.errorf(p, "%s is not a source type: use consul, nomad, vault or raft", quote(s.Type))
+		v.errorf(p, "missing: use %s", source.KindNames())
+	default:
+		if _, known := source.Lookup(source.Kind(s.Type)); !known {
+			v.errorf(p, "%s is not a source type: use %s", quote(s.Type), source.KindNames())
+		}
 	}
 	if p := path + ".address"; v.checkable(p) && s.Address == "" {
 		v.errorf(p, "missing: give the server's base URL, e.g. http://127.0.0.1:8500")

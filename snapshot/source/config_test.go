@@ -90,8 +90,8 @@ func TestNewBuildsEndpoints(t *testing.T) {
 		if got := hs.endpoint(OpRestore, false); got != tc.restore {
 			t.Errorf("%s restore URL = %s, want %s", tc.cfg.Kind, got, tc.restore)
 		}
-		if hs.spec.tokenHeader != tc.tokenHeader || src.String() != tc.name || src.Kind() != tc.cfg.Kind {
-			t.Errorf("%s: header %s, name %q", tc.cfg.Kind, hs.spec.tokenHeader, src.String())
+		if hs.spec.TokenHeader != tc.tokenHeader || src.String() != tc.name || src.Kind() != tc.cfg.Kind {
+			t.Errorf("%s: header %s, name %q", tc.cfg.Kind, hs.spec.TokenHeader, src.String())
 		}
 		if got := src.VerifyOptions().RequireSealed; got != (tc.cfg.Kind == Vault) {
 			t.Errorf("%s: RequireSealed = %v", tc.cfg.Kind, got)

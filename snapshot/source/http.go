@@ -32,64 +32,12 @@ const (
 	DigestAbsent DigestStatus = "absent"
 )
 
-// kindSpec is everything that differs between the HTTP APIs.
-type kindSpec struct {
-	path             string
-	forceRestorePath string // vault only
-	restoreMethod    string
-	tokenHeader      string
-	// staleValue is the value of ?stale= when Config.Stale; Consul takes a
-	// bare "?stale".
-	staleValue string
-	// locationParam carries Datacenter (consul) or Region (nomad).
-	locationParam string
-	// recordHeaders are copied into SaveResult.Headers when present.
-	recordHeaders []string
-	checkDigest   bool
-	requireSealed bool
-}
-
-var specs = map[Kind]kindSpec{
-	Consul: {
-		path:          "/v1/snapshot",
-		restoreMethod: http.MethodPut,
-		tokenHeader:   "X-Consul-Token",
-		staleValue:    "",
-		locationParam: "dc",
-		recordHeaders: []string{"X-Consul-Index", "X-Consul-KnownLeader", "X-Consul-LastContact"},
-	},
-	Nomad: {
-		path:          "/v1/operator/snapshot",
-		restoreMethod: http.MethodPut,
-		tokenHeader:   "X-Nomad-Token",
-		staleValue:    "true",
-		locationParam: "region",
-		recordHeaders: []string{"Digest", "X-Nomad-Index", "X-Nomad-KnownLeader", "X-Nomad-LastContact"},
-		checkDigest:   true,
-	},
-	Vault: {
-		path:             "/v1/sys/storage/raft/snapshot",
-		forceRestorePath: "/v1/sys/storage/raft/snapshot-force",
-		restoreMethod:    http.MethodPost,
-		tokenHeader:      "X-Vault-Token",
-		requireSealed:    true,
-	},
-	Raft: {
-		path:          "/v1/snapshot",
-		restoreMethod: http.MethodPut,
-		tokenHeader:   "X-Raft-Token",
-		staleValue:    "true",
-		recordHeaders: []string{"Digest", "X-Raft-Index", "X-Raft-Term", "X-Raft-Known-Leader"},
-		checkDigest:   true,
-	},
-}
-
 // copyBufferSize keeps syscalls per GiB low without holding much memory.
 const copyBufferSize = 256 << 10
 
 type httpSource struct {
 	kind   Kind
-	spec   kindSpec
+	spec   Spec
 	cfg    Config
 	base   *url.URL
 	client *http.Client
@@ -110,18 +58,20 @@ func New(cfg Config) (Source, error) {
 		}
 		return nil, err
 	}
-	return &httpSource{kind: cfg.Kind, spec: specs[cfg.Kind], cfg: cfg, base: base, client: client}, nil
+	spec, _ := Lookup(cfg.Kind) // validate checked it
+	return &httpSource{kind: cfg.Kind, spec: spec, cfg: cfg, base: base, client: client}, nil
 }
 
 func validate(cfg Config) (*url.URL, error) {
 	bad := func(field, reason string) error {
 		return &ConfigError{Kind: cfg.Kind, Field: field, Reason: reason}
 	}
-	if _, ok := specs[cfg.Kind]; !ok {
+	spec, ok := Lookup(cfg.Kind)
+	if !ok {
 		if cfg.Kind == "" {
-			return nil, bad("Kind", "is empty (want consul, nomad, vault or raft)")
+			return nil, bad("Kind", "is empty (want "+KindNames()+")")
 		}
-		return nil, bad("Kind", fmt.Sprintf("unknown kind %q (want consul, nomad, vault or raft)", cfg.Kind))
+		return nil, bad("Kind", fmt.Sprintf("unknown kind %q (want %s)", cfg.Kind, KindNames()))
 	}
 	if cfg.Address == "" {
 		return nil, bad("Address", "is empty (want a base URL such as http://127.0.0.1:8500)")
@@ -165,28 +115,29 @@ func validate(cfg Config) (*url.URL, error) {
 	if cfg.Timeout < 0 {
 		return nil, bad("Timeout", "must not be negative")
 	}
-	if cfg.Datacenter != "" && cfg.Kind != Consul {
-		return nil, bad("Datacenter", "applies to consul sources only")
+	if cfg.Datacenter != "" && spec.DatacenterParam == "" {
+		return nil, bad("Datacenter", "applies to "+allowedFor(func(s Spec) bool { return s.DatacenterParam != "" }))
 	}
-	if cfg.Region != "" && cfg.Kind != Nomad {
-		return nil, bad("Region", "applies to nomad sources only")
+	if cfg.Region != "" && spec.RegionParam == "" {
+		return nil, bad("Region", "applies to "+allowedFor(func(s Spec) bool { return s.RegionParam != "" }))
 	}
 	if cfg.Namespace != "" {
-		if cfg.Kind != Vault {
-			return nil, bad("Namespace", "applies to vault sources only")
+		if spec.NamespaceHeader == "" {
+			return nil, bad("Namespace", "applies to "+allowedFor(func(s Spec) bool { return s.NamespaceHeader != "" }))
 		}
 		if err := checkTokenChars(cfg.Namespace); err != nil {
 			return nil, bad("Namespace", strings.Replace(err.Error(), "token", "namespace", 1))
 		}
 	}
-	if cfg.ForceRestore && cfg.Kind != Vault {
-		return nil, bad("ForceRestore", "applies to vault sources only")
+	if cfg.ForceRestore && spec.ForceRestorePath == "" {
+		return nil, bad("ForceRestore", "applies to "+allowedFor(func(s Spec) bool { return s.ForceRestorePath != "" }))
 	}
-	if cfg.Stale && cfg.Kind == Vault {
-		return nil, bad("Stale", "vault has no stale mode (snapshots always come from the active node)")
+	noStale := fmt.Sprintf("%s has no stale mode (%s)", cfg.Kind, spec.NoStaleReason)
+	if cfg.Stale && spec.StaleQuery == "" {
+		return nil, bad("Stale", noStale)
 	}
-	if cfg.StaleFallback && cfg.Kind == Vault {
-		return nil, bad("StaleFallback", "vault has no stale mode (snapshots always come from the active node)")
+	if cfg.StaleFallback && spec.StaleQuery == "" {
+		return nil, bad("StaleFallback", noStale)
 	}
 	if cfg.StaleFallback && cfg.Stale {
 		return nil, bad("StaleFallback", "has no effect when stale is set: every save is already stale")
@@ -207,14 +158,14 @@ func (s *httpSource) String() string { return fmt.Sprintf("%s at %s", s.kind, s.
 func (s *httpSource) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, s.String()) }
 
 func (s *httpSource) VerifyOptions() snapshot.VerifyOptions {
-	return snapshot.VerifyOptions{RequireSealed: s.spec.requireSealed}
+	return snapshot.VerifyOptions{RequireSealed: s.spec.RequireSealed}
 }
 
 // StaleFallback and SaveStale implement StaleFallbackSource.
 func (s *httpSource) StaleFallback() bool { return s.cfg.StaleFallback }
 
 func (s *httpSource) SaveStale(ctx context.Context, w io.Writer) (*SaveResult, error) {
-	if s.spec.staleValue == "" && s.kind != Consul {
+	if s.spec.StaleQuery == "" {
 		return nil, &Error{Kind: s.kind, Op: OpSave, URL: s.endpoint(OpSave, false), Message: "this source has no stale mode", permanent: true}
 	}
 	return s.save(ctx, w, true)
@@ -223,28 +174,24 @@ func (s *httpSource) SaveStale(ctx context.Context, w io.Writer) (*SaveResult, e
 // endpoint builds the request URL; it holds no secret.
 func (s *httpSource) endpoint(op string, stale bool) string {
 	u := *s.base
-	path := s.spec.path
-	if op == OpRestore && s.cfg.ForceRestore && s.spec.forceRestorePath != "" {
-		path = s.spec.forceRestorePath
+	path := s.spec.Path
+	if op == OpRestore && s.cfg.ForceRestore && s.spec.ForceRestorePath != "" {
+		path = s.spec.ForceRestorePath
 	}
 	u.Path = s.base.Path + path
 	query := url.Values{}
-	if s.spec.locationParam == "dc" && s.cfg.Datacenter != "" {
-		query.Set("dc", s.cfg.Datacenter)
+	if s.spec.DatacenterParam != "" && s.cfg.Datacenter != "" {
+		query.Set(s.spec.DatacenterParam, s.cfg.Datacenter)
 	}
-	if s.spec.locationParam == "region" && s.cfg.Region != "" {
-		query.Set("region", s.cfg.Region)
+	if s.spec.RegionParam != "" && s.cfg.Region != "" {
+		query.Set(s.spec.RegionParam, s.cfg.Region)
 	}
 	encoded := query.Encode()
-	if op == OpSave && stale {
-		stale := "stale"
-		if s.spec.staleValue != "" {
-			stale += "=" + s.spec.staleValue
-		}
+	if op == OpSave && stale && s.spec.StaleQuery != "" {
 		if encoded != "" {
 			encoded += "&"
 		}
-		encoded += stale
+		encoded += s.spec.StaleQuery
 	}
 	u.RawQuery = encoded
 	return u.String()
@@ -257,10 +204,10 @@ func (s *httpSource) newRequest(ctx context.Context, method, rawURL string, body
 	}
 	req.Header.Set("User-Agent", UserAgent())
 	if s.cfg.Token.IsSet() {
-		req.Header.Set(s.spec.tokenHeader, s.cfg.Token.Reveal())
+		req.Header.Set(s.spec.TokenHeader, s.cfg.Token.Reveal())
 	}
-	if s.cfg.Namespace != "" {
-		req.Header.Set("X-Vault-Namespace", s.cfg.Namespace)
+	if s.spec.NamespaceHeader != "" && s.cfg.Namespace != "" {
+		req.Header.Set(s.spec.NamespaceHeader, s.cfg.Namespace)
 	}
 	return req, nil
 }
@@ -323,7 +270,7 @@ func (s *httpSource) save(ctx context.Context, w io.Writer, stale bool) (res *Sa
 	}
 
 	result := &SaveResult{Headers: map[string]string{}, Stale: stale}
-	for _, name := range s.spec.recordHeaders {
+	for _, name := range s.spec.RecordHeaders {
 		if value := resp.Header.Get(name); value != "" {
 			result.Headers[name] = value
 		}
@@ -332,7 +279,7 @@ func (s *httpSource) save(ctx context.Context, w io.Writer, stale bool) (res *Sa
 		wantDigest []byte
 		hasher     hash.Hash
 	)
-	if s.spec.checkDigest {
+	if s.spec.CheckDigest {
 		wantDigest, err = parseSHA256Digest(resp.Header.Values("Digest"))
 		if err != nil {
 			return nil, fail(err.Error(), true, err)
@@ -366,7 +313,7 @@ func (s *httpSource) save(ctx context.Context, w io.Writer, stale bool) (res *Sa
 	if resp.ContentLength >= 0 && n != resp.ContentLength {
 		return nil, s.cutShort(rawURL, n, resp.ContentLength, io.ErrUnexpectedEOF)
 	}
-	if s.spec.checkDigest {
+	if s.spec.CheckDigest {
 		if hasher == nil {
 			result.Digest = DigestAbsent
 		} else {
@@ -417,7 +364,7 @@ func (s *httpSource) Restore(ctx context.Context, archive io.Reader, size int64)
 	}
 	// LimitReader also hides any Close method: the caller owns the archive.
 	body := &trackingReader{r: io.LimitReader(archive, size)}
-	req, err := s.newRequest(ctx, s.spec.restoreMethod, rawURL, body)
+	req, err := s.newRequest(ctx, s.spec.RestoreMethod, rawURL, body)
 	if err != nil {
 		return fail("building request: "+err.Error(), true, err)
 	}

@@ -50,23 +50,6 @@ func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `
 // never use a Secret as a map key.
 func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
 
-// DefaultTokenEnv is the environment variable the vendor's own CLI reads the
-// token from: CONSUL_HTTP_TOKEN, NOMAD_TOKEN, VAULT_TOKEN, and
-// RAFTSNAP_RAFT_TOKEN for the raft handler. Unknown kinds return "".
-func DefaultTokenEnv(kind Kind) string {
-	switch kind {
-	case Consul:
-		return "CONSUL_HTTP_TOKEN"
-	case Nomad:
-		return "NOMAD_TOKEN"
-	case Vault:
-		return "VAULT_TOKEN"
-	case Raft:
-		return "RAFTSNAP_RAFT_TOKEN"
-	}
-	return ""
-}
-
 // LoadToken finds a source's token. The rules, in order:
 //
 //  1. file != "": the token is the file's content with surrounding
@@ -79,7 +62,7 @@ func DefaultTokenEnv(kind Kind) string {
 //  3. Otherwise: no token (an empty Secret, nil error), which is right for
 //     servers without ACLs.
 //
-// Callers usually pass DefaultTokenEnv(kind) as envVar when the
+// Callers usually pass the kind's Spec.Env.Token as envVar when the
 // configuration names none. logger may be nil (slog.Default is used).
 func LoadToken(file, envVar string, logger *slog.Logger) (Secret, error) {
 	if logger == nil {

@@ -162,10 +162,14 @@ func TestLoadTokenWarnsAboutLooseFileModeWithoutTheToken(t *testing.T) {
 }
 
 func TestDefaultTokenEnv(t *testing.T) {
-	want := map[Kind]string{Consul: "CONSUL_HTTP_TOKEN", Nomad: "NOMAD_TOKEN", Vault: "VAULT_TOKEN", Raft: "RAFTSNAP_RAFT_TOKEN", "etcd": ""}
+	want := map[Kind]string{Consul: "CONSUL_HTTP_TOKEN", Nomad: "NOMAD_TOKEN", Vault: "VAULT_TOKEN", Raft: "RAFTSNAP_RAFT_TOKEN"}
 	for kind, env := range want {
-		if got := DefaultTokenEnv(kind); got != env {
-			t.Errorf("DefaultTokenEnv(%s) = %q, want %q", kind, got, env)
+		spec, ok := Lookup(kind)
+		if got := spec.Env.Token; !ok || got != env {
+			t.Errorf("%s token variable = %q (registered %v), want %q", kind, got, ok, env)
 		}
+	}
+	if _, ok := Lookup("etcd"); ok {
+		t.Error("etcd is registered")
 	}
 }

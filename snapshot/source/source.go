@@ -11,17 +11,6 @@ import (
 	"github.com/raftsnap/raftsnap/snapshot"
 )
 
-// Kind names a type of source.
-type Kind string
-
-const (
-	Consul Kind = "consul"
-	Nomad  Kind = "nomad"
-	Vault  Kind = "vault"
-	// Raft is a Go service exposing snapshot.NewHandler over HTTP.
-	Raft Kind = "raft"
-)
-
 // Source is where snapshots come from and where restores go.
 type Source interface {
 	Kind() Kind
