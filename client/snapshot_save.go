@@ -16,7 +16,7 @@ import (
 )
 
 type snapshotSaveOptions struct {
-	source sourceOptions
+	source source.Config
 	format string
 }
 
@@ -41,7 +41,7 @@ and FILE.part is removed.`,
 			return runSnapshotSave(cmd.Context(), g, opts, args)
 		},
 	}
-	opts.source.addFlags(cmd)
+	addSourceFlags(cmd, &opts.source)
 	cmd.Flags().StringVar(&opts.format, "format", "text", "output format: text or json")
 	return cmd
 }
@@ -62,7 +62,7 @@ func runSnapshotSave(ctx context.Context, g *globalOptions, opts *snapshotSaveOp
 	if err := checkFormat(opts.format); err != nil {
 		return err
 	}
-	src, err := opts.source.build(g.logger)
+	src, err := buildSource(opts.source, g.logger)
 	if err != nil {
 		return err
 	}

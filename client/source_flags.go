@@ -12,43 +12,26 @@ import (
 	"github.com/raftsnap/raftsnap/snapshot/source"
 )
 
-// sourceOptions are the flags that name a source (consul, nomad, vault or
-// raft) and how to reach it. Shared by `snapshot save` and `snapshot restore`.
-type sourceOptions struct {
-	kind           string
-	address        string
-	tokenFile      string
-	tokenEnv       string
-	stale          bool
-	datacenter     string
-	region         string
-	namespace      string
-	caFile         string
-	certFile       string
-	keyFile        string
-	serverName     string
-	insecure       bool
-	connectTimeout time.Duration
-	timeout        time.Duration
-}
-
-func (o *sourceOptions) addFlags(cmd *cobra.Command) {
+// addSourceFlags binds the flags that name a source and how to reach it
+// onto cfg, the same settings a configuration file's source block fills.
+// Shared by `snapshot save` and `snapshot restore`.
+func addSourceFlags(cmd *cobra.Command, cfg *source.Config) {
 	fs := cmd.Flags()
-	fs.StringVar(&o.kind, "source", "", "source kind: "+source.KindNames()+" (required)")
-	fs.StringVar(&o.address, "address", "", "source URL (default: "+envList(func(e source.EnvVars) string { return e.Address }, "$")+", else the vendor's local default)")
-	fs.StringVar(&o.tokenFile, "token-file", "", "read the ACL token from this file")
-	fs.StringVar(&o.tokenEnv, "token-env", "", "read the ACL token from this environment variable (default: "+envList(func(e source.EnvVars) string { return e.Token }, "")+")")
-	fs.BoolVar(&o.stale, "stale", false, "let any server answer, not only the leader (works without a leader; may be slightly behind)")
-	fs.StringVar(&o.datacenter, "datacenter", "", "consul: datacenter to query")
-	fs.StringVar(&o.region, "region", "", "nomad: region to query")
-	fs.StringVar(&o.namespace, "namespace", "", "vault: namespace (X-Vault-Namespace)")
-	fs.StringVar(&o.caFile, "ca-file", "", "PEM CA bundle to verify the server's certificate")
-	fs.StringVar(&o.certFile, "client-cert", "", "PEM client certificate for mutual TLS")
-	fs.StringVar(&o.keyFile, "client-key", "", "PEM key of --client-cert")
-	fs.StringVar(&o.serverName, "tls-server-name", "", "server name expected in the server's certificate")
-	fs.BoolVar(&o.insecure, "tls-skip-verify", false, "do not verify the server's certificate (insecure; for tests only)")
-	fs.DurationVar(&o.connectTimeout, "connect-timeout", 10*time.Second, "bound on connecting and the TLS handshake")
-	fs.DurationVar(&o.timeout, "timeout", 0, "bound on the whole transfer (0: none; Ctrl-C cancels)")
+	fs.StringVar((*string)(&cfg.Kind), "source", "", "source kind: "+source.KindNames()+" (required)")
+	fs.StringVar(&cfg.Address, "address", "", "source URL (default: "+envList(func(e source.EnvVars) string { return e.Address }, "$")+", else the vendor's local default)")
+	fs.StringVar(&cfg.TokenFile, "token-file", "", "read the ACL token from this file")
+	fs.StringVar(&cfg.TokenEnv, "token-env", "", "read the ACL token from this environment variable (default: "+envList(func(e source.EnvVars) string { return e.Token }, "")+")")
+	fs.BoolVar(&cfg.Stale, "stale", false, "let any server answer, not only the leader (works without a leader; may be slightly behind)")
+	fs.StringVar(&cfg.Datacenter, "datacenter", "", "consul: datacenter to query")
+	fs.StringVar(&cfg.Region, "region", "", "nomad: region to query")
+	fs.StringVar(&cfg.Namespace, "namespace", "", "vault: namespace (X-Vault-Namespace)")
+	fs.StringVar(&cfg.TLS.CAFile, "ca-file", "", "PEM CA bundle to verify the server's certificate")
+	fs.StringVar(&cfg.TLS.CertFile, "client-cert", "", "PEM client certificate for mutual TLS")
+	fs.StringVar(&cfg.TLS.KeyFile, "client-key", "", "PEM key of --client-cert")
+	fs.StringVar(&cfg.TLS.ServerName, "tls-server-name", "", "server name expected in the server's certificate")
+	fs.BoolVar(&cfg.TLS.InsecureSkipVerify, "tls-skip-verify", false, "do not verify the server's certificate (insecure; for tests only)")
+	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 10*time.Second, "bound on connecting and the TLS handshake")
+	fs.DurationVar(&cfg.Timeout, "timeout", 0, "bound on the whole transfer (0: none; Ctrl-C cancels)")
 	_ = cmd.RegisterFlagCompletionFunc("source", completeSourceKinds)
 }
 
@@ -88,54 +71,25 @@ func defaultAddress(spec source.Spec) string {
 	return spec.DefaultAddress
 }
 
-func (o *sourceOptions) config(logger *slog.Logger) (source.Config, error) {
-	kind := source.Kind(o.kind)
-	spec, known := source.Lookup(kind)
+// buildSource checks the flags bound by addSourceFlags, loads the token
+// and builds the source; every problem is a usage error.
+func buildSource(cfg source.Config, logger *slog.Logger) (source.Source, error) {
+	spec, known := source.Lookup(cfg.Kind)
 	switch {
-	case kind == "":
-		return source.Config{}, usageError(fmt.Errorf("--source is required: %s", source.KindNames()))
+	case cfg.Kind == "":
+		return nil, usageError(fmt.Errorf("--source is required: %s", source.KindNames()))
 	case !known:
-		return source.Config{}, usageError(fmt.Errorf("unknown --source %q: use %s", o.kind, source.KindNames()))
+		return nil, usageError(fmt.Errorf("unknown --source %q: use %s", cfg.Kind, source.KindNames()))
 	}
-	address := o.address
-	if address == "" {
-		address = defaultAddress(spec)
+	if cfg.Address == "" {
+		cfg.Address = defaultAddress(spec)
 	}
-	if address == "" {
-		return source.Config{}, usageError(fmt.Errorf("--address is required for --source %s", kind))
+	if cfg.Address == "" {
+		return nil, usageError(fmt.Errorf("--address is required for --source %s", cfg.Kind))
 	}
-	tokenEnv := o.tokenEnv
-	if tokenEnv == "" && o.tokenFile == "" {
-		tokenEnv = spec.Env.Token
-	}
-	token, err := source.LoadToken(o.tokenFile, tokenEnv, logger)
+	cfg, err := cfg.Resolve(nil, logger)
 	if err != nil {
-		return source.Config{}, usageError(err)
-	}
-	return source.Config{
-		Kind:       kind,
-		Address:    address,
-		Token:      token,
-		Stale:      o.stale,
-		Datacenter: o.datacenter,
-		Region:     o.region,
-		Namespace:  o.namespace,
-		TLS: source.TLSConfig{
-			CAFile:             o.caFile,
-			CertFile:           o.certFile,
-			KeyFile:            o.keyFile,
-			ServerName:         o.serverName,
-			InsecureSkipVerify: o.insecure,
-		},
-		ConnectTimeout: o.connectTimeout,
-		Timeout:        o.timeout,
-	}, nil
-}
-
-func (o *sourceOptions) build(logger *slog.Logger) (source.Source, error) {
-	cfg, err := o.config(logger)
-	if err != nil {
-		return nil, err
+		return nil, usageError(err)
 	}
 	src, err := source.New(cfg)
 	if err != nil {

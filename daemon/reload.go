@@ -81,11 +81,11 @@ func (b *jobBuilder) plan(cfg *config.Config) (*jobPlan, error) {
 		c := &cfg.Jobs[i]
 		seen[c.Name] = true
 		var sources []source.Config
-		for _, s := range []*config.Source{c.Source, c.Target} {
+		for _, s := range []*source.Config{c.Source, c.Target} {
 			if s == nil {
 				continue
 			}
-			sc, err := s.SourceConfig(b.logger)
+			sc, err := s.Resolve(nil, b.logger)
 			if err != nil {
 				return nil, fmt.Errorf("job %s: %w", c.Name, err)
 			}

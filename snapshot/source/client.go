@@ -42,11 +42,11 @@ func NewTLSConfig(cfg TLSConfig) (*tls.Config, error) {
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
 		if err != nil {
-			return nil, &ConfigError{Field: "TLS.CAFile", Reason: "cannot read CA file: " + err.Error(), Err: err}
+			return nil, &ConfigError{Field: "tls.ca_file", Reason: "cannot read CA file: " + err.Error(), Err: err}
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, &ConfigError{Field: "TLS.CAFile", Reason: fmt.Sprintf("%s holds no PEM certificate", cfg.CAFile)}
+			return nil, &ConfigError{Field: "tls.ca_file", Reason: fmt.Sprintf("%s holds no PEM certificate", cfg.CAFile)}
 		}
 		tlsCfg.RootCAs = pool
 	}
@@ -54,13 +54,13 @@ func NewTLSConfig(cfg TLSConfig) (*tls.Config, error) {
 	case cfg.CertFile != "" && cfg.KeyFile != "":
 		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
 		if err != nil {
-			return nil, &ConfigError{Field: "TLS.CertFile", Reason: "cannot load client certificate and key: " + err.Error(), Err: err}
+			return nil, &ConfigError{Field: "tls.cert_file", Reason: "cannot load client certificate and key: " + err.Error(), Err: err}
 		}
 		tlsCfg.Certificates = []tls.Certificate{cert}
 	case cfg.CertFile != "":
-		return nil, &ConfigError{Field: "TLS.KeyFile", Reason: "TLS.CertFile is set but TLS.KeyFile is not: give both or neither"}
+		return nil, &ConfigError{Field: "tls.key_file", Reason: "tls.cert_file is set but tls.key_file is not: give both or neither"}
 	case cfg.KeyFile != "":
-		return nil, &ConfigError{Field: "TLS.CertFile", Reason: "TLS.KeyFile is set but TLS.CertFile is not: give both or neither"}
+		return nil, &ConfigError{Field: "tls.cert_file", Reason: "tls.key_file is set but tls.cert_file is not: give both or neither"}
 	}
 	return tlsCfg, nil
 }

@@ -108,8 +108,10 @@ func IsNoLeader(err error) bool {
 
 // ConfigError is an invalid Config given to New. It is always permanent.
 type ConfigError struct {
-	Kind  Kind
-	Field string // Config field, e.g. "Address" or "TLS.CAFile"
+	Kind Kind
+	// Field is the setting's key in a configuration file's source block
+	// (Config's yaml tag), e.g. "address" or "tls.ca_file".
+	Field string
 	// Reason says what is wrong; it never quotes a token.
 	Reason string
 	Err    error
@@ -245,7 +247,7 @@ func describeTransportError(err error) (string, bool) {
 		return "timed out: " + err.Error(), false
 	case errors.As(err, &unknownAuthority), errors.As(err, &hostnameErr), errors.As(err, &invalidCert),
 		errors.As(err, &verifyErr):
-		return "TLS certificate not trusted: " + err.Error() + " (check TLS.CAFile and TLS.ServerName)", true
+		return "TLS certificate not trusted: " + err.Error() + " (check tls.ca_file and tls.server_name)", true
 	case errors.As(err, &recordHeaderErr):
 		return "TLS handshake failed: the server does not speak TLS (use an http:// address?)", true
 	case errors.As(err, &alertErr), isRemoteTLSAlert(err):

@@ -66,15 +66,12 @@ func validate(cfg Config) (*url.URL, error) {
 	bad := func(field, reason string) error {
 		return &ConfigError{Kind: cfg.Kind, Field: field, Reason: reason}
 	}
-	spec, ok := Lookup(cfg.Kind)
-	if !ok {
-		if cfg.Kind == "" {
-			return nil, bad("Kind", "is empty (want "+KindNames()+")")
-		}
-		return nil, bad("Kind", fmt.Sprintf("unknown kind %q (want %s)", cfg.Kind, KindNames()))
+	spec, err := lookupKind(cfg.Kind)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Address == "" {
-		return nil, bad("Address", "is empty (want a base URL such as http://127.0.0.1:8500)")
+		return nil, bad("address", "is empty (want a base URL such as http://127.0.0.1:8500)")
 	}
 	base, err := url.Parse(cfg.Address)
 	if err != nil {
@@ -84,66 +81,66 @@ func validate(cfg Config) (*url.URL, error) {
 		if errors.As(err, &urlErr) {
 			err = urlErr.Err
 		}
-		return nil, bad("Address", "is not a valid URL: "+err.Error())
+		return nil, bad("address", "is not a valid URL: "+err.Error())
 	}
 	if base.User != nil {
-		return nil, bad("Address", "must not contain user:password@ (put the token in a token file or environment variable)")
+		return nil, bad("address", "must not contain user:password@ (put the token in a token file or environment variable)")
 	}
 	if base.Scheme != "http" && base.Scheme != "https" {
-		return nil, bad("Address", fmt.Sprintf("scheme %q is not supported (want http:// or https://)", base.Scheme))
+		return nil, bad("address", fmt.Sprintf("scheme %q is not supported (want http:// or https://)", base.Scheme))
 	}
 	if base.Host == "" || base.Hostname() == "" {
-		return nil, bad("Address", fmt.Sprintf("%q has no host", cfg.Address))
+		return nil, bad("address", fmt.Sprintf("%q has no host", cfg.Address))
 	}
 	if base.RawQuery != "" || base.ForceQuery || base.Fragment != "" {
-		return nil, bad("Address", "must not contain a query (?...) or fragment (#...); use the source's options instead")
+		return nil, bad("address", "must not contain a query (?...) or fragment (#...); use the source's options instead")
 	}
 	base.Path = strings.TrimRight(base.Path, "/")
 	base.RawPath = ""
 
 	if err := checkTokenChars(cfg.Token.Reveal()); err != nil {
-		return nil, bad("Token", err.Error())
+		return nil, bad("token", err.Error())
 	}
 	tlsSet := cfg.TLS.CAFile != "" || cfg.TLS.CertFile != "" || cfg.TLS.KeyFile != "" ||
 		cfg.TLS.ServerName != "" || cfg.TLS.InsecureSkipVerify
 	if tlsSet && base.Scheme != "https" {
-		return nil, bad("TLS", "TLS settings need an https:// address")
+		return nil, bad("tls", "TLS settings need an https:// address")
 	}
 	if cfg.ConnectTimeout < 0 {
-		return nil, bad("ConnectTimeout", "must not be negative")
+		return nil, bad("connect_timeout", "must not be negative")
 	}
 	if cfg.Timeout < 0 {
-		return nil, bad("Timeout", "must not be negative")
+		return nil, bad("timeout", "must not be negative")
 	}
 	if cfg.Datacenter != "" && spec.DatacenterParam == "" {
-		return nil, bad("Datacenter", "applies to "+allowedFor(func(s Spec) bool { return s.DatacenterParam != "" }))
+		return nil, bad("datacenter", "applies to "+allowedFor(func(s Spec) bool { return s.DatacenterParam != "" }))
 	}
 	if cfg.Region != "" && spec.RegionParam == "" {
-		return nil, bad("Region", "applies to "+allowedFor(func(s Spec) bool { return s.RegionParam != "" }))
+		return nil, bad("region", "applies to "+allowedFor(func(s Spec) bool { return s.RegionParam != "" }))
 	}
 	if cfg.Namespace != "" {
 		if spec.NamespaceHeader == "" {
-			return nil, bad("Namespace", "applies to "+allowedFor(func(s Spec) bool { return s.NamespaceHeader != "" }))
+			return nil, bad("namespace", "applies to "+allowedFor(func(s Spec) bool { return s.NamespaceHeader != "" }))
 		}
 		if err := checkTokenChars(cfg.Namespace); err != nil {
-			return nil, bad("Namespace", strings.Replace(err.Error(), "token", "namespace", 1))
+			return nil, bad("namespace", strings.Replace(err.Error(), "token", "namespace", 1))
 		}
 	}
 	if cfg.ForceRestore && spec.ForceRestorePath == "" {
-		return nil, bad("ForceRestore", "applies to "+allowedFor(func(s Spec) bool { return s.ForceRestorePath != "" }))
+		return nil, bad("force_restore", "applies to "+allowedFor(func(s Spec) bool { return s.ForceRestorePath != "" }))
 	}
 	noStale := fmt.Sprintf("%s has no stale mode (%s)", cfg.Kind, spec.NoStaleReason)
 	if cfg.Stale && spec.StaleQuery == "" {
-		return nil, bad("Stale", noStale)
+		return nil, bad("stale", noStale)
 	}
 	if cfg.StaleFallback && spec.StaleQuery == "" {
-		return nil, bad("StaleFallback", noStale)
+		return nil, bad("stale_fallback", noStale)
 	}
 	if cfg.StaleFallback && cfg.Stale {
-		return nil, bad("StaleFallback", "has no effect when stale is set: every save is already stale")
+		return nil, bad("stale_fallback", "has no effect when stale is set: every save is already stale")
 	}
 	if cfg.MaxSize < 0 {
-		return nil, bad("MaxSize", "must not be negative")
+		return nil, bad("max_size", "must not be negative")
 	}
 	return base, nil
 }
