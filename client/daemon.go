@@ -7,14 +7,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/raftsnap/raftsnap/config"
 	"github.com/raftsnap/raftsnap/daemon"
-	"github.com/raftsnap/raftsnap/daemon/job"
 )
 
 type daemonOptions struct {
@@ -54,13 +52,6 @@ seconds, a prune job and a restore job, everything under DIR.`,
 	cmd.Flags().BoolVar(&opts.dev, "dev", false, "run the embedded default: dev clusters and a built-in configuration")
 	cmd.Flags().StringVar(&opts.devDir, "dev-dir", filepath.Join(os.TempDir(), "raftsnap-dev"), "with --dev: where the socket, the store and the config go")
 	return cmd
-}
-
-func versionInfo() job.VersionInfo {
-	return job.VersionInfo{
-		Version: Version(), Commit: Commit(), GoVersion: runtime.Version(),
-		OS: runtime.GOOS, Arch: runtime.GOARCH,
-	}
 }
 
 // forwardSIGHUP catches SIGHUP (whose default action would kill the

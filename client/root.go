@@ -15,8 +15,6 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-
-	"github.com/raftsnap/raftsnap/snapshot/source"
 )
 
 // globalOptions are the flags every subcommand accepts.
@@ -35,9 +33,6 @@ type globalOptions struct {
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-
-	// The sources announce this version in their User-Agent.
-	source.Version = Version()
 
 	g := &globalOptions{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := newRootCommand(g)

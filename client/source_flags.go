@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/raftsnap/raftsnap/daemon/buildinfo"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 )
 
@@ -87,6 +88,7 @@ func buildSource(cfg source.Config, logger *slog.Logger) (source.Source, error) 
 	if cfg.Address == "" {
 		return nil, usageError(fmt.Errorf("--address is required for --source %s", cfg.Kind))
 	}
+	cfg.UserAgent = buildinfo.UserAgent()
 	cfg, err := cfg.Resolve(nil, logger)
 	if err != nil {
 		return nil, usageError(err)

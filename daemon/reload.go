@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/raftsnap/raftsnap/config"
+	"github.com/raftsnap/raftsnap/daemon/buildinfo"
 	"github.com/raftsnap/raftsnap/daemon/job"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/snapshot/store"
@@ -89,6 +90,7 @@ func (b *jobBuilder) plan(cfg *config.Config) (*jobPlan, error) {
 			if err != nil {
 				return nil, fmt.Errorf("job %s: %w", c.Name, err)
 			}
+			sc.UserAgent = buildinfo.UserAgent()
 			sources = append(sources, sc)
 		}
 		fp, err := fingerprint(sources)

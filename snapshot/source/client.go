@@ -7,27 +7,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime/debug"
 	"time"
 )
 
 // DefaultConnectTimeout bounds dialing plus the TLS handshake when
 // Config.ConnectTimeout is 0.
 const DefaultConnectTimeout = 10 * time.Second
-
-// Version is sent in the User-Agent header ("raftsnap/<Version>"). It
-// defaults to the main module's version from the build info; main may set it.
-var Version = buildVersion()
-
-func buildVersion() string {
-	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
-		return info.Main.Version
-	}
-	return "dev"
-}
-
-// UserAgent is the User-Agent header of every request raftsnap sends.
-func UserAgent() string { return "raftsnap/" + Version }
 
 // NewTLSConfig builds the client TLS configuration: TLS 1.2 or newer, the
 // CA file as the only roots when given (the system roots otherwise), the

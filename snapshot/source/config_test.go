@@ -1,7 +1,11 @@
 package source
 
 import (
+	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,3 +123,27 @@ func TestParseRetryAfterAndServerMessage(t *testing.T) {
 }
 
 func timeZero() time.Time { return time.Date(2015, 10, 21, 7, 28, 0, 0, time.UTC) }
+
+// TestUserAgent: the caller names the program (raftsnap sends
+// "raftsnap/<version>"); a library user who does not gets "raftsnap".
+func TestUserAgent(t *testing.T) {
+	got := make(chan string, 2)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("User-Agent")
+		w.WriteHeader(http.StatusForbidden)
+	}))
+	defer srv.Close()
+	for _, ua := range []string{"raftsnap/v1.2.3", ""} {
+		src := mustNew(t, Config{Kind: Consul, Address: srv.URL, UserAgent: ua})
+		if _, err := src.Save(context.Background(), io.Discard); err == nil {
+			t.Fatal("want the 403 as an error")
+		}
+		want := ua
+		if want == "" {
+			want = "raftsnap"
+		}
+		if sent := <-got; sent != want {
+			t.Errorf("UserAgent %q: sent %q, want %q", ua, sent, want)
+		}
+	}
+}

@@ -32,6 +32,10 @@ const (
 	DigestAbsent DigestStatus = "absent"
 )
 
+// defaultUserAgent is sent when Config.UserAgent is empty; raftsnap's own
+// callers send "raftsnap/<version>".
+const defaultUserAgent = "raftsnap"
+
 // copyBufferSize keeps syscalls per GiB low without holding much memory.
 const copyBufferSize = 256 << 10
 
@@ -199,7 +203,11 @@ func (s *httpSource) newRequest(ctx context.Context, method, rawURL string, body
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("User-Agent", UserAgent())
+	userAgent := s.cfg.UserAgent
+	if userAgent == "" {
+		userAgent = defaultUserAgent
+	}
+	req.Header.Set("User-Agent", userAgent)
 	if s.cfg.Token.IsSet() {
 		req.Header.Set(s.spec.TokenHeader, s.cfg.Token.Reveal())
 	}

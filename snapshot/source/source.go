@@ -102,6 +102,10 @@ type Config struct {
 	// Timeout, when non-zero, bounds a whole request. Callers usually
 	// bound runs by context instead.
 	Timeout time.Duration `yaml:"-"`
+	// UserAgent is sent with every request (empty: "raftsnap"). raftsnap
+	// itself sends "raftsnap/<version>"; this package cannot know the
+	// version of the program embedding it.
+	UserAgent string `yaml:"-"`
 }
 
 // Secret holds a token. It formats as "[redacted]" everywhere (fmt, slog,
