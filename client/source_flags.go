@@ -3,7 +3,6 @@ package client
 import (
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -15,25 +14,51 @@ import (
 
 // addSourceFlags binds the flags that name a source and how to reach it
 // onto cfg, the same settings a configuration file's source block fills.
-// Shared by `snapshot save` and `snapshot restore`.
+// Each flag's help names the vendors' variables it falls back to
+// (source.Config.Resolve). Shared by `snapshot save` and `snapshot restore`.
 func addSourceFlags(cmd *cobra.Command, cfg *source.Config) {
 	fs := cmd.Flags()
+	env := func(pick func(source.EnvVars) string) string {
+		if list := envList(pick, "$"); list != "" {
+			return " (default: " + list + ")"
+		}
+		return ""
+	}
 	fs.StringVar((*string)(&cfg.Kind), "source", "", "source kind: "+source.KindNames()+" (required)")
-	fs.StringVar(&cfg.Address, "address", "", "source URL (default: "+envList(func(e source.EnvVars) string { return e.Address }, "$")+", else the vendor's local default)")
-	fs.StringVar(&cfg.TokenFile, "token-file", "", "read the ACL token from this file")
-	fs.StringVar(&cfg.TokenEnv, "token-env", "", "read the ACL token from this environment variable (default: "+envList(func(e source.EnvVars) string { return e.Token }, "")+")")
+	fs.StringVar(&cfg.Address, "address", "", "server address: an http:// or https:// URL, unix:///PATH ("+
+		source.JoinKinds(func(s source.Spec) bool { return s.UnixSocket }, "and")+") or HOST:PORT ("+
+		source.JoinKinds(func(s source.Spec) bool { return s.SchemelessAddress }, "and")+
+		") (default: "+envList(func(e source.EnvVars) string { return e.Address }, "$")+", else the vendor's local default)")
+	fs.StringVar(&cfg.TokenFile, "token-file", "", "read the ACL token from this file"+env(func(e source.EnvVars) string { return e.TokenFile }))
+	fs.StringVar(&cfg.TokenEnv, "token-env", "", "read the ACL token from this environment variable (default: "+envList(func(e source.EnvVars) string { return e.Token }, "")+homeTokenFiles()+")")
 	fs.BoolVar(&cfg.Stale, "stale", false, "let any server answer, not only the leader (works without a leader; may be slightly behind)")
 	fs.StringVar(&cfg.Datacenter, "datacenter", "", "consul: datacenter to query")
-	fs.StringVar(&cfg.Region, "region", "", "nomad: region to query")
-	fs.StringVar(&cfg.Namespace, "namespace", "", "vault: namespace (X-Vault-Namespace)")
-	fs.StringVar(&cfg.TLS.CAFile, "ca-file", "", "PEM CA bundle to verify the server's certificate")
-	fs.StringVar(&cfg.TLS.CertFile, "client-cert", "", "PEM client certificate for mutual TLS")
-	fs.StringVar(&cfg.TLS.KeyFile, "client-key", "", "PEM key of --client-cert")
-	fs.StringVar(&cfg.TLS.ServerName, "tls-server-name", "", "server name expected in the server's certificate")
-	fs.BoolVar(&cfg.TLS.InsecureSkipVerify, "tls-skip-verify", false, "do not verify the server's certificate (insecure; for tests only)")
+	fs.StringVar(&cfg.Region, "region", "", "nomad: region to query"+env(func(e source.EnvVars) string { return e.Region }))
+	fs.StringVar(&cfg.Namespace, "namespace", "", "vault: namespace (X-Vault-Namespace)"+env(func(e source.EnvVars) string { return e.Namespace }))
+	fs.StringVar(&cfg.TLS.CAFile, "ca-file", "", "PEM CA bundle to verify the server's certificate"+env(func(e source.EnvVars) string { return e.CACert }))
+	fs.StringVar(&cfg.TLS.CertFile, "client-cert", "", "PEM client certificate for mutual TLS"+env(func(e source.EnvVars) string { return e.ClientCert }))
+	fs.StringVar(&cfg.TLS.KeyFile, "client-key", "", "PEM key of --client-cert"+env(func(e source.EnvVars) string { return e.ClientKey }))
+	fs.StringVar(&cfg.TLS.ServerName, "tls-server-name", "", "server name expected in the server's certificate"+env(func(e source.EnvVars) string { return e.TLSServerName }))
+	fs.BoolVar(&cfg.TLS.InsecureSkipVerify, "tls-skip-verify", false, "do not verify the server's certificate (insecure; for tests only; also when "+
+		envList(func(e source.EnvVars) string { return e.SkipVerify }, "$")+" is true or "+envList(func(e source.EnvVars) string { return e.Verify }, "$")+" false)")
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 10*time.Second, "bound on connecting and the TLS handshake")
 	fs.DurationVar(&cfg.Timeout, "timeout", 0, "bound on the whole transfer (0: none; Ctrl-C cancels)")
 	_ = cmd.RegisterFlagCompletionFunc("source", completeSourceKinds)
+}
+
+// homeTokenFiles names the login files a kind falls back to: "; then
+// ~/.vault-token for vault".
+func homeTokenFiles() string {
+	var files []string
+	for _, spec := range source.Kinds() {
+		if spec.Env.HomeTokenFile != "" {
+			files = append(files, "~/"+spec.Env.HomeTokenFile+" for "+string(spec.Kind))
+		}
+	}
+	if len(files) == 0 {
+		return ""
+	}
+	return "; then " + strings.Join(files, ", ")
 }
 
 // completeSourceKinds offers the registered kinds, each with what it talks to.
@@ -60,38 +85,24 @@ func envList(pick func(source.EnvVars) string, prefix string) string {
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
-// defaultAddress follows the vendor's CLI (its address variable, else its
-// local default) so that raftsnap works wherever `consul snapshot save`
-// already does.
-func defaultAddress(spec source.Spec) string {
-	if spec.Env.Address != "" {
-		if addr := os.Getenv(spec.Env.Address); addr != "" {
-			return addr
-		}
-	}
-	return spec.DefaultAddress
-}
-
-// buildSource checks the flags bound by addSourceFlags, loads the token
-// and builds the source; every problem is a usage error.
+// buildSource checks the flags bound by addSourceFlags, completes them
+// from the environment (flag > environment > default) and builds the
+// source; every problem is a usage error.
 func buildSource(cfg source.Config, logger *slog.Logger) (source.Source, error) {
-	spec, known := source.Lookup(cfg.Kind)
+	_, known := source.Lookup(cfg.Kind)
 	switch {
 	case cfg.Kind == "":
 		return nil, usageError(fmt.Errorf("--source is required: %s", source.KindNames()))
 	case !known:
 		return nil, usageError(fmt.Errorf("unknown --source %q: use %s", cfg.Kind, source.KindNames()))
 	}
-	if cfg.Address == "" {
-		cfg.Address = defaultAddress(spec)
-	}
-	if cfg.Address == "" {
-		return nil, usageError(fmt.Errorf("--address is required for --source %s", cfg.Kind))
-	}
 	cfg.UserAgent = buildinfo.UserAgent()
 	cfg, err := cfg.Resolve(nil, logger)
 	if err != nil {
 		return nil, usageError(err)
+	}
+	if cfg.Address == "" {
+		return nil, usageError(fmt.Errorf("--address is required for --source %s", cfg.Kind))
 	}
 	src, err := source.New(cfg)
 	if err != nil {

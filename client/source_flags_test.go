@@ -1,10 +1,13 @@
 package client
 
 import (
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/raftsnap/raftsnap/snapshot/source"
+	"github.com/raftsnap/raftsnap/snapshot/source/testservers"
 )
 
 // TestSourceFlagsDeriveFromRegistry: every registered kind is offered by
@@ -27,4 +30,30 @@ func TestSourceFlagsDeriveFromRegistry(t *testing.T) {
 			t.Errorf("%s --help does not list the kinds:\n%s", cmd, help.stdout)
 		}
 	}
+}
+
+// TestCLIVendorEnvironment: wherever the consul CLI saves a snapshot from
+// its environment alone, so does raftsnap; a variable naming a missing
+// file is a usage error naming it.
+func TestCLIVendorEnvironment(t *testing.T) {
+	consul := testservers.StartConsul(t, testservers.ConsulOptions{UnixSocket: true})
+	consulBin := testservers.Binary(t, "consul")
+	dir := t.TempDir()
+	for i, addr := range []string{strings.TrimPrefix(consul.Addr, "http://"), "unix://" + consul.Socket} {
+		t.Setenv("CONSUL_HTTP_ADDR", addr)
+		vendor(t, consulBin, []string{"CONSUL_HTTP_ADDR=" + addr}, "snapshot", "save", filepath.Join(dir, fmt.Sprintf("consul-%d.snap", i)))
+		ours := filepath.Join(dir, fmt.Sprintf("raftsnap-%d.snap", i))
+		r := mustRaftsnap(t, "snapshot", "save", "--source", "consul", ours)
+		if !strings.Contains(r.stdout, "Saved "+ours) {
+			t.Errorf("CONSUL_HTTP_ADDR=%s: %s", addr, r)
+		}
+	}
+
+	t.Setenv("VAULT_ADDR", "") // empty counts as unset: the default https:// address
+	t.Setenv("VAULT_CACERT", filepath.Join(dir, "nonexistent.pem"))
+	r := raftsnap(t, "snapshot", "save", "--source", "vault", filepath.Join(dir, "vault.snap"))
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "environment variable VAULT_CACERT names "+filepath.Join(dir, "nonexistent.pem")+": no such file or directory") {
+		t.Errorf("VAULT_CACERT naming a missing file: want exit %d naming it, got %s", ExitUsage, r)
+	}
+	assertOnlyFiles(t, dir, "consul-0.snap", "consul-1.snap", "raftsnap-0.snap", "raftsnap-1.snap")
 }

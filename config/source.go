@@ -146,9 +146,18 @@ func unwrapPathError(err error) error {
 // ports are made explicit; userinfo is dropped.
 func clusterKey(s *source.Config) string {
 	kind := string(s.Kind)
-	u, err := url.Parse(s.Address)
+	// The source's own reading (HOST:PORT, unix://) when it has one; the
+	// address as written otherwise, whose problem is reported elsewhere.
+	addr := s.Address
+	if canonical, err := source.CanonicalAddress(s.Kind, s.Address); err == nil {
+		addr = canonical
+	}
+	u, err := url.Parse(addr)
 	if err != nil {
 		return kind + " at an unparsable address"
+	}
+	if u.Scheme == "unix" {
+		return kind + " at " + addr
 	}
 	host, port := strings.ToLower(u.Hostname()), u.Port()
 	if port == "" {

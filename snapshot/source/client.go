@@ -1,6 +1,7 @@
 package source
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -50,7 +51,7 @@ func NewTLSConfig(cfg TLSConfig) (*tls.Config, error) {
 	return tlsCfg, nil
 }
 
-// NewHTTPClient builds the HTTP client every source uses:
+// newHTTPClient builds the HTTP client every source uses:
 //
 //   - Proxy environment variables (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) are
 //     ignored: a daemon inheriting a proxy meant for something else must not
@@ -61,7 +62,8 @@ func NewTLSConfig(cfg TLSConfig) (*tls.Config, error) {
 //     sent it.
 //   - ConnectTimeout (default 10s) bounds dialing and the TLS handshake;
 //     Timeout, when non-zero, bounds each whole request, body included.
-func NewHTTPClient(cfg Config) (*http.Client, error) {
+//   - With a socket path, every connection is dialled to that unix socket.
+func newHTTPClient(cfg Config, socket string) (*http.Client, error) {
 	tlsCfg, err := NewTLSConfig(cfg.TLS)
 	if err != nil {
 		return nil, err
@@ -71,9 +73,15 @@ func NewHTTPClient(cfg Config) (*http.Client, error) {
 		connectTimeout = DefaultConnectTimeout
 	}
 	dialer := &net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}
+	dial := dialer.DialContext
+	if socket != "" {
+		dial = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return dialer.DialContext(ctx, "unix", socket)
+		}
+	}
 	transport := &http.Transport{
 		Proxy:               nil,
-		DialContext:         dialer.DialContext,
+		DialContext:         dial,
 		TLSClientConfig:     tlsCfg,
 		TLSHandshakeTimeout: connectTimeout,
 		DisableCompression:  true,

@@ -30,7 +30,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"unknown kind", Config{Kind: "etcd", Address: "http://127.0.0.1:8500"}, "type", `unknown kind "etcd"`},
 		{"empty address", Config{Kind: Consul}, "address", "is empty"},
 		{"ftp", Config{Kind: Consul, Address: "ftp://127.0.0.1"}, "address", `scheme "ftp"`},
-		{"no scheme", Config{Kind: Consul, Address: "127.0.0.1:8500"}, "address", ""},
+		{"no scheme", Config{Kind: Nomad, Address: "127.0.0.1:4646"}, "address", "has no scheme"},
 		{"no host", Config{Kind: Consul, Address: "http:///v1"}, "address", "has no host"},
 		{"userinfo", Config{Kind: Consul, Address: "http://admin:hunter2@127.0.0.1:8500"}, "address", "user:password@"},
 		{"bad port", Config{Kind: Consul, Address: "http://admin:hunter2@127.0.0.1:85x0"}, "address", "not a valid URL"},
@@ -88,10 +88,10 @@ func TestNewBuildsEndpoints(t *testing.T) {
 			t.Fatalf("New(%+v): %v", tc.cfg, err)
 		}
 		hs := src.(*httpSource)
-		if got := hs.endpoint(OpSave, tc.cfg.Stale); got != tc.save {
+		if got, _ := hs.endpoint(OpSave, tc.cfg.Stale); got != tc.save {
 			t.Errorf("%s save URL = %s, want %s", tc.cfg.Kind, got, tc.save)
 		}
-		if got := hs.endpoint(OpRestore, false); got != tc.restore {
+		if got, _ := hs.endpoint(OpRestore, false); got != tc.restore {
 			t.Errorf("%s restore URL = %s, want %s", tc.cfg.Kind, got, tc.restore)
 		}
 		if hs.spec.TokenHeader != tc.tokenHeader || src.String() != tc.name || src.Kind() != tc.cfg.Kind {

@@ -81,13 +81,68 @@ func kindsTable() string {
 	return b.String()
 }
 
+// environmentTable has a row per setting and a column per kind: which
+// variable fills the setting when neither a flag nor the configuration does.
 func environmentTable() string {
+	kinds := Kinds()
 	var b strings.Builder
-	b.WriteString("| kind | default address | address | token |\n")
-	b.WriteString("|------|-----------------|---------|-------|\n")
-	for _, s := range Kinds() {
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", s.Kind, code(s.DefaultAddress), code(s.Env.Address), code(s.Env.Token))
+	b.WriteString("| setting |")
+	for _, s := range kinds {
+		fmt.Fprintf(&b, " `%s` |", s.Kind)
 	}
+	b.WriteString("\n|---------|" + strings.Repeat("------|", len(kinds)) + "\n")
+	row := func(setting string, cell func(Spec) string) {
+		b.WriteString("| " + setting + " |")
+		for _, s := range kinds {
+			b.WriteString(" " + cell(s) + " |")
+		}
+		b.WriteString("\n")
+	}
+	variable := func(pick func(EnvVars) string, value string) func(Spec) string {
+		return func(s Spec) string {
+			if name := pick(s.Env); name != "" {
+				return "`" + name + value + "`"
+			}
+			return "-"
+		}
+	}
+	row("`address`", variable(func(e EnvVars) string { return e.Address }, ""))
+	row("default address", func(s Spec) string { return code(s.DefaultAddress) })
+	row("address forms", func(s Spec) string {
+		forms := []string{"`http://`", "`https://`"}
+		if s.SchemelessAddress {
+			forms = append(forms, "`HOST:PORT`")
+		}
+		if s.UnixSocket {
+			forms = append(forms, "`unix:///PATH`")
+		}
+		return strings.Join(forms, ", ")
+	})
+	row("https for `HOST:PORT`", variable(func(e EnvVars) string { return e.HTTPS }, "=true"))
+	row("token file", variable(func(e EnvVars) string { return e.TokenFile }, ""))
+	row("token", variable(func(e EnvVars) string { return e.Token }, ""))
+	row("login file", func(s Spec) string {
+		if s.Env.HomeTokenFile == "" {
+			return "-"
+		}
+		return "`~/" + s.Env.HomeTokenFile + "`"
+	})
+	row("`tls.ca_file`", variable(func(e EnvVars) string { return e.CACert }, ""))
+	row("`tls.cert_file`", variable(func(e EnvVars) string { return e.ClientCert }, ""))
+	row("`tls.key_file`", variable(func(e EnvVars) string { return e.ClientKey }, ""))
+	row("`tls.server_name`", variable(func(e EnvVars) string { return e.TLSServerName }, ""))
+	row("`tls.insecure_skip_verify`", func(s Spec) string {
+		switch {
+		case s.Env.SkipVerify != "":
+			return "`" + s.Env.SkipVerify + "=true`"
+		case s.Env.Verify != "":
+			return "`" + s.Env.Verify + "=false`"
+		}
+		return "-"
+	})
+	row("`region`", variable(func(e EnvVars) string { return e.Region }, ""))
+	row("`namespace`", variable(func(e EnvVars) string { return e.Namespace }, ""))
+	row("refused without a CA file", variable(func(e EnvVars) string { return e.CAPath }, ""))
 	return b.String()
 }
 

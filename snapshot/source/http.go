@@ -43,18 +43,18 @@ type httpSource struct {
 	kind   Kind
 	spec   Spec
 	cfg    Config
-	base   *url.URL
+	addr   address
 	client *http.Client
 }
 
 // New validates cfg and builds the Source for cfg.Kind. Every problem is a
 // *ConfigError naming the field.
 func New(cfg Config) (Source, error) {
-	base, err := validate(cfg)
+	addr, err := validate(cfg)
 	if err != nil {
 		return nil, err
 	}
-	client, err := NewHTTPClient(cfg)
+	client, err := newHTTPClient(cfg, addr.socket)
 	if err != nil {
 		var cfgErr *ConfigError
 		if errors.As(err, &cfgErr) {
@@ -63,95 +63,71 @@ func New(cfg Config) (Source, error) {
 		return nil, err
 	}
 	spec, _ := Lookup(cfg.Kind) // validate checked it
-	return &httpSource{kind: cfg.Kind, spec: spec, cfg: cfg, base: base, client: client}, nil
+	return &httpSource{kind: cfg.Kind, spec: spec, cfg: cfg, addr: addr, client: client}, nil
 }
 
-func validate(cfg Config) (*url.URL, error) {
+func validate(cfg Config) (address, error) {
 	bad := func(field, reason string) error {
 		return &ConfigError{Kind: cfg.Kind, Field: field, Reason: reason}
 	}
 	spec, err := lookupKind(cfg.Kind)
 	if err != nil {
-		return nil, err
+		return address{}, err
 	}
-	if cfg.Address == "" {
-		return nil, bad("address", "is empty (want a base URL such as http://127.0.0.1:8500)")
-	}
-	base, err := url.Parse(cfg.Address)
+	addr, err := parseAddress(spec, cfg.Address)
 	if err != nil {
-		// The inner error only: url.Error quotes the whole address, which
-		// may hold a password.
-		var urlErr *url.Error
-		if errors.As(err, &urlErr) {
-			err = urlErr.Err
-		}
-		return nil, bad("address", "is not a valid URL: "+err.Error())
+		return address{}, bad("address", err.Error())
 	}
-	if base.User != nil {
-		return nil, bad("address", "must not contain user:password@ (put the token in a token file or environment variable)")
-	}
-	if base.Scheme != "http" && base.Scheme != "https" {
-		return nil, bad("address", fmt.Sprintf("scheme %q is not supported (want http:// or https://)", base.Scheme))
-	}
-	if base.Host == "" || base.Hostname() == "" {
-		return nil, bad("address", fmt.Sprintf("%q has no host", cfg.Address))
-	}
-	if base.RawQuery != "" || base.ForceQuery || base.Fragment != "" {
-		return nil, bad("address", "must not contain a query (?...) or fragment (#...); use the source's options instead")
-	}
-	base.Path = strings.TrimRight(base.Path, "/")
-	base.RawPath = ""
-
 	if err := checkTokenChars(cfg.Token.Reveal()); err != nil {
-		return nil, bad("token", err.Error())
+		return address{}, bad("token", err.Error())
 	}
 	tlsSet := cfg.TLS.CAFile != "" || cfg.TLS.CertFile != "" || cfg.TLS.KeyFile != "" ||
 		cfg.TLS.ServerName != "" || cfg.TLS.InsecureSkipVerify
-	if tlsSet && base.Scheme != "https" {
-		return nil, bad("tls", "TLS settings need an https:// address")
+	if tlsSet && addr.base.Scheme != "https" {
+		return address{}, bad("tls", "TLS settings need an https:// address")
 	}
 	if cfg.ConnectTimeout < 0 {
-		return nil, bad("connect_timeout", "must not be negative")
+		return address{}, bad("connect_timeout", "must not be negative")
 	}
 	if cfg.Timeout < 0 {
-		return nil, bad("timeout", "must not be negative")
+		return address{}, bad("timeout", "must not be negative")
 	}
 	if cfg.Datacenter != "" && spec.DatacenterParam == "" {
-		return nil, bad("datacenter", "applies to "+allowedFor(func(s Spec) bool { return s.DatacenterParam != "" }))
+		return address{}, bad("datacenter", "applies to "+allowedFor(func(s Spec) bool { return s.DatacenterParam != "" }))
 	}
 	if cfg.Region != "" && spec.RegionParam == "" {
-		return nil, bad("region", "applies to "+allowedFor(func(s Spec) bool { return s.RegionParam != "" }))
+		return address{}, bad("region", "applies to "+allowedFor(func(s Spec) bool { return s.RegionParam != "" }))
 	}
 	if cfg.Namespace != "" {
 		if spec.NamespaceHeader == "" {
-			return nil, bad("namespace", "applies to "+allowedFor(func(s Spec) bool { return s.NamespaceHeader != "" }))
+			return address{}, bad("namespace", "applies to "+allowedFor(func(s Spec) bool { return s.NamespaceHeader != "" }))
 		}
 		if err := checkTokenChars(cfg.Namespace); err != nil {
-			return nil, bad("namespace", strings.Replace(err.Error(), "token", "namespace", 1))
+			return address{}, bad("namespace", strings.Replace(err.Error(), "token", "namespace", 1))
 		}
 	}
 	if cfg.ForceRestore && spec.ForceRestorePath == "" {
-		return nil, bad("force_restore", "applies to "+allowedFor(func(s Spec) bool { return s.ForceRestorePath != "" }))
+		return address{}, bad("force_restore", "applies to "+allowedFor(func(s Spec) bool { return s.ForceRestorePath != "" }))
 	}
 	noStale := fmt.Sprintf("%s has no stale mode (%s)", cfg.Kind, spec.NoStaleReason)
 	if cfg.Stale && spec.StaleQuery == "" {
-		return nil, bad("stale", noStale)
+		return address{}, bad("stale", noStale)
 	}
 	if cfg.StaleFallback && spec.StaleQuery == "" {
-		return nil, bad("stale_fallback", noStale)
+		return address{}, bad("stale_fallback", noStale)
 	}
 	if cfg.StaleFallback && cfg.Stale {
-		return nil, bad("stale_fallback", "has no effect when stale is set: every save is already stale")
+		return address{}, bad("stale_fallback", "has no effect when stale is set: every save is already stale")
 	}
 	if cfg.MaxSize < 0 {
-		return nil, bad("max_size", "must not be negative")
+		return address{}, bad("max_size", "must not be negative")
 	}
-	return base, nil
+	return addr, nil
 }
 
 func (s *httpSource) Kind() Kind { return s.kind }
 
-func (s *httpSource) String() string { return fmt.Sprintf("%s at %s", s.kind, s.base.String()) }
+func (s *httpSource) String() string { return fmt.Sprintf("%s at %s", s.kind, s.addr) }
 
 // Format prints String for every verb: %#v would otherwise dump the
 // unexported config, token included, since fmt cannot call Secret's methods
@@ -167,19 +143,21 @@ func (s *httpSource) StaleFallback() bool { return s.cfg.StaleFallback }
 
 func (s *httpSource) SaveStale(ctx context.Context, w io.Writer) (*SaveResult, error) {
 	if s.spec.StaleQuery == "" {
-		return nil, &Error{Kind: s.kind, Op: OpSave, URL: s.endpoint(OpSave, false), Message: "this source has no stale mode", permanent: true}
+		_, shown := s.endpoint(OpSave, false)
+		return nil, &Error{Kind: s.kind, Op: OpSave, URL: shown, Message: "this source has no stale mode", permanent: true}
 	}
 	return s.save(ctx, w, true)
 }
 
-// endpoint builds the request URL; it holds no secret.
-func (s *httpSource) endpoint(op string, stale bool) string {
-	u := *s.base
+// endpoint builds the request URL, and how errors show it (they differ for
+// a unix socket); neither holds a secret.
+func (s *httpSource) endpoint(op string, stale bool) (requestURL, shown string) {
+	u := *s.addr.base
 	path := s.spec.Path
 	if op == OpRestore && s.cfg.ForceRestore && s.spec.ForceRestorePath != "" {
 		path = s.spec.ForceRestorePath
 	}
-	u.Path = s.base.Path + path
+	u.Path = s.addr.base.Path + path
 	query := url.Values{}
 	if s.spec.DatacenterParam != "" && s.cfg.Datacenter != "" {
 		query.Set(s.spec.DatacenterParam, s.cfg.Datacenter)
@@ -195,7 +173,7 @@ func (s *httpSource) endpoint(op string, stale bool) string {
 		encoded += s.spec.StaleQuery
 	}
 	u.RawQuery = encoded
-	return u.String()
+	return u.String(), s.addr.show(&u)
 }
 
 func (s *httpSource) newRequest(ctx context.Context, method, rawURL string, body io.Reader) (*http.Request, error) {
@@ -242,11 +220,11 @@ func (s *httpSource) redactToken(err error) error {
 
 func (s *httpSource) save(ctx context.Context, w io.Writer, stale bool) (res *SaveResult, err error) {
 	defer func() { err = s.redactToken(err) }()
-	rawURL := s.endpoint(OpSave, stale)
+	reqURL, rawURL := s.endpoint(OpSave, stale)
 	fail := func(msg string, permanent bool, err error) *Error {
 		return &Error{Kind: s.kind, Op: OpSave, URL: rawURL, Message: msg, Err: err, permanent: permanent}
 	}
-	req, err := s.newRequest(ctx, http.MethodGet, rawURL, nil)
+	req, err := s.newRequest(ctx, http.MethodGet, reqURL, nil)
 	if err != nil {
 		return nil, fail("building request: "+err.Error(), true, err)
 	}
@@ -357,7 +335,7 @@ func (s *httpSource) cutShort(rawURL string, got, want int64, err error) *Error 
 // a permanent error.
 func (s *httpSource) Restore(ctx context.Context, archive io.Reader, size int64) (err error) {
 	defer func() { err = s.redactToken(err) }()
-	rawURL := s.endpoint(OpRestore, false)
+	reqURL, rawURL := s.endpoint(OpRestore, false)
 	fail := func(msg string, permanent bool, err error) *Error {
 		return &Error{Kind: s.kind, Op: OpRestore, URL: rawURL, Message: msg, Err: err, permanent: permanent}
 	}
@@ -369,7 +347,7 @@ func (s *httpSource) Restore(ctx context.Context, archive io.Reader, size int64)
 	}
 	// LimitReader also hides any Close method: the caller owns the archive.
 	body := &trackingReader{r: io.LimitReader(archive, size)}
-	req, err := s.newRequest(ctx, s.spec.RestoreMethod, rawURL, body)
+	req, err := s.newRequest(ctx, s.spec.RestoreMethod, reqURL, body)
 	if err != nil {
 		return fail("building request: "+err.Error(), true, err)
 	}

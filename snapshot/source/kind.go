@@ -22,6 +22,12 @@ type Spec struct {
 	// DefaultAddress is where the vendor's CLI looks when no address is
 	// given; empty when an address must always be given.
 	DefaultAddress string
+	// SchemelessAddress: "HOST:PORT" means http://HOST:PORT (https:// when
+	// the Env.HTTPS variable is true), as the vendor's CLI reads it.
+	SchemelessAddress bool
+	// UnixSocket: "unix:///path/to/socket" reaches the server over a unix
+	// socket, as the vendor's CLI allows.
+	UnixSocket bool
 	// Env names the environment variables the vendor's CLI reads.
 	Env EnvVars
 
@@ -58,13 +64,43 @@ type Spec struct {
 	order int
 }
 
-// EnvVars names a kind's environment variables; empty names are variables
-// the kind does not have.
+// EnvVars names the environment variables a kind's vendor CLI reads, which
+// Config.Resolve reads the same way; empty names are variables the kind
+// does not have. The CONSUL_ examples are Consul's.
 type EnvVars struct {
 	// Address is the server address (CONSUL_HTTP_ADDR).
 	Address string
 	// Token holds the token itself (CONSUL_HTTP_TOKEN).
 	Token string
+	// TokenFile names a file holding the token (CONSUL_HTTP_TOKEN_FILE);
+	// it wins over Token, as in the vendor's CLI.
+	TokenFile string
+	// HomeTokenFile is a file in $HOME where the vendor's CLI keeps the
+	// token of the last login (Vault's .vault-token), read when no
+	// variable gives a token.
+	HomeTokenFile string
+	// CACert, ClientCert, ClientKey and TLSServerName fill the TLS
+	// settings of an https:// address (CONSUL_CACERT, CONSUL_CLIENT_CERT,
+	// CONSUL_CLIENT_KEY, CONSUL_TLS_SERVER_NAME).
+	CACert        string
+	ClientCert    string
+	ClientKey     string
+	TLSServerName string
+	// CAPath names a directory of CA certificates (CONSUL_CAPATH), which
+	// raftsnap does not read: set, with no CA file, it is an error rather
+	// than a silently different trust store.
+	CAPath string
+	// HTTPS, when true, makes a scheme-less address https (CONSUL_HTTP_SSL).
+	HTTPS string
+	// SkipVerify, when true, skips certificate verification
+	// (NOMAD_SKIP_VERIFY, VAULT_SKIP_VERIFY); Verify, when false, does
+	// the same (CONSUL_HTTP_SSL_VERIFY).
+	SkipVerify string
+	Verify     string
+	// Region and Namespace fill Config.Region and Config.Namespace
+	// (NOMAD_REGION, VAULT_NAMESPACE).
+	Region    string
+	Namespace string
 }
 
 var registry = map[Kind]Spec{}
@@ -104,14 +140,14 @@ func Lookup(kind Kind) (Spec, bool) {
 // KindNames lists the registered kinds for messages and help:
 // "consul, nomad, vault or raft".
 func KindNames() string {
-	return joinKinds(Kinds(), func(Spec) bool { return true }, "or")
+	return JoinKinds(func(Spec) bool { return true }, "or")
 }
 
-// joinKinds names the kinds whose spec passes keep, in registry order, as
+// JoinKinds names the kinds whose spec passes keep, in registry order, as
 // a list ending in conj: "consul", "consul or nomad", "consul, nomad and raft".
-func joinKinds(specs []Spec, keep func(Spec) bool, conj string) string {
+func JoinKinds(keep func(Spec) bool, conj string) string {
 	var names []string
-	for _, s := range specs {
+	for _, s := range Kinds() {
 		if keep(s) {
 			names = append(names, string(s.Kind))
 		}
@@ -124,5 +160,5 @@ func joinKinds(specs []Spec, keep func(Spec) bool, conj string) string {
 
 // allowedFor names the kinds an option applies to: "consul sources only".
 func allowedFor(keep func(Spec) bool) string {
-	return joinKinds(Kinds(), keep, "and") + " sources only"
+	return JoinKinds(keep, "and") + " sources only"
 }
