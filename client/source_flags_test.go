@@ -2,6 +2,8 @@ package client
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -56,4 +58,32 @@ func TestCLIVendorEnvironment(t *testing.T) {
 		t.Errorf("VAULT_CACERT naming a missing file: want exit %d naming it, got %s", ExitUsage, r)
 	}
 	assertOnlyFiles(t, dir, "consul-0.snap", "consul-1.snap", "raftsnap-0.snap", "raftsnap-1.snap")
+}
+
+// TestCLISaveNeverPrintsTheToken: a 200 body beginning with the request's
+// token fails verification, whose message quotes the first bytes; the
+// token must not reach the terminal, whether the verifier stops the
+// download (a long body) or refuses the archive at its end (a short one).
+func TestCLISaveNeverPrintsTheToken(t *testing.T) {
+	const token = "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d"
+	t.Setenv("RAFTSNAP_RAFT_TOKEN", token)
+	for _, size := range []int{0, 8 << 20} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Header().Set("X-Raft-Index", r.Header.Get("X-Raft-Token"))
+			fmt.Fprintf(w, "%s is not an archive%s", r.Header.Get("X-Raft-Token"), strings.Repeat(".", size))
+		}))
+		dir := t.TempDir()
+		r := raftsnap(t, "snapshot", "save", "--source", "raft", "--address", srv.URL, filepath.Join(dir, "x.snap"))
+		srv.Close()
+		if r.code != ExitInvalid || !strings.Contains(r.stderr, "not gzip") || !strings.Contains(r.stderr, "[redacted]") {
+			t.Fatalf("%d bytes more: want exit %d quoting a redacted body: %s", size, ExitInvalid, r)
+		}
+		for i := 0; i+source.MinTokenFragment <= len(token); i++ {
+			if frag := token[i : i+source.MinTokenFragment]; strings.Contains(r.stdout+r.stderr, frag) {
+				t.Fatalf("%d bytes more: a piece of the token (%q) was printed: %s", size, frag, r)
+			}
+		}
+		assertOnlyFiles(t, dir)
+	}
 }

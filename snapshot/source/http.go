@@ -205,21 +205,14 @@ func (s *httpSource) Save(ctx context.Context, w io.Writer) (*SaveResult, error)
 	return s.save(ctx, w, s.cfg.Stale)
 }
 
-// redactToken removes this source's token from the server text quoted in
-// err: a proxy or server that echoes the request headers in its error page
-// must not carry the token into logs, status and metrics.
-func (s *httpSource) redactToken(err error) error {
-	token := s.cfg.Token.Reveal()
-	var e *Error
-	if token == "" || !errors.As(err, &e) || !strings.Contains(e.Message, token) {
-		return err
-	}
-	e.Message = strings.ReplaceAll(e.Message, token, "[redacted]")
-	return err
-}
+// token is what Redact scrubs from errors quoting this source's answers.
+func (s *httpSource) token() Secret { return s.cfg.Token }
 
 func (s *httpSource) save(ctx context.Context, w io.Writer, stale bool) (res *SaveResult, err error) {
-	defer func() { err = s.redactToken(err) }()
+	// Last line of defence: whatever the paths below quote (transport
+	// errors, the writer's verification errors), nothing of the token
+	// leaves this function.
+	defer func() { err = redactError(err, s.cfg.Token) }()
 	reqURL, rawURL := s.endpoint(OpSave, stale)
 	fail := func(msg string, permanent bool, err error) *Error {
 		return &Error{Kind: s.kind, Op: OpSave, URL: rawURL, Message: msg, Err: err, permanent: permanent}
@@ -248,14 +241,17 @@ func (s *httpSource) save(ctx context.Context, w io.Writer, stale bool) (res *Sa
 	if notArchiveType(resp.Header.Get("Content-Type")) {
 		if magic, _ := peeked.Peek(2); !bytes.Equal(magic, []byte{0x1f, 0x8b}) {
 			page, _ := io.ReadAll(io.LimitReader(peeked, maxServerMessage*4))
-			return nil, fail(fmt.Sprintf("%s (200 with Content-Type %s): %s", ErrNotArchive, capText(resp.Header.Get("Content-Type")), serverMessage(scrubToken(page, s.cfg.Token))), true, ErrNotArchive)
+			return nil, fail(fmt.Sprintf("%s (200 with Content-Type %s): %s", ErrNotArchive,
+				quoteServer([]byte(resp.Header.Get("Content-Type")), s.cfg.Token), serverMessage(scrubToken(page, s.cfg.Token))), true, ErrNotArchive)
 		}
 	}
 
 	result := &SaveResult{Headers: map[string]string{}, Stale: stale}
 	for _, name := range s.spec.RecordHeaders {
 		if value := resp.Header.Get(name); value != "" {
-			result.Headers[name] = value
+			// Recorded in the sidecar and shown in status: scrubbed like
+			// any other server text.
+			result.Headers[name] = quoteServer([]byte(value), s.cfg.Token)
 		}
 	}
 	var (
@@ -263,7 +259,7 @@ func (s *httpSource) save(ctx context.Context, w io.Writer, stale bool) (res *Sa
 		hasher     hash.Hash
 	)
 	if s.spec.CheckDigest {
-		wantDigest, err = parseSHA256Digest(resp.Header.Values("Digest"))
+		wantDigest, err = parseSHA256Digest(resp.Header.Values("Digest"), s.cfg.Token)
 		if err != nil {
 			return nil, fail(err.Error(), true, err)
 		}
@@ -334,7 +330,7 @@ func (s *httpSource) cutShort(rawURL string, got, want int64, err error) *Error 
 // set. It never sends more than size bytes; an archive shorter than size is
 // a permanent error.
 func (s *httpSource) Restore(ctx context.Context, archive io.Reader, size int64) (err error) {
-	defer func() { err = s.redactToken(err) }()
+	defer func() { err = redactError(err, s.cfg.Token) }()
 	reqURL, rawURL := s.endpoint(OpRestore, false)
 	fail := func(msg string, permanent bool, err error) *Error {
 		return &Error{Kind: s.kind, Op: OpRestore, URL: rawURL, Message: msg, Err: err, permanent: permanent}
@@ -375,7 +371,7 @@ func (s *httpSource) Restore(ctx context.Context, archive io.Reader, size int64)
 
 // parseSHA256Digest picks the sha-256 value out of Digest headers (RFC 3230:
 // comma-separated algorithm=base64 pairs). nil, nil means none was sent.
-func parseSHA256Digest(values []string) ([]byte, error) {
+func parseSHA256Digest(values []string, token Secret) ([]byte, error) {
 	for _, value := range values {
 		for _, part := range strings.Split(value, ",") {
 			algo, encoded, ok := strings.Cut(strings.TrimSpace(part), "=")
@@ -384,7 +380,7 @@ func parseSHA256Digest(values []string) ([]byte, error) {
 			}
 			sum, err := base64.StdEncoding.DecodeString(strings.TrimSpace(encoded))
 			if err != nil || len(sum) != sha256.Size {
-				return nil, fmt.Errorf("server sent a malformed Digest header %q: want sha-256=<base64 of 32 bytes>", capText(value))
+				return nil, fmt.Errorf("server sent a malformed Digest header %q: want sha-256=<base64 of 32 bytes>", quoteServer([]byte(value), token))
 			}
 			return sum, nil
 		}
