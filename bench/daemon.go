@@ -186,7 +186,7 @@ func seedStores(ctx context.Context, bin, consulAddr, dir string, jobs int) erro
 		if err != nil {
 			return err
 		}
-		pending, err := st.Create(name)
+		pending, err := st.Create(context.Background(), name)
 		if err != nil {
 			return err
 		}
@@ -201,7 +201,7 @@ func seedStores(ctx context.Context, bin, consulAddr, dir string, jobs int) erro
 			return err
 		}
 		now := time.Now()
-		if _, err := pending.Commit(store.Entry{Source: saved.Source, CreatedAt: now, SHA256: saved.SHA256,
+		if _, err := pending.Commit(context.Background(), store.Entry{Source: saved.Source, CreatedAt: now, SHA256: saved.SHA256,
 			Index: saved.Index, Term: saved.Term, RaftID: saved.ID, Verified: true, VerifiedAt: now}); err != nil {
 			return err
 		}

@@ -64,56 +64,88 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// TestDaemonCommandInProcess runs `raftsnap daemon --config` through Main,
-// drives it with the status command over its socket, and stops it with
-// SIGTERM as systemd would: Main must return ExitOK and remove the socket.
-// Not parallel: SIGTERM goes to the whole test process, where only Main's
-// handler is registered while the daemon runs.
-func TestDaemonCommandInProcess(t *testing.T) {
+// inProcessDaemon is `raftsnap daemon` run through Main in this process.
+type inProcessDaemon struct {
+	sock, config   string
+	stdout, stderr *syncBuffer
+	exit           chan int
+}
+
+// startDaemonInProcess writes jobsYAML (the jobs: list, without global)
+// with a private socket and runs `raftsnap daemon --config` plus args
+// through Main until stop. dir is short, for the socket path's sake.
+func startDaemonInProcess(t *testing.T, globalYAML, jobsYAML func(dir string) string, args ...string) *inProcessDaemon {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "rs") // short: unix socket paths are limited
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "control", "sock")
-	config := filepath.Join(dir, "raftsnap.yml")
-	yml := fmt.Sprintf(`global:
-  control: {sockpath: %s}
-  shutdown_timeout: 5s
-jobs:
-  - name: tidy
-    type: prune
-    store: {path: %s}
-    interval: 1h
-    pruning: {keep: [{last_n: {count: 3}}]}
-`, sock, filepath.Join(dir, "store"))
-	if err := os.WriteFile(config, []byte(yml), 0o600); err != nil {
+	d := &inProcessDaemon{sock: filepath.Join(dir, "control", "sock"), config: filepath.Join(dir, "raftsnap.yml"),
+		stdout: newSyncBuffer(), stderr: newSyncBuffer(), exit: make(chan int, 1)}
+	yml := fmt.Sprintf("global:\n  control: {sockpath: %s}\n  shutdown_timeout: 5s\n%sjobs:\n%s", d.sock, globalYAML(dir), jobsYAML(dir))
+	if err := os.WriteFile(d.config, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-
-	stdout, stderr := newSyncBuffer(), newSyncBuffer()
-	exit := make(chan int, 1)
-	go func() { exit <- Main([]string{"daemon", "--config", config}, strings.NewReader(""), stdout, stderr) }()
-
+	go func() {
+		d.exit <- Main(append([]string{"daemon", "--config", d.config}, args...), strings.NewReader(""), d.stdout, d.stderr)
+	}()
 	// Wait until the daemon answers: from then on Main's signal handler is
 	// installed and SIGTERM cannot kill the test process.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := nethelpers.DialHTTPClient(sock).Get("http://raftsnap/version")
+		resp, err := nethelpers.DialHTTPClient(d.sock).Get("http://raftsnap/version")
 		if err == nil {
 			resp.Body.Close()
 			break
 		}
 		select {
-		case code := <-exit:
-			t.Fatalf("daemon exited %d before serving:\n%s", code, stderr)
+		case code := <-d.exit:
+			t.Fatalf("daemon exited %d before serving:\n%s", code, d.stderr)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("daemon not serving on %s after 30s: %v\n%s", sock, err, stderr)
+			t.Fatalf("daemon not serving on %s after 30s: %v\n%s", d.sock, err, d.stderr)
 		}
 		time.Sleep(20 * time.Millisecond) // polling a socket that does not exist yet
 	}
+	return d
+}
+
+// stop sends SIGTERM, as systemd would, and returns Main's exit code.
+func (d *inProcessDaemon) stop(t *testing.T) int {
+	t.Helper()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-d.exit:
+		return code
+	case <-time.After(15 * time.Second):
+		t.Fatalf("daemon still running 15s after SIGTERM:\n%s", d.stderr)
+		return -1
+	}
+}
+
+func pruneJobYAML(dir string) string {
+	return fmt.Sprintf(`  - name: tidy
+    type: prune
+    store: {path: %s}
+    interval: 1h
+    pruning: {keep: [{last_n: {count: 3}}]}
+`, filepath.Join(dir, "store"))
+}
+
+// TestDaemonCommandInProcess runs `raftsnap daemon --config` through Main,
+// drives it with the status command over its socket, and stops it with
+// SIGTERM as systemd would: Main must return ExitOK and remove the socket.
+// Not parallel: SIGTERM goes to the whole test process, where only Main's
+// handler is registered while the daemon runs. The file says level error;
+// --log-level info and --log-format json must win over it.
+func TestDaemonCommandInProcess(t *testing.T) {
+	d := startDaemonInProcess(t, func(string) string { return "  logging: {level: error, format: text}\n" }, pruneJobYAML,
+		"--log-level", "info", "--log-format", "json")
+	sock, stderr := d.sock, d.stderr
 
 	r := mustRaftsnap(t, "status", "--mode", "dump", "--socket", sock)
 	if !strings.Contains(r.stdout, "tidy (prune)") {
@@ -124,21 +156,58 @@ jobs:
 		t.Errorf("signal wakeup --wait output: %s", r)
 	}
 
-	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	if code := d.stop(t); code != ExitOK {
+		t.Fatalf("daemon exited %d after SIGTERM, want %d:\n%s", code, ExitOK, stderr)
 	}
-	select {
-	case code := <-exit:
-		if code != ExitOK {
-			t.Fatalf("daemon exited %d after SIGTERM, want %d:\n%s", code, ExitOK, stderr)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatalf("daemon still running 15s after SIGTERM:\n%s", stderr)
-	}
-	if !strings.Contains(stderr.String(), "daemon stopped") {
-		t.Errorf(`no "daemon stopped" log line:\n%s`, stderr)
+	if !strings.Contains(stderr.String(), `"level":"INFO","msg":"daemon stopped"`) {
+		t.Errorf(`no "daemon stopped" log line at INFO in JSON (--log-level and --log-format ignored?):\n%s`, stderr)
 	}
 	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
 		t.Errorf("socket left after a clean shutdown: %v", err)
+	}
+}
+
+// TestReloadCommand: `raftsnap reload` applies the file and says what
+// changed; a broken file is refused with exit 2 and its problems, the
+// running configuration stays, and the dump says so above everything else
+// until a reload succeeds.
+func TestReloadCommand(t *testing.T) {
+	d := startDaemonInProcess(t, func(string) string { return "" }, pruneJobYAML)
+	defer d.stop(t)
+	good, err := os.ReadFile(d.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	added := strings.Replace(string(good), "  - name: tidy", "  - name: tidy2\n    type: prune\n    store: {path: "+filepath.Join(filepath.Dir(d.config), "store2")+"}\n    interval: 1h\n    pruning: {keep: [{last_n: {count: 1}}]}\n  - name: tidy", 1)
+	if err := os.WriteFile(d.config, []byte(added), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := mustRaftsnap(t, "reload", "--socket", d.sock)
+	if want := "reloaded " + d.config + ": added tidy2; 1 unchanged\n"; r.stdout != want {
+		t.Fatalf("reload output %q, want %q", r.stdout, want)
+	}
+
+	broken := strings.Replace(added, "interval: 1h", "interval: soon", 1)
+	os.WriteFile(d.config, []byte(broken), 0o600)
+	r = raftsnap(t, "reload", "--socket", d.sock)
+	if r.code != ExitUsage || !strings.Contains(r.stderr, `jobs[0].interval: invalid duration "soon"`) {
+		t.Fatalf("reload of a broken file: %s", r)
+	}
+	dump := mustRaftsnap(t, "status", "--mode", "dump", "--socket", d.sock).stdout
+	lines := strings.Split(dump, "\n")
+	if len(lines) < 3 || !strings.HasPrefix(lines[1], "CONFIGURATION RELOAD REFUSED") || !strings.Contains(lines[2], "invalid duration") {
+		t.Fatalf("the dump does not lead with the refused reload:\n%s", dump)
+	}
+	if !strings.Contains(dump, "tidy2 (prune)") {
+		t.Fatalf("the running configuration did not stay:\n%s", dump)
+	}
+
+	os.WriteFile(d.config, good, 0o600)
+	r = mustRaftsnap(t, "reload", "--socket", d.sock)
+	if !strings.Contains(r.stdout, "removed tidy2") {
+		t.Fatalf("reload back: %s", r)
+	}
+	if dump := mustRaftsnap(t, "status", "--mode", "dump", "--socket", d.sock).stdout; strings.Contains(dump, "REFUSED") {
+		t.Fatalf("the banner stays after a good reload:\n%s", dump)
 	}
 }

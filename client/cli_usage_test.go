@@ -61,3 +61,31 @@ func TestCLIStrayArgumentsAreUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestVersionFlag: --version works as in most tools, without a daemon.
+func TestVersionFlag(t *testing.T) {
+	r := mustRaftsnap(t, "--version")
+	if !strings.HasPrefix(r.stdout, "raftsnap ") || !strings.Contains(r.stdout, "gzip inflate: ") {
+		t.Fatalf("--version printed %q", r.stdout)
+	}
+	if v := mustRaftsnap(t, "version", "--socket", filepath.Join(t.TempDir(), "none")); !strings.HasPrefix(v.stdout, strings.SplitN(r.stdout, "\n", 2)[0]) {
+		t.Fatalf("--version %q and `raftsnap version` %q disagree", r.stdout, v.stdout)
+	}
+}
+
+func TestDevCommandName(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "raftsnap")
+	os.WriteFile(bin, nil, 0o755)
+	link := filepath.Join(t.TempDir(), "raftsnap")
+	os.Symlink(bin, link)
+	for _, c := range []struct{ self, onPath, want string }{
+		{"/tmp/go-build1234/b001/exe/raftsnap", "", "go run ."},
+		{bin, link, "raftsnap"},
+		{bin, "", bin},
+		{bin, "/usr/bin/raftsnap-other", bin},
+	} {
+		if got := commandNameFor(c.self, c.onPath); got != c.want {
+			t.Errorf("commandNameFor(%s, %s) = %q, want %q", c.self, c.onPath, got, c.want)
+		}
+	}
+}

@@ -15,6 +15,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/raftsnap/raftsnap/daemon/buildinfo"
+	"github.com/raftsnap/raftsnap/snapshot"
 )
 
 // globalOptions are the flags every subcommand accepts.
@@ -70,15 +73,21 @@ restores them.`,
 			return nil
 		},
 	}
+	// --version, as most tools take it: this binary's version, without
+	// asking a daemon (that is `raftsnap version`).
+	root.Version = buildinfo.Get().Version
+	root.SetVersionTemplate(formatVersion("raftsnap", versionInfo()) + "\n  gzip inflate: " + snapshot.InflateEngine() + "\n")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError(err) })
 
+	defer registerCompletions(root)
 	root.AddCommand(
 		newSnapshotCommand(g),
 		newDevClusterCommand(g),
 		newVersionCommand(g),
 		newSignalCommand(g),
+		newReloadCommand(g),
 		newStatusCommand(g),
 		newPprofCommand(g),
 		newConfigcheckCommand(g),

@@ -68,17 +68,8 @@ func applyDefaults(cfg *Config, isSet func(path string) bool) {
 		path := fmt.Sprintf("jobs[%d]", i)
 		setDuration(&job.Timeout, g.Defaults.Timeout.Std(), isSet(path+".timeout"))
 		// Jitter's default is 0 (no jitter), the zero value.
-		switch job.Type {
-		case "snapshot":
-			if job.Retries == nil {
-				r := g.Defaults.Retries
-				job.Retries = &r
-			} else {
-				fillRetries(job.Retries, g.Defaults.Retries, path+".retries", isSet)
-			}
-			setString(&job.OnClusterChange, DefaultOnClusterChange)
-		case "restore":
-			setString(&job.Snapshot, DefaultRestoreSnapshot)
+		if jt, ok := LookupJobType(job.Type); ok && jt.defaults != nil {
+			jt.defaults(job, g, path, isSet)
 		}
 		if job.Store != nil {
 			setString(&job.Store.Type, DefaultStoreType)

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"regexp"
 	"strconv"
+	"syscall"
 
 	"gopkg.in/yaml.v3"
 )
@@ -19,9 +20,24 @@ const DefaultPath = "/etc/raftsnap/raftsnap.yml"
 // maxFileSize bounds what Load reads: configurations are kilobytes.
 const maxFileSize = 4 << 20
 
-// Load reads and parses the configuration file at path. See Parse.
+// Options change how a configuration is checked.
+type Options struct {
+	// UID is the user the daemon runs as: store directories must be owned
+	// by it (see store.CheckDir). Load uses this process's user.
+	UID int
+}
+
+// Load reads and parses the configuration file at path, checking it for
+// this process's user. See Parse.
 func Load(path string) (*Config, error) {
-	f, err := os.Open(path)
+	return LoadWith(path, Options{UID: os.Geteuid()})
+}
+
+// LoadWith is Load with options.
+func LoadWith(path string, opts Options) (*Config, error) {
+	// Non-blocking: opening a FIFO for reading would otherwise wait for a
+	// writer forever (and hold up a reload, and the signals behind it).
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("reading configuration: %w", err)
 	}
@@ -40,7 +56,7 @@ func Load(path string) (*Config, error) {
 	if len(data) > maxFileSize {
 		return nil, fmt.Errorf("reading configuration: %s is larger than %d MiB: not a raftsnap configuration", path, maxFileSize>>20)
 	}
-	return Parse(data, path)
+	return ParseWith(data, path, opts)
 }
 
 // Parse parses and validates a configuration; filename is only used in
@@ -53,7 +69,12 @@ func Load(path string) (*Config, error) {
 //
 // The error, if any, is a *Errors listing every problem found, one line
 // each, in file order. Non-fatal findings are in Config.Warnings.
-func Parse(data []byte, filename string) (cfg *Config, err error) {
+func Parse(data []byte, filename string) (*Config, error) {
+	return ParseWith(data, filename, Options{UID: os.Geteuid()})
+}
+
+// ParseWith is Parse with options.
+func ParseWith(data []byte, filename string, opts Options) (cfg *Config, err error) {
 	errs := &Errors{}
 	root, ok := parseYAML(data, filename, errs)
 	if !ok {
@@ -73,7 +94,7 @@ func Parse(data []byte, filename string) (cfg *Config, err error) {
 		return nil, errs
 	}
 	applyDefaults(cfg, d.isSet)
-	v := &validator{decoder: d, cfg: cfg}
+	v := &validator{decoder: d, cfg: cfg, opts: opts}
 	v.validate()
 	if len(errs.List) > 0 {
 		errs.sort()
@@ -144,4 +165,70 @@ func syntaxError(filename string, err error) *Error {
 		msg = msg[6:]
 	}
 	return &Error{File: filename, Msg: "invalid YAML: " + msg}
+}
+
+// ReadSockPath reads only global.control.sockpath from the file at path,
+// leniently: the rest of the file may be invalid (a half-edited file, a
+// key this version does not know), since `raftsnap status --config` and
+// `signal --config` are needed most when something is wrong. The default is
+// returned when the file does not set it.
+func ReadSockPath(path string) (string, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return "", fmt.Errorf("reading configuration: %w", err)
+	}
+	defer f.Close()
+	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
+		return "", fmt.Errorf("reading configuration: %s is not a regular file", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize))
+	if err != nil {
+		return "", fmt.Errorf("reading configuration %s: %w", path, err)
+	}
+	// Only the first document; nothing outside global.control is looked
+	// at. That mapping itself is read strictly: a misspelt sockpath is the
+	// one mistake that matters here.
+	var root yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&root); err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("%s: cannot find global.control.sockpath: %w", path, err)
+	}
+	control := mappingValue(mappingValue(documentBody(&root), "global"), "control")
+	if control == nil {
+		return DefaultSockPath, nil
+	}
+	sock := ""
+	for i := 0; i+1 < len(control.Content); i += 2 {
+		key, value := control.Content[i], resolve(control.Content[i+1])
+		if key.Value != "sockpath" {
+			return "", fmt.Errorf("%s:%d:%d: global.control.%s: unknown key (the control block takes sockpath)", path, key.Line, key.Column, key.Value)
+		}
+		if value == nil || value.Kind != yaml.ScalarNode {
+			return "", fmt.Errorf("%s:%d:%d: global.control.sockpath: want a path", path, key.Line, key.Column)
+		}
+		sock = value.Value
+	}
+	if sock == "" {
+		return DefaultSockPath, nil
+	}
+	return sock, nil
+}
+
+func documentBody(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		return resolve(n.Content[0])
+	}
+	return nil
+}
+
+// mappingValue returns the value of key in mapping n, or nil.
+func mappingValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return resolve(n.Content[i+1])
+		}
+	}
+	return nil
 }

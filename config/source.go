@@ -180,12 +180,13 @@ func (v *validator) validateCrossJob() {
 	sources := map[string]int{}
 	for i := range v.cfg.Jobs {
 		job := &v.cfg.Jobs[i]
-		if job.Type != "snapshot" {
+		if job.Type != JobSnapshot {
 			continue
 		}
 		path := fmt.Sprintf("jobs[%d]", i)
 		if job.Store != nil && filepath.IsAbs(job.Store.Path) && v.checkable(path+".store.path") {
-			dir := filepath.Clean(job.Store.Path)
+			// Compared by real path: a symlink alias is the same directory.
+			dir := realPath(filepath.Clean(job.Store.Path))
 			if first, dup := storeOwner[dir]; dup {
 				v.errorf(path+".store.path", "%s is already the store of snapshot job %s: give each snapshot job its own directory",
 					dir, quote(v.cfg.Jobs[first].Name))
@@ -201,7 +202,7 @@ func (v *validator) validateCrossJob() {
 	}
 	for i := range v.cfg.Jobs {
 		job := &v.cfg.Jobs[i]
-		if job.Type != "restore" || job.Target == nil || job.Target.Address == "" || job.AllowOverwrite {
+		if job.Type != JobRestore || job.Target == nil || job.Target.Address == "" || job.AllowOverwrite {
 			continue
 		}
 		path := fmt.Sprintf("jobs[%d].target", i)
@@ -213,4 +214,17 @@ func (v *validator) validateCrossJob() {
 				quote(v.cfg.Jobs[k].Name), clusterKey(job.Target))
 		}
 	}
+}
+
+// realPath resolves the symlinks of path's longest existing prefix, so that
+// two names of one directory compare equal even before it exists.
+func realPath(path string) string {
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		return real
+	}
+	parent := filepath.Dir(path)
+	if parent == path {
+		return path
+	}
+	return filepath.Join(realPath(parent), filepath.Base(path))
 }

@@ -3,13 +3,13 @@ package config
 import (
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/raftsnap/raftsnap/snapshot/store"
 	"gopkg.in/yaml.v3"
 )
 
@@ -17,7 +17,8 @@ import (
 // decoder recorded.
 type validator struct {
 	*decoder
-	cfg *Config
+	cfg  *Config
+	opts Options
 }
 
 var (
@@ -29,23 +30,6 @@ var (
 // maxSockPath is the longest path a unix socket address holds on Linux
 // (sun_path is 108 bytes including the terminating NUL).
 const maxSockPath = 107
-
-// jobKeys says which job keys apply to which job types; name, type and
-// timeout apply to all.
-var jobKeys = map[string][]string{
-	"source":            {"snapshot"},
-	"interval":          {"snapshot", "prune"},
-	"jitter":            {"snapshot", "prune"},
-	"retries":           {"snapshot"},
-	"on_cluster_change": {"snapshot"},
-	"store":             {"snapshot", "prune", "restore"},
-	"pruning":           {"snapshot", "prune"},
-	"owners":            {"prune"},
-	"from_job":          {"restore"},
-	"snapshot":          {"restore"},
-	"target":            {"restore"},
-	"allow_overwrite":   {"restore"},
-}
 
 // node returns the value node at path, or the nearest enclosing one when
 // the path is absent (a missing key is reported at its parent mapping).
@@ -238,13 +222,15 @@ func (v *validator) validateJob(i int, names map[string]int) {
 	case !v.checkable(typePath):
 		return
 	case !v.isSet(typePath):
-		v.errorf(typePath, "missing: every job needs a type (snapshot, prune or restore)")
-		return
-	case job.Type != "snapshot" && job.Type != "prune" && job.Type != "restore":
-		v.errorf(typePath, "%s is not a job type: use snapshot, prune or restore", quote(job.Type))
+		v.errorf(typePath, "missing: every job needs a type (%s)", orList(JobTypeNames()))
 		return
 	}
-	for key, types := range jobKeys {
+	jt, ok := LookupJobType(job.Type)
+	if !ok {
+		v.errorf(typePath, "%s is not a job type: use %s", quote(job.Type), orList(JobTypeNames()))
+		return
+	}
+	for key, types := range jobKeyTypes() {
 		keyPath := path + "." + key
 		if _, present := v.keys[keyPath]; !present || contains(types, job.Type) {
 			continue
@@ -255,31 +241,7 @@ func (v *validator) validateJob(i int, names map[string]int) {
 	}
 	v.positive(path+".timeout", job.Timeout)
 
-	switch job.Type {
-	case "snapshot":
-		v.requireSource(path+".source", job.Source, "source", "a snapshot job needs the source to snapshot")
-		v.validateSchedule(path, job)
-		if job.Retries != nil && v.checkable(path+".retries") {
-			v.validateRetries(path+".retries", job.Retries)
-		}
-		v.requireStore(path+".store", job.Store)
-		v.requirePruning(path+".pruning", job.Pruning)
-		if p := path + ".on_cluster_change"; v.checkable(p) && job.OnClusterChange != "fail" && job.OnClusterChange != "warn" {
-			v.errorf(p, "%s is not a choice: use fail (refuse the snapshot) or warn (store it and report the change)", quote(job.OnClusterChange))
-		}
-	case "prune":
-		v.validateSchedule(path, job)
-		v.requireStore(path+".store", job.Store)
-		v.requirePruning(path+".pruning", job.Pruning)
-		for k, owner := range job.Owners {
-			p := fmt.Sprintf("%s.owners[%d]", path, k)
-			if v.checkable(p) && (!jobNamePattern.MatchString(owner) || strings.HasPrefix(owner, "_")) {
-				v.errorf(p, "%s is not a job name", quote(owner))
-			}
-		}
-	case "restore":
-		v.validateRestore(path, job, names)
-	}
+	jt.validate(v, path, job, names)
 }
 
 func contains(list []string, s string) bool {
@@ -319,11 +281,13 @@ func (v *validator) requireStore(path string, st *Store) {
 	case st == nil:
 		v.errorf(path, "missing: give the store the snapshots live in, e.g. store: {path: /var/lib/raftsnap/main}")
 	default:
-		v.validateStore(path, st)
+		v.validateStore(path, st, true)
 	}
 }
 
-func (v *validator) validateStore(path string, st *Store) {
+// validateStore checks a store block; write is false for stores a job only
+// reads (restore jobs).
+func (v *validator) validateStore(path string, st *Store, write bool) {
 	v.oneOf(path+".type", st.Type, "local")
 	p := path + ".path"
 	switch {
@@ -333,8 +297,8 @@ func (v *validator) validateStore(path string, st *Store) {
 	case !filepath.IsAbs(st.Path):
 		v.errorf(p, "must be an absolute path, got %s", quote(st.Path))
 	default:
-		if info, err := os.Stat(st.Path); err == nil && !info.IsDir() {
-			v.errorf(p, "%s exists and is not a directory", st.Path)
+		if err := store.CheckDir(st.Path, store.DirCheck{UID: v.opts.UID, Write: write}); err != nil {
+			v.errorf(p, "%v", err)
 		}
 	}
 }
@@ -358,14 +322,14 @@ func (v *validator) validateRestore(path string, job *Job, names map[string]int)
 		v.errorf(path+".store", "missing: a restore job needs a store, or from_job naming the snapshot job whose store to use")
 	case storeSet:
 		if v.checkable(path + ".store") {
-			v.validateStore(path+".store", job.Store)
+			v.validateStore(path+".store", job.Store, false)
 		}
 	case fromSet && v.checkable(path+".from_job"):
 		i, ok := names[job.FromJob]
 		switch {
 		case !ok:
 			v.errorf(path+".from_job", "no job is named %s", quote(job.FromJob))
-		case v.cfg.Jobs[i].Type != "snapshot":
+		case v.cfg.Jobs[i].Type != JobSnapshot:
 			v.errorf(path+".from_job", "%s is a %s job; from_job must name a snapshot job", quote(job.FromJob), v.cfg.Jobs[i].Type)
 		case v.cfg.Jobs[i].Store != nil:
 			st := *v.cfg.Jobs[i].Store

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,9 +11,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
+
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
 
 	"github.com/raftsnap/raftsnap/daemon/job"
 )
@@ -20,7 +27,7 @@ import (
 // JobSource is what the control server needs from the daemon: the status
 // report and the jobs to signal.
 type JobSource interface {
-	Status() job.DaemonStatus
+	Status() controlapi.DaemonStatus
 	Job(name string) (job.Job, bool)
 	JobNames() []string
 }
@@ -46,7 +53,7 @@ const (
 // /debug/pprof) as JSON over HTTP on the private unix socket.
 type ControlServer struct {
 	jobs    JobSource
-	info    job.VersionInfo
+	info    controlapi.VersionInfo
 	logger  *slog.Logger
 	metrics ControlMetrics
 	srv     *http.Server
@@ -58,6 +65,10 @@ type ControlServer struct {
 
 	pprofMu sync.Mutex
 	pprof   *pprofServer
+
+	// reload, when set (by Run), reloads the configuration file and returns
+	// the outcome; without it /reload answers 409.
+	reload func(ctx context.Context) (controlapi.ReloadResponse, error)
 }
 
 type pprofServer struct {
@@ -67,7 +78,7 @@ type pprofServer struct {
 }
 
 // NewControlServer returns a control server over jobs. metrics may be nil.
-func NewControlServer(jobs JobSource, info job.VersionInfo, logger *slog.Logger, metrics ControlMetrics) *ControlServer {
+func NewControlServer(jobs JobSource, info controlapi.VersionInfo, logger *slog.Logger, metrics ControlMetrics) *ControlServer {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -114,10 +125,11 @@ type endpoint struct {
 // The control API: one method per path, except /debug/pprof which reads
 // with GET and changes with POST.
 var controlEndpoints = map[string][]endpoint{
-	"/status":      {{http.MethodGet, (*ControlServer).handleStatus}},
-	"/signal":      {{http.MethodPost, (*ControlServer).handleSignal}},
-	"/version":     {{http.MethodGet, (*ControlServer).handleVersion}},
-	"/debug/pprof": {{http.MethodGet, (*ControlServer).handlePprofStatus}, {http.MethodPost, (*ControlServer).handlePprof}},
+	controlapi.PathStatus:  {{http.MethodGet, (*ControlServer).handleStatus}},
+	controlapi.PathSignal:  {{http.MethodPost, (*ControlServer).handleSignal}},
+	controlapi.PathVersion: {{http.MethodGet, (*ControlServer).handleVersion}},
+	controlapi.PathReload:  {{http.MethodPost, (*ControlServer).handleReload}},
+	controlapi.PathPprof:   {{http.MethodGet, (*ControlServer).handlePprofStatus}, {http.MethodPost, (*ControlServer).handlePprof}},
 }
 
 // ServeHTTP routes by hand so that every answer, 404 and 405 included, is
@@ -133,8 +145,9 @@ func (s *ControlServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	eps, ok := controlEndpoints[r.URL.Path]
 	if !ok {
-		writeError(rec, http.StatusNotFound, job.ErrorResponse{
-			Error: fmt.Sprintf("no such endpoint %s: use /status, /signal, /version or /debug/pprof", r.URL.Path),
+		writeError(rec, http.StatusNotFound, controlapi.ErrorResponse{
+			Error: fmt.Sprintf("no such endpoint %s: use %s or %s", r.URL.Path,
+				strings.Join(controlapi.Paths[:len(controlapi.Paths)-1], ", "), controlapi.Paths[len(controlapi.Paths)-1]),
 		})
 		return
 	}
@@ -148,7 +161,7 @@ func (s *ControlServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		allowed = append(allowed, ep.method)
 	}
 	rec.Header().Set("Allow", strings.Join(allowed, ", "))
-	writeError(rec, http.StatusMethodNotAllowed, job.ErrorResponse{
+	writeError(rec, http.StatusMethodNotAllowed, controlapi.ErrorResponse{
 		Error: fmt.Sprintf("%s %s is not allowed: use %s", r.Method, r.URL.Path, strings.Join(allowed, " or ")),
 	})
 }
@@ -161,36 +174,65 @@ func (s *ControlServer) handleVersion(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.info)
 }
 
+func (s *ControlServer) handleReload(w http.ResponseWriter, r *http.Request) {
+	var req struct{}
+	if !decodeRequest(w, r, &req, `{}`) {
+		return
+	}
+	if s.reload == nil {
+		writeError(w, http.StatusConflict, controlapi.ErrorResponse{Error: "this daemon cannot reload its configuration"})
+		return
+	}
+	// A reload rebuilds jobs and may wait for replaced ones to stop: lift
+	// the write deadline as a waiting signal does.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	resp, err := s.reload(r.Context())
+	var refused *reloadRefusedError
+	switch {
+	case err == nil:
+		s.logger.Info("control: configuration reloaded on request")
+		writeJSON(w, http.StatusOK, resp)
+	case errors.As(err, &refused):
+		writeError(w, http.StatusUnprocessableEntity, controlapi.ErrorResponse{Error: refused.Error()})
+	case errors.Is(err, errNoConfigFile):
+		writeError(w, http.StatusConflict, controlapi.ErrorResponse{Error: err.Error()})
+	case r.Context().Err() != nil:
+		// The client went away, or the daemon is stopping.
+	default:
+		writeError(w, http.StatusInternalServerError, controlapi.ErrorResponse{Error: "reload failed: " + err.Error()})
+	}
+}
+
 func (s *ControlServer) handleSignal(w http.ResponseWriter, r *http.Request) {
-	var req job.SignalRequest
+	var req controlapi.SignalRequest
 	if !decodeRequest(w, r, &req, `{"job": "NAME", "op": "wakeup"}`) {
 		return
 	}
 	if req.Job == "" {
-		writeError(w, http.StatusBadRequest, job.ErrorResponse{Error: `"job" is required`, Jobs: s.jobs.JobNames()})
+		writeError(w, http.StatusBadRequest, controlapi.ErrorResponse{Error: `"job" is required`, Jobs: s.jobs.JobNames()})
 		return
 	}
-	if req.Op != "wakeup" && req.Op != "reset" {
-		writeError(w, http.StatusBadRequest, job.ErrorResponse{Error: fmt.Sprintf("unknown op %q: use wakeup or reset", req.Op)})
+	if !slices.Contains(controlapi.Ops, req.Op) {
+		writeError(w, http.StatusBadRequest, controlapi.ErrorResponse{Error: fmt.Sprintf("unknown op %s: use wakeup or reset", clip(req.Op))})
 		return
 	}
-	if req.Wait && req.Op != "wakeup" {
-		writeError(w, http.StatusBadRequest, job.ErrorResponse{Error: "wait applies only to wakeup: reset takes effect at once"})
+	if req.Wait && req.Op != controlapi.OpWakeup {
+		writeError(w, http.StatusBadRequest, controlapi.ErrorResponse{Error: "wait applies only to wakeup: reset takes effect at once"})
 		return
 	}
 	j, ok := s.jobs.Job(req.Job)
 	if !ok {
 		names := s.jobs.JobNames()
-		msg := fmt.Sprintf("unknown job %q; jobs: %s", req.Job, strings.Join(names, ", "))
+		msg := fmt.Sprintf("unknown job %s; jobs: %s", clip(req.Job), strings.Join(names, ", "))
 		if len(names) == 0 {
-			msg = fmt.Sprintf("unknown job %q: the daemon has no jobs", req.Job)
+			msg = fmt.Sprintf("unknown job %s: the daemon has no jobs", clip(req.Job))
 		}
-		writeError(w, http.StatusNotFound, job.ErrorResponse{Error: msg, Jobs: names})
+		writeError(w, http.StatusNotFound, controlapi.ErrorResponse{Error: msg, Jobs: names})
 		return
 	}
 
-	resp := job.SignalResponse{Job: req.Job, Op: req.Op}
-	if req.Op == "reset" {
+	resp := controlapi.SignalResponse{Job: req.Job, Op: req.Op}
+	if req.Op == controlapi.OpReset {
 		if err := j.Reset(); err != nil {
 			s.signalRefused(w, j, req.Op, err)
 			return
@@ -220,7 +262,7 @@ func (s *ControlServer) handleSignal(w http.ResponseWriter, r *http.Request) {
 	select {
 	case report, ok := <-done:
 		if !ok {
-			writeError(w, http.StatusInternalServerError, job.ErrorResponse{
+			writeError(w, http.StatusInternalServerError, controlapi.ErrorResponse{
 				Error: fmt.Sprintf("job %q ended the run without a report", req.Job),
 			})
 			return
@@ -229,7 +271,7 @@ func (s *ControlServer) handleSignal(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, resp)
 	case <-r.Context().Done():
 		if s.base.Err() != nil {
-			writeError(w, http.StatusServiceUnavailable, job.ErrorResponse{
+			writeError(w, http.StatusServiceUnavailable, controlapi.ErrorResponse{
 				Error: fmt.Sprintf("the daemon is shutting down; the outcome of job %q's run is unknown", req.Job),
 			})
 			return
@@ -241,12 +283,12 @@ func (s *ControlServer) handleSignal(w http.ResponseWriter, r *http.Request) {
 
 func (s *ControlServer) signalRefused(w http.ResponseWriter, j job.Job, op string, err error) {
 	if errors.Is(err, job.ErrUnsupported) {
-		writeError(w, http.StatusBadRequest, job.ErrorResponse{
+		writeError(w, http.StatusBadRequest, controlapi.ErrorResponse{
 			Error: fmt.Sprintf("job %q (%s) does not support %s", j.Name(), j.Type(), op),
 		})
 		return
 	}
-	writeError(w, http.StatusConflict, job.ErrorResponse{
+	writeError(w, http.StatusConflict, controlapi.ErrorResponse{
 		Error: fmt.Sprintf("job %q refused %s: %v", j.Name(), op, err),
 	})
 }
@@ -258,12 +300,12 @@ func (s *ControlServer) handlePprofStatus(w http.ResponseWriter, r *http.Request
 }
 
 func (s *ControlServer) handlePprof(w http.ResponseWriter, r *http.Request) {
-	var req job.PprofRequest
+	var req controlapi.PprofRequest
 	if !decodeRequest(w, r, &req, `{"listen": "127.0.0.1:6060"} or {"off": true}`) {
 		return
 	}
 	if req.Off && req.Listen != "" {
-		writeError(w, http.StatusBadRequest, job.ErrorResponse{Error: `give either "listen" or "off", not both`})
+		writeError(w, http.StatusBadRequest, controlapi.ErrorResponse{Error: `give either "listen" or "off", not both`})
 		return
 	}
 	s.pprofMu.Lock()
@@ -279,9 +321,19 @@ func (s *ControlServer) handlePprof(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.pprofStatusLocked())
 		return
 	}
-	if _, _, err := net.SplitHostPort(req.Listen); err != nil {
-		writeError(w, http.StatusBadRequest, job.ErrorResponse{
-			Error: fmt.Sprintf("invalid pprof listen address %q: want HOST:PORT such as 127.0.0.1:6060", req.Listen),
+	host, _, err := net.SplitHostPort(req.Listen)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, controlapi.ErrorResponse{
+			Error: fmt.Sprintf("invalid pprof listen address %s: want HOST:PORT such as 127.0.0.1:6060", clip(req.Listen)),
+		})
+		return
+	}
+	if !isLoopback(host) && !req.AllowRemote {
+		// Profiles show the daemon's memory, tokens included: off this
+		// host only when asked for in so many words.
+		writeError(w, http.StatusBadRequest, controlapi.ErrorResponse{
+			Error: fmt.Sprintf("pprof listen address %s is reachable from other hosts, and profiles expose the daemon's memory (tokens included): "+
+				"use 127.0.0.1 or ::1, or allow it explicitly (raftsnap pprof on ADDR --allow-remote)", clip(req.Listen)),
 		})
 		return
 	}
@@ -289,7 +341,7 @@ func (s *ControlServer) handlePprof(w http.ResponseWriter, r *http.Request) {
 	// server is only replaced by one that works.
 	l, err := net.Listen("tcp", req.Listen)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, job.ErrorResponse{
+		writeError(w, http.StatusInternalServerError, controlapi.ErrorResponse{
 			Error: fmt.Sprintf("cannot start the pprof server on %s: %v", req.Listen, err),
 		})
 		return
@@ -302,11 +354,11 @@ func (s *ControlServer) handlePprof(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.pprofStatusLocked())
 }
 
-func (s *ControlServer) pprofStatusLocked() job.PprofStatus {
+func (s *ControlServer) pprofStatusLocked() controlapi.PprofStatus {
 	if s.pprof == nil {
-		return job.PprofStatus{}
+		return controlapi.PprofStatus{}
 	}
-	return job.PprofStatus{Running: true, Listen: s.pprof.addr}
+	return controlapi.PprofStatus{Running: true, Listen: s.pprof.addr}
 }
 
 func (s *ControlServer) stopPprofLocked(ctx context.Context) {
@@ -349,16 +401,20 @@ func startPprof(l net.Listener, logger *slog.Logger) *pprofServer {
 }
 
 // decodeRequest reads a JSON body of at most maxControlBody bytes into v,
-// strictly (no unknown fields, nothing after the object). On failure it
-// writes the error answer and returns false.
+// strictly: one object, nothing after it, only v's own keys spelt exactly
+// (encoding/json alone would take "JOB" for "job"), each at most once. On
+// failure it writes the error answer and returns false.
 func decodeRequest(w http.ResponseWriter, r *http.Request, v any, example string) bool {
-	body := http.MaxBytesReader(w, r.Body, maxControlBody)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxControlBody))
 	if err == nil {
-		// A second value (or garbage) after the object is a malformed request.
-		if dec.Decode(&struct{}{}) != io.EOF {
+		err = checkKeys(body, v)
+	}
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(v)
+		if err == nil && dec.Decode(&struct{}{}) != io.EOF {
+			// A second value (or garbage) after the object is a malformed request.
 			err = errors.New("unexpected data after the JSON object")
 		}
 	}
@@ -368,17 +424,67 @@ func decodeRequest(w http.ResponseWriter, r *http.Request, v any, example string
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		writeError(w, http.StatusRequestEntityTooLarge, job.ErrorResponse{
+		writeError(w, http.StatusRequestEntityTooLarge, controlapi.ErrorResponse{
 			Error: fmt.Sprintf("request body larger than %d bytes", maxControlBody),
 		})
 	case errors.Is(err, io.EOF):
-		writeError(w, http.StatusBadRequest, job.ErrorResponse{Error: "empty request body: send JSON like " + example})
+		writeError(w, http.StatusBadRequest, controlapi.ErrorResponse{Error: "empty request body: send JSON like " + example})
 	default:
-		writeError(w, http.StatusBadRequest, job.ErrorResponse{
+		writeError(w, http.StatusBadRequest, controlapi.ErrorResponse{
 			Error: fmt.Sprintf("malformed request: %s; send JSON like %s", jsonErrorText(err), example),
 		})
 	}
 	return false
+}
+
+// checkKeys refuses, in the top-level object of body, a key that is not
+// one of v's JSON field names spelt exactly, and a key given twice. Other
+// malformations are left to the decoder.
+func checkKeys(body []byte, v any) error {
+	known := map[string]bool{}
+	t := reflect.TypeOf(v).Elem()
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		known[name] = true
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		key, _ := tok.(string)
+		switch {
+		case !known[key]:
+			return fmt.Errorf("unknown field %s", clip(key))
+		case seen[key]:
+			return fmt.Errorf("field %q given twice", key)
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+// clip quotes text a client sent for an error message, cut to a length
+// worth reading: an unknown 60 KB job name is not echoed whole.
+func clip(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return strconv.Quote(s)
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(s[:cut]), len(s))
 }
 
 // jsonErrorText words a decoding error without Go type names.
@@ -414,7 +520,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = json.NewEncoder(w).Encode(v) // the client may have gone; nothing to do about it
 }
 
-func writeError(w http.ResponseWriter, code int, e job.ErrorResponse) {
+func writeError(w http.ResponseWriter, code int, e controlapi.ErrorResponse) {
 	writeJSON(w, code, e)
 }
 
@@ -434,3 +540,13 @@ func (r *statusRecorder) WriteHeader(code int) {
 }
 
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// isLoopback reports whether host (from HOST:PORT) names only this host:
+// a loopback IP or "localhost". "" and 0.0.0.0 mean every interface.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

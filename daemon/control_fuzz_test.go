@@ -22,6 +22,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/raftsnap/raftsnap/daemon"
 	"github.com/raftsnap/raftsnap/daemon/job"
 )
@@ -45,19 +47,21 @@ type instantJob struct{ name, typ string }
 func (j instantJob) Name() string            { return j.name }
 func (j instantJob) Type() string            { return j.typ }
 func (j instantJob) Run(ctx context.Context) { <-ctx.Done() }
-func (j instantJob) Status() job.JobStatus {
-	return job.JobStatus{Name: j.name, Type: j.typ, State: job.StateWaiting}
+func (j instantJob) Status() controlapi.JobStatus {
+	return controlapi.JobStatus{Name: j.name, Type: j.typ, State: controlapi.StateWaiting}
 }
 
-func (j instantJob) Wakeup() (<-chan job.RunReport, bool, error) {
+func (j instantJob) Wakeup() (<-chan controlapi.RunReport, bool, error) {
 	if j.typ == "restore-refusing" {
 		return nil, false, job.ErrUnsupported
 	}
-	done := make(chan job.RunReport, 1)
+	done := make(chan controlapi.RunReport, 1)
 	now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-	done <- job.RunReport{ID: "1", Trigger: "wakeup", StartedAt: now, FinishedAt: now, Result: job.ResultSuccess}
+	done <- controlapi.RunReport{ID: "1", Trigger: "wakeup", StartedAt: now, FinishedAt: now, Result: controlapi.ResultSuccess}
 	return done, false, nil
 }
+
+func (j instantJob) Abort() {}
 
 func (j instantJob) Reset() error {
 	if j.typ == "restore" {
@@ -68,8 +72,8 @@ func (j instantJob) Reset() error {
 
 type instantJobs []instantJob
 
-func (js instantJobs) Status() job.DaemonStatus {
-	st := job.DaemonStatus{Schema: job.SchemaVersion, Version: "v9.9.9"}
+func (js instantJobs) Status() controlapi.DaemonStatus {
+	st := controlapi.DaemonStatus{Schema: controlapi.SchemaVersion, Version: "v9.9.9"}
 	for _, j := range js {
 		st.Jobs = append(st.Jobs, j.Status())
 	}
@@ -138,7 +142,7 @@ func FuzzControlRequest(f *testing.F) {
 	for _, s := range controlSeeds {
 		f.Add(s.method, s.path, []byte(s.body))
 	}
-	server := daemon.NewControlServer(fuzzJobs, job.VersionInfo{Version: "v9.9.9"}, nil, nil)
+	server := daemon.NewControlServer(fuzzJobs, controlapi.VersionInfo{Version: "v9.9.9"}, nil, nil)
 	f.Cleanup(func() { shutdownControl(server) })
 	f.Fuzz(func(t *testing.T, method, path string, body []byte) {
 		if method == http.MethodPost && path == "/debug/pprof" && pprofListenRequested(body) {
@@ -156,13 +160,13 @@ func FuzzSignalRequest(f *testing.F) {
 			f.Add([]byte(s.body))
 		}
 	}
-	server := daemon.NewControlServer(fuzzJobs, job.VersionInfo{Version: "v9.9.9"}, nil, nil)
+	server := daemon.NewControlServer(fuzzJobs, controlapi.VersionInfo{Version: "v9.9.9"}, nil, nil)
 	f.Cleanup(func() { shutdownControl(server) })
 	f.Fuzz(func(t *testing.T, body []byte) {
 		code, e := checkControlAnswer(t, server, http.MethodPost, "/signal", body)
 		if code == http.StatusOK {
 			// Only a well-formed request naming a known job and op succeeds.
-			var req job.SignalRequest
+			var req controlapi.SignalRequest
 			dec := json.NewDecoder(bytes.NewReader(body))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&req); err != nil {
@@ -189,7 +193,7 @@ func shutdownControl(server *daemon.ControlServer) {
 // pprofListenRequested reports whether body would decode into a pprof
 // request that starts a server.
 func pprofListenRequested(body []byte) bool {
-	var req job.PprofRequest
+	var req controlapi.PprofRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	return dec.Decode(&req) == nil && req.Listen != ""
 }
@@ -197,7 +201,7 @@ func pprofListenRequested(body []byte) bool {
 // checkControlAnswer sends one request straight to ServeHTTP and checks
 // the answer's shape: a documented status, JSON content, and for errors an
 // ErrorResponse that is valid UTF-8 JSON with a message.
-func checkControlAnswer(t *testing.T, server *daemon.ControlServer, method, path string, body []byte) (int, job.ErrorResponse) {
+func checkControlAnswer(t *testing.T, server *daemon.ControlServer, method, path string, body []byte) (int, controlapi.ErrorResponse) {
 	t.Helper()
 	// Built by hand: http.NewRequest refuses odd methods and paths, while
 	// the handler must cope with whatever reaches it.
@@ -225,7 +229,7 @@ func checkControlAnswer(t *testing.T, server *daemon.ControlServer, method, path
 	if !utf8.Valid(rec.Body.Bytes()) || !json.Valid(rec.Body.Bytes()) {
 		t.Fatalf("%s %q: the answer is not valid JSON: %q", method, path, rec.Body)
 	}
-	var e job.ErrorResponse
+	var e controlapi.ErrorResponse
 	if rec.Code >= 400 {
 		dec := json.NewDecoder(rec.Body)
 		dec.DisallowUnknownFields()
@@ -255,14 +259,14 @@ jobs:
 	d := startDaemon(t, configPath)
 	client := controlClient(d.sock)
 
-	post := func(t *testing.T, path string, body io.Reader) (int, job.ErrorResponse) {
+	post := func(t *testing.T, path string, body io.Reader) (int, controlapi.ErrorResponse) {
 		t.Helper()
 		resp, err := client.Post("http://raftsnap"+path, "application/json", body)
 		if err != nil {
 			t.Fatalf("POST %s: %v", path, err)
 		}
 		defer resp.Body.Close()
-		var e job.ErrorResponse
+		var e controlapi.ErrorResponse
 		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
 			t.Fatalf("POST %s: answer %d is not JSON: %v", path, resp.StatusCode, err)
 		}

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/raftsnap/raftsnap/daemon/job"
 	"github.com/raftsnap/raftsnap/nethelpers"
 )
@@ -29,8 +31,8 @@ type fakeJob struct {
 	woken      chan struct{} // receives one value per Wakeup call
 	mu         sync.Mutex
 	running    bool
-	current    []chan job.RunReport // callers waiting on the current run
-	queued     []chan job.RunReport // callers waiting on the queued run
+	current    []chan controlapi.RunReport // callers waiting on the current run
+	queued     []chan controlapi.RunReport // callers waiting on the queued run
 	hasQueued  bool
 	resetCalls int
 }
@@ -43,12 +45,12 @@ func (j *fakeJob) Name() string            { return j.name }
 func (j *fakeJob) Type() string            { return j.typ }
 func (j *fakeJob) Run(ctx context.Context) { <-ctx.Done() }
 
-func (j *fakeJob) Status() job.JobStatus {
+func (j *fakeJob) Status() controlapi.JobStatus {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	st := job.JobStatus{Name: j.name, Type: j.typ, State: job.StateWaiting, History: []job.RunReport{}}
+	st := controlapi.JobStatus{Name: j.name, Type: j.typ, State: controlapi.StateWaiting, History: []controlapi.RunReport{}}
 	if j.running {
-		st.State = job.StateRunning
+		st.State = controlapi.StateRunning
 	}
 	if j.hasQueued {
 		st.PendingSignal = "wakeup"
@@ -56,13 +58,13 @@ func (j *fakeJob) Status() job.JobStatus {
 	return st
 }
 
-func (j *fakeJob) Wakeup() (<-chan job.RunReport, bool, error) {
+func (j *fakeJob) Wakeup() (<-chan controlapi.RunReport, bool, error) {
 	if j.wakeupErr != nil {
 		return nil, false, j.wakeupErr
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	done := make(chan job.RunReport, 1)
+	done := make(chan controlapi.RunReport, 1)
 	queued := j.running
 	if queued {
 		j.hasQueued = true
@@ -75,6 +77,8 @@ func (j *fakeJob) Wakeup() (<-chan job.RunReport, bool, error) {
 	return done, queued, nil
 }
 
+func (j *fakeJob) Abort() {}
+
 func (j *fakeJob) Reset() error {
 	if j.noReset {
 		return job.ErrUnsupported
@@ -86,7 +90,7 @@ func (j *fakeJob) Reset() error {
 }
 
 // finish ends the current run with report and starts the queued one, if any.
-func (j *fakeJob) finish(report job.RunReport) {
+func (j *fakeJob) finish(report controlapi.RunReport) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	for _, c := range j.current {
@@ -100,8 +104,8 @@ func (j *fakeJob) finish(report job.RunReport) {
 
 type fakeJobs struct{ jobs []*fakeJob }
 
-func (f *fakeJobs) Status() job.DaemonStatus {
-	st := job.DaemonStatus{Schema: job.SchemaVersion, Version: "v9.9.9", PID: 4242,
+func (f *fakeJobs) Status() controlapi.DaemonStatus {
+	st := controlapi.DaemonStatus{Schema: controlapi.SchemaVersion, Version: "v9.9.9", PID: 4242,
 		StartedAt: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), Now: time.Date(2026, 3, 1, 11, 0, 0, 0, time.UTC)}
 	for _, j := range f.jobs {
 		st.Jobs = append(st.Jobs, j.Status())
@@ -149,7 +153,7 @@ type controlFixture struct {
 	served  chan error
 }
 
-var testVersion = job.VersionInfo{Version: "v9.9.9", Commit: "abc123", GoVersion: "go1.26", OS: "linux", Arch: "amd64"}
+var testVersion = controlapi.VersionInfo{Version: "v9.9.9", Commit: "abc123", GoVersion: "go1.26", OS: "linux", Arch: "amd64"}
 
 func startControl(t *testing.T, jobs JobSource) *controlFixture {
 	t.Helper()
@@ -238,8 +242,8 @@ func TestControlStatusAndVersion(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("status: %d %s", code, body)
 	}
-	st := decode[job.DaemonStatus](t, body)
-	if st.Schema != 1 || st.PID != 4242 || len(st.Jobs) != 2 || st.Jobs[0].Name != "consul-snap" || st.Jobs[0].State != job.StateWaiting {
+	st := decode[controlapi.DaemonStatus](t, body)
+	if st.Schema != 1 || st.PID != 4242 || len(st.Jobs) != 2 || st.Jobs[0].Name != "consul-snap" || st.Jobs[0].State != controlapi.StateWaiting {
 		t.Fatalf("status: %+v", st)
 	}
 	// snake_case keys and string enums on the wire.
@@ -250,7 +254,7 @@ func TestControlStatusAndVersion(t *testing.T) {
 	}
 
 	code, body = f.do(t, "GET", "/version", "")
-	if code != 200 || decode[job.VersionInfo](t, body) != testVersion {
+	if code != 200 || decode[controlapi.VersionInfo](t, body) != testVersion {
 		t.Fatalf("version: %d %s", code, body)
 	}
 }
@@ -263,19 +267,19 @@ func TestControlSignalWakeupQueuesWhenBusy(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("wakeup: %d %s", code, body)
 	}
-	if r := decode[job.SignalResponse](t, body); r.Queued || r.Job != "consul-snap" || r.Op != "wakeup" {
+	if r := decode[controlapi.SignalResponse](t, body); r.Queued || r.Job != "consul-snap" || r.Op != "wakeup" {
 		t.Fatalf("first wakeup: %+v", r)
 	}
 	code, body = f.do(t, "POST", "/signal", `{"job": "consul-snap", "op": "wakeup"}`)
-	if r := decode[job.SignalResponse](t, body); code != 200 || !r.Queued {
+	if r := decode[controlapi.SignalResponse](t, body); code != 200 || !r.Queued {
 		t.Fatalf("wakeup on a busy job must be queued: %d %s", code, body)
 	}
-	if st := jobs.Status(); st.Jobs[0].State != job.StateRunning || st.Jobs[0].PendingSignal != "wakeup" {
+	if st := jobs.Status(); st.Jobs[0].State != controlapi.StateRunning || st.Jobs[0].PendingSignal != "wakeup" {
 		t.Fatalf("job state after two wakeups: %+v", st.Jobs[0])
 	}
 
 	code, body = f.do(t, "POST", "/signal", `{"job": "consul-snap", "op": "reset"}`)
-	if r := decode[job.SignalResponse](t, body); code != 200 || r.Op != "reset" {
+	if r := decode[controlapi.SignalResponse](t, body); code != 200 || r.Op != "reset" {
 		t.Fatalf("reset: %d %s", code, body)
 	}
 	if snap.resetCalls != 1 {
@@ -302,13 +306,13 @@ func TestControlSignalWaitReturnsTheRunsReport(t *testing.T) {
 		t.Fatalf("answered before the run ended: %d %s", a.code, a.body)
 	default:
 	}
-	want := job.RunReport{ID: "7", Trigger: "wakeup", Result: job.ResultSuccess, Snapshot: "consul-20260301T110000Z-42.snap",
+	want := controlapi.RunReport{ID: "7", Trigger: "wakeup", Result: controlapi.ResultSuccess, Snapshot: "consul-20260301T110000Z-42.snap",
 		Bytes: 1234, Index: 42, Term: 2,
 		StartedAt: time.Date(2026, 3, 1, 11, 0, 0, 0, time.UTC), FinishedAt: time.Date(2026, 3, 1, 11, 0, 3, 0, time.UTC)}
 	snap.finish(want)
 	a := <-answers
-	r := decode[job.SignalResponse](t, a.body)
-	if a.code != 200 || r.Run == nil || r.Run.ID != "7" || r.Run.Index != 42 || r.Run.Result != job.ResultSuccess ||
+	r := decode[controlapi.SignalResponse](t, a.body)
+	if a.code != 200 || r.Run == nil || r.Run.ID != "7" || r.Run.Index != 42 || r.Run.Result != controlapi.ResultSuccess ||
 		!r.Run.FinishedAt.Equal(want.FinishedAt) {
 		t.Fatalf("wait answer: %d %s", a.code, a.body)
 	}
@@ -327,9 +331,9 @@ func TestControlSignalWaitOnQueuedRunGetsTheQueuedRunsReport(t *testing.T) {
 		answers <- body
 	}()
 	<-snap.woken
-	snap.finish(job.RunReport{ID: "1", Result: job.ResultSuccess}) // the run already going
-	snap.finish(job.RunReport{ID: "2", Result: job.ResultFailure, Error: "source: 403"})
-	r := decode[job.SignalResponse](t, <-answers)
+	snap.finish(controlapi.RunReport{ID: "1", Result: controlapi.ResultSuccess}) // the run already going
+	snap.finish(controlapi.RunReport{ID: "2", Result: controlapi.ResultFailure, Error: "source: 403"})
+	r := decode[controlapi.SignalResponse](t, <-answers)
 	if !r.Queued || r.Run == nil || r.Run.ID != "2" || r.Run.Error != "source: 403" {
 		t.Fatalf("waited for the wrong run: %+v %+v", r, r.Run)
 	}
@@ -409,12 +413,21 @@ func TestControlErrors(t *testing.T) {
 		{"unknown path", "GET", "/jobs", ``, 404, "no such endpoint /jobs"},
 		{"pprof bad address", "POST", "/debug/pprof", `{"listen": "6060"}`, 400, `invalid pprof listen address "6060"`},
 		{"pprof both", "POST", "/debug/pprof", `{"listen": "127.0.0.1:0", "off": true}`, 400, `give either "listen" or "off"`},
+		// Issue 12: strictness a client cannot slip past.
+		{"duplicate key", "POST", "/signal", `{"job": "consul-snap", "op": "reset", "op": "wakeup"}`, 400, `field "op" given twice`},
+		{"case variant", "POST", "/signal", `{"JOB": "consul-snap", "op": "wakeup"}`, 400, `unknown field "JOB"`},
+		{"long unknown job", "POST", "/signal", `{"job": "` + strings.Repeat("y", 60<<10) + `", "op": "wakeup"}`, 404, `unknown job "` + strings.Repeat("y", 64) + `"... (61440 bytes)`},
+		{"pprof on all interfaces", "POST", "/debug/pprof", `{"listen": ":0"}`, 400, `is reachable from other hosts`},
+		{"pprof on 0.0.0.0", "POST", "/debug/pprof", `{"listen": "0.0.0.0:0"}`, 400, `use 127.0.0.1 or ::1, or allow it explicitly`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body := f.do(t, tc.method, tc.path, tc.body)
-			e := decode[job.ErrorResponse](t, body)
+			e := decode[controlapi.ErrorResponse](t, body)
 			if code != tc.code || !strings.Contains(e.Error, tc.msg) {
 				t.Fatalf("want %d with %q, got %d %s", tc.code, tc.msg, code, body)
+			}
+			if len(body) > 4<<10 {
+				t.Fatalf("a %d-byte error answer echoes the request", len(body))
 			}
 			if tc.name == "unknown job" && strings.Join(e.Jobs, ",") != "consul-snap,consul-restore" {
 				t.Fatalf("jobs listed: %v", e.Jobs)
@@ -429,11 +442,11 @@ func TestControlWakeupRefusedByJob(t *testing.T) {
 	snap.wakeupErr = errors.New("job is stopping")
 	f := startControl(t, jobs)
 	code, body := f.do(t, "POST", "/signal", `{"job": "consul-restore", "op": "wakeup"}`)
-	if e := decode[job.ErrorResponse](t, body); code != 400 || e.Error != `job "consul-restore" (restore) does not support wakeup` {
+	if e := decode[controlapi.ErrorResponse](t, body); code != 400 || e.Error != `job "consul-restore" (restore) does not support wakeup` {
 		t.Fatalf("%d %s", code, body)
 	}
 	code, body = f.do(t, "POST", "/signal", `{"job": "consul-snap", "op": "wakeup"}`)
-	if e := decode[job.ErrorResponse](t, body); code != 409 || e.Error != `job "consul-snap" refused wakeup: job is stopping` {
+	if e := decode[controlapi.ErrorResponse](t, body); code != 409 || e.Error != `job "consul-snap" refused wakeup: job is stopping` {
 		t.Fatalf("%d %s", code, body)
 	}
 }
@@ -463,12 +476,12 @@ func TestControlPprof(t *testing.T) {
 	f := startControl(t, jobs)
 
 	code, body := f.do(t, "GET", "/debug/pprof", "")
-	if st := decode[job.PprofStatus](t, body); code != 200 || st.Running {
+	if st := decode[controlapi.PprofStatus](t, body); code != 200 || st.Running {
 		t.Fatalf("initial pprof status: %d %s", code, body)
 	}
 
 	code, body = f.do(t, "POST", "/debug/pprof", `{"listen": "127.0.0.1:0"}`)
-	st := decode[job.PprofStatus](t, body)
+	st := decode[controlapi.PprofStatus](t, body)
 	if code != 200 || !st.Running || strings.HasSuffix(st.Listen, ":0") {
 		t.Fatalf("pprof on: %d %s", code, body)
 	}
@@ -493,7 +506,7 @@ func TestControlPprof(t *testing.T) {
 	}
 
 	code, body = f.do(t, "GET", "/debug/pprof", "")
-	if got := decode[job.PprofStatus](t, body); code != 200 || got != st {
+	if got := decode[controlapi.PprofStatus](t, body); code != 200 || got != st {
 		t.Fatalf("pprof status while running: %d %s", code, body)
 	}
 
@@ -504,17 +517,17 @@ func TestControlPprof(t *testing.T) {
 	}
 	defer busy.Close()
 	code, body = f.do(t, "POST", "/debug/pprof", fmt.Sprintf(`{"listen": %q}`, busy.Addr().String()))
-	if e := decode[job.ErrorResponse](t, body); code != 500 ||
+	if e := decode[controlapi.ErrorResponse](t, body); code != 500 ||
 		!strings.Contains(e.Error, "cannot start the pprof server on "+busy.Addr().String()) ||
 		!strings.Contains(e.Error, "address already in use") {
 		t.Fatalf("bind failure: %d %s", code, body)
 	}
-	if _, body = f.do(t, "GET", "/debug/pprof", ""); decode[job.PprofStatus](t, body) != st {
+	if _, body = f.do(t, "GET", "/debug/pprof", ""); decode[controlapi.PprofStatus](t, body) != st {
 		t.Fatalf("running server lost after a failed move: %s", body)
 	}
 
 	code, body = f.do(t, "POST", "/debug/pprof", `{"off": true}`)
-	if got := decode[job.PprofStatus](t, body); code != 200 || got.Running {
+	if got := decode[controlapi.PprofStatus](t, body); code != 200 || got.Running {
 		t.Fatalf("pprof off: %d %s", code, body)
 	}
 	if conn, err := net.Dial("tcp", st.Listen); err == nil {
@@ -531,7 +544,7 @@ func TestControlShutdownStopsPprof(t *testing.T) {
 	jobs, _, _ := twoJobs()
 	f := startControl(t, jobs)
 	_, body := f.do(t, "POST", "/debug/pprof", `{"listen": "127.0.0.1:0"}`)
-	st := decode[job.PprofStatus](t, body)
+	st := decode[controlapi.PprofStatus](t, body)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := f.server.Shutdown(ctx); err != nil {

@@ -26,10 +26,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/raftsnap/raftsnap/daemon/job"
 	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 )
@@ -74,7 +75,7 @@ const crashKeepFloor = 2
 // lands while the run is in progress.
 func postSignal(t *testing.T, sock, jobName string) {
 	t.Helper()
-	body, _ := json.Marshal(job.SignalRequest{Job: jobName, Op: "wakeup"})
+	body, _ := json.Marshal(controlapi.SignalRequest{Job: jobName, Op: "wakeup"})
 	resp, err := controlClient(sock).Post("http://raftsnap/signal", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatalf("POST /signal %s: %v", jobName, err)
@@ -96,7 +97,7 @@ type crashState struct {
 // every listed snapshot verifies and its sidecar matches the file.
 func inspectStore(t *testing.T, dir string) crashState {
 	t.Helper()
-	entries, foreign, err := store.ListReadOnly(dir)
+	entries, foreign, err := listReadOnly(dir)
 	if err != nil {
 		t.Fatalf("listing the store after a kill: %v", err)
 	}
@@ -615,14 +616,14 @@ func fillFS(t *testing.T, dir string) string {
 // failedWakeup runs `signal wakeup snap --wait`, which must fail with want
 // in its output after exactly one attempt (a permanent store error is not
 // retried), and returns the job's status.
-func failedWakeup(t *testing.T, d *daemonProc, want string) job.JobStatus {
+func failedWakeup(t *testing.T, d *daemonProc, want string) controlapi.JobStatus {
 	t.Helper()
 	r := rs(t, "signal", "wakeup", "snap", "--wait", "--socket", d.sock)
 	if r.code == 0 || !strings.Contains(r.stdout+r.stderr, want) {
 		t.Fatalf("wakeup on a faulty store: want a failure saying %q, got %s", want, r)
 	}
 	j := jobStatus(t, fetchStatus(t, d.sock), "snap")
-	if j.LastRun == nil || j.LastRun.Result != job.ResultFailure || j.LastRun.Attempts != 1 || !strings.Contains(j.LastRun.Error, want) {
+	if j.LastRun == nil || j.LastRun.Result != controlapi.ResultFailure || j.LastRun.Attempts != 1 || !strings.Contains(j.LastRun.Error, want) {
 		t.Fatalf("last run after a store fault: %+v, want one failed attempt saying %q", j.LastRun, want)
 	}
 	return j
@@ -632,7 +633,7 @@ func failedWakeup(t *testing.T, d *daemonProc, want string) job.JobStatus {
 // verifying against its sidecar, and that no temp file is left.
 func checkStoreIntact(t *testing.T, dir string, names ...string) {
 	t.Helper()
-	entries, _, err := store.ListReadOnly(dir)
+	entries, _, err := listReadOnly(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -691,7 +692,7 @@ func TestStoreFaultFullAndReadOnly(t *testing.T) {
 	configPath := filepath.Join(dir, "raftsnap.yml")
 	writeFile(t, configPath, fmt.Sprintf(storeFaultConfig, dir, leader(t, source).HTTPAddr, storeDir), 0o600)
 	d := startDaemon(t, configPath)
-	awaitStatus(t, d.sock, "snap", "the start-up run", func(j job.JobStatus) bool { return j.LastRun != nil })
+	awaitStatus(t, d.sock, "snap", "the start-up run", func(j controlapi.JobStatus) bool { return j.LastRun != nil })
 	wake := func() string {
 		t.Helper()
 		r := mustRS(t, "signal", "wakeup", "snap", "--wait", "--socket", d.sock)
@@ -717,7 +718,7 @@ func TestStoreFaultFullAndReadOnly(t *testing.T) {
 	})
 
 	t.Run("read-only", func(t *testing.T) {
-		entries, _, _ := store.ListReadOnly(storeDir)
+		entries, _, _ := listReadOnly(storeDir)
 		var names []string
 		for _, e := range entries {
 			names = append(names, e.Name)
@@ -871,8 +872,8 @@ func TestStoreFaultPermissionDenied(t *testing.T) {
 		d := spawnAsUser(configPath)
 		m := d.waitOutput(t, d.stderr, startedLine, 30*time.Second)
 		d.sock, d.metricsAddr = m[1], m[2]
-		j := awaitStatus(t, d.sock, "snap", "the start-up run", func(j job.JobStatus) bool { return j.LastRun != nil })
-		if j.LastRun.Result != job.ResultSuccess {
+		j := awaitStatus(t, d.sock, "snap", "the start-up run", func(j controlapi.JobStatus) bool { return j.LastRun != nil })
+		if j.LastRun.Result != controlapi.ResultSuccess {
 			t.Fatalf("start-up run as an unprivileged user failed: %+v", j.LastRun)
 		}
 		first := j.LastRun.Snapshot
@@ -925,7 +926,7 @@ jobs:
 `, dir, leader(t, source).HTTPAddr), 0o600)
 
 	d := startDaemon(t, configPath)
-	awaitStatus(t, d.sock, "snap", "the start-up run", func(j job.JobStatus) bool { return j.LastRun != nil })
+	awaitStatus(t, d.sock, "snap", "the start-up run", func(j controlapi.JobStatus) bool { return j.LastRun != nil })
 	for i := range 3 {
 		if err := source.Put(ctx, fmt.Sprintf("k%d", i), randomText(t, 4<<10)); err != nil {
 			t.Fatal(err)
@@ -992,4 +993,14 @@ jobs:
 	if _, err := snapshot.VerifyFile(left[0].Path, snapshot.VerifyOptions{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// listReadOnly lists a store without changing it, as a running daemon may
+// be writing to it.
+func listReadOnly(dir string) ([]store.Entry, []store.Foreign, error) {
+	st, err := store.OpenReadOnly(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st.List(context.Background())
 }

@@ -12,16 +12,17 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/raftsnap/raftsnap/config"
-	"github.com/raftsnap/raftsnap/daemon/job"
 	"github.com/raftsnap/raftsnap/nethelpers"
 )
 
 // Options are what Run needs besides the configuration.
 type Options struct {
-	Version job.VersionInfo
+	Version controlapi.VersionInfo
 	Stdout  io.Writer
 	Stderr  io.Writer
 	// Logger, when set, replaces the one built from global.logging.
@@ -34,6 +35,20 @@ type Options struct {
 	// Reload, when set, asks for a configuration reload on each receive
 	// (the CLI forwards SIGHUP to it). Run does not catch signals itself.
 	Reload <-chan struct{}
+	// LogLevel and LogFormat, when set (the daemon command's --log-level
+	// and --log-format), win over global.logging's level and format, at
+	// start and across reloads.
+	LogLevel, LogFormat string
+}
+
+// applyLogFlags puts the command line's logging choices over the file's.
+func (o *Options) applyLogFlags(l *config.Logging) {
+	if o.LogLevel != "" {
+		l.Level = o.LogLevel
+	}
+	if o.LogFormat != "" {
+		l.Format, l.FormatExplicit = o.LogFormat, true
+	}
 }
 
 // ReadyInfo tells where a started daemon can be reached.
@@ -43,15 +58,17 @@ type ReadyInfo struct {
 }
 
 // Run starts the daemon and blocks until ctx is done (SIGINT/SIGTERM) or
-// the control socket fails. Shutdown stops taking new work, cancels the
-// running jobs (which remove their temp files) and waits for them up to
-// global.shutdown_timeout. A nil error means a clean shutdown.
+// the control socket fails. Shutdown stops taking new work (no new run, no
+// retry), lets the runs in progress finish for up to
+// global.shutdown_timeout, then cancels those still running (they remove
+// their temp files). A nil error means a clean shutdown.
 //
 // Under systemd (NOTIFY_SOCKET set) it reports READY=1 once the control
 // socket listens and the jobs run, RELOADING=1/READY=1 around reloads,
 // STOPPING=1 on shutdown, and pings the watchdog at half of WATCHDOG_USEC
 // from its main loop, so a stuck loop stops the pings.
 func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
+	opts.applyLogFlags(&cfg.Global.Logging)
 	logger := opts.Logger
 	var level *slog.LevelVar
 	if logger == nil {
@@ -98,9 +115,27 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	cfgState := newConfigState(m, opts.ConfigPath, time.Now())
 	sup.configStatus = cfgState.Status
 	control := NewControlServer(sup, opts.Version, logger, m)
+	// Reloads asked over the socket run on this loop too, so that a reload
+	// never overlaps another or the shutdown; the handler waits for the
+	// outcome.
+	reloads := make(chan reloadRequest)
+	control.reload = func(ctx context.Context) (controlapi.ReloadResponse, error) {
+		req := reloadRequest{done: make(chan reloadOutcome, 1)}
+		select {
+		case reloads <- req:
+		case <-ctx.Done():
+			return controlapi.ReloadResponse{}, ctx.Err()
+		}
+		select {
+		case out := <-req.done:
+			return out.resp, out.err
+		case <-ctx.Done():
+			return controlapi.ReloadResponse{}, ctx.Err()
+		}
+	}
 	reload := &reloader{
 		path: opts.ConfigPath, running: cfg, logger: logger, level: level,
-		builder: builder, sup: sup, state: cfgState, notify: notify,
+		builder: builder, sup: sup, state: cfgState, notify: notify, logFlags: opts.applyLogFlags,
 	}
 
 	jobCtx, stopJobs := context.WithCancel(context.Background())
@@ -147,6 +182,9 @@ loop:
 			break loop
 		case <-opts.Reload:
 			reload.reload()
+		case req := <-reloads:
+			resp, err := reload.reload()
+			req.done <- reloadOutcome{resp, err}
 		case <-watchdog:
 			notify.ping()
 		}
@@ -171,4 +209,13 @@ loop:
 	}
 	logger.Info("daemon stopped")
 	return nil
+}
+
+// reloadRequest is a reload asked over the control socket, waiting for its
+// outcome.
+type reloadRequest struct{ done chan reloadOutcome }
+
+type reloadOutcome struct {
+	resp controlapi.ReloadResponse
+	err  error
 }

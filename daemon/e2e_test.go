@@ -27,13 +27,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
 	"github.com/raftsnap/raftsnap/daemon/devcluster"
-	"github.com/raftsnap/raftsnap/daemon/job"
 	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 )
@@ -241,21 +242,21 @@ func controlClient(sock string) *http.Client {
 	}
 }
 
-func fetchStatus(t *testing.T, sock string) job.DaemonStatus {
+func fetchStatus(t *testing.T, sock string) controlapi.DaemonStatus {
 	t.Helper()
 	resp, err := controlClient(sock).Get("http://raftsnap/status")
 	if err != nil {
 		t.Fatalf("GET /status: %v", err)
 	}
 	defer resp.Body.Close()
-	var st job.DaemonStatus
+	var st controlapi.DaemonStatus
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		t.Fatalf("decoding /status: %v", err)
 	}
 	return st
 }
 
-func jobStatus(t *testing.T, st job.DaemonStatus, name string) job.JobStatus {
+func jobStatus(t *testing.T, st controlapi.DaemonStatus, name string) controlapi.JobStatus {
 	t.Helper()
 	for _, j := range st.Jobs {
 		if j.Name == name {
@@ -263,12 +264,12 @@ func jobStatus(t *testing.T, st job.DaemonStatus, name string) job.JobStatus {
 		}
 	}
 	t.Fatalf("job %s not in /status", name)
-	return job.JobStatus{}
+	return controlapi.JobStatus{}
 }
 
 // awaitStatus polls /status until cond holds for the named job. Polling is
 // the control API's only way to observe a state; the deadline bounds it.
-func awaitStatus(t *testing.T, sock, name, what string, cond func(job.JobStatus) bool) job.JobStatus {
+func awaitStatus(t *testing.T, sock, name, what string, cond func(controlapi.JobStatus) bool) controlapi.JobStatus {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -286,8 +287,8 @@ func awaitStatus(t *testing.T, sock, name, what string, cond func(job.JobStatus)
 }
 
 // runningWithBytes is true while a run has transferred some bytes.
-func runningWithBytes(j job.JobStatus) bool {
-	return j.State == job.StateRunning && j.Current != nil && j.Current.BytesDone > 0
+func runningWithBytes(j controlapi.JobStatus) bool {
+	return j.State == controlapi.StateRunning && j.Current != nil && j.Current.BytesDone > 0
 }
 
 // trickleProxy sits in front of a real dev-cluster node and forwards the
@@ -423,7 +424,7 @@ func storedSnapshots(t *testing.T, dir string) []store.Entry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, _, err := st.List()
+	entries, _, err := st.List(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -549,10 +550,10 @@ func TestDaemonEndToEnd(t *testing.T) {
 
 	t.Run("scheduled snapshots are stored verified with a sidecar", func(t *testing.T) {
 		// The startup run plus two scheduled ones at interval 1s.
-		awaitStatus(t, sock, "snap", "three successful runs", func(j job.JobStatus) bool {
+		awaitStatus(t, sock, "snap", "three successful runs", func(j controlapi.JobStatus) bool {
 			n := 0
 			for _, r := range j.History {
-				if r.Result == job.ResultSuccess {
+				if r.Result == controlapi.ResultSuccess {
 					n++
 				}
 			}
@@ -658,13 +659,13 @@ func TestDaemonEndToEnd(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("signal reset slow: %s", r)
 		}
-		j := awaitStatus(t, sock, "slow", "the reset run to end", func(j job.JobStatus) bool {
-			return j.State != job.StateRunning && j.LastRun != nil
+		j := awaitStatus(t, sock, "slow", "the reset run to end", func(j controlapi.JobStatus) bool {
+			return j.State != controlapi.StateRunning && j.LastRun != nil
 		})
-		if j.LastRun.Result != job.ResultCanceled {
+		if j.LastRun.Result != controlapi.ResultCanceled {
 			t.Fatalf("the reset run ended %q (%s), want canceled", j.LastRun.Result, j.LastRun.Error)
 		}
-		if j.State != job.StateWaiting {
+		if j.State != controlapi.StateWaiting {
 			t.Errorf("after reset the job is %q, want waiting", j.State)
 		}
 		if parts := partFiles(t, slowStore); len(parts) != 0 {
@@ -703,13 +704,13 @@ func TestDaemonEndToEnd(t *testing.T) {
 		if st.PID != d.cmd.Process.Pid {
 			t.Fatalf("socket answered by pid %d, want the first daemon %d", st.PID, d.cmd.Process.Pid)
 		}
-		if j := jobStatus(t, st, "slow"); j.State != job.StateRunning {
+		if j := jobStatus(t, st, "slow"); j.State != controlapi.StateRunning {
 			t.Errorf("the first daemon's slow run is %q after the second daemon's attempt, want running", j.State)
 		}
 		if r := cli("signal", "reset", "slow"); r.code != 0 {
 			t.Fatalf("signal reset slow: %s", r)
 		}
-		awaitStatus(t, sock, "slow", "the reset run to end", func(j job.JobStatus) bool { return j.State != job.StateRunning })
+		awaitStatus(t, sock, "slow", "the reset run to end", func(j controlapi.JobStatus) bool { return j.State != controlapi.StateRunning })
 	})
 
 	t.Run("status JSON schema", func(t *testing.T) {
@@ -732,7 +733,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 		for _, bad := range nonSnakeKeys(raw, "") {
 			t.Errorf("key not in snake_case: %s", bad)
 		}
-		var st job.DaemonStatus
+		var st controlapi.DaemonStatus
 		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
 			t.Fatal(err)
 		}
@@ -740,13 +741,13 @@ func TestDaemonEndToEnd(t *testing.T) {
 		for _, j := range st.Jobs {
 			names = append(names, j.Name+"/"+j.Type)
 			switch j.State {
-			case job.StateIdle, job.StateWaiting, job.StateRunning, job.StateError:
+			case controlapi.StateIdle, controlapi.StateWaiting, controlapi.StateRunning, controlapi.StateError:
 			default:
 				t.Errorf("job %s: state %q is not in the documented enum", j.Name, j.State)
 			}
 			for _, run := range j.History {
 				switch run.Result {
-				case job.ResultSuccess, job.ResultFailure, job.ResultCanceled:
+				case controlapi.ResultSuccess, controlapi.ResultFailure, controlapi.ResultCanceled:
 				default:
 					t.Errorf("job %s: run result %q is not in the documented enum", j.Name, run.Result)
 				}
@@ -759,11 +760,11 @@ func TestDaemonEndToEnd(t *testing.T) {
 		if snap.LastSuccessAt == nil || snap.NextRunAt == nil || snap.Store == nil || snap.Store.Snapshots == 0 {
 			t.Errorf("snap job status lacks last_success_at, next_run_at or its store: %+v", snap)
 		}
-		if slow := jobStatus(t, st, "slow"); slow.LastRun == nil || slow.LastRun.Result != job.ResultCanceled {
+		if slow := jobStatus(t, st, "slow"); slow.LastRun == nil || slow.LastRun.Result != controlapi.ResultCanceled {
 			t.Errorf("slow job's last run is not the canceled one: %+v", slow.LastRun)
 		}
 		denied := jobStatus(t, st, "denied")
-		if denied.State != job.StateError || denied.LastRun == nil || denied.LastRun.Result != job.ResultFailure ||
+		if denied.State != controlapi.StateError || denied.LastRun == nil || denied.LastRun.Result != controlapi.ResultFailure ||
 			!strings.Contains(denied.LastRun.Error, "401") {
 			t.Errorf("the job with a wrong token is not in error with a 401: %+v %+v", denied, denied.LastRun)
 		}

@@ -27,6 +27,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/raftsnap/raftsnap/daemon/job"
 )
 
@@ -82,13 +84,13 @@ func TestDaemonUnderLoad(t *testing.T) {
 	// Every run start seen in any /status, by job and run id: the history
 	// holds the last 20 runs, and the pollers look far more often than that.
 	var startsMu sync.Mutex
-	starts := map[string]map[string]job.RunReport{}
-	record := func(st job.DaemonStatus) {
+	starts := map[string]map[string]controlapi.RunReport{}
+	record := func(st controlapi.DaemonStatus) {
 		startsMu.Lock()
 		defer startsMu.Unlock()
 		for _, j := range st.Jobs {
 			if starts[j.Name] == nil {
-				starts[j.Name] = map[string]job.RunReport{}
+				starts[j.Name] = map[string]controlapi.RunReport{}
 			}
 			for _, r := range j.History {
 				starts[j.Name][r.ID] = r
@@ -120,7 +122,7 @@ func TestDaemonUnderLoad(t *testing.T) {
 			} else if i%20 == 0 {
 				// Decoding costs the test CPU the daemon needs: 10 a second is
 				// plenty to follow the histories.
-				var st job.DaemonStatus
+				var st controlapi.DaemonStatus
 				if err = json.NewDecoder(resp.Body).Decode(&st); err == nil {
 					record(st)
 				}
@@ -215,17 +217,17 @@ func TestDaemonUnderLoad(t *testing.T) {
 	minRuns := int(duration/loadInterval) - 2
 	for i := range loadJobs {
 		name := fmt.Sprintf("load-%03d", i)
-		reports := make([]job.RunReport, 0, len(starts[name]))
+		reports := make([]controlapi.RunReport, 0, len(starts[name]))
 		for _, r := range starts[name] {
 			reports = append(reports, r)
 		}
-		slices.SortFunc(reports, func(a, b job.RunReport) int { return a.StartedAt.Compare(b.StartedAt) })
+		slices.SortFunc(reports, func(a, b controlapi.RunReport) int { return a.StartedAt.Compare(b.StartedAt) })
 		runs += len(reports)
 		if len(reports) < minRuns {
 			t.Errorf("job %s ran %d times in %s, want at least %d", name, len(reports), duration, minRuns)
 		}
 		for k, r := range reports {
-			if r.Result != job.ResultSuccess {
+			if r.Result != controlapi.ResultSuccess {
 				t.Errorf("job %s run %s (%s): %s: %s", name, r.ID, r.Trigger, r.Result, r.Error)
 			}
 			if k == 0 {

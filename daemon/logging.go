@@ -1,7 +1,7 @@
 package daemon
 
 import (
-	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/raftsnap/raftsnap/config"
@@ -19,10 +20,11 @@ import (
 // writes one JSON object per line. With syslog enabled, lines go to the
 // local syslog daemon as well.
 //
-// When the file leaves logging.format unset and the output is the journal
-// (systemd's JOURNAL_STREAM names the very stream we write to), lines
-// carry no timestamp (journald adds its own) and start with an sd-daemon
-// "<N>" priority prefix, so that journald records each line's level.
+// When the output is the journal (systemd's JOURNAL_STREAM names the very
+// stream we write to), every line starts with an sd-daemon "<N>" priority
+// prefix, whatever the format, so that journald records each line's level
+// (journalctl -p warning); when the file also leaves logging.format unset,
+// lines carry no timestamp either (journald adds its own).
 func NewLogger(c config.Logging, stdout, stderr io.Writer) (*slog.Logger, io.Closer, error) {
 	l, _, closer, err := newLogger(c, stdout, stderr)
 	return l, closer, err
@@ -44,9 +46,10 @@ func newLogger(c config.Logging, stdout, stderr io.Writer) (*slog.Logger, *slog.
 	default:
 		return nil, nil, nil, fmt.Errorf("logging.output %q: use stdout or stderr", c.Output)
 	}
-	journal := !c.FormatExplicit && isJournalStream(w, os.Getenv("JOURNAL_STREAM"))
-	if journal {
-		w = priorityPrefixWriter{w}
+	var journal *priorityWriter
+	if isJournalStream(w, os.Getenv("JOURNAL_STREAM")) {
+		journal = &priorityWriter{w: w}
+		w = journal
 	}
 	var closer io.Closer = nopCloser{}
 	if c.Syslog != nil && c.Syslog.Enabled {
@@ -58,17 +61,22 @@ func newLogger(c config.Logging, stdout, stderr io.Writer) (*slog.Logger, *slog.
 		closer = sw
 	}
 	opts := &slog.HandlerOptions{Level: level}
-	if journal {
+	if journal != nil && !c.FormatExplicit {
 		opts.ReplaceAttr = dropTime
-		return slog.New(slog.NewTextHandler(w, opts)), level, closer, nil
 	}
+	var h slog.Handler
 	switch strings.ToLower(c.Format) {
 	case "text", "logfmt", "":
-		return slog.New(slog.NewTextHandler(w, opts)), level, closer, nil
+		h = slog.NewTextHandler(w, opts)
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), level, closer, nil
+		h = slog.NewJSONHandler(w, opts)
+	default:
+		return nil, nil, nil, fmt.Errorf("logging.format %q: use text, logfmt or json", c.Format)
 	}
-	return nil, nil, nil, fmt.Errorf("logging.format %q: use text, logfmt or json", c.Format)
+	if journal != nil {
+		h = priorityHandler{Handler: h, w: journal}
+	}
+	return slog.New(h), level, closer, nil
 }
 
 func setLevel(v *slog.LevelVar, name string) error {
@@ -114,23 +122,21 @@ func dropTime(groups []string, a slog.Attr) slog.Attr {
 	return a
 }
 
-// priorityPrefixWriter prepends the sd-daemon(3) priority of each line
-// ("<3>" error, "<4>" warning, "<6>" info, "<7>" debug). slog's text
-// handler writes each record with one Write, and without a time its first
-// field is level=, which gives the priority.
-type priorityPrefixWriter struct{ w io.Writer }
+// priorityWriter prepends the sd-daemon(3) priority of the record being
+// written ("<3>" error, "<4>" warning, "<6>" info, "<7>" debug), which
+// priorityHandler sets around each record: slog's handlers write a record
+// with one Write, so the prefix lands at the start of its line in any
+// format.
+type priorityWriter struct {
+	w    io.Writer
+	mu   sync.Mutex
+	prio string
+}
 
-func (p priorityPrefixWriter) Write(b []byte) (int, error) {
-	prio := "<6>"
-	if rest, ok := bytes.CutPrefix(b, []byte("level=")); ok {
-		switch {
-		case bytes.HasPrefix(rest, []byte("DEBUG")):
-			prio = "<7>"
-		case bytes.HasPrefix(rest, []byte("WARN")):
-			prio = "<4>"
-		case bytes.HasPrefix(rest, []byte("ERROR")):
-			prio = "<3>"
-		}
+func (p *priorityWriter) Write(b []byte) (int, error) {
+	prio := p.prio
+	if prio == "" {
+		prio = "<6>"
 	}
 	line := make([]byte, 0, len(prio)+len(b))
 	line = append(append(line, prio...), b...)
@@ -138,6 +144,36 @@ func (p priorityPrefixWriter) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return len(b), nil
+}
+
+// priorityHandler tells its priorityWriter each record's level.
+type priorityHandler struct {
+	slog.Handler
+	w *priorityWriter
+}
+
+func (h priorityHandler) Handle(ctx context.Context, r slog.Record) error {
+	h.w.mu.Lock()
+	defer h.w.mu.Unlock()
+	switch {
+	case r.Level >= slog.LevelError:
+		h.w.prio = "<3>"
+	case r.Level >= slog.LevelWarn:
+		h.w.prio = "<4>"
+	case r.Level >= slog.LevelInfo:
+		h.w.prio = "<6>"
+	default:
+		h.w.prio = "<7>"
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h priorityHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return priorityHandler{Handler: h.Handler.WithAttrs(attrs), w: h.w}
+}
+
+func (h priorityHandler) WithGroup(name string) slog.Handler {
+	return priorityHandler{Handler: h.Handler.WithGroup(name), w: h.w}
 }
 
 func openSyslog(c *config.Syslog) (*syslog.Writer, error) {

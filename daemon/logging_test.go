@@ -67,8 +67,6 @@ func TestJournaldFormatNotUsed(t *testing.T) {
 		logging config.Logging
 		stream  func(real string) string
 	}{
-		{"format set explicitly", config.Logging{Level: "info", Format: "text", Output: "stderr", FormatExplicit: true},
-			func(real string) string { return real }},
 		{"JOURNAL_STREAM names another stream", config.Logging{Level: "info", Format: "text", Output: "stderr"},
 			func(string) string { return "1:1" }},
 		{"JOURNAL_STREAM malformed", config.Logging{Level: "info", Format: "text", Output: "stderr"},
@@ -86,6 +84,32 @@ func TestJournaldFormatNotUsed(t *testing.T) {
 			for _, l := range lines {
 				if !strings.HasPrefix(l, "time=") {
 					t.Errorf("want the plain text format with a timestamp, got %q", l)
+				}
+			}
+		})
+	}
+}
+
+// TestJournaldPriorityWithExplicitFormat: a format set in the file keeps
+// its timestamps, and under journald every line still carries its
+// priority, so that journalctl -p warning works whatever the format.
+func TestJournaldPriorityWithExplicitFormat(t *testing.T) {
+	for _, format := range []string{"text", "logfmt", "json"} {
+		t.Run(format, func(t *testing.T) {
+			f, stream := journalFile(t)
+			t.Setenv("JOURNAL_STREAM", stream)
+			lines := logLines(t, config.Logging{Level: "info", Format: format, Output: "stderr", FormatExplicit: true}, f)
+			want := []string{"<6>", "<4>", "<3>"}
+			if len(lines) != len(want) {
+				t.Fatalf("lines: %q", lines)
+			}
+			for i, l := range lines {
+				rest, ok := strings.CutPrefix(l, want[i])
+				if !ok {
+					t.Errorf("line %d %q lacks the priority %s", i, l, want[i])
+				}
+				if !strings.Contains(rest, "time") {
+					t.Errorf("line %d %q lost its timestamp although the format was set", i, l)
 				}
 			}
 		})

@@ -4,6 +4,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/raftsnap/raftsnap/config"
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -28,7 +31,7 @@ type metrics struct {
 	jobCrashes      *prometheus.CounterVec
 }
 
-func newMetrics(info job.VersionInfo) *metrics {
+func newMetrics(info controlapi.VersionInfo) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -107,13 +110,13 @@ func (m *metrics) registerJob(name, typ string) {
 		m.failures.WithLabelValues(name, reason)
 	}
 	m.jobCrashes.WithLabelValues(name)
-	switch typ {
-	case "snapshot", "prune":
+	if jt, ok := config.LookupJobType(typ); ok && jt.Prunes {
 		m.pruneDestroyed.WithLabelValues(name)
-	case "restore":
-		m.restores.WithLabelValues(name, string(job.ResultSuccess))
-		m.restores.WithLabelValues(name, string(job.ResultFailure))
-		m.restores.WithLabelValues(name, string(job.ResultCanceled))
+	}
+	if typ == config.JobRestore {
+		m.restores.WithLabelValues(name, string(controlapi.ResultSuccess))
+		m.restores.WithLabelValues(name, string(controlapi.ResultFailure))
+		m.restores.WithLabelValues(name, string(controlapi.ResultCanceled))
 	}
 }
 
@@ -121,15 +124,15 @@ func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 // The job.Metrics implementation.
 
-func (m *metrics) RunFinished(jobName, jobType string, result job.Result, reason string, d time.Duration, bytes int64) {
+func (m *metrics) RunFinished(jobName, jobType string, result controlapi.Result, reason string, d time.Duration, bytes int64) {
 	m.runDuration.WithLabelValues(jobName, jobType, string(result)).Observe(d.Seconds())
-	if result == job.ResultFailure {
+	if result == controlapi.ResultFailure {
 		if reason == "" {
 			reason = job.ReasonOther
 		}
 		m.failures.WithLabelValues(jobName, reason).Inc()
 	}
-	if result == job.ResultSuccess && jobType == "snapshot" && bytes > 0 {
+	if result == controlapi.ResultSuccess && jobType == config.JobSnapshot && bytes > 0 {
 		m.snapshotBytes.WithLabelValues(jobName).Set(float64(bytes))
 	}
 }
@@ -151,6 +154,6 @@ func (m *metrics) Pruned(jobName string, destroyed int) {
 	m.pruneDestroyed.WithLabelValues(jobName).Add(float64(destroyed))
 }
 
-func (m *metrics) RestoreFinished(jobName string, result job.Result) {
+func (m *metrics) RestoreFinished(jobName string, result controlapi.Result) {
 	m.restores.WithLabelValues(jobName, string(result)).Inc()
 }

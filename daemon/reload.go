@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/raftsnap/raftsnap/config"
@@ -178,7 +180,7 @@ func (b *jobBuilder) openStore(s *config.Store) (*store.Local, error) {
 func (b *jobBuilder) build(c *config.Job, sources []source.Config) (job.Job, error) {
 	st, err := b.openStore(c.Store)
 	if err != nil {
-		return nil, fmt.Errorf("job %s: store %s: %w", c.Name, c.Store.Path, err)
+		return nil, fmt.Errorf("job %s: %w", c.Name, err)
 	}
 	newSource := func() (source.Source, error) {
 		if len(sources) == 0 {
@@ -190,48 +192,11 @@ func (b *jobBuilder) build(c *config.Job, sources []source.Config) (job.Job, err
 		}
 		return src, nil
 	}
-	jl := b.logger // the jobs add job=<name> and run=<id> themselves
-	switch c.Type {
-	case "snapshot":
-		src, err := newSource()
-		if err != nil {
-			return nil, err
-		}
-		policy, err := c.Pruning.Policy()
-		if err != nil {
-			return nil, fmt.Errorf("job %s: %w", c.Name, err)
-		}
-		return job.NewSnapshotJob(job.SnapshotOptions{
-			Name: c.Name, Source: src, Store: st,
-			Interval: c.Interval.Std(), Jitter: c.Jitter.Std(), Timeout: c.Timeout.Std(),
-			Retries: job.RetryPolicy{
-				Max:        c.Retries.Max,
-				Initial:    c.Retries.InitialBackoff.Std(),
-				MaxBackoff: c.Retries.MaxBackoff.Std(),
-			},
-			Policy: policy, Logger: jl, Metrics: b.metrics,
-			OnClusterChange: c.OnClusterChange,
-		})
-	case "prune":
-		policy, err := c.Pruning.Policy()
-		if err != nil {
-			return nil, fmt.Errorf("job %s: %w", c.Name, err)
-		}
-		return job.NewPruneJob(job.PruneOptions{
-			Name: c.Name, Store: st, Interval: c.Interval.Std(), Jitter: c.Jitter.Std(),
-			Policy: policy, Owners: c.Owners, Logger: jl, Metrics: b.metrics,
-		})
-	case "restore":
-		target, err := newSource()
-		if err != nil {
-			return nil, err
-		}
-		return job.NewRestoreJob(job.RestoreOptions{
-			Name: c.Name, Store: st, Snapshot: c.Snapshot, FromJob: c.FromJob,
-			Target: target, Timeout: c.Timeout.Std(), Logger: jl, Metrics: b.metrics,
-		})
+	build, ok := jobBuilders[c.Type]
+	if !ok {
+		return nil, fmt.Errorf("job %s: unknown type %q", c.Name, c.Type)
 	}
-	return nil, fmt.Errorf("job %s: unknown type %q", c.Name, c.Type)
+	return build(b, c, st, newSource)
 }
 
 // restartOnlySettings lists the settings that differ between the running
@@ -265,7 +230,7 @@ type configState struct {
 	successAt  prometheus.Gauge
 
 	mu     sync.Mutex
-	status job.ConfigStatus
+	status controlapi.ConfigStatus
 }
 
 func newConfigState(m *metrics, path string, loadedAt time.Time) *configState {
@@ -278,7 +243,7 @@ func newConfigState(m *metrics, path string, loadedAt time.Time) *configState {
 			Name: "raftsnap_config_last_reload_success_timestamp_seconds",
 			Help: "Unix time the running configuration was loaded (at start or by the last successful reload).",
 		}),
-		status: job.ConfigStatus{Path: path, LoadedAt: loadedAt.UTC()},
+		status: controlapi.ConfigStatus{Path: path, LoadedAt: loadedAt.UTC()},
 	}
 	m.registry.MustRegister(s.successful, s.successAt)
 	s.successful.Set(1)
@@ -287,7 +252,7 @@ func newConfigState(m *metrics, path string, loadedAt time.Time) *configState {
 }
 
 // Status returns a copy for the /status answer.
-func (s *configState) Status() *job.ConfigStatus {
+func (s *configState) Status() *controlapi.ConfigStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.status
@@ -346,18 +311,34 @@ type reloader struct {
 	running *config.Config
 	logger  *slog.Logger
 	level   *slog.LevelVar // nil when the caller supplied the logger
-	builder *jobBuilder
-	sup     *supervisor
-	state   *configState
-	notify  *notifier
+	// logFlags puts the command line's logging flags over a new file's.
+	logFlags func(*config.Logging)
+	builder  *jobBuilder
+	sup      *supervisor
+	state    *configState
+	notify   *notifier
 }
 
-func (r *reloader) reload() {
+// errNoConfigFile is a reload of a daemon without a configuration file.
+var errNoConfigFile = errors.New("this daemon runs a built-in configuration (--dev): there is no file to reload")
+
+// reloadRefusedError is a reload refused because of the new file: the
+// running configuration stays.
+type reloadRefusedError struct{ problems []string }
+
+func (e *reloadRefusedError) Error() string {
+	return "configuration reload refused, the running configuration stays in force:\n" + strings.Join(e.problems, "\n")
+}
+
+// reload applies the configuration file again and says how it went: a
+// SIGHUP ignores the outcome (it is logged and in the status), a reload
+// over the control socket returns it to the caller.
+func (r *reloader) reload() (controlapi.ReloadResponse, error) {
 	r.notify.reloading()
 	defer func() { r.notify.ready(r.statusLine()) }()
 	if r.path == "" {
 		r.logger.Warn("reload requested, but this daemon runs a built-in configuration (--dev): nothing to reload")
-		return
+		return controlapi.ReloadResponse{}, errNoConfigFile
 	}
 	r.logger.Info("reloading the configuration", "config", r.path)
 	now := time.Now()
@@ -370,7 +351,7 @@ func (r *reloader) reload() {
 		r.logger.Error("configuration reload failed: the running configuration stays in force",
 			"config", r.path, "problems", len(problems))
 		r.state.record(now, errors.New(strings.Join(problems, "\n")), nil)
-		return
+		return controlapi.ReloadResponse{}, &reloadRefusedError{problems: problems}
 	}
 	for _, w := range next.Warnings {
 		r.logger.Warn("configuration: " + w)
@@ -400,6 +381,8 @@ func (r *reloader) reload() {
 	r.logger.Info("configuration reloaded", "config", r.path,
 		"added", strings.Join(plan.added, ","), "changed", strings.Join(plan.changed, ","),
 		"removed", strings.Join(plan.removed, ","), "unchanged", len(plan.unchanged))
+	return controlapi.ReloadResponse{Config: r.path, Added: plan.added, Changed: plan.changed, Removed: plan.removed,
+		Unchanged: len(plan.unchanged), Warnings: warnings}, nil
 }
 
 // prepare loads and validates the file and builds the jobs it adds or
@@ -408,6 +391,9 @@ func (r *reloader) prepare() (*jobPlan, *config.Config, error) {
 	next, err := config.Load(r.path)
 	if err != nil {
 		return nil, nil, err
+	}
+	if r.logFlags != nil {
+		r.logFlags(&next.Global.Logging)
 	}
 	plan, err := r.builder.plan(next)
 	if err != nil {

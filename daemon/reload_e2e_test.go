@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-
-	"github.com/raftsnap/raftsnap/daemon/job"
 )
 
 const reloadConfigBefore = `global:
@@ -215,17 +215,17 @@ func TestDaemonReloadOnSIGHUP(t *testing.T) {
 }
 
 // rawStatus is `raftsnap status --mode raw`, decoded.
-func rawStatus(t *testing.T, sock string) job.DaemonStatus {
+func rawStatus(t *testing.T, sock string) controlapi.DaemonStatus {
 	t.Helper()
 	r := mustRS(t, "status", "--mode", "raw", "--socket", sock)
-	var st job.DaemonStatus
+	var st controlapi.DaemonStatus
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
 		t.Fatalf("status --mode raw is not the status JSON: %v\n%s", err, r.stdout)
 	}
 	return st
 }
 
-func jobNames(st job.DaemonStatus) []string {
+func jobNames(st controlapi.DaemonStatus) []string {
 	names := make([]string, len(st.Jobs))
 	for i, j := range st.Jobs {
 		names[i] = j.Name

@@ -31,6 +31,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -272,7 +274,7 @@ type faultScenario struct {
 	errContains     []string
 	minDuration     time.Duration
 	before          func(t *testing.T) // after the fault is set, before the wakeup
-	check           func(t *testing.T, rep job.RunReport)
+	check           func(t *testing.T, rep controlapi.RunReport)
 }
 
 // faultHarness is one daemon, its proxy and its stores.
@@ -290,8 +292,8 @@ func startFaultHarness(t *testing.T, kind string, proxy *sourceFaultProxy, extra
 	// Both jobs catch up at start (their stores are empty): wait for those
 	// first, good snapshots.
 	for _, name := range []string{"main", "lenient"} {
-		j := awaitStatus(t, h.d.sock, name, "the start-up snapshot", func(j job.JobStatus) bool { return j.LastRun != nil })
-		if j.LastRun.Result != job.ResultSuccess {
+		j := awaitStatus(t, h.d.sock, name, "the start-up snapshot", func(j controlapi.JobStatus) bool { return j.LastRun != nil })
+		if j.LastRun.Result != controlapi.ResultSuccess {
 			t.Fatalf("job %s start-up run: %+v", name, j.LastRun)
 		}
 	}
@@ -299,9 +301,9 @@ func startFaultHarness(t *testing.T, kind string, proxy *sourceFaultProxy, extra
 }
 
 // wakeupWait signals a wakeup and returns the report of the run it caused.
-func (h *faultHarness) wakeupWait(t *testing.T, name string) job.RunReport {
+func (h *faultHarness) wakeupWait(t *testing.T, name string) controlapi.RunReport {
 	t.Helper()
-	body, _ := json.Marshal(job.SignalRequest{Job: name, Op: "wakeup", Wait: true})
+	body, _ := json.Marshal(controlapi.SignalRequest{Job: name, Op: "wakeup", Wait: true})
 	client := controlClient(h.d.sock)
 	client.Timeout = 2 * time.Minute
 	resp, err := client.Post("http://raftsnap/signal", "application/json", bytes.NewReader(body))
@@ -309,7 +311,7 @@ func (h *faultHarness) wakeupWait(t *testing.T, name string) job.RunReport {
 		t.Fatalf("POST /signal wakeup %s: %v", name, err)
 	}
 	defer resp.Body.Close()
-	var sr job.SignalResponse
+	var sr controlapi.SignalResponse
 	if err := json.NewDecoder(resp.Body).Decode(&sr); err != nil || sr.Run == nil {
 		t.Fatalf("POST /signal wakeup %s: %s, %v, %+v", name, resp.Status, err, sr)
 	}
@@ -372,7 +374,7 @@ func (h *faultHarness) run(t *testing.T, sc faultScenario) {
 	t.Logf("%s: %s after %d attempt(s) in %s; error %q; warnings %q",
 		sc.name, rep.Result, rep.Attempts, rep.FinishedAt.Sub(rep.StartedAt).Round(time.Millisecond), rep.Error, rep.Warnings)
 
-	if sc.success != (rep.Result == job.ResultSuccess) {
+	if sc.success != (rep.Result == controlapi.ResultSuccess) {
 		t.Fatalf("%s: run result %s (error %q), want success=%v", sc.name, rep.Result, rep.Error, sc.success)
 	}
 	for _, want := range sc.errContains {
@@ -463,13 +465,13 @@ func commonFaultScenarios() []faultScenario {
 		{name: "archive from a different cluster (fail)", mode: modeOtherCluster, job: "main", reason: job.ReasonClusterChanged, attempts: 1,
 			errContains: []string{"different cluster", "not stored", "on_cluster_change: warn"}},
 		{name: "archive from a different cluster (warn)", mode: modeOtherCluster, job: "lenient", success: true, attempts: 1,
-			check: func(t *testing.T, rep job.RunReport) {
+			check: func(t *testing.T, rep controlapi.RunReport) {
 				if len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], "different cluster") {
 					t.Errorf("warnings %q, want one about a different cluster", rep.Warnings)
 				}
 			}},
 		{name: "healthy again", mode: modePass, job: "main", success: true, attempts: 1,
-			check: func(t *testing.T, rep job.RunReport) {
+			check: func(t *testing.T, rep controlapi.RunReport) {
 				if len(rep.Warnings) != 0 || rep.Stale || len(rep.Servers) == 0 {
 					t.Errorf("a healthy run reports warnings %q, stale %v, servers %q", rep.Warnings, rep.Stale, rep.Servers)
 				}
@@ -540,7 +542,7 @@ func TestSourceFaultsDevCluster(t *testing.T) {
 
 	scenarios := append(commonFaultScenarios(),
 		faultScenario{name: "leader lost mid-request", mode: modeLeaderLoss, job: "main", success: true,
-			check: func(t *testing.T, rep job.RunReport) {
+			check: func(t *testing.T, rep controlapi.RunReport) {
 				// Between the leader's death and the next election the
 				// retry may find no leader and fall back to stale; either
 				// way it says so.
@@ -550,7 +552,7 @@ func TestSourceFaultsDevCluster(t *testing.T) {
 			}},
 		faultScenario{name: "no leader, stale fallback", mode: modeSurvivor, job: "main", success: true, attempts: 2,
 			before: func(t *testing.T) { loseQuorum(t, cluster, &survivorMode) },
-			check: func(t *testing.T, rep job.RunReport) {
+			check: func(t *testing.T, rep controlapi.RunReport) {
 				if !rep.Stale || len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], "fell back to a stale snapshot") ||
 					!strings.Contains(rep.Warnings[0], "no leader") {
 					t.Errorf("stale %v, warnings %q: want the stale fallback reported", rep.Stale, rep.Warnings)

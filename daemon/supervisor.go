@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/raftsnap/raftsnap/daemon/job"
 )
 
@@ -31,7 +33,7 @@ type supervisor struct {
 	started time.Time
 	onCrash func(jobName string)
 	// configStatus, when set, fills the status's config block.
-	configStatus func() *job.ConfigStatus
+	configStatus func() *controlapi.ConfigStatus
 	// backoffFirst and backoffMax bound restart delays (tests shorten them).
 	backoffFirst, backoffMax time.Duration
 
@@ -121,7 +123,10 @@ func (s *supervisor) replace(next []job.Job, stopTimeout time.Duration) (stuck [
 
 	for _, sj := range stopping {
 		if sj.cancel != nil {
+			// A reload does not wait for runs to end: the job is replaced
+			// or gone, so its run is canceled at once.
 			sj.cancel()
+			sj.job.Abort()
 		}
 	}
 	deadline := time.After(stopTimeout)
@@ -160,8 +165,13 @@ func (s *supervisor) replace(next []job.Job, stopTimeout time.Duration) (stuck [
 	return stuck
 }
 
-// wait blocks until every job has returned or timeout passes; it reports
-// the jobs still running at the deadline.
+// abortGrace is how long aborted runs get to remove their temp files.
+const abortGrace = 5 * time.Second
+
+// wait is the second half of a shutdown, after the jobs' context was
+// canceled: runs in progress may finish within timeout (no new run or
+// retry starts); those still running then are aborted and get abortGrace
+// to clean up. It reports the jobs still running after that.
 func (s *supervisor) wait(timeout time.Duration) error {
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
@@ -169,7 +179,24 @@ func (s *supervisor) wait(timeout time.Duration) error {
 	case <-done:
 		return nil
 	case <-time.After(timeout):
-		return fmt.Errorf("jobs still running after the shutdown timeout of %s", timeout)
+	}
+	var aborted []string
+	s.mu.Lock()
+	for _, sj := range s.jobs {
+		select {
+		case <-sj.done:
+		default:
+			aborted = append(aborted, sj.job.Name())
+			sj.job.Abort()
+		}
+	}
+	s.mu.Unlock()
+	s.logger.Warn("runs still in progress after the shutdown timeout: canceled", "timeout", timeout, "jobs", aborted)
+	select {
+	case <-done:
+		return nil
+	case <-time.After(abortGrace):
+		return fmt.Errorf("jobs still running %s after the shutdown timeout of %s: %v", abortGrace, timeout, aborted)
 	}
 }
 
@@ -226,9 +253,9 @@ func (s *supervisor) recordCrash(name, msg string) {
 }
 
 // Status implements JobSource.
-func (s *supervisor) Status() job.DaemonStatus {
-	st := job.DaemonStatus{
-		Schema:    job.SchemaVersion,
+func (s *supervisor) Status() controlapi.DaemonStatus {
+	st := controlapi.DaemonStatus{
+		Schema:    controlapi.SchemaVersion,
 		Version:   s.version,
 		PID:       os.Getpid(),
 		StartedAt: s.started.UTC(),
@@ -239,7 +266,7 @@ func (s *supervisor) Status() job.DaemonStatus {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st.Jobs = make([]job.JobStatus, 0, len(s.jobs))
+	st.Jobs = make([]controlapi.JobStatus, 0, len(s.jobs))
 	for _, sj := range s.jobs {
 		js := sj.job.Status()
 		if c, ok := s.crashes[sj.job.Name()]; ok {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/raftsnap/raftsnap/daemon/job"
 )
 
@@ -30,11 +32,12 @@ func (j *crashingJob) Run(ctx context.Context) {
 	close(j.stayingUp)
 	<-ctx.Done()
 }
-func (j *crashingJob) Status() job.JobStatus {
-	return job.JobStatus{Name: j.name, Type: "snapshot", State: job.StateWaiting}
+func (j *crashingJob) Status() controlapi.JobStatus {
+	return controlapi.JobStatus{Name: j.name, Type: "snapshot", State: controlapi.StateWaiting}
 }
-func (j *crashingJob) Wakeup() (<-chan job.RunReport, bool, error) { return nil, false, nil }
-func (j *crashingJob) Reset() error                                { return nil }
+func (j *crashingJob) Wakeup() (<-chan controlapi.RunReport, bool, error) { return nil, false, nil }
+func (j *crashingJob) Reset() error                                       { return nil }
+func (j *crashingJob) Abort()                                             {}
 
 func TestSupervisorRestartsCrashedJobAndKeepsOthers(t *testing.T) {
 	bad := &crashingJob{name: "bad", panics: 2, stayingUp: make(chan struct{})}
@@ -58,7 +61,7 @@ func TestSupervisorRestartsCrashedJobAndKeepsOthers(t *testing.T) {
 		t.Fatalf("good job ran %d times, want 1 (it must not be disturbed)", got)
 	}
 	st := s.Status()
-	if st.Schema != job.SchemaVersion || len(st.Jobs) != 2 {
+	if st.Schema != controlapi.SchemaVersion || len(st.Jobs) != 2 {
 		t.Fatalf("status: %+v", st)
 	}
 	if st.Jobs[0].Crashes != 2 || st.Jobs[0].LastCrash == "" || st.Jobs[1].Crashes != 0 {

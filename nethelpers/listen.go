@@ -15,12 +15,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/raftsnap/raftsnap/snapshot/atomicfile"
 )
 
 // maxSockPath is the longest path a unix socket can be bound to: sun_path is
@@ -51,7 +50,7 @@ func (e *InUseError) Error() string {
 type Listener struct {
 	*net.UnixListener
 	path      string
-	lock      *os.File
+	lock      *atomicfile.Lock
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -69,7 +68,7 @@ func (l *Listener) Close() error {
 			l.closeErr = err
 		}
 		// Closing the descriptor releases the flock.
-		if err := l.lock.Close(); err != nil && l.closeErr == nil {
+		if err := l.lock.Release(); err != nil && l.closeErr == nil {
 			l.closeErr = err
 		}
 	})
@@ -103,7 +102,7 @@ func ListenPrivate(sockpath string) (*Listener, error) {
 	ok := false
 	defer func() {
 		if !ok {
-			lock.Close()
+			lock.Release()
 		}
 	}()
 	if err := removeStaleSocket(sockpath); err != nil {
@@ -156,45 +155,18 @@ func ensurePrivateDir(dir string) error {
 	return nil
 }
 
-// lockFile takes the exclusive lock on sockpath+".lock" and records our pid
-// in it.
-func lockFile(sockpath string) (*os.File, error) {
-	path := sockpath + ".lock"
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
+// lockFile takes the exclusive lock on sockpath+".lock" for the
+// listener's whole life.
+func lockFile(sockpath string) (*atomicfile.Lock, error) {
+	lock, err := atomicfile.TryLock(sockpath + ".lock")
+	var locked *atomicfile.LockedError
+	if errors.As(err, &locked) {
+		return nil, &InUseError{SockPath: sockpath, PID: locked.PID}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("control socket lock: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		defer f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, &InUseError{SockPath: sockpath, PID: readPID(f)}
-		}
-		return nil, fmt.Errorf("control socket lock %s: %w", path, err)
-	}
-	// The pid is only for the "in use" message; the lock is what counts.
-	if err := writePID(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("control socket lock %s: %w", path, err)
-	}
-	return f, nil
-}
-
-func writePID(f *os.File) error {
-	if err := f.Truncate(0); err != nil {
-		return err
-	}
-	_, err := f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	return err
-}
-
-func readPID(f *os.File) int {
-	buf := make([]byte, 32)
-	n, _ := f.ReadAt(buf, 0)
-	pid, err := strconv.Atoi(strings.TrimSpace(string(buf[:n])))
-	if err != nil || pid <= 0 {
-		return 0
-	}
-	return pid
+	return lock, nil
 }
 
 // removeStaleSocket removes a socket file at path nobody listens on. We hold

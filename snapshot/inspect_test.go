@@ -414,3 +414,43 @@ func TestInspectLargeConsulState(t *testing.T) {
 		t.Errorf("types = %+v", st.Types)
 	}
 }
+
+// TestInspectTextEscapesArchiveStrings: server IDs and the snapshot ID come
+// from the archive; a terminal escape sequence in them is printed escaped.
+func TestInspectTextEscapesArchiveStrings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hostile.snap")
+	state := []byte("opaque")
+	meta := &raft.SnapshotMeta{
+		Version: 1, ID: "7-1-1700000000123\x1b[2J", Index: 1, Term: 7, Size: int64(len(state)),
+		Configuration: raft.Configuration{Servers: []raft.Server{
+			{Suffrage: raft.Voter, ID: "srv\x1b]0;owned\x07", Address: "127.0.0.1:7001\r"},
+		}},
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Write(f, meta, bytes.NewReader(state)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	ins, err := Inspect(path, InspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := ins.WriteText(&out); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.ContainsAny(out.Bytes(), "\x1b\x07\r") {
+		t.Fatalf("raw control characters in the text:\n%q", out.String())
+	}
+	for _, want := range []string{`srv\x1b]0;owned\a`, `7-1-1700000000123\x1b[2J`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("text lacks %s:\n%s", want, out.String())
+		}
+	}
+	if ins.Servers[0].ID != "srv\x1b]0;owned\x07" {
+		t.Errorf("WriteText changed the inspection itself: %q", ins.Servers[0].ID)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/raftsnap/raftsnap/snapshot/printable"
 	"github.com/raftsnap/raftsnap/snapshot/statebin"
 )
 
@@ -13,7 +14,15 @@ import (
 const createdLayout = "2006-01-02T15:04:05.000Z07:00"
 
 // WriteText renders the inspection as aligned human-readable tables.
+//
+// Everything in it came from the archive, so every string is made
+// printable first: a server ID holding a terminal escape sequence must not
+// reach the terminal raw.
 func (ins *Inspection) WriteText(w io.Writer) error {
+	safe := *ins
+	ins = &safe
+	ins.Servers = append([]InspectServer(nil), safe.Servers...)
+	printable.Strings(ins)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")) }
 

@@ -13,10 +13,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/raftsnap/raftsnap/config"
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+	"github.com/raftsnap/raftsnap/snapshot/printable"
+
 	"github.com/charmbracelet/x/ansi"
 	"github.com/dustin/go-humanize"
-
-	"github.com/raftsnap/raftsnap/daemon/job"
 )
 
 // Options shape the rendering.
@@ -45,18 +47,18 @@ type Options struct {
 // returns it decorated; a nil function leaves the text as is. The symbols
 // and words stay, so the text still reads without colour.
 type Style struct {
-	State  func(s job.State, text string) string
-	Result func(r job.Result, text string) string
+	State  func(s controlapi.State, text string) string
+	Result func(r controlapi.Result, text string) string
 }
 
-func (s *Style) state(st job.State, text string) string {
+func (s *Style) state(st controlapi.State, text string) string {
 	if s == nil || s.State == nil {
 		return text
 	}
 	return s.State(st, text)
 }
 
-func (s *Style) result(r job.Result, text string) string {
+func (s *Style) result(r controlapi.Result, text string) string {
 	if s == nil || s.Result == nil {
 		return text
 	}
@@ -68,8 +70,15 @@ const HistoryLines = 5
 
 const labelWidth = 13
 
+// Safe makes every string of st printable in place: status text comes from
+// outside (servers' error pages, snapshots' server IDs, file names) and
+// must not reach a terminal as control sequences. Render does it; views
+// that draw fields themselves (the TUI) call it on each status.
+func Safe(st *controlapi.DaemonStatus) { printable.Strings(st) }
+
 // Render writes st as text. A Job option naming no job in st is an error.
-func Render(w io.Writer, st job.DaemonStatus, opts Options) error {
+func Render(w io.Writer, st controlapi.DaemonStatus, opts Options) error {
+	Safe(&st)
 	now := refTime(opts.Now, st.Now)
 	r := newRenderer(now, opts)
 
@@ -87,8 +96,11 @@ func Render(w io.Writer, st job.DaemonStatus, opts Options) error {
 	}
 
 	r.line(Header(st, now))
-	if st.Schema > job.SchemaVersion {
-		r.line(fmt.Sprintf("note: status schema %d is newer than this client's (%d); some fields may be missing", st.Schema, job.SchemaVersion))
+	for _, l := range ReloadRefused(st, now) {
+		r.line(l)
+	}
+	if st.Schema > controlapi.SchemaVersion {
+		r.line(fmt.Sprintf("note: status schema %d is newer than this client's (%d); some fields may be missing", st.Schema, controlapi.SchemaVersion))
 	}
 	if len(jobs) == 0 {
 		r.line("")
@@ -119,9 +131,32 @@ func newRenderer(now time.Time, opts Options) *renderer {
 	return &renderer{now: now, width: opts.Width, wrap: opts.Wrap, rates: opts.Rates, style: opts.Style}
 }
 
+// ReloadRefused says, when the daemon's last configuration reload was
+// refused, that it was and why: one line, then the problems indented. It is
+// shown above everything else until a reload succeeds, since the running
+// configuration is then not the file on disk. Empty otherwise.
+func ReloadRefused(st controlapi.DaemonStatus, now time.Time) []string {
+	c := st.Config
+	if c == nil || c.LastReloadSuccessful == nil || *c.LastReloadSuccessful {
+		return nil
+	}
+	when := ""
+	if c.LastReloadAt != nil {
+		when = fmt.Sprintf(" %s ago (%s)", Duration(now.Sub(*c.LastReloadAt)), Time(*c.LastReloadAt))
+	}
+	lines := []string{fmt.Sprintf("CONFIGURATION RELOAD REFUSED%s: the configuration loaded %s is still running, not the file on disk",
+		when, Time(c.LoadedAt))}
+	for _, p := range strings.Split(strings.TrimSpace(c.LastReloadError), "\n") {
+		if p = strings.TrimSpace(p); p != "" {
+			lines = append(lines, "  "+p)
+		}
+	}
+	return lines
+}
+
 // Header is the daemon's one-line description: version, pid and uptime
 // at now.
-func Header(st job.DaemonStatus, now time.Time) string {
+func Header(st controlapi.DaemonStatus, now time.Time) string {
 	header := fmt.Sprintf("raftsnap daemon %s, pid %d", st.Version, st.PID)
 	if !st.StartedAt.IsZero() {
 		header += fmt.Sprintf(", up %s (since %s)", Duration(now.Sub(st.StartedAt)), Time(st.StartedAt))
@@ -132,7 +167,8 @@ func Header(st job.DaemonStatus, now time.Time) string {
 // RenderJob writes one job's details exactly as Render shows them (without
 // the daemon header). opts.Job is ignored; a zero opts.Now means the local
 // clock.
-func RenderJob(w io.Writer, j job.JobStatus, opts Options) error {
+func RenderJob(w io.Writer, j controlapi.JobStatus, opts Options) error {
+	printable.Strings(&j)
 	r := newRenderer(refTime(opts.Now, time.Time{}), opts)
 	r.job(j)
 	_, err := io.WriteString(w, r.b.String())
@@ -152,7 +188,7 @@ type JobSummary struct {
 }
 
 // Summarize condenses j to a JobSummary at reference time now.
-func Summarize(j job.JobStatus, now time.Time) JobSummary {
+func Summarize(j controlapi.JobStatus, now time.Time) JobSummary {
 	r := &renderer{now: now}
 	s := JobSummary{Symbol: StateSymbol(j.State), Name: j.Name, Type: j.Type, State: string(j.State), LastSuccess: "never", NextRun: "-"}
 	if j.LastSuccessAt != nil {
@@ -161,7 +197,7 @@ func Summarize(j job.JobStatus, now time.Time) JobSummary {
 	switch {
 	case j.NextRunAt != nil:
 		s.NextRun = r.until(*j.NextRunAt)
-	case j.Type == "restore":
+	case j.Type == config.JobRestore:
 		s.NextRun = "on signal"
 	}
 	if c := j.Current; c != nil {
@@ -180,7 +216,7 @@ func Summarize(j job.JobStatus, now time.Time) JobSummary {
 }
 
 // JobNames lists the names of st's jobs, in order.
-func JobNames(st job.DaemonStatus) []string {
+func JobNames(st controlapi.DaemonStatus) []string {
 	names := make([]string, 0, len(st.Jobs))
 	for _, j := range st.Jobs {
 		names = append(names, j.Name)
@@ -231,22 +267,22 @@ func (r *renderer) cont(value string) {
 
 // StateSymbol is a job state's marker, distinct in shape so that it reads
 // without colour.
-func StateSymbol(s job.State) string {
+func StateSymbol(s controlapi.State) string {
 	switch s {
-	case job.StateRunning:
+	case controlapi.StateRunning:
 		return ">>"
-	case job.StateWaiting:
+	case controlapi.StateWaiting:
 		return ".."
-	case job.StateIdle:
+	case controlapi.StateIdle:
 		return "--"
-	case job.StateError:
+	case controlapi.StateError:
 		return "!!"
 	default:
 		return "??"
 	}
 }
 
-func (r *renderer) job(j job.JobStatus) {
+func (r *renderer) job(j controlapi.JobStatus) {
 	r.line(fmt.Sprintf("%s %s (%s): %s", r.style.state(j.State, StateSymbol(j.State)), j.Name, j.Type, r.style.state(j.State, string(j.State))))
 
 	if c := j.Current; c != nil {
@@ -264,7 +300,7 @@ func (r *renderer) job(j job.JobStatus) {
 	switch {
 	case j.NextRunAt != nil:
 		r.field("next run", fmt.Sprintf("%s (%s)", r.until(*j.NextRunAt), Time(*j.NextRunAt)))
-	case j.Type == "restore":
+	case j.Type == config.JobRestore:
 		r.field("next run", "when signalled (raftsnap signal wakeup "+j.Name+")")
 	}
 	if j.PendingSignal != "" {
@@ -290,7 +326,7 @@ func (r *renderer) job(j job.JobStatus) {
 
 	runs := j.History
 	if len(runs) == 0 && j.LastRun != nil {
-		runs = []job.RunReport{*j.LastRun}
+		runs = []controlapi.RunReport{*j.LastRun}
 	}
 	if len(runs) == 0 {
 		r.field("last runs", "none yet")
@@ -314,7 +350,7 @@ func (r *renderer) job(j job.JobStatus) {
 
 // current shows the run in progress; rate is the transfer rate to show
 // and to compute the ETA from.
-func (r *renderer) current(c job.RunProgress, rate float64) {
+func (r *renderer) current(c controlapi.RunProgress, rate float64) {
 	v := c.Phase
 	if v == "" {
 		v = "starting"
@@ -360,7 +396,7 @@ func bar(frac float64, width int) string {
 	return "[" + strings.Repeat("#", n) + strings.Repeat("-", width-n) + "]"
 }
 
-func (r *renderer) pruneSummary(p job.PruneSummary) string {
+func (r *renderer) pruneSummary(p controlapi.PruneSummary) string {
 	v := fmt.Sprintf("kept %d, destroyed %d", p.Kept, p.Destroyed)
 	if p.Foreign > 0 {
 		v += fmt.Sprintf(", %d foreign ignored", p.Foreign)
@@ -379,10 +415,10 @@ const DestroyedLines = 3
 
 // pruneReasons says why: how many snapshots each reason kept, and the
 // destroyed ones by name with their reasons.
-func (r *renderer) pruneReasons(decisions []job.PruneDecision) {
+func (r *renderer) pruneReasons(decisions []controlapi.PruneDecision) {
 	var order []string
 	kept := map[string]int{}
-	var destroyed []job.PruneDecision
+	var destroyed []controlapi.PruneDecision
 	for _, d := range decisions {
 		if !d.Keep {
 			destroyed = append(destroyed, d)
@@ -416,11 +452,12 @@ func (r *renderer) pruneReasons(decisions []job.PruneDecision) {
 
 // FormatRun is a finished run on one line: result word, run id and trigger,
 // duration, and the snapshot taken or restored, or the error.
-func FormatRun(run job.RunReport) string {
+func FormatRun(run controlapi.RunReport) string {
+	printable.Strings(&run)
 	return formatRun(run, nil)
 }
 
-func formatRun(run job.RunReport, style *Style) string {
+func formatRun(run controlapi.RunReport, style *Style) string {
 	var b strings.Builder
 	b.WriteString(style.result(run.Result, fmt.Sprintf("%-8s", resultWord(run.Result))))
 	if run.ID != "" {
@@ -462,13 +499,13 @@ func formatRun(run job.RunReport, style *Style) string {
 	return b.String()
 }
 
-func resultWord(r job.Result) string {
+func resultWord(r controlapi.Result) string {
 	switch r {
-	case job.ResultSuccess:
+	case controlapi.ResultSuccess:
 		return "OK"
-	case job.ResultFailure:
+	case controlapi.ResultFailure:
 		return "FAILED"
-	case job.ResultCanceled:
+	case controlapi.ResultCanceled:
 		return "CANCELED"
 	case "":
 		return "?"

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/charmbracelet/x/ansi"
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
 
-	"github.com/raftsnap/raftsnap/daemon/job"
+	"github.com/charmbracelet/x/ansi"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -24,58 +24,58 @@ func at(d time.Duration) *time.Time { t := t0.Add(d); return &t }
 // fullStatus has one job in every state, with every optional part set
 // somewhere: progress with and without a known size, a pending signal,
 // pruning errors, crashes, a long history, a never-run restore job.
-func fullStatus() job.DaemonStatus {
-	snapHistory := []job.RunReport{
+func fullStatus() controlapi.DaemonStatus {
+	snapHistory := []controlapi.RunReport{
 		{ID: "41", Trigger: "schedule", StartedAt: t0.Add(-5*time.Minute - 3*time.Second), FinishedAt: t0.Add(-5 * time.Minute),
-			Result: job.ResultSuccess, Snapshot: "consul-20260301T115457Z-4812.snap", Bytes: 12 << 20, Index: 4812, Term: 3,
-			Pruning: &job.PruneSummary{At: t0.Add(-5 * time.Minute), Kept: 24, Destroyed: 1}},
+			Result: controlapi.ResultSuccess, Snapshot: "consul-20260301T115457Z-4812.snap", Bytes: 12 << 20, Index: 4812, Term: 3,
+			Pruning: &controlapi.PruneSummary{At: t0.Add(-5 * time.Minute), Kept: 24, Destroyed: 1}},
 		{ID: "40", Trigger: "wakeup", StartedAt: t0.Add(-65 * time.Minute), FinishedAt: t0.Add(-64 * time.Minute),
-			Result: job.ResultFailure, Attempts: 3, Error: "consul: GET /v1/snapshot: 403 Forbidden:\n  ACL not found"},
+			Result: controlapi.ResultFailure, Attempts: 3, Error: "consul: GET /v1/snapshot: 403 Forbidden:\n  ACL not found"},
 		{ID: "39", Trigger: "wakeup", StartedAt: t0.Add(-2 * time.Hour), FinishedAt: t0.Add(-2*time.Hour + 400*time.Millisecond),
-			Result: job.ResultCanceled, Error: "canceled by reset"},
+			Result: controlapi.ResultCanceled, Error: "canceled by reset"},
 	}
 	for i := 38; i >= 34; i-- {
-		snapHistory = append(snapHistory, job.RunReport{ID: strconv.Itoa(i), Trigger: "schedule",
+		snapHistory = append(snapHistory, controlapi.RunReport{ID: strconv.Itoa(i), Trigger: "schedule",
 			StartedAt: t0.Add(-time.Duration(41-i+2) * time.Hour), FinishedAt: t0.Add(-time.Duration(41-i+2)*time.Hour + 2*time.Second),
-			Result: job.ResultSuccess, Snapshot: "consul-old-" + strconv.Itoa(i) + ".snap", Bytes: 11 << 20, Index: uint64(4000 + i)})
+			Result: controlapi.ResultSuccess, Snapshot: "consul-old-" + strconv.Itoa(i) + ".snap", Bytes: 11 << 20, Index: uint64(4000 + i)})
 	}
-	return job.DaemonStatus{
+	return controlapi.DaemonStatus{
 		Schema: 1, Version: "v0.3.0", PID: 4242, StartedAt: t0.Add(-26*time.Hour - 12*time.Minute), Now: t0,
-		Jobs: []job.JobStatus{
+		Jobs: []controlapi.JobStatus{
 			{
-				Name: "consul-snap", Type: "snapshot", State: job.StateRunning,
-				Current: &job.RunProgress{ID: "42", Phase: "downloading", StartedAt: t0.Add(-12 * time.Second), Attempt: 2,
+				Name: "consul-snap", Type: "snapshot", State: controlapi.StateRunning,
+				Current: &controlapi.RunProgress{ID: "42", Phase: "downloading", StartedAt: t0.Add(-12 * time.Second), Attempt: 2,
 					BytesDone: 6 << 20, BytesExpected: 16 << 20, BytesPerSecond: 512 << 10},
 				LastRun: &snapHistory[0], LastSuccessAt: at(-5 * time.Minute), NextRunAt: at(55 * time.Minute),
 				PendingSignal: "wakeup", History: snapHistory,
-				Pruning: &job.PruneSummary{At: t0.Add(-5 * time.Minute), Kept: 24, Destroyed: 1, Foreign: 2,
+				Pruning: &controlapi.PruneSummary{At: t0.Add(-5 * time.Minute), Kept: 24, Destroyed: 1, Foreign: 2,
 					Errors: []string{"remove consul-20260228T000000Z-1.snap: permission denied"}},
-				Store: &job.StoreSummary{Path: "/var/lib/raftsnap/consul", Snapshots: 24, TotalBytes: 290 << 20,
+				Store: &controlapi.StoreSummary{Path: "/var/lib/raftsnap/consul", Snapshots: 24, TotalBytes: 290 << 20,
 					Newest: "consul-20260301T115457Z-4812.snap", NewestAt: at(-5 * time.Minute)},
 			},
 			{
-				Name: "nomad-snap", Type: "snapshot", State: job.StateError,
-				Current: &job.RunProgress{ID: "7", Phase: "connecting", StartedAt: t0.Add(-2 * time.Second), Attempt: 1},
-				LastRun: &job.RunReport{ID: "6", Trigger: "startup", StartedAt: t0.Add(-time.Minute), FinishedAt: t0.Add(-50 * time.Second),
-					Result: job.ResultFailure, Error: "nomad: dial tcp 127.0.0.1:4646: connect: connection refused"},
+				Name: "nomad-snap", Type: "snapshot", State: controlapi.StateError,
+				Current: &controlapi.RunProgress{ID: "7", Phase: "connecting", StartedAt: t0.Add(-2 * time.Second), Attempt: 1},
+				LastRun: &controlapi.RunReport{ID: "6", Trigger: "startup", StartedAt: t0.Add(-time.Minute), FinishedAt: t0.Add(-50 * time.Second),
+					Result: controlapi.ResultFailure, Error: "nomad: dial tcp 127.0.0.1:4646: connect: connection refused"},
 				NextRunAt: at(-3 * time.Second), History: nil,
 				Crashes: 2, LastCrash: "panic: runtime error: index out of range [3] with length 3",
-				Store: &job.StoreSummary{Path: "/var/lib/raftsnap/nomad", Snapshots: 0},
+				Store: &controlapi.StoreSummary{Path: "/var/lib/raftsnap/nomad", Snapshots: 0},
 			},
 			{
-				Name: "app-snap", Type: "snapshot", State: job.StateRunning,
-				Current: &job.RunProgress{ID: "3", Phase: "downloading", StartedAt: t0.Add(-90 * time.Second), Attempt: 1,
+				Name: "app-snap", Type: "snapshot", State: controlapi.StateRunning,
+				Current: &controlapi.RunProgress{ID: "3", Phase: "downloading", StartedAt: t0.Add(-90 * time.Second), Attempt: 1,
 					BytesDone: 3 << 30, BytesPerSecond: 40 << 20},
-				LastSuccessAt: at(-2 * 24 * time.Hour), History: []job.RunReport{},
+				LastSuccessAt: at(-2 * 24 * time.Hour), History: []controlapi.RunReport{},
 			},
 			{
-				Name: "prune-shared", Type: "prune", State: job.StateWaiting, NextRunAt: at(10 * time.Minute),
+				Name: "prune-shared", Type: "prune", State: controlapi.StateWaiting, NextRunAt: at(10 * time.Minute),
 				LastSuccessAt: at(-50 * time.Minute),
-				Pruning:       &job.PruneSummary{At: t0.Add(-50 * time.Minute), Kept: 30, Destroyed: 0, Foreign: 0},
-				History: []job.RunReport{{ID: "9", Trigger: "schedule", StartedAt: t0.Add(-50 * time.Minute), FinishedAt: t0.Add(-50*time.Minute + 120*time.Millisecond),
-					Result: job.ResultSuccess, Pruning: &job.PruneSummary{Kept: 30}}},
+				Pruning:       &controlapi.PruneSummary{At: t0.Add(-50 * time.Minute), Kept: 30, Destroyed: 0, Foreign: 0},
+				History: []controlapi.RunReport{{ID: "9", Trigger: "schedule", StartedAt: t0.Add(-50 * time.Minute), FinishedAt: t0.Add(-50*time.Minute + 120*time.Millisecond),
+					Result: controlapi.ResultSuccess, Pruning: &controlapi.PruneSummary{Kept: 30}}},
 			},
-			{Name: "consul-restore", Type: "restore", State: job.StateIdle, History: []job.RunReport{}},
+			{Name: "consul-restore", Type: "restore", State: controlapi.StateIdle, History: []controlapi.RunReport{}},
 		},
 	}
 }
@@ -83,14 +83,14 @@ func fullStatus() job.DaemonStatus {
 func TestRenderGolden(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		st   job.DaemonStatus
+		st   controlapi.DaemonStatus
 		opts Options
 	}{
 		{"full", fullStatus(), Options{}},
 		{"one_job", fullStatus(), Options{Job: "consul-snap"}},
 		{"narrow", fullStatus(), Options{Job: "consul-snap", Width: 60}},
-		{"no_jobs", job.DaemonStatus{Schema: 1, Version: "devel", PID: 1, StartedAt: t0.Add(-3 * time.Second), Now: t0}, Options{}},
-		{"newer_schema", job.DaemonStatus{Schema: 2, Version: "v9.0.0", PID: 7, StartedAt: t0.Add(-time.Hour), Now: t0}, Options{}},
+		{"no_jobs", controlapi.DaemonStatus{Schema: 1, Version: "devel", PID: 1, StartedAt: t0.Add(-3 * time.Second), Now: t0}, Options{}},
+		{"newer_schema", controlapi.DaemonStatus{Schema: 2, Version: "v9.0.0", PID: 7, StartedAt: t0.Add(-time.Hour), Now: t0}, Options{}},
 		// The client's clock can be given explicitly; it wins over the daemon's.
 		{"client_clock", fullStatus(), Options{Job: "prune-shared", Now: t0.Add(time.Hour)}},
 	} {
@@ -151,8 +151,8 @@ func TestDuration(t *testing.T) {
 func TestRenderJobWithRateAndStyle(t *testing.T) {
 	st := fullStatus()
 	style := &Style{
-		State:  func(s job.State, text string) string { return "{" + text + "}" },
-		Result: func(r job.Result, text string) string { return "[" + text + "]" },
+		State:  func(s controlapi.State, text string) string { return "{" + text + "}" },
+		Result: func(r controlapi.Result, text string) string { return "[" + text + "]" },
 	}
 	var buf bytes.Buffer
 	err := RenderJob(&buf, st.Jobs[0], Options{Now: t0, Rates: map[string]float64{"consul-snap": 2 << 20, "other": 1}, Style: style})
@@ -167,8 +167,8 @@ func TestRenderJobWithRateAndStyle(t *testing.T) {
 func TestStyledTruncation(t *testing.T) {
 	bold := func(text string) string { return "\x1b[1m" + text + "\x1b[0m" }
 	style := &Style{
-		State:  func(s job.State, text string) string { return bold(text) },
-		Result: func(r job.Result, text string) string { return bold(text) },
+		State:  func(s controlapi.State, text string) string { return bold(text) },
+		Result: func(r controlapi.Result, text string) string { return bold(text) },
 	}
 	for _, width := range []int{40, 60, 100} {
 		var plain, styled bytes.Buffer
@@ -256,8 +256,8 @@ func TestWrap(t *testing.T) {
 // TestPruneReasons: the details say why snapshots were kept (a count per
 // reason) and name the destroyed ones with their reasons, a few at most.
 func TestPruneReasons(t *testing.T) {
-	j := job.JobStatus{Name: "consul-snap", Type: "snapshot", State: job.StateWaiting, History: []job.RunReport{},
-		Pruning: &job.PruneSummary{At: t0.Add(-time.Minute), Kept: 3, Destroyed: 4, Decisions: []job.PruneDecision{
+	j := controlapi.JobStatus{Name: "consul-snap", Type: "snapshot", State: controlapi.StateWaiting, History: []controlapi.RunReport{},
+		Pruning: &controlapi.PruneSummary{At: t0.Add(-time.Minute), Kept: 3, Destroyed: 4, Decisions: []controlapi.PruneDecision{
 			{Snapshot: "s7.snap", Keep: true, Reasons: []string{"newest verified", "last 2"}},
 			{Snapshot: "s6.snap", Keep: true, Reasons: []string{"last 2"}},
 			{Snapshot: "s5.snap", Keep: true, Reasons: []string{"daily 7"}},
@@ -274,8 +274,8 @@ func TestPruneReasons(t *testing.T) {
 }
 
 func TestFormatRunShowsStaleAndWarnings(t *testing.T) {
-	got := FormatRun(job.RunReport{
-		ID: "abcd1234", Trigger: "schedule", Result: job.ResultSuccess,
+	got := FormatRun(controlapi.RunReport{
+		ID: "abcd1234", Trigger: "schedule", Result: controlapi.ResultSuccess,
 		Snapshot: "consul-20261122T010000Z-7.snap", Bytes: 2048, Index: 7, Stale: true,
 		Warnings: []string{"attempt 1 found no leader; fell back to a stale snapshot"},
 	})
@@ -283,5 +283,27 @@ func TestFormatRunShowsStaleAndWarnings(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Fatalf("FormatRun = %q, lacks %q", got, want)
 		}
+	}
+}
+
+// TestRenderEscapesOutsideText: the dump and signal --wait print text that
+// came from servers and archives; control sequences in it come out escaped.
+func TestRenderEscapesOutsideText(t *testing.T) {
+	st := fullStatus()
+	hostile := "403 \x1b]0;owned\x07\x1b[2J"
+	st.Jobs[0].LastRun.Error = hostile
+	st.Jobs[0].History[0].Warnings = []string{"servers srv\x1b[31m"}
+	var buf bytes.Buffer
+	if err := Render(&buf, st, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	line := FormatRun(controlapi.RunReport{ID: "1", Result: controlapi.ResultFailure, Error: hostile})
+	for _, out := range []string{buf.String(), line} {
+		if strings.ContainsAny(out, "\x1b\x07") {
+			t.Fatalf("raw control characters in:\n%q", out)
+		}
+	}
+	if !strings.Contains(line, `403 \x1b]0;owned\a\x1b[2J`) {
+		t.Fatalf("FormatRun = %q, want the error escaped", line)
 	}
 }

@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
-
-	"github.com/raftsnap/raftsnap/daemon/job"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -27,27 +27,27 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 // The end-to-end test drives the real daemon.
 type recordingDaemon struct {
 	mu        sync.Mutex
-	st        job.DaemonStatus
+	st        controlapi.DaemonStatus
 	statusErr error
 	signalErr error
 	queued    bool
-	signals   []job.SignalRequest
+	signals   []controlapi.SignalRequest
 }
 
-func (d *recordingDaemon) Status(ctx context.Context) (job.DaemonStatus, error) {
+func (d *recordingDaemon) Status(ctx context.Context) (controlapi.DaemonStatus, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.st, d.statusErr
 }
 
-func (d *recordingDaemon) Signal(ctx context.Context, req job.SignalRequest) (job.SignalResponse, error) {
+func (d *recordingDaemon) Signal(ctx context.Context, req controlapi.SignalRequest) (controlapi.SignalResponse, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.signals = append(d.signals, req)
 	if d.signalErr != nil {
-		return job.SignalResponse{}, d.signalErr
+		return controlapi.SignalResponse{}, d.signalErr
 	}
-	return job.SignalResponse{Job: req.Job, Op: req.Op, Queued: d.queued}, nil
+	return controlapi.SignalResponse{Job: req.Job, Op: req.Op, Queued: d.queued}, nil
 }
 
 func (d *recordingDaemon) sent() []string {
@@ -63,28 +63,29 @@ func (d *recordingDaemon) sent() []string {
 func at(d time.Duration) *time.Time { t := t0.Add(d); return &t }
 
 // devStatus looks like `raftsnap daemon --dev` with a snapshot running.
-func devStatus() job.DaemonStatus {
-	lastRun := job.RunReport{ID: "6547c0ab", Trigger: "schedule", StartedAt: t0.Add(-10*time.Second - 20*time.Millisecond), FinishedAt: t0.Add(-10 * time.Second),
-		Result: job.ResultSuccess, Snapshot: "dev-snapshot-20260301T115950Z-55.snap", Bytes: 591, Index: 55, Term: 2,
-		Pruning: &job.PruneSummary{At: t0.Add(-10 * time.Second), Kept: 2}}
-	return job.DaemonStatus{
+func devStatus() controlapi.DaemonStatus {
+	lastRun := controlapi.RunReport{ID: "6547c0ab", Trigger: "schedule", StartedAt: t0.Add(-10*time.Second - 20*time.Millisecond), FinishedAt: t0.Add(-10 * time.Second),
+		Result: controlapi.ResultSuccess, Snapshot: "dev-snapshot-20260301T115950Z-55.snap", Bytes: 591, Index: 55, Term: 2,
+		Pruning: &controlapi.PruneSummary{At: t0.Add(-10 * time.Second), Kept: 2}}
+	return controlapi.DaemonStatus{
 		Schema: 1, Version: "v0.3.0", PID: 4242, StartedAt: t0.Add(-20 * time.Second), Now: t0,
-		Jobs: []job.JobStatus{
+		Jobs: []controlapi.JobStatus{
 			{
-				Name: "dev-snapshot", Type: "snapshot", State: job.StateRunning,
-				Current: &job.RunProgress{ID: "9a1f0c2e", Phase: "downloading", StartedAt: t0.Add(-2 * time.Second), Attempt: 1,
+				Name: "dev-snapshot", Type: "snapshot", State: controlapi.StateRunning,
+				Current: &controlapi.RunProgress{ID: "9a1f0c2e", Phase: "downloading", StartedAt: t0.Add(-2 * time.Second), Attempt: 1,
 					BytesDone: 4 << 20, BytesExpected: 16 << 20, BytesPerSecond: 2 << 20},
 				LastRun: &lastRun, LastSuccessAt: at(-10 * time.Second), NextRunAt: at(8 * time.Second), PendingSignal: "wakeup",
-				History: []job.RunReport{lastRun,
+				History: []controlapi.RunReport{lastRun,
 					{ID: "22bb9555", Trigger: "startup", StartedAt: t0.Add(-20 * time.Second), FinishedAt: t0.Add(-20*time.Second + 13*time.Millisecond),
-						Result: job.ResultFailure, Attempts: 3, Error: "raft: GET http://127.0.0.1:41233/v1/snapshot: connection refused"}},
-				Pruning: &job.PruneSummary{At: t0.Add(-10 * time.Second), Kept: 2, Destroyed: 1,
-					Decisions: []job.PruneDecision{{Snapshot: "a.snap", Keep: true, Reasons: []string{"last 2"}}}},
-				Store: &job.StoreSummary{Path: "/tmp/dev/store", Snapshots: 2, TotalBytes: 1122, Newest: lastRun.Snapshot, NewestAt: at(-10 * time.Second)},
+						Result: controlapi.ResultFailure, Attempts: 3, Error: "raft: GET http://127.0.0.1:41233/v1/snapshot: connection refused"}},
+				Pruning: &controlapi.PruneSummary{At: t0.Add(-10 * time.Second), Kept: 2, Destroyed: 1,
+					Decisions: []controlapi.PruneDecision{{Snapshot: "a.snap", Keep: true, Reasons: []string{"last 2"}}}},
+				Store: &controlapi.StoreSummary{Path: "/tmp/dev/store", Snapshots: 2, TotalBytes: 1122, Newest: lastRun.Snapshot, NewestAt: at(-10 * time.Second)},
 			},
-			{Name: "dev-prune", Type: "prune", State: job.StateWaiting, NextRunAt: at(40 * time.Second), History: []job.RunReport{},
-				Store: &job.StoreSummary{Path: "/tmp/dev/store"}},
-			{Name: "dev-restore", Type: "restore", State: job.StateIdle, History: []job.RunReport{}},
+			{Name: "dev-prune", Type: "prune", State: controlapi.StateWaiting, NextRunAt: at(40 * time.Second), History: []controlapi.RunReport{},
+				Store: &controlapi.StoreSummary{Path: "/tmp/dev/store"}},
+			{Name: "dev-restore", Type: "restore", State: controlapi.StateIdle, History: []controlapi.RunReport{},
+				Target: "raft at http://127.0.0.1:7400", Snapshot: "latest"},
 		},
 	}
 }
@@ -456,7 +457,7 @@ func TestRateIsSmoothed(t *testing.T) {
 func TestLongListScrolls(t *testing.T) {
 	st := devStatus()
 	for i := range 40 {
-		st.Jobs = append(st.Jobs, job.JobStatus{Name: fmt.Sprintf("extra-%02d", i), Type: "snapshot", State: job.StateWaiting, NextRunAt: at(time.Minute)})
+		st.Jobs = append(st.Jobs, controlapi.JobStatus{Name: fmt.Sprintf("extra-%02d", i), Type: "snapshot", State: controlapi.StateWaiting, NextRunAt: at(time.Minute)})
 	}
 	m := newTestModel(t, &recordingDaemon{st: st}, Options{})
 	v := screen(t, m)
@@ -521,5 +522,41 @@ func TestTinyTerminalDoesNotBreak(t *testing.T) {
 		m.Update(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
 		press(m, "j", "tab", "G", "tab")
 		screen(t, m)
+	}
+}
+
+// TestRestoreWakeupAsksFirst: w on a restore job overwrites a live cluster,
+// so it asks first, naming the target; only y sends it.
+func TestRestoreWakeupAsksFirst(t *testing.T) {
+	d := &recordingDaemon{st: devStatus()}
+	m := newTestModel(t, d, Options{Job: "dev-restore"})
+	if cmd := press(m, "w"); cmd != nil {
+		t.Fatal("w on a restore job sent something before the confirmation")
+	}
+	out := screen(t, m)
+	mustContain(t, out, "restore job dev-restore: replace ALL data of raft at http://127.0.0.1:7400")
+	mustContain(t, out, "the latest verified snapshot? [y/n]")
+	press(m, "n")
+	mustContain(t, screen(t, m), "restore of dev-restore not started")
+	if len(d.sent()) != 0 {
+		t.Fatalf("n sent %v", d.sent())
+	}
+	runCmd(t, m, press(m, "w", "y"))
+	if got := d.sent(); len(got) != 1 || got[0] != "wakeup dev-restore" {
+		t.Fatalf("signals sent after w y: %v", got)
+	}
+}
+
+// TestStatusTextIsMadePrintable: a server's error text carrying a terminal
+// escape sequence is shown escaped, never raw.
+func TestStatusTextIsMadePrintable(t *testing.T) {
+	st := devStatus()
+	st.Jobs[0].LastRun = &controlapi.RunReport{ID: "1", Result: controlapi.ResultFailure, Error: "403 \x1b]0;owned\x07\x1b[2J"}
+	st.Jobs[0].History = []controlapi.RunReport{*st.Jobs[0].LastRun}
+	d := &recordingDaemon{st: st}
+	m := newTestModel(t, d, Options{})
+	out := screen(t, m)
+	if strings.Contains(out, "\x1b]0;") || strings.Contains(out, "\x1b[2J") {
+		t.Fatalf("raw escape sequence on screen:\n%q", out)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/raftsnap/raftsnap/daemon/devcluster"
 	"github.com/raftsnap/raftsnap/daemon/pruning"
 	"github.com/raftsnap/raftsnap/snapshot/source"
@@ -61,7 +63,9 @@ func openStore(t *testing.T) *store.Local {
 	return st
 }
 
-// startJob runs j until the test ends and waits for Run to return.
+// startJob runs j until the test ends. stop asks it to stop and, as a
+// shutdown does once its grace is over, aborts the run in progress, then
+// waits for Run to return.
 func startJob(t *testing.T, j Job) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -73,6 +77,7 @@ func startJob(t *testing.T, j Job) (stop func()) {
 	stop = func() {
 		once.Do(func() {
 			cancel()
+			j.Abort()
 			select {
 			case <-done:
 			case <-time.After(30 * time.Second):
@@ -97,7 +102,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func awaitReport(t *testing.T, ch <-chan RunReport) RunReport {
+func awaitReport(t *testing.T, ch <-chan controlapi.RunReport) controlapi.RunReport {
 	t.Helper()
 	select {
 	case rep, ok := <-ch:
@@ -108,10 +113,10 @@ func awaitReport(t *testing.T, ch <-chan RunReport) RunReport {
 	case <-time.After(60 * time.Second):
 		t.Fatal("timed out waiting for a run report")
 	}
-	return RunReport{}
+	return controlapi.RunReport{}
 }
 
-func wakeAndWait(t *testing.T, j Job) RunReport {
+func wakeAndWait(t *testing.T, j Job) controlapi.RunReport {
 	t.Helper()
 	ch, _, err := j.Wakeup()
 	if err != nil {
@@ -208,12 +213,12 @@ func (p *proxy) requestTimes() []time.Time {
 type recorder struct {
 	mu       sync.Mutex
 	finished []string // "result/reason"
-	restores []Result
+	restores []controlapi.Result
 	pruned   int
 	stores   int
 }
 
-func (m *recorder) RunFinished(job, typ string, result Result, reason string, d time.Duration, bytes int64) {
+func (m *recorder) RunFinished(job, typ string, result controlapi.Result, reason string, d time.Duration, bytes int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.finished = append(m.finished, string(result)+"/"+reason)
@@ -230,7 +235,7 @@ func (m *recorder) Pruned(_ string, n int) {
 	m.pruned += n
 	m.mu.Unlock()
 }
-func (m *recorder) RestoreFinished(_ string, r Result) {
+func (m *recorder) RestoreFinished(_ string, r controlapi.Result) {
 	m.mu.Lock()
 	m.restores = append(m.restores, r)
 	m.mu.Unlock()

@@ -2,12 +2,15 @@ package job
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
 
 	"github.com/raftsnap/raftsnap/daemon/pruning"
 	"github.com/raftsnap/raftsnap/snapshot"
@@ -30,28 +33,28 @@ func TestScheduledSnapshotsAppearAndVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := j.Status(); s.State != StateIdle || s.Type != "snapshot" || len(s.History) != 0 {
+	if s := j.Status(); s.State != controlapi.StateIdle || s.Type != "snapshot" || len(s.History) != 0 {
 		t.Fatalf("before Run: %+v", s)
 	}
 	startJob(t, j)
 	waitFor(t, "three successful runs", func() bool {
 		h := j.Status().History
-		return len(h) >= 3 && h[0].Result == ResultSuccess && h[1].Result == ResultSuccess && h[2].Result == ResultSuccess
+		return len(h) >= 3 && h[0].Result == controlapi.ResultSuccess && h[1].Result == controlapi.ResultSuccess && h[2].Result == controlapi.ResultSuccess
 	})
 	s := j.Status()
 	for _, h := range s.History {
-		if h.Result != ResultSuccess {
+		if h.Result != controlapi.ResultSuccess {
 			t.Errorf("run failed: %+v", h)
 		}
 	}
 	oldest := s.History[len(s.History)-1]
-	if (len(s.History) < HistorySize && oldest.Trigger != TriggerStartup) || s.History[0].Trigger != TriggerSchedule {
+	if (len(s.History) < HistorySize && oldest.Trigger != controlapi.TriggerStartup) || s.History[0].Trigger != controlapi.TriggerSchedule {
 		t.Fatalf("triggers: first %q, last %q; %+v", oldest.Trigger, s.History[0].Trigger, s.History)
 	}
 	if s.LastSuccessAt == nil || s.LastRun == nil || s.Store == nil || s.Store.Snapshots < 3 {
 		t.Fatalf("status %+v", s)
 	}
-	entries, foreign, err := st.List()
+	entries, foreign, err := st.List(context.Background())
 	if err != nil || len(foreign) != 0 || len(entries) < 3 {
 		t.Fatalf("store: %v %v %v", entries, foreign, err)
 	}
@@ -59,7 +62,7 @@ func TestScheduledSnapshotsAppearAndVerify(t *testing.T) {
 		if e.Job != "dev" || !e.Verified || e.Index == 0 || e.Source != "raft at "+leader.HTTPAddr || e.Headers["X-Raft-Index"] == "" {
 			t.Fatalf("entry %+v", e)
 		}
-		if _, _, err := st.Verify(e.Name, snapshot.VerifyOptions{}); err != nil {
+		if _, _, err := store.Verify(context.Background(), st, e.Name, snapshot.VerifyOptions{}, nil); err != nil {
 			t.Fatalf("stored snapshot does not verify: %v", err)
 		}
 	}
@@ -82,7 +85,7 @@ func TestWakeupWhileBusyQueuesOneRun(t *testing.T) {
 	}
 	startJob(t, j)
 	<-p.received // the startup run is stuck in the proxy
-	if s := j.Status(); s.State != StateRunning || s.Current == nil || s.Current.Phase != PhaseConnecting {
+	if s := j.Status(); s.State != controlapi.StateRunning || s.Current == nil || s.Current.Phase != controlapi.PhaseConnecting {
 		t.Fatalf("status while busy: %+v", s)
 	}
 	first, queued1, _ := j.Wakeup()
@@ -95,14 +98,14 @@ func TestWakeupWhileBusyQueuesOneRun(t *testing.T) {
 	}
 	close(p.hold)
 	a, b := awaitReport(t, first), awaitReport(t, second)
-	if a.ID != b.ID || a.Trigger != TriggerWakeup || a.Result != ResultSuccess {
+	if a.ID != b.ID || a.Trigger != controlapi.TriggerWakeup || a.Result != controlapi.ResultSuccess {
 		t.Fatalf("merged wakeups got %+v and %+v", a, b)
 	}
 	s := j.Status()
-	if len(s.History) != 2 || s.History[1].Trigger != TriggerStartup || s.PendingSignal != "" || p.requests.Load() != 2 {
+	if len(s.History) != 2 || s.History[1].Trigger != controlapi.TriggerStartup || s.PendingSignal != "" || p.requests.Load() != 2 {
 		t.Fatalf("history %+v, requests %d", s.History, p.requests.Load())
 	}
-	entries, _, _ := st.List()
+	entries, _, _ := st.List(context.Background())
 	if len(entries) != 2 {
 		t.Fatalf("entries %v", entries)
 	}
@@ -122,7 +125,7 @@ func TestResetCancelsSlowRun(t *testing.T) {
 	<-p.firstChunk
 	waitFor(t, "bytes downloaded", func() bool {
 		c := j.Status().Current
-		return c != nil && c.BytesDone > 0 && c.Phase == PhaseDownloading
+		return c != nil && c.BytesDone > 0 && c.Phase == controlapi.PhaseDownloading
 	})
 	if len(partFiles(t, st.Dir())) != 1 {
 		t.Fatal("no temp file while downloading")
@@ -134,15 +137,15 @@ func TestResetCancelsSlowRun(t *testing.T) {
 	if err := j.Reset(); err != nil {
 		t.Fatal(err)
 	}
-	if rep := awaitReport(t, pending); rep.Result != ResultCanceled {
+	if rep := awaitReport(t, pending); rep.Result != controlapi.ResultCanceled {
 		t.Fatalf("dropped pending run: %+v", rep)
 	}
 	waitFor(t, "run canceled", func() bool { return j.Status().LastRun != nil })
 	s := j.Status()
-	if s.LastRun.Result != ResultCanceled || !strings.Contains(s.LastRun.Error, "reset") || s.LastRun.Attempts != 1 {
+	if s.LastRun.Result != controlapi.ResultCanceled || !strings.Contains(s.LastRun.Error, "reset") || s.LastRun.Attempts != 1 {
 		t.Fatalf("last run %+v", s.LastRun)
 	}
-	if s.State != StateWaiting || s.Current != nil || s.PendingSignal != "" || s.NextRunAt == nil {
+	if s.State != controlapi.StateWaiting || s.Current != nil || s.PendingSignal != "" || s.NextRunAt == nil {
 		t.Fatalf("after reset: %+v", s)
 	}
 	if left := partFiles(t, st.Dir()); len(left) != 0 {
@@ -152,11 +155,12 @@ func TestResetCancelsSlowRun(t *testing.T) {
 		t.Fatalf("a canceled run was retried: %d requests", p.requests.Load())
 	}
 
-	// Stopping mid-run cancels the run and removes its temp file too.
+	// Stopping mid-run past the shutdown's grace (stop aborts the run, see
+	// startJob) cancels the run and removes its temp file too.
 	ch, _, _ := j.Wakeup()
 	<-p.firstChunk
 	stop()
-	if rep := awaitReport(t, ch); rep.Result != ResultCanceled || !strings.Contains(rep.Error, "stopping") {
+	if rep := awaitReport(t, ch); rep.Result != controlapi.ResultCanceled || !strings.Contains(rep.Error, "stopping") {
 		t.Fatalf("run at shutdown: %+v", rep)
 	}
 	if left := partFiles(t, st.Dir()); len(left) != 0 {
@@ -188,7 +192,7 @@ func TestRetriesOn503(t *testing.T) {
 	startJob(t, j)
 	waitFor(t, "startup run", func() bool { return j.Status().LastRun != nil })
 	rep := *j.Status().LastRun
-	if rep.Result != ResultSuccess || rep.Attempts != 3 || p.requests.Load() != 3 {
+	if rep.Result != controlapi.ResultSuccess || rep.Attempts != 3 || p.requests.Load() != 3 {
 		t.Fatalf("report %+v after %d requests", rep, p.requests.Load())
 	}
 	times := p.requestTimes()
@@ -213,7 +217,7 @@ func TestNoRetryOn403(t *testing.T) {
 		Retries: RetryPolicy{Max: 5, Initial: time.Millisecond}, Metrics: metrics})
 	startJob(t, j)
 	rep := wakeAndWait(t, j)
-	if rep.Result != ResultFailure || rep.Attempts != 1 || !strings.Contains(rep.Error, "403 from raft") {
+	if rep.Result != controlapi.ResultFailure || rep.Attempts != 1 || !strings.Contains(rep.Error, "403 from raft") {
 		t.Fatalf("report %+v", rep)
 	}
 	if got := p.requests.Load(); got != 2 { // startup run + wakeup run, one attempt each
@@ -222,10 +226,10 @@ func TestNoRetryOn403(t *testing.T) {
 	if got := metrics.results(); got != "failure/http_4xx,failure/http_4xx" {
 		t.Fatalf("metrics %q", got)
 	}
-	if s := j.Status(); s.State != StateError || s.LastSuccessAt != nil {
+	if s := j.Status(); s.State != controlapi.StateError || s.LastSuccessAt != nil {
 		t.Fatalf("status %+v", s)
 	}
-	if entries, foreign, _ := st.List(); len(entries)+len(foreign) != 0 || len(partFiles(t, st.Dir())) != 0 {
+	if entries, foreign, _ := st.List(context.Background()); len(entries)+len(foreign) != 0 || len(partFiles(t, st.Dir())) != 0 {
 		t.Fatalf("a failed run left files: %v %v", entries, foreign)
 	}
 }
@@ -246,7 +250,7 @@ func TestStartupCatchUp(t *testing.T) {
 	stop = startJob(t, again)
 	waitFor(t, "next run scheduled", func() bool { return again.Status().NextRunAt != nil })
 	s := again.Status()
-	if !s.NextRunAt.Equal(newest.Add(time.Hour)) || len(s.History) != 0 || s.State != StateWaiting {
+	if !s.NextRunAt.Equal(newest.Add(time.Hour)) || len(s.History) != 0 || s.State != controlapi.StateWaiting {
 		t.Fatalf("restart within interval: next %v (newest %v), %+v", s.NextRunAt, newest, s)
 	}
 	stop()
@@ -256,7 +260,7 @@ func TestStartupCatchUp(t *testing.T) {
 		Now: func() time.Time { return time.Now().Add(2 * time.Hour) }})
 	startJob(t, later)
 	waitFor(t, "catch-up run", func() bool { return later.Status().LastRun != nil })
-	if rep := later.Status().LastRun; rep.Trigger != TriggerStartup || rep.Result != ResultSuccess {
+	if rep := later.Status().LastRun; rep.Trigger != controlapi.TriggerStartup || rep.Result != controlapi.ResultSuccess {
 		t.Fatalf("catch-up %+v", rep)
 	}
 }
@@ -282,14 +286,14 @@ func TestPruningAfterSnapshot(t *testing.T) {
 		Policy: lastN(t, 2), Metrics: metrics, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	startJob(t, j)
 	waitFor(t, "startup run", func() bool { return j.Status().LastRun != nil })
-	var last RunReport
+	var last controlapi.RunReport
 	for range 3 {
 		last = wakeAndWait(t, j)
-		if last.Result != ResultSuccess {
+		if last.Result != controlapi.ResultSuccess {
 			t.Fatalf("run %+v", last)
 		}
 	}
-	entries, foreign, _ := st.List()
+	entries, foreign, _ := st.List(context.Background())
 	var mine, others []store.Entry
 	for _, e := range entries {
 		if e.Job == "mine" {
@@ -351,10 +355,10 @@ func TestPruneJobKeepsNewestVerified(t *testing.T) {
 	}
 	startJob(t, pj)
 	rep := wakeAndWait(t, pj)
-	if rep.Result != ResultSuccess || rep.Pruning == nil || rep.Pruning.Kept != 1 || rep.Pruning.Destroyed != 1 {
+	if rep.Result != controlapi.ResultSuccess || rep.Pruning == nil || rep.Pruning.Kept != 1 || rep.Pruning.Destroyed != 1 {
 		t.Fatalf("report %+v", rep)
 	}
-	entries, _, _ := st.List()
+	entries, _, _ := st.List(context.Background())
 	if len(entries) != 1 || entries[0].Name != snap.Status().LastRun.Snapshot {
 		t.Fatalf("left %v", entries)
 	}
@@ -378,7 +382,7 @@ func TestRestoreJob(t *testing.T) {
 	waitFor(t, "snapshot", func() bool { return snap.Status().LastRun != nil })
 	stop()
 	taken := *snap.Status().LastRun
-	if taken.Result != ResultSuccess {
+	if taken.Result != controlapi.ResultSuccess {
 		t.Fatalf("snapshot %+v", taken)
 	}
 
@@ -392,11 +396,11 @@ func TestRestoreJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	startJob(t, rj)
-	if s := rj.Status(); s.NextRunAt != nil || (s.State != StateIdle) {
+	if s := rj.Status(); s.NextRunAt != nil || (s.State != controlapi.StateIdle) {
 		t.Fatalf("restore job status before wakeup: %+v", s)
 	}
 	rep := wakeAndWait(t, rj)
-	if rep.Result != ResultSuccess || rep.Snapshot != taken.Snapshot || rep.Index != taken.Index || rep.Bytes != taken.Bytes {
+	if rep.Result != controlapi.ResultSuccess || rep.Snapshot != taken.Snapshot || rep.Index != taken.Index || rep.Bytes != taken.Bytes {
 		t.Fatalf("restore %+v, snapshot %+v", rep, taken)
 	}
 	if v, ok, err := target.Get(ctx, "color"); err != nil || !ok || v != "blue" {
@@ -412,24 +416,24 @@ func TestRestoreJob(t *testing.T) {
 	data[len(data)/2] ^= 0x01
 	os.WriteFile(path, data, 0o600)
 	rep = wakeAndWait(t, rj)
-	if rep.Result != ResultFailure || !strings.Contains(rep.Error, "fails verification") || !strings.Contains(rep.Error, "not restoring") {
+	if rep.Result != controlapi.ResultFailure || !strings.Contains(rep.Error, "fails verification") || !strings.Contains(rep.Error, "not restoring") {
 		t.Fatalf("corrupt restore %+v", rep)
 	}
 	if v, _, _ := target.Get(ctx, "color"); v != "green" {
 		t.Fatalf("target changed by a refused restore: %q", v)
 	}
-	if e, err := st.Get(taken.Snapshot); err != nil || e.Verified {
+	if e, err := st.Get(context.Background(), taken.Snapshot); err != nil || e.Verified {
 		t.Fatalf("corrupted entry still marked verified: %+v %v", e, err)
 	}
 	// With the only snapshot now unverified, "latest" has nothing to restore.
 	rep = wakeAndWait(t, rj)
-	if rep.Result != ResultFailure || !strings.Contains(rep.Error, "no verified snapshot of job src") {
+	if rep.Result != controlapi.ResultFailure || !strings.Contains(rep.Error, "no verified snapshot of job src") {
 		t.Fatalf("third restore %+v", rep)
 	}
 	if got := metrics.results(); got != "success/,failure/verification,failure/other" {
 		t.Fatalf("metrics %q", got)
 	}
-	if len(metrics.restores) != 3 || metrics.restores[0] != ResultSuccess {
+	if len(metrics.restores) != 3 || metrics.restores[0] != controlapi.ResultSuccess {
 		t.Fatalf("restore metrics %v", metrics.restores)
 	}
 }
@@ -445,7 +449,7 @@ func TestAttemptTimeoutIsRetriedThenFails(t *testing.T) {
 	startJob(t, j)
 	waitFor(t, "startup run", func() bool { return j.Status().LastRun != nil })
 	rep := j.Status().LastRun
-	if rep.Result != ResultFailure || rep.Attempts != 2 || !strings.Contains(rep.Error, "timed out after 300ms") {
+	if rep.Result != controlapi.ResultFailure || rep.Attempts != 2 || !strings.Contains(rep.Error, "timed out after 300ms") {
 		t.Fatalf("report %+v", rep)
 	}
 	if got := metrics.results(); got != "failure/timeout" {

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/raftsnap/raftsnap/config"
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/raftsnap/raftsnap/daemon/pruning"
 	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/atomicfile"
@@ -48,8 +51,8 @@ func ownedBy(jobs ...string) owner {
 }
 
 // storeSummary lists st and summarises the entries owns accepts.
-func storeSummary(st *store.Local, owns owner) (*StoreSummary, []store.Entry, []store.Foreign, error) {
-	entries, foreign, err := st.List()
+func storeSummary(st store.Store, owns owner) (*controlapi.StoreSummary, []store.Entry, []store.Foreign, error) {
+	entries, foreign, err := st.List(context.Background())
 	if err != nil {
 		return nil, nil, nil, &StoreError{Err: err}
 	}
@@ -59,7 +62,7 @@ func storeSummary(st *store.Local, owns owner) (*StoreSummary, []store.Entry, []
 			mine = append(mine, e)
 		}
 	}
-	sum := &StoreSummary{Path: st.Dir()}
+	sum := &controlapi.StoreSummary{Path: st.Location()}
 	var newest *store.Entry
 	sum.Snapshots, sum.TotalBytes, newest = store.Summary(mine)
 	if newest != nil {
@@ -80,12 +83,12 @@ func storeSummary(st *store.Local, owns owner) (*StoreSummary, []store.Entry, []
 // calling run has just written and verified): its sidecar may say
 // "verified" about a file that rotted since, and trusting it would let the
 // policy destroy the older snapshot that is the real last good one.
-func pruneStore(ctx context.Context, st *store.Local, planner Planner, owns owner, now time.Time, justVerified string, logger *slog.Logger) (*PruneSummary, error) {
-	entries, foreign, err := st.List()
+func pruneStore(ctx context.Context, st store.Store, planner Planner, owns owner, now time.Time, justVerified string, logger *slog.Logger) (*controlapi.PruneSummary, error) {
+	entries, foreign, err := st.List(ctx)
 	if err != nil {
 		return nil, &StoreError{Err: err}
 	}
-	sum := &PruneSummary{At: now, Foreign: len(foreign)}
+	sum := &controlapi.PruneSummary{At: now, Foreign: len(foreign)}
 	for _, f := range foreign {
 		// Files of ours that cannot be trusted (a corrupt sidecar, a size
 		// mismatch) need the operator: say which and why, not just a count.
@@ -116,7 +119,7 @@ func pruneStore(ctx context.Context, st *store.Local, planner Planner, owns owne
 		}
 	}
 	if guard != "" && guard != justVerified && destroysAny(mine, decided, guard) {
-		if _, _, err := st.Verify(guard, snapshot.VerifyOptions{}); err != nil {
+		if _, _, err := store.Verify(ctx, st, guard, snapshot.VerifyOptions{}, logger); err != nil {
 			var bad *store.VerificationError
 			if !errors.As(err, &bad) {
 				return sum, &StoreError{Err: fmt.Errorf("pruning stopped, nothing destroyed: cannot re-verify the newest verified snapshot %s: %w", guard, err)}
@@ -129,7 +132,7 @@ func pruneStore(ctx context.Context, st *store.Local, planner Planner, owns owne
 	}
 	for _, e := range mine { // newest first
 		d, ok := decided[e.Name]
-		pd := PruneDecision{Snapshot: e.Name, Keep: true, Reasons: slices.Clone(d.Reasons)}
+		pd := controlapi.PruneDecision{Snapshot: e.Name, Keep: true, Reasons: slices.Clone(d.Reasons)}
 		switch {
 		case !ok:
 			pd.Reasons = []string{reasonNoDecision}
@@ -141,7 +144,7 @@ func pruneStore(ctx context.Context, st *store.Local, planner Planner, owns owne
 			if err := ctx.Err(); err != nil {
 				return sum, err
 			}
-			if err := st.Delete(e.Name); err != nil {
+			if err := st.Delete(ctx, e.Name); err != nil {
 				logger.Error("pruning: cannot destroy snapshot", "snapshot", e.Name, "err", err)
 				sum.Errors = append(sum.Errors, fmt.Sprintf("%s: %v", e.Name, err))
 				pd.Reasons = append(pd.Reasons, reasonDeleteFailed)
@@ -194,7 +197,7 @@ func newestVerified(newestFirst []store.Entry, now time.Time) string {
 // PruneOptions configure NewPruneJob.
 type PruneOptions struct {
 	Name     string
-	Store    *store.Local
+	Store    store.Store
 	Interval time.Duration
 	Jitter   time.Duration
 	// Policy decides; required (a prune job without one would do nothing).
@@ -232,11 +235,10 @@ func NewPruneJob(opts PruneOptions) (*PruneJob, error) {
 		return nil, fmt.Errorf("prune job %s: jitter must not be negative", opts.Name)
 	}
 	j := &PruneJob{opts: opts, owns: ownedBy(opts.Owners...)}
-	j.runner = newRunner(opts.Name, "prune", opts.Logger, opts.Metrics, opts.Now)
+	j.runner = newRunner(opts.Name, config.JobPrune, opts.Logger, opts.Metrics, opts.Now)
 	j.interval, j.jitter = opts.Interval, opts.Jitter
 	j.execute = j.run
 	j.runner.refreshStore = j.refreshStore
-	j.runner.storeDir = opts.Store.Dir()
 	j.firstRun = func(context.Context) (bool, time.Time) {
 		j.refreshStore()
 		return false, time.Time{}
@@ -245,7 +247,7 @@ func NewPruneJob(opts PruneOptions) (*PruneJob, error) {
 }
 
 func (j *PruneJob) run(ctx context.Context, run *activeRun) error {
-	run.startAttempt(1, PhasePruning, j.now())
+	run.startAttempt(1, controlapi.PhasePruning, j.now())
 	run.report.Attempts = 1
 	sum, err := pruneStore(ctx, j.opts.Store, j.opts.Policy, j.owns, j.now(), "", run.logger)
 	if sum != nil {

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/hashicorp/raft"
 
 	"github.com/raftsnap/raftsnap/daemon/pruning"
@@ -41,7 +43,7 @@ func TestPruningReverifiesTheSnapshotItProtects(t *testing.T) {
 		if _, err := snapshot.Write(&archive, meta, bytes.NewReader(state)); err != nil {
 			t.Fatal(err)
 		}
-		p, err := st.Create("snap")
+		p, err := st.Create(context.Background(), "snap")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,7 +51,7 @@ func TestPruningReverifiesTheSnapshotItProtects(t *testing.T) {
 			t.Fatal(err)
 		}
 		sum := sha256.Sum256(archive.Bytes())
-		e, err := p.Commit(store.Entry{CreatedAt: at, Index: index, Term: 1, Verified: true, SHA256: hex.EncodeToString(sum[:])})
+		e, err := p.Commit(context.Background(), store.Entry{CreatedAt: at, Index: index, Term: 1, Verified: true, SHA256: hex.EncodeToString(sum[:])})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +89,7 @@ func TestPruningReverifiesTheSnapshotItProtects(t *testing.T) {
 			t.Fatalf("first pass destroyed %s: %v", e.Name, err)
 		}
 	}
-	if e, err := st.Get(rotten.Name); err != nil || e.Verified {
+	if e, err := st.Get(context.Background(), rotten.Name); err != nil || e.Verified {
 		t.Fatalf("the rotten snapshot's sidecar should now say unverified: %+v, %v", e, err)
 	}
 
@@ -131,12 +133,12 @@ func TestRestoreTimeoutCountsAsFailure(t *testing.T) {
 	}
 	startJob(t, rj)
 	rep := wakeAndWait(t, rj)
-	if rep.Result != ResultFailure {
+	if rep.Result != controlapi.ResultFailure {
 		t.Fatalf("timed-out restore: %+v", rep)
 	}
 	metrics.mu.Lock()
 	defer metrics.mu.Unlock()
-	if len(metrics.restores) != 1 || metrics.restores[0] != ResultFailure {
+	if len(metrics.restores) != 1 || metrics.restores[0] != controlapi.ResultFailure {
 		t.Fatalf("restore metric results %v, want [failure]", metrics.restores)
 	}
 }

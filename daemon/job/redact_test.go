@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 )
 
@@ -40,7 +41,7 @@ func TestSnapshotJobNeverReportsTheToken(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rep.Result != ResultFailure || !strings.Contains(rep.Error, "not gzip") || !strings.Contains(rep.Error, "[redacted]") {
+		if rep.Result != controlapi.ResultFailure || !strings.Contains(rep.Error, "not gzip") || !strings.Contains(rep.Error, "[redacted]") {
 			t.Fatalf("%d bytes more: want a failed run quoting a redacted body, got %+v", size, rep)
 		}
 		for _, text := range []string{rep.Error, string(status)} {

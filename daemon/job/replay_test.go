@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/raftsnap/raftsnap/daemon/pruning"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/snapshot/store"
@@ -53,7 +55,7 @@ func TestReplayHourlySnapshotsThroughStorePruning(t *testing.T) {
 
 	commit := func(job string, at time.Time, index uint64) store.Entry {
 		t.Helper()
-		p, err := st.Create(job)
+		p, err := st.Create(context.Background(), job)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +64,7 @@ func TestReplayHourlySnapshotsThroughStorePruning(t *testing.T) {
 			t.Fatal(err)
 		}
 		sum := sha256.Sum256(content)
-		e, err := p.Commit(store.Entry{CreatedAt: at, Index: index, Term: 1, Verified: true, SHA256: hex.EncodeToString(sum[:])})
+		e, err := p.Commit(context.Background(), store.Entry{CreatedAt: at, Index: index, Term: 1, Verified: true, SHA256: hex.EncodeToString(sum[:])})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,12 +88,12 @@ func TestReplayHourlySnapshotsThroughStorePruning(t *testing.T) {
 		if err != nil {
 			t.Fatalf("hour %d: %v", h, err)
 		}
-		if i := slices.IndexFunc(sum.Decisions, func(d PruneDecision) bool { return d.Snapshot == e.Name }); i < 0 || !sum.Decisions[i].Keep {
+		if i := slices.IndexFunc(sum.Decisions, func(d controlapi.PruneDecision) bool { return d.Snapshot == e.Name }); i < 0 || !sum.Decisions[i].Keep {
 			t.Fatalf("hour %d: the snapshot just taken (%s) was destroyed or not considered", h, e.Name)
 		}
 	}
 
-	entries, _, err := st.List()
+	entries, _, err := st.List(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,14 +151,14 @@ func TestStatusStoreSummaryFollowsOtherWriters(t *testing.T) {
 	if s := j.Status().Store; s == nil || s.Snapshots != 0 {
 		t.Fatalf("empty store summary: %+v", s)
 	}
-	p, err := st.Create("snap")
+	p, err := st.Create(context.Background(), "snap")
 	if err != nil {
 		t.Fatal(err)
 	}
 	content := []byte("x")
 	p.Write(content)
 	sum := sha256.Sum256(content)
-	if _, err := p.Commit(store.Entry{Index: 1, Verified: true, SHA256: hex.EncodeToString(sum[:])}); err != nil {
+	if _, err := p.Commit(context.Background(), store.Entry{Index: 1, Verified: true, SHA256: hex.EncodeToString(sum[:])}); err != nil {
 		t.Fatal(err)
 	}
 	if s := j.Status().Store; s == nil || s.Snapshots != 1 || s.TotalBytes != 1 {
@@ -191,11 +193,11 @@ func TestCatchUpWaitsPartOfTheJitter(t *testing.T) {
 	if runNow || next.Before(now) || !next.Before(now.Add(10*time.Minute)) {
 		t.Fatalf("catch-up with 10m jitter: runNow=%v next=%v; want a delayed run within 10m of %v", runNow, next, now)
 	}
-	if got := j.takeScheduledTrigger(); got != TriggerStartup {
-		t.Fatalf("the delayed catch-up is labelled %q, want %q", got, TriggerStartup)
+	if got := j.takeScheduledTrigger(); got != controlapi.TriggerStartup {
+		t.Fatalf("the delayed catch-up is labelled %q, want %q", got, controlapi.TriggerStartup)
 	}
-	if got := j.takeScheduledTrigger(); got != TriggerSchedule {
-		t.Fatalf("the run after it is labelled %q, want %q", got, TriggerSchedule)
+	if got := j.takeScheduledTrigger(); got != controlapi.TriggerSchedule {
+		t.Fatalf("the run after it is labelled %q, want %q", got, controlapi.TriggerSchedule)
 	}
 }
 

@@ -8,6 +8,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/raftsnap/raftsnap/config"
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 )
@@ -18,7 +21,7 @@ const SnapshotLatest = "latest"
 // RestoreOptions configure NewRestoreJob.
 type RestoreOptions struct {
 	Name  string
-	Store *store.Local
+	Store store.Store
 	// Snapshot is "latest" (the default) or a snapshot's file name.
 	Snapshot string
 	// FromJob, when set, limits "latest" to the snapshots that job wrote.
@@ -59,10 +62,10 @@ func NewRestoreJob(opts RestoreOptions) (*RestoreJob, error) {
 	if opts.FromJob != "" {
 		j.owns = ownedBy(opts.FromJob)
 	}
-	j.runner = newRunner(opts.Name, "restore", opts.Logger, opts.Metrics, opts.Now)
+	j.runner = newRunner(opts.Name, config.JobRestore, opts.Logger, opts.Metrics, opts.Now)
+	j.target, j.snapshot = opts.Target.String(), opts.Snapshot
 	j.execute = j.run
 	j.runner.refreshStore = func() { j.refreshStore() }
-	j.runner.storeDir = opts.Store.Dir()
 	j.firstRun = func(context.Context) (bool, time.Time) {
 		j.refreshStore()
 		return false, time.Time{}
@@ -87,11 +90,11 @@ func (j *RestoreJob) run(ctx context.Context, run *activeRun) (err error) {
 	// shutdown cancels it.
 	runCtx := ctx
 	defer func() {
-		result := ResultSuccess
+		result := controlapi.ResultSuccess
 		if err != nil {
-			result = ResultFailure
+			result = controlapi.ResultFailure
 			if runCtx.Err() != nil {
-				result = ResultCanceled
+				result = controlapi.ResultCanceled
 			}
 		}
 		j.metrics.RestoreFinished(j.name, result)
@@ -102,16 +105,16 @@ func (j *RestoreJob) run(ctx context.Context, run *activeRun) (err error) {
 		defer cancel()
 	}
 	run.report.Attempts = 1
-	run.startAttempt(1, PhaseListing, j.now())
+	run.startAttempt(1, controlapi.PhaseListing, j.now())
 	name, err := j.pick()
 	if err != nil {
 		return err
 	}
 	run.report.Snapshot = name
-	run.setPhase(PhaseVerifying)
+	run.setPhase(controlapi.PhaseVerifying)
 	// The file is verified completely before a byte is sent, and the very
 	// file descriptor verified is the one streamed.
-	f, entry, report, err := j.opts.Store.OpenVerified(name, j.opts.Target.VerifyOptions())
+	f, entry, report, err := store.OpenVerified(ctx, j.opts.Store, name, j.opts.Target.VerifyOptions(), run.logger)
 	if err != nil {
 		var verr *store.VerificationError
 		if errors.As(err, &verr) {
@@ -121,7 +124,7 @@ func (j *RestoreJob) run(ctx context.Context, run *activeRun) (err error) {
 	}
 	defer f.Close()
 	run.report.Bytes, run.report.Index, run.report.Term = entry.Size, report.Meta.Index, report.Meta.Term
-	run.startAttempt(1, PhaseRestoring, j.now())
+	run.startAttempt(1, controlapi.PhaseRestoring, j.now())
 	run.setExpected(entry.Size)
 	run.logger.Info("restoring snapshot", "snapshot", name, "index", report.Meta.Index, "term", report.Meta.Term, "target", j.opts.Target.String())
 	if err := j.opts.Target.Restore(ctx, io.TeeReader(f, countingWriter{run}), entry.Size); err != nil {
@@ -141,7 +144,7 @@ func (j *RestoreJob) pick() (string, error) {
 		return "", err
 	}
 	if j.opts.Snapshot != SnapshotLatest {
-		if _, err := j.opts.Store.Get(j.opts.Snapshot); err != nil {
+		if _, err := j.opts.Store.Get(context.Background(), j.opts.Snapshot); err != nil {
 			return "", &StoreError{Err: err}
 		}
 		return j.opts.Snapshot, nil
@@ -155,5 +158,5 @@ func (j *RestoreJob) pick() (string, error) {
 	if j.opts.FromJob != "" {
 		scope = "job " + j.opts.FromJob
 	}
-	return "", fmt.Errorf("no verified snapshot of %s in %s to restore", scope, j.opts.Store.Dir())
+	return "", fmt.Errorf("no verified snapshot of %s in %s to restore", scope, j.opts.Store.Location())
 }

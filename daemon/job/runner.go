@@ -8,36 +8,18 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
 )
 
 // HistorySize is how many finished runs a job's status keeps.
 const HistorySize = 20
 
-// Triggers recorded in RunReport.Trigger.
-const (
-	TriggerSchedule = "schedule"
-	TriggerWakeup   = "wakeup"
-	TriggerStartup  = "startup"
-)
-
-// Phases shown in RunProgress.Phase.
-const (
-	PhaseConnecting  = "connecting"
-	PhaseDownloading = "downloading"
-	PhaseCommitting  = "committing"
-	PhaseBackoff     = "waiting to retry"
-	PhasePruning     = "pruning"
-	PhaseListing     = "listing"
-	PhaseVerifying   = "verifying"
-	PhaseRestoring   = "restoring"
-)
-
-// Causes of a canceled run, as RunReport.Error says them.
+// Causes of a canceled run, as controlapi.RunReport.Error says them.
 var (
 	errReset    = errors.New("canceled by a reset signal")
 	errShutdown = errors.New("canceled: the job is stopping")
@@ -51,6 +33,9 @@ type runner struct {
 	logger    *slog.Logger
 	metrics   Metrics
 	now       func() time.Time
+	// source, target and snapshot describe the job in its status (see
+	// controlapi.JobStatus).
+	source, target, snapshot string
 	// interval 0 means the job runs only when woken up.
 	interval, jitter time.Duration
 	// execute does one run; it fills the report's job fields and returns
@@ -64,12 +49,6 @@ type runner struct {
 	// (or people) change the store between this job's own runs.
 	refreshStore func()
 	refreshing   atomic.Bool
-	// storeDir, when set, lets a stale-summary refresh skip listing a store
-	// directory that has not changed (one stat instead of reading every
-	// sidecar). dirMtime/dirStatAt are what the last check saw; they are
-	// guarded by refreshing.
-	storeDir            string
-	dirMtime, dirStatAt time.Time
 
 	wake chan struct{} // capacity 1: "look at the pending flag"
 
@@ -77,13 +56,13 @@ type runner struct {
 	current       *activeRun
 	cancelCurrent context.CancelCauseFunc
 	pending       bool
-	pendingWaits  []chan RunReport
-	lastRun       *RunReport
+	pendingWaits  []chan controlapi.RunReport
+	lastRun       *controlapi.RunReport
 	lastSuccess   *time.Time
 	nextRun       *time.Time
-	history       []RunReport
-	pruning       *PruneSummary
-	store         *StoreSummary
+	history       []controlapi.RunReport
+	pruning       *controlapi.PruneSummary
+	store         *controlapi.StoreSummary
 	storeAt       time.Time
 	looping       bool
 	// stopped is set when Run returned for good (its context ended).
@@ -117,9 +96,13 @@ func newRunner(name, typ string, logger *slog.Logger, metrics Metrics, now func(
 
 // activeRun is the run in progress: its report so far and its progress.
 type activeRun struct {
-	report  RunReport
+	report  controlapi.RunReport
 	logger  *slog.Logger
-	waiters []chan RunReport
+	waiters []chan controlapi.RunReport
+
+	// stopping is closed when the job is asked to stop: the run may
+	// finish, but must not start another attempt.
+	stopping <-chan struct{}
 
 	mu            sync.Mutex
 	phase         string
@@ -155,15 +138,15 @@ type countingWriter struct{ run *activeRun }
 
 func (c countingWriter) Write(p []byte) (int, error) {
 	if c.run.bytesDone.Add(int64(len(p))) == int64(len(p)) && len(p) > 0 {
-		c.run.setPhase(PhaseDownloading)
+		c.run.setPhase(controlapi.PhaseDownloading)
 	}
 	return len(p), nil
 }
 
-func (a *activeRun) progress(now time.Time) *RunProgress {
+func (a *activeRun) progress(now time.Time) *controlapi.RunProgress {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	p := &RunProgress{
+	p := &controlapi.RunProgress{
 		ID: a.report.ID, Phase: a.phase, StartedAt: a.report.StartedAt, Attempt: a.attempt,
 		BytesDone: a.bytesDone.Load(), BytesExpected: a.bytesExpected,
 	}
@@ -179,8 +162,8 @@ func (r *runner) Type() string { return r.typ }
 
 // Wakeup queues a run. Wakeups arriving while one is pending merge into it;
 // every caller's channel receives the report of that run.
-func (r *runner) Wakeup() (<-chan RunReport, bool, error) {
-	done := make(chan RunReport, 1)
+func (r *runner) Wakeup() (<-chan controlapi.RunReport, bool, error) {
+	done := make(chan controlapi.RunReport, 1)
 	r.mu.Lock()
 	if r.stopped {
 		// Its Run has returned (shutdown, or a reload removed or replaced
@@ -211,11 +194,20 @@ func (r *runner) Reset() error {
 	r.mu.Unlock()
 	if len(waits) > 0 {
 		now := r.now()
-		deliver(waits, RunReport{Trigger: TriggerWakeup, StartedAt: now, FinishedAt: now, Result: ResultCanceled,
+		deliver(waits, controlapi.RunReport{Trigger: controlapi.TriggerWakeup, StartedAt: now, FinishedAt: now, Result: controlapi.ResultCanceled,
 			Error: "the queued run was dropped by a reset signal"})
 	}
 	r.logger.Info("reset", "run_canceled", r.isBusy(), "pending_dropped", len(waits))
 	return nil
+}
+
+// Abort implements Job.
+func (r *runner) Abort() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cancelCurrent != nil {
+		r.cancelCurrent(errShutdown)
+	}
 }
 
 func (r *runner) isBusy() bool {
@@ -224,7 +216,7 @@ func (r *runner) isBusy() bool {
 	return r.current != nil
 }
 
-func deliver(waits []chan RunReport, rep RunReport) {
+func deliver(waits []chan controlapi.RunReport, rep controlapi.RunReport) {
 	for _, w := range waits {
 		w <- rep // capacity 1, one send each
 		close(w)
@@ -247,7 +239,7 @@ func (r *runner) Run(ctx context.Context) {
 		r.looping = false
 		r.stopped = ctx.Err() != nil
 		r.nextRun = nil
-		var waits []chan RunReport
+		var waits []chan controlapi.RunReport
 		if ctx.Err() != nil {
 			waits = r.pendingWaits
 			r.pending, r.pendingWaits = false, nil
@@ -255,7 +247,7 @@ func (r *runner) Run(ctx context.Context) {
 		r.mu.Unlock()
 		if len(waits) > 0 {
 			now := r.now()
-			deliver(waits, RunReport{Trigger: TriggerWakeup, StartedAt: now, FinishedAt: now, Result: ResultCanceled,
+			deliver(waits, controlapi.RunReport{Trigger: controlapi.TriggerWakeup, StartedAt: now, FinishedAt: now, Result: controlapi.ResultCanceled,
 				Error: errShutdown.Error()})
 		}
 	}()
@@ -263,7 +255,7 @@ func (r *runner) Run(ctx context.Context) {
 	if r.firstRun != nil {
 		runNow, next := r.firstRun(ctx)
 		if runNow {
-			r.runOnce(ctx, TriggerStartup, nil)
+			r.runOnce(ctx, controlapi.TriggerStartup, nil)
 		} else if !next.IsZero() {
 			r.setNext(next)
 		}
@@ -273,7 +265,7 @@ func (r *runner) Run(ctx context.Context) {
 			return
 		}
 		if waits, ok := r.takePending(); ok {
-			r.runOnce(ctx, TriggerWakeup, waits)
+			r.runOnce(ctx, controlapi.TriggerWakeup, waits)
 			continue
 		}
 		var timer <-chan time.Time
@@ -301,7 +293,7 @@ func (r *runner) Run(ctx context.Context) {
 	}
 }
 
-func (r *runner) takePending() ([]chan RunReport, bool) {
+func (r *runner) takePending() ([]chan controlapi.RunReport, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.pending {
@@ -317,7 +309,7 @@ func (r *runner) takePending() ([]chan RunReport, bool) {
 func (r *runner) takeScheduledTrigger() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	trigger := TriggerSchedule
+	trigger := controlapi.TriggerSchedule
 	if r.nextTrigger != "" {
 		trigger, r.nextTrigger = r.nextTrigger, ""
 	}
@@ -350,15 +342,26 @@ func (r *runner) randomJitter() time.Duration {
 }
 
 // runOnce executes one run and records it.
-func (r *runner) runOnce(parent context.Context, trigger string, waits []chan RunReport) {
+func (r *runner) runOnce(parent context.Context, trigger string, waits []chan controlapi.RunReport) {
+	if parent.Err() != nil {
+		// Asked to stop between taking the work and starting it: no new
+		// run starts once stopping began.
+		now := r.now()
+		deliver(waits, controlapi.RunReport{Trigger: trigger, StartedAt: now, FinishedAt: now, Result: controlapi.ResultCanceled,
+			Error: errShutdown.Error()})
+		return
+	}
 	id := newRunID()
 	run := &activeRun{
-		report:  RunReport{ID: id, Trigger: trigger, StartedAt: r.now()},
+		report:  controlapi.RunReport{ID: id, Trigger: trigger, StartedAt: r.now()},
 		logger:  r.logger.With("run", id),
 		waiters: waits,
 	}
-	run.phase = PhaseConnecting
-	ctx, cancel := context.WithCancelCause(parent)
+	run.phase = controlapi.PhaseConnecting
+	run.stopping = parent.Done()
+	// The run outlives a stop request (parent done) so that it can finish
+	// within the shutdown grace; Reset and Abort cancel it.
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
 	r.mu.Lock()
 	r.current, r.cancelCurrent = run, cancel
 	r.nextRun = nil
@@ -396,7 +399,7 @@ func (r *runner) finish(run *activeRun, err, cause error) {
 	reason := ""
 	switch {
 	case err != nil && cause != nil:
-		rep.Result = ResultCanceled
+		rep.Result = controlapi.ResultCanceled
 		if errors.Is(cause, errReset) {
 			rep.Error = errReset.Error()
 		} else {
@@ -404,11 +407,11 @@ func (r *runner) finish(run *activeRun, err, cause error) {
 		}
 		reason = ReasonCanceled
 	case err != nil:
-		rep.Result = ResultFailure
+		rep.Result = controlapi.ResultFailure
 		rep.Error = err.Error()
 		reason = FailureReason(err)
 	default:
-		rep.Result = ResultSuccess
+		rep.Result = controlapi.ResultSuccess
 	}
 	d := rep.FinishedAt.Sub(rep.StartedAt)
 	attrs := []any{"result", rep.Result, "duration", d.Round(time.Millisecond)}
@@ -423,7 +426,7 @@ func (r *runner) finish(run *activeRun, err, cause error) {
 	}
 	r.metrics.LastAttempt(r.name, rep.StartedAt)
 	r.metrics.RunFinished(r.name, r.typ, rep.Result, reason, d, rep.Bytes)
-	if rep.Result == ResultSuccess {
+	if rep.Result == controlapi.ResultSuccess {
 		r.metrics.LastSuccess(r.name, rep.FinishedAt)
 	}
 
@@ -438,11 +441,11 @@ func (r *runner) finish(run *activeRun, err, cause error) {
 		r.nextRun = &next
 	}
 	r.lastRun = &rep
-	if rep.Result == ResultSuccess {
+	if rep.Result == controlapi.ResultSuccess {
 		t := rep.FinishedAt
 		r.lastSuccess = &t
 	}
-	r.history = append([]RunReport{rep}, r.history...)
+	r.history = append([]controlapi.RunReport{rep}, r.history...)
 	if len(r.history) > HistorySize {
 		r.history = r.history[:HistorySize]
 	}
@@ -461,47 +464,18 @@ func (r *runner) refreshStaleStore() {
 	r.mu.Unlock()
 	if stale && r.refreshing.CompareAndSwap(false, true) {
 		defer r.refreshing.Store(false)
-		if r.storeUnchanged() {
-			r.mu.Lock()
-			r.storeAt = time.Now()
-			r.mu.Unlock()
-			return
-		}
 		r.refreshStore()
 	}
 }
 
-// storeUnchanged reports whether the store directory's mtime is the one the
-// previous check saw, and that check came more than a second after that
-// mtime: any entry added, renamed or removed since would have moved the
-// mtime past it, even with the kernel's coarse timestamp clock. Without it
-// /status listed every job's store every 5 s while a client waited (100
-// jobs: p99 of /status 26-155 ms at 500 req/s; a store of 100,000 sidecars
-// takes seconds to list).
-func (r *runner) storeUnchanged() bool {
-	if r.storeDir == "" {
-		return false
-	}
-	now := time.Now()
-	info, err := os.Stat(r.storeDir)
-	if err != nil {
-		r.dirMtime = time.Time{}
-		return false
-	}
-	mtime := info.ModTime()
-	unchanged := !r.dirMtime.IsZero() && mtime.Equal(r.dirMtime) && r.dirStatAt.Sub(mtime) > time.Second
-	r.dirMtime, r.dirStatAt = mtime, now
-	return unchanged
-}
-
 // setPruning and setStore record summaries shown in the status.
-func (r *runner) setPruning(p *PruneSummary) {
+func (r *runner) setPruning(p *controlapi.PruneSummary) {
 	r.mu.Lock()
 	r.pruning = p
 	r.mu.Unlock()
 }
 
-func (r *runner) setStore(s *StoreSummary) {
+func (r *runner) setStore(s *controlapi.StoreSummary) {
 	r.mu.Lock()
 	r.store = s
 	r.storeAt = time.Now()
@@ -509,26 +483,27 @@ func (r *runner) setStore(s *StoreSummary) {
 }
 
 // Status returns a copy of the job's status.
-func (r *runner) Status() JobStatus {
+func (r *runner) Status() controlapi.JobStatus {
 	r.refreshStaleStore()
 	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st := JobStatus{Name: r.name, Type: r.typ, History: make([]RunReport, len(r.history))}
+	st := controlapi.JobStatus{Name: r.name, Type: r.typ, Source: r.source, Target: r.target, Snapshot: r.snapshot,
+		History: make([]controlapi.RunReport, len(r.history))}
 	copy(st.History, r.history)
 	for i := range st.History {
 		st.History[i].Pruning = pruneCounts(st.History[i].Pruning)
 	}
 	switch {
 	case r.current != nil:
-		st.State = StateRunning
+		st.State = controlapi.StateRunning
 		st.Current = r.current.progress(now)
-	case r.lastRun != nil && r.lastRun.Result == ResultFailure:
-		st.State = StateError
+	case r.lastRun != nil && r.lastRun.Result == controlapi.ResultFailure:
+		st.State = controlapi.StateError
 	case r.interval > 0 && r.looping:
-		st.State = StateWaiting
+		st.State = controlapi.StateWaiting
 	default:
-		st.State = StateIdle
+		st.State = controlapi.StateIdle
 	}
 	if r.lastRun != nil {
 		last := *r.lastRun
@@ -544,7 +519,7 @@ func (r *runner) Status() JobStatus {
 		st.NextRunAt = &t
 	}
 	if r.pending {
-		st.PendingSignal = "wakeup"
+		st.PendingSignal = controlapi.OpWakeup
 	}
 	st.Pruning = clonePrune(r.pruning)
 	if r.store != nil {
@@ -559,11 +534,11 @@ func (r *runner) Status() JobStatus {
 }
 
 // pruneCounts is a run's pruning summary for /status: counts and errors,
-// without the per-snapshot decisions, which JobStatus.Pruning carries for
+// without the per-snapshot decisions, which controlapi.JobStatus.Pruning carries for
 // the last pass. Repeating them in every history entry made /status grow
 // with history size x store size (650 KiB for 100 jobs keeping 3
 // snapshots each; megabytes with larger stores).
-func pruneCounts(p *PruneSummary) *PruneSummary {
+func pruneCounts(p *controlapi.PruneSummary) *controlapi.PruneSummary {
 	if p == nil {
 		return nil
 	}
@@ -573,13 +548,13 @@ func pruneCounts(p *PruneSummary) *PruneSummary {
 	return &c
 }
 
-func clonePrune(p *PruneSummary) *PruneSummary {
+func clonePrune(p *controlapi.PruneSummary) *controlapi.PruneSummary {
 	if p == nil {
 		return nil
 	}
 	c := *p
 	c.Errors = append([]string(nil), p.Errors...)
-	c.Decisions = make([]PruneDecision, len(p.Decisions))
+	c.Decisions = make([]controlapi.PruneDecision, len(p.Decisions))
 	for i, d := range p.Decisions {
 		d.Reasons = append([]string(nil), d.Reasons...)
 		c.Decisions[i] = d
@@ -597,12 +572,16 @@ func newRunID() string {
 
 var cryptoRead = crand.Read
 
-// sleepCtx waits d or until ctx is done; it reports whether d elapsed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
+// backoff waits d before the run's next attempt, unless the run is
+// canceled or the job is asked to stop meanwhile; it reports whether the
+// next attempt may start.
+func (a *activeRun) backoff(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
+		return false
+	case <-a.stopping:
 		return false
 	case <-t.C:
 		return true

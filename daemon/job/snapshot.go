@@ -11,6 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/raftsnap/raftsnap/config"
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/hashicorp/raft"
 
 	"github.com/raftsnap/raftsnap/snapshot"
@@ -53,7 +56,7 @@ func (p RetryPolicy) Backoff(n int) time.Duration {
 type SnapshotOptions struct {
 	Name   string
 	Source source.Source
-	Store  *store.Local
+	Store  store.Store
 	// Interval between runs (required); Jitter adds a random delay in
 	// [0, Jitter) to each scheduled run.
 	Interval, Jitter time.Duration
@@ -125,11 +128,11 @@ func NewSnapshotJob(opts SnapshotOptions) (*SnapshotJob, error) {
 		return nil, fmt.Errorf("snapshot job %s: on_cluster_change must be fail or warn, got %q", opts.Name, opts.OnClusterChange)
 	}
 	j := &SnapshotJob{opts: opts, owns: ownedBy(opts.Name)}
-	j.runner = newRunner(opts.Name, "snapshot", opts.Logger, opts.Metrics, opts.Now)
+	j.runner = newRunner(opts.Name, config.JobSnapshot, opts.Logger, opts.Metrics, opts.Now)
 	j.interval, j.jitter = opts.Interval, opts.Jitter
+	j.source = opts.Source.String()
 	j.execute = j.run
 	j.runner.refreshStore = func() { j.refreshStore() }
-	j.runner.storeDir = opts.Store.Dir()
 	j.firstRun = j.catchUp
 	return j, nil
 }
@@ -149,14 +152,14 @@ func (j *SnapshotJob) catchUp(context.Context) (bool, time.Time) {
 	// for a snapshot at once (Consul answers such a burst with 500s).
 	if delay := j.randomJitter(); delay > 0 {
 		j.mu.Lock()
-		j.nextTrigger = TriggerStartup
+		j.nextTrigger = controlapi.TriggerStartup
 		j.mu.Unlock()
 		return false, j.now().Add(delay)
 	}
 	return true, time.Time{}
 }
 
-func (j *SnapshotJob) refreshStore() *StoreSummary {
+func (j *SnapshotJob) refreshStore() *controlapi.StoreSummary {
 	sum, _, _, err := storeSummary(j.opts.Store, j.owns)
 	if err != nil {
 		j.logger.Error("cannot list store", "err", err)
@@ -195,8 +198,8 @@ func (j *SnapshotJob) run(ctx context.Context, run *activeRun) error {
 		}
 		wait := max(j.opts.Retries.Backoff(attempt), retryAfter(err))
 		run.logger.Warn("attempt failed; retrying", "attempt", attempt, "err", err, "reason", FailureReason(err), "backoff", wait)
-		run.setPhase(PhaseBackoff)
-		if !sleepCtx(ctx, wait) {
+		run.setPhase(controlapi.PhaseBackoff)
+		if !run.backoff(ctx, wait) {
 			break
 		}
 	}
@@ -209,7 +212,7 @@ func (j *SnapshotJob) run(ctx context.Context, run *activeRun) error {
 	run.report.Stale = entry.Stale
 
 	if !isNilPlanner(j.opts.Policy) {
-		run.setPhase(PhasePruning)
+		run.setPhase(controlapi.PhasePruning)
 		sum, perr := pruneStore(ctx, j.opts.Store, j.opts.Policy, j.owns, j.now(), entry.Name, run.logger)
 		if sum != nil {
 			run.report.Pruning = sum
@@ -229,13 +232,13 @@ func (j *SnapshotJob) run(ctx context.Context, run *activeRun) error {
 // attempt downloads one snapshot into the store, verifying it on the way.
 func (j *SnapshotJob) attempt(ctx context.Context, run *activeRun, n int, stale bool) (store.Entry, error) {
 	started := j.now()
-	run.startAttempt(n, PhaseConnecting, started)
+	run.startAttempt(n, controlapi.PhaseConnecting, started)
 	if j.opts.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, j.opts.Timeout)
 		defer cancel()
 	}
-	pending, err := j.opts.Store.Create(j.name)
+	pending, err := j.opts.Store.Create(ctx, j.name)
 	if err != nil {
 		return store.Entry{}, &StoreError{Err: err}
 	}
@@ -274,9 +277,9 @@ func (j *SnapshotJob) attempt(ctx context.Context, run *activeRun, n int, stale 
 	if err := j.checkCluster(run, servers); err != nil {
 		return store.Entry{}, err
 	}
-	run.setPhase(PhaseCommitting)
+	run.setPhase(controlapi.PhaseCommitting)
 	now := j.now()
-	entry, err := pending.Commit(store.Entry{
+	entry, err := pending.Commit(ctx, store.Entry{
 		Source:     j.opts.Source.String(),
 		CreatedAt:  started,
 		Size:       report.ArchiveBytes,
@@ -327,7 +330,7 @@ func (j *SnapshotJob) checkCluster(run *activeRun, servers []string) error {
 	if len(servers) == 0 {
 		return nil
 	}
-	entries, _, err := j.opts.Store.List()
+	entries, _, err := j.opts.Store.List(context.Background())
 	if err != nil {
 		return &StoreError{Err: err}
 	}
@@ -364,7 +367,7 @@ func sharesAny(a, b []string) bool {
 
 // storeWriter marks write errors as the store's, so ENOSPC is told apart
 // from the source's failures.
-type storeWriter struct{ p *store.Pending }
+type storeWriter struct{ p store.Pending }
 
 func (w storeWriter) Write(b []byte) (int, error) {
 	n, err := w.p.Write(b)

@@ -133,7 +133,7 @@ func TestUnitSettings(t *testing.T) {
 		"Type":                    "notify",
 		"ExecStartPre":            "/usr/bin/raftsnap configcheck --config /etc/raftsnap/raftsnap.yml",
 		"ExecStart":               "/usr/bin/raftsnap daemon --config /etc/raftsnap/raftsnap.yml",
-		"ExecReload":              "/bin/kill -HUP $MAINPID",
+		"ExecReload":              "/usr/bin/raftsnap reload --config /etc/raftsnap/raftsnap.yml",
 		"RuntimeDirectory":        "raftsnap",
 		"RuntimeDirectoryMode":    "0700",
 		"StateDirectory":          "raftsnap",

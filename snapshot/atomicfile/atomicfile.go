@@ -10,6 +10,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // TempSuffix marks files that are still being written. Anything carrying it
@@ -23,16 +26,37 @@ type File struct {
 	done  bool
 }
 
-// Create starts writing final. It fails if final+".part" exists: that is
-// either another writer at work or a leftover of a crash, and the caller
-// decides which (see RemoveLeftovers).
+// Create starts writing final through final+".part" (mode 0600), which it
+// holds an exclusive lock on until Commit or Abort. A ".part" another
+// process holds locked is another writer at work: Create refuses it. One
+// nobody holds is the leftover of a writer that died (a kill -9, a crash):
+// Create takes it over, so that it never blocks every later write to final.
 func Create(final string) (*File, error) {
 	tmp := final + TempSuffix
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		return nil, fmt.Errorf("%s already exists: another save is writing it, or an earlier one was interrupted (remove it if no save is running)", tmp)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%s is being written by another process: wait for it to finish, or stop it", tmp)
+		}
+		return nil, fmt.Errorf("locking %s: %w", tmp, err)
+	}
+	info, err := f.Stat()
+	if err == nil && !info.Mode().IsRegular() {
+		err = fmt.Errorf("%s is not a regular file", tmp)
+	}
+	if err == nil {
+		// A leftover's bytes are not ours; its mode may not be either.
+		err = f.Truncate(0)
+		if err == nil {
+			err = f.Chmod(0o600)
+		}
 	}
 	if err != nil {
+		f.Close()
 		return nil, err
 	}
 	return &File{File: f, final: final}, nil

@@ -68,16 +68,47 @@ func TestAbortKeepsOldFile(t *testing.T) {
 	}
 }
 
-func TestCreateRefusesExistingTemp(t *testing.T) {
+// TestCreateTakesOverALeftover: the .part of a writer that died (nobody
+// holds its lock) does not block the next write; it is truncated and used.
+func TestCreateTakesOverALeftover(t *testing.T) {
 	dir := t.TempDir()
 	final := filepath.Join(dir, "snap")
-	if err := os.WriteFile(final+TempSuffix, nil, 0o600); err != nil {
+	if err := os.WriteFile(final+TempSuffix, []byte("half of an old save"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Create(final)
-	if err == nil || !strings.Contains(err.Error(), "already exists") {
-		t.Fatalf("Create over a leftover temp file: err = %v", err)
+	f, err := Create(final)
+	if err != nil {
+		t.Fatalf("Create over a leftover temp file: %v", err)
 	}
+	f.WriteString("new")
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(final); string(got) != "new" {
+		t.Fatalf("final = %q, want new (the leftover's bytes must not survive)", got)
+	}
+	if info, _ := os.Stat(final); info.Mode().Perm() != 0o600 {
+		t.Fatalf("final mode %v, want 0600", info.Mode().Perm())
+	}
+}
+
+// TestCreateRefusesALiveWriter: a .part another writer holds is refused.
+func TestCreateRefusesALiveWriter(t *testing.T) {
+	final := filepath.Join(t.TempDir(), "snap")
+	first, err := Create(final)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Abort()
+	if _, err := Create(final); err == nil || !strings.Contains(err.Error(), "is being written by another process") {
+		t.Fatalf("second Create while the first writes: %v", err)
+	}
+	first.Abort()
+	second, err := Create(final)
+	if err != nil {
+		t.Fatalf("Create after the first writer ended: %v", err)
+	}
+	second.Abort()
 }
 
 func TestRemoveLeftovers(t *testing.T) {

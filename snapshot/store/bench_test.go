@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -55,7 +56,7 @@ func BenchmarkList100k(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		entries, foreign, err := st.List()
+		entries, foreign, err := st.List(context.Background())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -7,6 +7,7 @@ package store
 // never deleted. See docs/reliability.md.
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"os"
@@ -76,7 +77,7 @@ func fill(t *testing.T, dir string) string {
 // verifying against its sidecar, and that no temp file is left.
 func mustListExactly(t *testing.T, l *Local, want ...Entry) {
 	t.Helper()
-	entries, foreign, err := l.List()
+	entries, foreign, err := l.List(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,13 +107,10 @@ func mustListExactly(t *testing.T, l *Local, want ...Entry) {
 // untouched, and the next snapshot fits once the space is back.
 func TestFaultDiskFullDuringWrite(t *testing.T) {
 	dir := mountTmpfs(t, "2m")
-	l, err := Open(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir)
 	good := commit(t, l, "job", 1, time.Now())
 
-	p, err := l.Create("job")
+	p, err := l.Create(context.Background(), "job")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,14 +133,11 @@ func TestFaultDiskFullDuringWrite(t *testing.T) {
 // archive: nothing half-committed is left for the next start to adopt.
 func TestFaultDiskFullAtSidecar(t *testing.T) {
 	dir := mountTmpfs(t, "2m")
-	l, err := Open(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir)
 	good := commit(t, l, "job", 1, time.Now())
 
 	data, rep := archive(t, 2, "second")
-	p, err := l.Create("job")
+	p, err := l.Create(context.Background(), "job")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +145,7 @@ func TestFaultDiskFullAtSidecar(t *testing.T) {
 		t.Fatal(err)
 	}
 	filler := fill(t, dir)
-	_, cerr := p.Commit(Entry{Source: "test", Size: rep.ArchiveBytes, SHA256: rep.ArchiveSHA256, Index: 2, Term: 2, Verified: true})
+	_, cerr := p.Commit(context.Background(), Entry{Source: "test", Size: rep.ArchiveBytes, SHA256: rep.ArchiveSHA256, Index: 2, Term: 2, Verified: true})
 	if !errors.Is(cerr, syscall.ENOSPC) || !strings.Contains(cerr.Error(), "sidecar") {
 		t.Fatalf("Commit on a full store: %v, want ENOSPC writing the sidecar", cerr)
 	}
@@ -158,7 +153,7 @@ func TestFaultDiskFullAtSidecar(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustListExactly(t, l, good)
-	_, foreign, _ := l.List()
+	_, foreign, _ := l.List(context.Background())
 	if len(foreign) != 0 {
 		t.Fatalf("a failed commit left files behind: %+v", foreign)
 	}
@@ -170,24 +165,26 @@ func TestFaultDiskFullAtSidecar(t *testing.T) {
 // clean), and works again once writable.
 func TestFaultReadOnlyStore(t *testing.T) {
 	dir := mountTmpfs(t, "2m")
-	l, err := Open(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir)
 	good := commit(t, l, "job", 1, time.Now())
 	remount(t, dir, "ro")
 	t.Cleanup(func() { exec.Command("mount", "-o", "remount,rw", dir).Run() })
 
-	if _, err := l.Create("job"); !errors.Is(err, syscall.EROFS) || !strings.Contains(err.Error(), "read-only file system") {
+	if _, err := l.Create(context.Background(), "job"); !errors.Is(err, syscall.EROFS) || !strings.Contains(err.Error(), "read-only file system") {
 		t.Fatalf("Create on a read-only store: %v, want EROFS", err)
 	}
-	if err := l.Delete(good.Name); !errors.Is(err, syscall.EROFS) {
+	// The store is named once, not "store X: store X: open X/...".
+	if _, err := l.Create(context.Background(), "job"); strings.Count(err.Error(), dir) != 1 || strings.Count(err.Error(), "store") != 1 {
+		t.Fatalf("Create on a read-only store: %q names the store more than once", err)
+	}
+	if err := l.Delete(context.Background(), good.Name); !errors.Is(err, syscall.EROFS) {
 		t.Fatalf("Delete on a read-only store: %v, want EROFS", err)
 	}
 	l2, err := Open(dir, nil)
 	if err != nil {
 		t.Fatalf("Open of a clean read-only store: %v", err)
 	}
+	t.Cleanup(func() { l2.Close() })
 	mustListExactly(t, l2, good)
 
 	remount(t, dir, "rw")
@@ -223,17 +220,14 @@ func TestFaultDamagedSidecars(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
-			l, err := Open(dir, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			l := mustOpen(t, dir)
 			older := commit(t, l, "job", 1, time.Now().Add(-time.Hour))
 			e := commit(t, l, "job", 2, time.Now())
 			c.damage(t, e)
 			archiveBefore, _ := os.ReadFile(e.Path)
 			sidecarBefore, _ := os.ReadFile(e.Path + ".json")
 
-			entries, foreign, err := l.List()
+			entries, foreign, err := l.List(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -243,14 +237,14 @@ func TestFaultDamagedSidecars(t *testing.T) {
 			if len(foreign) != 1 || foreign[0].Name != e.Name || !strings.HasPrefix(foreign[0].Problem, c.problem) {
 				t.Fatalf("foreign %+v, want %s reported with %q", foreign, e.Name, c.problem)
 			}
-			if _, err := l.Get(e.Name); err == nil || !strings.Contains(err.Error(), "cannot be trusted") {
+			if _, err := l.Get(context.Background(), e.Name); err == nil || !strings.Contains(err.Error(), "cannot be trusted") {
 				t.Fatalf("Get of a damaged entry: %v", err)
 			}
-			if f, _, _, err := l.OpenVerified(e.Name, snapshot.VerifyOptions{}); err == nil {
+			if f, _, _, err := OpenVerified(context.Background(), l, e.Name, snapshot.VerifyOptions{}, nil); err == nil {
 				f.Close()
 				t.Fatal("OpenVerified served a snapshot whose sidecar is damaged")
 			}
-			if err := l.Delete(e.Name); err == nil || !strings.Contains(err.Error(), "not deleting") {
+			if err := l.Delete(context.Background(), e.Name); err == nil || !strings.Contains(err.Error(), "not deleting") {
 				t.Fatalf("Delete of a damaged entry: %v", err)
 			}
 			if _, err := Open(dir, nil); err != nil {
@@ -271,23 +265,20 @@ func TestFaultDamagedSidecars(t *testing.T) {
 // records verified=false, and OpenVerified serves nothing.
 func TestFaultSidecarLiesAboutChecksum(t *testing.T) {
 	dir := t.TempDir()
-	l, err := Open(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, dir)
 	e := commit(t, l, "job", 1, time.Now())
 	editSidecar(t, e, `"sha256": "`+e.SHA256, `"sha256": "`+strings.Repeat("0", 64))
 
-	_, _, err = l.Verify(e.Name, snapshot.VerifyOptions{})
+	_, _, err := Verify(context.Background(), l, e.Name, snapshot.VerifyOptions{}, nil)
 	var verr *VerificationError
 	if !errors.As(err, &verr) || !strings.Contains(err.Error(), "differs from the one stored") {
 		t.Fatalf("Verify of a snapshot whose sidecar lies: %v", err)
 	}
-	got, err := l.Get(e.Name)
+	got, err := l.Get(context.Background(), e.Name)
 	if err != nil || got.Verified {
 		t.Fatalf("after a failed verification the entry says verified=%v (err %v)", got.Verified, err)
 	}
-	if f, _, _, err := l.OpenVerified(e.Name, snapshot.VerifyOptions{}); err == nil {
+	if f, _, _, err := OpenVerified(context.Background(), l, e.Name, snapshot.VerifyOptions{}, nil); err == nil {
 		f.Close()
 		t.Fatal("OpenVerified served a snapshot whose checksum does not match its sidecar")
 	}
@@ -311,11 +302,8 @@ func editSidecar(t *testing.T, e Entry, old, new string) {
 // snapshot's file name past the 255-byte limit is refused up front, not
 // discovered at commit time.
 func TestCreateRefusesOverlongJobName(t *testing.T) {
-	st, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Create(strings.Repeat("j", 232)); err == nil || !strings.Contains(err.Error(), "too long") {
+	st := mustOpen(t, t.TempDir())
+	if _, err := st.Create(context.Background(), strings.Repeat("j", 232)); err == nil || !strings.Contains(err.Error(), "too long") {
 		t.Fatalf("Create with a 232-character job name: %v", err)
 	}
 }
@@ -325,15 +313,12 @@ func TestCreateRefusesOverlongJobName(t *testing.T) {
 // target, but it is still a good snapshot: its sidecar keeps "verified", so
 // pruning's guard and other restores still trust it.
 func TestRequireSealedDoesNotMarkGoodSnapshotUnverified(t *testing.T) {
-	st, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := mustOpen(t, t.TempDir())
 	e := commit(t, st, "consul", 7, time.Now())
-	if _, _, err := st.Verify(e.Name, snapshot.VerifyOptions{RequireSealed: true}); err == nil || !strings.Contains(err.Error(), "not a Vault snapshot") {
+	if _, _, err := Verify(context.Background(), st, e.Name, snapshot.VerifyOptions{RequireSealed: true}, nil); err == nil || !strings.Contains(err.Error(), "not a Vault snapshot") {
 		t.Fatalf("Verify with RequireSealed of a Consul snapshot: %v", err)
 	}
-	got, err := st.Get(e.Name)
+	got, err := st.Get(context.Background(), e.Name)
 	if err != nil || !got.Verified {
 		t.Fatalf("the sidecar lost its verified verdict: %+v, %v", got, err)
 	}

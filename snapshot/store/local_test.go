@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"os"
@@ -36,17 +37,17 @@ func logBuffer() (*slog.Logger, *bytes.Buffer) {
 func commit(t *testing.T, l *Local, job string, index uint64, created time.Time) Entry {
 	t.Helper()
 	data, rep := archive(t, index, "state of "+job)
-	p, err := l.Create(job)
+	p, err := l.Create(context.Background(), job)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info, err := os.Stat(p.TempName()); err != nil || info.Mode().Perm() != 0o600 {
-		t.Fatalf("temp file %s: %v, mode %v", p.TempName(), err, info.Mode())
+	if info, err := os.Stat(p.(*localPending).TempName()); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("temp file %s: %v, mode %v", p.(*localPending).TempName(), err, info.Mode())
 	}
 	if _, err := p.Write(data); err != nil {
 		t.Fatal(err)
 	}
-	e, err := p.Commit(Entry{Source: "test", CreatedAt: created, Size: rep.ArchiveBytes, SHA256: rep.ArchiveSHA256,
+	e, err := p.Commit(context.Background(), Entry{Source: "test", CreatedAt: created, Size: rep.ArchiveBytes, SHA256: rep.ArchiveSHA256,
 		Index: rep.Meta.Index, Term: rep.Meta.Term, RaftID: rep.Meta.ID, Verified: true, VerifiedAt: created})
 	if err != nil {
 		t.Fatal(err)
@@ -71,10 +72,7 @@ func TestOpenCreatesDirAndRefusesFile(t *testing.T) {
 }
 
 func TestCommitListDelete(t *testing.T) {
-	l, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpen(t, t.TempDir())
 	at := time.Date(2026, 11, 22, 5, 10, 0, 0, time.UTC)
 	first := commit(t, l, "consul-main", 42, at)
 	if first.Name != "consul-main-20261122T051000Z-42.snap" {
@@ -87,7 +85,7 @@ func TestCommitListDelete(t *testing.T) {
 	}
 	newer := commit(t, l, "other", 50, at.Add(time.Hour))
 
-	entries, foreign, err := l.List()
+	entries, foreign, err := l.List(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,11 +101,11 @@ func TestCommitListDelete(t *testing.T) {
 			t.Fatalf("%s: %v", e.Name, err)
 		}
 	}
-	if _, _, err := l.Verify(first.Name, snapshot.VerifyOptions{}); err != nil {
+	if _, _, err := Verify(context.Background(), l, first.Name, snapshot.VerifyOptions{}, nil); err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
 
-	if err := l.Delete(second.Name); err != nil {
+	if err := l.Delete(context.Background(), second.Name); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{second.Path, second.Path + ".json"} {
@@ -115,26 +113,26 @@ func TestCommitListDelete(t *testing.T) {
 			t.Fatalf("%s still there: %v", p, err)
 		}
 	}
-	if err := l.Delete("../etc/passwd.snap"); err == nil {
+	if err := l.Delete(context.Background(), "../etc/passwd.snap"); err == nil {
 		t.Fatal("Delete accepted a path")
 	}
-	if err := l.Delete(second.Name); err == nil {
+	if err := l.Delete(context.Background(), second.Name); err == nil {
 		t.Fatal("second Delete succeeded")
 	}
-	entries, _, _ = l.List()
+	entries, _, _ = l.List(context.Background())
 	if len(entries) != 2 {
 		t.Fatalf("after delete: %v", entries)
 	}
 }
 
 func TestAbortRemovesTempFile(t *testing.T) {
-	l, _ := Open(t.TempDir(), nil)
-	p, err := l.Create("job")
+	l := mustOpen(t, t.TempDir())
+	p, err := l.Create(context.Background(), "job")
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.Write([]byte("partial"))
-	if _, foreign, _ := l.List(); len(foreign) != 0 {
+	if _, foreign, _ := l.List(context.Background()); len(foreign) != 0 {
 		t.Fatalf("a live temp file is reported: %v", foreign)
 	}
 	// A second Open of the same directory (another job) must not remove a
@@ -142,30 +140,30 @@ func TestAbortRemovesTempFile(t *testing.T) {
 	if _, err := Open(l.Dir(), nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(p.TempName()); err != nil {
+	if _, err := os.Stat(p.(*localPending).TempName()); err != nil {
 		t.Fatalf("live temp file removed by Open: %v", err)
 	}
 	if err := p.Abort(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(p.TempName()); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(p.(*localPending).TempName()); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("temp file remains: %v", err)
 	}
-	if _, err := p.Commit(Entry{}); err == nil {
+	if _, err := p.Commit(context.Background(), Entry{}); err == nil {
 		t.Fatal("Commit after Abort succeeded")
 	}
 }
 
 func TestCommitRejectsSizeMismatch(t *testing.T) {
-	l, _ := Open(t.TempDir(), nil)
-	p, _ := l.Create("job")
+	l := mustOpen(t, t.TempDir())
+	p, _ := l.Create(context.Background(), "job")
 	p.Write([]byte("abc"))
-	if _, err := p.Commit(Entry{Size: 4}); err == nil || !strings.Contains(err.Error(), "4 bytes but 3") {
+	if _, err := p.Commit(context.Background(), Entry{Size: 4}); err == nil || !strings.Contains(err.Error(), "4 bytes but 3") {
 		t.Fatalf("Commit = %v", err)
 	}
 	names, _ := os.ReadDir(l.Dir())
-	if len(names) != 0 {
-		t.Fatalf("files left: %v", names)
+	if len(names) != 1 || names[0].Name() != LockName {
+		t.Fatalf("files left: %v, want only the lock file", names)
 	}
 }
 
@@ -205,7 +203,7 @@ func TestOpenRecovery(t *testing.T) {
 			t.Fatalf("log lacks %q:\n%s", want, logs)
 		}
 	}
-	entries, foreign, err := l2.List()
+	entries, foreign, err := l2.List(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +240,7 @@ func TestOpenRecovery(t *testing.T) {
 		}
 	}
 	// Corrupt sidecars are never deleted.
-	if err := l2.Delete(bad.Name); err == nil || !strings.Contains(err.Error(), "not valid JSON") {
+	if err := l2.Delete(context.Background(), bad.Name); err == nil || !strings.Contains(err.Error(), "not valid JSON") {
 		t.Fatalf("Delete(corrupt) = %v", err)
 	}
 	if data, _ := os.ReadFile(filepath.Join(dir, "README")); string(data) != "mine" {
@@ -251,17 +249,17 @@ func TestOpenRecovery(t *testing.T) {
 }
 
 func TestVerifyDetectsFlippedByte(t *testing.T) {
-	l, _ := Open(t.TempDir(), nil)
+	l := mustOpen(t, t.TempDir())
 	e := commit(t, l, "job", 3, time.Now())
 	data, _ := os.ReadFile(e.Path)
 	data[len(data)/2] ^= 0xff
 	os.WriteFile(e.Path, data, 0o600)
-	_, _, err := l.Verify(e.Name, snapshot.VerifyOptions{})
+	_, _, err := Verify(context.Background(), l, e.Name, snapshot.VerifyOptions{}, nil)
 	var verr *VerificationError
 	if !errors.As(err, &verr) {
 		t.Fatalf("Verify = %v", err)
 	}
-	got, err := l.Get(e.Name)
+	got, err := l.Get(context.Background(), e.Name)
 	if err != nil || got.Verified {
 		t.Fatalf("sidecar not marked unverified: %+v %v", got, err)
 	}
@@ -275,4 +273,16 @@ func TestParseName(t *testing.T) {
 	if _, _, _, ok := ParseName("consul.snap"); ok {
 		t.Fatal("parsed a foreign name")
 	}
+}
+
+// mustOpen opens the store in dir and closes it when the test ends (before
+// the test's earlier cleanups, such as unmounting its file system).
+func mustOpen(t testing.TB, dir string) *Local {
+	t.Helper()
+	l, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
 }

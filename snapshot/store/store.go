@@ -1,12 +1,62 @@
-// Package store keeps snapshot archives in a local directory, each with a
-// JSON sidecar describing it. A snapshot is listed only once both its
+// Package store keeps snapshot archives, each with a record (the sidecar)
+// describing it. Store is the small interface the jobs use; Local keeps a
+// store in a local directory, where a snapshot is listed only once both its
 // archive and its sidecar are committed (temp file 0600, fsync, rename,
-// fsync directory); leftovers of interrupted writes are cleaned at Open.
+// fsync directory) and leftovers of interrupted writes are cleaned at Open.
+//
+// The interface is shaped for stores without rename or fsync too (object
+// stores): a Pending write becomes visible only at Commit, and an Abort
+// leaves nothing listed.
 package store
 
 import (
+	"context"
+	"io"
+	"sort"
 	"time"
 )
+
+// Store is where snapshot archives live.
+type Store interface {
+	// String names the store in logs and errors ("local store /var/lib/x").
+	String() string
+	// Location is the store's directory or URL, as status shows it.
+	Location() string
+	// List returns the committed snapshots, newest first, and everything
+	// else the store holds as Foreign (never touched).
+	List(ctx context.Context) ([]Entry, []Foreign, error)
+	// Get returns the listed snapshot called name.
+	Get(ctx context.Context, name string) (Entry, error)
+	// Open returns the archive of a listed snapshot for reading, with its
+	// entry. The caller closes it.
+	Open(ctx context.Context, name string) (io.ReadCloser, Entry, error)
+	// Create starts writing a new snapshot of job.
+	Create(ctx context.Context, job string) (Pending, error)
+	// Update replaces the record of a listed snapshot (to record a
+	// re-verification); the archive is not touched.
+	Update(ctx context.Context, entry Entry) error
+	// Delete removes a listed snapshot: its record first, so that a crash
+	// in between never leaves a listed snapshot without its archive.
+	Delete(ctx context.Context, name string) error
+	// Close releases the store (its lock, its connections).
+	Close() error
+}
+
+// Pending is a snapshot being written. Write the archive into it, then call
+// Commit or Abort (Abort after Commit does nothing, so it can be deferred).
+// Nothing is listed before Commit returns successfully.
+type Pending interface {
+	io.Writer
+	// Written is the number of bytes written so far.
+	Written() int64
+	// Commit makes the snapshot durable and listed. The store fills the
+	// entry's Schema, Name, Job and Size and returns the entry stored.
+	// entry.Size, when set, must equal the bytes written. On error nothing
+	// is listed.
+	Commit(ctx context.Context, entry Entry) (Entry, error)
+	// Abort discards what was written.
+	Abort() error
+}
 
 // SidecarSchema is the version of the sidecar JSON.
 const SidecarSchema = 1
@@ -46,4 +96,46 @@ type Entry struct {
 
 	// Path is the archive's absolute path (not stored in the sidecar).
 	Path string `json:"-"`
+}
+
+// Foreign is a file in the store directory that is not a listed snapshot:
+// a file raftsnap did not write (Problem is ""), or one of ours that cannot
+// be trusted (Problem says why: a corrupt sidecar, a size mismatch...).
+// Foreign files are reported and never modified or deleted.
+type Foreign struct {
+	Name    string    `json:"name"`
+	Size    int64     `json:"size"`
+	ModTime time.Time `json:"mod_time"`
+	Dir     bool      `json:"dir,omitempty"`
+	Problem string    `json:"problem,omitempty"`
+}
+
+// SortNewestFirst orders entries by CreatedAt, then term, then index, newest
+// first; names break remaining ties so the order is stable.
+func SortNewestFirst(entries []Entry) {
+	sort.SliceStable(entries, func(i, j int) bool {
+		a, b := entries[i], entries[j]
+		if !a.CreatedAt.Equal(b.CreatedAt) {
+			return a.CreatedAt.After(b.CreatedAt)
+		}
+		if a.Term != b.Term {
+			return a.Term > b.Term
+		}
+		if a.Index != b.Index {
+			return a.Index > b.Index
+		}
+		return a.Name > b.Name
+	})
+}
+
+// Summary counts entries and their bytes; newest is entries[0] when any
+// (entries as List returns them).
+func Summary(entries []Entry) (count int, bytes int64, newest *Entry) {
+	for i := range entries {
+		bytes += entries[i].Size
+	}
+	if len(entries) > 0 {
+		newest = &entries[0]
+	}
+	return len(entries), bytes, newest
 }

@@ -5,15 +5,16 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/spf13/cobra"
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
 
-	"github.com/raftsnap/raftsnap/daemon/job"
+	"github.com/spf13/cobra"
 )
 
 const pprofTimeout = 15 * time.Second
 
 type pprofOptions struct {
-	control controlOptions
+	control     controlOptions
+	allowRemote bool
 }
 
 func newPprofCommand(g *globalOptions) *cobra.Command {
@@ -24,7 +25,8 @@ func newPprofCommand(g *globalOptions) *cobra.Command {
 		Long: `Start (on ADDR, e.g. 127.0.0.1:6060), stop (off) or show (status, the
 default) the daemon's net/http/pprof server. It serves profiles of the
 daemon's memory, goroutines and CPU to anyone who can reach ADDR: bind it to
-127.0.0.1 and turn it off when done. A port already in use is an error.`,
+127.0.0.1 and turn it off when done: an address other hosts can reach is
+refused unless --allow-remote is given. A port already in use is an error.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			switch {
 			case len(args) == 0, len(args) == 1 && (args[0] == "off" || args[0] == "status"):
@@ -42,25 +44,26 @@ daemon's memory, goroutines and CPU to anyone who can reach ADDR: bind it to
 			if err != nil {
 				return err
 			}
-			return runPprof(cmd.Context(), g, c, args)
+			return runPprof(cmd.Context(), g, c, args, opts)
 		},
 	}
 	addControlFlags(cmd, &opts.control)
+	cmd.Flags().BoolVar(&opts.allowRemote, "allow-remote", false, "allow an ADDR other hosts can reach (profiles expose the daemon's memory, tokens included)")
 	return cmd
 }
 
-func runPprof(ctx context.Context, g *globalOptions, c *controlClient, args []string) error {
+func runPprof(ctx context.Context, g *globalOptions, c *controlapi.Client, args []string, opts *pprofOptions) error {
 	ctx, cancel := context.WithTimeout(ctx, pprofTimeout)
 	defer cancel()
-	var st job.PprofStatus
+	var st controlapi.PprofStatus
 	var err error
 	switch {
 	case len(args) == 0 || args[0] == "status":
-		err = c.get(ctx, "/debug/pprof", &st)
+		st, err = c.PprofStatus(ctx)
 	case args[0] == "off":
-		err = c.post(ctx, "/debug/pprof", job.PprofRequest{Off: true}, &st)
+		st, err = c.Pprof(ctx, controlapi.PprofRequest{Off: true})
 	default:
-		err = c.post(ctx, "/debug/pprof", job.PprofRequest{Listen: args[1]}, &st)
+		st, err = c.Pprof(ctx, controlapi.PprofRequest{Listen: args[1], AllowRemote: opts.allowRemote})
 	}
 	if err != nil {
 		return asCLIError(err)

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -130,7 +131,7 @@ func TestTestPruningOverStoreIsReadOnly(t *testing.T) {
 	}
 	commit := func(job string, created time.Time, index uint64) string {
 		t.Helper()
-		p, err := st.Create(job)
+		p, err := st.Create(context.Background(), job)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,7 +140,7 @@ func TestTestPruningOverStoreIsReadOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 		sum := sha256.Sum256(data)
-		e, err := p.Commit(store.Entry{CreatedAt: created, Index: index, Term: 2, Verified: true, SHA256: hex.EncodeToString(sum[:])})
+		e, err := p.Commit(context.Background(), store.Entry{CreatedAt: created, Index: index, Term: 2, Verified: true, SHA256: hex.EncodeToString(sum[:])})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -156,7 +157,7 @@ func TestTestPruningOverStoreIsReadOnly(t *testing.T) {
 	}
 	// A write in progress, as a running daemon would have: a dry run must
 	// not remove it (store.Open would).
-	inProgress, err := st.Create("consul")
+	inProgress, err := st.Create(context.Background(), "consul")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +174,7 @@ func TestTestPruningOverStoreIsReadOnly(t *testing.T) {
 		"IGNORED  " + other + ": foreign, ignored (snapshot of job nomad)",
 		"IGNORED  " + legacy + ": foreign, ignored (snapshot of job legacy)",
 		"IGNORED  notes.txt: foreign, ignored (not a snapshot with a sidecar)",
-		"IGNORED  " + filepath.Base(inProgress.TempName()) + ": foreign, ignored (temp file: a write in progress, or left by a crash)",
+		"IGNORED  " + filepath.Base(inProgress.(interface{ TempName() string }).TempName()) + ": foreign, ignored (temp file: a write in progress, or left by a crash)",
 		"3 snapshots: 2 kept, 1 destroyed; 4 foreign files ignored",
 	} {
 		if !strings.Contains(r.stdout, want) {
@@ -199,7 +200,7 @@ func TestTestPruningOverStoreIsReadOnly(t *testing.T) {
 	}
 
 	// The read-only listing agrees with the store's own.
-	entries, _, err := st.List()
+	entries, _, err := st.List(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,8 +73,8 @@ jobs:
 ` + path + `:8:39: jobs[0].pruning.keep[0].last_n.count: must be at least 1, got 0
 ` + path + `: INVALID (3 problems)
 `
-	if r.code != ExitError || r.stdout != "" || r.stderr != want {
-		t.Fatalf("got %s\nwant exit 1 and stderr:\n%s", r, want)
+	if r.code != ExitUsage || r.stdout != "" || r.stderr != want {
+		t.Fatalf("got %s\nwant exit 2 (ExitUsage, as for every invalid configuration) and stderr:\n%s", r, want)
 	}
 	if strings.Contains(r.stderr, "hunter2") {
 		t.Fatal("the token reached the output")
@@ -84,7 +84,7 @@ jobs:
 func TestConfigcheckMissingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nope.yml")
 	r := raftsnap(t, "configcheck", "--config", path)
-	if r.code != ExitError || !strings.Contains(r.stderr, "no such file or directory") || r.stdout != "" {
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "no such file or directory") || r.stdout != "" {
 		t.Fatalf("got %s", r)
 	}
 	r = raftsnap(t, "configcheck", "extra-arg")

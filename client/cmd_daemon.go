@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -19,6 +21,9 @@ type daemonOptions struct {
 	config string
 	dev    bool
 	devDir string
+	// logLevelSet and logFormatSet tell whether the global --log-level
+	// and --log-format flags were given.
+	logLevelSet, logFormatSet bool
 }
 
 func newDaemonCommand(g *globalOptions) *cobra.Command {
@@ -28,8 +33,9 @@ func newDaemonCommand(g *globalOptions) *cobra.Command {
 		Short: "Run the snapshot, prune and restore jobs until SIGINT/SIGTERM",
 		Long: `Run raftsnap's jobs as configured, serve the control socket (for
 raftsnap status/signal) and the Prometheus metrics, until SIGINT or SIGTERM.
-On a signal it stops taking new work, cancels running jobs (removing their
-temporary files) and exits within global.shutdown_timeout. SIGHUP reloads
+On a signal it starts no new run or retry, lets runs in progress finish for
+up to global.shutdown_timeout, then cancels the rest (removing their
+temporary files) and exits. SIGHUP reloads
 the configuration file: an invalid one is refused and the running one stays
 (see docs/systemd.md for what a reload changes).
 
@@ -45,6 +51,8 @@ seconds, a prune job and a restore job, everything under DIR.`,
 			if !opts.dev && cmd.Flags().Changed("dev-dir") {
 				return usageError(fmt.Errorf("--dev-dir needs --dev"))
 			}
+			opts.logLevelSet = cmd.Flags().Changed("log-level")
+			opts.logFormatSet = cmd.Flags().Changed("log-format")
 			return runDaemon(cmd.Context(), g, opts)
 		},
 	}
@@ -80,28 +88,36 @@ func forwardSIGHUP() (reload <-chan struct{}, stop func()) {
 
 func runDaemon(ctx context.Context, g *globalOptions, opts *daemonOptions) error {
 	dopts := daemon.Options{Version: versionInfo(), Stdout: g.stdout, Stderr: g.stderr}
+	// --log-level and --log-format, when given, win over global.logging:
+	// the CLI's own defaults (warn, text) must not replace the file's.
+	if opts.logLevelSet {
+		dopts.LogLevel = g.logLevel
+	}
+	if opts.logFormatSet {
+		dopts.LogFormat = g.logFormat
+	}
 	reload, stopReload := forwardSIGHUP()
 	defer stopReload()
 	dopts.Reload = reload
 	if !opts.dev {
-		cfg, err := config.Load(opts.config)
+		cfg, err := loadConfig(g, opts.config, config.Options{UID: os.Geteuid()})
 		if err != nil {
-			return usageError(err)
+			return err
 		}
 		dopts.ConfigPath = opts.config
 		return daemon.Run(ctx, cfg, dopts)
 	}
 
-	devLogger := slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// The dev clusters' raft logs its first elections at WARN on every
+	// start (heartbeat timeouts before a leader exists): noise for someone
+	// trying raftsnap out. Their errors still show.
+	devLogger := slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	env, err := daemon.StartDev(ctx, opts.devDir, devLogger)
 	if err != nil {
 		return err
 	}
 	defer env.Close()
-	self, err := os.Executable()
-	if err != nil || filepath.Base(self) != "raftsnap" {
-		self = "raftsnap"
-	}
+	self := commandName()
 	dopts.Ready = func(info daemon.ReadyInfo) {
 		if err := env.WriteConfig(); err != nil {
 			fmt.Fprintf(g.stderr, "raftsnap: warning: cannot write the built-in configuration for reference: %v\n", err)
@@ -125,4 +141,32 @@ Press Ctrl-C to stop.
 `, self, env.Dir, sock, info.MetricsAddr, env.ConfigPath())
 	}
 	return daemon.Run(ctx, env.Config, dopts)
+}
+
+// commandName is how the user can run this binary again, for the commands
+// --dev suggests (see commandNameFor).
+func commandName() string {
+	self, err := os.Executable()
+	if err != nil {
+		return "raftsnap"
+	}
+	onPath, _ := exec.LookPath("raftsnap")
+	return commandNameFor(self, onPath)
+}
+
+// commandNameFor: "go run ." when self is `go run`'s temporary binary
+// (gone once it exits), "raftsnap" when self is the raftsnap on PATH
+// (onPath, "" if none), else self's path.
+func commandNameFor(self, onPath string) string {
+	if strings.Contains(self, string(filepath.Separator)+"go-build") {
+		return "go run ."
+	}
+	if onPath != "" {
+		a, err1 := filepath.EvalSymlinks(onPath)
+		b, err2 := filepath.EvalSymlinks(self)
+		if err1 == nil && err2 == nil && a == b {
+			return "raftsnap"
+		}
+	}
+	return self
 }

@@ -3,6 +3,7 @@ package client
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,6 +69,7 @@ verified. "-" reads standard input.`,
 	}
 	cmd.Flags().StringVar(&opts.configPath, "config", config.DefaultPath, "configuration file")
 	cmd.Flags().StringVar(&opts.job, "job", "", "the snapshot or prune job whose policy to evaluate (required)")
+	_ = cmd.RegisterFlagCompletionFunc("job", configJobNames(&opts.configPath))
 	cmd.Flags().StringVar(&opts.now, "now", "", "evaluate as if it were this RFC 3339 time (default: the current time)")
 	cmd.Flags().StringVar(&opts.snapshotsFile, "snapshots", "", `evaluate over the timestamps in this file ("-" for stdin) instead of the store`)
 	cmd.Flags().StringVar(&opts.format, "format", "text", "output format: text or json")
@@ -242,7 +244,12 @@ func ownedSnapshots(job *config.Job, dir string) ([]pruning.Snapshot, []pruningF
 // listStoreReadOnly lists the job's store without changing it (a daemon may
 // be writing to it right now).
 func listStoreReadOnly(dir string) ([]store.Entry, []pruningForeign, error) {
-	entries, files, err := store.ListReadOnly(dir)
+	st, err := store.OpenReadOnly(dir)
+	var entries []store.Entry
+	var files []store.Foreign
+	if err == nil {
+		entries, files, err = st.List(context.Background())
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil, fmt.Errorf("store %s does not exist: the job has not written a snapshot yet (use --snapshots FILE to preview the policy)", dir)
 	}

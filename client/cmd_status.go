@@ -11,12 +11,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/raftsnap/raftsnap/client/statusview"
 	"github.com/raftsnap/raftsnap/client/tui"
-	"github.com/raftsnap/raftsnap/daemon/job"
 )
 
 const statusTimeout = 10 * time.Second
@@ -76,23 +77,24 @@ The live view is described in docs/status.md.`,
 	addControlFlags(cmd, &opts.control)
 	cmd.Flags().StringVar(&opts.mode, "mode", "", "output: interactive (live view), dump (text) or raw (JSON); default: interactive on a terminal, else dump")
 	cmd.Flags().StringVar(&opts.job, "job", "", "show only this job (interactive: select it)")
+	_ = cmd.RegisterFlagCompletionFunc("job", daemonJobs(&opts.control))
 	cmd.Flags().DurationVar(&opts.interval, "interval", tui.DefaultInterval, "interactive: how often to poll the daemon")
 	return cmd
 }
 
-func runStatus(ctx context.Context, g *globalOptions, opts *statusOptions, c *controlClient) error {
+func runStatus(ctx context.Context, g *globalOptions, opts *statusOptions, c *controlapi.Client) error {
 	// The first status is fetched here in every mode, so that a daemon
 	// that is not there or an unknown --job fail at once with exit codes;
 	// later the live view rides out a daemon restart.
 	firstCtx, cancel := context.WithTimeout(ctx, statusTimeout)
 	defer cancel()
-	raw, err := c.do(firstCtx, "GET", "/status", nil, nil)
+	raw, err := c.StatusRaw(firstCtx)
 	if err != nil {
 		return asCLIError(err)
 	}
-	var st job.DaemonStatus
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return fmt.Errorf("the daemon on %s sent a status this client cannot read (%v): is it the same raftsnap version?", c.sock, err)
+	st, err := c.DecodeStatus(raw)
+	if err != nil {
+		return err
 	}
 	if opts.job != "" && !slices.Contains(statusview.JobNames(st), opts.job) {
 		return usageError(fmt.Errorf("the daemon has no job named %q; jobs: %s", opts.job, strings.Join(statusview.JobNames(st), ", ")))
@@ -100,11 +102,11 @@ func runStatus(ctx context.Context, g *globalOptions, opts *statusOptions, c *co
 
 	switch opts.mode {
 	case "interactive":
-		return tui.Run(ctx, tuiDaemon{c}, tui.Options{Interval: opts.interval, Job: opts.job, Initial: &st}, g.stdin, g.stdout)
+		return tui.Run(ctx, c, tui.Options{Interval: opts.interval, Job: opts.job, Initial: &st}, g.stdin, g.stdout)
 	case "raw":
 		out, err := rawStatus(raw, opts.job)
 		if err != nil {
-			return fmt.Errorf("the daemon on %s sent a malformed status: %v", c.sock, err)
+			return fmt.Errorf("the daemon on %s sent a malformed status: %v", c.SockPath(), err)
 		}
 		_, err = g.stdout.Write(out)
 		return err
@@ -178,21 +180,6 @@ func filterJobs(raw []byte, jobName string) ([]byte, error) {
 	}
 	out.WriteByte('}')
 	return out.Bytes(), nil
-}
-
-// tuiDaemon gives the live view the control socket.
-type tuiDaemon struct{ c *controlClient }
-
-func (d tuiDaemon) Status(ctx context.Context) (job.DaemonStatus, error) {
-	var st job.DaemonStatus
-	err := d.c.get(ctx, "/status", &st)
-	return st, err
-}
-
-func (d tuiDaemon) Signal(ctx context.Context, req job.SignalRequest) (job.SignalResponse, error) {
-	var resp job.SignalResponse
-	err := d.c.post(ctx, "/signal", req, &resp)
-	return resp, err
 }
 
 func isTerminal(w any) bool {

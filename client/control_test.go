@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+
 	"github.com/raftsnap/raftsnap/daemon"
 	"github.com/raftsnap/raftsnap/daemon/buildinfo"
 	"github.com/raftsnap/raftsnap/daemon/job"
@@ -28,24 +30,24 @@ import (
 // report the test sends on finish; its status comes from status.
 type scriptedJob struct {
 	name, typ string
-	status    job.JobStatus
+	status    controlapi.JobStatus
 	noReset   bool
-	finish    chan job.RunReport // the run's outcome, sent by the test
+	finish    chan controlapi.RunReport // the run's outcome, sent by the test
 
 	mu      sync.Mutex
 	running bool
 	resets  int
 }
 
-func (j *scriptedJob) Name() string            { return j.name }
-func (j *scriptedJob) Type() string            { return j.typ }
-func (j *scriptedJob) Run(ctx context.Context) { <-ctx.Done() }
-func (j *scriptedJob) Status() job.JobStatus   { return j.status }
+func (j *scriptedJob) Name() string                 { return j.name }
+func (j *scriptedJob) Type() string                 { return j.typ }
+func (j *scriptedJob) Run(ctx context.Context)      { <-ctx.Done() }
+func (j *scriptedJob) Status() controlapi.JobStatus { return j.status }
 
-func (j *scriptedJob) Wakeup() (<-chan job.RunReport, bool, error) {
+func (j *scriptedJob) Wakeup() (<-chan controlapi.RunReport, bool, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	done := make(chan job.RunReport, 1)
+	done := make(chan controlapi.RunReport, 1)
 	if j.running {
 		return done, true, nil
 	}
@@ -53,6 +55,8 @@ func (j *scriptedJob) Wakeup() (<-chan job.RunReport, bool, error) {
 	go func() { done <- <-j.finish }()
 	return done, false, nil
 }
+
+func (j *scriptedJob) Abort() {}
 
 func (j *scriptedJob) Reset() error {
 	if j.noReset {
@@ -79,9 +83,9 @@ func (j *scriptedJob) resetCount() int {
 
 type scriptedJobs []*scriptedJob
 
-func (s scriptedJobs) Status() job.DaemonStatus {
+func (s scriptedJobs) Status() controlapi.DaemonStatus {
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	st := job.DaemonStatus{Schema: job.SchemaVersion, Version: "v9.9.9", PID: 4242, StartedAt: t0.Add(-time.Hour), Now: t0}
+	st := controlapi.DaemonStatus{Schema: controlapi.SchemaVersion, Version: "v9.9.9", PID: 4242, StartedAt: t0.Add(-time.Hour), Now: t0}
 	for _, j := range s {
 		st.Jobs = append(st.Jobs, j.Status())
 	}
@@ -107,16 +111,16 @@ func (s scriptedJobs) JobNames() []string {
 
 func newScriptedJobs() (scriptedJobs, *scriptedJob) {
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	snap := &scriptedJob{name: "consul-snap", typ: "snapshot", finish: make(chan job.RunReport, 1),
-		status: job.JobStatus{Name: "consul-snap", Type: "snapshot", State: job.StateRunning, History: []job.RunReport{},
-			Current: &job.RunProgress{ID: "3", Phase: "downloading", StartedAt: t0.Add(-10 * time.Second), Attempt: 1,
+	snap := &scriptedJob{name: "consul-snap", typ: "snapshot", finish: make(chan controlapi.RunReport, 1),
+		status: controlapi.JobStatus{Name: "consul-snap", Type: "snapshot", State: controlapi.StateRunning, History: []controlapi.RunReport{},
+			Current: &controlapi.RunProgress{ID: "3", Phase: "downloading", StartedAt: t0.Add(-10 * time.Second), Attempt: 1,
 				BytesDone: 1 << 20, BytesExpected: 4 << 20, BytesPerSecond: 100 << 10}}}
-	restore := &scriptedJob{name: "consul-restore", typ: "restore", noReset: true, finish: make(chan job.RunReport, 1),
-		status: job.JobStatus{Name: "consul-restore", Type: "restore", State: job.StateIdle, History: []job.RunReport{}}}
+	restore := &scriptedJob{name: "consul-restore", typ: "restore", noReset: true, finish: make(chan controlapi.RunReport, 1),
+		status: controlapi.JobStatus{Name: "consul-restore", Type: "restore", State: controlapi.StateIdle, History: []controlapi.RunReport{}}}
 	return scriptedJobs{snap, restore}, snap
 }
 
-var daemonVersion = job.VersionInfo{Version: "v9.9.9", Commit: "abc123", GoVersion: "go1.26.0", OS: "linux", Arch: "amd64"}
+var daemonVersion = controlapi.VersionInfo{Version: "v9.9.9", Commit: "abc123", GoVersion: "go1.26.0", OS: "linux", Arch: "amd64"}
 
 // startControlServer runs the daemon's real control server on a real
 // private unix socket and returns the socket path.
@@ -174,7 +178,7 @@ func TestCLIStatus(t *testing.T) {
 	}
 
 	r = mustRaftsnap(t, "status", "--socket", sock, "--mode", "raw")
-	var st job.DaemonStatus
+	var st controlapi.DaemonStatus
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.Schema != 1 || len(st.Jobs) != 2 {
 		t.Fatalf("status raw: %v\n%s", err, r.stdout)
 	}
@@ -229,6 +233,17 @@ jobs:
 	bad := filepath.Join(t.TempDir(), "bad.yml")
 	os.WriteFile(bad, []byte("global:\n  control: {sockpth: /x}\njobs: []\n"), 0o600)
 	wantResult(t, raftsnap(t, "status", "--config", bad), ExitUsage, "", "sockpth")
+
+	// A file broken elsewhere (a half-edited job) still leads to the
+	// socket: status and signal are needed most when something is wrong.
+	broken := filepath.Join(t.TempDir(), "broken.yml")
+	os.WriteFile(broken, []byte(fmt.Sprintf("global:\n  control: {sockpath: %q}\njobs:\n  - name: p\n    type: prnue\n", sock)), 0o600)
+	if r := raftsnap(t, "configcheck", "--config", broken); r.code != ExitUsage {
+		t.Fatalf("the broken file passes configcheck; the test needs one that does not:\n%s", r)
+	}
+	if r := mustRaftsnap(t, "status", "--config", broken); !strings.Contains(r.stdout, "consul-snap") {
+		t.Fatalf("status via a broken --config:\n%s", r)
+	}
 }
 
 func TestCLISignal(t *testing.T) {
@@ -260,14 +275,14 @@ func TestCLISignalWait(t *testing.T) {
 	sock := startControlServer(t, jobs)
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-	restore.finish <- job.RunReport{ID: "1", Trigger: "wakeup", StartedAt: t0, FinishedAt: t0.Add(4 * time.Second),
-		Result: job.ResultSuccess, Snapshot: "consul-20260301T110000Z-42.snap", Bytes: 2048, Index: 42}
+	restore.finish <- controlapi.RunReport{ID: "1", Trigger: "wakeup", StartedAt: t0, FinishedAt: t0.Add(4 * time.Second),
+		Result: controlapi.ResultSuccess, Snapshot: "consul-20260301T110000Z-42.snap", Bytes: 2048, Index: 42}
 	wantResult(t, raftsnap(t, "signal", "wakeup", "consul-restore", "--wait", "--socket", sock), ExitOK,
 		"consul-restore: OK       run 1 (wakeup), took 4s: consul-20260301T110000Z-42.snap, 2.0 KiB, index 42\n", "")
 
 	restore.runEnded()
-	restore.finish <- job.RunReport{ID: "2", Trigger: "wakeup", StartedAt: t0, FinishedAt: t0.Add(time.Second),
-		Result: job.ResultFailure, Error: "snapshot consul-x.snap failed verification: SHA256SUMS mismatch for state.bin"}
+	restore.finish <- controlapi.RunReport{ID: "2", Trigger: "wakeup", StartedAt: t0, FinishedAt: t0.Add(time.Second),
+		Result: controlapi.ResultFailure, Error: "snapshot consul-x.snap failed verification: SHA256SUMS mismatch for state.bin"}
 	r := raftsnap(t, "signal", "wakeup", "consul-restore", "--wait", "--socket", sock)
 	wantResult(t, r, ExitError, "consul-restore: FAILED   run 2 (wakeup), took 1s: snapshot consul-x.snap failed verification", "")
 	if r.stderr != "" {
@@ -275,7 +290,7 @@ func TestCLISignalWait(t *testing.T) {
 	}
 
 	restore.runEnded()
-	restore.finish <- job.RunReport{ID: "3", Result: job.ResultCanceled, Error: "canceled by reset"}
+	restore.finish <- controlapi.RunReport{ID: "3", Result: controlapi.ResultCanceled, Error: "canceled by reset"}
 	wantResult(t, raftsnap(t, "signal", "wakeup", "consul-restore", "--wait", "--socket", sock), ExitError,
 		"CANCELED run 3: canceled by reset", "")
 
@@ -332,7 +347,7 @@ func TestCLIVersionWithDaemon(t *testing.T) {
 	}
 }
 
-func startControlServerVersion(t *testing.T, jobs daemon.JobSource, v job.VersionInfo) string {
+func startControlServerVersion(t *testing.T, jobs daemon.JobSource, v controlapi.VersionInfo) string {
 	t.Helper()
 	saved := daemonVersion
 	daemonVersion = v
@@ -375,5 +390,40 @@ func TestCLIPprof(t *testing.T) {
 	if conn, err := net.Dial("tcp", m[1]); err == nil {
 		conn.Close()
 		t.Fatalf("pprof still listening on %s after off", m[1])
+	}
+}
+
+// TestCompletion: shells complete the signal ops, the daemon's job names
+// (asked over the socket) and the fixed choices of flags.
+func TestCompletion(t *testing.T) {
+	jobs, _ := newScriptedJobs()
+	sock := startControlServer(t, jobs)
+	complete := func(args ...string) []string {
+		t.Helper()
+		r := mustRaftsnap(t, append([]string{"__complete"}, args...)...)
+		var out []string
+		for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			if !strings.HasPrefix(l, ":") { // the directive line
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"signal", ""}, "wakeup,reset"},
+		{[]string{"signal", "wakeup", "--socket", sock, ""}, "consul-snap,consul-restore"},
+		{[]string{"status", "--socket", sock, "--job", ""}, "consul-snap,consul-restore"},
+		{[]string{"status", "--mode", ""}, "interactive,dump,raw"},
+		{[]string{"snapshot", "verify", "--format", ""}, "text,json"},
+		{[]string{"--log-level", ""}, "debug,info,warn,error"},
+		// No daemon: no names, and no error.
+		{[]string{"signal", "wakeup", "--socket", filepath.Join(t.TempDir(), "none"), ""}, ""},
+	} {
+		if got := strings.Join(complete(c.args...), ","); got != c.want {
+			t.Errorf("__complete %q = %q, want %q", c.args, got, c.want)
+		}
 	}
 }

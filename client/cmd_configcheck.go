@@ -1,8 +1,10 @@
 package client
 
 import (
-	"errors"
 	"fmt"
+	"os"
+	"os/user"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -12,6 +14,7 @@ import (
 
 type configcheckOptions struct {
 	configPath string
+	asUser     string
 }
 
 func newConfigcheckCommand(g *globalOptions) *cobra.Command {
@@ -20,9 +23,13 @@ func newConfigcheckCommand(g *globalOptions) *cobra.Command {
 		Use:   "configcheck",
 		Short: "Validate the daemon's configuration file",
 		Long: `Validate a raftsnap configuration the way the daemon loads it: strict YAML,
-every value checked, token/CA/certificate files present and readable. Prints
-"FILE: OK (N jobs: ...)" and exits 0, or prints every problem with its
-file:line:col and YAML path and exits 1. Suitable for systemd's ExecStartPre.`,
+every value checked, token/CA/certificate files present and readable, store
+directories usable by the daemon's user (owned by it, writable by no one
+else, on a writable file system). Prints "FILE: OK (N jobs: ...)" and exits
+0, or prints every problem with its file:line:col and YAML path and exits 2,
+as every command does for an invalid configuration. Suitable for systemd's
+ExecStartPre, which runs it as the daemon's user; as root, pass --as-user
+with the daemon's user to check the stores for that user.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usageError(fmt.Errorf("%s takes no arguments (the file is given with --config)", cmd.CommandPath()))
@@ -34,25 +41,26 @@ file:line:col and YAML path and exits 1. Suitable for systemd's ExecStartPre.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.configPath, "config", config.DefaultPath, "configuration file")
+	cmd.Flags().StringVar(&opts.asUser, "as-user", "", "check the store directories for this user (the daemon's, e.g. raftsnap) instead of the current one")
 	return cmd
 }
 
 func runConfigcheck(g *globalOptions, opts *configcheckOptions) error {
-	cfg, err := config.Load(opts.configPath)
+	copts := config.Options{UID: os.Geteuid()}
+	if opts.asUser != "" {
+		u, err := user.Lookup(opts.asUser)
+		if err != nil {
+			return usageError(fmt.Errorf("--as-user %s: %w", opts.asUser, err))
+		}
+		uid, err := strconv.Atoi(u.Uid)
+		if err != nil {
+			return usageError(fmt.Errorf("--as-user %s: uid %q is not a number", opts.asUser, u.Uid))
+		}
+		copts.UID = uid
+	}
+	cfg, err := loadConfig(g, opts.configPath, copts)
 	if err != nil {
-		var list *config.Errors
-		if !errors.As(err, &list) {
-			return err // cannot read the file: printed by Main, exit 1
-		}
-		for _, e := range list.List {
-			fmt.Fprintln(g.stderr, e.Error())
-		}
-		noun := "problems"
-		if len(list.List) == 1 {
-			noun = "problem"
-		}
-		fmt.Fprintf(g.stderr, "%s: INVALID (%d %s)\n", opts.configPath, len(list.List), noun)
-		return &silentError{code: ExitError}
+		return err
 	}
 	for _, w := range cfg.Warnings {
 		fmt.Fprintf(g.stderr, "warning: %s\n", w)

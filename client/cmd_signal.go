@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
+
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
 
 	"github.com/spf13/cobra"
 
 	"github.com/raftsnap/raftsnap/client/statusview"
-	"github.com/raftsnap/raftsnap/daemon/job"
 )
 
 // signalAnswerTimeout bounds a signal that does not wait for its run.
@@ -41,7 +43,7 @@ signal the job does not support exits 2.`,
 			if len(args) != 2 {
 				return usageError(fmt.Errorf("%s expects a signal (wakeup or reset) and a JOB; see --help", cmd.CommandPath()))
 			}
-			if args[0] != "wakeup" && args[0] != "reset" {
+			if !slices.Contains(controlapi.Ops, args[0]) {
 				return usageError(fmt.Errorf("unknown signal %q: use wakeup or reset", args[0]))
 			}
 			return nil
@@ -50,7 +52,7 @@ signal the job does not support exits 2.`,
 			if opts.timeout < 0 {
 				return usageError(errors.New("--timeout must not be negative"))
 			}
-			if opts.wait && args[0] != "wakeup" {
+			if opts.wait && args[0] != controlapi.OpWakeup {
 				return usageError(errors.New("--wait applies only to wakeup: reset takes effect at once"))
 			}
 			c, err := opts.control.client(cmd)
@@ -61,12 +63,13 @@ signal the job does not support exits 2.`,
 		},
 	}
 	addControlFlags(cmd, &opts.control)
+	cmd.ValidArgsFunction = signalArgs(&opts.control)
 	cmd.Flags().BoolVar(&opts.wait, "wait", false, "wait for the run the wakeup causes to end, print its result, exit 1 unless it succeeded")
 	cmd.Flags().DurationVar(&opts.timeout, "timeout", 0, "give up after this long (default: 10s, or no limit with --wait); the daemon's run goes on")
 	return cmd
 }
 
-func runSignal(ctx context.Context, g *globalOptions, opts *signalOptions, c *controlClient, op, jobName string) error {
+func runSignal(ctx context.Context, g *globalOptions, opts *signalOptions, c *controlapi.Client, op, jobName string) error {
 	timeout := opts.timeout
 	if timeout == 0 && !opts.wait {
 		timeout = signalAnswerTimeout
@@ -77,8 +80,7 @@ func runSignal(ctx context.Context, g *globalOptions, opts *signalOptions, c *co
 		defer cancel()
 	}
 
-	var resp job.SignalResponse
-	err := c.post(ctx, "/signal", job.SignalRequest{Job: jobName, Op: op, Wait: opts.wait}, &resp)
+	resp, err := c.Signal(ctx, controlapi.SignalRequest{Job: jobName, Op: op, Wait: opts.wait})
 	if errors.Is(err, context.DeadlineExceeded) {
 		if opts.wait {
 			return fmt.Errorf("gave up waiting after %s: job %s's run goes on in the daemon (see raftsnap status)", timeout, jobName)
@@ -90,7 +92,7 @@ func runSignal(ctx context.Context, g *globalOptions, opts *signalOptions, c *co
 	}
 
 	switch {
-	case op == "reset":
+	case op == controlapi.OpReset:
 		fmt.Fprintf(g.stdout, "reset job %s: its current run, if any, is canceled; it waits for its next scheduled run\n", jobName)
 	case resp.Queued:
 		fmt.Fprintf(g.stdout, "job %s is busy: one run is queued to start when the current run ends\n", jobName)
@@ -104,7 +106,7 @@ func runSignal(ctx context.Context, g *globalOptions, opts *signalOptions, c *co
 		return fmt.Errorf("the daemon answered without the run's result")
 	}
 	fmt.Fprintf(g.stdout, "%s: %s\n", jobName, statusview.FormatRun(*resp.Run))
-	if resp.Run.Result != job.ResultSuccess {
+	if resp.Run.Result != controlapi.ResultSuccess {
 		return &silentError{code: ExitError}
 	}
 	return nil

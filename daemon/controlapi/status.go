@@ -1,10 +1,6 @@
-package job
+package controlapi
 
 import "time"
-
-// SchemaVersion is the version of the /status JSON. Bump it when a field
-// changes meaning or disappears; adding fields does not need a bump.
-const SchemaVersion = 1
 
 // DaemonStatus is the whole /status answer. Plain data only: it is
 // marshalled to JSON as is and decoded by the CLI. It never holds the
@@ -61,6 +57,13 @@ type JobStatus struct {
 	Name  string `json:"name"`
 	Type  string `json:"type"` // snapshot, prune, restore
 	State State  `json:"state"`
+	// Source names what a snapshot job snapshots, and Target what a
+	// restore job restores into ("consul at http://127.0.0.1:8500"): kind
+	// and address, never a token.
+	Source string `json:"source,omitempty"`
+	Target string `json:"target,omitempty"`
+	// Snapshot is what a restore job restores: "latest" or a name.
+	Snapshot string `json:"snapshot,omitempty"`
 	// Current is set while a run is in progress.
 	Current       *RunProgress `json:"current,omitempty"`
 	LastRun       *RunReport   `json:"last_run,omitempty"`
@@ -150,7 +153,7 @@ type StoreSummary struct {
 // SignalRequest is the /signal body.
 type SignalRequest struct {
 	Job string `json:"job"`
-	Op  string `json:"op"` // wakeup, reset
+	Op  string `json:"op"` // OpWakeup, OpReset
 	// Wait makes /signal answer only when the run the signal caused has
 	// ended, with its report.
 	Wait bool `json:"wait,omitempty"`
@@ -165,6 +168,19 @@ type SignalResponse struct {
 	Queued bool `json:"queued,omitempty"`
 	// Run is the report of the run caused, when Wait was set.
 	Run *RunReport `json:"run,omitempty"`
+}
+
+// ReloadResponse is the /reload answer when the configuration file was
+// applied. A refused reload is a 422 ErrorResponse whose error lists the
+// problems, one per line; the running configuration then stays.
+type ReloadResponse struct {
+	Config    string   `json:"config"`
+	Added     []string `json:"added,omitempty"`
+	Changed   []string `json:"changed,omitempty"`
+	Removed   []string `json:"removed,omitempty"`
+	Unchanged int      `json:"unchanged"`
+	// Warnings are the changed settings that need a restart.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // ErrorResponse is the body of every non-2xx control answer.
@@ -187,6 +203,8 @@ type VersionInfo struct {
 type PprofRequest struct {
 	Listen string `json:"listen"`
 	Off    bool   `json:"off,omitempty"`
+	// AllowRemote must be set for a Listen address other hosts can reach.
+	AllowRemote bool `json:"allow_remote,omitempty"`
 }
 
 // PprofStatus is the /debug/pprof answer.

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/raftsnap/raftsnap/daemon/buildinfo"
-	"github.com/raftsnap/raftsnap/daemon/job"
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
 	"github.com/raftsnap/raftsnap/snapshot"
 )
 
@@ -40,12 +40,12 @@ exits 0.`,
 }
 
 // versionInfo is this binary's build information as /version answers it.
-func versionInfo() job.VersionInfo {
+func versionInfo() controlapi.VersionInfo {
 	bi := buildinfo.Get()
-	return job.VersionInfo{Version: bi.Version, Commit: bi.Commit, GoVersion: bi.GoVersion, OS: bi.OS, Arch: bi.Arch}
+	return controlapi.VersionInfo{Version: bi.Version, Commit: bi.Commit, GoVersion: bi.GoVersion, OS: bi.OS, Arch: bi.Arch}
 }
 
-func formatVersion(who string, v job.VersionInfo) string {
+func formatVersion(who string, v controlapi.VersionInfo) string {
 	return fmt.Sprintf("%s %s (commit %s, %s, %s/%s)", who, v.Version, v.Commit, v.GoVersion, v.OS, v.Arch)
 }
 
@@ -61,10 +61,10 @@ func runVersion(cmd *cobra.Command, g *globalOptions, opts *versionOptions) erro
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), versionDaemonTimeout)
 	defer cancel()
-	var theirs job.VersionInfo
-	if err := c.get(ctx, "/version", &theirs); err != nil {
+	theirs, err := c.Version(ctx)
+	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("the daemon on %s did not answer within %s", c.sock, versionDaemonTimeout)
+			err = fmt.Errorf("the daemon on %s did not answer within %s", c.SockPath(), versionDaemonTimeout)
 		}
 		fmt.Fprintf(g.stderr, "note: daemon version unknown: %v\n", err)
 		return nil

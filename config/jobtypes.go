@@ -1,0 +1,136 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Job types, as written in `type:`.
+const (
+	JobSnapshot = "snapshot"
+	JobPrune    = "prune"
+	JobRestore  = "restore"
+)
+
+// JobType is everything the configuration knows of one job type: the keys
+// that apply to it, its defaults and its checks. It is the one place a type
+// is described; the daemon keys its builders by Name, and the docs and the
+// CLI's completion list JobTypes.
+type JobType struct {
+	Name string
+	// Summary says what a job of this type does, in one line.
+	Summary string
+	// Keys are the job keys that apply to this type, besides name, type
+	// and timeout (which apply to all).
+	Keys []string
+	// Scheduled types run on an interval (and on wakeup); the others only
+	// on wakeup.
+	Scheduled bool
+	// Prunes is true for types with a pruning policy.
+	Prunes bool
+
+	defaults func(job *Job, g *Global, path string, isSet func(string) bool)
+	validate func(v *validator, path string, job *Job, names map[string]int)
+}
+
+var jobTypes = []*JobType{
+	{
+		Name:      JobSnapshot,
+		Summary:   "takes snapshots from a source into a store on a schedule, verifies them while they stream, then prunes",
+		Keys:      []string{"source", "interval", "jitter", "retries", "on_cluster_change", "store", "pruning"},
+		Scheduled: true,
+		Prunes:    true,
+		defaults: func(job *Job, g *Global, path string, isSet func(string) bool) {
+			if job.Retries == nil {
+				r := g.Defaults.Retries
+				job.Retries = &r
+			} else {
+				fillRetries(job.Retries, g.Defaults.Retries, path+".retries", isSet)
+			}
+			setString(&job.OnClusterChange, DefaultOnClusterChange)
+		},
+		validate: func(v *validator, path string, job *Job, _ map[string]int) {
+			v.requireSource(path+".source", job.Source, "source", "a snapshot job needs the source to snapshot")
+			v.validateSchedule(path, job)
+			if job.Retries != nil && v.checkable(path+".retries") {
+				v.validateRetries(path+".retries", job.Retries)
+			}
+			v.requireStore(path+".store", job.Store)
+			v.requirePruning(path+".pruning", job.Pruning)
+			if p := path + ".on_cluster_change"; v.checkable(p) && job.OnClusterChange != "fail" && job.OnClusterChange != "warn" {
+				v.errorf(p, "%s is not a choice: use fail (refuse the snapshot) or warn (store it and report the change)", quote(job.OnClusterChange))
+			}
+		},
+	},
+	{
+		Name:      JobPrune,
+		Summary:   "applies a retention policy to a store on its own schedule (also to snapshots other jobs wrote)",
+		Keys:      []string{"interval", "jitter", "store", "pruning", "owners"},
+		Scheduled: true,
+		Prunes:    true,
+		validate: func(v *validator, path string, job *Job, _ map[string]int) {
+			v.validateSchedule(path, job)
+			v.requireStore(path+".store", job.Store)
+			v.requirePruning(path+".pruning", job.Pruning)
+			for k, owner := range job.Owners {
+				p := fmt.Sprintf("%s.owners[%d]", path, k)
+				if v.checkable(p) && (!jobNamePattern.MatchString(owner) || strings.HasPrefix(owner, "_")) {
+					v.errorf(p, "%s is not a job name", quote(owner))
+				}
+			}
+		},
+	},
+	{
+		Name:    JobRestore,
+		Summary: "restores the latest or a named snapshot of a store into a target, only when woken up",
+		Keys:    []string{"store", "from_job", "snapshot", "target", "allow_overwrite"},
+		defaults: func(job *Job, _ *Global, _ string, _ func(string) bool) {
+			setString(&job.Snapshot, DefaultRestoreSnapshot)
+		},
+		validate: func(v *validator, path string, job *Job, names map[string]int) {
+			v.validateRestore(path, job, names)
+		},
+	},
+}
+
+// JobTypes lists the job types, in the order the docs give them.
+func JobTypes() []*JobType { return jobTypes }
+
+// LookupJobType returns the job type called name.
+func LookupJobType(name string) (*JobType, bool) {
+	for _, t := range jobTypes {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return nil, false
+}
+
+// JobTypeNames lists the job types' names.
+func JobTypeNames() []string {
+	names := make([]string, len(jobTypes))
+	for i, t := range jobTypes {
+		names[i] = t.Name
+	}
+	return names
+}
+
+// jobKeyTypes maps each type-specific job key to the types it applies to,
+// in JobTypes order.
+func jobKeyTypes() map[string][]string {
+	keys := map[string][]string{}
+	for _, t := range jobTypes {
+		for _, k := range t.Keys {
+			keys[k] = append(keys[k], t.Name)
+		}
+	}
+	return keys
+}
+
+// orList joins words as "a, b or c".
+func orList(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}

@@ -1,0 +1,158 @@
+package controlapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/raftsnap/raftsnap/nethelpers"
+)
+
+// MaxAnswer bounds what the client reads from the daemon; a status with a
+// long history is a few hundred KiB at most.
+const MaxAnswer = 16 << 20
+
+// Client talks JSON to a daemon's control socket. It sets no overall
+// timeout: callers bound each call with their context (a waiting signal may
+// legitimately take hours).
+type Client struct {
+	sock string
+	http *http.Client
+}
+
+// NewClient returns a client for the socket at sockpath. Nothing is dialled
+// until the first call.
+func NewClient(sockpath string) *Client {
+	return &Client{sock: sockpath, http: nethelpers.DialHTTPClient(sockpath)}
+}
+
+// SockPath is the socket the client talks to.
+func (c *Client) SockPath() string { return c.sock }
+
+// Error is a non-2xx answer from the daemon.
+type Error struct {
+	// Code is the HTTP status: 400 (bad request, unsupported op), 404
+	// (unknown job or endpoint), 409 (the job refused; no file to reload),
+	// 422 (a reload refused the configuration file), 5xx (the daemon
+	// failed).
+	Code int
+	Resp ErrorResponse
+}
+
+func (e *Error) Error() string { return "daemon: " + e.Resp.Error }
+
+// StatusRaw returns the /status JSON exactly as the daemon sent it, so that
+// fields this client does not know survive (status --mode raw).
+func (c *Client) StatusRaw(ctx context.Context) ([]byte, error) {
+	return c.do(ctx, http.MethodGet, PathStatus, nil, nil)
+}
+
+// Status returns the daemon's status.
+func (c *Client) Status(ctx context.Context) (DaemonStatus, error) {
+	var st DaemonStatus
+	_, err := c.do(ctx, http.MethodGet, PathStatus, nil, &st)
+	return st, err
+}
+
+// DecodeStatus decodes a StatusRaw answer.
+func (c *Client) DecodeStatus(raw []byte) (DaemonStatus, error) {
+	var st DaemonStatus
+	return st, c.decode(PathStatus, raw, &st)
+}
+
+// Signal sends a signal to a job; with req.Wait it returns when the run it
+// caused has ended, with its report in Run.
+func (c *Client) Signal(ctx context.Context, req SignalRequest) (SignalResponse, error) {
+	var resp SignalResponse
+	_, err := c.do(ctx, http.MethodPost, PathSignal, req, &resp)
+	return resp, err
+}
+
+// Reload makes the daemon apply its configuration file again, as SIGHUP
+// does, and returns the outcome: an *Error with Code 422 when the file was
+// refused (the running configuration stays).
+func (c *Client) Reload(ctx context.Context) (ReloadResponse, error) {
+	var resp ReloadResponse
+	_, err := c.do(ctx, http.MethodPost, PathReload, struct{}{}, &resp)
+	return resp, err
+}
+
+// Version returns the daemon's version.
+func (c *Client) Version(ctx context.Context) (VersionInfo, error) {
+	var v VersionInfo
+	_, err := c.do(ctx, http.MethodGet, PathVersion, nil, &v)
+	return v, err
+}
+
+// PprofStatus tells whether the daemon's pprof server runs, and where.
+func (c *Client) PprofStatus(ctx context.Context) (PprofStatus, error) {
+	var st PprofStatus
+	_, err := c.do(ctx, http.MethodGet, PathPprof, nil, &st)
+	return st, err
+}
+
+// Pprof starts, moves or stops the daemon's pprof server.
+func (c *Client) Pprof(ctx context.Context, req PprofRequest) (PprofStatus, error) {
+	var st PprofStatus
+	_, err := c.do(ctx, http.MethodPost, PathPprof, req, &st)
+	return st, err
+}
+
+// do sends one request and returns the raw answer; with out set, the answer
+// is decoded into it.
+func (c *Client) do(ctx context.Context, method, path string, in, out any) ([]byte, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, nethelpers.BaseURL+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, nethelpers.ExplainDialError(c.sock, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxAnswer))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("reading the daemon's answer on %s: %w", c.sock, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var e ErrorResponse
+		if json.Unmarshal(raw, &e) != nil || e.Error == "" {
+			e.Error = fmt.Sprintf("%s %s answered %s: %s", method, path, resp.Status, strings.TrimSpace(string(raw)))
+		}
+		return nil, &Error{Code: resp.StatusCode, Resp: e}
+	}
+	if out != nil {
+		if err := c.decode(path, raw, out); err != nil {
+			return nil, err
+		}
+	}
+	return raw, nil
+}
+
+func (c *Client) decode(path string, raw []byte, out any) error {
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("the daemon on %s sent a %s answer this client cannot read (%v): is it the same raftsnap version?", c.sock, path, err)
+	}
+	return nil
+}
