@@ -157,6 +157,15 @@ acl {
 	s.start(t, bin, "agent", "-dev", "-bind=127.0.0.1", "-client=127.0.0.1",
 		"-node=raftsnap-test", "-config-file="+configFile)
 	s.waitLeader(t)
+	if s.Socket != "" {
+		s.waitUntil(t, "listening on "+s.Socket, func() bool {
+			conn, err := net.Dial("unix", s.Socket)
+			if err == nil {
+				_ = conn.Close()
+			}
+			return err == nil
+		})
+	}
 	if opts.ACL {
 		// The leader installs the initial management token shortly after
 		// winning the election; wait until it is accepted.
