@@ -2,8 +2,8 @@
 
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
-COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-LDFLAGS  := -X github.com/raftsnap/raftsnap/client.version=$(VERSION) -X github.com/raftsnap/raftsnap/client.commit=$(COMMIT)
+# The commit needs no flag: Go embeds the VCS revision (daemon/buildinfo reads it).
+LDFLAGS  := -X github.com/raftsnap/raftsnap/daemon/buildinfo.version=$(VERSION)
 # How long each fuzz target runs in `make test`; `make fuzz FUZZTIME=10m` for a longer run.
 FUZZTIME ?= 10s
 

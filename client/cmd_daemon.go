@@ -8,11 +8,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
-
-	"github.com/raftsnap/raftsnap/daemon/controlapi"
 
 	"github.com/spf13/cobra"
 
@@ -63,13 +60,6 @@ seconds, a prune job and a restore job, everything under DIR.`,
 	cmd.Flags().BoolVar(&opts.dev, "dev", false, "run the embedded default: dev clusters and a built-in configuration")
 	cmd.Flags().StringVar(&opts.devDir, "dev-dir", filepath.Join(os.TempDir(), "raftsnap-dev"), "with --dev: where the socket, the store and the config go")
 	return cmd
-}
-
-func versionInfo() controlapi.VersionInfo {
-	return controlapi.VersionInfo{
-		Version: Version(), Commit: Commit(), GoVersion: runtime.Version(),
-		OS: runtime.GOOS, Arch: runtime.GOARCH,
-	}
 }
 
 // forwardSIGHUP catches SIGHUP (whose default action would kill the

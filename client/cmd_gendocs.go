@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
+
+	"github.com/raftsnap/raftsnap/daemon/buildinfo"
 )
 
 // genDocsOptions says where each kind of generated documentation goes; an
@@ -70,7 +72,7 @@ func generateDocs(g *globalOptions, opts *genDocsOptions) error {
 		header := &doc.GenManHeader{
 			Title:   "RAFTSNAP",
 			Section: "1",
-			Source:  "raftsnap " + Version(),
+			Source:  "raftsnap " + buildinfo.Get().Version,
 			Manual:  "raftsnap manual",
 		}
 		if err := doc.GenManTree(root, header, opts.manDir); err != nil {

@@ -22,8 +22,7 @@ import (
 )
 
 type snapshotRestoreOptions struct {
-	source sourceOptions
-	force  bool
+	source source.Config
 	yes    bool
 }
 
@@ -45,22 +44,17 @@ Asks for confirmation on a terminal; scripts pass --yes.`,
 			return runSnapshotRestore(cmd.Context(), g, opts, args)
 		},
 	}
-	opts.source.addFlags(cmd.Flags())
-	cmd.Flags().BoolVar(&opts.force, "force-restore", false, "vault: use snapshot-force (restore a snapshot from another cluster, whose seal keys differ)")
+	addSourceFlags(cmd, &opts.source)
+	cmd.Flags().BoolVar(&opts.source.ForceRestore, "force-restore", false, "vault: use snapshot-force (restore a snapshot from another cluster, whose seal keys differ)")
 	cmd.Flags().BoolVarP(&opts.yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
 }
 
 func runSnapshotRestore(ctx context.Context, g *globalOptions, opts *snapshotRestoreOptions, args []string) error {
 	path := args[0]
-	cfg, err := opts.source.config(g.logger)
+	src, err := buildSource(opts.source, g.logger)
 	if err != nil {
 		return err
-	}
-	cfg.ForceRestore = opts.force
-	src, err := source.New(cfg)
-	if err != nil {
-		return usageError(err)
 	}
 
 	report, err := snapshot.VerifyFile(ctx, path, src.VerifyOptions())

@@ -16,7 +16,7 @@ import (
 )
 
 type snapshotSaveOptions struct {
-	source sourceOptions
+	source source.Config
 	format string
 }
 
@@ -41,7 +41,7 @@ and FILE.part is removed.`,
 			return runSnapshotSave(cmd.Context(), g, opts, args)
 		},
 	}
-	opts.source.addFlags(cmd.Flags())
+	addSourceFlags(cmd, &opts.source)
 	cmd.Flags().StringVar(&opts.format, "format", "text", "output format: text or json")
 	return cmd
 }
@@ -62,7 +62,7 @@ func runSnapshotSave(ctx context.Context, g *globalOptions, opts *snapshotSaveOp
 	if err := checkFormat(opts.format); err != nil {
 		return err
 	}
-	src, err := opts.source.build(g.logger)
+	src, err := buildSource(opts.source, g.logger)
 	if err != nil {
 		return err
 	}
@@ -98,12 +98,15 @@ func saveSnapshot(ctx context.Context, src source.Source, path string) (*saveOut
 	verifier := snapshot.NewVerifier(ctx, src.VerifyOptions())
 	res, saveErr := src.Save(ctx, io.MultiWriter(f, verifier))
 	report, verifyErr := verifier.Close()
+	// Verification errors quote the archive's first bytes, which the server
+	// chose: scrub the token from them as from any server text.
+	verifyErr = source.Redact(src, verifyErr)
 	var archiveErr *snapshot.Error
 	switch {
 	case saveErr != nil && errors.As(saveErr, &archiveErr):
 		// The verifier refused the bytes mid-stream and the download stopped
 		// there: the archive is the problem, not the transfer.
-		return nil, invalidError(fmt.Errorf("snapshot from %s failed verification, not saved: %w", src, archiveErr))
+		return nil, invalidError(fmt.Errorf("snapshot from %s failed verification, not saved: %w", src, source.Redact(src, archiveErr)))
 	case errors.Is(saveErr, source.ErrNotArchive):
 		// An error page answered with 200: nothing that could be verified.
 		return nil, invalidError(saveErr)

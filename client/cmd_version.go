@@ -4,49 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
-	"runtime/debug"
 	"time"
-
-	"github.com/raftsnap/raftsnap/daemon/controlapi"
 
 	"github.com/spf13/cobra"
 
+	"github.com/raftsnap/raftsnap/daemon/buildinfo"
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
 	"github.com/raftsnap/raftsnap/snapshot"
 )
-
-// Set at build time: go build -ldflags "-X github.com/raftsnap/raftsnap/client.version=v1.2.3 -X ...client.commit=abc123"
-var (
-	version = ""
-	commit  = ""
-)
-
-// Version is raftsnap's version: the -ldflags value, else the module
-// version `go install ...@vX` records, else "devel".
-func Version() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
-}
-
-// Commit is the VCS revision raftsnap was built from, if known.
-func Commit() string {
-	if commit != "" {
-		return commit
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				return s.Value
-			}
-		}
-	}
-	return "unknown"
-}
 
 // versionDaemonTimeout bounds asking the daemon its version: `raftsnap
 // version` must answer promptly even if the daemon hangs.
@@ -74,8 +39,10 @@ exits 0.`,
 	return cmd
 }
 
-func clientVersionInfo() controlapi.VersionInfo {
-	return controlapi.VersionInfo{Version: Version(), Commit: Commit(), GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
+// versionInfo is this binary's build information as /version answers it.
+func versionInfo() controlapi.VersionInfo {
+	bi := buildinfo.Get()
+	return controlapi.VersionInfo{Version: bi.Version, Commit: bi.Commit, GoVersion: bi.GoVersion, OS: bi.OS, Arch: bi.Arch}
 }
 
 func formatVersion(who string, v controlapi.VersionInfo) string {
@@ -83,7 +50,7 @@ func formatVersion(who string, v controlapi.VersionInfo) string {
 }
 
 func runVersion(cmd *cobra.Command, g *globalOptions, opts *versionOptions) error {
-	mine := clientVersionInfo()
+	mine := versionInfo()
 	if _, err := fmt.Fprintln(g.stdout, formatVersion("raftsnap", mine)); err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
 
 	"github.com/raftsnap/raftsnap/daemon"
+	"github.com/raftsnap/raftsnap/daemon/buildinfo"
 	"github.com/raftsnap/raftsnap/daemon/job"
 	"github.com/raftsnap/raftsnap/nethelpers"
 	"github.com/raftsnap/raftsnap/snapshot"
@@ -327,18 +328,18 @@ func TestCLIVersionWithDaemon(t *testing.T) {
 	sock := startControlServer(t, jobs)
 	r := mustRaftsnap(t, "version", "--socket", sock)
 	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "raftsnap "+Version()+" ") ||
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "raftsnap "+buildinfo.Get().Version+" ") ||
 		lines[1] != "  gzip inflate: "+snapshot.InflateEngine() ||
 		lines[2] != "daemon v9.9.9 (commit abc123, go1.26.0, linux/amd64)" {
 		t.Fatalf("version output:\n%s", r)
 	}
-	if !strings.Contains(r.stderr, "warning: the daemon runs raftsnap v9.9.9 (commit abc123) but this client is "+Version()) {
+	if !strings.Contains(r.stderr, "warning: the daemon runs raftsnap v9.9.9 (commit abc123) but this client is "+buildinfo.Get().Version) {
 		t.Fatalf("no mismatch warning: %s", r)
 	}
 
 	// Same version: no warning.
 	same := daemonVersion
-	same.Version, same.Commit = Version(), Commit()
+	same.Version, same.Commit = buildinfo.Get().Version, buildinfo.Get().Commit
 	sock2 := startControlServerVersion(t, jobs, same)
 	r = mustRaftsnap(t, "version", "--socket", sock2)
 	if r.stderr != "" || strings.Count(r.stdout, "\n") != 3 {

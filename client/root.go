@@ -16,8 +16,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/raftsnap/raftsnap/daemon/buildinfo"
 	"github.com/raftsnap/raftsnap/snapshot"
-	"github.com/raftsnap/raftsnap/snapshot/source"
 )
 
 // globalOptions are the flags every subcommand accepts.
@@ -36,9 +36,6 @@ type globalOptions struct {
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-
-	// The sources announce this version in their User-Agent.
-	source.Version = Version()
 
 	g := &globalOptions{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := newRootCommand(g)
@@ -78,8 +75,8 @@ restores them.`,
 	}
 	// --version, as most tools take it: this binary's version, without
 	// asking a daemon (that is `raftsnap version`).
-	root.Version = Version()
-	root.SetVersionTemplate(formatVersion("raftsnap", clientVersionInfo()) + "\n  gzip inflate: " + snapshot.InflateEngine() + "\n")
+	root.Version = buildinfo.Get().Version
+	root.SetVersionTemplate(formatVersion("raftsnap", versionInfo()) + "\n  gzip inflate: " + snapshot.InflateEngine() + "\n")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError(err) })

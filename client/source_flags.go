@@ -3,120 +3,106 @@ package client
 import (
 	"fmt"
 	"log/slog"
-	"os"
+	"strings"
 	"time"
 
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 
+	"github.com/raftsnap/raftsnap/daemon/buildinfo"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 )
 
-// sourceOptions are the flags that name a source (consul, nomad, vault or
-// raft) and how to reach it. Shared by `snapshot save` and `snapshot restore`.
-type sourceOptions struct {
-	kind           string
-	address        string
-	tokenFile      string
-	tokenEnv       string
-	stale          bool
-	datacenter     string
-	region         string
-	namespace      string
-	caFile         string
-	certFile       string
-	keyFile        string
-	serverName     string
-	insecure       bool
-	connectTimeout time.Duration
-	timeout        time.Duration
-}
-
-func (o *sourceOptions) addFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.kind, "source", "", "source kind: consul, nomad, vault or raft (required)")
-	fs.StringVar(&o.address, "address", "", "source URL (default: $CONSUL_HTTP_ADDR, $NOMAD_ADDR or $VAULT_ADDR, else the vendor's local default)")
-	fs.StringVar(&o.tokenFile, "token-file", "", "read the ACL token from this file")
-	fs.StringVar(&o.tokenEnv, "token-env", "", "read the ACL token from this environment variable (default: CONSUL_HTTP_TOKEN, NOMAD_TOKEN or VAULT_TOKEN)")
-	fs.BoolVar(&o.stale, "stale", false, "let any server answer, not only the leader (works without a leader; may be slightly behind)")
-	fs.StringVar(&o.datacenter, "datacenter", "", "consul: datacenter to query")
-	fs.StringVar(&o.region, "region", "", "nomad: region to query")
-	fs.StringVar(&o.namespace, "namespace", "", "vault: namespace (X-Vault-Namespace)")
-	fs.StringVar(&o.caFile, "ca-file", "", "PEM CA bundle to verify the server's certificate")
-	fs.StringVar(&o.certFile, "client-cert", "", "PEM client certificate for mutual TLS")
-	fs.StringVar(&o.keyFile, "client-key", "", "PEM key of --client-cert")
-	fs.StringVar(&o.serverName, "tls-server-name", "", "server name expected in the server's certificate")
-	fs.BoolVar(&o.insecure, "tls-skip-verify", false, "do not verify the server's certificate (insecure; for tests only)")
-	fs.DurationVar(&o.connectTimeout, "connect-timeout", 10*time.Second, "bound on connecting and the TLS handshake")
-	fs.DurationVar(&o.timeout, "timeout", 0, "bound on the whole transfer (0: none; Ctrl-C cancels)")
-}
-
-// vendorAddress is, per kind, the environment variable the vendor's CLI
-// reads its address from and the local default; raftsnap follows them so
-// that it works wherever `consul snapshot save` already does.
-var vendorAddress = map[source.Kind]struct{ env, fallback string }{
-	source.Consul: {"CONSUL_HTTP_ADDR", "http://127.0.0.1:8500"},
-	source.Nomad:  {"NOMAD_ADDR", "http://127.0.0.1:4646"},
-	source.Vault:  {"VAULT_ADDR", "https://127.0.0.1:8200"},
-}
-
-func defaultAddress(kind source.Kind) string {
-	v, ok := vendorAddress[kind]
-	if !ok {
+// addSourceFlags binds the flags that name a source and how to reach it
+// onto cfg, the same settings a configuration file's source block fills.
+// Each flag's help names the vendors' variables it falls back to
+// (source.Config.Resolve). Shared by `snapshot save` and `snapshot restore`.
+func addSourceFlags(cmd *cobra.Command, cfg *source.Config) {
+	fs := cmd.Flags()
+	env := func(pick func(source.EnvVars) string) string {
+		if list := envList(pick, "$"); list != "" {
+			return " (default: " + list + ")"
+		}
 		return ""
 	}
-	if addr := os.Getenv(v.env); addr != "" {
-		return addr
-	}
-	return v.fallback
+	fs.StringVar((*string)(&cfg.Kind), "source", "", "source kind: "+source.KindNames()+" (required)")
+	fs.StringVar(&cfg.Address, "address", "", "server address: an http:// or https:// URL, unix:///PATH ("+
+		source.JoinKinds(func(s source.Spec) bool { return s.UnixSocket }, "and")+") or HOST:PORT ("+
+		source.JoinKinds(func(s source.Spec) bool { return s.SchemelessAddress }, "and")+
+		") (default: "+envList(func(e source.EnvVars) string { return e.Address }, "$")+", else the vendor's local default)")
+	fs.StringVar(&cfg.TokenFile, "token-file", "", "read the ACL token from this file"+env(func(e source.EnvVars) string { return e.TokenFile }))
+	fs.StringVar(&cfg.TokenEnv, "token-env", "", "read the ACL token from this environment variable (default: "+envList(func(e source.EnvVars) string { return e.Token }, "")+homeTokenFiles()+")")
+	fs.BoolVar(&cfg.Stale, "stale", false, "let any server answer, not only the leader (works without a leader; may be slightly behind)")
+	fs.StringVar(&cfg.Datacenter, "datacenter", "", "consul: datacenter to query")
+	fs.StringVar(&cfg.Region, "region", "", "nomad: region to query"+env(func(e source.EnvVars) string { return e.Region }))
+	fs.StringVar(&cfg.Namespace, "namespace", "", "vault: namespace (X-Vault-Namespace)"+env(func(e source.EnvVars) string { return e.Namespace }))
+	fs.StringVar(&cfg.TLS.CAFile, "ca-file", "", "PEM CA bundle to verify the server's certificate"+env(func(e source.EnvVars) string { return e.CACert }))
+	fs.StringVar(&cfg.TLS.CertFile, "client-cert", "", "PEM client certificate for mutual TLS"+env(func(e source.EnvVars) string { return e.ClientCert }))
+	fs.StringVar(&cfg.TLS.KeyFile, "client-key", "", "PEM key of --client-cert"+env(func(e source.EnvVars) string { return e.ClientKey }))
+	fs.StringVar(&cfg.TLS.ServerName, "tls-server-name", "", "server name expected in the server's certificate"+env(func(e source.EnvVars) string { return e.TLSServerName }))
+	fs.BoolVar(&cfg.TLS.InsecureSkipVerify, "tls-skip-verify", false, "do not verify the server's certificate (insecure; for tests only; also when "+
+		envList(func(e source.EnvVars) string { return e.SkipVerify }, "$")+" is true or "+envList(func(e source.EnvVars) string { return e.Verify }, "$")+" false)")
+	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 10*time.Second, "bound on connecting and the TLS handshake")
+	fs.DurationVar(&cfg.Timeout, "timeout", 0, "bound on the whole transfer (0: none; Ctrl-C cancels)")
+	_ = cmd.RegisterFlagCompletionFunc("source", completeSourceKinds)
 }
 
-func (o *sourceOptions) config(logger *slog.Logger) (source.Config, error) {
-	kind := source.Kind(o.kind)
-	switch kind {
-	case source.Consul, source.Nomad, source.Vault, source.Raft:
-	case "":
-		return source.Config{}, usageError(fmt.Errorf("--source is required: consul, nomad, vault or raft"))
-	default:
-		return source.Config{}, usageError(fmt.Errorf("unknown --source %q: use consul, nomad, vault or raft", o.kind))
+// homeTokenFiles names the login files a kind falls back to: "; then
+// ~/.vault-token for vault".
+func homeTokenFiles() string {
+	var files []string
+	for _, spec := range source.Kinds() {
+		if spec.Env.HomeTokenFile != "" {
+			files = append(files, "~/"+spec.Env.HomeTokenFile+" for "+string(spec.Kind))
+		}
 	}
-	address := o.address
-	if address == "" {
-		address = defaultAddress(kind)
+	if len(files) == 0 {
+		return ""
 	}
-	if address == "" {
-		return source.Config{}, usageError(fmt.Errorf("--address is required for --source %s", kind))
-	}
-	tokenEnv := o.tokenEnv
-	if tokenEnv == "" && o.tokenFile == "" {
-		tokenEnv = source.DefaultTokenEnv(kind)
-	}
-	token, err := source.LoadToken(o.tokenFile, tokenEnv, logger)
-	if err != nil {
-		return source.Config{}, usageError(err)
-	}
-	return source.Config{
-		Kind:       kind,
-		Address:    address,
-		Token:      token,
-		Stale:      o.stale,
-		Datacenter: o.datacenter,
-		Region:     o.region,
-		Namespace:  o.namespace,
-		TLS: source.TLSConfig{
-			CAFile:             o.caFile,
-			CertFile:           o.certFile,
-			KeyFile:            o.keyFile,
-			ServerName:         o.serverName,
-			InsecureSkipVerify: o.insecure,
-		},
-		ConnectTimeout: o.connectTimeout,
-		Timeout:        o.timeout,
-	}, nil
+	return "; then " + strings.Join(files, ", ")
 }
 
-func (o *sourceOptions) build(logger *slog.Logger) (source.Source, error) {
-	cfg, err := o.config(logger)
+// completeSourceKinds offers the registered kinds, each with what it talks to.
+func completeSourceKinds(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	var kinds []string
+	for _, spec := range source.Kinds() {
+		kinds = append(kinds, string(spec.Kind)+"\t"+spec.Title)
+	}
+	return kinds, cobra.ShellCompDirectiveNoFileComp
+}
+
+// envList names one environment variable of every kind that has it, for
+// help texts: "$CONSUL_HTTP_ADDR, $NOMAD_ADDR or $VAULT_ADDR".
+func envList(pick func(source.EnvVars) string, prefix string) string {
+	var names []string
+	for _, spec := range source.Kinds() {
+		if name := pick(spec.Env); name != "" {
+			names = append(names, prefix+name)
+		}
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// buildSource checks the flags bound by addSourceFlags, completes them
+// from the environment (flag > environment > default) and builds the
+// source; every problem is a usage error.
+func buildSource(cfg source.Config, logger *slog.Logger) (source.Source, error) {
+	_, known := source.Lookup(cfg.Kind)
+	switch {
+	case cfg.Kind == "":
+		return nil, usageError(fmt.Errorf("--source is required: %s", source.KindNames()))
+	case !known:
+		return nil, usageError(fmt.Errorf("unknown --source %q: use %s", cfg.Kind, source.KindNames()))
+	}
+	cfg.UserAgent = buildinfo.UserAgent()
+	cfg, err := cfg.Resolve(nil, logger)
 	if err != nil {
-		return nil, err
+		return nil, usageError(err)
+	}
+	if cfg.Address == "" {
+		return nil, usageError(fmt.Errorf("--address is required for --source %s", cfg.Kind))
 	}
 	src, err := source.New(cfg)
 	if err != nil {

@@ -1,9 +1,17 @@
 // Package config is raftsnap's YAML configuration: the schema, the defaults
 // (applied in one place), strict parsing and validation. Errors name
 // file:line:col and the YAML path in words, never Go type names.
+//
+// Source blocks (job.source, job.target) decode straight into
+// source.Config, the one shape of source settings that the CLI's flags and
+// source.New use too.
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/raftsnap/raftsnap/snapshot/source"
+)
 
 // Config is a whole, validated configuration.
 type Config struct {
@@ -64,11 +72,11 @@ type Job struct {
 	Type string `yaml:"type"` // snapshot, prune, restore
 
 	// snapshot
-	Source   *Source  `yaml:"source"`
-	Interval Duration `yaml:"interval"` // snapshot, prune
-	Jitter   Duration `yaml:"jitter"`
-	Timeout  Duration `yaml:"timeout"`
-	Retries  *Retries `yaml:"retries"`
+	Source   *source.Config `yaml:"source"`
+	Interval Duration       `yaml:"interval"` // snapshot, prune
+	Jitter   Duration       `yaml:"jitter"`
+	Timeout  Duration       `yaml:"timeout"`
+	Retries  *Retries       `yaml:"retries"`
 	// OnClusterChange is what a snapshot job does with a snapshot whose
 	// raft servers share none with its previous snapshot's: "fail" (the
 	// default: not stored) or "warn" (stored and reported).
@@ -83,39 +91,10 @@ type Job struct {
 	Owners []string `yaml:"owners"`
 
 	// restore
-	FromJob        string  `yaml:"from_job"`
-	Snapshot       string  `yaml:"snapshot"` // "latest" or a snapshot name
-	Target         *Source `yaml:"target"`
-	AllowOverwrite bool    `yaml:"allow_overwrite"`
-}
-
-// Source is a source block (job.source, job.target).
-type Source struct {
-	Type      string `yaml:"type"` // consul, nomad, vault, raft
-	Address   string `yaml:"address"`
-	TokenFile string `yaml:"token_file"`
-	TokenEnv  string `yaml:"token_env"`
-	Stale     bool   `yaml:"stale"`
-	// StaleFallback retries a consistent save as a stale one when the
-	// cluster has no leader (snapshot sources; not vault; not with stale).
-	StaleFallback bool `yaml:"stale_fallback"`
-	// MaxSize caps a snapshot download (snapshot sources); 0: no cap.
-	MaxSize      Size   `yaml:"max_size"`
-	Datacenter   string `yaml:"datacenter"`
-	Region       string `yaml:"region"`
-	Namespace    string `yaml:"namespace"`
-	ForceRestore bool   `yaml:"force_restore"`
-	TLS          *TLS   `yaml:"tls"`
-	// ConnectTimeout bounds dialing and the TLS handshake.
-	ConnectTimeout Duration `yaml:"connect_timeout"`
-}
-
-type TLS struct {
-	CAFile             string `yaml:"ca_file"`
-	CertFile           string `yaml:"cert_file"`
-	KeyFile            string `yaml:"key_file"`
-	ServerName         string `yaml:"server_name"`
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+	FromJob        string         `yaml:"from_job"`
+	Snapshot       string         `yaml:"snapshot"` // "latest" or a snapshot name
+	Target         *source.Config `yaml:"target"`
+	AllowOverwrite bool           `yaml:"allow_overwrite"`
 }
 
 type Store struct {

@@ -168,12 +168,12 @@ func TestDefaults(t *testing.T) {
 		{"main.jitter", cfg.Jobs[0].Jitter.Std(), time.Duration(0)},
 		{"main.retries", *cfg.Jobs[0].Retries, Retries{Max: 3, InitialBackoff: Duration(5 * time.Second), MaxBackoff: Duration(2 * time.Minute)}},
 		{"main.store.type", cfg.Jobs[0].Store.Type, "local"},
-		{"main.source.connect_timeout", cfg.Jobs[0].Source.ConnectTimeout.Std(), 10 * time.Second},
+		{"main.source.connect_timeout", cfg.Jobs[0].Source.ConnectTimeout, 10 * time.Second},
 		{"tidy.timeout", cfg.Jobs[1].Timeout.Std(), 10 * time.Minute},
 		{"tidy.retries", cfg.Jobs[1].Retries, (*Retries)(nil)},
 		{"back.snapshot", cfg.Jobs[2].Snapshot, "latest"},
 		{"back.store (from main)", *cfg.Jobs[2].Store, Store{Type: "local", Path: "/var/lib/raftsnap/main"}},
-		{"back.target.connect_timeout", cfg.Jobs[2].Target.ConnectTimeout.Std(), 10 * time.Second},
+		{"back.target.connect_timeout", cfg.Jobs[2].Target.ConnectTimeout, 10 * time.Second},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -283,11 +283,11 @@ jobs:
 		t.Fatalf("warnings = %q", cfg.Warnings)
 	}
 	// ...but an error when the daemon builds the source.
-	if _, err := cfg.Jobs[1].Source.SourceConfig(nil); err == nil || !strings.Contains(err.Error(), "RAFTSNAP_TEST_TOKEN_ENV, which is not set") {
+	if _, err := cfg.Jobs[1].Source.Resolve(nil, nil); err == nil || !strings.Contains(err.Error(), "RAFTSNAP_TEST_TOKEN_ENV, which is not set") {
 		t.Fatalf("want an unset-variable error, got %v", err)
 	}
 
-	sc, err := cfg.Jobs[0].Source.SourceConfig(nil)
+	sc, err := cfg.Jobs[0].Source.Resolve(nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,11 +297,11 @@ jobs:
 
 	t.Setenv("RAFTSNAP_TEST_TOKEN_ENV", "env-token-456")
 	t.Setenv("VAULT_TOKEN", "vault-token-789")
-	sc, err = cfg.Jobs[1].Source.SourceConfig(nil)
+	sc, err = cfg.Jobs[1].Source.Resolve(nil, nil)
 	if err != nil || sc.Token.Reveal() != "env-token-456" {
 		t.Errorf("token_env: %v, token %q", err, sc.Token.Reveal())
 	}
-	sc, err = cfg.Jobs[2].Source.SourceConfig(nil)
+	sc, err = cfg.Jobs[2].Source.Resolve(nil, nil)
 	if err != nil || sc.Token.Reveal() != "vault-token-789" || sc.ConnectTimeout != 10*time.Second {
 		t.Errorf("default env: %v, token %q, connect timeout %v", err, sc.Token.Reveal(), sc.ConnectTimeout)
 	}
@@ -310,7 +310,7 @@ jobs:
 	if err := os.Remove(tokenFile); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cfg.Jobs[0].Source.SourceConfig(nil); err == nil || strings.Contains(err.Error(), "file-token-123") {
+	if _, err := cfg.Jobs[0].Source.Resolve(nil, nil); err == nil || strings.Contains(err.Error(), "file-token-123") {
 		t.Errorf("want an error after the token file is gone, got %v", err)
 	}
 }

@@ -6,8 +6,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/raftsnap/raftsnap/snapshot/source"
 )
 
 // maxDecodeSteps bounds the work of decoding one file. Aliases can make a
@@ -18,7 +21,7 @@ const maxDecodeSteps = 200_000
 // rejectedKeys are keys refused with a specific message instead of "unknown
 // key", because a user is likely to try them.
 var rejectedKeys = map[reflect.Type]map[string]string{
-	reflect.TypeFor[Source](): {
+	reflect.TypeFor[source.Config](): {
 		"token": "tokens must not be written in the configuration file: " +
 			"name a file holding it with token_file (mode 0600) or an environment variable with token_env",
 	},
@@ -72,12 +75,24 @@ func resolve(n *yaml.Node) *yaml.Node {
 	return n
 }
 
+// Durations and sizes have their own syntax ("2d", "10GiB"). Our own
+// fields use the Duration and Size types; the source settings, which
+// snapshot/source defines without importing this package, use
+// time.Duration and an int64 tagged format:"size".
 var (
-	durationType = reflect.TypeFor[Duration]()
-	sizeType     = reflect.TypeFor[Size]()
+	durationTypes = map[reflect.Type]bool{reflect.TypeFor[Duration](): true, reflect.TypeFor[time.Duration](): true}
+	sizeType      = reflect.TypeFor[Size]()
 )
 
+// sizeFormat is the struct tag value marking an integer field as a size.
+const sizeFormat = "size"
+
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
+	d.decodeAs(n, v, path, "")
+}
+
+// decodeAs decodes n into v; format is the field's format tag.
+func (d *decoder) decodeAs(n *yaml.Node, v reflect.Value, path, format string) {
 	if d.tooBig {
 		return
 	}
@@ -100,11 +115,11 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 
-	if v.Type() == durationType {
+	if durationTypes[v.Type()] {
 		d.decodeDuration(n, v, path)
 		return
 	}
-	if v.Type() == sizeType {
+	if v.Type() == sizeType || (format == sizeFormat && v.Kind() == reflect.Int64) {
 		d.decodeSize(n, v, path)
 		return
 	}
@@ -113,7 +128,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		if v.IsNil() {
 			v.Set(reflect.New(v.Type().Elem()))
 		}
-		d.decode(n, v.Elem(), path)
+		d.decodeAs(n, v.Elem(), path, format)
 		// Decode recorded the path; keep it.
 		d.values[path] = n
 	case reflect.Struct:
@@ -282,7 +297,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			// An own key replaces whatever a merge put there.
 			field.Set(reflect.Zero(field.Type()))
 		}
-		d.decode(e.value, field, childPath)
+		d.decodeAs(e.value, field, childPath, v.Type().Field(i).Tag.Get("format"))
 	}
 }
 

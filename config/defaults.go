@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"time"
+
+	"github.com/raftsnap/raftsnap/snapshot/source"
 )
 
 // The defaults, documented in docs/configuration.md. applyDefaults is the
@@ -72,9 +74,9 @@ func applyDefaults(cfg *Config, isSet func(path string) bool) {
 		if job.Store != nil {
 			setString(&job.Store.Type, DefaultStoreType)
 		}
-		for name, src := range map[string]*Source{"source": job.Source, "target": job.Target} {
+		for name, src := range map[string]*source.Config{"source": job.Source, "target": job.Target} {
 			if src != nil {
-				setDuration(&src.ConnectTimeout, DefaultConnectTimeout, isSet(path+"."+name+".connect_timeout"))
+				setDuration((*Duration)(&src.ConnectTimeout), DefaultConnectTimeout, isSet(path+"."+name+".connect_timeout"))
 			}
 		}
 	}

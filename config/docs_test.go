@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/raftsnap/raftsnap/snapshot/source"
 )
 
 // The configuration reference must not drift from the structs: every YAML
@@ -26,7 +28,7 @@ var docSections = []struct {
 }{
 	{"## `global`", reflect.TypeFor[Global]()},
 	{"## `jobs`", reflect.TypeFor[Job]()},
-	{"## Source blocks", reflect.TypeFor[Source]()},
+	{"## Source blocks", reflect.TypeFor[source.Config]()},
 	{"## Store blocks", reflect.TypeFor[Store]()},
 	{"## Pruning", reflect.TypeFor[KeepRule]()},
 }
@@ -34,9 +36,9 @@ var docSections = []struct {
 // blockTypes have a section of their own: a field of one of these types is
 // documented by its key alone, its keys in that section.
 var blockTypes = map[reflect.Type]bool{
-	reflect.TypeFor[Source]():   true,
-	reflect.TypeFor[Store]():    true,
-	reflect.TypeFor[KeepRule](): true,
+	reflect.TypeFor[source.Config](): true,
+	reflect.TypeFor[Store]():         true,
+	reflect.TypeFor[KeepRule]():      true,
 }
 
 // yamlKeys lists the dotted key paths of t (a struct), descending into
@@ -193,7 +195,7 @@ func TestExampleConfigs(t *testing.T) {
 		kinds := map[string]bool{}
 		for _, job := range cfg.Jobs {
 			if job.Type == "snapshot" {
-				kinds[job.Source.Type] = true
+				kinds[string(job.Source.Kind)] = true
 			}
 		}
 		for _, kind := range wantKinds {

@@ -65,7 +65,7 @@ func LoadWith(path string, opts Options) (*Config, error) {
 // errors. Defaults are then applied (see applyDefaults) and every value
 // that could fail later is checked now, including that token, CA,
 // certificate and key files exist and are readable (token files are not
-// read; the daemon reads them with (*Source).SourceConfig).
+// read; the daemon reads them with source.Config.Resolve).
 //
 // The error, if any, is a *Errors listing every problem found, one line
 // each, in file order. Non-fatal findings are in Config.Warnings.

@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -17,81 +16,8 @@ import (
 // KiB; a bigger file is the wrong file (or /dev/zero) and must not be read.
 const maxTLSFileSize = 1 << 20
 
-// sourceFieldKeys maps source.ConfigError fields to our YAML keys.
-var sourceFieldKeys = map[string]string{
-	"Kind":           "type",
-	"Address":        "address",
-	"Token":          "token_file",
-	"TLS":            "tls",
-	"TLS.CAFile":     "tls.ca_file",
-	"TLS.CertFile":   "tls.cert_file",
-	"TLS.KeyFile":    "tls.key_file",
-	"ConnectTimeout": "connect_timeout",
-	"Datacenter":     "datacenter",
-	"Region":         "region",
-	"Namespace":      "namespace",
-	"ForceRestore":   "force_restore",
-	"Stale":          "stale",
-	"StaleFallback":  "stale_fallback",
-	"MaxSize":        "max_size",
-}
-
-// SourceConfig builds the snapshot/source configuration for this block,
-// loading its token now: from token_file, else from the variable token_env
-// names, else from the vendor's usual variable (source.DefaultTokenEnv:
-// CONSUL_HTTP_TOKEN, NOMAD_TOKEN, VAULT_TOKEN, RAFTSNAP_RAFT_TOKEN). A
-// token_env naming an unset variable is an error here (load only warns,
-// since configcheck may run in another environment than the daemon).
-// The daemon calls it at start and on each reload (SIGHUP), so a rotated
-// token file is picked up by `systemctl reload raftsnap`. logger receives token-file permission warnings; the
-// token itself is never logged.
-func (s *Source) SourceConfig(logger *slog.Logger) (source.Config, error) {
-	cfg := s.baseConfig()
-	envVar := s.TokenEnv
-	if envVar != "" && s.TokenFile == "" {
-		if _, ok := os.LookupEnv(envVar); !ok {
-			return source.Config{}, fmt.Errorf("%s source: token_env names %s, which is not set in the daemon's environment", s.Type, envVar)
-		}
-	}
-	if envVar == "" {
-		envVar = source.DefaultTokenEnv(source.Kind(s.Type))
-	}
-	token, err := source.LoadToken(s.TokenFile, envVar, logger)
-	if err != nil {
-		return source.Config{}, fmt.Errorf("%s source: %w", s.Type, err)
-	}
-	cfg.Token = token
-	return cfg, nil
-}
-
-// baseConfig is the source configuration without its token.
-func (s *Source) baseConfig() source.Config {
-	cfg := source.Config{
-		Kind:          source.Kind(s.Type),
-		Address:       s.Address,
-		Stale:         s.Stale,
-		StaleFallback: s.StaleFallback,
-		MaxSize:       s.MaxSize.Bytes(),
-		Datacenter:    s.Datacenter,
-		Region:        s.Region,
-		Namespace:     s.Namespace,
-		ForceRestore:  s.ForceRestore,
-	}
-	cfg.ConnectTimeout = s.ConnectTimeout.Std()
-	if s.TLS != nil {
-		cfg.TLS = source.TLSConfig{
-			CAFile:             s.TLS.CAFile,
-			CertFile:           s.TLS.CertFile,
-			KeyFile:            s.TLS.KeyFile,
-			ServerName:         s.TLS.ServerName,
-			InsecureSkipVerify: s.TLS.InsecureSkipVerify,
-		}
-	}
-	return cfg
-}
-
 // requireSource checks a source block (role "source" or "target").
-func (v *validator) requireSource(path string, s *Source, role, why string) {
+func (v *validator) requireSource(path string, s *source.Config, role, why string) {
 	if !v.checkable(path) {
 		return
 	}
@@ -102,10 +28,12 @@ func (v *validator) requireSource(path string, s *Source, role, why string) {
 	before := len(v.errs.List)
 	switch p := path + ".type"; {
 	case !v.checkable(p):
-	case s.Type == "":
-		v.errorf(p, "missing: use consul, nomad, vault or raft")
-	case s.Type != "consul" && s.Type != "nomad" && s.Type != "vault" && s.Type != "raft":
-		v.errorf(p, "%s is not a source type: use consul, nomad, vault or raft", quote(s.Type))
+	case s.Kind == "":
+		v.errorf(p, "missing: use %s", source.KindNames())
+	default:
+		if _, known := source.Lookup(s.Kind); !known {
+			v.errorf(p, "%s is not a source type: use %s", quote(string(s.Kind)), source.KindNames())
+		}
 	}
 	if p := path + ".address"; v.checkable(p) && s.Address == "" {
 		v.errorf(p, "missing: give the server's base URL, e.g. http://127.0.0.1:8500")
@@ -119,14 +47,12 @@ func (v *validator) requireSource(path string, s *Source, role, why string) {
 	if role != "source" && s.MaxSize != 0 && v.usable(path+".max_size") {
 		v.errorf(path+".max_size", "applies to snapshot sources only (a restore sends a stored snapshot of known size)")
 	}
-	v.positive(path+".connect_timeout", s.ConnectTimeout)
+	v.positive(path+".connect_timeout", Duration(s.ConnectTimeout))
 	v.validateToken(path, s)
-	if s.TLS != nil {
-		for key, file := range map[string]string{"ca_file": s.TLS.CAFile, "cert_file": s.TLS.CertFile, "key_file": s.TLS.KeyFile} {
-			if p := path + ".tls." + key; file != "" && v.checkable(p) {
-				if err := checkReadableFile(file, maxTLSFileSize); err != nil {
-					v.errorf(p, "%v", err)
-				}
+	for key, file := range map[string]string{"ca_file": s.TLS.CAFile, "cert_file": s.TLS.CertFile, "key_file": s.TLS.KeyFile} {
+		if p := path + ".tls." + key; file != "" && v.checkable(p) {
+			if err := checkReadableFile(file, maxTLSFileSize); err != nil {
+				v.errorf(p, "%v", err)
 			}
 		}
 	}
@@ -134,16 +60,13 @@ func (v *validator) requireSource(path string, s *Source, role, why string) {
 		return // source.New would only repeat these
 	}
 	// source.New is the authority on what a source accepts (URL shape,
-	// options per kind, TLS material): build one and map its complaint
-	// back to our key.
-	if _, err := source.New(s.baseConfig()); err != nil {
+	// options per kind, TLS material): build one (without its token, which
+	// is loaded only when the daemon builds the job) and report its
+	// complaint at the key it names.
+	if _, err := source.New(*s); err != nil {
 		var cfgErr *source.ConfigError
 		if errors.As(err, &cfgErr) {
-			key, ok := sourceFieldKeys[cfgErr.Field]
-			if !ok {
-				key = strings.ToLower(cfgErr.Field)
-			}
-			v.errorf(path+"."+key, "%s", cfgErr.Reason)
+			v.errorf(path+"."+cfgErr.Field, "%s", cfgErr.Reason)
 			return
 		}
 		v.errorf(path, "%v", err)
@@ -159,7 +82,7 @@ func (v *validator) failedUnder(path string) bool {
 	return false
 }
 
-func (v *validator) validateToken(path string, s *Source) {
+func (v *validator) validateToken(path string, s *source.Config) {
 	fileSet, envSet := s.TokenFile != "", s.TokenEnv != ""
 	if fileSet && envSet {
 		v.keyErrorf(path+".token_env", "give either token_file or token_env, not both")
@@ -169,7 +92,7 @@ func (v *validator) validateToken(path string, s *Source) {
 		if err := checkReadableFile(s.TokenFile, 0); err != nil {
 			v.errorf(p, "%v", err)
 		} else if info, err := os.Stat(s.TokenFile); err == nil && info.Mode().Perm()&0o077 != 0 {
-			// The daemon warns too (source.LoadToken); configcheck is where
+			// The daemon warns too (source.Config.Resolve); configcheck is where
 			// an operator sees it before starting anything.
 			v.warnf(p, "%s is readable by group or others (mode %04o): chmod 600 it", s.TokenFile, info.Mode().Perm())
 		}
@@ -221,10 +144,20 @@ func unwrapPathError(err error) error {
 // ("consul at http://127.0.0.1:8500"), so that a restore target can be
 // compared with snapshot sources. Loopback names are one host; default
 // ports are made explicit; userinfo is dropped.
-func clusterKey(s *Source) string {
-	u, err := url.Parse(s.Address)
+func clusterKey(s *source.Config) string {
+	kind := string(s.Kind)
+	// The source's own reading (HOST:PORT, unix://) when it has one; the
+	// address as written otherwise, whose problem is reported elsewhere.
+	addr := s.Address
+	if canonical, err := source.CanonicalAddress(s.Kind, s.Address); err == nil {
+		addr = canonical
+	}
+	u, err := url.Parse(addr)
 	if err != nil {
-		return s.Type + " at an unparsable address"
+		return kind + " at an unparsable address"
+	}
+	if u.Scheme == "unix" {
+		return kind + " at " + addr
 	}
 	host, port := strings.ToLower(u.Hostname()), u.Port()
 	if port == "" {
@@ -236,7 +169,7 @@ func clusterKey(s *Source) string {
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 		host = "127.0.0.1"
 	}
-	return s.Type + " at " + strings.ToLower(u.Scheme) + "://" + net.JoinHostPort(host, port) + strings.TrimRight(u.Path, "/")
+	return kind + " at " + strings.ToLower(u.Scheme) + "://" + net.JoinHostPort(host, port) + strings.TrimRight(u.Path, "/")
 }
 
 // validateCrossJob checks rules between jobs: snapshot jobs do not share a

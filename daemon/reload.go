@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/raftsnap/raftsnap/config"
+	"github.com/raftsnap/raftsnap/daemon/buildinfo"
 	"github.com/raftsnap/raftsnap/daemon/job"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/snapshot/store"
@@ -83,14 +84,15 @@ func (b *jobBuilder) plan(cfg *config.Config) (*jobPlan, error) {
 		c := &cfg.Jobs[i]
 		seen[c.Name] = true
 		var sources []source.Config
-		for _, s := range []*config.Source{c.Source, c.Target} {
+		for _, s := range []*source.Config{c.Source, c.Target} {
 			if s == nil {
 				continue
 			}
-			sc, err := s.SourceConfig(b.logger)
+			sc, err := s.Resolve(nil, b.logger)
 			if err != nil {
 				return nil, fmt.Errorf("job %s: %w", c.Name, err)
 			}
+			sc.UserAgent = buildinfo.UserAgent()
 			sources = append(sources, sc)
 		}
 		fp, err := fingerprint(sources)

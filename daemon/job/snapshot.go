@@ -273,7 +273,8 @@ func (j *SnapshotJob) attempt(ctx context.Context, run *activeRun, n int, stale 
 		}
 		return store.Entry{}, saveErr
 	case verifyErr != nil:
-		return store.Entry{}, fmt.Errorf("snapshot from %s failed verification, not stored: %w", j.opts.Source, verifyErr)
+		// It may quote the archive's first bytes, which the server chose.
+		return store.Entry{}, fmt.Errorf("snapshot from %s failed verification, not stored: %w", j.opts.Source, source.Redact(j.opts.Source, verifyErr))
 	}
 	servers := serverIDs(report.Meta.Configuration)
 	run.report.Servers = servers

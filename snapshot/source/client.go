@@ -1,33 +1,19 @@
 package source
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"runtime/debug"
 	"time"
 )
 
 // DefaultConnectTimeout bounds dialing plus the TLS handshake when
 // Config.ConnectTimeout is 0.
 const DefaultConnectTimeout = 10 * time.Second
-
-// Version is sent in the User-Agent header ("raftsnap/<Version>"). It
-// defaults to the main module's version from the build info; main may set it.
-var Version = buildVersion()
-
-func buildVersion() string {
-	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
-		return info.Main.Version
-	}
-	return "dev"
-}
-
-// UserAgent is the User-Agent header of every request raftsnap sends.
-func UserAgent() string { return "raftsnap/" + Version }
 
 // NewTLSConfig builds the client TLS configuration: TLS 1.2 or newer, the
 // CA file as the only roots when given (the system roots otherwise), the
@@ -42,11 +28,11 @@ func NewTLSConfig(cfg TLSConfig) (*tls.Config, error) {
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
 		if err != nil {
-			return nil, &ConfigError{Field: "TLS.CAFile", Reason: "cannot read CA file: " + err.Error(), Err: err}
+			return nil, &ConfigError{Field: "tls.ca_file", Reason: "cannot read CA file: " + err.Error(), Err: err}
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, &ConfigError{Field: "TLS.CAFile", Reason: fmt.Sprintf("%s holds no PEM certificate", cfg.CAFile)}
+			return nil, &ConfigError{Field: "tls.ca_file", Reason: fmt.Sprintf("%s holds no PEM certificate", cfg.CAFile)}
 		}
 		tlsCfg.RootCAs = pool
 	}
@@ -54,18 +40,18 @@ func NewTLSConfig(cfg TLSConfig) (*tls.Config, error) {
 	case cfg.CertFile != "" && cfg.KeyFile != "":
 		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
 		if err != nil {
-			return nil, &ConfigError{Field: "TLS.CertFile", Reason: "cannot load client certificate and key: " + err.Error(), Err: err}
+			return nil, &ConfigError{Field: "tls.cert_file", Reason: "cannot load client certificate and key: " + err.Error(), Err: err}
 		}
 		tlsCfg.Certificates = []tls.Certificate{cert}
 	case cfg.CertFile != "":
-		return nil, &ConfigError{Field: "TLS.KeyFile", Reason: "TLS.CertFile is set but TLS.KeyFile is not: give both or neither"}
+		return nil, &ConfigError{Field: "tls.key_file", Reason: "tls.cert_file is set but tls.key_file is not: give both or neither"}
 	case cfg.KeyFile != "":
-		return nil, &ConfigError{Field: "TLS.CertFile", Reason: "TLS.KeyFile is set but TLS.CertFile is not: give both or neither"}
+		return nil, &ConfigError{Field: "tls.cert_file", Reason: "tls.key_file is set but tls.cert_file is not: give both or neither"}
 	}
 	return tlsCfg, nil
 }
 
-// NewHTTPClient builds the HTTP client every source uses:
+// newHTTPClient builds the HTTP client every source uses:
 //
 //   - Proxy environment variables (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) are
 //     ignored: a daemon inheriting a proxy meant for something else must not
@@ -76,7 +62,8 @@ func NewTLSConfig(cfg TLSConfig) (*tls.Config, error) {
 //     sent it.
 //   - ConnectTimeout (default 10s) bounds dialing and the TLS handshake;
 //     Timeout, when non-zero, bounds each whole request, body included.
-func NewHTTPClient(cfg Config) (*http.Client, error) {
+//   - With a socket path, every connection is dialled to that unix socket.
+func newHTTPClient(cfg Config, socket string) (*http.Client, error) {
 	tlsCfg, err := NewTLSConfig(cfg.TLS)
 	if err != nil {
 		return nil, err
@@ -86,9 +73,15 @@ func NewHTTPClient(cfg Config) (*http.Client, error) {
 		connectTimeout = DefaultConnectTimeout
 	}
 	dialer := &net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}
+	dial := dialer.DialContext
+	if socket != "" {
+		dial = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return dialer.DialContext(ctx, "unix", socket)
+		}
+	}
 	transport := &http.Transport{
 		Proxy:               nil,
-		DialContext:         dialer.DialContext,
+		DialContext:         dial,
 		TLSClientConfig:     tlsCfg,
 		TLSHandshakeTimeout: connectTimeout,
 		DisableCompression:  true,

@@ -1,7 +1,11 @@
 package source
 
 import (
+	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,29 +26,29 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		field string
 		want  string
 	}{
-		{"empty kind", Config{Address: "http://127.0.0.1:8500"}, "Kind", "is empty"},
-		{"unknown kind", Config{Kind: "etcd", Address: "http://127.0.0.1:8500"}, "Kind", `unknown kind "etcd"`},
-		{"empty address", Config{Kind: Consul}, "Address", "is empty"},
-		{"ftp", Config{Kind: Consul, Address: "ftp://127.0.0.1"}, "Address", `scheme "ftp"`},
-		{"no scheme", Config{Kind: Consul, Address: "127.0.0.1:8500"}, "Address", ""},
-		{"no host", Config{Kind: Consul, Address: "http:///v1"}, "Address", "has no host"},
-		{"userinfo", Config{Kind: Consul, Address: "http://admin:hunter2@127.0.0.1:8500"}, "Address", "user:password@"},
-		{"bad port", Config{Kind: Consul, Address: "http://admin:hunter2@127.0.0.1:85x0"}, "Address", "not a valid URL"},
-		{"query", Config{Kind: Consul, Address: "http://127.0.0.1:8500?token=hunter2"}, "Address", "query"},
-		{"token newline", Config{Kind: Consul, Address: "http://127.0.0.1:8500", Token: "hunter2\nX-Evil: 1"}, "Token", "more than one line"},
-		{"tls on http", Config{Kind: Consul, Address: "http://127.0.0.1:8500", TLS: TLSConfig{CAFile: notPEM}}, "TLS", "https://"},
-		{"ca unreadable", Config{Kind: Consul, Address: "https://127.0.0.1:8501", TLS: TLSConfig{CAFile: missing}}, "TLS.CAFile", "cannot read CA file"},
-		{"ca not pem", Config{Kind: Consul, Address: "https://127.0.0.1:8501", TLS: TLSConfig{CAFile: notPEM}}, "TLS.CAFile", "holds no PEM certificate"},
-		{"cert without key", Config{Kind: Consul, Address: "https://127.0.0.1:8501", TLS: TLSConfig{CertFile: notPEM}}, "TLS.KeyFile", "both or neither"},
-		{"key without cert", Config{Kind: Consul, Address: "https://127.0.0.1:8501", TLS: TLSConfig{KeyFile: notPEM}}, "TLS.CertFile", "both or neither"},
-		{"bad key pair", Config{Kind: Consul, Address: "https://127.0.0.1:8501", TLS: TLSConfig{CertFile: notPEM, KeyFile: notPEM}}, "TLS.CertFile", "cannot load client certificate"},
-		{"negative timeout", Config{Kind: Nomad, Address: "http://127.0.0.1:4646", Timeout: -1}, "Timeout", "negative"},
-		{"negative connect timeout", Config{Kind: Nomad, Address: "http://127.0.0.1:4646", ConnectTimeout: -1}, "ConnectTimeout", "negative"},
-		{"dc on nomad", Config{Kind: Nomad, Address: "http://127.0.0.1:4646", Datacenter: "dc1"}, "Datacenter", "consul sources only"},
-		{"region on consul", Config{Kind: Consul, Address: "http://127.0.0.1:8500", Region: "global"}, "Region", "nomad sources only"},
-		{"namespace on consul", Config{Kind: Consul, Address: "http://127.0.0.1:8500", Namespace: "ns1"}, "Namespace", "vault sources only"},
-		{"force on raft", Config{Kind: Raft, Address: "http://127.0.0.1:8080", ForceRestore: true}, "ForceRestore", "vault sources only"},
-		{"stale on vault", Config{Kind: Vault, Address: "http://127.0.0.1:8200", Stale: true}, "Stale", "no stale mode"},
+		{"empty kind", Config{Address: "http://127.0.0.1:8500"}, "type", "is empty"},
+		{"unknown kind", Config{Kind: "etcd", Address: "http://127.0.0.1:8500"}, "type", `unknown kind "etcd"`},
+		{"empty address", Config{Kind: Consul}, "address", "is empty"},
+		{"ftp", Config{Kind: Consul, Address: "ftp://127.0.0.1"}, "address", `scheme "ftp"`},
+		{"no scheme", Config{Kind: Nomad, Address: "127.0.0.1:4646"}, "address", "has no scheme"},
+		{"no host", Config{Kind: Consul, Address: "http:///v1"}, "address", "has no host"},
+		{"userinfo", Config{Kind: Consul, Address: "http://admin:hunter2@127.0.0.1:8500"}, "address", "user:password@"},
+		{"bad port", Config{Kind: Consul, Address: "http://admin:hunter2@127.0.0.1:85x0"}, "address", "not a valid URL"},
+		{"query", Config{Kind: Consul, Address: "http://127.0.0.1:8500?token=hunter2"}, "address", "query"},
+		{"token newline", Config{Kind: Consul, Address: "http://127.0.0.1:8500", Token: "hunter2\nX-Evil: 1"}, "token", "more than one line"},
+		{"tls on http", Config{Kind: Consul, Address: "http://127.0.0.1:8500", TLS: TLSConfig{CAFile: notPEM}}, "tls", "https://"},
+		{"ca unreadable", Config{Kind: Consul, Address: "https://127.0.0.1:8501", TLS: TLSConfig{CAFile: missing}}, "tls.ca_file", "cannot read CA file"},
+		{"ca not pem", Config{Kind: Consul, Address: "https://127.0.0.1:8501", TLS: TLSConfig{CAFile: notPEM}}, "tls.ca_file", "holds no PEM certificate"},
+		{"cert without key", Config{Kind: Consul, Address: "https://127.0.0.1:8501", TLS: TLSConfig{CertFile: notPEM}}, "tls.key_file", "both or neither"},
+		{"key without cert", Config{Kind: Consul, Address: "https://127.0.0.1:8501", TLS: TLSConfig{KeyFile: notPEM}}, "tls.cert_file", "both or neither"},
+		{"bad key pair", Config{Kind: Consul, Address: "https://127.0.0.1:8501", TLS: TLSConfig{CertFile: notPEM, KeyFile: notPEM}}, "tls.cert_file", "cannot load client certificate"},
+		{"negative timeout", Config{Kind: Nomad, Address: "http://127.0.0.1:4646", Timeout: -1}, "timeout", "negative"},
+		{"negative connect timeout", Config{Kind: Nomad, Address: "http://127.0.0.1:4646", ConnectTimeout: -1}, "connect_timeout", "negative"},
+		{"dc on nomad", Config{Kind: Nomad, Address: "http://127.0.0.1:4646", Datacenter: "dc1"}, "datacenter", "consul sources only"},
+		{"region on consul", Config{Kind: Consul, Address: "http://127.0.0.1:8500", Region: "global"}, "region", "nomad sources only"},
+		{"namespace on consul", Config{Kind: Consul, Address: "http://127.0.0.1:8500", Namespace: "ns1"}, "namespace", "vault sources only"},
+		{"force on raft", Config{Kind: Raft, Address: "http://127.0.0.1:8080", ForceRestore: true}, "force_restore", "vault sources only"},
+		{"stale on vault", Config{Kind: Vault, Address: "http://127.0.0.1:8200", Stale: true}, "stale", "no stale mode"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,14 +88,14 @@ func TestNewBuildsEndpoints(t *testing.T) {
 			t.Fatalf("New(%+v): %v", tc.cfg, err)
 		}
 		hs := src.(*httpSource)
-		if got := hs.endpoint(OpSave, tc.cfg.Stale); got != tc.save {
+		if got, _ := hs.endpoint(OpSave, tc.cfg.Stale); got != tc.save {
 			t.Errorf("%s save URL = %s, want %s", tc.cfg.Kind, got, tc.save)
 		}
-		if got := hs.endpoint(OpRestore, false); got != tc.restore {
+		if got, _ := hs.endpoint(OpRestore, false); got != tc.restore {
 			t.Errorf("%s restore URL = %s, want %s", tc.cfg.Kind, got, tc.restore)
 		}
-		if hs.spec.tokenHeader != tc.tokenHeader || src.String() != tc.name || src.Kind() != tc.cfg.Kind {
-			t.Errorf("%s: header %s, name %q", tc.cfg.Kind, hs.spec.tokenHeader, src.String())
+		if hs.spec.TokenHeader != tc.tokenHeader || src.String() != tc.name || src.Kind() != tc.cfg.Kind {
+			t.Errorf("%s: header %s, name %q", tc.cfg.Kind, hs.spec.TokenHeader, src.String())
 		}
 		if got := src.VerifyOptions().RequireSealed; got != (tc.cfg.Kind == Vault) {
 			t.Errorf("%s: RequireSealed = %v", tc.cfg.Kind, got)
@@ -119,3 +123,27 @@ func TestParseRetryAfterAndServerMessage(t *testing.T) {
 }
 
 func timeZero() time.Time { return time.Date(2015, 10, 21, 7, 28, 0, 0, time.UTC) }
+
+// TestUserAgent: the caller names the program (raftsnap sends
+// "raftsnap/<version>"); a library user who does not gets "raftsnap".
+func TestUserAgent(t *testing.T) {
+	got := make(chan string, 2)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("User-Agent")
+		w.WriteHeader(http.StatusForbidden)
+	}))
+	defer srv.Close()
+	for _, ua := range []string{"raftsnap/v1.2.3", ""} {
+		src := mustNew(t, Config{Kind: Consul, Address: srv.URL, UserAgent: ua})
+		if _, err := src.Save(context.Background(), io.Discard); err == nil {
+			t.Fatal("want the 403 as an error")
+		}
+		want := ua
+		if want == "" {
+			want = "raftsnap"
+		}
+		if sent := <-got; sent != want {
+			t.Errorf("UserAgent %q: sent %q, want %q", ua, sent, want)
+		}
+	}
+}

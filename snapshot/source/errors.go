@@ -1,7 +1,6 @@
 package source
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -108,8 +107,10 @@ func IsNoLeader(err error) bool {
 
 // ConfigError is an invalid Config given to New. It is always permanent.
 type ConfigError struct {
-	Kind  Kind
-	Field string // Config field, e.g. "Address" or "TLS.CAFile"
+	Kind Kind
+	// Field is the setting's key in a configuration file's source block
+	// (Config's yaml tag), e.g. "address" or "tls.ca_file".
+	Field string
 	// Reason says what is wrong; it never quotes a token.
 	Reason string
 	Err    error
@@ -137,7 +138,7 @@ func statusError(kind Kind, op, rawURL string, resp *http.Response, token Secret
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		// Redirects are not followed: the token would go to another host.
 		if loc := resp.Header.Get("Location"); loc != "" {
-			e.Message = strings.TrimSpace(e.Message + " (redirected to " + capText(loc) + "; point the source at that address instead)")
+			e.Message = strings.TrimSpace(e.Message + " (redirected to " + quoteServer([]byte(loc), token) + "; point the source at that address instead)")
 		}
 	}
 	e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
@@ -163,25 +164,6 @@ func serverMessage(body []byte) string {
 		return capText(strings.Join(vaultErr.Errors, "; "))
 	}
 	return capText(string(body))
-}
-
-// scrubToken removes token from a server's answer before any of it is
-// quoted: a proxy or server may echo the request headers in its error page.
-// It runs on the raw bytes, before capping, so that a cut cannot leave part
-// of the token behind; a prefix of the token at the very end (the read
-// limit fell inside it) goes too.
-func scrubToken(body []byte, token Secret) []byte {
-	t := []byte(token.Reveal())
-	if len(t) == 0 {
-		return body
-	}
-	body = bytes.ReplaceAll(body, t, []byte("[redacted]"))
-	for n := min(len(t)-1, len(body)); n >= 4; n-- {
-		if bytes.HasSuffix(body, t[:n]) {
-			return append(body[:len(body)-n:len(body)-n], "[redacted]"...)
-		}
-	}
-	return body
 }
 
 func capText(s string) string {
@@ -245,7 +227,7 @@ func describeTransportError(err error) (string, bool) {
 		return "timed out: " + err.Error(), false
 	case errors.As(err, &unknownAuthority), errors.As(err, &hostnameErr), errors.As(err, &invalidCert),
 		errors.As(err, &verifyErr):
-		return "TLS certificate not trusted: " + err.Error() + " (check TLS.CAFile and TLS.ServerName)", true
+		return "TLS certificate not trusted: " + err.Error() + " (check tls.ca_file and tls.server_name)", true
 	case errors.As(err, &recordHeaderErr):
 		return "TLS handshake failed: the server does not speak TLS (use an http:// address?)", true
 	case errors.As(err, &alertErr), isRemoteTLSAlert(err):

@@ -32,77 +32,29 @@ const (
 	DigestAbsent DigestStatus = "absent"
 )
 
-// kindSpec is everything that differs between the HTTP APIs.
-type kindSpec struct {
-	path             string
-	forceRestorePath string // vault only
-	restoreMethod    string
-	tokenHeader      string
-	// staleValue is the value of ?stale= when Config.Stale; Consul takes a
-	// bare "?stale".
-	staleValue string
-	// locationParam carries Datacenter (consul) or Region (nomad).
-	locationParam string
-	// recordHeaders are copied into SaveResult.Headers when present.
-	recordHeaders []string
-	checkDigest   bool
-	requireSealed bool
-}
-
-var specs = map[Kind]kindSpec{
-	Consul: {
-		path:          "/v1/snapshot",
-		restoreMethod: http.MethodPut,
-		tokenHeader:   "X-Consul-Token",
-		staleValue:    "",
-		locationParam: "dc",
-		recordHeaders: []string{"X-Consul-Index", "X-Consul-KnownLeader", "X-Consul-LastContact"},
-	},
-	Nomad: {
-		path:          "/v1/operator/snapshot",
-		restoreMethod: http.MethodPut,
-		tokenHeader:   "X-Nomad-Token",
-		staleValue:    "true",
-		locationParam: "region",
-		recordHeaders: []string{"Digest", "X-Nomad-Index", "X-Nomad-KnownLeader", "X-Nomad-LastContact"},
-		checkDigest:   true,
-	},
-	Vault: {
-		path:             "/v1/sys/storage/raft/snapshot",
-		forceRestorePath: "/v1/sys/storage/raft/snapshot-force",
-		restoreMethod:    http.MethodPost,
-		tokenHeader:      "X-Vault-Token",
-		requireSealed:    true,
-	},
-	Raft: {
-		path:          "/v1/snapshot",
-		restoreMethod: http.MethodPut,
-		tokenHeader:   "X-Raft-Token",
-		staleValue:    "true",
-		recordHeaders: []string{"Digest", "X-Raft-Index", "X-Raft-Term", "X-Raft-Known-Leader"},
-		checkDigest:   true,
-	},
-}
+// defaultUserAgent is sent when Config.UserAgent is empty; raftsnap's own
+// callers send "raftsnap/<version>".
+const defaultUserAgent = "raftsnap"
 
 // copyBufferSize keeps syscalls per GiB low without holding much memory.
 const copyBufferSize = 256 << 10
 
 type httpSource struct {
 	kind   Kind
-	spec   kindSpec
+	spec   Spec
 	cfg    Config
-	base   *url.URL
+	addr   address
 	client *http.Client
 }
 
 // New validates cfg and builds the Source for cfg.Kind. Every problem is a
 // *ConfigError naming the field.
 func New(cfg Config) (Source, error) {
-	base, err := validate(cfg)
+	addr, err := validate(cfg)
 	if err != nil {
 		return nil, err
 	}
-	client, err := NewHTTPClient(cfg)
+	client, err := newHTTPClient(cfg, addr.socket)
 	if err != nil {
 		var cfgErr *ConfigError
 		if errors.As(err, &cfgErr) {
@@ -110,96 +62,72 @@ func New(cfg Config) (Source, error) {
 		}
 		return nil, err
 	}
-	return &httpSource{kind: cfg.Kind, spec: specs[cfg.Kind], cfg: cfg, base: base, client: client}, nil
+	spec, _ := Lookup(cfg.Kind) // validate checked it
+	return &httpSource{kind: cfg.Kind, spec: spec, cfg: cfg, addr: addr, client: client}, nil
 }
 
-func validate(cfg Config) (*url.URL, error) {
+func validate(cfg Config) (address, error) {
 	bad := func(field, reason string) error {
 		return &ConfigError{Kind: cfg.Kind, Field: field, Reason: reason}
 	}
-	if _, ok := specs[cfg.Kind]; !ok {
-		if cfg.Kind == "" {
-			return nil, bad("Kind", "is empty (want consul, nomad, vault or raft)")
-		}
-		return nil, bad("Kind", fmt.Sprintf("unknown kind %q (want consul, nomad, vault or raft)", cfg.Kind))
-	}
-	if cfg.Address == "" {
-		return nil, bad("Address", "is empty (want a base URL such as http://127.0.0.1:8500)")
-	}
-	base, err := url.Parse(cfg.Address)
+	spec, err := lookupKind(cfg.Kind)
 	if err != nil {
-		// The inner error only: url.Error quotes the whole address, which
-		// may hold a password.
-		var urlErr *url.Error
-		if errors.As(err, &urlErr) {
-			err = urlErr.Err
-		}
-		return nil, bad("Address", "is not a valid URL: "+err.Error())
+		return address{}, err
 	}
-	if base.User != nil {
-		return nil, bad("Address", "must not contain user:password@ (put the token in a token file or environment variable)")
+	addr, err := parseAddress(spec, cfg.Address)
+	if err != nil {
+		return address{}, bad("address", err.Error())
 	}
-	if base.Scheme != "http" && base.Scheme != "https" {
-		return nil, bad("Address", fmt.Sprintf("scheme %q is not supported (want http:// or https://)", base.Scheme))
-	}
-	if base.Host == "" || base.Hostname() == "" {
-		return nil, bad("Address", fmt.Sprintf("%q has no host", cfg.Address))
-	}
-	if base.RawQuery != "" || base.ForceQuery || base.Fragment != "" {
-		return nil, bad("Address", "must not contain a query (?...) or fragment (#...); use the source's options instead")
-	}
-	base.Path = strings.TrimRight(base.Path, "/")
-	base.RawPath = ""
-
 	if err := checkTokenChars(cfg.Token.Reveal()); err != nil {
-		return nil, bad("Token", err.Error())
+		return address{}, bad("token", err.Error())
 	}
 	tlsSet := cfg.TLS.CAFile != "" || cfg.TLS.CertFile != "" || cfg.TLS.KeyFile != "" ||
 		cfg.TLS.ServerName != "" || cfg.TLS.InsecureSkipVerify
-	if tlsSet && base.Scheme != "https" {
-		return nil, bad("TLS", "TLS settings need an https:// address")
+	if tlsSet && addr.base.Scheme != "https" {
+		return address{}, bad("tls", "TLS settings need an https:// address")
 	}
 	if cfg.ConnectTimeout < 0 {
-		return nil, bad("ConnectTimeout", "must not be negative")
+		return address{}, bad("connect_timeout", "must not be negative")
 	}
 	if cfg.Timeout < 0 {
-		return nil, bad("Timeout", "must not be negative")
+		return address{}, bad("timeout", "must not be negative")
 	}
-	if cfg.Datacenter != "" && cfg.Kind != Consul {
-		return nil, bad("Datacenter", "applies to consul sources only")
+	if cfg.Datacenter != "" && spec.DatacenterParam == "" {
+		return address{}, bad("datacenter", "applies to "+allowedFor(func(s Spec) bool { return s.DatacenterParam != "" }))
 	}
-	if cfg.Region != "" && cfg.Kind != Nomad {
-		return nil, bad("Region", "applies to nomad sources only")
+	if cfg.Region != "" && spec.RegionParam == "" {
+		return address{}, bad("region", "applies to "+allowedFor(func(s Spec) bool { return s.RegionParam != "" }))
 	}
 	if cfg.Namespace != "" {
-		if cfg.Kind != Vault {
-			return nil, bad("Namespace", "applies to vault sources only")
+		if spec.NamespaceHeader == "" {
+			return address{}, bad("namespace", "applies to "+allowedFor(func(s Spec) bool { return s.NamespaceHeader != "" }))
 		}
 		if err := checkTokenChars(cfg.Namespace); err != nil {
-			return nil, bad("Namespace", strings.Replace(err.Error(), "token", "namespace", 1))
+			return address{}, bad("namespace", strings.Replace(err.Error(), "token", "namespace", 1))
 		}
 	}
-	if cfg.ForceRestore && cfg.Kind != Vault {
-		return nil, bad("ForceRestore", "applies to vault sources only")
+	if cfg.ForceRestore && spec.ForceRestorePath == "" {
+		return address{}, bad("force_restore", "applies to "+allowedFor(func(s Spec) bool { return s.ForceRestorePath != "" }))
 	}
-	if cfg.Stale && cfg.Kind == Vault {
-		return nil, bad("Stale", "vault has no stale mode (snapshots always come from the active node)")
+	noStale := fmt.Sprintf("%s has no stale mode (%s)", cfg.Kind, spec.NoStaleReason)
+	if cfg.Stale && spec.StaleQuery == "" {
+		return address{}, bad("stale", noStale)
 	}
-	if cfg.StaleFallback && cfg.Kind == Vault {
-		return nil, bad("StaleFallback", "vault has no stale mode (snapshots always come from the active node)")
+	if cfg.StaleFallback && spec.StaleQuery == "" {
+		return address{}, bad("stale_fallback", noStale)
 	}
 	if cfg.StaleFallback && cfg.Stale {
-		return nil, bad("StaleFallback", "has no effect when stale is set: every save is already stale")
+		return address{}, bad("stale_fallback", "has no effect when stale is set: every save is already stale")
 	}
 	if cfg.MaxSize < 0 {
-		return nil, bad("MaxSize", "must not be negative")
+		return address{}, bad("max_size", "must not be negative")
 	}
-	return base, nil
+	return addr, nil
 }
 
 func (s *httpSource) Kind() Kind { return s.kind }
 
-func (s *httpSource) String() string { return fmt.Sprintf("%s at %s", s.kind, s.base.String()) }
+func (s *httpSource) String() string { return fmt.Sprintf("%s at %s", s.kind, s.addr) }
 
 // Format prints String for every verb: %#v would otherwise dump the
 // unexported config, token included, since fmt cannot call Secret's methods
@@ -207,47 +135,45 @@ func (s *httpSource) String() string { return fmt.Sprintf("%s at %s", s.kind, s.
 func (s *httpSource) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, s.String()) }
 
 func (s *httpSource) VerifyOptions() snapshot.VerifyOptions {
-	return snapshot.VerifyOptions{RequireSealed: s.spec.requireSealed}
+	return snapshot.VerifyOptions{RequireSealed: s.spec.RequireSealed}
 }
 
 // StaleFallback and SaveStale implement StaleFallbackSource.
 func (s *httpSource) StaleFallback() bool { return s.cfg.StaleFallback }
 
 func (s *httpSource) SaveStale(ctx context.Context, w io.Writer) (*SaveResult, error) {
-	if s.spec.staleValue == "" && s.kind != Consul {
-		return nil, &Error{Kind: s.kind, Op: OpSave, URL: s.endpoint(OpSave, false), Message: "this source has no stale mode", permanent: true}
+	if s.spec.StaleQuery == "" {
+		_, shown := s.endpoint(OpSave, false)
+		return nil, &Error{Kind: s.kind, Op: OpSave, URL: shown, Message: "this source has no stale mode", permanent: true}
 	}
 	return s.save(ctx, w, true)
 }
 
-// endpoint builds the request URL; it holds no secret.
-func (s *httpSource) endpoint(op string, stale bool) string {
-	u := *s.base
-	path := s.spec.path
-	if op == OpRestore && s.cfg.ForceRestore && s.spec.forceRestorePath != "" {
-		path = s.spec.forceRestorePath
+// endpoint builds the request URL, and how errors show it (they differ for
+// a unix socket); neither holds a secret.
+func (s *httpSource) endpoint(op string, stale bool) (requestURL, shown string) {
+	u := *s.addr.base
+	path := s.spec.Path
+	if op == OpRestore && s.cfg.ForceRestore && s.spec.ForceRestorePath != "" {
+		path = s.spec.ForceRestorePath
 	}
-	u.Path = s.base.Path + path
+	u.Path = s.addr.base.Path + path
 	query := url.Values{}
-	if s.spec.locationParam == "dc" && s.cfg.Datacenter != "" {
-		query.Set("dc", s.cfg.Datacenter)
+	if s.spec.DatacenterParam != "" && s.cfg.Datacenter != "" {
+		query.Set(s.spec.DatacenterParam, s.cfg.Datacenter)
 	}
-	if s.spec.locationParam == "region" && s.cfg.Region != "" {
-		query.Set("region", s.cfg.Region)
+	if s.spec.RegionParam != "" && s.cfg.Region != "" {
+		query.Set(s.spec.RegionParam, s.cfg.Region)
 	}
 	encoded := query.Encode()
-	if op == OpSave && stale {
-		stale := "stale"
-		if s.spec.staleValue != "" {
-			stale += "=" + s.spec.staleValue
-		}
+	if op == OpSave && stale && s.spec.StaleQuery != "" {
 		if encoded != "" {
 			encoded += "&"
 		}
-		encoded += stale
+		encoded += s.spec.StaleQuery
 	}
 	u.RawQuery = encoded
-	return u.String()
+	return u.String(), s.addr.show(&u)
 }
 
 func (s *httpSource) newRequest(ctx context.Context, method, rawURL string, body io.Reader) (*http.Request, error) {
@@ -255,12 +181,16 @@ func (s *httpSource) newRequest(ctx context.Context, method, rawURL string, body
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("User-Agent", UserAgent())
-	if s.cfg.Token.IsSet() {
-		req.Header.Set(s.spec.tokenHeader, s.cfg.Token.Reveal())
+	userAgent := s.cfg.UserAgent
+	if userAgent == "" {
+		userAgent = defaultUserAgent
 	}
-	if s.cfg.Namespace != "" {
-		req.Header.Set("X-Vault-Namespace", s.cfg.Namespace)
+	req.Header.Set("User-Agent", userAgent)
+	if s.cfg.Token.IsSet() {
+		req.Header.Set(s.spec.TokenHeader, s.cfg.Token.Reveal())
+	}
+	if s.spec.NamespaceHeader != "" && s.cfg.Namespace != "" {
+		req.Header.Set(s.spec.NamespaceHeader, s.cfg.Namespace)
 	}
 	return req, nil
 }
@@ -275,26 +205,19 @@ func (s *httpSource) Save(ctx context.Context, w io.Writer) (*SaveResult, error)
 	return s.save(ctx, w, s.cfg.Stale)
 }
 
-// redactToken removes this source's token from the server text quoted in
-// err: a proxy or server that echoes the request headers in its error page
-// must not carry the token into logs, status and metrics.
-func (s *httpSource) redactToken(err error) error {
-	token := s.cfg.Token.Reveal()
-	var e *Error
-	if token == "" || !errors.As(err, &e) || !strings.Contains(e.Message, token) {
-		return err
-	}
-	e.Message = strings.ReplaceAll(e.Message, token, "[redacted]")
-	return err
-}
+// token is what Redact scrubs from errors quoting this source's answers.
+func (s *httpSource) token() Secret { return s.cfg.Token }
 
 func (s *httpSource) save(ctx context.Context, w io.Writer, stale bool) (res *SaveResult, err error) {
-	defer func() { err = s.redactToken(err) }()
-	rawURL := s.endpoint(OpSave, stale)
+	// Last line of defence: whatever the paths below quote (transport
+	// errors, the writer's verification errors), nothing of the token
+	// leaves this function.
+	defer func() { err = redactError(err, s.cfg.Token) }()
+	reqURL, rawURL := s.endpoint(OpSave, stale)
 	fail := func(msg string, permanent bool, err error) *Error {
 		return &Error{Kind: s.kind, Op: OpSave, URL: rawURL, Message: msg, Err: err, permanent: permanent}
 	}
-	req, err := s.newRequest(ctx, http.MethodGet, rawURL, nil)
+	req, err := s.newRequest(ctx, http.MethodGet, reqURL, nil)
 	if err != nil {
 		return nil, fail("building request: "+err.Error(), true, err)
 	}
@@ -318,22 +241,25 @@ func (s *httpSource) save(ctx context.Context, w io.Writer, stale bool) (res *Sa
 	if notArchiveType(resp.Header.Get("Content-Type")) {
 		if magic, _ := peeked.Peek(2); !bytes.Equal(magic, []byte{0x1f, 0x8b}) {
 			page, _ := io.ReadAll(io.LimitReader(peeked, maxServerMessage*4))
-			return nil, fail(fmt.Sprintf("%s (200 with Content-Type %s): %s", ErrNotArchive, capText(resp.Header.Get("Content-Type")), serverMessage(scrubToken(page, s.cfg.Token))), true, ErrNotArchive)
+			return nil, fail(fmt.Sprintf("%s (200 with Content-Type %s): %s", ErrNotArchive,
+				quoteServer([]byte(resp.Header.Get("Content-Type")), s.cfg.Token), serverMessage(scrubToken(page, s.cfg.Token))), true, ErrNotArchive)
 		}
 	}
 
 	result := &SaveResult{Headers: map[string]string{}, Stale: stale}
-	for _, name := range s.spec.recordHeaders {
+	for _, name := range s.spec.RecordHeaders {
 		if value := resp.Header.Get(name); value != "" {
-			result.Headers[name] = value
+			// Recorded in the sidecar and shown in status: scrubbed like
+			// any other server text.
+			result.Headers[name] = quoteServer([]byte(value), s.cfg.Token)
 		}
 	}
 	var (
 		wantDigest []byte
 		hasher     hash.Hash
 	)
-	if s.spec.checkDigest {
-		wantDigest, err = parseSHA256Digest(resp.Header.Values("Digest"))
+	if s.spec.CheckDigest {
+		wantDigest, err = parseSHA256Digest(resp.Header.Values("Digest"), s.cfg.Token)
 		if err != nil {
 			return nil, fail(err.Error(), true, err)
 		}
@@ -366,7 +292,7 @@ func (s *httpSource) save(ctx context.Context, w io.Writer, stale bool) (res *Sa
 	if resp.ContentLength >= 0 && n != resp.ContentLength {
 		return nil, s.cutShort(rawURL, n, resp.ContentLength, io.ErrUnexpectedEOF)
 	}
-	if s.spec.checkDigest {
+	if s.spec.CheckDigest {
 		if hasher == nil {
 			result.Digest = DigestAbsent
 		} else {
@@ -404,8 +330,8 @@ func (s *httpSource) cutShort(rawURL string, got, want int64, err error) *Error 
 // set. It never sends more than size bytes; an archive shorter than size is
 // a permanent error.
 func (s *httpSource) Restore(ctx context.Context, archive io.Reader, size int64) (err error) {
-	defer func() { err = s.redactToken(err) }()
-	rawURL := s.endpoint(OpRestore, false)
+	defer func() { err = redactError(err, s.cfg.Token) }()
+	reqURL, rawURL := s.endpoint(OpRestore, false)
 	fail := func(msg string, permanent bool, err error) *Error {
 		return &Error{Kind: s.kind, Op: OpRestore, URL: rawURL, Message: msg, Err: err, permanent: permanent}
 	}
@@ -417,7 +343,7 @@ func (s *httpSource) Restore(ctx context.Context, archive io.Reader, size int64)
 	}
 	// LimitReader also hides any Close method: the caller owns the archive.
 	body := &trackingReader{r: io.LimitReader(archive, size)}
-	req, err := s.newRequest(ctx, s.spec.restoreMethod, rawURL, body)
+	req, err := s.newRequest(ctx, s.spec.RestoreMethod, reqURL, body)
 	if err != nil {
 		return fail("building request: "+err.Error(), true, err)
 	}
@@ -445,7 +371,7 @@ func (s *httpSource) Restore(ctx context.Context, archive io.Reader, size int64)
 
 // parseSHA256Digest picks the sha-256 value out of Digest headers (RFC 3230:
 // comma-separated algorithm=base64 pairs). nil, nil means none was sent.
-func parseSHA256Digest(values []string) ([]byte, error) {
+func parseSHA256Digest(values []string, token Secret) ([]byte, error) {
 	for _, value := range values {
 		for _, part := range strings.Split(value, ",") {
 			algo, encoded, ok := strings.Cut(strings.TrimSpace(part), "=")
@@ -454,7 +380,7 @@ func parseSHA256Digest(values []string) ([]byte, error) {
 			}
 			sum, err := base64.StdEncoding.DecodeString(strings.TrimSpace(encoded))
 			if err != nil || len(sum) != sha256.Size {
-				return nil, fmt.Errorf("server sent a malformed Digest header %q: want sha-256=<base64 of 32 bytes>", capText(value))
+				return nil, fmt.Errorf("server sent a malformed Digest header %q: want sha-256=<base64 of 32 bytes>", quoteServer([]byte(value), token))
 			}
 			return sum, nil
 		}

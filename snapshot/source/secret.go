@@ -50,57 +50,24 @@ func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `
 // never use a Secret as a map key.
 func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
 
-// DefaultTokenEnv is the environment variable the vendor's own CLI reads the
-// token from: CONSUL_HTTP_TOKEN, NOMAD_TOKEN, VAULT_TOKEN, and
-// RAFTSNAP_RAFT_TOKEN for the raft handler. Unknown kinds return "".
-func DefaultTokenEnv(kind Kind) string {
-	switch kind {
-	case Consul:
-		return "CONSUL_HTTP_TOKEN"
-	case Nomad:
-		return "NOMAD_TOKEN"
-	case Vault:
-		return "VAULT_TOKEN"
-	case Raft:
-		return "RAFTSNAP_RAFT_TOKEN"
-	}
-	return ""
-}
-
-// LoadToken finds a source's token. The rules, in order:
-//
-//  1. file != "": the token is the file's content with surrounding
-//     whitespace trimmed. A missing, unreadable, empty or multi-line file is
-//     an error; envVar is then ignored even if it is set. A file readable by
-//     group or others is used but logged as a WARN (the log line names the
-//     file and its mode, never the token).
-//  2. file == "" and envVar names a variable that is set and not blank: the
-//     variable's value, trimmed.
-//  3. Otherwise: no token (an empty Secret, nil error), which is right for
-//     servers without ACLs.
-//
-// Callers usually pass DefaultTokenEnv(kind) as envVar when the
-// configuration names none. logger may be nil (slog.Default is used).
-func LoadToken(file, envVar string, logger *slog.Logger) (Secret, error) {
-	if logger == nil {
-		logger = slog.Default()
-	}
-	if file != "" {
-		return loadTokenFile(file, logger)
-	}
-	if envVar == "" {
-		return "", nil
-	}
-	value := strings.TrimSpace(os.Getenv(envVar))
+// tokenFromEnv reads a token from the variable name; unset or blank is no
+// token.
+func tokenFromEnv(name string, lookupEnv func(string) (string, bool)) (Secret, error) {
+	raw, _ := lookupEnv(name)
+	value := strings.TrimSpace(raw)
 	if value == "" {
 		return "", nil
 	}
 	if err := checkTokenChars(value); err != nil {
-		return "", fmt.Errorf("token from environment variable %s: %w", envVar, err)
+		return "", fmt.Errorf("token from environment variable %s: %w", name, err)
 	}
 	return Secret(value), nil
 }
 
+// loadTokenFile reads a token file: its content with surrounding whitespace
+// trimmed. A missing, unreadable, empty or multi-line file is an error. A
+// file readable by group or others is used but logged as a WARN (naming
+// the file and its mode, never the token).
 func loadTokenFile(file string, logger *slog.Logger) (Secret, error) {
 	f, err := os.Open(file)
 	if err != nil {

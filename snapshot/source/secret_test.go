@@ -77,33 +77,58 @@ func writeTokenFile(t *testing.T, content string, mode os.FileMode) string {
 	return path
 }
 
+// envOf is a lookupEnv over a fixed environment.
+func envOf(vars map[string]string) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		v, ok := vars[name]
+		return v, ok
+	}
+}
+
+// resolvedToken runs Config.Resolve for a consul source and returns the token.
+func resolvedToken(cfg Config, env map[string]string) (Secret, error) {
+	cfg.Kind, cfg.Address = Consul, "http://127.0.0.1:8500"
+	resolved, err := cfg.Resolve(envOf(env), nil)
+	return resolved.Token, err
+}
+
 func TestLoadToken(t *testing.T) {
 	const envVar = "RAFTSNAP_TEST_TOKEN_ENV"
 	privateFile := writeTokenFile(t, "  "+testToken+"\n\n", 0o600)
 
 	t.Run("file wins over env", func(t *testing.T) {
-		t.Setenv(envVar, "from-env")
-		got, err := LoadToken(privateFile, envVar, nil)
-		if err != nil || got.Reveal() != testToken {
-			t.Fatalf("got %q, %v; want the trimmed file content", got.Reveal(), err)
+		env := map[string]string{envVar: "from-env", "CONSUL_HTTP_TOKEN": "from-default-env"}
+		for _, cfg := range []Config{{TokenFile: privateFile, TokenEnv: envVar}, {TokenFile: privateFile}} {
+			got, err := resolvedToken(cfg, env)
+			if err != nil || got.Reveal() != testToken {
+				t.Fatalf("got %q, %v; want the trimmed file content", got.Reveal(), err)
+			}
 		}
 	})
 	t.Run("env when no file", func(t *testing.T) {
-		t.Setenv(envVar, " from-env\n")
-		got, err := LoadToken("", envVar, nil)
+		got, err := resolvedToken(Config{TokenEnv: envVar}, map[string]string{envVar: " from-env\n", "CONSUL_HTTP_TOKEN": "from-default-env"})
 		if err != nil || got.Reveal() != "from-env" {
 			t.Fatalf("got %q, %v", got.Reveal(), err)
 		}
+		got, err = resolvedToken(Config{}, map[string]string{"CONSUL_HTTP_TOKEN": " from-default-env\n"})
+		if err != nil || got.Reveal() != "from-default-env" {
+			t.Fatalf("kind's variable: got %q, %v", got.Reveal(), err)
+		}
 	})
 	t.Run("neither means no token", func(t *testing.T) {
-		t.Setenv(envVar, "")
-		got, err := LoadToken("", envVar, nil)
+		got, err := resolvedToken(Config{TokenEnv: envVar}, map[string]string{envVar: ""})
 		if err != nil || got.IsSet() {
 			t.Fatalf("got set=%v, %v; want no token and no error", got.IsSet(), err)
 		}
-		got, err = LoadToken("", "", nil)
+		got, err = resolvedToken(Config{}, map[string]string{"CONSUL_HTTP_TOKEN": " "})
 		if err != nil || got.IsSet() {
 			t.Fatalf("got set=%v, %v; want no token and no error", got.IsSet(), err)
+		}
+	})
+	t.Run("named variable unset", func(t *testing.T) {
+		_, err := resolvedToken(Config{TokenEnv: envVar}, map[string]string{"CONSUL_HTTP_TOKEN": "from-default-env"})
+		if err == nil || !strings.Contains(err.Error(), envVar+", which is not set") {
+			t.Fatalf("err = %v; want one saying %s is not set", err, envVar)
 		}
 	})
 	t.Run("errors", func(t *testing.T) {
@@ -116,7 +141,7 @@ func TestLoadToken(t *testing.T) {
 			"directory": {t.TempDir(), "not a regular file"},
 		}
 		for name, tc := range cases {
-			_, err := LoadToken(tc.file, "", nil)
+			_, err := resolvedToken(Config{TokenFile: tc.file}, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("%s: err = %v, want it to contain %q", name, err, tc.want)
 				continue
@@ -127,8 +152,7 @@ func TestLoadToken(t *testing.T) {
 		}
 	})
 	t.Run("env with newline", func(t *testing.T) {
-		t.Setenv(envVar, testToken+"\nX")
-		_, err := LoadToken("", envVar, nil)
+		_, err := resolvedToken(Config{TokenEnv: envVar}, map[string]string{envVar: testToken + "\nX"})
 		if err == nil || !strings.Contains(err.Error(), envVar) || strings.Contains(err.Error(), testToken) {
 			t.Fatalf("err = %v; want one naming %s without the token", err, envVar)
 		}
@@ -140,7 +164,7 @@ func TestLoadTokenWarnsAboutLooseFileModeWithoutTheToken(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(&logBuf, nil))
 
 	private := writeTokenFile(t, testToken, 0o600)
-	if _, err := LoadToken(private, "", logger); err != nil {
+	if _, err := (Config{Kind: Consul, TokenFile: private}).Resolve(nil, logger); err != nil {
 		t.Fatal(err)
 	}
 	if logBuf.Len() != 0 {
@@ -148,7 +172,8 @@ func TestLoadTokenWarnsAboutLooseFileModeWithoutTheToken(t *testing.T) {
 	}
 
 	loose := writeTokenFile(t, testToken, 0o644)
-	got, err := LoadToken(loose, "", logger)
+	resolved, err := (Config{Kind: Consul, TokenFile: loose}).Resolve(nil, logger)
+	got := resolved.Token
 	if err != nil || got.Reveal() != testToken {
 		t.Fatalf("loose file: %q, %v", got.Reveal(), err)
 	}
@@ -162,10 +187,14 @@ func TestLoadTokenWarnsAboutLooseFileModeWithoutTheToken(t *testing.T) {
 }
 
 func TestDefaultTokenEnv(t *testing.T) {
-	want := map[Kind]string{Consul: "CONSUL_HTTP_TOKEN", Nomad: "NOMAD_TOKEN", Vault: "VAULT_TOKEN", Raft: "RAFTSNAP_RAFT_TOKEN", "etcd": ""}
+	want := map[Kind]string{Consul: "CONSUL_HTTP_TOKEN", Nomad: "NOMAD_TOKEN", Vault: "VAULT_TOKEN", Raft: "RAFTSNAP_RAFT_TOKEN"}
 	for kind, env := range want {
-		if got := DefaultTokenEnv(kind); got != env {
-			t.Errorf("DefaultTokenEnv(%s) = %q, want %q", kind, got, env)
+		spec, ok := Lookup(kind)
+		if got := spec.Env.Token; !ok || got != env {
+			t.Errorf("%s token variable = %q (registered %v), want %q", kind, got, ok, env)
 		}
+	}
+	if _, ok := Lookup("etcd"); ok {
+		t.Error("etcd is registered")
 	}
 }

@@ -11,17 +11,6 @@ import (
 	"github.com/raftsnap/raftsnap/snapshot"
 )
 
-// Kind names a type of source.
-type Kind string
-
-const (
-	Consul Kind = "consul"
-	Nomad  Kind = "nomad"
-	Vault  Kind = "vault"
-	// Raft is a Go service exposing snapshot.NewHandler over HTTP.
-	Raft Kind = "raft"
-)
-
 // Source is where snapshots come from and where restores go.
 type Source interface {
 	Kind() Kind
@@ -68,39 +57,55 @@ type StaleFallbackSource interface {
 // TLSConfig configures HTTPS to a source. Verification is never skipped
 // unless InsecureSkipVerify is set explicitly.
 type TLSConfig struct {
-	CAFile             string
-	CertFile           string
-	KeyFile            string
-	ServerName         string
-	InsecureSkipVerify bool
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
 }
 
-// Config is everything needed to build a Source.
+// Config is a source's settings, in one shape for everything that sets
+// them: its yaml tags are the keys of a source block in raftsnap's
+// configuration file, the CLI binds its flags to its fields, and New builds
+// the Source. Fields tagged yaml:"-" never come from a configuration file:
+// Token is loaded by Resolve, the others are set by the caller.
+//
+// A configuration file writes ConnectTimeout as a duration (30s, 1m) and
+// fields tagged format:"size" as a size (10GiB, 500MB).
 type Config struct {
-	Kind    Kind
-	Address string // base URL, e.g. http://127.0.0.1:8500
-	Token   Secret
+	Kind    Kind   `yaml:"type"`
+	Address string `yaml:"address"` // base URL, e.g. http://127.0.0.1:8500
+	// TokenFile and TokenEnv say where Resolve loads Token from.
+	TokenFile string `yaml:"token_file"`
+	TokenEnv  string `yaml:"token_env"`
 	// Stale lets a follower answer (Consul, Nomad, raft handler).
-	Stale bool
+	Stale bool `yaml:"stale"`
 	// StaleFallback lets a caller retry a consistent save as a stale one
 	// when the cluster has no leader (see StaleFallbackSource). Not with
 	// Stale, not for vault.
-	StaleFallback bool
+	StaleFallback bool `yaml:"stale_fallback"`
 	// MaxSize, when positive, caps a saved snapshot: a Content-Length above
 	// it is refused before the body is read, and a body that passes it is
 	// cut off there. The error wraps ErrTooLarge and is permanent.
-	MaxSize    int64
-	Datacenter string // consul
-	Region     string // nomad
-	Namespace  string // vault (X-Vault-Namespace)
+	MaxSize    int64  `yaml:"max_size" format:"size"`
+	Datacenter string `yaml:"datacenter"` // consul
+	Region     string `yaml:"region"`     // nomad
+	Namespace  string `yaml:"namespace"`  // vault (X-Vault-Namespace)
 	// ForceRestore uses Vault's snapshot-force endpoint.
-	ForceRestore bool
-	TLS          TLSConfig
-	// ConnectTimeout bounds dialing and the TLS handshake; Timeout, when
-	// non-zero, bounds a whole request. Callers usually bound runs by
-	// context instead.
-	ConnectTimeout time.Duration
-	Timeout        time.Duration
+	ForceRestore bool      `yaml:"force_restore"`
+	TLS          TLSConfig `yaml:"tls"`
+	// ConnectTimeout bounds dialing and the TLS handshake (0: 10s).
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+
+	// Token is sent in the kind's token header; Resolve loads it.
+	Token Secret `yaml:"-"`
+	// Timeout, when non-zero, bounds a whole request. Callers usually
+	// bound runs by context instead.
+	Timeout time.Duration `yaml:"-"`
+	// UserAgent is sent with every request (empty: "raftsnap"). raftsnap
+	// itself sends "raftsnap/<version>"; this package cannot know the
+	// version of the program embedding it.
+	UserAgent string `yaml:"-"`
 }
 
 // Secret holds a token. It formats as "[redacted]" everywhere (fmt, slog,

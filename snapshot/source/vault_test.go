@@ -45,7 +45,7 @@ func (v *vaultTestServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		vaultError(http.StatusForbidden, "permission denied")
 		return
 	}
-	if ua := r.Header.Get("User-Agent"); !strings.HasPrefix(ua, "raftsnap/") {
+	if ua := r.Header.Get("User-Agent"); ua != "raftsnap" && !strings.HasPrefix(ua, "raftsnap/") {
 		vaultError(http.StatusBadRequest, "unexpected User-Agent "+ua)
 		return
 	}

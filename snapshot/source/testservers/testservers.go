@@ -44,6 +44,9 @@ type Server struct {
 	Dir string
 	// ManagementToken is set when ACLs are enabled.
 	ManagementToken string
+	// Socket is the unix socket the HTTP API also listens on, when asked
+	// for (ConsulOptions.UnixSocket).
+	Socket string
 
 	kind    string
 	logPath string
@@ -102,6 +105,8 @@ func FreePort(t testing.TB) int {
 type ConsulOptions struct {
 	// ACL enables ACLs with default deny and a management token.
 	ACL bool
+	// UnixSocket serves the HTTP API on a unix socket too (Server.Socket).
+	UnixSocket bool
 }
 
 // StartConsul runs `consul agent -dev` on loopback ports.
@@ -125,6 +130,16 @@ ports {
 disable_update_check = true
 `, httpPort, serfLAN, serverPort)
 	s := &Server{kind: "consul", Dir: dir, Addr: fmt.Sprintf("http://127.0.0.1:%d", httpPort)}
+	if opts.UnixSocket {
+		// Not under t.TempDir: a socket path must fit in 108 bytes.
+		sockDir, err := os.MkdirTemp("", "consul-sock-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.RemoveAll(sockDir) })
+		s.Socket = filepath.Join(sockDir, "http.sock")
+		hcl += fmt.Sprintf("addresses { http = \"127.0.0.1 unix://%s\" }\n", s.Socket)
+	}
 	if opts.ACL {
 		s.ManagementToken = newUUID(t)
 		hcl += fmt.Sprintf(`
@@ -142,6 +157,15 @@ acl {
 	s.start(t, bin, "agent", "-dev", "-bind=127.0.0.1", "-client=127.0.0.1",
 		"-node=raftsnap-test", "-config-file="+configFile)
 	s.waitLeader(t)
+	if s.Socket != "" {
+		s.waitUntil(t, "listening on "+s.Socket, func() bool {
+			conn, err := net.Dial("unix", s.Socket)
+			if err == nil {
+				_ = conn.Close()
+			}
+			return err == nil
+		})
+	}
 	if opts.ACL {
 		// The leader installs the initial management token shortly after
 		// winning the election; wait until it is accepted.

@@ -1,0 +1,89 @@
+package client
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/raftsnap/raftsnap/snapshot/source"
+	"github.com/raftsnap/raftsnap/snapshot/source/testservers"
+)
+
+// TestSourceFlagsDeriveFromRegistry: every registered kind is offered by
+// shell completion of --source and named in the help, with its variables.
+func TestSourceFlagsDeriveFromRegistry(t *testing.T) {
+	for _, cmd := range []string{"save", "restore"} {
+		completion := mustRaftsnap(t, "__complete", "snapshot", cmd, "--source", "")
+		help := mustRaftsnap(t, "snapshot", cmd, "--help")
+		for _, spec := range source.Kinds() {
+			if !strings.Contains(completion.stdout, string(spec.Kind)+"\t"+spec.Title+"\n") {
+				t.Errorf("%s: completion of --source lacks %s:\n%s", cmd, spec.Kind, completion.stdout)
+			}
+			for _, env := range []string{spec.Env.Address, spec.Env.Token} {
+				if env != "" && !strings.Contains(help.stdout, env) {
+					t.Errorf("%s --help does not name %s:\n%s", cmd, env, help.stdout)
+				}
+			}
+		}
+		if !strings.Contains(help.stdout, "source kind: "+source.KindNames()) {
+			t.Errorf("%s --help does not list the kinds:\n%s", cmd, help.stdout)
+		}
+	}
+}
+
+// TestCLIVendorEnvironment: wherever the consul CLI saves a snapshot from
+// its environment alone, so does raftsnap; a variable naming a missing
+// file is a usage error naming it.
+func TestCLIVendorEnvironment(t *testing.T) {
+	consul := testservers.StartConsul(t, testservers.ConsulOptions{UnixSocket: true})
+	consulBin := testservers.Binary(t, "consul")
+	dir := t.TempDir()
+	for i, addr := range []string{strings.TrimPrefix(consul.Addr, "http://"), "unix://" + consul.Socket} {
+		t.Setenv("CONSUL_HTTP_ADDR", addr)
+		vendor(t, consulBin, []string{"CONSUL_HTTP_ADDR=" + addr}, "snapshot", "save", filepath.Join(dir, fmt.Sprintf("consul-%d.snap", i)))
+		ours := filepath.Join(dir, fmt.Sprintf("raftsnap-%d.snap", i))
+		r := mustRaftsnap(t, "snapshot", "save", "--source", "consul", ours)
+		if !strings.Contains(r.stdout, "Saved "+ours) {
+			t.Errorf("CONSUL_HTTP_ADDR=%s: %s", addr, r)
+		}
+	}
+
+	t.Setenv("VAULT_ADDR", "") // empty counts as unset: the default https:// address
+	t.Setenv("VAULT_CACERT", filepath.Join(dir, "nonexistent.pem"))
+	r := raftsnap(t, "snapshot", "save", "--source", "vault", filepath.Join(dir, "vault.snap"))
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "environment variable VAULT_CACERT names "+filepath.Join(dir, "nonexistent.pem")+": no such file or directory") {
+		t.Errorf("VAULT_CACERT naming a missing file: want exit %d naming it, got %s", ExitUsage, r)
+	}
+	assertOnlyFiles(t, dir, "consul-0.snap", "consul-1.snap", "raftsnap-0.snap", "raftsnap-1.snap")
+}
+
+// TestCLISaveNeverPrintsTheToken: a 200 body beginning with the request's
+// token fails verification, whose message quotes the first bytes; the
+// token must not reach the terminal, whether the verifier stops the
+// download (a long body) or refuses the archive at its end (a short one).
+func TestCLISaveNeverPrintsTheToken(t *testing.T) {
+	const token = "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d"
+	t.Setenv("RAFTSNAP_RAFT_TOKEN", token)
+	for _, size := range []int{0, 8 << 20} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Header().Set("X-Raft-Index", r.Header.Get("X-Raft-Token"))
+			fmt.Fprintf(w, "%s is not an archive%s", r.Header.Get("X-Raft-Token"), strings.Repeat(".", size))
+		}))
+		dir := t.TempDir()
+		r := raftsnap(t, "snapshot", "save", "--source", "raft", "--address", srv.URL, filepath.Join(dir, "x.snap"))
+		srv.Close()
+		if r.code != ExitInvalid || !strings.Contains(r.stderr, "not gzip") || !strings.Contains(r.stderr, "[redacted]") {
+			t.Fatalf("%d bytes more: want exit %d quoting a redacted body: %s", size, ExitInvalid, r)
+		}
+		for i := 0; i+source.MinTokenFragment <= len(token); i++ {
+			if frag := token[i : i+source.MinTokenFragment]; strings.Contains(r.stdout+r.stderr, frag) {
+				t.Fatalf("%d bytes more: a piece of the token (%q) was printed: %s", size, frag, r)
+			}
+		}
+		assertOnlyFiles(t, dir)
+	}
+}
