@@ -66,7 +66,7 @@ func runSnapshotSave(ctx context.Context, g *globalOptions, opts *snapshotSaveOp
 	if err != nil {
 		return err
 	}
-	if t := opts.source.timeout; t > 0 {
+	if t := opts.source.Timeout; t > 0 {
 		// The HTTP client's timeout ends with the download; this one also
 		// bounds the verification of what has already arrived.
 		var cancel context.CancelFunc

@@ -148,7 +148,7 @@ func TestNoTokenInAnyResponseShape(t *testing.T) {
 // saveVerified saves as the daemon and the CLI do: into a verifier, whose
 // error comes back through Save or from Close, then through Redact.
 func saveVerified(src Source) (*SaveResult, error) {
-	verifier := snapshot.NewVerifier(src.VerifyOptions())
+	verifier := snapshot.NewVerifier(context.Background(), src.VerifyOptions())
 	res, err := src.Save(context.Background(), io.MultiWriter(io.Discard, verifier))
 	if err != nil {
 		verifier.Abort()
