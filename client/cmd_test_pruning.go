@@ -150,6 +150,7 @@ func runTestPruning(g *globalOptions, opts *testPruningOptions) error {
 		if err != nil {
 			return err
 		}
+		defer st.Close()
 		// The daemon's pass, minus the deletes (see retention.PassOptions).
 		res, err := retention.Prune(context.Background(), st, policy, retention.PassOptions{Owner: jobOwner(job), Now: now, DryRun: true})
 		if err != nil {
