@@ -30,6 +30,19 @@ func openStore(t *testing.T) *store.Local {
 	return st
 }
 
+// rot flips one byte in the middle of e's archive: bit rot, same size.
+func rot(t *testing.T, e store.Entry) {
+	t.Helper()
+	data, err := os.ReadFile(e.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0xff
+	if err := os.WriteFile(e.Path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // verdicts renders decisions as "name keep reasons" lines, for comparing.
 func verdicts(ds []Decision) []string {
 	out := make([]string, len(ds))
@@ -50,15 +63,7 @@ func TestPruneReverifiesTheSnapshotItProtects(t *testing.T) {
 	good := storetest.Commit(t, st, "snap", 1, 5, now.Add(-2*time.Hour))
 	rotten := storetest.Commit(t, st, "snap", 1, 6, now.Add(-time.Hour))
 
-	// Bit rot in the newest archive: same size, one byte changed.
-	data, err := os.ReadFile(rotten.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data[len(data)/2] ^= 0xff
-	if err := os.WriteFile(rotten.Path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	rot(t, rotten)
 
 	policy := mustPolicy(t, must(t)(NewLastN(1)))
 	opts := PassOptions{Owner: OwnedBy("snap"), Now: now, Logger: discard}
@@ -146,15 +151,7 @@ func TestPruneDryRunIsThePassMinusTheDeletes(t *testing.T) {
 	// The dry run trusts the sidecars: with the protected archive rotten,
 	// it still shows the plan, while the real pass stops.
 	storetest.Commit(t, st, "snap", 1, 20, now.Add(-time.Minute))
-	rotten := storetest.Commit(t, st, "snap", 1, 21, now)
-	data, err := os.ReadFile(rotten.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data[len(data)/2] ^= 0xff
-	if err := os.WriteFile(rotten.Path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	rot(t, storetest.Commit(t, st, "snap", 1, 21, now))
 	dry, err = Prune(context.Background(), ro, policy, PassOptions{Owner: OwnedBy("snap"), Now: now, DryRun: true})
 	if _, destroyed := dry.Counts(); err != nil || destroyed != 2 {
 		t.Fatalf("dry run over a rotten protected archive: %v, %d destroyed; want the plan (2 destroyed)", err, destroyed)
