@@ -194,7 +194,7 @@ func run(ctx context.Context, cfg config) (string, error) {
 
 	if cfg.goBenchmarks {
 		section("6. Retention planning and store listing over 100,000 snapshots (Go benchmarks)")
-		for _, b := range []struct{ name, pkg string }{{"Plan100k", "./daemon/pruning"}, {"List100k", "./snapshot/store"}} {
+		for _, b := range []struct{ name, pkg string }{{"Plan100k", "./snapshot/retention"}, {"List100k", "./snapshot/store"}} {
 			logf("go benchmark %s", b.name)
 			line, err := goBenchmark(ctx, cfg.goBin, b.name, b.pkg)
 			if err != nil {

@@ -9,14 +9,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/raftsnap/raftsnap/config"
-	"github.com/raftsnap/raftsnap/daemon/pruning"
+	"github.com/raftsnap/raftsnap/snapshot/retention"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 )
 
@@ -50,7 +49,10 @@ func newTestPruningCommand(g *globalOptions) *cobra.Command {
 and the reasons, then a summary. Nothing is deleted.
 
 By default the snapshots are the ones in the job's store that the job owns
-(other files are listed as foreign and ignored, as the daemon does). With
+(other files are listed as foreign and ignored), planned exactly as the
+daemon's pruning pass does, minus the deletes. The dry run trusts each
+sidecar's verdict: before destroying anything, the daemon verifies the
+newest verified snapshot again and destroys nothing if it fails. With
 --snapshots FILE they are read from FILE instead, to preview a policy before
 adopting it: one RFC 3339 timestamp per line, optionally followed by a name;
 blank lines and lines starting with # are ignored; every one counts as
@@ -78,33 +80,15 @@ verified. "-" reads standard input.`,
 
 // pruningReport is the --format json output.
 type pruningReport struct {
-	Job       string             `json:"job"`
-	JobType   string             `json:"job_type"`
-	Policy    string             `json:"policy"`
-	Now       time.Time          `json:"now"`
-	Store     string             `json:"store,omitempty"`
-	Snapshots string             `json:"snapshots_file,omitempty"`
-	Decisions []pruningDecision  `json:"decisions"`
-	Foreign   []pruningForeign   `json:"foreign"`
-	Summary   pruningSummaryJSON `json:"summary"`
-}
-
-type pruningDecision struct {
-	Snapshot string    `json:"snapshot"`
-	Created  time.Time `json:"created"`
-	Term     uint64    `json:"term"`
-	Index    uint64    `json:"index"`
-	Verified bool      `json:"verified"`
-	Size     int64     `json:"size"`
-	Keep     bool      `json:"keep"`
-	Reasons  []string  `json:"reasons"`
-}
-
-type pruningForeign struct {
-	Name string `json:"name"`
-	// Reason says why it is ignored: another job's snapshot, or a file
-	// that is not a listed snapshot (with the store's explanation).
-	Reason string `json:"reason"`
+	Job       string               `json:"job"`
+	JobType   string               `json:"job_type"`
+	Policy    string               `json:"policy"`
+	Now       time.Time            `json:"now"`
+	Store     string               `json:"store,omitempty"`
+	Snapshots string               `json:"snapshots_file,omitempty"`
+	Decisions []retention.Decision `json:"decisions"`
+	Foreign   []retention.Ignored  `json:"foreign"`
+	Summary   pruningSummaryJSON   `json:"summary"`
 }
 
 type pruningSummaryJSON struct {
@@ -150,42 +134,43 @@ func runTestPruning(g *globalOptions, opts *testPruningOptions) error {
 		return usageError(fmt.Errorf("job %s: pruning: %w", job.Name, err))
 	}
 
-	report := &pruningReport{Job: job.Name, JobType: job.Type, Policy: policy.String(), Now: now, Foreign: []pruningForeign{}}
-	var snaps []pruning.Snapshot
+	report := &pruningReport{Job: job.Name, JobType: job.Type, Policy: policy.String(), Now: now, Foreign: []retention.Ignored{}}
 	if opts.snapshotsFile != "" {
 		report.Snapshots = opts.snapshotsFile
-		snaps, err = readSnapshotsFile(g.stdin, opts.snapshotsFile)
+		snaps, err := readSnapshotsFile(g.stdin, opts.snapshotsFile)
 		if err != nil {
 			return err
 		}
+		report.Decisions = retention.Decide(policy, snaps, now).Decisions
 	} else {
 		if job.Store == nil || job.Store.Path == "" {
 			return usageError(fmt.Errorf("job %s has no store to read snapshots from; use --snapshots FILE", job.Name))
 		}
 		report.Store = job.Store.Path
-		snaps, report.Foreign, err = ownedSnapshots(job, job.Store.Path)
+		st, err := openStoreReadOnly(job.Store.Path)
 		if err != nil {
 			return err
 		}
-	}
-
-	decisions := policy.Plan(snaps, now)
-	report.Decisions = make([]pruningDecision, len(decisions))
-	for i, d := range decisions {
-		report.Decisions[i] = pruningDecision{
-			Snapshot: d.Snapshot.Name, Created: d.Snapshot.Created, Term: d.Snapshot.Term, Index: d.Snapshot.Index,
-			Verified: d.Snapshot.Verified, Size: d.Snapshot.Size, Keep: d.Keep, Reasons: d.Reasons,
+		defer st.Close()
+		// The daemon's pass, minus the deletes (see retention.PassOptions).
+		res, err := retention.Prune(context.Background(), st, policy, retention.PassOptions{Owner: jobOwner(job), Now: now, DryRun: true})
+		if err != nil {
+			return storeReadError(job.Store.Path, err)
 		}
+		report.Decisions, report.Foreign = res.Decisions, append(report.Foreign, res.Ignored...)
 	}
-	kept, destroyed := pruning.Counts(decisions)
-	report.Summary = pruningSummaryJSON{Snapshots: len(decisions), Kept: kept, Destroyed: destroyed, Foreign: len(report.Foreign)}
+	if report.Decisions == nil {
+		report.Decisions = []retention.Decision{}
+	}
+	kept, destroyed := retention.Counts(report.Decisions)
+	report.Summary = pruningSummaryJSON{Snapshots: len(report.Decisions), Kept: kept, Destroyed: destroyed, Foreign: len(report.Foreign)}
 
 	if opts.format == "json" {
 		enc := json.NewEncoder(g.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(report)
 	}
-	return writePruningText(g.stdout, report, decisions)
+	return writePruningText(g.stdout, report)
 }
 
 // findPruningJob returns the named job if it has a pruning policy.
@@ -209,66 +194,36 @@ func findPruningJob(cfg *config.Config, name string) (*config.Job, error) {
 	return nil, fmt.Errorf("no job named %s; jobs with a pruning policy: %s", name, strings.Join(names, ", "))
 }
 
-// ownedSnapshots lists the store read-only and splits it the way the
-// daemon's pruning does: a snapshot job owns the entries it wrote, a prune
-// job those of its owners (every entry when it names none); the rest is
-// foreign and ignored.
-//
-// store.Open is not used on purpose: it removes temp files and settles
-// orphaned archives, which would break a write the running daemon has in
-// progress; a dry run must change nothing.
-func ownedSnapshots(job *config.Job, dir string) ([]pruning.Snapshot, []pruningForeign, error) {
-	entries, foreign, err := listStoreReadOnly(dir)
-	if err != nil {
-		return nil, nil, err
+// jobOwner is what the daemon's job owns: a snapshot job its own entries, a
+// prune job its owners' (every entry when it names none).
+func jobOwner(job *config.Job) retention.Owner {
+	if job.Type == config.JobPrune {
+		return retention.OwnedBy(job.Owners...)
 	}
-	owns := func(e store.Entry) bool {
-		if job.Type == "prune" {
-			return len(job.Owners) == 0 || slices.Contains(job.Owners, e.Job)
-		}
-		return e.Job == job.Name
-	}
-	var snaps []pruning.Snapshot
-	for _, e := range entries {
-		if !owns(e) {
-			foreign = append(foreign, pruningForeign{Name: e.Name, Reason: "snapshot of job " + e.Job})
-			continue
-		}
-		snaps = append(snaps, pruning.Snapshot{
-			Name: e.Name, Created: e.CreatedAt, Index: e.Index, Term: e.Term, Verified: e.Verified, Size: e.Size,
-		})
-	}
-	return snaps, foreign, nil
+	return retention.OwnedBy(job.Name)
 }
 
-// listStoreReadOnly lists the job's store without changing it (a daemon may
-// be writing to it right now).
-func listStoreReadOnly(dir string) ([]store.Entry, []pruningForeign, error) {
+// openStoreReadOnly opens the job's store without changing it: a daemon may
+// be writing to it right now. store.Open is not used on purpose: it removes
+// temp files and settles orphaned archives, which would break a write the
+// running daemon has in progress; a dry run must change nothing.
+func openStoreReadOnly(dir string) (store.Store, error) {
 	st, err := store.OpenReadOnly(dir)
-	var entries []store.Entry
-	var files []store.Foreign
-	if err == nil {
-		entries, files, err = st.List(context.Background())
-	}
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil, fmt.Errorf("store %s does not exist: the job has not written a snapshot yet (use --snapshots FILE to preview the policy)", dir)
-	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading store: %w", err)
+		return nil, storeReadError(dir, err)
 	}
-	var foreign []pruningForeign
-	for _, f := range files {
-		reason := f.Problem
-		if reason == "" {
-			reason = "not a snapshot with a sidecar"
-		}
-		foreign = append(foreign, pruningForeign{Name: f.Name, Reason: reason})
+	return st, nil
+}
+
+func storeReadError(dir string, err error) error {
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("store %s does not exist: the job has not written a snapshot yet (use --snapshots FILE to preview the policy)", dir)
 	}
-	return entries, foreign, nil
+	return fmt.Errorf("reading store: %w", err)
 }
 
 // readSnapshotsFile parses --snapshots: "TIMESTAMP [NAME]" per line.
-func readSnapshotsFile(stdin io.Reader, path string) ([]pruning.Snapshot, error) {
+func readSnapshotsFile(stdin io.Reader, path string) ([]retention.Snapshot, error) {
 	var data []byte
 	var err error
 	if path == "-" {
@@ -279,7 +234,7 @@ func readSnapshotsFile(stdin io.Reader, path string) ([]pruning.Snapshot, error)
 	if err != nil {
 		return nil, fmt.Errorf("reading --snapshots: %w", err)
 	}
-	var snaps []pruning.Snapshot
+	var snaps []retention.Snapshot
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	for line := 1; sc.Scan(); line++ {
@@ -299,7 +254,7 @@ func readSnapshotsFile(stdin io.Reader, path string) ([]pruning.Snapshot, error)
 		if len(fields) == 2 {
 			name = fields[1]
 		}
-		snaps = append(snaps, pruning.Snapshot{Name: name, Created: created, Verified: true})
+		snaps = append(snaps, retention.Snapshot{Name: name, Created: created, Verified: true})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, usageError(fmt.Errorf("%s: %w", path, err))
@@ -310,7 +265,7 @@ func readSnapshotsFile(stdin io.Reader, path string) ([]pruning.Snapshot, error)
 	return snaps, nil
 }
 
-func writePruningText(w io.Writer, r *pruningReport, decisions []pruning.Decision) error {
+func writePruningText(w io.Writer, r *pruningReport) error {
 	fmt.Fprintf(w, "job:     %s (%s)\n", r.Job, r.JobType)
 	fmt.Fprintf(w, "policy:  %s\n", r.Policy)
 	fmt.Fprintf(w, "now:     %s\n", r.Now.Format(time.RFC3339))
@@ -319,8 +274,8 @@ func writePruningText(w io.Writer, r *pruningReport, decisions []pruning.Decisio
 	} else {
 		fmt.Fprintf(w, "from:    %s\n\n", r.Snapshots)
 	}
-	if len(decisions) > 0 {
-		if err := pruning.WriteTable(w, decisions); err != nil {
+	if len(r.Decisions) > 0 {
+		if err := retention.WriteTable(w, r.Decisions); err != nil {
 			return err
 		}
 		fmt.Fprintln(w)

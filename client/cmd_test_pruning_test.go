@@ -109,7 +109,7 @@ func TestTestPruningJSON(t *testing.T) {
 	}
 	var got []string
 	for _, d := range report.Decisions {
-		got = append(got, fmt.Sprintf("%s %v %s", d.Snapshot, d.Keep, strings.Join(d.Reasons, "; ")))
+		got = append(got, fmt.Sprintf("%s %v %s", d.Name, d.Keep, strings.Join(d.Reasons, "; ")))
 	}
 	want := []string{"a true newest verified; last 1", "b false no rule keeps it", "c false no rule keeps it"}
 	if !slices.Equal(got, want) {
@@ -185,7 +185,9 @@ func TestTestPruningOverStoreIsReadOnly(t *testing.T) {
 		t.Errorf("the dry run changed the store:\nbefore %v\nafter  %v", before, after)
 	}
 
-	// The prune job owns consul's and legacy's snapshots, not nomad's.
+	// The prune job owns consul's and legacy's snapshots, not nomad's, and
+	// plans each job's on their own (job by job, newest first): legacy's
+	// only snapshot is its newest verified.
 	r = mustRaftsnap(t, "test", "pruning", "--config", cfg, "--job", "sweeper", "--now", pruningNow, "--format", "json")
 	var report pruningReport
 	if err := json.Unmarshal([]byte(r.stdout), &report); err != nil {
@@ -193,10 +195,10 @@ func TestTestPruningOverStoreIsReadOnly(t *testing.T) {
 	}
 	var considered []string
 	for _, d := range report.Decisions {
-		considered = append(considered, d.Snapshot)
+		considered = append(considered, fmt.Sprintf("%s %v", d.Name, d.Keep))
 	}
-	if want := []string{newest, legacy, older, oldest}; !slices.Equal(considered, want) {
-		t.Errorf("prune job considered %v, want %v", considered, want)
+	if want := []string{newest + " true", older + " false", oldest + " false", legacy + " true"}; !slices.Equal(considered, want) {
+		t.Errorf("prune job decided %v, want %v", considered, want)
 	}
 
 	// The read-only listing agrees with the store's own.
@@ -204,7 +206,11 @@ func TestTestPruningOverStoreIsReadOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mine, _, err := listStoreReadOnly(dir)
+	ro, err := openStoreReadOnly(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, _, err := ro.List(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/raftsnap/raftsnap/daemon/pruning"
+	"github.com/raftsnap/raftsnap/snapshot/retention"
 )
 
 // ruleKeys are the keys of a keep rule, in the order documented.
@@ -13,11 +13,11 @@ var ruleKeys = []string{"last_n", "grid", "calendar", "within", "regex"}
 
 // Policy builds the retention policy these rules describe. Parse has
 // already checked that it builds; the daemon calls this at start.
-func (p *Pruning) Policy() (*pruning.Policy, error) {
+func (p *Pruning) Policy() (*retention.Policy, error) {
 	if p == nil || len(p.Keep) == 0 {
 		return nil, errors.New("no keep rules")
 	}
-	rules := make([]pruning.Rule, 0, len(p.Keep))
+	rules := make([]retention.Rule, 0, len(p.Keep))
 	for i := range p.Keep {
 		rule, err := p.Keep[i].Rule()
 		if err != nil {
@@ -25,18 +25,18 @@ func (p *Pruning) Policy() (*pruning.Policy, error) {
 		}
 		rules = append(rules, rule)
 	}
-	return pruning.NewPolicy(rules...)
+	return retention.NewPolicy(rules...)
 }
 
 // Rule builds the one retention rule this entry holds.
-func (r *KeepRule) Rule() (pruning.Rule, error) {
+func (r *KeepRule) Rule() (retention.Rule, error) {
 	switch {
 	case r.LastN != nil:
-		return pruning.NewLastN(r.LastN.Count)
+		return retention.NewLastN(r.LastN.Count)
 	case r.Grid != nil:
-		return pruning.ParseGrid(*r.Grid)
+		return retention.ParseGrid(*r.Grid)
 	case r.Calendar != nil:
-		return pruning.NewCalendar(pruning.CalendarSpec{
+		return retention.NewCalendar(retention.CalendarSpec{
 			Hourly:   r.Calendar.Hourly,
 			Daily:    r.Calendar.Daily,
 			Weekly:   r.Calendar.Weekly,
@@ -45,9 +45,9 @@ func (r *KeepRule) Rule() (pruning.Rule, error) {
 			Timezone: r.Calendar.Timezone,
 		})
 	case r.Within != nil:
-		return pruning.NewWithin(r.Within.Std())
+		return retention.NewWithin(r.Within.Std())
 	case r.Regex != nil:
-		return pruning.NewRegex(r.Regex.Regex, r.Regex.Negate)
+		return retention.NewRegex(r.Regex.Regex, r.Regex.Negate)
 	}
 	return nil, errors.New("empty rule: use one of " + strings.Join(ruleKeys, ", "))
 }
@@ -61,7 +61,7 @@ func (v *validator) validatePruning(path string, p *Pruning) {
 		v.errorf(keepPath, "missing: give at least one keep rule, e.g. keep: [{last_n: {count: 24}}]")
 		return
 	}
-	var rules []pruning.Rule
+	var rules []retention.Rule
 	allBuilt := true
 	for i := range p.Keep {
 		rule := v.validateRule(fmt.Sprintf("%s[%d]", keepPath, i), &p.Keep[i])
@@ -74,14 +74,14 @@ func (v *validator) validatePruning(path string, p *Pruning) {
 	if !allBuilt {
 		return
 	}
-	if _, err := pruning.NewPolicy(rules...); err != nil {
+	if _, err := retention.NewPolicy(rules...); err != nil {
 		v.errorf(keepPath, "%v", err)
 	}
 }
 
 // validateRule checks one keep rule and returns it built, or nil after
 // reporting why it cannot be.
-func (v *validator) validateRule(path string, r *KeepRule) pruning.Rule {
+func (v *validator) validateRule(path string, r *KeepRule) retention.Rule {
 	if !v.checkable(path) {
 		return nil
 	}

@@ -315,6 +315,9 @@ func (r *renderer) job(j controlapi.JobStatus) {
 			}
 		}
 		r.field("store", v)
+		for _, w := range s.Warnings {
+			r.cont("warning: " + oneLine(w))
+		}
 	}
 	if p := j.Pruning; p != nil {
 		r.field("pruning", r.pruneSummary(*p))

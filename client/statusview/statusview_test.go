@@ -307,3 +307,21 @@ func TestRenderEscapesOutsideText(t *testing.T) {
 		t.Fatalf("FormatRun = %q, want the error escaped", line)
 	}
 }
+
+// TestStoreWarningsShown: a store warning (a newest snapshot dated in the
+// future) is shown under the store line, not only in the JSON.
+func TestStoreWarningsShown(t *testing.T) {
+	j := controlapi.JobStatus{Name: "consul-snap", Type: "snapshot", State: controlapi.StateWaiting, History: []controlapi.RunReport{},
+		Store: &controlapi.StoreSummary{Path: "/var/lib/raftsnap/consul", Snapshots: 1, TotalBytes: 1 << 20,
+			Newest: "consul-20260331T120000Z-9.snap", NewestAt: at(30 * 24 * time.Hour),
+			Warnings: []string{"the newest snapshot consul-20260331T120000Z-9.snap is dated 720h0m0s in the future"}}}
+	var buf bytes.Buffer
+	if err := RenderJob(&buf, j, Options{Now: t0}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"newest consul-20260331T120000Z-9.snap (in 30d0h)", "warning: the newest snapshot consul-20260331T120000Z-9.snap is dated 720h0m0s in the future"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, buf.String())
+		}
+	}
+}

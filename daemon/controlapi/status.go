@@ -148,6 +148,9 @@ type StoreSummary struct {
 	TotalBytes int64      `json:"total_bytes"`
 	Newest     string     `json:"newest,omitempty"`
 	NewestAt   *time.Time `json:"newest_at,omitempty"`
+	// Warnings say what the operator should look at, e.g. a newest
+	// snapshot dated in the future (a clock was wrong).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // SignalRequest is the /signal body.

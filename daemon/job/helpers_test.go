@@ -15,7 +15,7 @@ import (
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
 
 	"github.com/raftsnap/raftsnap/daemon/devcluster"
-	"github.com/raftsnap/raftsnap/daemon/pruning"
+	"github.com/raftsnap/raftsnap/snapshot/retention"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 )
@@ -248,13 +248,13 @@ func (m *recorder) results() string {
 }
 
 // lastN is the real retention engine with a single last_n rule.
-func lastN(t *testing.T, n int) *pruning.Policy {
+func lastN(t *testing.T, n int) *retention.Policy {
 	t.Helper()
-	rule, err := pruning.NewLastN(n)
+	rule, err := retention.NewLastN(n)
 	if err != nil {
 		t.Fatal(err)
 	}
-	policy, err := pruning.NewPolicy(rule)
+	policy, err := retention.NewPolicy(rule)
 	if err != nil {
 		t.Fatal(err)
 	}

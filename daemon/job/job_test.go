@@ -12,8 +12,8 @@ import (
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
 
-	"github.com/raftsnap/raftsnap/daemon/pruning"
 	"github.com/raftsnap/raftsnap/snapshot"
+	"github.com/raftsnap/raftsnap/snapshot/retention"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 )
 
@@ -318,7 +318,7 @@ func TestPruningAfterSnapshot(t *testing.T) {
 	if metrics.pruned != 2 {
 		t.Fatalf("pruned metric %d", metrics.pruned)
 	}
-	if !strings.Contains(logs.String(), "pruning: destroyed snapshot") || !strings.Contains(logs.String(), pruning.ReasonNoRule) {
+	if !strings.Contains(logs.String(), "pruning: destroyed snapshot") || !strings.Contains(logs.String(), retention.ReasonNoRule) {
 		t.Fatalf("destroys not logged with reasons:\n%s", logs.String())
 	}
 	if s := j.Status(); s.Pruning == nil || s.Store.Snapshots != 2 {
@@ -330,10 +330,10 @@ func TestPruningAfterSnapshot(t *testing.T) {
 // must still keep the newest verified one.
 type destroyEverything struct{}
 
-func (destroyEverything) Plan(snaps []pruning.Snapshot, now time.Time) []pruning.Decision {
-	var out []pruning.Decision
+func (destroyEverything) Plan(snaps []retention.Snapshot, now time.Time) []retention.Decision {
+	var out []retention.Decision
 	for _, s := range snaps {
-		out = append(out, pruning.Decision{Snapshot: s, Reasons: []string{"destroy all"}})
+		out = append(out, retention.Decision{Snapshot: s, Reasons: []string{"destroy all"}})
 	}
 	return out
 }

@@ -6,26 +6,17 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/raftsnap/raftsnap/config"
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
-
-	"github.com/raftsnap/raftsnap/daemon/pruning"
-	"github.com/raftsnap/raftsnap/snapshot"
-	"github.com/raftsnap/raftsnap/snapshot/atomicfile"
+	"github.com/raftsnap/raftsnap/snapshot/retention"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 )
 
-// Planner is the retention engine: *pruning.Policy implements it. A nil
-// Planner (or a nil *pruning.Policy) means "never prune".
-type Planner interface {
-	Plan(snaps []pruning.Snapshot, now time.Time) []pruning.Decision
-}
-
-func isNilPlanner(p Planner) bool {
+// isNilPlanner tells a missing policy ("never prune") from a real one; a
+// nil *retention.Policy in the interface counts as missing.
+func isNilPlanner(p retention.Planner) bool {
 	if p == nil {
 		return true
 	}
@@ -33,165 +24,59 @@ func isNilPlanner(p Planner) bool {
 	return v.Kind() == reflect.Pointer && v.IsNil()
 }
 
-// Reasons the job adds to the engine's, for decisions it overrides.
-const (
-	reasonNoDecision   = "no decision from the policy (kept)"
-	reasonGuardNewest  = "newest verified (never destroyed)"
-	reasonDeleteFailed = "delete failed"
-)
-
-// owner decides which store entries a job may prune.
-type owner func(store.Entry) bool
-
-func ownedBy(jobs ...string) owner {
-	if len(jobs) == 0 {
-		return func(store.Entry) bool { return true }
-	}
-	return func(e store.Entry) bool { return slices.Contains(jobs, e.Job) }
-}
-
-// storeSummary lists st and summarises the entries owns accepts.
-func storeSummary(st store.Store, owns owner) (*controlapi.StoreSummary, []store.Entry, []store.Foreign, error) {
-	entries, foreign, err := st.List(context.Background())
+// storeSummary lists st and summarises the entries owner owns, newest
+// first. A newest snapshot dated after now is reported in the summary's
+// warnings: its date is not trusted.
+func storeSummary(st store.Store, owner retention.Owner, now time.Time) (*controlapi.StoreSummary, []store.Entry, error) {
+	entries, _, err := st.List(context.Background())
 	if err != nil {
-		return nil, nil, nil, &StoreError{Err: err}
+		return nil, nil, &StoreError{Err: err}
 	}
-	var mine []store.Entry
-	for _, e := range entries {
-		if owns(e) {
-			mine = append(mine, e)
-		}
-	}
+	mine, _ := owner.Split(entries)
 	sum := &controlapi.StoreSummary{Path: st.Location()}
 	var newest *store.Entry
 	sum.Snapshots, sum.TotalBytes, newest = store.Summary(mine)
 	if newest != nil {
 		t := newest.CreatedAt
 		sum.Newest, sum.NewestAt = newest.Name, &t
+		if ahead := t.Sub(now); ahead > 0 {
+			sum.Warnings = []string{futureDated(newest.Name, ahead)}
+		}
 	}
-	return sum, mine, foreign, nil
+	return sum, mine, nil
 }
 
-// pruneStore applies planner to the entries of st that owns accepts. Other
-// entries, foreign files and untrusted ones are counted as foreign and never
-// touched. Whatever the planner says, the newest verified owned entry is
-// kept and entries it gave no decision for are kept. Deletion failures are
-// recorded in the summary's Errors and do not stop the pass.
-//
-// Before destroying anything, the entry that guard protects (the newest
-// verified) is verified again, unless it is justVerified (the snapshot the
-// calling run has just written and verified): its sidecar may say
-// "verified" about a file that rotted since, and trusting it would let the
-// policy destroy the older snapshot that is the real last good one.
-func pruneStore(ctx context.Context, st store.Store, planner Planner, owns owner, now time.Time, justVerified string, logger *slog.Logger) (*controlapi.PruneSummary, error) {
-	entries, foreign, err := st.List(ctx)
-	if err != nil {
-		return nil, &StoreError{Err: err}
-	}
-	sum := &controlapi.PruneSummary{At: now, Foreign: len(foreign)}
-	for _, f := range foreign {
-		// Files of ours that cannot be trusted (a corrupt sidecar, a size
-		// mismatch) need the operator: say which and why, not just a count.
-		if f.Problem != "" && !strings.HasSuffix(f.Name, atomicfile.TempSuffix) {
-			logger.Warn("pruning: ignoring a store file that cannot be trusted", "file", f.Name, "problem", f.Problem)
-		}
-	}
-	var (
-		mine  []store.Entry
-		snaps []pruning.Snapshot
-	)
-	for _, e := range entries {
-		if !owns(e) {
-			sum.Foreign++
-			continue
-		}
-		mine = append(mine, e)
-		snaps = append(snaps, pruning.Snapshot{Name: e.Name, Created: e.CreatedAt, Index: e.Index, Term: e.Term, Verified: e.Verified, Size: e.Size})
-	}
-	if len(mine) == 0 {
-		return sum, nil
-	}
-	guard := newestVerified(mine, now)
-	decided := map[string]pruning.Decision{}
-	for _, d := range planner.Plan(snaps, now) {
-		if _, dup := decided[d.Snapshot.Name]; !dup {
-			decided[d.Snapshot.Name] = d
-		}
-	}
-	if guard != "" && guard != justVerified && destroysAny(mine, decided, guard) {
-		if _, _, err := store.Verify(ctx, st, guard, snapshot.VerifyOptions{}, logger); err != nil {
-			var bad *store.VerificationError
-			if !errors.As(err, &bad) {
-				return sum, &StoreError{Err: fmt.Errorf("pruning stopped, nothing destroyed: cannot re-verify the newest verified snapshot %s: %w", guard, err)}
-			}
-			logger.Error("pruning: the newest verified snapshot fails verification now; nothing destroyed in this pass",
-				"snapshot", guard, "err", bad.Err)
-			sum.Errors = append(sum.Errors, fmt.Sprintf("%s: fails verification now (%v); marked unverified, nothing destroyed", guard, bad.Err))
-			return sum, &StoreError{Err: fmt.Errorf("pruning stopped, nothing destroyed: the newest verified snapshot %s fails verification now (%v); it is marked unverified, and the next pass protects the newest snapshot that verifies", guard, bad.Err)}
-		}
-	}
-	for _, e := range mine { // newest first
-		d, ok := decided[e.Name]
-		pd := controlapi.PruneDecision{Snapshot: e.Name, Keep: true, Reasons: slices.Clone(d.Reasons)}
-		switch {
-		case !ok:
-			pd.Reasons = []string{reasonNoDecision}
-		case d.Keep:
-		case e.Name == guard:
-			logger.Error("pruning policy chose to destroy the newest verified snapshot; kept", "snapshot", e.Name, "reasons", d.Reasons)
-			pd.Reasons = append(pd.Reasons, reasonGuardNewest)
-		default:
-			if err := ctx.Err(); err != nil {
-				return sum, err
-			}
-			if err := st.Delete(ctx, e.Name); err != nil {
-				logger.Error("pruning: cannot destroy snapshot", "snapshot", e.Name, "err", err)
-				sum.Errors = append(sum.Errors, fmt.Sprintf("%s: %v", e.Name, err))
-				pd.Reasons = append(pd.Reasons, reasonDeleteFailed)
-				break
-			}
-			logger.Info("pruning: destroyed snapshot", "snapshot", e.Name, "created_at", e.CreatedAt, "index", e.Index, "reasons", d.Reasons)
-			pd.Keep = false
-		}
-		if pd.Keep {
-			sum.Kept++
-		} else {
-			sum.Destroyed++
-		}
-		sum.Decisions = append(sum.Decisions, pd)
-	}
-	if len(sum.Errors) > 0 {
-		return sum, &StoreError{Err: errors.New("pruning could not destroy " + fmt.Sprint(len(sum.Errors)) + " snapshot(s); see the pruning errors")}
-	}
-	return sum, nil
+// futureDated says that snapshot name is dated ahead of the clock.
+func futureDated(name string, ahead time.Duration) string {
+	return fmt.Sprintf("the newest snapshot %s is dated %s in the future (a clock was wrong when it was taken); its date is not trusted: scheduling and retention windows ignore it",
+		name, ahead.Round(time.Second))
 }
 
-// destroysAny tells whether the plan destroys an entry other than guard.
-func destroysAny(mine []store.Entry, decided map[string]pruning.Decision, guard string) bool {
-	for _, e := range mine {
-		if d, ok := decided[e.Name]; ok && !d.Keep && e.Name != guard {
-			return true
-		}
+// prune runs the retention pass over the job's store and records its
+// summary; errors other than the run's cancellation are the store's.
+func (r *runner) prune(ctx context.Context, run *activeRun, st store.Store, planner retention.Planner, opts retention.PassOptions) error {
+	opts.Logger = run.logger
+	res, err := retention.Prune(ctx, st, planner, opts)
+	if res != nil {
+		sum := pruneSummary(res, opts.Now)
+		run.report.Pruning = sum
+		r.setPruning(sum)
+		r.metrics.Pruned(r.name, sum.Destroyed)
 	}
-	return false
+	if err != nil && !(ctx.Err() != nil && errors.Is(err, ctx.Err())) {
+		err = &StoreError{Err: err}
+	}
+	return err
 }
 
-// newestVerified names the newest verified entry not dated in the future,
-// or else the newest verified one at all.
-func newestVerified(newestFirst []store.Entry, now time.Time) string {
-	fallback := ""
-	for _, e := range newestFirst {
-		if !e.Verified {
-			continue
-		}
-		if !e.CreatedAt.After(now) {
-			return e.Name
-		}
-		if fallback == "" {
-			fallback = e.Name
-		}
+// pruneSummary is a pass's result as /status reports it.
+func pruneSummary(res *retention.Result, at time.Time) *controlapi.PruneSummary {
+	sum := &controlapi.PruneSummary{At: at, Foreign: len(res.Ignored), Errors: res.Errors}
+	sum.Kept, sum.Destroyed = res.Counts()
+	for _, d := range res.Decisions {
+		sum.Decisions = append(sum.Decisions, controlapi.PruneDecision{Snapshot: d.Name, Keep: d.Keep, Reasons: d.Reasons})
 	}
-	return fallback
+	return sum
 }
 
 // PruneOptions configure NewPruneJob.
@@ -201,7 +86,7 @@ type PruneOptions struct {
 	Interval time.Duration
 	Jitter   time.Duration
 	// Policy decides; required (a prune job without one would do nothing).
-	Policy Planner
+	Policy retention.Planner
 	// Owners are the jobs whose snapshots this job prunes; empty means
 	// every entry with a sidecar.
 	Owners  []string
@@ -214,8 +99,8 @@ type PruneOptions struct {
 // wakeup.
 type PruneJob struct {
 	*runner
-	opts PruneOptions
-	owns owner
+	opts  PruneOptions
+	owner retention.Owner
 }
 
 var _ Job = (*PruneJob)(nil)
@@ -234,7 +119,7 @@ func NewPruneJob(opts PruneOptions) (*PruneJob, error) {
 	case opts.Jitter < 0:
 		return nil, fmt.Errorf("prune job %s: jitter must not be negative", opts.Name)
 	}
-	j := &PruneJob{opts: opts, owns: ownedBy(opts.Owners...)}
+	j := &PruneJob{opts: opts, owner: retention.OwnedBy(opts.Owners...)}
 	j.runner = newRunner(opts.Name, config.JobPrune, opts.Logger, opts.Metrics, opts.Now)
 	j.interval, j.jitter = opts.Interval, opts.Jitter
 	j.execute = j.run
@@ -249,18 +134,13 @@ func NewPruneJob(opts PruneOptions) (*PruneJob, error) {
 func (j *PruneJob) run(ctx context.Context, run *activeRun) error {
 	run.startAttempt(1, controlapi.PhasePruning, j.now())
 	run.report.Attempts = 1
-	sum, err := pruneStore(ctx, j.opts.Store, j.opts.Policy, j.owns, j.now(), "", run.logger)
-	if sum != nil {
-		run.report.Pruning = sum
-		j.setPruning(sum)
-		j.metrics.Pruned(j.name, sum.Destroyed)
-	}
+	err := j.prune(ctx, run, j.opts.Store, j.opts.Policy, retention.PassOptions{Owner: j.owner, Now: j.now()})
 	j.refreshStore()
 	return err
 }
 
 func (j *PruneJob) refreshStore() {
-	if sum, _, _, err := storeSummary(j.opts.Store, j.owns); err == nil {
+	if sum, _, err := storeSummary(j.opts.Store, j.owner, j.now()); err == nil {
 		j.setStore(sum)
 		j.metrics.StoreStats(j.name, sum.Snapshots, sum.TotalBytes)
 	} else {

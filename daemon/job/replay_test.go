@@ -4,130 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"io"
-	"log/slog"
-	"math/rand/v2"
-	"os"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
-
-	"github.com/raftsnap/raftsnap/daemon/pruning"
+	"github.com/raftsnap/raftsnap/snapshot/retention"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 )
-
-// TestReplayHourlySnapshotsThroughStorePruning takes a year of hourly
-// snapshots with ±5 minutes of jitter into a real store, runs the daemon's
-// pruning (pruneStore, as the snapshot job does after every run) after each
-// one, and checks that
-//   - the snapshot just taken is never destroyed,
-//   - another job's snapshot in the same store is never touched,
-//   - what survives at the end is exactly what the policy keeps when it is
-//     applied once to the whole history (the policy's definition).
-func TestReplayHourlySnapshotsThroughStorePruning(t *testing.T) {
-	dir := t.TempDir()
-	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
-		// tmpfs makes the thousands of fsyncs cheap; the code path is the same.
-		d, err := os.MkdirTemp("/dev/shm", "raftsnap-replay-")
-		if err == nil {
-			dir = d
-			t.Cleanup(func() { os.RemoveAll(d) })
-		}
-	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := store.Open(dir, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rules []pruning.Rule
-	grid, err := pruning.ParseGrid("1x1h(keep=all) | 24x1h | 14x1d | 8x1w")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules = append(rules, grid)
-	policy, err := pruning.NewPolicy(rules...)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	commit := func(job string, at time.Time, index uint64) store.Entry {
-		t.Helper()
-		p, err := st.Create(context.Background(), job)
-		if err != nil {
-			t.Fatal(err)
-		}
-		content := []byte("archive bytes are not read by pruning")
-		if _, err := p.Write(content); err != nil {
-			t.Fatal(err)
-		}
-		sum := sha256.Sum256(content)
-		e, err := p.Commit(context.Background(), store.Entry{CreatedAt: at, Index: index, Term: 1, Verified: true, SHA256: hex.EncodeToString(sum[:])})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e
-	}
-	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	foreign := commit("other-job", start.Add(-48*time.Hour), 1)
-
-	rng := rand.New(rand.NewPCG(1, 2))
-	var history []pruning.Snapshot
-	owns := ownedBy("replay")
-	const hours = 365 * 24
-	var now time.Time
-	for h := 0; h < hours; h++ {
-		jitter := time.Duration(rng.IntN(601)-300) * time.Second
-		now = start.Add(time.Duration(h)*time.Hour + jitter)
-		e := commit("replay", now, uint64(h+10))
-		history = append(history, pruning.Snapshot{Name: e.Name, Created: e.CreatedAt, Index: e.Index, Term: 1, Verified: true, Size: e.Size})
-
-		sum, err := pruneStore(context.Background(), st, policy, owns, now, e.Name, logger)
-		if err != nil {
-			t.Fatalf("hour %d: %v", h, err)
-		}
-		if i := slices.IndexFunc(sum.Decisions, func(d controlapi.PruneDecision) bool { return d.Snapshot == e.Name }); i < 0 || !sum.Decisions[i].Keep {
-			t.Fatalf("hour %d: the snapshot just taken (%s) was destroyed or not considered", h, e.Name)
-		}
-	}
-
-	entries, _, err := st.List(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var survivors []string
-	sawForeign := false
-	for _, e := range entries {
-		if e.Name == foreign.Name {
-			sawForeign = true
-			continue
-		}
-		survivors = append(survivors, e.Name)
-	}
-	if !sawForeign {
-		t.Fatal("another job's snapshot was destroyed")
-	}
-	var want []string
-	for _, d := range policy.Plan(history, now) {
-		if d.Keep {
-			want = append(want, d.Snapshot.Name)
-		}
-	}
-	slices.Sort(survivors)
-	slices.Sort(want)
-	if !slices.Equal(survivors, want) {
-		t.Fatalf("after %d hours the store holds %d snapshots, the policy applied to the whole history keeps %d\nstore:  %v\npolicy: %v",
-			hours, len(survivors), len(want), survivors, want)
-	}
-	// 1 (current hour) + 24 hourly + 14 daily + 8 weekly at most, and the
-	// replay is long enough to fill every bucket.
-	if len(survivors) < 40 || len(survivors) > 1+1+24+14+8 {
-		t.Fatalf("%d survivors; the policy should keep about 47", len(survivors))
-	}
-	t.Logf("%d hourly snapshots taken, %d kept", hours, len(survivors))
-}
 
 // TestStatusStoreSummaryFollowsOtherWriters: a prune job's status shows
 // snapshots another job wrote since the prune job last looked.
@@ -140,7 +24,7 @@ func TestStatusStoreSummaryFollowsOtherWriters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	policy, err := pruning.NewPolicy(mustRule(pruning.NewLastN(5)))
+	policy, err := retention.NewPolicy(mustRule(retention.NewLastN(5)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +50,7 @@ func TestStatusStoreSummaryFollowsOtherWriters(t *testing.T) {
 	}
 }
 
-func mustRule(r pruning.Rule, err error) pruning.Rule {
+func mustRule(r retention.Rule, err error) retention.Rule {
 	if err != nil {
 		panic(err)
 	}

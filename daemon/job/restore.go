@@ -11,11 +11,13 @@ import (
 	"github.com/raftsnap/raftsnap/config"
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
 
+	"github.com/raftsnap/raftsnap/snapshot/retention"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 )
 
-// SnapshotLatest selects the newest verified snapshot.
+// SnapshotLatest selects the newest verified snapshot (see
+// retention.NewestVerified).
 const SnapshotLatest = "latest"
 
 // RestoreOptions configure NewRestoreJob.
@@ -37,8 +39,8 @@ type RestoreOptions struct {
 // RestoreJob restores a stored snapshot into a target, only when woken up.
 type RestoreJob struct {
 	*runner
-	opts RestoreOptions
-	owns owner
+	opts  RestoreOptions
+	owner retention.Owner
 }
 
 var _ Job = (*RestoreJob)(nil)
@@ -58,9 +60,9 @@ func NewRestoreJob(opts RestoreOptions) (*RestoreJob, error) {
 	if opts.Snapshot == "" {
 		opts.Snapshot = SnapshotLatest
 	}
-	j := &RestoreJob{opts: opts, owns: ownedBy()}
+	j := &RestoreJob{opts: opts, owner: retention.OwnedBy()}
 	if opts.FromJob != "" {
-		j.owns = ownedBy(opts.FromJob)
+		j.owner = retention.OwnedBy(opts.FromJob)
 	}
 	j.runner = newRunner(opts.Name, config.JobRestore, opts.Logger, opts.Metrics, opts.Now)
 	j.target, j.snapshot = opts.Target.String(), opts.Snapshot
@@ -74,7 +76,7 @@ func NewRestoreJob(opts RestoreOptions) (*RestoreJob, error) {
 }
 
 func (j *RestoreJob) refreshStore() []store.Entry {
-	sum, entries, _, err := storeSummary(j.opts.Store, j.owns)
+	sum, entries, err := storeSummary(j.opts.Store, j.owner, j.now())
 	if err != nil {
 		j.logger.Error("cannot list store", "err", err)
 		return nil
@@ -106,7 +108,7 @@ func (j *RestoreJob) run(ctx context.Context, run *activeRun) (err error) {
 	}
 	run.report.Attempts = 1
 	run.startAttempt(1, controlapi.PhaseListing, j.now())
-	name, err := j.pick()
+	name, err := j.pick(run)
 	if err != nil {
 		return err
 	}
@@ -138,8 +140,8 @@ func (j *RestoreJob) run(ctx context.Context, run *activeRun) (err error) {
 }
 
 // pick resolves the configured snapshot to a name in the store.
-func (j *RestoreJob) pick() (string, error) {
-	_, entries, _, err := storeSummary(j.opts.Store, j.owns)
+func (j *RestoreJob) pick(run *activeRun) (string, error) {
+	_, entries, err := storeSummary(j.opts.Store, j.owner, j.now())
 	if err != nil {
 		return "", err
 	}
@@ -149,14 +151,25 @@ func (j *RestoreJob) pick() (string, error) {
 		}
 		return j.opts.Snapshot, nil
 	}
-	for _, e := range entries {
+	latest, ok := retention.NewestVerified(retention.FromEntries(entries), j.now())
+	if !ok {
+		scope := "the store"
+		if j.opts.FromJob != "" {
+			scope = "job " + j.opts.FromJob
+		}
+		return "", fmt.Errorf("no verified snapshot of %s in %s to restore", scope, j.opts.Store.Location())
+	}
+	// Verified snapshots newer than latest can only be dated in the
+	// future: say which were passed over.
+	for _, e := range entries { // newest first
+		if e.Name == latest.Name {
+			break
+		}
 		if e.Verified {
-			return e.Name, nil
+			run.logger.Warn("restoring latest: passing over a newer snapshot dated in the future", "skipped", e.Name, "created_at", e.CreatedAt, "snapshot", latest.Name)
+			run.report.Warnings = append(run.report.Warnings, fmt.Sprintf(
+				"passed over %s, newer but dated %s in the future (its date is not trusted)", e.Name, e.CreatedAt.Sub(j.now()).Round(time.Second)))
 		}
 	}
-	scope := "the store"
-	if j.opts.FromJob != "" {
-		scope = "job " + j.opts.FromJob
-	}
-	return "", fmt.Errorf("no verified snapshot of %s in %s to restore", scope, j.opts.Store.Location())
+	return latest.Name, nil
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -528,6 +529,7 @@ func (r *runner) Status() controlapi.JobStatus {
 			t := *s.NewestAt
 			s.NewestAt = &t
 		}
+		s.Warnings = slices.Clone(s.Warnings)
 		st.Store = &s
 	}
 	return st

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/raftsnap/raftsnap/snapshot"
+	"github.com/raftsnap/raftsnap/snapshot/retention"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 )
@@ -65,7 +66,7 @@ type SnapshotOptions struct {
 	Retries RetryPolicy
 	// Policy prunes this job's own snapshots after each successful run;
 	// nil means never prune.
-	Policy  Planner
+	Policy  retention.Planner
 	Logger  *slog.Logger
 	Metrics Metrics
 	// Now is the clock (time.Now when nil).
@@ -103,8 +104,8 @@ func (e *ClusterChangedError) Error() string {
 // verifying them while they stream, then prunes.
 type SnapshotJob struct {
 	*runner
-	opts SnapshotOptions
-	owns owner
+	opts  SnapshotOptions
+	owner retention.Owner
 }
 
 var _ Job = (*SnapshotJob)(nil)
@@ -127,7 +128,7 @@ func NewSnapshotJob(opts SnapshotOptions) (*SnapshotJob, error) {
 	case opts.OnClusterChange != "" && opts.OnClusterChange != ClusterChangeFail && opts.OnClusterChange != ClusterChangeWarn:
 		return nil, fmt.Errorf("snapshot job %s: on_cluster_change must be fail or warn, got %q", opts.Name, opts.OnClusterChange)
 	}
-	j := &SnapshotJob{opts: opts, owns: ownedBy(opts.Name)}
+	j := &SnapshotJob{opts: opts, owner: retention.OwnedBy(opts.Name)}
 	j.runner = newRunner(opts.Name, config.JobSnapshot, opts.Logger, opts.Metrics, opts.Now)
 	j.interval, j.jitter = opts.Interval, opts.Jitter
 	j.source = opts.Source.String()
@@ -139,11 +140,20 @@ func NewSnapshotJob(opts SnapshotOptions) (*SnapshotJob, error) {
 
 // catchUp runs at once when this job's newest snapshot is older than the
 // interval (or there is none); otherwise the next run is due one interval
-// after the newest snapshot.
+// after the newest snapshot. A newest snapshot dated in the future is
+// reported and its date not trusted: the next run is due one interval
+// from now, as if it had just been taken.
 func (j *SnapshotJob) catchUp(context.Context) (bool, time.Time) {
+	now := j.now()
 	sum := j.refreshStore()
 	if sum != nil && sum.NewestAt != nil {
-		if due := sum.NewestAt.Add(j.interval); j.now().Before(due) {
+		last := *sum.NewestAt
+		if ahead := last.Sub(now); ahead > 0 {
+			j.logger.Warn("the newest snapshot is dated in the future; scheduling as if it were taken now",
+				"snapshot", sum.Newest, "ahead", ahead.Round(time.Second), "created_at", last)
+			last = now
+		}
+		if due := last.Add(j.interval); now.Before(due) {
 			return false, due.Add(j.randomJitter())
 		}
 	}
@@ -154,13 +164,13 @@ func (j *SnapshotJob) catchUp(context.Context) (bool, time.Time) {
 		j.mu.Lock()
 		j.nextTrigger = controlapi.TriggerStartup
 		j.mu.Unlock()
-		return false, j.now().Add(delay)
+		return false, now.Add(delay)
 	}
 	return true, time.Time{}
 }
 
 func (j *SnapshotJob) refreshStore() *controlapi.StoreSummary {
-	sum, _, _, err := storeSummary(j.opts.Store, j.owns)
+	sum, _, err := storeSummary(j.opts.Store, j.owner, j.now())
 	if err != nil {
 		j.logger.Error("cannot list store", "err", err)
 		return nil
@@ -213,12 +223,7 @@ func (j *SnapshotJob) run(ctx context.Context, run *activeRun) error {
 
 	if !isNilPlanner(j.opts.Policy) {
 		run.setPhase(controlapi.PhasePruning)
-		sum, perr := pruneStore(ctx, j.opts.Store, j.opts.Policy, j.owns, j.now(), entry.Name, run.logger)
-		if sum != nil {
-			run.report.Pruning = sum
-			j.setPruning(sum)
-			j.metrics.Pruned(j.name, sum.Destroyed)
-		}
+		perr := j.prune(ctx, run, j.opts.Store, j.opts.Policy, retention.PassOptions{Owner: j.owner, Now: j.now(), JustVerified: entry.Name})
 		if perr != nil {
 			// The snapshot is safe; the failed pruning is reported in the
 			// summary and the log, and does not fail the run.
@@ -338,9 +343,8 @@ func (j *SnapshotJob) checkCluster(run *activeRun, servers []string) error {
 	if err != nil {
 		return &StoreError{Err: err}
 	}
-	store.SortNewestFirst(entries)
-	for _, prev := range entries {
-		if !j.owns(prev) || !prev.Verified || len(prev.Servers) == 0 {
+	for _, prev := range entries { // newest first
+		if !j.owner.Owns(prev) || !prev.Verified || len(prev.Servers) == 0 {
 			continue
 		}
 		if sharesAny(servers, prev.Servers) {

@@ -20,7 +20,7 @@ import (
 const maxSidecarSize = 1 << 20
 
 // List returns the snapshots whose archive and sidecar both exist and agree,
-// newest first (by CreatedAt, then term and index), and every other file in
+// newest first (by CompareNewestFirst), and every other file in
 // the directory as Foreign (with Problem set for files of ours that cannot
 // be trusted). Temp files being written are not reported.
 func (l *Local) List(_ context.Context) ([]Entry, []Foreign, error) {

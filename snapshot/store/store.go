@@ -10,9 +10,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -22,8 +24,9 @@ type Store interface {
 	String() string
 	// Location is the store's directory or URL, as status shows it.
 	Location() string
-	// List returns the committed snapshots, newest first, and everything
-	// else the store holds as Foreign (never touched).
+	// List returns the committed snapshots, newest first (by
+	// CompareNewestFirst), and everything else the store holds as Foreign
+	// (never touched).
 	List(ctx context.Context) ([]Entry, []Foreign, error)
 	// Get returns the listed snapshot called name.
 	Get(ctx context.Context, name string) (Entry, error)
@@ -110,21 +113,48 @@ type Foreign struct {
 	Problem string    `json:"problem,omitempty"`
 }
 
-// SortNewestFirst orders entries by CreatedAt, then term, then index, newest
-// first; names break remaining ties so the order is stable.
+// Position is what places a snapshot in raftsnap's one newest-first order.
+type Position struct {
+	Term, Index uint64
+	Created     time.Time
+	Name        string
+}
+
+// Position returns where e stands in the newest-first order.
+func (e *Entry) Position() Position {
+	return Position{Term: e.Term, Index: e.Index, Created: e.CreatedAt, Name: e.Name}
+}
+
+// CompareNewestFirst is raftsnap's one notion of "newest": by raft term,
+// then raft index (the state a snapshot holds, which a wrong clock cannot
+// misdate), then creation time, then name. It returns a negative number
+// when a is newer than b, so sorting with it puts the newest first.
+//
+// Raft positions order the snapshots of one cluster; snapshots of
+// different clusters compare meaningfully only by time, which is why
+// pruning plans each job's snapshots on their own.
+func CompareNewestFirst(a, b Position) int {
+	if c := cmp.Compare(b.Term, a.Term); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.Index, a.Index); c != 0 {
+		return c
+	}
+	// Wall-clock seconds and nanoseconds: Compare would use monotonic
+	// readings when both times carry one.
+	if c := cmp.Compare(b.Created.Unix(), a.Created.Unix()); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.Created.Nanosecond(), a.Created.Nanosecond()); c != 0 {
+		return c
+	}
+	return strings.Compare(b.Name, a.Name)
+}
+
+// SortNewestFirst orders entries by CompareNewestFirst.
 func SortNewestFirst(entries []Entry) {
 	sort.SliceStable(entries, func(i, j int) bool {
-		a, b := entries[i], entries[j]
-		if !a.CreatedAt.Equal(b.CreatedAt) {
-			return a.CreatedAt.After(b.CreatedAt)
-		}
-		if a.Term != b.Term {
-			return a.Term > b.Term
-		}
-		if a.Index != b.Index {
-			return a.Index > b.Index
-		}
-		return a.Name > b.Name
+		return CompareNewestFirst(entries[i].Position(), entries[j].Position()) < 0
 	})
 }
 

@@ -1,4 +1,4 @@
-package pruning
+package retention
 
 import (
 	"slices"
@@ -118,25 +118,67 @@ func TestInvariantUnverifiedMovesNoWindow(t *testing.T) {
 	assertKept(t, ds, "broken", ReasonUnverified)
 }
 
-func TestInvariantOrderByCreatedThenTermThenIndex(t *testing.T) {
+func TestInvariantOrderByTermThenIndexThenCreated(t *testing.T) {
 	at := t0.Add(-time.Hour)
 	snaps := []Snapshot{
-		{Name: "low-term", Created: at, Term: 1, Index: 999, Verified: true},
+		{Name: "low-term", Created: at.Add(30 * time.Minute), Term: 1, Index: 999, Verified: true},
 		{Name: "high-term-low-index", Created: at, Term: 2, Index: 5, Verified: true},
-		{Name: "high-term-high-index", Created: at, Term: 2, Index: 6, Verified: true},
-		{Name: "newer-created", Created: at.Add(time.Nanosecond), Term: 1, Index: 1, Verified: true},
+		// Its clock was behind: the raft position still makes it newest.
+		{Name: "high-term-high-index", Created: at.Add(-time.Hour), Term: 2, Index: 6, Verified: true},
+		{Name: "same-position-newer-created", Created: at.Add(time.Nanosecond), Term: 2, Index: 5, Verified: true},
 	}
 	ds := mustPolicy(t, must(t)(NewLastN(2))).Plan(snaps, t0)
 	var order []string
 	for _, d := range ds {
 		order = append(order, d.Snapshot.Name)
 	}
-	want := []string{"newer-created", "high-term-high-index", "high-term-low-index", "low-term"}
+	want := []string{"high-term-high-index", "same-position-newer-created", "high-term-low-index", "low-term"}
 	if !slices.Equal(order, want) {
 		t.Fatalf("order %v, want %v", order, want)
 	}
-	assertKept(t, ds, "high-term-high-index", "last 2")
+	assertKept(t, ds, "high-term-high-index", ReasonNewestVerified)
+	assertKept(t, ds, "same-position-newer-created", "last 2")
 	assertDestroyed(t, ds, "high-term-low-index")
+	assertDestroyed(t, ds, "low-term")
+}
+
+// TestInvariantMisdatedSnapshotMovesNoWindow: "older" carries an older raft
+// position but a later date than the newest verified snapshot (its clock
+// ran ahead, though not past now). Windows stay anchored at the newest
+// verified snapshot, and "older" is placed there: in the grid and the
+// calendar it competes for the anchor's bucket and period, and loses.
+func TestInvariantMisdatedSnapshotMovesNoWindow(t *testing.T) {
+	snaps := []Snapshot{
+		{Name: "newest", Created: t0.Add(-3 * time.Hour), Term: 1, Index: 300, Verified: true},
+		{Name: "misdated", Created: t0.Add(-time.Minute), Term: 1, Index: 200, Verified: true},
+		{Name: "hour-before", Created: t0.Add(-4 * time.Hour), Term: 1, Index: 100, Verified: true},
+		{Name: "two-days-before", Created: t0.Add(-51 * time.Hour), Term: 1, Index: 50, Verified: true},
+	}
+	cases := []struct {
+		rule           Rule
+		kept, destroys []string
+		reason         string
+	}{
+		// Measured from "misdated", two-days-before would be 51h old.
+		{must(t)(NewWithin(49 * time.Hour)), []string{"newest", "misdated", "hour-before", "two-days-before"}, nil, "within 49h"},
+		{must(t)(ParseGrid("3x1h")), []string{"newest", "hour-before"}, []string{"misdated", "two-days-before"}, "grid bucket 2 of 3x1h"},
+		{must(t)(NewCalendar(CalendarSpec{Hourly: 2})), []string{"newest", "hour-before"}, []string{"misdated", "two-days-before"}, "hourly 2026-11-20 08:00"},
+	}
+	for _, c := range cases {
+		t.Run(c.rule.String(), func(t *testing.T) {
+			ds := mustPolicy(t, c.rule).Plan(snaps, t0)
+			assertKept(t, ds, "newest", ReasonNewestVerified)
+			for _, name := range c.kept {
+				if d := decisionOf(t, ds, name); !d.Keep {
+					t.Errorf("%s destroyed (%q)", name, d.Reasons)
+				}
+			}
+			for _, name := range c.destroys {
+				assertDestroyed(t, ds, name)
+			}
+			assertKept(t, ds, "hour-before", c.reason)
+		})
+	}
 }
 
 func TestPlanGivesEveryInputOneDecisionAndLeavesInputAlone(t *testing.T) {

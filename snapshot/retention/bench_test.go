@@ -1,4 +1,4 @@
-package pruning
+package retention
 
 import (
 	"math/rand/v2"
@@ -19,6 +19,8 @@ func BenchmarkPlan100k(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	snaps := series("auto-", t0, 100_000, 5*time.Minute)
 	for i := range snaps {
+		// series' indexes would wrap below zero past 10,000 snapshots.
+		snaps[i].Index = uint64(len(snaps) - i)
 		snaps[i].Verified = rng.IntN(100) != 0
 	}
 	rng.Shuffle(len(snaps), func(i, j int) { snaps[i], snaps[j] = snaps[j], snaps[i] })

@@ -1,4 +1,4 @@
-package pruning
+package retention
 
 import (
 	"fmt"
@@ -266,31 +266,45 @@ func (g *grid) bounds(anchor int64) []gridBounds {
 	return b
 }
 
+// keep walks the snapshots by time, so that each bucket's snapshots come
+// together, and keeps the newest (in the newest-first order) of each
+// bucket, or all of a (keep=all) section's.
 func (g *grid) keep(v *view, mark func(int, string)) {
-	if len(v.decisions) == 0 {
+	if len(v.present) == 0 {
 		return
 	}
 	bounds := g.bounds(clampUnix(v.anchor.Unix()))
 	section := 0
-	lastBucket := int64(-1) // bucket number last kept in this section
-	for i := range v.decisions {
-		snap := &v.decisions[i].Snapshot
-		if !snap.Verified {
+	best, bestBucket := -1, int64(-1) // the newest snapshot of the bucket being walked
+	flush := func() {
+		if best >= 0 {
+			mark(best, fmt.Sprintf("grid bucket %d of %s", bestBucket, g.sections[section].text))
+		}
+		best, bestBucket = -1, -1
+	}
+	for _, i := range v.byTime {
+		if !v.snapshot(i).Verified {
 			continue
 		}
-		sec := clampUnix(snap.Created.Unix())
+		sec := clampUnix(v.when(i).Unix())
 		for section < len(bounds) && sec < bounds[section].low {
+			flush()
 			section++
-			lastBucket = -1
 		}
 		if section == len(bounds) {
 			return // older than the grid
 		}
 		s, b := g.sections[section], bounds[section]
 		bucket := b.top - floorDiv(sec-gridOrigin, s.length) + 1
-		if s.keepAll || bucket != lastBucket {
+		switch {
+		case s.keepAll:
 			mark(i, fmt.Sprintf("grid bucket %d of %s", bucket, s.text))
-			lastBucket = bucket
+		case bucket == bestBucket:
+			best = min(best, i)
+		default:
+			flush()
+			best, bestBucket = i, bucket
 		}
 	}
+	flush()
 }

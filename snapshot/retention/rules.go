@@ -1,4 +1,4 @@
-package pruning
+package retention
 
 import (
 	"errors"
@@ -31,8 +31,8 @@ func (r *lastN) String() string { return fmt.Sprintf("last_n %d", r.count) }
 func (r *lastN) keep(v *view, mark func(int, string)) {
 	reason := fmt.Sprintf("last %d", r.count)
 	kept := 0
-	for i := range v.decisions {
-		s := &v.decisions[i].Snapshot
+	for i := range v.present {
+		s := v.snapshot(i)
 		if kept == r.count {
 			return
 		}
@@ -61,10 +61,9 @@ func (r *within) String() string { return "within " + formatDuration(r.d) }
 
 func (r *within) keep(v *view, mark func(int, string)) {
 	reason := r.String()
-	for i := range v.decisions {
-		s := &v.decisions[i].Snapshot
-		if v.anchor.Sub(s.Created) >= r.d {
-			return // sorted newest first: all the rest are older
+	for _, i := range v.byTime {
+		if v.anchor.Sub(v.when(i)) >= r.d {
+			return // all the rest are older
 		}
 		mark(i, reason)
 	}
@@ -152,9 +151,8 @@ func (r *regexRule) String() string {
 
 func (r *regexRule) keep(v *view, mark func(int, string)) {
 	reason := r.String()
-	for i := range v.decisions {
-		s := &v.decisions[i].Snapshot
-		if r.re.MatchString(s.Name) != r.negate {
+	for i := range v.present {
+		if r.re.MatchString(v.snapshot(i).Name) != r.negate {
 			mark(i, reason)
 		}
 	}
@@ -252,29 +250,39 @@ func (r *calendar) periods() []calendarPeriod {
 	}
 }
 
+// keep walks the snapshots by time, so that each period's snapshots come
+// together, and keeps the newest (in the newest-first order) of each of
+// the last count periods.
 func (r *calendar) keep(v *view, mark func(int, string)) {
 	for _, p := range r.periods() {
 		if p.count == 0 {
 			continue
 		}
 		kept := 0
-		var last int64
-		for i := range v.decisions {
-			s := &v.decisions[i].Snapshot
-			if !s.Verified {
+		best := -1 // the newest snapshot of the period being walked
+		var bestKey int64
+		var bestAt time.Time
+		for _, i := range v.byTime {
+			if !v.snapshot(i).Verified {
 				continue
 			}
-			t := s.Created.In(r.loc)
+			t := v.when(i).In(r.loc)
 			k := p.key(t)
-			if kept > 0 && k == last {
-				continue // an older snapshot of a period already kept
+			if best >= 0 && k == bestKey {
+				best = min(best, i)
+				continue
 			}
-			if kept == p.count {
-				break
+			if best >= 0 {
+				mark(best, p.label(bestAt))
+				if kept++; kept == p.count {
+					best = -1
+					break
+				}
 			}
-			mark(i, p.label(t))
-			kept++
-			last = k
+			best, bestKey, bestAt = i, k, t
+		}
+		if best >= 0 {
+			mark(best, p.label(bestAt))
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package pruning
+package retention
 
 import (
 	"bytes"
@@ -83,13 +83,15 @@ func goldenCases() []goldenCase {
 		Snapshot{Name: "manual-before-upgrade", Created: t0.Add(-50 * time.Hour), Term: 2, Index: 90000, Verified: true},
 		Snapshot{Name: "manual-broken", Created: t0.Add(-60 * time.Hour), Term: 2, Index: 89000, Verified: false})
 
+	// Raft term and index order snapshots, whatever their clocks said;
+	// creation time and then the name break ties.
 	ties := []Snapshot{
-		{Name: "b-term3", Created: t0.Add(-time.Hour), Term: 3, Index: 500, Verified: true},
-		{Name: "a-term2-high", Created: t0.Add(-time.Hour), Term: 2, Index: 900, Verified: true},
-		{Name: "c-term2-low", Created: t0.Add(-time.Hour), Term: 2, Index: 400, Verified: true},
-		{Name: "d-older", Created: t0.Add(-2 * time.Hour), Term: 3, Index: 450, Verified: true},
-		{Name: "e-same-everything-1", Created: t0.Add(-3 * time.Hour), Term: 1, Index: 10, Verified: true},
-		{Name: "e-same-everything-2", Created: t0.Add(-3 * time.Hour), Term: 1, Index: 10, Verified: true},
+		{Name: "c-same-index-later", Created: t0.Add(-time.Hour), Term: 2, Index: 400, Verified: true},
+		{Name: "a-term3", Created: t0.Add(-2 * time.Hour), Term: 3, Index: 500, Verified: true},
+		{Name: "d-same-index-earlier", Created: t0.Add(-3 * time.Hour), Term: 2, Index: 400, Verified: true},
+		{Name: "b-clock-behind", Created: t0.Add(-6 * time.Hour), Term: 2, Index: 900, Verified: true},
+		{Name: "e-same-everything-1", Created: t0.Add(-4 * time.Hour), Term: 1, Index: 10, Verified: true},
+		{Name: "e-same-everything-2", Created: t0.Add(-4 * time.Hour), Term: 1, Index: 10, Verified: true},
 	}
 
 	// Around midnight in Berlin (UTC+1 in November) versus UTC.
