@@ -56,7 +56,7 @@ var jobTypes = []*JobType{
 				v.validateRetries(path+".retries", job.Retries)
 			}
 			v.requireStore(path+".store", job.Store)
-			v.requirePruning(path+".pruning", job.Pruning)
+			v.requirePruning(path+".pruning", job.Pruning, []string{job.Name})
 			if p := path + ".on_cluster_change"; v.checkable(p) && job.OnClusterChange != "fail" && job.OnClusterChange != "warn" {
 				v.errorf(p, "%s is not a choice: use fail (refuse the snapshot) or warn (store it and report the change)", quote(job.OnClusterChange))
 			}
@@ -71,7 +71,7 @@ var jobTypes = []*JobType{
 		validate: func(v *validator, path string, job *Job, _ map[string]int) {
 			v.validateSchedule(path, job)
 			v.requireStore(path+".store", job.Store)
-			v.requirePruning(path+".pruning", job.Pruning)
+			v.requirePruning(path+".pruning", job.Pruning, job.Owners)
 			for k, owner := range job.Owners {
 				p := fmt.Sprintf("%s.owners[%d]", path, k)
 				if v.checkable(p) && (!jobNamePattern.MatchString(owner) || strings.HasPrefix(owner, "_")) {

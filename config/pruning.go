@@ -3,7 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
+	"time"
 
 	"github.com/raftsnap/raftsnap/snapshot/retention"
 )
@@ -52,7 +54,7 @@ func (r *KeepRule) Rule() (retention.Rule, error) {
 	return nil, errors.New("empty rule: use one of " + strings.Join(ruleKeys, ", "))
 }
 
-func (v *validator) validatePruning(path string, p *Pruning) {
+func (v *validator) validatePruning(path string, p *Pruning, owners []string) {
 	keepPath := path + ".keep"
 	if !v.checkable(keepPath) {
 		return
@@ -64,10 +66,14 @@ func (v *validator) validatePruning(path string, p *Pruning) {
 	var rules []retention.Rule
 	allBuilt := true
 	for i := range p.Keep {
-		rule := v.validateRule(fmt.Sprintf("%s[%d]", keepPath, i), &p.Keep[i])
+		rulePath := fmt.Sprintf("%s[%d]", keepPath, i)
+		rule := v.validateRule(rulePath, &p.Keep[i])
 		if rule == nil {
 			allBuilt = false
 			continue
+		}
+		if r := p.Keep[i].Regex; r != nil && len(owners) > 0 {
+			v.checkRegexCanKeep(rulePath+".regex.regex", r, owners)
 		}
 		rules = append(rules, rule)
 	}
@@ -157,4 +163,48 @@ func (v *validator) validateRule(path string, r *KeepRule) retention.Rule {
 		return nil
 	}
 	return rule
+}
+
+// checkRegexCanKeep refuses a regex rule that can keep none of the owners'
+// snapshots: it is matched against the names a store gives them
+// ("<job>-<yyyymmddThhmmssZ>-<index>.snap"), and one written for another
+// job's names, or a misspelt one, would silently keep nothing. The check
+// tries a spread of times and indexes, so a rule that keeps only some
+// (midnight snapshots, say) passes.
+func (v *validator) checkRegexCanKeep(path string, r *Regex, owners []string) {
+	re, err := regexp.Compile(r.Regex)
+	if err != nil || !v.checkable(path) {
+		return
+	}
+	for _, job := range owners {
+		for _, name := range sampleNames(job) {
+			if re.MatchString(name) != r.Negate {
+				return
+			}
+		}
+	}
+	what := "matches none of"
+	if r.Negate {
+		what = "matches every one of"
+	}
+	v.errorf(path, "%s %s the names of job %s's snapshots (such as %s), so this rule keeps nothing",
+		quote(r.Regex), what, owners[0], sampleNames(owners[0])[0])
+}
+
+// sampleNames are names a store gives job's snapshots, spread over the
+// years, months, days, hours, minutes and index digits a rule may select.
+func sampleNames(job string) []string {
+	var names []string
+	t := time.Date(2026, 11, 22, 5, 10, 0, 0, time.UTC)
+	index := uint64(12345)
+	for i := 0; i < 2000; i++ {
+		suffix := ""
+		if i%7 == 3 {
+			suffix = "-2" // a second snapshot in the same second
+		}
+		names = append(names, fmt.Sprintf("%s-%s-%d%s.snap", job, t.Format("20060102T150405Z"), index, suffix))
+		t = t.Add(time.Duration(37*60+i%60) * time.Minute).Add(time.Duration(i%59) * time.Second)
+		index = index*7 + uint64(i%10) + 1
+	}
+	return names
 }

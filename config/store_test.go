@@ -51,6 +51,7 @@ func TestStorePathChecks(t *testing.T) {
 		paths []string
 		want  string
 	}{
+		{"a regular file", []string{file}, "jobs[0].store.path: " + file + " exists and is not a directory"},
 		{"under a regular file", []string{filepath.Join(file, "store")}, "jobs[0].store.path: cannot create " + filepath.Join(file, "store") + ": " + file + " is not a directory"},
 		{"owned by another user", []string{mkdir("nobody", 0o700, 65534)}, "is owned by uid 65534"},
 		{"world-writable", []string{mkdir("open", 0o777, 0)}, "is writable by group or others (mode 0777)"},

@@ -193,6 +193,9 @@ func (v *validator) validateJobName(i int, seen map[string]int) {
 	case len(job.Name) > MaxJobNameLength:
 		// Snapshot file names are "<job>-<timestamp>-<index>.snap.json".
 		v.errorf(path, "%d characters is too long: at most %d (job names go into snapshot file names)", len(job.Name), MaxJobNameLength)
+	case strings.HasPrefix(job.Name, "."):
+		// The store would refuse it: its files would be hidden ones.
+		v.errorf(path, "%s must not start with . (a store would hide the job's snapshot files)", quote(job.Name))
 	case strings.HasPrefix(job.Name, "_"):
 		v.errorf(path, "%s must not start with _ (reserved for raftsnap's internal jobs)", quote(job.Name))
 	case strings.Trim(job.Name, ".") == "":
@@ -296,6 +299,7 @@ func (v *validator) validateStore(path string, st *Store, write bool) {
 		v.errorf(p, "missing: a local store needs the directory to keep snapshots in")
 	case !filepath.IsAbs(st.Path):
 		v.errorf(p, "must be an absolute path, got %s", quote(st.Path))
+	case v.opts.SkipDirChecks:
 	default:
 		if err := store.CheckDir(st.Path, store.DirCheck{UID: v.opts.UID, Write: write}); err != nil {
 			v.errorf(p, "%v", err)
@@ -303,13 +307,15 @@ func (v *validator) validateStore(path string, st *Store, write bool) {
 	}
 }
 
-func (v *validator) requirePruning(path string, p *Pruning) {
+// requirePruning checks a pruning block; owners are the jobs whose
+// snapshots it prunes (none: any job's).
+func (v *validator) requirePruning(path string, p *Pruning, owners []string) {
 	switch {
 	case !v.checkable(path):
 	case p == nil:
 		v.errorf(path, "missing: give at least one keep rule, e.g. pruning: {keep: [{last_n: {count: 24}}]}")
 	default:
-		v.validatePruning(path, p)
+		v.validatePruning(path, p, owners)
 	}
 }
 

@@ -17,7 +17,7 @@ import (
 )
 
 // maxSidecarSize caps what List reads of a sidecar: real ones are < 2 KiB.
-const maxSidecarSize = 1 << 20
+const maxSidecarSize = MaxRecordSize
 
 // List returns the snapshots whose archive and sidecar both exist and agree,
 // newest first (by CompareNewestFirst), and every other file in

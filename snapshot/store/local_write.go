@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -77,6 +76,7 @@ func (p *localPending) Commit(_ context.Context, entry Entry) (Entry, error) {
 		p.Abort()
 		return Entry{}, p.l.errorf("entry says %d bytes but %d were written", entry.Size, p.written)
 	}
+	entry.Bound()
 	if entry.CreatedAt.IsZero() {
 		entry.CreatedAt = time.Now()
 	}
@@ -158,11 +158,10 @@ func (p *localPending) Abort() error {
 // writeSidecar writes (or replaces) entry's sidecar atomically; the caller
 // holds shared.mu.
 func (l *Local) writeSidecar(entry Entry) error {
-	data, err := json.MarshalIndent(entry, "", "  ")
+	data, err := encodeRecord(entry)
 	if err != nil {
 		return l.errorf("encoding the sidecar of %s: %w", entry.Name, err)
 	}
-	data = append(data, '\n')
 	if err := atomicfile.WriteFile(filepath.Join(l.dir, entry.Name+".json"), data); err != nil {
 		return l.errorf("writing the sidecar of %s: %w", entry.Name, err)
 	}

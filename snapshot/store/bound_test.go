@@ -1,0 +1,47 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestHugeIDsAreBoundedAndListed: a raft server ID tens of thousands of
+// characters long (legal in meta.json) once made the sidecar larger than a
+// store reads back: the run said OK while the store listed nothing and
+// retention never ran. The record is bounded, and the snapshot is listed.
+func TestHugeIDsAreBoundedAndListed(t *testing.T) {
+	l := mustOpen(t, t.TempDir())
+	data, rep := archive(t, 7, "state")
+	p, err := l.Create(context.Background(), "job")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Write(data)
+	huge := strings.Repeat("é", 40_000)
+	servers := make([]string, 500)
+	for i := range servers {
+		servers[i] = huge
+	}
+	headers := map[string]string{}
+	for i := range 100 {
+		headers[strings.Repeat("H", i+1)] = huge
+	}
+	e, err := p.Commit(context.Background(), Entry{CreatedAt: time.Now(), Size: rep.ArchiveBytes, SHA256: rep.ArchiveSHA256,
+		Index: 7, Term: 1, RaftID: huge, Servers: servers, Headers: headers, Verified: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.RaftID) > maxRecordField || len(e.Servers) != maxRecordServers || len(e.Headers) != maxRecordHeaders ||
+		!strings.HasSuffix(e.RaftID, "…(80000 bytes)") {
+		t.Fatalf("stored entry not bounded: raft id %d bytes, %d servers, %d headers", len(e.RaftID), len(e.Servers), len(e.Headers))
+	}
+	entries, foreign, err := l.List(context.Background())
+	if err != nil || len(entries) != 1 || len(foreign) != 0 {
+		t.Fatalf("listed %d entries, %d foreign (%+v), %v; want the snapshot listed", len(entries), len(foreign), foreign, err)
+	}
+	if entries[0].RaftID != e.RaftID {
+		t.Fatal("the listed record differs from the committed one")
+	}
+}
