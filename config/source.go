@@ -1,13 +1,16 @@
 package config
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/raftsnap/raftsnap/snapshot/source"
 )
@@ -140,12 +143,35 @@ func unwrapPathError(err error) error {
 	return err
 }
 
-// clusterKey identifies a cluster by source type and normalised address
-// ("consul at http://127.0.0.1:8500"), so that a restore target can be
-// compared with snapshot sources. Loopback names are one host; default
-// ports are made explicit; userinfo is dropped.
+// clusterKey names the server a source block reaches, for messages: kind
+// and normalised address ("consul at 127.0.0.1:8500"). It never carries
+// user:password@.
 func clusterKey(s *source.Config) string {
-	kind := string(s.Kind)
+	e := endpointOf(s)
+	if e.unix != "" {
+		return string(s.Kind) + " at unix://" + e.unix
+	}
+	if e.host == "" {
+		return string(s.Kind) + " at an unparsable address"
+	}
+	host := e.host
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		host = "127.0.0.1"
+	}
+	return string(s.Kind) + " at " + e.scheme + "://" + net.JoinHostPort(host, e.port) + e.path
+}
+
+// endpoint is where a source block connects: a unix socket, or a host and
+// port (the scheme does not matter: one port speaks one of them).
+type endpoint struct {
+	unix                     string
+	scheme, host, port, path string
+}
+
+func endpointOf(s *source.Config) endpoint {
 	// The source's own reading (HOST:PORT, unix://) when it has one; the
 	// address as written otherwise, whose problem is reported elsewhere.
 	addr := s.Address
@@ -154,22 +180,97 @@ func clusterKey(s *source.Config) string {
 	}
 	u, err := url.Parse(addr)
 	if err != nil {
-		return kind + " at an unparsable address"
+		return endpoint{}
 	}
 	if u.Scheme == "unix" {
-		return kind + " at " + addr
+		return endpoint{unix: filepath.Clean(u.Path)}
 	}
-	host, port := strings.ToLower(u.Hostname()), u.Port()
+	port := u.Port()
 	if port == "" {
 		port = map[string]string{"http": "80", "https": "443"}[strings.ToLower(u.Scheme)]
 	}
-	if host == "localhost" {
-		host = "127.0.0.1"
+	if n, err := strconv.ParseUint(port, 10, 16); err == nil {
+		port = strconv.FormatUint(n, 10) // "08500" is 8500
 	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		host = "127.0.0.1"
+	return endpoint{scheme: strings.ToLower(u.Scheme), host: strings.ToLower(strings.TrimSuffix(u.Hostname(), ".")), port: port,
+		path: strings.TrimRight(u.Path, "/")}
+}
+
+// resolveTimeout bounds the name lookups of the overwrite check.
+const resolveTimeout = 2 * time.Second
+
+// sameServer reports whether two source blocks of one kind may reach the
+// same server however their addresses are written: "localhost",
+// 127.0.0.1, ::1, 0.0.0.0 and this host's own names and addresses are all
+// this host; other names are compared by the addresses they resolve to
+// (when they resolve now; by text otherwise).
+func sameServer(a, b *source.Config) bool {
+	if a.Kind != b.Kind {
+		return false
 	}
-	return kind + " at " + strings.ToLower(u.Scheme) + "://" + net.JoinHostPort(host, port) + strings.TrimRight(u.Path, "/")
+	ea, eb := endpointOf(a), endpointOf(b)
+	switch {
+	case ea.unix != "" || eb.unix != "":
+		return ea.unix == eb.unix
+	case ea.host == "" || eb.host == "" || ea.port != eb.port || ea.path != eb.path:
+		return false
+	case ea.host == eb.host:
+		return true
+	}
+	hostsA, hostsB := hostAddresses(ea.host), hostAddresses(eb.host)
+	for h := range hostsA {
+		if hostsB[h] {
+			return true
+		}
+	}
+	return false
+}
+
+// hostAddresses is the set of addresses host stands for, with every
+// address of this host as "local".
+func hostAddresses(host string) map[string]bool {
+	out := map[string]bool{host: true}
+	var ips []net.IP
+	if ip := net.ParseIP(host); ip != nil {
+		ips = []net.IP{ip}
+	} else if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		out["local"] = true
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+		defer cancel()
+		if addrs, err := net.DefaultResolver.LookupIPAddr(ctx, host); err == nil {
+			for _, a := range addrs {
+				ips = append(ips, a.IP)
+			}
+		}
+	}
+	own := ownAddresses()
+	for _, ip := range ips {
+		if ip.IsLoopback() || ip.IsUnspecified() || own[ip.String()] {
+			out["local"] = true
+		} else {
+			out[ip.String()] = true
+		}
+	}
+	if name, err := os.Hostname(); err == nil && strings.EqualFold(name, host) {
+		out["local"] = true
+	}
+	return out
+}
+
+// ownAddresses are the addresses of this host's interfaces.
+func ownAddresses() map[string]bool {
+	own := map[string]bool{}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return own
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			own[n.IP.String()] = true
+		}
+	}
+	return own
 }
 
 // validateCrossJob checks rules between jobs: snapshot jobs do not share a
@@ -177,7 +278,7 @@ func clusterKey(s *source.Config) string {
 // up needs allow_overwrite.
 func (v *validator) validateCrossJob() {
 	storeOwner := map[string]int{}
-	sources := map[string]int{}
+	var sources []int // snapshot jobs with a source
 	for i := range v.cfg.Jobs {
 		job := &v.cfg.Jobs[i]
 		if job.Type != JobSnapshot {
@@ -195,9 +296,7 @@ func (v *validator) validateCrossJob() {
 			}
 		}
 		if job.Source != nil && job.Source.Address != "" {
-			if _, seen := sources[clusterKey(job.Source)]; !seen {
-				sources[clusterKey(job.Source)] = i
-			}
+			sources = append(sources, i)
 		}
 	}
 	for i := range v.cfg.Jobs {
@@ -206,12 +305,18 @@ func (v *validator) validateCrossJob() {
 			continue
 		}
 		path := fmt.Sprintf("jobs[%d].target", i)
-		if k, same := sources[clusterKey(job.Target)]; same && !v.failedUnder(path) {
-			// The normalised form, not the address as written: it never
-			// carries user:password@.
-			v.errorf(path, "restores into the cluster that snapshot job %s backs up (%s), replacing its data: "+
-				"set allow_overwrite: true on this job if that is what you want",
-				quote(v.cfg.Jobs[k].Name), clusterKey(job.Target))
+		if v.failedUnder(path) {
+			continue
+		}
+		for _, k := range sources {
+			if sameServer(v.cfg.Jobs[k].Source, job.Target) {
+				// The normalised form, not the address as written: it never
+				// carries user:password@.
+				v.errorf(path, "restores into the cluster that snapshot job %s backs up (%s), replacing its data: "+
+					"set allow_overwrite: true on this job if that is what you want",
+					quote(v.cfg.Jobs[k].Name), clusterKey(job.Target))
+				break
+			}
 		}
 	}
 }
