@@ -19,6 +19,9 @@ type genDocsOptions struct {
 	markdownDir    string
 	manDir         string
 	completionsDir string
+	// configReference is the Markdown configuration reference
+	// (docs/configuration.md) that becomes raftsnap.yml(5).
+	configReference string
 }
 
 // newGenDocsCommand is a hidden command that writes the CLI reference
@@ -36,12 +39,16 @@ func newGenDocsCommand(g *globalOptions) *cobra.Command {
 			if opts.markdownDir == "" && opts.manDir == "" && opts.completionsDir == "" {
 				return usageError(errors.New("give at least one of --markdown, --man, --completions"))
 			}
+			if opts.configReference != "" && opts.manDir == "" {
+				return usageError(errors.New("--config-reference needs --man"))
+			}
 			return generateDocs(g, opts)
 		},
 	}
 	cmd.Flags().StringVar(&opts.markdownDir, "markdown", "", "write the Markdown CLI reference (one page per command) to this directory")
 	cmd.Flags().StringVar(&opts.manDir, "man", "", "write section-1 man pages to this directory (date from $SOURCE_DATE_EPOCH if set)")
 	cmd.Flags().StringVar(&opts.completionsDir, "completions", "", "write bash, zsh and fish completion scripts to this directory")
+	cmd.Flags().StringVar(&opts.configReference, "config-reference", "", "with --man: also write raftsnap.yml.5 from this Markdown configuration reference (docs/configuration.md)")
 	return cmd
 }
 
@@ -77,6 +84,14 @@ func generateDocs(g *globalOptions, opts *genDocsOptions) error {
 		}
 		if err := doc.GenManTree(root, header, opts.manDir); err != nil {
 			return fmt.Errorf("man pages: %w", err)
+		}
+		if err := addManSections(root, opts.manDir); err != nil {
+			return fmt.Errorf("man pages: %w", err)
+		}
+		if opts.configReference != "" {
+			if err := writeConfigManPage(opts.configReference, opts.manDir, header); err != nil {
+				return fmt.Errorf("raftsnap.yml(5): %w", err)
+			}
 		}
 	}
 	if opts.completionsDir != "" {

@@ -20,6 +20,20 @@ const (
 	ExitInvalid = 3
 )
 
+// exitCodeDocs describes each exit code for the EXIT STATUS section of
+// the man pages (cmd_gendocs.go). Keep it in step with the constants.
+var exitCodeDocs = []struct {
+	code    int
+	meaning string
+}{
+	{ExitOK, "Success: the command did what it was asked."},
+	{ExitError, "Failure: a source or the daemon unreachable, an I/O error, a server refusing, a run that failed " +
+		"(signal --wait). Nothing was changed that the message does not mention."},
+	{ExitUsage, "Usage error: the command line is invalid, or the configuration file is (raftsnap daemon). " +
+		"The systemd unit does not restart a daemon that exits 2 (RestartPreventExitStatus=2)."},
+	{ExitInvalid, "A snapshot failed verification."},
+}
+
 // codedError carries the exit code an error maps to.
 type codedError struct {
 	code int

@@ -7,6 +7,7 @@ package systemd_test
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,6 +19,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/raftsnap/raftsnap/client"
 )
 
 // maxExposure is the highest `systemd-analyze security` score accepted
@@ -131,8 +135,9 @@ func TestUnitSettings(t *testing.T) {
 	settings := parseUnit(t, "raftsnap.service")
 	want := map[string]string{
 		"Type":                    "notify",
-		"ExecStartPre":            "/usr/bin/raftsnap configcheck --config /etc/raftsnap/raftsnap.yml",
 		"ExecStart":               "/usr/bin/raftsnap daemon --config /etc/raftsnap/raftsnap.yml",
+		"EnvironmentFile":         "-/etc/raftsnap/raftsnap.env",
+		"Restart":                 "on-failure",
 		"ExecReload":              "/usr/bin/raftsnap reload --config /etc/raftsnap/raftsnap.yml",
 		"RuntimeDirectory":        "raftsnap",
 		"RuntimeDirectoryMode":    "0700",
@@ -163,6 +168,156 @@ func TestUnitSettings(t *testing.T) {
 	if len(settings["WatchdogSec"]) == 0 {
 		t.Error("WatchdogSec= missing: the daemon pings the watchdog")
 	}
+	// systemd applies RestartPreventExitStatus= to the main process only:
+	// a configcheck in ExecStartPre would catch a bad configuration first,
+	// exit non-zero and be restarted until the start limit.
+	if pre := settings["ExecStartPre"]; len(pre) > 0 {
+		t.Errorf("ExecStartPre=%q: the daemon checks the configuration itself and exits %d, which RestartPreventExitStatus= can see only in the main process", pre, client.ExitUsage)
+	}
+}
+
+// TestUnitDoesNotLoop checks the two brakes on a daemon that cannot start:
+// the exit code of an invalid configuration prevents a restart, and the
+// start limit can trigger at the unit's RestartSec (systemd's default,
+// 5 starts in 10s, never would at 5s apart).
+func TestUnitDoesNotLoop(t *testing.T) {
+	settings := parseUnit(t, "raftsnap.service")
+	prevent := map[string]bool{}
+	for _, v := range settings["RestartPreventExitStatus"] {
+		for _, code := range strings.Fields(v) {
+			prevent[code] = true
+		}
+	}
+	if !prevent[strconv.Itoa(client.ExitUsage)] {
+		t.Errorf("RestartPreventExitStatus=%q lacks %d, the exit code of an invalid configuration", settings["RestartPreventExitStatus"], client.ExitUsage)
+	}
+	if prevent[strconv.Itoa(client.ExitError)] {
+		t.Errorf("RestartPreventExitStatus=%q holds %d: a daemon failing at run time must be restarted", settings["RestartPreventExitStatus"], client.ExitError)
+	}
+	burst, err := strconv.Atoi(last(settings["StartLimitBurst"]))
+	if err != nil || burst < 1 {
+		t.Fatalf("StartLimitBurst=%q: want a positive count", settings["StartLimitBurst"])
+	}
+	interval := systemdDuration(t, "StartLimitIntervalSec", last(settings["StartLimitIntervalSec"]))
+	restartSec := systemdDuration(t, "RestartSec", last(settings["RestartSec"]))
+	if time.Duration(burst)*restartSec >= interval {
+		t.Errorf("StartLimitBurst=%d starts %s apart (RestartSec) take %s, not less than StartLimitIntervalSec=%s: the limit never triggers",
+			burst, restartSec, time.Duration(burst)*restartSec, interval)
+	}
+	if !unitSection(t, "raftsnap.service", "StartLimitIntervalSec", "Unit") || !unitSection(t, "raftsnap.service", "StartLimitBurst", "Unit") {
+		t.Error("StartLimitIntervalSec= and StartLimitBurst= belong in [Unit]")
+	}
+}
+
+// TestDaemonExitCodes runs the unit's ExecStart with a broken and with a
+// valid configuration whose socket cannot be used: the first must exit
+// with a code in RestartPreventExitStatus= (systemd gives up at once), the
+// second with one outside it (systemd restarts it: the cause may pass).
+func TestDaemonExitCodes(t *testing.T) {
+	settings := parseUnit(t, "raftsnap.service")
+	args := strings.Fields(last(settings["ExecStart"]))
+	at := slices.Index(args, "--config")
+	if len(args) < 3 || at < 0 || at+1 >= len(args) {
+		t.Fatalf("ExecStart=%q: want /usr/bin/raftsnap daemon ... --config FILE", args)
+	}
+	prevent := strings.Fields(strings.Join(settings["RestartPreventExitStatus"], " "))
+	dir := t.TempDir()
+	run := func(config string) int {
+		t.Helper()
+		path := filepath.Join(dir, "raftsnap.yml")
+		if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmdArgs := slices.Clone(args[1:])
+		cmdArgs[at] = path
+		cmd := exec.Command(raftsnapBin, cmdArgs...)
+		cmd.Env = append(os.Environ(), "NOTIFY_SOCKET=")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		done := make(chan error, 1)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) {
+				t.Fatalf("daemon: %v (want a failure)\n%s", err, stderr.String())
+			}
+			t.Logf("exit %d: %s", exit.ExitCode(), strings.TrimSpace(stderr.String()))
+			return exit.ExitCode()
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Fatalf("the daemon is still running after 30s; stderr:\n%s", stderr.String())
+		}
+		return -1
+	}
+	invalid := run("jobs:\n  - name: x\n    type: snapshot\n    interval: five minutes\n")
+	if !slices.Contains(prevent, strconv.Itoa(invalid)) {
+		t.Errorf("an invalid configuration exits %d, which RestartPreventExitStatus=%q does not hold: systemd would restart it", invalid, prevent)
+	}
+	// A socket directory others can enter is refused at start.
+	open := filepath.Join(dir, "open")
+	if err := os.Mkdir(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	runtimeFailure := run(fmt.Sprintf(`global:
+  control: {sockpath: %s/control}
+jobs:
+  - name: p
+    type: prune
+    interval: 1h
+    store: {path: %s/store}
+    pruning: {keep: [{last_n: {count: 1}}]}
+`, open, dir))
+	if slices.Contains(prevent, strconv.Itoa(runtimeFailure)) {
+		t.Errorf("a start failure at run time exits %d, which RestartPreventExitStatus=%q holds: systemd would not retry it", runtimeFailure, prevent)
+	}
+}
+
+func last(values []string) string {
+	if len(values) == 0 {
+		return ""
+	}
+	return values[len(values)-1]
+}
+
+var systemdSpan = regexp.MustCompile(`^(\d+)\s*(ms|s|sec|min|m|h)$`)
+
+// systemdDuration parses the few forms of systemd.time(7) the unit uses.
+func systemdDuration(t *testing.T, key, v string) time.Duration {
+	t.Helper()
+	m := systemdSpan.FindStringSubmatch(strings.TrimSpace(v))
+	if m == nil {
+		t.Fatalf("%s=%q: not a duration this test reads (N followed by ms, s, min or h)", key, v)
+	}
+	n, _ := strconv.Atoi(m[1])
+	unit := map[string]time.Duration{"ms": time.Millisecond, "s": time.Second, "sec": time.Second, "min": time.Minute, "m": time.Minute, "h": time.Hour}[m[2]]
+	return time.Duration(n) * unit
+}
+
+// unitSection reports whether key is set in [section] of the unit file.
+func unitSection(t *testing.T, path, key, section string) bool {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	current := ""
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]") {
+			current = strings.Trim(line, "[]")
+		} else if strings.HasPrefix(line, key+"=") && current == section {
+			return true
+		}
+	}
+	return false
 }
 
 // parseUnit returns each key's values, in file order.
