@@ -173,8 +173,10 @@ $(DIST_DIR)/changelog.yml: FORCE
 	fi
 
 # One stage directory per architecture holds exactly what the tarball ships
-# (pure-Go binary); the .deb's ISA-L binary is built beside it. nfpm takes
-# the binaries, man pages and completions from there (see dist/nfpm.yaml).
+# (a static pure-Go binary, which the .rpm, and the .deb outside
+# DEB_ISAL_ARCHES, take too); the ISA-L .deb's binary is built beside it.
+# nfpm takes the binaries, man pages and completions from there (see
+# dist/nfpm.yaml).
 dist: completions man $(DIST_DIR)/copyright $(DIST_DIR)/changelog.yml
 	@rm -rf $(DIST_DIR)/raftsnap_*_linux_*/ $(DIST_DIR)/deb-*/ $(DIST_DIR)/*.tar.gz $(DIST_DIR)/*.deb $(DIST_DIR)/*.rpm $(DIST_DIR)/SHA256SUMS
 	@set -e; for arch in $(DIST_ARCHES); do \
@@ -188,7 +190,7 @@ dist: completions man $(DIST_DIR)/copyright $(DIST_DIR)/changelog.yml
 		mkdir -p $$stage/systemd && cp dist/systemd/raftsnap.* $$stage/systemd/; \
 		{ echo "raftsnap $(VERSION) (commit $(DIST_COMMIT)) for linux/$$arch, built with $$($(GO) env GOVERSION)"; \
 		  echo "gzip inflater: $(PUREGO_INFLATER): a static binary that needs no library."; \
-		  echo "The .deb packages carry the faster ISA-L inflater; to build it yourself,"; \
+		  echo "The amd64 .deb carries the faster ISA-L inflater; to build it yourself,"; \
 		  echo "install libisal-dev (Debian, Ubuntu) or isa-l-devel (Fedora, EPEL) and a C"; \
 		  echo "compiler, then run 'make build' in a checkout. See docs/performance.md."; } > $$stage/BUILD-INFO.txt; \
 		tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@$(SOURCE_DATE_EPOCH) \
@@ -197,13 +199,14 @@ dist: completions man $(DIST_DIR)/copyright $(DIST_DIR)/changelog.yml
 		if echo " $(DEB_ISAL_ARCHES) " | grep -q " $$arch "; then \
 			cc="$(call deb_cc,amd64)"; [ $$arch = arm64 ] && cc="$(call deb_cc,arm64)"; \
 			command -v $$cc >/dev/null || { echo "make dist: $$cc not found: the $$arch .deb links ISA-L through cgo; install a C compiler for $$arch and libisal-dev, or leave $$arch out of DEB_ISAL_ARCHES" >&2; exit 1; }; \
-			debdir=$(DIST_DIR)/deb-$$arch; mkdir -p $$debdir/debian/raftsnap/usr/bin; debbin=$$debdir/debian/raftsnap/usr/bin/raftsnap; \
+			debdir=$(DIST_DIR)/deb-$$arch; mkdir -p $$debdir/debian/raftsnap/usr/bin $$debdir/debian/raftsnap/DEBIAN; \
+			debbin=$$debdir/debian/raftsnap/usr/bin/raftsnap; \
 			echo "build the $$arch .deb's binary (inflater: $(ISAL_INFLATER), CC=$$cc)"; \
 			CGO_ENABLED=1 CC=$$cc CGO_CFLAGS="$(DEB_CGO_CFLAGS)" GOOS=linux GOARCH=$$arch $(GO) build -tags isal -buildmode=pie -trimpath \
 				-ldflags "$(DIST_LDFLAGS) -extldflags=-Wl,-z,relro,-z,now" -o $$debbin . ; \
 			$(GO) version -m $$debbin | grep -q -- '-tags=isal' || { echo "make dist: $$debbin was not built with -tags isal" >&2; exit 1; }; \
 			printf 'Source: raftsnap\n\nPackage: raftsnap\nArchitecture: any\n' > $$debdir/debian/control; \
-			debdeps=$$(cd $$debdir && DEB_HOST_ARCH=$$arch dpkg-shlibdeps -O -e debian/raftsnap/usr/bin/raftsnap | sed -n 's/^shlibs:Depends=//p'); \
+			debdeps=$$(cd $$debdir && DEB_HOST_ARCH=$$arch dpkg-shlibdeps -O -edebian/raftsnap/usr/bin/raftsnap | sed -n 's/^shlibs:Depends=//p'); \
 			case "$$debdeps" in *libisal2*) ;; *) echo "make dist: dpkg-shlibdeps found no libisal2 dependency for $$debbin (got: $$debdeps)" >&2; exit 1;; esac; \
 			echo "  Depends: $$debdeps"; \
 		fi; \
