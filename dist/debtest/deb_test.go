@@ -106,6 +106,15 @@ func TestDebInstallRunReloadPurge(t *testing.T) {
 	if left := leftovers(); len(left) > 0 {
 		t.Fatalf("this machine already has %s: remove them first (this test must not touch a real installation)", strings.Join(left, ", "))
 	}
+	// The shipped configuration listens on 127.0.0.1:9811 for metrics and
+	// snapshots a Consul on 127.0.0.1:8500: something else there would make
+	// the daemon fail to start, or store a snapshot that the purge keeps.
+	for _, addr := range []string{"127.0.0.1:9811", "127.0.0.1:8500"} {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			t.Fatalf("something listens on %s, which the shipped configuration uses: stop it first", addr)
+		}
+	}
 	// What the package ships, and which of its directories existed before,
 	// to check after the purge that dpkg removed the rest.
 	var shipped []string

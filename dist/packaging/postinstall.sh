@@ -1,6 +1,8 @@
 #!/bin/sh
+# .rpm post-installation (the .deb has its own, dist/packaging/deb/).
 # Creates the raftsnap user and its directories from the packaged sysusers.d
-# and tmpfiles.d files, and tells systemd about the unit. The service is not
+# and tmpfiles.d files (which also hands /etc/raftsnap, packaged 0750
+# root:root, to the raftsnap group), and tells systemd about the unit. The service is not
 # enabled here: the operator edits /etc/raftsnap/raftsnap.yml first, then
 # runs `systemctl enable --now raftsnap`. On an upgrade a running daemon is
 # restarted so that it runs the new binary.
@@ -10,7 +12,8 @@ if command -v systemd-sysusers >/dev/null 2>&1 && [ -f /usr/lib/sysusers.d/rafts
 	systemd-sysusers raftsnap.conf
 fi
 if command -v systemd-tmpfiles >/dev/null 2>&1 && [ -f /usr/lib/tmpfiles.d/raftsnap.conf ]; then
-	systemd-tmpfiles --create raftsnap.conf || true
+	systemd-tmpfiles --create raftsnap.conf ||
+		echo "raftsnap: systemd-tmpfiles --create raftsnap.conf failed: check /etc/raftsnap (0750 root:raftsnap) and /var/lib/raftsnap (0700 raftsnap)" >&2
 fi
 if [ -d /run/systemd/system ]; then
 	systemctl daemon-reload || true

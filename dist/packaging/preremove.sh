@@ -1,4 +1,5 @@
 #!/bin/sh
+# .rpm only (the .deb has its own, dist/packaging/deb/).
 # Stops and disables the service when the package is removed, not when it
 # is upgraded (deb: "remove"; rpm: $1 = 0).
 set -e
