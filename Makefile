@@ -220,13 +220,15 @@ dist: completions man $(DIST_DIR)/copyright $(DIST_DIR)/changelog.yml
 	done
 	@cd $(DIST_DIR) && sha256sum *.tar.gz *.deb *.rpm > SHA256SUMS && cat SHA256SUMS
 
-# Builds the amd64 .deb (ISA-L) and checks it: its contents, modes,
+# Builds the amd64 artefacts; checks that the tarball's BUILD-INFO.txt
+# names the inflater its binary has; checks the .deb (ISA-L): its contents, modes,
 # conffiles and inflater with dpkg-deb, lintian (dist/check-deb.sh), then a
 # real install on this machine: the daemon started as the unit starts it,
 # reloaded, stopped, and the package purged (dist/debtest; root only).
 DEB_AMD64 = $(DIST_DIR)/raftsnap_$(PKG_VERSION)-$(PKG_RELEASE)_amd64.deb
 dist-check:
 	$(MAKE) dist DIST_ARCHES=amd64
+	dist/check-tarball.sh $(DIST_DIR)/raftsnap_$(PKG_VERSION)_linux_amd64.tar.gz
 	dist/check-deb.sh $(DEB_AMD64)
 	$(GO) test -count=1 -tags debtest -v -run . ./dist/debtest/ -deb $(abspath $(DEB_AMD64))
 
