@@ -221,10 +221,13 @@ dist: completions man $(DIST_DIR)/copyright $(DIST_DIR)/changelog.yml
 	@cd $(DIST_DIR) && sha256sum *.tar.gz *.deb *.rpm > SHA256SUMS && cat SHA256SUMS
 
 # Builds the amd64 artefacts; checks that the tarball's BUILD-INFO.txt
-# names the inflater its binary has; checks the .deb (ISA-L): its contents, modes,
-# conffiles and inflater with dpkg-deb, lintian (dist/check-deb.sh), then a
-# real install on this machine: the daemon started as the unit starts it,
-# reloaded, stopped, and the package purged (dist/debtest; root only).
+# names the inflater its binary has; checks the .deb (ISA-L): its contents,
+# modes, conffiles and inflater with dpkg-deb, lintian (dist/check-deb.sh);
+# then dist/debtest (root only): a real install on this machine, the daemon
+# started as the unit starts it, reloaded, stopped, the package purged; and
+# the same in a minimal Debian container booted with systemd-nspawn, where
+# real systemd runs the unit (its root is built once with debootstrap into
+# $(RAFTSNAP_TOOLS_DIR), about 3 minutes).
 DEB_AMD64 = $(DIST_DIR)/raftsnap_$(PKG_VERSION)-$(PKG_RELEASE)_amd64.deb
 dist-check:
 	$(MAKE) dist DIST_ARCHES=amd64
