@@ -29,8 +29,9 @@ var exitCodeDocs = []struct {
 	{ExitOK, "Success: the command did what it was asked."},
 	{ExitError, "Failure: a source or the daemon unreachable, an I/O error, a server refusing, a run that failed " +
 		"(signal --wait). Nothing was changed that the message does not mention."},
-	{ExitUsage, "Usage error: the command line is invalid, or the configuration file is (raftsnap daemon). " +
-		"The systemd unit does not restart a daemon that exits 2 (RestartPreventExitStatus=2)."},
+	{ExitUsage, "Usage error: the command line or the configuration file is invalid; for reload, the daemon refused " +
+		"the new file and keeps the running configuration. The systemd unit does not restart a daemon that exits 2 " +
+		"(RestartPreventExitStatus=2)."},
 	{ExitInvalid, "A snapshot failed verification."},
 }
 

@@ -41,20 +41,68 @@ func manItem(b *strings.Builder, term, text string) {
 	fmt.Fprintf(b, ".TP\n\\fB%s\\fP\n%s\n", manEscape(term), manEscape(text))
 }
 
-// manEnvironment lists the variables raftsnap reads. The sources' come from
-// the code (vendorAddress, source.DefaultTokenEnv).
+// sourceVariables describes each kind of variable a source reads
+// (source.EnvVars), in the order the ENVIRONMENT section lists them.
+var sourceVariables = []struct {
+	pick    func(source.EnvVars) string
+	meaning func(source.Spec) string
+}{
+	{func(e source.EnvVars) string { return e.Address }, func(s source.Spec) string {
+		return fmt.Sprintf("The %s server's address when no --address or address setting is given (else %s).", s.Kind, s.DefaultAddress)
+	}},
+	{func(e source.EnvVars) string { return e.HTTPS }, func(s source.Spec) string {
+		return "true: a scheme-less " + string(s.Kind) + " address is https."
+	}},
+	{func(e source.EnvVars) string { return e.TokenFile }, func(s source.Spec) string {
+		return fmt.Sprintf("A file holding the %s token, when no --token-file, --token-env, token_file or token_env is given; it wins over %s.", s.Kind, s.Env.Token)
+	}},
+	{func(e source.EnvVars) string { return e.Token }, func(s source.Spec) string {
+		t := fmt.Sprintf("The %s token, when no --token-file, --token-env, token_file or token_env is given", s.Kind)
+		if s.Env.HomeTokenFile != "" {
+			t += " (else ~/" + s.Env.HomeTokenFile + ", if it exists)"
+		}
+		return t + "."
+	}},
+	{func(e source.EnvVars) string { return e.CACert }, func(s source.Spec) string {
+		return "The CA bundle for an https " + string(s.Kind) + " address (as tls.ca_file)."
+	}},
+	{func(e source.EnvVars) string { return e.CAPath }, func(s source.Spec) string {
+		return "A CA directory, which raftsnap does not read: set without a CA file, it is an error."
+	}},
+	{func(e source.EnvVars) string { return e.ClientCert }, func(s source.Spec) string {
+		return "The client certificate for an https " + string(s.Kind) + " address (as tls.cert_file)."
+	}},
+	{func(e source.EnvVars) string { return e.ClientKey }, func(s source.Spec) string {
+		return "The client key for an https " + string(s.Kind) + " address (as tls.key_file)."
+	}},
+	{func(e source.EnvVars) string { return e.TLSServerName }, func(s source.Spec) string {
+		return "The name to verify the " + string(s.Kind) + " server's certificate against (as tls.server_name)."
+	}},
+	{func(e source.EnvVars) string { return e.SkipVerify }, func(s source.Spec) string {
+		return "true: do not verify the " + string(s.Kind) + " server's certificate (insecure)."
+	}},
+	{func(e source.EnvVars) string { return e.Verify }, func(s source.Spec) string {
+		return "false: do not verify the " + string(s.Kind) + " server's certificate (insecure)."
+	}},
+	{func(e source.EnvVars) string { return e.Region }, func(s source.Spec) string {
+		return "The " + string(s.Kind) + " region, when no --region or region setting is given."
+	}},
+	{func(e source.EnvVars) string { return e.Namespace }, func(s source.Spec) string {
+		return "The " + string(s.Kind) + " namespace, when no --namespace or namespace setting is given."
+	}},
+}
+
+// manEnvironment lists the variables raftsnap reads: the sources' come
+// from the source-kind registry, as the vendors' CLIs read them; a flag
+// or a configuration setting always wins over them.
 func manEnvironment() string {
 	var b strings.Builder
 	b.WriteString(".SH ENVIRONMENT\n")
-	kinds := []source.Kind{source.Consul, source.Nomad, source.Vault, source.Raft}
-	for _, k := range kinds {
-		if v, ok := vendorAddress[k]; ok {
-			manItem(&b, v.env, fmt.Sprintf("The %s server's address when --address is not given (else %s), as the vendor's CLI reads it.", k, v.fallback))
-		}
-	}
-	for _, k := range kinds {
-		if env := source.DefaultTokenEnv(k); env != "" {
-			manItem(&b, env, fmt.Sprintf("The token for a %s source when neither --token-file nor --token-env (nor token_file or token_env in the configuration) is given.", k))
+	for _, s := range source.Kinds() {
+		for _, v := range sourceVariables {
+			if name := v.pick(s.Env); name != "" {
+				manItem(&b, name, v.meaning(s))
+			}
 		}
 	}
 	manItem(&b, "variables named by token_env", "The daemon reads a job's token from the variable its token_env names. Under systemd, set them in /etc/raftsnap/raftsnap.env.")
