@@ -251,10 +251,7 @@ func bootContainer(t *testing.T, root, deb string) *container {
 			t.Fatalf("systemd-nspawn exited: %v\n%s", err, console.String())
 		case <-time.After(200 * time.Millisecond):
 		}
-		data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
-		if f := strings.Fields(string(data)); len(f) > 0 {
-			c.init, _ = strconv.Atoi(f[0])
-		}
+		c.init = containerInit(cmd.Process.Pid)
 	}
 	for {
 		out, _ := c.run("systemctl is-system-running --wait")
@@ -272,6 +269,29 @@ func bootContainer(t *testing.T, root, deb string) *container {
 		time.Sleep(500 * time.Millisecond)
 	}
 	return c
+}
+
+// containerInit finds, among the descendants of systemd-nspawn, the
+// container's PID 1 (nspawn forks helpers on the way); 0 until it exists.
+func containerInit(nspawn int) int {
+	queue := []int{nspawn}
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		for _, line := range strings.Split(string(status), "\n") {
+			if f := strings.Fields(line); len(f) >= 3 && f[0] == "NSpid:" && f[len(f)-1] == "1" {
+				return pid
+			}
+		}
+		children, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+		for _, f := range strings.Fields(string(children)) {
+			if child, err := strconv.Atoi(f); err == nil {
+				queue = append(queue, child)
+			}
+		}
+	}
+	return 0
 }
 
 // run runs a shell command inside the container, in all its namespaces.
