@@ -19,11 +19,13 @@ import (
 // TestDebUnderSystemd installs the .deb into a Debian container booted
 // with systemd-nspawn, so that a real systemd (the distribution's own) runs
 // the unit with all its settings and sandboxing: systemctl start, status
-// over the socket, systemctl reload and stop; then the two brakes on a
-// daemon that cannot start (an invalid configuration is not restarted; a
-// failure at run time stops at the start limit); then dpkg --purge with the
-// daemon running. The container's root is a minimal Debian (debootstrap
-// --variant=minbase plus systemd and libisal2), built once into
+// over the socket, systemctl reload (of the same file, then of an invalid
+// one, which must fail and leave the daemon running) and stop; then the
+// two brakes on a daemon that cannot start (an invalid configuration is
+// not restarted; a failure at run time stops at the start limit); then
+// dpkg --purge with the daemon running. The container's root is a minimal
+// Debian (debootstrap --variant=minbase plus systemd, passwd and libisal2),
+// built once into
 // $RAFTSNAP_TOOLS_DIR (about 3 minutes) and used through an ephemeral copy,
 // with its own network namespace: nothing it does reaches the host.
 func TestDebUnderSystemd(t *testing.T) {
@@ -70,6 +72,16 @@ func TestDebUnderSystemd(t *testing.T) {
 		} else if out := c.must(t, "raftsnap status --mode raw"); !strings.Contains(out, `"last_reload_successful": true`) {
 			t.Errorf("after systemctl reload, the status does not show a successful reload:\n%s", out)
 		}
+		// A reload of an invalid file fails, and the daemon keeps running
+		// its configuration.
+		c.must(t, `printf 'jobs:\n  - name: broken\n' > /etc/raftsnap/raftsnap.yml`)
+		if out, err := c.run("systemctl reload raftsnap.service"); err == nil {
+			t.Errorf("systemctl reload of an invalid configuration succeeded:\n%s", out)
+		}
+		if out, _ := c.run("systemctl is-active raftsnap.service"); strings.TrimSpace(out) != "active" {
+			t.Errorf("after a refused reload the service is %q, want active\n%s", strings.TrimSpace(out), c.journal(t))
+		}
+		c.must(t, "cp /root/shipped.yml /etc/raftsnap/raftsnap.yml")
 		c.must(t, "systemctl stop raftsnap.service")
 		if out, _ := c.run("test -e /run/raftsnap && ls -la /run/raftsnap"); out != "" {
 			t.Errorf("/run/raftsnap is left after stop:\n%s", out)
