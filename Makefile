@@ -199,6 +199,8 @@ dist: completions man $(DIST_DIR)/copyright $(DIST_DIR)/changelog.yml
 		if echo " $(DEB_ISAL_ARCHES) " | grep -q " $$arch "; then \
 			cc="$(call deb_cc,amd64)"; [ $$arch = arm64 ] && cc="$(call deb_cc,arm64)"; \
 			command -v $$cc >/dev/null || { echo "make dist: $$cc not found: the $$arch .deb links ISA-L through cgo; install a C compiler for $$arch and libisal-dev, or leave $$arch out of DEB_ISAL_ARCHES" >&2; exit 1; }; \
+			[ -e /usr/include/isa-l/igzip_lib.h ] || { echo "make dist: ISA-L's headers are missing: apt-get install libisal-dev, or leave $$arch out of DEB_ISAL_ARCHES" >&2; exit 1; }; \
+			command -v dpkg-shlibdeps >/dev/null || { echo "make dist: dpkg-shlibdeps not found (apt-get install dpkg-dev): it computes the .deb's library dependencies" >&2; exit 1; }; \
 			debdir=$(DIST_DIR)/deb-$$arch; mkdir -p $$debdir/debian/raftsnap/usr/bin $$debdir/debian/raftsnap/DEBIAN; \
 			debbin=$$debdir/debian/raftsnap/usr/bin/raftsnap; \
 			echo "build the $$arch .deb's binary (inflater: $(ISAL_INFLATER), CC=$$cc)"; \

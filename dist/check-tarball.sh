@@ -2,7 +2,8 @@
 # Checks a release tarball: it unpacks into one directory holding the
 # binary, LICENSE, the copyright file, README.md, the man pages and
 # BUILD-INFO.txt, and the inflater BUILD-INFO.txt names is the one the
-# binary reports (`raftsnap version`), a static binary needing no library.
+# binary reports (`raftsnap version`), a stripped static binary needing no
+# library.
 # Usage: dist/check-tarball.sh FILE.tar.gz (for this machine's architecture)
 set -eu
 tarball=${1:?usage: check-tarball.sh FILE.tar.gz}
@@ -19,6 +20,10 @@ runs=$("$dir/raftsnap" version --socket "$tmp/none" 2>/dev/null | sed -n 's/^  g
 echo "BUILD-INFO.txt: $said; raftsnap version: $runs"
 if [ -z "$said" ] || [ "$said" != "$runs" ]; then
 	echo "check-tarball: BUILD-INFO.txt says the inflater is '$said', the binary says '$runs'" >&2
+	fail=1
+fi
+if readelf -S -W "$dir/raftsnap" | grep -Eq ' \.(symtab|z?debug_[a-z]+) '; then
+	echo "check-tarball: the tarball's binary is not stripped" >&2
 	fail=1
 fi
 if readelf -d "$dir/raftsnap" 2>/dev/null | grep -q NEEDED; then
