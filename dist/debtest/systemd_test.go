@@ -5,10 +5,13 @@ package debtest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,8 +27,8 @@ import (
 // two brakes on a daemon that cannot start (an invalid configuration is
 // not restarted; a failure at run time stops at the start limit); then
 // dpkg --purge with the daemon running. The container's root is a minimal
-// Debian (debootstrap --variant=minbase plus systemd, passwd and libisal2),
-// built once into
+// Debian (debootstrap --variant=minbase plus systemd, passwd and the
+// package's dependencies, such as libisal2), built once into
 // $RAFTSNAP_TOOLS_DIR (about 3 minutes) and used through an ephemeral copy,
 // with its own network namespace: nothing it does reaches the host.
 func TestDebUnderSystemd(t *testing.T) {
@@ -40,7 +43,7 @@ func TestDebUnderSystemd(t *testing.T) {
 			t.Fatalf("%s is not installed (apt-get install debootstrap systemd-container util-linux; .ci/run does)", tool)
 		}
 	}
-	root := debianRoot(t)
+	root := debianRoot(t, packageDepends(t, *debPath))
 	c := bootContainer(t, root, *debPath)
 
 	// Install: the unit is known to systemd and not enabled.
@@ -144,9 +147,29 @@ func TestDebUnderSystemd(t *testing.T) {
 	}
 }
 
-// debianRoot returns a minimal Debian root with systemd and the package's
-// dependencies, of the host's release, building it once with debootstrap.
-func debianRoot(t *testing.T) string {
+// packageDepends lists the packages the .deb depends on (the first of
+// each set of alternatives, without versions).
+func packageDepends(t *testing.T, deb string) []string {
+	t.Helper()
+	out, err := exec.Command("dpkg-deb", "-f", deb, "Depends").Output()
+	if err != nil {
+		t.Fatalf("dpkg-deb -f %s Depends: %v", deb, err)
+	}
+	var names []string
+	for _, dep := range strings.Split(strings.TrimSpace(string(out)), ",") {
+		alt, _, _ := strings.Cut(dep, "|")
+		if f := strings.Fields(alt); len(f) > 0 {
+			names = append(names, f[0])
+		}
+	}
+	return names
+}
+
+// debianRoot returns a minimal Debian root of the host's release with
+// systemd and the packages given (the .deb's dependencies: the container
+// has no network), building it once with debootstrap; a root is kept per
+// set of packages.
+func debianRoot(t *testing.T, depends []string) string {
 	t.Helper()
 	tools := os.Getenv("RAFTSNAP_TOOLS_DIR")
 	if tools == "" {
@@ -169,7 +192,11 @@ func debianRoot(t *testing.T) string {
 	}
 	// A directory of its own, so that nspawn's ephemeral copies (.#*) that
 	// a killed run leaves can be removed safely.
-	dir := filepath.Join(tools, "debian-"+codename+"-systemd")
+	include := append([]string{"systemd", "systemd-sysv", "passwd"}, depends...)
+	sort.Strings(include)
+	include = slices.Compact(include)
+	sum := sha256.Sum256([]byte(strings.Join(include, ",")))
+	dir := filepath.Join(tools, fmt.Sprintf("debian-%s-systemd-%x", codename, sum[:4]))
 	root := filepath.Join(dir, "root")
 	if matches, _ := filepath.Glob(filepath.Join(dir, ".#*")); len(matches) > 0 {
 		for _, m := range matches {
@@ -184,11 +211,11 @@ func debianRoot(t *testing.T) string {
 	}
 	tmp := root + ".tmp"
 	_ = os.RemoveAll(tmp)
-	t.Logf("building a %s root with debootstrap into %s (once; about 3 minutes)", codename, root)
+	t.Logf("building a %s root with %s with debootstrap into %s (once; about 3 minutes)", codename, strings.Join(include, ", "), root)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	// debootstrap's default mirror; passwd for the package's postrm (userdel).
-	cmd := exec.CommandContext(ctx, "debootstrap", "--variant=minbase", "--include=systemd,systemd-sysv,passwd,libisal2", codename, tmp)
+	cmd := exec.CommandContext(ctx, "debootstrap", "--variant=minbase", "--include="+strings.Join(include, ","), codename, tmp)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		_ = os.RemoveAll(tmp)
 		t.Fatalf("debootstrap: %v\n%s", err, lastLines(out, 30))
