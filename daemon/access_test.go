@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftsnap/raftsnap/snapshot/source/testservers"
+	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 )
 
 // otherUser creates a throw-away local user and removes it at cleanup.
@@ -327,7 +327,7 @@ func TestTokensNeverLeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	target := startCluster(t, raftToken)
-	consul := testservers.StartConsul(t, testservers.ConsulOptions{ACL: true})
+	consul := servers.StartConsul(t, servers.ConsulOptions{ACL: true})
 
 	dir := shortTempDir(t)
 	writeFile(t, filepath.Join(dir, "raft-token"), raftToken+"\n", 0o600)

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/raftsnap/raftsnap/snapshot"
-	"github.com/raftsnap/raftsnap/snapshot/source/testservers"
+	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 )
 
 const consulConfig = `global:
@@ -34,7 +34,7 @@ jobs:
 // ACLs, so the token file is used), records Consul's headers, and its
 // restore job rolls the KV store back to the snapshot.
 func TestDaemonAgainstConsul(t *testing.T) {
-	consul := testservers.StartConsul(t, testservers.ConsulOptions{ACL: true})
+	consul := servers.StartConsul(t, servers.ConsulOptions{ACL: true})
 	consul.PutKV(t, "app/config", "v1")
 
 	dir := shortTempDir(t)

@@ -40,7 +40,7 @@ import (
 	"github.com/raftsnap/raftsnap/daemon/devcluster"
 	"github.com/raftsnap/raftsnap/daemon/job"
 	"github.com/raftsnap/raftsnap/snapshot"
-	"github.com/raftsnap/raftsnap/snapshot/source/testservers"
+	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 )
 
 // Proxy modes. Each is one fault a real server cannot be made to produce
@@ -605,8 +605,8 @@ func loseQuorum(t *testing.T, cluster *devcluster.Cluster, survivorMode *atomic.
 // TestSourceFaultsConsul runs every fault against a real Consul server.
 func TestSourceFaultsConsul(t *testing.T) {
 	t.Parallel()
-	consul := testservers.StartConsul(t, testservers.ConsulOptions{})
-	other := testservers.StartConsul(t, testservers.ConsulOptions{})
+	consul := servers.StartConsul(t, servers.ConsulOptions{})
+	other := servers.StartConsul(t, servers.ConsulOptions{})
 	consul.PutKV(t, "app/config", "v1")
 	other.PutKV(t, "other/config", "x")
 	proxy := newSourceFaultProxy(t, func() string { return consul.Addr })

@@ -33,6 +33,9 @@ type runner struct {
 	logger    *slog.Logger
 	metrics   Metrics
 	now       func() time.Time
+	// clock, when set, arms the schedule and backoff timers (a test's fake
+	// clock); nil means real timers.
+	clock Clock
 	// interval 0 means the job runs only when woken up.
 	interval, jitter time.Duration
 	// execute does one run; it fills the report's job fields and returns
@@ -255,14 +258,14 @@ func (r *runner) Run(ctx context.Context) {
 		var timer <-chan time.Time
 		if r.interval > 0 {
 			next := r.ensureNext()
-			t := time.NewTimer(max(0, next.Sub(r.now())))
-			timer = t.C
+			var stop func() bool
+			timer, stop = r.newTimer(max(0, next.Sub(r.now())))
 			select {
 			case <-ctx.Done():
-				t.Stop()
+				stop()
 				return
 			case <-r.wake:
-				t.Stop()
+				stop()
 				continue
 			case <-timer:
 				r.runOnce(ctx, r.takeScheduledTrigger(), nil)
@@ -544,14 +547,42 @@ func newRunID() string {
 
 var cryptoRead = crand.Read
 
-// sleepCtx waits d or until ctx is done; it reports whether d elapsed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
+// Clock is where a job's time and timers come from: the real clock unless
+// a test injects its own (SnapshotOptions.Clock).
+type Clock interface {
+	Now() time.Time
+	// NewTimer returns a channel that receives once d has passed, and a
+	// function that stops the timer.
+	NewTimer(d time.Duration) (<-chan time.Time, func() bool)
+}
+
+// useClock makes c the runner's clock, for its time too unless now is set.
+func (r *runner) useClock(c Clock, now func() time.Time) {
+	if c == nil {
+		return
+	}
+	r.clock = c
+	if now == nil {
+		r.now = c.Now
+	}
+}
+
+func (r *runner) newTimer(d time.Duration) (<-chan time.Time, func() bool) {
+	if r.clock != nil {
+		return r.clock.NewTimer(d)
+	}
 	t := time.NewTimer(d)
-	defer t.Stop()
+	return t.C, t.Stop
+}
+
+// sleep waits d or until ctx is done; it reports whether d elapsed.
+func (r *runner) sleep(ctx context.Context, d time.Duration) bool {
+	c, stop := r.newTimer(d)
+	defer stop()
 	select {
 	case <-ctx.Done():
 		return false
-	case <-t.C:
+	case <-c:
 		return true
 	}
 }

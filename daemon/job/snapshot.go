@@ -69,6 +69,9 @@ type SnapshotOptions struct {
 	Metrics Metrics
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Clock, when set, gives the job its timers (schedule, retry backoff)
+	// and, unless Now is set, its time: tests inject a fake clock.
+	Clock Clock
 	// OnClusterChange is what to do with a snapshot whose raft servers
 	// share none with the job's previous snapshot's: ClusterChangeFail
 	// ("" too: not stored, the run fails) or ClusterChangeWarn (stored, the
@@ -128,6 +131,7 @@ func NewSnapshotJob(opts SnapshotOptions) (*SnapshotJob, error) {
 	}
 	j := &SnapshotJob{opts: opts, owns: ownedBy(opts.Name)}
 	j.runner = newRunner(opts.Name, "snapshot", opts.Logger, opts.Metrics, opts.Now)
+	j.useClock(opts.Clock, opts.Now)
 	j.interval, j.jitter = opts.Interval, opts.Jitter
 	j.execute = j.run
 	j.runner.refreshStore = func() { j.refreshStore() }
@@ -197,7 +201,7 @@ func (j *SnapshotJob) run(ctx context.Context, run *activeRun) error {
 		wait := max(j.opts.Retries.Backoff(attempt), retryAfter(err))
 		run.logger.Warn("attempt failed; retrying", "attempt", attempt, "err", err, "reason", FailureReason(err), "backoff", wait)
 		run.setPhase(controlapi.PhaseBackoff)
-		if !sleepCtx(ctx, wait) {
+		if !j.sleep(ctx, wait) {
 			break
 		}
 	}

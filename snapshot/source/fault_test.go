@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftsnap/raftsnap/snapshot/source/testservers"
+	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 )
 
 // faultProxy sits in front of a real server and breaks the response in one
@@ -139,7 +139,7 @@ func startFaultProxy(t *testing.T, upstream, fault string) string {
 }
 
 func TestSaveFaultsInFrontOfRealConsul(t *testing.T) {
-	consul := testservers.StartConsul(t, testservers.ConsulOptions{})
+	consul := servers.StartConsul(t, servers.ConsulOptions{})
 	consul.PutKV(t, "fault/key", strings.Repeat("x", 64<<10)) // a body worth cutting
 	token := Secret(testToken)
 
@@ -215,7 +215,7 @@ func TestSaveFaultsInFrontOfRealConsul(t *testing.T) {
 }
 
 func TestConnectionRefusedAndTimeout(t *testing.T) {
-	port := testservers.FreePort(t) // nothing listens there any more
+	port := testkit.FreePort(t) // nothing listens there any more
 	addr := fmt.Sprintf("http://127.0.0.1:%d", port)
 	src := mustNew(t, Config{Kind: Consul, Address: addr})
 	_, err := src.Save(testContext(t), &bytes.Buffer{})
@@ -227,7 +227,7 @@ func TestConnectionRefusedAndTimeout(t *testing.T) {
 		t.Fatalf("connection refused must be a transient *Error: %#v", err)
 	}
 
-	consul := testservers.StartConsul(t, testservers.ConsulOptions{})
+	consul := servers.StartConsul(t, servers.ConsulOptions{})
 	stalled := startFaultProxy(t, consul.Addr, "stall")
 	src = mustNew(t, Config{Kind: Consul, Address: stalled, Timeout: 300 * time.Millisecond})
 	_, err = src.Save(testContext(t), &bytes.Buffer{})
@@ -249,7 +249,7 @@ func TestConnectionRefusedAndTimeout(t *testing.T) {
 }
 
 func TestDigestMismatchFromRealNomad(t *testing.T) {
-	nomad := testservers.StartNomad(t)
+	nomad := servers.StartNomad(t)
 	addr := startFaultProxy(t, nomad.Addr, "corrupt")
 	src := mustNew(t, Config{Kind: Nomad, Address: addr})
 	var got bytes.Buffer
@@ -262,7 +262,7 @@ func TestDigestMismatchFromRealNomad(t *testing.T) {
 }
 
 func TestRestoreFaults(t *testing.T) {
-	consul := testservers.StartConsul(t, testservers.ConsulOptions{})
+	consul := servers.StartConsul(t, servers.ConsulOptions{})
 	ctx := testContext(t)
 
 	addr := startFaultProxy(t, consul.Addr, "500")
@@ -292,7 +292,7 @@ func TestRestoreFaults(t *testing.T) {
 }
 
 func TestDigestAbsentOrMalformed(t *testing.T) {
-	nomad := testservers.StartNomad(t)
+	nomad := servers.StartNomad(t)
 	ctx := testContext(t)
 
 	src := mustNew(t, Config{Kind: Nomad, Address: startFaultProxy(t, nomad.Addr, "no-digest")})

@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftsnap/raftsnap/snapshot/source/testservers"
+	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 )
 
 // testPKI is a throwaway CA with a server certificate for 127.0.0.1 and a
@@ -110,7 +110,7 @@ func startTLSProxy(t *testing.T, pki *testPKI, upstream string, requireClientCer
 }
 
 func TestTLSInFrontOfRealConsul(t *testing.T) {
-	consul := testservers.StartConsul(t, testservers.ConsulOptions{})
+	consul := servers.StartConsul(t, servers.ConsulOptions{})
 	consul.PutKV(t, "tls/key", "value")
 	pki := newTestPKI(t)
 	ctx := testContext(t)

@@ -1,12 +1,13 @@
-// Package testservers (test helpers only) starts real Consul and Nomad servers on 127.0.0.1 for
-// integration tests, waits until they have a leader, and stops them and
-// removes their files when the test ends.
+// Package servers starts real Consul and Nomad servers on 127.0.0.1, waits
+// until they have a leader, and stops them. Tests use StartConsul and
+// StartNomad, which stop the server and remove its files when the test
+// ends; programs (bench/) use LaunchConsul and stop the server themselves.
 //
 // Binaries: $RAFTSNAP_CONSUL_BIN / $RAFTSNAP_NOMAD_BIN, else
 // ~/.cache/raftsnap-tools/{consul,nomad} (built by .ci/build-servers). A
-// missing binary fails the test, unless RAFTSNAP_SKIP_INTEGRATION=1, which
-// skips it with the reason.
-package testservers
+// test without the binary fails, unless RAFTSNAP_SKIP_INTEGRATION=1, which
+// skips it with the reason (testkit.Missing); under -short it skips.
+package servers
 
 import (
 	"bytes"
@@ -24,6 +25,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/raftsnap/raftsnap/internal/testkit"
 )
 
 // Pinned versions, as in .ci/build-servers; used when the unversioned
@@ -33,8 +36,8 @@ const (
 	NomadVersion  = "1.11.3"
 )
 
-// startTimeout bounds how long a server may take to elect itself leader.
-const startTimeout = 60 * time.Second
+// StartTimeout bounds how long a server may take to elect itself leader.
+const StartTimeout = 60 * time.Second
 
 // Server is a running Consul or Nomad server.
 type Server struct {
@@ -51,10 +54,9 @@ type Server struct {
 	exited  chan struct{}
 }
 
-// Binary returns the path of the consul or nomad binary, or fails/skips the
-// test as the package comment describes.
-func Binary(t testing.TB, name string) string {
-	t.Helper()
+// BinaryPath returns the path of the consul or nomad binary, or an error
+// that says how to build it.
+func BinaryPath(name string) (string, error) {
 	envVar := "RAFTSNAP_" + strings.ToUpper(name) + "_BIN"
 	candidates := []string{}
 	if p := os.Getenv(envVar); p != "" {
@@ -64,7 +66,7 @@ func Binary(t testing.TB, name string) string {
 		if dir == "" {
 			home, err := os.UserHomeDir()
 			if err != nil {
-				t.Fatalf("locating %s binary: %v", name, err)
+				return "", fmt.Errorf("locating %s binary: %w", name, err)
 			}
 			dir = filepath.Join(home, ".cache", "raftsnap-tools")
 		}
@@ -76,40 +78,89 @@ func Binary(t testing.TB, name string) string {
 	}
 	for _, p := range candidates {
 		if info, err := os.Stat(p); err == nil && !info.IsDir() && info.Mode()&0o111 != 0 {
-			return p
+			return p, nil
 		}
 	}
-	msg := fmt.Sprintf("%s binary not found at %s: run .ci/build-servers (or set %s)", name, candidates[0], envVar)
-	if os.Getenv("RAFTSNAP_SKIP_INTEGRATION") == "1" {
-		t.Skip(msg + " [skipped: RAFTSNAP_SKIP_INTEGRATION=1]")
-	}
-	t.Fatal(msg)
-	return ""
+	return "", fmt.Errorf("%s binary not found at %s: run .ci/build-servers (or set %s)", name, candidates[0], envVar)
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort(t testing.TB) int {
+// Binary is BinaryPath for a test: it is testkit.Integration, and a
+// missing binary fails the test (testkit.Missing).
+func Binary(t testing.TB, name string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	testkit.Integration(t, "a real "+name+" server")
+	p, err := BinaryPath(name)
 	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
+		testkit.Missing(t, err.Error())
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
-// ConsulOptions tune StartConsul.
+// ConsulOptions tune LaunchConsul and StartConsul.
 type ConsulOptions struct {
 	// ACL enables ACLs with default deny and a management token.
 	ACL bool
+	// Persistent runs a real single server with a data dir (raft-boltdb,
+	// file snapshots) instead of -dev.
+	Persistent bool
+	// LogLevel is Consul's log_level ("" keeps Consul's default).
+	LogLevel string
+	// NodeName names the node ("" means raftsnap-test).
+	NodeName string
+	// DieWithParent kills the server when the program that started it
+	// dies, even by SIGKILL (for programs; tests stop theirs at cleanup).
+	DieWithParent bool
 }
 
-// StartConsul runs `consul agent -dev` on loopback ports.
+// StartConsul runs Consul on loopback ports for the test (`consul agent
+// -dev` unless opts.Persistent), and stops it when the test ends.
 func StartConsul(t testing.TB, opts ConsulOptions) *Server {
 	t.Helper()
 	bin := Binary(t, "consul")
-	dir := t.TempDir()
-	httpPort, serfLAN, serverPort := FreePort(t), FreePort(t), FreePort(t)
+	s, err := LaunchConsul(bin, t.TempDir(), opts)
+	stopAtCleanup(t, s, err)
+	return s
+}
+
+// StartNomad runs a single Nomad server for the test (-dev does not
+// support snapshots), and stops it when the test ends.
+func StartNomad(t testing.TB) *Server {
+	t.Helper()
+	bin := Binary(t, "nomad")
+	s, err := LaunchNomad(bin, t.TempDir())
+	stopAtCleanup(t, s, err)
+	return s
+}
+
+func stopAtCleanup(t testing.TB, s *Server, err error) {
+	t.Helper()
+	if s != nil {
+		// Registered after t.TempDir, so it runs before the directory removal.
+		t.Cleanup(func() {
+			if err := s.Kill(); err != nil {
+				t.Error(err)
+			}
+			if t.Failed() {
+				t.Logf("%s log tail:\n%s", s.kind, s.LogTail(4000))
+			}
+		})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// LaunchConsul runs Consul in dir on loopback ports and waits for a leader
+// (and for ACLs, when enabled). The caller stops it with Kill or Stop; on
+// error the server, if started, is already killed.
+func LaunchConsul(bin, dir string, opts ConsulOptions) (*Server, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(3)
+	if err != nil {
+		return nil, err
+	}
 	hcl := fmt.Sprintf(`
 performance { raft_multiplier = 1 }
 ports {
@@ -123,10 +174,15 @@ ports {
   https = -1
 }
 disable_update_check = true
-`, httpPort, serfLAN, serverPort)
-	s := &Server{kind: "consul", Dir: dir, Addr: fmt.Sprintf("http://127.0.0.1:%d", httpPort)}
+`, ports[0], ports[1], ports[2])
+	if opts.LogLevel != "" {
+		hcl += fmt.Sprintf("log_level = %q\n", opts.LogLevel)
+	}
+	s := &Server{kind: "consul", Dir: dir, Addr: fmt.Sprintf("http://127.0.0.1:%d", ports[0])}
 	if opts.ACL {
-		s.ManagementToken = newUUID(t)
+		if s.ManagementToken, err = newUUID(); err != nil {
+			return nil, err
+		}
 		hcl += fmt.Sprintf(`
 acl {
   enabled = true
@@ -137,28 +193,41 @@ acl {
 	}
 	configFile := filepath.Join(dir, "consul.hcl")
 	if err := os.WriteFile(configFile, []byte(hcl), 0o600); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	s.start(t, bin, "agent", "-dev", "-bind=127.0.0.1", "-client=127.0.0.1",
-		"-node=raftsnap-test", "-config-file="+configFile)
-	s.waitLeader(t)
-	if opts.ACL {
+	node := opts.NodeName
+	if node == "" {
+		node = "raftsnap-test"
+	}
+	args := []string{"agent", "-bind=127.0.0.1", "-client=127.0.0.1", "-advertise=127.0.0.1",
+		"-node=" + node, "-config-file=" + configFile}
+	if opts.Persistent {
+		args = append(args, "-server", "-bootstrap-expect=1", "-data-dir="+filepath.Join(dir, "data"))
+	} else {
+		args = append(args, "-dev")
+	}
+	if err := s.start(bin, opts.DieWithParent, args...); err != nil {
+		return nil, err
+	}
+	err = s.waitLeader()
+	if err == nil && opts.ACL {
 		// The leader installs the initial management token shortly after
 		// winning the election; wait until it is accepted.
-		s.waitUntil(t, "ACL management token accepted", func() bool {
+		err = s.WaitUntil("ACL management token accepted", StartTimeout, func() bool {
 			code, _, err := s.Do(http.MethodGet, "/v1/acl/token/self", s.ManagementToken, nil)
 			return err == nil && code == http.StatusOK
 		})
 	}
-	return s
+	return s, s.killOn(err)
 }
 
-// StartNomad runs a single Nomad server (-dev does not support snapshots).
-func StartNomad(t testing.TB) *Server {
-	t.Helper()
-	bin := Binary(t, "nomad")
-	dir := t.TempDir()
-	httpPort, rpcPort, serfPort := FreePort(t), FreePort(t), FreePort(t)
+// LaunchNomad runs a single Nomad server in dir and waits for a leader and
+// its keyring. The caller stops it with Kill or Stop.
+func LaunchNomad(bin, dir string) (*Server, error) {
+	ports, err := freePorts(3)
+	if err != nil {
+		return nil, err
+	}
 	dataDir := filepath.Join(dir, "data")
 	config := fmt.Sprintf(`
 data_dir = %q
@@ -180,29 +249,53 @@ server {
   bootstrap_expect = 1
 }
 client { enabled = false }
-`, dataDir, httpPort, rpcPort, serfPort)
+`, dataDir, ports[0], ports[1], ports[2])
 	configFile := filepath.Join(dir, "nomad.hcl")
 	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	s := &Server{kind: "nomad", Dir: dir, Addr: fmt.Sprintf("http://127.0.0.1:%d", httpPort)}
-	s.start(t, bin, "agent", "-server", "-bootstrap-expect=1", "-data-dir="+dataDir, "-config="+configFile)
-	s.waitLeader(t)
-	// The leader creates the keyring after winning; until then writes of
-	// variables fail with "keyring has not been initialized yet".
-	s.waitUntil(t, "keyring initialized", func() bool {
-		code, body, err := s.Do(http.MethodGet, "/v1/operator/keyring/keys", "", nil)
-		return err == nil && code == http.StatusOK && strings.Contains(string(body), `"active"`)
-	})
-	return s
+	s := &Server{kind: "nomad", Dir: dir, Addr: fmt.Sprintf("http://127.0.0.1:%d", ports[0])}
+	if err := s.start(bin, false, "agent", "-server", "-bootstrap-expect=1", "-data-dir="+dataDir, "-config="+configFile); err != nil {
+		return nil, err
+	}
+	err = s.waitLeader()
+	if err == nil {
+		// The leader creates the keyring after winning; until then writes
+		// of variables fail with "keyring has not been initialized yet".
+		err = s.WaitUntil("keyring initialized", StartTimeout, func() bool {
+			code, body, err := s.Do(http.MethodGet, "/v1/operator/keyring/keys", "", nil)
+			return err == nil && code == http.StatusOK && strings.Contains(string(body), `"active"`)
+		})
+	}
+	return s, s.killOn(err)
 }
 
-func (s *Server) start(t testing.TB, bin string, args ...string) {
-	t.Helper()
+// killOn kills the server when err is set (a failed start), and returns err.
+func (s *Server) killOn(err error) error {
+	if err != nil {
+		s.Kill()
+	}
+	return err
+}
+
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("finding a free port: %w", err)
+		}
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+		l.Close()
+	}
+	return ports, nil
+}
+
+func (s *Server) start(bin string, dieWithParent bool, args ...string) error {
 	s.logPath = filepath.Join(s.Dir, s.kind+".log")
 	logFile, err := os.Create(s.logPath)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = s.Dir
@@ -211,10 +304,13 @@ func (s *Server) start(t testing.TB, bin string, args ...string) {
 	// Own process group, so a kill reaches anything it might spawn; no
 	// proxy or token variables from the developer's shell.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if dieWithParent {
+		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	}
 	cmd.Env = cleanEnv()
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
-		t.Fatalf("starting %s: %v", s.kind, err)
+		return fmt.Errorf("starting %s: %w", s.kind, err)
 	}
 	s.cmd = cmd
 	s.exited = make(chan struct{})
@@ -223,18 +319,43 @@ func (s *Server) start(t testing.TB, bin string, args ...string) {
 		logFile.Close()
 		close(s.exited)
 	}()
-	// Registered after t.TempDir, so it runs before the directory removal.
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		select {
-		case <-s.exited:
-		case <-time.After(10 * time.Second):
-			t.Errorf("%s (pid %d) did not exit after SIGKILL", s.kind, cmd.Process.Pid)
-		}
-		if t.Failed() {
-			t.Logf("%s log tail:\n%s", s.kind, s.LogTail(4000))
-		}
-	})
+	return nil
+}
+
+// Pid is the server's process id.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
+// Kill kills the server's process group and waits for it to exit.
+func (s *Server) Kill() error {
+	if s.cmd == nil {
+		return nil
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	select {
+	case <-s.exited:
+		return nil
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("%s (pid %d) did not exit after SIGKILL", s.kind, s.cmd.Process.Pid)
+	}
+}
+
+// Stop asks the server to leave (SIGTERM) and kills it after grace.
+func (s *Server) Stop(grace time.Duration) error {
+	if s.cmd == nil {
+		return nil
+	}
+	select {
+	case <-s.exited:
+		return nil
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+		return nil
+	case <-time.After(grace):
+		return s.Kill()
+	}
 }
 
 // cleanEnv drops variables that would change how the servers behave.
@@ -252,31 +373,29 @@ func cleanEnv() []string {
 	return env
 }
 
-func (s *Server) waitLeader(t testing.TB) {
-	t.Helper()
-	s.waitUntil(t, "leader elected", func() bool {
+func (s *Server) waitLeader() error {
+	return s.WaitUntil("leader elected", StartTimeout, func() bool {
 		code, body, err := s.Do(http.MethodGet, "/v1/status/leader", "", nil)
 		return err == nil && code == http.StatusOK && strings.Trim(strings.TrimSpace(string(body)), `"`) != ""
 	})
 }
 
-// waitUntil polls cond (the servers offer no push notification for these
-// events) until it holds, the process exits, or startTimeout passes.
-func (s *Server) waitUntil(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(startTimeout)
+// WaitUntil polls cond (the servers offer no push notification for these
+// events) until it holds, the process exits, or timeout passes.
+func (s *Server) WaitUntil(what string, timeout time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
 	ticker := time.NewTicker(100 * time.Millisecond)
 	defer ticker.Stop()
 	for {
 		if cond() {
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s at %s: not %s after %s; log tail:\n%s", s.kind, s.Addr, what, startTimeout, s.LogTail(4000))
+			return fmt.Errorf("%s at %s: not %s after %s; log tail:\n%s", s.kind, s.Addr, what, timeout, s.LogTail(4000))
 		}
 		select {
 		case <-s.exited:
-			t.Fatalf("%s exited before %s; log tail:\n%s", s.kind, what, s.LogTail(4000))
+			return fmt.Errorf("%s exited before %s; log tail:\n%s", s.kind, what, s.LogTail(4000))
 		case <-ticker.C:
 		}
 	}
@@ -380,13 +499,12 @@ func (s *Server) CreateConsulToken(t testing.TB, name, rules string) string {
 	return token.SecretID
 }
 
-func newUUID(t testing.TB) string {
-	t.Helper()
+func newUUID() (string, error) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
 }
