@@ -115,11 +115,17 @@ func buildRaftsnap() (string, error) {
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
 		return "", err
 	}
-	bin := filepath.Join(cache, "raftsnap-"+key)
+	// Named raftsnap, in a directory named by the key: the binary prints
+	// its own name in hints (raftsnap daemon --dev).
+	dir := filepath.Join(cache, "bin-"+key)
+	bin := filepath.Join(dir, "raftsnap")
 	if info, err := os.Stat(bin); err == nil && info.Mode()&0o111 != 0 {
 		now := time.Now()
-		_ = os.Chtimes(bin, now, now) // most recently used: kept by pruneCache
+		_ = os.Chtimes(dir, now, now) // most recently used: kept by pruneCache
 		return bin, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
 	}
 	tmp := bin + ".tmp"
 	build := exec.Command(goBin, "build", "-o", tmp, ".")
@@ -184,7 +190,7 @@ func buildKey(goBin, root string) (string, error) {
 
 // pruneCache removes all but the keepBinaries most recently used binaries.
 func pruneCache(dir string) {
-	matches, _ := filepath.Glob(filepath.Join(dir, "raftsnap-*"))
+	matches, _ := filepath.Glob(filepath.Join(dir, "bin-*"))
 	type bin struct {
 		path string
 		used time.Time
@@ -197,6 +203,6 @@ func pruneCache(dir string) {
 	}
 	sort.Slice(bins, func(i, j int) bool { return bins[i].used.After(bins[j].used) })
 	for i := keepBinaries; i < len(bins); i++ {
-		os.Remove(bins[i].path)
+		os.RemoveAll(bins[i].path)
 	}
 }

@@ -1,6 +1,8 @@
 package testkit
 
 import (
+	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"testing"
@@ -53,4 +55,16 @@ func RequireTool(t testing.TB, name, hint string) string {
 		Missing(t, name+" is not installed: "+hint)
 	}
 	return path
+}
+
+// MainIntegration is for the TestMain of a package whose every test is
+// Integration (e2e/): under -short it runs none and says so, sparing each
+// test's set-up before its own skip; otherwise it runs them.
+func MainIntegration(m *testing.M, needs string) int {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Printf("every test here needs %s: skipped under -short\n", needs)
+		return 0
+	}
+	return m.Run()
 }

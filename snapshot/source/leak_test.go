@@ -22,7 +22,7 @@ func TestTokenNeverInErrorsOrLogs(t *testing.T) {
 
 	sources := []Source{
 		mustNew(t, Config{Kind: Consul, Address: consul.Addr, Token: token}),                                                            // 403 ACL not found
-		mustNew(t, Config{Kind: Consul, Address: fmt.Sprintf("http://127.0.0.1:%d", testkit.FreePort(t)), Token: token}),            // refused
+		mustNew(t, Config{Kind: Consul, Address: fmt.Sprintf("http://127.0.0.1:%d", testkit.FreePort(t)), Token: token}),                // refused
 		mustNew(t, Config{Kind: Consul, Address: startTLSProxy(t, pki, consul.Addr, false), Token: token}),                              // x509
 		mustNew(t, Config{Kind: Consul, Address: startFaultProxy(t, consul.Addr, "cut-length"), Token: Secret(consul.ManagementToken)}), // cut
 		mustNew(t, Config{Kind: Nomad, Address: startFaultProxy(t, consul.Addr, "500"), Token: token}),                                  // 500

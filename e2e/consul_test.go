@@ -1,4 +1,4 @@
-package daemon_test
+package e2e
 
 import (
 	"fmt"
@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/internal/testkit/servers"
+	"github.com/raftsnap/raftsnap/snapshot"
 )
 
 const consulConfig = `global:
@@ -44,7 +44,7 @@ func TestDaemonAgainstConsul(t *testing.T) {
 	d := startDaemon(t, configPath)
 	var outputs []string
 
-	r := rs(t, "signal", "wakeup", "consul-main", "--wait", "--socket", d.sock)
+	r := rs(t, "signal", "wakeup", "consul-main", "--wait", "--socket", d.Sock)
 	outputs = append(outputs, r.stdout, r.stderr)
 	if r.code != 0 {
 		t.Fatalf("signal wakeup consul-main --wait: %s", r)
@@ -73,7 +73,7 @@ func TestDaemonAgainstConsul(t *testing.T) {
 	// Change the data after the snapshot; the restore job brings it back.
 	consul.PutKV(t, "app/config", "v2")
 	consul.PutKV(t, "app/extra", "added later")
-	r = rs(t, "signal", "wakeup", "consul-rollback", "--wait", "--socket", d.sock)
+	r = rs(t, "signal", "wakeup", "consul-rollback", "--wait", "--socket", d.Sock)
 	outputs = append(outputs, r.stdout, r.stderr)
 	if r.code != 0 {
 		t.Fatalf("signal wakeup consul-rollback --wait: %s", r)
@@ -88,8 +88,8 @@ func TestDaemonAgainstConsul(t *testing.T) {
 		t.Error("after the restore app/extra, written after the snapshot, still exists")
 	}
 
-	st := mustRS(t, "status", "--mode", "raw", "--socket", d.sock)
-	outputs = append(outputs, st.stdout, d.output())
+	st := mustRS(t, "status", "--mode", "raw", "--socket", d.Sock)
+	outputs = append(outputs, st.stdout, d.Output())
 	for _, text := range outputs {
 		if strings.Contains(text, consul.ManagementToken) {
 			t.Fatalf("the Consul token leaked into:\n%s", text)

@@ -1,4 +1,4 @@
-package daemon_test
+package e2e
 
 // Access: who can reach the control socket, what the daemon refuses to
 // start on, and that no token ever appears in anything the daemon or the
@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 )
 
@@ -28,13 +29,7 @@ import (
 // (or, with RAFTSNAP_SKIP_INTEGRATION=1, skips saying why): never a quiet pass.
 func otherUser(t *testing.T) (name string, uid, gid string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		msg := "creating a second local user needs root (CI runs as root)"
-		if os.Getenv("RAFTSNAP_SKIP_INTEGRATION") == "1" {
-			t.Skip("SKIPPED, NOT PASSED: " + msg + " [RAFTSNAP_SKIP_INTEGRATION=1]")
-		}
-		t.Fatal(msg + "; set RAFTSNAP_SKIP_INTEGRATION=1 to skip it knowingly")
-	}
+	testkit.RequireRoot(t, "creating a second local user")
 	name = fmt.Sprintf("rsacc%d", os.Getpid()%100000)
 	if out, err := exec.Command("useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", "--user-group", name).CombinedOutput(); err != nil {
 		t.Fatalf("useradd %s: %v\n%s", name, err, out)
@@ -55,32 +50,7 @@ func otherUser(t *testing.T) (name string, uid, gid string) {
 // binary is copied where that user may execute it.
 func asUser(t *testing.T, bin, uid, gid string, args ...string) cliResult {
 	t.Helper()
-	cmd := exec.Command("setpriv", append([]string{"--reuid=" + uid, "--regid=" + gid, "--clear-groups", bin}, args...)...)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if exitErr, ok := err.(*exec.ExitError); ok {
-		code = exitErr.ExitCode()
-	} else if err != nil {
-		t.Fatalf("setpriv: %v", err)
-	}
-	return cliResult{code: code, stdout: stdout.String(), stderr: stderr.String()}
-}
-
-func pruneOnlyConfig(t *testing.T, dir, sockpath string) string {
-	t.Helper()
-	path := filepath.Join(dir, "raftsnap.yml")
-	writeFile(t, path, fmt.Sprintf(`global:
-  control: {sockpath: %s}
-jobs:
-  - name: prune
-    type: prune
-    store: {path: %s/store}
-    interval: 1h
-    pruning: {keep: [{last_n: {count: 1}}]}
-`, sockpath, dir), 0o600)
-	return path
+	return runCLI(t, exec.Command("setpriv", append([]string{"--reuid=" + uid, "--regid=" + gid, "--clear-groups", bin}, args...)...))
 }
 
 func perm(t *testing.T, path string) os.FileMode {
@@ -101,7 +71,7 @@ func TestSocketAccess(t *testing.T) {
 	dir := shortTempDir(t)
 	ctl := filepath.Join(dir, "ctl")
 	d := startDaemon(t, pruneOnlyConfig(t, dir, filepath.Join(ctl, "sock")))
-	for path, want := range map[string]os.FileMode{ctl: 0o700, d.sock: 0o600, d.sock + ".lock": 0o600} {
+	for path, want := range map[string]os.FileMode{ctl: 0o700, d.Sock: 0o600, d.Sock + ".lock": 0o600} {
 		if got := perm(t, path); got != want {
 			t.Errorf("%s: mode %04o, want %04o", path, got, want)
 		}
@@ -114,7 +84,7 @@ func TestSocketAccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(binDir, "raftsnap")
-	data, err := os.ReadFile(raftsnapBin)
+	data, err := os.ReadFile(testkit.Raftsnap(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,11 +103,11 @@ func TestSocketAccess(t *testing.T) {
 			if err := os.Chmod(ctl, step.ctlMode); err != nil {
 				t.Fatal(err)
 			}
-			r := asUser(t, bin, uid, gid, "status", "--socket", d.sock)
-			if r.code != 1 || !strings.Contains(r.stderr, "permission denied on "+d.sock) {
-				t.Fatalf("user %s: want exit 1 with %q: %s", name, "permission denied on "+d.sock, r)
+			r := asUser(t, bin, uid, gid, "status", "--socket", d.Sock)
+			if r.code != 1 || !strings.Contains(r.stderr, "permission denied on "+d.Sock) {
+				t.Fatalf("user %s: want exit 1 with %q: %s", name, "permission denied on "+d.Sock, r)
 			}
-			r = asUser(t, bin, uid, gid, "signal", "wakeup", "prune", "--socket", d.sock)
+			r = asUser(t, bin, uid, gid, "signal", "wakeup", "prune", "--socket", d.Sock)
 			if r.code != 1 || !strings.Contains(r.stderr, "permission denied") {
 				t.Fatalf("user %s could signal, or was not told why not: %s", name, r)
 			}
@@ -147,7 +117,7 @@ func TestSocketAccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The owner is still served.
-	if r := mustRS(t, "status", "--socket", d.sock, "--mode", "dump"); !strings.Contains(r.stdout, "prune") {
+	if r := mustRS(t, "status", "--socket", d.Sock, "--mode", "dump"); !strings.Contains(r.stdout, "prune") {
 		t.Fatalf("owner's status: %s", r)
 	}
 }
@@ -167,12 +137,12 @@ func TestDaemonRefusesSharedSocketDirectory(t *testing.T) {
 				t.Fatal(err)
 			}
 			d := spawnDaemon(t, "--config", pruneOnlyConfig(t, dir, filepath.Join(ctl, "sock")))
-			if code := d.exitCode(t, 30*time.Second); code == 0 {
-				t.Fatalf("daemon ran with a %04o socket directory:\n%s", mode, d.output())
+			if code := d.ExitCode(t, 30*time.Second); code == 0 {
+				t.Fatalf("daemon ran with a %04o socket directory:\n%s", mode, d.Output())
 			}
 			want := fmt.Sprintf("control socket directory %s is accessible by group or others (mode %04o)", ctl, mode)
-			if !strings.Contains(d.stderr.String(), want) {
-				t.Fatalf("want %q in:\n%s", want, d.stderr)
+			if !strings.Contains(d.Stderr.String(), want) {
+				t.Fatalf("want %q in:\n%s", want, d.Stderr)
 			}
 			if entries, _ := os.ReadDir(ctl); len(entries) != 0 {
 				t.Fatalf("the refused daemon left files in %s: %v", ctl, entries)
@@ -189,15 +159,15 @@ func TestSecondDaemonRefused(t *testing.T) {
 	config := pruneOnlyConfig(t, dir, filepath.Join(dir, "ctl", "sock"))
 	first := startDaemon(t, config)
 	second := spawnDaemon(t, "--config", config)
-	if code := second.exitCode(t, 30*time.Second); code == 0 {
-		t.Fatalf("a second daemon on %s exited 0:\n%s", first.sock, second.output())
+	if code := second.ExitCode(t, 30*time.Second); code == 0 {
+		t.Fatalf("a second daemon on %s exited 0:\n%s", first.Sock, second.Output())
 	}
-	want := fmt.Sprintf("another raftsnap daemon is using %s (pid %d)", first.sock, first.cmd.Process.Pid)
-	if !strings.Contains(second.stderr.String(), want) {
-		t.Fatalf("want %q in:\n%s", want, second.stderr)
+	want := fmt.Sprintf("another raftsnap daemon is using %s (pid %d)", first.Sock, first.Pid())
+	if !strings.Contains(second.Stderr.String(), want) {
+		t.Fatalf("want %q in:\n%s", want, second.Stderr)
 	}
-	if st := fetchStatus(t, first.sock); st.PID != first.cmd.Process.Pid {
-		t.Fatalf("the socket answers for pid %d, not the first daemon %d", st.PID, first.cmd.Process.Pid)
+	if st := fetchStatus(t, first.Sock); st.PID != first.Pid() {
+		t.Fatalf("the socket answers for pid %d, not the first daemon %d", st.PID, first.Pid())
 	}
 }
 
@@ -364,9 +334,9 @@ func TestTokensNeverLeak(t *testing.T) {
 	}
 
 	d := startDaemon(t, configPath)
-	if !strings.Contains(d.stderr.String(), "token file is readable by group or others; chmod 600 it") ||
-		!strings.Contains(d.stderr.String(), filepath.Join(dir, "raft-wrong-loose")) {
-		t.Errorf("the daemon did not warn about the 0644 token file at start:\n%s", d.stderr)
+	if !strings.Contains(d.Stderr.String(), "token file is readable by group or others; chmod 600 it") ||
+		!strings.Contains(d.Stderr.String(), filepath.Join(dir, "raft-wrong-loose")) {
+		t.Errorf("the daemon did not warn about the 0644 token file at start:\n%s", d.Stderr)
 	}
 
 	wantFailure := map[string]string{
@@ -380,20 +350,20 @@ func TestTokensNeverLeak(t *testing.T) {
 		"vault-down":    "connection refused",
 		"restore-wrong": "401",
 	}
-	if r := rs(t, "signal", "wakeup", "raft-ok", "--wait", "--socket", d.sock); r.code != 0 {
+	if r := rs(t, "signal", "wakeup", "raft-ok", "--wait", "--socket", d.Sock); r.code != 0 {
 		t.Fatalf("raft-ok: %s", r)
 	} else {
 		keep("signal raft-ok", r.stdout+r.stderr)
 	}
 	for name, want := range wantFailure {
-		r := rs(t, "signal", "wakeup", name, "--wait", "--socket", d.sock)
+		r := rs(t, "signal", "wakeup", name, "--wait", "--socket", d.Sock)
 		keep("signal "+name, r.stdout+r.stderr)
 		if r.code != 1 || !strings.Contains(r.stdout+r.stderr, want) {
 			t.Errorf("%s: want exit 1 mentioning %q: %s", name, want, r)
 		}
 	}
 	for _, mode := range []string{"raw", "dump"} {
-		r := mustRS(t, "status", "--mode", mode, "--socket", d.sock)
+		r := mustRS(t, "status", "--mode", mode, "--socket", d.Sock)
 		keep("status "+mode, r.stdout+r.stderr)
 		for name := range wantFailure {
 			if !strings.Contains(r.stdout, name) {
@@ -402,10 +372,10 @@ func TestTokensNeverLeak(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"raft-wrong", "consul-wrong"} {
-		r := rs(t, "status", "--job", name, "--mode", "dump", "--socket", d.sock)
+		r := rs(t, "status", "--job", name, "--mode", "dump", "--socket", d.Sock)
 		keep("status --job "+name, r.stdout+r.stderr)
 	}
-	resp, err := http.Get("http://" + d.metricsAddr + "/metrics")
+	resp, err := http.Get("http://" + d.MetricsAddr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,10 +408,10 @@ func TestTokensNeverLeak(t *testing.T) {
 		return nil
 	})
 
-	d.cmd.Process.Signal(os.Interrupt)
-	d.exitCode(t, 30*time.Second)
-	keep("daemon stdout", d.stdout.String())
-	keep("daemon stderr", d.stderr.String())
+	d.Cmd.Process.Signal(os.Interrupt)
+	d.ExitCode(t, 30*time.Second)
+	keep("daemon stdout", d.Stdout.String())
+	keep("daemon stderr", d.Stderr.String())
 
 	scanned := 0
 	for what, text := range outputs {

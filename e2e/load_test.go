@@ -1,4 +1,4 @@
-package daemon_test
+package e2e
 
 // Load: one daemon, 100 snapshot jobs on 2-second intervals against one
 // embedded dev cluster, while a pool of clients polls /status 200 times a
@@ -79,7 +79,7 @@ func TestDaemonUnderLoad(t *testing.T) {
 	configPath := filepath.Join(dir, "raftsnap.yml")
 	writeFile(t, configPath, cfg.String(), 0o600)
 	d := startDaemon(t, configPath)
-	pid := d.cmd.Process.Pid
+	pid := d.Pid()
 
 	// Every run start seen in any /status, by job and run id: the history
 	// holds the last 20 runs, and the pollers look far more often than that.
@@ -102,7 +102,7 @@ func TestDaemonUnderLoad(t *testing.T) {
 		MaxIdleConnsPerHost: loadPollWorkers,
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var dialer net.Dialer
-			return dialer.DialContext(ctx, "unix", d.sock)
+			return dialer.DialContext(ctx, "unix", d.Sock)
 		}}}
 	total := int(duration.Seconds()) * loadPollPerSec
 	work := make(chan int, total)
@@ -185,13 +185,13 @@ func TestDaemonUnderLoad(t *testing.T) {
 	elapsed := time.Since(begin)
 	close(stopSampler)
 	<-samplerDone
-	final := fetchStatus(t, d.sock)
+	final := fetchStatus(t, d.Sock)
 	record(final)
 	finalJSON, _ := json.Marshal(final)
 
 	select {
-	case <-d.exited:
-		t.Fatalf("the daemon exited under load: %v\n%s", d.waitErr, d.output())
+	case <-d.Exited():
+		t.Fatalf("the daemon exited under load: %v\n%s", d.WaitErr(), d.Output())
 	default:
 	}
 	if n := failures.Load(); n > 0 {
