@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
+	"github.com/raftsnap/raftsnap/internal/testkit"
 
 	"github.com/raftsnap/raftsnap/daemon/pruning"
 	"github.com/raftsnap/raftsnap/snapshot"
@@ -76,15 +77,16 @@ func TestScheduledSnapshotsAppearAndVerify(t *testing.T) {
 
 func TestWakeupWhileBusyQueuesOneRun(t *testing.T) {
 	_, leader := startCluster(t, 1)
-	p := newProxy(t, leader.HTTPAddr)
-	p.hold = make(chan struct{})
+	p := testkit.NewProxy(t, leader.HTTPAddr)
+	hold := make(chan struct{})
+	p.Set(testkit.Fault{Hold: hold})
 	st := openStore(t)
 	j, err := NewSnapshotJob(SnapshotOptions{Name: "busy", Source: raftSource(t, p.URL), Store: st, Interval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	startJob(t, j)
-	<-p.received // the startup run is stuck in the proxy
+	<-p.Received() // the startup run is stuck in the proxy
 	if s := j.Status(); s.State != controlapi.StateRunning || s.Current == nil || s.Current.Phase != controlapi.PhaseConnecting {
 		t.Fatalf("status while busy: %+v", s)
 	}
@@ -96,14 +98,14 @@ func TestWakeupWhileBusyQueuesOneRun(t *testing.T) {
 	if s := j.Status(); s.PendingSignal != "wakeup" {
 		t.Fatalf("pending signal %q", s.PendingSignal)
 	}
-	close(p.hold)
+	close(hold)
 	a, b := awaitReport(t, first), awaitReport(t, second)
 	if a.ID != b.ID || a.Trigger != controlapi.TriggerWakeup || a.Result != controlapi.ResultSuccess {
 		t.Fatalf("merged wakeups got %+v and %+v", a, b)
 	}
 	s := j.Status()
-	if len(s.History) != 2 || s.History[1].Trigger != controlapi.TriggerStartup || s.PendingSignal != "" || p.requests.Load() != 2 {
-		t.Fatalf("history %+v, requests %d", s.History, p.requests.Load())
+	if len(s.History) != 2 || s.History[1].Trigger != controlapi.TriggerStartup || s.PendingSignal != "" || p.Requests() != 2 {
+		t.Fatalf("history %+v, requests %d", s.History, p.Requests())
 	}
 	entries, _, _ := st.List(context.Background())
 	if len(entries) != 2 {
@@ -113,8 +115,8 @@ func TestWakeupWhileBusyQueuesOneRun(t *testing.T) {
 
 func TestResetCancelsSlowRun(t *testing.T) {
 	_, leader := startCluster(t, 1)
-	p := newProxy(t, leader.HTTPAddr)
-	p.trickle = true
+	p := testkit.NewProxy(t, leader.HTTPAddr)
+	p.Set(holdAfterFirstBytes)
 	st := openStore(t)
 	j, err := NewSnapshotJob(SnapshotOptions{Name: "slow", Source: raftSource(t, p.URL), Store: st, Interval: time.Hour,
 		Retries: RetryPolicy{Max: 3, Initial: time.Millisecond}})
@@ -122,7 +124,7 @@ func TestResetCancelsSlowRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := startJob(t, j)
-	<-p.firstChunk
+	<-p.Held()
 	waitFor(t, "bytes downloaded", func() bool {
 		c := j.Status().Current
 		return c != nil && c.BytesDone > 0 && c.Phase == controlapi.PhaseDownloading
@@ -151,13 +153,13 @@ func TestResetCancelsSlowRun(t *testing.T) {
 	if left := partFiles(t, st.Dir()); len(left) != 0 {
 		t.Fatalf("temp files left: %v", left)
 	}
-	if p.requests.Load() != 1 {
-		t.Fatalf("a canceled run was retried: %d requests", p.requests.Load())
+	if p.Requests() != 1 {
+		t.Fatalf("a canceled run was retried: %d requests", p.Requests())
 	}
 
 	// Stopping mid-run cancels the run and removes its temp file too.
 	ch, _, _ := j.Wakeup()
-	<-p.firstChunk
+	<-p.Held()
 	stop()
 	if rep := awaitReport(t, ch); rep.Result != controlapi.ResultCanceled || !strings.Contains(rep.Error, "stopping") {
 		t.Fatalf("run at shutdown: %+v", rep)
@@ -169,19 +171,9 @@ func TestResetCancelsSlowRun(t *testing.T) {
 
 func TestRetriesOn503(t *testing.T) {
 	_, leader := startCluster(t, 1)
-	p := newProxy(t, leader.HTTPAddr)
-	p.behave = func(n int64, w http.ResponseWriter, r *http.Request) bool {
-		switch n {
-		case 1:
-			w.Header().Set("Retry-After", "1")
-			http.Error(w, "overloaded", http.StatusServiceUnavailable)
-			return true
-		case 2:
-			http.Error(w, "still overloaded", http.StatusServiceUnavailable)
-			return true
-		}
-		return false
-	}
+	p := testkit.NewProxy(t, leader.HTTPAddr)
+	p.Queue(testkit.Fault{Status: http.StatusServiceUnavailable, Body: "overloaded\n", Header: map[string]string{"Retry-After": "1"}},
+		testkit.Fault{Status: http.StatusServiceUnavailable, Body: "still overloaded\n"})
 	metrics := &recorder{}
 	j, err := NewSnapshotJob(SnapshotOptions{Name: "retry", Source: raftSource(t, p.URL), Store: openStore(t), Interval: time.Hour,
 		Retries: RetryPolicy{Max: 3, Initial: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}, Metrics: metrics})
@@ -191,10 +183,10 @@ func TestRetriesOn503(t *testing.T) {
 	startJob(t, j)
 	waitFor(t, "startup run", func() bool { return j.Status().LastRun != nil })
 	rep := *j.Status().LastRun
-	if rep.Result != controlapi.ResultSuccess || rep.Attempts != 3 || p.requests.Load() != 3 {
-		t.Fatalf("report %+v after %d requests", rep, p.requests.Load())
+	if rep.Result != controlapi.ResultSuccess || rep.Attempts != 3 || p.Requests() != 3 {
+		t.Fatalf("report %+v after %d requests", rep, p.Requests())
 	}
-	times := p.requestTimes()
+	times := p.RequestTimes()
 	if gap := times[1].Sub(times[0]); gap < time.Second {
 		t.Fatalf("Retry-After: 1 not honoured: retried after %s", gap)
 	}
@@ -205,11 +197,8 @@ func TestRetriesOn503(t *testing.T) {
 
 func TestNoRetryOn403(t *testing.T) {
 	_, leader := startCluster(t, 1)
-	p := newProxy(t, leader.HTTPAddr)
-	p.behave = func(n int64, w http.ResponseWriter, r *http.Request) bool {
-		http.Error(w, "Permission denied", http.StatusForbidden)
-		return true
-	}
+	p := testkit.NewProxy(t, leader.HTTPAddr)
+	p.Set(testkit.Fault{Status: http.StatusForbidden, Body: "Permission denied\n"})
 	metrics := &recorder{}
 	st := openStore(t)
 	j, _ := NewSnapshotJob(SnapshotOptions{Name: "denied", Source: raftSource(t, p.URL), Store: st, Interval: time.Hour,
@@ -219,7 +208,7 @@ func TestNoRetryOn403(t *testing.T) {
 	if rep.Result != controlapi.ResultFailure || rep.Attempts != 1 || !strings.Contains(rep.Error, "403 from raft") {
 		t.Fatalf("report %+v", rep)
 	}
-	if got := p.requests.Load(); got != 2 { // startup run + wakeup run, one attempt each
+	if got := p.Requests(); got != 2 { // startup run + wakeup run, one attempt each
 		t.Fatalf("%d requests", got)
 	}
 	if got := metrics.results(); got != "failure/http_4xx,failure/http_4xx" {
@@ -439,8 +428,8 @@ func TestRestoreJob(t *testing.T) {
 
 func TestAttemptTimeoutIsRetriedThenFails(t *testing.T) {
 	_, leader := startCluster(t, 1)
-	p := newProxy(t, leader.HTTPAddr)
-	p.trickle = true
+	p := testkit.NewProxy(t, leader.HTTPAddr)
+	p.Set(holdAfterFirstBytes)
 	metrics := &recorder{}
 	st := openStore(t)
 	j, _ := NewSnapshotJob(SnapshotOptions{Name: "stuck", Source: raftSource(t, p.URL), Store: st, Interval: time.Hour,
