@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/nethelpers"
 )
 
@@ -70,11 +71,7 @@ func (b *syncBuffer) String() string {
 // Not parallel: SIGTERM goes to the whole test process, where only Main's
 // handler is registered while the daemon runs.
 func TestDaemonCommandInProcess(t *testing.T) {
-	dir, err := os.MkdirTemp("", "rs") // short: unix socket paths are limited
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := testkit.ShortTempDir(t) // short: unix socket paths are limited
 	sock := filepath.Join(dir, "control", "sock")
 	config := filepath.Join(dir, "raftsnap.yml")
 	yml := fmt.Sprintf(`global:

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
+	"github.com/raftsnap/raftsnap/internal/testkit"
+	"github.com/raftsnap/raftsnap/internal/testkit/fakejobs"
 
 	"github.com/raftsnap/raftsnap/daemon"
 	"github.com/raftsnap/raftsnap/daemon/job"
@@ -78,35 +80,9 @@ func (j *scriptedJob) resetCount() int {
 	return j.resets
 }
 
-type scriptedJobs []*scriptedJob
+type scriptedJobs = fakejobs.Set[*scriptedJob]
 
-func (s scriptedJobs) Status() controlapi.DaemonStatus {
-	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	st := controlapi.DaemonStatus{Schema: controlapi.SchemaVersion, Version: "v9.9.9", PID: 4242, StartedAt: t0.Add(-time.Hour), Now: t0}
-	for _, j := range s {
-		st.Jobs = append(st.Jobs, j.Status())
-	}
-	return st
-}
-
-func (s scriptedJobs) Job(name string) (job.Job, bool) {
-	for _, j := range s {
-		if j.name == name {
-			return j, true
-		}
-	}
-	return nil, false
-}
-
-func (s scriptedJobs) JobNames() []string {
-	var names []string
-	for _, j := range s {
-		names = append(names, j.name)
-	}
-	return names
-}
-
-func newScriptedJobs() (scriptedJobs, *scriptedJob) {
+func newScriptedJobs() (*scriptedJobs, *scriptedJob) {
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	snap := &scriptedJob{name: "consul-snap", typ: "snapshot", finish: make(chan controlapi.RunReport, 1),
 		status: controlapi.JobStatus{Name: "consul-snap", Type: "snapshot", State: controlapi.StateRunning, History: []controlapi.RunReport{},
@@ -114,7 +90,8 @@ func newScriptedJobs() (scriptedJobs, *scriptedJob) {
 				BytesDone: 1 << 20, BytesExpected: 4 << 20, BytesPerSecond: 100 << 10}}}
 	restore := &scriptedJob{name: "consul-restore", typ: "restore", noReset: true, finish: make(chan controlapi.RunReport, 1),
 		status: controlapi.JobStatus{Name: "consul-restore", Type: "restore", State: controlapi.StateIdle, History: []controlapi.RunReport{}}}
-	return scriptedJobs{snap, restore}, snap
+	header := controlapi.DaemonStatus{Schema: controlapi.SchemaVersion, Version: "v9.9.9", PID: 4242, StartedAt: t0.Add(-time.Hour), Now: t0}
+	return &scriptedJobs{Header: header, Jobs: []*scriptedJob{snap, restore}}, snap
 }
 
 var daemonVersion = controlapi.VersionInfo{Version: "v9.9.9", Commit: "abc123", GoVersion: "go1.26.0", OS: "linux", Arch: "amd64"}
@@ -123,13 +100,7 @@ var daemonVersion = controlapi.VersionInfo{Version: "v9.9.9", Commit: "abc123", 
 // private unix socket and returns the socket path.
 func startControlServer(t *testing.T, jobs daemon.JobSource) string {
 	t.Helper()
-	// sun_path holds 108 bytes; t.TempDir() paths can be longer.
-	dir, err := os.MkdirTemp("", "rs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "control")
+	sock := filepath.Join(testkit.ShortTempDir(t), "control")
 	l, err := nethelpers.ListenPrivate(sock)
 	if err != nil {
 		t.Fatal(err)
@@ -257,7 +228,7 @@ func TestCLISignal(t *testing.T) {
 
 func TestCLISignalWait(t *testing.T) {
 	jobs, _ := newScriptedJobs()
-	restore := jobs[1]
+	restore := jobs.Jobs[1]
 	sock := startControlServer(t, jobs)
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 

@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
+	"github.com/raftsnap/raftsnap/internal/testkit/fakejobs"
 
 	"github.com/raftsnap/raftsnap/daemon"
 	"github.com/raftsnap/raftsnap/daemon/job"
@@ -64,34 +65,10 @@ func (j instantJob) Reset() error {
 	return nil
 }
 
-type instantJobs []instantJob
-
-func (js instantJobs) Status() controlapi.DaemonStatus {
-	st := controlapi.DaemonStatus{Schema: controlapi.SchemaVersion, Version: "v9.9.9"}
-	for _, j := range js {
-		st.Jobs = append(st.Jobs, j.Status())
-	}
-	return st
+var fuzzJobs = &fakejobs.Set[instantJob]{
+	Header: controlapi.DaemonStatus{Schema: controlapi.SchemaVersion, Version: "v9.9.9"},
+	Jobs:   []instantJob{{"snap", "snapshot"}, {"restore", "restore"}, {"prune", "restore-refusing"}},
 }
-
-func (js instantJobs) Job(name string) (job.Job, bool) {
-	for _, j := range js {
-		if j.name == name {
-			return j, true
-		}
-	}
-	return nil, false
-}
-
-func (js instantJobs) JobNames() []string {
-	var names []string
-	for _, j := range js {
-		names = append(names, j.name)
-	}
-	return names
-}
-
-var fuzzJobs = instantJobs{{"snap", "snapshot"}, {"restore", "restore"}, {"prune", "restore-refusing"}}
 
 // controlSeeds are requests worth starting from: every endpoint, every
 // error branch, and bodies that stress the decoder.

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
+	"github.com/raftsnap/raftsnap/internal/testkit"
+	"github.com/raftsnap/raftsnap/internal/testkit/fakejobs"
 
 	"github.com/raftsnap/raftsnap/daemon/job"
 	"github.com/raftsnap/raftsnap/nethelpers"
@@ -100,33 +102,7 @@ func (j *fakeJob) finish(report controlapi.RunReport) {
 	}
 }
 
-type fakeJobs struct{ jobs []*fakeJob }
-
-func (f *fakeJobs) Status() controlapi.DaemonStatus {
-	st := controlapi.DaemonStatus{Schema: controlapi.SchemaVersion, Version: "v9.9.9", PID: 4242,
-		StartedAt: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), Now: time.Date(2026, 3, 1, 11, 0, 0, 0, time.UTC)}
-	for _, j := range f.jobs {
-		st.Jobs = append(st.Jobs, j.Status())
-	}
-	return st
-}
-
-func (f *fakeJobs) Job(name string) (job.Job, bool) {
-	for _, j := range f.jobs {
-		if j.name == name {
-			return j, true
-		}
-	}
-	return nil, false
-}
-
-func (f *fakeJobs) JobNames() []string {
-	var names []string
-	for _, j := range f.jobs {
-		names = append(names, j.name)
-	}
-	return names
-}
+type fakeJobs = fakejobs.Set[*fakeJob]
 
 // requestCounter is a ControlMetrics that tells the test about each request.
 type requestCounter struct {
@@ -155,13 +131,7 @@ var testVersion = controlapi.VersionInfo{Version: "v9.9.9", Commit: "abc123", Go
 
 func startControl(t *testing.T, jobs JobSource) *controlFixture {
 	t.Helper()
-	// Short path: sun_path holds 108 bytes, t.TempDir() can be longer.
-	dir, err := os.MkdirTemp("", "rs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "control")
+	sock := filepath.Join(testkit.ShortTempDir(t), "control")
 	l, err := nethelpers.ListenPrivate(sock)
 	if err != nil {
 		t.Fatal(err)
@@ -229,7 +199,9 @@ func twoJobs() (*fakeJobs, *fakeJob, *fakeJob) {
 	snap := newFakeJob("consul-snap", "snapshot")
 	restore := newFakeJob("consul-restore", "restore")
 	restore.noReset = true
-	return &fakeJobs{jobs: []*fakeJob{snap, restore}}, snap, restore
+	header := controlapi.DaemonStatus{Schema: controlapi.SchemaVersion, Version: "v9.9.9", PID: 4242,
+		StartedAt: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), Now: time.Date(2026, 3, 1, 11, 0, 0, 0, time.UTC)}
+	return &fakeJobs{Header: header, Jobs: []*fakeJob{snap, restore}}, snap, restore
 }
 
 func TestControlStatusAndVersion(t *testing.T) {

@@ -13,19 +13,13 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/raftsnap/raftsnap/internal/testkit"
 )
 
 // shortDir returns a fresh directory with a path short enough for a unix
 // socket (t.TempDir's can exceed sun_path's 108 bytes).
-func shortDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "rs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
+var shortDir = testkit.ShortTempDir
 
 func mustListen(t *testing.T, sock string) *Listener {
 	t.Helper()
