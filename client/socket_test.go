@@ -21,7 +21,6 @@ import (
 	"github.com/raftsnap/raftsnap/internal/testkit/fakejobs"
 
 	"github.com/raftsnap/raftsnap/daemon"
-	"github.com/raftsnap/raftsnap/daemon/job"
 	"github.com/raftsnap/raftsnap/nethelpers"
 	"github.com/raftsnap/raftsnap/snapshot"
 )
@@ -30,19 +29,14 @@ import (
 // daemon's own tests): each wakeup starts a run that ends with the next
 // report the test sends on finish; its status comes from status.
 type scriptedJob struct {
-	name, typ string
-	status    controlapi.JobStatus
-	noReset   bool
-	finish    chan controlapi.RunReport // the run's outcome, sent by the test
+	fakejobs.Base
+	status controlapi.JobStatus
+	finish chan controlapi.RunReport // the run's outcome, sent by the test
 
 	mu      sync.Mutex
 	running bool
-	resets  int
 }
 
-func (j *scriptedJob) Name() string                 { return j.name }
-func (j *scriptedJob) Type() string                 { return j.typ }
-func (j *scriptedJob) Run(ctx context.Context)      { <-ctx.Done() }
 func (j *scriptedJob) Status() controlapi.JobStatus { return j.status }
 
 func (j *scriptedJob) Wakeup() (<-chan controlapi.RunReport, bool, error) {
@@ -57,16 +51,6 @@ func (j *scriptedJob) Wakeup() (<-chan controlapi.RunReport, bool, error) {
 	return done, false, nil
 }
 
-func (j *scriptedJob) Reset() error {
-	if j.noReset {
-		return job.ErrUnsupported
-	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.resets++
-	return nil
-}
-
 // runEnded lets the next wakeup start a run rather than queue one.
 func (j *scriptedJob) runEnded() {
 	j.mu.Lock()
@@ -74,21 +58,15 @@ func (j *scriptedJob) runEnded() {
 	j.running = false
 }
 
-func (j *scriptedJob) resetCount() int {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.resets
-}
-
 type scriptedJobs = fakejobs.Set[*scriptedJob]
 
 func newScriptedJobs() (*scriptedJobs, *scriptedJob) {
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	snap := &scriptedJob{name: "consul-snap", typ: "snapshot", finish: make(chan controlapi.RunReport, 1),
+	snap := &scriptedJob{Base: fakejobs.Base{JobName: "consul-snap", JobType: "snapshot"}, finish: make(chan controlapi.RunReport, 1),
 		status: controlapi.JobStatus{Name: "consul-snap", Type: "snapshot", State: controlapi.StateRunning, History: []controlapi.RunReport{},
 			Current: &controlapi.RunProgress{ID: "3", Phase: "downloading", StartedAt: t0.Add(-10 * time.Second), Attempt: 1,
 				BytesDone: 1 << 20, BytesExpected: 4 << 20, BytesPerSecond: 100 << 10}}}
-	restore := &scriptedJob{name: "consul-restore", typ: "restore", noReset: true, finish: make(chan controlapi.RunReport, 1),
+	restore := &scriptedJob{Base: fakejobs.Base{JobName: "consul-restore", JobType: "restore", NoReset: true}, finish: make(chan controlapi.RunReport, 1),
 		status: controlapi.JobStatus{Name: "consul-restore", Type: "restore", State: controlapi.StateIdle, History: []controlapi.RunReport{}}}
 	header := controlapi.DaemonStatus{Schema: controlapi.SchemaVersion, Version: "v9.9.9", PID: 4242, StartedAt: t0.Add(-time.Hour), Now: t0}
 	return &scriptedJobs{Header: header, Jobs: []*scriptedJob{snap, restore}}, snap
@@ -212,7 +190,7 @@ func TestCLISignal(t *testing.T) {
 	wantResult(t, raftsnap(t, "signal", "wakeup", "consul-snap", "--socket", sock), ExitOK,
 		"job consul-snap is busy: one run is queued to start when the current run ends\n", "")
 	wantResult(t, raftsnap(t, "signal", "reset", "consul-snap", "--socket", sock), ExitOK, "reset job consul-snap", "")
-	if n := snap.resetCount(); n != 1 {
+	if n := snap.Resets(); n != 1 {
 		t.Fatalf("Reset called %d times", n)
 	}
 

@@ -27,30 +27,24 @@ import (
 // tests cover those). A run starts on Wakeup and ends when the test calls
 // finish, so every step is driven by events, not timing.
 type fakeJob struct {
-	name, typ  string
-	noReset    bool
-	wakeupErr  error
-	woken      chan struct{} // receives one value per Wakeup call
-	mu         sync.Mutex
-	running    bool
-	current    []chan controlapi.RunReport // callers waiting on the current run
-	queued     []chan controlapi.RunReport // callers waiting on the queued run
-	hasQueued  bool
-	resetCalls int
+	fakejobs.Base
+	wakeupErr error
+	woken     chan struct{} // receives one value per Wakeup call
+	mu        sync.Mutex
+	running   bool
+	current   []chan controlapi.RunReport // callers waiting on the current run
+	queued    []chan controlapi.RunReport // callers waiting on the queued run
+	hasQueued bool
 }
 
 func newFakeJob(name, typ string) *fakeJob {
-	return &fakeJob{name: name, typ: typ, woken: make(chan struct{}, 16)}
+	return &fakeJob{Base: fakejobs.Base{JobName: name, JobType: typ}, woken: make(chan struct{}, 16)}
 }
-
-func (j *fakeJob) Name() string            { return j.name }
-func (j *fakeJob) Type() string            { return j.typ }
-func (j *fakeJob) Run(ctx context.Context) { <-ctx.Done() }
 
 func (j *fakeJob) Status() controlapi.JobStatus {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	st := controlapi.JobStatus{Name: j.name, Type: j.typ, State: controlapi.StateWaiting, History: []controlapi.RunReport{}}
+	st := controlapi.JobStatus{Name: j.JobName, Type: j.JobType, State: controlapi.StateWaiting, History: []controlapi.RunReport{}}
 	if j.running {
 		st.State = controlapi.StateRunning
 	}
@@ -77,16 +71,6 @@ func (j *fakeJob) Wakeup() (<-chan controlapi.RunReport, bool, error) {
 	}
 	j.woken <- struct{}{}
 	return done, queued, nil
-}
-
-func (j *fakeJob) Reset() error {
-	if j.noReset {
-		return job.ErrUnsupported
-	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.resetCalls++
-	return nil
 }
 
 // finish ends the current run with report and starts the queued one, if any.
@@ -163,6 +147,23 @@ func (f *controlFixture) do(t *testing.T, method, path, body string) (int, []byt
 	return f.doCtx(t, context.Background(), method, path, body)
 }
 
+// answer is one request's outcome, from doAsync.
+type answer struct {
+	code int
+	body []byte
+}
+
+// doAsync sends the request from a goroutine, for a signal that waits;
+// the answer arrives on the channel.
+func (f *controlFixture) doAsync(t *testing.T, method, path, body string) <-chan answer {
+	answers := make(chan answer, 1)
+	go func() {
+		code, b := f.do(t, method, path, body)
+		answers <- answer{code, b}
+	}()
+	return answers
+}
+
 func (f *controlFixture) doCtx(t *testing.T, ctx context.Context, method, path, body string) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, method, nethelpers.BaseURL+path, strings.NewReader(body))
@@ -198,7 +199,7 @@ func decode[T any](t *testing.T, b []byte) T {
 func twoJobs() (*fakeJobs, *fakeJob, *fakeJob) {
 	snap := newFakeJob("consul-snap", "snapshot")
 	restore := newFakeJob("consul-restore", "restore")
-	restore.noReset = true
+	restore.NoReset = true
 	header := controlapi.DaemonStatus{Schema: controlapi.SchemaVersion, Version: "v9.9.9", PID: 4242,
 		StartedAt: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), Now: time.Date(2026, 3, 1, 11, 0, 0, 0, time.UTC)}
 	return &fakeJobs{Header: header, Jobs: []*fakeJob{snap, restore}}, snap, restore
@@ -252,8 +253,8 @@ func TestControlSignalWakeupQueuesWhenBusy(t *testing.T) {
 	if r := decode[controlapi.SignalResponse](t, body); code != 200 || r.Op != "reset" {
 		t.Fatalf("reset: %d %s", code, body)
 	}
-	if snap.resetCalls != 1 {
-		t.Fatalf("Reset called %d times", snap.resetCalls)
+	if n := snap.Resets(); n != 1 {
+		t.Fatalf("Reset called %d times", n)
 	}
 }
 
@@ -261,15 +262,7 @@ func TestControlSignalWaitReturnsTheRunsReport(t *testing.T) {
 	jobs, snap, _ := twoJobs()
 	f := startControl(t, jobs)
 
-	type answer struct {
-		code int
-		body []byte
-	}
-	answers := make(chan answer, 1)
-	go func() {
-		code, body := f.do(t, "POST", "/signal", `{"job": "consul-snap", "op": "wakeup", "wait": true}`)
-		answers <- answer{code, body}
-	}()
+	answers := f.doAsync(t, "POST", "/signal", `{"job": "consul-snap", "op": "wakeup", "wait": true}`)
 	<-snap.woken
 	select {
 	case a := <-answers:
@@ -295,15 +288,11 @@ func TestControlSignalWaitOnQueuedRunGetsTheQueuedRunsReport(t *testing.T) {
 		t.Fatalf("%d %s", code, body)
 	}
 	<-snap.woken
-	answers := make(chan []byte, 1)
-	go func() {
-		_, body := f.do(t, "POST", "/signal", `{"job": "consul-snap", "op": "wakeup", "wait": true}`)
-		answers <- body
-	}()
+	answers := f.doAsync(t, "POST", "/signal", `{"job": "consul-snap", "op": "wakeup", "wait": true}`)
 	<-snap.woken
 	snap.finish(controlapi.RunReport{ID: "1", Result: controlapi.ResultSuccess}) // the run already going
 	snap.finish(controlapi.RunReport{ID: "2", Result: controlapi.ResultFailure, Error: "source: 403"})
-	r := decode[controlapi.SignalResponse](t, <-answers)
+	r := decode[controlapi.SignalResponse](t, (<-answers).body)
 	if !r.Queued || r.Run == nil || r.Run.ID != "2" || r.Run.Error != "source: 403" {
 		t.Fatalf("waited for the wrong run: %+v %+v", r, r.Run)
 	}
@@ -312,15 +301,7 @@ func TestControlSignalWaitOnQueuedRunGetsTheQueuedRunsReport(t *testing.T) {
 func TestControlSignalWaitEndsOnShutdown(t *testing.T) {
 	jobs, snap, _ := twoJobs()
 	f := startControl(t, jobs)
-	type answer struct {
-		code int
-		body []byte
-	}
-	answers := make(chan answer, 1)
-	go func() {
-		code, body := f.do(t, "POST", "/signal", `{"job": "consul-snap", "op": "wakeup", "wait": true}`)
-		answers <- answer{code, body}
-	}()
+	answers := f.doAsync(t, "POST", "/signal", `{"job": "consul-snap", "op": "wakeup", "wait": true}`)
 	<-snap.woken
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

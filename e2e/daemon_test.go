@@ -273,6 +273,26 @@ func (e *e2eDaemon) checkRestore(t *testing.T) {
 	}
 }
 
+// wakeSlow wakes the slow job up (queued if a run is in progress).
+func (e *e2eDaemon) wakeSlow(t *testing.T) {
+	t.Helper()
+	if r := e.cli(t, "signal", "wakeup", "slow"); r.code != 0 {
+		t.Fatalf("signal wakeup slow: %s", r)
+	}
+}
+
+// awaitSlowDownload waits until a slow run transfers bytes and returns its
+// temp file, the only one in the store.
+func (e *e2eDaemon) awaitSlowDownload(t *testing.T) string {
+	t.Helper()
+	awaitStatus(t, e.Sock, "slow", "a run transferring bytes", runningWithBytes)
+	parts := partFiles(t, e.slowStore)
+	if len(parts) != 1 {
+		t.Fatalf("during the slow run the store holds %d temp files, want 1", len(parts))
+	}
+	return parts[0]
+}
+
 func TestDaemonResetCancelsASlowRun(t *testing.T) {
 	t.Parallel()
 	startE2E(t).checkResetSlow(t)
@@ -282,10 +302,7 @@ func TestDaemonResetCancelsASlowRun(t *testing.T) {
 // while it downloads.
 func (e *e2eDaemon) checkResetSlow(t *testing.T) {
 	t.Helper()
-	awaitStatus(t, e.Sock, "slow", "a run transferring bytes", runningWithBytes)
-	if parts := partFiles(t, e.slowStore); len(parts) != 1 {
-		t.Fatalf("during the slow run the store holds %d temp files, want 1", len(parts))
-	}
+	e.awaitSlowDownload(t)
 	r := e.cli(t, "signal", "reset", "slow")
 	if r.code != 0 {
 		t.Fatalf("signal reset slow: %s", r)
@@ -319,14 +336,8 @@ func (e *e2eDaemon) checkSecondDaemonRefused(t *testing.T) {
 	t.Helper()
 	// A slow run in progress: its temp file must survive the second
 	// daemon's attempt to start with the same configuration.
-	if r := e.cli(t, "signal", "wakeup", "slow"); r.code != 0 {
-		t.Fatalf("signal wakeup slow: %s", r)
-	}
-	awaitStatus(t, e.Sock, "slow", "a run transferring bytes", runningWithBytes)
-	parts := partFiles(t, e.slowStore)
-	if len(parts) != 1 {
-		t.Fatalf("during the slow run the store holds %d temp files, want 1", len(parts))
-	}
+	e.wakeSlow(t)
+	part := e.awaitSlowDownload(t)
 
 	second := spawnDaemon(t, "--config", e.configPath)
 	code := second.ExitCode(t, 30*time.Second)
@@ -337,7 +348,7 @@ func (e *e2eDaemon) checkSecondDaemonRefused(t *testing.T) {
 	if !strings.Contains(msg, e.Sock) || !strings.Contains(msg, fmt.Sprint(e.Pid())) {
 		t.Errorf("second daemon's message does not name the socket %s and the first daemon's pid %d:\n%s", e.Sock, e.Pid(), msg)
 	}
-	if _, err := os.Stat(parts[0]); err != nil {
+	if _, err := os.Stat(part); err != nil {
 		t.Errorf("the second daemon removed the first one's download in progress: %v", err)
 	}
 	st := fetchStatus(t, e.Sock)
@@ -501,13 +512,8 @@ func TestDaemonSIGTERMMidSnapshot(t *testing.T) {
 // temp file and no socket.
 func (e *e2eDaemon) checkSIGTERM(t *testing.T) {
 	t.Helper()
-	if r := e.cli(t, "signal", "wakeup", "slow"); r.code != 0 {
-		t.Fatalf("signal wakeup slow: %s", r)
-	}
-	awaitStatus(t, e.Sock, "slow", "a run transferring bytes", runningWithBytes)
-	if parts := partFiles(t, e.slowStore); len(parts) != 1 {
-		t.Fatalf("during the slow run the store holds %d temp files, want 1", len(parts))
-	}
+	e.wakeSlow(t)
+	e.awaitSlowDownload(t)
 	// shutdown_timeout is 5s; allow for a loaded machine on top.
 	if code := e.Stop(t, 15*time.Second); code != 0 {
 		t.Fatalf("daemon exited %d after SIGTERM, want 0\nstderr:\n%s", code, e.Stderr)

@@ -78,6 +78,31 @@ func startJob(t *testing.T, j Job) (stop func()) {
 // status changed") until cond holds.
 var waitFor = testkit.Eventually
 
+// awaitFirstRun waits for j's first finished run (the start-up run) and
+// returns its report.
+func awaitFirstRun(t *testing.T, j Job) controlapi.RunReport {
+	t.Helper()
+	waitFor(t, "the first run of "+j.Name(), func() bool { return j.Status().LastRun != nil })
+	return *j.Status().LastRun
+}
+
+// takeSnapshots runs a snapshot job (interval 1h) on src into st for n
+// runs, its start-up run and n-1 wakeups, then stops it.
+func takeSnapshots(t *testing.T, name string, src source.Source, st store.Store, n int) *SnapshotJob {
+	t.Helper()
+	j, err := NewSnapshotJob(SnapshotOptions{Name: name, Source: src, Store: st, Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := startJob(t, j)
+	awaitFirstRun(t, j)
+	for range n - 1 {
+		wakeAndWait(t, j)
+	}
+	stop()
+	return j
+}
+
 func awaitReport(t *testing.T, ch <-chan controlapi.RunReport) controlapi.RunReport {
 	t.Helper()
 	select {

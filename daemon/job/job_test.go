@@ -142,7 +142,7 @@ func TestResetCancelsSlowRun(t *testing.T) {
 	if rep := awaitReport(t, pending); rep.Result != controlapi.ResultCanceled {
 		t.Fatalf("dropped pending run: %+v", rep)
 	}
-	waitFor(t, "run canceled", func() bool { return j.Status().LastRun != nil })
+	awaitFirstRun(t, j)
 	s := j.Status()
 	if s.LastRun.Result != controlapi.ResultCanceled || !strings.Contains(s.LastRun.Error, "reset") || s.LastRun.Attempts != 1 {
 		t.Fatalf("last run %+v", s.LastRun)
@@ -181,7 +181,7 @@ func TestRetriesOn503(t *testing.T) {
 		t.Fatal(err)
 	}
 	startJob(t, j)
-	waitFor(t, "startup run", func() bool { return j.Status().LastRun != nil })
+	awaitFirstRun(t, j)
 	rep := *j.Status().LastRun
 	if rep.Result != controlapi.ResultSuccess || rep.Attempts != 3 || p.Requests() != 3 {
 		t.Fatalf("report %+v after %d requests", rep, p.Requests())
@@ -226,16 +226,13 @@ func TestStartupCatchUp(t *testing.T) {
 	_, leader := startCluster(t, 1)
 	st := openStore(t)
 	src := raftSource(t, leader.HTTPAddr)
-	first, _ := NewSnapshotJob(SnapshotOptions{Name: "catch", Source: src, Store: st, Interval: time.Hour})
-	stop := startJob(t, first)
-	waitFor(t, "startup snapshot", func() bool { return first.Status().LastRun != nil })
-	stop()
+	first := takeSnapshots(t, "catch", src, st, 1)
 	newest := first.Status().Store.NewestAt
 
 	// Restarted within the interval: no run, next run one interval after
 	// the newest snapshot.
 	again, _ := NewSnapshotJob(SnapshotOptions{Name: "catch", Source: src, Store: st, Interval: time.Hour})
-	stop = startJob(t, again)
+	stop := startJob(t, again)
 	waitFor(t, "next run scheduled", func() bool { return again.Status().NextRunAt != nil })
 	s := again.Status()
 	if !s.NextRunAt.Equal(newest.Add(time.Hour)) || len(s.History) != 0 || s.State != controlapi.StateWaiting {
@@ -247,7 +244,7 @@ func TestStartupCatchUp(t *testing.T) {
 	later, _ := NewSnapshotJob(SnapshotOptions{Name: "catch", Source: src, Store: st, Interval: time.Hour,
 		Now: func() time.Time { return time.Now().Add(2 * time.Hour) }})
 	startJob(t, later)
-	waitFor(t, "catch-up run", func() bool { return later.Status().LastRun != nil })
+	awaitFirstRun(t, later)
 	if rep := later.Status().LastRun; rep.Trigger != controlapi.TriggerStartup || rep.Result != controlapi.ResultSuccess {
 		t.Fatalf("catch-up %+v", rep)
 	}
@@ -258,11 +255,7 @@ func TestPruningAfterSnapshot(t *testing.T) {
 	st := openStore(t)
 	src := raftSource(t, leader.HTTPAddr)
 	// Another job's snapshots in the same store: never touched.
-	other, _ := NewSnapshotJob(SnapshotOptions{Name: "other", Source: src, Store: st, Interval: time.Hour})
-	stopOther := startJob(t, other)
-	waitFor(t, "other's snapshot", func() bool { return other.Status().LastRun != nil })
-	wakeAndWait(t, other)
-	stopOther()
+	takeSnapshots(t, "other", src, st, 2)
 	// One of this job's snapshots with a corrupt sidecar: never deleted.
 	corrupt := "mine-20200101T000000Z-1.snap"
 	os.WriteFile(st.Dir()+"/"+corrupt, []byte("whatever"), 0o600)
@@ -273,7 +266,7 @@ func TestPruningAfterSnapshot(t *testing.T) {
 	j, _ := NewSnapshotJob(SnapshotOptions{Name: "mine", Source: src, Store: st, Interval: time.Hour,
 		Policy: lastN(t, 2), Metrics: metrics, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	startJob(t, j)
-	waitFor(t, "startup run", func() bool { return j.Status().LastRun != nil })
+	awaitFirstRun(t, j)
 	var last controlapi.RunReport
 	for range 3 {
 		last = wakeAndWait(t, j)
@@ -330,11 +323,7 @@ func TestPruneJobKeepsNewestVerified(t *testing.T) {
 	_, leader := startCluster(t, 1)
 	st := openStore(t)
 	src := raftSource(t, leader.HTTPAddr)
-	snap, _ := NewSnapshotJob(SnapshotOptions{Name: "a", Source: src, Store: st, Interval: time.Hour})
-	stop := startJob(t, snap)
-	waitFor(t, "snapshot", func() bool { return snap.Status().LastRun != nil })
-	wakeAndWait(t, snap)
-	stop()
+	snap := takeSnapshots(t, "a", src, st, 2)
 	var logs bytes.Buffer
 	pj, err := NewPruneJob(PruneOptions{Name: "prune", Store: st, Interval: time.Hour, Policy: destroyEverything{},
 		Owners: []string{"a"}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
@@ -365,11 +354,7 @@ func TestRestoreJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := openStore(t)
-	snap, _ := NewSnapshotJob(SnapshotOptions{Name: "src", Source: raftSource(t, srcLeader.HTTPAddr), Store: st, Interval: time.Hour})
-	stop := startJob(t, snap)
-	waitFor(t, "snapshot", func() bool { return snap.Status().LastRun != nil })
-	stop()
-	taken := *snap.Status().LastRun
+	taken := *takeSnapshots(t, "src", raftSource(t, srcLeader.HTTPAddr), st, 1).Status().LastRun
 	if taken.Result != controlapi.ResultSuccess {
 		t.Fatalf("snapshot %+v", taken)
 	}
@@ -435,7 +420,7 @@ func TestAttemptTimeoutIsRetriedThenFails(t *testing.T) {
 	j, _ := NewSnapshotJob(SnapshotOptions{Name: "stuck", Source: raftSource(t, p.URL), Store: st, Interval: time.Hour,
 		Timeout: 300 * time.Millisecond, Retries: RetryPolicy{Max: 1, Initial: time.Millisecond}, Metrics: metrics})
 	startJob(t, j)
-	waitFor(t, "startup run", func() bool { return j.Status().LastRun != nil })
+	awaitFirstRun(t, j)
 	rep := j.Status().LastRun
 	if rep.Result != controlapi.ResultFailure || rep.Attempts != 2 || !strings.Contains(rep.Error, "timed out after 300ms") {
 		t.Fatalf("report %+v", rep)

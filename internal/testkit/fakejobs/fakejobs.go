@@ -4,6 +4,9 @@
 package fakejobs
 
 import (
+	"context"
+	"sync"
+
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
 	"github.com/raftsnap/raftsnap/daemon/job"
 )
@@ -42,4 +45,37 @@ func (s *Set[J]) JobNames() []string {
 		names = append(names, j.Name())
 	}
 	return names
+}
+
+// Base is what every stand-in job shares: a name and a type, a Run that
+// just waits for the end, and a Reset that counts its calls, or refuses
+// as a restore job does (NoReset). Embed it and add Status and Wakeup.
+type Base struct {
+	JobName, JobType string
+	NoReset          bool
+
+	mu     sync.Mutex
+	resets int
+}
+
+func (b *Base) Name() string            { return b.JobName }
+func (b *Base) Type() string            { return b.JobType }
+func (b *Base) Run(ctx context.Context) { <-ctx.Done() }
+
+// Reset counts the call, or refuses with job.ErrUnsupported.
+func (b *Base) Reset() error {
+	if b.NoReset {
+		return job.ErrUnsupported
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.resets++
+	return nil
+}
+
+// Resets is how many resets were accepted.
+func (b *Base) Resets() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.resets
 }
