@@ -205,79 +205,28 @@ func closedAddress(t *testing.T) string {
 	return "http://" + addr
 }
 
-const leakConfig = `global:
-  control: {sockpath: %[1]s/ctl/sock}
-  monitoring: {listen: "127.0.0.1:0"}
-  logging: {level: debug}
-jobs:
-  - name: raft-ok
-    type: snapshot
-    source: {type: raft, address: %[2]s, token_file: %[1]s/raft-token}
-    interval: 1h
-    store: {path: %[1]s/store-raft-ok}
-    pruning: {keep: [{last_n: {count: 5}}]}
-  - name: raft-wrong
-    type: snapshot
-    source: {type: raft, address: %[2]s, token_file: %[1]s/raft-wrong-loose}
-    interval: 1h
-    retries: {max: 1, initial_backoff: 100ms}
-    store: {path: %[1]s/store-raft-wrong}
-    pruning: {keep: [{last_n: {count: 5}}]}
-  - name: raft-down
-    type: snapshot
-    source: {type: raft, address: %[3]s, token_env: RAFTSNAP_LEAK_RAFT}
-    interval: 1h
-    retries: {max: 1, initial_backoff: 100ms}
-    store: {path: %[1]s/store-raft-down}
-    pruning: {keep: [{last_n: {count: 5}}]}
-  - name: consul-wrong
-    type: snapshot
-    source: {type: consul, address: %[4]s, token_file: %[1]s/consul-wrong}
-    interval: 1h
-    retries: {max: 1, initial_backoff: 100ms}
-    store: {path: %[1]s/store-consul-wrong}
-    pruning: {keep: [{last_n: {count: 5}}]}
-  - name: consul-down
-    type: snapshot
-    source: {type: consul, address: %[3]s, token_env: RAFTSNAP_LEAK_CONSUL}
-    interval: 1h
-    retries: {max: 1, initial_backoff: 100ms}
-    store: {path: %[1]s/store-consul-down}
-    pruning: {keep: [{last_n: {count: 5}}]}
-  - name: nomad-denied
-    type: snapshot
-    source: {type: nomad, address: %[5]s, token_file: %[1]s/nomad-token}
-    interval: 1h
-    retries: {max: 1, initial_backoff: 100ms}
-    store: {path: %[1]s/store-nomad}
-    pruning: {keep: [{last_n: {count: 5}}]}
-  - name: nomad-down
-    type: snapshot
-    source: {type: nomad, address: %[3]s, token_env: RAFTSNAP_LEAK_NOMAD}
-    interval: 1h
-    retries: {max: 1, initial_backoff: 100ms}
-    store: {path: %[1]s/store-nomad-down}
-    pruning: {keep: [{last_n: {count: 5}}]}
-  - name: vault-denied
-    type: snapshot
-    source: {type: vault, address: %[6]s, token_env: RAFTSNAP_LEAK_VAULT}
-    interval: 1h
-    retries: {max: 1, initial_backoff: 100ms}
-    store: {path: %[1]s/store-vault}
-    pruning: {keep: [{last_n: {count: 5}}]}
-  - name: vault-down
-    type: snapshot
-    source: {type: vault, address: %[3]s, token_file: %[1]s/vault-token}
-    interval: 1h
-    retries: {max: 1, initial_backoff: 100ms}
-    store: {path: %[1]s/store-vault-down}
-    pruning: {keep: [{last_n: {count: 5}}]}
-  - name: restore-wrong
-    type: restore
-    from_job: raft-ok
-    snapshot: latest
-    target: {type: raft, address: %[7]s, token_file: %[1]s/raft-wrong-loose}
-`
+// leakJobs fail in every way a token could be quoted: %[2]s is a raft
+// cluster, %[3]s a closed address, %[4]s a Consul with ACLs, %[5]s and
+// %[6]s denying stand-ins, %[7]s the restore target. (The jobs that fail
+// get one retry, 100ms later.)
+var leakJobs = []string{
+	`{name: raft-ok, type: snapshot, source: {type: raft, address: %[2]s, token_file: %[1]s/raft-token}, interval: 1h, store: {path: %[1]s/store-raft-ok}, pruning: {keep: [{last_n: {count: 5}}]}}`,
+	leakJob("raft-wrong", `{type: raft, address: %[2]s, token_file: %[1]s/raft-wrong-loose}`, "store-raft-wrong"),
+	leakJob("raft-down", `{type: raft, address: %[3]s, token_env: RAFTSNAP_LEAK_RAFT}`, "store-raft-down"),
+	leakJob("consul-wrong", `{type: consul, address: %[4]s, token_file: %[1]s/consul-wrong}`, "store-consul-wrong"),
+	leakJob("consul-down", `{type: consul, address: %[3]s, token_env: RAFTSNAP_LEAK_CONSUL}`, "store-consul-down"),
+	leakJob("nomad-denied", `{type: nomad, address: %[5]s, token_file: %[1]s/nomad-token}`, "store-nomad"),
+	leakJob("nomad-down", `{type: nomad, address: %[3]s, token_env: RAFTSNAP_LEAK_NOMAD}`, "store-nomad-down"),
+	leakJob("vault-denied", `{type: vault, address: %[6]s, token_env: RAFTSNAP_LEAK_VAULT}`, "store-vault"),
+	leakJob("vault-down", `{type: vault, address: %[3]s, token_file: %[1]s/vault-token}`, "store-vault-down"),
+	`{name: restore-wrong, type: restore, from_job: raft-ok, snapshot: latest, target: {type: raft, address: %[7]s, token_file: %[1]s/raft-wrong-loose}}`,
+}
+
+// leakJob is a snapshot job of source into dir/store that fails.
+func leakJob(name, source, store string) string {
+	return `{name: ` + name + `, type: snapshot, source: ` + source + `, interval: 1h, retries: {max: 1, initial_backoff: 100ms}, store: {path: %[1]s/` +
+		store + `}, pruning: {keep: [{last_n: {count: 5}}]}}`
+}
 
 // TestTokensNeverLeak runs every source kind with tokens from files and
 // from the environment, failing in every way a token could be quoted
@@ -309,9 +258,9 @@ func TestTokensNeverLeak(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "consul-wrong"), consulWrong+"\n", 0o600)
 	writeFile(t, filepath.Join(dir, "nomad-token"), nomadToken+"\n", 0o600)
 	writeFile(t, filepath.Join(dir, "vault-token"), vaultToken+"\n", 0o600)
-	configPath := filepath.Join(dir, "raftsnap.yml")
-	writeFile(t, configPath, fmt.Sprintf(leakConfig, dir, leader(t, cluster).HTTPAddr, closedAddress(t), consul.Addr,
-		denyingServer(t, http.StatusForbidden), denyingServer(t, http.StatusForbidden), leader(t, target).HTTPAddr), 0o600)
+	configPath := writeConfig(t, dir, `{control: {sockpath: %[1]s/ctl/sock}, monitoring: {listen: "127.0.0.1:0"}, logging: {level: debug}}`, leakJobs,
+		leader(t, cluster).HTTPAddr, closedAddress(t), consul.Addr,
+		denyingServer(t, http.StatusForbidden), denyingServer(t, http.StatusForbidden), leader(t, target).HTTPAddr)
 	env := []string{"RAFTSNAP_LEAK_RAFT=" + raftEnv, "RAFTSNAP_LEAK_CONSUL=" + consulEnv,
 		"RAFTSNAP_LEAK_NOMAD=" + nomadEnv, "RAFTSNAP_LEAK_VAULT=" + vaultEnv}
 	for _, kv := range env {

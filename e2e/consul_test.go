@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -11,24 +10,11 @@ import (
 	"github.com/raftsnap/raftsnap/snapshot"
 )
 
-const consulConfig = `global:
-  control: {sockpath: %[1]s/control/sock}
-jobs:
-  - name: consul-main
-    type: snapshot
-    source: {type: consul, address: %[2]s, token_file: %[1]s/consul.token}
-    interval: 1h
-    store: {path: %[1]s/store}
-    pruning:
-      keep:
-        - last_n: {count: 10}
-  - name: consul-rollback
-    type: restore
-    from_job: consul-main
-    snapshot: latest
-    allow_overwrite: true
-    target: {type: consul, address: %[2]s, token_file: %[1]s/consul.token}
-`
+// consulJobs snapshot the Consul at %[2]s and restore into it.
+var consulJobs = []string{
+	`{name: consul-main, type: snapshot, source: {type: consul, address: %[2]s, token_file: %[1]s/consul.token}, interval: 1h, store: {path: %[1]s/store}, pruning: {keep: [{last_n: {count: 10}}]}}`,
+	`{name: consul-rollback, type: restore, from_job: consul-main, snapshot: latest, allow_overwrite: true, target: {type: consul, address: %[2]s, token_file: %[1]s/consul.token}}`,
+}
 
 // TestDaemonAgainstConsul: the daemon snapshots a real Consul server (with
 // ACLs, so the token file is used), records Consul's headers, and its
@@ -39,9 +25,7 @@ func TestDaemonAgainstConsul(t *testing.T) {
 
 	dir := shortTempDir(t)
 	writeFile(t, filepath.Join(dir, "consul.token"), consul.ManagementToken+"\n", 0o600)
-	configPath := filepath.Join(dir, "raftsnap.yml")
-	writeFile(t, configPath, fmt.Sprintf(consulConfig, dir, consul.Addr), 0o600)
-	d := startDaemon(t, configPath)
+	d := startDaemon(t, writeConfig(t, dir, controlIn, consulJobs, consul.Addr))
 	var outputs []string
 
 	r := rs(t, "signal", "wakeup", "consul-main", "--wait", "--socket", d.Sock)

@@ -23,17 +23,7 @@ import (
 // wrong, and the CLI must turn the daemon's answer into a clear message.
 func TestControlSocketHostileRequests(t *testing.T) {
 	dir := shortTempDir(t)
-	configPath := filepath.Join(dir, "raftsnap.yml")
-	writeFile(t, configPath, fmt.Sprintf(`global:
-  control: {sockpath: %[1]s/ctl/sock}
-jobs:
-  - name: prune
-    type: prune
-    store: {path: %[1]s/store}
-    interval: 1h
-    pruning: {keep: [{last_n: {count: 1}}]}
-`, dir), 0o600)
-	d := startDaemon(t, configPath)
+	d := startDaemon(t, pruneOnlyConfig(t, dir, filepath.Join(dir, "ctl", "sock")))
 	client := nethelpers.DialHTTPClient(d.Sock)
 	client.Timeout = 10 * time.Second
 

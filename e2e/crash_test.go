@@ -34,33 +34,13 @@ import (
 // RAFTSNAP_SOAK_KILLS (make soak) raises it.
 const crashKillsCI = 200
 
-const crashConfig = `global:
-  logging: {level: info}
-  control: {sockpath: %[1]s/control/sock}
-  shutdown_timeout: 5s
-jobs:
-  - name: snap
-    type: snapshot
-    source: {type: raft, address: %[2]s}
-    interval: 1s
-    store: {path: %[1]s/store}
-    pruning:
-      keep:
-        - last_n: {count: 4}
-  - name: prune
-    type: prune
-    store: {path: %[1]s/store}
-    interval: 1s
-    owners: [snap]
-    pruning:
-      keep:
-        - last_n: {count: %[4]d}
-  - name: restore
-    type: restore
-    from_job: snap
-    snapshot: latest
-    target: {type: raft, address: %[3]s}
-`
+// crashJobs write, prune and restore through rate-limited proxies: %[2]s
+// in front of the source, %[3]s of the target; %[4]d is crashKeepFloor.
+var crashJobs = []string{
+	`{name: snap, type: snapshot, source: {type: raft, address: %[2]s}, interval: 1s, store: {path: %[1]s/store}, pruning: {keep: [{last_n: {count: 4}}]}}`,
+	`{name: prune, type: prune, store: {path: %[1]s/store}, interval: 1s, owners: [snap], pruning: {keep: [{last_n: {count: %[4]d}}]}}`,
+	`{name: restore, type: restore, from_job: snap, snapshot: latest, target: {type: raft, address: %[3]s}}`,
+}
 
 // crashKeepFloor is the prune job's last_n: once the store has held that
 // many snapshots it must never list fewer, whatever was killed when.
@@ -150,8 +130,8 @@ func TestCrashKillLoop(t *testing.T) {
 	}
 	dir := shortTempDir(t)
 	storeDir := filepath.Join(dir, "store")
-	configPath := filepath.Join(dir, "raftsnap.yml")
-	writeFile(t, configPath, fmt.Sprintf(crashConfig, dir, newRateProxy(t, leader(t, source).HTTPAddr, crashRate), newRateProxy(t, leader(t, target).HTTPAddr, crashRate), crashKeepFloor), 0o600)
+	configPath := writeConfig(t, dir, `{logging: {level: info}, control: {sockpath: %[1]s/control/sock}, shutdown_timeout: 5s}`, crashJobs,
+		newRateProxy(t, leader(t, source).HTTPAddr, crashRate), newRateProxy(t, leader(t, target).HTTPAddr, crashRate), crashKeepFloor)
 
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	actions := []string{"snap", "snap", "prune", "restore"} // writes weigh double
@@ -252,17 +232,7 @@ func TestCrashCommitSyscallOrder(t *testing.T) {
 	}
 	dir := shortTempDir(t)
 	storeDir := filepath.Join(dir, "store")
-	configPath := filepath.Join(dir, "raftsnap.yml")
-	writeFile(t, configPath, fmt.Sprintf(`global:
-  control: {sockpath: %[1]s/control/sock}
-jobs:
-  - name: snap
-    type: snapshot
-    source: {type: raft, address: %[2]s}
-    interval: 1h
-    store: {path: %[1]s/store}
-    pruning: {keep: [{last_n: {count: 5}}]}
-`, dir, leader(t, source).HTTPAddr), 0o600)
+	configPath := writeConfig(t, dir, controlIn, []string{snapJob(5)}, leader(t, source).HTTPAddr)
 	tracePath := filepath.Join(dir, "trace")
 
 	// -y prints the path behind each descriptor, so fsync(7</dir/x.part>)
@@ -456,20 +426,22 @@ func newRateProxy(t *testing.T, upstream string, bytesPerSec int) string {
 
 // --- Faults at the store, seen through the daemon ---------------------------
 
-// storeFaultConfig is one snapshot job (no retry budget hidden: max 3, so a
-// retried permanent error would show as attempts > 1) and its metrics.
-const storeFaultConfig = `global:
-  control: {sockpath: %[1]s/control/sock}
-  monitoring: {listen: "127.0.0.1:0"}
-jobs:
-  - name: snap
-    type: snapshot
-    source: {type: raft, address: %[2]s}
-    interval: 1h
-    retries: {max: 3}
-    store: {path: %[3]s}
-    pruning: {keep: [{last_n: {count: 2}}]}
-`
+// snapJob is a snapshot job named snap of the raft source %[2]s into
+// dir/store, keeping keep.
+func snapJob(keep int) string {
+	return `{name: snap, type: snapshot, source: {type: raft, address: %[2]s}, interval: 1h, store: {path: %[1]s/store}, pruning: {keep: [{last_n: {count: ` +
+		strconv.Itoa(keep) + `}}]}}`
+}
+
+// writeStoreFaultConfig writes path: one snapshot job of the raft source
+// at addr into storeDir (no retry budget hidden: max 3, so a retried
+// permanent error would show as attempts > 1), and its metrics.
+func writeStoreFaultConfig(t *testing.T, path string, mode os.FileMode, addr, storeDir string) {
+	t.Helper()
+	writeConfigFile(t, path, mode, `{control: {sockpath: %[1]s/control/sock}, monitoring: {listen: "127.0.0.1:0"}}`, []string{
+		`{name: snap, type: snapshot, source: {type: raft, address: %[2]s}, interval: 1h, retries: {max: 3}, store: {path: %[3]s}, pruning: {keep: [{last_n: {count: 2}}]}}`,
+	}, addr, storeDir)
+}
 
 // failedWakeup runs `signal wakeup snap --wait`, which must fail with want
 // in its output after exactly one attempt (a permanent store error is not
@@ -538,7 +510,7 @@ func TestStoreFaultFullAndReadOnly(t *testing.T) {
 	storeDir := filepath.Join(dir, "store")
 	testkit.MountTmpfs(t, storeDir, "2m")
 	configPath := filepath.Join(dir, "raftsnap.yml")
-	writeFile(t, configPath, fmt.Sprintf(storeFaultConfig, dir, leader(t, source).HTTPAddr, storeDir), 0o600)
+	writeStoreFaultConfig(t, configPath, 0o600, leader(t, source).HTTPAddr, storeDir)
 	d := startDaemon(t, configPath)
 	awaitStatus(t, d.Sock, "snap", "the start-up run", func(j controlapi.JobStatus) bool { return j.LastRun != nil })
 	wake := func() string {
@@ -599,7 +571,7 @@ func TestStoreFaultPathIsAFile(t *testing.T) {
 	storePath := filepath.Join(dir, "store")
 	writeFile(t, storePath, "not a directory", 0o600)
 	configPath := filepath.Join(dir, "raftsnap.yml")
-	writeFile(t, configPath, fmt.Sprintf(storeFaultConfig, dir, "http://127.0.0.1:1", storePath), 0o600)
+	writeStoreFaultConfig(t, configPath, 0o600, "http://127.0.0.1:1", storePath)
 	d := spawnDaemon(t, "--config", configPath)
 	if code := d.ExitCode(t, 30*time.Second); code == 0 {
 		t.Fatalf("daemon started with a store path that is a file:\n%s", d.Output())
@@ -677,7 +649,7 @@ func TestStoreFaultPermissionDenied(t *testing.T) {
 			t.Fatal(err)
 		}
 		configPath := filepath.Join(dir, "root-store.yml")
-		writeFile(t, configPath, fmt.Sprintf(storeFaultConfig, dir, addr, storeDir), 0o644)
+		writeStoreFaultConfig(t, configPath, 0o644, addr, storeDir)
 		d := spawnAsUser(configPath)
 		if code := d.ExitCode(t, 30*time.Second); code == 0 {
 			t.Fatalf("daemon started on a store it cannot read:\n%s", d.Output())
@@ -696,7 +668,7 @@ func TestStoreFaultPermissionDenied(t *testing.T) {
 			t.Fatal(err)
 		}
 		configPath := filepath.Join(dir, "user-store.yml")
-		writeFile(t, configPath, fmt.Sprintf(storeFaultConfig, dir, addr, storeDir), 0o644)
+		writeStoreFaultConfig(t, configPath, 0o644, addr, storeDir)
 		d := spawnAsUser(configPath)
 		d.WaitStarted(t, daemonproc.StartTimeout)
 		j := awaitStatus(t, d.Sock, "snap", "the start-up run", func(j controlapi.JobStatus) bool { return j.LastRun != nil })
@@ -734,23 +706,9 @@ func TestStoreFaultDamagedStoreAtStart(t *testing.T) {
 	}
 	dir := shortTempDir(t)
 	storeDir := filepath.Join(dir, "store")
-	configPath := filepath.Join(dir, "raftsnap.yml")
-	writeFile(t, configPath, fmt.Sprintf(`global:
-  control: {sockpath: %[1]s/control/sock}
-jobs:
-  - name: snap
-    type: snapshot
-    source: {type: raft, address: %[2]s}
-    interval: 1h
-    store: {path: %[1]s/store}
-    pruning: {keep: [{last_n: {count: 10}}]}
-  - name: prune
-    type: prune
-    store: {path: %[1]s/store}
-    interval: 1h
-    owners: [snap]
-    pruning: {keep: [{last_n: {count: 1}}]}
-`, dir, leader(t, source).HTTPAddr), 0o600)
+	configPath := writeConfig(t, dir, controlIn, []string{snapJob(10),
+		`{name: prune, type: prune, store: {path: %[1]s/store}, interval: 1h, owners: [snap], pruning: {keep: [{last_n: {count: 1}}]}}`,
+	}, leader(t, source).HTTPAddr)
 
 	d := startDaemon(t, configPath)
 	awaitStatus(t, d.Sock, "snap", "the start-up run", func(j controlapi.JobStatus) bool { return j.LastRun != nil })

@@ -28,52 +28,15 @@ import (
 	"github.com/raftsnap/raftsnap/snapshot"
 )
 
-const e2eConfig = `global:
-  logging: {level: info}
-  control: {sockpath: %[1]s/control/sock}
-  monitoring: {listen: "127.0.0.1:0"}
-  shutdown_timeout: 5s
-jobs:
-  - name: snap
-    type: snapshot
-    source: {type: raft, address: %[2]s, token_file: %[1]s/token}
-    interval: 1s
-    store: {path: %[1]s/store}
-    pruning:
-      keep:
-        - last_n: {count: 100}
-  - name: prune
-    type: prune
-    store: {path: %[1]s/store}
-    interval: 1h
-    owners: [snap]
-    pruning:
-      keep:
-        - last_n: {count: 2}
-  - name: restore-job
-    type: restore
-    from_job: snap
-    snapshot: latest
-    target: {type: raft, address: %[3]s, token_file: %[1]s/token}
-  - name: slow
-    type: snapshot
-    source: {type: raft, address: %[4]s, token_file: %[1]s/token}
-    interval: 1h
-    retries: {max: 0}
-    store: {path: %[1]s/slowstore}
-    pruning:
-      keep:
-        - last_n: {count: 10}
-  - name: denied
-    type: snapshot
-    source: {type: raft, address: %[2]s, token_file: %[1]s/wrong-token}
-    interval: 1h
-    retries: {max: 0}
-    store: {path: %[1]s/deniedstore}
-    pruning:
-      keep:
-        - last_n: {count: 1}
-`
+// e2eConfig is the configuration of e2eDaemon: %[2]s is the source, %[3]s
+// the restore target, %[4]s the trickling proxy in front of the source.
+var e2eConfig = []string{
+	`{name: snap, type: snapshot, source: {type: raft, address: %[2]s, token_file: %[1]s/token}, interval: 1s, store: {path: %[1]s/store}, pruning: {keep: [{last_n: {count: 100}}]}}`,
+	`{name: prune, type: prune, store: {path: %[1]s/store}, interval: 1h, owners: [snap], pruning: {keep: [{last_n: {count: 2}}]}}`,
+	`{name: restore-job, type: restore, from_job: snap, snapshot: latest, target: {type: raft, address: %[3]s, token_file: %[1]s/token}}`,
+	`{name: slow, type: snapshot, source: {type: raft, address: %[4]s, token_file: %[1]s/token}, interval: 1h, retries: {max: 0}, store: {path: %[1]s/slowstore}, pruning: {keep: [{last_n: {count: 10}}]}}`,
+	`{name: denied, type: snapshot, source: {type: raft, address: %[2]s, token_file: %[1]s/wrong-token}, interval: 1h, retries: {max: 0}, store: {path: %[1]s/deniedstore}, pruning: {keep: [{last_n: {count: 1}}]}}`,
+}
 
 // e2eDaemon is one daemon running e2eConfig's jobs: snap (every second),
 // prune, restore-job, slow (through a trickling proxy) and denied (a wrong
@@ -107,8 +70,8 @@ func startE2E(t *testing.T) *e2eDaemon {
 	// would quote what was sent.
 	e.wrongToken = "e2e-wrong-" + randomText(t, 24)
 	writeFile(t, filepath.Join(e.dir, "wrong-token"), e.wrongToken+"\n", 0o600)
-	e.configPath = filepath.Join(e.dir, "raftsnap.yml")
-	writeFile(t, e.configPath, fmt.Sprintf(e2eConfig, e.dir, e.sourceLeader.HTTPAddr, leader(t, e.target).HTTPAddr, proxy), 0o600)
+	e.configPath = writeConfig(t, e.dir, `{logging: {level: info}, control: {sockpath: %[1]s/control/sock}, monitoring: {listen: "127.0.0.1:0"}, shutdown_timeout: 5s}`,
+		e2eConfig, e.sourceLeader.HTTPAddr, leader(t, e.target).HTTPAddr, proxy)
 	e.storeDir, e.slowStore = filepath.Join(e.dir, "store"), filepath.Join(e.dir, "slowstore")
 
 	e.daemonProc = startDaemon(t, e.configPath)
@@ -593,16 +556,7 @@ func TestDaemonRefusesOpenSocketDirectory(t *testing.T) {
 	if err := os.Chmod(ctl, 0o755); err != nil { // explicit: the umask must not hide the mode
 		t.Fatal(err)
 	}
-	configPath := filepath.Join(dir, "raftsnap.yml")
-	writeFile(t, configPath, fmt.Sprintf(`global:
-  control: {sockpath: %[1]s/ctl/sock}
-jobs:
-  - name: p
-    type: prune
-    store: {path: %[1]s/store}
-    interval: 1h
-    pruning: {keep: [{last_n: {count: 1}}]}
-`, dir), 0o600)
+	configPath := pruneOnlyConfig(t, dir, filepath.Join(ctl, "sock"))
 
 	d := spawnDaemon(t, "--config", configPath)
 	if code := d.ExitCode(t, 30*time.Second); code == 0 {
@@ -765,17 +719,9 @@ func TestDaemonRecoversAfterKill(t *testing.T) {
 	proxy := newTrickleProxy(t, leader(t, cluster).HTTPAddr)
 	dir := shortTempDir(t)
 	storeDir := filepath.Join(dir, "store")
-	configPath := filepath.Join(dir, "raftsnap.yml")
-	writeFile(t, configPath, fmt.Sprintf(`global:
-  control: {sockpath: %[1]s/control/sock}
-jobs:
-  - name: slow
-    type: snapshot
-    source: {type: raft, address: %[2]s}
-    interval: 1h
-    store: {path: %[1]s/store}
-    pruning: {keep: [{last_n: {count: 3}}]}
-`, dir, proxy), 0o600)
+	configPath := writeConfig(t, dir, controlIn, []string{
+		`{name: slow, type: snapshot, source: {type: raft, address: %[2]s}, interval: 1h, store: {path: %[1]s/store}, pruning: {keep: [{last_n: {count: 3}}]}}`,
+	}, proxy)
 
 	first := startDaemon(t, configPath)
 	awaitStatus(t, first.Sock, "slow", "the startup run transferring bytes", runningWithBytes)

@@ -218,19 +218,39 @@ func scrapeMetric(t *testing.T, d *daemonProc, family string, labels map[string]
 	return v
 }
 
+// writeConfig writes dir/raftsnap.yml and returns its path. global and
+// each job are flow-style YAML mappings, one line each (a job per line
+// reads like a table); in them %[1]s stands for dir and %[2]s on for args.
+func writeConfig(t *testing.T, dir, global string, jobs []string, args ...any) string {
+	t.Helper()
+	path := filepath.Join(dir, "raftsnap.yml")
+	writeConfigFile(t, path, 0o600, global, jobs, args...)
+	return path
+}
+
+// writeConfigFile is writeConfig to path, with mode; %[1]s is path's
+// directory.
+func writeConfigFile(t *testing.T, path string, mode os.FileMode, global string, jobs []string, args ...any) {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "global: %s\njobs:\n", global)
+	for _, j := range jobs {
+		fmt.Fprintf(&b, "  - %s\n", j)
+	}
+	writeFile(t, path, fmt.Sprintf(b.String(), append([]any{filepath.Dir(path)}, args...)...), mode)
+}
+
+// controlIn is the global section with the control socket in
+// dir/control/sock and nothing else.
+const controlIn = `{control: {sockpath: %[1]s/control/sock}}`
+
+// pruneJob is a prune job of dir/store keeping one snapshot: a job that
+// needs no source.
+const pruneJob = `{name: prune, type: prune, store: {path: %[1]s/store}, interval: 1h, pruning: {keep: [{last_n: {count: 1}}]}}`
+
 // pruneOnlyConfig writes a configuration with one prune job and the
 // control socket at sockpath.
 func pruneOnlyConfig(t *testing.T, dir, sockpath string) string {
 	t.Helper()
-	path := filepath.Join(dir, "raftsnap.yml")
-	writeFile(t, path, fmt.Sprintf(`global:
-  control: {sockpath: %s}
-jobs:
-  - name: prune
-    type: prune
-    store: {path: %s/store}
-    interval: 1h
-    pruning: {keep: [{last_n: {count: 1}}]}
-`, sockpath, dir), 0o600)
-	return path
+	return writeConfig(t, dir, `{control: {sockpath: %[2]s}}`, []string{pruneJob}, sockpath)
 }

@@ -18,7 +18,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,21 +63,11 @@ func TestDaemonUnderLoad(t *testing.T) {
 	addr := leader(t, cluster).HTTPAddr
 
 	dir := shortTempDir(t)
-	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "global:\n  control: {sockpath: %s/ctl/sock}\n  logging: {level: info}\njobs:\n", dir)
+	var jobs []string
 	for i := range loadJobs {
-		fmt.Fprintf(&cfg, `  - name: load-%03d
-    type: snapshot
-    source: {type: raft, address: %s}
-    interval: %s
-    retries: {max: 0}
-    store: {path: %s/stores/%03d}
-    pruning: {keep: [{last_n: {count: 3}}]}
-`, i, addr, loadInterval, dir, i)
+		jobs = append(jobs, fmt.Sprintf(`{name: load-%03[1]d, type: snapshot, source: {type: raft, address: %%[2]s}, interval: %%[3]s, retries: {max: 0}, store: {path: %%[1]s/stores/%03[1]d}, pruning: {keep: [{last_n: {count: 3}}]}}`, i))
 	}
-	configPath := filepath.Join(dir, "raftsnap.yml")
-	writeFile(t, configPath, cfg.String(), 0o600)
-	d := startDaemon(t, configPath)
+	d := startDaemon(t, writeConfig(t, dir, `{control: {sockpath: %[1]s/ctl/sock}, logging: {level: info}}`, jobs, addr, loadInterval))
 	pid := d.Pid()
 
 	// Every run start seen in any /status, by job and run id: the history

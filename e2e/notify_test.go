@@ -75,17 +75,7 @@ func (s *notifySocket) await(t *testing.T, line string, timeout time.Duration) s
 // the datagrams of start, watchdog, reload and stop, and the log format.
 func TestDaemonSystemdNotify(t *testing.T) {
 	dir := shortTempDir(t)
-	configPath := filepath.Join(dir, "raftsnap.yml")
-	config := fmt.Sprintf(`global:
-  control: {sockpath: %[1]s/control/sock}
-jobs:
-  - name: p
-    type: prune
-    store: {path: %[1]s/store}
-    interval: 1h
-    pruning: {keep: [{last_n: {count: 1}}]}
-`, dir)
-	writeFile(t, configPath, config, 0o600)
+	configPath := pruneOnlyConfig(t, dir, filepath.Join(dir, "control", "sock"))
 	notify := newNotifySocket(t, dir)
 
 	// systemd connects stderr to the journal and names that stream in

@@ -14,72 +14,25 @@ import (
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
 )
 
-const reloadConfigBefore = `global:
-  control: {sockpath: %[1]s/control/sock}
-  monitoring: {listen: "127.0.0.1:0"}
-  shutdown_timeout: 5s
-jobs:
-  - name: keep
-    type: prune
-    store: {path: %[1]s/store}
-    interval: 1h
-    pruning: {keep: [{last_n: {count: 5}}]}
-  - name: slow
-    type: snapshot
-    source: {type: raft, address: %[2]s, token_file: %[1]s/token}
-    interval: 1h
-    retries: {max: 0}
-    store: {path: %[1]s/slowstore}
-    pruning: {keep: [{last_n: {count: 10}}]}
-  - name: drop
-    type: prune
-    store: {path: %[1]s/store}
-    interval: 1h
-    pruning: {keep: [{last_n: {count: 3}}]}
-`
+const (
+	reloadGlobal = `{control: {sockpath: %[1]s/%[3]s/sock}, monitoring: {listen: "127.0.0.1:0"}, shutdown_timeout: 5s}`
+	reloadKeep   = `{name: keep, type: prune, store: {path: %[1]s/store}, interval: 1h, pruning: {keep: [{last_n: {count: 5}}]}}`
+	reloadSlow   = `{name: slow, type: snapshot, source: {type: raft, address: %[2]s, token_file: %[1]s/token}, interval: %[4]s, retries: {max: 0}, store: {path: %[1]s/slowstore}, pruning: {keep: [{last_n: {count: 10}}]}}`
+)
 
-// After: keep is byte-for-byte the same, slow has a new interval, drop is
-// gone, added is new; sockpath changes too, which needs a restart.
-const reloadConfigAfter = `global:
-  control: {sockpath: %[1]s/elsewhere/sock}
-  monitoring: {listen: "127.0.0.1:0"}
-  shutdown_timeout: 5s
-jobs:
-  - name: keep
-    type: prune
-    store: {path: %[1]s/store}
-    interval: 1h
-    pruning: {keep: [{last_n: {count: 5}}]}
-  - name: slow
-    type: snapshot
-    source: {type: raft, address: %[2]s, token_file: %[1]s/token}
-    interval: 2h
-    retries: {max: 0}
-    store: {path: %[1]s/slowstore}
-    pruning: {keep: [{last_n: {count: 10}}]}
-  - name: added
-    type: prune
-    store: {path: %[1]s/store}
-    interval: 1h
-    pruning: {keep: [{last_n: {count: 7}}]}
-`
-
-// The broken file: line 9 has an interval that is not a duration.
-const reloadConfigBroken = `global:
-  control: {sockpath: %[1]s/control/sock}
-  monitoring: {listen: "127.0.0.1:0"}
-jobs:
-  - name: keep
-    type: prune
-    store: {path: %[1]s/store}
-    pruning: {keep: [{last_n: {count: 5}}]}
-    interval: five minutes
-  - name: newcomer
-    type: prune
-    store: {path: %[1]s/store}
-    interval: 1h
-    pruning: {keep: [{last_n: {count: 1}}]}
-`
+// Before: keep, slow (every hour) and drop. After: keep is byte-for-byte
+// the same, slow has a new interval, drop is gone, added is new; sockpath
+// changes too, which needs a restart. Broken: line 3 (keep) has an
+// interval that is not a duration, and a newcomer follows.
+var (
+	reloadBefore = []string{reloadKeep, reloadSlow,
+		`{name: drop, type: prune, store: {path: %[1]s/store}, interval: 1h, pruning: {keep: [{last_n: {count: 3}}]}}`}
+	reloadAfter = []string{reloadKeep, reloadSlow,
+		`{name: added, type: prune, store: {path: %[1]s/store}, interval: 1h, pruning: {keep: [{last_n: {count: 7}}]}}`}
+	reloadBroken = []string{
+		`{name: keep, type: prune, store: {path: %[1]s/store}, pruning: {keep: [{last_n: {count: 5}}]}, interval: five minutes}`,
+		`{name: newcomer, type: prune, store: {path: %[1]s/store}, interval: 1h, pruning: {keep: [{last_n: {count: 1}}]}}`}
+)
 
 var (
 	reloadedLine     = regexp.MustCompile(`msg="configuration reloaded".*added=(\S*) changed=(\S*) removed=(\S*) unchanged=(\d+)`)
@@ -102,7 +55,7 @@ func TestDaemonReloadOnSIGHUP(t *testing.T) {
 	dir := shortTempDir(t)
 	writeFile(t, filepath.Join(dir, "token"), token+"\n", 0o600)
 	configPath := filepath.Join(dir, "raftsnap.yml")
-	writeFile(t, configPath, fmt.Sprintf(reloadConfigBefore, dir, proxy), 0o600)
+	writeConfig(t, dir, reloadGlobal, reloadBefore, proxy, "control", "1h")
 	d := startDaemon(t, configPath)
 	sock := d.Sock
 
@@ -123,7 +76,7 @@ func TestDaemonReloadOnSIGHUP(t *testing.T) {
 		t.Errorf("raftsnap_config_last_reload_successful at start = %v, want 1", v)
 	}
 
-	writeFile(t, configPath, fmt.Sprintf(reloadConfigAfter, dir, proxy), 0o600)
+	writeConfig(t, dir, reloadGlobal, reloadAfter, proxy, "elsewhere", "2h")
 	if err := d.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +128,7 @@ func TestDaemonReloadOnSIGHUP(t *testing.T) {
 	mustRS(t, "signal", "wakeup", "added", "--wait", "--socket", sock)
 
 	// A broken file is refused; everything keeps running as it was.
-	writeFile(t, configPath, fmt.Sprintf(reloadConfigBroken, dir), 0o600)
+	writeConfig(t, dir, reloadGlobal, reloadBroken, "", "control")
 	if err := d.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +141,7 @@ func TestDaemonReloadOnSIGHUP(t *testing.T) {
 	if c == nil || c.LastReloadSuccessful == nil || *c.LastReloadSuccessful {
 		t.Fatalf("status config block after a refused reload: %+v", c)
 	}
-	if !regexp.MustCompile(regexp.QuoteMeta(configPath) + `:9:\d+: .*interval`).MatchString(c.LastReloadError) {
+	if !regexp.MustCompile(regexp.QuoteMeta(configPath) + `:3:\d+: .*interval`).MatchString(c.LastReloadError) {
 		t.Errorf("last_reload_error does not name file:line:col and the key: %q", c.LastReloadError)
 	}
 	if v := scrapeMetric(t, d, "raftsnap_config_last_reload_successful", nil); v != 0 {

@@ -153,28 +153,13 @@ func serveEndlessArchive(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-const sourceFaultConfig = `global:
-  control: {sockpath: %[1]s/control/sock}
-  monitoring: {listen: "127.0.0.1:0"}
-jobs:
-  - name: main
-    type: snapshot
-    source: {type: %[2]s, address: %[3]s, max_size: 1MiB%[4]s}
-    interval: 1h
-    timeout: 3s
-    retries: {max: 2, initial_backoff: 50ms, max_backoff: 200ms}
-    store: {path: %[1]s/main}
-    pruning: {keep: [{last_n: {count: 100}}]}
-  - name: lenient
-    type: snapshot
-    source: {type: %[2]s, address: %[3]s}
-    interval: 1h
-    timeout: 3s
-    retries: {max: 1, initial_backoff: 50ms, max_backoff: 200ms}
-    on_cluster_change: warn
-    store: {path: %[1]s/lenient}
-    pruning: {keep: [{last_n: {count: 100}}]}
-`
+// sourceFaultJobs are two jobs of a %[2]s source at %[3]s (the proxy),
+// %[4]s adding to main's source: main with max_size 1MiB and two retries,
+// lenient with one retry and on_cluster_change: warn.
+var sourceFaultJobs = []string{
+	`{name: main, type: snapshot, source: {type: %[2]s, address: %[3]s, max_size: 1MiB%[4]s}, interval: 1h, timeout: 3s, retries: {max: 2, initial_backoff: 50ms, max_backoff: 200ms}, store: {path: %[1]s/main}, pruning: {keep: [{last_n: {count: 100}}]}}`,
+	`{name: lenient, type: snapshot, source: {type: %[2]s, address: %[3]s}, interval: 1h, timeout: 3s, retries: {max: 1, initial_backoff: 50ms, max_backoff: 200ms}, on_cluster_change: warn, store: {path: %[1]s/lenient}, pruning: {keep: [{last_n: {count: 100}}]}}`,
+}
 
 // faultScenario is one fault and what must follow from it.
 type faultScenario struct {
@@ -197,8 +182,8 @@ type faultHarness struct {
 
 func startFaultHarness(t *testing.T, kind string, proxy *sourceFaultProxy, extra string) *faultHarness {
 	dir := shortTempDir(t)
-	configPath := filepath.Join(dir, "raftsnap.yml")
-	writeFile(t, configPath, fmt.Sprintf(sourceFaultConfig, dir, kind, proxy.URL, extra), 0o600)
+	configPath := writeConfig(t, dir, `{control: {sockpath: %[1]s/control/sock}, monitoring: {listen: "127.0.0.1:0"}}`,
+		sourceFaultJobs, kind, proxy.URL, extra)
 	h := &faultHarness{d: startDaemon(t, configPath), proxy: proxy, dir: dir}
 	// Both jobs catch up at start (their stores are empty): wait for those
 	// first, good snapshots.
