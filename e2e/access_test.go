@@ -12,9 +12,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -24,26 +24,13 @@ import (
 	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 )
 
-// otherUser creates a throw-away local user and removes it at cleanup.
-// Creating users needs root; CI runs as root. Elsewhere the test fails
-// (or, with RAFTSNAP_SKIP_INTEGRATION=1, skips saying why): never a quiet pass.
+// otherUser is a throw-away local user (testkit.TempUser: it needs root,
+// as CI has it; elsewhere the test fails, or skips under
+// RAFTSNAP_SKIP_INTEGRATION=1, saying why: never a quiet pass).
 func otherUser(t *testing.T) (name string, uid, gid string) {
 	t.Helper()
-	testkit.RequireRoot(t, "creating a second local user")
-	name = fmt.Sprintf("rsacc%d", os.Getpid()%100000)
-	if out, err := exec.Command("useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", "--user-group", name).CombinedOutput(); err != nil {
-		t.Fatalf("useradd %s: %v\n%s", name, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("userdel", name).CombinedOutput(); err != nil {
-			t.Errorf("userdel %s: %v\n%s", name, err, out)
-		}
-	})
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return name, u.Uid, u.Gid
+	name, u, g := testkit.TempUser(t)
+	return name, strconv.Itoa(u), strconv.Itoa(g)
 }
 
 // asUser runs the raftsnap CLI as uid/gid with no supplementary groups. The
@@ -53,14 +40,7 @@ func asUser(t *testing.T, bin, uid, gid string, args ...string) cliResult {
 	return runCLI(t, exec.Command("setpriv", append([]string{"--reuid=" + uid, "--regid=" + gid, "--clear-groups", bin}, args...)...))
 }
 
-func perm(t *testing.T, path string) os.FileMode {
-	t.Helper()
-	fi, err := os.Lstat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi.Mode().Perm()
-}
+var perm = testkit.Perm
 
 // TestSocketAccess: the socket directory is 0700, the socket and its lock
 // 0600; another local user is refused with a clear message and exit 1,

@@ -13,7 +13,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -584,36 +583,16 @@ func TestStoreFaultPathIsAFile(t *testing.T) {
 	}
 }
 
-// testUser creates a system user for the test and removes it at cleanup.
-// Permission errors cannot happen to root, so the daemon runs as this user.
-func testUser(t *testing.T) (name string, uid, gid uint32) {
-	t.Helper()
-	testkit.RequireRoot(t, "creating a test user")
-	name = fmt.Sprintf("rs-test-%d", rand.IntN(1_000_000))
-	if out, err := exec.Command("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name).CombinedOutput(); err != nil {
-		testkit.Missing(t, "creating a test user with useradd: "+err.Error()+": "+strings.TrimSpace(string(out)))
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("userdel", name).CombinedOutput(); err != nil {
-			t.Errorf("userdel %s: %v: %s", name, err, out)
-		}
-	})
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, _ := strconv.Atoi(u.Uid)
-	g, _ := strconv.Atoi(u.Gid)
-	return name, uint32(id), uint32(g)
-}
-
 // TestStoreFaultPermissionDenied runs the daemon as an unprivileged user.
 // A store directory it cannot read stops it at start-up, naming the store
 // and the cause; a store that becomes read-only to it (chmod 0500) fails
 // the run once (EACCES is not retried), keeps what is stored, and the next
 // run succeeds once the mode is restored.
 func TestStoreFaultPermissionDenied(t *testing.T) {
-	_, uid, gid := testUser(t)
+	// Permission errors cannot happen to root, so the daemon runs as this
+	// user.
+	_, u, g := testkit.TempUser(t)
+	uid, gid := uint32(u), uint32(g)
 	source := startCluster(t, "")
 	if err := source.Put(context.Background(), "k", randomText(t, 16<<10)); err != nil {
 		t.Fatal(err)

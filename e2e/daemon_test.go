@@ -38,13 +38,45 @@ var e2eConfig = []string{
 	`{name: denied, type: snapshot, source: {type: raft, address: %[2]s, token_file: %[1]s/wrong-token}, interval: 1h, retries: {max: 0}, store: {path: %[1]s/deniedstore}, pruning: {keep: [{last_n: {count: 1}}]}}`,
 }
 
+// TestDaemonEndToEnd checks, each in a case of its own, the behaviours an
+// operator relies on. Every case starts its own daemon and clusters
+// (startE2E) and plays the history it needs, so that any case runs alone
+// (go test ./e2e -run 'TestDaemonEndToEnd/metrics') and none depends on
+// another's runs. They wait on the daemon far more than they compute, so
+// they run in parallel.
+func TestDaemonEndToEnd(t *testing.T) {
+	type step = func(*e2eDaemon, *testing.T)
+	for _, c := range []struct {
+		name  string
+		steps []step
+	}{
+		{"socket permissions", []step{(*e2eDaemon).checkSocketPermissions}},
+		{"scheduled snapshots are stored verified with a sidecar", []step{(*e2eDaemon).checkScheduledSnapshots}},
+		{"wakeup --wait takes a snapshot now", []step{(*e2eDaemon).checkWakeup}},
+		{"prune wakeup keeps the policy's count", []step{(*e2eDaemon).takeFourSnapshots, (*e2eDaemon).checkPrune}},
+		{"restore job brings the target back to the snapshot", []step{(*e2eDaemon).checkWakeup, (*e2eDaemon).checkRestore}},
+		{"reset cancels a slow run and leaves no temp file", []step{(*e2eDaemon).checkResetSlow}},
+		{"a second daemon on the socket is refused and touches nothing", []step{(*e2eDaemon).checkSecondDaemonRefused}},
+		{"status JSON schema", []step{(*e2eDaemon).playHistory, (*e2eDaemon).checkStatusSchema}},
+		{"metrics", []step{(*e2eDaemon).playHistory, (*e2eDaemon).checkMetrics}},
+		{"SIGTERM mid-snapshot exits 0 and leaves no temp file", []step{(*e2eDaemon).checkSIGTERM}},
+		{"neither a token nor the environment appears anywhere", []step{(*e2eDaemon).playHistory,
+			(*e2eDaemon).checkStatusSchema, (*e2eDaemon).checkMetrics, (*e2eDaemon).checkSIGTERM, (*e2eDaemon).checkNoSecrets}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			e := startE2E(t)
+			for _, step := range c.steps {
+				step(e, t)
+			}
+		})
+	}
+}
+
 // e2eDaemon is one daemon running e2eConfig's jobs: snap (every second),
 // prune, restore-job, slow (through a trickling proxy) and denied (a wrong
-// token), on dev clusters of its own. Each test starts its own, so that
-// every test runs alone and none depends on another's runs; a test that
-// needs a history (metrics, tokens) plays it itself with the steps below.
-// They wait on the daemon far more than they compute, so they run in
-// parallel.
+// token), on dev clusters of its own. Its methods are the steps of
+// TestDaemonEndToEnd's cases.
 type e2eDaemon struct {
 	*daemonProc
 	dir, configPath, storeDir, slowStore string
@@ -89,9 +121,8 @@ func (e *e2eDaemon) cli(t *testing.T, args ...string) cliResult {
 	return r
 }
 
-func TestDaemonSocketPermissions(t *testing.T) {
-	t.Parallel()
-	e := startE2E(t)
+func (e *e2eDaemon) checkSocketPermissions(t *testing.T) {
+	t.Helper()
 	info, err := os.Lstat(e.Sock)
 	if err != nil {
 		t.Fatal(err)
@@ -106,11 +137,6 @@ func TestDaemonSocketPermissions(t *testing.T) {
 	if dinfo.Mode().Perm() != 0o700 {
 		t.Errorf("socket directory mode %04o, want 0700", dinfo.Mode().Perm())
 	}
-}
-
-func TestDaemonScheduledSnapshotsAreStoredVerified(t *testing.T) {
-	t.Parallel()
-	startE2E(t).checkScheduledSnapshots(t)
 }
 
 // checkScheduledSnapshots waits for the start-up run and two scheduled
@@ -147,11 +173,6 @@ func (e *e2eDaemon) checkScheduledSnapshots(t *testing.T) {
 	}
 }
 
-func TestDaemonWakeupWaitTakesASnapshotNow(t *testing.T) {
-	t.Parallel()
-	startE2E(t).checkWakeup(t)
-}
-
 func (e *e2eDaemon) checkWakeup(t *testing.T) {
 	t.Helper()
 	raftcluster.Put(t, e.source, "wakeup-marker", "1")
@@ -178,13 +199,13 @@ func (e *e2eDaemon) checkWakeup(t *testing.T) {
 	}
 }
 
-func TestDaemonPruneWakeupKeepsThePolicysCount(t *testing.T) {
-	t.Parallel()
-	e := startE2E(t)
-	for range 3 { // with the start-up run: four snapshots, two to destroy
+// takeFourSnapshots: with the start-up run, four snapshots, two of which
+// the prune job's last_n 2 destroys.
+func (e *e2eDaemon) takeFourSnapshots(t *testing.T) {
+	t.Helper()
+	for range 3 {
 		e.checkWakeup(t)
 	}
-	e.checkPrune(t)
 }
 
 func (e *e2eDaemon) checkPrune(t *testing.T) {
@@ -201,13 +222,6 @@ func (e *e2eDaemon) checkPrune(t *testing.T) {
 	if p.Kept != 2 || p.Destroyed < 2 {
 		t.Fatalf("prune with last_n 2 over ≥4 snapshots: kept %d, destroyed %d", p.Kept, p.Destroyed)
 	}
-}
-
-func TestDaemonRestoreJobBringsTheTargetBack(t *testing.T) {
-	t.Parallel()
-	e := startE2E(t)
-	e.checkWakeup(t) // a snapshot of the source to restore
-	e.checkRestore(t)
 }
 
 func (e *e2eDaemon) checkRestore(t *testing.T) {
@@ -256,11 +270,6 @@ func (e *e2eDaemon) awaitSlowDownload(t *testing.T) string {
 	return parts[0]
 }
 
-func TestDaemonResetCancelsASlowRun(t *testing.T) {
-	t.Parallel()
-	startE2E(t).checkResetSlow(t)
-}
-
 // checkResetSlow resets the slow job's start-up run (its store was empty)
 // while it downloads.
 func (e *e2eDaemon) checkResetSlow(t *testing.T) {
@@ -285,11 +294,6 @@ func (e *e2eDaemon) checkResetSlow(t *testing.T) {
 	if n := len(storedSnapshots(t, e.slowStore)); n != 0 {
 		t.Fatalf("a canceled run left %d snapshots in the store", n)
 	}
-}
-
-func TestDaemonSecondInstanceRefusedMidRun(t *testing.T) {
-	t.Parallel()
-	startE2E(t).checkSecondDaemonRefused(t)
 }
 
 // checkSecondDaemonRefused: a second daemon with the same configuration,
@@ -332,21 +336,12 @@ func (e *e2eDaemon) checkSecondDaemonRefused(t *testing.T) {
 // slow runs and the denied job's failure.
 func (e *e2eDaemon) playHistory(t *testing.T) {
 	t.Helper()
-	for range 3 { // with the start-up run: four snapshots, two to destroy
-		e.checkWakeup(t)
-	}
+	e.takeFourSnapshots(t)
 	e.checkPrune(t)
 	e.checkRestore(t)
 	e.checkResetSlow(t)
 	e.checkSecondDaemonRefused(t)
 	awaitStatus(t, e.Sock, "denied", "the start-up run's failure", daemonproc.HasRun)
-}
-
-func TestDaemonStatusJSONSchema(t *testing.T) {
-	t.Parallel()
-	e := startE2E(t)
-	e.playHistory(t)
-	e.checkStatusSchema(t)
 }
 
 func (e *e2eDaemon) checkStatusSchema(t *testing.T) {
@@ -411,13 +406,6 @@ func (e *e2eDaemon) checkStatusSchema(t *testing.T) {
 	}
 }
 
-func TestDaemonMetrics(t *testing.T) {
-	t.Parallel()
-	e := startE2E(t)
-	e.playHistory(t)
-	e.checkMetrics(t)
-}
-
 func (e *e2eDaemon) checkMetrics(t *testing.T) {
 	t.Helper()
 	body := e.Metrics(t)
@@ -466,11 +454,6 @@ func (e *e2eDaemon) checkMetrics(t *testing.T) {
 	}
 }
 
-func TestDaemonSIGTERMMidSnapshot(t *testing.T) {
-	t.Parallel()
-	startE2E(t).checkSIGTERM(t)
-}
-
 // checkSIGTERM stops the daemon mid-snapshot: it exits 0 and leaves no
 // temp file and no socket.
 func (e *e2eDaemon) checkSIGTERM(t *testing.T) {
@@ -494,16 +477,10 @@ func (e *e2eDaemon) checkSIGTERM(t *testing.T) {
 	}
 }
 
-// TestDaemonNeverShowsTokensOrEnvironment plays a whole history, stops the
-// daemon, and searches everything it and the CLI produced for the tokens
-// and the environment.
-func TestDaemonNeverShowsTokensOrEnvironment(t *testing.T) {
-	t.Parallel()
-	e := startE2E(t)
-	e.playHistory(t)
-	e.checkStatusSchema(t)
-	e.checkMetrics(t)
-	e.checkSIGTERM(t)
+// checkNoSecrets searches everything the daemon and the CLI produced, and
+// the sidecars, for the tokens and the environment.
+func (e *e2eDaemon) checkNoSecrets(t *testing.T) {
+	t.Helper()
 	everything := append([]string{e.Output()}, e.cliOutputs...)
 	for _, dir := range []string{e.storeDir, e.slowStore, filepath.Join(e.dir, "deniedstore")} {
 		sidecars, _ := filepath.Glob(filepath.Join(dir, "*.json"))

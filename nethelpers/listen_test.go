@@ -31,14 +31,7 @@ func mustListen(t *testing.T, sock string) *Listener {
 	return l
 }
 
-func perm(t *testing.T, path string) fs.FileMode {
-	t.Helper()
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi.Mode().Perm()
-}
+var perm = testkit.Perm
 
 func TestListenPrivateCreatesPrivateDirAndSocket(t *testing.T) {
 	sock := filepath.Join(shortDir(t), "run", "raftsnap", "control")

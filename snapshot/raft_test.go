@@ -2,13 +2,11 @@ package snapshot_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -28,11 +26,7 @@ var (
 	eventually   = testkit.Eventually
 )
 
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+var testContext = testkit.Context
 
 func putKeys(t *testing.T, c *devcluster.Cluster, n int, prefix string) map[string]string {
 	t.Helper()

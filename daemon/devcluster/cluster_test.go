@@ -44,11 +44,7 @@ func startCluster(t *testing.T, opts Options) *Cluster {
 	return c
 }
 
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+var testContext = testkit.Context
 
 var eventually = testkit.Eventually
 

@@ -18,11 +18,7 @@ import (
 	"github.com/raftsnap/raftsnap/snapshot/store"
 )
 
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+var testContext = testkit.Context
 
 func startCluster(t *testing.T, nodes int) (*devcluster.Cluster, *devcluster.Node) {
 	t.Helper()

@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -49,4 +50,12 @@ func Poll(timeout time.Duration, cond func() bool) error {
 		<-tick.C
 	}
 	return nil
+}
+
+// Context is a context for one test's calls, canceled when the test ends
+// and at the latest after 2 minutes: a bound on hangs, not a measure.
+func Context(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
 }

@@ -100,3 +100,13 @@ func FillFS(t testing.TB, dir string) string {
 		}
 	}
 }
+
+// Perm is the permission bits of path (not following a last symlink).
+func Perm(t testing.TB, path string) os.FileMode {
+	t.Helper()
+	fi, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Mode().Perm()
+}

@@ -2,22 +2,17 @@ package source
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 )
 
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+var testContext = testkit.Context
 
 func mustNew(t *testing.T, cfg Config) Source {
 	t.Helper()
