@@ -59,16 +59,7 @@ func TestSocketAccess(t *testing.T) {
 
 	// A copy of the CLI the other user can execute (the test binary's
 	// directory is private).
-	binDir := shortTempDir(t)
-	if err := os.Chmod(binDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(binDir, "raftsnap")
-	data, err := os.ReadFile(testkit.Raftsnap(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, bin, string(data), 0o755)
+	bin := binaryIn(t, shortTempDir(t))
 	// The parent temp directory must be traversable, or the test would
 	// only prove that /tmp/rsNNN is private.
 	if err := os.Chmod(dir, 0o711); err != nil {

@@ -598,15 +598,7 @@ func TestStoreFaultPermissionDenied(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := shortTempDir(t)
-	if err := os.Chmod(dir, 0o755); err != nil { // the user must reach its files
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "raftsnap")
-	data, err := os.ReadFile(testkit.Raftsnap(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, bin, string(data), 0o755)
+	bin := binaryIn(t, dir) // dir 0755 too: the user must reach its files
 	control := filepath.Join(dir, "control")
 	if err := os.Mkdir(control, 0o700); err != nil {
 		t.Fatal(err)

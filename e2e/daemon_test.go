@@ -177,14 +177,7 @@ func (e *e2eDaemon) checkWakeup(t *testing.T) {
 	t.Helper()
 	raftcluster.Put(t, e.source, "wakeup-marker", "1")
 	wantIndex := e.sourceLeader.Raft.AppliedIndex()
-	r := e.cli(t, "signal", "wakeup", "snap", "--wait")
-	if r.code != 0 {
-		t.Fatalf("signal wakeup snap --wait: %s", r)
-	}
-	name := snapName.FindString(r.stdout)
-	if name == "" {
-		t.Fatalf("wakeup output names no snapshot: %s", r)
-	}
+	name := e.wakeupWait(t, "snap")
 	listed := false
 	for _, entry := range storedSnapshots(t, e.storeDir) {
 		if entry.Name == name {
@@ -227,14 +220,7 @@ func (e *e2eDaemon) checkPrune(t *testing.T) {
 func (e *e2eDaemon) checkRestore(t *testing.T) {
 	t.Helper()
 	raftcluster.Put(t, e.target, "only-in-target", "x")
-	r := e.cli(t, "signal", "wakeup", "restore-job", "--wait")
-	if r.code != 0 {
-		t.Fatalf("signal wakeup restore-job --wait: %s", r)
-	}
-	name := snapName.FindString(r.stdout)
-	if name == "" {
-		t.Fatalf("restore output names no snapshot: %s", r)
-	}
+	name := e.wakeupWait(t, "restore-job")
 	want := e.sourceLeader.FSM.Data() // the source does not change during the test
 	got := leader(t, e.target).FSM.Data()
 	if _, ok := got["only-in-target"]; ok {
@@ -248,6 +234,21 @@ func (e *e2eDaemon) checkRestore(t *testing.T) {
 			t.Fatalf("after restoring %s the target's %s differs from the source", name, k)
 		}
 	}
+}
+
+// wakeupWait runs `signal wakeup job --wait`, which must succeed, and
+// returns the snapshot its output names (taken or restored).
+func (e *e2eDaemon) wakeupWait(t *testing.T, job string) string {
+	t.Helper()
+	r := e.cli(t, "signal", "wakeup", job, "--wait")
+	if r.code != 0 {
+		t.Fatalf("signal wakeup %s --wait: %s", job, r)
+	}
+	name := snapName.FindString(r.stdout)
+	if name == "" {
+		t.Fatalf("wakeup --wait of %s names no snapshot: %s", job, r)
+	}
+	return name
 }
 
 // wakeSlow wakes the slow job up (queued if a run is in progress).

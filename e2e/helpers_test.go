@@ -254,3 +254,20 @@ func pruneOnlyConfig(t *testing.T, dir, sockpath string) string {
 	t.Helper()
 	return writeConfig(t, dir, `{control: {sockpath: %[2]s}}`, []string{pruneJob}, sockpath)
 }
+
+// binaryIn copies the raftsnap binary into dir, made 0755 (executable by
+// another user; the build cache may not be reachable for them), and
+// returns the copy's path.
+func binaryIn(t *testing.T, dir string) string {
+	t.Helper()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(testkit.Raftsnap(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "raftsnap")
+	writeFile(t, bin, string(data), 0o755)
+	return bin
+}
