@@ -94,22 +94,22 @@ jobs:
 
 	// Wait until the daemon answers: from then on Main's signal handler is
 	// installed and SIGTERM cannot kill the test process.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := nethelpers.DialHTTPClient(sock).Get("http://raftsnap/version")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
+	// The socket announces nothing: poll it.
+	var lastErr error
+	if err := testkit.Poll(30*time.Second, func() bool {
 		select {
 		case code := <-exit:
 			t.Fatalf("daemon exited %d before serving:\n%s", code, stderr)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("daemon not serving on %s after 30s: %v\n%s", sock, err, stderr)
+		resp, err := nethelpers.DialHTTPClient(sock).Get("http://raftsnap/version")
+		if lastErr = err; err != nil {
+			return false
 		}
-		time.Sleep(20 * time.Millisecond) // polling a socket that does not exist yet
+		resp.Body.Close()
+		return true
+	}); err != nil {
+		t.Fatalf("daemon not serving on %s after 30s: %v\n%s", sock, lastErr, stderr)
 	}
 
 	r := mustRaftsnap(t, "status", "--mode", "dump", "--socket", sock)

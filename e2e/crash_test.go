@@ -542,18 +542,15 @@ func TestStoreFaultFullAndReadOnly(t *testing.T) {
 		for _, e := range entries {
 			names = append(names, e.Name)
 		}
-		if out, err := exec.Command("mount", "-o", "remount,ro", storeDir).CombinedOutput(); err != nil {
-			t.Fatalf("remount ro: %v: %s", err, out)
-		}
+		testkit.Remount(t, storeDir, "ro")
+		// Writable again for the unmount, if the test stops early.
 		t.Cleanup(func() { exec.Command("mount", "-o", "remount,rw", storeDir).Run() })
 		failedWakeup(t, d, "read-only file system")
 		if n := failuresByReason(t, d, "store_io"); n != 1 {
 			t.Errorf("raftsnap_job_failures_total{reason=store_io} = %v, want 1", n)
 		}
 		checkStoreIntact(t, storeDir, names...)
-		if out, err := exec.Command("mount", "-o", "remount,rw", storeDir).CombinedOutput(); err != nil {
-			t.Fatalf("remount rw: %v: %s", err, out)
-		}
+		testkit.Remount(t, storeDir, "rw")
 		if wake() == "" {
 			t.Fatal("the run after the store became writable again names no snapshot")
 		}
