@@ -14,6 +14,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -154,6 +155,10 @@ func stopAtCleanup(t testing.TB, s *Server, err error) {
 // (and for ACLs, when enabled). The caller stops it with Kill or Stop; on
 // error the server, if started, is already killed.
 func LaunchConsul(bin, dir string, opts ConsulOptions) (*Server, error) {
+	return retryPortClash(dir, func() (*Server, error) { return launchConsul(bin, dir, opts) })
+}
+
+func launchConsul(bin, dir string, opts ConsulOptions) (*Server, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -224,6 +229,10 @@ acl {
 // LaunchNomad runs a single Nomad server in dir and waits for a leader and
 // its keyring. The caller stops it with Kill or Stop.
 func LaunchNomad(bin, dir string) (*Server, error) {
+	return retryPortClash(dir, func() (*Server, error) { return launchNomad(bin, dir) })
+}
+
+func launchNomad(bin, dir string) (*Server, error) {
 	ports, err := freePorts(3)
 	if err != nil {
 		return nil, err
@@ -278,15 +287,55 @@ func (s *Server) killOn(err error) error {
 	return err
 }
 
+// launchAttempts bounds the starts retried because a port was taken
+// between picking it and the server binding it: other tests (and other
+// test processes) pick free ports at the same time, and the servers cannot
+// bind port 0 themselves.
+const launchAttempts = 3
+
+// retryPortClash runs launch again, on fresh ports and with a fresh data
+// directory, when the server died of a port another process took.
+func retryPortClash(dir string, launch func() (*Server, error)) (*Server, error) {
+	var (
+		s   *Server
+		err error
+	)
+	for range launchAttempts {
+		s, err = launch()
+		if err == nil || s == nil || !s.portClash() {
+			return s, err
+		}
+		if rmErr := os.RemoveAll(filepath.Join(dir, "data")); rmErr != nil {
+			return s, errors.Join(err, rmErr)
+		}
+	}
+	return s, err
+}
+
+// portClash reports whether the server's log says a port was in use.
+func (s *Server) portClash() bool {
+	log := s.LogTail(4000)
+	return strings.Contains(log, "address already in use") || strings.Contains(log, "already configured for")
+}
+
+// freePorts returns n distinct TCP ports on 127.0.0.1 that were free a
+// moment ago: all are held until all are picked, so that the kernel cannot
+// hand the same one out twice.
 func freePorts(n int) ([]int, error) {
 	ports := make([]int, n)
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			l.Close()
+		}
+	}()
 	for i := range ports {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, fmt.Errorf("finding a free port: %w", err)
 		}
+		held = append(held, l)
 		ports[i] = l.Addr().(*net.TCPAddr).Port
-		l.Close()
 	}
 	return ports, nil
 }
