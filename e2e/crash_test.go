@@ -110,6 +110,10 @@ func newer(a, b store.Entry) bool {
 // kill left are gone and logged, archives left without a sidecar are
 // adopted and logged, and a run of the killed job succeeds.
 func TestCrashKillLoop(t *testing.T) {
+	// The longest test of the package (~100 s of 200 start-kill cycles),
+	// and robust to a busy machine (it asserts invariants, not timings):
+	// the other parallel tests run beside it instead of after it.
+	t.Parallel()
 	kills := crashKillsCI
 	if v := os.Getenv("RAFTSNAP_SOAK_KILLS"); v != "" {
 		n, err := strconv.Atoi(v)

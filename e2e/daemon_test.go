@@ -605,6 +605,7 @@ jobs:
 // TestDaemonDevMode runs `raftsnap daemon --dev` and the commands it prints,
 // exactly as printed, through a shell.
 func TestDaemonDevMode(t *testing.T) {
+	t.Parallel() // waits far more than it computes: beside the crash loop
 	devDir := filepath.Join(shortTempDir(t), "dev")
 	d := spawnDaemon(t, "--dev", "--dev-dir", devDir)
 	d.WaitOutput(t, d.Stdout, regexp.MustCompile(`Press Ctrl-C to stop`), 60*time.Second)

@@ -75,6 +75,7 @@ var (
 )
 
 func TestStatusUnderTmux(t *testing.T) {
+	t.Parallel() // waits far more than it computes: beside the crash loop
 	testkit.RequireTool(t, "tmux", "apt-get install tmux (.ci/run does)")
 	// A short directory: the control socket's path must fit in 107 bytes.
 	dir := shortTempDir(t)
