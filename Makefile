@@ -11,7 +11,7 @@ export RAFTSNAP_TOOLS_DIR ?= $(HOME)/.cache/raftsnap-tools
 export RAFTSNAP_CONSUL_BIN ?= $(RAFTSNAP_TOOLS_DIR)/consul
 export RAFTSNAP_NOMAD_BIN ?= $(RAFTSNAP_TOOLS_DIR)/nomad
 
-.PHONY: build test unit servers fuzz bench bench-go lint clean dist dist-check completions man docs-cli
+.PHONY: build test unit short servers fuzz bench bench-go lint clean dist dist-check completions man docs-cli
 
 # ISA-L (Debian libisal-dev) makes snapshot verification's inflate several
 # times faster through cgo (snapshot/inflate_isal.go). `make build` uses it
@@ -36,11 +36,18 @@ test: lint servers unit fuzz dist-check
 # cores would distort (and which it would distort for them).
 LOAD_TEST := ^TestDaemonUnderLoad$$
 
+# Every package's tests, end-to-end ones (./e2e) included; nothing skips
+# (a missing server or tool fails, see docs/testing.md).
 unit:
 	$(GO) test -count=1 -timeout 20m -skip '$(LOAD_TEST)' ./...
-	$(GO) test -count=1 -timeout 10m -run '$(LOAD_TEST)' -v ./daemon/
+	$(GO) test -count=1 -timeout 10m -run '$(LOAD_TEST)' -v ./e2e/
 	@if [ "$(ISAL)" != on ]; then echo "make unit: ISA-L (libisal-dev) and a C compiler are needed to test the isal build of ./snapshot; install them (.ci/run does) or run with ISAL=off" >&2; [ "$(origin ISAL)" = "command line" ]; fi
 	if [ "$(ISAL)" = on ]; then $(GO) test -count=1 -timeout 20m -tags isal ./snapshot/...; fi
+
+# The fast loop while working: no servers, no root, no built binary (the
+# tests that need them skip under -short); about a minute on 2 cores.
+short:
+	$(GO) test -short ./...
 
 # Builds Consul and Nomad from the Go module proxy once, cached in $(RAFTSNAP_TOOLS_DIR).
 servers:
@@ -50,12 +57,12 @@ fuzz:
 	FUZZTIME=$(FUZZTIME) .ci/fuzz
 	if [ "$(ISAL)" = on ]; then $(GO) test -tags isal -run '^$$' -fuzz '^FuzzInflateEquivalence$$' -fuzztime $(FUZZTIME) ./snapshot/; fi
 
-# Crash soak: the SIGKILL loop of daemon/crash_test.go with SOAK_KILLS (or
+# Crash soak: the SIGKILL loop of e2e/crash_test.go with SOAK_KILLS (or
 # RAFTSNAP_SOAK_KILLS from the environment) kills instead of CI's 200 (about 0.5 s each on 2 cores); see docs/reliability.md.
 SOAK_KILLS ?= $(or $(RAFTSNAP_SOAK_KILLS),2000)
 .PHONY: soak
 soak:
-	RAFTSNAP_SOAK_KILLS=$(SOAK_KILLS) $(GO) test -count=1 -timeout 0 -v -run '^TestCrashKillLoop$$' ./daemon/
+	RAFTSNAP_SOAK_KILLS=$(SOAK_KILLS) $(GO) test -count=1 -timeout 0 -v -run '^TestCrashKillLoop$$' ./e2e/
 
 # Side by side with consul/curl (issue 8; docs/performance.md "Side by side"):
 # a real Consul server loaded with 1 GiB of KV, save/verify/restore, daemon
@@ -251,4 +258,4 @@ fuzz-long:
 LOAD_DURATION ?=
 .PHONY: soak-load
 soak-load:
-	RAFTSNAP_LOAD_DURATION=$(LOAD_DURATION) $(GO) test -count=1 -timeout 0 -v -run '^TestDaemonUnderLoad$$' ./daemon/
+	RAFTSNAP_LOAD_DURATION=$(LOAD_DURATION) $(GO) test -count=1 -timeout 0 -v -run '^TestDaemonUnderLoad$$' ./e2e/

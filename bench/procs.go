@@ -6,15 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 )
 
 // cleanups run in reverse order when the bench ends, however it ends.
@@ -100,68 +100,29 @@ func (c *child) waitFor(what string, timeout time.Duration, cond func() bool) er
 	}
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
+// consulServer is a real Consul server the bench started (see
+// internal/testkit/servers, which the tests use too).
 type consulServer struct {
-	*child
+	*servers.Server
 	addr string
 }
+
+// stop asks Consul to leave, then kills it after 15 s.
+func (s *consulServer) stop() { s.Stop(15 * time.Second) }
 
 // startConsul runs a single Consul server on loopback ports: a real server
 // with a data dir (raft-boltdb, file snapshots) when persistent, else -dev.
 func startConsul(bin, dir string, persistent bool) (*consulServer, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	var ports [3]int
-	for i := range ports {
-		p, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		ports[i] = p
-	}
-	hcl := fmt.Sprintf(`
-performance { raft_multiplier = 1 }
-ports {
-  http = %d
-  serf_lan = %d
-  server = %d
-  dns = -1
-  serf_wan = -1
-  grpc = -1
-  grpc_tls = -1
-  https = -1
-}
-disable_update_check = true
-log_level = "warn"
-`, ports[0], ports[1], ports[2])
-	configFile := filepath.Join(dir, "consul.hcl")
-	if err := os.WriteFile(configFile, []byte(hcl), 0o600); err != nil {
-		return nil, err
-	}
-	argv := []string{bin, "agent", "-bind=127.0.0.1", "-client=127.0.0.1", "-advertise=127.0.0.1",
-		"-node=raftsnap-bench", "-config-file=" + configFile}
-	if persistent {
-		argv = append(argv, "-server", "-bootstrap-expect=1", "-data-dir="+filepath.Join(dir, "data"))
-	} else {
-		argv = append(argv, "-dev")
-	}
-	c, err := startChild("consul", filepath.Join(dir, "consul.log"), argv...)
+	srv, err := servers.LaunchConsul(bin, dir, servers.ConsulOptions{
+		Persistent: persistent, LogLevel: "warn", NodeName: "raftsnap-bench", DieWithParent: true})
 	if err != nil {
 		return nil, err
 	}
-	s := &consulServer{child: c, addr: fmt.Sprintf("http://127.0.0.1:%d", ports[0])}
+	s := &consulServer{Server: srv, addr: srv.Addr}
+	atExit(s.stop)
 	// A leader is not enough: KV writes fail until the leader has
 	// established itself, so wait for a write to succeed.
-	err = c.waitFor("a leader accepting writes", 90*time.Second, func() bool {
+	err = srv.WaitUntil("a leader accepting writes", 90*time.Second, func() bool {
 		code, _ := httpDo(http.MethodPut, s.addr+"/v1/kv/raftsnap-bench/ready", strings.NewReader("1"))
 		return code == http.StatusOK
 	})

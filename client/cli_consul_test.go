@@ -8,15 +8,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/raftsnap/raftsnap/snapshot/source/testservers"
+	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 )
 
 // TestCLIConsul is the "done when" path against a real Consul:
 // save, verify and inspect with raftsnap and with the consul CLI in both
 // directions, then restore with raftsnap and find the data back.
 func TestCLIConsul(t *testing.T) {
-	consul := testservers.StartConsul(t, testservers.ConsulOptions{})
-	consulBin := testservers.Binary(t, "consul")
+	consul := servers.StartConsul(t, servers.ConsulOptions{})
+	consulBin := servers.Binary(t, "consul")
 	env := []string{"CONSUL_HTTP_ADDR=" + consul.Addr}
 	dir := t.TempDir()
 
@@ -116,7 +116,7 @@ func TestCLIConsul(t *testing.T) {
 // TestCLIRestoreRefusesCorruptFile checks that a damaged archive is refused
 // before anything reaches the server.
 func TestCLIRestoreRefusesCorruptFile(t *testing.T) {
-	consul := testservers.StartConsul(t, testservers.ConsulOptions{})
+	consul := servers.StartConsul(t, servers.ConsulOptions{})
 	dir := t.TempDir()
 	consul.PutKV(t, "k", "before")
 	good := filepath.Join(dir, "good.snap")

@@ -4,32 +4,22 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/raftsnap/raftsnap/daemon/devcluster"
+	"github.com/raftsnap/raftsnap/internal/testkit"
+	"github.com/raftsnap/raftsnap/internal/testkit/raftcluster"
 )
 
 func startDevCluster(t *testing.T, nodes int) (*devcluster.Cluster, *devcluster.Node) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := devcluster.Start(ctx, devcluster.Options{Nodes: nodes, Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	leader, err := c.Leader(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, leader
+	c := raftcluster.Start(t, devcluster.Options{Nodes: nodes})
+	return c, raftcluster.Leader(t, c)
 }
 
 // TestCLIDevCluster saves from and restores into the embedded 3-node raft
@@ -94,45 +84,12 @@ func TestCLISaveCutBodyKeepsOldFile(t *testing.T) {
 // mid-transfer would.
 func cuttingProxy(t *testing.T, target string, n int64) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req, _ := http.NewRequestWithContext(r.Context(), r.Method, target+r.URL.RequestURI(), r.Body)
-		req.Header = r.Header.Clone()
-		resp, err := http.DefaultTransport.RoundTrip(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(resp.StatusCode)
-		buf := make([]byte, n)
-		m, _ := resp.Body.Read(buf)
-		w.Write(buf[:m])
-		w.(http.Flusher).Flush()
-		// Abandon the connection: the client sees fewer bytes than announced.
-		panic(http.ErrAbortHandler)
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return "http://" + ln.Addr().String()
+	p := testkit.NewProxy(t, target)
+	p.Set(testkit.Fault{Cut: testkit.CutClose, CutAt: n})
+	return p.URL
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+var waitFor = testkit.Eventually
 
 // TestCLISaveErrorPageIsNotStored: a server (here a stand-in answering as a
 // misconfigured proxy would) returns 200 with a large HTML page instead of

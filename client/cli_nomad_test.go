@@ -8,14 +8,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/raftsnap/raftsnap/snapshot/source/testservers"
+	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 )
 
 // TestCLINomad does against a real Nomad server what TestCLIConsul does
 // against Consul, with a Nomad variable as the data that must come back.
 func TestCLINomad(t *testing.T) {
-	nomad := testservers.StartNomad(t)
-	nomadBin := testservers.Binary(t, "nomad")
+	nomad := servers.StartNomad(t)
+	nomadBin := servers.Binary(t, "nomad")
 	env := []string{"NOMAD_ADDR=" + nomad.Addr}
 	dir := t.TempDir()
 
@@ -59,13 +59,13 @@ func TestCLINomad(t *testing.T) {
 	}
 }
 
-func putVar(t *testing.T, nomad *testservers.Server, path, value string) {
+func putVar(t *testing.T, nomad *servers.Server, path, value string) {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"Items": map[string]string{"v": value}})
 	nomad.MustDo(t, http.MethodPut, "/v1/var/"+path, "", body)
 }
 
-func getVar(t *testing.T, nomad *testservers.Server, path string) string {
+func getVar(t *testing.T, nomad *servers.Server, path string) string {
 	t.Helper()
 	var v struct{ Items map[string]string }
 	if err := json.Unmarshal(nomad.MustDo(t, http.MethodGet, "/v1/var/"+path, "", nil), &v); err != nil {

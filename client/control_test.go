@@ -16,11 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/buildinfo"
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
+	"github.com/raftsnap/raftsnap/internal/testkit"
+	"github.com/raftsnap/raftsnap/internal/testkit/fakejobs"
 
 	"github.com/raftsnap/raftsnap/daemon"
-	"github.com/raftsnap/raftsnap/daemon/buildinfo"
-	"github.com/raftsnap/raftsnap/daemon/job"
 	"github.com/raftsnap/raftsnap/nethelpers"
 	"github.com/raftsnap/raftsnap/snapshot"
 )
@@ -29,19 +30,14 @@ import (
 // daemon's own tests): each wakeup starts a run that ends with the next
 // report the test sends on finish; its status comes from status.
 type scriptedJob struct {
-	name, typ string
-	status    controlapi.JobStatus
-	noReset   bool
-	finish    chan controlapi.RunReport // the run's outcome, sent by the test
+	fakejobs.Base
+	status controlapi.JobStatus
+	finish chan controlapi.RunReport // the run's outcome, sent by the test
 
 	mu      sync.Mutex
 	running bool
-	resets  int
 }
 
-func (j *scriptedJob) Name() string                 { return j.name }
-func (j *scriptedJob) Type() string                 { return j.typ }
-func (j *scriptedJob) Run(ctx context.Context)      { <-ctx.Done() }
 func (j *scriptedJob) Status() controlapi.JobStatus { return j.status }
 
 func (j *scriptedJob) Wakeup() (<-chan controlapi.RunReport, bool, error) {
@@ -56,18 +52,6 @@ func (j *scriptedJob) Wakeup() (<-chan controlapi.RunReport, bool, error) {
 	return done, false, nil
 }
 
-func (j *scriptedJob) Abort() {}
-
-func (j *scriptedJob) Reset() error {
-	if j.noReset {
-		return job.ErrUnsupported
-	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.resets++
-	return nil
-}
-
 // runEnded lets the next wakeup start a run rather than queue one.
 func (j *scriptedJob) runEnded() {
 	j.mu.Lock()
@@ -75,49 +59,18 @@ func (j *scriptedJob) runEnded() {
 	j.running = false
 }
 
-func (j *scriptedJob) resetCount() int {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.resets
-}
+type scriptedJobs = fakejobs.Set[*scriptedJob]
 
-type scriptedJobs []*scriptedJob
-
-func (s scriptedJobs) Status() controlapi.DaemonStatus {
+func newScriptedJobs() (*scriptedJobs, *scriptedJob) {
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	st := controlapi.DaemonStatus{Schema: controlapi.SchemaVersion, Version: "v9.9.9", PID: 4242, StartedAt: t0.Add(-time.Hour), Now: t0}
-	for _, j := range s {
-		st.Jobs = append(st.Jobs, j.Status())
-	}
-	return st
-}
-
-func (s scriptedJobs) Job(name string) (job.Job, bool) {
-	for _, j := range s {
-		if j.name == name {
-			return j, true
-		}
-	}
-	return nil, false
-}
-
-func (s scriptedJobs) JobNames() []string {
-	var names []string
-	for _, j := range s {
-		names = append(names, j.name)
-	}
-	return names
-}
-
-func newScriptedJobs() (scriptedJobs, *scriptedJob) {
-	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	snap := &scriptedJob{name: "consul-snap", typ: "snapshot", finish: make(chan controlapi.RunReport, 1),
+	snap := &scriptedJob{Base: fakejobs.Base{JobName: "consul-snap", JobType: "snapshot"}, finish: make(chan controlapi.RunReport, 1),
 		status: controlapi.JobStatus{Name: "consul-snap", Type: "snapshot", State: controlapi.StateRunning, History: []controlapi.RunReport{},
 			Current: &controlapi.RunProgress{ID: "3", Phase: "downloading", StartedAt: t0.Add(-10 * time.Second), Attempt: 1,
 				BytesDone: 1 << 20, BytesExpected: 4 << 20, BytesPerSecond: 100 << 10}}}
-	restore := &scriptedJob{name: "consul-restore", typ: "restore", noReset: true, finish: make(chan controlapi.RunReport, 1),
+	restore := &scriptedJob{Base: fakejobs.Base{JobName: "consul-restore", JobType: "restore", NoReset: true}, finish: make(chan controlapi.RunReport, 1),
 		status: controlapi.JobStatus{Name: "consul-restore", Type: "restore", State: controlapi.StateIdle, History: []controlapi.RunReport{}}}
-	return scriptedJobs{snap, restore}, snap
+	header := controlapi.DaemonStatus{Schema: controlapi.SchemaVersion, Version: "v9.9.9", PID: 4242, StartedAt: t0.Add(-time.Hour), Now: t0}
+	return &scriptedJobs{Header: header, Jobs: []*scriptedJob{snap, restore}}, snap
 }
 
 var daemonVersion = controlapi.VersionInfo{Version: "v9.9.9", Commit: "abc123", GoVersion: "go1.26.0", OS: "linux", Arch: "amd64"}
@@ -126,13 +79,7 @@ var daemonVersion = controlapi.VersionInfo{Version: "v9.9.9", Commit: "abc123", 
 // private unix socket and returns the socket path.
 func startControlServer(t *testing.T, jobs daemon.JobSource) string {
 	t.Helper()
-	// sun_path holds 108 bytes; t.TempDir() paths can be longer.
-	dir, err := os.MkdirTemp("", "rs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "control")
+	sock := filepath.Join(testkit.ShortTempDir(t), "control")
 	l, err := nethelpers.ListenPrivate(sock)
 	if err != nil {
 		t.Fatal(err)
@@ -255,7 +202,7 @@ func TestCLISignal(t *testing.T) {
 	wantResult(t, raftsnap(t, "signal", "wakeup", "consul-snap", "--socket", sock), ExitOK,
 		"job consul-snap is busy: one run is queued to start when the current run ends\n", "")
 	wantResult(t, raftsnap(t, "signal", "reset", "consul-snap", "--socket", sock), ExitOK, "reset job consul-snap", "")
-	if n := snap.resetCount(); n != 1 {
+	if n := snap.Resets(); n != 1 {
 		t.Fatalf("Reset called %d times", n)
 	}
 
@@ -271,7 +218,7 @@ func TestCLISignal(t *testing.T) {
 
 func TestCLISignalWait(t *testing.T) {
 	jobs, _ := newScriptedJobs()
-	restore := jobs[1]
+	restore := jobs.Jobs[1]
 	sock := startControlServer(t, jobs)
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 

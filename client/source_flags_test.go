@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/raftsnap/raftsnap/snapshot/source"
-	"github.com/raftsnap/raftsnap/snapshot/source/testservers"
+	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 )
 
 // TestSourceFlagsDeriveFromRegistry: every registered kind is offered by
@@ -38,8 +38,8 @@ func TestSourceFlagsDeriveFromRegistry(t *testing.T) {
 // its environment alone, so does raftsnap; a variable naming a missing
 // file is a usage error naming it.
 func TestCLIVendorEnvironment(t *testing.T) {
-	consul := testservers.StartConsul(t, testservers.ConsulOptions{UnixSocket: true})
-	consulBin := testservers.Binary(t, "consul")
+	consul := servers.StartConsul(t, servers.ConsulOptions{UnixSocket: true})
+	consulBin := servers.Binary(t, "consul")
 	dir := t.TempDir()
 	for i, addr := range []string{strings.TrimPrefix(consul.Addr, "http://"), "unix://" + consul.Socket} {
 		t.Setenv("CONSUL_HTTP_ADDR", addr)

@@ -2,15 +2,14 @@ package config
 
 import (
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite the .err golden files of testdata/bad")
+	"github.com/raftsnap/raftsnap/internal/testkit/golden"
+)
 
 // TestBadConfigs loads every testdata/bad/*.yml and compares the whole
 // error text with the .err file next to it.
@@ -57,20 +56,7 @@ func TestBadConfigs(t *testing.T) {
 					}
 				}
 			}
-			golden := strings.TrimSuffix(file, ".yml") + ".err"
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./config -run TestBadConfigs -update to create it, then review it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("errors differ from %s\ngot:\n%swant:\n%s", golden, got, want)
-			}
+			golden.Check(t, strings.TrimSuffix(file, ".yml")+".err", []byte(got))
 		})
 	}
 }

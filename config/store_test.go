@@ -7,14 +7,14 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/raftsnap/raftsnap/internal/testkit"
 )
 
 // TestStorePathChecks: configcheck refuses the store directories the daemon
 // could not use or must not trust, with the reason at the store's line.
 func TestStorePathChecks(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to chown") // CI runs as root
-	}
+	testkit.RequireRoot(t, "chown store directories to another user")
 	base := t.TempDir()
 	t.Setenv("CONSUL_HTTP_TOKEN", "x")
 	mkdir := func(name string, mode os.FileMode, uid int) string {

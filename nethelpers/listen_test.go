@@ -13,19 +13,13 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/raftsnap/raftsnap/internal/testkit"
 )
 
 // shortDir returns a fresh directory with a path short enough for a unix
 // socket (t.TempDir's can exceed sun_path's 108 bytes).
-func shortDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "rs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
+var shortDir = testkit.ShortTempDir
 
 func mustListen(t *testing.T, sock string) *Listener {
 	t.Helper()
@@ -37,14 +31,7 @@ func mustListen(t *testing.T, sock string) *Listener {
 	return l
 }
 
-func perm(t *testing.T, path string) fs.FileMode {
-	t.Helper()
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi.Mode().Perm()
-}
+var perm = testkit.Perm
 
 func TestListenPrivateCreatesPrivateDirAndSocket(t *testing.T) {
 	sock := filepath.Join(shortDir(t), "run", "raftsnap", "control")

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,10 +16,9 @@ import (
 	"github.com/hashicorp/go-msgpack/v2/codec"
 	"github.com/hashicorp/raft"
 
+	"github.com/raftsnap/raftsnap/internal/testkit/golden"
 	"github.com/raftsnap/raftsnap/snapshot/statebin"
 )
-
-var updateGolden = flag.Bool("update", false, "rewrite golden files under testdata/inspect")
 
 // The fixtures were saved from a real Consul 1.22.7 dev agent and a real
 // Nomad 1.11.3 server by testdata/inspect/make-*-fixture.sh, together with
@@ -251,19 +249,7 @@ func TestInspectTextGolden(t *testing.T) {
 		if err := ins.WriteText(&got); err != nil {
 			t.Fatal(err)
 		}
-		golden := path + ".txt"
-		if *updateGolden {
-			if err := os.WriteFile(golden, got.Bytes(), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		want, err := os.ReadFile(golden)
-		if err != nil {
-			t.Fatalf("%v (run with -update to create it)", err)
-		}
-		if got.String() != string(want) {
-			t.Errorf("%s: text differs from %s\n got:\n%s\nwant:\n%s", fixture, golden, got.String(), want)
-		}
+		golden.Check(t, path+".txt", got.Bytes())
 	}
 }
 

@@ -2,85 +2,31 @@ package snapshot_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"os"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/raft"
 
 	"github.com/raftsnap/raftsnap/daemon/devcluster"
+	"github.com/raftsnap/raftsnap/internal/testkit"
+	"github.com/raftsnap/raftsnap/internal/testkit/raftcluster"
 	"github.com/raftsnap/raftsnap/snapshot"
 )
 
-type testWriter struct{ t *testing.T }
+// The kit's cluster start-up: raft's warnings go to the test log through
+// a logger that stays safe after the test (a transport goroutine may log
+// late), and Close errors fail the test.
+var (
+	startCluster = raftcluster.Start
+	leaderOf     = raftcluster.Leader
+	followerOf   = raftcluster.Follower
+	eventually   = testkit.Eventually
+)
 
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
-
-func startCluster(t *testing.T, opts devcluster.Options) *devcluster.Cluster {
-	t.Helper()
-	opts.Dir = t.TempDir()
-	opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := devcluster.Start(ctx, opts)
-	if err != nil {
-		t.Fatalf("devcluster.Start: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return c
-}
-
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func leaderOf(t *testing.T, c *devcluster.Cluster) *devcluster.Node {
-	t.Helper()
-	leader, err := c.Leader(testContext(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return leader
-}
-
-func followerOf(t *testing.T, c *devcluster.Cluster) *devcluster.Node {
-	t.Helper()
-	leader := leaderOf(t, c)
-	for _, n := range c.Nodes() {
-		if n != leader && !n.Stopped() {
-			return n
-		}
-	}
-	t.Fatal("no running follower")
-	return nil
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+var testContext = testkit.Context
 
 func putKeys(t *testing.T, c *devcluster.Cluster, n int, prefix string) map[string]string {
 	t.Helper()

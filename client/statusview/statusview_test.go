@@ -2,8 +2,6 @@ package statusview
 
 import (
 	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -11,11 +9,10 @@ import (
 	"time"
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
+	"github.com/raftsnap/raftsnap/internal/testkit/golden"
 
 	"github.com/charmbracelet/x/ansi"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
@@ -99,19 +96,7 @@ func TestRenderGolden(t *testing.T) {
 			if err := Render(&buf, tc.st, tc.opts); err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if buf.String() != string(want) {
-				t.Fatalf("output differs from %s (run with -update after checking):\n--- got\n%s--- want\n%s", golden, buf.String(), want)
-			}
+			checkGolden(t, tc.name, buf.String())
 			if tc.opts.Width > 0 {
 				for _, l := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
 					if n := len([]rune(l)); n > tc.opts.Width {
@@ -214,21 +199,11 @@ func TestHeader(t *testing.T) {
 	}
 }
 
+// checkGolden compares output with testdata/NAME.golden (-update
+// rewrites it).
 func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
-	golden := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Fatalf("output differs from %s (run with -update after checking):\n--- got\n%s--- want\n%s", golden, got, want)
-	}
+	golden.Check(t, filepath.Join("testdata", name+".golden"), []byte(got))
 }
 
 // TestWrap: with Wrap, long lines continue indented on the next lines,

@@ -12,21 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftsnap/raftsnap/internal/testkit"
 	"go.uber.org/goleak"
 )
 
 // testLogger sends raft's WARN+ output to the test log, so a failing test
-// shows what raft complained about.
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
+// shows what raft complained about; it stays safe when a transport
+// goroutine logs after the test ended. (This package's own tests cannot
+// use testkit/raftcluster, which imports it.)
+func testLogger(t *testing.T) *slog.Logger { return testkit.Logger(t, slog.LevelWarn) }
 
 func startCluster(t *testing.T, opts Options) *Cluster {
 	t.Helper()
@@ -50,23 +44,9 @@ func startCluster(t *testing.T, opts Options) *Cluster {
 	return c
 }
 
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+var testContext = testkit.Context
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+var eventually = testkit.Eventually
 
 func TestThreeNodesReplicateAndSurviveLeaderStop(t *testing.T) {
 	c := startCluster(t, Options{Nodes: 3})

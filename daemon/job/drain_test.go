@@ -56,7 +56,7 @@ func TestStopEndsTheRetries(t *testing.T) {
 	r.execute = func(ctx context.Context, run *activeRun) error {
 		for n := 1; ; n++ {
 			attempts <- n
-			if !run.backoff(ctx, time.Hour) {
+			if !r.backoff(ctx, run, time.Hour) {
 				return errors.New("attempt failed")
 			}
 		}

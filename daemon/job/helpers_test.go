@@ -2,17 +2,15 @@ package job
 
 import (
 	"context"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
+	"github.com/raftsnap/raftsnap/internal/testkit"
+	"github.com/raftsnap/raftsnap/internal/testkit/raftcluster"
 
 	"github.com/raftsnap/raftsnap/daemon/devcluster"
 	"github.com/raftsnap/raftsnap/snapshot/retention"
@@ -20,28 +18,14 @@ import (
 	"github.com/raftsnap/raftsnap/snapshot/store"
 )
 
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+var testContext = testkit.Context
 
 func startCluster(t *testing.T, nodes int) (*devcluster.Cluster, *devcluster.Node) {
 	t.Helper()
-	ctx := testContext(t)
-	c, err := devcluster.Start(ctx, devcluster.Options{Nodes: nodes, Dir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("starting dev cluster: %v", err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	leader, err := c.Leader(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := raftcluster.Start(t, devcluster.Options{Nodes: nodes})
+	leader := raftcluster.Leader(t, c)
 	// A node with nothing applied has nothing to snapshot.
-	if err := c.Put(ctx, "seed", "1"); err != nil {
-		t.Fatal(err)
-	}
+	raftcluster.Put(t, c, "seed", "1")
 	return c, leader
 }
 
@@ -91,15 +75,31 @@ func startJob(t *testing.T, j Job) (stop func()) {
 
 // waitFor polls a job's observable state (there is no event for "the
 // status changed") until cond holds.
-func waitFor(t *testing.T, what string, cond func() bool) {
+var waitFor = testkit.Eventually
+
+// awaitFirstRun waits for j's first finished run (the start-up run) and
+// returns its report.
+func awaitFirstRun(t *testing.T, j Job) controlapi.RunReport {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
+	waitFor(t, "the first run of "+j.Name(), func() bool { return j.Status().LastRun != nil })
+	return *j.Status().LastRun
+}
+
+// takeSnapshots runs a snapshot job (interval 1h) on src into st for n
+// runs, its start-up run and n-1 wakeups, then stops it.
+func takeSnapshots(t *testing.T, name string, src source.Source, st store.Store, n int) *SnapshotJob {
+	t.Helper()
+	j, err := NewSnapshotJob(SnapshotOptions{Name: name, Source: src, Store: st, Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
 	}
+	stop := startJob(t, j)
+	awaitFirstRun(t, j)
+	for range n - 1 {
+		wakeAndWait(t, j)
+	}
+	stop()
+	return j
 }
 
 func awaitReport(t *testing.T, ch <-chan controlapi.RunReport) controlapi.RunReport {
@@ -134,80 +134,10 @@ func partFiles(t *testing.T, dir string) []string {
 	return m
 }
 
-// proxy sits in front of a real dev-cluster node to inject faults the node
-// cannot produce on demand. behave returns true when it answered the
-// request itself; otherwise the request is forwarded.
-type proxy struct {
-	*httptest.Server
-	upstream string
-	requests atomic.Int64
-	mu       sync.Mutex
-	times    []time.Time
-	behave   func(n int64, w http.ResponseWriter, r *http.Request) bool
-	// trickle, when set, forwards only the first chunk of the body, then
-	// signals firstChunk and holds the connection until the client leaves.
-	trickle    bool
-	firstChunk chan struct{}
-	// hold, when set, delays forwarding until it is closed.
-	hold     chan struct{}
-	received chan struct{}
-}
-
-func newProxy(t *testing.T, upstream string) *proxy {
-	p := &proxy{upstream: upstream, firstChunk: make(chan struct{}, 16), received: make(chan struct{}, 16)}
-	p.Server = httptest.NewServer(http.HandlerFunc(p.serve))
-	t.Cleanup(p.Close)
-	return p
-}
-
-func (p *proxy) serve(w http.ResponseWriter, r *http.Request) {
-	n := p.requests.Add(1)
-	p.mu.Lock()
-	p.times = append(p.times, time.Now())
-	p.mu.Unlock()
-	p.received <- struct{}{}
-	if p.behave != nil && p.behave(n, w, r) {
-		return
-	}
-	if p.hold != nil {
-		select {
-		case <-p.hold:
-		case <-r.Context().Done():
-			return
-		}
-	}
-	req, _ := http.NewRequestWithContext(r.Context(), r.Method, p.upstream+r.URL.RequestURI(), r.Body)
-	req.ContentLength = r.ContentLength
-	for k, v := range r.Header {
-		req.Header[k] = v
-	}
-	resp, err := http.DefaultTransport.RoundTrip(req)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
-	}
-	defer resp.Body.Close()
-	for k, v := range resp.Header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(resp.StatusCode)
-	if !p.trickle {
-		io.Copy(w, resp.Body)
-		return
-	}
-	buf := make([]byte, 64)
-	k, _ := io.ReadFull(resp.Body, buf)
-	w.Write(buf[:k])
-	w.(http.Flusher).Flush()
-	p.firstChunk <- struct{}{}
-	<-r.Context().Done()
-}
-
-func (p *proxy) requestTimes() []time.Time {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]time.Time(nil), p.times...)
-}
+// holdAfterFirstBytes makes the kit's proxy forward the first bytes of a
+// snapshot, signal Held, and hold the connection until the client leaves:
+// a run stays in its download phase for as long as the test needs.
+var holdAfterFirstBytes = testkit.Fault{HoldAfter: 64}
 
 // recorder is a Metrics that remembers what it was told.
 type recorder struct {

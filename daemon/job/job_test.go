@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
+	"github.com/raftsnap/raftsnap/internal/testkit"
 
 	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/retention"
@@ -76,15 +77,16 @@ func TestScheduledSnapshotsAppearAndVerify(t *testing.T) {
 
 func TestWakeupWhileBusyQueuesOneRun(t *testing.T) {
 	_, leader := startCluster(t, 1)
-	p := newProxy(t, leader.HTTPAddr)
-	p.hold = make(chan struct{})
+	p := testkit.NewProxy(t, leader.HTTPAddr)
+	hold := make(chan struct{})
+	p.Set(testkit.Fault{Hold: hold})
 	st := openStore(t)
 	j, err := NewSnapshotJob(SnapshotOptions{Name: "busy", Source: raftSource(t, p.URL), Store: st, Interval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	startJob(t, j)
-	<-p.received // the startup run is stuck in the proxy
+	<-p.Received() // the startup run is stuck in the proxy
 	if s := j.Status(); s.State != controlapi.StateRunning || s.Current == nil || s.Current.Phase != controlapi.PhaseConnecting {
 		t.Fatalf("status while busy: %+v", s)
 	}
@@ -96,14 +98,14 @@ func TestWakeupWhileBusyQueuesOneRun(t *testing.T) {
 	if s := j.Status(); s.PendingSignal != "wakeup" {
 		t.Fatalf("pending signal %q", s.PendingSignal)
 	}
-	close(p.hold)
+	close(hold)
 	a, b := awaitReport(t, first), awaitReport(t, second)
 	if a.ID != b.ID || a.Trigger != controlapi.TriggerWakeup || a.Result != controlapi.ResultSuccess {
 		t.Fatalf("merged wakeups got %+v and %+v", a, b)
 	}
 	s := j.Status()
-	if len(s.History) != 2 || s.History[1].Trigger != controlapi.TriggerStartup || s.PendingSignal != "" || p.requests.Load() != 2 {
-		t.Fatalf("history %+v, requests %d", s.History, p.requests.Load())
+	if len(s.History) != 2 || s.History[1].Trigger != controlapi.TriggerStartup || s.PendingSignal != "" || p.Requests() != 2 {
+		t.Fatalf("history %+v, requests %d", s.History, p.Requests())
 	}
 	entries, _, _ := st.List(context.Background())
 	if len(entries) != 2 {
@@ -113,8 +115,8 @@ func TestWakeupWhileBusyQueuesOneRun(t *testing.T) {
 
 func TestResetCancelsSlowRun(t *testing.T) {
 	_, leader := startCluster(t, 1)
-	p := newProxy(t, leader.HTTPAddr)
-	p.trickle = true
+	p := testkit.NewProxy(t, leader.HTTPAddr)
+	p.Set(holdAfterFirstBytes)
 	st := openStore(t)
 	j, err := NewSnapshotJob(SnapshotOptions{Name: "slow", Source: raftSource(t, p.URL), Store: st, Interval: time.Hour,
 		Retries: RetryPolicy{Max: 3, Initial: time.Millisecond}})
@@ -122,7 +124,7 @@ func TestResetCancelsSlowRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := startJob(t, j)
-	<-p.firstChunk
+	<-p.Held()
 	waitFor(t, "bytes downloaded", func() bool {
 		c := j.Status().Current
 		return c != nil && c.BytesDone > 0 && c.Phase == controlapi.PhaseDownloading
@@ -140,7 +142,7 @@ func TestResetCancelsSlowRun(t *testing.T) {
 	if rep := awaitReport(t, pending); rep.Result != controlapi.ResultCanceled {
 		t.Fatalf("dropped pending run: %+v", rep)
 	}
-	waitFor(t, "run canceled", func() bool { return j.Status().LastRun != nil })
+	awaitFirstRun(t, j)
 	s := j.Status()
 	if s.LastRun.Result != controlapi.ResultCanceled || !strings.Contains(s.LastRun.Error, "reset") || s.LastRun.Attempts != 1 {
 		t.Fatalf("last run %+v", s.LastRun)
@@ -151,14 +153,14 @@ func TestResetCancelsSlowRun(t *testing.T) {
 	if left := partFiles(t, st.Dir()); len(left) != 0 {
 		t.Fatalf("temp files left: %v", left)
 	}
-	if p.requests.Load() != 1 {
-		t.Fatalf("a canceled run was retried: %d requests", p.requests.Load())
+	if p.Requests() != 1 {
+		t.Fatalf("a canceled run was retried: %d requests", p.Requests())
 	}
 
 	// Stopping mid-run past the shutdown's grace (stop aborts the run, see
 	// startJob) cancels the run and removes its temp file too.
 	ch, _, _ := j.Wakeup()
-	<-p.firstChunk
+	<-p.Held()
 	stop()
 	if rep := awaitReport(t, ch); rep.Result != controlapi.ResultCanceled || !strings.Contains(rep.Error, "stopping") {
 		t.Fatalf("run at shutdown: %+v", rep)
@@ -170,19 +172,9 @@ func TestResetCancelsSlowRun(t *testing.T) {
 
 func TestRetriesOn503(t *testing.T) {
 	_, leader := startCluster(t, 1)
-	p := newProxy(t, leader.HTTPAddr)
-	p.behave = func(n int64, w http.ResponseWriter, r *http.Request) bool {
-		switch n {
-		case 1:
-			w.Header().Set("Retry-After", "1")
-			http.Error(w, "overloaded", http.StatusServiceUnavailable)
-			return true
-		case 2:
-			http.Error(w, "still overloaded", http.StatusServiceUnavailable)
-			return true
-		}
-		return false
-	}
+	p := testkit.NewProxy(t, leader.HTTPAddr)
+	p.Queue(testkit.Fault{Status: http.StatusServiceUnavailable, Body: "overloaded\n", Header: map[string]string{"Retry-After": "1"}},
+		testkit.Fault{Status: http.StatusServiceUnavailable, Body: "still overloaded\n"})
 	metrics := &recorder{}
 	j, err := NewSnapshotJob(SnapshotOptions{Name: "retry", Source: raftSource(t, p.URL), Store: openStore(t), Interval: time.Hour,
 		Retries: RetryPolicy{Max: 3, Initial: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}, Metrics: metrics})
@@ -190,12 +182,12 @@ func TestRetriesOn503(t *testing.T) {
 		t.Fatal(err)
 	}
 	startJob(t, j)
-	waitFor(t, "startup run", func() bool { return j.Status().LastRun != nil })
+	awaitFirstRun(t, j)
 	rep := *j.Status().LastRun
-	if rep.Result != controlapi.ResultSuccess || rep.Attempts != 3 || p.requests.Load() != 3 {
-		t.Fatalf("report %+v after %d requests", rep, p.requests.Load())
+	if rep.Result != controlapi.ResultSuccess || rep.Attempts != 3 || p.Requests() != 3 {
+		t.Fatalf("report %+v after %d requests", rep, p.Requests())
 	}
-	times := p.requestTimes()
+	times := p.RequestTimes()
 	if gap := times[1].Sub(times[0]); gap < time.Second {
 		t.Fatalf("Retry-After: 1 not honoured: retried after %s", gap)
 	}
@@ -206,11 +198,8 @@ func TestRetriesOn503(t *testing.T) {
 
 func TestNoRetryOn403(t *testing.T) {
 	_, leader := startCluster(t, 1)
-	p := newProxy(t, leader.HTTPAddr)
-	p.behave = func(n int64, w http.ResponseWriter, r *http.Request) bool {
-		http.Error(w, "Permission denied", http.StatusForbidden)
-		return true
-	}
+	p := testkit.NewProxy(t, leader.HTTPAddr)
+	p.Set(testkit.Fault{Status: http.StatusForbidden, Body: "Permission denied\n"})
 	metrics := &recorder{}
 	st := openStore(t)
 	j, _ := NewSnapshotJob(SnapshotOptions{Name: "denied", Source: raftSource(t, p.URL), Store: st, Interval: time.Hour,
@@ -220,7 +209,7 @@ func TestNoRetryOn403(t *testing.T) {
 	if rep.Result != controlapi.ResultFailure || rep.Attempts != 1 || !strings.Contains(rep.Error, "403 from raft") {
 		t.Fatalf("report %+v", rep)
 	}
-	if got := p.requests.Load(); got != 2 { // startup run + wakeup run, one attempt each
+	if got := p.Requests(); got != 2 { // startup run + wakeup run, one attempt each
 		t.Fatalf("%d requests", got)
 	}
 	if got := metrics.results(); got != "failure/http_4xx,failure/http_4xx" {
@@ -238,16 +227,13 @@ func TestStartupCatchUp(t *testing.T) {
 	_, leader := startCluster(t, 1)
 	st := openStore(t)
 	src := raftSource(t, leader.HTTPAddr)
-	first, _ := NewSnapshotJob(SnapshotOptions{Name: "catch", Source: src, Store: st, Interval: time.Hour})
-	stop := startJob(t, first)
-	waitFor(t, "startup snapshot", func() bool { return first.Status().LastRun != nil })
-	stop()
+	first := takeSnapshots(t, "catch", src, st, 1)
 	newest := first.Status().Store.NewestAt
 
 	// Restarted within the interval: no run, next run one interval after
 	// the newest snapshot.
 	again, _ := NewSnapshotJob(SnapshotOptions{Name: "catch", Source: src, Store: st, Interval: time.Hour})
-	stop = startJob(t, again)
+	stop := startJob(t, again)
 	waitFor(t, "next run scheduled", func() bool { return again.Status().NextRunAt != nil })
 	s := again.Status()
 	if !s.NextRunAt.Equal(newest.Add(time.Hour)) || len(s.History) != 0 || s.State != controlapi.StateWaiting {
@@ -259,7 +245,7 @@ func TestStartupCatchUp(t *testing.T) {
 	later, _ := NewSnapshotJob(SnapshotOptions{Name: "catch", Source: src, Store: st, Interval: time.Hour,
 		Now: func() time.Time { return time.Now().Add(2 * time.Hour) }})
 	startJob(t, later)
-	waitFor(t, "catch-up run", func() bool { return later.Status().LastRun != nil })
+	awaitFirstRun(t, later)
 	if rep := later.Status().LastRun; rep.Trigger != controlapi.TriggerStartup || rep.Result != controlapi.ResultSuccess {
 		t.Fatalf("catch-up %+v", rep)
 	}
@@ -270,11 +256,7 @@ func TestPruningAfterSnapshot(t *testing.T) {
 	st := openStore(t)
 	src := raftSource(t, leader.HTTPAddr)
 	// Another job's snapshots in the same store: never touched.
-	other, _ := NewSnapshotJob(SnapshotOptions{Name: "other", Source: src, Store: st, Interval: time.Hour})
-	stopOther := startJob(t, other)
-	waitFor(t, "other's snapshot", func() bool { return other.Status().LastRun != nil })
-	wakeAndWait(t, other)
-	stopOther()
+	takeSnapshots(t, "other", src, st, 2)
 	// One of this job's snapshots with a corrupt sidecar: never deleted.
 	corrupt := "mine-20200101T000000Z-1.snap"
 	os.WriteFile(st.Dir()+"/"+corrupt, []byte("whatever"), 0o600)
@@ -285,7 +267,7 @@ func TestPruningAfterSnapshot(t *testing.T) {
 	j, _ := NewSnapshotJob(SnapshotOptions{Name: "mine", Source: src, Store: st, Interval: time.Hour,
 		Policy: lastN(t, 2), Metrics: metrics, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	startJob(t, j)
-	waitFor(t, "startup run", func() bool { return j.Status().LastRun != nil })
+	awaitFirstRun(t, j)
 	var last controlapi.RunReport
 	for range 3 {
 		last = wakeAndWait(t, j)
@@ -342,11 +324,7 @@ func TestPruneJobKeepsNewestVerified(t *testing.T) {
 	_, leader := startCluster(t, 1)
 	st := openStore(t)
 	src := raftSource(t, leader.HTTPAddr)
-	snap, _ := NewSnapshotJob(SnapshotOptions{Name: "a", Source: src, Store: st, Interval: time.Hour})
-	stop := startJob(t, snap)
-	waitFor(t, "snapshot", func() bool { return snap.Status().LastRun != nil })
-	wakeAndWait(t, snap)
-	stop()
+	snap := takeSnapshots(t, "a", src, st, 2)
 	var logs bytes.Buffer
 	pj, err := NewPruneJob(PruneOptions{Name: "prune", Store: st, Interval: time.Hour, Policy: destroyEverything{},
 		Owners: []string{"a"}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
@@ -377,11 +355,7 @@ func TestRestoreJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := openStore(t)
-	snap, _ := NewSnapshotJob(SnapshotOptions{Name: "src", Source: raftSource(t, srcLeader.HTTPAddr), Store: st, Interval: time.Hour})
-	stop := startJob(t, snap)
-	waitFor(t, "snapshot", func() bool { return snap.Status().LastRun != nil })
-	stop()
-	taken := *snap.Status().LastRun
+	taken := *takeSnapshots(t, "src", raftSource(t, srcLeader.HTTPAddr), st, 1).Status().LastRun
 	if taken.Result != controlapi.ResultSuccess {
 		t.Fatalf("snapshot %+v", taken)
 	}
@@ -440,14 +414,14 @@ func TestRestoreJob(t *testing.T) {
 
 func TestAttemptTimeoutIsRetriedThenFails(t *testing.T) {
 	_, leader := startCluster(t, 1)
-	p := newProxy(t, leader.HTTPAddr)
-	p.trickle = true
+	p := testkit.NewProxy(t, leader.HTTPAddr)
+	p.Set(holdAfterFirstBytes)
 	metrics := &recorder{}
 	st := openStore(t)
 	j, _ := NewSnapshotJob(SnapshotOptions{Name: "stuck", Source: raftSource(t, p.URL), Store: st, Interval: time.Hour,
 		Timeout: 300 * time.Millisecond, Retries: RetryPolicy{Max: 1, Initial: time.Millisecond}, Metrics: metrics})
 	startJob(t, j)
-	waitFor(t, "startup run", func() bool { return j.Status().LastRun != nil })
+	awaitFirstRun(t, j)
 	rep := j.Status().LastRun
 	if rep.Result != controlapi.ResultFailure || rep.Attempts != 2 || !strings.Contains(rep.Error, "timed out after 300ms") {
 		t.Fatalf("report %+v", rep)

@@ -22,10 +22,7 @@ func TestRestoreTimeoutCountsAsFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := openStore(t)
-	snap, _ := NewSnapshotJob(SnapshotOptions{Name: "src", Source: raftSource(t, srcLeader.HTTPAddr), Store: st, Interval: time.Hour})
-	stop := startJob(t, snap)
-	waitFor(t, "snapshot", func() bool { return snap.Status().LastRun != nil })
-	stop()
+	takeSnapshots(t, "src", raftSource(t, srcLeader.HTTPAddr), st, 1)
 
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)

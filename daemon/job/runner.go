@@ -37,6 +37,9 @@ type runner struct {
 	// source, target and snapshot describe the job in its status (see
 	// controlapi.JobStatus).
 	source, target, snapshot string
+	// clock, when set, arms the schedule and backoff timers (a test's fake
+	// clock); nil means real timers.
+	clock Clock
 	// interval 0 means the job runs only when woken up.
 	interval, jitter time.Duration
 	// execute does one run; it fills the report's job fields and returns
@@ -272,14 +275,14 @@ func (r *runner) Run(ctx context.Context) {
 		var timer <-chan time.Time
 		if r.interval > 0 {
 			next := r.ensureNext()
-			t := time.NewTimer(max(0, next.Sub(r.now())))
-			timer = t.C
+			var stop func() bool
+			timer, stop = r.newTimer(max(0, next.Sub(r.now())))
 			select {
 			case <-ctx.Done():
-				t.Stop()
+				stop()
 				return
 			case <-r.wake:
-				t.Stop()
+				stop()
 				continue
 			case <-timer:
 				r.runOnce(ctx, r.takeScheduledTrigger(), nil)
@@ -574,18 +577,46 @@ func newRunID() string {
 
 var cryptoRead = crand.Read
 
-// backoff waits d before the run's next attempt, unless the run is
-// canceled or the job is asked to stop meanwhile; it reports whether the
-// next attempt may start.
-func (a *activeRun) backoff(ctx context.Context, d time.Duration) bool {
+// Clock is where a job's time and timers come from: the real clock unless
+// a test injects its own (SnapshotOptions.Clock).
+type Clock interface {
+	Now() time.Time
+	// NewTimer returns a channel that receives once d has passed, and a
+	// function that stops the timer.
+	NewTimer(d time.Duration) (<-chan time.Time, func() bool)
+}
+
+// useClock makes c the runner's clock, for its time too unless now is set.
+func (r *runner) useClock(c Clock, now func() time.Time) {
+	if c == nil {
+		return
+	}
+	r.clock = c
+	if now == nil {
+		r.now = c.Now
+	}
+}
+
+func (r *runner) newTimer(d time.Duration) (<-chan time.Time, func() bool) {
+	if r.clock != nil {
+		return r.clock.NewTimer(d)
+	}
 	t := time.NewTimer(d)
-	defer t.Stop()
+	return t.C, t.Stop
+}
+
+// backoff waits d before run's next attempt, unless the run is canceled or
+// the job is asked to stop meanwhile; it reports whether the next attempt
+// may start.
+func (r *runner) backoff(ctx context.Context, run *activeRun, d time.Duration) bool {
+	c, stop := r.newTimer(d)
+	defer stop()
 	select {
 	case <-ctx.Done():
 		return false
-	case <-a.stopping:
+	case <-run.stopping:
 		return false
-	case <-t.C:
+	case <-c:
 		return true
 	}
 }

@@ -71,6 +71,9 @@ type SnapshotOptions struct {
 	Metrics Metrics
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Clock, when set, gives the job its timers (schedule, retry backoff)
+	// and, unless Now is set, its time: tests inject a fake clock.
+	Clock Clock
 	// OnClusterChange is what to do with a snapshot whose raft servers
 	// share none with the job's previous snapshot's: ClusterChangeFail
 	// ("" too: not stored, the run fails) or ClusterChangeWarn (stored, the
@@ -130,6 +133,7 @@ func NewSnapshotJob(opts SnapshotOptions) (*SnapshotJob, error) {
 	}
 	j := &SnapshotJob{opts: opts, owner: retention.OwnedBy(opts.Name)}
 	j.runner = newRunner(opts.Name, config.JobSnapshot, opts.Logger, opts.Metrics, opts.Now)
+	j.useClock(opts.Clock, opts.Now)
 	j.interval, j.jitter = opts.Interval, opts.Jitter
 	j.source = opts.Source.String()
 	j.execute = j.run
@@ -209,7 +213,7 @@ func (j *SnapshotJob) run(ctx context.Context, run *activeRun) error {
 		wait := max(j.opts.Retries.Backoff(attempt), retryAfter(err))
 		run.logger.Warn("attempt failed; retrying", "attempt", attempt, "err", err, "reason", FailureReason(err), "backoff", wait)
 		run.setPhase(controlapi.PhaseBackoff)
-		if !run.backoff(ctx, wait) {
+		if !j.backoff(ctx, run, wait) {
 			break
 		}
 	}

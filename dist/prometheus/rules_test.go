@@ -7,6 +7,7 @@ package prometheus_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -18,6 +19,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/raftsnap/raftsnap/internal/testkit"
 	"gopkg.in/yaml.v3"
 )
 
@@ -178,6 +180,7 @@ func TestAlertRules(t *testing.T) {
 // $RAFTSNAP_TOOLS_DIR (`go install` of promtool from the module proxy does
 // not build). Missing, it fails, unless RAFTSNAP_SKIP_INTEGRATION=1.
 func TestAlertRulesPromtool(t *testing.T) {
+	testkit.Integration(t, "promtool")
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
 		dir := os.Getenv("RAFTSNAP_TOOLS_DIR")
@@ -187,10 +190,7 @@ func TestAlertRulesPromtool(t *testing.T) {
 		}
 		promtool = filepath.Join(dir, "promtool")
 		if _, statErr := os.Stat(promtool); statErr != nil {
-			if os.Getenv("RAFTSNAP_SKIP_INTEGRATION") == "1" {
-				t.Skipf("promtool not found at %s (RAFTSNAP_SKIP_INTEGRATION=1)", promtool)
-			}
-			t.Fatalf("promtool not found on PATH nor at %s: run .ci/build-servers", promtool)
+			testkit.Missing(t, fmt.Sprintf("promtool not found on PATH nor at %s: run .ci/build-servers", promtool))
 		}
 	}
 	out, err := exec.Command(promtool, "check", "rules", rulesFile).CombinedOutput()

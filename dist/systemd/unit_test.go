@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +21,8 @@ import (
 	"time"
 
 	"github.com/raftsnap/raftsnap/client"
+
+	"github.com/raftsnap/raftsnap/internal/testkit"
 )
 
 // maxExposure is the highest `systemd-analyze security` score accepted
@@ -30,38 +31,7 @@ const maxExposure = 2.0
 
 func tool(t *testing.T, name string) string {
 	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s is not installed: install the systemd package (.ci/run does)", name)
-	}
-	return path
-}
-
-// raftsnapBin is the binary built by TestMain, standing in for
-// /usr/bin/raftsnap: verify checks that the unit's commands exist.
-var raftsnapBin string
-
-func TestMain(m *testing.M) { os.Exit(runTests(m)) }
-
-func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "raftsnap-unit-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	raftsnapBin = filepath.Join(dir, "raftsnap")
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	build := exec.Command(goBin, "build", "-o", raftsnapBin, ".")
-	build.Dir = "../.." // the module root
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building raftsnap: %v\n%s", err, out)
-		return 1
-	}
-	return m.Run()
+	return testkit.RequireTool(t, name, "install the systemd package (.ci/run does)")
 }
 
 // unitWithBinary copies raftsnap.service into a scratch directory with
@@ -69,7 +39,9 @@ func runTests(m *testing.M) int {
 func unitWithBinary(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	bin := raftsnapBin
+	// The binary under test stands in for /usr/bin/raftsnap: verify checks
+	// that the unit's commands exist.
+	bin := testkit.Raftsnap(t)
 	unit, err := os.ReadFile("raftsnap.service")
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +202,7 @@ func TestDaemonExitCodes(t *testing.T) {
 		}
 		cmdArgs := slices.Clone(args[1:])
 		cmdArgs[at] = path
-		cmd := exec.Command(raftsnapBin, cmdArgs...)
+		cmd := exec.Command(testkit.Raftsnap(t), cmdArgs...)
 		cmd.Env = append(os.Environ(), "NOTIFY_SOCKET=")
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
@@ -375,13 +347,9 @@ func TestSysusersAndTmpfiles(t *testing.T) {
 		t.Errorf("raftsnap has uid %d, want a system uid (1..999)", uid)
 	}
 
-	if os.Geteuid() != 0 {
-		msg := "systemd-tmpfiles --root must chown the directories, which needs root (CI runs as root); the sysusers part passed"
-		if os.Getenv("RAFTSNAP_SKIP_INTEGRATION") == "1" {
-			t.Skip(msg + " [RAFTSNAP_SKIP_INTEGRATION=1]")
-		}
-		t.Fatal(msg)
-	}
+	// The sysusers part passed; systemd-tmpfiles --root must chown the
+	// directories.
+	testkit.RequireRoot(t, "systemd-tmpfiles --root")
 	if out, err := exec.Command(tmpfiles, "--root="+root, "--create", dirsFile).CombinedOutput(); err != nil {
 		t.Fatalf("systemd-tmpfiles: %v\n%s", err, out)
 	}

@@ -2,15 +2,13 @@ package retention
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current engine")
+	"github.com/raftsnap/raftsnap/internal/testkit/golden"
+)
 
 // t0 is a fixed "now" for the golden files: a Friday.
 var t0 = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
@@ -169,21 +167,7 @@ func renderGolden(t testing.TB, c goldenCase) []byte {
 func TestGolden(t *testing.T) {
 	for _, c := range goldenCases() {
 		t.Run(c.name, func(t *testing.T) {
-			got := renderGolden(t, c)
-			path := filepath.Join("testdata", c.name+".golden")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s differs from the engine's output:\n--- got ---\n%s\n--- want ---\n%s", path, got, want)
-			}
+			golden.Check(t, filepath.Join("testdata", c.name+".golden"), renderGolden(t, c))
 		})
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/raftsnap/raftsnap/internal/testkit/golden"
 )
 
 var replayStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -250,19 +252,7 @@ func TestYearPictureInDocs(t *testing.T) {
 		survivors := replayYear(t, policy, 1<<30, func([]Snapshot, []Snapshot, time.Time) {})
 		fmt.Fprintf(&out, "policy: %s\n%d of 8760 hourly snapshots kept\n\n%s\n", policy, len(survivors), yearPicture(survivors))
 	}
-	golden := filepath.Join("testdata", "year.golden")
-	if *update {
-		if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(out.Bytes(), want) {
-		t.Fatalf("%s differs from the engine:\n%s", golden, out.Bytes())
-	}
+	golden.Check(t, filepath.Join("testdata", "year.golden"), out.Bytes())
 	assertInRetentionDoc(t, "year.golden")
 }
 

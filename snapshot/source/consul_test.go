@@ -2,22 +2,17 @@ package source
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/raftsnap/raftsnap/snapshot/source/testservers"
+	"github.com/raftsnap/raftsnap/internal/testkit"
+	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 )
 
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+var testContext = testkit.Context
 
 func mustNew(t *testing.T, cfg Config) Source {
 	t.Helper()
@@ -29,7 +24,7 @@ func mustNew(t *testing.T, cfg Config) Source {
 }
 
 func TestConsulSaveVerifyRestore(t *testing.T) {
-	consul := testservers.StartConsul(t, testservers.ConsulOptions{})
+	consul := servers.StartConsul(t, servers.ConsulOptions{})
 	ctx := testContext(t)
 	consul.PutKV(t, "app/a", "one")
 	consul.PutKV(t, "app/b", "two")
@@ -83,7 +78,7 @@ func TestConsulSaveVerifyRestore(t *testing.T) {
 }
 
 func TestConsulUnknownDatacenterIsAClearError(t *testing.T) {
-	consul := testservers.StartConsul(t, testservers.ConsulOptions{})
+	consul := servers.StartConsul(t, servers.ConsulOptions{})
 	src := mustNew(t, Config{Kind: Consul, Address: consul.Addr, Datacenter: "nowhere"})
 	_, err := src.Save(testContext(t), &bytes.Buffer{})
 	var srcErr *Error
@@ -97,7 +92,7 @@ func TestConsulUnknownDatacenterIsAClearError(t *testing.T) {
 }
 
 func TestConsulACL(t *testing.T) {
-	consul := testservers.StartConsul(t, testservers.ConsulOptions{ACL: true})
+	consul := servers.StartConsul(t, servers.ConsulOptions{ACL: true})
 	ctx := testContext(t)
 	readOnly := consul.CreateConsulToken(t, "read-only", `acl = "read"
 key_prefix "" { policy = "read" }`)

@@ -5,141 +5,48 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/raftsnap/raftsnap/snapshot/source/testservers"
+	"github.com/raftsnap/raftsnap/internal/testkit"
+	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 )
 
-// faultProxy sits in front of a real server and breaks the response in one
-// of the ways a real server cannot be made to on demand.
-type faultProxy struct {
-	t        *testing.T
-	upstream string
-	fault    string
+// sourceFaults are the ways the kit's proxy breaks a real server's answer
+// for these tests, by name.
+var sourceFaults = map[string]testkit.Fault{
+	"500": {Status: http.StatusInternalServerError, Body: "rpc error making call: leadership lost while committing log\n"},
+	"429": {Status: http.StatusTooManyRequests, Body: "rate limit exceeded\n", Header: map[string]string{"Retry-After": "17"}},
+	"403": {Status: http.StatusForbidden, Body: "ACL token lacks acl:write\n"},
+	"html": {Status: http.StatusBadGateway, Header: map[string]string{"Content-Type": "text/html; charset=utf-8"},
+		Body: "<html>\n<body>" + strings.Repeat("bad gateway ", 400) + "</body></html>"},
+	"stall":                 {Stall: true},
+	"reset-before-response": {Reset: true},
+	"cut-length":            {Cut: testkit.CutClose},
+	"cut-chunked":           {Cut: testkit.CutChunked},
+	"reset-mid-body":        {Cut: testkit.CutReset},
+	"no-digest":             {DropHeaders: []string{"Digest"}},
+	"bad-digest":            {SetHeaders: map[string]string{"Digest": "sha-256=not-base64!"}},
+	"corrupt":               {Corrupt: true},
 }
 
-func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch p.fault {
-	case "500":
-		http.Error(w, "rpc error making call: leadership lost while committing log", http.StatusInternalServerError)
-		return
-	case "429":
-		w.Header().Set("Retry-After", "17")
-		http.Error(w, "rate limit exceeded", http.StatusTooManyRequests)
-		return
-	case "403":
-		http.Error(w, "ACL token lacks acl:write", http.StatusForbidden)
-		return
-	case "html":
-		w.WriteHeader(http.StatusBadGateway)
-		fmt.Fprintf(w, "<html>\n<body>%s</body></html>", strings.Repeat("bad gateway ", 400))
-		return
-	case "stall":
-		<-r.Context().Done()
-		return
-	case "reset-before-response":
-		resetConn(p.t, w)
-		return
-	}
-
-	// Fetch the real answer from the real server.
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, p.upstream+r.URL.RequestURI(), r.Body)
-	if err != nil {
-		p.t.Errorf("proxy: %v", err)
-		return
-	}
-	req.Header = r.Header.Clone()
-	resp, err := (&http.Transport{Proxy: nil, DisableCompression: true}).RoundTrip(req)
-	if err != nil {
-		p.t.Errorf("proxy upstream: %v", err)
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		p.t.Errorf("proxy upstream body: %v", err)
-		return
-	}
-	for name, values := range resp.Header {
-		w.Header()[name] = values
-	}
-	half := body[:len(body)/2]
-	switch p.fault {
-	case "cut-length":
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		w.WriteHeader(resp.StatusCode)
-		_, _ = w.Write(half)
-		closeConn(p.t, w, false)
-	case "cut-chunked":
-		w.Header().Del("Content-Length")
-		w.WriteHeader(resp.StatusCode)
-		_, _ = w.Write(half)
-		w.(http.Flusher).Flush() // commits to chunked encoding
-		closeConn(p.t, w, false)
-	case "reset-mid-body":
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		w.WriteHeader(resp.StatusCode)
-		_, _ = w.Write(half)
-		closeConn(p.t, w, true)
-	case "no-digest", "bad-digest":
-		w.Header().Del("Digest")
-		if p.fault == "bad-digest" {
-			w.Header().Set("Digest", "sha-256=not-base64!")
-		}
-		w.WriteHeader(resp.StatusCode)
-		_, _ = w.Write(body)
-	case "corrupt":
-		body[len(body)/2] ^= 0xff
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		w.WriteHeader(resp.StatusCode)
-		_, _ = w.Write(body)
-	default:
-		p.t.Errorf("unknown fault %q", p.fault)
-	}
-}
-
-// closeConn sends what was written so far and closes the connection,
-// with a TCP reset when reset is set.
-func closeConn(t *testing.T, w http.ResponseWriter, reset bool) {
-	w.(http.Flusher).Flush()
-	conn, buf, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		t.Errorf("hijack: %v", err)
-		return
-	}
-	_ = buf.Flush()
-	if reset {
-		_ = conn.(*net.TCPConn).SetLinger(0)
-	}
-	_ = conn.Close()
-}
-
-func resetConn(t *testing.T, w http.ResponseWriter) {
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		t.Errorf("hijack: %v", err)
-		return
-	}
-	_ = conn.(*net.TCPConn).SetLinger(0)
-	_ = conn.Close()
-}
-
+// startFaultProxy puts the kit's fault proxy, set to the named fault, in
+// front of a real server and returns its URL.
 func startFaultProxy(t *testing.T, upstream, fault string) string {
-	proxy := httptest.NewServer(&faultProxy{t: t, upstream: upstream, fault: fault})
-	t.Cleanup(proxy.Close)
-	return proxy.URL
+	t.Helper()
+	f, ok := sourceFaults[fault]
+	if !ok {
+		t.Fatalf("unknown fault %q", fault)
+	}
+	p := testkit.NewProxy(t, upstream)
+	p.Set(f)
+	return p.URL
 }
 
 func TestSaveFaultsInFrontOfRealConsul(t *testing.T) {
-	consul := testservers.StartConsul(t, testservers.ConsulOptions{})
+	consul := servers.StartConsul(t, servers.ConsulOptions{})
 	consul.PutKV(t, "fault/key", strings.Repeat("x", 64<<10)) // a body worth cutting
 	token := Secret(testToken)
 
@@ -215,7 +122,7 @@ func TestSaveFaultsInFrontOfRealConsul(t *testing.T) {
 }
 
 func TestConnectionRefusedAndTimeout(t *testing.T) {
-	port := testservers.FreePort(t) // nothing listens there any more
+	port := testkit.FreePort(t) // nothing listens there any more
 	addr := fmt.Sprintf("http://127.0.0.1:%d", port)
 	src := mustNew(t, Config{Kind: Consul, Address: addr})
 	_, err := src.Save(testContext(t), &bytes.Buffer{})
@@ -227,7 +134,7 @@ func TestConnectionRefusedAndTimeout(t *testing.T) {
 		t.Fatalf("connection refused must be a transient *Error: %#v", err)
 	}
 
-	consul := testservers.StartConsul(t, testservers.ConsulOptions{})
+	consul := servers.StartConsul(t, servers.ConsulOptions{})
 	stalled := startFaultProxy(t, consul.Addr, "stall")
 	src = mustNew(t, Config{Kind: Consul, Address: stalled, Timeout: 300 * time.Millisecond})
 	_, err = src.Save(testContext(t), &bytes.Buffer{})
@@ -249,7 +156,7 @@ func TestConnectionRefusedAndTimeout(t *testing.T) {
 }
 
 func TestDigestMismatchFromRealNomad(t *testing.T) {
-	nomad := testservers.StartNomad(t)
+	nomad := servers.StartNomad(t)
 	addr := startFaultProxy(t, nomad.Addr, "corrupt")
 	src := mustNew(t, Config{Kind: Nomad, Address: addr})
 	var got bytes.Buffer
@@ -262,7 +169,7 @@ func TestDigestMismatchFromRealNomad(t *testing.T) {
 }
 
 func TestRestoreFaults(t *testing.T) {
-	consul := testservers.StartConsul(t, testservers.ConsulOptions{})
+	consul := servers.StartConsul(t, servers.ConsulOptions{})
 	ctx := testContext(t)
 
 	addr := startFaultProxy(t, consul.Addr, "500")
@@ -292,7 +199,7 @@ func TestRestoreFaults(t *testing.T) {
 }
 
 func TestDigestAbsentOrMalformed(t *testing.T) {
-	nomad := testservers.StartNomad(t)
+	nomad := servers.StartNomad(t)
 	ctx := testContext(t)
 
 	src := mustNew(t, Config{Kind: Nomad, Address: startFaultProxy(t, nomad.Addr, "no-digest")})

@@ -8,21 +8,22 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/raftsnap/raftsnap/snapshot/source/testservers"
+	"github.com/raftsnap/raftsnap/internal/testkit"
+	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 )
 
 // TestTokenNeverInErrorsOrLogs drives every failure path with a token set
 // and prints the errors and the sources every way a caller might: fmt
 // verbs, slog text and JSON, encoding/json.
 func TestTokenNeverInErrorsOrLogs(t *testing.T) {
-	consul := testservers.StartConsul(t, testservers.ConsulOptions{ACL: true})
+	consul := servers.StartConsul(t, servers.ConsulOptions{ACL: true})
 	ctx := testContext(t)
 	token := Secret(testToken)
 	pki := newTestPKI(t)
 
 	sources := []Source{
 		mustNew(t, Config{Kind: Consul, Address: consul.Addr, Token: token}),                                                            // 403 ACL not found
-		mustNew(t, Config{Kind: Consul, Address: fmt.Sprintf("http://127.0.0.1:%d", testservers.FreePort(t)), Token: token}),            // refused
+		mustNew(t, Config{Kind: Consul, Address: fmt.Sprintf("http://127.0.0.1:%d", testkit.FreePort(t)), Token: token}),                // refused
 		mustNew(t, Config{Kind: Consul, Address: startTLSProxy(t, pki, consul.Addr, false), Token: token}),                              // x509
 		mustNew(t, Config{Kind: Consul, Address: startFaultProxy(t, consul.Addr, "cut-length"), Token: Secret(consul.ManagementToken)}), // cut
 		mustNew(t, Config{Kind: Nomad, Address: startFaultProxy(t, consul.Addr, "500"), Token: token}),                                  // 500

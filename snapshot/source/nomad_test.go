@@ -8,11 +8,11 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/raftsnap/raftsnap/snapshot/source/testservers"
+	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 )
 
 func TestNomadSaveVerifyRestore(t *testing.T) {
-	nomad := testservers.StartNomad(t)
+	nomad := servers.StartNomad(t)
 	ctx := testContext(t)
 	putNomadVariable(t, nomad, "raftsnap/probe", "before")
 
@@ -51,7 +51,7 @@ func TestNomadSaveVerifyRestore(t *testing.T) {
 }
 
 func TestNomadUnknownRegion(t *testing.T) {
-	nomad := testservers.StartNomad(t)
+	nomad := servers.StartNomad(t)
 	src := mustNew(t, Config{Kind: Nomad, Address: nomad.Addr, Region: "mars"})
 	_, err := src.Save(testContext(t), &bytes.Buffer{})
 	srcErr := assertStatusError(t, err, http.StatusInternalServerError, false, "No path to region")
@@ -60,13 +60,13 @@ func TestNomadUnknownRegion(t *testing.T) {
 	}
 }
 
-func putNomadVariable(t *testing.T, nomad *testservers.Server, path, value string) {
+func putNomadVariable(t *testing.T, nomad *servers.Server, path, value string) {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"Items": map[string]string{"value": value}})
 	nomad.MustDo(t, http.MethodPut, "/v1/var/"+path, "", body)
 }
 
-func getNomadVariable(t *testing.T, nomad *testservers.Server, path string) string {
+func getNomadVariable(t *testing.T, nomad *servers.Server, path string) string {
 	t.Helper()
 	var v struct{ Items map[string]string }
 	if err := json.Unmarshal(nomad.MustDo(t, http.MethodGet, "/v1/var/"+path, "", nil), &v); err != nil {

@@ -6,31 +6,18 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/raftsnap/raftsnap/daemon/devcluster"
+	"github.com/raftsnap/raftsnap/internal/testkit"
+	"github.com/raftsnap/raftsnap/internal/testkit/raftcluster"
 )
 
 // TestRaftKindAgainstDevCluster runs the raft source against a real
 // 3-node hashicorp/raft cluster whose nodes serve snapshot.NewHandler.
 func TestRaftKindAgainstDevCluster(t *testing.T) {
 	ctx := testContext(t)
-	cluster, err := devcluster.Start(ctx, devcluster.Options{Nodes: 3, Dir: t.TempDir(), Token: testToken})
-	if err != nil {
-		t.Fatalf("starting dev cluster: %v", err)
-	}
-	t.Cleanup(func() { _ = cluster.Close() })
-	leader, err := cluster.Leader(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var follower *devcluster.Node
-	for _, n := range cluster.Nodes() {
-		if n != leader {
-			follower = n
-			break
-		}
-	}
+	cluster := raftcluster.Start(t, devcluster.Options{Nodes: 3, Token: testToken})
+	leader, follower := raftcluster.Leader(t, cluster), raftcluster.Follower(t, cluster)
 	if err := cluster.Put(ctx, "k", "before"); err != nil {
 		t.Fatal(err)
 	}
@@ -87,16 +74,4 @@ func TestRaftKindAgainstDevCluster(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	ctx := testContext(t)
-	ticker := time.NewTicker(10 * time.Millisecond)
-	defer ticker.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting until %s", what)
-		case <-ticker.C:
-		}
-	}
-}
+var waitFor = testkit.Eventually

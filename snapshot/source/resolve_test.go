@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/raftsnap/raftsnap/snapshot/source/testservers"
+	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 )
 
 // envCase is one run of Resolve: the settings given (as by flags or a
@@ -299,7 +299,7 @@ func TestUnixSocketReachesTheServer(t *testing.T) {
 // TestRealConsulOverUnixSocketAndSchemelessAddress saves real snapshots
 // from Consul at the addresses Consul's own CLI takes.
 func TestRealConsulOverUnixSocketAndSchemelessAddress(t *testing.T) {
-	consul := testservers.StartConsul(t, testservers.ConsulOptions{UnixSocket: true})
+	consul := servers.StartConsul(t, servers.ConsulOptions{UnixSocket: true})
 	ctx := testContext(t)
 	for _, addr := range []string{"unix://" + consul.Socket, strings.TrimPrefix(consul.Addr, "http://")} {
 		cfg, err := Config{Kind: Consul}.Resolve(envOf(map[string]string{"CONSUL_HTTP_ADDR": addr}), nil)
@@ -322,7 +322,7 @@ func TestRealConsulOverUnixSocketAndSchemelessAddress(t *testing.T) {
 // TestTLSFromEnvironment: the CA, client certificate, key and server name
 // variables alone are enough to reach Consul behind mutual TLS.
 func TestTLSFromEnvironment(t *testing.T) {
-	consul := testservers.StartConsul(t, testservers.ConsulOptions{})
+	consul := servers.StartConsul(t, servers.ConsulOptions{})
 	pki := newTestPKI(t)
 	ctx := testContext(t)
 	mtlsAddr := startTLSProxy(t, pki, consul.Addr, true)

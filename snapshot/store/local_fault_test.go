@@ -18,59 +18,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/snapshot"
 )
 
 // mountTmpfs mounts a tmpfs of the given size (e.g. "2m") on a fresh
-// directory and unmounts it at cleanup. It needs root; without it the test
-// fails, unless RAFTSNAP_SKIP_INTEGRATION=1 says to skip (loudly).
+// directory and unmounts it at cleanup (testkit.MountTmpfs: it needs root).
 func mountTmpfs(t *testing.T, size string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "mnt")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", dir).CombinedOutput()
-	if err != nil {
-		msg := "mounting a tmpfs (needs root): " + err.Error() + ": " + strings.TrimSpace(string(out))
-		if os.Getenv("RAFTSNAP_SKIP_INTEGRATION") == "1" {
-			t.Skip(msg + " [skipped: RAFTSNAP_SKIP_INTEGRATION=1]")
-		}
-		t.Fatal(msg)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
+	testkit.MountTmpfs(t, dir, size)
 	return dir
-}
-
-func remount(t *testing.T, dir, mode string) {
-	t.Helper()
-	if out, err := exec.Command("mount", "-o", "remount,"+mode, dir).CombinedOutput(); err != nil {
-		t.Fatalf("remount %s %s: %v: %s", mode, dir, err, out)
-	}
-}
-
-// fill writes a file in dir until the file system is full.
-func fill(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("filling %s: %v", dir, err)
-			}
-			return path
-		}
-	}
 }
 
 // mustListExactly lists l and checks that exactly want are listed, each
@@ -144,7 +102,7 @@ func TestFaultDiskFullAtSidecar(t *testing.T) {
 	if _, err := p.Write(data); err != nil {
 		t.Fatal(err)
 	}
-	filler := fill(t, dir)
+	filler := testkit.FillFS(t, dir)
 	_, cerr := p.Commit(context.Background(), Entry{Source: "test", Size: rep.ArchiveBytes, SHA256: rep.ArchiveSHA256, Index: 2, Term: 2, Verified: true})
 	if !errors.Is(cerr, syscall.ENOSPC) || !strings.Contains(cerr.Error(), "sidecar") {
 		t.Fatalf("Commit on a full store: %v, want ENOSPC writing the sidecar", cerr)
@@ -167,7 +125,7 @@ func TestFaultReadOnlyStore(t *testing.T) {
 	dir := mountTmpfs(t, "2m")
 	l := mustOpen(t, dir)
 	good := commit(t, l, "job", 1, time.Now())
-	remount(t, dir, "ro")
+	testkit.Remount(t, dir, "ro")
 	t.Cleanup(func() { exec.Command("mount", "-o", "remount,rw", dir).Run() })
 
 	if _, err := l.Create(context.Background(), "job"); !errors.Is(err, syscall.EROFS) || !strings.Contains(err.Error(), "read-only file system") {
@@ -187,7 +145,7 @@ func TestFaultReadOnlyStore(t *testing.T) {
 	t.Cleanup(func() { l2.Close() })
 	mustListExactly(t, l2, good)
 
-	remount(t, dir, "rw")
+	testkit.Remount(t, dir, "rw")
 	mustListExactly(t, l2, good, commit(t, l2, "job", 2, time.Now()))
 }
 

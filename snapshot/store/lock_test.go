@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/raftsnap/raftsnap/internal/testkit"
 )
 
 // TestHelperHoldStore is not a test: TestSecondProcessIsRefused runs it in
@@ -87,9 +89,7 @@ func TestSymlinkAliasSharesTheStore(t *testing.T) {
 }
 
 func TestCheckDir(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to chown and mount") // the root-only cases; CI runs as root
-	}
+	testkit.RequireRoot(t, "chown directories to another user and mount a read-only file system")
 	me := DirCheck{UID: os.Geteuid(), Write: true}
 	base := t.TempDir()
 	mk := func(name string, mode os.FileMode, uid int) string {
@@ -135,8 +135,8 @@ func TestCheckDir(t *testing.T) {
 
 	t.Run("read-only file system", func(t *testing.T) {
 		mnt := mountTmpfs(t, "1m")
-		remount(t, mnt, "ro")
-		defer remount(t, mnt, "rw")
+		testkit.Remount(t, mnt, "ro")
+		defer testkit.Remount(t, mnt, "rw")
 		if err := CheckDir(mnt, me); err == nil || !strings.Contains(err.Error(), "read-only file system") {
 			t.Fatalf("CheckDir on a read-only mount = %v", err)
 		}

@@ -1,4 +1,4 @@
-package daemon_test
+package e2e
 
 // Access: who can reach the control socket, what the daemon refuses to
 // start on, and that no token ever appears in anything the daemon or the
@@ -12,85 +12,35 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/raftsnap/raftsnap/snapshot/source/testservers"
+	"github.com/raftsnap/raftsnap/internal/testkit"
+	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 )
 
-// otherUser creates a throw-away local user and removes it at cleanup.
-// Creating users needs root; CI runs as root. Elsewhere the test fails
-// (or, with RAFTSNAP_SKIP_INTEGRATION=1, skips saying why): never a quiet pass.
+// otherUser is a throw-away local user (testkit.TempUser: it needs root,
+// as CI has it; elsewhere the test fails, or skips under
+// RAFTSNAP_SKIP_INTEGRATION=1, saying why: never a quiet pass).
 func otherUser(t *testing.T) (name string, uid, gid string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		msg := "creating a second local user needs root (CI runs as root)"
-		if os.Getenv("RAFTSNAP_SKIP_INTEGRATION") == "1" {
-			t.Skip("SKIPPED, NOT PASSED: " + msg + " [RAFTSNAP_SKIP_INTEGRATION=1]")
-		}
-		t.Fatal(msg + "; set RAFTSNAP_SKIP_INTEGRATION=1 to skip it knowingly")
-	}
-	name = fmt.Sprintf("rsacc%d", os.Getpid()%100000)
-	if out, err := exec.Command("useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", "--user-group", name).CombinedOutput(); err != nil {
-		t.Fatalf("useradd %s: %v\n%s", name, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("userdel", name).CombinedOutput(); err != nil {
-			t.Errorf("userdel %s: %v\n%s", name, err, out)
-		}
-	})
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return name, u.Uid, u.Gid
+	name, u, g := testkit.TempUser(t)
+	return name, strconv.Itoa(u), strconv.Itoa(g)
 }
 
 // asUser runs the raftsnap CLI as uid/gid with no supplementary groups. The
 // binary is copied where that user may execute it.
 func asUser(t *testing.T, bin, uid, gid string, args ...string) cliResult {
 	t.Helper()
-	cmd := exec.Command("setpriv", append([]string{"--reuid=" + uid, "--regid=" + gid, "--clear-groups", bin}, args...)...)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if exitErr, ok := err.(*exec.ExitError); ok {
-		code = exitErr.ExitCode()
-	} else if err != nil {
-		t.Fatalf("setpriv: %v", err)
-	}
-	return cliResult{code: code, stdout: stdout.String(), stderr: stderr.String()}
+	return runCLI(t, exec.Command("setpriv", append([]string{"--reuid=" + uid, "--regid=" + gid, "--clear-groups", bin}, args...)...))
 }
 
-func pruneOnlyConfig(t *testing.T, dir, sockpath string) string {
-	t.Helper()
-	path := filepath.Join(dir, "raftsnap.yml")
-	writeFile(t, path, fmt.Sprintf(`global:
-  control: {sockpath: %s}
-jobs:
-  - name: prune
-    type: prune
-    store: {path: %s/store}
-    interval: 1h
-    pruning: {keep: [{last_n: {count: 1}}]}
-`, sockpath, dir), 0o600)
-	return path
-}
-
-func perm(t *testing.T, path string) os.FileMode {
-	t.Helper()
-	fi, err := os.Lstat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi.Mode().Perm()
-}
+var perm = testkit.Perm
 
 // TestSocketAccess: the socket directory is 0700, the socket and its lock
 // 0600; another local user is refused with a clear message and exit 1,
@@ -101,7 +51,7 @@ func TestSocketAccess(t *testing.T) {
 	dir := shortTempDir(t)
 	ctl := filepath.Join(dir, "ctl")
 	d := startDaemon(t, pruneOnlyConfig(t, dir, filepath.Join(ctl, "sock")))
-	for path, want := range map[string]os.FileMode{ctl: 0o700, d.sock: 0o600, d.sock + ".lock": 0o600} {
+	for path, want := range map[string]os.FileMode{ctl: 0o700, d.Sock: 0o600, d.Sock + ".lock": 0o600} {
 		if got := perm(t, path); got != want {
 			t.Errorf("%s: mode %04o, want %04o", path, got, want)
 		}
@@ -109,16 +59,7 @@ func TestSocketAccess(t *testing.T) {
 
 	// A copy of the CLI the other user can execute (the test binary's
 	// directory is private).
-	binDir := shortTempDir(t)
-	if err := os.Chmod(binDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(binDir, "raftsnap")
-	data, err := os.ReadFile(raftsnapBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, bin, string(data), 0o755)
+	bin := binaryIn(t, shortTempDir(t))
 	// The parent temp directory must be traversable, or the test would
 	// only prove that /tmp/rsNNN is private.
 	if err := os.Chmod(dir, 0o711); err != nil {
@@ -133,11 +74,11 @@ func TestSocketAccess(t *testing.T) {
 			if err := os.Chmod(ctl, step.ctlMode); err != nil {
 				t.Fatal(err)
 			}
-			r := asUser(t, bin, uid, gid, "status", "--socket", d.sock)
-			if r.code != 1 || !strings.Contains(r.stderr, "permission denied on "+d.sock) {
-				t.Fatalf("user %s: want exit 1 with %q: %s", name, "permission denied on "+d.sock, r)
+			r := asUser(t, bin, uid, gid, "status", "--socket", d.Sock)
+			if r.code != 1 || !strings.Contains(r.stderr, "permission denied on "+d.Sock) {
+				t.Fatalf("user %s: want exit 1 with %q: %s", name, "permission denied on "+d.Sock, r)
 			}
-			r = asUser(t, bin, uid, gid, "signal", "wakeup", "prune", "--socket", d.sock)
+			r = asUser(t, bin, uid, gid, "signal", "wakeup", "prune", "--socket", d.Sock)
 			if r.code != 1 || !strings.Contains(r.stderr, "permission denied") {
 				t.Fatalf("user %s could signal, or was not told why not: %s", name, r)
 			}
@@ -147,7 +88,7 @@ func TestSocketAccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The owner is still served.
-	if r := mustRS(t, "status", "--socket", d.sock, "--mode", "dump"); !strings.Contains(r.stdout, "prune") {
+	if r := mustRS(t, "status", "--socket", d.Sock, "--mode", "dump"); !strings.Contains(r.stdout, "prune") {
 		t.Fatalf("owner's status: %s", r)
 	}
 }
@@ -167,12 +108,12 @@ func TestDaemonRefusesSharedSocketDirectory(t *testing.T) {
 				t.Fatal(err)
 			}
 			d := spawnDaemon(t, "--config", pruneOnlyConfig(t, dir, filepath.Join(ctl, "sock")))
-			if code := d.exitCode(t, 30*time.Second); code == 0 {
-				t.Fatalf("daemon ran with a %04o socket directory:\n%s", mode, d.output())
+			if code := d.ExitCode(t, 30*time.Second); code == 0 {
+				t.Fatalf("daemon ran with a %04o socket directory:\n%s", mode, d.Output())
 			}
 			want := fmt.Sprintf("control socket directory %s is accessible by group or others (mode %04o)", ctl, mode)
-			if !strings.Contains(d.stderr.String(), want) {
-				t.Fatalf("want %q in:\n%s", want, d.stderr)
+			if !strings.Contains(d.Stderr.String(), want) {
+				t.Fatalf("want %q in:\n%s", want, d.Stderr)
 			}
 			if entries, _ := os.ReadDir(ctl); len(entries) != 0 {
 				t.Fatalf("the refused daemon left files in %s: %v", ctl, entries)
@@ -189,15 +130,15 @@ func TestSecondDaemonRefused(t *testing.T) {
 	config := pruneOnlyConfig(t, dir, filepath.Join(dir, "ctl", "sock"))
 	first := startDaemon(t, config)
 	second := spawnDaemon(t, "--config", config)
-	if code := second.exitCode(t, 30*time.Second); code == 0 {
-		t.Fatalf("a second daemon on %s exited 0:\n%s", first.sock, second.output())
+	if code := second.ExitCode(t, 30*time.Second); code == 0 {
+		t.Fatalf("a second daemon on %s exited 0:\n%s", first.Sock, second.Output())
 	}
-	want := fmt.Sprintf("another raftsnap daemon is using %s (pid %d)", first.sock, first.cmd.Process.Pid)
-	if !strings.Contains(second.stderr.String(), want) {
-		t.Fatalf("want %q in:\n%s", want, second.stderr)
+	want := fmt.Sprintf("another raftsnap daemon is using %s (pid %d)", first.Sock, first.Pid())
+	if !strings.Contains(second.Stderr.String(), want) {
+		t.Fatalf("want %q in:\n%s", want, second.Stderr)
 	}
-	if st := fetchStatus(t, first.sock); st.PID != first.cmd.Process.Pid {
-		t.Fatalf("the socket answers for pid %d, not the first daemon %d", st.PID, first.cmd.Process.Pid)
+	if st := fetchStatus(t, first.Sock); st.PID != first.Pid() {
+		t.Fatalf("the socket answers for pid %d, not the first daemon %d", st.PID, first.Pid())
 	}
 }
 
@@ -235,79 +176,28 @@ func closedAddress(t *testing.T) string {
 	return "http://" + addr
 }
 
-const leakConfig = `global:
-  control: {sockpath: %[1]s/ctl/sock}
-  monitoring: {listen: "127.0.0.1:0"}
-  logging: {level: debug}
-jobs:
-  - name: raft-ok
-    type: snapshot
-    source: {type: raft, address: %[2]s, token_file: %[1]s/raft-token}
-    interval: 1h
-    store: {path: %[1]s/store-raft-ok}
-    pruning: {keep: [{last_n: {count: 5}}]}
-  - name: raft-wrong
-    type: snapshot
-    source: {type: raft, address: %[2]s, token_file: %[1]s/raft-wrong-loose}
-    interval: 1h
-    retries: {max: 1, initial_backoff: 100ms}
-    store: {path: %[1]s/store-raft-wrong}
-    pruning: {keep: [{last_n: {count: 5}}]}
-  - name: raft-down
-    type: snapshot
-    source: {type: raft, address: %[3]s, token_env: RAFTSNAP_LEAK_RAFT}
-    interval: 1h
-    retries: {max: 1, initial_backoff: 100ms}
-    store: {path: %[1]s/store-raft-down}
-    pruning: {keep: [{last_n: {count: 5}}]}
-  - name: consul-wrong
-    type: snapshot
-    source: {type: consul, address: %[4]s, token_file: %[1]s/consul-wrong}
-    interval: 1h
-    retries: {max: 1, initial_backoff: 100ms}
-    store: {path: %[1]s/store-consul-wrong}
-    pruning: {keep: [{last_n: {count: 5}}]}
-  - name: consul-down
-    type: snapshot
-    source: {type: consul, address: %[3]s, token_env: RAFTSNAP_LEAK_CONSUL}
-    interval: 1h
-    retries: {max: 1, initial_backoff: 100ms}
-    store: {path: %[1]s/store-consul-down}
-    pruning: {keep: [{last_n: {count: 5}}]}
-  - name: nomad-denied
-    type: snapshot
-    source: {type: nomad, address: %[5]s, token_file: %[1]s/nomad-token}
-    interval: 1h
-    retries: {max: 1, initial_backoff: 100ms}
-    store: {path: %[1]s/store-nomad}
-    pruning: {keep: [{last_n: {count: 5}}]}
-  - name: nomad-down
-    type: snapshot
-    source: {type: nomad, address: %[3]s, token_env: RAFTSNAP_LEAK_NOMAD}
-    interval: 1h
-    retries: {max: 1, initial_backoff: 100ms}
-    store: {path: %[1]s/store-nomad-down}
-    pruning: {keep: [{last_n: {count: 5}}]}
-  - name: vault-denied
-    type: snapshot
-    source: {type: vault, address: %[6]s, token_env: RAFTSNAP_LEAK_VAULT}
-    interval: 1h
-    retries: {max: 1, initial_backoff: 100ms}
-    store: {path: %[1]s/store-vault}
-    pruning: {keep: [{last_n: {count: 5}}]}
-  - name: vault-down
-    type: snapshot
-    source: {type: vault, address: %[3]s, token_file: %[1]s/vault-token}
-    interval: 1h
-    retries: {max: 1, initial_backoff: 100ms}
-    store: {path: %[1]s/store-vault-down}
-    pruning: {keep: [{last_n: {count: 5}}]}
-  - name: restore-wrong
-    type: restore
-    from_job: raft-ok
-    snapshot: latest
-    target: {type: raft, address: %[7]s, token_file: %[1]s/raft-wrong-loose}
-`
+// leakJobs fail in every way a token could be quoted: %[2]s is a raft
+// cluster, %[3]s a closed address, %[4]s a Consul with ACLs, %[5]s and
+// %[6]s denying stand-ins, %[7]s the restore target. (The jobs that fail
+// get one retry, 100ms later.)
+var leakJobs = []string{
+	`{name: raft-ok, type: snapshot, source: {type: raft, address: %[2]s, token_file: %[1]s/raft-token}, interval: 1h, store: {path: %[1]s/store-raft-ok}, pruning: {keep: [{last_n: {count: 5}}]}}`,
+	leakJob("raft-wrong", `{type: raft, address: %[2]s, token_file: %[1]s/raft-wrong-loose}`, "store-raft-wrong"),
+	leakJob("raft-down", `{type: raft, address: %[3]s, token_env: RAFTSNAP_LEAK_RAFT}`, "store-raft-down"),
+	leakJob("consul-wrong", `{type: consul, address: %[4]s, token_file: %[1]s/consul-wrong}`, "store-consul-wrong"),
+	leakJob("consul-down", `{type: consul, address: %[3]s, token_env: RAFTSNAP_LEAK_CONSUL}`, "store-consul-down"),
+	leakJob("nomad-denied", `{type: nomad, address: %[5]s, token_file: %[1]s/nomad-token}`, "store-nomad"),
+	leakJob("nomad-down", `{type: nomad, address: %[3]s, token_env: RAFTSNAP_LEAK_NOMAD}`, "store-nomad-down"),
+	leakJob("vault-denied", `{type: vault, address: %[6]s, token_env: RAFTSNAP_LEAK_VAULT}`, "store-vault"),
+	leakJob("vault-down", `{type: vault, address: %[3]s, token_file: %[1]s/vault-token}`, "store-vault-down"),
+	`{name: restore-wrong, type: restore, from_job: raft-ok, snapshot: latest, target: {type: raft, address: %[7]s, token_file: %[1]s/raft-wrong-loose}}`,
+}
+
+// leakJob is a snapshot job of source into dir/store that fails.
+func leakJob(name, source, store string) string {
+	return `{name: ` + name + `, type: snapshot, source: ` + source + `, interval: 1h, retries: {max: 1, initial_backoff: 100ms}, store: {path: %[1]s/` +
+		store + `}, pruning: {keep: [{last_n: {count: 5}}]}}`
+}
 
 // TestTokensNeverLeak runs every source kind with tokens from files and
 // from the environment, failing in every way a token could be quoted
@@ -327,7 +217,7 @@ func TestTokensNeverLeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	target := startCluster(t, raftToken)
-	consul := testservers.StartConsul(t, testservers.ConsulOptions{ACL: true})
+	consul := servers.StartConsul(t, servers.ConsulOptions{ACL: true})
 
 	dir := shortTempDir(t)
 	writeFile(t, filepath.Join(dir, "raft-token"), raftToken+"\n", 0o600)
@@ -339,9 +229,9 @@ func TestTokensNeverLeak(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "consul-wrong"), consulWrong+"\n", 0o600)
 	writeFile(t, filepath.Join(dir, "nomad-token"), nomadToken+"\n", 0o600)
 	writeFile(t, filepath.Join(dir, "vault-token"), vaultToken+"\n", 0o600)
-	configPath := filepath.Join(dir, "raftsnap.yml")
-	writeFile(t, configPath, fmt.Sprintf(leakConfig, dir, leader(t, cluster).HTTPAddr, closedAddress(t), consul.Addr,
-		denyingServer(t, http.StatusForbidden), denyingServer(t, http.StatusForbidden), leader(t, target).HTTPAddr), 0o600)
+	configPath := writeConfig(t, dir, `{control: {sockpath: %[1]s/ctl/sock}, monitoring: {listen: "127.0.0.1:0"}, logging: {level: debug}}`, leakJobs,
+		leader(t, cluster).HTTPAddr, closedAddress(t), consul.Addr,
+		denyingServer(t, http.StatusForbidden), denyingServer(t, http.StatusForbidden), leader(t, target).HTTPAddr)
 	env := []string{"RAFTSNAP_LEAK_RAFT=" + raftEnv, "RAFTSNAP_LEAK_CONSUL=" + consulEnv,
 		"RAFTSNAP_LEAK_NOMAD=" + nomadEnv, "RAFTSNAP_LEAK_VAULT=" + vaultEnv}
 	for _, kv := range env {
@@ -364,9 +254,9 @@ func TestTokensNeverLeak(t *testing.T) {
 	}
 
 	d := startDaemon(t, configPath)
-	if !strings.Contains(d.stderr.String(), "token file is readable by group or others; chmod 600 it") ||
-		!strings.Contains(d.stderr.String(), filepath.Join(dir, "raft-wrong-loose")) {
-		t.Errorf("the daemon did not warn about the 0644 token file at start:\n%s", d.stderr)
+	if !strings.Contains(d.Stderr.String(), "token file is readable by group or others; chmod 600 it") ||
+		!strings.Contains(d.Stderr.String(), filepath.Join(dir, "raft-wrong-loose")) {
+		t.Errorf("the daemon did not warn about the 0644 token file at start:\n%s", d.Stderr)
 	}
 
 	wantFailure := map[string]string{
@@ -380,20 +270,20 @@ func TestTokensNeverLeak(t *testing.T) {
 		"vault-down":    "connection refused",
 		"restore-wrong": "401",
 	}
-	if r := rs(t, "signal", "wakeup", "raft-ok", "--wait", "--socket", d.sock); r.code != 0 {
+	if r := rs(t, "signal", "wakeup", "raft-ok", "--wait", "--socket", d.Sock); r.code != 0 {
 		t.Fatalf("raft-ok: %s", r)
 	} else {
 		keep("signal raft-ok", r.stdout+r.stderr)
 	}
 	for name, want := range wantFailure {
-		r := rs(t, "signal", "wakeup", name, "--wait", "--socket", d.sock)
+		r := rs(t, "signal", "wakeup", name, "--wait", "--socket", d.Sock)
 		keep("signal "+name, r.stdout+r.stderr)
 		if r.code != 1 || !strings.Contains(r.stdout+r.stderr, want) {
 			t.Errorf("%s: want exit 1 mentioning %q: %s", name, want, r)
 		}
 	}
 	for _, mode := range []string{"raw", "dump"} {
-		r := mustRS(t, "status", "--mode", mode, "--socket", d.sock)
+		r := mustRS(t, "status", "--mode", mode, "--socket", d.Sock)
 		keep("status "+mode, r.stdout+r.stderr)
 		for name := range wantFailure {
 			if !strings.Contains(r.stdout, name) {
@@ -402,10 +292,10 @@ func TestTokensNeverLeak(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"raft-wrong", "consul-wrong"} {
-		r := rs(t, "status", "--job", name, "--mode", "dump", "--socket", d.sock)
+		r := rs(t, "status", "--job", name, "--mode", "dump", "--socket", d.Sock)
 		keep("status --job "+name, r.stdout+r.stderr)
 	}
-	resp, err := http.Get("http://" + d.metricsAddr + "/metrics")
+	resp, err := http.Get("http://" + d.MetricsAddr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,10 +328,10 @@ func TestTokensNeverLeak(t *testing.T) {
 		return nil
 	})
 
-	d.cmd.Process.Signal(os.Interrupt)
-	d.exitCode(t, 30*time.Second)
-	keep("daemon stdout", d.stdout.String())
-	keep("daemon stderr", d.stderr.String())
+	d.Cmd.Process.Signal(os.Interrupt)
+	d.ExitCode(t, 30*time.Second)
+	keep("daemon stdout", d.Stdout.String())
+	keep("daemon stderr", d.Stderr.String())
 
 	scanned := 0
 	for what, text := range outputs {

@@ -1,4 +1,4 @@
-package daemon_test
+package e2e
 
 import (
 	"fmt"
@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/raftsnap/raftsnap/internal/testkit"
 )
 
 // notifySocket is a real NOTIFY_SOCKET: a unixgram socket whose datagrams
@@ -73,17 +75,7 @@ func (s *notifySocket) await(t *testing.T, line string, timeout time.Duration) s
 // the datagrams of start, watchdog, reload and stop, and the log format.
 func TestDaemonSystemdNotify(t *testing.T) {
 	dir := shortTempDir(t)
-	configPath := filepath.Join(dir, "raftsnap.yml")
-	config := fmt.Sprintf(`global:
-  control: {sockpath: %[1]s/control/sock}
-jobs:
-  - name: p
-    type: prune
-    store: {path: %[1]s/store}
-    interval: 1h
-    pruning: {keep: [{last_n: {count: 1}}]}
-`, dir)
-	writeFile(t, configPath, config, 0o600)
+	configPath := pruneOnlyConfig(t, dir, filepath.Join(dir, "control", "sock"))
 	notify := newNotifySocket(t, dir)
 
 	// systemd connects stderr to the journal and names that stream in
@@ -99,27 +91,14 @@ jobs:
 	}
 	st := info.Sys().(*syscall.Stat_t)
 
-	cmd := exec.Command(raftsnapBin, "daemon", "--config", configPath)
+	cmd := exec.Command(testkit.Raftsnap(t), "daemon", "--config", configPath)
 	cmd.Stderr = logFile
 	cmd.Env = append(os.Environ(),
 		"NOTIFY_SOCKET="+notify.path,
 		"WATCHDOG_USEC=200000", // pings expected every 100 ms
 		fmt.Sprintf("JOURNAL_STREAM=%d:%d", st.Dev, st.Ino),
 		"RAFTSNAP_E2E_CANARY="+envCanary)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() { waitErr = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		select {
-		case <-exited:
-		default:
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
+	d := testkit.StartProcess(t, cmd)
 
 	ready := notify.await(t, "READY=1", 30*time.Second)
 	if !strings.Contains(ready, "STATUS=1 jobs running") {
@@ -132,26 +111,17 @@ jobs:
 	notify.await(t, "WATCHDOG=1", 10*time.Second)
 	notify.await(t, "WATCHDOG=1", 10*time.Second)
 
-	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	d.Signal(t, syscall.SIGHUP)
 	reloading := notify.await(t, "RELOADING=1", 10*time.Second)
 	if !regexp.MustCompile(`(?m)^MONOTONIC_USEC=\d+$`).MatchString(reloading) {
 		t.Errorf("RELOADING=1 without MONOTONIC_USEC: %q", reloading)
 	}
 	notify.await(t, "READY=1", 10*time.Second)
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	d.Signal(t, syscall.SIGTERM)
 	notify.await(t, "STOPPING=1", 10*time.Second)
-	select {
-	case <-exited:
-		if waitErr != nil {
-			t.Fatalf("daemon exited with %v after SIGTERM", waitErr)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("daemon still running 30s after SIGTERM")
+	if code := d.ExitCode(t, 30*time.Second); code != 0 {
+		t.Fatalf("daemon exited %d after SIGTERM", code)
 	}
 
 	logs, err := os.ReadFile(logFile.Name())

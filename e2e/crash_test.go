@@ -1,4 +1,4 @@
-package daemon_test
+package e2e
 
 // Crash tests: the real daemon binary killed with SIGKILL while it writes,
 // prunes and restores, restarted, and the store checked after every kill;
@@ -9,15 +9,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -27,9 +22,8 @@ import (
 	"time"
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
-
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+	"github.com/raftsnap/raftsnap/internal/testkit"
+	"github.com/raftsnap/raftsnap/internal/testkit/daemonproc"
 
 	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/store"
@@ -39,33 +33,13 @@ import (
 // RAFTSNAP_SOAK_KILLS (make soak) raises it.
 const crashKillsCI = 200
 
-const crashConfig = `global:
-  logging: {level: info}
-  control: {sockpath: %[1]s/control/sock}
-  shutdown_timeout: 5s
-jobs:
-  - name: snap
-    type: snapshot
-    source: {type: raft, address: %[2]s}
-    interval: 1s
-    store: {path: %[1]s/store}
-    pruning:
-      keep:
-        - last_n: {count: 4}
-  - name: prune
-    type: prune
-    store: {path: %[1]s/store}
-    interval: 1s
-    owners: [snap]
-    pruning:
-      keep:
-        - last_n: {count: %[4]d}
-  - name: restore
-    type: restore
-    from_job: snap
-    snapshot: latest
-    target: {type: raft, address: %[3]s}
-`
+// crashJobs write, prune and restore through rate-limited proxies: %[2]s
+// in front of the source, %[3]s of the target; %[4]d is crashKeepFloor.
+var crashJobs = []string{
+	`{name: snap, type: snapshot, source: {type: raft, address: %[2]s}, interval: 1s, store: {path: %[1]s/store}, pruning: {keep: [{last_n: {count: 4}}]}}`,
+	`{name: prune, type: prune, store: {path: %[1]s/store}, interval: 1s, owners: [snap], pruning: {keep: [{last_n: {count: %[4]d}}]}}`,
+	`{name: restore, type: restore, from_job: snap, snapshot: latest, target: {type: raft, address: %[3]s}}`,
+}
 
 // crashKeepFloor is the prune job's last_n: once the store has held that
 // many snapshots it must never list fewer, whatever was killed when.
@@ -75,15 +49,7 @@ const crashKeepFloor = 2
 // lands while the run is in progress.
 func postSignal(t *testing.T, sock, jobName string) {
 	t.Helper()
-	body, _ := json.Marshal(controlapi.SignalRequest{Job: jobName, Op: "wakeup"})
-	resp, err := controlClient(sock).Post("http://raftsnap/signal", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatalf("POST /signal %s: %v", jobName, err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST /signal %s: %s", jobName, resp.Status)
-	}
+	daemonAt(sock).Signal(t, jobName, controlapi.OpWakeup, false)
 }
 
 // crashState is what one kill left in the store, read before the restart.
@@ -144,6 +110,10 @@ func newer(a, b store.Entry) bool {
 // kill left are gone and logged, archives left without a sidecar are
 // adopted and logged, and a run of the killed job succeeds.
 func TestCrashKillLoop(t *testing.T) {
+	// The longest test of the package (~100 s of 200 start-kill cycles),
+	// and robust to a busy machine (it asserts invariants, not timings):
+	// the other parallel tests run beside it instead of after it.
+	t.Parallel()
 	kills := crashKillsCI
 	if v := os.Getenv("RAFTSNAP_SOAK_KILLS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -163,8 +133,8 @@ func TestCrashKillLoop(t *testing.T) {
 	}
 	dir := shortTempDir(t)
 	storeDir := filepath.Join(dir, "store")
-	configPath := filepath.Join(dir, "raftsnap.yml")
-	writeFile(t, configPath, fmt.Sprintf(crashConfig, dir, newRateProxy(t, leader(t, source).HTTPAddr, crashRate), newRateProxy(t, leader(t, target).HTTPAddr, crashRate), crashKeepFloor), 0o600)
+	configPath := writeConfig(t, dir, `{logging: {level: info}, control: {sockpath: %[1]s/control/sock}, shutdown_timeout: 5s}`, crashJobs,
+		newRateProxy(t, leader(t, source).HTTPAddr, crashRate), newRateProxy(t, leader(t, target).HTTPAddr, crashRate), crashKeepFloor)
 
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	actions := []string{"snap", "snap", "prune", "restore"} // writes weigh double
@@ -178,7 +148,7 @@ func TestCrashKillLoop(t *testing.T) {
 	start := time.Now()
 	for i := range kills {
 		d := startDaemon(t, configPath)
-		logs := d.stderr.String()
+		logs := d.Stderr.String()
 		// The kill's leftovers were settled by start-up, and it said so.
 		for _, p := range prev.parts {
 			if _, err := os.Stat(filepath.Join(storeDir, p)); err == nil {
@@ -195,18 +165,18 @@ func TestCrashKillLoop(t *testing.T) {
 			adopted++
 		}
 		// The killed job's next run succeeds, and the daemon answers.
-		if r := rs(t, "signal", "wakeup", killedJob, "--wait", "--socket", d.sock); r.code != 0 {
-			t.Fatalf("kill %d: the first %s run after the restart failed: %s\ndaemon log:\n%s", i, killedJob, r, d.stderr)
+		if r := rs(t, "signal", "wakeup", killedJob, "--wait", "--socket", d.Sock); r.code != 0 {
+			t.Fatalf("kill %d: the first %s run after the restart failed: %s\ndaemon log:\n%s", i, killedJob, r, d.Stderr)
 		}
 
 		killedJob = actions[rng.IntN(len(actions))]
 		byAction[killedJob]++
-		postSignal(t, d.sock, killedJob)
+		postSignal(t, d.Sock, killedJob)
 		time.Sleep(time.Duration(rng.IntN(301)) * time.Millisecond) // the random kill point, not a wait
-		if err := d.cmd.Process.Kill(); err != nil {
+		if err := d.Cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}
-		<-d.exited
+		<-d.Exited()
 
 		st := inspectStore(t, storeDir)
 		if len(st.parts) > 0 {
@@ -258,61 +228,33 @@ func TestCrashKillLoop(t *testing.T) {
 // rename that reaches the disk before the data it names would leave a
 // listed file of zeros.
 func TestCrashCommitSyscallOrder(t *testing.T) {
-	stracePath, err := exec.LookPath("strace")
-	if err != nil {
-		t.Fatalf("strace is required (apt-get install strace; .ci/run installs it): %v", err)
-	}
+	stracePath := testkit.RequireTool(t, "strace", "apt-get install strace (.ci/run does)")
 	source := startCluster(t, "")
 	if err := source.Put(context.Background(), "k", randomText(t, 64<<10)); err != nil {
 		t.Fatal(err)
 	}
 	dir := shortTempDir(t)
 	storeDir := filepath.Join(dir, "store")
-	configPath := filepath.Join(dir, "raftsnap.yml")
-	writeFile(t, configPath, fmt.Sprintf(`global:
-  control: {sockpath: %[1]s/control/sock}
-jobs:
-  - name: snap
-    type: snapshot
-    source: {type: raft, address: %[2]s}
-    interval: 1h
-    store: {path: %[1]s/store}
-    pruning: {keep: [{last_n: {count: 5}}]}
-`, dir, leader(t, source).HTTPAddr), 0o600)
+	configPath := writeConfig(t, dir, controlIn, []string{snapJob(5)}, leader(t, source).HTTPAddr)
 	tracePath := filepath.Join(dir, "trace")
 
-	d := &daemonProc{stdout: newNotifyBuffer(), stderr: newNotifyBuffer(), exited: make(chan struct{})}
 	// -y prints the path behind each descriptor, so fsync(7</dir/x.part>)
-	// says what was synced.
-	d.cmd = exec.Command(stracePath, "-f", "-y", "-qq", "-o", tracePath,
+	// says what was synced. strace kills its tracee when it dies.
+	d := daemonproc.Spawn(t, exec.Command(stracePath, "-f", "-y", "-qq", "-o", tracePath,
 		"-e", "trace=openat,fsync,fdatasync,rename,renameat,renameat2",
-		raftsnapBin, "daemon", "--config", configPath)
-	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { d.waitErr = d.cmd.Wait(); close(d.exited) }()
-	t.Cleanup(func() {
-		select {
-		case <-d.exited:
-		default:
-			d.cmd.Process.Kill() // strace kills its tracee when it dies
-			<-d.exited
-		}
-	})
-	m := d.waitOutput(t, d.stderr, startedLine, 60*time.Second)
-	d.sock = m[1]
-	r := mustRS(t, "signal", "wakeup", "snap", "--wait", "--socket", d.sock)
+		testkit.Raftsnap(t), "daemon", "--config", configPath))
+	d.WaitStarted(t, 60*time.Second) // slower under strace
+	r := mustRS(t, "signal", "wakeup", "snap", "--wait", "--socket", d.Sock)
 	name := snapName.FindString(r.stdout)
 	if name == "" {
 		t.Fatalf("wakeup names no snapshot: %s", r)
 	}
 	// Stop the traced daemon cleanly; strace exits with it.
-	daemonPID := fetchStatus(t, d.sock).PID
+	daemonPID := fetchStatus(t, d.Sock).PID
 	if err := interruptProcess(daemonPID); err != nil {
 		t.Fatal(err)
 	}
-	d.exitCode(t, 30*time.Second)
+	d.ExitCode(t, 30*time.Second)
 
 	trace, err := os.ReadFile(tracePath)
 	if err != nil {
@@ -480,137 +422,28 @@ const crashRate = 8 << 20
 // changes a byte. Returns the proxy's URL.
 func newRateProxy(t *testing.T, upstream string, bytesPerSec int) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req, err := http.NewRequestWithContext(r.Context(), r.Method, upstream+r.URL.RequestURI(), &pacedReader{r: r.Body, rate: bytesPerSec, ctx: r.Context()})
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		req.ContentLength = r.ContentLength
-		req.Header = r.Header.Clone()
-		resp, err := http.DefaultTransport.RoundTrip(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(resp.StatusCode)
-		body := &pacedReader{r: resp.Body, rate: bytesPerSec, ctx: r.Context()}
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := body.Read(buf)
-			if n > 0 {
-				if _, werr := w.Write(buf[:n]); werr != nil {
-					return
-				}
-				w.(http.Flusher).Flush()
-			}
-			if err != nil {
-				return
-			}
-		}
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return "http://" + ln.Addr().String()
-}
-
-// pacedReader delivers at most rate bytes per second from r.
-type pacedReader struct {
-	r     io.Reader
-	rate  int
-	ctx   context.Context
-	start time.Time
-	done  int64
-}
-
-func (p *pacedReader) Read(b []byte) (int, error) {
-	if p.start.IsZero() {
-		p.start = time.Now()
-	}
-	if len(b) > 32<<10 {
-		b = b[:32<<10]
-	}
-	// Wait until the bytes already delivered are due: a rate limit, not
-	// synchronisation.
-	due := p.start.Add(time.Duration(float64(p.done) / float64(p.rate) * float64(time.Second)))
-	if wait := time.Until(due); wait > 0 {
-		select {
-		case <-time.After(wait):
-		case <-p.ctx.Done():
-			return 0, p.ctx.Err()
-		}
-	}
-	n, err := p.r.Read(b)
-	p.done += int64(n)
-	return n, err
+	p := testkit.NewProxy(t, upstream)
+	p.Set(testkit.Fault{Rate: bytesPerSec})
+	return p.URL
 }
 
 // --- Faults at the store, seen through the daemon ---------------------------
 
-// storeFaultConfig is one snapshot job (no retry budget hidden: max 3, so a
-// retried permanent error would show as attempts > 1) and its metrics.
-const storeFaultConfig = `global:
-  control: {sockpath: %[1]s/control/sock}
-  monitoring: {listen: "127.0.0.1:0"}
-jobs:
-  - name: snap
-    type: snapshot
-    source: {type: raft, address: %[2]s}
-    interval: 1h
-    retries: {max: 3}
-    store: {path: %[3]s}
-    pruning: {keep: [{last_n: {count: 2}}]}
-`
-
-// mountStoreTmpfs mounts a tmpfs of size on path (created), unmounted at
-// cleanup. It needs root: without it the test fails, unless
-// RAFTSNAP_SKIP_INTEGRATION=1 says to skip (loudly).
-func mountStoreTmpfs(t *testing.T, path, size string) {
-	t.Helper()
-	if err := os.MkdirAll(path, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", path).CombinedOutput()
-	if err != nil {
-		msg := "mounting a tmpfs (needs root): " + err.Error() + ": " + strings.TrimSpace(string(out))
-		if os.Getenv("RAFTSNAP_SKIP_INTEGRATION") == "1" {
-			t.Skip(msg + " [skipped: RAFTSNAP_SKIP_INTEGRATION=1]")
-		}
-		t.Fatal(msg)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", path).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", path, err, out)
-		}
-	})
+// snapJob is a snapshot job named snap of the raft source %[2]s into
+// dir/store, keeping keep.
+func snapJob(keep int) string {
+	return `{name: snap, type: snapshot, source: {type: raft, address: %[2]s}, interval: 1h, store: {path: %[1]s/store}, pruning: {keep: [{last_n: {count: ` +
+		strconv.Itoa(keep) + `}}]}}`
 }
 
-// fillFS writes dir/filler until the file system is full.
-func fillFS(t *testing.T, dir string) string {
+// writeStoreFaultConfig writes path: one snapshot job of the raft source
+// at addr into storeDir (no retry budget hidden: max 3, so a retried
+// permanent error would show as attempts > 1), and its metrics.
+func writeStoreFaultConfig(t *testing.T, path string, mode os.FileMode, addr, storeDir string) {
 	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			if !strings.Contains(err.Error(), "no space left on device") {
-				t.Fatalf("filling %s: %v", dir, err)
-			}
-			return path
-		}
-	}
+	writeConfigFile(t, path, mode, `{control: {sockpath: %[1]s/control/sock}, monitoring: {listen: "127.0.0.1:0"}}`, []string{
+		`{name: snap, type: snapshot, source: {type: raft, address: %[2]s}, interval: 1h, retries: {max: 3}, store: {path: %[3]s}, pruning: {keep: [{last_n: {count: 2}}]}}`,
+	}, addr, storeDir)
 }
 
 // failedWakeup runs `signal wakeup snap --wait`, which must fail with want
@@ -618,11 +451,11 @@ func fillFS(t *testing.T, dir string) string {
 // retried), and returns the job's status.
 func failedWakeup(t *testing.T, d *daemonProc, want string) controlapi.JobStatus {
 	t.Helper()
-	r := rs(t, "signal", "wakeup", "snap", "--wait", "--socket", d.sock)
+	r := rs(t, "signal", "wakeup", "snap", "--wait", "--socket", d.Sock)
 	if r.code == 0 || !strings.Contains(r.stdout+r.stderr, want) {
 		t.Fatalf("wakeup on a faulty store: want a failure saying %q, got %s", want, r)
 	}
-	j := jobStatus(t, fetchStatus(t, d.sock), "snap")
+	j := jobStatus(t, fetchStatus(t, d.Sock), "snap")
 	if j.LastRun == nil || j.LastRun.Result != controlapi.ResultFailure || j.LastRun.Attempts != 1 || !strings.Contains(j.LastRun.Error, want) {
 		t.Fatalf("last run after a store fault: %+v, want one failed attempt saying %q", j.LastRun, want)
 	}
@@ -660,17 +493,7 @@ func checkStoreIntact(t *testing.T, dir string, names ...string) {
 
 func failuresByReason(t *testing.T, d *daemonProc, reason string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + d.metricsAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, _ := metricValue(families["raftsnap_job_failures_total"], map[string]string{"job_name": "snap", "reason": reason})
+	v, _ := metricValue(d.MetricFamilies(t)["raftsnap_job_failures_total"], map[string]string{"job_name": "snap", "reason": reason})
 	return v
 }
 
@@ -688,21 +511,21 @@ func TestStoreFaultFullAndReadOnly(t *testing.T) {
 	}
 	dir := shortTempDir(t)
 	storeDir := filepath.Join(dir, "store")
-	mountStoreTmpfs(t, storeDir, "2m")
+	testkit.MountTmpfs(t, storeDir, "2m")
 	configPath := filepath.Join(dir, "raftsnap.yml")
-	writeFile(t, configPath, fmt.Sprintf(storeFaultConfig, dir, leader(t, source).HTTPAddr, storeDir), 0o600)
+	writeStoreFaultConfig(t, configPath, 0o600, leader(t, source).HTTPAddr, storeDir)
 	d := startDaemon(t, configPath)
-	awaitStatus(t, d.sock, "snap", "the start-up run", func(j controlapi.JobStatus) bool { return j.LastRun != nil })
+	awaitStatus(t, d.Sock, "snap", "the start-up run", func(j controlapi.JobStatus) bool { return j.LastRun != nil })
 	wake := func() string {
 		t.Helper()
-		r := mustRS(t, "signal", "wakeup", "snap", "--wait", "--socket", d.sock)
+		r := mustRS(t, "signal", "wakeup", "snap", "--wait", "--socket", d.Sock)
 		return snapName.FindString(r.stdout)
 	}
 	first, second := wake(), wake()
 	checkStoreIntact(t, storeDir, first, second)
 
 	t.Run("disk full", func(t *testing.T) {
-		filler := fillFS(t, storeDir)
+		filler := testkit.FillFS(t, storeDir)
 		failedWakeup(t, d, "no space left on device")
 		if n := failuresByReason(t, d, "store_full"); n != 1 {
 			t.Errorf("raftsnap_job_failures_total{reason=store_full} = %v, want 1", n)
@@ -723,24 +546,21 @@ func TestStoreFaultFullAndReadOnly(t *testing.T) {
 		for _, e := range entries {
 			names = append(names, e.Name)
 		}
-		if out, err := exec.Command("mount", "-o", "remount,ro", storeDir).CombinedOutput(); err != nil {
-			t.Fatalf("remount ro: %v: %s", err, out)
-		}
+		testkit.Remount(t, storeDir, "ro")
+		// Writable again for the unmount, if the test stops early.
 		t.Cleanup(func() { exec.Command("mount", "-o", "remount,rw", storeDir).Run() })
 		failedWakeup(t, d, "read-only file system")
 		if n := failuresByReason(t, d, "store_io"); n != 1 {
 			t.Errorf("raftsnap_job_failures_total{reason=store_io} = %v, want 1", n)
 		}
 		checkStoreIntact(t, storeDir, names...)
-		if out, err := exec.Command("mount", "-o", "remount,rw", storeDir).CombinedOutput(); err != nil {
-			t.Fatalf("remount rw: %v: %s", err, out)
-		}
+		testkit.Remount(t, storeDir, "rw")
 		if wake() == "" {
 			t.Fatal("the run after the store became writable again names no snapshot")
 		}
 	})
-	if st := fetchStatus(t, d.sock); st.PID != d.cmd.Process.Pid {
-		t.Fatalf("control socket answered by pid %d, want %d", st.PID, d.cmd.Process.Pid)
+	if st := fetchStatus(t, d.Sock); st.PID != d.Pid() {
+		t.Fatalf("control socket answered by pid %d, want %d", st.PID, d.Pid())
 	}
 }
 
@@ -751,43 +571,17 @@ func TestStoreFaultPathIsAFile(t *testing.T) {
 	storePath := filepath.Join(dir, "store")
 	writeFile(t, storePath, "not a directory", 0o600)
 	configPath := filepath.Join(dir, "raftsnap.yml")
-	writeFile(t, configPath, fmt.Sprintf(storeFaultConfig, dir, "http://127.0.0.1:1", storePath), 0o600)
+	writeStoreFaultConfig(t, configPath, 0o600, "http://127.0.0.1:1", storePath)
 	d := spawnDaemon(t, "--config", configPath)
-	if code := d.exitCode(t, 30*time.Second); code == 0 {
-		t.Fatalf("daemon started with a store path that is a file:\n%s", d.output())
+	if code := d.ExitCode(t, 30*time.Second); code == 0 {
+		t.Fatalf("daemon started with a store path that is a file:\n%s", d.Output())
 	}
-	if msg := d.stderr.String(); !strings.Contains(msg, storePath) || !strings.Contains(msg, "is not a directory") {
+	if msg := d.Stderr.String(); !strings.Contains(msg, storePath) || !strings.Contains(msg, "is not a directory") {
 		t.Fatalf("start-up error does not say the store %s is not a directory:\n%s", storePath, msg)
 	}
 	if data, err := os.ReadFile(storePath); err != nil || string(data) != "not a directory" {
 		t.Fatalf("the file named as store was changed: %q %v", data, err)
 	}
-}
-
-// testUser creates a system user for the test and removes it at cleanup.
-// Permission errors cannot happen to root, so the daemon runs as this user.
-func testUser(t *testing.T) (name string, uid, gid uint32) {
-	t.Helper()
-	name = fmt.Sprintf("rs-test-%d", rand.IntN(1_000_000))
-	if out, err := exec.Command("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name).CombinedOutput(); err != nil {
-		msg := "creating a test user (needs root and useradd): " + err.Error() + ": " + strings.TrimSpace(string(out))
-		if os.Getenv("RAFTSNAP_SKIP_INTEGRATION") == "1" {
-			t.Skip(msg + " [skipped: RAFTSNAP_SKIP_INTEGRATION=1]")
-		}
-		t.Fatal(msg)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("userdel", name).CombinedOutput(); err != nil {
-			t.Errorf("userdel %s: %v: %s", name, err, out)
-		}
-	})
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, _ := strconv.Atoi(u.Uid)
-	g, _ := strconv.Atoi(u.Gid)
-	return name, uint32(id), uint32(g)
 }
 
 // TestStoreFaultPermissionDenied runs the daemon as an unprivileged user.
@@ -796,21 +590,16 @@ func testUser(t *testing.T) (name string, uid, gid uint32) {
 // the run once (EACCES is not retried), keeps what is stored, and the next
 // run succeeds once the mode is restored.
 func TestStoreFaultPermissionDenied(t *testing.T) {
-	_, uid, gid := testUser(t)
+	// Permission errors cannot happen to root, so the daemon runs as this
+	// user.
+	_, u, g := testkit.TempUser(t)
+	uid, gid := uint32(u), uint32(g)
 	source := startCluster(t, "")
 	if err := source.Put(context.Background(), "k", randomText(t, 16<<10)); err != nil {
 		t.Fatal(err)
 	}
 	dir := shortTempDir(t)
-	if err := os.Chmod(dir, 0o755); err != nil { // the user must reach its files
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "raftsnap")
-	data, err := os.ReadFile(raftsnapBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, bin, string(data), 0o755)
+	bin := binaryIn(t, dir) // dir 0755 too: the user must reach its files
 	control := filepath.Join(dir, "control")
 	if err := os.Mkdir(control, 0o700); err != nil {
 		t.Fatal(err)
@@ -819,42 +608,28 @@ func TestStoreFaultPermissionDenied(t *testing.T) {
 		t.Fatal(err)
 	}
 	spawnAsUser := func(configPath string) *daemonProc {
-		d := &daemonProc{stdout: newNotifyBuffer(), stderr: newNotifyBuffer(), exited: make(chan struct{})}
-		d.cmd = exec.Command(bin, "daemon", "--config", configPath)
-		d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
-		d.cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent"}
-		d.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
-		if err := d.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { d.waitErr = d.cmd.Wait(); close(d.exited) }()
-		t.Cleanup(func() {
-			select {
-			case <-d.exited:
-			default:
-				d.cmd.Process.Kill()
-				<-d.exited
-			}
-			if t.Failed() {
-				t.Logf("daemon output:\n%s", d.output())
-			}
-		})
-		return d
+		cmd := exec.Command(bin, "daemon", "--config", configPath)
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent"}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
+		return daemonproc.Spawn(t, cmd)
 	}
 	addr := leader(t, source).HTTPAddr
 
-	t.Run("store directory not readable at start", func(t *testing.T) {
+	// A store another user owns is refused when the configuration loads
+	// (issue 12: another user could plant snapshots in it), so the
+	// daemon does not start, exits 2 and names the store and the owner.
+	t.Run("store directory of another user at start", func(t *testing.T) {
 		storeDir := filepath.Join(dir, "root-store")
 		if err := os.Mkdir(storeDir, 0o700); err != nil { // root's
 			t.Fatal(err)
 		}
 		configPath := filepath.Join(dir, "root-store.yml")
-		writeFile(t, configPath, fmt.Sprintf(storeFaultConfig, dir, addr, storeDir), 0o644)
+		writeStoreFaultConfig(t, configPath, 0o644, addr, storeDir)
 		d := spawnAsUser(configPath)
-		if code := d.exitCode(t, 30*time.Second); code == 0 {
-			t.Fatalf("daemon started on a store it cannot read:\n%s", d.output())
+		if code := d.ExitCode(t, 30*time.Second); code != 2 {
+			t.Fatalf("daemon on a store root owns exited %d, want 2 (invalid configuration):\n%s", code, d.Output())
 		}
-		if msg := d.stderr.String(); !strings.Contains(msg, storeDir) || !strings.Contains(msg, "permission denied") {
+		if msg := d.Stderr.String(); !strings.Contains(msg, storeDir) || !strings.Contains(msg, "is owned by uid 0 (root)") {
 			t.Fatalf("start-up error does not name the store %s and the cause:\n%s", storeDir, msg)
 		}
 	})
@@ -868,11 +643,10 @@ func TestStoreFaultPermissionDenied(t *testing.T) {
 			t.Fatal(err)
 		}
 		configPath := filepath.Join(dir, "user-store.yml")
-		writeFile(t, configPath, fmt.Sprintf(storeFaultConfig, dir, addr, storeDir), 0o644)
+		writeStoreFaultConfig(t, configPath, 0o644, addr, storeDir)
 		d := spawnAsUser(configPath)
-		m := d.waitOutput(t, d.stderr, startedLine, 30*time.Second)
-		d.sock, d.metricsAddr = m[1], m[2]
-		j := awaitStatus(t, d.sock, "snap", "the start-up run", func(j controlapi.JobStatus) bool { return j.LastRun != nil })
+		d.WaitStarted(t, daemonproc.StartTimeout)
+		j := awaitStatus(t, d.Sock, "snap", "the start-up run", func(j controlapi.JobStatus) bool { return j.LastRun != nil })
 		if j.LastRun.Result != controlapi.ResultSuccess {
 			t.Fatalf("start-up run as an unprivileged user failed: %+v", j.LastRun)
 		}
@@ -888,7 +662,7 @@ func TestStoreFaultPermissionDenied(t *testing.T) {
 		if err := os.Chmod(storeDir, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		mustRS(t, "signal", "wakeup", "snap", "--wait", "--socket", d.sock)
+		mustRS(t, "signal", "wakeup", "snap", "--wait", "--socket", d.Sock)
 	})
 }
 
@@ -907,36 +681,22 @@ func TestStoreFaultDamagedStoreAtStart(t *testing.T) {
 	}
 	dir := shortTempDir(t)
 	storeDir := filepath.Join(dir, "store")
-	configPath := filepath.Join(dir, "raftsnap.yml")
-	writeFile(t, configPath, fmt.Sprintf(`global:
-  control: {sockpath: %[1]s/control/sock}
-jobs:
-  - name: snap
-    type: snapshot
-    source: {type: raft, address: %[2]s}
-    interval: 1h
-    store: {path: %[1]s/store}
-    pruning: {keep: [{last_n: {count: 10}}]}
-  - name: prune
-    type: prune
-    store: {path: %[1]s/store}
-    interval: 1h
-    owners: [snap]
-    pruning: {keep: [{last_n: {count: 1}}]}
-`, dir, leader(t, source).HTTPAddr), 0o600)
+	configPath := writeConfig(t, dir, controlIn, []string{snapJob(10),
+		`{name: prune, type: prune, store: {path: %[1]s/store}, interval: 1h, owners: [snap], pruning: {keep: [{last_n: {count: 1}}]}}`,
+	}, leader(t, source).HTTPAddr)
 
 	d := startDaemon(t, configPath)
-	awaitStatus(t, d.sock, "snap", "the start-up run", func(j controlapi.JobStatus) bool { return j.LastRun != nil })
+	awaitStatus(t, d.Sock, "snap", "the start-up run", func(j controlapi.JobStatus) bool { return j.LastRun != nil })
 	for i := range 3 {
 		if err := source.Put(ctx, fmt.Sprintf("k%d", i), randomText(t, 4<<10)); err != nil {
 			t.Fatal(err)
 		}
-		mustRS(t, "signal", "wakeup", "snap", "--wait", "--socket", d.sock)
+		mustRS(t, "signal", "wakeup", "snap", "--wait", "--socket", d.Sock)
 	}
-	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := d.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	d.exitCode(t, 30*time.Second)
+	d.ExitCode(t, 30*time.Second)
 	entries := storedSnapshots(t, storeDir) // newest first
 	if len(entries) != 4 {
 		t.Fatalf("want 4 snapshots to damage, have %d", len(entries))
@@ -960,7 +720,7 @@ jobs:
 	before := snapshotFiles()
 
 	d = startDaemon(t, configPath)
-	logs := d.stderr.String()
+	logs := d.Stderr.String()
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`adopted archive left without a sidecar.* file=` + regexp.QuoteMeta(orphan.Name)),
 		regexp.MustCompile(`archive without sidecar fails verification: moved aside.* file=` + regexp.QuoteMeta(truncated.Name)),
@@ -969,13 +729,13 @@ jobs:
 			t.Errorf("start-up log lacks %q:\n%s", want, logs)
 		}
 	}
-	mustRS(t, "signal", "wakeup", "prune", "--wait", "--socket", d.sock)
-	p := jobStatus(t, fetchStatus(t, d.sock), "prune").LastRun.Pruning
+	mustRS(t, "signal", "wakeup", "prune", "--wait", "--socket", d.Sock)
+	p := jobStatus(t, fetchStatus(t, d.Sock), "prune").LastRun.Pruning
 	if p == nil || p.Foreign != 3 { // corrupt, .rejected, notes.txt
 		t.Fatalf("pruning summary %+v, want 3 foreign files reported", p)
 	}
-	if !regexp.MustCompile(`store file that cannot be trusted.* file=` + regexp.QuoteMeta(corrupt.Name) + `.* problem=`).MatchString(d.stderr.String()) {
-		t.Errorf("pruning did not name the entry with a corrupt sidecar:\n%s", d.stderr)
+	if !regexp.MustCompile(`store file that cannot be trusted.* file=` + regexp.QuoteMeta(corrupt.Name) + `.* problem=`).MatchString(d.Stderr.String()) {
+		t.Errorf("pruning did not name the entry with a corrupt sidecar:\n%s", d.Stderr)
 	}
 	after := snapshotFiles()
 	for path, data := range before {
@@ -993,14 +753,4 @@ jobs:
 	if _, err := snapshot.VerifyFile(t.Context(), left[0].Path, snapshot.VerifyOptions{}); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// listReadOnly lists a store without changing it, as a running daemon may
-// be writing to it.
-func listReadOnly(dir string) ([]store.Entry, []store.Foreign, error) {
-	st, err := store.OpenReadOnly(dir)
-	if err != nil {
-		return nil, nil, err
-	}
-	return st.List(context.Background())
 }

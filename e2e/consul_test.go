@@ -1,50 +1,34 @@
-package daemon_test
+package e2e
 
 import (
-	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 	"github.com/raftsnap/raftsnap/snapshot"
-	"github.com/raftsnap/raftsnap/snapshot/source/testservers"
 )
 
-const consulConfig = `global:
-  control: {sockpath: %[1]s/control/sock}
-jobs:
-  - name: consul-main
-    type: snapshot
-    source: {type: consul, address: %[2]s, token_file: %[1]s/consul.token}
-    interval: 1h
-    store: {path: %[1]s/store}
-    pruning:
-      keep:
-        - last_n: {count: 10}
-  - name: consul-rollback
-    type: restore
-    from_job: consul-main
-    snapshot: latest
-    allow_overwrite: true
-    target: {type: consul, address: %[2]s, token_file: %[1]s/consul.token}
-`
+// consulJobs snapshot the Consul at %[2]s and restore into it.
+var consulJobs = []string{
+	`{name: consul-main, type: snapshot, source: {type: consul, address: %[2]s, token_file: %[1]s/consul.token}, interval: 1h, store: {path: %[1]s/store}, pruning: {keep: [{last_n: {count: 10}}]}}`,
+	`{name: consul-rollback, type: restore, from_job: consul-main, snapshot: latest, allow_overwrite: true, target: {type: consul, address: %[2]s, token_file: %[1]s/consul.token}}`,
+}
 
 // TestDaemonAgainstConsul: the daemon snapshots a real Consul server (with
 // ACLs, so the token file is used), records Consul's headers, and its
 // restore job rolls the KV store back to the snapshot.
 func TestDaemonAgainstConsul(t *testing.T) {
-	consul := testservers.StartConsul(t, testservers.ConsulOptions{ACL: true})
+	consul := servers.StartConsul(t, servers.ConsulOptions{ACL: true})
 	consul.PutKV(t, "app/config", "v1")
 
 	dir := shortTempDir(t)
 	writeFile(t, filepath.Join(dir, "consul.token"), consul.ManagementToken+"\n", 0o600)
-	configPath := filepath.Join(dir, "raftsnap.yml")
-	writeFile(t, configPath, fmt.Sprintf(consulConfig, dir, consul.Addr), 0o600)
-	d := startDaemon(t, configPath)
+	d := startDaemon(t, writeConfig(t, dir, controlIn, consulJobs, consul.Addr))
 	var outputs []string
 
-	r := rs(t, "signal", "wakeup", "consul-main", "--wait", "--socket", d.sock)
+	r := rs(t, "signal", "wakeup", "consul-main", "--wait", "--socket", d.Sock)
 	outputs = append(outputs, r.stdout, r.stderr)
 	if r.code != 0 {
 		t.Fatalf("signal wakeup consul-main --wait: %s", r)
@@ -73,7 +57,7 @@ func TestDaemonAgainstConsul(t *testing.T) {
 	// Change the data after the snapshot; the restore job brings it back.
 	consul.PutKV(t, "app/config", "v2")
 	consul.PutKV(t, "app/extra", "added later")
-	r = rs(t, "signal", "wakeup", "consul-rollback", "--wait", "--socket", d.sock)
+	r = rs(t, "signal", "wakeup", "consul-rollback", "--wait", "--socket", d.Sock)
 	outputs = append(outputs, r.stdout, r.stderr)
 	if r.code != 0 {
 		t.Fatalf("signal wakeup consul-rollback --wait: %s", r)
@@ -88,8 +72,8 @@ func TestDaemonAgainstConsul(t *testing.T) {
 		t.Error("after the restore app/extra, written after the snapshot, still exists")
 	}
 
-	st := mustRS(t, "status", "--mode", "raw", "--socket", d.sock)
-	outputs = append(outputs, st.stdout, d.output())
+	st := mustRS(t, "status", "--mode", "raw", "--socket", d.Sock)
+	outputs = append(outputs, st.stdout, d.Output())
 	for _, text := range outputs {
 		if strings.Contains(text, consul.ManagementToken) {
 			t.Fatalf("the Consul token leaked into:\n%s", text)

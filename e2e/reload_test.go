@@ -1,11 +1,8 @@
-package daemon_test
+package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -15,78 +12,27 @@ import (
 	"time"
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
-
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
-const reloadConfigBefore = `global:
-  control: {sockpath: %[1]s/control/sock}
-  monitoring: {listen: "127.0.0.1:0"}
-  shutdown_timeout: 5s
-jobs:
-  - name: keep
-    type: prune
-    store: {path: %[1]s/store}
-    interval: 1h
-    pruning: {keep: [{last_n: {count: 5}}]}
-  - name: slow
-    type: snapshot
-    source: {type: raft, address: %[2]s, token_file: %[1]s/token}
-    interval: 1h
-    retries: {max: 0}
-    store: {path: %[1]s/slowstore}
-    pruning: {keep: [{last_n: {count: 10}}]}
-  - name: drop
-    type: prune
-    store: {path: %[1]s/store}
-    interval: 1h
-    pruning: {keep: [{last_n: {count: 3}}]}
-`
+const (
+	reloadGlobal = `{control: {sockpath: %[1]s/%[3]s/sock}, monitoring: {listen: "127.0.0.1:0"}, shutdown_timeout: 5s}`
+	reloadKeep   = `{name: keep, type: prune, store: {path: %[1]s/store}, interval: 1h, pruning: {keep: [{last_n: {count: 5}}]}}`
+	reloadSlow   = `{name: slow, type: snapshot, source: {type: raft, address: %[2]s, token_file: %[1]s/token}, interval: %[4]s, retries: {max: 0}, store: {path: %[1]s/slowstore}, pruning: {keep: [{last_n: {count: 10}}]}}`
+)
 
-// After: keep is byte-for-byte the same, slow has a new interval, drop is
-// gone, added is new; sockpath changes too, which needs a restart.
-const reloadConfigAfter = `global:
-  control: {sockpath: %[1]s/elsewhere/sock}
-  monitoring: {listen: "127.0.0.1:0"}
-  shutdown_timeout: 5s
-jobs:
-  - name: keep
-    type: prune
-    store: {path: %[1]s/store}
-    interval: 1h
-    pruning: {keep: [{last_n: {count: 5}}]}
-  - name: slow
-    type: snapshot
-    source: {type: raft, address: %[2]s, token_file: %[1]s/token}
-    interval: 2h
-    retries: {max: 0}
-    store: {path: %[1]s/slowstore}
-    pruning: {keep: [{last_n: {count: 10}}]}
-  - name: added
-    type: prune
-    store: {path: %[1]s/store}
-    interval: 1h
-    pruning: {keep: [{last_n: {count: 7}}]}
-`
-
-// The broken file: line 9 has an interval that is not a duration.
-const reloadConfigBroken = `global:
-  control: {sockpath: %[1]s/control/sock}
-  monitoring: {listen: "127.0.0.1:0"}
-jobs:
-  - name: keep
-    type: prune
-    store: {path: %[1]s/store}
-    pruning: {keep: [{last_n: {count: 5}}]}
-    interval: five minutes
-  - name: newcomer
-    type: prune
-    store: {path: %[1]s/store}
-    interval: 1h
-    pruning: {keep: [{last_n: {count: 1}}]}
-`
+// Before: keep, slow (every hour) and drop. After: keep is byte-for-byte
+// the same, slow has a new interval, drop is gone, added is new; sockpath
+// changes too, which needs a restart. Broken: line 3 (keep) has an
+// interval that is not a duration, and a newcomer follows.
+var (
+	reloadBefore = []string{reloadKeep, reloadSlow,
+		`{name: drop, type: prune, store: {path: %[1]s/store}, interval: 1h, pruning: {keep: [{last_n: {count: 3}}]}}`}
+	reloadAfter = []string{reloadKeep, reloadSlow,
+		`{name: added, type: prune, store: {path: %[1]s/store}, interval: 1h, pruning: {keep: [{last_n: {count: 7}}]}}`}
+	reloadBroken = []string{
+		`{name: keep, type: prune, store: {path: %[1]s/store}, pruning: {keep: [{last_n: {count: 5}}]}, interval: five minutes}`,
+		`{name: newcomer, type: prune, store: {path: %[1]s/store}, interval: 1h, pruning: {keep: [{last_n: {count: 1}}]}}`}
+)
 
 var (
 	reloadedLine     = regexp.MustCompile(`msg="configuration reloaded".*added=(\S*) changed=(\S*) removed=(\S*) unchanged=(\d+)`)
@@ -109,9 +55,9 @@ func TestDaemonReloadOnSIGHUP(t *testing.T) {
 	dir := shortTempDir(t)
 	writeFile(t, filepath.Join(dir, "token"), token+"\n", 0o600)
 	configPath := filepath.Join(dir, "raftsnap.yml")
-	writeFile(t, configPath, fmt.Sprintf(reloadConfigBefore, dir, proxy.url), 0o600)
+	writeConfig(t, dir, reloadGlobal, reloadBefore, proxy, "control", "1h")
 	d := startDaemon(t, configPath)
-	sock := d.sock
+	sock := d.Sock
 
 	// keep gets a history to prove it survives; slow is mid-download.
 	mustRS(t, "signal", "wakeup", "keep", "--wait", "--socket", sock)
@@ -126,20 +72,20 @@ func TestDaemonReloadOnSIGHUP(t *testing.T) {
 	if len(partsBefore) == 0 {
 		t.Fatal("no temp file while slow downloads")
 	}
-	if v := scrapeMetric(t, d.metricsAddr, "raftsnap_config_last_reload_successful", nil); v != 1 {
+	if v := scrapeMetric(t, d, "raftsnap_config_last_reload_successful", nil); v != 1 {
 		t.Errorf("raftsnap_config_last_reload_successful at start = %v, want 1", v)
 	}
 
-	writeFile(t, configPath, fmt.Sprintf(reloadConfigAfter, dir, proxy.url), 0o600)
-	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	writeConfig(t, dir, reloadGlobal, reloadAfter, proxy, "elsewhere", "2h")
+	if err := d.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	m := d.waitOutput(t, d.stderr, reloadedLine, 30*time.Second)
+	m := d.WaitOutput(t, d.Stderr, reloadedLine, 30*time.Second)
 	if m[1] != "added" || m[2] != "slow" || m[3] != "drop" || m[4] != "1" {
 		t.Errorf("reload log line: added=%q changed=%q removed=%q unchanged=%s; want added, slow, drop, 1", m[1], m[2], m[3], m[4])
 	}
-	if !strings.Contains(d.stderr.String(), "global.control.sockpath changed; it takes effect only after a restart") {
-		t.Errorf("no warning that the socket path needs a restart:\n%s", d.stderr)
+	if !strings.Contains(d.Stderr.String(), "global.control.sockpath changed; it takes effect only after a restart") {
+		t.Errorf("no warning that the socket path needs a restart:\n%s", d.Stderr)
 	}
 
 	st := rawStatus(t, sock)
@@ -155,8 +101,8 @@ func TestDaemonReloadOnSIGHUP(t *testing.T) {
 	if slow := jobStatus(t, st, "slow"); len(slow.History) != 0 {
 		t.Errorf("the changed job kept the old job's history: %+v", slow.History)
 	}
-	if !regexp.MustCompile(`msg="run finished" job=slow run=\S+ result=canceled .*err="canceled: the job is stopping"`).MatchString(d.stderr.String()) {
-		t.Errorf("no canceled run of the changed job in the log:\n%s", d.stderr)
+	if !regexp.MustCompile(`msg="run finished" job=slow run=\S+ result=canceled .*err="canceled: the job is stopping"`).MatchString(d.Stderr.String()) {
+		t.Errorf("no canceled run of the changed job in the log:\n%s", d.Stderr)
 	}
 	for _, part := range partFiles(t, slowStore) {
 		if slices.Contains(partsBefore, part) {
@@ -167,26 +113,26 @@ func TestDaemonReloadOnSIGHUP(t *testing.T) {
 		!slices.Contains(c.LastReloadWarnings, "global.control.sockpath changed: needs a restart") {
 		t.Errorf("status config block after a good reload: %+v", c)
 	}
-	if v := scrapeMetric(t, d.metricsAddr, "raftsnap_config_last_reload_successful", nil); v != 1 {
+	if v := scrapeMetric(t, d, "raftsnap_config_last_reload_successful", nil); v != 1 {
 		t.Errorf("raftsnap_config_last_reload_successful = %v after a good reload, want 1", v)
 	}
-	if v := scrapeMetric(t, d.metricsAddr, "raftsnap_config_last_reload_success_timestamp_seconds", nil); v < float64(st.Config.LoadedAt.Unix()) {
+	if v := scrapeMetric(t, d, "raftsnap_config_last_reload_success_timestamp_seconds", nil); v < float64(st.Config.LoadedAt.Unix()) {
 		t.Errorf("reload success timestamp %v is before the reload at %v", v, st.Config.LoadedAt)
 	}
-	if _, ok := metricFamilies(t, d.metricsAddr)["raftsnap_job_failures_total"]; !ok {
+	if _, ok := d.MetricFamilies(t)["raftsnap_job_failures_total"]; !ok {
 		t.Fatal("no raftsnap_job_failures_total family")
-	} else if hasSeries(t, d.metricsAddr, "raftsnap_job_failures_total", map[string]string{"job_name": "drop"}) {
+	} else if hasSeries(t, d, "raftsnap_job_failures_total", map[string]string{"job_name": "drop"}) {
 		t.Error("the removed job's series are still exported")
 	}
 	// The new jobs answer signals at once.
 	mustRS(t, "signal", "wakeup", "added", "--wait", "--socket", sock)
 
 	// A broken file is refused; everything keeps running as it was.
-	writeFile(t, configPath, fmt.Sprintf(reloadConfigBroken, dir), 0o600)
-	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	writeConfig(t, dir, reloadGlobal, reloadBroken, "", "control")
+	if err := d.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	d.waitOutput(t, d.stderr, reloadFailedLine, 30*time.Second)
+	d.WaitOutput(t, d.Stderr, reloadFailedLine, 30*time.Second)
 	st = rawStatus(t, sock)
 	if got, want := jobNames(st), []string{"keep", "slow", "added"}; !slices.Equal(got, want) {
 		t.Errorf("jobs after a refused reload %v, want the old ones %v", got, want)
@@ -195,21 +141,21 @@ func TestDaemonReloadOnSIGHUP(t *testing.T) {
 	if c == nil || c.LastReloadSuccessful == nil || *c.LastReloadSuccessful {
 		t.Fatalf("status config block after a refused reload: %+v", c)
 	}
-	if !regexp.MustCompile(regexp.QuoteMeta(configPath) + `:9:\d+: .*interval`).MatchString(c.LastReloadError) {
+	if !regexp.MustCompile(regexp.QuoteMeta(configPath) + `:3:\d+: .*interval`).MatchString(c.LastReloadError) {
 		t.Errorf("last_reload_error does not name file:line:col and the key: %q", c.LastReloadError)
 	}
-	if v := scrapeMetric(t, d.metricsAddr, "raftsnap_config_last_reload_successful", nil); v != 0 {
+	if v := scrapeMetric(t, d, "raftsnap_config_last_reload_successful", nil); v != 0 {
 		t.Errorf("raftsnap_config_last_reload_successful = %v after a refused reload, want 0", v)
 	}
 	mustRS(t, "signal", "wakeup", "keep", "--wait", "--socket", sock)
 
-	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := d.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if code := d.exitCode(t, 30*time.Second); code != 0 {
-		t.Fatalf("daemon exited %d after SIGTERM:\n%s", code, d.output())
+	if code := d.ExitCode(t, 30*time.Second); code != 0 {
+		t.Fatalf("daemon exited %d after SIGTERM:\n%s", code, d.Output())
 	}
-	if strings.Contains(d.output(), token) {
+	if strings.Contains(d.Output(), token) {
 		t.Error("the token appears in the daemon's output")
 	}
 }
@@ -233,36 +179,8 @@ func jobNames(st controlapi.DaemonStatus) []string {
 	return names
 }
 
-func metricFamilies(t *testing.T, addr string) map[string]*dto.MetricFamily {
+func hasSeries(t *testing.T, d *daemonProc, family string, labels map[string]string) bool {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		t.Fatalf("parsing /metrics: %v", err)
-	}
-	return families
-}
-
-func scrapeMetric(t *testing.T, addr, family string, labels map[string]string) float64 {
-	t.Helper()
-	v, ok := metricValue(metricFamilies(t, addr)[family], labels)
-	if !ok {
-		t.Fatalf("/metrics has no %s%v", family, labels)
-	}
-	return v
-}
-
-func hasSeries(t *testing.T, addr, family string, labels map[string]string) bool {
-	t.Helper()
-	_, ok := metricValue(metricFamilies(t, addr)[family], labels)
+	_, ok := metricValue(d.MetricFamilies(t)[family], labels)
 	return ok
 }

@@ -1,4 +1,4 @@
-package daemon_test
+package e2e
 
 // Load: one daemon, 100 snapshot jobs on 2-second intervals against one
 // embedded dev cluster, while a pool of clients polls /status 200 times a
@@ -18,7 +18,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,22 +63,12 @@ func TestDaemonUnderLoad(t *testing.T) {
 	addr := leader(t, cluster).HTTPAddr
 
 	dir := shortTempDir(t)
-	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "global:\n  control: {sockpath: %s/ctl/sock}\n  logging: {level: info}\njobs:\n", dir)
+	var jobs []string
 	for i := range loadJobs {
-		fmt.Fprintf(&cfg, `  - name: load-%03d
-    type: snapshot
-    source: {type: raft, address: %s}
-    interval: %s
-    retries: {max: 0}
-    store: {path: %s/stores/%03d}
-    pruning: {keep: [{last_n: {count: 3}}]}
-`, i, addr, loadInterval, dir, i)
+		jobs = append(jobs, fmt.Sprintf(`{name: load-%03[1]d, type: snapshot, source: {type: raft, address: %%[2]s}, interval: %%[3]s, retries: {max: 0}, store: {path: %%[1]s/stores/%03[1]d}, pruning: {keep: [{last_n: {count: 3}}]}}`, i))
 	}
-	configPath := filepath.Join(dir, "raftsnap.yml")
-	writeFile(t, configPath, cfg.String(), 0o600)
-	d := startDaemon(t, configPath)
-	pid := d.cmd.Process.Pid
+	d := startDaemon(t, writeConfig(t, dir, `{control: {sockpath: %[1]s/ctl/sock}, logging: {level: info}}`, jobs, addr, loadInterval))
+	pid := d.Pid()
 
 	// Every run start seen in any /status, by job and run id: the history
 	// holds the last 20 runs, and the pollers look far more often than that.
@@ -102,7 +91,7 @@ func TestDaemonUnderLoad(t *testing.T) {
 		MaxIdleConnsPerHost: loadPollWorkers,
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var dialer net.Dialer
-			return dialer.DialContext(ctx, "unix", d.sock)
+			return dialer.DialContext(ctx, "unix", d.Sock)
 		}}}
 	total := int(duration.Seconds()) * loadPollPerSec
 	work := make(chan int, total)
@@ -185,13 +174,13 @@ func TestDaemonUnderLoad(t *testing.T) {
 	elapsed := time.Since(begin)
 	close(stopSampler)
 	<-samplerDone
-	final := fetchStatus(t, d.sock)
+	final := fetchStatus(t, d.Sock)
 	record(final)
 	finalJSON, _ := json.Marshal(final)
 
 	select {
-	case <-d.exited:
-		t.Fatalf("the daemon exited under load: %v\n%s", d.waitErr, d.output())
+	case <-d.Exited():
+		t.Fatalf("the daemon exited under load: %v\n%s", d.WaitErr(), d.Output())
 	default:
 	}
 	if n := failures.Load(); n > 0 {

@@ -1,0 +1,78 @@
+// Package raftcluster starts the in-process hashicorp/raft dev clusters of
+// daemon/devcluster for tests: real raft-boltdb stores, file snapshot
+// stores and TCP transports on 127.0.0.1, closed when the test ends.
+package raftcluster
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/raftsnap/raftsnap/daemon/devcluster"
+	"github.com/raftsnap/raftsnap/internal/testkit"
+)
+
+// StartTimeout bounds a cluster's start-up and the wait for a leader.
+const StartTimeout = 30 * time.Second
+
+// Start runs a dev cluster with opts for the test. Dir defaults to a test
+// temp directory; Logger defaults to raft's warnings in the test log,
+// through testkit.Logger, which stays safe when a transport goroutine logs
+// after the test ended. Close errors fail the test.
+func Start(t testing.TB, opts devcluster.Options) *devcluster.Cluster {
+	t.Helper()
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	if opts.Logger == nil {
+		opts.Logger = testkit.Logger(t, slog.LevelWarn)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
+	defer cancel()
+	c, err := devcluster.Start(ctx, opts)
+	if err != nil {
+		t.Fatalf("starting a dev cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("closing the dev cluster: %v", err)
+		}
+	})
+	return c
+}
+
+// Leader waits for c's leader.
+func Leader(t testing.TB, c *devcluster.Cluster) *devcluster.Node {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
+	defer cancel()
+	n, err := c.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Follower returns a running node of c that does not lead.
+func Follower(t testing.TB, c *devcluster.Cluster) *devcluster.Node {
+	t.Helper()
+	leader := Leader(t, c)
+	for _, n := range c.Nodes() {
+		if n != leader && !n.Stopped() {
+			return n
+		}
+	}
+	t.Fatal("no running follower")
+	return nil
+}
+
+// Put writes key=value through c's leader, failing the test on error.
+func Put(t testing.TB, c *devcluster.Cluster, key, value string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
+	defer cancel()
+	if err := c.Put(ctx, key, value); err != nil {
+		t.Fatalf("put %s: %v", key, err)
+	}
+}
