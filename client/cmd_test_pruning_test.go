@@ -32,7 +32,7 @@ func writePruningConfig(t *testing.T, storeDir string) string {
       keep:
         - grid: "1x1h(keep=all) | 3x1h | 2x1d"
         - last_n: {count: 2}
-        - regex: {regex: "^manual-"}
+        - regex: {regex: "^manual-|T03[0-9]{4}Z"}
   - name: sweeper
     type: prune
     interval: 1h
@@ -80,13 +80,13 @@ func TestTestPruningOverSnapshotsFile(t *testing.T) {
 	r := mustRaftsnap(t, "test", "pruning", "--config", cfg, "--job", "consul", "--snapshots", times, "--now", pruningNow)
 	for _, want := range []string{
 		"job:     consul (snapshot)",
-		"policy:  grid 1x1h(keep=all) | 3x1h | 2x1d; last_n 2; regex \"^manual-\"",
+		"policy:  grid 1x1h(keep=all) | 3x1h | 2x1d; last_n 2; regex \"^manual-|T03[0-9]{4}Z\"",
 		"KEEP      2026-11-21T00:00:00Z  skewed                 0/0         yes       future-dated (clock skew)",
 		"KEEP      2026-11-20T11:40:00Z  2026-11-20T11:40:00Z   0/0         yes       newest verified; grid bucket 1 of 1x1h(keep=all); last 2",
 		"KEEP      2026-11-20T10:20:00Z  hourly-a               0/0         yes       grid bucket 1 of 3x1h; last 2",
 		"KEEP      2026-11-20T09:40:00Z  hourly-b               0/0         yes       grid bucket 2 of 3x1h",
 		"DESTROY   2026-11-20T09:10:00Z  hourly-c               0/0         yes       no rule keeps it",
-		"KEEP      2026-11-19T03:00:00Z  manual-before-upgrade  0/0         yes       grid bucket 2 of 2x1d; regex \"^manual-\"",
+		"KEEP      2026-11-19T03:00:00Z  manual-before-upgrade  0/0         yes       grid bucket 2 of 2x1d; regex \"^manual-|T03[0-9]{4}Z\"",
 		"DESTROY   2026-11-10T00:00:00Z  ancient                0/0         yes       no rule keeps it",
 		"7 snapshots: 5 kept, 2 destroyed; 0 foreign files ignored",
 	} {
