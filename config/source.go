@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/raftsnap/raftsnap/snapshot/source"
+	"golang.org/x/sys/unix"
 )
 
 // maxTLSFileSize bounds CA, certificate and key files: PEM files are a few
@@ -92,12 +93,25 @@ func (v *validator) validateToken(path string, s *source.Config) {
 		return
 	}
 	if p := path + ".token_file"; fileSet && v.checkable(p) {
-		if err := checkReadableFile(s.TokenFile, 0); err != nil {
-			v.errorf(p, "%v", err)
-		} else if info, err := os.Stat(s.TokenFile); err == nil && info.Mode().Perm()&0o077 != 0 {
-			// The daemon warns too (source.Config.Resolve); configcheck is where
-			// an operator sees it before starting anything.
-			v.warnf(p, "%s is readable by group or others (mode %04o): chmod 600 it", s.TokenFile, info.Mode().Perm())
+		// A token that is not there yet (a fresh install, a secret still
+		// to be deployed) fails that job's runs, not the daemon: a warning
+		// here, as in the daemon. What can never work is an error.
+		info, err := os.Stat(s.TokenFile)
+		switch {
+		case !filepath.IsAbs(s.TokenFile):
+			v.errorf(p, "must be an absolute path, got %s", quote(s.TokenFile))
+		case err != nil:
+			v.warnf(p, "cannot use %s (%v): this job's runs fail until it can be read", s.TokenFile, unwrapPathError(err))
+		case !info.Mode().IsRegular():
+			v.errorf(p, "%s is not a regular file", s.TokenFile)
+		case unix.Access(s.TokenFile, unix.R_OK) != nil:
+			v.warnf(p, "%s is not readable by this user: this job's runs fail until it is", s.TokenFile)
+		default:
+			if problem := source.TokenFileProblem(info); problem != "" {
+				// The daemon warns too, at every run; configcheck is where
+				// an operator sees it before starting anything.
+				v.warnf(p, "%s: %s", s.TokenFile, problem)
+			}
 		}
 	}
 	if p := path + ".token_env"; envSet && v.checkable(p) {

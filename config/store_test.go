@@ -108,3 +108,32 @@ func TestReadSockPathLeniently(t *testing.T) {
 		t.Fatalf("Load(FIFO) = %v", err)
 	}
 }
+
+// TestMissingTokenFileIsAWarning: a token file that is not there yet (a
+// fresh install, a secret still to be deployed) fails that job's runs, not
+// the daemon (issue 13): configcheck and the daemon agree that it is not
+// fatal, and configcheck says so.
+func TestMissingTokenFileIsAWarning(t *testing.T) {
+	cfg, err := LoadWith("testdata/warn_token_file_missing.yml", Options{SkipDirChecks: true})
+	if err != nil {
+		t.Fatalf("a missing token file stops the configuration: %v", err)
+	}
+	want := "warn_token_file_missing.yml:7:19: jobs[0].source.token_file: cannot use /nonexistent/raftsnap/consul.token (no such file or directory): this job's runs fail until it can be read"
+	if len(cfg.Warnings) != 1 || !strings.HasSuffix(cfg.Warnings[0], want) {
+		t.Fatalf("warnings %q, want one ending %q", cfg.Warnings, want)
+	}
+	// A path that can never be a token file stays an error.
+	_, err = Parse([]byte(strings.Replace(mustRead(t, "testdata/warn_token_file_missing.yml"), "/nonexistent/raftsnap/consul.token", "relative.token", 1)), "rel.yml")
+	if err == nil || !strings.Contains(err.Error(), `jobs[0].source.token_file: must be an absolute path, got "relative.token"`) {
+		t.Fatalf("relative token file: %v", err)
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}

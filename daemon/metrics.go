@@ -29,6 +29,7 @@ type metrics struct {
 	restores        *prometheus.CounterVec
 	controlRequests *prometheus.CounterVec
 	jobCrashes      *prometheus.CounterVec
+	sourceReady     *prometheus.GaugeVec
 }
 
 func newMetrics(info controlapi.VersionInfo) *metrics {
@@ -80,6 +81,10 @@ func newMetrics(info controlapi.VersionInfo) *metrics {
 			Help: "Panics recovered by the supervisor; the job was restarted.",
 		}, []string{"job_name"}),
 	}
+	m.sourceReady = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "raftsnap_job_source_ready",
+		Help: "1 when the job's source or target settings (token file, TLS files, environment) can be read now, 0 when its runs must fail until they can; snapshot and restore jobs.",
+	}, []string{"job_name"})
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "raftsnap_build_info",
 		Help: "Always 1; labels tell the running version.",
@@ -89,7 +94,7 @@ func newMetrics(info controlapi.VersionInfo) *metrics {
 	m.registry.MustRegister(
 		m.lastSuccess, m.lastAttempt, m.runDuration, m.snapshotBytes, m.failures,
 		m.storeSnapshots, m.storeBytes, m.pruneDestroyed, m.restores, m.controlRequests,
-		m.jobCrashes, buildInfo,
+		m.jobCrashes, m.sourceReady, buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -152,6 +157,14 @@ func (m *metrics) StoreStats(jobName string, count int, bytes int64) {
 
 func (m *metrics) Pruned(jobName string, destroyed int) {
 	m.pruneDestroyed.WithLabelValues(jobName).Add(float64(destroyed))
+}
+
+func (m *metrics) SourceReady(jobName string, ready bool) {
+	v := 0.0
+	if ready {
+		v = 1
+	}
+	m.sourceReady.WithLabelValues(jobName).Set(v)
 }
 
 func (m *metrics) RestoreFinished(jobName string, result controlapi.Result) {

@@ -1,11 +1,9 @@
 package daemon
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -51,10 +49,7 @@ type jobBuilder struct {
 
 type builtJob struct {
 	cfg config.Job
-	// fingerprint covers what the settings do not show: the token and the
-	// contents of the TLS files. Only this digest is kept, not the token.
-	fingerprint [sha256.Size]byte
-	job         job.Job
+	job job.Job
 }
 
 // jobPlan is the outcome of building a configuration's jobs.
@@ -83,33 +78,19 @@ func (b *jobBuilder) plan(cfg *config.Config) (*jobPlan, error) {
 	for i := range cfg.Jobs {
 		c := &cfg.Jobs[i]
 		seen[c.Name] = true
-		var sources []source.Config
-		for _, s := range []*source.Config{c.Source, c.Target} {
-			if s == nil {
-				continue
-			}
-			sc, err := s.Resolve(nil, b.logger)
-			if err != nil {
-				return nil, fmt.Errorf("job %s: %w", c.Name, err)
-			}
-			sc.UserAgent = buildinfo.UserAgent()
-			sources = append(sources, sc)
-		}
-		fp, err := fingerprint(sources)
-		if err != nil {
-			return nil, fmt.Errorf("job %s: %w", c.Name, err)
-		}
 		old, ok := b.running[c.Name]
-		if ok && old.fingerprint == fp && reflect.DeepEqual(old.cfg, *c) {
+		// Tokens and TLS files are read by each run (source.Deferred), so a
+		// job whose settings did not change keeps running as it is.
+		if ok && reflect.DeepEqual(old.cfg, *c) {
 			p.jobs = append(p.jobs, old)
 			p.unchanged = append(p.unchanged, c.Name)
 			continue
 		}
-		j, err := b.build(c, sources)
+		j, err := b.build(c)
 		if err != nil {
 			return nil, err
 		}
-		p.jobs = append(p.jobs, &builtJob{cfg: *c, fingerprint: fp, job: j})
+		p.jobs = append(p.jobs, &builtJob{cfg: *c, job: j})
 		if ok {
 			p.changed = append(p.changed, c.Name)
 		} else {
@@ -137,28 +118,6 @@ func (b *jobBuilder) commit(p *jobPlan) {
 	}
 }
 
-// fingerprint digests the tokens and TLS file contents of a job's sources.
-func fingerprint(sources []source.Config) ([sha256.Size]byte, error) {
-	h := sha256.New()
-	for _, sc := range sources {
-		fmt.Fprintf(h, "token %d:%s\n", len(sc.Token.Reveal()), sc.Token.Reveal())
-		for _, path := range []string{sc.TLS.CAFile, sc.TLS.CertFile, sc.TLS.KeyFile} {
-			if path == "" {
-				continue
-			}
-			data, err := os.ReadFile(path)
-			if err != nil {
-				return [sha256.Size]byte{}, fmt.Errorf("reading %s: %w", path, err)
-			}
-			fmt.Fprintf(h, "file %d:", len(data))
-			h.Write(data)
-		}
-	}
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	return sum, nil
-}
-
 func (b *jobBuilder) openStore(s *config.Store) (*store.Local, error) {
 	key, err := filepath.Abs(s.Path)
 	if err != nil {
@@ -175,20 +134,30 @@ func (b *jobBuilder) openStore(s *config.Store) (*store.Local, error) {
 	return st, nil
 }
 
-// build makes one job; sources are c's source and/or target configs, in
-// that order, already loaded by plan.
-func (b *jobBuilder) build(c *config.Job, sources []source.Config) (job.Job, error) {
+// build makes one job. Its source or target reads its token and TLS files
+// at each run: one that cannot be read now fails that job's runs (and shows
+// in its status and metrics), never the daemon.
+func (b *jobBuilder) build(c *config.Job) (job.Job, error) {
 	st, err := b.openStore(c.Store)
 	if err != nil {
 		return nil, fmt.Errorf("job %s: %w", c.Name, err)
 	}
 	newSource := func() (source.Source, error) {
-		if len(sources) == 0 {
+		cfg := c.Source
+		if cfg == nil {
+			cfg = c.Target
+		}
+		if cfg == nil {
 			return nil, fmt.Errorf("job %s: no source configured", c.Name)
 		}
-		src, err := source.New(sources[0])
+		sc := *cfg
+		sc.UserAgent = buildinfo.UserAgent()
+		src, err := source.NewDeferred(sc, b.logger)
 		if err != nil {
 			return nil, fmt.Errorf("job %s: %w", c.Name, err)
+		}
+		if err := src.Check(); err != nil {
+			b.logger.Error("job cannot read its source's settings now; its runs fail until it can", "job", c.Name, "err", err)
 		}
 		return src, nil
 	}
@@ -284,7 +253,7 @@ func (m *metrics) forgetJob(name string) {
 	l := prometheus.Labels{"job_name": name}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
 		m.lastSuccess, m.lastAttempt, m.runDuration, m.snapshotBytes, m.failures,
-		m.storeSnapshots, m.storeBytes, m.pruneDestroyed, m.restores, m.jobCrashes,
+		m.storeSnapshots, m.storeBytes, m.pruneDestroyed, m.restores, m.jobCrashes, m.sourceReady,
 	} {
 		v.DeletePartialMatch(l)
 	}

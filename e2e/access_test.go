@@ -254,7 +254,7 @@ func TestTokensNeverLeak(t *testing.T) {
 	}
 
 	d := startDaemon(t, configPath)
-	if !strings.Contains(d.Stderr.String(), "token file is readable by group or others; chmod 600 it") ||
+	if !strings.Contains(d.Stderr.String(), "token file: mode 0644 lets every user on this host at it") ||
 		!strings.Contains(d.Stderr.String(), filepath.Join(dir, "raft-wrong-loose")) {
 		t.Errorf("the daemon did not warn about the 0644 token file at start:\n%s", d.Stderr)
 	}

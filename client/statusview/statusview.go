@@ -284,6 +284,9 @@ func StateSymbol(s controlapi.State) string {
 
 func (r *renderer) job(j controlapi.JobStatus) {
 	r.line(fmt.Sprintf("%s %s (%s): %s", r.style.state(j.State, StateSymbol(j.State)), j.Name, j.Type, r.style.state(j.State, string(j.State))))
+	if j.Problem != "" {
+		r.field("problem", r.style.result(controlapi.ResultFailure, oneLine(j.Problem)))
+	}
 
 	if c := j.Current; c != nil {
 		rate, ok := r.rates[j.Name]

@@ -64,6 +64,9 @@ type JobStatus struct {
 	Target string `json:"target,omitempty"`
 	// Snapshot is what a restore job restores: "latest" or a name.
 	Snapshot string `json:"snapshot,omitempty"`
+	// Problem says why the job's runs cannot succeed now, found without
+	// running (its token or TLS files cannot be read, ...); "" when none.
+	Problem string `json:"problem,omitempty"`
 	// Current is set while a run is in progress.
 	Current       *RunProgress `json:"current,omitempty"`
 	LastRun       *RunReport   `json:"last_run,omitempty"`

@@ -64,6 +64,7 @@ func FailureReason(err error) string {
 		storeErr   *StoreError
 		srcErr     *source.Error
 		cfgErr     *source.ConfigError
+		setErr     *source.SettingsError
 		archiveErr *snapshot.Error
 		storedErr  *store.VerificationError
 		netErr     net.Error
@@ -104,7 +105,7 @@ func FailureReason(err error) string {
 		default:
 			return ReasonConnection
 		}
-	case errors.As(err, &cfgErr):
+	case errors.As(err, &cfgErr), errors.As(err, &setErr):
 		return ReasonPermanent
 	case errors.As(err, &archiveErr):
 		return ReasonVerification
@@ -130,11 +131,14 @@ func retryable(err error) bool {
 		storeErr   *StoreError
 		srcErr     *source.Error
 		cfgErr     *source.ConfigError
+		setErr     *source.SettingsError
 		archiveErr *snapshot.Error
 		clusterErr *ClusterChangedError
 	)
 	switch {
 	case errors.Is(err, context.Canceled):
+		return false
+	case errors.As(err, &setErr):
 		return false
 	case errors.As(err, &clusterErr):
 		// The same server would send the same cluster's snapshot again.

@@ -146,6 +146,7 @@ type recorder struct {
 	restores []controlapi.Result
 	pruned   int
 	stores   int
+	ready    []bool
 }
 
 func (m *recorder) RunFinished(job, typ string, result controlapi.Result, reason string, d time.Duration, bytes int64) {
@@ -168,6 +169,12 @@ func (m *recorder) Pruned(_ string, n int) {
 func (m *recorder) RestoreFinished(_ string, r controlapi.Result) {
 	m.mu.Lock()
 	m.restores = append(m.restores, r)
+	m.mu.Unlock()
+}
+
+func (m *recorder) SourceReady(_ string, ready bool) {
+	m.mu.Lock()
+	m.ready = append(m.ready, ready)
 	m.mu.Unlock()
 }
 

@@ -66,6 +66,9 @@ func NewRestoreJob(opts RestoreOptions) (*RestoreJob, error) {
 	}
 	j.runner = newRunner(opts.Name, config.JobRestore, opts.Logger, opts.Metrics, opts.Now)
 	j.target, j.snapshot = opts.Target.String(), opts.Snapshot
+	if c, ok := opts.Target.(interface{ Check() error }); ok {
+		j.checkSource = c.Check
+	}
 	j.execute = j.run
 	j.runner.refreshStore = func() { j.refreshStore() }
 	j.firstRun = func(context.Context) (bool, time.Time) {

@@ -37,6 +37,10 @@ type runner struct {
 	// source, target and snapshot describe the job in its status (see
 	// controlapi.JobStatus).
 	source, target, snapshot string
+	// checkSource, when set, tells whether the job's source or target can
+	// be used now (its settings' files read); problem is its last verdict.
+	checkSource func() error
+	problem     string
 	// clock, when set, arms the schedule and backoff timers (a test's fake
 	// clock); nil means real timers.
 	clock Clock
@@ -256,6 +260,7 @@ func (r *runner) Run(ctx context.Context) {
 		}
 	}()
 
+	r.recheckSource()
 	if r.firstRun != nil {
 		runNow, next := r.firstRun(ctx)
 		if runNow {
@@ -454,7 +459,25 @@ func (r *runner) finish(run *activeRun, err, cause error) {
 		r.history = r.history[:HistorySize]
 	}
 	r.mu.Unlock()
+	r.recheckSource()
 	deliver(run.waiters, rep)
+}
+
+// recheckSource refreshes the job's problem: at start, so that a restore
+// job that never runs on its own still shows that it could not, and after
+// every run, so that a fixed token clears it.
+func (r *runner) recheckSource() {
+	if r.checkSource == nil {
+		return
+	}
+	problem := ""
+	if err := r.checkSource(); err != nil {
+		problem = err.Error()
+	}
+	r.metrics.SourceReady(r.name, problem == "")
+	r.mu.Lock()
+	r.problem = problem
+	r.mu.Unlock()
 }
 
 // refreshStaleStore re-reads the store summary if it is stale; concurrent
@@ -492,7 +515,7 @@ func (r *runner) Status() controlapi.JobStatus {
 	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st := controlapi.JobStatus{Name: r.name, Type: r.typ, Source: r.source, Target: r.target, Snapshot: r.snapshot,
+	st := controlapi.JobStatus{Name: r.name, Type: r.typ, Source: r.source, Target: r.target, Snapshot: r.snapshot, Problem: r.problem,
 		History: make([]controlapi.RunReport, len(r.history))}
 	copy(st.History, r.history)
 	for i := range st.History {

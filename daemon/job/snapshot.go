@@ -136,6 +136,9 @@ func NewSnapshotJob(opts SnapshotOptions) (*SnapshotJob, error) {
 	j.useClock(opts.Clock, opts.Now)
 	j.interval, j.jitter = opts.Interval, opts.Jitter
 	j.source = opts.Source.String()
+	if c, ok := opts.Source.(interface{ Check() error }); ok {
+		j.checkSource = c.Check
+	}
 	j.execute = j.run
 	j.runner.refreshStore = func() { j.refreshStore() }
 	j.firstRun = j.catchUp

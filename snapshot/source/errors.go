@@ -129,6 +129,18 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 // Permanent is always true: a configuration does not fix itself.
 func (e *ConfigError) Permanent() bool { return true }
 
+// SettingsError is a source whose settings cannot be read now: its token
+// file is missing, the variable its token_env names is not set, a TLS file
+// named by the environment is not there. Unlike a ConfigError it may pass
+// (someone deploys the file), but retrying a run will not make it pass.
+type SettingsError struct{ Err error }
+
+func (e *SettingsError) Error() string { return e.Err.Error() }
+func (e *SettingsError) Unwrap() error { return e.Err }
+
+// Permanent is true: the run cannot succeed before someone acts.
+func (e *SettingsError) Permanent() bool { return true }
+
 // statusError builds the Error for a non-2xx response, reading at most
 // maxServerMessage bytes of its body.
 func statusError(kind Kind, op, rawURL string, resp *http.Response, token Secret) *Error {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"syscall"
 )
 
 const redacted = "[redacted]"
@@ -66,8 +67,8 @@ func tokenFromEnv(name string, lookupEnv func(string) (string, bool)) (Secret, e
 
 // loadTokenFile reads a token file: its content with surrounding whitespace
 // trimmed. A missing, unreadable, empty or multi-line file is an error. A
-// file readable by group or others is used but logged as a WARN (naming
-// the file and its mode, never the token).
+// file others could read or change (see TokenFileProblem) is used but
+// logged as a WARN (naming the file and its mode, never the token).
 func loadTokenFile(file string, logger *slog.Logger) (Secret, error) {
 	f, err := os.Open(file)
 	if err != nil {
@@ -81,9 +82,8 @@ func loadTokenFile(file string, logger *slog.Logger) (Secret, error) {
 	if !info.Mode().IsRegular() {
 		return "", fmt.Errorf("token file %s is not a regular file", file)
 	}
-	if perm := info.Mode().Perm(); perm&0o077 != 0 {
-		logger.Warn("token file is readable by group or others; chmod 600 it",
-			"file", file, "mode", fmt.Sprintf("%#o", perm))
+	if problem := TokenFileProblem(info); problem != "" {
+		logger.Warn("token file: "+problem, "file", file)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxTokenFileSize+1))
 	if err != nil {
@@ -114,4 +114,40 @@ func checkTokenChars(value string) error {
 		}
 	}
 	return nil
+}
+
+// TokenFileProblem says what is unsafe about a token file, or "". The rule,
+// which configcheck and the daemon both apply and docs/security.md states:
+// a token file is mode 0600, or 0640 with a group this process is in, and
+// is owned by root or by this process's user. Anything else lets another
+// user read the token, or replace it with one of theirs.
+func TokenFileProblem(info os.FileInfo) string {
+	perm := info.Mode().Perm()
+	st, _ := info.Sys().(*syscall.Stat_t)
+	switch {
+	case perm&0o007 != 0:
+		return fmt.Sprintf("mode %04o lets every user on this host at it: chmod 600 it (or 640 with the daemon's group)", perm)
+	case perm&0o020 != 0:
+		return fmt.Sprintf("mode %04o lets its group change it: chmod 600 it (or 640 with the daemon's group)", perm)
+	case st == nil:
+		return ""
+	case st.Uid != 0 && int(st.Uid) != os.Geteuid():
+		return fmt.Sprintf("it is owned by uid %d, neither root nor this process's user (uid %d), who could replace the token: chown it", st.Uid, os.Geteuid())
+	case perm&0o040 != 0 && !inGroup(int(st.Gid)):
+		return fmt.Sprintf("mode %04o lets group %d read it, a group this process is not in: chmod 600 it, or chgrp it to the daemon's group", perm, st.Gid)
+	}
+	return ""
+}
+
+func inGroup(gid int) bool {
+	if gid == os.Getegid() {
+		return true
+	}
+	groups, _ := os.Getgroups()
+	for _, g := range groups {
+		if g == gid {
+			return true
+		}
+	}
+	return false
 }

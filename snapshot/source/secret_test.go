@@ -198,3 +198,51 @@ func TestDefaultTokenEnv(t *testing.T) {
 		t.Error("etcd is registered")
 	}
 }
+
+// TestTokenFileProblem: one rule for configcheck and the daemon, as
+// docs/security.md states it: 0600, or 0640 with a group this process is
+// in, owned by root or this process's user.
+func TestTokenFileProblem(t *testing.T) {
+	dir := t.TempDir()
+	check := func(mode os.FileMode, uid, gid int) string {
+		p := filepath.Join(dir, "token")
+		os.Remove(p)
+		if err := os.WriteFile(p, []byte("t"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(p, mode)
+		if uid >= 0 {
+			if err := os.Chown(p, uid, gid); err != nil {
+				t.Skipf("chown needs root: %v", err)
+			}
+		}
+		info, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return TokenFileProblem(info)
+	}
+	for _, c := range []struct {
+		name     string
+		mode     os.FileMode
+		uid, gid int
+		want     string
+	}{
+		{"0600", 0o600, -1, -1, ""},
+		{"0640 in our group", 0o640, -1, -1, ""},
+		{"0644", 0o644, -1, -1, "mode 0644 lets every user on this host at it"},
+		{"0660", 0o660, -1, -1, "mode 0660 lets its group change it"},
+	} {
+		if got := check(c.mode, c.uid, c.gid); (c.want == "" && got != "") || !strings.Contains(got, c.want) {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+	if os.Geteuid() == 0 {
+		if got := check(0o600, 65534, 65534); !strings.Contains(got, "owned by uid 65534") {
+			t.Errorf("owned by another user: %q", got)
+		}
+		if got := check(0o640, 0, 65534); !strings.Contains(got, "lets group 65534 read it") {
+			t.Errorf("0640 with a foreign group: %q", got)
+		}
+	}
+}
