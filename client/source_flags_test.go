@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/internal/testkit/servers"
+	"github.com/raftsnap/raftsnap/snapshot/source"
 )
 
 // TestSourceFlagsDeriveFromRegistry: every registered kind is offered by
