@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net"
@@ -153,6 +154,17 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	if metricsLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry}))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			if jobCtx.Err() != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprintln(w, "stopping")
+				return
+			}
+			fmt.Fprintln(w, "ok")
+		})
+		mux.HandleFunc("/", landingPage(opts.Version))
 		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		info.MetricsAddr = metricsLn.Addr().String()
 		go func() {
@@ -218,4 +230,28 @@ type reloadRequest struct{ done chan reloadOutcome }
 type reloadOutcome struct {
 	resp controlapi.ReloadResponse
 	err  error
+}
+
+// landingPage answers / on the metrics listener with what is served there,
+// as Prometheus exporters do; anything else is a 404.
+func landingPage(v controlapi.VersionInfo) http.HandlerFunc {
+	page := fmt.Sprintf(`<!doctype html>
+<html><head><title>raftsnap</title></head>
+<body>
+<h1>raftsnap %s</h1>
+<ul>
+<li><a href="/metrics">/metrics</a>: Prometheus metrics (docs/monitoring.md)</li>
+<li><a href="/healthz">/healthz</a>: 200 "ok" while the daemon runs, 503 while it stops</li>
+</ul>
+<p>Status and control are on the daemon's private unix socket: <code>raftsnap status</code>.</p>
+</body></html>
+`, html.EscapeString(v.Version))
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, page)
+	}
 }

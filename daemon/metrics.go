@@ -30,6 +30,8 @@ type metrics struct {
 	controlRequests *prometheus.CounterVec
 	jobCrashes      *prometheus.CounterVec
 	sourceReady     *prometheus.GaugeVec
+	interval        *prometheus.GaugeVec
+	nextRun         *prometheus.GaugeVec
 }
 
 func newMetrics(info controlapi.VersionInfo) *metrics {
@@ -85,6 +87,14 @@ func newMetrics(info controlapi.VersionInfo) *metrics {
 		Name: "raftsnap_job_source_ready",
 		Help: "1 when the job's source or target settings (token file, TLS files, environment) can be read now, 0 when its runs must fail until they can; snapshot and restore jobs.",
 	}, []string{"job_name"})
+	m.interval = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "raftsnap_job_interval_seconds",
+		Help: "The job's configured interval (snapshot and prune jobs): the shipped freshness alerts compare the last success with it.",
+	}, []string{"job_name"})
+	m.nextRun = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "raftsnap_job_next_run_timestamp_seconds",
+		Help: "When the job's next scheduled run starts, as a Unix timestamp; absent while none is scheduled.",
+	}, []string{"job_name"})
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "raftsnap_build_info",
 		Help: "Always 1; labels tell the running version.",
@@ -94,7 +104,7 @@ func newMetrics(info controlapi.VersionInfo) *metrics {
 	m.registry.MustRegister(
 		m.lastSuccess, m.lastAttempt, m.runDuration, m.snapshotBytes, m.failures,
 		m.storeSnapshots, m.storeBytes, m.pruneDestroyed, m.restores, m.controlRequests,
-		m.jobCrashes, m.sourceReady, buildInfo,
+		m.jobCrashes, m.sourceReady, m.interval, m.nextRun, buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -110,7 +120,12 @@ func (m *metrics) jobCrashed(name string) { m.jobCrashes.WithLabelValues(name).I
 
 // registerJob creates a job's series up front so that dashboards and alerts
 // see zeros instead of absent series before the first run.
-func (m *metrics) registerJob(name, typ string) {
+func (m *metrics) registerJob(name, typ string, interval time.Duration) {
+	if interval > 0 {
+		m.interval.WithLabelValues(name).Set(interval.Seconds())
+	} else {
+		m.interval.DeleteLabelValues(name)
+	}
 	for _, reason := range job.FailureReasons {
 		m.failures.WithLabelValues(name, reason)
 	}
@@ -157,6 +172,14 @@ func (m *metrics) StoreStats(jobName string, count int, bytes int64) {
 
 func (m *metrics) Pruned(jobName string, destroyed int) {
 	m.pruneDestroyed.WithLabelValues(jobName).Add(float64(destroyed))
+}
+
+func (m *metrics) NextRun(jobName string, t *time.Time) {
+	if t == nil {
+		m.nextRun.DeleteLabelValues(jobName)
+		return
+	}
+	m.nextRun.WithLabelValues(jobName).Set(unixSeconds(*t))
 }
 
 func (m *metrics) SourceReady(jobName string, ready bool) {

@@ -114,7 +114,7 @@ func (b *jobBuilder) commit(p *jobPlan) {
 	b.running = make(map[string]*builtJob, len(p.jobs))
 	for _, bj := range p.jobs {
 		b.running[bj.cfg.Name] = bj
-		b.metrics.registerJob(bj.cfg.Name, bj.cfg.Type)
+		b.metrics.registerJob(bj.cfg.Name, bj.cfg.Type, bj.cfg.Interval.Std())
 	}
 }
 
@@ -253,7 +253,7 @@ func (m *metrics) forgetJob(name string) {
 	l := prometheus.Labels{"job_name": name}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
 		m.lastSuccess, m.lastAttempt, m.runDuration, m.snapshotBytes, m.failures,
-		m.storeSnapshots, m.storeBytes, m.pruneDestroyed, m.restores, m.jobCrashes, m.sourceReady,
+		m.storeSnapshots, m.storeBytes, m.pruneDestroyed, m.restores, m.jobCrashes, m.sourceReady, m.interval, m.nextRun,
 	} {
 		v.DeletePartialMatch(l)
 	}

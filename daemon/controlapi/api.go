@@ -40,7 +40,10 @@ const (
 
 // Phases shown in RunProgress.Phase.
 const (
-	PhaseConnecting  = "connecting"
+	PhaseConnecting = "connecting"
+	// PhaseWaiting: the request went out; the server prepares its answer
+	// (a large snapshot can take a while before its first byte).
+	PhaseWaiting     = "waiting for the server"
 	PhaseDownloading = "downloading"
 	PhaseCommitting  = "committing"
 	PhaseBackoff     = "waiting to retry"

@@ -160,6 +160,7 @@ func (j *SnapshotJob) catchUp(context.Context) (bool, time.Time) {
 				"snapshot", sum.Newest, "ahead", ahead.Round(time.Second), "created_at", last)
 			last = now
 		}
+		j.recoverLastSuccess(last)
 		if due := last.Add(j.interval); now.Before(due) {
 			return false, due.Add(j.randomJitter())
 		}
@@ -257,7 +258,7 @@ func (j *SnapshotJob) attempt(ctx context.Context, run *activeRun, n int, stale 
 	defer pending.Abort()
 
 	verifier := snapshot.NewVerifier(ctx, j.opts.Source.VerifyOptions())
-	sink := io.MultiWriter(storeWriter{pending}, verifier, countingWriter{run})
+	sink := progressSink{Writer: io.MultiWriter(storeWriter{pending}, verifier, countingWriter{run}), run: run}
 	var (
 		res     *source.SaveResult
 		saveErr error

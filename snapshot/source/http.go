@@ -13,6 +13,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
 
@@ -222,6 +223,14 @@ func (s *httpSource) save(ctx context.Context, w io.Writer, stale bool) (res *Sa
 		return nil, fail("building request: "+err.Error(), true, err)
 	}
 	req.Header.Set("Accept", "application/x-gzip, application/octet-stream")
+	progress, _ := w.(Progress)
+	if progress != nil {
+		// Servers take a while to produce a snapshot before they answer:
+		// tell the caller the connection is up and they are waiting.
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			WroteRequest: func(httptrace.WroteRequestInfo) { progress.Sent() },
+		}))
+	}
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return nil, transportError(s.kind, OpSave, rawURL, err)
@@ -229,6 +238,9 @@ func (s *httpSource) save(ctx context.Context, w io.Writer, stale bool) (res *Sa
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return nil, statusError(s.kind, OpSave, rawURL, resp, s.cfg.Token)
+	}
+	if progress != nil && resp.ContentLength > 0 {
+		progress.Expect(resp.ContentLength)
 	}
 
 	if max := s.cfg.MaxSize; max > 0 && resp.ContentLength > max {

@@ -28,6 +28,15 @@ type Source interface {
 	VerifyOptions() snapshot.VerifyOptions
 }
 
+// Progress is what a writer given to Save may implement to hear how the
+// transfer goes before its bytes arrive.
+type Progress interface {
+	// Sent: the request went out; the server is preparing its answer.
+	Sent()
+	// Expect: the server announced the body's size (Content-Length).
+	Expect(bytes int64)
+}
+
 // SaveResult describes one download.
 type SaveResult struct {
 	Bytes int64 `json:"bytes"`
