@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
+	"github.com/raftsnap/raftsnap/daemon/webhook"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -95,6 +96,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	defer listener.Close()
 
 	m := newMetrics(opts.Version)
+	// Notifications outlive the jobs' context: a failure at shutdown is
+	// still worth telling (their own loop ends with the daemon).
+	notifyCtx, stopNotify := context.WithCancel(context.Background())
+	defer stopNotify()
+	m.events = newEvents(webhook.New(notifyCtx, webhookConfigs(cfg), opts.Version.Version, logger, m))
 	builder := newJobBuilder(logger, m)
 	plan, err := builder.plan(cfg)
 	if err != nil {
@@ -136,7 +142,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	}
 	reload := &reloader{
 		path: opts.ConfigPath, running: cfg, logger: logger, level: level,
-		builder: builder, sup: sup, state: cfgState, notify: notify, logFlags: opts.applyLogFlags,
+		builder: builder, sup: sup, state: cfgState, notify: notify, logFlags: opts.applyLogFlags, events: m.events,
 	}
 
 	jobCtx, stopJobs := context.WithCancel(context.Background())
@@ -182,6 +188,8 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 
 	watchdog, stopWatchdog := notify.watchdogTicks()
 	defer stopWatchdog()
+	staleTicker := time.NewTicker(staleCheckEvery)
+	defer staleTicker.Stop()
 	var runErr error
 loop:
 	for {
@@ -199,6 +207,8 @@ loop:
 			req.done <- reloadOutcome{resp, err}
 		case <-watchdog:
 			notify.ping()
+		case now := <-staleTicker.C:
+			m.events.checkStale(reload.running, sup.Status(), now)
 		}
 	}
 	notify.stopping()
@@ -222,6 +232,10 @@ loop:
 	logger.Info("daemon stopped")
 	return nil
 }
+
+// staleCheckEvery is how often the daemon looks for jobs whose snapshots
+// went stale (to notify; the metrics tell Prometheus all the time).
+var staleCheckEvery = time.Minute
 
 // reloadRequest is a reload asked over the control socket, waiting for its
 // outcome.

@@ -32,6 +32,9 @@ type metrics struct {
 	sourceReady     *prometheus.GaugeVec
 	interval        *prometheus.GaugeVec
 	nextRun         *prometheus.GaugeVec
+	notifications   *prometheus.CounterVec
+	// events, when set, hears every finished run (notifications).
+	events *events
 }
 
 func newMetrics(info controlapi.VersionInfo) *metrics {
@@ -95,6 +98,10 @@ func newMetrics(info controlapi.VersionInfo) *metrics {
 		Name: "raftsnap_job_next_run_timestamp_seconds",
 		Help: "When the job's next scheduled run starts, as a Unix timestamp; absent while none is scheduled.",
 	}, []string{"job_name"})
+	m.notifications = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "raftsnap_notifications_total",
+		Help: "Webhook deliveries by result: sent, failed (after every retry), dropped (the queue was full).",
+	}, []string{"webhook", "result"})
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "raftsnap_build_info",
 		Help: "Always 1; labels tell the running version.",
@@ -104,7 +111,7 @@ func newMetrics(info controlapi.VersionInfo) *metrics {
 	m.registry.MustRegister(
 		m.lastSuccess, m.lastAttempt, m.runDuration, m.snapshotBytes, m.failures,
 		m.storeSnapshots, m.storeBytes, m.pruneDestroyed, m.restores, m.controlRequests,
-		m.jobCrashes, m.sourceReady, m.interval, m.nextRun, buildInfo,
+		m.jobCrashes, m.sourceReady, m.interval, m.nextRun, m.notifications, buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -172,6 +179,17 @@ func (m *metrics) StoreStats(jobName string, count int, bytes int64) {
 
 func (m *metrics) Pruned(jobName string, destroyed int) {
 	m.pruneDestroyed.WithLabelValues(jobName).Add(float64(destroyed))
+}
+
+// Reported implements job.Metrics: the run's report goes on to the
+// notifications.
+func (m *metrics) Reported(jobName, jobType string, rep controlapi.RunReport) {
+	m.events.runFinished(jobName, jobType, rep)
+}
+
+// Delivered implements webhook.Metrics.
+func (m *metrics) Delivered(webhook, result string) {
+	m.notifications.WithLabelValues(webhook, result).Inc()
 }
 
 func (m *metrics) NextRun(jobName string, t *time.Time) {

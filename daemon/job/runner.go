@@ -502,6 +502,7 @@ func (r *runner) finish(run *activeRun, err, cause error) {
 	}
 	r.mu.Unlock()
 	r.recheckSource()
+	r.metrics.Reported(r.name, r.typ, rep)
 	deliver(run.waiters, rep)
 }
 

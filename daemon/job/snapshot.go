@@ -79,6 +79,8 @@ type SnapshotOptions struct {
 	// ("" too: not stored, the run fails) or ClusterChangeWarn (stored, the
 	// run report carries a warning).
 	OnClusterChange string
+	// Hooks run before and after each snapshot (see hooks.go).
+	Hooks []Hook
 }
 
 // OnClusterChange values.
@@ -188,7 +190,18 @@ func (j *SnapshotJob) refreshStore() *controlapi.StoreSummary {
 	return sum
 }
 
+// run is one run: the pre-snapshot hooks, the snapshot, the post-snapshot
+// hooks.
 func (j *SnapshotJob) run(ctx context.Context, run *activeRun) error {
+	if err := j.runHooks(ctx, run, hookPre, nil); err != nil {
+		return err
+	}
+	err := j.takeSnapshot(ctx, run)
+	_ = j.runHooks(ctx, run, hookPost, err)
+	return err
+}
+
+func (j *SnapshotJob) takeSnapshot(ctx context.Context, run *activeRun) error {
 	var err error
 	var entry store.Entry
 	// stale is set once a consistent attempt failed for lack of a leader

@@ -133,3 +133,22 @@ func (h *onceHandler) Handle(ctx context.Context, r slog.Record) error {
 	}
 	return h.Handler.Handle(ctx, r)
 }
+
+// AddressEnv is the source's address in the variable the vendor's CLI
+// reads it from (CONSUL_HTTP_ADDR=...), for hooks; "" when the kind has
+// none.
+func (d *Deferred) AddressEnv() (name, value string) {
+	resolved, _ := d.cfg.Resolve(nil, d.logger)
+	return d.spec.Env.Address, resolved.Address
+}
+
+// TokenEnv is the source's token, read now, and the variable the vendor's
+// CLI reads a token from (CONSUL_HTTP_TOKEN...), for hooks that were
+// allowed it.
+func (d *Deferred) TokenEnv() (string, Secret, error) {
+	resolved, err := d.cfg.Resolve(nil, d.logger)
+	if err != nil {
+		return "", "", &SettingsError{Err: err}
+	}
+	return d.spec.Env.Token, resolved.Token, nil
+}

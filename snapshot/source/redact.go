@@ -117,3 +117,12 @@ func Redact(src Source, err error) error {
 	}
 	return err
 }
+
+// Scrub returns text with every piece of token that scrubbing finds
+// removed: for output of programs that were given the token (hooks).
+func Scrub(text string, token Secret) string {
+	if !token.IsSet() {
+		return text
+	}
+	return string(scrubToken([]byte(text), token))
+}
