@@ -186,7 +186,8 @@ func seedStores(ctx context.Context, bin, consulAddr, dir string, jobs int) erro
 		if err != nil {
 			return err
 		}
-		pending, err := st.Create(context.Background(), name)
+		now := time.Now()
+		pending, err := st.Create(context.Background(), name, store.NewName(name, now, saved.Index, 1))
 		if err != nil {
 			return err
 		}
@@ -200,7 +201,6 @@ func seedStores(ctx context.Context, bin, consulAddr, dir string, jobs int) erro
 			pending.Abort()
 			return err
 		}
-		now := time.Now()
 		if _, err := pending.Commit(context.Background(), store.Entry{Source: saved.Source, CreatedAt: now, SHA256: saved.SHA256,
 			Index: saved.Index, Term: saved.Term, RaftID: saved.ID, Verified: true, VerifiedAt: now}); err != nil {
 			return err

@@ -131,7 +131,7 @@ func TestTestPruningOverStoreIsReadOnly(t *testing.T) {
 	}
 	commit := func(job string, created time.Time, index uint64) string {
 		t.Helper()
-		p, err := st.Create(context.Background(), job)
+		p, err := st.Create(context.Background(), job, store.NewName(job, created, index, 1))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -157,7 +157,7 @@ func TestTestPruningOverStoreIsReadOnly(t *testing.T) {
 	}
 	// A write in progress, as a running daemon would have: a dry run must
 	// not remove it (store.Open would).
-	inProgress, err := st.Create(context.Background(), "consul")
+	inProgress, err := st.Create(context.Background(), "consul", store.NewName("consul", base, 400, 1))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,4 +51,9 @@ const (
 	PhaseListing     = "listing"
 	PhaseVerifying   = "verifying"
 	PhaseRestoring   = "restoring"
+	// PhaseCopying: a snapshot job copies into one of its stores a
+	// snapshot that store lacks (it was down when the snapshot was taken).
+	PhaseCopying = "copying to a store"
+	// PhaseScrubbing: a scrub job re-reads stored snapshots.
+	PhaseScrubbing = "scrubbing"
 )

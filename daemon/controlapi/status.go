@@ -79,8 +79,12 @@ type JobStatus struct {
 	History []RunReport `json:"history"`
 	// Pruning is the outcome of the last pruning pass (snapshot and prune jobs).
 	Pruning *PruneSummary `json:"pruning,omitempty"`
-	// Store describes the job's store (snapshot and prune jobs).
+	// Store describes the job's store (snapshot and prune jobs): its first
+	// store when it has several.
 	Store *StoreSummary `json:"store,omitempty"`
+	// Stores describes each store of a job that keeps its snapshots in
+	// several, in configuration order (absent with one store).
+	Stores []StoreSummary `json:"stores,omitempty"`
 	// Crashes counts panics recovered by the supervisor; LastCrash tells the latest.
 	Crashes   int    `json:"crashes,omitempty"`
 	LastCrash string `json:"last_crash,omitempty"`
@@ -122,8 +126,38 @@ type RunReport struct {
 	// possibly lagging state (stale mode or stale fallback).
 	Stale bool `json:"stale,omitempty"`
 	// Warnings are things that went wrong without failing the run (a stale
-	// fallback, a snapshot from a different cluster).
+	// fallback, a snapshot from a different cluster, a store that failed
+	// while another kept the snapshot).
 	Warnings []string `json:"warnings,omitempty"`
+	// Stores says, for a job with several stores, what became of the
+	// snapshot in each: the stores it was committed or copied to, and the
+	// ones that failed.
+	Stores []StoreOutcome `json:"stores,omitempty"`
+	// Scrub is what a scrub run checked.
+	Scrub *ScrubSummary `json:"scrub,omitempty"`
+}
+
+// StoreOutcome is what one run did in one store.
+type StoreOutcome struct {
+	Store string `json:"store"`
+	// Committed is true when the run's snapshot is in this store.
+	Committed bool `json:"committed"`
+	// Copied names the older snapshots copied into this store (catching up).
+	Copied []string `json:"copied,omitempty"`
+	Error  string   `json:"error,omitempty"`
+}
+
+// ScrubSummary is what a scrub run read again and found.
+type ScrubSummary struct {
+	// Checked snapshots were read whole and compared with their records;
+	// Failed is how many of them did not match (they are now marked
+	// unverified), named in Failures.
+	Checked  int      `json:"checked"`
+	Failed   int      `json:"failed"`
+	Bytes    int64    `json:"bytes"`
+	Failures []string `json:"failures,omitempty"`
+	// Total is how many snapshots the scrubbed stores hold.
+	Total int `json:"total"`
 }
 
 // PruneSummary counts what a pruning pass decided.
@@ -144,8 +178,10 @@ type PruneDecision struct {
 	Reasons  []string `json:"reasons"`
 }
 
-// StoreSummary describes a store.
+// StoreSummary describes a store, as far as the job is concerned: a
+// snapshot job's own snapshots in it.
 type StoreSummary struct {
+	// Path is the store's directory, URL or name.
 	Path       string     `json:"path"`
 	Snapshots  int        `json:"snapshots"`
 	TotalBytes int64      `json:"total_bytes"`
@@ -154,6 +190,26 @@ type StoreSummary struct {
 	// Warnings say what the operator should look at, e.g. a newest
 	// snapshot dated in the future (a clock was wrong).
 	Warnings []string `json:"warnings,omitempty"`
+	// Type is local, s3, azure or gcs.
+	Type string `json:"type,omitempty"`
+	// Unverified counts the snapshots whose last verification (when
+	// written, by a scrub, before a restore or a pruning pass) failed:
+	// they are never taken for the newest good snapshot.
+	Unverified int `json:"unverified,omitempty"`
+	// Behind counts the job's snapshots that this store lacks and should
+	// hold (newer than its newest, kept by its retention); they are copied
+	// at the job's next run.
+	Behind int `json:"behind,omitempty"`
+	// Foreign counts the files in the store that are not listed snapshots
+	// (ignored by pruning; see `raftsnap store put` to adopt an archive).
+	Foreign int `json:"foreign,omitempty"`
+	// LastError is the last failure to list, write, copy or prune in this
+	// store, and when; absent once an operation succeeds again.
+	LastError   string     `json:"last_error,omitempty"`
+	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
+	// Pruning is this store's last pruning pass, for a job with several
+	// stores (JobStatus.Pruning is its first store's).
+	Pruning *PruneSummary `json:"pruning,omitempty"`
 }
 
 // SignalRequest is the /signal body.

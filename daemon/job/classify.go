@@ -33,12 +33,22 @@ const (
 	ReasonClusterChanged = "cluster_changed"
 	// ReasonHook: a pre-snapshot hook with err_is_fatal failed.
 	ReasonHook = "hook"
+	// ReasonStoreDenied: an object store refused the credentials or the
+	// permission (HTTP 401/403), or none could be found. Not retried.
+	ReasonStoreDenied = "store_denied"
+	// ReasonStoreNotFound: the bucket or container does not exist. Not
+	// retried.
+	ReasonStoreNotFound = "store_not_found"
+	// ReasonStoreUnavailable: an object store could not be reached, timed
+	// out, stalled or answered 5xx/429. Retried.
+	ReasonStoreUnavailable = "store_unavailable"
 )
 
 // FailureReasons lists every reason FailureReason can return.
 var FailureReasons = []string{ReasonTimeout, ReasonCanceled, ReasonConnection, ReasonHTTP4xx, ReasonHTTP5xx,
 	ReasonVerification, ReasonStoreFull, ReasonStoreIO, ReasonPermanent, ReasonOther,
-	ReasonNoLeader, ReasonTooLarge, ReasonClusterChanged, ReasonHook}
+	ReasonNoLeader, ReasonTooLarge, ReasonClusterChanged, ReasonHook,
+	ReasonStoreDenied, ReasonStoreNotFound, ReasonStoreUnavailable}
 
 // StoreError marks a failure of the local store (writing the download,
 // committing, reading an archive), as opposed to the source's.
@@ -85,6 +95,14 @@ func FailureReason(err error) string {
 	case errors.As(err, &storedErr):
 		return ReasonVerification
 	case errors.As(err, &storeErr):
+		switch store.KindOf(err) {
+		case store.KindDenied, store.KindConfig:
+			return ReasonStoreDenied
+		case store.KindNoBucket:
+			return ReasonStoreNotFound
+		case store.KindUnavailable, store.KindStalled:
+			return ReasonStoreUnavailable
+		}
 		if isStoreFull(err) {
 			return ReasonStoreFull
 		}
@@ -124,7 +142,8 @@ func isStoreFull(err error) bool {
 
 // retryable says whether another attempt can help. Not retried: the run's
 // own cancellation; permanent source errors (4xx but 408/429, TLS, bad
-// configuration); a store that is full, read-only or forbidden (trying
+// configuration); a store that is full, read-only or forbidden, an object
+// store refusing the credentials or without its bucket (trying
 // again cannot free space or change permissions, and the operator must
 // know now); an archive that arrived whole but is malformed (not gzip, bad
 // tar, missing or unknown members, bad meta or sums: the server would send
@@ -150,7 +169,8 @@ func retryable(err error) bool {
 		// The same server would send the same cluster's snapshot again.
 		return false
 	case errors.As(err, &storeErr):
-		return !(isStoreFull(err) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM))
+		return !(isStoreFull(err) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) ||
+			store.IsPermanent(err))
 	case errors.As(err, &srcErr):
 		return !srcErr.Permanent()
 	case errors.As(err, &cfgErr):

@@ -35,7 +35,7 @@ func TestStatusStoreSummaryFollowsOtherWriters(t *testing.T) {
 	if s := j.Status().Store; s == nil || s.Snapshots != 0 {
 		t.Fatalf("empty store summary: %+v", s)
 	}
-	p, err := st.Create(context.Background(), "snap")
+	p, err := st.Create(context.Background(), "snap", "snap-20260101T000000Z-1.snap")
 	if err != nil {
 		t.Fatal(err)
 	}

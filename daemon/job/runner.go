@@ -72,6 +72,7 @@ type runner struct {
 	history       []controlapi.RunReport
 	pruning       *controlapi.PruneSummary
 	store         *controlapi.StoreSummary
+	stores        []controlapi.StoreSummary // a job with several stores
 	storeAt       time.Time
 	looping       bool
 	// stopped is set when Run returned for good (its context ended).
@@ -552,6 +553,14 @@ func (r *runner) setStore(s *controlapi.StoreSummary) {
 	r.mu.Unlock()
 }
 
+// setStores records the summaries of a job's several stores.
+func (r *runner) setStores(s []controlapi.StoreSummary) {
+	r.mu.Lock()
+	r.stores = s
+	r.storeAt = time.Now()
+	r.mu.Unlock()
+}
+
 // Status returns a copy of the job's status.
 func (r *runner) Status() controlapi.JobStatus {
 	r.refreshStaleStore()
@@ -600,6 +609,11 @@ func (r *runner) Status() controlapi.JobStatus {
 		}
 		s.Warnings = slices.Clone(s.Warnings)
 		st.Store = &s
+	}
+	for _, s := range r.stores {
+		s.Warnings = slices.Clone(s.Warnings)
+		s.Pruning = pruneCounts(s.Pruning)
+		st.Stores = append(st.Stores, s)
 	}
 	return st
 }

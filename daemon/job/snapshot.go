@@ -57,7 +57,10 @@ func (p RetryPolicy) Backoff(n int) time.Duration {
 type SnapshotOptions struct {
 	Name   string
 	Source source.Source
+	// Store is the job's store, when it has one; Stores lists them when it
+	// keeps its snapshots in several (Store is then ignored).
 	Store  store.Store
+	Stores []JobStore
 	// Interval between runs (required); Jitter adds a random delay in
 	// [0, Jitter) to each scheduled run.
 	Interval, Jitter time.Duration
@@ -105,12 +108,17 @@ func (e *ClusterChangedError) Error() string {
 		e.Source, strings.Join(e.Servers, ", "), e.PreviousSnapshot, strings.Join(e.Previous, ", "))
 }
 
-// SnapshotJob takes snapshots from a source into a store on a schedule,
-// verifying them while they stream, then prunes.
+// SnapshotJob takes snapshots from a source into its stores on a
+// schedule, verifying them while they stream, then prunes each store and
+// copies into a store the snapshots it missed.
 type SnapshotJob struct {
 	*runner
-	opts  SnapshotOptions
-	owner retention.Owner
+	opts   SnapshotOptions
+	owner  retention.Owner
+	stores []JobStore
+	health []*storeHealth // one per store
+	// view reads the job's snapshots across its stores.
+	view store.Store
 }
 
 var _ Job = (*SnapshotJob)(nil)
@@ -122,7 +130,7 @@ func NewSnapshotJob(opts SnapshotOptions) (*SnapshotJob, error) {
 		return nil, errors.New("snapshot job: no name")
 	case opts.Source == nil:
 		return nil, fmt.Errorf("snapshot job %s: no source", opts.Name)
-	case opts.Store == nil:
+	case opts.Store == nil && len(opts.Stores) == 0:
 		return nil, fmt.Errorf("snapshot job %s: no store", opts.Name)
 	case opts.Interval <= 0:
 		return nil, fmt.Errorf("snapshot job %s: interval must be positive, got %s", opts.Name, opts.Interval)
@@ -133,7 +141,17 @@ func NewSnapshotJob(opts SnapshotOptions) (*SnapshotJob, error) {
 	case opts.OnClusterChange != "" && opts.OnClusterChange != ClusterChangeFail && opts.OnClusterChange != ClusterChangeWarn:
 		return nil, fmt.Errorf("snapshot job %s: on_cluster_change must be fail or warn, got %q", opts.Name, opts.OnClusterChange)
 	}
-	j := &SnapshotJob{opts: opts, owner: retention.OwnedBy(opts.Name)}
+	j := &SnapshotJob{opts: opts, owner: retention.OwnedBy(opts.Name), stores: opts.Stores}
+	if len(j.stores) == 0 {
+		j.stores = []JobStore{{Store: opts.Store}}
+	}
+	for i, js := range j.stores {
+		if js.Store == nil {
+			return nil, fmt.Errorf("snapshot job %s: store %d is missing", opts.Name, i+1)
+		}
+		j.health = append(j.health, &storeHealth{})
+	}
+	j.view = storeView(j.stores)
 	j.runner = newRunner(opts.Name, config.JobSnapshot, opts.Logger, opts.Metrics, opts.Now)
 	j.useClock(opts.Clock, opts.Now)
 	j.interval, j.jitter = opts.Interval, opts.Jitter
@@ -152,8 +170,9 @@ func NewSnapshotJob(opts SnapshotOptions) (*SnapshotJob, error) {
 // after the newest snapshot. A newest snapshot dated in the future is
 // reported and its date not trusted: the next run is due one interval
 // from now, as if it had just been taken.
-func (j *SnapshotJob) catchUp(context.Context) (bool, time.Time) {
+func (j *SnapshotJob) catchUp(ctx context.Context) (bool, time.Time) {
 	now := j.now()
+	j.cleanStores(ctx)
 	sum := j.refreshStore()
 	if sum != nil && sum.NewestAt != nil {
 		last := *sum.NewestAt
@@ -180,14 +199,7 @@ func (j *SnapshotJob) catchUp(context.Context) (bool, time.Time) {
 }
 
 func (j *SnapshotJob) refreshStore() *controlapi.StoreSummary {
-	sum, _, err := storeSummary(j.opts.Store, j.owner, j.now())
-	if err != nil {
-		j.logger.Error("cannot list store", "err", err)
-		return nil
-	}
-	j.setStore(sum)
-	j.metrics.StoreStats(j.name, sum.Snapshots, sum.TotalBytes)
-	return sum
+	return j.refreshStores()
 }
 
 // run is one run: the pre-snapshot hooks, the snapshot, the post-snapshot
@@ -204,6 +216,7 @@ func (j *SnapshotJob) run(ctx context.Context, run *activeRun) error {
 func (j *SnapshotJob) takeSnapshot(ctx context.Context, run *activeRun) error {
 	var err error
 	var entry store.Entry
+	var results []store.UploadResult
 	// stale is set once a consistent attempt failed for lack of a leader
 	// and the source allows a stale fallback; that fallback attempt comes
 	// at once and on top of the retries (a follower can answer now, and a
@@ -213,7 +226,7 @@ func (j *SnapshotJob) takeSnapshot(ctx context.Context, run *activeRun) error {
 	canFallBack = canFallBack && fallback.StaleFallback()
 	for attempt := 1; ; attempt++ {
 		run.report.Attempts = attempt
-		entry, err = j.attempt(ctx, run, attempt, stale)
+		entry, results, err = j.attempt(ctx, run, attempt, stale)
 		if err == nil || ctx.Err() != nil {
 			break
 		}
@@ -235,6 +248,11 @@ func (j *SnapshotJob) takeSnapshot(ctx context.Context, run *activeRun) error {
 		}
 	}
 	if err != nil {
+		// A store that was down for an earlier run may be back: its copies
+		// are not held up by this run's failure.
+		if ctx.Err() == nil {
+			j.copyMissing(ctx, run)
+		}
 		j.refreshStore()
 		return err
 	}
@@ -242,21 +260,24 @@ func (j *SnapshotJob) takeSnapshot(ctx context.Context, run *activeRun) error {
 	run.report.Index, run.report.Term = entry.Index, entry.Term
 	run.report.Stale = entry.Stale
 
-	if !isNilPlanner(j.opts.Policy) {
-		run.setPhase(controlapi.PhasePruning)
-		perr := j.prune(ctx, run, j.opts.Store, j.opts.Policy, retention.PassOptions{Owner: j.owner, Now: j.now(), JustVerified: entry.Name})
-		if perr != nil {
-			// The snapshot is safe; the failed pruning is reported in the
-			// summary and the log, and does not fail the run.
-			run.logger.Error("pruning after snapshot failed", "err", perr)
+	committed := make([]string, len(j.stores))
+	for i, r := range results {
+		if r.Err == nil {
+			committed[i] = r.Entry.Name
+			j.health[i].ok()
 		}
 	}
+	run.setPhase(controlapi.PhasePruning)
+	j.pruneStores(ctx, run, committed)
+	j.copyMissing(ctx, run)
 	j.refreshStore()
 	return nil
 }
 
-// attempt downloads one snapshot into the store, verifying it on the way.
-func (j *SnapshotJob) attempt(ctx context.Context, run *activeRun, n int, stale bool) (store.Entry, error) {
+// attempt downloads one snapshot into the job's stores, verifying it on
+// the way, and commits it where it could be written. The stores' outcomes
+// are in results, in the job's store order.
+func (j *SnapshotJob) attempt(ctx context.Context, run *activeRun, n int, stale bool) (entry store.Entry, results []store.UploadResult, err error) {
 	started := j.now()
 	run.startAttempt(n, controlapi.PhaseConnecting, started)
 	if j.opts.Timeout > 0 {
@@ -264,14 +285,11 @@ func (j *SnapshotJob) attempt(ctx context.Context, run *activeRun, n int, stale 
 		ctx, cancel = context.WithTimeout(ctx, j.opts.Timeout)
 		defer cancel()
 	}
-	pending, err := j.opts.Store.Create(ctx, j.name)
-	if err != nil {
-		return store.Entry{}, &StoreError{Err: err}
-	}
-	defer pending.Abort()
+	upload := store.NewUpload(ctx, j.name, started, j.storeList(), store.UploadOptions{Logger: run.logger})
+	defer upload.Abort()
 
 	verifier := snapshot.NewVerifier(ctx, j.opts.Source.VerifyOptions())
-	sink := progressSink{Writer: io.MultiWriter(storeWriter{pending}, verifier, countingWriter{run}), run: run}
+	sink := progressSink{Writer: io.MultiWriter(storeWriter{upload}, verifier, countingWriter{run}), run: run}
 	var (
 		res     *source.SaveResult
 		saveErr error
@@ -295,21 +313,21 @@ func (j *SnapshotJob) attempt(ctx context.Context, run *activeRun, n int, stale 
 		// is the cause. Verification errors surfacing through the writer
 		// keep their *snapshot.Error for classification.
 		if j.opts.Timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return store.Entry{}, &TimeoutError{Timeout: j.opts.Timeout, Err: saveErr}
+			return store.Entry{}, nil, &TimeoutError{Timeout: j.opts.Timeout, Err: saveErr}
 		}
-		return store.Entry{}, saveErr
+		return store.Entry{}, nil, saveErr
 	case verifyErr != nil:
 		// It may quote the archive's first bytes, which the server chose.
-		return store.Entry{}, fmt.Errorf("snapshot from %s failed verification, not stored: %w", j.opts.Source, source.Redact(j.opts.Source, verifyErr))
+		return store.Entry{}, nil, fmt.Errorf("snapshot from %s failed verification, not stored: %w", j.opts.Source, source.Redact(j.opts.Source, verifyErr))
 	}
 	servers := serverIDs(report.Meta.Configuration)
 	run.report.Servers = servers
 	if err := j.checkCluster(run, servers); err != nil {
-		return store.Entry{}, err
+		return store.Entry{}, nil, err
 	}
 	run.setPhase(controlapi.PhaseCommitting)
 	now := j.now()
-	entry, err := pending.Commit(ctx, store.Entry{
+	results, err = upload.Commit(ctx, store.Entry{
 		Source:     j.opts.Source.String(),
 		CreatedAt:  started,
 		Size:       report.ArchiveBytes,
@@ -324,11 +342,58 @@ func (j *SnapshotJob) attempt(ctx context.Context, run *activeRun, n int, stale 
 		Servers:    servers,
 		Stale:      res.Stale,
 	})
+	j.recordOutcomes(run, results)
 	if err != nil {
-		return store.Entry{}, &StoreError{Err: err}
+		if j.opts.Timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return store.Entry{}, results, &TimeoutError{Timeout: j.opts.Timeout, Err: &StoreError{Err: err}}
+		}
+		return store.Entry{}, results, &StoreError{Err: err}
+	}
+	for _, r := range results {
+		if r.Err == nil {
+			entry = r.Entry
+			break
+		}
 	}
 	run.logger.Info("snapshot stored", "snapshot", entry.Name, "bytes", entry.Size, "index", entry.Index, "term", entry.Term, "sha256", entry.SHA256)
-	return entry, nil
+	return entry, results, nil
+}
+
+// recordOutcomes puts what became of the snapshot in each store into the
+// run's report (for a job with several stores) and the stores' health: a
+// store that failed while another kept the snapshot is a warning.
+func (j *SnapshotJob) recordOutcomes(run *activeRun, results []store.UploadResult) {
+	committed := 0
+	for _, r := range results {
+		if r.Err == nil {
+			committed++
+		}
+	}
+	for i, r := range results {
+		if r.Err != nil {
+			j.health[i].failed(r.Err, j.now())
+			if committed > 0 {
+				run.logger.Warn("a store failed; the snapshot is in the others and will be copied into it at the next run", "store", r.Store.String(), "err", r.Err)
+				run.report.Warnings = append(run.report.Warnings, fmt.Sprintf("not stored in %s (copied there at the next run): %v", r.Store.Location(), r.Err))
+			}
+		}
+		if len(j.stores) > 1 {
+			o := controlapi.StoreOutcome{Store: r.Store.Location(), Committed: r.Err == nil}
+			if r.Err != nil {
+				o.Error = r.Err.Error()
+			}
+			run.report.Stores = append(run.report.Stores, o)
+		}
+	}
+}
+
+// storeList is the job's stores.
+func (j *SnapshotJob) storeList() []store.Store {
+	list := make([]store.Store, len(j.stores))
+	for i, js := range j.stores {
+		list[i] = js.Store
+	}
+	return list
 }
 
 // maxRecordedServers bounds the server IDs kept per snapshot: a real raft
@@ -360,7 +425,7 @@ func (j *SnapshotJob) checkCluster(run *activeRun, servers []string) error {
 	if len(servers) == 0 {
 		return nil
 	}
-	entries, _, err := j.opts.Store.List(context.Background())
+	entries, _, err := j.view.List(context.Background())
 	if err != nil {
 		return &StoreError{Err: err}
 	}
@@ -394,14 +459,16 @@ func sharesAny(a, b []string) bool {
 	return false
 }
 
-// storeWriter marks write errors as the store's, so ENOSPC is told apart
-// from the source's failures.
-type storeWriter struct{ p store.Pending }
+// storeWriter marks write errors as the stores', so ENOSPC is told apart
+// from the source's failures; an archive the upload could not read the
+// first member of keeps its *snapshot.Error (verification).
+type storeWriter struct{ u *store.Upload }
 
 func (w storeWriter) Write(b []byte) (int, error) {
-	n, err := w.p.Write(b)
-	if err != nil {
+	n, err := w.u.Write(b)
+	var archiveErr *snapshot.Error
+	if err != nil && !errors.As(err, &archiveErr) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		return n, &StoreError{Err: err}
 	}
-	return n, nil
+	return n, err
 }

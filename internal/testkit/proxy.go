@@ -239,6 +239,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	req.ContentLength = r.ContentLength
 	req.Header = r.Header.Clone()
+	// The Host the client sent, as a real proxy keeps it: an S3 client signs
+	// it (SigV4), so a changed Host would fail every request.
+	req.Host = r.Host
 	resp, err := (&http.Transport{Proxy: nil, DisableCompression: true}).RoundTrip(req)
 	changes := f.Corrupt || f.Cut != NoCut || len(f.DropHeaders) > 0 || len(f.SetHeaders) > 0
 	if err != nil {

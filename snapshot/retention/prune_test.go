@@ -316,7 +316,7 @@ func TestReplayHourlySnapshotsThroughStorePruning(t *testing.T) {
 
 	commit := func(job string, at time.Time, index uint64) store.Entry {
 		t.Helper()
-		p, err := st.Create(context.Background(), job)
+		p, err := st.Create(context.Background(), job, store.NewName(job, at, index, 1))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,7 +14,7 @@ import (
 func TestHugeIDsAreBoundedAndListed(t *testing.T) {
 	l := mustOpen(t, t.TempDir())
 	data, rep := archive(t, 7, "state")
-	p, err := l.Create(context.Background(), "job")
+	p, err := l.Create(context.Background(), "job", "job-20260101T000000Z-1.snap")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,7 +68,7 @@ func TestFaultDiskFullDuringWrite(t *testing.T) {
 	l := mustOpen(t, dir)
 	good := commit(t, l, "job", 1, time.Now())
 
-	p, err := l.Create(context.Background(), "job")
+	p, err := l.Create(context.Background(), "job", "job-20260101T000000Z-1.snap")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestFaultDiskFullAtSidecar(t *testing.T) {
 	good := commit(t, l, "job", 1, time.Now())
 
 	data, rep := archive(t, 2, "second")
-	p, err := l.Create(context.Background(), "job")
+	p, err := l.Create(context.Background(), "job", "job-20260101T000000Z-1.snap")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,11 +128,11 @@ func TestFaultReadOnlyStore(t *testing.T) {
 	testkit.Remount(t, dir, "ro")
 	t.Cleanup(func() { exec.Command("mount", "-o", "remount,rw", dir).Run() })
 
-	if _, err := l.Create(context.Background(), "job"); !errors.Is(err, syscall.EROFS) || !strings.Contains(err.Error(), "read-only file system") {
+	if _, err := l.Create(context.Background(), "job", "job-20260101T000000Z-1.snap"); !errors.Is(err, syscall.EROFS) || !strings.Contains(err.Error(), "read-only file system") {
 		t.Fatalf("Create on a read-only store: %v, want EROFS", err)
 	}
 	// The store is named once, not "store X: store X: open X/...".
-	if _, err := l.Create(context.Background(), "job"); strings.Count(err.Error(), dir) != 1 || strings.Count(err.Error(), "store") != 1 {
+	if _, err := l.Create(context.Background(), "job", "job-20260101T000000Z-1.snap"); strings.Count(err.Error(), dir) != 1 || strings.Count(err.Error(), "store") != 1 {
 		t.Fatalf("Create on a read-only store: %q names the store more than once", err)
 	}
 	if err := l.Delete(context.Background(), good.Name); !errors.Is(err, syscall.EROFS) {
@@ -195,7 +195,7 @@ func TestFaultDamagedSidecars(t *testing.T) {
 			if len(foreign) != 1 || foreign[0].Name != e.Name || !strings.HasPrefix(foreign[0].Problem, c.problem) {
 				t.Fatalf("foreign %+v, want %s reported with %q", foreign, e.Name, c.problem)
 			}
-			if _, err := l.Get(context.Background(), e.Name); err == nil || !strings.Contains(err.Error(), "cannot be trusted") {
+			if _, err := l.Get(context.Background(), e.Name); err == nil || !strings.Contains(err.Error(), "exists but cannot be trusted") {
 				t.Fatalf("Get of a damaged entry: %v", err)
 			}
 			if f, _, _, err := OpenVerified(context.Background(), l, e.Name, snapshot.VerifyOptions{}, nil); err == nil {
@@ -261,7 +261,7 @@ func editSidecar(t *testing.T, e Entry, old, new string) {
 // discovered at commit time.
 func TestCreateRefusesOverlongJobName(t *testing.T) {
 	st := mustOpen(t, t.TempDir())
-	if _, err := st.Create(context.Background(), strings.Repeat("j", 232)); err == nil || !strings.Contains(err.Error(), "too long") {
+	if _, err := st.Create(context.Background(), strings.Repeat("j", 232), strings.Repeat("j", 232)+"-20260101T000000Z-1.snap"); err == nil || !strings.Contains(err.Error(), "too long") {
 		t.Fatalf("Create with a 232-character job name: %v", err)
 	}
 }

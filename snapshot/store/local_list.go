@@ -1,10 +1,7 @@
 package store
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -135,20 +132,12 @@ func (l *Local) readSidecar(path string, archiveInfo os.FileInfo) (Entry, string
 	if len(data) > maxSidecarSize {
 		return Entry{}, fmt.Sprintf("sidecar is larger than %d bytes", maxSidecarSize)
 	}
-	var entry Entry
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&entry); err != nil {
+	entry, err := DecodeRecord(data)
+	if err != nil {
 		return Entry{}, "sidecar is not valid JSON: " + err.Error()
 	}
-	switch {
-	case entry.Schema != SidecarSchema:
-		return Entry{}, fmt.Sprintf("sidecar schema %d is not supported (want %d)", entry.Schema, SidecarSchema)
-	case entry.Name != name:
-		return Entry{}, fmt.Sprintf("sidecar names %q, not this archive", entry.Name)
-	case entry.Job == "":
-		return Entry{}, "sidecar names no job"
-	case len(entry.SHA256) != sha256.Size*2:
-		return Entry{}, "sidecar has no valid sha256"
+	if problem := CheckRecord(&entry, name); problem != "" {
+		return Entry{}, "sidecar " + strings.TrimPrefix(problem, "record ")
 	}
 	if !archiveInfo.Mode().IsRegular() {
 		return Entry{}, "archive is not a regular file"
@@ -157,6 +146,7 @@ func (l *Local) readSidecar(path string, archiveInfo os.FileInfo) (Entry, string
 		return Entry{}, fmt.Sprintf("archive is %d bytes, sidecar says %d", archiveInfo.Size(), entry.Size)
 	}
 	entry.Path = path
+	entry.Store = l.dir
 	return entry, ""
 }
 
@@ -196,9 +186,9 @@ func (l *Local) Get(_ context.Context, name string) (Entry, error) {
 	entry, problem := l.readEntry(name)
 	if problem != "" {
 		if _, err := os.Lstat(filepath.Join(l.dir, name)); errors.Is(err, os.ErrNotExist) {
-			return Entry{}, l.errorf("no snapshot named %q: %w", name, os.ErrNotExist)
+			return Entry{}, l.errorf("no snapshot named %q: %w", name, ErrNotFound)
 		}
-		return Entry{}, l.errorf("snapshot %s cannot be trusted: %s", name, problem)
+		return Entry{}, l.errorf("snapshot %s %w: %s", name, ErrDamaged, problem)
 	}
 	return entry, nil
 }

@@ -37,7 +37,11 @@ func logBuffer() (*slog.Logger, *bytes.Buffer) {
 func commit(t *testing.T, l *Local, job string, index uint64, created time.Time) Entry {
 	t.Helper()
 	data, rep := archive(t, index, "state of "+job)
-	p, err := l.Create(context.Background(), job)
+	name, err := FreeName(context.Background(), []Store{l}, job, created, index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := l.Create(context.Background(), job, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +131,7 @@ func TestCommitListDelete(t *testing.T) {
 
 func TestAbortRemovesTempFile(t *testing.T) {
 	l := mustOpen(t, t.TempDir())
-	p, err := l.Create(context.Background(), "job")
+	p, err := l.Create(context.Background(), "job", "job-20260101T000000Z-1.snap")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +160,7 @@ func TestAbortRemovesTempFile(t *testing.T) {
 
 func TestCommitRejectsSizeMismatch(t *testing.T) {
 	l := mustOpen(t, t.TempDir())
-	p, _ := l.Create(context.Background(), "job")
+	p, _ := l.Create(context.Background(), "job", "job-20260101T000000Z-1.snap")
 	p.Write([]byte("abc"))
 	if _, err := p.Commit(context.Background(), Entry{Size: 4}); err == nil || !strings.Contains(err.Error(), "4 bytes but 3") {
 		t.Fatalf("Commit = %v", err)

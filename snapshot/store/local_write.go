@@ -16,19 +16,20 @@ import (
 type localPending struct {
 	l       *Local
 	job     string
+	name    string // the final name
 	f       *os.File
 	tmp     string // base name
 	written int64
 	done    bool
 }
 
-// Create starts writing a snapshot for job into a temp file (0600) in the
-// store directory.
-func (l *Local) Create(_ context.Context, job string) (Pending, error) {
+// Create starts writing the snapshot name of job into a temp file (0600)
+// in the store directory.
+func (l *Local) Create(_ context.Context, job, name string) (Pending, error) {
 	if l.readOnly {
 		return nil, ErrReadOnly
 	}
-	if err := checkJobName(job); err != nil {
+	if err := CheckName(job, name); err != nil {
 		return nil, err
 	}
 	tmp := fmt.Sprintf("%s-%s%s%s", job, randomHex(6), ArchiveSuffix, atomicfile.TempSuffix)
@@ -39,7 +40,7 @@ func (l *Local) Create(_ context.Context, job string) (Pending, error) {
 		return nil, l.errorf("creating a temp file: %w", err)
 	}
 	l.shared.live[tmp] = true
-	return &localPending{l: l, job: job, f: f, tmp: tmp}, nil
+	return &localPending{l: l, job: job, name: name, f: f, tmp: tmp}, nil
 }
 
 // TempName is the path of the temp file.
@@ -62,12 +63,11 @@ func (p *localPending) Write(b []byte) (int, error) {
 }
 
 // Commit makes the snapshot durable and listed (see Pending): fsync the temp
-// file, rename it to its final name, write the sidecar atomically, fsync the
-// directory.
-// The final name is built from entry.CreatedAt (now when zero) and
-// entry.Index. entry.Size, when set, must equal the bytes written. Commit
-// fills Schema, Name, Job, Size and Path and returns the entry stored. On
-// error nothing is listed and the temp file is removed.
+// file, rename it to its name (an error wrapping ErrExists if another file
+// has it), write the sidecar atomically, fsync the directory. entry.Size,
+// when set, must equal the bytes written. Commit fills Schema, Name, Job,
+// Size, Host and Path (and CreatedAt, now when zero) and returns the entry
+// stored. On error nothing is listed and the temp file is removed.
 func (p *localPending) Commit(_ context.Context, entry Entry) (Entry, error) {
 	if p.done {
 		return Entry{}, errors.New("store: commit after commit or abort")
@@ -84,6 +84,9 @@ func (p *localPending) Commit(_ context.Context, entry Entry) (Entry, error) {
 	entry.Schema = SidecarSchema
 	entry.Job = p.job
 	entry.Size = p.written
+	if entry.Host == "" {
+		entry.Host = hostname()
+	}
 	tmpPath := p.TempName()
 
 	if err := p.f.Sync(); err != nil {
@@ -100,23 +103,17 @@ func (p *localPending) Commit(_ context.Context, entry Entry) (Entry, error) {
 	defer l.shared.mu.Unlock()
 	p.done = true
 	delete(l.shared.live, p.tmp)
-	base := fmt.Sprintf("%s-%s-%d", p.job, entry.CreatedAt.Format(timeLayout), entry.Index)
-	name := base + ArchiveSuffix
-	for n := 2; ; n++ {
-		_, err := os.Lstat(filepath.Join(l.dir, name))
-		if errors.Is(err, os.ErrNotExist) {
-			break
-		}
-		if err != nil {
-			// Not "taken" but unusable (a name too long, an I/O error):
-			// trying the next suffix would loop forever under the lock.
-			os.Remove(tmpPath)
-			return Entry{}, l.errorf("cannot use the name %s: %w", name, err)
-		}
-		name = fmt.Sprintf("%s-%d%s", base, n, ArchiveSuffix)
+	name := p.name
+	if _, err := os.Lstat(filepath.Join(l.dir, name)); err == nil {
+		os.Remove(tmpPath)
+		return Entry{}, l.errorf("cannot commit %s: %w", name, ErrExists)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		os.Remove(tmpPath)
+		return Entry{}, l.errorf("cannot use the name %s: %w", name, err)
 	}
 	entry.Name = name
 	entry.Path = filepath.Join(l.dir, name)
+	entry.Store = l.dir
 	// The archive is renamed before the sidecar is written: a crash in
 	// between leaves an archive without sidecar, which Open re-verifies.
 	if err := os.Rename(tmpPath, entry.Path); err != nil {
@@ -158,7 +155,7 @@ func (p *localPending) Abort() error {
 // writeSidecar writes (or replaces) entry's sidecar atomically; the caller
 // holds shared.mu.
 func (l *Local) writeSidecar(entry Entry) error {
-	data, err := encodeRecord(entry)
+	data, err := EncodeRecord(entry)
 	if err != nil {
 		return l.errorf("encoding the sidecar of %s: %w", entry.Name, err)
 	}

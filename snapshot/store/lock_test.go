@@ -76,7 +76,7 @@ func TestSymlinkAliasSharesTheStore(t *testing.T) {
 	if err := os.Symlink(dir, alias); err != nil {
 		t.Fatal(err)
 	}
-	p, err := l.Create(context.Background(), "job")
+	p, err := l.Create(context.Background(), "job", "job-20260101T000000Z-1.snap")
 	if err != nil {
 		t.Fatal(err)
 	}

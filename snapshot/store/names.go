@@ -44,6 +44,31 @@ func checkJobName(job string) error {
 // usual 255-byte limit on file names.
 const maxJobName = 128
 
+// NewName is the name of a snapshot of job created at created holding raft
+// index index: "<job>-<UTC yyyymmddThhmmssZ>-<index>.snap", and
+// "<job>-<...>-<index>-<n>.snap" for n > 1 (when the first is taken).
+func NewName(job string, created time.Time, index uint64, n int) string {
+	base := fmt.Sprintf("%s-%s-%d", job, created.UTC().Format(timeLayout), index)
+	if n > 1 {
+		base = fmt.Sprintf("%s-%d", base, n)
+	}
+	return base + ArchiveSuffix
+}
+
+// CheckName checks that name is one NewName makes for job.
+func CheckName(job, name string) error {
+	if err := checkJobName(job); err != nil {
+		return err
+	}
+	if err := checkArchiveName(name); err != nil {
+		return err
+	}
+	if j, _, _, ok := ParseName(name); !ok || j != job {
+		return fmt.Errorf("store: %q is not a name for a snapshot of job %s (want %s)", name, job, NewName(job, time.Unix(0, 0), 1, 1))
+	}
+	return nil
+}
+
 func checkArchiveName(name string) error {
 	if name == "" || strings.ContainsRune(name, '/') || strings.ContainsRune(name, os.PathSeparator) ||
 		!strings.HasSuffix(name, ArchiveSuffix) || strings.HasPrefix(name, ".") {
@@ -68,6 +93,12 @@ func ParseName(name string) (job string, created time.Time, index uint64, ok boo
 		return "", time.Time{}, 0, false
 	}
 	return m[1], created, index, true
+}
+
+// hostname is this machine's name, recorded in what it writes.
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
 }
 
 func randomHex(n int) string {

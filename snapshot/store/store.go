@@ -5,14 +5,22 @@
 // fsync directory) and leftovers of interrupted writes are cleaned at Open.
 //
 // The interface is shaped for stores without rename or fsync too (object
-// stores): a Pending write becomes visible only at Commit, and an Abort
-// leaves nothing listed.
+// stores, package snapshot/store/bucket): a snapshot is named before its
+// first byte (an object cannot be renamed), a Pending write becomes visible
+// only at Commit, and an Abort leaves nothing listed. Upload writes one
+// snapshot into several stores at once, Union reads a job's copies in
+// several stores as one, Copy replicates a snapshot from one store to
+// another, checked against its committed SHA-256.
 package store
 
 import (
 	"cmp"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"sort"
 	"strings"
 	"time"
@@ -33,8 +41,11 @@ type Store interface {
 	// Open returns the archive of a listed snapshot for reading, with its
 	// entry. The caller closes it.
 	Open(ctx context.Context, name string) (io.ReadCloser, Entry, error)
-	// Create starts writing a new snapshot of job.
-	Create(ctx context.Context, job string) (Pending, error)
+	// Create starts writing the snapshot called name (see NewName; its job
+	// part must be job) for job. Nothing is listed until Commit; if the
+	// name is taken by then, Commit fails with an error wrapping ErrExists.
+	// Upload picks a name free in every store it writes to.
+	Create(ctx context.Context, job, name string) (Pending, error)
 	// Update replaces the record of a listed snapshot (to record a
 	// re-verification); the archive is not touched.
 	Update(ctx context.Context, entry Entry) error
@@ -53,9 +64,9 @@ type Pending interface {
 	// Written is the number of bytes written so far.
 	Written() int64
 	// Commit makes the snapshot durable and listed. The store fills the
-	// entry's Schema, Name, Job and Size and returns the entry stored.
-	// entry.Size, when set, must equal the bytes written. On error nothing
-	// is listed.
+	// entry's Schema, Name (the one given to Create), Job and Size and
+	// returns the entry stored. entry.Size, when set, must equal the bytes
+	// written. On error nothing is listed.
 	Commit(ctx context.Context, entry Entry) (Entry, error)
 	// Abort discards what was written.
 	Abort() error
@@ -96,10 +107,54 @@ type Entry struct {
 	// a stale fallback while the cluster had no leader): the snapshot may
 	// lag the leader's last committed state.
 	Stale bool `json:"stale,omitempty"`
+	// VerifyError says why the last (re-)verification failed; "" while
+	// Verified.
+	VerifyError string `json:"verify_error,omitempty"`
+	// Host is the host name of the raftsnap that wrote the snapshot (a
+	// store shared by several agents tells who wrote what).
+	Host string `json:"host,omitempty"`
+	// Object is the file or object the archive is stored in when that is
+	// not Name: the stored bytes are then a transformation of the archive
+	// (such as an encrypted NAME.age), StoredSize and StoredSHA256 describe
+	// them, and Size and SHA256 the archive itself. Empty: the archive is
+	// stored as is, under Name.
+	Object       string `json:"object,omitempty"`
+	StoredSize   int64  `json:"stored_size,omitempty"`
+	StoredSHA256 string `json:"stored_sha256,omitempty"`
 
-	// Path is the archive's absolute path (not stored in the sidecar).
+	// Extra holds the record's fields this version does not know (written
+	// by a newer raftsnap); rewriting the record keeps them.
+	Extra map[string]json.RawMessage `json:"-"`
+	// Path is the archive's absolute path in a local store (not stored).
 	Path string `json:"-"`
+	// Store is the Location of the store the entry was read from (not
+	// stored): a Union tells its copies apart by it.
+	Store string `json:"-"`
 }
+
+// ObjectName is the name the archive is stored under: Object, or Name.
+func (e *Entry) ObjectName() string {
+	if e.Object != "" {
+		return e.Object
+	}
+	return e.Name
+}
+
+// ObjectSize is the size of what is stored: StoredSize when the archive is
+// stored transformed, else Size.
+func (e *Entry) ObjectSize() int64 {
+	if e.Object != "" && e.StoredSize > 0 {
+		return e.StoredSize
+	}
+	return e.Size
+}
+
+// ErrExists is a name already taken in a store.
+var ErrExists = errors.New("a snapshot of that name exists")
+
+// ErrNotFound is a name that is not a listed snapshot (it wraps
+// fs.ErrNotExist, so errors.Is(err, os.ErrNotExist) holds too).
+var ErrNotFound = fmt.Errorf("no such snapshot: %w", fs.ErrNotExist)
 
 // Foreign is a file in the store directory that is not a listed snapshot:
 // a file raftsnap did not write (Problem is ""), or one of ours that cannot
@@ -111,6 +166,8 @@ type Foreign struct {
 	ModTime time.Time `json:"mod_time"`
 	Dir     bool      `json:"dir,omitempty"`
 	Problem string    `json:"problem,omitempty"`
+	// Store is the Location of the store holding it, set by a Union.
+	Store string `json:"store,omitempty"`
 }
 
 // Position is what places a snapshot in raftsnap's one newest-first order.
@@ -168,4 +225,15 @@ func Summary(entries []Entry) (count int, bytes int64, newest *Entry) {
 		newest = &entries[0]
 	}
 	return len(entries), bytes, newest
+}
+
+// Cleaner is a store that removes, when asked, what interrupted writes left
+// behind (an object store's incomplete uploads and archives without their
+// manifest; a local store does it when opened). The snapshot job asks at
+// start and after each pruning pass, the prune job at each pass.
+type Cleaner interface {
+	// Clean removes the leftovers of the named jobs' writes (of any job
+	// when none is named) that are older than the store's grace period and
+	// not being written by this process, and names what it removed.
+	Clean(ctx context.Context, jobs []string) ([]string, error)
 }

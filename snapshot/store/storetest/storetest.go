@@ -27,7 +27,11 @@ func Commit(t testing.TB, st store.Store, job string, term, index uint64, create
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := st.Create(context.Background(), job)
+	name, err := store.FreeName(context.Background(), []store.Store{st}, job, created, index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := st.Create(context.Background(), job, name)
 	if err != nil {
 		t.Fatal(err)
 	}

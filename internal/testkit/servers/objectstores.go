@@ -1,0 +1,352 @@
+package servers
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/raftsnap/raftsnap/internal/testkit"
+)
+
+// Object store servers for tests, pinned as in .ci/build-servers.
+const (
+	VersityVersion = "1.8.0"
+	AzuriteVersion = "3.35.0"
+)
+
+// Azurite's well-known development account (public, documented by
+// Microsoft; Azurite accepts nothing else by default).
+const (
+	AzuriteAccount = "devstoreaccount1"
+	AzuriteKey     = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+// S3 is a versitygw S3 gateway on loopback (posix backend in a temp dir).
+type S3 struct {
+	*Server
+	// Endpoint is the gateway's base URL, e.g. http://127.0.0.1:41234.
+	Endpoint             string
+	AccessKey, SecretKey string
+	bin                  string
+	port                 int
+}
+
+// Azurite is an Azurite blob service on loopback.
+type Azurite struct {
+	*Server
+	// Endpoint is the service URL with the account: http://127.0.0.1:PORT/devstoreaccount1.
+	Endpoint string
+	bin      string
+	port     int
+}
+
+// objectStoreBinary finds versitygw or azurite-blob: $RAFTSNAP_VERSITYGW_BIN /
+// $RAFTSNAP_AZURITE_BIN, else the tools directory (.ci/build-servers).
+func objectStoreBinary(name string) (string, error) {
+	envVar := "RAFTSNAP_" + strings.ToUpper(name) + "_BIN"
+	if p := os.Getenv(envVar); p != "" {
+		return p, checkExecutable(p, envVar)
+	}
+	dir := toolsDir()
+	var candidates []string
+	switch name {
+	case "versitygw":
+		candidates = []string{filepath.Join(dir, "versitygw"), filepath.Join(dir, "versitygw-"+VersityVersion)}
+	case "azurite":
+		candidates = []string{filepath.Join(dir, "azurite-blob"), filepath.Join(dir, "npm", "node_modules", ".bin", "azurite-blob")}
+	}
+	for _, p := range candidates {
+		if checkExecutable(p, envVar) == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found at %s: run .ci/build-servers (or set %s)", name, candidates[0], envVar)
+}
+
+func checkExecutable(p, envVar string) error {
+	info, err := os.Stat(p)
+	if err != nil || info.IsDir() || info.Mode()&0o111 == 0 {
+		return fmt.Errorf("%s is not an executable (%s)", p, envVar)
+	}
+	return nil
+}
+
+func toolsDir() string {
+	if dir := os.Getenv("RAFTSNAP_TOOLS_DIR"); dir != "" {
+		return dir
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "raftsnap-tools")
+}
+
+// VersityBinary and AzuriteBinary are objectStoreBinary for a test: a
+// missing binary fails it (testkit.Missing), -short skips it.
+func VersityBinary(t testing.TB) string {
+	t.Helper()
+	testkit.Integration(t, "a real S3 server (versitygw)")
+	p, err := objectStoreBinary("versitygw")
+	if err != nil {
+		testkit.Missing(t, err.Error())
+	}
+	return p
+}
+
+func AzuriteBinary(t testing.TB) string {
+	t.Helper()
+	testkit.Integration(t, "a real Azure Blob server (azurite)")
+	p, err := objectStoreBinary("azurite")
+	if err != nil {
+		testkit.Missing(t, err.Error())
+	}
+	return p
+}
+
+// StartVersity runs versitygw for the test and stops it when the test ends.
+func StartVersity(t testing.TB) *S3 {
+	t.Helper()
+	bin := VersityBinary(t)
+	s, err := LaunchVersity(bin, t.TempDir())
+	stopAtCleanup(t, serverOf(s), err)
+	return s
+}
+
+// LaunchVersity runs versitygw in dir (the buckets live in dir/data) on a
+// free loopback port with random credentials, and waits until it answers.
+// The caller stops it with Kill.
+func LaunchVersity(bin, dir string) (*S3, error) {
+	s := &S3{bin: bin, AccessKey: "raftsnap-test", SecretKey: randomSecret()}
+	s.Server = &Server{kind: "versitygw", Dir: dir}
+	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(1)
+	if err != nil {
+		return nil, err
+	}
+	s.port = ports[0]
+	return s, s.launch()
+}
+
+func (s *S3) launch() error {
+	s.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", s.port)
+	s.Addr = s.Endpoint
+	if err := s.start(s.bin, true, "--access", s.AccessKey, "--secret", s.SecretKey,
+		"--port", fmt.Sprintf("127.0.0.1:%d", s.port), "--quiet", "posix", filepath.Join(s.Dir, "data")); err != nil {
+		return err
+	}
+	return s.killOn(s.waitTCP())
+}
+
+// Restart kills the gateway (as a crash would) and starts it again on the
+// same port and data, waiting until it answers.
+func (s *S3) Restart() error {
+	if err := s.Kill(); err != nil {
+		return err
+	}
+	return s.launch()
+}
+
+// Env is the environment a client of this gateway needs (credentials in
+// AWS's standard variables); AWS_CA_BUNDLE and proxies are dropped.
+func (s *S3) Env() []string {
+	return []string{"AWS_ACCESS_KEY_ID=" + s.AccessKey, "AWS_SECRET_ACCESS_KEY=" + s.SecretKey, "AWS_REGION=us-east-1"}
+}
+
+// SetEnv puts Env into the test's environment.
+func (s *S3) SetEnv(t testing.TB) {
+	t.Helper()
+	for _, kv := range s.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	t.Setenv("AWS_CA_BUNDLE", "")
+	os.Unsetenv("AWS_CA_BUNDLE")
+	t.Setenv("AWS_PROFILE", "")
+	os.Unsetenv("AWS_PROFILE")
+}
+
+// Client is an S3 client for the gateway (path-style), for set-up and
+// inspection the code under test does not do.
+func (s *S3) Client() *s3.Client {
+	return s3.New(s3.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(s.Endpoint),
+		UsePathStyle: true,
+		Credentials:  credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, ""),
+		HTTPClient:   &http.Client{Transport: &http.Transport{Proxy: nil}},
+	})
+}
+
+// CreateBucket creates a bucket.
+func (s *S3) CreateBucket(t testing.TB, name string) {
+	t.Helper()
+	if err := s.MakeBucket(name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// MakeBucket creates a bucket (for programs).
+func (s *S3) MakeBucket(name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := s.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		return fmt.Errorf("versitygw: creating bucket %s: %w", name, err)
+	}
+	return nil
+}
+
+// StartAzurite runs azurite-blob for the test and stops it when the test
+// ends.
+func StartAzurite(t testing.TB) *Azurite {
+	t.Helper()
+	bin := AzuriteBinary(t)
+	a, err := LaunchAzurite(bin, t.TempDir())
+	stopAtCleanup(t, serverOf(a), err)
+	return a
+}
+
+// LaunchAzurite runs azurite-blob with its data in dir on a free loopback
+// port, with telemetry off (it would reach the internet otherwise), and
+// waits until it answers.
+func LaunchAzurite(bin, dir string) (*Azurite, error) {
+	a := &Azurite{bin: bin}
+	a.Server = &Server{kind: "azurite", Dir: dir}
+	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(1)
+	if err != nil {
+		return nil, err
+	}
+	a.port = ports[0]
+	return a, a.launch()
+}
+
+func (a *Azurite) launch() error {
+	a.Addr = fmt.Sprintf("http://127.0.0.1:%d", a.port)
+	a.Endpoint = a.Addr + "/" + AzuriteAccount
+	// --skipApiVersionCheck: the Azure SDK speaks a newer API version than
+	// Azurite 3.35 declares; the blob operations used are the same.
+	if err := a.start(a.bin, true, "--blobHost", "127.0.0.1", "--blobPort", fmt.Sprint(a.port),
+		"--location", filepath.Join(a.Dir, "data"), "--disableTelemetry", "--skipApiVersionCheck", "--silent"); err != nil {
+		return err
+	}
+	return a.killOn(a.waitTCP())
+}
+
+// Restart kills Azurite and starts it again on the same port and data.
+func (a *Azurite) Restart() error {
+	if err := a.Kill(); err != nil {
+		return err
+	}
+	return a.launch()
+}
+
+// Env is the environment a client of this Azurite needs: the account and
+// its key in Azure's standard variables.
+func (a *Azurite) Env() []string {
+	return []string{"AZURE_STORAGE_ACCOUNT=" + AzuriteAccount, "AZURE_STORAGE_KEY=" + AzuriteKey}
+}
+
+// SetEnv puts Env into the test's environment (and clears the other Azure
+// credential variables).
+func (a *Azurite) SetEnv(t testing.TB) {
+	t.Helper()
+	for _, k := range []string{"AZURE_STORAGE_SAS_TOKEN", "AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGEBLOB_CONNECTIONSTRING"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	for _, kv := range a.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+}
+
+// ContainerClient is a client of one container, for set-up and inspection.
+func (a *Azurite) ContainerClient(name string) (*container.Client, error) {
+	cred, err := azblob.NewSharedKeyCredential(AzuriteAccount, AzuriteKey)
+	if err != nil {
+		return nil, err
+	}
+	return container.NewClientWithSharedKeyCredential(a.Endpoint+"/"+name, cred,
+		&container.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: &http.Client{Transport: &http.Transport{Proxy: nil}}}})
+}
+
+// CreateContainer creates a container.
+func (a *Azurite) CreateContainer(t testing.TB, name string) {
+	t.Helper()
+	if err := a.MakeContainer(name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// MakeContainer creates a container (for programs).
+func (a *Azurite) MakeContainer(name string) error {
+	c, err := a.ContainerClient(name)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.Create(ctx, nil); err != nil {
+		return fmt.Errorf("azurite: creating container %s: %w", name, err)
+	}
+	return nil
+}
+
+// waitTCP waits until the server accepts connections on Addr.
+func (s *Server) waitTCP() error {
+	host := strings.TrimPrefix(s.Addr, "http://")
+	return s.WaitUntil("listening", StartTimeout, func() bool {
+		conn, err := net.DialTimeout("tcp", host, time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		return err == nil
+	})
+}
+
+// serverOf is the *Server of a started S3 or Azurite, nil when it did not
+// start.
+func serverOf(x interface{ server() *Server }) *Server {
+	if x == nil {
+		return nil
+	}
+	return x.server()
+}
+
+func (s *S3) server() *Server {
+	if s == nil {
+		return nil
+	}
+	return s.Server
+}
+
+func (a *Azurite) server() *Server {
+	if a == nil {
+		return nil
+	}
+	return a.Server
+}
+
+func randomSecret() string {
+	u, err := newUUID()
+	if err != nil {
+		return "raftsnap-test-secret"
+	}
+	return strings.ReplaceAll(u, "-", "")
+}
+

@@ -1,0 +1,242 @@
+package bucket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/storage"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	azblobblob "github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+
+	"github.com/raftsnap/raftsnap/snapshot/store"
+)
+
+// pending is a snapshot being uploaded.
+type pending struct {
+	s       *Store
+	b       *blob.Bucket
+	job     string
+	name    string
+	w       *blob.Writer
+	cancel  context.CancelFunc
+	mu      sync.Mutex // Abort may come from another goroutine than Write
+	wmu     sync.Mutex // held by a Write in progress: Close waits for it
+	written int64
+	done    bool
+	err     error // the first write error
+}
+
+// Create implements store.Store: it starts the archive's upload under its
+// final name (an object store cannot rename). Nothing is visible before
+// Commit, and Abort (or a cancelled ctx) abandons the upload.
+func (s *Store) Create(ctx context.Context, job, name string) (store.Pending, error) {
+	if err := store.CheckName(job, name); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%s: closed", s)
+	}
+	s.live[name]++
+	s.mu.Unlock()
+	b, err := s.bucket(ctx)
+	if err != nil {
+		s.unlive(name)
+		return nil, err
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	s.Requests.Write.Add(1) // the upload's own requests (parts) are not counted one by one
+	w, err := b.NewWriter(wctx, s.key(name), &blob.WriterOptions{
+		ContentType:    "application/gzip",
+		BufferSize:     int(s.cfg.PartSize),
+		MaxConcurrency: s.cfg.Concurrency,
+		IfNotExist:     true,
+		Metadata:       map[string]string{"raftsnap-job": job},
+		BeforeWrite:    s.beforeWrite(b, true),
+	})
+	if err != nil {
+		cancel()
+		s.unlive(name)
+		return nil, s.wrap("write", name, err)
+	}
+	return &pending{s: s, b: b, job: job, name: name, w: w, cancel: cancel}, nil
+}
+
+func (s *Store) unlive(name string) {
+	s.mu.Lock()
+	if s.live[name]--; s.live[name] <= 0 {
+		delete(s.live, name)
+	}
+	s.mu.Unlock()
+}
+
+// beforeWrite sets what the configuration asks of written objects that
+// the blob API has no option for: the storage class (Azure: the access
+// tier; archives only) and, on S3, an upload client of our own. gocloud's
+// holds the first 16 MiB before it starts a multipart upload (ours: one
+// part), and aborts a failed upload with the upload's context, which a
+// cancellation has already ended, so that S3 never hears of the abort
+// (ours gives the abort a context of its own).
+func (s *Store) beforeWrite(b *blob.Bucket, archive bool) func(func(any) bool) error {
+	class := s.cfg.StorageClass
+	return func(as func(any) bool) error {
+		var (
+			tm    *transfermanager.Client
+			s3in  *transfermanager.UploadObjectInput
+			azOpt *azblob.UploadStreamOptions
+			gw    *storage.Writer
+			s3c   *s3.Client
+		)
+		if as(&tm) && b != nil && b.As(&s3c) {
+			checksums := aws.RequestChecksumCalculationWhenSupported
+			if s.cfg.Endpoint != "" {
+				checksums = aws.RequestChecksumCalculationWhenRequired
+			}
+			*tm = *transfermanager.New(s3c, func(o *transfermanager.Options) {
+				o.PartSizeBytes = s.cfg.PartSize
+				o.MultipartUploadThreshold = s.cfg.PartSize
+				o.Concurrency = s.cfg.Concurrency
+				o.RequestChecksumCalculation = checksums
+				o.FailTimeout = abortTimeout
+			})
+		}
+		if as(&s3in) && class != "" {
+			s3in.StorageClass = tmtypes.StorageClass(class)
+		}
+		if as(&azOpt) && class != "" && archive {
+			tier := azblobblob.AccessTier(class)
+			azOpt.AccessTier = &tier
+		}
+		if as(&gw) && class != "" {
+			gw.StorageClass = class
+		}
+		return nil
+	}
+}
+
+// abortTimeout bounds the abort of a failed upload.
+const abortTimeout = 30 * time.Second
+
+// Written implements store.Pending.
+func (p *pending) Written() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.written
+}
+
+// Write implements store.Pending: the bytes go into the upload's current
+// part; a full part is sent while the next fills.
+func (p *pending) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	if p.done {
+		p.mu.Unlock()
+		return 0, errors.New("store: write after commit or abort")
+	}
+	if p.err != nil {
+		p.mu.Unlock()
+		return 0, p.err
+	}
+	w := p.w
+	p.wmu.Lock()
+	p.mu.Unlock()
+	n, err := w.Write(b)
+	p.wmu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.written += int64(n)
+	if err != nil && p.err == nil {
+		p.err = p.s.wrap("write", p.name, err)
+	}
+	if err != nil {
+		return n, p.err
+	}
+	return n, nil
+}
+
+// Commit implements store.Pending: complete the upload (the archive becomes
+// visible, or an error wrapping store.ErrExists if that name is taken),
+// then write the manifest, if none is there: the commit point. If the
+// manifest cannot be written, the archive is deleted again.
+func (p *pending) Commit(ctx context.Context, entry store.Entry) (store.Entry, error) {
+	p.mu.Lock()
+	if p.done {
+		p.mu.Unlock()
+		return store.Entry{}, errors.New("store: commit after commit or abort")
+	}
+	if p.err != nil {
+		err := p.err
+		p.mu.Unlock()
+		p.Abort()
+		return store.Entry{}, err
+	}
+	p.done = true
+	written := p.written
+	p.mu.Unlock()
+	s := p.s
+	defer s.unlive(p.name)
+	defer p.cancel()
+	if entry.Size != 0 && entry.Size != written {
+		p.cancel()
+		p.w.Close()
+		return store.Entry{}, fmt.Errorf("%s: %s: entry says %d bytes but %d were written", s, s.key(p.name), entry.Size, written)
+	}
+	entry.Bound()
+	if entry.CreatedAt.IsZero() {
+		entry.CreatedAt = time.Now()
+	}
+	entry.CreatedAt = entry.CreatedAt.UTC()
+	entry.Schema = store.SidecarSchema
+	entry.Name, entry.Job, entry.Size = p.name, p.job, written
+	entry.Object, entry.StoredSize, entry.StoredSHA256 = "", 0, ""
+	if entry.Host == "" {
+		entry.Host = hostname()
+	}
+	entry.Path = ""
+	if err := p.w.Close(); err != nil {
+		if gcerrors.Code(err) == gcerrors.FailedPrecondition {
+			return store.Entry{}, fmt.Errorf("%s: cannot commit %s: %w", s, s.key(p.name), store.ErrExists)
+		}
+		return store.Entry{}, s.wrap("commit", p.name, err)
+	}
+	if err := s.writeManifest(ctx, entry, true); err != nil {
+		// Without its manifest the archive is never listed; delete it so the
+		// failure leaves nothing behind (Clean would, later).
+		s.Requests.Delete.Add(1)
+		if derr := p.b.Delete(context.WithoutCancel(ctx), s.key(p.name)); derr != nil && gcerrors.Code(derr) != gcerrors.NotFound {
+			s.logger.Warn("cannot delete the archive whose manifest could not be written; the next clean removes it", "object", s.key(p.name), "err", scrub(derr))
+		}
+		return store.Entry{}, err
+	}
+	entry.Store = s.label
+	return entry, nil
+}
+
+// Abort implements store.Pending: the upload is abandoned (S3 aborts the
+// multipart upload); nothing becomes visible. Safe after Commit, and while
+// a Write is blocked in another goroutine (it unblocks it).
+func (p *pending) Abort() error {
+	p.mu.Lock()
+	if p.done {
+		p.mu.Unlock()
+		return nil
+	}
+	p.done = true
+	p.mu.Unlock()
+	p.cancel()
+	p.s.Requests.Abort.Add(1)
+	p.wmu.Lock() // the cancel unblocks a Write in progress
+	p.w.Close()  // with its context cancelled: aborts
+	p.wmu.Unlock()
+	p.s.unlive(p.name)
+	return nil
+}
