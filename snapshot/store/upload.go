@@ -81,9 +81,9 @@ type Upload struct {
 	// bad is why the bytes cannot be an archive: later writes are
 	// discarded, so that the caller's Verifier, fed the same bytes, gives
 	// its own (fuller) verdict, and Commit fails with it.
-	bad error
-	done    bool // committed or aborted
-	pool    sync.Pool
+	bad  error
+	done bool // committed or aborted
+	pool sync.Pool
 }
 
 type target struct {

@@ -349,4 +349,3 @@ func randomSecret() string {
 	}
 	return strings.ReplaceAll(u, "-", "")
 }
-
