@@ -111,15 +111,24 @@ type Job struct {
 	// jobs).
 	Hooks []Hook `yaml:"hooks"`
 
-	// snapshot, prune, restore
-	Store   *Store   `yaml:"store"`
+	// snapshot, prune, restore, scrub
+	Store *Store `yaml:"store"`
+	// Stores, instead of Store, keeps a snapshot job's snapshots in several
+	// stores at once, each with its own retention (Store.Pruning,
+	// defaulting to the job's).
+	Stores  []Store  `yaml:"stores"`
 	Pruning *Pruning `yaml:"pruning"` // snapshot, prune
 
 	// prune: which jobs' snapshots in the store it prunes (default: all
 	// entries with a sidecar).
 	Owners []string `yaml:"owners"`
 
-	// restore
+	// scrub: how many of the store's snapshots each run reads again: "all"
+	// (the default), a percentage ("10%") or a count ("5"), the ones
+	// verified longest ago first.
+	Sample string `yaml:"sample"`
+
+	// restore, scrub
 	FromJob        string         `yaml:"from_job"`
 	Snapshot       string         `yaml:"snapshot"` // "latest" or a snapshot name
 	Target         *source.Config `yaml:"target"`
@@ -145,9 +154,39 @@ type Hook struct {
 	PassToken bool `yaml:"pass_token"`
 }
 
+// Store is a store block: a local directory or an object store bucket
+// (docs/configuration.md, Store blocks). It holds no credential: those come
+// from each cloud's standard chain.
 type Store struct {
-	Type string `yaml:"type"` // local
+	Type string `yaml:"type"` // local, s3, azure, gcs
+	// Name labels the store in status, metrics and logs (default: its path
+	// or URL).
+	Name string `yaml:"name"`
+	// local
 	Path string `yaml:"path"`
+	// object stores
+	Bucket       string `yaml:"bucket"`    // s3, gcs
+	Container    string `yaml:"container"` // azure
+	Account      string `yaml:"account"`   // azure
+	Prefix       string `yaml:"prefix"`
+	Endpoint     string `yaml:"endpoint"`
+	Region       string `yaml:"region"`     // s3
+	PathStyle    bool   `yaml:"path_style"` // s3
+	Profile      string `yaml:"profile"`    // s3
+	SSE          *SSE   `yaml:"sse"`        // s3
+	StorageClass string `yaml:"storage_class"`
+	AccessTier   string `yaml:"access_tier"` // azure
+	PartSize     Size   `yaml:"part_size"`
+	Concurrency  int    `yaml:"concurrency"`
+	// Pruning, for one of a job's stores, is that store's retention
+	// (default: the job's).
+	Pruning *Pruning `yaml:"pruning"`
+}
+
+// SSE is S3 server-side encryption.
+type SSE struct {
+	Type     string `yaml:"type"` // AES256, aws:kms
+	KMSKeyID string `yaml:"kms_key_id"`
 }
 
 type Retries struct {

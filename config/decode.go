@@ -25,6 +25,22 @@ var rejectedKeys = map[reflect.Type]map[string]string{
 		"token": "tokens must not be written in the configuration file: " +
 			"name a file holding it with token_file (mode 0600) or an environment variable with token_env",
 	},
+	reflect.TypeFor[Store](): credentialKeys(),
+}
+
+// credentialKeys are keys refused in a store block: credentials come from
+// each cloud's standard chain (environment, config files, instance
+// metadata), never from this file.
+func credentialKeys() map[string]string {
+	const msg = "credentials must not be written in the configuration file: they come from the cloud's standard chain " +
+		"(the environment, e.g. AWS_ACCESS_KEY_ID or AZURE_STORAGE_KEY in the service's EnvironmentFile, the cloud's config files, " +
+		"or the instance's identity); see docs/storage.md"
+	keys := map[string]string{}
+	for _, k := range []string{"access_key", "access_key_id", "secret_key", "secret_access_key", "session_token", "secret",
+		"password", "credentials", "credentials_file", "account_key", "key", "sas_token", "connection_string", "token"} {
+		keys[k] = msg
+	}
+	return keys
 }
 
 // decoder turns a yaml.Node tree into the schema structs, strictly, and

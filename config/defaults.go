@@ -89,8 +89,8 @@ func applyDefaults(cfg *Config, isSet func(path string) bool) {
 		if jt, ok := LookupJobType(job.Type); ok && jt.defaults != nil {
 			jt.defaults(job, g, path, isSet)
 		}
-		if job.Store != nil {
-			setString(&job.Store.Type, DefaultStoreType)
+		for _, st := range job.StoreList() {
+			setString(&st.Type, DefaultStoreType)
 		}
 		for k := range job.Hooks {
 			h := &job.Hooks[k]

@@ -10,6 +10,7 @@ const (
 	JobSnapshot = "snapshot"
 	JobPrune    = "prune"
 	JobRestore  = "restore"
+	JobScrub    = "scrub"
 )
 
 // JobType is everything the configuration knows of one job type: the keys
@@ -36,8 +37,8 @@ type JobType struct {
 var jobTypes = []*JobType{
 	{
 		Name:      JobSnapshot,
-		Summary:   "takes snapshots from a source into a store on a schedule, verifies them while they stream, then prunes",
-		Keys:      []string{"source", "interval", "jitter", "retries", "on_cluster_change", "store", "pruning", "hooks"},
+		Summary:   "takes snapshots from a source into one store or several on a schedule, verifies them while they stream, then prunes",
+		Keys:      []string{"source", "interval", "jitter", "retries", "on_cluster_change", "store", "stores", "pruning", "hooks"},
 		Scheduled: true,
 		Prunes:    true,
 		defaults: func(job *Job, g *Global, path string, isSet func(string) bool) {
@@ -55,8 +56,7 @@ var jobTypes = []*JobType{
 			if job.Retries != nil && v.checkable(path+".retries") {
 				v.validateRetries(path+".retries", job.Retries)
 			}
-			v.requireStore(path+".store", job.Store)
-			v.requirePruning(path+".pruning", job.Pruning, []string{job.Name})
+			v.validateJobStores(path, job)
 			v.validateHooks(path, job.Hooks)
 			if p := path + ".on_cluster_change"; v.checkable(p) && job.OnClusterChange != "fail" && job.OnClusterChange != "warn" {
 				v.errorf(p, "%s is not a choice: use fail (refuse the snapshot) or warn (store it and report the change)", quote(job.OnClusterChange))
@@ -73,12 +73,7 @@ var jobTypes = []*JobType{
 			v.validateSchedule(path, job)
 			v.requireStore(path+".store", job.Store)
 			v.requirePruning(path+".pruning", job.Pruning, job.Owners)
-			for k, owner := range job.Owners {
-				p := fmt.Sprintf("%s.owners[%d]", path, k)
-				if v.checkable(p) && (!jobNamePattern.MatchString(owner) || strings.HasPrefix(owner, "_")) {
-					v.errorf(p, "%s is not a job name", quote(owner))
-				}
-			}
+			v.validateOwners(path, job)
 		},
 	},
 	{
@@ -90,6 +85,26 @@ var jobTypes = []*JobType{
 		},
 		validate: func(v *validator, path string, job *Job, names map[string]int) {
 			v.validateRestore(path, job, names)
+		},
+	},
+	{
+		Name: JobScrub,
+		Summary: "reads stored snapshots again on a schedule and checks them against their records (all, or a sample per run); " +
+			"a snapshot that rotted is marked unverified",
+		Keys:      []string{"interval", "jitter", "store", "from_job", "owners", "sample"},
+		Scheduled: true,
+		defaults: func(job *Job, _ *Global, _ string, _ func(string) bool) {
+			setString(&job.Sample, "all")
+		},
+		validate: func(v *validator, path string, job *Job, names map[string]int) {
+			v.validateSchedule(path, job)
+			v.validateStoreOrFromJob(path, job, names, "a scrub job needs the store to check, or from_job naming the snapshot job whose stores to check")
+			v.validateOwners(path, job)
+			if p := path + ".sample"; v.checkable(p) {
+				if _, err := ParseScrubSample(job.Sample); err != nil {
+					v.errorf(p, "%v", err)
+				}
+			}
 		},
 	},
 }
@@ -134,4 +149,14 @@ func orList(words []string) string {
 		return strings.Join(words, "")
 	}
 	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}
+
+// validateOwners checks a job's owners list.
+func (v *validator) validateOwners(path string, job *Job) {
+	for k, owner := range job.Owners {
+		p := fmt.Sprintf("%s.owners[%d]", path, k)
+		if v.checkable(p) && (!jobNamePattern.MatchString(owner) || strings.HasPrefix(owner, "_")) {
+			v.errorf(p, "%s is not a job name", quote(owner))
+		}
+	}
 }

@@ -288,8 +288,8 @@ func ownAddresses() map[string]bool {
 }
 
 // validateCrossJob checks rules between jobs: snapshot jobs do not share a
-// store directory, and a restore into a cluster that a snapshot job backs
-// up needs allow_overwrite.
+// store (a directory, or a bucket and prefix), and a restore into a cluster
+// that a snapshot job backs up needs allow_overwrite.
 func (v *validator) validateCrossJob() {
 	storeOwner := map[string]int{}
 	var sources []int // snapshot jobs with a source
@@ -299,14 +299,32 @@ func (v *validator) validateCrossJob() {
 			continue
 		}
 		path := fmt.Sprintf("jobs[%d]", i)
-		if job.Store != nil && filepath.IsAbs(job.Store.Path) && v.checkable(path+".store.path") {
+		for k, st := range job.StoreList() {
+			p := path + ".store"
+			if len(job.Stores) > 0 {
+				p = fmt.Sprintf("%s.stores[%d]", path, k)
+			}
+			at := p + ".path"
+			if st.IsRemote() {
+				at = p
+			} else if !filepath.IsAbs(st.Path) {
+				continue
+			}
+			if v.failedUnder(p) || !v.checkable(at) {
+				continue
+			}
 			// Compared by real path: a symlink alias is the same directory.
-			dir := realPath(filepath.Clean(job.Store.Path))
-			if first, dup := storeOwner[dir]; dup {
-				v.errorf(path+".store.path", "%s is already the store of snapshot job %s: give each snapshot job its own directory",
-					dir, quote(v.cfg.Jobs[first].Name))
-			} else {
-				storeOwner[dir] = i
+			id := st.Identity()
+			if first, dup := storeOwner[id]; dup && first != i {
+				if st.IsRemote() {
+					v.errorf(at, "%s is already the store of snapshot job %s: give each snapshot job its own bucket or prefix",
+						st.Location(), quote(v.cfg.Jobs[first].Name))
+				} else {
+					v.errorf(at, "%s is already the store of snapshot job %s: give each snapshot job its own directory",
+						realPath(filepath.Clean(st.Path)), quote(v.cfg.Jobs[first].Name))
+				}
+			} else if !dup {
+				storeOwner[id] = i
 			}
 		}
 		if job.Source != nil && job.Source.Address != "" {

@@ -5,11 +5,11 @@ import (
 	"net"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/raftsnap/raftsnap/snapshot/store"
 	"gopkg.in/yaml.v3"
 )
 
@@ -285,25 +285,39 @@ func (v *validator) requireStore(path string, st *Store) {
 	case st == nil:
 		v.errorf(path, "missing: give the store the snapshots live in, e.g. store: {path: /var/lib/raftsnap/main}")
 	default:
-		v.validateStore(path, st, true)
+		v.validateStore(path, st, true, false)
 	}
 }
 
-// validateStore checks a store block; write is false for stores a job only
-// reads (restore jobs).
-func (v *validator) validateStore(path string, st *Store, write bool) {
-	v.oneOf(path+".type", st.Type, "local")
-	p := path + ".path"
+// validateStoreOrFromJob checks the store a job reads (restore and scrub
+// jobs): its store block, or from_job naming a snapshot job, whose store or
+// stores it then holds a copy of.
+func (v *validator) validateStoreOrFromJob(path string, job *Job, names map[string]int, missing string) {
+	storeSet, fromSet := v.isSet(path+".store"), v.isSet(path+".from_job")
 	switch {
-	case !v.checkable(p):
-	case st.Path == "":
-		v.errorf(p, "missing: a local store needs the directory to keep snapshots in")
-	case !filepath.IsAbs(st.Path):
-		v.errorf(p, "must be an absolute path, got %s", quote(st.Path))
-	case v.opts.SkipDirChecks:
-	default:
-		if err := store.CheckDir(st.Path, store.DirCheck{UID: v.opts.UID, Write: write}); err != nil {
-			v.errorf(p, "%v", err)
+	case storeSet && fromSet:
+		v.keyErrorf(path+".from_job", "give either store or from_job, not both")
+	case !storeSet && !fromSet:
+		v.errorf(path+".store", "missing: %s", missing)
+	case storeSet:
+		if v.checkable(path + ".store") {
+			v.validateStore(path+".store", job.Store, false, false)
+		}
+	case fromSet && v.checkable(path+".from_job"):
+		i, ok := names[job.FromJob]
+		switch {
+		case !ok:
+			v.errorf(path+".from_job", "no job is named %s", quote(job.FromJob))
+		case v.cfg.Jobs[i].Type != JobSnapshot:
+			v.errorf(path+".from_job", "%s is a %s job; from_job must name a snapshot job", quote(job.FromJob), v.cfg.Jobs[i].Type)
+		default:
+			// The snapshot job's store, or its stores, read as one.
+			if src := &v.cfg.Jobs[i]; len(src.Stores) > 0 {
+				job.Stores = slices.Clone(src.Stores)
+			} else if src.Store != nil {
+				st := *src.Store
+				job.Store = &st
+			}
 		}
 	}
 }
@@ -321,28 +335,7 @@ func (v *validator) requirePruning(path string, p *Pruning, owners []string) {
 }
 
 func (v *validator) validateRestore(path string, job *Job, names map[string]int) {
-	storeSet, fromSet := v.isSet(path+".store"), v.isSet(path+".from_job")
-	switch {
-	case storeSet && fromSet:
-		v.keyErrorf(path+".from_job", "give either store or from_job, not both")
-	case !storeSet && !fromSet:
-		v.errorf(path+".store", "missing: a restore job needs a store, or from_job naming the snapshot job whose store to use")
-	case storeSet:
-		if v.checkable(path + ".store") {
-			v.validateStore(path+".store", job.Store, false)
-		}
-	case fromSet && v.checkable(path+".from_job"):
-		i, ok := names[job.FromJob]
-		switch {
-		case !ok:
-			v.errorf(path+".from_job", "no job is named %s", quote(job.FromJob))
-		case v.cfg.Jobs[i].Type != JobSnapshot:
-			v.errorf(path+".from_job", "%s is a %s job; from_job must name a snapshot job", quote(job.FromJob), v.cfg.Jobs[i].Type)
-		case v.cfg.Jobs[i].Store != nil:
-			st := *v.cfg.Jobs[i].Store
-			job.Store = &st
-		}
-	}
+	v.validateStoreOrFromJob(path, job, names, "a restore job needs a store, or from_job naming the snapshot job whose store to use")
 	if p := path + ".snapshot"; v.checkable(p) && job.Snapshot != DefaultRestoreSnapshot {
 		name := job.Snapshot
 		if len(name) > 255 || !snapshotNamePattern.MatchString(name) || strings.Trim(name, ".") == "" {
