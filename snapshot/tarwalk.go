@@ -209,6 +209,9 @@ func (w *walker) readMeta(hdr *tar.Header) error {
 		return err
 	}
 	w.report.Meta = *meta
+	if w.v.opts.Meta != nil {
+		w.v.opts.Meta(*meta)
+	}
 	return nil
 }
 
