@@ -97,6 +97,7 @@ func buildSource(cfg source.Config, logger *slog.Logger) (source.Source, error) 
 		return nil, usageError(fmt.Errorf("unknown --source %q: use %s", cfg.Kind, source.KindNames()))
 	}
 	cfg.UserAgent = buildinfo.UserAgent()
+	cfg.StaleHint = "--stale"
 	cfg, err := cfg.Resolve(nil, logger)
 	if err != nil {
 		return nil, usageError(err)

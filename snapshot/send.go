@@ -287,3 +287,46 @@ func VerificationFailed(err error) bool {
 	var archiveErr *Error
 	return errors.As(err, &archiveErr) && archiveErr.Kind != ErrAborted && archiveErr.Kind != ErrStateWriter
 }
+
+// CutError is an archive that a SendReader stopped short of its end: its
+// consumer received Sent of Size bytes, never the whole archive. Err says
+// why (the archive's *Error, a refusal by SendOptions.Head or Check, a read
+// error, the context's end).
+type CutError struct {
+	Sent, Size int64
+	Err        error
+}
+
+func (e *CutError) Error() string {
+	if e.Sent == 0 {
+		return fmt.Sprintf("nothing was sent: %v", e.Err)
+	}
+	return fmt.Sprintf("the upload was cut after %d of %d bytes, so the server never received the whole archive: %v", e.Sent, e.Size, e.Err)
+}
+
+func (e *CutError) Unwrap() error { return e.Err }
+
+// Send streams the archive read from r, size bytes, through send in one
+// pass: send gets a SendReader over r (see SendReader) and size, and sends
+// what it reads (for example as an HTTP request body of that length).
+// Send returns the report and the archive's flavour once all of it verified
+// and send succeeded; a *CutError when the SendReader stopped the stream
+// (verification failed, opts.Head or opts.Check refused it, r failed, ctx
+// ended); send's own error when it failed first; and an error when send
+// succeeded without reading the archive to its end, since the held-back
+// end then never left.
+func Send(ctx context.Context, r io.Reader, size int64, opts SendOptions, send func(body io.Reader, size int64) error) (*Report, Flavor, error) {
+	s := NewSendReader(ctx, r, opts)
+	defer s.Close()
+	sendErr := send(s, size)
+	report, flavor, streamErr := s.Result()
+	switch {
+	case streamErr != nil && !errors.Is(streamErr, ErrSendUnfinished):
+		return nil, "", &CutError{Sent: s.Sent(), Size: size, Err: streamErr}
+	case sendErr != nil:
+		return nil, "", sendErr
+	case streamErr != nil:
+		return nil, "", fmt.Errorf("the receiver took %d of %d bytes and answered success without the rest, which were never sent: %w", s.Sent(), size, streamErr)
+	}
+	return report, flavor, nil
+}

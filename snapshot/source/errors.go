@@ -51,6 +51,9 @@ type Error struct {
 	RetryAfter time.Duration
 	// Err is the underlying error, if any (for errors.Is/As).
 	Err error
+	// Hint, when set, says what the user can do about it (raftsnap's
+	// words, not the server's).
+	Hint string
 
 	permanent bool
 }
@@ -60,6 +63,9 @@ func (e *Error) Error() string {
 		msg := e.Message
 		if msg == "" {
 			msg = http.StatusText(e.StatusCode)
+		}
+		if e.Hint != "" {
+			msg += "; " + e.Hint
 		}
 		return fmt.Sprintf("%d from %s at %s: %s", e.StatusCode, e.Kind, e.URL, msg)
 	}
@@ -103,6 +109,21 @@ func IsNoLeader(err error) bool {
 		}
 	}
 	return false
+}
+
+// notLeaderPhrase is how the raft handler says the node asked is not the
+// leader (503); Consul and Nomad forward to their leader instead.
+const notLeaderPhrase = "not the leader"
+
+// NeedsLeader reports whether err is a server saying it is not the leader,
+// or that the cluster has none: the answers to a consistent save that a
+// stale one (any server answering) gets past.
+func NeedsLeader(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) || e.StatusCode < 500 {
+		return false
+	}
+	return IsNoLeader(err) || strings.Contains(strings.ToLower(e.Message), notLeaderPhrase)
 }
 
 // ConfigError is an invalid Config given to New. It is always permanent.

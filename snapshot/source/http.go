@@ -228,7 +228,15 @@ func (s *httpSource) save(ctx context.Context, w io.Writer, stale bool) (res *Sa
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, statusError(s.kind, OpSave, rawURL, resp, s.cfg.Token)
+		e := statusError(s.kind, OpSave, rawURL, resp, s.cfg.Token)
+		if !stale && s.spec.StaleQuery != "" && NeedsLeader(e) {
+			how := s.cfg.StaleHint
+			if how == "" {
+				how = "Stale"
+			}
+			e.Hint = "ask the leader, or let any server answer with " + how + " (its snapshot may lag the leader's state)"
+		}
+		return nil, e
 	}
 
 	if max := s.cfg.MaxSize; max > 0 && resp.ContentLength > max {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/raftsnap/raftsnap/snapshot"
 )
 
 // Kind names a type of source.
@@ -58,6 +60,10 @@ type Spec struct {
 	// RequireSealed: the kind's archives carry SHA256SUMS.sealed, which
 	// verification then requires.
 	RequireSealed bool
+	// Flavor is the only flavour of archive the kind's servers can restore
+	// (see CheckFlavor); empty when raftsnap cannot tell what they read (a
+	// Go service's own state machine).
+	Flavor snapshot.Flavor
 
 	// order places the kind in lists (help, errors, docs): vendors first,
 	// the generic raft handler last.

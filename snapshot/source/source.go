@@ -106,6 +106,11 @@ type Config struct {
 	// itself sends "raftsnap/<version>"; this package cannot know the
 	// version of the program embedding it.
 	UserAgent string `yaml:"-"`
+	// StaleHint names how the user of the program embedding this package
+	// sets Stale: the CLI's "--stale", a configuration file's "stale: true".
+	// A save answered "not the leader" or "no leader" says it (empty:
+	// "Stale").
+	StaleHint string `yaml:"-"`
 }
 
 // Secret holds a token. It formats as "[redacted]" everywhere (fmt, slog,
