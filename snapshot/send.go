@@ -299,9 +299,9 @@ type CutError struct {
 
 func (e *CutError) Error() string {
 	if e.Sent == 0 {
-		return fmt.Sprintf("nothing was sent: %v", e.Err)
+		return fmt.Sprintf("%v; nothing was sent", e.Err)
 	}
-	return fmt.Sprintf("the upload was cut after %d of %d bytes, so the server never received the whole archive: %v", e.Sent, e.Size, e.Err)
+	return fmt.Sprintf("%v; the upload was cut after %d of %d bytes, so the server never received the whole archive", e.Err, e.Sent, e.Size)
 }
 
 func (e *CutError) Unwrap() error { return e.Err }
