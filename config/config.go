@@ -95,6 +95,10 @@ type Job struct {
 	Snapshot       string         `yaml:"snapshot"` // "latest" or a snapshot name
 	Target         *source.Config `yaml:"target"`
 	AllowOverwrite bool           `yaml:"allow_overwrite"`
+	// SkipFlavorCheck sends a snapshot its target cannot read (a Nomad
+	// snapshot into Consul, which crashes the target's leader): a
+	// deliberate override of the restore's flavour check.
+	SkipFlavorCheck bool `yaml:"skip_flavor_check"`
 }
 
 type Store struct {

@@ -83,7 +83,7 @@ var jobTypes = []*JobType{
 	{
 		Name:    JobRestore,
 		Summary: "restores the latest or a named snapshot of a store into a target, only when woken up",
-		Keys:    []string{"store", "from_job", "snapshot", "target", "allow_overwrite"},
+		Keys:    []string{"store", "from_job", "snapshot", "target", "allow_overwrite", "skip_flavor_check"},
 		defaults: func(job *Job, _ *Global, _ string, _ func(string) bool) {
 			setString(&job.Snapshot, DefaultRestoreSnapshot)
 		},

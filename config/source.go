@@ -45,6 +45,9 @@ func (v *validator) requireSource(path string, s *source.Config, role, why strin
 	if role == "source" && s.ForceRestore && v.usable(path+".force_restore") {
 		v.errorf(path+".force_restore", "applies to restore targets only")
 	}
+	if role != "source" && s.Stale && v.usable(path+".stale") {
+		v.errorf(path+".stale", "applies to snapshot sources only (a restore always goes to the leader)")
+	}
 	if role != "source" && s.StaleFallback && v.usable(path+".stale_fallback") {
 		v.errorf(path+".stale_fallback", "applies to snapshot sources only")
 	}

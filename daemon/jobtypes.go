@@ -55,7 +55,7 @@ var jobBuilders = map[string]jobBuildFunc{
 		}
 		return job.NewRestoreJob(job.RestoreOptions{
 			Name: c.Name, Store: st, Snapshot: c.Snapshot, FromJob: c.FromJob,
-			Target: target, Timeout: c.Timeout.Std(), Logger: b.logger, Metrics: b.metrics,
+			Target: target, SkipFlavorCheck: c.SkipFlavorCheck, Timeout: c.Timeout.Std(), Logger: b.logger, Metrics: b.metrics,
 		})
 	},
 }

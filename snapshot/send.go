@@ -108,7 +108,6 @@ func (s *SendReader) Read(p []byte) (int, error) {
 			return s.release(p, n), nil
 		}
 		if s.verified {
-			s.eof = true
 			return 0, io.EOF
 		}
 		if err := s.fill(); err != nil {
@@ -247,11 +246,15 @@ func (s *SendReader) Close() error {
 	s.v.Abort() // unblocks a Read waiting in the verifier
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.err == nil && !s.eof {
+	if s.err == nil && !s.allSent() {
 		s.stop(ErrSendClosed)
 	}
 	return nil
 }
+
+// allSent: the whole archive verified and every byte of it was released
+// (a consumer reading exactly the archive's size never sees io.EOF).
+func (s *SendReader) allSent() bool { return s.verified && s.queued == 0 }
 
 // Sent is how many bytes Read has returned.
 func (s *SendReader) Sent() int64 { return s.sent.Load() }
@@ -263,15 +266,16 @@ func (s *SendReader) Head() *Head {
 	return s.headSeen
 }
 
-// Result says how the stream ended. After Read returned io.EOF: the report
-// and the archive's flavour, and a nil error. Otherwise the error that
-// ended it (as Read returned it), or ErrSendUnfinished when the reader was
-// not read to its end and no error stopped it.
+// Result says how the stream ended. Once the whole archive verified and
+// every byte of it was read: the report and the archive's flavour, and a
+// nil error. Otherwise the error that ended it (as Read returned it), or
+// ErrSendUnfinished when the reader was not read to its end and no error
+// stopped it.
 func (s *SendReader) Result() (*Report, Flavor, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case s.eof:
+	case s.err == nil && s.allSent():
 		return s.report, s.flavor, nil
 	case s.err != nil && !errors.Is(s.err, ErrSendClosed):
 		return nil, "", s.err

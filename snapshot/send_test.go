@@ -325,3 +325,27 @@ func TestReadHead(t *testing.T) {
 		t.Fatalf("truncated small archive: %v", err)
 	}
 }
+
+// A consumer that reads exactly the archive's size (an HTTP body of a
+// known Content-Length) never asks for io.EOF: the stream is still done.
+func TestSendReaderDoneWithoutEOF(t *testing.T) {
+	archive, _ := writeTestArchive(t, flavouredState(consulHeader, 2*DefaultHoldBack, 13))
+	rep, flavor, err := Send(context.Background(), bytes.NewReader(archive), int64(len(archive)), SendOptions{}, func(body io.Reader, size int64) error {
+		got, err := io.ReadAll(io.LimitReader(body, size))
+		if !bytes.Equal(got, archive) {
+			t.Errorf("sent %d bytes, not the archive", len(got))
+		}
+		return err
+	})
+	if err != nil || rep.ArchiveBytes != int64(len(archive)) || flavor != FlavorConsul {
+		t.Fatalf("Send = %+v, %q, %v", rep, flavor, err)
+	}
+	// A receiver that stops early and says it is done gets no success.
+	_, _, err = Send(context.Background(), bytes.NewReader(archive), int64(len(archive)), SendOptions{}, func(body io.Reader, size int64) error {
+		_, err := io.CopyN(io.Discard, body, size/2)
+		return err
+	})
+	if !errors.Is(err, ErrSendUnfinished) {
+		t.Fatalf("receiver answering early: %v", err)
+	}
+}

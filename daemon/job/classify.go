@@ -31,12 +31,15 @@ const (
 	// ReasonClusterChanged: the snapshot came from another cluster than
 	// the job's previous ones (on_cluster_change: fail).
 	ReasonClusterChanged = "cluster_changed"
+	// ReasonWrongFlavor: a restore refused a snapshot its target cannot
+	// read (a Nomad snapshot into Consul...).
+	ReasonWrongFlavor = "wrong_flavor"
 )
 
 // FailureReasons lists every reason FailureReason can return.
 var FailureReasons = []string{ReasonTimeout, ReasonCanceled, ReasonConnection, ReasonHTTP4xx, ReasonHTTP5xx,
 	ReasonVerification, ReasonStoreFull, ReasonStoreIO, ReasonPermanent, ReasonOther,
-	ReasonNoLeader, ReasonTooLarge, ReasonClusterChanged}
+	ReasonNoLeader, ReasonTooLarge, ReasonClusterChanged, ReasonWrongFlavor}
 
 // StoreError marks a failure of the local store (writing the download,
 // committing, reading an archive), as opposed to the source's.
@@ -69,6 +72,7 @@ func FailureReason(err error) string {
 		storedErr  *store.VerificationError
 		netErr     net.Error
 		clusterErr *ClusterChangedError
+		flavorErr  *snapshot.FlavorError
 	)
 	switch {
 	case err == nil:
@@ -86,6 +90,8 @@ func FailureReason(err error) string {
 		return ReasonStoreIO
 	case errors.As(err, &clusterErr):
 		return ReasonClusterChanged
+	case errors.As(err, &flavorErr):
+		return ReasonWrongFlavor
 	case errors.As(err, &srcErr):
 		switch {
 		case errors.Is(err, source.ErrTooLarge):

@@ -28,8 +28,8 @@ func CheckFlavor(src Source, got snapshot.Flavor, reason string, whole bool) err
 	case !whole && spec.Flavor == snapshot.FlavorVault:
 		return nil
 	}
-	return fmt.Errorf("not restoring into %s: %w: %s cannot read its state, and raft stops a leader whose state machine fails to restore a snapshot",
-		src, &snapshot.FlavorError{Want: spec.Flavor, Got: got, Reason: reason}, spec.Title)
+	return fmt.Errorf("%w: %s cannot read its state, and raft stops a leader whose state machine fails to restore a snapshot",
+		&snapshot.FlavorError{Want: spec.Flavor, Got: got, Reason: reason}, spec.Title)
 }
 
 // ErrChangedSinceRead is wrapped by the error of a restore whose archive

@@ -146,3 +146,31 @@ func (t *trackedReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// ReadHead reads the head of the stored snapshot called name (see
+// snapshot.ReadHead): what a restore checks before it sends anything. A
+// head that fails verification is recorded as Send records it (the file is
+// verified up to its first fault) and comes back as a *VerificationError;
+// the store failing to read is a *ReadError.
+func ReadHead(ctx context.Context, st Store, name string, logger *slog.Logger) (*snapshot.Head, Entry, error) {
+	r, entry, err := st.Open(ctx, name)
+	if err != nil {
+		return nil, entry, err
+	}
+	in := &trackedReader{r: r}
+	head, err := snapshot.ReadHead(ctx, in, snapshot.VerifyOptions{})
+	r.Close()
+	switch {
+	case err == nil:
+		return head, entry, nil
+	case in.err != nil && errors.Is(err, in.err):
+		return nil, entry, &ReadError{Name: name, Err: in.err}
+	case snapshot.VerificationFailed(err):
+		entry, _, err = Verify(ctx, st, name, snapshot.VerifyOptions{}, logger)
+		if err == nil {
+			// Good again on a second read: it changed under the first.
+			err = fmt.Errorf("store: %s changed while it was read; try again", name)
+		}
+	}
+	return nil, entry, err
+}
