@@ -2,7 +2,6 @@ package snapshot
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/raftsnap/raftsnap/internal/testkit"
 )
 
 // consulHeader and nomadHeader are the state.bin headers statebin.Sniff
@@ -96,15 +97,12 @@ func TestSendReaderReleasesExactlyTheVerifiedArchive(t *testing.T) {
 // damage returns ways to spoil a valid archive that are found only at its
 // end, the case the held-back tail exists for.
 func damagedAtTheEnd(t *testing.T, archive []byte) map[string][]byte {
-	var emptyMember bytes.Buffer
-	zw := gzip.NewWriter(&emptyMember)
-	zw.Close()
 	crc := bytes.Clone(archive)
 	crc[len(crc)-6] ^= 0x40 // inside the gzip trailer's CRC-32
 	return map[string][]byte{
 		// Go's and Consul's gzip readers accept a second, empty member:
 		// sent whole, this archive would be restored.
-		"second gzip member": append(bytes.Clone(archive), emptyMember.Bytes()...),
+		"second gzip member": testkit.WithEmptyGzipMember(archive),
 		"trailing garbage":   append(bytes.Clone(archive), "garbage"...),
 		"trailer CRC":        crc,
 		"truncated":          archive[:len(archive)-3],

@@ -5,6 +5,9 @@ package raftcluster
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -74,5 +77,17 @@ func Put(t testing.TB, c *devcluster.Cluster, key, value string) {
 	defer cancel()
 	if err := c.Put(ctx, key, value); err != nil {
 		t.Fatalf("put %s: %v", key, err)
+	}
+}
+
+// Fill writes about mib MiB of random hex values (gzip compresses them
+// about 2:1) through c's leader, so that its snapshots are as big as a
+// test needs, for instance bigger than what a restore holds back.
+func Fill(t testing.TB, c *devcluster.Cluster, mib int) {
+	t.Helper()
+	raw := make([]byte, 128<<10)
+	for i := range mib * 4 {
+		rand.Read(raw)
+		Put(t, c, fmt.Sprintf("fill/%04d", i), hex.EncodeToString(raw))
 	}
 }
