@@ -212,29 +212,15 @@ func TestCLIRestoreOnePassLeavesConsulUntouched(t *testing.T) {
 	if err := os.WriteFile(changing, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	proxy := testkit.NewProxy(t, consul.Addr)
-	release := make(chan struct{})
-	proxy.Set(testkit.Fault{HoldUploadAfter: 1 << 20, ReleaseUpload: release})
-	done := make(chan cliResult, 1)
-	go func() {
-		done <- raftsnap(t, "snapshot", "restore", "--source", "consul", "--address", proxy.URL, "--yes", changing)
-	}()
-	select {
-	case <-proxy.UploadHeld():
-	case r := <-done:
-		t.Fatalf("restore ended before the upload was held: %s", r)
-	}
-	testkit.SpoilAt(t, changing, int64(len(data))-3<<20, 64<<10)
-	close(release)
-	if r := <-done; r.code != ExitInvalid || !strings.Contains(r.stderr, "failed verification while it was sent") {
+	if r := restoreChangedMidUpload(t, "consul", consul.Addr, changing); r.code != ExitInvalid || !strings.Contains(r.stderr, "failed verification while it was sent") {
 		t.Fatalf("restore of a file changed during the upload: %s", r)
 	}
 	if v, _ := consul.GetKV(t, "k"); v != "after" {
 		t.Fatalf("Consul took a file that changed during the upload: k = %q", v)
 	}
 
-	// 3. The good file, through the same (now faithful) proxy, restores.
-	proxy.Set(testkit.Fault{})
+	// 3. The good file, through a faithful proxy, restores.
+	proxy := testkit.NewProxy(t, consul.Addr)
 	mustRaftsnap(t, "snapshot", "restore", "--source", "consul", "--address", proxy.URL, "--yes", good)
 	if v, _ := consul.GetKV(t, "k"); v != "before" {
 		t.Fatalf("after restoring the good file k = %q", v)

@@ -14,8 +14,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/internal/testkit/raftcluster"
 	"github.com/raftsnap/raftsnap/snapshot"
@@ -92,24 +90,35 @@ func TestCLIRestoreFileChangedDuringUpload(t *testing.T) {
 	if err := c.Put(ctx, "color", "red"); err != nil {
 		t.Fatal(err)
 	}
+	r := restoreChangedMidUpload(t, "raft", leader.HTTPAddr, file)
+	if r.code != ExitInvalid || !strings.Contains(r.stderr, "failed verification while it was sent") || !strings.Contains(r.stderr, "the upload was cut after") {
+		t.Fatalf("restore of a file changed during the upload: %s", r)
+	}
+	if v, _, _ := c.Get(ctx, "color"); v != "red" {
+		t.Fatalf("the cluster took a file that changed during the upload: color = %q", v)
+	}
+}
+
+// restoreChangedMidUpload restores file into the kind of server at addr
+// through a proxy that holds the upload after 1 MiB; while it holds, the
+// file is rewritten 3 MiB before its end, past what raftsnap can have read
+// (the 1 MiB forwarded, the proxy's and the client's socket buffers, under
+// 5 MiB, the held-back MiB and a chunk: file must be 12 MiB or more).
+func restoreChangedMidUpload(t *testing.T, kind, addr, file string) cliResult {
+	t.Helper()
 	info, err := os.Stat(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// What raftsnap can have read while the upload is held: 1 MiB
-	// forwarded, the proxy's and the client's socket buffers (under 5
-	// MiB), the held-back MiB and a chunk.
-	const readAheadBound = 8 << 20
-	if info.Size() < readAheadBound+4<<20 {
+	if info.Size() < 12<<20 {
 		t.Fatalf("archive of %d bytes: too small for the change to land past what was read", info.Size())
 	}
-
-	proxy := testkit.NewProxy(t, leader.HTTPAddr)
+	proxy := testkit.NewProxy(t, addr)
 	release := make(chan struct{})
 	proxy.Set(testkit.Fault{HoldUploadAfter: 1 << 20, ReleaseUpload: release})
 	done := make(chan cliResult, 1)
 	go func() {
-		done <- raftsnap(t, "snapshot", "restore", "--source", "raft", "--address", proxy.URL, "--yes", file)
+		done <- raftsnap(t, "snapshot", "restore", "--source", kind, "--address", proxy.URL, "--yes", file)
 	}()
 	select {
 	case <-proxy.UploadHeld():
@@ -118,13 +127,7 @@ func TestCLIRestoreFileChangedDuringUpload(t *testing.T) {
 	}
 	testkit.SpoilAt(t, file, info.Size()-3<<20, 64<<10)
 	close(release)
-	r := <-done
-	if r.code != ExitInvalid || !strings.Contains(r.stderr, "failed verification while it was sent") || !strings.Contains(r.stderr, "the upload was cut after") {
-		t.Fatalf("restore of a file changed during the upload: %s", r)
-	}
-	if v, _, _ := c.Get(ctx, "color"); v != "red" {
-		t.Fatalf("the cluster took a file that changed during the upload: color = %q", v)
-	}
+	return <-done
 }
 
 // requestCounter is a stand-in target that must never be reached: it
@@ -139,20 +142,6 @@ func requestCounter(t *testing.T) (string, *atomic.Int64) {
 	return srv.URL, &n
 }
 
-// writeFlavoured writes a valid archive whose state.bin begins with header.
-func writeFlavoured(t *testing.T, path string, header []byte) {
-	t.Helper()
-	state := append(bytes.Clone(header), bytes.Repeat([]byte{0x01, 0xc0}, 500)...)
-	meta := &raft.SnapshotMeta{Version: 1, ID: "2-10-1714979289000", Index: 10, Term: 2, Size: int64(len(state))}
-	var archive bytes.Buffer
-	if _, err := snapshot.Write(&archive, meta, bytes.NewReader(state)); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, archive.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 var (
 	consulHeader = []byte{0x81, 0xa9, 'L', 'a', 's', 't', 'I', 'n', 'd', 'e', 'x', 0x0a}
 	nomadHeader  = []byte{0x80}
@@ -164,9 +153,9 @@ var (
 func TestCLIRestoreRefusesAnotherSystemsSnapshot(t *testing.T) {
 	dir := t.TempDir()
 	nomadFile, consulFile, appFile := filepath.Join(dir, "nomad.snap"), filepath.Join(dir, "consul.snap"), filepath.Join(dir, "app.snap")
-	writeFlavoured(t, nomadFile, nomadHeader)
-	writeFlavoured(t, consulFile, consulHeader)
-	writeFlavoured(t, appFile, []byte(`{"app":1}`))
+	writeArchive(t, nomadFile, testkit.Noise(nomadHeader, 1000, 1))
+	writeArchive(t, consulFile, testkit.Noise(consulHeader, 1000, 2))
+	writeArchive(t, appFile, testkit.Noise([]byte(`{"app":1}`), 1000, 3))
 	target, requests := requestCounter(t)
 	for _, tc := range []struct {
 		kind, file, says string

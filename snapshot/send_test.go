@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,18 +22,6 @@ var (
 	consulHeader = []byte{0x81, 0xa9, 'L', 'a', 's', 't', 'I', 'n', 'd', 'e', 'x', 0xcd, 0x04, 0xd2}
 	nomadHeader  = []byte{0x80}
 )
-
-// flavouredState is a state.bin of about n bytes beginning with header,
-// then incompressible bytes, so that its archive is about as big.
-func flavouredState(header []byte, n int, seed uint64) []byte {
-	state := make([]byte, n)
-	rng := rand.New(rand.NewPCG(seed, 7))
-	for i := range state {
-		state[i] = byte(rng.Uint32())
-	}
-	copy(state, header)
-	return state
-}
 
 // drain reads s to its end or first error with small reads, as an HTTP
 // transport does, and returns what was released.
@@ -62,9 +49,9 @@ func TestSendReaderReleasesExactlyTheVerifiedArchive(t *testing.T) {
 		want  Flavor
 	}{
 		{"empty state", nil, FlavorOther},
-		{"small consul", flavouredState(consulHeader, 3000, 1), FlavorConsul},
-		{"nomad, many chunks", flavouredState(nomadHeader, 3*DefaultHoldBack+12345, 2), FlavorNomad},
-		{"other", flavouredState([]byte(`{"json":true}`), 5*chunkSize, 3), FlavorOther},
+		{"small consul", testkit.Noise(consulHeader, 3000, 1), FlavorConsul},
+		{"nomad, many chunks", testkit.Noise(nomadHeader, 3*DefaultHoldBack+12345, 2), FlavorNomad},
+		{"other", testkit.Noise([]byte(`{"json":true}`), 5*chunkSize, 3), FlavorOther},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			archive, written := writeTestArchive(t, tc.state)
@@ -111,7 +98,7 @@ func damagedAtTheEnd(t *testing.T, archive []byte) map[string][]byte {
 
 func TestSendReaderNeverReleasesTheWholeOfABadArchive(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	archive, _ := writeTestArchive(t, flavouredState(consulHeader, 3*DefaultHoldBack, 4))
+	archive, _ := writeTestArchive(t, testkit.Noise(consulHeader, 3*DefaultHoldBack, 4))
 	for name, bad := range damagedAtTheEnd(t, archive) {
 		t.Run(name, func(t *testing.T) {
 			s := NewSendReader(context.Background(), bytes.NewReader(bad), SendOptions{})
@@ -136,7 +123,7 @@ func TestSendReaderNeverReleasesTheWholeOfABadArchive(t *testing.T) {
 }
 
 func TestSendReaderHoldBackOption(t *testing.T) {
-	archive, _ := writeTestArchive(t, flavouredState(consulHeader, 600<<10, 5))
+	archive, _ := writeTestArchive(t, testkit.Noise(consulHeader, 600<<10, 5))
 	bad := damagedAtTheEnd(t, archive)["trailer CRC"]
 	for _, hold := range []int{1, 64 << 10, len(bad)} {
 		s := NewSendReader(context.Background(), bytes.NewReader(bad), SendOptions{HoldBack: hold})
@@ -153,7 +140,7 @@ func TestSendReaderHoldBackOption(t *testing.T) {
 
 func TestSendReaderHeadRefusalReleasesNothing(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	archive, _ := writeTestArchive(t, flavouredState(nomadHeader, 8*DefaultHoldBack, 6))
+	archive, _ := writeTestArchive(t, testkit.Noise(nomadHeader, 8*DefaultHoldBack, 6))
 	refusal := errors.New("not a consul snapshot")
 	src := &countingReader{r: bytes.NewReader(archive)}
 	s := NewSendReader(context.Background(), src, SendOptions{Head: func(h *Head) error {
@@ -174,7 +161,7 @@ func TestSendReaderHeadRefusalReleasesNothing(t *testing.T) {
 }
 
 func TestSendReaderCheckRefusalKeepsTheEnd(t *testing.T) {
-	archive, _ := writeTestArchive(t, flavouredState(consulHeader, 2*DefaultHoldBack, 7))
+	archive, _ := writeTestArchive(t, testkit.Noise(consulHeader, 2*DefaultHoldBack, 7))
 	refusal := errors.New("not the recorded SHA-256")
 	var checked *Report
 	s := NewSendReader(context.Background(), bytes.NewReader(archive), SendOptions{Check: func(r *Report, f Flavor) error {
@@ -211,8 +198,8 @@ func (c *changingFile) Read(p []byte) (int, error) {
 }
 
 func TestSendReaderFileChangedWhileSent(t *testing.T) {
-	archive, _ := writeTestArchive(t, flavouredState(consulHeader, 4*DefaultHoldBack, 8))
-	other, _ := writeTestArchive(t, flavouredState(consulHeader, 4*DefaultHoldBack, 9))
+	archive, _ := writeTestArchive(t, testkit.Noise(consulHeader, 4*DefaultHoldBack, 8))
+	other, _ := writeTestArchive(t, testkit.Noise(consulHeader, 4*DefaultHoldBack, 9))
 	path := filepath.Join(t.TempDir(), "a.snap")
 	if err := os.WriteFile(path, archive, 0o600); err != nil {
 		t.Fatal(err)
@@ -255,7 +242,7 @@ func TestSendReaderFileChangedWhileSent(t *testing.T) {
 
 func TestSendReaderCloseAndContext(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	archive, _ := writeTestArchive(t, flavouredState(consulHeader, 3*DefaultHoldBack, 10))
+	archive, _ := writeTestArchive(t, testkit.Noise(consulHeader, 3*DefaultHoldBack, 10))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	s := NewSendReader(ctx, bytes.NewReader(archive), SendOptions{})
@@ -285,7 +272,7 @@ func TestSendReaderCloseAndContext(t *testing.T) {
 
 func TestReadHead(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	big, _ := writeTestArchive(t, flavouredState(consulHeader, 16*DefaultHoldBack, 11))
+	big, _ := writeTestArchive(t, testkit.Noise(consulHeader, 16*DefaultHoldBack, 11))
 	src := &countingReader{r: bytes.NewReader(big)}
 	head, err := ReadHead(context.Background(), src, VerifyOptions{})
 	if err != nil || head.Flavor != FlavorConsul || head.Meta.Index != 1234 {
@@ -301,7 +288,7 @@ func TestReadHead(t *testing.T) {
 		want   Flavor
 		reason string
 	}{
-		{"nomad", flavouredState(nomadHeader, 100, 12), FlavorNomad, ""},
+		{"nomad", testkit.Noise(nomadHeader, 100, 12), FlavorNomad, ""},
 		{"empty", nil, FlavorOther, "state.bin is empty"},
 		{"json", []byte(`{"k":1}`), FlavorOther, "want a map"},
 	} {
@@ -327,7 +314,7 @@ func TestReadHead(t *testing.T) {
 // A consumer that reads exactly the archive's size (an HTTP body of a
 // known Content-Length) never asks for io.EOF: the stream is still done.
 func TestSendReaderDoneWithoutEOF(t *testing.T) {
-	archive, _ := writeTestArchive(t, flavouredState(consulHeader, 2*DefaultHoldBack, 13))
+	archive, _ := writeTestArchive(t, testkit.Noise(consulHeader, 2*DefaultHoldBack, 13))
 	rep, flavor, err := Send(context.Background(), bytes.NewReader(archive), int64(len(archive)), SendOptions{}, func(body io.Reader, size int64) error {
 		got, err := io.ReadAll(io.LimitReader(body, size))
 		if !bytes.Equal(got, archive) {

@@ -1,7 +1,6 @@
 package job
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -11,38 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
 	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/internal/testkit/raftcluster"
-	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/source"
-	"github.com/raftsnap/raftsnap/snapshot/store"
+	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
-
-// storeNomadSnapshot commits a small valid snapshot whose state is
-// Nomad-shaped (an empty msgpack header map) into st.
-func storeNomadSnapshot(t *testing.T, st store.Store) store.Entry {
-	t.Helper()
-	state := append([]byte{0x80}, bytes.Repeat([]byte{0x01, 0xc0}, 300)...)
-	var buf bytes.Buffer
-	rep, err := snapshot.Write(&buf, &raft.SnapshotMeta{Version: 1, ID: "3-40-1", Index: 40, Term: 3, Size: int64(len(state))}, bytes.NewReader(state))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := st.Create(context.Background(), "nomad-main")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Write(buf.Bytes())
-	e, err := p.Commit(context.Background(), store.Entry{Source: "nomad at http://127.0.0.1:4646", CreatedAt: time.Now(), Size: rep.ArchiveBytes,
-		SHA256: rep.ArchiveSHA256, Index: 40, Term: 3, RaftID: "3-40-1", Verified: true, VerifiedAt: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
 
 // TestRestoreJobRefusesAnotherSystemsSnapshot (issue 12, item 5): a restore
 // job whose Consul target would be sent a Nomad snapshot fails with reason
@@ -50,7 +23,9 @@ func storeNomadSnapshot(t *testing.T, st store.Store) store.Entry {
 // skip_flavor_check sends it.
 func TestRestoreJobRefusesAnotherSystemsSnapshot(t *testing.T) {
 	st := openStore(t)
-	e := storeNomadSnapshot(t, st)
+	// A small valid snapshot whose state is Nomad-shaped (an empty msgpack
+	// header map).
+	e := storetest.CommitState(t, st, "nomad-main", 3, 40, time.Now(), testkit.Noise([]byte{0x80}, 600, 1))
 	var requests, received atomic.Int64
 	consul := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)

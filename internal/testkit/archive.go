@@ -3,6 +3,7 @@ package testkit
 import (
 	"bytes"
 	"compress/gzip"
+	"math/rand/v2"
 	"os"
 	"testing"
 )
@@ -42,4 +43,17 @@ func WithEmptyGzipMember(archive []byte) []byte {
 	zw := gzip.NewWriter(&member)
 	zw.Close()
 	return append(bytes.Clone(archive), member.Bytes()...)
+}
+
+// Noise is n pseudo-random bytes from seed (incompressible: an archive of
+// it is about as big), beginning with header: a state.bin whose first
+// bytes say its flavour, of a size a test chooses.
+func Noise(header []byte, n int, seed uint64) []byte {
+	b := make([]byte, n)
+	rng := rand.New(rand.NewPCG(seed, 7))
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	copy(b, header)
+	return b
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/snapshot"
 )
 
@@ -41,22 +41,11 @@ func commitArchive(t *testing.T, l *Local, job string, state []byte) (Entry, []b
 	return e, buf.Bytes()
 }
 
-// noise is n incompressible bytes after header.
-func noise(header []byte, n int, seed uint64) []byte {
-	b := make([]byte, n)
-	rng := rand.New(rand.NewPCG(seed, 1))
-	for i := range b {
-		b[i] = byte(rng.Uint32())
-	}
-	copy(b, header)
-	return b
-}
-
 var nomadHeader = []byte{0x80}
 
 func TestSendSendsTheVerifiedArchiveAndRecordsIt(t *testing.T) {
 	l := mustOpen(t, t.TempDir())
-	e, data := commitArchive(t, l, "job", noise(nomadHeader, 3*snapshot.DefaultHoldBack, 1))
+	e, data := commitArchive(t, l, "job", testkit.Noise(nomadHeader, 3*snapshot.DefaultHoldBack, 1))
 	sent, err := sendAll(l, e.Name)
 	if err != nil || !bytes.Equal(sent, data) {
 		t.Fatalf("Send: %v; sent %d of %d bytes", err, len(sent), len(data))
@@ -72,7 +61,7 @@ func TestSendSendsTheVerifiedArchiveAndRecordsIt(t *testing.T) {
 // record says unverified.
 func TestSendCutsAChangedFileAndRecordsIt(t *testing.T) {
 	l := mustOpen(t, t.TempDir())
-	e, data := commitArchive(t, l, "job", noise(nomadHeader, 3*snapshot.DefaultHoldBack, 2))
+	e, data := commitArchive(t, l, "job", testkit.Noise(nomadHeader, 3*snapshot.DefaultHoldBack, 2))
 	damaged := bytes.Clone(data)
 	damaged[len(damaged)-snapshot.DefaultHoldBack/2] ^= 0x10
 	if err := os.WriteFile(e.Path, damaged, 0o600); err != nil {
@@ -100,7 +89,7 @@ func TestSendCutsAChangedFileAndRecordsIt(t *testing.T) {
 // but the file no longer matches its record, the rest is read to say so.
 func TestSendRefusalsRecordOnlyTheFilesVerdict(t *testing.T) {
 	l := mustOpen(t, t.TempDir())
-	e, data := commitArchive(t, l, "job", noise(nomadHeader, 2*snapshot.DefaultHoldBack, 3))
+	e, data := commitArchive(t, l, "job", testkit.Noise(nomadHeader, 2*snapshot.DefaultHoldBack, 3))
 	refusal := errors.New("a Nomad snapshot, not a Consul one")
 	refuse := snapshot.SendOptions{Head: func(*snapshot.Head) error { return refusal }}
 	send := func(archive io.Reader, _ int64) error { _, err := io.Copy(io.Discard, archive); return err }
@@ -165,7 +154,7 @@ func (iotestErr) Read([]byte) (int, error) { return 0, errors.New("input/output 
 
 func TestSendStoreReadErrorIsNoVerdict(t *testing.T) {
 	l := mustOpen(t, t.TempDir())
-	e, _ := commitArchive(t, l, "job", noise(nomadHeader, 2*snapshot.DefaultHoldBack, 4))
+	e, _ := commitArchive(t, l, "job", testkit.Noise(nomadHeader, 2*snapshot.DefaultHoldBack, 4))
 	_, _, err := Send(context.Background(), failingStore{l, e.Size / 2}, e.Name, snapshot.SendOptions{}, nil, func(archive io.Reader, _ int64) error {
 		_, err := io.Copy(io.Discard, archive)
 		return err
