@@ -446,8 +446,10 @@ func TestInspect(t *testing.T) {
 		t.Fatal(err)
 	}
 	var decoded struct {
-		Dir       struct{ RaftDir string `json:"raft_dir"` } `json:"dir"`
-		Log       struct{ Store string }                     `json:"log"`
+		Dir struct {
+			RaftDir string `json:"raft_dir"`
+		} `json:"dir"`
+		Log       struct{ Store string } `json:"log"`
 		Snapshots []struct {
 			Name, Status string
 			Created      *time.Time
