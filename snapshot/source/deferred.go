@@ -47,8 +47,12 @@ func NewDeferred(cfg Config, logger *slog.Logger) (*Deferred, error) {
 	}
 	probe := resolved
 	probe.Token, probe.TLS = "", TLSConfig{}
-	if _, err := New(probe); err != nil {
+	src, err := New(probe)
+	if err != nil {
 		return nil, err
+	}
+	if spec.Directory {
+		d.shown = src.String() // a path, which needs no resolving
 	}
 	return d, nil
 }

@@ -54,6 +54,9 @@ func New(cfg Config) (Source, error) {
 	if err != nil {
 		return nil, err
 	}
+	if spec, _ := Lookup(cfg.Kind); spec.open != nil {
+		return spec.open(cfg)
+	}
 	client, err := newHTTPClient(cfg, addr.socket)
 	if err != nil {
 		var cfgErr *ConfigError
@@ -74,20 +77,44 @@ func validate(cfg Config) (address, error) {
 	if err != nil {
 		return address{}, err
 	}
-	addr, err := parseAddress(spec, cfg.Address)
-	if err != nil {
-		return address{}, bad("address", err.Error())
-	}
-	if err := checkTokenChars(cfg.Token.Reveal()); err != nil {
-		return address{}, bad("token", err.Error())
-	}
 	tlsSet := cfg.TLS.CAFile != "" || cfg.TLS.CertFile != "" || cfg.TLS.KeyFile != "" ||
 		cfg.TLS.ServerName != "" || cfg.TLS.InsecureSkipVerify
-	if tlsSet && addr.base.Scheme != "https" {
-		return address{}, bad("tls", "TLS settings need an https:// address")
-	}
-	if cfg.ConnectTimeout < 0 {
-		return address{}, bad("connect_timeout", "must not be negative")
+	var addr address
+	if spec.Directory {
+		// Nothing of HTTP applies (connect_timeout is not checked: the
+		// configuration fills its default for every source).
+		httpOnly := "applies to " + allowedFor(func(s Spec) bool { return !s.Directory }) +
+			"; " + string(cfg.Kind) + " reads files (path)"
+		for _, f := range []struct {
+			field string
+			set   bool
+		}{
+			{"address", cfg.Address != ""}, {"token_file", cfg.TokenFile != ""}, {"token_env", cfg.TokenEnv != ""},
+			{"token", cfg.Token.IsSet()}, {"tls", tlsSet}, {"max_size", cfg.MaxSize != 0},
+		} {
+			if f.set {
+				return address{}, bad(f.field, httpOnly)
+			}
+		}
+		if cfg.Path == "" {
+			return address{}, bad("path", "is empty: give the server's raft directory or its data_dir")
+		}
+	} else {
+		if cfg.Path != "" {
+			return address{}, bad("path", "applies to "+allowedFor(func(s Spec) bool { return s.Directory })+"; give an address")
+		}
+		if addr, err = parseAddress(spec, cfg.Address); err != nil {
+			return address{}, bad("address", err.Error())
+		}
+		if err := checkTokenChars(cfg.Token.Reveal()); err != nil {
+			return address{}, bad("token", err.Error())
+		}
+		if tlsSet && addr.base.Scheme != "https" {
+			return address{}, bad("tls", "TLS settings need an https:// address")
+		}
+		if cfg.ConnectTimeout < 0 {
+			return address{}, bad("connect_timeout", "must not be negative")
+		}
 	}
 	if cfg.Timeout < 0 {
 		return address{}, bad("timeout", "must not be negative")

@@ -47,6 +47,9 @@ func (c Config) Resolve(lookupEnv func(string) (string, bool), logger *slog.Logg
 	if err != nil {
 		return c, err
 	}
+	if spec.Directory {
+		return c, nil // no address, token or TLS to complete; New refuses any set
+	}
 	env := environment{kind: c.Kind, lookup: lookupEnv}
 
 	if c.Address == "" {

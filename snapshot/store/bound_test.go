@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/raftsnap/raftsnap/snapshot"
 )
 
 // TestHugeIDsAreBoundedAndListed: a raft server ID tens of thousands of
@@ -43,5 +45,34 @@ func TestHugeIDsAreBoundedAndListed(t *testing.T) {
 	}
 	if entries[0].RaftID != e.RaftID {
 		t.Fatal("the listed record differs from the committed one")
+	}
+}
+
+// TestLogLagRecorded: the log lag of a raft-dir snapshot is kept in its
+// record, bounded like every field that came from outside, and read back.
+func TestLogLagRecorded(t *testing.T) {
+	l := mustOpen(t, t.TempDir())
+	data, rep := archive(t, 7, "state")
+	p, err := l.Create(context.Background(), "job")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Write(data)
+	lag := snapshot.NewLogLag(strings.Repeat("x", 10_000), 7, 1, 30)
+	e, err := p.Commit(context.Background(), Entry{CreatedAt: time.Now(), Size: rep.ArchiveBytes, SHA256: rep.ArchiveSHA256,
+		Index: 7, Term: 1, Verified: true, LogLag: &lag})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lag.LogStore) != 10_000 {
+		t.Fatal("bounding the record changed the caller's log lag")
+	}
+	entries, _, err := l.List(context.Background())
+	if err != nil || len(entries) != 1 || entries[0].LogLag == nil {
+		t.Fatalf("listed %+v, %v", entries, err)
+	}
+	got := *entries[0].LogLag
+	if got.Missing != 23 || got.LastIndex != 30 || got.SnapshotIndex != 7 || len(got.LogStore) > maxRecordField || *e.LogLag != got {
+		t.Fatalf("log lag read back as %+v (committed %+v)", got, *e.LogLag)
 	}
 }
