@@ -30,17 +30,21 @@ func (v *validator) requireSource(path string, s *source.Config, role, why strin
 		return
 	}
 	before := len(v.errs.List)
+	spec, known := source.Lookup(s.Kind)
 	switch p := path + ".type"; {
 	case !v.checkable(p):
 	case s.Kind == "":
 		v.errorf(p, "missing: use %s", source.KindNames())
-	default:
-		if _, known := source.Lookup(s.Kind); !known {
-			v.errorf(p, "%s is not a source type: use %s", quote(string(s.Kind)), source.KindNames())
-		}
+	case !known:
+		v.errorf(p, "%s is not a source type: use %s", quote(string(s.Kind)), source.KindNames())
+	case role != "source" && spec.NoRestoreReason != "":
+		v.errorf(p, "%s cannot be a restore target: %s", s.Kind, spec.NoRestoreReason)
 	}
-	if p := path + ".address"; v.checkable(p) && s.Address == "" {
-		v.errorf(p, "missing: give the server's base URL, e.g. http://127.0.0.1:8500")
+	switch {
+	case known && spec.Directory:
+		v.requireDirectory(path+".path", s.Path)
+	case v.checkable(path+".address") && s.Address == "":
+		v.errorf(path+".address", "missing: give the server's base URL, e.g. http://127.0.0.1:8500")
 	}
 	if role == "source" && s.ForceRestore && v.usable(path+".force_restore") {
 		v.errorf(path+".force_restore", "applies to restore targets only")
@@ -74,6 +78,28 @@ func (v *validator) requireSource(path string, s *source.Config, role, why strin
 			return
 		}
 		v.errorf(path, "%v", err)
+	}
+}
+
+// requireDirectory checks the path of a source reading a directory: an
+// absolute path, given. A directory missing now is a warning: the job's
+// runs fail until it exists (a volume not mounted yet). Whether it is a
+// raft directory is left to the runs: a stopped server may not have
+// written it yet.
+func (v *validator) requireDirectory(p, dir string) {
+	if !v.checkable(p) {
+		return
+	}
+	switch info, err := os.Stat(dir); {
+	case dir == "":
+		v.errorf(p, "missing: give the stopped server's raft directory or data_dir, e.g. /opt/consul")
+	case !filepath.IsAbs(dir):
+		v.errorf(p, "must be an absolute path, got %s", quote(dir))
+	case v.opts.SkipDirChecks:
+	case err != nil:
+		v.warnf(p, "cannot use %s (%v): this job's runs fail until it can be read", dir, unwrapPathError(err))
+	case !info.IsDir():
+		v.errorf(p, "%s is not a directory", dir)
 	}
 }
 
