@@ -3,16 +3,11 @@ package raftdir
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
@@ -20,8 +15,11 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	raftwal "github.com/hashicorp/raft-wal"
 
+	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/snapshot"
 )
+
+var unchanged = testkit.Unchanged
 
 // The fixtures are written by the libraries the servers use: raft's
 // FileSnapshotStore, raft-boltdb and raft-wal.
@@ -110,50 +108,6 @@ func openWALLog(t testing.TB, raftDir string, segmentSize int) *raftwal.WAL {
 		t.Fatal(err)
 	}
 	return wal
-}
-
-// treeDigest describes every file and directory under dir (name, mode,
-// size, modification time, SHA-256 of the content), to prove that reading
-// the directory changed nothing in it.
-func treeDigest(t testing.TB, dir string) string {
-	t.Helper()
-	var lines []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		line := fmt.Sprintf("%s %v %d %d", path, info.Mode(), info.Size(), info.ModTime().UnixNano())
-		if info.Mode().IsRegular() {
-			data, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			sum := sha256.Sum256(data)
-			line += " " + hex.EncodeToString(sum[:])
-		}
-		lines = append(lines, line)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
-}
-
-// unchanged fails the test at cleanup if anything under dir changed.
-func unchanged(t testing.TB, dir string) {
-	t.Helper()
-	before := treeDigest(t, dir)
-	t.Cleanup(func() {
-		if after := treeDigest(t, dir); after != before {
-			t.Errorf("the raft directory changed:\nbefore:\n%s\nafter:\n%s", before, after)
-		}
-	})
 }
 
 // saveOK saves the directory and verifies the archive as every raftsnap

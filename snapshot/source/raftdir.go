@@ -48,7 +48,9 @@ func (s *raftDirSource) Save(ctx context.Context, w io.Writer) (*SaveResult, err
 		)
 		switch {
 		case errors.As(err, &archiveErr):
-			return nil, &snapshot.Error{Kind: archiveErr.Kind, Member: archiveErr.Member, Msg: s.String() + ": " + err.Error(), Err: err}
+			// The whole message (which snapshots, why), under the kind of
+			// the first problem: callers quote the *snapshot.Error they find.
+			return nil, &snapshot.Error{Kind: archiveErr.Kind, Member: archiveErr.Member, Msg: err.Error(), Err: err}
 		case errors.As(err, &dirErr):
 			return nil, &Error{Kind: RaftDir, Op: OpSave, URL: s.path, Message: err.Error(), Err: err, permanent: true}
 		}
