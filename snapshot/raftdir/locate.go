@@ -25,7 +25,7 @@ const (
 // (DATA/server/raft), as Consul 1.22 and Nomad 1.11 lay them out.
 var candidates = []struct{ sub, layout string }{
 	{".", "the raft directory itself"},
-	{"raft", "a Consul data_dir (or Vault's raft storage path)"},
+	{"raft", "a Consul data_dir"},
 	{filepath.Join("server", "raft"), "a Nomad data_dir"},
 }
 
@@ -61,10 +61,10 @@ func Locate(path string) (Dir, error) {
 		}
 		if vault := filepath.Join(filepath.Dir(dir), vaultFSMFile); exists(vault) {
 			return Dir{}, newError(ErrVault, dir, nil,
-				"%s is Vault's raft storage (%s is beside it): Vault keeps its state in vault.db, not in a snapshot's state.bin, "+
-					"and a Vault snapshot archive needs a SHA256SUMS.sealed member encrypted with the cluster's barrier keys, "+
-					"which cannot be made from the files on disk; start Vault on this data and save with the vault source "+
-					"(or vault operator raft snapshot save)", dir, vault)
+				"%s is Vault's raft storage (%s is beside it), which raft-dir does not read: Vault keeps its state in vault.db, "+
+					"not in snapshots/ (it empties that directory at start), and its archives carry a SHA256SUMS.sealed member "+
+					"encrypted with the cluster's barrier keys, which only Vault can make; start Vault on this data and save with "+
+					"the vault source (or vault operator raft snapshot save)", dir, vault)
 		}
 		return Dir{Given: path, Raft: dir, Layout: c.layout}, nil
 	}

@@ -319,7 +319,7 @@ func TestSaveRefusesRunningServer(t *testing.T) {
 func TestLocateLayouts(t *testing.T) {
 	for _, tc := range []struct{ name, sub, layout string }{
 		{"raft_dir", "", "the raft directory itself"},
-		{"consul_data_dir", "raft", "a Consul data_dir (or Vault's raft storage path)"},
+		{"consul_data_dir", "raft", "a Consul data_dir"},
 		{"nomad_data_dir", filepath.Join("server", "raft"), "a Nomad data_dir"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -355,7 +355,7 @@ func TestLocateRefusals(t *testing.T) {
 		{"plain", plain, ErrNotRaftDir, plain + " is not a raft directory: it holds no snapshots/ directory, raft.db or wal/, and neither do " +
 			filepath.Join(plain, "raft") + " (Consul's data_dir layout) or " + filepath.Join(plain, "server", "raft") + " (Nomad's)"},
 		{"vault_storage", vault, ErrVault, filepath.Join(vault, "raft") + " is Vault's raft storage"},
-		{"vault_raft_dir", filepath.Join(vault, "raft"), ErrVault, "needs a SHA256SUMS.sealed member encrypted with the cluster's barrier keys"},
+		{"vault_raft_dir", filepath.Join(vault, "raft"), ErrVault, "carry a SHA256SUMS.sealed member encrypted with the cluster's barrier keys, which only Vault can make"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Save(context.Background(), tc.path, new(bytes.Buffer), Options{})
