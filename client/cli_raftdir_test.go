@@ -63,19 +63,7 @@ func saveRaftDir(t *testing.T, dir, out string) saveOutcome {
 // snapshots): refused while it runs, then inspect, save (text and JSON),
 // a damaged newest snapshot, restore refused, exit codes.
 func TestCLIRaftDir(t *testing.T) {
-	dir := t.TempDir()
-	cluster := raftcluster.Start(t, devcluster.Options{Dir: dir})
-	leader := raftcluster.Leader(t, cluster)
-	raftcluster.Put(t, cluster, "k", "v")
-	if err := leader.Raft.Snapshot().Error(); err != nil {
-		t.Fatal(err)
-	}
-	raftcluster.Put(t, cluster, "k2", "v2")
-	if err := leader.Raft.Snapshot().Error(); err != nil {
-		t.Fatal(err)
-	}
-	raftcluster.Put(t, cluster, "k3", "after the snapshots")
-	raftDir := filepath.Join(dir, "node-0")
+	cluster, raftDir := raftcluster.Snapshotted(t, 2, devcluster.Options{})
 	out := filepath.Join(t.TempDir(), "disk.snap")
 
 	r := raftsnap(t, "snapshot", "save", "--source", "raft-dir", "--path", raftDir, out)
@@ -111,8 +99,8 @@ func TestCLIRaftDir(t *testing.T) {
 	assertOnlyFiles(t, filepath.Dir(out), "disk.snap")
 
 	// A relative --path, and the text output.
-	t.Chdir(dir)
-	textSave := mustRaftsnap(t, "snapshot", "save", "--source", "raft-dir", "--path", "node-0", out)
+	t.Chdir(filepath.Dir(raftDir))
+	textSave := mustRaftsnap(t, "snapshot", "save", "--source", "raft-dir", "--path", filepath.Base(raftDir), out)
 	if !strings.Contains(textSave.stdout, "from raft-dir at "+raftDir+": index ") ||
 		!strings.Contains(textSave.stdout, "\nLog: snapshot at index "+strconv.FormatUint(saved.Index, 10)+"; the raft-boltdb log holds ") {
 		t.Fatalf("text output: %s", textSave)
@@ -123,7 +111,7 @@ func TestCLIRaftDir(t *testing.T) {
 	}
 
 	// The newest snapshot damaged: the older one, with a warning.
-	flipFirstByte(t, filepath.Join(raftDir, raftdir.SnapshotsDir, ins.Selected, "state.bin"))
+	testkit.FlipByte(t, filepath.Join(raftDir, raftdir.SnapshotsDir, ins.Selected, "state.bin"), 0)
 	fallback := raftsnap(t, "snapshot", "save", "--source", "raft-dir", "--path", raftDir, "--format", "json", out)
 	var older saveOutcome
 	if fallback.code != ExitOK || json.Unmarshal([]byte(fallback.stdout), &older) != nil || older.ID != ins.Snapshots[1].Name ||
@@ -131,7 +119,7 @@ func TestCLIRaftDir(t *testing.T) {
 		t.Fatalf("save with a damaged newest snapshot: %s", fallback)
 	}
 	// Both damaged: nothing saved, exit 3.
-	flipFirstByte(t, filepath.Join(raftDir, raftdir.SnapshotsDir, ins.Snapshots[1].Name, "state.bin"))
+	testkit.FlipByte(t, filepath.Join(raftDir, raftdir.SnapshotsDir, ins.Snapshots[1].Name, "state.bin"), 0)
 	before, _ := os.ReadFile(out)
 	r = raftsnap(t, "snapshot", "save", "--source", "raft-dir", "--path", raftDir, out)
 	if r.code != ExitInvalid || !strings.Contains(r.stderr, "holds no intact snapshot, nothing was archived") {
@@ -171,17 +159,5 @@ func TestCLIRaftDirUsage(t *testing.T) {
 	// the kinds it offers).
 	if r := mustRaftsnap(t, "snapshot", "restore", "--help"); strings.Contains(r.stdout, "--path") {
 		t.Errorf("restore help offers --path:\n%s", r.stdout)
-	}
-}
-
-func flipFirstByte(t *testing.T, path string) {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data[0] ^= 0xff
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -166,3 +166,22 @@ func Unchanged(t testing.TB, dir string) {
 		}
 	})
 }
+
+// FlipByte damages one byte of the file at offset in place, keeping its
+// size and name: damage only a checksum can find.
+func FlipByte(t testing.TB, path string, offset int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := []byte{0}
+	if _, err := f.ReadAt(b, offset); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, offset); err != nil {
+		t.Fatal(err)
+	}
+}

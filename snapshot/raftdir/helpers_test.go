@@ -19,7 +19,10 @@ import (
 	"github.com/raftsnap/raftsnap/snapshot"
 )
 
-var unchanged = testkit.Unchanged
+var (
+	unchanged = testkit.Unchanged
+	flipByte  = testkit.FlipByte
+)
 
 // The fixtures are written by the libraries the servers use: raft's
 // FileSnapshotStore, raft-boltdb and raft-wal.
@@ -155,24 +158,6 @@ func rewriteMeta(t testing.TB, raftDir, name string, edit func(m map[string]any)
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(path, out, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// flipByte damages one byte of a file in place, keeping its size.
-func flipByte(t testing.TB, path string, offset int64) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := []byte{0}
-	if _, err := f.ReadAt(b, offset); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0xff
-	if _, err := f.WriteAt(b, offset); err != nil {
 		t.Fatal(err)
 	}
 }

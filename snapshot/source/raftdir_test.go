@@ -19,15 +19,7 @@ import (
 // it once stopped, and restores the archive into another cluster.
 func TestRaftDirRoundTrip(t *testing.T) {
 	ctx := testContext(t)
-	dir := t.TempDir()
-	cluster := raftcluster.Start(t, devcluster.Options{Dir: dir, NodeIDPrefix: "old"})
-	leader := raftcluster.Leader(t, cluster)
-	raftcluster.Put(t, cluster, "k", "in the snapshot")
-	if err := leader.Raft.Snapshot().Error(); err != nil {
-		t.Fatal(err)
-	}
-	raftcluster.Put(t, cluster, "later", "only in the log")
-	raftDir := filepath.Join(dir, "node-0")
+	cluster, raftDir := raftcluster.Snapshotted(t, 1, devcluster.Options{NodeIDPrefix: "old"})
 
 	src := mustNew(t, Config{Kind: RaftDir, Path: raftDir})
 	if src.String() != "raft-dir at "+raftDir || src.Kind() != RaftDir {
@@ -61,10 +53,10 @@ func TestRaftDirRoundTrip(t *testing.T) {
 	if err := restore.Restore(ctx, bytes.NewReader(archive.Bytes()), int64(archive.Len())); err != nil {
 		t.Fatal(err)
 	}
-	if v, ok, err := target.Get(ctx, "k"); err != nil || !ok || v != "in the snapshot" {
-		t.Fatalf("after restore k = %q, %v, %v", v, ok, err)
+	if v, ok, err := target.Get(ctx, "snap-1"); err != nil || !ok || v != "value 1" {
+		t.Fatalf("after restore snap-1 = %q, %v, %v", v, ok, err)
 	}
-	if _, ok, _ := target.Get(ctx, "later"); ok {
+	if _, ok, _ := target.Get(ctx, "after-snapshots"); ok {
 		t.Fatal("a write that was only in the log came back: the archive holds the snapshot only")
 	}
 
@@ -79,16 +71,10 @@ func TestRaftDirRoundTrip(t *testing.T) {
 // would be; a directory that is not a server's is a permanent source error.
 func TestRaftDirErrors(t *testing.T) {
 	ctx := testContext(t)
-	dir := t.TempDir()
-	cluster := raftcluster.Start(t, devcluster.Options{Dir: dir})
-	raftcluster.Put(t, cluster, "k", "v")
-	if err := raftcluster.Leader(t, cluster).Raft.Snapshot().Error(); err != nil {
-		t.Fatal(err)
-	}
+	cluster, raftDir := raftcluster.Snapshotted(t, 1, devcluster.Options{})
 	if err := cluster.Close(); err != nil {
 		t.Fatal(err)
 	}
-	raftDir := filepath.Join(dir, "node-0")
 	states, _ := filepath.Glob(filepath.Join(raftDir, "snapshots", "*", "state.bin"))
 	if len(states) != 1 {
 		t.Fatalf("state files %v", states)
