@@ -6,8 +6,8 @@ package raftcluster
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"log/slog"
+	"path/filepath"
 	"testing"
 	"time"
 
