@@ -64,6 +64,9 @@ type JobStatus struct {
 	Target string `json:"target,omitempty"`
 	// Snapshot is what a restore job restores: "latest" or a name.
 	Snapshot string `json:"snapshot,omitempty"`
+	// IntervalSeconds is the job's schedule (snapshot and prune jobs); 0
+	// for jobs that run only when signalled.
+	IntervalSeconds float64 `json:"interval_seconds,omitempty"`
 	// Problem says why the job's runs cannot succeed now, found without
 	// running (its token or TLS files cannot be read, ...); "" when none.
 	Problem string `json:"problem,omitempty"`

@@ -559,7 +559,8 @@ func (r *runner) Status() controlapi.JobStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := controlapi.JobStatus{Name: r.name, Type: r.typ, Source: r.source, Target: r.target, Snapshot: r.snapshot, Problem: r.problem,
-		History: make([]controlapi.RunReport, len(r.history))}
+		IntervalSeconds: r.interval.Seconds(),
+		History:         make([]controlapi.RunReport, len(r.history))}
 	copy(st.History, r.history)
 	for i := range st.History {
 		st.History[i].Pruning = pruneCounts(st.History[i].Pruning)
