@@ -2,9 +2,12 @@ package source
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 
 	"github.com/raftsnap/raftsnap/snapshot"
@@ -21,6 +24,14 @@ type Deferred struct {
 	logger *slog.Logger
 	shown  string
 	spec   Spec
+
+	// The source built from the last resolution, reused (with its
+	// connections) while the resolved settings and the TLS files' contents
+	// stay the same: a new HTTP client per run would leave each run's idle
+	// connections behind.
+	mu       sync.Mutex
+	built    Source
+	builtFor [sha256.Size]byte
 }
 
 var _ StaleFallbackSource = (*Deferred)(nil)
@@ -60,11 +71,52 @@ func (d *Deferred) Resolve() (Source, error) {
 	if err != nil {
 		return nil, &SettingsError{Err: err}
 	}
+	key, err := settingsKey(cfg)
+	if err != nil {
+		return nil, &SettingsError{Err: err}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.built != nil && key == d.builtFor {
+		return d.built, nil
+	}
 	src, err := New(cfg)
 	if err != nil {
 		return nil, err
 	}
+	if old, ok := d.built.(*httpSource); ok {
+		old.client.CloseIdleConnections()
+	}
+	d.built, d.builtFor = src, key
 	return src, nil
+}
+
+// settingsKey digests resolved settings and the contents of their TLS
+// files: what, when it changes, needs a new client.
+func settingsKey(cfg Config) ([sha256.Size]byte, error) {
+	h := sha256.New()
+	enc, err := json.Marshal(struct {
+		Config
+		Token string
+	}{cfg, cfg.Token.Reveal()})
+	if err != nil {
+		return [sha256.Size]byte{}, err
+	}
+	h.Write(enc)
+	for _, path := range []string{cfg.TLS.CAFile, cfg.TLS.CertFile, cfg.TLS.KeyFile} {
+		if path == "" {
+			continue
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return [sha256.Size]byte{}, fmt.Errorf("reading %s: %w", path, err)
+		}
+		fmt.Fprintf(h, "%d:", len(data))
+		h.Write(data)
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum, nil
 }
 
 // Check tells whether Resolve would succeed now, without keeping anything.
