@@ -16,11 +16,20 @@ import (
 // consul-template is picked up by the next run without a reload, and a
 // token that is not there yet fails that run (with a permanent error
 // naming what is missing), not the process that holds the source.
+//
+// A vault source with AppRole settings keeps its login in the Deferred
+// (one appRole for the Deferred's life): the token Vault returned is
+// kept from run to run and renewed, and the role and secret ID files are
+// read at each login.
 type Deferred struct {
 	cfg    Config
 	logger *slog.Logger
 	shown  string
 	spec   Spec
+	login  *appRole // nil without AppRole settings
+
+	mu        sync.Mutex
+	lastToken Secret // the token of the last source built, for Redact
 }
 
 var _ StaleFallbackSource = (*Deferred)(nil)
@@ -31,6 +40,7 @@ func NewDeferred(cfg Config, logger *slog.Logger) (*Deferred, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	events := logger
 	// Every run resolves again: a loose token file is worth one warning,
 	// not one per run.
 	logger = slog.New(&onceHandler{Handler: logger.Handler(), seen: map[string]bool{}})
@@ -42,6 +52,9 @@ func NewDeferred(cfg Config, logger *slog.Logger) (*Deferred, error) {
 	// String; a credential that cannot be read now is not an error yet.
 	resolved, _ := cfg.Resolve(nil, logger)
 	d := &Deferred{cfg: cfg, logger: logger, spec: spec, shown: fmt.Sprintf("%s at %s", cfg.Kind, resolved.Address)}
+	if cfg.AppRole.IsSet() {
+		d.login = newAppRole(cfg.AppRole, events, logger)
+	}
 	if canonical, err := CanonicalAddress(cfg.Kind, resolved.Address); err == nil {
 		d.shown = fmt.Sprintf("%s at %s", cfg.Kind, canonical)
 	}
@@ -60,17 +73,38 @@ func (d *Deferred) Resolve() (Source, error) {
 	if err != nil {
 		return nil, &SettingsError{Err: err}
 	}
-	src, err := New(cfg)
+	src, err := newSource(cfg, d.login, d.logger)
 	if err != nil {
 		return nil, err
 	}
+	d.mu.Lock()
+	d.lastToken = cfg.Token
+	d.mu.Unlock()
 	return src, nil
 }
 
-// Check tells whether Resolve would succeed now, without keeping anything.
+// Check tells whether a run could use the settings now, without keeping
+// anything and without a request: Resolve would succeed and, with AppRole
+// settings, a token is held or the role and secret ID files can be read.
 func (d *Deferred) Check() error {
-	_, err := d.Resolve()
-	return err
+	if _, err := d.Resolve(); err != nil {
+		return err
+	}
+	if d.login != nil {
+		return d.login.ready(d.cfg.Kind)
+	}
+	return nil
+}
+
+// token is what Redact scrubs from errors about this source's answers:
+// the token of its last run.
+func (d *Deferred) token() Secret {
+	if d.login != nil {
+		return d.login.current()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.lastToken
 }
 
 func (d *Deferred) Kind() Kind     { return d.cfg.Kind }
