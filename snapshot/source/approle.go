@@ -105,10 +105,12 @@ const maxAuthAnswer = 1 << 20
 // keeps one for its whole life, so that a daemon's job keeps its token from
 // run to run; New makes one per source (a CLI command logs in once).
 //
-// Before each request token decides: a kept token that still covers the
-// run is used; a renewable one past half its lease, or not covering the
-// run, is renewed first (renew-self); a token that cannot be renewed, whose
-// renewal failed, or that renewal cannot stretch over the run (its max TTL
+// Before each request token decides, "the run" being the time until the
+// request's context deadline (the job's timeout) plus tokenMargin: a kept
+// token that still covers the run is used; a renewable one past half its
+// lease, or not covering the run, is renewed first (renew-self); a token
+// that cannot be renewed, whose renewal failed, whose lease is shorter
+// than the run, or that renewal cannot stretch over the run (its max TTL
 // is near) is dropped and raftsnap logs in again. An expired token is
 // never sent. The role and secret ID files are read at each login only.
 type appRole struct {
@@ -180,7 +182,7 @@ func (a *appRole) token(ctx context.Context, s *httpSource) (Secret, bool, error
 		switch {
 		case left <= 0:
 			a.logger.Info("vault token expired; logging in with AppRole again", "source", s.String(), "mount", mount)
-		case t.lease > 0 && t.renewable && (left < need || left < t.lease/2):
+		case t.lease >= need && t.renewable && (left < need || left < t.lease/2):
 			renewed, err := a.renew(ctx, s, t)
 			switch {
 			case err != nil:
@@ -195,6 +197,9 @@ func (a *appRole) token(ctx context.Context, s *httpSource) (Secret, bool, error
 			}
 		case left >= need:
 			return t.secret, true, nil
+		case t.lease < need:
+			// Even renewed it would not cover the run: a fresh token
+			// serves it better (the warning below said so at login).
 		default:
 			a.logger.Info("vault token would expire during the run and cannot be renewed; logging in with AppRole again",
 				"source", s.String(), "mount", mount)
@@ -208,9 +213,9 @@ func (a *appRole) token(ctx context.Context, s *httpSource) (Secret, bool, error
 	a.held = t
 	a.logger.Info("logged in to vault with AppRole", "source", s.String(), "mount", mount, "ttl", t.lease, "renewable", t.renewable)
 	if t.lease > 0 && t.lease < need {
-		a.warn.Warn("the AppRole's tokens expire sooner than a run may last: raftsnap logs in at every run; "+
-			"give the role a token_ttl longer than the job's timeout and interval so its token can be kept and renewed",
-			"source", s.String(), "mount", mount, "ttl", t.lease, "needed", need.Round(time.Second))
+		a.warn.Warn("the AppRole's tokens expire sooner than a run may last (the job's timeout and a 30s margin): "+
+			"raftsnap logs in at every run; give the role a longer token_ttl so that its token can be kept and renewed",
+			"source", s.String(), "mount", mount, "ttl", t.lease)
 	}
 	return t.secret, false, nil
 }
