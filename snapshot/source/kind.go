@@ -58,6 +58,12 @@ type Spec struct {
 	// RequireSealed: the kind's archives carry SHA256SUMS.sealed, which
 	// verification then requires.
 	RequireSealed bool
+	// AppRoleLoginPath, when set, is the kind's AppRole login endpoint,
+	// %s standing for the auth mount (Config.AppRole); RenewSelfPath
+	// renews the token such a login returned. Empty for kinds without
+	// logins.
+	AppRoleLoginPath string
+	RenewSelfPath    string
 
 	// order places the kind in lists (help, errors, docs): vendors first,
 	// the generic raft handler last.
@@ -113,6 +119,8 @@ func register(s Spec) {
 		panic(fmt.Sprintf("source: incomplete spec for kind %q", s.Kind))
 	case s.StaleQuery == "" && s.NoStaleReason == "":
 		panic(fmt.Sprintf("source: kind %q has no stale mode and no reason why", s.Kind))
+	case (s.AppRoleLoginPath == "") != (s.RenewSelfPath == ""):
+		panic(fmt.Sprintf("source: kind %q can log in but not renew, or the reverse", s.Kind))
 	}
 	if _, dup := registry[s.Kind]; dup {
 		panic(fmt.Sprintf("source: kind %q registered twice", s.Kind))

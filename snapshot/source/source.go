@@ -87,6 +87,9 @@ type Config struct {
 	// TokenFile and TokenEnv say where Resolve loads Token from.
 	TokenFile string `yaml:"token_file"`
 	TokenEnv  string `yaml:"token_env"`
+	// AppRole, when set, logs in to Vault (vault only) instead of using a
+	// token: see AppRoleConfig. Not with TokenFile or TokenEnv.
+	AppRole AppRoleConfig `yaml:"approle"`
 	// Stale lets a follower answer (Consul, Nomad, raft handler).
 	Stale bool `yaml:"stale"`
 	// StaleFallback lets a caller retry a consistent save as a stale one
