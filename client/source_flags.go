@@ -40,6 +40,10 @@ func addSourceFlags(cmd *cobra.Command, cfg *source.Config, op string) {
 		") (default: "+envList(func(e source.EnvVars) string { return e.Address }, "$")+", else the vendor's local default)")
 	fs.StringVar(&cfg.TokenFile, "token-file", "", "read the ACL token from this file"+env(func(e source.EnvVars) string { return e.TokenFile }))
 	fs.StringVar(&cfg.TokenEnv, "token-env", "", "read the ACL token from this environment variable (default: "+envList(func(e source.EnvVars) string { return e.Token }, "")+homeTokenFiles()+")")
+	login := source.JoinKinds(func(s source.Spec) bool { return s.AppRoleLoginPath != "" }, "and")
+	fs.StringVar(&cfg.AppRole.RoleIDFile, "role-id-file", "", login+": log in with AppRole instead of a token, the role ID read from this file (with --secret-id-file)")
+	fs.StringVar(&cfg.AppRole.SecretIDFile, "secret-id-file", "", login+": file holding the AppRole secret ID (with --role-id-file)")
+	fs.StringVar(&cfg.AppRole.Mount, "approle-mount", "", login+": path the AppRole auth method is enabled at, without auth/ (default: "+source.DefaultAppRoleMount+")")
 	fs.BoolVar(&cfg.Stale, "stale", false, "let any server answer, not only the leader (works without a leader; may be slightly behind)")
 	fs.StringVar(&cfg.Datacenter, "datacenter", "", "consul: datacenter to query")
 	fs.StringVar(&cfg.Region, "region", "", "nomad: region to query"+env(func(e source.EnvVars) string { return e.Region }))
@@ -123,7 +127,7 @@ func buildSource(cfg source.Config, op string, logger *slog.Logger) (source.Sour
 	case cfg.Address == "":
 		return nil, usageError(fmt.Errorf("--address is required for --source %s", cfg.Kind))
 	}
-	src, err := source.New(cfg)
+	src, err := source.NewWithLogger(cfg, logger)
 	if err != nil {
 		return nil, usageError(err)
 	}

@@ -57,6 +57,7 @@ func (v *validator) requireSource(path string, s *source.Config, role, why strin
 	}
 	v.positive(path+".connect_timeout", Duration(s.ConnectTimeout))
 	v.validateToken(path, s)
+	v.validateAppRole(path, s)
 	for key, file := range map[string]string{"ca_file": s.TLS.CAFile, "cert_file": s.TLS.CertFile, "key_file": s.TLS.KeyFile} {
 		if p := path + ".tls." + key; file != "" && v.checkable(p) {
 			if err := checkReadableFile(file, maxTLSFileSize); err != nil {
@@ -119,32 +120,63 @@ func (v *validator) validateToken(path string, s *source.Config) {
 		return
 	}
 	if p := path + ".token_file"; fileSet && v.checkable(p) {
-		// A token that is not there yet (a fresh install, a secret still
-		// to be deployed) fails that job's runs, not the daemon: a warning
-		// here, as in the daemon. What can never work is an error.
-		info, err := os.Stat(s.TokenFile)
-		switch {
-		case !filepath.IsAbs(s.TokenFile):
-			v.errorf(p, "must be an absolute path, got %s", quote(s.TokenFile))
-		case err != nil:
-			v.warnf(p, "cannot use %s (%v): this job's runs fail until it can be read", s.TokenFile, unwrapPathError(err))
-		case !info.Mode().IsRegular():
-			v.errorf(p, "%s is not a regular file", s.TokenFile)
-		case unix.Access(s.TokenFile, unix.R_OK) != nil:
-			v.warnf(p, "%s is not readable by this user: this job's runs fail until it is", s.TokenFile)
-		default:
-			if problem := source.TokenFileProblem(info); problem != "" {
-				// The daemon warns too, at every run; configcheck is where
-				// an operator sees it before starting anything.
-				v.warnf(p, "%s: %s", s.TokenFile, problem)
-			}
-		}
+		v.credentialFile(p, s.TokenFile)
 	}
 	if p := path + ".token_env"; envSet && v.checkable(p) {
 		if !envNamePattern.MatchString(s.TokenEnv) {
 			v.errorf(p, "%s is not an environment variable name (letters, digits and _, not starting with a digit)", quote(s.TokenEnv))
 		} else if _, ok := os.LookupEnv(s.TokenEnv); !ok {
 			v.warnf(p, "environment variable %s is not set here; the daemon needs it set in its own environment", s.TokenEnv)
+		}
+	}
+}
+
+// credentialFile checks a file holding a credential (a token, an AppRole
+// role or secret ID) at key p. One that is not there yet (a fresh
+// install, a secret still to be deployed) fails that job's runs, not the
+// daemon: a warning here, as in the daemon. What can never work is an
+// error.
+func (v *validator) credentialFile(p, file string) {
+	info, err := os.Stat(file)
+	switch {
+	case !filepath.IsAbs(file):
+		v.errorf(p, "must be an absolute path, got %s", quote(file))
+	case err != nil:
+		v.warnf(p, "cannot use %s (%v): this job's runs fail until it can be read", file, unwrapPathError(err))
+	case !info.Mode().IsRegular():
+		v.errorf(p, "%s is not a regular file", file)
+	case unix.Access(file, unix.R_OK) != nil:
+		v.warnf(p, "%s is not readable by this user: this job's runs fail until it is", file)
+	default:
+		if problem := source.TokenFileProblem(info); problem != "" {
+			// The daemon warns too, at every run; configcheck is where
+			// an operator sees it before starting anything.
+			v.warnf(p, "%s: %s", file, problem)
+		}
+	}
+}
+
+// validateAppRole checks an approle block's files (read by the daemon at
+// each login). What source.New checks (vault only, not with a token, both
+// files named, the mount's shape) it reports at the key it names.
+func (v *validator) validateAppRole(path string, s *source.Config) {
+	p := path + ".approle"
+	if !v.checkable(p) {
+		return
+	}
+	if !s.AppRole.IsSet() {
+		if v.isSet(p) {
+			v.errorf(p, "is empty: give role_id_file and secret_id_file, e.g. "+
+				"approle: {role_id_file: /etc/raftsnap/vault-role-id, secret_id_file: /etc/raftsnap/vault-secret-id}")
+		}
+		return
+	}
+	for _, f := range []struct{ key, file string }{
+		{"role_id_file", s.AppRole.RoleIDFile},
+		{"secret_id_file", s.AppRole.SecretIDFile},
+	} {
+		if k := p + "." + f.key; f.file != "" && v.checkable(k) {
+			v.credentialFile(k, f.file)
 		}
 	}
 }

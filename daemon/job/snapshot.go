@@ -79,6 +79,8 @@ type SnapshotOptions struct {
 	// ("" too: not stored, the run fails) or ClusterChangeWarn (stored, the
 	// run report carries a warning).
 	OnClusterChange string
+	// Hooks run before and after each snapshot (see hooks.go).
+	Hooks []Hook
 }
 
 // OnClusterChange values.
@@ -160,6 +162,7 @@ func (j *SnapshotJob) catchUp(context.Context) (bool, time.Time) {
 				"snapshot", sum.Newest, "ahead", ahead.Round(time.Second), "created_at", last)
 			last = now
 		}
+		j.recoverLastSuccess(last)
 		if due := last.Add(j.interval); now.Before(due) {
 			return false, due.Add(j.randomJitter())
 		}
@@ -187,7 +190,18 @@ func (j *SnapshotJob) refreshStore() *controlapi.StoreSummary {
 	return sum
 }
 
+// run is one run: the pre-snapshot hooks, the snapshot, the post-snapshot
+// hooks.
 func (j *SnapshotJob) run(ctx context.Context, run *activeRun) error {
+	if err := j.runHooks(ctx, run, hookPre, nil); err != nil {
+		return err
+	}
+	err := j.takeSnapshot(ctx, run)
+	_ = j.runHooks(ctx, run, hookPost, err)
+	return err
+}
+
+func (j *SnapshotJob) takeSnapshot(ctx context.Context, run *activeRun) error {
 	var err error
 	var entry store.Entry
 	// stale is set once a consistent attempt failed for lack of a leader
@@ -257,7 +271,7 @@ func (j *SnapshotJob) attempt(ctx context.Context, run *activeRun, n int, stale 
 	defer pending.Abort()
 
 	verifier := snapshot.NewVerifier(ctx, j.opts.Source.VerifyOptions())
-	sink := io.MultiWriter(storeWriter{pending}, verifier, countingWriter{run})
+	sink := progressSink{Writer: io.MultiWriter(storeWriter{pending}, verifier, countingWriter{run}), run: run}
 	var (
 		res     *source.SaveResult
 		saveErr error

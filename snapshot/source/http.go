@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
 
@@ -48,8 +50,22 @@ type httpSource struct {
 }
 
 // New validates cfg and builds the Source for cfg.Kind. Every problem is a
-// *ConfigError naming the field.
+// *ConfigError naming the field. A vault source with AppRole settings logs
+// in at its first request and keeps the token for the next ones; it logs
+// its logins and the problems of its files through slog.Default.
 func New(cfg Config) (Source, error) {
+	return newSource(cfg, nil, nil)
+}
+
+// NewWithLogger is New, logging AppRole logins, renewals and loose
+// credential files through logger.
+func NewWithLogger(cfg Config, logger *slog.Logger) (Source, error) {
+	return newSource(cfg, nil, logger)
+}
+
+// newSource builds the Source; a vault source with AppRole settings uses
+// login (a Deferred's, kept for its life), or a new one.
+func newSource(cfg Config, login *appRole, logger *slog.Logger) (Source, error) {
 	addr, err := validate(cfg)
 	if err != nil {
 		return nil, err
@@ -66,7 +82,14 @@ func New(cfg Config) (Source, error) {
 		return nil, err
 	}
 	spec, _ := Lookup(cfg.Kind) // validate checked it
-	return &httpSource{kind: cfg.Kind, spec: spec, cfg: cfg, addr: addr, client: client}, nil
+	s := &httpSource{kind: cfg.Kind, spec: spec, cfg: cfg, addr: addr, client: client}
+	if !cfg.AppRole.IsSet() {
+		return s, nil
+	}
+	if login == nil {
+		login = newAppRole(cfg.AppRole, logger, nil)
+	}
+	return &loginSource{base: s, login: login}, nil
 }
 
 func validate(cfg Config) (address, error) {
@@ -148,6 +171,9 @@ func validate(cfg Config) (address, error) {
 	}
 	if cfg.MaxSize < 0 {
 		return address{}, bad("max_size", "must not be negative")
+	}
+	if err := validateAppRole(cfg, spec); err != nil {
+		return address{}, err
 	}
 	return addr, nil
 }
@@ -249,6 +275,14 @@ func (s *httpSource) save(ctx context.Context, w io.Writer, stale bool) (res *Sa
 		return nil, fail("building request: "+err.Error(), true, err)
 	}
 	req.Header.Set("Accept", "application/x-gzip, application/octet-stream")
+	progress, _ := w.(Progress)
+	if progress != nil {
+		// Servers take a while to produce a snapshot before they answer:
+		// tell the caller the connection is up and they are waiting.
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			WroteRequest: func(httptrace.WroteRequestInfo) { progress.Sent() },
+		}))
+	}
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return nil, transportError(s.kind, OpSave, rawURL, err)
@@ -256,6 +290,9 @@ func (s *httpSource) save(ctx context.Context, w io.Writer, stale bool) (res *Sa
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return nil, statusError(s.kind, OpSave, rawURL, resp, s.cfg.Token)
+	}
+	if progress != nil && resp.ContentLength > 0 {
+		progress.Expect(resp.ContentLength)
 	}
 
 	if max := s.cfg.MaxSize; max > 0 && resp.ContentLength > max {

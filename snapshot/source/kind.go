@@ -59,6 +59,12 @@ type Spec struct {
 	// RequireSealed: the kind's archives carry SHA256SUMS.sealed, which
 	// verification then requires.
 	RequireSealed bool
+	// AppRoleLoginPath, when set, is the kind's AppRole login endpoint,
+	// %s standing for the auth mount (Config.AppRole); RenewSelfPath
+	// renews the token such a login returned. Empty for kinds without
+	// logins.
+	AppRoleLoginPath string
+	RenewSelfPath    string
 
 	// Directory: the kind reads a directory on this machine
 	// (Config.Path) instead of a server's HTTP API, so it has no address,
@@ -132,6 +138,8 @@ func register(s Spec) {
 		panic(fmt.Sprintf("source: incomplete spec for HTTP kind %q", s.Kind))
 	case s.StaleQuery == "" && s.NoStaleReason == "":
 		panic(fmt.Sprintf("source: kind %q has no stale mode and no reason why", s.Kind))
+	case (s.AppRoleLoginPath == "") != (s.RenewSelfPath == ""):
+		panic(fmt.Sprintf("source: kind %q can log in but not renew, or the reverse", s.Kind))
 	}
 	if _, dup := registry[s.Kind]; dup {
 		panic(fmt.Sprintf("source: kind %q registered twice", s.Kind))

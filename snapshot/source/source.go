@@ -29,6 +29,15 @@ type Source interface {
 	VerifyOptions() snapshot.VerifyOptions
 }
 
+// Progress is what a writer given to Save may implement to hear how the
+// transfer goes before its bytes arrive.
+type Progress interface {
+	// Sent: the request went out; the server is preparing its answer.
+	Sent()
+	// Expect: the server announced the body's size (Content-Length).
+	Expect(bytes int64)
+}
+
 // SaveResult describes one download.
 type SaveResult struct {
 	Bytes int64 `json:"bytes"`
@@ -88,6 +97,9 @@ type Config struct {
 	// TokenFile and TokenEnv say where Resolve loads Token from.
 	TokenFile string `yaml:"token_file"`
 	TokenEnv  string `yaml:"token_env"`
+	// AppRole, when set, logs in to Vault (vault only) instead of using a
+	// token: see AppRoleConfig. Not with TokenFile or TokenEnv.
+	AppRole AppRoleConfig `yaml:"approle"`
 	// Stale lets a follower answer (Consul, Nomad, raft handler).
 	Stale bool `yaml:"stale"`
 	// StaleFallback lets a caller retry a consistent save as a stale one
