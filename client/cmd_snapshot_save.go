@@ -12,6 +12,7 @@ import (
 
 	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/atomicfile"
+	"github.com/raftsnap/raftsnap/snapshot/raftdir"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 )
 
@@ -78,6 +79,10 @@ func runSnapshotSave(ctx context.Context, g *globalOptions, opts *snapshotSaveOp
 	src, err := buildSource(opts.source, source.OpSave, g.logger)
 	if err != nil {
 		return err
+	}
+	if spec, _ := source.Lookup(opts.source.Kind); spec.Directory && raftdir.Within(opts.source.Path, args[0]) {
+		return usageError(fmt.Errorf("%s is inside %s, the server's directory, which %s never writes into: save the archive elsewhere",
+			args[0], opts.source.Path, opts.source.Kind))
 	}
 	if t := opts.source.Timeout; t > 0 {
 		// The HTTP client's timeout ends with the download; this one also

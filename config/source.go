@@ -12,7 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/raftsnap/raftsnap/snapshot/raftdir"
 	"github.com/raftsnap/raftsnap/snapshot/source"
+	"github.com/raftsnap/raftsnap/snapshot/store"
 	"golang.org/x/sys/unix"
 )
 
@@ -101,6 +103,18 @@ func (v *validator) requireDirectory(p, dir string) {
 		v.warnf(p, "cannot use %s (%v): this job's runs fail until it can be read", dir, unwrapPathError(err))
 	case !info.IsDir():
 		v.errorf(p, "%s is not a directory", dir)
+	}
+}
+
+// storeOutsideSource refuses a snapshot job whose store lies in the
+// directory its source reads (raft-dir): nothing may be written there.
+func (v *validator) storeOutsideSource(path string, job *Job) {
+	if job.Source == nil || job.Store == nil || job.Source.Path == "" || job.Store.Path == "" || !v.usable(path+".store.path") {
+		return
+	}
+	if spec, ok := source.Lookup(job.Source.Kind); ok && spec.Directory && raftdir.Within(job.Source.Path, job.Store.Path) {
+		v.errorf(path+".store.path", "%s is inside %s, the directory the %s source reads, which nothing may write into: keep the store elsewhere",
+			job.Store.Path, job.Source.Path, job.Source.Kind)
 	}
 }
 
@@ -359,7 +373,7 @@ func (v *validator) validateCrossJob() {
 		path := fmt.Sprintf("jobs[%d]", i)
 		if job.Store != nil && filepath.IsAbs(job.Store.Path) && v.checkable(path+".store.path") {
 			// Compared by real path: a symlink alias is the same directory.
-			dir := realPath(filepath.Clean(job.Store.Path))
+			dir := store.RealPath(filepath.Clean(job.Store.Path))
 			if first, dup := storeOwner[dir]; dup {
 				v.errorf(path+".store.path", "%s is already the store of snapshot job %s: give each snapshot job its own directory",
 					dir, quote(v.cfg.Jobs[first].Name))
@@ -391,17 +405,4 @@ func (v *validator) validateCrossJob() {
 			}
 		}
 	}
-}
-
-// realPath resolves the symlinks of path's longest existing prefix, so that
-// two names of one directory compare equal even before it exists.
-func realPath(path string) string {
-	if real, err := filepath.EvalSymlinks(path); err == nil {
-		return real
-	}
-	parent := filepath.Dir(path)
-	if parent == path {
-		return path
-	}
-	return filepath.Join(realPath(parent), filepath.Base(path))
 }

@@ -6,7 +6,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
+
+	"github.com/raftsnap/raftsnap/snapshot/store"
 )
 
 // Names inside a raft directory, as hashicorp/raft, raft-boltdb and
@@ -71,6 +74,21 @@ func Locate(path string) (Dir, error) {
 	return Dir{}, newError(ErrNotRaftDir, path, nil,
 		"%s is not a raft directory: it holds no %s/ directory, %s or %s/, and neither do %s (Consul's data_dir layout) or %s (Nomad's)",
 		path, SnapshotsDir, BoltFile, WALDir, filepath.Join(path, "raft"), filepath.Join(path, "server", "raft"))
+}
+
+// Within reports whether path is dir or lies below it, comparing real
+// paths (symbolic links resolved as far as the paths exist): a file
+// written at path would then land in the server's directory, which
+// raft-dir never writes into. Callers check where they are about to write
+// (the CLI's output file, a job's store) against the path they read.
+func Within(dir, path string) bool {
+	absDir, err1 := filepath.Abs(dir)
+	absPath, err2 := filepath.Abs(path)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	rel, err := filepath.Rel(store.RealPath(absDir), store.RealPath(absPath))
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 // isRaftDir reports whether dir holds what a raft server writes there.

@@ -536,3 +536,27 @@ func TestSaveWriterError(t *testing.T) {
 type failingWriter struct{ err error }
 
 func (f failingWriter) Write([]byte) (int, error) { return 0, f.err }
+
+func TestWithin(t *testing.T) {
+	data := t.TempDir()
+	elsewhere := t.TempDir()
+	link := filepath.Join(elsewhere, "link-to-data")
+	if err := os.Symlink(data, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path string
+		want bool
+	}{
+		{data, true},
+		{filepath.Join(data, "raft", "backup.snap"), true},
+		{filepath.Join(link, "not-yet", "backup.snap"), true}, // through a symbolic link, before it exists
+		{filepath.Join(data, "..", filepath.Base(elsewhere), "backup.snap"), false},
+		{data + "-sibling/backup.snap", false},
+		{filepath.Join(elsewhere, "backup.snap"), false},
+	} {
+		if got := Within(data, tc.path); got != tc.want {
+			t.Errorf("Within(%s, %s) = %v, want %v", data, tc.path, got, tc.want)
+		}
+	}
+}
