@@ -110,7 +110,14 @@ func TestCLIRaftDirConsul(t *testing.T) {
 			mustRaftsnap(t, "snapshot", "verify", out)
 
 			fresh := servers.StartConsul(t, servers.ConsulOptions{NodeName: "fresh"})
+			// A write through raft proves the new leader has finished taking
+			// office: Consul 1.22 -dev, given a restore in the same
+			// millisecond as its election, was seen to hang in the restore.
+			fresh.PutKV(t, "fresh/ready", "1")
 			mustRaftsnap(t, "snapshot", "restore", "--source", "consul", "--address", fresh.Addr, "--yes", out)
+			if _, ok := fresh.GetKV(t, "fresh/ready"); ok {
+				t.Fatal("the restore did not replace the fresh server's state")
+			}
 			for _, i := range []int{0, 17, 39} {
 				if v, ok := fresh.GetKV(t, fmt.Sprintf("app/k%02d", i)); !ok || v != fmt.Sprintf("v%d", i) {
 					t.Fatalf("after restore app/k%02d = %q (exists %v)", i, v, ok)
@@ -170,7 +177,11 @@ func TestCLIRaftDirNomad(t *testing.T) {
 	}
 
 	fresh := servers.StartNomad(t)
+	putVar(t, fresh, "fresh/ready", "1") // the new leader applies writes (see TestCLIRaftDirConsul)
 	mustRaftsnap(t, "snapshot", "restore", "--source", "nomad", "--address", fresh.Addr, "--yes", out)
+	if code, _, err := fresh.Do(http.MethodGet, "/v1/var/fresh/ready", "", nil); err != nil || code != http.StatusNotFound {
+		t.Fatalf("after the restore fresh/ready answers %d, %v: the restore did not replace the fresh server's state", code, err)
+	}
 	for _, i := range []int{0, 29} {
 		if got := getVar(t, fresh, fmt.Sprintf("raftsnap/v%02d", i)); got != fmt.Sprintf("value %d", i) {
 			t.Fatalf("after restore raftsnap/v%02d = %q", i, got)
