@@ -51,7 +51,7 @@ Asks for confirmation on a terminal; scripts pass --yes.`,
 			return runSnapshotRestore(cmd.Context(), g, opts, args)
 		},
 	}
-	addSourceFlags(cmd, &opts.source)
+	addSourceFlags(cmd, &opts.source, source.OpRestore)
 	cmd.Flags().BoolVar(&opts.source.ForceRestore, "force-restore", false, "vault: use snapshot-force (restore a snapshot from another cluster, whose seal keys differ)")
 	cmd.Flags().BoolVar(&opts.force, "force", false, "send a snapshot of another system than the target (its leader will crash); a restore job's skip_flavor_check")
 	cmd.Flags().BoolVarP(&opts.yes, "yes", "y", false, "do not ask for confirmation")
@@ -66,7 +66,7 @@ func runSnapshotRestore(ctx context.Context, g *globalOptions, opts *snapshotRes
 	case path == "-":
 		return usageError(errors.New("restore reads a FILE, not standard input: the request states the archive's size before its first byte"))
 	}
-	src, err := buildSource(opts.source, g.logger)
+	src, err := buildSource(opts.source, source.OpRestore, g.logger)
 	if err != nil {
 		return err
 	}

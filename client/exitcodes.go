@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/raftsnap/raftsnap/snapshot"
+	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/snapshot/statebin"
 )
 
@@ -85,6 +86,13 @@ func exitCode(err error) int {
 	var coded *codedError
 	if errors.As(err, &coded) {
 		return coded.code
+	}
+	// A credential file named on the command line that cannot be read
+	// (an AppRole role or secret ID file, read at login) is a usage
+	// error, as a missing --token-file is.
+	var settings *source.SettingsError
+	if errors.As(err, &settings) {
+		return ExitUsage
 	}
 	return ExitError
 }

@@ -34,12 +34,14 @@ const (
 	// ReasonWrongFlavor: a restore refused a snapshot its target cannot
 	// read (a Nomad snapshot into Consul...).
 	ReasonWrongFlavor = "wrong_flavor"
+	// ReasonHook: a pre-snapshot hook with err_is_fatal failed.
+	ReasonHook = "hook"
 )
 
 // FailureReasons lists every reason FailureReason can return.
 var FailureReasons = []string{ReasonTimeout, ReasonCanceled, ReasonConnection, ReasonHTTP4xx, ReasonHTTP5xx,
 	ReasonVerification, ReasonStoreFull, ReasonStoreIO, ReasonPermanent, ReasonOther,
-	ReasonNoLeader, ReasonTooLarge, ReasonClusterChanged, ReasonWrongFlavor}
+	ReasonNoLeader, ReasonTooLarge, ReasonClusterChanged, ReasonHook, ReasonWrongFlavor}
 
 // StoreError marks a failure of the local store (writing the download,
 // committing, reading an archive), as opposed to the source's.
@@ -73,10 +75,13 @@ func FailureReason(err error) string {
 		netErr     net.Error
 		clusterErr *ClusterChangedError
 		flavorErr  *snapshot.FlavorError
+		hookErr    *HookError
 	)
 	switch {
 	case err == nil:
 		return ""
+	case errors.As(err, &hookErr):
+		return ReasonHook
 	case errors.As(err, &timeoutErr), errors.Is(err, context.DeadlineExceeded):
 		return ReasonTimeout
 	case errors.Is(err, context.Canceled):
@@ -141,10 +146,11 @@ func retryable(err error) bool {
 		archiveErr *snapshot.Error
 		clusterErr *ClusterChangedError
 	)
+	var hookErr *HookError
 	switch {
 	case errors.Is(err, context.Canceled):
 		return false
-	case errors.As(err, &setErr):
+	case errors.As(err, &setErr), errors.As(err, &hookErr):
 		return false
 	case errors.As(err, &clusterErr):
 		// The same server would send the same cluster's snapshot again.

@@ -35,6 +35,8 @@ func init() {
 		NamespaceHeader:  "X-Vault-Namespace",
 		RequireSealed:    true,
 		Flavor:           snapshot.FlavorVault,
+		AppRoleLoginPath: "/v1/auth/%s/login",
+		RenewSelfPath:    "/v1/auth/token/renew-self",
 		order:            30,
 	})
 }

@@ -16,9 +16,9 @@ import (
 	"github.com/raftsnap/raftsnap/snapshot"
 )
 
-// commitArchive stores state (its first bytes say its flavour) as a
+// commitState stores state (its first bytes say its flavour) as a
 // snapshot of job and returns its entry and archive.
-func commitArchive(t *testing.T, l *Local, job string, state []byte) (Entry, []byte) {
+func commitState(t *testing.T, l *Local, job string, state []byte) (Entry, []byte) {
 	t.Helper()
 	var buf bytes.Buffer
 	meta := &raft.SnapshotMeta{Version: 1, ID: "2-9-1", Index: 9, Term: 2, Size: int64(len(state))}
@@ -45,7 +45,7 @@ var nomadHeader = []byte{0x80}
 
 func TestSendSendsTheVerifiedArchiveAndRecordsIt(t *testing.T) {
 	l := mustOpen(t, t.TempDir())
-	e, data := commitArchive(t, l, "job", testkit.Noise(nomadHeader, 3*snapshot.DefaultHoldBack, 1))
+	e, data := commitState(t, l, "job", testkit.Noise(nomadHeader, 3*snapshot.DefaultHoldBack, 1))
 	sent, err := sendAll(l, e.Name)
 	if err != nil || !bytes.Equal(sent, data) {
 		t.Fatalf("Send: %v; sent %d of %d bytes", err, len(sent), len(data))
@@ -61,7 +61,7 @@ func TestSendSendsTheVerifiedArchiveAndRecordsIt(t *testing.T) {
 // record says unverified.
 func TestSendCutsAChangedFileAndRecordsIt(t *testing.T) {
 	l := mustOpen(t, t.TempDir())
-	e, data := commitArchive(t, l, "job", testkit.Noise(nomadHeader, 3*snapshot.DefaultHoldBack, 2))
+	e, data := commitState(t, l, "job", testkit.Noise(nomadHeader, 3*snapshot.DefaultHoldBack, 2))
 	damaged := bytes.Clone(data)
 	damaged[len(damaged)-snapshot.DefaultHoldBack/2] ^= 0x10
 	if err := os.WriteFile(e.Path, damaged, 0o600); err != nil {
@@ -89,7 +89,7 @@ func TestSendCutsAChangedFileAndRecordsIt(t *testing.T) {
 // but the file no longer matches its record, the rest is read to say so.
 func TestSendRefusalsRecordOnlyTheFilesVerdict(t *testing.T) {
 	l := mustOpen(t, t.TempDir())
-	e, data := commitArchive(t, l, "job", testkit.Noise(nomadHeader, 2*snapshot.DefaultHoldBack, 3))
+	e, data := commitState(t, l, "job", testkit.Noise(nomadHeader, 2*snapshot.DefaultHoldBack, 3))
 	refusal := errors.New("a Nomad snapshot, not a Consul one")
 	refuse := snapshot.SendOptions{Head: func(*snapshot.Head) error { return refusal }}
 	send := func(archive io.Reader, _ int64) error { _, err := io.Copy(io.Discard, archive); return err }
@@ -154,7 +154,7 @@ func (iotestErr) Read([]byte) (int, error) { return 0, errors.New("input/output 
 
 func TestSendStoreReadErrorIsNoVerdict(t *testing.T) {
 	l := mustOpen(t, t.TempDir())
-	e, _ := commitArchive(t, l, "job", testkit.Noise(nomadHeader, 2*snapshot.DefaultHoldBack, 4))
+	e, _ := commitState(t, l, "job", testkit.Noise(nomadHeader, 2*snapshot.DefaultHoldBack, 4))
 	_, _, err := Send(context.Background(), failingStore{l, e.Size / 2}, e.Name, snapshot.SendOptions{}, nil, func(archive io.Reader, _ int64) error {
 		_, err := io.Copy(io.Discard, archive)
 		return err
