@@ -100,9 +100,10 @@ var errHeadTooFar = fmt.Errorf("snapshot archive: its first %d MiB did not yield
 // ReadHead verifies the start of an archive read from r, until meta.json
 // and the start of state.bin have passed, and returns what they say. It
 // reads a little past the head (the verifier works in chunks) and never
-// more than the head needs plus the verifier's buffers. A problem found on
-// the way is the archive's *Error; r's errors come back wrapped; when ctx
-// ends, an error wrapping its cause.
+// more than the head needs plus the verifier's buffers; an archive short
+// enough to end first is verified whole. opts' State and Meta are ignored.
+// A problem found on the way is the archive's *Error; r's errors come back
+// wrapped; when ctx ends, an error wrapping its cause.
 func ReadHead(ctx context.Context, r io.Reader, opts VerifyOptions) (*Head, error) {
 	sniff := newHeadSniffer(nil)
 	opts.State, opts.Meta = sniff, sniff.setMeta
