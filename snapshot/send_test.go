@@ -334,3 +334,32 @@ func TestSendReaderDoneWithoutEOF(t *testing.T) {
 		t.Fatalf("receiver answering early: %v", err)
 	}
 }
+
+// FuzzSendReader: whatever the input, what a SendReader releases is a
+// prefix of it; all of it exactly when the input verifies (Verify agrees),
+// never all of it when it does not. HoldBack is small so that short inputs
+// stream too.
+func FuzzSendReader(f *testing.F) {
+	valid, _ := writeTestArchive(f, testkit.Noise(consulHeader, 5000, 20))
+	f.Add(valid, uint16(64))
+	f.Add(testkit.WithEmptyGzipMember(valid), uint16(1))
+	f.Add(valid[:len(valid)-5], uint16(512))
+	f.Add(append(bytes.Clone(valid), 0), uint16(4096))
+	f.Fuzz(func(t *testing.T, data []byte, hold uint16) {
+		s := NewSendReader(context.Background(), bytes.NewReader(data), SendOptions{HoldBack: int(hold) + 1})
+		defer s.Close()
+		out, err := drain(t, s)
+		if !bytes.HasPrefix(data, out) {
+			t.Fatalf("released %d bytes that are not the input's prefix", len(out))
+		}
+		_, verifyErr := Verify(context.Background(), bytes.NewReader(data), VerifyOptions{})
+		switch {
+		case (err == nil) != (verifyErr == nil):
+			t.Fatalf("SendReader says %v, Verify %v", err, verifyErr)
+		case err == nil && len(out) != len(data):
+			t.Fatalf("verified, but released %d of %d bytes", len(out), len(data))
+		case err != nil && len(data) > 0 && len(out) >= len(data):
+			t.Fatalf("failed (%v), but released all %d bytes", err, len(data))
+		}
+	})
+}
