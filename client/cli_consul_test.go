@@ -123,12 +123,7 @@ func TestCLIRestoreRefusesCorruptFile(t *testing.T) {
 	dir := t.TempDir()
 	consul.PutKV(t, "k", "before")
 	good := filepath.Join(dir, "good.snap")
-	mustRaftsnap(t, "snapshot", "save", "--source", "consul", "--address", consul.Addr, good)
-
-	data, err := os.ReadFile(good)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := mustSave(t, "consul", consul.Addr, good)
 	bad := filepath.Join(dir, "bad.snap")
 	if err := os.WriteFile(bad, data[:len(data)/2], 0o600); err != nil {
 		t.Fatal(err)
@@ -177,11 +172,7 @@ func TestCLIRestoreOnePassLeavesConsulUntouched(t *testing.T) {
 	fillConsul(t, consul, 16)
 	consul.PutKV(t, "k", "before")
 	good := filepath.Join(dir, "good.snap")
-	mustRaftsnap(t, "snapshot", "save", "--source", "consul", "--address", consul.Addr, good)
-	data, err := os.ReadFile(good)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := mustSave(t, "consul", consul.Addr, good)
 	if len(data) < 12<<20 {
 		t.Fatalf("archive of %d bytes, want at least 12 MiB", len(data))
 	}

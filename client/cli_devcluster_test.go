@@ -69,11 +69,7 @@ func TestCLISaveCutBodyKeepsOldFile(t *testing.T) {
 	}
 	dir := t.TempDir()
 	file := filepath.Join(dir, "dev.snap")
-	mustRaftsnap(t, "snapshot", "save", "--source", "raft", "--address", leader.HTTPAddr, file)
-	old, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	old := mustSave(t, "raft", leader.HTTPAddr, file)
 
 	proxy := cuttingProxy(t, leader.HTTPAddr, 100)
 	r := raftsnap(t, "snapshot", "save", "--source", "raft", "--address", proxy, file)

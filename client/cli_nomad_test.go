@@ -103,11 +103,7 @@ func TestCLIRestoreCutLeavesNomadUntouched(t *testing.T) {
 	putVar(t, nomad, "raftsnap/test", "before")
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.snap")
-	mustRaftsnap(t, "snapshot", "save", "--source", "nomad", "--address", nomad.Addr, good)
-	data, err := os.ReadFile(good)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := mustSave(t, "nomad", nomad.Addr, good)
 	if len(data) < 2<<20 {
 		t.Fatalf("archive of %d bytes, want at least 2 MiB", len(data))
 	}

@@ -41,11 +41,7 @@ func TestCLIRestoreCutsAnArchiveThatFailsAtItsEnd(t *testing.T) {
 	}
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.snap")
-	mustRaftsnap(t, "snapshot", "save", "--source", "raft", "--address", leader.HTTPAddr, good)
-	data, err := os.ReadFile(good)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := mustSave(t, "raft", leader.HTTPAddr, good)
 	if len(data) < 2*snapshot.DefaultHoldBack {
 		t.Fatalf("archive of %d bytes: too small to show streaming", len(data))
 	}
@@ -178,11 +174,11 @@ func TestCLIRestoreRefusesAnotherSystemsSnapshot(t *testing.T) {
 	if r.code != ExitWrongFlavor || !strings.Contains(r.stderr, "it is a Consul snapshot, not a Vault snapshot") {
 		t.Errorf("consul.snap into vault: %s", r)
 	}
-	requests.Store(0)
 	// --force sends it (the stand-in refuses it, as the vendor might not).
-	r = raftsnap(t, "snapshot", "restore", "--source", "consul", "--address", target, "--yes", "--force", nomadFile)
-	if r.code != ExitError || requests.Load() != 1 {
-		t.Fatalf("--force: %d requests; %s", requests.Load(), r)
+	forced, forcedRequests := requestCounter(t)
+	r = raftsnap(t, "snapshot", "restore", "--source", "consul", "--address", forced, "--yes", "--force", nomadFile)
+	if r.code != ExitError || forcedRequests.Load() != 1 {
+		t.Fatalf("--force: %d requests; %s", forcedRequests.Load(), r)
 	}
 }
 
