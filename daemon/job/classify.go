@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
 	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/snapshot/store"
@@ -33,12 +34,19 @@ const (
 	ReasonClusterChanged = "cluster_changed"
 	// ReasonHook: a pre-snapshot hook with err_is_fatal failed.
 	ReasonHook = "hook"
+	// ReasonDrillFailed: a drill's server refused the snapshot or reported
+	// other state than the archive holds.
+	ReasonDrillFailed = "drill_failed"
+	// ReasonDrillServer: a drill's throwaway server could not be used (no
+	// binary, a binary of another kind or version, a server that never
+	// led).
+	ReasonDrillServer = "drill_server"
 )
 
 // FailureReasons lists every reason FailureReason can return.
 var FailureReasons = []string{ReasonTimeout, ReasonCanceled, ReasonConnection, ReasonHTTP4xx, ReasonHTTP5xx,
 	ReasonVerification, ReasonStoreFull, ReasonStoreIO, ReasonPermanent, ReasonOther,
-	ReasonNoLeader, ReasonTooLarge, ReasonClusterChanged, ReasonHook}
+	ReasonNoLeader, ReasonTooLarge, ReasonClusterChanged, ReasonHook, ReasonDrillFailed, ReasonDrillServer}
 
 // StoreError marks a failure of the local store (writing the download,
 // committing, reading an archive), as opposed to the source's.
@@ -72,10 +80,19 @@ func FailureReason(err error) string {
 		netErr     net.Error
 		clusterErr *ClusterChangedError
 		hookErr    *HookError
+		drillErr   *DrillError
 	)
 	switch {
 	case err == nil:
 		return ""
+	case errors.As(err, &drillErr):
+		if drillErr.Outcome == controlapi.DrillFailed {
+			return ReasonDrillFailed
+		}
+		if reason := FailureReason(drillErr.Err); reason != ReasonOther {
+			return reason
+		}
+		return ReasonDrillServer
 	case errors.As(err, &hookErr):
 		return ReasonHook
 	case errors.As(err, &timeoutErr), errors.Is(err, context.DeadlineExceeded):
