@@ -170,11 +170,11 @@ type Pruning struct {
 type KeepRule struct {
 	LastN *LastN `yaml:"last_n"`
 	// LastDrilled keeps the newest snapshots a drill proved restorable.
-	LastDrilled *LastN `yaml:"last_drilled"`
-	Grid     *string   `yaml:"grid"`
-	Calendar *Calendar `yaml:"calendar"`
-	Within   *Duration `yaml:"within"`
-	Regex    *Regex    `yaml:"regex"`
+	LastDrilled *LastN    `yaml:"last_drilled"`
+	Grid        *string   `yaml:"grid"`
+	Calendar    *Calendar `yaml:"calendar"`
+	Within      *Duration `yaml:"within"`
+	Regex       *Regex    `yaml:"regex"`
 }
 
 type LastN struct {
