@@ -75,8 +75,8 @@ type Binary struct {
 // String is "consul 1.22.7".
 func (b Binary) String() string { return b.Kind + " " + b.Version.Text }
 
-// probeTimeout bounds `BINARY version`.
-const probeTimeout = 15 * time.Second
+// probeTimeout bounds `BINARY version` (a variable for the tests).
+var probeTimeout = 15 * time.Second
 
 // maxProbeOutput bounds what is read of `BINARY version`.
 const maxProbeOutput = 64 << 10

@@ -345,6 +345,18 @@ func (a *agentSelf) version() string {
 	return ""
 }
 
+// exitHint explains a server's death its log shows a known cause of.
+func exitHint(log string) string {
+	if strings.Contains(log, "netlinkrib: address family not supported") {
+		// systemd's RestrictAddressFamilies without AF_NETLINK: Consul and
+		// Nomad list the network interfaces (netlink) to resolve their
+		// bind address.
+		return ": it cannot list the network interfaces (netlink sockets are refused, as the shipped systemd unit does); " +
+			"allow them with a drop-in setting RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK (docs/drills.md)"
+	}
+	return ""
+}
+
 // errNotOurs: something else answers where the drill's server should.
 var errNotOurs = errors.New("not the drill's own server")
 
@@ -373,7 +385,8 @@ func (s *Server) waitLeader(ctx context.Context, deadline time.Time, startTimeou
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		case <-s.exited:
-			return fmt.Errorf("%s exited before it became leader (%s); its log ends:\n%s", s.Binary, s.cmd.ProcessState, s.LogTail(1500))
+			log := s.LogTail(1500)
+			return fmt.Errorf("%s exited before it became leader (%s)%s; its log ends:\n%s", s.Binary, s.cmd.ProcessState, exitHint(log), log)
 		case <-timer.C:
 			what := fmt.Sprintf("within %s", startTimeout)
 			if d, ok := ctx.Deadline(); ok && !d.After(deadline) {
