@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 
@@ -84,5 +85,35 @@ func (v *validator) checkDrillable(path, fromJob string, kind source.Kind) {
 	case source.Raft:
 		v.errorf(path, "%s snapshots a Go service embedding hashicorp/raft, which has no server binary a drill could start "+
 			"(see docs/drills.md)", quote(fromJob))
+	}
+}
+
+// warnUndrilledLastDrilled warns about a last_drilled rule over snapshots
+// no drill job of the file drills: it keeps nothing until one does (a
+// drill run by another agent on the same store may, so it is no error).
+func (v *validator) warnUndrilledLastDrilled() {
+	drilled := map[string]bool{} // snapshot job names, or "store:" + path
+	for i := range v.cfg.Jobs {
+		j := &v.cfg.Jobs[i]
+		if j.Type != JobDrill {
+			continue
+		}
+		switch {
+		case j.FromJob != "":
+			drilled[j.FromJob] = true
+		case j.Store != nil:
+			drilled["store:"+filepath.Clean(j.Store.Path)] = true
+		}
+	}
+	for i := range v.cfg.Jobs {
+		j := &v.cfg.Jobs[i]
+		if j.Pruning == nil || drilled[j.Name] || (j.Store != nil && drilled["store:"+filepath.Clean(j.Store.Path)]) {
+			continue
+		}
+		for k, rule := range j.Pruning.Keep {
+			if p := fmt.Sprintf("jobs[%d].pruning.keep[%d].last_drilled", i, k); rule.LastDrilled != nil && v.usable(p) {
+				v.warnf(p, "no drill job of this file drills the snapshots of %s: this rule keeps nothing until one does (docs/drills.md)", j.Name)
+			}
+		}
 	}
 }

@@ -96,6 +96,7 @@ func (v *validator) validate() {
 		v.validateJob(i, names)
 	}
 	v.validateCrossJob()
+	v.warnUndrilledLastDrilled()
 }
 
 func (v *validator) validateGlobal() {
