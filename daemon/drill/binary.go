@@ -86,20 +86,29 @@ const maxProbeOutput = 64 << 10
 // "Vault v1.21.4 (...)".
 var versionLine = regexp.MustCompile(`^(Consul|Nomad|Vault) (v[0-9]+\.[0-9]+\.[0-9]+\S*)`)
 
+// CheckBinary tells, without running it, whether path can be a server
+// binary: it exists, is a file and is executable.
+func CheckBinary(path string) error {
+	info, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("binary %s does not exist: install the server binary there or change binary", path)
+	case err != nil:
+		return fmt.Errorf("binary %s: %w", path, unwrapPath(err))
+	case info.IsDir():
+		return fmt.Errorf("binary %s is a directory", path)
+	case info.Mode()&0o111 == 0:
+		return fmt.Errorf("binary %s is not executable", path)
+	}
+	return nil
+}
+
 // Probe runs `path version` and tells which server, at which version, the
 // binary is. A missing or unusable binary, one that hangs, and a program
 // that is not a Consul, Nomad or Vault binary are each a clear error.
 func Probe(ctx context.Context, path string) (Binary, error) {
-	info, err := os.Stat(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return Binary{}, fmt.Errorf("binary %s does not exist: install the server binary there or change binary", path)
-	case err != nil:
-		return Binary{}, fmt.Errorf("binary %s: %w", path, unwrapPath(err))
-	case info.IsDir():
-		return Binary{}, fmt.Errorf("binary %s is a directory", path)
-	case info.Mode()&0o111 == 0:
-		return Binary{}, fmt.Errorf("binary %s is not executable", path)
+	if err := CheckBinary(path); err != nil {
+		return Binary{}, err
 	}
 	probeCtx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()

@@ -99,6 +99,9 @@ func NewDrillJob(opts DrillOptions) (*DrillJob, error) {
 	// once rather than after the shutdown grace.
 	j.cancelOnStop = true
 	j.target = "throwaway server from " + opts.Binary
+	// A binary that is not there shows in the status and metrics at once,
+	// not only when a drill fails on it.
+	j.checkSource = func() error { return drill.CheckBinary(opts.Binary) }
 	j.execute = j.run
 	j.runner.refreshStore = func() { j.refreshStore() }
 	j.firstRun = j.catchUp

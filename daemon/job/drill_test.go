@@ -320,6 +320,10 @@ func TestDrillMissingBinaryFailsCleanly(t *testing.T) {
 	if got := metrics.results(); got != "failure/drill_server" {
 		t.Errorf("metrics %q", got)
 	}
+	// The status said so before any drill ran.
+	if s := j.Status(); !strings.Contains(s.Problem, "does not exist") || len(metrics.ready) == 0 || metrics.ready[0] {
+		t.Errorf("problem %q, source ready %v", s.Problem, metrics.ready)
+	}
 	// A drill that could not run says nothing about the snapshot.
 	if e := storedEntry(t, st); e.Drill != nil {
 		t.Errorf("record changed by a drill that did not run: %+v", e.Drill)
