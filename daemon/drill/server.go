@@ -505,11 +505,17 @@ func (s *Server) getJSON(ctx context.Context, path string, v any) (int, error) {
 func (s *Server) Stop() error {
 	var errs []error
 	if s.cmd != nil && !s.stopCalled {
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		pgid := s.cmd.Process.Pid
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		select {
 		case <-s.exited:
 		case <-time.After(10 * time.Second):
-			errs = append(errs, fmt.Errorf("%s (pid %d) did not exit after SIGKILL", s.Binary, s.cmd.Process.Pid))
+			errs = append(errs, fmt.Errorf("%s (pid %d) did not exit after SIGKILL", s.Binary, pgid))
+		}
+		// The signal reaches the whole group at once, but its other
+		// members die in their own time: wait for them too.
+		if left := waitGroupGone(pgid, 10*time.Second); len(left) > 0 {
+			errs = append(errs, fmt.Errorf("processes %v of %s's process group still run after SIGKILL", left, s.Binary))
 		}
 	}
 	s.stopCalled = true

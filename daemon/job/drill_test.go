@@ -53,7 +53,8 @@ func assertNothingLeft(t *testing.T, tmp string, pids ...int) {
 	for _, p := range procs {
 		cmdline, err := os.ReadFile(p)
 		if err == nil && bytes.Contains(cmdline, []byte(tmp+"/")) {
-			t.Errorf("left running: %s %s", p, bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '}))
+			stat, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "stat"))
+			t.Errorf("left running: %s %s (stat %s)", p, bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '}), stat)
 		}
 	}
 	for _, pid := range pids {
