@@ -362,8 +362,7 @@ var errNotOurs = errors.New("not the drill's own server")
 
 // waitLeader polls (the servers announce nothing) until the server leads
 // its own one-server cluster, checking on the way that what answers is the
-// very server this drill started: its raft address, node name and
-// version. It gives up when the server exits, at deadline, or when ctx
+// very server this drill started: its raft address and random node name. It gives up when the server exits, at deadline, or when ctx
 // ends.
 func (s *Server) waitLeader(ctx context.Context, deadline time.Time, startTimeout time.Duration) error {
 	ticker := time.NewTicker(100 * time.Millisecond)
@@ -426,8 +425,11 @@ func (s *Server) ready(ctx context.Context, wantLeader string) (bool, error) {
 	if name != s.NodeName {
 		return false, fmt.Errorf("%w: it calls itself %q, the drill started %q", errNotOurs, name, s.NodeName)
 	}
-	if v, ok := ParseVersion(self.version()); !ok || !v.Same(s.Binary.Version) {
-		return false, fmt.Errorf("%w: it reports version %q, the drill started %s", errNotOurs, self.version(), s.Binary)
+	// What the server says of its version is what runs (a wrapper script
+	// may print another in `version`).
+	if v, ok := ParseVersion(self.version()); ok && !v.Same(s.Binary.Version) {
+		s.logger.Warn("the drill server runs another version than its binary's `version` printed", "printed", s.Binary.Version.Text, "runs", v.Text)
+		s.Binary.Version = v
 	}
 	return leads == "true", nil
 }

@@ -273,6 +273,8 @@ func (j *DrillJob) run(ctx context.Context, run *activeRun) (err error) {
 	if err != nil {
 		return fail(controlapi.DrillError, fmt.Errorf("cannot drill %s: %w", name, err))
 	}
+	bin = srv.Binary // the version the running server reports
+	rep.Server = bin.String()
 	stopped := false
 	stop := func() {
 		if stopped {
