@@ -305,6 +305,27 @@ func (s *Server) start(args []string) error {
 	return nil
 }
 
+// Died waits up to wait for the server to exit and, when it did, says how
+// and what its log ends with (its last lines, a panic's message first):
+// a server a restore crashed says why only there.
+func (s *Server) Died(wait time.Duration) (string, bool) {
+	if s.exited == nil {
+		return "", false
+	}
+	select {
+	case <-s.exited:
+	case <-time.After(wait):
+		return "", false
+	}
+	log := s.LogTail(1500)
+	for _, line := range strings.Split(log, "\n") {
+		if strings.HasPrefix(line, "panic: ") {
+			return fmt.Sprintf("it died (%s): %s", s.cmd.ProcessState, strings.TrimSpace(line)), true
+		}
+	}
+	return fmt.Sprintf("it died (%s); its log ends:\n%s", s.cmd.ProcessState, log), true
+}
+
 // Pid is the server's process id (0 before it started).
 func (s *Server) Pid() int {
 	if s.cmd == nil {

@@ -300,6 +300,15 @@ func (j *DrillJob) run(ctx context.Context, run *activeRun) (err error) {
 			return fail(controlapi.DrillError, err)
 		}
 		reason := fmt.Sprintf("%s refused the snapshot: %v", bin, err)
+		if died, ok := srv.Died(2 * time.Second); ok {
+			reason += "; " + died
+		}
+		if unknownRecordTypes(reason) {
+			// Not the snapshot's fault: the binary is older than the
+			// cluster (or of another edition). Nothing is recorded.
+			return fail(controlapi.DrillError, fmt.Errorf("cannot drill %s: %s; the binary does not know some of the snapshot's record types: "+
+				"use a binary of the version (and edition) the cluster runs", name, reason))
+		}
 		j.record(ctx, run, name, store.DrillRecord{Result: store.DrillFailed, Reason: reason, Server: bin.String()}, started)
 		return fail(controlapi.DrillFailed, fmt.Errorf("drill of %s failed: %s", name, reason))
 	}
@@ -393,6 +402,14 @@ func (j *DrillJob) lastOKRecord() *store.DrillRecord {
 		return nil
 	}
 	return &store.DrillRecord{Result: store.DrillOK, At: *j.lastSuccess}
+}
+
+// unknownRecordTypes tells whether a restore was refused (or the server
+// died of it) for record types the server does not know: Consul's and
+// Nomad's FSMs say so in these words.
+func unknownRecordTypes(msg string) bool {
+	return strings.Contains(msg, "Unrecognized msg type") || strings.Contains(msg, "Unrecognized snapshot type") ||
+		strings.Contains(msg, "Consul CE cannot restore it")
 }
 
 func summarizeChecks(checks []controlapi.DrillCheck) string {

@@ -101,18 +101,29 @@ func tamper(t *testing.T, st *store.Local, entry store.Entry, job, from, to stri
 	if len(from) != len(to) {
 		t.Fatal("tamper keeps the length")
 	}
+	return rewriteState(t, entry, job, func(state []byte) []byte {
+		if !bytes.Contains(state, []byte(from)) {
+			t.Fatalf("%q is not in the snapshot's state", from)
+		}
+		return bytes.ReplaceAll(state, []byte(from), []byte(to))
+	})
+}
+
+// rewriteState writes into a fresh store (as job's) a copy of entry's
+// archive with its state.bin changed by change, re-summed and with
+// meta.json's size to match.
+func rewriteState(t *testing.T, entry store.Entry, job string, change func([]byte) []byte) (*store.Local, store.Entry) {
+	t.Helper()
 	var state bytes.Buffer
 	report, err := snapshot.VerifyFile(context.Background(), entry.Path, snapshot.VerifyOptions{State: &state})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := bytes.Count(state.Bytes(), []byte(from))
-	if n == 0 {
-		t.Fatalf("%q is not in the snapshot's state", from)
-	}
-	changed := bytes.ReplaceAll(state.Bytes(), []byte(from), []byte(to))
+	changed := change(state.Bytes())
+	meta := report.Meta
+	meta.Size = int64(len(changed))
 	var archive bytes.Buffer
-	wrote, err := snapshot.Write(&archive, &report.Meta, bytes.NewReader(changed))
+	wrote, err := snapshot.Write(&archive, &meta, bytes.NewReader(changed))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,13 +136,13 @@ func tamper(t *testing.T, st *store.Local, entry store.Entry, job, from, to stri
 		t.Fatal(err)
 	}
 	e, err := p.Commit(context.Background(), store.Entry{Source: entry.Source, CreatedAt: entry.CreatedAt, SHA256: wrote.ArchiveSHA256,
-		Index: report.Meta.Index, Term: report.Meta.Term, RaftID: report.Meta.ID, Verified: true, VerifiedAt: time.Now()})
+		Index: meta.Index, Term: meta.Term, RaftID: meta.ID, Verified: true, VerifiedAt: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// It passes verification: only the drill can tell.
 	if _, err := snapshot.VerifyFile(context.Background(), e.Path, snapshot.VerifyOptions{}); err != nil {
-		t.Fatalf("the tampered archive does not verify: %v", err)
+		t.Fatalf("the rewritten archive does not verify: %v", err)
 	}
 	return out, e
 }
@@ -220,6 +231,24 @@ func TestDrillConsul(t *testing.T) {
 		t.Fatalf("record after the failed drill: %+v (%v)", rec.Drill, err)
 	}
 	assertNothingLeft(t, tmp2)
+
+	// A record type the binary does not know (as from a newer Consul):
+	// the drill could not prove anything, and says why; the snapshot's
+	// record is left alone.
+	newer, newerEntry := rewriteState(t, taken, "consul-main", func(state []byte) []byte {
+		return append(append([]byte(nil), state...), 60, 0xc0) // type 60, a nil value
+	})
+	j3, tmp3 := newDrill(t, newer, bin, func(o *DrillOptions) { o.Name = "drill-newer" })
+	startJob(t, j3)
+	rep = wakeAndWait(t, j3)
+	if rep.Result != controlapi.ResultFailure || rep.Drill.Outcome != controlapi.DrillError ||
+		!strings.Contains(rep.Error, "Unrecognized msg type 60") || !strings.Contains(rep.Error, "the binary does not know some of the snapshot's record types") {
+		t.Fatalf("drill of a snapshot with an unknown record type: %+v", rep)
+	}
+	if rec, err := newer.Get(context.Background(), newerEntry.Name); err != nil || rec.Drill != nil {
+		t.Errorf("record after a drill that proved nothing: %+v (%v)", rec.Drill, err)
+	}
+	assertNothingLeft(t, tmp3)
 }
 
 func TestDrillNomad(t *testing.T) {
