@@ -225,7 +225,7 @@ func (j *DrillJob) run(ctx context.Context, run *activeRun) (err error) {
 	run.startAttempt(1, controlapi.PhaseListing, j.now())
 	name, err := j.pick()
 	if err != nil {
-		return fail(controlapi.DrillError, err)
+		return err // nothing to drill: reason other (or store_io)
 	}
 	run.report.Snapshot = name
 
