@@ -60,6 +60,7 @@ var jobTypes = []*JobType{
 				v.validateRetries(path+".retries", job.Retries)
 			}
 			v.requireStore(path+".store", job.Store)
+			v.storeOutsideSource(path, job)
 			v.requirePruning(path+".pruning", job.Pruning, []string{job.Name})
 			v.validateHooks(path, job.Hooks)
 			if p := path + ".on_cluster_change"; v.checkable(p) && job.OnClusterChange != "fail" && job.OnClusterChange != "warn" {

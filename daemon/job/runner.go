@@ -561,17 +561,26 @@ func (r *runner) setStore(s *controlapi.StoreSummary) {
 }
 
 // Status returns a copy of the job's status.
-func (r *runner) Status() controlapi.JobStatus {
+func (r *runner) Status() controlapi.JobStatus { return r.status(true) }
+
+// Summary returns the job's status without its history and pruning
+// decisions: small and the same size whatever the job has done, for the
+// default /status answer.
+func (r *runner) Summary() controlapi.JobStatus { return r.status(false) }
+
+func (r *runner) status(full bool) controlapi.JobStatus {
 	r.refreshStaleStore()
 	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := controlapi.JobStatus{Name: r.name, Type: r.typ, Source: r.source, Target: r.target, Snapshot: r.snapshot, Problem: r.problem,
-		IntervalSeconds: r.interval.Seconds(),
-		History:         make([]controlapi.RunReport, len(r.history))}
-	copy(st.History, r.history)
-	for i := range st.History {
-		st.History[i].Pruning = pruneCounts(st.History[i].Pruning)
+		IntervalSeconds: r.interval.Seconds()}
+	if full {
+		st.History = make([]controlapi.RunReport, len(r.history))
+		copy(st.History, r.history)
+		for i := range st.History {
+			st.History[i].Pruning = pruneCounts(st.History[i].Pruning)
+		}
 	}
 	switch {
 	case r.current != nil:
@@ -600,7 +609,11 @@ func (r *runner) Status() controlapi.JobStatus {
 	if r.pending {
 		st.PendingSignal = controlapi.OpWakeup
 	}
-	st.Pruning = clonePrune(r.pruning)
+	if full {
+		st.Pruning = clonePrune(r.pruning)
+	} else {
+		st.Pruning = pruneCounts(r.pruning)
+	}
 	if r.store != nil {
 		s := *r.store
 		if s.NewestAt != nil {
