@@ -257,6 +257,7 @@ func (m *metrics) forgetJob(name string) {
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
 		m.lastSuccess, m.lastAttempt, m.runDuration, m.snapshotBytes, m.failures,
 		m.storeSnapshots, m.storeBytes, m.pruneDestroyed, m.restores, m.jobCrashes, m.sourceReady, m.interval, m.nextRun,
+		m.drills, m.drillLastOK, m.drillLastSuccess,
 	} {
 		v.DeletePartialMatch(l)
 	}

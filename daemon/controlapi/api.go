@@ -63,4 +63,32 @@ const (
 	PhaseListing     = "listing"
 	PhaseVerifying   = "verifying"
 	PhaseRestoring   = "restoring"
+	// PhaseStartingServer and PhaseChecking are a drill's: its throwaway
+	// server starts and elects itself; the restored state is compared
+	// with the archive.
+	PhaseStartingServer = "starting server"
+	PhaseChecking       = "checking"
+)
+
+// Drill outcomes (DrillReport.Outcome, DrillOutcome.Result).
+const (
+	// DrillOK: the snapshot restored and the server reported what the
+	// archive holds.
+	DrillOK = "ok"
+	// DrillFailed: the server refused the snapshot, or reported other
+	// state than the archive holds. Recorded with the snapshot.
+	DrillFailed = "failed"
+	// DrillError: the drill could not run (no binary, a server that never
+	// led, a binary of another version or kind): the snapshot is neither
+	// proven nor disproven, and its record is left as it was.
+	DrillError = "error"
+	// DrillCanceled: a reset or the daemon's shutdown stopped it.
+	DrillCanceled = "canceled"
+)
+
+// Drill check results (DrillCheck.Result).
+const (
+	CheckMatch       = "match"
+	CheckMismatch    = "mismatch"
+	CheckNotCompared = "not_compared"
 )

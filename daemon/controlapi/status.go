@@ -58,7 +58,7 @@ const (
 // JobStatus is one job's report.
 type JobStatus struct {
 	Name  string `json:"name"`
-	Type  string `json:"type"` // snapshot, prune, restore
+	Type  string `json:"type"` // snapshot, prune, restore, drill
 	State State  `json:"state"`
 	// Source names what a snapshot job snapshots, and Target what a
 	// restore job restores into ("consul at http://127.0.0.1:8500"): kind
@@ -88,6 +88,9 @@ type JobStatus struct {
 	Pruning *PruneSummary `json:"pruning,omitempty"`
 	// Store describes the job's store (snapshot and prune jobs).
 	Store *StoreSummary `json:"store,omitempty"`
+	// LastDrill is the outcome of the last conclusive drill this job ran
+	// (drill jobs), read back from the store's records after a start.
+	LastDrill *DrillOutcome `json:"last_drill,omitempty"`
 	// Crashes counts panics recovered by the supervisor; LastCrash tells the latest.
 	Crashes   int    `json:"crashes,omitempty"`
 	LastCrash string `json:"last_crash,omitempty"`
@@ -131,6 +134,57 @@ type RunReport struct {
 	// Warnings are things that went wrong without failing the run (a stale
 	// fallback, a snapshot from a different cluster).
 	Warnings []string `json:"warnings,omitempty"`
+	// Drill is what a drill run found (drill jobs).
+	Drill *DrillReport `json:"drill,omitempty"`
+}
+
+// DrillReport is what one drill found: the throwaway server it restored
+// the snapshot into, and each comparison of the server's state with the
+// archive.
+type DrillReport struct {
+	// Outcome is DrillOK, DrillFailed or DrillError.
+	Outcome string `json:"outcome"`
+	// Server is the throwaway server's kind and version, "consul 1.22.7".
+	Server string `json:"server,omitempty"`
+	// SourceVersion is the version of the cluster the snapshot came from,
+	// as its restored state tells ("" when it does not).
+	SourceVersion string `json:"source_version,omitempty"`
+	// RestoredIndex is the raft index the server reported after the
+	// restore; the run report's Index is the snapshot's.
+	RestoredIndex uint64 `json:"restored_index,omitempty"`
+	// Checks compare what the archive holds with what the server reports.
+	Checks []DrillCheck `json:"checks,omitempty"`
+}
+
+// DrillCheck is one comparison: the records of one kind the archive's
+// state.bin holds against what the restored server lists.
+type DrillCheck struct {
+	// Name is what was counted: "kv_keys", "catalog_registrations",
+	// "acl_tokens" (consul), "jobs", "nodes", "variables" (nomad),
+	// "raft_index".
+	Name string `json:"name"`
+	// Archive and Server are the two counts (for raft_index: the
+	// snapshot's index and the restored server's).
+	Archive uint64 `json:"archive"`
+	Server  uint64 `json:"server"`
+	// Result is CheckMatch, CheckMismatch or CheckNotCompared.
+	Result string `json:"result"`
+	// Note says what was left out or why it was not compared.
+	Note string `json:"note,omitempty"`
+}
+
+// DrillOutcome is a drill job's last conclusive drill (ok or failed).
+type DrillOutcome struct {
+	Snapshot string    `json:"snapshot"`
+	Result   string    `json:"result"` // DrillOK or DrillFailed
+	At       time.Time `json:"at"`
+	// Reason says why it failed.
+	Reason string `json:"reason,omitempty"`
+	// Index is the raft index the restored server reported.
+	Index  uint64 `json:"index,omitempty"`
+	Server string `json:"server,omitempty"`
+	// DurationSeconds is how long the drill took.
+	DurationSeconds float64 `json:"duration_seconds,omitempty"`
 }
 
 // PruneSummary counts what a pruning pass decided.

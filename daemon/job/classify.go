@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
 	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/snapshot/store"
@@ -36,12 +37,19 @@ const (
 	ReasonWrongFlavor = "wrong_flavor"
 	// ReasonHook: a pre-snapshot hook with err_is_fatal failed.
 	ReasonHook = "hook"
+	// ReasonDrillFailed: a drill's server refused the snapshot or reported
+	// other state than the archive holds.
+	ReasonDrillFailed = "drill_failed"
+	// ReasonDrillServer: a drill's throwaway server could not be used (no
+	// binary, a binary of another kind or version, a server that never
+	// led).
+	ReasonDrillServer = "drill_server"
 )
 
 // FailureReasons lists every reason FailureReason can return.
 var FailureReasons = []string{ReasonTimeout, ReasonCanceled, ReasonConnection, ReasonHTTP4xx, ReasonHTTP5xx,
 	ReasonVerification, ReasonStoreFull, ReasonStoreIO, ReasonPermanent, ReasonOther,
-	ReasonNoLeader, ReasonTooLarge, ReasonClusterChanged, ReasonHook, ReasonWrongFlavor}
+	ReasonNoLeader, ReasonTooLarge, ReasonClusterChanged, ReasonHook, ReasonWrongFlavor, ReasonDrillFailed, ReasonDrillServer}
 
 // StoreError marks a failure of the local store (writing the download,
 // committing, reading an archive), as opposed to the source's.
@@ -76,10 +84,19 @@ func FailureReason(err error) string {
 		clusterErr *ClusterChangedError
 		flavorErr  *snapshot.FlavorError
 		hookErr    *HookError
+		drillErr   *DrillError
 	)
 	switch {
 	case err == nil:
 		return ""
+	case errors.As(err, &drillErr):
+		if drillErr.Outcome == controlapi.DrillFailed {
+			return ReasonDrillFailed
+		}
+		if reason := FailureReason(drillErr.Err); reason != ReasonOther {
+			return reason
+		}
+		return ReasonDrillServer
 	case errors.As(err, &hookErr):
 		return ReasonHook
 	case errors.As(err, &timeoutErr), errors.Is(err, context.DeadlineExceeded):

@@ -53,6 +53,10 @@ type runner struct {
 	// firstRun, when set, is asked at the start of Run whether to run at
 	// once, or else when the next run is due (zero: interval from now).
 	firstRun func(ctx context.Context) (runNow bool, next time.Time)
+	// cancelOnStop cancels a run in progress as soon as the job is asked
+	// to stop, instead of letting it finish within the shutdown grace: for
+	// runs that lose nothing by stopping (a drill).
+	cancelOnStop bool
 	// refreshStore, when set, re-reads the store summary. Status calls it
 	// when the summary is older than storeStaleAfter, because other jobs
 	// (or people) change the store between this job's own runs.
@@ -413,6 +417,10 @@ func (r *runner) runOnce(parent context.Context, trigger string, waits []chan co
 	// The run outlives a stop request (parent done) so that it can finish
 	// within the shutdown grace; Reset and Abort cancel it.
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
+	if r.cancelOnStop {
+		stop := context.AfterFunc(parent, func() { cancel(errShutdown) })
+		defer stop()
+	}
 	r.mu.Lock()
 	r.current, r.cancelCurrent = run, cancel
 	r.setNextLocked(nil)

@@ -48,6 +48,11 @@ func (e *Entry) Bound() {
 		}
 		e.Headers = bounded
 	}
+	if d := e.Drill; d != nil {
+		b := *d
+		b.Job, b.Result, b.Reason, b.Server = cutField(b.Job), cutField(b.Result), cutField(b.Reason), cutField(b.Server)
+		e.Drill = &b
+	}
 }
 
 func cutField(s string) string {

@@ -102,9 +102,43 @@ type Entry struct {
 	// (the raft-dir source), says how many entries that server's log held
 	// after it: writes the archive does not contain.
 	LogLag *snapshot.LogLag `json:"log_lag,omitempty"`
+	// Drill is the outcome of the last conclusive restore drill of this
+	// snapshot (a drill job restored it into a throwaway server): absent
+	// until one ran. A drill that could not run (no binary, a server that
+	// never led) says nothing about the snapshot and is not recorded.
+	Drill *DrillRecord `json:"drill,omitempty"`
 
 	// Path is the archive's absolute path (not stored in the sidecar).
 	Path string `json:"-"`
+}
+
+// Drill outcomes recorded in DrillRecord.Result.
+const (
+	// DrillOK: the snapshot restored, and the server reported what the
+	// archive holds.
+	DrillOK = "ok"
+	// DrillFailed: the server refused the snapshot, or reported other
+	// state than the archive holds.
+	DrillFailed = "failed"
+)
+
+// DrillRecord is a drill's outcome as a snapshot's record keeps it.
+type DrillRecord struct {
+	// Job is the drill job that ran it.
+	Job string `json:"job"`
+	// Result is DrillOK or DrillFailed.
+	Result string `json:"result"`
+	// Reason says why a drill failed ("KV keys: 12 in the archive, 11 on
+	// the restored server").
+	Reason string `json:"reason,omitempty"`
+	// At is when the drill finished; Duration how long it took, from the
+	// start of the run.
+	At       time.Time `json:"at"`
+	Duration float64   `json:"duration_seconds"`
+	// Index is the raft index the restored server reported.
+	Index uint64 `json:"index,omitempty"`
+	// Server is the throwaway server's kind and version ("consul 1.22.7").
+	Server string `json:"server,omitempty"`
 }
 
 // Foreign is a file in the store directory that is not a listed snapshot:
