@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 
 	kgzip "github.com/klauspost/compress/gzip"
@@ -40,4 +41,26 @@ func newKlauspostMember(br *bufio.Reader) (gzipMember, error) {
 	}
 	zr.Multistream(false)
 	return zr, nil
+}
+
+// replayReader is the deflate body again for a fallback decoder: the
+// retained prefix, then br.
+// It is an io.ByteReader so klauspost reads exactly up to the body's end.
+type replayReader struct {
+	prefix *bytes.Reader
+	br     *bufio.Reader
+}
+
+func (r *replayReader) Read(p []byte) (int, error) {
+	if r.prefix.Len() > 0 {
+		return r.prefix.Read(p)
+	}
+	return r.br.Read(p)
+}
+
+func (r *replayReader) ReadByte() (byte, error) {
+	if r.prefix.Len() > 0 {
+		return r.prefix.ReadByte()
+	}
+	return r.br.ReadByte()
 }
