@@ -9,6 +9,7 @@ import (
 	"hash/crc32"
 	"io"
 	"math/bits"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/flate"
 	kgzip "github.com/klauspost/compress/gzip"
@@ -78,6 +79,27 @@ type fastMember struct {
 
 	crc  uint32
 	size uint32
+
+	// klauspost's read-ahead, modelled for the offsets it reports (see
+	// checkpoint): the bits it would have read so far (whole bytes), the
+	// bytes it has counted twice, and what the current block makes it
+	// read past its end-of-block code.
+	kpRead      int64
+	kpDrift     int64
+	kpEOBAhead  int64 // bits read from the start of the end-of-block code
+	eobLen      int64
+	afterStored bool // the block that ended was a stored one
+
+	// litEmpty, distEmpty: the current dynamic block declares an empty
+	// literal/length or distance code. Decoding a symbol with an empty
+	// code is an error here as in compress/flate and zlib; klauspost
+	// instead decodes with whatever its reused table held from before (its
+	// huffmanDecoder.init returns before clearing it), so its verdict from
+	// the stream start can differ from the one resumed here. staleTable
+	// records that the error was such a lookup (or one in an empty
+	// code-length code).
+	litEmpty, distEmpty bool
+	staleTable          bool
 
 	// Fallback to klauspost (see the type comment).
 	cpR, cpP  fastCheckpoint // the resume checkpoint and the newest block start
@@ -269,6 +291,7 @@ type fastCheckpoint struct {
 	valid bool
 	bit   int64 // body bit offset of the block header
 	out   int64 // output offset
+	drift int64 // bytes klauspost has counted twice before it
 	win   []byte
 	saved bool // win holds the window (else it is still in out)
 	buf   *[fastWindow]byte
@@ -283,7 +306,7 @@ var (
 
 // fastInflatePanics counts panics recovered in the decoder (each one a
 // bug; the fallback gave the verdict). Tests require it to stay zero.
-var fastInflatePanics int64
+var fastInflatePanics atomic.Int64
 
 func newFastMember(br *bufio.Reader) (gzipMember, error) {
 	if br.Size() < fastMinBuffer {
@@ -351,7 +374,7 @@ func (m *fastMember) Read(p []byte) (int, error) {
 func (m *fastMember) safeDecode() (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			fastInflatePanics++
+			fastInflatePanics.Add(1)
 			err = errFastCorrupt
 		}
 	}()
@@ -486,22 +509,39 @@ func (m *fastMember) bits(n uint) uint32 {
 	return v
 }
 
-// checkpoint records a block start (see fastMember): the previous one
-// becomes the resume checkpoint once this one is fastCPGap bits past it.
+// checkpoint records a block start (see fastMember). Resuming klauspost
+// from a block start gives the error offsets of a decode from the stream
+// start only once its reads have lined up with that decode's, and only
+// with the offset klauspost would have reached there. Two things make them
+// differ:
+//   - klauspost reads up to 25 bits ahead (past an end-of-block code, up
+//     to the longest code plus 10 bits); a decode resumed at a block start
+//     has read nothing ahead. Both read the same bytes again once the
+//     decode is past that read-ahead, so the resume checkpoint is the
+//     newest block start at least fastCPGap bits before the current one
+//     (the previous block start becomes it once this one is that far).
+//   - At a stored block, klauspost counts the whole bytes it had read
+//     ahead a second time (dataBlock adds them to its offset again), so
+//     its offsets run ahead of the input by the sum of those; the resumed
+//     decode starts at the checkpoint's byte plus that drift (kpDrift,
+//     from the model of its reads kept in kpRead).
+// Right after a stored block klauspost has read nothing ahead: such a
+// block start is an exact resume point at once. With the gap, no other
+// stored block lies between the resume checkpoint and the point where
+// the reads line up.
 func (m *fastMember) checkpoint() {
 	y := m.consumedBits()
-	if m.cpP.valid && y-m.cpP.bit >= fastCPGap {
+	switch {
+	case m.afterStored:
+		m.afterStored = false
+		m.cpR.valid, m.cpR.bit, m.cpR.out, m.cpR.drift = true, y, m.outBase+int64(m.op), m.kpDrift
+		m.cpR.saved, m.cpR.win = false, nil
+		m.cpP.valid = false
+		m.trimRetention()
+		return
+	case m.cpP.valid && y-m.cpP.bit >= fastCPGap:
 		m.cpR, m.cpP = m.cpP, m.cpR
-		if m.retaining {
-			if k := m.cpR.bit/8 - m.retStart; k > 0 {
-				if int(k) < len(m.retain) {
-					m.retain = append(m.retain[:0], m.retain[k:]...)
-				} else {
-					m.retain = m.retain[:0]
-				}
-				m.retStart = m.cpR.bit / 8
-			}
-		}
+		m.trimRetention()
 	}
 	if !m.retaining {
 		// Keep bytes again from this block on.
@@ -509,8 +549,23 @@ func (m *fastMember) checkpoint() {
 		m.retStart = y / 8
 		m.retain = m.retain[:0]
 	}
-	m.cpP.valid, m.cpP.bit, m.cpP.out = true, y, m.outBase+int64(m.op)
+	m.cpP.valid, m.cpP.bit, m.cpP.out, m.cpP.drift = true, y, m.outBase+int64(m.op), m.kpDrift
 	m.cpP.saved, m.cpP.win = false, nil
+}
+
+// trimRetention drops the kept bytes before the resume checkpoint.
+func (m *fastMember) trimRetention() {
+	if !m.retaining {
+		return
+	}
+	if k := m.cpR.bit/8 - m.retStart; k > 0 {
+		if int(k) < len(m.retain) {
+			m.retain = append(m.retain[:0], m.retain[k:]...)
+		} else {
+			m.retain = m.retain[:0]
+		}
+		m.retStart = m.cpR.bit / 8
+	}
 }
 
 // usable says the fallback can resume from cp: its bytes are all kept.
@@ -578,9 +633,15 @@ func (m *fastMember) blockHeader() error {
 	if err := m.ensure(); err != nil {
 		return err
 	}
+	m.litEmpty, m.distEmpty = false, false
+	// klauspost reads the 3 header bits, and what it read ahead before.
+	hdr := m.consumedBits()
+	m.kpRead = max(m.kpRead, roundUp8(hdr+3))
 	m.final = m.bits(1) == 1
 	switch m.bits(2) {
 	case 0:
+		// It counts the whole bytes it holds past the header twice.
+		m.kpDrift += (m.kpRead - hdr - 3) / 8
 		m.bits(m.nb & 7) // to a byte boundary
 		if err := m.ensure(); err != nil {
 			return err
@@ -600,6 +661,7 @@ func (m *fastMember) blockHeader() error {
 		return nil
 	case 1:
 		m.lt, m.dt = &fastFixedLit, &fastFixedDist
+		m.eobLen, m.kpEOBAhead = 7, 7
 		m.state = stHuffman
 		return nil
 	case 2:
@@ -648,8 +710,21 @@ func (m *fastMember) copyStored() error {
 	if m.overread() {
 		return errFastTruncated
 	}
+	m.kpRead = m.consumedBits() // klauspost has read exactly to here
+	m.afterStored = true
 	m.endBlock()
 	return nil
+}
+
+func roundUp8(bits int64) int64 { return (bits + 7) &^ 7 }
+
+func allZero(b []uint8) bool {
+	for _, v := range b {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 var codeLengthOrder = [19]uint8{16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15}
@@ -684,6 +759,7 @@ func (m *fastMember) dynamicTables() error {
 		}
 		e := m.ct[m.b&(1<<7-1)]
 		if e&eInvalid != 0 {
+			m.staleTable = clens == [19]uint8{} && !m.overread()
 			return m.badData()
 		}
 		m.bits(uint(e & 15))
@@ -717,11 +793,25 @@ func (m *fastMember) dynamicTables() error {
 	if m.overread() {
 		return errFastTruncated
 	}
+	m.litEmpty, m.distEmpty = allZero(lens[:nlit]), allZero(lens[nlit:])
 	if !buildHuffman(m.dynLit[:], lens[:nlit], fastLitSyms[:], fastLitBits) ||
 		!buildHuffman(m.dynDist[:], lens[nlit:], fastDistSyms[:], fastDistBits) {
 		return errFastCorrupt
 	}
 	m.lt, m.dt = &m.dynLit, &m.dynDist
+	// klauspost reads at least its shortest code, or the end-of-block
+	// code if longer, plus 10 bits when another block follows.
+	m.eobLen = int64(lens[256])
+	minLen := uint8(15)
+	for _, l := range lens[:nlit] {
+		if l != 0 && l < minLen {
+			minLen = l
+		}
+	}
+	m.kpEOBAhead = int64(max(minLen, lens[256]))
+	if !m.final {
+		m.kpEOBAhead += 10
+	}
 	return nil
 }
 
@@ -730,6 +820,10 @@ func (m *fastMember) dynamicTables() error {
 func (m *fastMember) huffman() error {
 	for {
 		done, err := m.huffmanLoop()
+		if done && err == nil {
+			// klauspost read kpEOBAhead bits from the end-of-block code on.
+			m.kpRead = max(m.kpRead, roundUp8(m.consumedBits()-m.eobLen+m.kpEOBAhead))
+		}
 		if err != nil || done || m.op >= fastOutEnd {
 			if err == nil && m.overread() {
 				err = errFastTruncated
@@ -818,6 +912,7 @@ func (m *fastMember) huffmanLoop() (done bool, err error) {
 			}
 			if e&eExceptional != 0 {
 				m.b, m.nb, m.pos, m.op = b, nb, pos, op
+				m.staleTable = m.litEmpty && !m.overread()
 				return false, m.badData()
 			}
 		}
@@ -837,6 +932,7 @@ func (m *fastMember) huffmanLoop() (done bool, err error) {
 			}
 			if d&eExceptional != 0 {
 				m.b, m.nb, m.pos, m.op = b, nb, pos, op
+				m.staleTable = m.distEmpty && !m.overread()
 				return false, m.badData()
 			}
 		}
@@ -912,7 +1008,7 @@ func (m *fastMember) startFallback(verdict error) bool {
 	m.replay = &replayReader{prefix: bytes.NewReader(prefix), br: m.br}
 	m.fallback = flate.NewReaderOpts(m.replay, flate.WithResumeFrom(flate.InflateCheckpoint{
 		UncompressedOffset: cp.out,
-		CompressedOffset:   cpByte,
+		CompressedOffset:   cpByte + cp.drift,
 		BitOffset:          uint8(cp.bit % 8),
 		Window:             win,
 	}))
