@@ -26,14 +26,16 @@ type gzipMember interface {
 	Close() error
 }
 
-const inflateEnginePureGo = "klauspost/compress (pure Go)"
+const inflateEnginePureGo = "raftsnap table-driven inflate (pure Go)"
 
 // InflateEngine names the inflate implementation this binary verifies
 // snapshots with, for `raftsnap version` and bug reports.
 func InflateEngine() string { return inflateEngine }
 
-// newKlauspostMember is the pure-Go decoder: klauspost/compress/gzip, held
-// to one member so a second member is reported as trailing data.
+// newKlauspostMember is klauspost/compress/gzip, held to one member so a
+// second member is reported as trailing data. It is the reference both
+// faster inflaters (newFastMember, pure Go; ISA-L under the isal tag) are
+// held to: each hands bad data over to it for the verdict.
 func newKlauspostMember(br *bufio.Reader) (gzipMember, error) {
 	zr, err := kgzip.NewReader(br)
 	if err != nil {

@@ -95,9 +95,10 @@ type fastMember struct {
 	// code is an error here as in compress/flate and zlib; klauspost
 	// instead decodes with whatever its reused table held from before (its
 	// huffmanDecoder.init returns before clearing it), so its verdict from
-	// the stream start can differ from the one resumed here. staleTable
-	// records that the error was such a lookup (or one in an empty
-	// code-length code).
+	// the stream start can differ from the one resumed here, and a resumed
+	// one can even accept the block. staleTable records that the error was
+	// such a lookup (or one in an empty code-length code); the verdict is
+	// then this decoder's: corrupt.
 	litEmpty, distEmpty bool
 	staleTable          bool
 
@@ -383,9 +384,8 @@ func (m *fastMember) safeDecode() (err error) {
 
 // slide keeps the last 32 KiB of output as the window for what follows.
 func (m *fastMember) slide() {
-	for _, cp := range []*fastCheckpoint{&m.cpR, &m.cpP} {
-		m.saveWindow(cp)
-	}
+	m.saveWindow(&m.cpR)
+	m.saveWindow(&m.cpP)
 	n := copy(m.out, m.out[m.op-fastWindow:m.op])
 	m.outBase += int64(m.op - n)
 	m.op, m.rd = n, n
@@ -525,6 +525,7 @@ func (m *fastMember) bits(n uint) uint32 {
 //     its offsets run ahead of the input by the sum of those; the resumed
 //     decode starts at the checkpoint's byte plus that drift (kpDrift,
 //     from the model of its reads kept in kpRead).
+//
 // Right after a stored block klauspost has read nothing ahead: such a
 // block start is an exact resume point at once. With the gap, no other
 // stored block lies between the resume checkpoint and the point where
@@ -995,7 +996,9 @@ func (m *fastMember) startFallback(verdict error) bool {
 		return false
 	}
 	cpByte := cp.bit / 8
-	if !m.usable(cp) {
+	if !m.usable(cp) || m.staleTable {
+		// (klauspost would decode with a stale table: the block is
+		// corrupt, as compress/flate and zlib say.)
 		return own()
 	}
 	var prefix []byte

@@ -124,3 +124,34 @@ func xorByte(data []byte, at int, mask byte) []byte {
 	flipped[at] ^= mask
 	return flipped
 }
+
+// FuzzFastInflate compares the pure-Go inflater with klauspost on small
+// streams of many small blocks (fixed, dynamic, stored, empty codes),
+// where the fuzzer reaches block headers and the fallback's checkpoints
+// quickly. FuzzInflateEquivalence covers whole archives.
+//
+//	go test ./snapshot/ -run '^$' -fuzz FuzzFastInflate
+func FuzzFastInflate(f *testing.F) {
+	state := syntheticState(4<<10, 13)
+	seeds := [][]byte{
+		flushedGzip(state, 1, 40),
+		flushedGzip(state, 50, 400),
+		fixedLiteralsGzip([]byte("fixed Huffman literals, no matches")),
+	}
+	for _, level := range []int{gzip.NoCompression, gzip.HuffmanOnly, gzip.BestSpeed, gzip.DefaultCompression, gzip.BestCompression} {
+		var out bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&out, level)
+		zw.Write(state[:1500])
+		zw.Flush()
+		zw.Write(bytes.Repeat([]byte("ab"), 300))
+		zw.Close()
+		seeds = append(seeds, out.Bytes())
+	}
+	for i, seed := range seeds {
+		f.Add(seed, uint16(7+i*13), uint16(1000+i*100))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, inPiece, readSize uint16) {
+		checkEquivalent(t, data, 1+int(inPiece), fastMinBuffer, 1+int(readSize))
+		checkEquivalent(t, data, 1+int(inPiece), chunkSize, 1+int(readSize))
+	})
+}
