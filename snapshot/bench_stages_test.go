@@ -113,3 +113,44 @@ func mustGunzip(b *testing.B, data []byte) io.Reader {
 	}
 	return zr
 }
+
+// BenchmarkInflate8MiB is the inflate stage alone on a smaller archive (8
+// MiB of state, compress/gzip's default level), small enough to run under
+// valgrind --tool=callgrind, whose instruction counts see through the
+// noise of a shared machine:
+//
+//	go test -c -o snapshot.test ./snapshot/
+//	valgrind --tool=callgrind ./snapshot.test -test.run '^$' -test.bench 'Inflate8MiB/purego' -test.benchtime 1x
+func BenchmarkInflate8MiB(b *testing.B) {
+	const size = 8 << 20
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	zw.Write(syntheticState(size, 1))
+	zw.Close()
+	archive := out.Bytes()
+	buf := make([]byte, chunkSize)
+	for _, c := range []struct {
+		name      string
+		newMember func(*bufio.Reader) (gzipMember, error)
+	}{{"purego", newFastMember}, {"klauspost", newKlauspostMember}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(size)
+			for range b.N {
+				zr, err := c.newMember(bufio.NewReaderSize(bytes.NewReader(archive), chunkSize))
+				if err != nil {
+					b.Fatal(err)
+				}
+				for {
+					_, err := fillFrom(zr, buf)
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				zr.Close()
+			}
+		})
+	}
+}
