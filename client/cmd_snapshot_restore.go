@@ -44,7 +44,7 @@ Asks for confirmation on a terminal; scripts pass --yes.`,
 			return runSnapshotRestore(cmd.Context(), g, opts, args)
 		},
 	}
-	addSourceFlags(cmd, &opts.source)
+	addSourceFlags(cmd, &opts.source, source.OpRestore)
 	cmd.Flags().BoolVar(&opts.source.ForceRestore, "force-restore", false, "vault: use snapshot-force (restore a snapshot from another cluster, whose seal keys differ)")
 	cmd.Flags().BoolVarP(&opts.yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
@@ -52,7 +52,7 @@ Asks for confirmation on a terminal; scripts pass --yes.`,
 
 func runSnapshotRestore(ctx context.Context, g *globalOptions, opts *snapshotRestoreOptions, args []string) error {
 	path := args[0]
-	src, err := buildSource(opts.source, g.logger)
+	src, err := buildSource(opts.source, source.OpRestore, g.logger)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/atomicfile"
+	"github.com/raftsnap/raftsnap/snapshot/raftdir"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 )
 
@@ -23,7 +24,7 @@ type snapshotSaveOptions struct {
 func newSnapshotSaveCommand(g *globalOptions) *cobra.Command {
 	opts := &snapshotSaveOptions{}
 	cmd := &cobra.Command{
-		Use:   "save --source KIND [--address URL] FILE",
+		Use:   "save --source KIND [--address URL | --path DIR] FILE",
 		Short: "Download a snapshot and verify it while it streams",
 		Long: `Download a snapshot from a Consul, Nomad or Vault server (or a Go service
 exposing raftsnap's snapshot handler) into FILE.
@@ -32,16 +33,25 @@ The bytes are stored exactly as the server sent them, so the vendor's own
 restore accepts the file. While they stream to FILE.part (mode 0600) raftsnap
 checks the gzip stream, every tar member and SHA256SUMS; only a snapshot that
 verifies is fsynced and renamed to FILE. On any failure FILE is left as it was
-and FILE.part is removed.`,
+and FILE.part is removed.
+
+With --source raft-dir --path DIR, the snapshot comes from a stopped server's
+raft directory instead (DIR may be the server's data_dir): the newest snapshot
+whose state.bin matches the CRC-64 in its meta.json is written as a standard
+archive, verified the same way; a damaged newer one is skipped with a warning.
+Nothing in DIR is written. A running server is refused: use its HTTP API. The
+output says how many log entries the server wrote after that snapshot, which
+the archive does not contain (see also raftsnap raft-dir inspect).`,
 		Example: `  raftsnap snapshot save --source consul --address http://127.0.0.1:8500 consul.snap
   CONSUL_HTTP_TOKEN=... raftsnap snapshot save --source consul --stale backup.snap
-  raftsnap snapshot save --source nomad --token-file /etc/raftsnap/nomad.token nomad.snap`,
+  raftsnap snapshot save --source nomad --token-file /etc/raftsnap/nomad.token nomad.snap
+  raftsnap snapshot save --source raft-dir --path /opt/consul consul-from-disk.snap`,
 		Args: exactArgs(1, "FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSnapshotSave(cmd.Context(), g, opts, args)
 		},
 	}
-	addSourceFlags(cmd, &opts.source)
+	addSourceFlags(cmd, &opts.source, source.OpSave)
 	cmd.Flags().StringVar(&opts.format, "format", "text", "output format: text or json")
 	return cmd
 }
@@ -56,15 +66,23 @@ type saveOutcome struct {
 	Bytes   int64             `json:"bytes"`
 	SHA256  string            `json:"sha256"`
 	Headers map[string]string `json:"headers,omitempty"`
+	// LogLag and Warnings come from raft-dir: how far the snapshot lags
+	// the server's log, and newer snapshots skipped as damaged.
+	LogLag   *snapshot.LogLag `json:"log_lag,omitempty"`
+	Warnings []string         `json:"warnings,omitempty"`
 }
 
 func runSnapshotSave(ctx context.Context, g *globalOptions, opts *snapshotSaveOptions, args []string) error {
 	if err := checkFormat(opts.format); err != nil {
 		return err
 	}
-	src, err := buildSource(opts.source, g.logger)
+	src, err := buildSource(opts.source, source.OpSave, g.logger)
 	if err != nil {
 		return err
+	}
+	if spec, _ := source.Lookup(opts.source.Kind); spec.Directory && raftdir.Within(opts.source.Path, args[0]) {
+		return usageError(fmt.Errorf("%s is inside %s, the server's directory, which %s never writes into: save the archive elsewhere",
+			args[0], opts.source.Path, opts.source.Kind))
 	}
 	if t := opts.source.Timeout; t > 0 {
 		// The HTTP client's timeout ends with the download; this one also
@@ -77,11 +95,18 @@ func runSnapshotSave(ctx context.Context, g *globalOptions, opts *snapshotSaveOp
 	if err != nil {
 		return err
 	}
+	for _, w := range out.Warnings {
+		fmt.Fprintf(g.stderr, "raftsnap: warning: %s\n", w)
+	}
 	if opts.format == "json" {
 		return writeJSON(g.stdout, out)
 	}
-	_, err = fmt.Fprintf(g.stdout, "Saved %s from %s: index %d, term %d, %s, sha256 %s\n",
+	text := fmt.Sprintf("Saved %s from %s: index %d, term %d, %s, sha256 %s\n",
 		out.File, out.Source, out.Index, out.Term, humanize.IBytes(uint64(out.Bytes)), out.SHA256)
+	if out.LogLag != nil {
+		text += "Log: " + out.LogLag.String() + "\n"
+	}
+	_, err = io.WriteString(g.stdout, text)
 	return err
 }
 
@@ -123,14 +148,16 @@ func saveSnapshot(ctx context.Context, src source.Source, path string) (*saveOut
 		return nil, fmt.Errorf("saving %s: %w", path, err)
 	}
 	return &saveOutcome{
-		File:    path,
-		Source:  src.String(),
-		Index:   report.Meta.Index,
-		Term:    report.Meta.Term,
-		ID:      report.Meta.ID,
-		Bytes:   report.ArchiveBytes,
-		SHA256:  report.ArchiveSHA256,
-		Headers: res.Headers,
+		File:     path,
+		Source:   src.String(),
+		Index:    report.Meta.Index,
+		Term:     report.Meta.Term,
+		ID:       report.Meta.ID,
+		Bytes:    report.ArchiveBytes,
+		SHA256:   report.ArchiveSHA256,
+		Headers:  res.Headers,
+		LogLag:   res.LogLag,
+		Warnings: res.Warnings,
 	}, nil
 }
 

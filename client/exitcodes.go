@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+
+	"github.com/raftsnap/raftsnap/snapshot/source"
 )
 
 // Exit codes are an interface: scripts and systemd units depend on them.
@@ -72,6 +74,13 @@ func exitCode(err error) int {
 	var coded *codedError
 	if errors.As(err, &coded) {
 		return coded.code
+	}
+	// A credential file named on the command line that cannot be read
+	// (an AppRole role or secret ID file, read at login) is a usage
+	// error, as a missing --token-file is.
+	var settings *source.SettingsError
+	if errors.As(err, &settings) {
+		return ExitUsage
 	}
 	return ExitError
 }

@@ -33,6 +33,31 @@ type Global struct {
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 	// Defaults apply to every job that does not set its own.
 	Defaults JobDefaults `yaml:"defaults"`
+	// Notifications are webhooks told about events: a run failed, a job
+	// recovered, a snapshot went stale, a reload was refused...
+	Notifications []Notification `yaml:"notifications"`
+}
+
+// Notification is one webhook (global.notifications[i]).
+type Notification struct {
+	// Name tells the webhook apart in logs and metrics (default: its
+	// position, "webhook-1").
+	Name string `yaml:"name"`
+	// URL receives a POST per event. It may hold a secret (Slack puts one
+	// in the path): it is never logged or shown beyond scheme and host.
+	URL string `yaml:"url"`
+	// Format is json (raftsnap's documented payload) or slack ({"text"}).
+	Format string `yaml:"format"`
+	// HeadersFile holds "Name: value" lines sent with every request (an
+	// Authorization header), read at each send; mode 0600.
+	HeadersFile string `yaml:"headers_file"`
+	// MinSeverity is info, warning or error: events below it are not sent.
+	MinSeverity string `yaml:"min_severity"`
+	// Events, when set, limits the webhook to these events.
+	Events []string `yaml:"events"`
+	// Timeout bounds one request; Retries how a failed one is tried again.
+	Timeout Duration `yaml:"timeout"`
+	Retries Retries  `yaml:"retries"`
 }
 
 type Logging struct {
@@ -82,6 +107,10 @@ type Job struct {
 	// default: not stored) or "warn" (stored and reported).
 	OnClusterChange string `yaml:"on_cluster_change"`
 
+	// Hooks are commands run before and after each snapshot (snapshot
+	// jobs).
+	Hooks []Hook `yaml:"hooks"`
+
 	// snapshot, prune, restore
 	Store   *Store   `yaml:"store"`
 	Pruning *Pruning `yaml:"pruning"` // snapshot, prune
@@ -95,6 +124,25 @@ type Job struct {
 	Snapshot       string         `yaml:"snapshot"` // "latest" or a snapshot name
 	Target         *source.Config `yaml:"target"`
 	AllowOverwrite bool           `yaml:"allow_overwrite"`
+}
+
+// Hook is a command a snapshot job runs before and after each snapshot, in
+// zrepl's style. It gets a clean environment describing the run, never the
+// daemon's own (which may hold tokens).
+type Hook struct {
+	Type string `yaml:"type"` // command
+	// Path is the executable (absolute); Args are its arguments.
+	Path string   `yaml:"path"`
+	Args []string `yaml:"args"`
+	// Timeout bounds the command; a hung one is killed with its children.
+	Timeout Duration `yaml:"timeout"`
+	// ErrIsFatal: a failing pre-snapshot hook fails the run (nothing is
+	// taken). A failing post-snapshot hook never undoes the snapshot; it
+	// is reported as a warning of the run.
+	ErrIsFatal bool `yaml:"err_is_fatal"`
+	// PassToken gives the hook the source's token, in the vendor's
+	// variable (CONSUL_HTTP_TOKEN...), for `consul kv put` and the like.
+	PassToken bool `yaml:"pass_token"`
 }
 
 type Store struct {

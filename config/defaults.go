@@ -24,6 +24,12 @@ const (
 	DefaultStoreType       = "local"
 	DefaultRestoreSnapshot = "latest"
 	DefaultConnectTimeout  = 10 * time.Second
+	DefaultHookTimeout     = 30 * time.Second
+	DefaultHookType        = "command"
+	DefaultWebhookFormat   = "json"
+	DefaultWebhookSeverity = "warning"
+	DefaultWebhookTimeout  = 10 * time.Second
+	DefaultWebhookRetries  = 5
 	// MaxJobNameLength keeps "<job>-<timestamp>-<index>-<n>.snap.json"
 	// within a file system's 255-byte name limit.
 	MaxJobNameLength = 128
@@ -62,6 +68,18 @@ func applyDefaults(cfg *Config, isSet func(path string) bool) {
 		MaxBackoff:     Duration(DefaultMaxBackoff),
 	}
 	fillRetries(&g.Defaults.Retries, builtin, "global.defaults.retries", isSet)
+	for i := range g.Notifications {
+		n := &g.Notifications[i]
+		path := fmt.Sprintf("global.notifications[%d]", i)
+		if n.Name == "" {
+			n.Name = fmt.Sprintf("webhook-%d", i+1)
+		}
+		setString(&n.Format, DefaultWebhookFormat)
+		setString(&n.MinSeverity, DefaultWebhookSeverity)
+		setDuration(&n.Timeout, DefaultWebhookTimeout, isSet(path+".timeout"))
+		fillRetries(&n.Retries, Retries{Max: DefaultWebhookRetries, InitialBackoff: Duration(DefaultInitialBackoff), MaxBackoff: Duration(5 * time.Minute)},
+			path+".retries", isSet)
+	}
 
 	for i := range cfg.Jobs {
 		job := &cfg.Jobs[i]
@@ -73,6 +91,11 @@ func applyDefaults(cfg *Config, isSet func(path string) bool) {
 		}
 		if job.Store != nil {
 			setString(&job.Store.Type, DefaultStoreType)
+		}
+		for k := range job.Hooks {
+			h := &job.Hooks[k]
+			setString(&h.Type, DefaultHookType)
+			setDuration(&h.Timeout, DefaultHookTimeout, isSet(fmt.Sprintf("%s.hooks[%d].timeout", path, k)))
 		}
 		for name, src := range map[string]*source.Config{"source": job.Source, "target": job.Target} {
 			if src != nil {

@@ -37,7 +37,7 @@ var jobTypes = []*JobType{
 	{
 		Name:      JobSnapshot,
 		Summary:   "takes snapshots from a source into a store on a schedule, verifies them while they stream, then prunes",
-		Keys:      []string{"source", "interval", "jitter", "retries", "on_cluster_change", "store", "pruning"},
+		Keys:      []string{"source", "interval", "jitter", "retries", "on_cluster_change", "store", "pruning", "hooks"},
 		Scheduled: true,
 		Prunes:    true,
 		defaults: func(job *Job, g *Global, path string, isSet func(string) bool) {
@@ -56,7 +56,9 @@ var jobTypes = []*JobType{
 				v.validateRetries(path+".retries", job.Retries)
 			}
 			v.requireStore(path+".store", job.Store)
+			v.storeOutsideSource(path, job)
 			v.requirePruning(path+".pruning", job.Pruning, []string{job.Name})
+			v.validateHooks(path, job.Hooks)
 			if p := path + ".on_cluster_change"; v.checkable(p) && job.OnClusterChange != "fail" && job.OnClusterChange != "warn" {
 				v.errorf(p, "%s is not a choice: use fail (refuse the snapshot) or warn (store it and report the change)", quote(job.OnClusterChange))
 			}

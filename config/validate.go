@@ -126,6 +126,7 @@ func (v *validator) validateGlobal() {
 	v.positive("global.shutdown_timeout", g.ShutdownTimeout)
 	v.positive("global.defaults.timeout", g.Defaults.Timeout)
 	v.validateRetries("global.defaults.retries", &g.Defaults.Retries)
+	v.validateNotifications()
 }
 
 func checkListen(addr string) error {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
+	"github.com/raftsnap/raftsnap/daemon/webhook"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -94,6 +96,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	defer listener.Close()
 
 	m := newMetrics(opts.Version)
+	// Notifications outlive the jobs' context: a failure at shutdown is
+	// still worth telling (their own loop ends with the daemon).
+	notifyCtx, stopNotify := context.WithCancel(context.Background())
+	defer stopNotify()
+	m.events = newEvents(webhook.New(notifyCtx, webhookConfigs(cfg), opts.Version.Version, logger, m))
 	builder := newJobBuilder(logger, m)
 	plan, err := builder.plan(cfg)
 	if err != nil {
@@ -135,7 +142,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	}
 	reload := &reloader{
 		path: opts.ConfigPath, running: cfg, logger: logger, level: level,
-		builder: builder, sup: sup, state: cfgState, notify: notify, logFlags: opts.applyLogFlags,
+		builder: builder, sup: sup, state: cfgState, notify: notify, logFlags: opts.applyLogFlags, events: m.events,
 	}
 
 	jobCtx, stopJobs := context.WithCancel(context.Background())
@@ -153,6 +160,17 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	if metricsLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry}))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			if jobCtx.Err() != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprintln(w, "stopping")
+				return
+			}
+			fmt.Fprintln(w, "ok")
+		})
+		mux.HandleFunc("/", landingPage(opts.Version))
 		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		info.MetricsAddr = metricsLn.Addr().String()
 		go func() {
@@ -170,6 +188,8 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 
 	watchdog, stopWatchdog := notify.watchdogTicks()
 	defer stopWatchdog()
+	staleTicker := time.NewTicker(staleCheckEvery)
+	defer staleTicker.Stop()
 	var runErr error
 loop:
 	for {
@@ -187,6 +207,8 @@ loop:
 			req.done <- reloadOutcome{resp, err}
 		case <-watchdog:
 			notify.ping()
+		case now := <-staleTicker.C:
+			m.events.checkStale(reload.running, sup.Status(false), now)
 		}
 	}
 	notify.stopping()
@@ -211,6 +233,10 @@ loop:
 	return nil
 }
 
+// staleCheckEvery is how often the daemon looks for jobs whose snapshots
+// went stale (to notify; the metrics tell Prometheus all the time).
+var staleCheckEvery = time.Minute
+
 // reloadRequest is a reload asked over the control socket, waiting for its
 // outcome.
 type reloadRequest struct{ done chan reloadOutcome }
@@ -218,4 +244,28 @@ type reloadRequest struct{ done chan reloadOutcome }
 type reloadOutcome struct {
 	resp controlapi.ReloadResponse
 	err  error
+}
+
+// landingPage answers / on the metrics listener with what is served there,
+// as Prometheus exporters do; anything else is a 404.
+func landingPage(v controlapi.VersionInfo) http.HandlerFunc {
+	page := fmt.Sprintf(`<!doctype html>
+<html><head><title>raftsnap</title></head>
+<body>
+<h1>raftsnap %s</h1>
+<ul>
+<li><a href="/metrics">/metrics</a>: Prometheus metrics (docs/monitoring.md)</li>
+<li><a href="/healthz">/healthz</a>: 200 "ok" while the daemon runs, 503 while it stops</li>
+</ul>
+<p>Status and control are on the daemon's private unix socket: <code>raftsnap status</code>.</p>
+</body></html>
+`, html.EscapeString(v.Version))
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, page)
+	}
 }

@@ -36,6 +36,7 @@ var jobBuilders = map[string]jobBuildFunc{
 			},
 			Policy: policy, Logger: b.logger, Metrics: b.metrics,
 			OnClusterChange: c.OnClusterChange,
+			Hooks:           hooksOf(c),
 		})
 	},
 	config.JobPrune: func(b *jobBuilder, c *config.Job, st store.Store, _ func() (source.Source, error)) (job.Job, error) {
@@ -58,4 +59,13 @@ var jobBuilders = map[string]jobBuildFunc{
 			Target: target, Timeout: c.Timeout.Std(), Logger: b.logger, Metrics: b.metrics,
 		})
 	},
+}
+
+// hooksOf is a job's hooks as the job takes them.
+func hooksOf(c *config.Job) []job.Hook {
+	var hooks []job.Hook
+	for _, h := range c.Hooks {
+		hooks = append(hooks, job.Hook{Path: h.Path, Args: h.Args, Timeout: h.Timeout.Std(), ErrIsFatal: h.ErrIsFatal, PassToken: h.PassToken})
+	}
+	return hooks
 }

@@ -30,6 +30,11 @@ type metrics struct {
 	controlRequests *prometheus.CounterVec
 	jobCrashes      *prometheus.CounterVec
 	sourceReady     *prometheus.GaugeVec
+	interval        *prometheus.GaugeVec
+	nextRun         *prometheus.GaugeVec
+	notifications   *prometheus.CounterVec
+	// events, when set, hears every finished run (notifications).
+	events *events
 }
 
 func newMetrics(info controlapi.VersionInfo) *metrics {
@@ -85,6 +90,18 @@ func newMetrics(info controlapi.VersionInfo) *metrics {
 		Name: "raftsnap_job_source_ready",
 		Help: "1 when the job's source or target settings (token file, TLS files, environment) can be read now, 0 when its runs must fail until they can; snapshot and restore jobs.",
 	}, []string{"job_name"})
+	m.interval = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "raftsnap_job_interval_seconds",
+		Help: "The job's configured interval (snapshot and prune jobs): the shipped freshness alerts compare the last success with it.",
+	}, []string{"job_name"})
+	m.nextRun = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "raftsnap_job_next_run_timestamp_seconds",
+		Help: "When the job's next scheduled run starts, as a Unix timestamp; absent while none is scheduled.",
+	}, []string{"job_name"})
+	m.notifications = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "raftsnap_notifications_total",
+		Help: "Webhook deliveries by result: sent, failed (after every retry), dropped (the queue was full).",
+	}, []string{"webhook", "result"})
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "raftsnap_build_info",
 		Help: "Always 1; labels tell the running version.",
@@ -94,7 +111,7 @@ func newMetrics(info controlapi.VersionInfo) *metrics {
 	m.registry.MustRegister(
 		m.lastSuccess, m.lastAttempt, m.runDuration, m.snapshotBytes, m.failures,
 		m.storeSnapshots, m.storeBytes, m.pruneDestroyed, m.restores, m.controlRequests,
-		m.jobCrashes, m.sourceReady, buildInfo,
+		m.jobCrashes, m.sourceReady, m.interval, m.nextRun, m.notifications, buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -110,7 +127,12 @@ func (m *metrics) jobCrashed(name string) { m.jobCrashes.WithLabelValues(name).I
 
 // registerJob creates a job's series up front so that dashboards and alerts
 // see zeros instead of absent series before the first run.
-func (m *metrics) registerJob(name, typ string) {
+func (m *metrics) registerJob(name, typ string, interval time.Duration) {
+	if interval > 0 {
+		m.interval.WithLabelValues(name).Set(interval.Seconds())
+	} else {
+		m.interval.DeleteLabelValues(name)
+	}
 	for _, reason := range job.FailureReasons {
 		m.failures.WithLabelValues(name, reason)
 	}
@@ -157,6 +179,25 @@ func (m *metrics) StoreStats(jobName string, count int, bytes int64) {
 
 func (m *metrics) Pruned(jobName string, destroyed int) {
 	m.pruneDestroyed.WithLabelValues(jobName).Add(float64(destroyed))
+}
+
+// Reported implements job.Metrics: the run's report goes on to the
+// notifications.
+func (m *metrics) Reported(jobName, jobType string, rep controlapi.RunReport) {
+	m.events.runFinished(jobName, jobType, rep)
+}
+
+// Delivered implements webhook.Metrics.
+func (m *metrics) Delivered(webhook, result string) {
+	m.notifications.WithLabelValues(webhook, result).Inc()
+}
+
+func (m *metrics) NextRun(jobName string, t *time.Time) {
+	if t == nil {
+		m.nextRun.DeleteLabelValues(jobName)
+		return
+	}
+	m.nextRun.WithLabelValues(jobName).Set(unixSeconds(*t))
 }
 
 func (m *metrics) SourceReady(jobName string, ready bool) {

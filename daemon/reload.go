@@ -114,7 +114,7 @@ func (b *jobBuilder) commit(p *jobPlan) {
 	b.running = make(map[string]*builtJob, len(p.jobs))
 	for _, bj := range p.jobs {
 		b.running[bj.cfg.Name] = bj
-		b.metrics.registerJob(bj.cfg.Name, bj.cfg.Type)
+		b.metrics.registerJob(bj.cfg.Name, bj.cfg.Type, bj.cfg.Interval.Std())
 	}
 }
 
@@ -190,6 +190,8 @@ func restartOnlySettings(running, next *config.Config) []string {
 		func() { ng.Logging.Output = rg.Logging.Output })
 	hold("global.logging.syslog", !reflect.DeepEqual(rg.Logging.Syslog, ng.Logging.Syslog),
 		func() { ng.Logging.Syslog = rg.Logging.Syslog })
+	hold("global.notifications", !reflect.DeepEqual(rg.Notifications, ng.Notifications),
+		func() { ng.Notifications = rg.Notifications })
 	return held
 }
 
@@ -253,7 +255,7 @@ func (m *metrics) forgetJob(name string) {
 	l := prometheus.Labels{"job_name": name}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
 		m.lastSuccess, m.lastAttempt, m.runDuration, m.snapshotBytes, m.failures,
-		m.storeSnapshots, m.storeBytes, m.pruneDestroyed, m.restores, m.jobCrashes, m.sourceReady,
+		m.storeSnapshots, m.storeBytes, m.pruneDestroyed, m.restores, m.jobCrashes, m.sourceReady, m.interval, m.nextRun,
 	} {
 		v.DeletePartialMatch(l)
 	}
@@ -282,6 +284,7 @@ type reloader struct {
 	level   *slog.LevelVar // nil when the caller supplied the logger
 	// logFlags puts the command line's logging flags over a new file's.
 	logFlags func(*config.Logging)
+	events   *events
 	builder  *jobBuilder
 	sup      *supervisor
 	state    *configState
@@ -320,6 +323,7 @@ func (r *reloader) reload() (controlapi.ReloadResponse, error) {
 		r.logger.Error("configuration reload failed: the running configuration stays in force",
 			"config", r.path, "problems", len(problems))
 		r.state.record(now, errors.New(strings.Join(problems, "\n")), nil)
+		r.events.reloadRefused(r.path, problems)
 		return controlapi.ReloadResponse{}, &reloadRefusedError{problems: problems}
 	}
 	for _, w := range next.Warnings {

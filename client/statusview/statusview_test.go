@@ -87,7 +87,7 @@ func TestRenderGolden(t *testing.T) {
 		{"one_job", fullStatus(), Options{Job: "consul-snap"}},
 		{"narrow", fullStatus(), Options{Job: "consul-snap", Width: 60}},
 		{"no_jobs", controlapi.DaemonStatus{Schema: 1, Version: "devel", PID: 1, StartedAt: t0.Add(-3 * time.Second), Now: t0}, Options{}},
-		{"newer_schema", controlapi.DaemonStatus{Schema: 2, Version: "v9.0.0", PID: 7, StartedAt: t0.Add(-time.Hour), Now: t0}, Options{}},
+		{"newer_schema", controlapi.DaemonStatus{Schema: controlapi.SchemaVersion + 1, Version: "v9.0.0", PID: 7, StartedAt: t0.Add(-time.Hour), Now: t0}, Options{}},
 		// The client's clock can be given explicitly; it wins over the daemon's.
 		{"client_clock", fullStatus(), Options{Job: "prune-shared", Now: t0.Add(time.Hour)}},
 	} {

@@ -8,7 +8,19 @@ package controlapi
 
 // SchemaVersion is the version of the /status JSON. Bump it when a field
 // changes meaning or disappears; adding fields does not need a bump.
-const SchemaVersion = 1
+// Version 2: the default answer is a summary (no history, no pruning
+// decisions); ?job=NAME or ?detail=full give them.
+const SchemaVersion = 2
+
+// Status details (DaemonStatus.Detail) and the query that asks for them.
+const (
+	DetailSummary = "summary"
+	DetailFull    = "full"
+	// QueryJob and QueryDetail are /status's query parameters: ?job=NAME
+	// (that job only, in full) and ?detail=full (every job in full).
+	QueryJob    = "job"
+	QueryDetail = "detail"
+)
 
 // Endpoint paths of the control socket.
 const (
@@ -40,7 +52,10 @@ const (
 
 // Phases shown in RunProgress.Phase.
 const (
-	PhaseConnecting  = "connecting"
+	PhaseConnecting = "connecting"
+	// PhaseWaiting: the request went out; the server prepares its answer
+	// (a large snapshot can take a while before its first byte).
+	PhaseWaiting     = "waiting for the server"
 	PhaseDownloading = "downloading"
 	PhaseCommitting  = "committing"
 	PhaseBackoff     = "waiting to retry"

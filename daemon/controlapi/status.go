@@ -6,7 +6,10 @@ import "time"
 // marshalled to JSON as is and decoded by the CLI. It never holds the
 // environment or a token.
 type DaemonStatus struct {
-	Schema    int         `json:"schema"`
+	Schema int `json:"schema"`
+	// Detail is DetailSummary (each job without its history and pruning
+	// decisions) or DetailFull.
+	Detail    string      `json:"detail,omitempty"`
 	Version   string      `json:"version"`
 	PID       int         `json:"pid"`
 	StartedAt time.Time   `json:"started_at"`
@@ -64,6 +67,9 @@ type JobStatus struct {
 	Target string `json:"target,omitempty"`
 	// Snapshot is what a restore job restores: "latest" or a name.
 	Snapshot string `json:"snapshot,omitempty"`
+	// IntervalSeconds is the job's schedule (snapshot and prune jobs); 0
+	// for jobs that run only when signalled.
+	IntervalSeconds float64 `json:"interval_seconds,omitempty"`
 	// Problem says why the job's runs cannot succeed now, found without
 	// running (its token or TLS files cannot be read, ...); "" when none.
 	Problem string `json:"problem,omitempty"`
@@ -75,8 +81,9 @@ type JobStatus struct {
 	// PendingSignal is the queued signal ("wakeup") a busy job will act on
 	// when its current run ends, or "".
 	PendingSignal string `json:"pending_signal,omitempty"`
-	// History holds the last runs, newest first (bounded).
-	History []RunReport `json:"history"`
+	// History holds the last runs, newest first (bounded); only in a full
+	// status (?job=NAME, ?detail=full).
+	History []RunReport `json:"history,omitempty"`
 	// Pruning is the outcome of the last pruning pass (snapshot and prune jobs).
 	Pruning *PruneSummary `json:"pruning,omitempty"`
 	// Store describes the job's store (snapshot and prune jobs).
@@ -219,4 +226,16 @@ type PprofStatus struct {
 	// Listen is the address it actually listens on (the port resolved
 	// when ":0" was asked).
 	Listen string `json:"listen,omitempty"`
+}
+
+// Summarized is j as the default /status gives it: without its history and
+// its pruning decisions.
+func (j JobStatus) Summarized() JobStatus {
+	j.History = nil
+	if j.Pruning != nil {
+		p := *j.Pruning
+		p.Decisions = nil
+		j.Pruning = &p
+	}
+	return j
 }

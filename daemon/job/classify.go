@@ -31,12 +31,14 @@ const (
 	// ReasonClusterChanged: the snapshot came from another cluster than
 	// the job's previous ones (on_cluster_change: fail).
 	ReasonClusterChanged = "cluster_changed"
+	// ReasonHook: a pre-snapshot hook with err_is_fatal failed.
+	ReasonHook = "hook"
 )
 
 // FailureReasons lists every reason FailureReason can return.
 var FailureReasons = []string{ReasonTimeout, ReasonCanceled, ReasonConnection, ReasonHTTP4xx, ReasonHTTP5xx,
 	ReasonVerification, ReasonStoreFull, ReasonStoreIO, ReasonPermanent, ReasonOther,
-	ReasonNoLeader, ReasonTooLarge, ReasonClusterChanged}
+	ReasonNoLeader, ReasonTooLarge, ReasonClusterChanged, ReasonHook}
 
 // StoreError marks a failure of the local store (writing the download,
 // committing, reading an archive), as opposed to the source's.
@@ -69,10 +71,13 @@ func FailureReason(err error) string {
 		storedErr  *store.VerificationError
 		netErr     net.Error
 		clusterErr *ClusterChangedError
+		hookErr    *HookError
 	)
 	switch {
 	case err == nil:
 		return ""
+	case errors.As(err, &hookErr):
+		return ReasonHook
 	case errors.As(err, &timeoutErr), errors.Is(err, context.DeadlineExceeded):
 		return ReasonTimeout
 	case errors.Is(err, context.Canceled):
@@ -135,10 +140,11 @@ func retryable(err error) bool {
 		archiveErr *snapshot.Error
 		clusterErr *ClusterChangedError
 	)
+	var hookErr *HookError
 	switch {
 	case errors.Is(err, context.Canceled):
 		return false
-	case errors.As(err, &setErr):
+	case errors.As(err, &setErr), errors.As(err, &hookErr):
 		return false
 	case errors.As(err, &clusterErr):
 		// The same server would send the same cluster's snapshot again.

@@ -172,6 +172,9 @@ func (m *recorder) RestoreFinished(_ string, r controlapi.Result) {
 	m.mu.Unlock()
 }
 
+func (m *recorder) NextRun(string, *time.Time)                    {}
+func (m *recorder) Reported(string, string, controlapi.RunReport) {}
+
 func (m *recorder) SourceReady(_ string, ready bool) {
 	m.mu.Lock()
 	m.ready = append(m.ready, ready)

@@ -87,9 +87,11 @@ func TestWakeupWhileBusyQueuesOneRun(t *testing.T) {
 	}
 	startJob(t, j)
 	<-p.Received() // the startup run is stuck in the proxy
-	if s := j.Status(); s.State != controlapi.StateRunning || s.Current == nil || s.Current.Phase != controlapi.PhaseConnecting {
-		t.Fatalf("status while busy: %+v", s)
-	}
+	// The request is out: the phase says the run waits for the server.
+	waitFor(t, "the waiting phase", func() bool {
+		s := j.Status()
+		return s.State == controlapi.StateRunning && s.Current != nil && s.Current.Phase == controlapi.PhaseWaiting
+	})
 	first, queued1, _ := j.Wakeup()
 	second, queued2, _ := j.Wakeup()
 	if !queued1 || !queued2 {

@@ -19,6 +19,11 @@ type Metrics interface {
 	StoreStats(job string, count int, bytes int64)
 	Pruned(job string, destroyed int)
 	RestoreFinished(job string, result controlapi.Result)
+	// Reported hears every finished run's report (for notifications).
+	Reported(job, jobType string, rep controlapi.RunReport)
+	// NextRun is when the job's next scheduled run starts; nil when none
+	// is scheduled (a restore job, a stopped job).
+	NextRun(job string, t *time.Time)
 	// SourceReady tells whether the job's source or target settings (its
 	// token, its TLS files) can be read now.
 	SourceReady(job string, ready bool)
@@ -32,4 +37,6 @@ func (noMetrics) LastSuccess(string, time.Time)                                 
 func (noMetrics) StoreStats(string, int, int64)                                               {}
 func (noMetrics) Pruned(string, int)                                                          {}
 func (noMetrics) RestoreFinished(string, controlapi.Result)                                   {}
+func (noMetrics) Reported(string, string, controlapi.RunReport)                               {}
+func (noMetrics) NextRun(string, *time.Time)                                                  {}
 func (noMetrics) SourceReady(string, bool)                                                    {}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
@@ -140,6 +141,25 @@ func (a *activeRun) setExpected(n int64) {
 	a.mu.Unlock()
 }
 
+// progressSink is a download's destination that also hears how it goes
+// (source.Progress): the phase moves from connecting to waiting for the
+// server once the request is out, and a Content-Length gives the bytes
+// expected, for the percentage and ETA in status.
+type progressSink struct {
+	io.Writer
+	run *activeRun
+}
+
+func (p progressSink) Sent() {
+	p.run.mu.Lock()
+	if p.run.phase == controlapi.PhaseConnecting {
+		p.run.phase = controlapi.PhaseWaiting
+	}
+	p.run.mu.Unlock()
+}
+
+func (p progressSink) Expect(n int64) { p.run.setExpected(n) }
+
 // countingWriter adds what goes through it to the run's progress, and
 // switches the phase from connecting to downloading on the first byte.
 type countingWriter struct{ run *activeRun }
@@ -246,7 +266,7 @@ func (r *runner) Run(ctx context.Context) {
 		r.mu.Lock()
 		r.looping = false
 		r.stopped = ctx.Err() != nil
-		r.nextRun = nil
+		r.setNextLocked(nil)
 		var waits []chan controlapi.RunReport
 		if ctx.Err() != nil {
 			waits = r.pendingWaits
@@ -327,8 +347,30 @@ func (r *runner) takeScheduledTrigger() string {
 
 func (r *runner) setNext(t time.Time) {
 	r.mu.Lock()
-	r.nextRun = &t
+	r.setNextLocked(&t)
 	r.mu.Unlock()
+}
+
+// setNextLocked records the next scheduled run (nil: none) and tells the
+// metrics; the caller holds mu.
+func (r *runner) setNextLocked(t *time.Time) {
+	r.nextRun = t
+	r.metrics.NextRun(r.name, t)
+}
+
+// recoverLastSuccess makes t the last success when the job has none yet
+// (after a start or a reload the job's own history is empty, but its
+// snapshots in the store say when it last succeeded).
+func (r *runner) recoverLastSuccess(t time.Time) {
+	r.mu.Lock()
+	set := r.lastSuccess == nil
+	if set {
+		r.lastSuccess = &t
+	}
+	r.mu.Unlock()
+	if set {
+		r.metrics.LastSuccess(r.name, t)
+	}
 }
 
 // ensureNext returns the next scheduled time, computing interval + jitter
@@ -338,7 +380,7 @@ func (r *runner) ensureNext() time.Time {
 	defer r.mu.Unlock()
 	if r.nextRun == nil {
 		next := r.now().Add(r.interval + r.randomJitter())
-		r.nextRun = &next
+		r.setNextLocked(&next)
 	}
 	return *r.nextRun
 }
@@ -373,7 +415,7 @@ func (r *runner) runOnce(parent context.Context, trigger string, waits []chan co
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
 	r.mu.Lock()
 	r.current, r.cancelCurrent = run, cancel
-	r.nextRun = nil
+	r.setNextLocked(nil)
 	r.nextTrigger = "" // any run, e.g. a wakeup, settles a delayed catch-up
 	r.mu.Unlock()
 	run.logger.Info("run started", "trigger", trigger)
@@ -447,7 +489,7 @@ func (r *runner) finish(run *activeRun, err, cause error) {
 		// so the schedule does not drift by each run's duration; a run
 		// longer than the interval is followed at once.
 		next := rep.StartedAt.Add(r.interval + r.randomJitter())
-		r.nextRun = &next
+		r.setNextLocked(&next)
 	}
 	r.lastRun = &rep
 	if rep.Result == controlapi.ResultSuccess {
@@ -460,6 +502,7 @@ func (r *runner) finish(run *activeRun, err, cause error) {
 	}
 	r.mu.Unlock()
 	r.recheckSource()
+	r.metrics.Reported(r.name, r.typ, rep)
 	deliver(run.waiters, rep)
 }
 
@@ -510,16 +553,26 @@ func (r *runner) setStore(s *controlapi.StoreSummary) {
 }
 
 // Status returns a copy of the job's status.
-func (r *runner) Status() controlapi.JobStatus {
+func (r *runner) Status() controlapi.JobStatus { return r.status(true) }
+
+// Summary returns the job's status without its history and pruning
+// decisions: small and the same size whatever the job has done, for the
+// default /status answer.
+func (r *runner) Summary() controlapi.JobStatus { return r.status(false) }
+
+func (r *runner) status(full bool) controlapi.JobStatus {
 	r.refreshStaleStore()
 	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := controlapi.JobStatus{Name: r.name, Type: r.typ, Source: r.source, Target: r.target, Snapshot: r.snapshot, Problem: r.problem,
-		History: make([]controlapi.RunReport, len(r.history))}
-	copy(st.History, r.history)
-	for i := range st.History {
-		st.History[i].Pruning = pruneCounts(st.History[i].Pruning)
+		IntervalSeconds: r.interval.Seconds()}
+	if full {
+		st.History = make([]controlapi.RunReport, len(r.history))
+		copy(st.History, r.history)
+		for i := range st.History {
+			st.History[i].Pruning = pruneCounts(st.History[i].Pruning)
+		}
 	}
 	switch {
 	case r.current != nil:
@@ -548,7 +601,11 @@ func (r *runner) Status() controlapi.JobStatus {
 	if r.pending {
 		st.PendingSignal = controlapi.OpWakeup
 	}
-	st.Pruning = clonePrune(r.pruning)
+	if full {
+		st.Pruning = clonePrune(r.pruning)
+	} else {
+		st.Pruning = pruneCounts(r.pruning)
+	}
 	if r.store != nil {
 		s := *r.store
 		if s.NewestAt != nil {

@@ -79,6 +79,8 @@ type SnapshotOptions struct {
 	// ("" too: not stored, the run fails) or ClusterChangeWarn (stored, the
 	// run report carries a warning).
 	OnClusterChange string
+	// Hooks run before and after each snapshot (see hooks.go).
+	Hooks []Hook
 }
 
 // OnClusterChange values.
@@ -160,6 +162,7 @@ func (j *SnapshotJob) catchUp(context.Context) (bool, time.Time) {
 				"snapshot", sum.Newest, "ahead", ahead.Round(time.Second), "created_at", last)
 			last = now
 		}
+		j.recoverLastSuccess(last)
 		if due := last.Add(j.interval); now.Before(due) {
 			return false, due.Add(j.randomJitter())
 		}
@@ -187,7 +190,18 @@ func (j *SnapshotJob) refreshStore() *controlapi.StoreSummary {
 	return sum
 }
 
+// run is one run: the pre-snapshot hooks, the snapshot, the post-snapshot
+// hooks.
 func (j *SnapshotJob) run(ctx context.Context, run *activeRun) error {
+	if err := j.runHooks(ctx, run, hookPre, nil); err != nil {
+		return err
+	}
+	err := j.takeSnapshot(ctx, run)
+	_ = j.runHooks(ctx, run, hookPost, err)
+	return err
+}
+
+func (j *SnapshotJob) takeSnapshot(ctx context.Context, run *activeRun) error {
 	var err error
 	var entry store.Entry
 	// stale is set once a consistent attempt failed for lack of a leader
@@ -257,7 +271,7 @@ func (j *SnapshotJob) attempt(ctx context.Context, run *activeRun, n int, stale 
 	defer pending.Abort()
 
 	verifier := snapshot.NewVerifier(ctx, j.opts.Source.VerifyOptions())
-	sink := io.MultiWriter(storeWriter{pending}, verifier, countingWriter{run})
+	sink := progressSink{Writer: io.MultiWriter(storeWriter{pending}, verifier, countingWriter{run}), run: run}
 	var (
 		res     *source.SaveResult
 		saveErr error
@@ -288,6 +302,14 @@ func (j *SnapshotJob) attempt(ctx context.Context, run *activeRun, n int, stale 
 		// It may quote the archive's first bytes, which the server chose.
 		return store.Entry{}, fmt.Errorf("snapshot from %s failed verification, not stored: %w", j.opts.Source, source.Redact(j.opts.Source, verifyErr))
 	}
+	warnings := res.Warnings // raft-dir: newer snapshots skipped as damaged, no log store
+	if res.LogLag != nil && res.LogLag.Missing > 0 {
+		warnings = append(warnings, res.LogLag.String())
+	}
+	for _, w := range warnings {
+		run.logger.Warn("snapshot source warning", "warning", w)
+		run.report.Warnings = append(run.report.Warnings, w)
+	}
 	servers := serverIDs(report.Meta.Configuration)
 	run.report.Servers = servers
 	if err := j.checkCluster(run, servers); err != nil {
@@ -309,6 +331,7 @@ func (j *SnapshotJob) attempt(ctx context.Context, run *activeRun, n int, stale 
 		Sealed:     report.Sealed,
 		Servers:    servers,
 		Stale:      res.Stale,
+		LogLag:     res.LogLag,
 	})
 	if err != nil {
 		return store.Entry{}, &StoreError{Err: err}

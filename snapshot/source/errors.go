@@ -23,6 +23,10 @@ import (
 const (
 	OpSave    = "save"
 	OpRestore = "restore"
+	// OpLogin and OpRenew are a vault source's AppRole login and the
+	// renewal of the token it returned.
+	OpLogin = "login"
+	OpRenew = "renew"
 )
 
 // maxServerMessage caps the server's error text kept in an Error: enough for
@@ -39,7 +43,7 @@ const maxServerMessage = 512
 // only in headers).
 type Error struct {
 	Kind Kind
-	Op   string // OpSave or OpRestore
+	Op   string // OpSave, OpRestore, OpLogin or OpRenew
 	URL  string
 	// StatusCode is the HTTP status, 0 when no response arrived or the
 	// failure came after a 200 (a cut body, a digest mismatch).
@@ -142,15 +146,15 @@ func (e *SettingsError) Unwrap() error { return e.Err }
 func (e *SettingsError) Permanent() bool { return true }
 
 // statusError builds the Error for a non-2xx response, reading at most
-// maxServerMessage bytes of its body.
-func statusError(kind Kind, op, rawURL string, resp *http.Response, token Secret) *Error {
+// maxServerMessage bytes of its body, scrubbed of the request's secrets.
+func statusError(kind Kind, op, rawURL string, resp *http.Response, secrets ...Secret) *Error {
 	e := &Error{Kind: kind, Op: op, URL: rawURL, StatusCode: resp.StatusCode}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxServerMessage*4))
-	e.Message = serverMessage(scrubToken(body, token))
+	e.Message = serverMessage(scrubToken(body, secrets...))
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		// Redirects are not followed: the token would go to another host.
 		if loc := resp.Header.Get("Location"); loc != "" {
-			e.Message = strings.TrimSpace(e.Message + " (redirected to " + quoteServer([]byte(loc), token) + "; point the source at that address instead)")
+			e.Message = strings.TrimSpace(e.Message + " (redirected to " + quoteServer([]byte(loc), secrets...) + "; point the source at that address instead)")
 		}
 	}
 	e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())

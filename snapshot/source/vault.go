@@ -30,6 +30,8 @@ func init() {
 		NoStaleReason:    "snapshots always come from the active node",
 		NamespaceHeader:  "X-Vault-Namespace",
 		RequireSealed:    true,
+		AppRoleLoginPath: "/v1/auth/%s/login",
+		RenewSelfPath:    "/v1/auth/token/renew-self",
 		order:            30,
 	})
 }

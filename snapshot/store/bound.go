@@ -25,6 +25,11 @@ const (
 func (e *Entry) Bound() {
 	e.Source = cutField(e.Source)
 	e.RaftID = cutField(e.RaftID)
+	if e.LogLag != nil {
+		lag := *e.LogLag // a copy: the caller's record is not changed
+		lag.LogStore = cutField(lag.LogStore)
+		e.LogLag = &lag
+	}
 	if len(e.Servers) > maxRecordServers {
 		e.Servers = e.Servers[:maxRecordServers]
 	}

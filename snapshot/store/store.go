@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/raftsnap/raftsnap/snapshot"
 )
 
 // Store is where snapshot archives live.
@@ -96,6 +98,10 @@ type Entry struct {
 	// a stale fallback while the cluster had no leader): the snapshot may
 	// lag the leader's last committed state.
 	Stale bool `json:"stale,omitempty"`
+	// LogLag, for a snapshot read from a stopped server's raft directory
+	// (the raft-dir source), says how many entries that server's log held
+	// after it: writes the archive does not contain.
+	LogLag *snapshot.LogLag `json:"log_lag,omitempty"`
 
 	// Path is the archive's absolute path (not stored in the sidecar).
 	Path string `json:"-"`
