@@ -24,7 +24,7 @@ endif
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o raftsnap .
-	@echo "raftsnap built with inflater: $(if $(filter on,$(ISAL)),ISA-L igzip (cgo, -tags isal),klauspost/compress (pure Go))"
+	@echo "raftsnap built with inflater: $(if $(filter on,$(ISAL)),ISA-L igzip (cgo, -tags isal),raftsnap table-driven inflate (pure Go))"
 
 # Everything: lint, the real Consul/Nomad servers the integration tests need,
 # all tests, every fuzz target briefly, then the amd64 .deb built and checked
@@ -134,7 +134,7 @@ deb_cc = $(or $(CC_$(1)),$(if $(filter $(1),$(HOST_GOARCH)),cc,$(if $(filter arm
 # Debian's hardening for the C side of the cgo build (PIE, RELRO and
 # BIND_NOW are linker flags, set where it is built).
 DEB_CGO_CFLAGS ?= -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
-PUREGO_INFLATER := klauspost/compress (pure Go)
+PUREGO_INFLATER := raftsnap table-driven inflate (pure Go)
 ISAL_INFLATER   := ISA-L igzip (cgo, Debian's libisal2)
 
 $(HOST_RAFTSNAP): FORCE

@@ -33,6 +33,7 @@ import (
 
 type config struct {
 	raftsnap, raftsnapPure, consul, goBin string
+	raftsnapBaseline                      string
 	size                                  int64
 	runs                                  int
 	statusRate                            int
@@ -56,6 +57,7 @@ func main() {
 	toolsDir := envOr("RAFTSNAP_TOOLS_DIR", filepath.Join(home, ".cache", "raftsnap-tools"))
 	flag.StringVar(&cfg.raftsnap, "raftsnap", "./raftsnap", "raftsnap binary as `make build` builds it")
 	flag.StringVar(&cfg.raftsnapPure, "raftsnap-purego", "", "raftsnap built without build tags (CGO_ENABLED=0); empty: skip those rows")
+	flag.StringVar(&cfg.raftsnapBaseline, "raftsnap-baseline", "", "another raftsnap binary (an older build) whose CLI restore joins row 4; empty: none")
 	flag.StringVar(&cfg.consul, "consul", envOr("RAFTSNAP_CONSUL_BIN", filepath.Join(toolsDir, "consul")), "consul binary (.ci/build-servers)")
 	flag.StringVar(&cfg.goBin, "go", "go", "go command for the Go benchmarks")
 	sizeMiB := flag.Int64("size-mib", 1024, "KV data to load into Consul, MiB")
@@ -67,16 +69,16 @@ func main() {
 	flag.StringVar(&cfg.out, "out", "", "also write the Markdown report to this file")
 	flag.BoolVar(&cfg.goBenchmarks, "go-benchmarks", true, "run the retention-planning and store-listing Go benchmarks")
 	flag.BoolVar(&cfg.skipRestore, "skip-restore", false, "skip the restore rows")
-	rows := flag.String("rows", "status,idle,consul,go", "rows to run: status (5), idle (7), consul (1-4), go (6), rss (3 alone: only the daemon's save and restore, for multi-GiB -size-mib)")
+	rows := flag.String("rows", "status,idle,consul,go", "rows to run: status (5), idle (7), consul (1-4), go (6), rss (3 alone: only the daemon's save and restore, for multi-GiB -size-mib), restore (4 alone: the restores, of the daemon's first snapshot)")
 	flag.Parse()
 	cfg.size = *sizeMiB << 20
 	cfg.rows = map[string]bool{}
 	for _, r := range strings.Split(*rows, ",") {
 		switch r = strings.TrimSpace(r); r {
-		case "status", "idle", "consul", "go", "rss":
+		case "status", "idle", "consul", "go", "rss", "restore":
 			cfg.rows[r] = true
 		default:
-			fmt.Fprintf(os.Stderr, "bench: -rows: unknown row %q (want status, idle, consul, go or rss)\n", r)
+			fmt.Fprintf(os.Stderr, "bench: -rows: unknown row %q (want status, idle, consul, go, rss or restore)\n", r)
 			os.Exit(2)
 		}
 	}
@@ -186,7 +188,7 @@ func run(ctx context.Context, cfg config) (string, error) {
 		go func() { idleDone <- idleWatch(ctx, idleDaemon, cfg.idleDuration) }()
 	}
 
-	if cfg.rows["consul"] || cfg.rows["rss"] {
+	if cfg.rows["consul"] || cfg.rows["rss"] || cfg.rows["restore"] {
 		if err := consulRows(ctx, cfg, work, self, curl, curlErr, &rep, section); err != nil {
 			return rep.String(), err
 		}
@@ -259,7 +261,8 @@ func (t *tool) run(ctx context.Context, env []string, what string) error {
 }
 
 func consulRows(ctx context.Context, cfg config, work, self, curl string, curlErr error, rep *strings.Builder, section func(string)) error {
-	rssOnly := !cfg.rows["consul"]
+	rssOnly := !cfg.rows["consul"] && cfg.rows["rss"]
+	restoreOnly := !cfg.rows["consul"] && !cfg.rows["rss"]
 	// Rows 1-4 against a real Consul server with a data dir.
 	logf("starting Consul server, loading %d MiB of KV", cfg.size>>20)
 	big, err := startConsul(cfg.consul, filepath.Join(work, "consul"), true)
@@ -301,6 +304,20 @@ func consulRows(ctx context.Context, cfg config, work, self, curl string, curlEr
 	}
 	daemonReset := func() error { return resetPeakRSS(d.pid()) }
 	daemonBaseRSS, _ := procStatusBytes(d.pid(), "VmRSS")
+	if restoreOnly {
+		// The daemon's warm-up snapshot is the archive to restore.
+		if saveFile, err = largestFile(storeDir); err != nil {
+			return err
+		}
+		info, err := os.Stat(saveFile)
+		if err != nil {
+			return err
+		}
+		err = restoreRows(ctx, cfg, d, big, saveFile, info.Size(), env, rep, section, daemonReset, daemonPeak)
+		d.stop()
+		big.stop()
+		return err
+	}
 
 	// Row 1: save.
 	if rssOnly {
@@ -400,28 +417,44 @@ func consulRows(ctx context.Context, cfg config, work, self, curl string, curlEr
 	table(rep, verifyRows, verifyRows[0], archiveBytes, "time ratio to stdlib")
 
 	// Row 4 (and the restore half of row 3): restore.
-	if !cfg.skipRestore {
-		section("3-4. Restore of the same snapshot into the same Consul server")
-		restores := []*tool{
-			{s: &series{tool: "consul snapshot restore", command: "consul snapshot restore FILE"}, argv: []string{cfg.consul, "snapshot", "restore", saveFile}},
-			{s: &series{tool: "raftsnap snapshot restore", command: "raftsnap snapshot restore --source consul --yes FILE"}, argv: []string{cfg.raftsnap, "snapshot", "restore", "--source", "consul", "--address", big.addr, "--yes", saveFile}},
-			{s: &series{tool: "raftsnap daemon restore job", note: "(RSS: daemon VmHWM)", command: "raftsnap signal wakeup consul-bench-restore --wait"},
-				argv: []string{cfg.raftsnap, "signal", "wakeup", "consul-bench-restore", "--wait", "--socket", d.socket}, before: daemonReset, after: daemonPeak},
-		}
-		if err := rounds(ctx, cfg.runs, len(restores), func(i int) error {
-			return restores[i].run(ctx, env, "restore")
-		}); err != nil {
-			return err
-		}
-		var restoreRows []*series
-		for _, t := range restores {
-			restoreRows = append(restoreRows, t.s)
-		}
-		fmt.Fprintf(rep, "Archive %s. Ratio: time / consul snapshot restore time in the same round.\n\n", mib(archiveBytes))
-		table(rep, restoreRows, restoreRows[0], archiveBytes, "time ratio to consul")
+	if err := restoreRows(ctx, cfg, d, big, saveFile, archiveBytes, env, rep, section, daemonReset, daemonPeak); err != nil {
+		return err
 	}
 	d.stop()
 	big.stop()
+	return nil
+}
+
+// restoreRows is row 4: the same archive restored into the same Consul by
+// consul's CLI, raftsnap's CLI (and -raftsnap-baseline's) and the daemon's
+// restore job, round after round.
+func restoreRows(ctx context.Context, cfg config, d *daemonProc, big *consulServer, saveFile string, archiveBytes int64, env []string,
+	rep *strings.Builder, section func(string), daemonReset func() error, daemonPeak func(*result) error) error {
+	if cfg.skipRestore {
+		return nil
+	}
+	section("3-4. Restore of the same snapshot into the same Consul server")
+	restores := []*tool{
+		{s: &series{tool: "consul snapshot restore", command: "consul snapshot restore FILE"}, argv: []string{cfg.consul, "snapshot", "restore", saveFile}},
+		{s: &series{tool: "raftsnap snapshot restore", command: "raftsnap snapshot restore --source consul --yes FILE"}, argv: []string{cfg.raftsnap, "snapshot", "restore", "--source", "consul", "--address", big.addr, "--yes", saveFile}},
+	}
+	if cfg.raftsnapBaseline != "" {
+		restores = append(restores, &tool{s: &series{tool: "raftsnap snapshot restore", note: "(-raftsnap-baseline)", command: "raftsnap snapshot restore --source consul --yes FILE"},
+			argv: []string{cfg.raftsnapBaseline, "snapshot", "restore", "--source", "consul", "--address", big.addr, "--yes", saveFile}})
+	}
+	restores = append(restores, &tool{s: &series{tool: "raftsnap daemon restore job", note: "(RSS: daemon VmHWM)", command: "raftsnap signal wakeup consul-bench-restore --wait"},
+		argv: []string{cfg.raftsnap, "signal", "wakeup", "consul-bench-restore", "--wait", "--socket", d.socket}, before: daemonReset, after: daemonPeak})
+	if err := rounds(ctx, cfg.runs, len(restores), func(i int) error {
+		return restores[i].run(ctx, env, "restore")
+	}); err != nil {
+		return err
+	}
+	var restoreRows []*series
+	for _, t := range restores {
+		restoreRows = append(restoreRows, t.s)
+	}
+	fmt.Fprintf(rep, "Archive %s. Ratio: time / consul snapshot restore time in the same round.\n\n", mib(archiveBytes))
+	table(rep, restoreRows, restoreRows[0], archiveBytes, "time ratio to consul")
 	return nil
 }
 

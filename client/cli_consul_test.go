@@ -1,13 +1,16 @@
 package client
 
 import (
+	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 )
 
@@ -120,12 +123,7 @@ func TestCLIRestoreRefusesCorruptFile(t *testing.T) {
 	dir := t.TempDir()
 	consul.PutKV(t, "k", "before")
 	good := filepath.Join(dir, "good.snap")
-	mustRaftsnap(t, "snapshot", "save", "--source", "consul", "--address", consul.Addr, good)
-
-	data, err := os.ReadFile(good)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := mustSave(t, "consul", consul.Addr, good)
 	bad := filepath.Join(dir, "bad.snap")
 	if err := os.WriteFile(bad, data[:len(data)/2], 0o600); err != nil {
 		t.Fatal(err)
@@ -146,5 +144,100 @@ func TestCLIRestoreRefusesCorruptFile(t *testing.T) {
 	}
 	if v, _ := consul.GetKV(t, "k"); v != "after" {
 		t.Fatalf("cluster changed by an unconfirmed restore: k = %q", v)
+	}
+}
+
+// fillConsul writes mib MiB of random KV values (512 KiB each, Consul's
+// default limit) so that its snapshots are bigger than a restore holds back.
+func fillConsul(t *testing.T, consul *servers.Server, mib int) {
+	t.Helper()
+	value := make([]byte, 512<<10)
+	for i := range mib * 2 {
+		rand.Read(value)
+		consul.PutKV(t, fmt.Sprintf("fill/%04d", i), string(value))
+	}
+}
+
+// TestCLIRestoreOnePassLeavesConsulUntouched proves against a real Consul
+// what the one-pass restore promises (issues 12 and 19): an archive that
+// fails verification at its end is sent as it verifies but never whole, and
+// Consul's state stays as it was; so does a file changed during the upload.
+// That the first archive, delivered whole, would have been restored is
+// shown with consul's own CLI, which accepts it.
+func TestCLIRestoreOnePassLeavesConsulUntouched(t *testing.T) {
+	consul := servers.StartConsul(t, servers.ConsulOptions{})
+	consulBin := servers.Binary(t, "consul")
+	env := []string{"CONSUL_HTTP_ADDR=" + consul.Addr}
+	dir := t.TempDir()
+	fillConsul(t, consul, 16)
+	consul.PutKV(t, "k", "before")
+	good := filepath.Join(dir, "good.snap")
+	data := mustSave(t, "consul", consul.Addr, good)
+	if len(data) < 12<<20 {
+		t.Fatalf("archive of %d bytes, want at least 12 MiB", len(data))
+	}
+	consul.PutKV(t, "k", "after")
+
+	// 1. Valid archive plus an empty gzip member: Consul's reader accepts
+	// it, raftsnap's verifier finds it only at the end.
+	bad := filepath.Join(dir, "bad.snap")
+	if err := os.WriteFile(bad, testkit.WithEmptyGzipMember(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := raftsnap(t, "snapshot", "restore", "--source", "consul", "--address", consul.Addr, "--yes", bad)
+	if r.code != ExitInvalid || !strings.Contains(r.stderr, "second gzip member") || !strings.Contains(r.stderr, "the upload was cut after") {
+		t.Fatalf("restore of a valid archive plus a gzip member: %s", r)
+	}
+	if v, _ := consul.GetKV(t, "k"); v != "after" {
+		t.Fatalf("Consul's state changed although the archive never arrived whole: k = %q", v)
+	}
+	consul.PutKV(t, "alive", "yes") // the leader did not crash
+	vendor(t, consulBin, env, "snapshot", "restore", bad)
+	if v, _ := consul.GetKV(t, "k"); v != "before" {
+		t.Fatalf("consul snapshot restore of the whole file: k = %q, want before (the test's premise)", v)
+	}
+	consul.PutKV(t, "k", "after")
+
+	// 2. The file changes in place while the upload is held mid-way.
+	changing := filepath.Join(dir, "changing.snap")
+	if err := os.WriteFile(changing, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := restoreChangedMidUpload(t, "consul", consul.Addr, changing); r.code != ExitInvalid || !strings.Contains(r.stderr, "failed verification while it was sent") {
+		t.Fatalf("restore of a file changed during the upload: %s", r)
+	}
+	if v, _ := consul.GetKV(t, "k"); v != "after" {
+		t.Fatalf("Consul took a file that changed during the upload: k = %q", v)
+	}
+
+	// 3. The good file, through a faithful proxy, restores.
+	proxy := testkit.NewProxy(t, consul.Addr)
+	mustRaftsnap(t, "snapshot", "restore", "--source", "consul", "--address", proxy.URL, "--yes", good)
+	if v, _ := consul.GetKV(t, "k"); v != "before" {
+		t.Fatalf("after restoring the good file k = %q", v)
+	}
+}
+
+// TestCLIRestoreRefusesNomadSnapshotIntoConsul: issue 12's crash (a Nomad
+// snapshot restored into Consul panics its leader) is refused before a
+// request reaches Consul; its state is untouched and it keeps serving.
+func TestCLIRestoreRefusesNomadSnapshotIntoConsul(t *testing.T) {
+	consul := servers.StartConsul(t, servers.ConsulOptions{})
+	consul.PutKV(t, "k", "v")
+	nomadFile := filepath.Join(t.TempDir(), "nomad.snap")
+	data, err := os.ReadFile(filepath.Join("..", "snapshot", "testdata", "inspect", "nomad.snap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(nomadFile, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	proxy := testkit.NewProxy(t, consul.Addr)
+	r := raftsnap(t, "snapshot", "restore", "--source", "consul", "--address", proxy.URL, "--yes", nomadFile)
+	if r.code != ExitWrongFlavor || !strings.Contains(r.stderr, "it is a Nomad snapshot, not a Consul snapshot") || proxy.Requests() != 0 {
+		t.Fatalf("restore of a Nomad snapshot into Consul: %d requests; %s", proxy.Requests(), r)
+	}
+	if v, _ := consul.GetKV(t, "k"); v != "v" {
+		t.Fatalf("k = %q", v)
 	}
 }

@@ -34,6 +34,14 @@ func TestCLIDevCluster(t *testing.T) {
 	file := filepath.Join(dir, "dev.snap")
 	mustRaftsnap(t, "snapshot", "save", "--source", "raft", "--address", leader.HTTPAddr, file)
 	mustRaftsnap(t, "snapshot", "verify", file)
+	// A follower refuses a consistent save; the hint names this CLI's
+	// flag, not the handler's query string, and --stale then works.
+	follower := raftcluster.Follower(t, c)
+	r := raftsnap(t, "snapshot", "save", "--source", "raft", "--address", follower.HTTPAddr, filepath.Join(dir, "f.snap"))
+	if r.code != ExitError || !strings.Contains(r.stderr, "not the leader") || !strings.Contains(r.stderr, "let any server answer with --stale") || strings.Contains(r.stderr, "?stale") {
+		t.Fatalf("save from a follower: %s", r)
+	}
+	mustRaftsnap(t, "snapshot", "save", "--source", "raft", "--address", follower.HTTPAddr, "--stale", filepath.Join(dir, "f.snap"))
 	ins := mustRaftsnap(t, "snapshot", "inspect", file)
 	if !strings.Contains(ins.stdout, "node-0") || !strings.Contains(ins.stdout, "voter") {
 		t.Fatalf("inspect does not list the cluster's servers:\n%s", ins.stdout)
@@ -61,11 +69,7 @@ func TestCLISaveCutBodyKeepsOldFile(t *testing.T) {
 	}
 	dir := t.TempDir()
 	file := filepath.Join(dir, "dev.snap")
-	mustRaftsnap(t, "snapshot", "save", "--source", "raft", "--address", leader.HTTPAddr, file)
-	old, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	old := mustSave(t, "raft", leader.HTTPAddr, file)
 
 	proxy := cuttingProxy(t, leader.HTTPAddr, 100)
 	r := raftsnap(t, "snapshot", "save", "--source", "raft", "--address", proxy, file)

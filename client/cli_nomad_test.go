@@ -1,13 +1,18 @@
 package client
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 )
 
@@ -53,6 +58,16 @@ func TestCLINomad(t *testing.T) {
 	}
 
 	putVar(t, nomad, "raftsnap/test", "after")
+	// A Consul snapshot (issue 12: it panics Nomad's leader) is refused
+	// before anything is sent; Nomad keeps its state.
+	consulFixture := filepath.Join("..", "snapshot", "testdata", "inspect", "consul.snap")
+	r := raftsnap(t, "snapshot", "restore", "--source", "nomad", "--address", nomad.Addr, "--yes", consulFixture)
+	if r.code != ExitWrongFlavor || !strings.Contains(r.stderr, "it is a Consul snapshot, not a Nomad snapshot") {
+		t.Fatalf("restore of a Consul snapshot into Nomad: %s", r)
+	}
+	if got := getVar(t, nomad, "raftsnap/test"); got != "after" {
+		t.Fatalf("after a refused restore the variable is %q", got)
+	}
 	mustRaftsnap(t, "snapshot", "restore", "--source", "nomad", "--address", nomad.Addr, "--yes", ours)
 	if got := getVar(t, nomad, "raftsnap/test"); got != "before" {
 		t.Fatalf("after restore the variable is %q, want before", got)
@@ -72,4 +87,41 @@ func getVar(t *testing.T, nomad *servers.Server, path string) string {
 		t.Fatal(err)
 	}
 	return v.Items["v"]
+}
+
+// TestCLIRestoreCutLeavesNomadUntouched: against a real Nomad, an archive
+// that fails verification at its end is sent as it verifies but cut before
+// its end; Nomad answers 500 to the broken stream and keeps its state.
+func TestCLIRestoreCutLeavesNomadUntouched(t *testing.T) {
+	nomad := servers.StartNomad(t)
+	nomadBin := servers.Binary(t, "nomad")
+	raw := make([]byte, 30<<10)
+	for i := range 45 { // Nomad caps a variable at 64 KiB
+		rand.Read(raw)
+		putVar(t, nomad, fmt.Sprintf("fill/%d", i), hex.EncodeToString(raw))
+	}
+	putVar(t, nomad, "raftsnap/test", "before")
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.snap")
+	data := mustSave(t, "nomad", nomad.Addr, good)
+	if len(data) < 2<<20 {
+		t.Fatalf("archive of %d bytes, want at least 2 MiB", len(data))
+	}
+	bad := filepath.Join(dir, "bad.snap")
+	if err := os.WriteFile(bad, testkit.WithEmptyGzipMember(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	putVar(t, nomad, "raftsnap/test", "after")
+	r := raftsnap(t, "snapshot", "restore", "--source", "nomad", "--address", nomad.Addr, "--yes", bad)
+	if r.code != ExitInvalid || !strings.Contains(r.stderr, "the upload was cut after") {
+		t.Fatalf("restore of a valid archive plus a gzip member: %s", r)
+	}
+	if got := getVar(t, nomad, "raftsnap/test"); got != "after" {
+		t.Fatalf("Nomad's state changed although the archive never arrived whole: %q", got)
+	}
+	// Nomad's own restore takes the whole file: the cut was what kept it out.
+	vendor(t, nomadBin, []string{"NOMAD_ADDR=" + nomad.Addr}, "operator", "snapshot", "restore", bad)
+	if got := getVar(t, nomad, "raftsnap/test"); got != "before" {
+		t.Fatalf("nomad operator snapshot restore of the whole file: %q, want before (the test's premise)", got)
+	}
 }

@@ -38,6 +38,18 @@ func mustRaftsnap(t *testing.T, args ...string) cliResult {
 	return r
 }
 
+// mustSave saves a snapshot from the kind of server at addr into path
+// with the CLI and returns the archive.
+func mustSave(t *testing.T, kind, addr, path string) []byte {
+	t.Helper()
+	mustRaftsnap(t, "snapshot", "save", "--source", kind, "--address", addr, path)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
 // vendor runs a vendor CLI (consul, nomad) and returns its combined output.
 func vendor(t *testing.T, bin string, env []string, args ...string) string {
 	t.Helper()

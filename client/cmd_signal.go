@@ -31,8 +31,9 @@ func newSignalCommand(g *globalOptions) *cobra.Command {
 		Long: `Send a signal to a job of the running daemon.
 
   wakeup  run the job now: a snapshot job takes a snapshot (then prunes), a
-          prune job prunes, a restore job restores. If the job is busy, one
-          run is queued to start when the current run ends.
+          prune job prunes, a restore job restores, a drill job drills the
+          newest snapshot. If the job is busy, one run is queued to start
+          when the current run ends.
   reset   cancel the job's current run (and a queued wakeup); the job goes
           back to waiting for its schedule.
 

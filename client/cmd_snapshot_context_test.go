@@ -30,7 +30,13 @@ func runUnder(ctx context.Context, args ...string) (cliResult, error) {
 // writeValidArchive writes a small archive that verifies.
 func writeValidArchive(t *testing.T, path string) {
 	t.Helper()
-	state := bytes.Repeat([]byte("state "), 1000)
+	writeArchive(t, path, bytes.Repeat([]byte("state "), 1000))
+}
+
+// writeArchive writes a valid archive of state (whose first bytes say its
+// flavour) at path.
+func writeArchive(t *testing.T, path string, state []byte) {
+	t.Helper()
 	meta := &raft.SnapshotMeta{Version: 1, ID: "2-10-1714979289000", Index: 10, Term: 2, Size: int64(len(state))}
 	var archive bytes.Buffer
 	if _, err := snapshot.Write(&archive, meta, bytes.NewReader(state)); err != nil {

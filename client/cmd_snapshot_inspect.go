@@ -20,8 +20,14 @@ func newSnapshotInspectCommand(g *globalOptions) *cobra.Command {
 		Use:   "inspect FILE",
 		Short: "Verify a snapshot and describe what it holds",
 		Long: `Verify FILE and print its metadata (ID, index, term, version, size, the
-cluster configuration, when it was taken, SHA-256 of the file) and, for Consul
-and Nomad snapshots, a table of the records in state.bin by type.`,
+cluster configuration, when it was taken, SHA-256 of the file), its flavour
+(consul, nomad, vault or other: whose state it holds, the system it restores
+into) and, for Consul and Nomad snapshots, a table of the records in state.bin
+by type. FILE "-" reads standard input. Nothing is printed unless the whole
+archive verified (exit 3 otherwise).
+
+--flavor consul or nomad decodes state.bin as that system's; a valid
+snapshot of another system exits 4, with a message naming what it is.`,
 		Args: exactArgs(1, "FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSnapshotInspect(cmd.Context(), g, opts, args)
@@ -40,7 +46,15 @@ func runSnapshotInspect(ctx context.Context, g *globalOptions, opts *snapshotIns
 	if err != nil {
 		return usageError(err)
 	}
-	ins, err := snapshot.Inspect(ctx, args[0], snapshot.InspectOptions{Flavor: flavor})
+	if err := stdinNotTerminal(g, args); err != nil {
+		return err
+	}
+	var ins *snapshot.Inspection
+	if args[0] == "-" {
+		ins, err = snapshot.InspectReader(ctx, g.stdin, "-", snapshot.InspectOptions{Flavor: flavor})
+	} else {
+		ins, err = snapshot.Inspect(ctx, args[0], snapshot.InspectOptions{Flavor: flavor})
+	}
 	if err != nil {
 		return fileError(err)
 	}

@@ -4,11 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"strings"
@@ -24,18 +21,28 @@ import (
 type snapshotRestoreOptions struct {
 	source source.Config
 	yes    bool
+	force  bool
 }
 
 func newSnapshotRestoreCommand(g *globalOptions) *cobra.Command {
 	opts := &snapshotRestoreOptions{}
 	cmd := &cobra.Command{
 		Use:   "restore --source KIND [--address URL] FILE",
-		Short: "Verify a snapshot, then restore it into a cluster",
+		Short: "Restore a snapshot into a cluster, verifying it as it is sent",
 		Long: `Restore FILE into a Consul, Nomad or Vault cluster (or a Go service exposing
 raftsnap's snapshot handler). This REPLACES the cluster's state.
 
-FILE is verified completely before a single byte is sent; while it is sent it
-is hashed again, and the upload is aborted if the file changed in between.
+FILE is read once: every byte is verified as it is sent, and the archive's
+last MiB is held back until all of it has verified. A damaged archive is cut
+off before its end, so the server never receives it whole and restores
+nothing (exit 3). Nothing at all is sent before FILE's head (meta.json and
+the start of state.bin) has verified.
+
+A snapshot of another system than the target (a Nomad snapshot into Consul,
+a Consul snapshot into Nomad, anything but a Vault snapshot into Vault) is
+refused before anything is sent (exit 4): the target's leader would crash.
+--force sends it anyway. A raft target takes any snapshot.
+
 Asks for confirmation on a terminal; scripts pass --yes.`,
 		Example: `  raftsnap snapshot restore --source consul --address http://127.0.0.1:8500 consul.snap
   raftsnap snapshot restore --source vault --force-restore --yes vault.snap`,
@@ -44,26 +51,54 @@ Asks for confirmation on a terminal; scripts pass --yes.`,
 			return runSnapshotRestore(cmd.Context(), g, opts, args)
 		},
 	}
-	addSourceFlags(cmd, &opts.source)
+	addSourceFlags(cmd, &opts.source, source.OpRestore)
 	cmd.Flags().BoolVar(&opts.source.ForceRestore, "force-restore", false, "vault: use snapshot-force (restore a snapshot from another cluster, whose seal keys differ)")
+	cmd.Flags().BoolVar(&opts.force, "force", false, "send a snapshot of another system than the target (its leader will crash); a restore job's skip_flavor_check")
 	cmd.Flags().BoolVarP(&opts.yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
 }
 
 func runSnapshotRestore(ctx context.Context, g *globalOptions, opts *snapshotRestoreOptions, args []string) error {
 	path := args[0]
-	src, err := buildSource(opts.source, g.logger)
+	switch {
+	case opts.source.Stale:
+		return usageError(errors.New("--stale does not apply to restore: a restore always goes to the leader"))
+	case path == "-":
+		return usageError(errors.New("restore reads a FILE, not standard input: the request states the archive's size before its first byte"))
+	}
+	src, err := buildSource(opts.source, source.OpRestore, g.logger)
 	if err != nil {
 		return err
 	}
-
-	report, err := snapshot.VerifyFile(ctx, path, src.VerifyOptions())
+	f, err := os.Open(path)
 	if err != nil {
-		return fileError(fmt.Errorf("%s failed verification, nothing was sent: %w", path, err))
+		return err
 	}
-	summary := fmt.Sprintf("%s (index %d, term %d, %s) into %s",
-		path, report.Meta.Index, report.Meta.Term, humanize.IBytes(uint64(report.ArchiveBytes)), src)
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !info.Mode().IsRegular() {
+		return usageError(fmt.Errorf("%s is not a regular file", path))
+	}
 
+	// The head decides whether to go on at all, and is what the operator
+	// confirms; the one pass below checks it again.
+	head, err := snapshot.ReadHead(ctx, f, snapshot.VerifyOptions{})
+	switch {
+	case snapshot.VerificationFailed(err):
+		return fileError(fmt.Errorf("%s failed verification, nothing was sent: %w", path, err))
+	case err != nil:
+		return fmt.Errorf("reading %s, nothing was sent: %w", path, err)
+	}
+	if !opts.force {
+		if err := source.CheckFlavor(src, head.Flavor, head.FlavorReason, false); err != nil {
+			return fileError(flavorRefusal(path, src, err, 0))
+		}
+	}
+	summary := fmt.Sprintf("%s (%s, index %d, term %d, %s) into %s",
+		path, head.Flavor, head.Meta.Index, head.Meta.Term, humanize.IBytes(uint64(info.Size())), src)
 	if !opts.yes {
 		ok, err := confirm(g, "Restore "+summary+"?\nThis replaces the cluster's current state.")
 		if err != nil {
@@ -74,43 +109,49 @@ func runSnapshotRestore(ctx context.Context, g *globalOptions, opts *snapshotRes
 		}
 	}
 
-	f, err := os.Open(path)
-	if err != nil {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	defer f.Close()
-	guard := &unchangedReader{r: f, h: sha256.New(), want: report.ArchiveSHA256, size: report.ArchiveBytes}
-	if err := src.Restore(ctx, guard, report.ArchiveBytes); err != nil {
+	send := source.SendOptions(src, opts.force, head)
+	flavorCheck := send.Check
+	send.Check = func(report *snapshot.Report, flavor snapshot.Flavor) error {
+		if report.ArchiveBytes != info.Size() {
+			return fmt.Errorf("%w: it is %d bytes now, %d when it was opened", source.ErrChangedSinceRead, report.ArchiveBytes, info.Size())
+		}
+		if flavorCheck != nil {
+			return flavorCheck(report, flavor)
+		}
+		return nil
+	}
+	_, _, err = snapshot.Send(ctx, f, info.Size(), send, func(body io.Reader, size int64) error {
+		return src.Restore(ctx, body, size)
+	})
+	var cut *snapshot.CutError
+	var flavorErr *snapshot.FlavorError
+	switch {
+	case err == nil:
+	case errors.As(err, &cut) && errors.As(cut.Err, &flavorErr):
+		return fileError(flavorRefusal(path, src, cut.Err, cut.Sent))
+	case errors.As(err, &cut) && snapshot.VerificationFailed(cut.Err):
+		return fileError(fmt.Errorf("%s failed verification while it was sent: %w", path, cut))
+	case errors.As(err, &cut):
+		return fmt.Errorf("restoring %s into %s: %w", path, src, cut)
+	default:
 		return err
 	}
 	_, err = fmt.Fprintf(g.stdout, "Restored %s\n", summary)
 	return err
 }
 
-// unchangedReader hashes the file again while it is uploaded and fails the
-// read at the end if it no longer matches what was verified, so that the
-// upload is aborted instead of completed with bytes nobody checked.
-type unchangedReader struct {
-	r    io.Reader
-	h    hash.Hash
-	n    int64
-	want string
-	size int64
-}
-
-func (u *unchangedReader) Read(p []byte) (int, error) {
-	n, err := u.r.Read(p)
-	u.h.Write(p[:n])
-	u.n += int64(n)
-	if u.n > u.size {
-		return n, fmt.Errorf("snapshot file grew while it was being sent (now %d bytes, verified %d): upload aborted", u.n, u.size)
+// flavorRefusal is the error of a restore refused for the snapshot's
+// flavour, with sent bytes gone out before (only when the head said one
+// thing and the end another: a Vault archive's sealed member).
+func flavorRefusal(path string, src source.Source, err error, sent int64) error {
+	what := "nothing was sent"
+	if sent > 0 {
+		what = fmt.Sprintf("the upload was cut after %d bytes, so the server never received the whole archive", sent)
 	}
-	if err == io.EOF {
-		if got := hex.EncodeToString(u.h.Sum(nil)); got != u.want || u.n != u.size {
-			return n, errors.New("snapshot file changed after it was verified: upload aborted")
-		}
-	}
-	return n, err
+	return fmt.Errorf("not restoring %s into %s: %w; %s (--force sends it anyway)", path, src, err, what)
 }
 
 // confirm asks a yes/no question on the terminal. Without a terminal it

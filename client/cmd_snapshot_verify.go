@@ -2,7 +2,9 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
@@ -23,12 +25,19 @@ func newSnapshotVerifyCommand(g *globalOptions) *cobra.Command {
 		Long: `Verify each FILE completely: the gzip stream and its end, every tar member,
 meta.json, the size of state.bin and every SHA256SUMS entry. Prints one line
 per file and exits with 3 if any file fails verification, 1 if the only
-failures are files that cannot be read.`,
+failures are files that cannot be read.
+
+FILE "-" reads standard input (once). Its verdict is on the bytes that
+arrived: if what feeds the pipe dies half-way, the archive is truncated and
+exits 3 like a truncated file, so check the producer's status too (set -o
+pipefail); a read error of standard input itself exits 1.`,
+		Example: `  raftsnap snapshot verify /var/lib/raftsnap/consul-main/*.snap
+  curl -sf http://127.0.0.1:8500/v1/snapshot | raftsnap snapshot verify -`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError(fmt.Errorf("%s expects at least one FILE; see --help", cmd.CommandPath()))
 			}
-			return nil
+			return checkStdinArgs(args)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSnapshotVerify(cmd.Context(), g, opts, args)
@@ -53,11 +62,21 @@ func runSnapshotVerify(ctx context.Context, g *globalOptions, opts *snapshotVeri
 	if err := checkFormat(opts.format); err != nil {
 		return err
 	}
+	if err := stdinNotTerminal(g, args); err != nil {
+		return err
+	}
 	var results []verifyResult
 	failed, unreadable := 0, 0
 	for _, path := range args {
 		r := verifyResult{File: path}
-		report, err := snapshot.VerifyFile(ctx, path, snapshot.VerifyOptions{RequireSealed: opts.requireSealed})
+		verifyOpts := snapshot.VerifyOptions{RequireSealed: opts.requireSealed}
+		var report *snapshot.Report
+		var err error
+		if path == "-" {
+			report, err = snapshot.Verify(ctx, g.stdin, verifyOpts)
+		} else {
+			report, err = snapshot.VerifyFile(ctx, path, verifyOpts)
+		}
 		if err != nil && ctx.Err() != nil {
 			// SIGINT or SIGTERM: no verdict on this file or the ones after it.
 			return fmt.Errorf("%s: %w", path, err)
@@ -96,6 +115,28 @@ func runSnapshotVerify(ctx context.Context, g *globalOptions, opts *snapshotVeri
 			return &silentError{code: ExitError}
 		}
 		return &silentError{code: ExitInvalid}
+	}
+	return nil
+}
+
+// checkStdinArgs refuses "-" (standard input) given more than once: it
+// can be read only once.
+func checkStdinArgs(args []string) error {
+	seen := false
+	for _, a := range args {
+		if a == "-" && seen {
+			return usageError(errors.New(`"-" (standard input) can be given once: it can be read only once`))
+		}
+		seen = seen || a == "-"
+	}
+	return nil
+}
+
+// stdinNotTerminal refuses "-" when standard input is a terminal: an
+// archive is binary, and typing one is not what was meant.
+func stdinNotTerminal(g *globalOptions, args []string) error {
+	if slices.Contains(args, "-") && isTerminal(g.stdin) {
+		return usageError(errors.New(`"-" reads the archive from standard input, which is a terminal: pipe or redirect the archive into it`))
 	}
 	return nil
 }

@@ -88,7 +88,7 @@ func runStatus(ctx context.Context, g *globalOptions, opts *statusOptions, c *co
 	// later the live view rides out a daemon restart.
 	firstCtx, cancel := context.WithTimeout(ctx, statusTimeout)
 	defer cancel()
-	raw, err := c.StatusRaw(firstCtx)
+	raw, err := c.StatusRaw(firstCtx, "")
 	if err != nil {
 		return asCLIError(err)
 	}

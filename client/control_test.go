@@ -126,10 +126,10 @@ func TestCLIStatus(t *testing.T) {
 
 	r = mustRaftsnap(t, "status", "--socket", sock, "--mode", "raw")
 	var st controlapi.DaemonStatus
-	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.Schema != 1 || len(st.Jobs) != 2 {
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.Schema != controlapi.SchemaVersion || len(st.Jobs) != 2 {
 		t.Fatalf("status raw: %v\n%s", err, r.stdout)
 	}
-	if !strings.HasPrefix(r.stdout, "{\n  \"schema\": 1,\n") || !strings.HasSuffix(r.stdout, "}\n") {
+	if !strings.HasPrefix(r.stdout, "{\n  \"schema\": 2,\n") || !strings.HasSuffix(r.stdout, "}\n") {
 		t.Fatalf("raw status not indented as sent:\n%s", r.stdout)
 	}
 
@@ -141,7 +141,7 @@ func TestCLIStatus(t *testing.T) {
 	}
 	var names []struct{ Name string }
 	json.Unmarshal(filtered["jobs"], &names)
-	if len(names) != 1 || names[0].Name != "consul-snap" || !strings.HasPrefix(r.stdout, "{\n  \"schema\": 1,\n") {
+	if len(names) != 1 || names[0].Name != "consul-snap" || !strings.HasPrefix(r.stdout, "{\n  \"schema\": 2,\n") {
 		t.Fatalf("raw --job:\n%s", r.stdout)
 	}
 

@@ -1,9 +1,11 @@
 package client
 
 import (
-	"context"
 	"errors"
-	"io/fs"
+
+	"github.com/raftsnap/raftsnap/snapshot"
+	"github.com/raftsnap/raftsnap/snapshot/source"
+	"github.com/raftsnap/raftsnap/snapshot/statebin"
 )
 
 // Exit codes are an interface: scripts and systemd units depend on them.
@@ -18,6 +20,10 @@ const (
 	ExitUsage = 2
 	// ExitInvalid: a snapshot failed verification.
 	ExitInvalid = 3
+	// ExitWrongFlavor: a valid snapshot of another system than the one
+	// named (inspect --flavor) or targeted (restore refused it; nothing
+	// was sent).
+	ExitWrongFlavor = 4
 )
 
 // exitCodeDocs describes each exit code for the EXIT STATUS section of
@@ -33,6 +39,8 @@ var exitCodeDocs = []struct {
 		"the new file and keeps the running configuration. The systemd unit does not restart a daemon that exits 2 " +
 		"(RestartPreventExitStatus=2)."},
 	{ExitInvalid, "A snapshot failed verification."},
+	{ExitWrongFlavor, "A valid snapshot, but of another system than the one named: inspect --flavor, or a restore " +
+		"refused before sending anything because the target cannot read it (a Nomad snapshot into Consul...)."},
 }
 
 // codedError carries the exit code an error maps to.
@@ -53,15 +61,21 @@ func (e *silentError) Error() string { return "exit" }
 func usageError(err error) error   { return &codedError{code: ExitUsage, err: err} }
 func invalidError(err error) error { return &codedError{code: ExitInvalid, err: err} }
 
-// fileError maps an error about a snapshot file to an exit code: the file
-// could not be read at all, or reading it was interrupted (ExitError), or it
-// was read and is not a valid snapshot (ExitInvalid).
+// fileError maps an error about a snapshot archive to an exit code: it
+// was read and is not a valid snapshot, or its state does not decode as
+// the flavour named (ExitInvalid); it is a valid snapshot of another
+// flavour (ExitWrongFlavor); anything else, such as a file that cannot be
+// read or a read that was interrupted, is no verdict on it (ExitError).
 func fileError(err error) error {
-	var pathErr *fs.PathError
-	if errors.As(err, &pathErr) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
+	var flavorErr *snapshot.FlavorError
+	var stateErr *statebin.Error
+	switch {
+	case errors.As(err, &flavorErr):
+		return &codedError{code: ExitWrongFlavor, err: err}
+	case snapshot.VerificationFailed(err), errors.As(err, &stateErr):
+		return invalidError(err)
 	}
-	return invalidError(err)
+	return err
 }
 
 func exitCode(err error) int {
@@ -72,6 +86,13 @@ func exitCode(err error) int {
 	var coded *codedError
 	if errors.As(err, &coded) {
 		return coded.code
+	}
+	// A credential file named on the command line that cannot be read
+	// (an AppRole role or secret ID file, read at login) is a usage
+	// error, as a missing --token-file is.
+	var settings *source.SettingsError
+	if errors.As(err, &settings) {
+		return ExitUsage
 	}
 	return ExitError
 }

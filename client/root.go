@@ -84,10 +84,12 @@ restores them.`,
 	defer registerCompletions(root)
 	root.AddCommand(
 		newSnapshotCommand(g),
+		newRaftDirCommand(g),
 		newDevClusterCommand(g),
 		newVersionCommand(g),
 		newSignalCommand(g),
 		newReloadCommand(g),
+		newCheckCommand(g),
 		newStatusCommand(g),
 		newPprofCommand(g),
 		newConfigcheckCommand(g),

@@ -3,6 +3,7 @@ package client
 import (
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -15,8 +16,10 @@ import (
 // addSourceFlags binds the flags that name a source and how to reach it
 // onto cfg, the same settings a configuration file's source block fills.
 // Each flag's help names the vendors' variables it falls back to
-// (source.Config.Resolve). Shared by `snapshot save` and `snapshot restore`.
-func addSourceFlags(cmd *cobra.Command, cfg *source.Config) {
+// (source.Config.Resolve). Shared by `snapshot save` (op source.OpSave)
+// and `snapshot restore` (source.OpRestore), which neither offers nor
+// takes the kinds that cannot be restored into.
+func addSourceFlags(cmd *cobra.Command, cfg *source.Config, op string) {
 	fs := cmd.Flags()
 	env := func(pick func(source.EnvVars) string) string {
 		if list := envList(pick, "$"); list != "" {
@@ -24,13 +27,23 @@ func addSourceFlags(cmd *cobra.Command, cfg *source.Config) {
 		}
 		return ""
 	}
-	fs.StringVar((*string)(&cfg.Kind), "source", "", "source kind: "+source.KindNames()+" (required)")
+	usable := func(s source.Spec) bool { return op == source.OpSave || s.NoRestoreReason == "" }
+	fs.StringVar((*string)(&cfg.Kind), "source", "", "source kind: "+source.JoinKinds(usable, "or")+" (required)")
+	if dirKinds := source.JoinKinds(func(s source.Spec) bool { return s.Directory && usable(s) }, "and"); dirKinds != "" {
+		fs.StringVar(&cfg.Path, "path", "", dirKinds+": the stopped server's raft directory, or its data_dir "+
+			"(the raft directory is found in a Consul data_dir as DATA/raft, in a Nomad one as DATA/server/raft)")
+		_ = cmd.MarkFlagDirname("path")
+	}
 	fs.StringVar(&cfg.Address, "address", "", "server address: an http:// or https:// URL, unix:///PATH ("+
 		source.JoinKinds(func(s source.Spec) bool { return s.UnixSocket }, "and")+") or HOST:PORT ("+
 		source.JoinKinds(func(s source.Spec) bool { return s.SchemelessAddress }, "and")+
 		") (default: "+envList(func(e source.EnvVars) string { return e.Address }, "$")+", else the vendor's local default)")
 	fs.StringVar(&cfg.TokenFile, "token-file", "", "read the ACL token from this file"+env(func(e source.EnvVars) string { return e.TokenFile }))
 	fs.StringVar(&cfg.TokenEnv, "token-env", "", "read the ACL token from this environment variable (default: "+envList(func(e source.EnvVars) string { return e.Token }, "")+homeTokenFiles()+")")
+	login := source.JoinKinds(func(s source.Spec) bool { return s.AppRoleLoginPath != "" }, "and")
+	fs.StringVar(&cfg.AppRole.RoleIDFile, "role-id-file", "", login+": log in with AppRole instead of a token, the role ID read from this file (with --secret-id-file)")
+	fs.StringVar(&cfg.AppRole.SecretIDFile, "secret-id-file", "", login+": file holding the AppRole secret ID (with --role-id-file)")
+	fs.StringVar(&cfg.AppRole.Mount, "approle-mount", "", login+": path the AppRole auth method is enabled at, without auth/ (default: "+source.DefaultAppRoleMount+")")
 	fs.BoolVar(&cfg.Stale, "stale", false, "let any server answer, not only the leader (works without a leader; may be slightly behind)")
 	fs.StringVar(&cfg.Datacenter, "datacenter", "", "consul: datacenter to query")
 	fs.StringVar(&cfg.Region, "region", "", "nomad: region to query"+env(func(e source.EnvVars) string { return e.Region }))
@@ -43,7 +56,15 @@ func addSourceFlags(cmd *cobra.Command, cfg *source.Config) {
 		envList(func(e source.EnvVars) string { return e.SkipVerify }, "$")+" is true or "+envList(func(e source.EnvVars) string { return e.Verify }, "$")+" false)")
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 10*time.Second, "bound on connecting and the TLS handshake")
 	fs.DurationVar(&cfg.Timeout, "timeout", 0, "bound on the whole transfer (0: none; Ctrl-C cancels)")
-	_ = cmd.RegisterFlagCompletionFunc("source", completeSourceKinds)
+	_ = cmd.RegisterFlagCompletionFunc("source", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		var kinds []string
+		for _, spec := range source.Kinds() {
+			if usable(spec) {
+				kinds = append(kinds, string(spec.Kind)+"\t"+spec.Title)
+			}
+		}
+		return kinds, cobra.ShellCompDirectiveNoFileComp
+	})
 }
 
 // homeTokenFiles names the login files a kind falls back to: "; then
@@ -59,15 +80,6 @@ func homeTokenFiles() string {
 		return ""
 	}
 	return "; then " + strings.Join(files, ", ")
-}
-
-// completeSourceKinds offers the registered kinds, each with what it talks to.
-func completeSourceKinds(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-	var kinds []string
-	for _, spec := range source.Kinds() {
-		kinds = append(kinds, string(spec.Kind)+"\t"+spec.Title)
-	}
-	return kinds, cobra.ShellCompDirectiveNoFileComp
 }
 
 // envList names one environment variable of every kind that has it, for
@@ -87,24 +99,36 @@ func envList(pick func(source.EnvVars) string, prefix string) string {
 
 // buildSource checks the flags bound by addSourceFlags, completes them
 // from the environment (flag > environment > default) and builds the
-// source; every problem is a usage error.
-func buildSource(cfg source.Config, logger *slog.Logger) (source.Source, error) {
-	_, known := source.Lookup(cfg.Kind)
+// source; every problem is a usage error. op is source.OpSave or
+// source.OpRestore: a kind that cannot restore is refused for the latter.
+func buildSource(cfg source.Config, op string, logger *slog.Logger) (source.Source, error) {
+	spec, known := source.Lookup(cfg.Kind)
 	switch {
 	case cfg.Kind == "":
 		return nil, usageError(fmt.Errorf("--source is required: %s", source.KindNames()))
 	case !known:
 		return nil, usageError(fmt.Errorf("unknown --source %q: use %s", cfg.Kind, source.KindNames()))
+	case op == source.OpRestore && spec.NoRestoreReason != "":
+		return nil, usageError(fmt.Errorf("--source %s cannot be a restore target: %s", cfg.Kind, spec.NoRestoreReason))
 	}
 	cfg.UserAgent = buildinfo.UserAgent()
+	cfg.StaleHint = "--stale"
 	cfg, err := cfg.Resolve(nil, logger)
 	if err != nil {
 		return nil, usageError(err)
 	}
-	if cfg.Address == "" {
+	switch {
+	case spec.Directory && cfg.Path == "":
+		return nil, usageError(fmt.Errorf("--path is required for --source %s", cfg.Kind))
+	case spec.Directory:
+		// Absolute, so that the source's name in the output says where.
+		if cfg.Path, err = filepath.Abs(cfg.Path); err != nil {
+			return nil, usageError(err)
+		}
+	case cfg.Address == "":
 		return nil, usageError(fmt.Errorf("--address is required for --source %s", cfg.Kind))
 	}
-	src, err := source.New(cfg)
+	src, err := source.NewWithLogger(cfg, logger)
 	if err != nil {
 		return nil, usageError(err)
 	}

@@ -94,7 +94,7 @@ type JobDefaults struct {
 // Job is one entry of `jobs`. Which fields apply depends on Type.
 type Job struct {
 	Name string `yaml:"name"`
-	Type string `yaml:"type"` // snapshot, prune, restore
+	Type string `yaml:"type"` // snapshot, prune, restore, drill
 
 	// snapshot
 	Source   *source.Config `yaml:"source"`
@@ -111,7 +111,7 @@ type Job struct {
 	// jobs).
 	Hooks []Hook `yaml:"hooks"`
 
-	// snapshot, prune, restore, scrub
+	// snapshot, prune, restore, scrub, drill
 	Store *Store `yaml:"store"`
 	// Stores, instead of Store, keeps a snapshot job's snapshots in several
 	// stores at once, each with its own retention (Store.Pruning,
@@ -128,11 +128,20 @@ type Job struct {
 	// verified longest ago first.
 	Sample string `yaml:"sample"`
 
-	// restore, scrub
+	// restore, scrub, drill
 	FromJob        string         `yaml:"from_job"`
 	Snapshot       string         `yaml:"snapshot"` // "latest" or a snapshot name
 	Target         *source.Config `yaml:"target"`
 	AllowOverwrite bool           `yaml:"allow_overwrite"`
+	// SkipFlavorCheck sends a snapshot its target cannot read (a Nomad
+	// snapshot into Consul, which crashes the target's leader): a
+	// deliberate override of the restore's flavour check.
+	SkipFlavorCheck bool `yaml:"skip_flavor_check"`
+
+	// drill: the server binary (consul, nomad) a drill starts its
+	// throwaway server from. (Encrypted stores, issue 15: a drill job
+	// will take identity_file as the restore job does.)
+	Binary string `yaml:"binary"`
 }
 
 // Hook is a command a snapshot job runs before and after each snapshot, in
@@ -202,11 +211,13 @@ type Pruning struct {
 
 // KeepRule is one retention rule; exactly one field is set.
 type KeepRule struct {
-	LastN    *LastN    `yaml:"last_n"`
-	Grid     *string   `yaml:"grid"`
-	Calendar *Calendar `yaml:"calendar"`
-	Within   *Duration `yaml:"within"`
-	Regex    *Regex    `yaml:"regex"`
+	LastN *LastN `yaml:"last_n"`
+	// LastDrilled keeps the newest snapshots a drill proved restorable.
+	LastDrilled *LastN    `yaml:"last_drilled"`
+	Grid        *string   `yaml:"grid"`
+	Calendar    *Calendar `yaml:"calendar"`
+	Within      *Duration `yaml:"within"`
+	Regex       *Regex    `yaml:"regex"`
 }
 
 type LastN struct {

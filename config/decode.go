@@ -25,6 +25,12 @@ var rejectedKeys = map[reflect.Type]map[string]string{
 		"token": "tokens must not be written in the configuration file: " +
 			"name a file holding it with token_file (mode 0600) or an environment variable with token_env",
 	},
+	reflect.TypeFor[source.AppRoleConfig](): {
+		"role_id": "the role ID is not written in the configuration file: " +
+			"name a file holding it with role_id_file (mode 0600)",
+		"secret_id": "secret IDs must not be written in the configuration file: " +
+			"name a file holding it with secret_id_file (mode 0600), which raftsnap reads again at each login",
+	},
 	reflect.TypeFor[Store](): credentialKeys(),
 }
 

@@ -11,6 +11,7 @@ const (
 	JobPrune    = "prune"
 	JobRestore  = "restore"
 	JobScrub    = "scrub"
+	JobDrill    = "drill"
 )
 
 // JobType is everything the configuration knows of one job type: the keys
@@ -29,6 +30,9 @@ type JobType struct {
 	Scheduled bool
 	// Prunes is true for types with a pruning policy.
 	Prunes bool
+	// refused are keys of other types that this type refuses with a
+	// message of its own rather than "does not apply".
+	refused map[string]string
 
 	defaults func(job *Job, g *Global, path string, isSet func(string) bool)
 	validate func(v *validator, path string, job *Job, names map[string]int)
@@ -57,6 +61,7 @@ var jobTypes = []*JobType{
 				v.validateRetries(path+".retries", job.Retries)
 			}
 			v.validateJobStores(path, job)
+			v.storeOutsideSource(path, job)
 			v.validateHooks(path, job.Hooks)
 			if p := path + ".on_cluster_change"; v.checkable(p) && job.OnClusterChange != "fail" && job.OnClusterChange != "warn" {
 				v.errorf(p, "%s is not a choice: use fail (refuse the snapshot) or warn (store it and report the change)", quote(job.OnClusterChange))
@@ -79,7 +84,7 @@ var jobTypes = []*JobType{
 	{
 		Name:    JobRestore,
 		Summary: "restores the latest or a named snapshot of a store into a target, only when woken up",
-		Keys:    []string{"store", "from_job", "snapshot", "target", "allow_overwrite"},
+		Keys:    []string{"store", "from_job", "snapshot", "target", "allow_overwrite", "skip_flavor_check"},
 		defaults: func(job *Job, _ *Global, _ string, _ func(string) bool) {
 			setString(&job.Snapshot, DefaultRestoreSnapshot)
 		},
@@ -105,6 +110,21 @@ var jobTypes = []*JobType{
 					v.errorf(p, "%v", err)
 				}
 			}
+		},
+	},
+	{
+		Name:    JobDrill,
+		Summary: "restores the newest verified snapshot of a store into a throwaway server it starts itself, and checks what the server reports against the archive",
+		// Not Scheduled: the interval is optional (without it, only on
+		// wakeup). Encrypted stores (issue 15) will add identity_file.
+		Keys: []string{"store", "from_job", "binary", "interval", "jitter"},
+		refused: map[string]string{
+			"target": "a drill never restores into a configured server: it starts its own throwaway server from binary, " +
+				"on loopback ports nothing else uses, so that it cannot touch a live cluster; remove target",
+			"source": "a drill reads snapshots from a store (store or from_job), never from a server; remove source",
+		},
+		validate: func(v *validator, path string, job *Job, names map[string]int) {
+			v.validateDrill(path, job, names)
 		},
 	},
 }

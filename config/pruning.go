@@ -11,7 +11,7 @@ import (
 )
 
 // ruleKeys are the keys of a keep rule, in the order documented.
-var ruleKeys = []string{"last_n", "grid", "calendar", "within", "regex"}
+var ruleKeys = []string{"last_n", "grid", "calendar", "within", "regex", "last_drilled"}
 
 // Policy builds the retention policy these rules describe. Parse has
 // already checked that it builds; the daemon calls this at start.
@@ -35,6 +35,8 @@ func (r *KeepRule) Rule() (retention.Rule, error) {
 	switch {
 	case r.LastN != nil:
 		return retention.NewLastN(r.LastN.Count)
+	case r.LastDrilled != nil:
+		return retention.NewLastDrilled(r.LastDrilled.Count)
 	case r.Grid != nil:
 		return retention.ParseGrid(*r.Grid)
 	case r.Calendar != nil:
@@ -117,13 +119,20 @@ func (v *validator) validateRule(path string, r *KeepRule) retention.Rule {
 		return nil
 	}
 	switch key {
-	case "last_n":
+	case "last_n", "last_drilled":
 		switch {
 		case !v.isSet(rulePath + ".count"):
-			v.errorf(rulePath+".count", "missing: how many of the newest snapshots to keep")
+			what := "how many of the newest snapshots to keep"
+			if key == "last_drilled" {
+				what = "how many of the newest snapshots proven restorable by a drill to keep"
+			}
+			v.errorf(rulePath+".count", "missing: %s", what)
 			return nil
-		case r.LastN.Count <= 0:
+		case key == "last_n" && r.LastN.Count <= 0:
 			v.errorf(rulePath+".count", "must be at least 1, got %d", r.LastN.Count)
+			return nil
+		case key == "last_drilled" && r.LastDrilled.Count <= 0:
+			v.errorf(rulePath+".count", "must be at least 1, got %d", r.LastDrilled.Count)
 			return nil
 		}
 	case "calendar":

@@ -12,7 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/raftsnap/raftsnap/snapshot/raftdir"
 	"github.com/raftsnap/raftsnap/snapshot/source"
+	"github.com/raftsnap/raftsnap/snapshot/store"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,20 +32,27 @@ func (v *validator) requireSource(path string, s *source.Config, role, why strin
 		return
 	}
 	before := len(v.errs.List)
+	spec, known := source.Lookup(s.Kind)
 	switch p := path + ".type"; {
 	case !v.checkable(p):
 	case s.Kind == "":
 		v.errorf(p, "missing: use %s", source.KindNames())
-	default:
-		if _, known := source.Lookup(s.Kind); !known {
-			v.errorf(p, "%s is not a source type: use %s", quote(string(s.Kind)), source.KindNames())
-		}
+	case !known:
+		v.errorf(p, "%s is not a source type: use %s", quote(string(s.Kind)), source.KindNames())
+	case role != "source" && spec.NoRestoreReason != "":
+		v.errorf(p, "%s cannot be a restore target: %s", s.Kind, spec.NoRestoreReason)
 	}
-	if p := path + ".address"; v.checkable(p) && s.Address == "" {
-		v.errorf(p, "missing: give the server's base URL, e.g. http://127.0.0.1:8500")
+	switch {
+	case known && spec.Directory:
+		v.requireDirectory(path+".path", s.Path)
+	case v.checkable(path+".address") && s.Address == "":
+		v.errorf(path+".address", "missing: give the server's base URL, e.g. http://127.0.0.1:8500")
 	}
 	if role == "source" && s.ForceRestore && v.usable(path+".force_restore") {
 		v.errorf(path+".force_restore", "applies to restore targets only")
+	}
+	if role != "source" && s.Stale && v.usable(path+".stale") {
+		v.errorf(path+".stale", "applies to snapshot sources only (a restore always goes to the leader)")
 	}
 	if role != "source" && s.StaleFallback && v.usable(path+".stale_fallback") {
 		v.errorf(path+".stale_fallback", "applies to snapshot sources only")
@@ -53,6 +62,7 @@ func (v *validator) requireSource(path string, s *source.Config, role, why strin
 	}
 	v.positive(path+".connect_timeout", Duration(s.ConnectTimeout))
 	v.validateToken(path, s)
+	v.validateAppRole(path, s)
 	for key, file := range map[string]string{"ca_file": s.TLS.CAFile, "cert_file": s.TLS.CertFile, "key_file": s.TLS.KeyFile} {
 		if p := path + ".tls." + key; file != "" && v.checkable(p) {
 			if err := checkReadableFile(file, maxTLSFileSize); err != nil {
@@ -77,6 +87,53 @@ func (v *validator) requireSource(path string, s *source.Config, role, why strin
 	}
 }
 
+// requireDirectory checks the path of a source reading a directory: an
+// absolute path, given. A directory missing now is a warning: the job's
+// runs fail until it exists (a volume not mounted yet). Whether it is a
+// raft directory is left to the runs: a stopped server may not have
+// written it yet.
+func (v *validator) requireDirectory(p, dir string) {
+	if !v.checkable(p) {
+		return
+	}
+	switch info, err := os.Stat(dir); {
+	case dir == "":
+		v.errorf(p, "missing: give the stopped server's raft directory or data_dir, e.g. /opt/consul")
+	case !filepath.IsAbs(dir):
+		v.errorf(p, "must be an absolute path, got %s", quote(dir))
+	case v.opts.SkipDirChecks:
+	case err != nil:
+		v.warnf(p, "cannot use %s (%v): this job's runs fail until it can be read", dir, unwrapPathError(err))
+	case !info.IsDir():
+		v.errorf(p, "%s is not a directory", dir)
+	}
+}
+
+// storeOutsideSource refuses a snapshot job with a store in the directory
+// its source reads (raft-dir): nothing may be written there.
+func (v *validator) storeOutsideSource(path string, job *Job) {
+	if job.Source == nil || job.Source.Path == "" {
+		return
+	}
+	spec, ok := source.Lookup(job.Source.Kind)
+	if !ok || !spec.Directory {
+		return
+	}
+	for k, st := range job.StoreList() {
+		p := path + ".store.path"
+		if len(job.Stores) > 0 {
+			p = fmt.Sprintf("%s.stores[%d].path", path, k)
+		}
+		if st.IsRemote() || st.Path == "" || !v.usable(p) {
+			continue
+		}
+		if raftdir.Within(job.Source.Path, st.Path) {
+			v.errorf(p, "%s is inside %s, the directory the %s source reads, which nothing may write into: keep the store elsewhere",
+				st.Path, job.Source.Path, job.Source.Kind)
+		}
+	}
+}
+
 func (v *validator) failedUnder(path string) bool {
 	for p := range v.failed {
 		if p == path || strings.HasPrefix(p, path+".") {
@@ -93,32 +150,63 @@ func (v *validator) validateToken(path string, s *source.Config) {
 		return
 	}
 	if p := path + ".token_file"; fileSet && v.checkable(p) {
-		// A token that is not there yet (a fresh install, a secret still
-		// to be deployed) fails that job's runs, not the daemon: a warning
-		// here, as in the daemon. What can never work is an error.
-		info, err := os.Stat(s.TokenFile)
-		switch {
-		case !filepath.IsAbs(s.TokenFile):
-			v.errorf(p, "must be an absolute path, got %s", quote(s.TokenFile))
-		case err != nil:
-			v.warnf(p, "cannot use %s (%v): this job's runs fail until it can be read", s.TokenFile, unwrapPathError(err))
-		case !info.Mode().IsRegular():
-			v.errorf(p, "%s is not a regular file", s.TokenFile)
-		case unix.Access(s.TokenFile, unix.R_OK) != nil:
-			v.warnf(p, "%s is not readable by this user: this job's runs fail until it is", s.TokenFile)
-		default:
-			if problem := source.TokenFileProblem(info); problem != "" {
-				// The daemon warns too, at every run; configcheck is where
-				// an operator sees it before starting anything.
-				v.warnf(p, "%s: %s", s.TokenFile, problem)
-			}
-		}
+		v.credentialFile(p, s.TokenFile)
 	}
 	if p := path + ".token_env"; envSet && v.checkable(p) {
 		if !envNamePattern.MatchString(s.TokenEnv) {
 			v.errorf(p, "%s is not an environment variable name (letters, digits and _, not starting with a digit)", quote(s.TokenEnv))
 		} else if _, ok := os.LookupEnv(s.TokenEnv); !ok {
 			v.warnf(p, "environment variable %s is not set here; the daemon needs it set in its own environment", s.TokenEnv)
+		}
+	}
+}
+
+// credentialFile checks a file holding a credential (a token, an AppRole
+// role or secret ID) at key p. One that is not there yet (a fresh
+// install, a secret still to be deployed) fails that job's runs, not the
+// daemon: a warning here, as in the daemon. What can never work is an
+// error.
+func (v *validator) credentialFile(p, file string) {
+	info, err := os.Stat(file)
+	switch {
+	case !filepath.IsAbs(file):
+		v.errorf(p, "must be an absolute path, got %s", quote(file))
+	case err != nil:
+		v.warnf(p, "cannot use %s (%v): this job's runs fail until it can be read", file, unwrapPathError(err))
+	case !info.Mode().IsRegular():
+		v.errorf(p, "%s is not a regular file", file)
+	case unix.Access(file, unix.R_OK) != nil:
+		v.warnf(p, "%s is not readable by this user: this job's runs fail until it is", file)
+	default:
+		if problem := source.TokenFileProblem(info); problem != "" {
+			// The daemon warns too, at every run; configcheck is where
+			// an operator sees it before starting anything.
+			v.warnf(p, "%s: %s", file, problem)
+		}
+	}
+}
+
+// validateAppRole checks an approle block's files (read by the daemon at
+// each login). What source.New checks (vault only, not with a token, both
+// files named, the mount's shape) it reports at the key it names.
+func (v *validator) validateAppRole(path string, s *source.Config) {
+	p := path + ".approle"
+	if !v.checkable(p) {
+		return
+	}
+	if !s.AppRole.IsSet() {
+		if v.isSet(p) {
+			v.errorf(p, "is empty: give role_id_file and secret_id_file, e.g. "+
+				"approle: {role_id_file: /etc/raftsnap/vault-role-id, secret_id_file: /etc/raftsnap/vault-secret-id}")
+		}
+		return
+	}
+	for _, f := range []struct{ key, file string }{
+		{"role_id_file", s.AppRole.RoleIDFile},
+		{"secret_id_file", s.AppRole.SecretIDFile},
+	} {
+		if k := p + "." + f.key; f.file != "" && v.checkable(k) {
+			v.credentialFile(k, f.file)
 		}
 	}
 }
@@ -321,7 +409,7 @@ func (v *validator) validateCrossJob() {
 						st.Location(), quote(v.cfg.Jobs[first].Name))
 				} else {
 					v.errorf(at, "%s is already the store of snapshot job %s: give each snapshot job its own directory",
-						realPath(filepath.Clean(st.Path)), quote(v.cfg.Jobs[first].Name))
+						store.RealPath(filepath.Clean(st.Path)), quote(v.cfg.Jobs[first].Name))
 				}
 			} else if !dup {
 				storeOwner[id] = i
@@ -351,17 +439,4 @@ func (v *validator) validateCrossJob() {
 			}
 		}
 	}
-}
-
-// realPath resolves the symlinks of path's longest existing prefix, so that
-// two names of one directory compare equal even before it exists.
-func realPath(path string) string {
-	if real, err := filepath.EvalSymlinks(path); err == nil {
-		return real
-	}
-	parent := filepath.Dir(path)
-	if parent == path {
-		return path
-	}
-	return filepath.Join(realPath(parent), filepath.Base(path))
 }

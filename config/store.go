@@ -83,7 +83,7 @@ func (s *Store) Label() string {
 // of a directory; the service, bucket and prefix of an object store.
 func (s *Store) Identity() string {
 	if !s.IsRemote() {
-		return "local:" + realPath(filepath.Clean(s.Path))
+		return "local:" + store.RealPath(filepath.Clean(s.Path))
 	}
 	c := s.BucketConfig()
 	return c.Provider + ":" + strings.TrimSuffix(c.Endpoint, "/") + ":" + c.Account + ":" + c.Bucket + "/" + c.Prefix

@@ -96,6 +96,7 @@ func (v *validator) validate() {
 		v.validateJob(i, names)
 	}
 	v.validateCrossJob()
+	v.warnUndrilledLastDrilled()
 }
 
 func (v *validator) validateGlobal() {
@@ -239,7 +240,11 @@ func (v *validator) validateJob(i int, names map[string]int) {
 		if _, present := v.keys[keyPath]; !present || contains(types, job.Type) {
 			continue
 		}
-		v.keyErrorf(keyPath, "does not apply to %s jobs (only to %s jobs)", job.Type, strings.Join(types, " and "))
+		if msg, ok := jt.refused[key]; ok {
+			v.keyErrorf(keyPath, "%s", msg)
+		} else {
+			v.keyErrorf(keyPath, "does not apply to %s jobs (only to %s jobs)", job.Type, strings.Join(types, " and "))
+		}
 		// Do not also complain about its contents.
 		v.failed[keyPath] = true
 	}

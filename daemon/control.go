@@ -27,7 +27,8 @@ import (
 // JobSource is what the control server needs from the daemon: the status
 // report and the jobs to signal.
 type JobSource interface {
-	Status() controlapi.DaemonStatus
+	// Status is the report: every job's summary, or every job in full.
+	Status(full bool) controlapi.DaemonStatus
 	Job(name string) (job.Job, bool)
 	JobNames() []string
 }
@@ -166,8 +167,42 @@ func (s *ControlServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// handleStatus answers the summary by default (small, the same size per
+// job whatever it has done: the live view polls it every second),
+// ?job=NAME with that job in full, ?detail=full with every job in full.
 func (s *ControlServer) handleStatus(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.jobs.Status())
+	q := r.URL.Query()
+	for key := range q {
+		if key != controlapi.QueryJob && key != controlapi.QueryDetail {
+			writeError(w, http.StatusBadRequest, controlapi.ErrorResponse{Error: fmt.Sprintf("unknown parameter %s: use job=NAME or detail=full", clip(key))})
+			return
+		}
+	}
+	detail, name := q.Get(controlapi.QueryDetail), q.Get(controlapi.QueryJob)
+	if detail != "" && detail != controlapi.DetailFull && detail != controlapi.DetailSummary {
+		writeError(w, http.StatusBadRequest, controlapi.ErrorResponse{Error: fmt.Sprintf("unknown detail %s: use full or summary", clip(detail))})
+		return
+	}
+	if name == "" {
+		writeJSON(w, http.StatusOK, s.jobs.Status(detail == controlapi.DetailFull))
+		return
+	}
+	j, ok := s.jobs.Job(name)
+	if !ok {
+		names := s.jobs.JobNames()
+		writeError(w, http.StatusNotFound, controlapi.ErrorResponse{Error: fmt.Sprintf("unknown job %s; jobs: %s", clip(name), strings.Join(names, ", ")), Jobs: names})
+		return
+	}
+	st := s.jobs.Status(false)
+	st.Detail = controlapi.DetailFull
+	full := JobReport(j, true)
+	for _, summary := range st.Jobs {
+		if summary.Name == name {
+			full.Crashes, full.LastCrash = summary.Crashes, summary.LastCrash
+		}
+	}
+	st.Jobs = []controlapi.JobStatus{full}
+	writeJSON(w, http.StatusOK, st)
 }
 
 func (s *ControlServer) handleVersion(w http.ResponseWriter, r *http.Request) {

@@ -44,7 +44,9 @@ func newFakeJob(name, typ string) *fakeJob {
 func (j *fakeJob) Status() controlapi.JobStatus {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	st := controlapi.JobStatus{Name: j.JobName, Type: j.JobType, State: controlapi.StateWaiting, History: []controlapi.RunReport{}}
+	st := controlapi.JobStatus{Name: j.JobName, Type: j.JobType, State: controlapi.StateWaiting,
+		History: []controlapi.RunReport{{ID: "1", Result: controlapi.ResultSuccess}},
+		Pruning: &controlapi.PruneSummary{Kept: 1, Decisions: []controlapi.PruneDecision{{Snapshot: "a.snap", Keep: true, Reasons: []string{"newest"}}}}}
 	if j.running {
 		st.State = controlapi.StateRunning
 	}
@@ -214,11 +216,11 @@ func TestControlStatusAndVersion(t *testing.T) {
 		t.Fatalf("status: %d %s", code, body)
 	}
 	st := decode[controlapi.DaemonStatus](t, body)
-	if st.Schema != 1 || st.PID != 4242 || len(st.Jobs) != 2 || st.Jobs[0].Name != "consul-snap" || st.Jobs[0].State != controlapi.StateWaiting {
+	if st.Schema != controlapi.SchemaVersion || st.PID != 4242 || len(st.Jobs) != 2 || st.Jobs[0].Name != "consul-snap" || st.Jobs[0].State != controlapi.StateWaiting {
 		t.Fatalf("status: %+v", st)
 	}
 	// snake_case keys and string enums on the wire.
-	for _, want := range []string{`"schema":1`, `"started_at":"2026-03-01T10:00:00Z"`, `"state":"waiting"`} {
+	for _, want := range []string{`"schema":2`, `"started_at":"2026-03-01T10:00:00Z"`, `"state":"waiting"`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("status JSON lacks %s:\n%s", want, body)
 		}
@@ -245,7 +247,7 @@ func TestControlSignalWakeupQueuesWhenBusy(t *testing.T) {
 	if r := decode[controlapi.SignalResponse](t, body); code != 200 || !r.Queued {
 		t.Fatalf("wakeup on a busy job must be queued: %d %s", code, body)
 	}
-	if st := jobs.Status(); st.Jobs[0].State != controlapi.StateRunning || st.Jobs[0].PendingSignal != "wakeup" {
+	if st := jobs.Status(true); st.Jobs[0].State != controlapi.StateRunning || st.Jobs[0].PendingSignal != "wakeup" {
 		t.Fatalf("job state after two wakeups: %+v", st.Jobs[0])
 	}
 
@@ -512,5 +514,43 @@ func TestControlServeFailureIsReturned(t *testing.T) {
 	l.Close() // Serve on a dead listener fails at once
 	if err := s.Serve(l); err == nil || !strings.HasPrefix(err.Error(), "control socket: ") {
 		t.Fatalf("Serve on a closed listener: %v", err)
+	}
+}
+
+// TestControlStatusDetail (issue 19): the default /status is a summary,
+// the same size per job whatever its history; ?job=NAME gives that job in
+// full, ?detail=full every job.
+func TestControlStatusDetail(t *testing.T) {
+	jobs, _, _ := twoJobs()
+	f := startControl(t, jobs)
+	get := func(path string) controlapi.DaemonStatus {
+		t.Helper()
+		code, body := f.do(t, "GET", path, "")
+		if code != 200 {
+			t.Fatalf("GET %s: %d %s", path, code, body)
+		}
+		return decode[controlapi.DaemonStatus](t, body)
+	}
+	sum := get("/status")
+	if len(sum.Jobs) != 2 || sum.Jobs[0].History != nil || sum.Jobs[0].Pruning.Decisions != nil || sum.Jobs[0].Pruning.Kept != 1 {
+		t.Fatalf("summary: %+v", sum.Jobs[0])
+	}
+	one := get("/status?job=consul-restore")
+	if one.Detail != "full" || len(one.Jobs) != 1 || one.Jobs[0].Name != "consul-restore" || len(one.Jobs[0].History) != 1 || len(one.Jobs[0].Pruning.Decisions) != 1 {
+		t.Fatalf("?job=: %+v", one)
+	}
+	all := get("/status?detail=full")
+	if len(all.Jobs) != 2 || len(all.Jobs[1].History) != 1 {
+		t.Fatalf("?detail=full: %+v", all)
+	}
+	for path, want := range map[string]string{
+		"/status?job=nope":    `unknown job "nope"; jobs: consul-snap, consul-restore`,
+		"/status?detail=most": `unknown detail "most": use full or summary`,
+		"/status?jobs=x":      `unknown parameter "jobs": use job=NAME or detail=full`,
+	} {
+		code, body := f.do(t, "GET", path, "")
+		if e := decode[controlapi.ErrorResponse](t, body); code/100 != 4 || !strings.Contains(e.Error, want) {
+			t.Errorf("GET %s: %d %s, want %q", path, code, body, want)
+		}
 	}
 }

@@ -208,7 +208,7 @@ loop:
 		case <-watchdog:
 			notify.ping()
 		case now := <-staleTicker.C:
-			m.events.checkStale(reload.running, sup.Status(), now)
+			m.events.checkStale(reload.running, sup.Status(false), now)
 		}
 	}
 	notify.stopping()

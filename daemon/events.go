@@ -55,6 +55,11 @@ func (e *events) runFinished(job, jobType string, rep controlapi.RunReport) {
 	run := rep
 	run.Pruning = nil // counts and decisions belong in /status, not in a chat message
 	switch {
+	case rep.Result == controlapi.ResultFailure && jobType == config.JobDrill:
+		// A drill's failure is its own event (not also run_failed): the
+		// last snapshot is not proven restorable, or was proven not to be.
+		e.notifier.Notify(webhook.Event{Event: config.EventDrillFailed, Severity: config.SeverityError, Job: job, JobType: jobType, Run: &run,
+			Message: fmt.Sprintf("drill job %s failed: %s", job, rep.Error)})
 	case rep.Result == controlapi.ResultFailure:
 		e.notifier.Notify(webhook.Event{Event: config.EventRunFailed, Severity: config.SeverityError, Job: job, JobType: jobType, Run: &run,
 			Message: fmt.Sprintf("%s job %s failed: %s", jobType, job, rep.Error)})

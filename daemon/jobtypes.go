@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/raftsnap/raftsnap/config"
+	"github.com/raftsnap/raftsnap/daemon/buildinfo"
 	"github.com/raftsnap/raftsnap/daemon/job"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/snapshot/store"
@@ -56,9 +57,20 @@ var jobBuilders = map[string]jobBuildFunc{
 		}
 		return job.NewRestoreJob(job.RestoreOptions{
 			Name: c.Name, Store: st, Snapshot: c.Snapshot, FromJob: c.FromJob,
-			Target: target, Timeout: c.Timeout.Std(), Logger: b.logger, Metrics: b.metrics,
+			Target: target, SkipFlavorCheck: c.SkipFlavorCheck, Timeout: c.Timeout.Std(), Logger: b.logger, Metrics: b.metrics,
 		})
 	},
+	config.JobDrill: drillBuilder,
+}
+
+// drillBuilder builds a drill job; it has no source (it starts its own
+// server).
+func drillBuilder(b *jobBuilder, c *config.Job, st store.Store, _ func() (source.Source, error)) (job.Job, error) {
+	return job.NewDrillJob(job.DrillOptions{
+		Name: c.Name, Store: st, FromJob: c.FromJob, Binary: c.Binary,
+		Interval: c.Interval.Std(), Jitter: c.Jitter.Std(), Timeout: c.Timeout.Std(),
+		UserAgent: buildinfo.UserAgent(), Logger: b.logger, Metrics: b.metrics,
+	})
 }
 
 // hooksOf is a job's hooks as the job takes them.

@@ -33,6 +33,10 @@ type metrics struct {
 	interval        *prometheus.GaugeVec
 	nextRun         *prometheus.GaugeVec
 	notifications   *prometheus.CounterVec
+	// Drill jobs.
+	drills           *prometheus.CounterVec
+	drillLastOK      *prometheus.GaugeVec
+	drillLastSuccess *prometheus.GaugeVec
 	// events, when set, hears every finished run (notifications).
 	events *events
 }
@@ -102,6 +106,18 @@ func newMetrics(info controlapi.VersionInfo) *metrics {
 		Name: "raftsnap_notifications_total",
 		Help: "Webhook deliveries by result: sent, failed (after every retry), dropped (the queue was full).",
 	}, []string{"webhook", "result"})
+	m.drills = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "raftsnap_drills_total",
+		Help: "Drill runs by outcome: ok (the snapshot restored into a throwaway server, which reported what the archive holds), failed (it did not), error (the drill could not run), canceled.",
+	}, []string{"job_name", "result"})
+	m.drillLastOK = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "raftsnap_drill_last_ok",
+		Help: "1 when the drill job's last conclusive drill proved its snapshot restorable, 0 when it failed; absent before the first (read back from the store's records at start).",
+	}, []string{"job_name"})
+	m.drillLastSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "raftsnap_drill_last_success_timestamp_seconds",
+		Help: "Unix time of the drill job's last drill that proved a snapshot restorable (read back from the store's records at start).",
+	}, []string{"job_name"})
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "raftsnap_build_info",
 		Help: "Always 1; labels tell the running version.",
@@ -112,6 +128,7 @@ func newMetrics(info controlapi.VersionInfo) *metrics {
 		m.lastSuccess, m.lastAttempt, m.runDuration, m.snapshotBytes, m.failures,
 		m.storeSnapshots, m.storeBytes, m.pruneDestroyed, m.restores, m.controlRequests,
 		m.jobCrashes, m.sourceReady, m.interval, m.nextRun, m.notifications, buildInfo,
+		m.drills, m.drillLastOK, m.drillLastSuccess,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -144,6 +161,11 @@ func (m *metrics) registerJob(name, typ string, interval time.Duration) {
 		m.restores.WithLabelValues(name, string(controlapi.ResultSuccess))
 		m.restores.WithLabelValues(name, string(controlapi.ResultFailure))
 		m.restores.WithLabelValues(name, string(controlapi.ResultCanceled))
+	}
+	if typ == config.JobDrill {
+		for _, outcome := range []string{controlapi.DrillOK, controlapi.DrillFailed, controlapi.DrillError, controlapi.DrillCanceled} {
+			m.drills.WithLabelValues(name, outcome)
+		}
 	}
 }
 
@@ -206,6 +228,23 @@ func (m *metrics) SourceReady(jobName string, ready bool) {
 		v = 1
 	}
 	m.sourceReady.WithLabelValues(jobName).Set(v)
+}
+
+// DrillFinished implements job.DrillMetrics.
+func (m *metrics) DrillFinished(jobName, outcome string) {
+	m.drills.WithLabelValues(jobName, outcome).Inc()
+}
+
+// LastDrill implements job.DrillMetrics.
+func (m *metrics) LastDrill(jobName string, ok bool, _ time.Time, lastOK *time.Time) {
+	v := 0.0
+	if ok {
+		v = 1
+	}
+	m.drillLastOK.WithLabelValues(jobName).Set(v)
+	if lastOK != nil {
+		m.drillLastSuccess.WithLabelValues(jobName).Set(unixSeconds(*lastOK))
+	}
 }
 
 func (m *metrics) RestoreFinished(jobName string, result controlapi.Result) {

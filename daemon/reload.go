@@ -152,6 +152,7 @@ func (b *jobBuilder) build(c *config.Job) (job.Job, error) {
 		}
 		sc := *cfg
 		sc.UserAgent = buildinfo.UserAgent()
+		sc.StaleHint = "stale: true (or stale_fallback: true, only while there is no leader) in the job's source"
 		src, err := source.NewDeferred(sc, b.logger)
 		if err != nil {
 			return nil, fmt.Errorf("job %s: %w", c.Name, err)
@@ -256,6 +257,7 @@ func (m *metrics) forgetJob(name string) {
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
 		m.lastSuccess, m.lastAttempt, m.runDuration, m.snapshotBytes, m.failures,
 		m.storeSnapshots, m.storeBytes, m.pruneDestroyed, m.restores, m.jobCrashes, m.sourceReady, m.interval, m.nextRun,
+		m.drills, m.drillLastOK, m.drillLastSuccess,
 	} {
 		v.DeletePartialMatch(l)
 	}

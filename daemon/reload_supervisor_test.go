@@ -51,7 +51,7 @@ func TestSupervisorReplace(t *testing.T) {
 	if _, ok := s.Job("removed"); ok {
 		t.Error("the removed job is still signalable")
 	}
-	st := s.Status()
+	st := s.Status(true)
 	if c := st.Jobs[1]; c.Name != "changed" || c.Crashes != 1 {
 		t.Errorf("changed job's crash count %+v, want 1 kept", c)
 	}

@@ -253,9 +253,10 @@ func (s *supervisor) recordCrash(name, msg string) {
 }
 
 // Status implements JobSource.
-func (s *supervisor) Status() controlapi.DaemonStatus {
+func (s *supervisor) Status(full bool) controlapi.DaemonStatus {
 	st := controlapi.DaemonStatus{
 		Schema:    controlapi.SchemaVersion,
+		Detail:    controlapi.DetailSummary,
 		Version:   s.version,
 		PID:       os.Getpid(),
 		StartedAt: s.started.UTC(),
@@ -266,9 +267,12 @@ func (s *supervisor) Status() controlapi.DaemonStatus {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if full {
+		st.Detail = controlapi.DetailFull
+	}
 	st.Jobs = make([]controlapi.JobStatus, 0, len(s.jobs))
 	for _, sj := range s.jobs {
-		js := sj.job.Status()
+		js := JobReport(sj.job, full)
 		if c, ok := s.crashes[sj.job.Name()]; ok {
 			js.Crashes = c.count
 			js.LastCrash = c.last
@@ -276,6 +280,18 @@ func (s *supervisor) Status() controlapi.DaemonStatus {
 		st.Jobs = append(st.Jobs, js)
 	}
 	return st
+}
+
+// JobReport is j's status in full, or its summary: without history and
+// pruning decisions (jobs that cannot summarise themselves are cut down).
+func JobReport(j job.Job, full bool) controlapi.JobStatus {
+	if full {
+		return j.Status()
+	}
+	if sj, ok := j.(interface{ Summary() controlapi.JobStatus }); ok {
+		return sj.Summary()
+	}
+	return j.Status().Summarized()
 }
 
 // Job implements JobSource.

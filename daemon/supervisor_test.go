@@ -60,7 +60,7 @@ func TestSupervisorRestartsCrashedJobAndKeepsOthers(t *testing.T) {
 	if got := good.runs.Load(); got != 1 {
 		t.Fatalf("good job ran %d times, want 1 (it must not be disturbed)", got)
 	}
-	st := s.Status()
+	st := s.Status(true)
 	if st.Schema != controlapi.SchemaVersion || len(st.Jobs) != 2 {
 		t.Fatalf("status: %+v", st)
 	}

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/raftsnap/raftsnap/internal/testkit/servers"
-	"github.com/raftsnap/raftsnap/snapshot"
 )
 
 // consulJobs snapshot the Consul at %[2]s and restore into it.
@@ -28,24 +27,9 @@ func TestDaemonAgainstConsul(t *testing.T) {
 	d := startDaemon(t, writeConfig(t, dir, controlIn, consulJobs, consul.Addr))
 	var outputs []string
 
-	r := rs(t, "signal", "wakeup", "consul-main", "--wait", "--socket", d.Sock)
+	r, archive, _, sc := wakeupStored(t, d.Sock, "consul-main", filepath.Join(dir, "store"))
 	outputs = append(outputs, r.stdout, r.stderr)
-	if r.code != 0 {
-		t.Fatalf("signal wakeup consul-main --wait: %s", r)
-	}
-	name := snapName.FindString(r.stdout)
-	if name == "" {
-		t.Fatalf("wakeup output names no snapshot: %s", r)
-	}
-	archive := filepath.Join(dir, "store", name)
-	report, err := snapshot.VerifyFile(t.Context(), archive, snapshot.VerifyOptions{})
-	if err != nil {
-		t.Fatalf("the stored Consul snapshot does not verify: %v", err)
-	}
-	sc := readSidecar(t, archive)
-	if sc.SHA256 != report.ArchiveSHA256 || !sc.Verified || sc.Job != "consul-main" {
-		t.Errorf("sidecar %+v disagrees with the archive (sha256 %s)", sc, report.ArchiveSHA256)
-	}
+	name := filepath.Base(archive)
 	consulIndex, err := strconv.ParseUint(sc.Headers["X-Consul-Index"], 10, 64)
 	if err != nil || consulIndex == 0 {
 		t.Errorf("sidecar X-Consul-Index = %q, want Consul's raft index (headers %v)", sc.Headers["X-Consul-Index"], sc.Headers)

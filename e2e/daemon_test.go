@@ -355,8 +355,8 @@ func (e *e2eDaemon) checkStatusSchema(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &raw); err != nil {
 		t.Fatalf("status --mode raw is not JSON: %v\n%s", err, r.stdout)
 	}
-	if raw["schema"] != float64(1) {
-		t.Errorf("schema = %v, want 1", raw["schema"])
+	if raw["schema"] != float64(controlapi.SchemaVersion) {
+		t.Errorf("schema = %v, want %d", raw["schema"], controlapi.SchemaVersion)
 	}
 	for _, key := range []string{"version", "pid", "started_at", "jobs"} {
 		if _, ok := raw[key]; !ok {

@@ -21,6 +21,7 @@ import (
 	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/internal/testkit/daemonproc"
 	"github.com/raftsnap/raftsnap/internal/testkit/raftcluster"
+	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 )
 
@@ -191,6 +192,32 @@ func listReadOnly(dir string) ([]store.Entry, []store.Foreign, error) {
 		return nil, nil, err
 	}
 	return st.List(context.Background())
+}
+
+// wakeupStored runs the snapshot job now (signal wakeup --wait on the
+// daemon at sock) and returns the command's output and the archive it
+// stored in storeDir, which must verify, with its sidecar, which must agree
+// with it.
+func wakeupStored(t *testing.T, sock, job, storeDir string) (cliResult, string, *snapshot.Report, store.Entry) {
+	t.Helper()
+	r := rs(t, "signal", "wakeup", job, "--wait", "--socket", sock)
+	if r.code != 0 {
+		t.Fatalf("signal wakeup %s --wait: %s", job, r)
+	}
+	name := snapName.FindString(r.stdout)
+	if name == "" {
+		t.Fatalf("wakeup output names no snapshot: %s", r)
+	}
+	archive := filepath.Join(storeDir, name)
+	report, err := snapshot.VerifyFile(t.Context(), archive, snapshot.VerifyOptions{})
+	if err != nil {
+		t.Fatalf("the stored snapshot %s does not verify: %v", name, err)
+	}
+	sc := readSidecar(t, archive)
+	if sc.SHA256 != report.ArchiveSHA256 || !sc.Verified || sc.Job != job || sc.Index != report.Meta.Index {
+		t.Errorf("sidecar %+v disagrees with the archive (sha256 %s, index %d)", sc, report.ArchiveSHA256, report.Meta.Index)
+	}
+	return r, archive, report, sc
 }
 
 func readSidecar(t *testing.T, archivePath string) store.Entry {

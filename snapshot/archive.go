@@ -24,6 +24,11 @@ type VerifyOptions struct {
 	// (restore spools them to a file, inspect decodes them). An error from it
 	// aborts verification.
 	State StateWriter
+	// Meta, when set, is called with meta.json as soon as it has verified,
+	// before state.bin streams (a one-pass restore decides from the
+	// archive's head whether to send it, see SendReader). It runs on the
+	// verifier's goroutine and must not block.
+	Meta func(raft.SnapshotMeta)
 }
 
 // StateWriter receives state.bin while it streams.

@@ -84,6 +84,11 @@ func newError(kind error, member string, format string, args ...any) *Error {
 	return &Error{Kind: kind, Member: member, Msg: fmt.Sprintf(format, args...)}
 }
 
+// QuoteName quotes a name that came from outside (an archive member, a
+// directory entry) as this package's messages do: quoted, escaped, and cut
+// to 100 bytes.
+func QuoteName(name string) string { return quoteName(name) }
+
 // quoteName quotes an untrusted name and keeps it short, so a hostile
 // archive cannot flood logs or inject control characters.
 func quoteName(name string) string {

@@ -123,11 +123,13 @@ func (h *handler) save(w http.ResponseWriter, req *http.Request) {
 	}
 	if !stale {
 		if msg, ok := h.leaderCheck(); !ok {
-			httpError(w, http.StatusServiceUnavailable, msg+"; retry against the leader or add ?stale=true")
+			// No hint in the answer: a client names its own way to ask for
+			// a stale snapshot (raftsnap: --stale or stale: true).
+			httpError(w, http.StatusServiceUnavailable, msg)
 			return
 		}
 		if err := h.raft.VerifyLeader().Error(); err != nil {
-			httpError(w, http.StatusServiceUnavailable, fmt.Sprintf("cannot confirm leadership: %v; retry or add ?stale=true", err))
+			httpError(w, http.StatusServiceUnavailable, fmt.Sprintf("cannot confirm leadership: %v", err))
 			return
 		}
 	}

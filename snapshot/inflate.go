@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 
 	kgzip "github.com/klauspost/compress/gzip"
@@ -25,14 +26,16 @@ type gzipMember interface {
 	Close() error
 }
 
-const inflateEnginePureGo = "klauspost/compress (pure Go)"
+const inflateEnginePureGo = "raftsnap table-driven inflate (pure Go)"
 
 // InflateEngine names the inflate implementation this binary verifies
 // snapshots with, for `raftsnap version` and bug reports.
 func InflateEngine() string { return inflateEngine }
 
-// newKlauspostMember is the pure-Go decoder: klauspost/compress/gzip, held
-// to one member so a second member is reported as trailing data.
+// newKlauspostMember is klauspost/compress/gzip, held to one member so a
+// second member is reported as trailing data. It is the reference both
+// faster inflaters (newFastMember, pure Go; ISA-L under the isal tag) are
+// held to: each hands bad data over to it for the verdict.
 func newKlauspostMember(br *bufio.Reader) (gzipMember, error) {
 	zr, err := kgzip.NewReader(br)
 	if err != nil {
@@ -40,4 +43,26 @@ func newKlauspostMember(br *bufio.Reader) (gzipMember, error) {
 	}
 	zr.Multistream(false)
 	return zr, nil
+}
+
+// replayReader is the deflate body again for a fallback decoder: the
+// retained prefix, then br.
+// It is an io.ByteReader so klauspost reads exactly up to the body's end.
+type replayReader struct {
+	prefix *bytes.Reader
+	br     *bufio.Reader
+}
+
+func (r *replayReader) Read(p []byte) (int, error) {
+	if r.prefix.Len() > 0 {
+		return r.prefix.Read(p)
+	}
+	return r.br.Read(p)
+}
+
+func (r *replayReader) ReadByte() (byte, error) {
+	if r.prefix.Len() > 0 {
+		return r.prefix.ReadByte()
+	}
+	return r.br.ReadByte()
 }

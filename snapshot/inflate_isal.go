@@ -312,27 +312,6 @@ func (m *isalMember) readFallback(p []byte) (int, error) {
 	return n, err
 }
 
-// replayReader is the deflate body again: the retained prefix, then br.
-// It is an io.ByteReader so klauspost reads exactly up to the body's end.
-type replayReader struct {
-	prefix *bytes.Reader
-	br     *bufio.Reader
-}
-
-func (r *replayReader) Read(p []byte) (int, error) {
-	if r.prefix.Len() > 0 {
-		return r.prefix.Read(p)
-	}
-	return r.br.Read(p)
-}
-
-func (r *replayReader) ReadByte() (byte, error) {
-	if r.prefix.Len() > 0 {
-		return r.prefix.ReadByte()
-	}
-	return r.br.ReadByte()
-}
-
 // trailerMatches peeks at the trailer without consuming it.
 func (m *isalMember) trailerMatches() bool {
 	var trailer [8]byte

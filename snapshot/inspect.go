@@ -2,7 +2,10 @@ package snapshot
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -55,6 +58,9 @@ type Inspection struct {
 	ArchiveSHA256 string   `json:"archive_sha256"`
 	Members       []Member `json:"members"`
 	Sealed        bool     `json:"sealed"`
+	// Flavor is whose state the archive holds: consul, nomad, vault or
+	// other (see Flavor).
+	Flavor Flavor `json:"flavor"`
 	// State summarises state.bin for Consul and Nomad snapshots.
 	State *statebin.Summary `json:"state,omitempty"`
 	// StateError says why State is missing.
@@ -63,27 +69,46 @@ type Inspection struct {
 
 // Inspect verifies the archive at path and describes it, decoding state.bin
 // in the same pass. It fails when the archive does not verify, and stops
-// when ctx ends (see Verifier).
+// when ctx ends (see Verifier). With a Flavor named, a valid archive of
+// another flavour is a *FlavorError.
 func Inspect(ctx context.Context, path string, opts InspectOptions) (*Inspection, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return InspectReader(ctx, f, path, opts)
+}
+
+// InspectReader is Inspect for an archive read from r (standard input, for
+// example); name is what Inspection.Path and errors call it.
+func InspectReader(ctx context.Context, r io.Reader, name string, opts InspectOptions) (*Inspection, error) {
 	flavor, err := statebin.ParseFlavor(string(opts.Flavor))
 	if err != nil {
 		return nil, err
 	}
 	state := statebin.NewWriter(flavor)
+	sniff := newHeadSniffer(state)
 	verifyOpts := opts.Verify
-	verifyOpts.State = state
-	report, verifyErr := VerifyFile(ctx, path, verifyOpts)
+	verifyOpts.State, verifyOpts.Meta = sniff, sniff.setMeta
+	report, verifyErr := Verify(ctx, r, verifyOpts)
 	stateErr := state.Close() // always, to stop the decoder
 	if verifyErr != nil {
 		return nil, verifyErr
 	}
 
-	ins := newInspection(path, report)
+	ins := newInspection(name, report)
+	head := sniff.poll() // set: the archive verified
+	ins.Flavor = ArchiveFlavor(head, report.Sealed)
+	var decodeErr *statebin.Error
 	switch {
 	case stateErr == nil:
 		ins.State = state.Summary()
+	case flavor != statebin.Auto && (ins.Flavor != Flavor(flavor) || errors.As(stateErr, &decodeErr) && decodeErr.Record == 0):
+		// The header is another system's: a valid archive, of the wrong flavour.
+		return nil, fmt.Errorf("snapshot %s: %w", name, &FlavorError{Want: Flavor(flavor), Got: ins.Flavor, Reason: stateErr.Error()})
 	case flavor != statebin.Auto:
-		return nil, fmt.Errorf("snapshot %s: state.bin does not decode as a %s snapshot: %w", path, flavor, stateErr)
+		return nil, fmt.Errorf("snapshot %s: state.bin does not decode as a %s snapshot: %w", name, flavor, stateErr)
 	case report.Sealed:
 		ins.StateError = "Vault snapshot: state.bin is not a Consul or Nomad state stream"
 	default:

@@ -149,10 +149,17 @@ func checkAgainstVendor(t *testing.T, ins *Inspection, vendor vendorInspect, fla
 }
 
 func TestInspectFlavourMismatch(t *testing.T) {
+	// A valid archive of another flavour is a FlavorError, not a damaged
+	// archive.
 	_, err := Inspect(t.Context(), filepath.Join("testdata", "inspect", "consul.snap"), InspectOptions{Flavor: statebin.Nomad})
-	want := "snapshot testdata/inspect/consul.snap: state.bin does not decode as a nomad snapshot: statebin: header at offset 0: header has LastIndex, which marks a Consul snapshot, not a Nomad one"
-	if err == nil || err.Error() != want {
+	want := "snapshot testdata/inspect/consul.snap: it is a Consul snapshot, not a Nomad snapshot"
+	var flavorErr *FlavorError
+	if err == nil || err.Error() != want || !errors.As(err, &flavorErr) || flavorErr.Got != FlavorConsul || flavorErr.Want != FlavorNomad {
 		t.Fatalf("err = %v\nwant %s", err, want)
+	}
+	ins, err := Inspect(t.Context(), filepath.Join("testdata", "inspect", "consul.snap"), InspectOptions{Flavor: statebin.Consul})
+	if err != nil || ins.Flavor != FlavorConsul {
+		t.Fatalf("matching flavour: %v, %+v", err, ins)
 	}
 	_, err = Inspect(t.Context(), filepath.Join("testdata", "inspect", "consul.snap"), InspectOptions{Flavor: "etcd"})
 	if err == nil || err.Error() != `statebin: unknown flavour "etcd" (want auto, consul or nomad)` {
@@ -213,8 +220,12 @@ func TestInspectOpaqueState(t *testing.T) {
 		t.Errorf("text does not say why the state is missing:\n%s", text.String())
 	}
 
+	if ins.Flavor != FlavorOther {
+		t.Errorf("Flavor = %q", ins.Flavor)
+	}
 	_, err = Inspect(t.Context(), path, InspectOptions{Flavor: statebin.Consul})
-	if err == nil || !strings.Contains(err.Error(), "state.bin does not decode as a consul snapshot") {
+	var flavorErr *FlavorError
+	if !errors.As(err, &flavorErr) || !strings.Contains(err.Error(), "it is a snapshot of another application (neither Consul, Nomad nor Vault), not a Consul snapshot (statebin: header at offset 0: header is a msgpack integer") {
 		t.Errorf("explicit consul flavour: err = %v", err)
 	}
 }

@@ -42,6 +42,7 @@ func (ins *Inspection) WriteText(w io.Writer) error {
 		verified = "yes (with SHA256SUMS.sealed)"
 	}
 	row("Verified", verified)
+	row("Flavor", string(ins.Flavor))
 	if err := tw.Flush(); err != nil {
 		return err
 	}

@@ -209,8 +209,18 @@ func (w *walker) readMeta(hdr *tar.Header) error {
 		return err
 	}
 	w.report.Meta = *meta
+	if w.v.opts.Meta != nil {
+		w.v.opts.Meta(*meta)
+	}
 	return nil
 }
+
+// ParseMeta decodes a meta.json and checks it by the rules verification
+// applies to an archive's (valid JSON, one object, a known Version, an ID,
+// Index and Term not 0, Size not negative), with the same *Error messages.
+// Fields it does not know (the CRC of raft's snapshot directories) are
+// ignored. The caller bounds data's size.
+func ParseMeta(data []byte) (*raft.SnapshotMeta, error) { return decodeMeta(data) }
 
 func decodeMeta(data []byte) (*raft.SnapshotMeta, error) {
 	var meta raft.SnapshotMeta

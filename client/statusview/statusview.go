@@ -197,7 +197,7 @@ func Summarize(j controlapi.JobStatus, now time.Time) JobSummary {
 	switch {
 	case j.NextRunAt != nil:
 		s.NextRun = r.until(*j.NextRunAt)
-	case j.Type == config.JobRestore:
+	case onSignalOnly(j):
 		s.NextRun = "on signal"
 	}
 	if c := j.Current; c != nil {
@@ -213,6 +213,38 @@ func Summarize(j controlapi.JobStatus, now time.Time) JobSummary {
 		s.Running = strings.TrimSpace(s.Running + " +" + j.PendingSignal)
 	}
 	return s
+}
+
+// onSignalOnly tells whether j runs only when signalled: restore jobs,
+// and drill jobs without an interval.
+func onSignalOnly(j controlapi.JobStatus) bool {
+	return j.Type == config.JobRestore || (j.Type == config.JobDrill && j.IntervalSeconds == 0)
+}
+
+// drillOutcome describes a drill job's last conclusive drill.
+func (r *renderer) drillOutcome(d controlapi.DrillOutcome) string {
+	word := "ok, restorable"
+	if d.Result != controlapi.DrillOK {
+		word = "FAILED"
+	}
+	v := fmt.Sprintf("%s %s (%s): %s", r.style.result(drillResult(d.Result), word), r.ago(d.At), Time(d.At), d.Snapshot)
+	if d.Server != "" {
+		v += " into " + d.Server
+	}
+	if d.Index > 0 {
+		v += fmt.Sprintf(", restored index %d", d.Index)
+	}
+	if d.Reason != "" {
+		v += ": " + oneLine(d.Reason)
+	}
+	return v
+}
+
+func drillResult(outcome string) controlapi.Result {
+	if outcome == controlapi.DrillOK {
+		return controlapi.ResultSuccess
+	}
+	return controlapi.ResultFailure
 }
 
 // JobNames lists the names of st's jobs, in order.
@@ -303,8 +335,11 @@ func (r *renderer) job(j controlapi.JobStatus) {
 	switch {
 	case j.NextRunAt != nil:
 		r.field("next run", fmt.Sprintf("%s (%s)", r.until(*j.NextRunAt), Time(*j.NextRunAt)))
-	case j.Type == config.JobRestore:
+	case onSignalOnly(j):
 		r.field("next run", "when signalled (raftsnap signal wakeup "+j.Name+")")
+	}
+	if d := j.LastDrill; d != nil {
+		r.field("last drill", r.drillOutcome(*d))
 	}
 	if j.PendingSignal != "" {
 		r.field("pending", j.PendingSignal+" (acted on when the current run ends)")
@@ -489,6 +524,17 @@ func formatRun(run controlapi.RunReport, style *Style) string {
 		if run.Stale {
 			b.WriteString(", stale (from a follower)")
 		}
+	}
+	if d := run.Drill; d != nil && d.Server != "" && len(d.Checks) > 0 {
+		match, other := 0, 0
+		for _, c := range d.Checks {
+			if c.Result == controlapi.CheckMatch {
+				match++
+			} else {
+				other++
+			}
+		}
+		b.WriteString(fmt.Sprintf("; restored into %s, %d of %d checks match", d.Server, match, match+other))
 	}
 	if run.Pruning != nil {
 		b.WriteString(fmt.Sprintf("; pruned: kept %d, destroyed %d", run.Pruning.Kept, run.Pruning.Destroyed))

@@ -87,7 +87,7 @@ func TestRenderGolden(t *testing.T) {
 		{"one_job", fullStatus(), Options{Job: "consul-snap"}},
 		{"narrow", fullStatus(), Options{Job: "consul-snap", Width: 60}},
 		{"no_jobs", controlapi.DaemonStatus{Schema: 1, Version: "devel", PID: 1, StartedAt: t0.Add(-3 * time.Second), Now: t0}, Options{}},
-		{"newer_schema", controlapi.DaemonStatus{Schema: 2, Version: "v9.0.0", PID: 7, StartedAt: t0.Add(-time.Hour), Now: t0}, Options{}},
+		{"newer_schema", controlapi.DaemonStatus{Schema: controlapi.SchemaVersion + 1, Version: "v9.0.0", PID: 7, StartedAt: t0.Add(-time.Hour), Now: t0}, Options{}},
 		// The client's clock can be given explicitly; it wins over the daemon's.
 		{"client_clock", fullStatus(), Options{Job: "prune-shared", Now: t0.Add(time.Hour)}},
 	} {
@@ -298,5 +298,41 @@ func TestStoreWarningsShown(t *testing.T) {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, buf.String())
 		}
+	}
+}
+
+// TestRenderDrillJobs: a drill job shows its last conclusive drill, and
+// its runs what they restored into and how the checks went.
+func TestRenderDrillJobs(t *testing.T) {
+	okRun := controlapi.RunReport{ID: "d1", Trigger: "schedule", StartedAt: t0.Add(-2*time.Hour - 4*time.Second), FinishedAt: t0.Add(-2 * time.Hour),
+		Result: controlapi.ResultSuccess, Snapshot: "consul-main-20260301T095500Z-4700.snap", Bytes: 12 << 20, Index: 4700,
+		Drill: &controlapi.DrillReport{Outcome: controlapi.DrillOK, Server: "consul 1.22.7", RestoredIndex: 4702, Checks: []controlapi.DrillCheck{
+			{Name: "raft_index", Archive: 4700, Server: 4702, Result: controlapi.CheckMatch},
+			{Name: "catalog_registrations", Archive: 40, Server: 40, Result: controlapi.CheckMatch},
+			{Name: "acl_tokens", Archive: 7, Server: 7, Result: controlapi.CheckMatch},
+			{Name: "kv_keys", Archive: 1200, Server: 1200, Result: controlapi.CheckMatch}}}}
+	failedRun := controlapi.RunReport{ID: "d2", Trigger: "wakeup", StartedAt: t0.Add(-10*time.Minute - 5*time.Second), FinishedAt: t0.Add(-10 * time.Minute),
+		Result: controlapi.ResultFailure, Snapshot: "consul-main-20260301T114500Z-4811.snap", Bytes: 12 << 20, Index: 4811,
+		Error: "drill of consul-main-20260301T114500Z-4811.snap failed: KV keys: 1201 in the archive, 1200 on the restored server",
+		Drill: &controlapi.DrillReport{Outcome: controlapi.DrillFailed, Server: "consul 1.22.7", RestoredIndex: 4813, Checks: []controlapi.DrillCheck{
+			{Name: "raft_index", Archive: 4811, Server: 4813, Result: controlapi.CheckMatch},
+			{Name: "kv_keys", Archive: 1201, Server: 1200, Result: controlapi.CheckMismatch}}}}
+	st := controlapi.DaemonStatus{Schema: 1, Version: "v0.4.0", PID: 7, StartedAt: t0.Add(-3 * time.Hour), Now: t0, Jobs: []controlapi.JobStatus{
+		{Name: "consul-drill", Type: "drill", State: controlapi.StateError, IntervalSeconds: 86400, NextRunAt: at(22 * time.Hour),
+			Target: "throwaway server from /usr/bin/consul", LastSuccessAt: at(-2 * time.Hour), LastRun: &failedRun,
+			History: []controlapi.RunReport{failedRun, okRun},
+			LastDrill: &controlapi.DrillOutcome{Snapshot: failedRun.Snapshot, Result: controlapi.DrillFailed, At: t0.Add(-10 * time.Minute),
+				Reason: "KV keys: 1201 in the archive, 1200 on the restored server", Index: 4813, Server: "consul 1.22.7", DurationSeconds: 5}},
+		{Name: "nomad-drill", Type: "drill", State: controlapi.StateIdle, LastSuccessAt: at(-26 * time.Hour), History: []controlapi.RunReport{},
+			LastDrill: &controlapi.DrillOutcome{Snapshot: "nomad-main-20260228T095500Z-310.snap", Result: controlapi.DrillOK, At: t0.Add(-26 * time.Hour),
+				Index: 312, Server: "nomad 1.11.3"}},
+	}}
+	var buf bytes.Buffer
+	if err := Render(&buf, st, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "drill", buf.String())
+	if s := Summarize(st.Jobs[1], t0); s.NextRun != "on signal" {
+		t.Errorf("a drill job without interval: next run %q, want on signal", s.NextRun)
 	}
 }

@@ -22,7 +22,9 @@ import (
 
 // Daemon is what the view needs from the daemon's control socket.
 type Daemon interface {
-	Status(ctx context.Context) (controlapi.DaemonStatus, error)
+	// Summary is every job without history; Job one job in full.
+	Summary(ctx context.Context) (controlapi.DaemonStatus, error)
+	Job(ctx context.Context, name string) (controlapi.JobStatus, error)
 	Signal(ctx context.Context, req controlapi.SignalRequest) (controlapi.SignalResponse, error)
 }
 
@@ -160,13 +162,26 @@ func (m *Model) Init() tea.Cmd {
 	return m.fetch()
 }
 
+// fetch polls the summary of every job, and the selected job in full (its
+// history and pruning decisions, for the details pane): the answer stays
+// small however many jobs the daemon runs.
 func (m *Model) fetch() tea.Cmd {
-	ctx, d, clock := m.ctx, m.daemon, m.clock
+	ctx, d, clock, selected := m.ctx, m.daemon, m.clock, m.Selected()
 	timeout := max(m.interval, minFetchTimeout)
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
-		st, err := d.Status(ctx)
+		st, err := d.Summary(ctx)
+		if err == nil && selected != "" {
+			for i := range st.Jobs {
+				if st.Jobs[i].Name != selected {
+					continue
+				}
+				if full, jerr := d.Job(ctx, selected); jerr == nil {
+					st.Jobs[i] = full
+				}
+			}
+		}
 		return statusMsg{st: st, err: err, at: clock()}
 	}
 }

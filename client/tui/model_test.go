@@ -29,12 +29,32 @@ type recordingDaemon struct {
 	signalErr error
 	queued    bool
 	signals   []controlapi.SignalRequest
+	jobAsked  []string
 }
 
-func (d *recordingDaemon) Status(ctx context.Context) (controlapi.DaemonStatus, error) {
+// Summary serves the status cut to summaries, as the daemon does; Job one
+// job in full.
+func (d *recordingDaemon) Summary(ctx context.Context) (controlapi.DaemonStatus, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.st, d.statusErr
+	st := d.st
+	st.Jobs = nil
+	for _, j := range d.st.Jobs {
+		st.Jobs = append(st.Jobs, j.Summarized())
+	}
+	return st, d.statusErr
+}
+
+func (d *recordingDaemon) Job(ctx context.Context, name string) (controlapi.JobStatus, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.jobAsked = append(d.jobAsked, name)
+	for _, j := range d.st.Jobs {
+		if j.Name == name {
+			return j, d.statusErr
+		}
+	}
+	return controlapi.JobStatus{}, errors.New("no such job")
 }
 
 func (d *recordingDaemon) Signal(ctx context.Context, req controlapi.SignalRequest) (controlapi.SignalResponse, error) {

@@ -8,7 +8,19 @@ package controlapi
 
 // SchemaVersion is the version of the /status JSON. Bump it when a field
 // changes meaning or disappears; adding fields does not need a bump.
-const SchemaVersion = 1
+// Version 2: the default answer is a summary (no history, no pruning
+// decisions); ?job=NAME or ?detail=full give them.
+const SchemaVersion = 2
+
+// Status details (DaemonStatus.Detail) and the query that asks for them.
+const (
+	DetailSummary = "summary"
+	DetailFull    = "full"
+	// QueryJob and QueryDetail are /status's query parameters: ?job=NAME
+	// (that job only, in full) and ?detail=full (every job in full).
+	QueryJob    = "job"
+	QueryDetail = "detail"
+)
 
 // Endpoint paths of the control socket.
 const (
@@ -56,4 +68,32 @@ const (
 	PhaseCopying = "copying to a store"
 	// PhaseScrubbing: a scrub job re-reads stored snapshots.
 	PhaseScrubbing = "scrubbing"
+	// PhaseStartingServer and PhaseChecking are a drill's: its throwaway
+	// server starts and elects itself; the restored state is compared
+	// with the archive.
+	PhaseStartingServer = "starting server"
+	PhaseChecking       = "checking"
+)
+
+// Drill outcomes (DrillReport.Outcome, DrillOutcome.Result).
+const (
+	// DrillOK: the snapshot restored and the server reported what the
+	// archive holds.
+	DrillOK = "ok"
+	// DrillFailed: the server refused the snapshot, or reported other
+	// state than the archive holds. Recorded with the snapshot.
+	DrillFailed = "failed"
+	// DrillError: the drill could not run (no binary, a server that never
+	// led, a binary of another version or kind): the snapshot is neither
+	// proven nor disproven, and its record is left as it was.
+	DrillError = "error"
+	// DrillCanceled: a reset or the daemon's shutdown stopped it.
+	DrillCanceled = "canceled"
+)
+
+// Drill check results (DrillCheck.Result).
+const (
+	CheckMatch       = "match"
+	CheckMismatch    = "mismatch"
+	CheckNotCompared = "not_compared"
 )

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/raftsnap/raftsnap/nethelpers"
@@ -45,17 +47,57 @@ type Error struct {
 
 func (e *Error) Error() string { return "daemon: " + e.Resp.Error }
 
-// StatusRaw returns the /status JSON exactly as the daemon sent it, so that
-// fields this client does not know survive (status --mode raw).
-func (c *Client) StatusRaw(ctx context.Context) ([]byte, error) {
-	return c.do(ctx, http.MethodGet, PathStatus, nil, nil)
+// StatusRaw returns the full /status JSON (?detail=full) exactly as the
+// daemon sent it, so that fields this client does not know survive
+// (status --mode raw); with job set, only that job's.
+func (c *Client) StatusRaw(ctx context.Context, job string) ([]byte, error) {
+	return c.do(ctx, http.MethodGet, statusPath(job, true), nil, nil)
 }
 
-// Status returns the daemon's status.
+// Status returns the daemon's status, every job in full.
 func (c *Client) Status(ctx context.Context) (DaemonStatus, error) {
+	var st DaemonStatus
+	_, err := c.do(ctx, http.MethodGet, statusPath("", true), nil, &st)
+	return st, err
+}
+
+// Summary returns the daemon's status with each job's summary (no history,
+// no pruning decisions): what a view that polls often asks for.
+func (c *Client) Summary(ctx context.Context) (DaemonStatus, error) {
 	var st DaemonStatus
 	_, err := c.do(ctx, http.MethodGet, PathStatus, nil, &st)
 	return st, err
+}
+
+// Job returns one job's status in full; an unknown job is a 404 *Error.
+func (c *Client) Job(ctx context.Context, name string) (JobStatus, error) {
+	var st DaemonStatus
+	if _, err := c.do(ctx, http.MethodGet, statusPath(name, true), nil, &st); err != nil {
+		return JobStatus{}, err
+	}
+	if len(st.Jobs) != 1 {
+		// A daemon older than schema 2 ignores ?job= and sends them all.
+		for _, j := range st.Jobs {
+			if j.Name == name {
+				return j, nil
+			}
+		}
+		return JobStatus{}, &Error{Code: http.StatusNotFound, Resp: ErrorResponse{Error: "unknown job " + strconv.Quote(name)}}
+	}
+	return st.Jobs[0], nil
+}
+
+func statusPath(job string, full bool) string {
+	q := url.Values{}
+	if job != "" {
+		q.Set(QueryJob, job)
+	} else if full {
+		q.Set(QueryDetail, DetailFull)
+	}
+	if len(q) == 0 {
+		return PathStatus
+	}
+	return PathStatus + "?" + q.Encode()
 }
 
 // DecodeStatus decodes a StatusRaw answer.

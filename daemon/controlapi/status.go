@@ -6,7 +6,10 @@ import "time"
 // marshalled to JSON as is and decoded by the CLI. It never holds the
 // environment or a token.
 type DaemonStatus struct {
-	Schema    int         `json:"schema"`
+	Schema int `json:"schema"`
+	// Detail is DetailSummary (each job without its history and pruning
+	// decisions) or DetailFull.
+	Detail    string      `json:"detail,omitempty"`
 	Version   string      `json:"version"`
 	PID       int         `json:"pid"`
 	StartedAt time.Time   `json:"started_at"`
@@ -55,7 +58,7 @@ const (
 // JobStatus is one job's report.
 type JobStatus struct {
 	Name  string `json:"name"`
-	Type  string `json:"type"` // snapshot, prune, restore
+	Type  string `json:"type"` // snapshot, prune, restore, drill
 	State State  `json:"state"`
 	// Source names what a snapshot job snapshots, and Target what a
 	// restore job restores into ("consul at http://127.0.0.1:8500"): kind
@@ -64,6 +67,9 @@ type JobStatus struct {
 	Target string `json:"target,omitempty"`
 	// Snapshot is what a restore job restores: "latest" or a name.
 	Snapshot string `json:"snapshot,omitempty"`
+	// IntervalSeconds is the job's schedule (snapshot and prune jobs); 0
+	// for jobs that run only when signalled.
+	IntervalSeconds float64 `json:"interval_seconds,omitempty"`
 	// Problem says why the job's runs cannot succeed now, found without
 	// running (its token or TLS files cannot be read, ...); "" when none.
 	Problem string `json:"problem,omitempty"`
@@ -75,8 +81,9 @@ type JobStatus struct {
 	// PendingSignal is the queued signal ("wakeup") a busy job will act on
 	// when its current run ends, or "".
 	PendingSignal string `json:"pending_signal,omitempty"`
-	// History holds the last runs, newest first (bounded).
-	History []RunReport `json:"history"`
+	// History holds the last runs, newest first (bounded); only in a full
+	// status (?job=NAME, ?detail=full).
+	History []RunReport `json:"history,omitempty"`
 	// Pruning is the outcome of the last pruning pass (snapshot and prune jobs).
 	Pruning *PruneSummary `json:"pruning,omitempty"`
 	// Store describes the job's store (snapshot and prune jobs): its first
@@ -85,6 +92,9 @@ type JobStatus struct {
 	// Stores describes each store of a job that keeps its snapshots in
 	// several, in configuration order (absent with one store).
 	Stores []StoreSummary `json:"stores,omitempty"`
+	// LastDrill is the outcome of the last conclusive drill this job ran
+	// (drill jobs), read back from the store's records after a start.
+	LastDrill *DrillOutcome `json:"last_drill,omitempty"`
 	// Crashes counts panics recovered by the supervisor; LastCrash tells the latest.
 	Crashes   int    `json:"crashes,omitempty"`
 	LastCrash string `json:"last_crash,omitempty"`
@@ -135,6 +145,8 @@ type RunReport struct {
 	Stores []StoreOutcome `json:"stores,omitempty"`
 	// Scrub is what a scrub run checked.
 	Scrub *ScrubSummary `json:"scrub,omitempty"`
+	// Drill is what a drill run found (drill jobs).
+	Drill *DrillReport `json:"drill,omitempty"`
 }
 
 // StoreOutcome is what one run did in one store.
@@ -158,6 +170,55 @@ type ScrubSummary struct {
 	Failures []string `json:"failures,omitempty"`
 	// Total is how many snapshots the scrubbed stores hold.
 	Total int `json:"total"`
+}
+
+// DrillReport is what one drill found: the throwaway server it restored
+// the snapshot into, and each comparison of the server's state with the
+// archive.
+type DrillReport struct {
+	// Outcome is DrillOK, DrillFailed or DrillError.
+	Outcome string `json:"outcome"`
+	// Server is the throwaway server's kind and version, "consul 1.22.7".
+	Server string `json:"server,omitempty"`
+	// SourceVersion is the version of the cluster the snapshot came from,
+	// as its restored state tells ("" when it does not).
+	SourceVersion string `json:"source_version,omitempty"`
+	// RestoredIndex is the raft index the server reported after the
+	// restore; the run report's Index is the snapshot's.
+	RestoredIndex uint64 `json:"restored_index,omitempty"`
+	// Checks compare what the archive holds with what the server reports.
+	Checks []DrillCheck `json:"checks,omitempty"`
+}
+
+// DrillCheck is one comparison: the records of one kind the archive's
+// state.bin holds against what the restored server lists.
+type DrillCheck struct {
+	// Name is what was counted: "kv_keys", "catalog_registrations",
+	// "acl_tokens" (consul), "jobs", "nodes", "variables" (nomad),
+	// "raft_index".
+	Name string `json:"name"`
+	// Archive and Server are the two counts (for raft_index: the
+	// snapshot's index and the restored server's).
+	Archive uint64 `json:"archive"`
+	Server  uint64 `json:"server"`
+	// Result is CheckMatch, CheckMismatch or CheckNotCompared.
+	Result string `json:"result"`
+	// Note says what was left out or why it was not compared.
+	Note string `json:"note,omitempty"`
+}
+
+// DrillOutcome is a drill job's last conclusive drill (ok or failed).
+type DrillOutcome struct {
+	Snapshot string    `json:"snapshot"`
+	Result   string    `json:"result"` // DrillOK or DrillFailed
+	At       time.Time `json:"at"`
+	// Reason says why it failed.
+	Reason string `json:"reason,omitempty"`
+	// Index is the raft index the restored server reported.
+	Index  uint64 `json:"index,omitempty"`
+	Server string `json:"server,omitempty"`
+	// DurationSeconds is how long the drill took.
+	DurationSeconds float64 `json:"duration_seconds,omitempty"`
 }
 
 // PruneSummary counts what a pruning pass decided.
@@ -275,4 +336,16 @@ type PprofStatus struct {
 	// Listen is the address it actually listens on (the port resolved
 	// when ":0" was asked).
 	Listen string `json:"listen,omitempty"`
+}
+
+// Summarized is j as the default /status gives it: without its history and
+// its pruning decisions.
+func (j JobStatus) Summarized() JobStatus {
+	j.History = nil
+	if j.Pruning != nil {
+		p := *j.Pruning
+		p.Decisions = nil
+		j.Pruning = &p
+	}
+	return j
 }

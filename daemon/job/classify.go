@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
 	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/snapshot/store"
@@ -31,6 +32,9 @@ const (
 	// ReasonClusterChanged: the snapshot came from another cluster than
 	// the job's previous ones (on_cluster_change: fail).
 	ReasonClusterChanged = "cluster_changed"
+	// ReasonWrongFlavor: a restore refused a snapshot its target cannot
+	// read (a Nomad snapshot into Consul...).
+	ReasonWrongFlavor = "wrong_flavor"
 	// ReasonHook: a pre-snapshot hook with err_is_fatal failed.
 	ReasonHook = "hook"
 	// ReasonStoreDenied: an object store refused the credentials or the
@@ -42,12 +46,19 @@ const (
 	// ReasonStoreUnavailable: an object store could not be reached, timed
 	// out, stalled or answered 5xx/429. Retried.
 	ReasonStoreUnavailable = "store_unavailable"
+	// ReasonDrillFailed: a drill's server refused the snapshot or reported
+	// other state than the archive holds.
+	ReasonDrillFailed = "drill_failed"
+	// ReasonDrillServer: a drill's throwaway server could not be used (no
+	// binary, a binary of another kind or version, a server that never
+	// led).
+	ReasonDrillServer = "drill_server"
 )
 
 // FailureReasons lists every reason FailureReason can return.
 var FailureReasons = []string{ReasonTimeout, ReasonCanceled, ReasonConnection, ReasonHTTP4xx, ReasonHTTP5xx,
 	ReasonVerification, ReasonStoreFull, ReasonStoreIO, ReasonPermanent, ReasonOther,
-	ReasonNoLeader, ReasonTooLarge, ReasonClusterChanged, ReasonHook,
+	ReasonNoLeader, ReasonTooLarge, ReasonClusterChanged, ReasonHook, ReasonWrongFlavor, ReasonDrillFailed, ReasonDrillServer,
 	ReasonStoreDenied, ReasonStoreNotFound, ReasonStoreUnavailable}
 
 // StoreError marks a failure of the local store (writing the download,
@@ -81,11 +92,21 @@ func FailureReason(err error) string {
 		storedErr  *store.VerificationError
 		netErr     net.Error
 		clusterErr *ClusterChangedError
+		flavorErr  *snapshot.FlavorError
 		hookErr    *HookError
+		drillErr   *DrillError
 	)
 	switch {
 	case err == nil:
 		return ""
+	case errors.As(err, &drillErr):
+		if drillErr.Outcome == controlapi.DrillFailed {
+			return ReasonDrillFailed
+		}
+		if reason := FailureReason(drillErr.Err); reason != ReasonOther {
+			return reason
+		}
+		return ReasonDrillServer
 	case errors.As(err, &hookErr):
 		return ReasonHook
 	case errors.As(err, &timeoutErr), errors.Is(err, context.DeadlineExceeded):
@@ -109,6 +130,8 @@ func FailureReason(err error) string {
 		return ReasonStoreIO
 	case errors.As(err, &clusterErr):
 		return ReasonClusterChanged
+	case errors.As(err, &flavorErr):
+		return ReasonWrongFlavor
 	case errors.As(err, &srcErr):
 		switch {
 		case errors.Is(err, source.ErrTooLarge):

@@ -10,7 +10,7 @@ import (
 
 	"github.com/raftsnap/raftsnap/config"
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
-
+	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/retention"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/snapshot/store"
@@ -29,6 +29,10 @@ type RestoreOptions struct {
 	// FromJob, when set, limits "latest" to the snapshots that job wrote.
 	FromJob string
 	Target  source.Source
+	// SkipFlavorCheck sends a snapshot the target cannot read (a Nomad
+	// snapshot into Consul...), which crashes its leader: for a
+	// deliberate override only (source.CheckFlavor).
+	SkipFlavorCheck bool
 	// Timeout bounds the whole restore (0: none).
 	Timeout time.Duration
 	Logger  *slog.Logger
@@ -117,24 +121,44 @@ func (j *RestoreJob) run(ctx context.Context, run *activeRun) (err error) {
 	}
 	run.report.Snapshot = name
 	run.setPhase(controlapi.PhaseVerifying)
-	// The file is verified completely before a byte is sent, and the very
-	// file descriptor verified is the one streamed.
-	f, entry, report, err := store.OpenVerified(ctx, j.opts.Store, name, j.opts.Target.VerifyOptions(), run.logger)
+	target := j.opts.Target
+	// The head first (meta.json, whose state): a snapshot the target cannot
+	// read is refused before a request is made.
+	head, entry, err := store.ReadHead(ctx, j.opts.Store, name, run.logger)
 	if err != nil {
 		var verr *store.VerificationError
-		if errors.As(err, &verr) {
-			return fmt.Errorf("not restoring into %s: %w", j.opts.Target, err)
+		if errors.As(err, &verr) || ctx.Err() != nil {
+			return fmt.Errorf("not restoring into %s: %w", target, err)
 		}
 		return &StoreError{Err: err}
 	}
-	defer f.Close()
-	run.report.Bytes, run.report.Index, run.report.Term = entry.Size, report.Meta.Index, report.Meta.Term
+	if !j.opts.SkipFlavorCheck {
+		if err := source.CheckFlavor(target, head.Flavor, head.FlavorReason, false); err != nil {
+			return fmt.Errorf("not restoring into %s: %w; nothing was sent (skip_flavor_check: true in this job sends it anyway)", target, err)
+		}
+	}
+	run.report.Bytes, run.report.Index, run.report.Term = entry.Size, head.Meta.Index, head.Meta.Term
 	run.startAttempt(1, controlapi.PhaseRestoring, j.now())
 	run.setExpected(entry.Size)
-	run.logger.Info("restoring snapshot", "snapshot", name, "index", report.Meta.Index, "term", report.Meta.Term, "target", j.opts.Target.String())
-	if err := j.opts.Target.Restore(ctx, io.TeeReader(f, countingWriter{run}), entry.Size); err != nil {
-		if j.opts.Timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	run.logger.Info("restoring snapshot", "snapshot", name, "index", head.Meta.Index, "term", head.Meta.Term, "target", target.String())
+	// One pass: the archive is verified as it is sent, its end held back
+	// until all of it (and its record's size and SHA-256) passed.
+	_, _, err = store.Send(ctx, j.opts.Store, name, source.SendOptions(target, j.opts.SkipFlavorCheck, nil), run.logger,
+		func(archive io.Reader, size int64) error {
+			return target.Restore(ctx, io.TeeReader(archive, countingWriter{run}), size)
+		})
+	if err != nil {
+		var readErr *store.ReadError
+		var cut *snapshot.CutError
+		switch {
+		case errors.As(err, &readErr):
+			return &StoreError{Err: err}
+		case j.opts.Timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded):
 			return &TimeoutError{Timeout: j.opts.Timeout, Err: err}
+		case errors.As(err, &cut) && cut.Sent == 0:
+			return fmt.Errorf("not restoring into %s: %w", target, err)
+		case errors.As(err, &cut):
+			return fmt.Errorf("restore into %s stopped: %w", target, err)
 		}
 		return err
 	}

@@ -53,6 +53,10 @@ type runner struct {
 	// firstRun, when set, is asked at the start of Run whether to run at
 	// once, or else when the next run is due (zero: interval from now).
 	firstRun func(ctx context.Context) (runNow bool, next time.Time)
+	// cancelOnStop cancels a run in progress as soon as the job is asked
+	// to stop, instead of letting it finish within the shutdown grace: for
+	// runs that lose nothing by stopping (a drill).
+	cancelOnStop bool
 	// refreshStore, when set, re-reads the store summary. Status calls it
 	// when the summary is older than storeStaleAfter, because other jobs
 	// (or people) change the store between this job's own runs.
@@ -414,6 +418,10 @@ func (r *runner) runOnce(parent context.Context, trigger string, waits []chan co
 	// The run outlives a stop request (parent done) so that it can finish
 	// within the shutdown grace; Reset and Abort cancel it.
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
+	if r.cancelOnStop {
+		stop := context.AfterFunc(parent, func() { cancel(errShutdown) })
+		defer stop()
+	}
 	r.mu.Lock()
 	r.current, r.cancelCurrent = run, cancel
 	r.setNextLocked(nil)
@@ -562,16 +570,26 @@ func (r *runner) setStores(s []controlapi.StoreSummary) {
 }
 
 // Status returns a copy of the job's status.
-func (r *runner) Status() controlapi.JobStatus {
+func (r *runner) Status() controlapi.JobStatus { return r.status(true) }
+
+// Summary returns the job's status without its history and pruning
+// decisions: small and the same size whatever the job has done, for the
+// default /status answer.
+func (r *runner) Summary() controlapi.JobStatus { return r.status(false) }
+
+func (r *runner) status(full bool) controlapi.JobStatus {
 	r.refreshStaleStore()
 	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := controlapi.JobStatus{Name: r.name, Type: r.typ, Source: r.source, Target: r.target, Snapshot: r.snapshot, Problem: r.problem,
-		History: make([]controlapi.RunReport, len(r.history))}
-	copy(st.History, r.history)
-	for i := range st.History {
-		st.History[i].Pruning = pruneCounts(st.History[i].Pruning)
+		IntervalSeconds: r.interval.Seconds()}
+	if full {
+		st.History = make([]controlapi.RunReport, len(r.history))
+		copy(st.History, r.history)
+		for i := range st.History {
+			st.History[i].Pruning = pruneCounts(st.History[i].Pruning)
+		}
 	}
 	switch {
 	case r.current != nil:
@@ -600,7 +618,11 @@ func (r *runner) Status() controlapi.JobStatus {
 	if r.pending {
 		st.PendingSignal = controlapi.OpWakeup
 	}
-	st.Pruning = clonePrune(r.pruning)
+	if full {
+		st.Pruning = clonePrune(r.pruning)
+	} else {
+		st.Pruning = pruneCounts(r.pruning)
+	}
 	if r.store != nil {
 		s := *r.store
 		if s.NewestAt != nil {

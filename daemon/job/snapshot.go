@@ -320,6 +320,14 @@ func (j *SnapshotJob) attempt(ctx context.Context, run *activeRun, n int, stale 
 		// It may quote the archive's first bytes, which the server chose.
 		return store.Entry{}, nil, fmt.Errorf("snapshot from %s failed verification, not stored: %w", j.opts.Source, source.Redact(j.opts.Source, verifyErr))
 	}
+	warnings := res.Warnings // raft-dir: newer snapshots skipped as damaged, no log store
+	if res.LogLag != nil && res.LogLag.Missing > 0 {
+		warnings = append(warnings, res.LogLag.String())
+	}
+	for _, w := range warnings {
+		run.logger.Warn("snapshot source warning", "warning", w)
+		run.report.Warnings = append(run.report.Warnings, w)
+	}
 	servers := serverIDs(report.Meta.Configuration)
 	run.report.Servers = servers
 	if err := j.checkCluster(run, servers); err != nil {
@@ -341,6 +349,7 @@ func (j *SnapshotJob) attempt(ctx context.Context, run *activeRun, n int, stale 
 		Sealed:     report.Sealed,
 		Servers:    servers,
 		Stale:      res.Stale,
+		LogLag:     res.LogLag,
 	})
 	j.recordOutcomes(run, results)
 	if err != nil {

@@ -168,7 +168,8 @@ func TestAlertRules(t *testing.T) {
 		}
 	}
 	// The alerts the issue asks for.
-	for _, want := range []string{"RaftsnapNoRecentSnapshot", "RaftsnapRepeatedFailures", "RaftsnapRestoreFailed", "RaftsnapStoreLarge"} {
+	for _, want := range []string{"RaftsnapNoRecentSnapshot", "RaftsnapRepeatedFailures", "RaftsnapRestoreFailed", "RaftsnapStoreLarge",
+		"RaftsnapDrillFailed", "RaftsnapDrillStale"} {
 		if !alerts[want] {
 			t.Errorf("no alert %s", want)
 		}
@@ -180,24 +181,44 @@ func TestAlertRules(t *testing.T) {
 // $RAFTSNAP_TOOLS_DIR (`go install` of promtool from the module proxy does
 // not build). Missing, it fails, unless RAFTSNAP_SKIP_INTEGRATION=1.
 func TestAlertRulesPromtool(t *testing.T) {
-	testkit.Integration(t, "promtool")
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		dir := os.Getenv("RAFTSNAP_TOOLS_DIR")
-		if dir == "" {
-			home, _ := os.UserHomeDir()
-			dir = filepath.Join(home, ".cache", "raftsnap-tools")
-		}
-		promtool = filepath.Join(dir, "promtool")
-		if _, statErr := os.Stat(promtool); statErr != nil {
-			testkit.Missing(t, fmt.Sprintf("promtool not found on PATH nor at %s: run .ci/build-servers", promtool))
-		}
-	}
+	promtool := findPromtool(t)
 	out, err := exec.Command(promtool, "check", "rules", rulesFile).CombinedOutput()
 	if err != nil {
 		t.Fatalf("promtool check rules: %v\n%s", err, out)
 	}
 	t.Logf("%s", out)
+}
+
+// TestAlertRulesFire runs promtool's rule unit tests: the drill alerts
+// fire when a drill failed or proved nothing for too long, and the
+// snapshot freshness alert leaves drill jobs to them.
+func TestAlertRulesFire(t *testing.T) {
+	promtool := findPromtool(t)
+	out, err := exec.Command(promtool, "test", "rules", "testdata/drill-alerts.test.yml").CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool test rules: %v\n%s", err, out)
+	}
+}
+
+// findPromtool is the promtool the tests run: on PATH, or where
+// .ci/build-servers puts it.
+func findPromtool(t *testing.T) string {
+	t.Helper()
+	testkit.Integration(t, "promtool")
+	promtool, err := exec.LookPath("promtool")
+	if err == nil {
+		return promtool
+	}
+	dir := os.Getenv("RAFTSNAP_TOOLS_DIR")
+	if dir == "" {
+		home, _ := os.UserHomeDir()
+		dir = filepath.Join(home, ".cache", "raftsnap-tools")
+	}
+	promtool = filepath.Join(dir, "promtool")
+	if _, statErr := os.Stat(promtool); statErr != nil {
+		testkit.Missing(t, fmt.Sprintf("promtool not found on PATH nor at %s: run .ci/build-servers", promtool))
+	}
+	return promtool
 }
 
 func TestGrafanaDashboard(t *testing.T) {
@@ -256,6 +277,7 @@ func TestGrafanaDashboard(t *testing.T) {
 		"raftsnap_job_last_success_timestamp_seconds", "raftsnap_job_failures_total",
 		"raftsnap_job_run_duration_seconds", "raftsnap_store_size_bytes", "raftsnap_store_snapshots",
 		"raftsnap_prune_destroyed_total", "raftsnap_restores_total",
+		"raftsnap_drill_last_ok", "raftsnap_drill_last_success_timestamp_seconds", "raftsnap_drills_total",
 	} {
 		if !used[want] {
 			t.Errorf("no panel shows %s", want)

@@ -12,5 +12,7 @@
 //   - raftcluster: in-process hashicorp/raft dev clusters for tests
 //   - daemonproc: a `raftsnap daemon` process and its control client
 //   - fakejobs: an in-memory job list for the control server
+//   - vaultstub: a loopback Vault stand-in (snapshot API, AppRole login,
+//     token renewal), since no real Vault builds here
 //   - memsource: an in-memory snapshot source for the job runner
 package testkit

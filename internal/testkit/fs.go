@@ -1,11 +1,16 @@
 package testkit
 
 import (
+	"crypto/sha256"
 	"errors"
+	"fmt"
+	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -109,4 +114,74 @@ func Perm(t testing.TB, path string) os.FileMode {
 		t.Fatal(err)
 	}
 	return fi.Mode().Perm()
+}
+
+// TreeDigest describes every file and directory under dir: its name,
+// mode, size, modification time and the SHA-256 of its content. Two equal
+// digests taken around an operation prove that it changed nothing there
+// (a read-only reader of a server's data directory).
+func TreeDigest(t testing.TB, dir string) string {
+	t.Helper()
+	var lines []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		line := fmt.Sprintf("%s %v %d %d", path, info.Mode(), info.Size(), info.ModTime().UnixNano())
+		if info.Mode().IsRegular() {
+			f, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			h := sha256.New()
+			_, err = io.Copy(h, f)
+			f.Close()
+			if err != nil {
+				return err
+			}
+			line += fmt.Sprintf(" %x", h.Sum(nil))
+		}
+		lines = append(lines, line)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+// Unchanged fails the test at its end if anything under dir changed
+// (see TreeDigest).
+func Unchanged(t testing.TB, dir string) {
+	t.Helper()
+	before := TreeDigest(t, dir)
+	t.Cleanup(func() {
+		if after := TreeDigest(t, dir); after != before {
+			t.Errorf("%s changed:\nbefore:\n%s\nafter:\n%s", dir, before, after)
+		}
+	})
+}
+
+// FlipByte damages one byte of the file at offset in place, keeping its
+// size and name: damage only a checksum can find.
+func FlipByte(t testing.TB, path string, offset int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := []byte{0}
+	if _, err := f.ReadAt(b, offset); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, offset); err != nil {
+		t.Fatal(err)
+	}
 }

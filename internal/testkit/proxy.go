@@ -22,11 +22,12 @@ type Proxy struct {
 	// URL is the proxy's base URL, e.g. http://127.0.0.1:41234.
 	URL string
 
-	upstream func() string
-	srv      *httptest.Server
-	requests atomic.Int64
-	received chan struct{}
-	held     chan struct{}
+	upstream   func() string
+	srv        *httptest.Server
+	requests   atomic.Int64
+	received   chan struct{}
+	held       chan struct{}
+	uploadHeld chan struct{}
 
 	mu     sync.Mutex
 	fault  Fault   // for every request once queued is used up
@@ -63,6 +64,12 @@ type Fault struct {
 	// Rate paces both bodies, request and response, at this many bytes
 	// per second (a restore upload as much as a download).
 	Rate int
+	// HoldUploadAfter forwards this many bytes of the request body, signals
+	// UploadHeld, and forwards no more until ReleaseUpload is closed (or the
+	// client leaves): a restore upload stopped at a known point, so that a
+	// test can change its file mid-upload.
+	HoldUploadAfter int64
+	ReleaseUpload   <-chan struct{}
 
 	// DropHeaders and SetHeaders change the upstream's response headers.
 	DropHeaders []string
@@ -115,8 +122,10 @@ func NewProxy(t testing.TB, upstream string) *Proxy {
 // NewProxyTo is NewProxy with an upstream chosen per request, the way a
 // load balancer picks whichever server leads.
 func NewProxyTo(t testing.TB, upstream func() string) *Proxy {
-	p := &Proxy{upstream: upstream, received: make(chan struct{}, 256), held: make(chan struct{}, 256)}
-	p.srv = httptest.NewServer(http.HandlerFunc(p.serve)) // binds 127.0.0.1
+	p := &Proxy{upstream: upstream, received: make(chan struct{}, 256), held: make(chan struct{}, 256), uploadHeld: make(chan struct{}, 256)}
+	p.srv = httptest.NewUnstartedServer(http.HandlerFunc(p.serve)) // binds 127.0.0.1
+	p.srv.Listener = fixedReadBuffer{p.srv.Listener}
+	p.srv.Start()
 	p.URL = p.srv.URL
 	t.Cleanup(func() {
 		p.srv.CloseClientConnections()
@@ -162,6 +171,10 @@ func (p *Proxy) Received() <-chan struct{} { return p.received }
 // Held receives a value each time a HoldAfter response has sent its bytes
 // and started holding.
 func (p *Proxy) Held() <-chan struct{} { return p.held }
+
+// UploadHeld receives a value each time a HoldUploadAfter request has
+// forwarded its bytes and started holding.
+func (p *Proxy) UploadHeld() <-chan struct{} { return p.uploadHeld }
 
 func (p *Proxy) next() Fault {
 	p.mu.Lock()
@@ -231,6 +244,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	var reqBody io.Reader = r.Body
 	if f.Rate > 0 {
 		reqBody = &pacedReader{r: r.Body, rate: f.Rate, ctx: ctx}
+	}
+	if f.HoldUploadAfter > 0 {
+		reqBody = &heldReader{r: reqBody, left: f.HoldUploadAfter, release: f.ReleaseUpload, ctx: ctx, held: func() { signal(p.uploadHeld) }}
 	}
 	req, err := http.NewRequestWithContext(ctx, r.Method, base+r.URL.RequestURI(), reqBody)
 	if err != nil {
@@ -388,6 +404,52 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// proxyReadBuffer is the receive buffer of the proxy's client connections.
+// Fixed (the kernel would grow it to tens of MiB on loopback), so that a
+// held upload stops its client within a known distance of the bytes
+// forwarded: at most this (doubled by the kernel) plus the client's own
+// send buffer.
+const proxyReadBuffer = 256 << 10
+
+type fixedReadBuffer struct{ net.Listener }
+
+func (l fixedReadBuffer) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tcp, ok := c.(*net.TCPConn); ok {
+		tcp.SetReadBuffer(proxyReadBuffer)
+	}
+	return c, err
+}
+
+// heldReader delivers left bytes of r, then calls held and waits for
+// release (or ctx) before it delivers the rest.
+type heldReader struct {
+	r       io.Reader
+	left    int64
+	release <-chan struct{}
+	ctx     context.Context
+	held    func()
+	waited  bool
+}
+
+func (h *heldReader) Read(b []byte) (int, error) {
+	if h.left > 0 {
+		n, err := h.r.Read(b[:min(int64(len(b)), h.left)])
+		h.left -= int64(n)
+		return n, err
+	}
+	if !h.waited {
+		h.waited = true
+		h.held()
+		select {
+		case <-h.release:
+		case <-h.ctx.Done():
+			return 0, h.ctx.Err()
+		}
+	}
+	return h.r.Read(b)
 }
 
 // pacedReader delivers at most rate bytes per second from r.

@@ -27,7 +27,8 @@
 //     placed at the anchor (its date is wrong: it holds older state).
 //   - last_n, grid and calendar count only verified snapshots, so an
 //     unverified one never takes a good one's place. within and regex have
-//     no quota and keep unverified snapshots too.
+//     no quota and keep unverified snapshots too. last_drilled counts only
+//     verified snapshots whose last drill proved them restorable.
 //   - The newest verified snapshot (not in the future) is always kept.
 //
 // Nothing here imports from daemon/, client/ or config/: config builds

@@ -101,7 +101,13 @@ func goldenCases() []goldenCase {
 		Snapshot{Name: "manual-keep", Created: t0.Add(-80 * time.Hour), Term: 2, Index: 1, Verified: true},
 		Snapshot{Name: "auto-future", Created: t0.Add(26 * time.Hour), Term: 2, Index: 200000, Verified: true})
 
+	drilled := series("auto-", t0.Add(-30*time.Minute), 6, time.Hour)
+	drilled[2].Drilled, drilled[4].Drilled = true, true
+
 	return []goldenCase{
+		{name: "last_drilled", now: t0, snaps: drilled, policy: func(t testing.TB) *Policy {
+			return mustPolicy(t, must(t)(NewLastN(2)), must(t)(NewLastDrilled(1)))
+		}},
 		{name: "last_n", now: t0, snaps: mixed, policy: func(t testing.TB) *Policy {
 			return mustPolicy(t, must(t)(NewLastN(3)))
 		}},

@@ -39,7 +39,8 @@ func (o Owner) Split(entries []store.Entry) (mine, others []store.Entry) {
 
 // FromEntry is what the engine needs of a stored snapshot.
 func FromEntry(e store.Entry) Snapshot {
-	return Snapshot{Name: e.Name, Created: e.CreatedAt, Term: e.Term, Index: e.Index, Verified: e.Verified, Size: e.Size, Job: e.Job}
+	return Snapshot{Name: e.Name, Created: e.CreatedAt, Term: e.Term, Index: e.Index, Verified: e.Verified, Size: e.Size, Job: e.Job,
+		Drilled: e.Drill != nil && e.Drill.Result == store.DrillOK}
 }
 
 // FromEntries converts entries, keeping their order.

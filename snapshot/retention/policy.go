@@ -20,6 +20,10 @@ type Snapshot struct {
 	Index    uint64    `json:"index"`
 	Verified bool      `json:"verified"`
 	Size     int64     `json:"size"`
+	// Drilled is true when the snapshot's last drill proved it restorable
+	// (a drill job restored it into a throwaway server, which reported
+	// what the archive holds); last_drilled keeps such snapshots.
+	Drilled bool `json:"drilled,omitempty"`
 	// Job wrote the snapshot; Decide plans each job's snapshots on their
 	// own. The engine (Policy.Plan) ignores it.
 	Job string `json:"-"`
@@ -109,7 +113,7 @@ type Policy struct {
 // snapshot, which is never what an operator means.
 func NewPolicy(rules ...Rule) (*Policy, error) {
 	if len(rules) == 0 {
-		return nil, errors.New("the pruning policy has no rules: it would keep nothing; add at least one keep rule (last_n, grid, calendar, within or regex)")
+		return nil, errors.New("the pruning policy has no rules: it would keep nothing; add at least one keep rule (last_n, grid, calendar, within, regex or last_drilled)")
 	}
 	for i, r := range rules {
 		if r == nil {

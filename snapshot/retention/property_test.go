@@ -29,6 +29,7 @@ func genSnapshots(t *rapid.T, now time.Time) []Snapshot {
 			Term:     rapid.Uint64Range(1, 3).Draw(t, "term"),
 			Index:    rapid.Uint64Range(0, 1000).Draw(t, "index"),
 			Verified: rapid.IntRange(0, 4).Draw(t, "verified") > 0,
+			Drilled:  rapid.IntRange(0, 3).Draw(t, "drilled") == 0,
 			Size:     1,
 		})
 	}
@@ -38,7 +39,7 @@ func genSnapshots(t *rapid.T, now time.Time) []Snapshot {
 func genRule(t *rapid.T) Rule {
 	var r Rule
 	var err error
-	switch rapid.IntRange(0, 4).Draw(t, "kind") {
+	switch rapid.IntRange(0, 5).Draw(t, "kind") {
 	case 0:
 		r, err = NewLastN(rapid.IntRange(1, 12).Draw(t, "count"))
 	case 1:
@@ -66,6 +67,8 @@ func genRule(t *rapid.T) Rule {
 			spec.Daily = 1
 		}
 		r, err = NewCalendar(spec)
+	case 4:
+		r, err = NewLastDrilled(rapid.IntRange(1, 3).Draw(t, "drilled count"))
 	default:
 		r, err = NewRegex("^manual-", rapid.Bool().Draw(t, "negate"))
 	}

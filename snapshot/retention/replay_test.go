@@ -259,7 +259,7 @@ func TestYearPictureInDocs(t *testing.T) {
 // TestWorkedExamplesInDocs checks that the worked examples in
 // docs/retention.md are the engine's golden output, verbatim.
 func TestWorkedExamplesInDocs(t *testing.T) {
-	for _, name := range []string{"last_n", "within", "regex", "grid_worked", "calendar_timezone", "ties", "newest_verified_invariant"} {
+	for _, name := range []string{"last_n", "within", "regex", "grid_worked", "calendar_timezone", "ties", "newest_verified_invariant", "last_drilled"} {
 		assertInRetentionDoc(t, name+".golden")
 	}
 }

@@ -43,6 +43,40 @@ func (r *lastN) keep(v *view, mark func(int, string)) {
 	}
 }
 
+// lastDrilled keeps the count newest snapshots proven restorable.
+type lastDrilled struct{ count int }
+
+// NewLastDrilled keeps the count newest verified snapshots whose last
+// drill proved them restorable (Snapshot.Drilled), so that the last
+// snapshot known to restore is never pruned while newer, undrilled ones
+// come and go. A drilled snapshot that no longer verifies is skipped: its
+// file is not the one the drill restored.
+func NewLastDrilled(count int) (Rule, error) {
+	if count < 1 {
+		return nil, fmt.Errorf("last_drilled count must be at least 1, found %d", count)
+	}
+	return &lastDrilled{count: count}, nil
+}
+
+func (r *lastDrilled) String() string { return fmt.Sprintf("last_drilled %d", r.count) }
+
+func (r *lastDrilled) keep(v *view, mark func(int, string)) {
+	reason := "drilled ok (newest proven restorable)"
+	if r.count > 1 {
+		reason = fmt.Sprintf("drilled ok (last %d proven restorable)", r.count)
+	}
+	kept := 0
+	for i := range v.present {
+		if kept == r.count {
+			return
+		}
+		if s := v.snapshot(i); s.Verified && s.Drilled {
+			mark(i, reason)
+			kept++
+		}
+	}
+}
+
 // within keeps every snapshot younger than d, measured from the anchor.
 type within struct{ d time.Duration }
 

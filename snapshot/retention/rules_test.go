@@ -174,3 +174,25 @@ func FuzzParseGrid(f *testing.F) {
 		p.Plan(snaps, time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC))
 	})
 }
+
+func TestLastDrilledKeepsTheNewestProvenRestorable(t *testing.T) {
+	snaps := []Snapshot{
+		{Name: "newest", Created: t0.Add(-time.Hour), Index: 50, Verified: true},
+		{Name: "drilled-rotten", Created: t0.Add(-2 * time.Hour), Index: 40, Verified: false, Drilled: true},
+		{Name: "drilled", Created: t0.Add(-3 * time.Hour), Index: 30, Verified: true, Drilled: true},
+		{Name: "drilled-older", Created: t0.Add(-4 * time.Hour), Index: 20, Verified: true, Drilled: true},
+		{Name: "old", Created: t0.Add(-5 * time.Hour), Index: 10, Verified: true},
+	}
+	ds := mustPolicy(t, must(t)(NewLastDrilled(1))).Plan(snaps, t0)
+	assertKept(t, ds, "newest", ReasonNewestVerified)
+	assertKept(t, ds, "drilled", "drilled ok (newest proven restorable)")
+	assertDestroyed(t, ds, "drilled-rotten")
+	assertDestroyed(t, ds, "drilled-older")
+	assertDestroyed(t, ds, "old")
+
+	ds = mustPolicy(t, must(t)(NewLastDrilled(2))).Plan(snaps, t0)
+	assertKept(t, ds, "drilled-older", "drilled ok (last 2 proven restorable)")
+	if _, err := NewLastDrilled(0); err == nil {
+		t.Error("last_drilled 0 accepted")
+	}
+}

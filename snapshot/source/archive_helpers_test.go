@@ -1,14 +1,12 @@
 package source
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
-	"io"
 	"testing"
 
 	"github.com/hashicorp/raft"
 
+	"github.com/raftsnap/raftsnap/internal/testkit/vaultstub"
 	"github.com/raftsnap/raftsnap/snapshot"
 )
 
@@ -23,60 +21,9 @@ func verifyArchive(t testing.TB, archive []byte, opts snapshot.VerifyOptions) *s
 	return report
 }
 
-// writeVaultArchive builds an archive in Vault's layout: snapshot.Write's
-// meta.json, state.bin and SHA256SUMS, repacked with a fourth member
-// SHA256SUMS.sealed. Real Vault seals the SUMS with its barrier key; the
-// content here is a stand-in, which raftsnap does not (cannot) decrypt.
+// writeVaultArchive builds an archive in Vault's layout, with a stand-in
+// SHA256SUMS.sealed member (vaultstub.Archive).
 func writeVaultArchive(t testing.TB, meta raft.SnapshotMeta, state []byte) []byte {
 	t.Helper()
-	meta.Size = int64(len(state))
-	var plain bytes.Buffer
-	if _, err := snapshot.Write(&plain, &meta, bytes.NewReader(state)); err != nil {
-		t.Fatalf("snapshot.Write: %v", err)
-	}
-	gzr, err := gzip.NewReader(&plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(gzr)
-	var out bytes.Buffer
-	gzw := gzip.NewWriter(&out)
-	tw := tar.NewWriter(gzw)
-	var sums []byte
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if hdr.Name == snapshot.SumsName {
-			sums = body
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sealed := append([]byte("test-barrier-sealed:"), sums...)
-	if err := tw.WriteHeader(&tar.Header{Name: snapshot.SealedSumsName, Mode: 0o600, Size: int64(len(sealed))}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tw.Write(sealed); err != nil {
-		t.Fatal(err)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := gzw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return out.Bytes()
+	return vaultstub.Archive(t, meta, state)
 }

@@ -49,6 +49,17 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"namespace on consul", Config{Kind: Consul, Address: "http://127.0.0.1:8500", Namespace: "ns1"}, "namespace", "vault sources only"},
 		{"force on raft", Config{Kind: Raft, Address: "http://127.0.0.1:8080", ForceRestore: true}, "force_restore", "vault sources only"},
 		{"stale on vault", Config{Kind: Vault, Address: "http://127.0.0.1:8200", Stale: true}, "stale", "no stale mode"},
+		{"approle on consul", Config{Kind: Consul, Address: "http://127.0.0.1:8500", AppRole: AppRoleConfig{RoleIDFile: "/r", SecretIDFile: "/s"}}, "approle", "vault sources only"},
+		{"approle and token_file", Config{Kind: Vault, Address: "http://127.0.0.1:8200", TokenFile: "/t", AppRole: AppRoleConfig{RoleIDFile: "/r", SecretIDFile: "/s"}}, "approle", "either approle or token_file"},
+		{"approle and token_env", Config{Kind: Vault, Address: "http://127.0.0.1:8200", TokenEnv: "T", AppRole: AppRoleConfig{RoleIDFile: "/r", SecretIDFile: "/s"}}, "approle", "either approle or token_env"},
+		{"approle and token", Config{Kind: Vault, Address: "http://127.0.0.1:8200", Token: "hunter2", AppRole: AppRoleConfig{RoleIDFile: "/r", SecretIDFile: "/s"}}, "approle", "either approle or a token"},
+		{"approle without role", Config{Kind: Vault, Address: "http://127.0.0.1:8200", AppRole: AppRoleConfig{SecretIDFile: "/s"}}, "approle.role_id_file", "missing"},
+		{"approle without secret", Config{Kind: Vault, Address: "http://127.0.0.1:8200", AppRole: AppRoleConfig{RoleIDFile: "/r"}}, "approle.secret_id_file", "missing"},
+		{"approle mount only", Config{Kind: Vault, Address: "http://127.0.0.1:8200", AppRole: AppRoleConfig{Mount: "approle"}}, "approle.role_id_file", "missing"},
+		{"approle mount auth/", Config{Kind: Vault, Address: "http://127.0.0.1:8200", AppRole: AppRoleConfig{RoleIDFile: "/r", SecretIDFile: "/s", Mount: "auth/approle"}}, "approle.mount", `without auth/: "approle"`},
+		{"approle mount dots", Config{Kind: Vault, Address: "http://127.0.0.1:8200", AppRole: AppRoleConfig{RoleIDFile: "/r", SecretIDFile: "/s", Mount: "team/../x"}}, "approle.mount", "is not a mount path"},
+		{"approle mount slash", Config{Kind: Vault, Address: "http://127.0.0.1:8200", AppRole: AppRoleConfig{RoleIDFile: "/r", SecretIDFile: "/s", Mount: "/approle"}}, "approle.mount", "is not a mount path"},
+		{"approle mount query", Config{Kind: Vault, Address: "http://127.0.0.1:8200", AppRole: AppRoleConfig{RoleIDFile: "/r", SecretIDFile: "/s", Mount: "approle?x=1"}}, "approle.mount", "is not a mount path"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

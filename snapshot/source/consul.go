@@ -1,6 +1,10 @@
 package source
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/raftsnap/raftsnap/snapshot"
+)
 
 // Consul is HashiCorp Consul's snapshot API.
 const Consul Kind = "consul"
@@ -32,6 +36,7 @@ func init() {
 		StaleQuery:      "stale",
 		DatacenterParam: "dc",
 		RecordHeaders:   []string{"X-Consul-Index", "X-Consul-KnownLeader", "X-Consul-LastContact"},
+		Flavor:          snapshot.FlavorConsul,
 		order:           10,
 	})
 }

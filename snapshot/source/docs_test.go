@@ -51,15 +51,25 @@ func kindsTable() string {
 	b.WriteString("| kind | talks to | save | restore | token header | stale | options | checks |\n")
 	b.WriteString("|------|----------|------|---------|--------------|-------|---------|--------|\n")
 	for _, s := range Kinds() {
+		save := fmt.Sprintf("`GET %s`", s.Path)
 		restore := fmt.Sprintf("`%s %s`", s.RestoreMethod, s.Path)
 		if s.ForceRestorePath != "" {
 			restore += fmt.Sprintf("; `force_restore`: `%s %s`", s.RestoreMethod, s.ForceRestorePath)
+		}
+		if s.Directory {
+			save = s.Reads
+		}
+		if s.NoRestoreReason != "" {
+			restore = "none (" + s.NoRestoreReason + ")"
 		}
 		stale := "none (" + s.NoStaleReason + ")"
 		if s.StaleQuery != "" {
 			stale = "`?" + s.StaleQuery + "`"
 		}
 		var options, checks []string
+		if s.Directory {
+			options = append(options, "`path`")
+		}
 		if s.DatacenterParam != "" {
 			options = append(options, fmt.Sprintf("`datacenter` (`?%s=`)", s.DatacenterParam))
 		}
@@ -75,16 +85,25 @@ func kindsTable() string {
 		if s.RequireSealed {
 			checks = append(checks, "`SHA256SUMS.sealed` required")
 		}
-		fmt.Fprintf(&b, "| `%s` | %s | `GET %s` | %s | `%s` | %s | %s | %s |\n",
-			s.Kind, s.Title, s.Path, restore, s.TokenHeader, stale, orDash(options), orDash(checks))
+		if s.CheckCRC {
+			checks = append(checks, "CRC-64 of `state.bin` against `meta.json`")
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s | %s | %s |\n",
+			s.Kind, s.Title, save, restore, code(s.TokenHeader), stale, orDash(options), orDash(checks))
 	}
 	return b.String()
 }
 
-// environmentTable has a row per setting and a column per kind: which
-// variable fills the setting when neither a flag nor the configuration does.
+// environmentTable has a row per setting and a column per HTTP kind: which
+// variable fills the setting when neither a flag nor the configuration
+// does. Directory kinds read no variables.
 func environmentTable() string {
-	kinds := Kinds()
+	var kinds []Spec
+	for _, s := range Kinds() {
+		if !s.Directory {
+			kinds = append(kinds, s)
+		}
+	}
 	var b strings.Builder
 	b.WriteString("| setting |")
 	for _, s := range kinds {
@@ -170,10 +189,10 @@ func TestRegistry(t *testing.T) {
 			t.Errorf("Lookup(%s) = %+v, %v", s.Kind, got, ok)
 		}
 	}
-	if got := strings.Join(names, " "); got != "consul nomad vault raft" {
+	if got := strings.Join(names, " "); got != "consul nomad vault raft raft-dir" {
 		t.Errorf("Kinds() in order %q", got)
 	}
-	if got := KindNames(); got != "consul, nomad, vault or raft" {
+	if got := KindNames(); got != "consul, nomad, vault, raft or raft-dir" {
 		t.Errorf("KindNames() = %q", got)
 	}
 	if got := allowedFor(func(s Spec) bool { return s.CheckDigest }); got != "nomad and raft sources only" {

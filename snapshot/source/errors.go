@@ -23,6 +23,10 @@ import (
 const (
 	OpSave    = "save"
 	OpRestore = "restore"
+	// OpLogin and OpRenew are a vault source's AppRole login and the
+	// renewal of the token it returned.
+	OpLogin = "login"
+	OpRenew = "renew"
 )
 
 // maxServerMessage caps the server's error text kept in an Error: enough for
@@ -39,7 +43,7 @@ const maxServerMessage = 512
 // only in headers).
 type Error struct {
 	Kind Kind
-	Op   string // OpSave or OpRestore
+	Op   string // OpSave, OpRestore, OpLogin or OpRenew
 	URL  string
 	// StatusCode is the HTTP status, 0 when no response arrived or the
 	// failure came after a 200 (a cut body, a digest mismatch).
@@ -51,6 +55,9 @@ type Error struct {
 	RetryAfter time.Duration
 	// Err is the underlying error, if any (for errors.Is/As).
 	Err error
+	// Hint, when set, says what the user can do about it (raftsnap's
+	// words, not the server's).
+	Hint string
 
 	permanent bool
 }
@@ -60,6 +67,9 @@ func (e *Error) Error() string {
 		msg := e.Message
 		if msg == "" {
 			msg = http.StatusText(e.StatusCode)
+		}
+		if e.Hint != "" {
+			msg += "; " + e.Hint
 		}
 		return fmt.Sprintf("%d from %s at %s: %s", e.StatusCode, e.Kind, e.URL, msg)
 	}
@@ -105,6 +115,21 @@ func IsNoLeader(err error) bool {
 	return false
 }
 
+// notLeaderPhrase is how the raft handler says the node asked is not the
+// leader (503); Consul and Nomad forward to their leader instead.
+const notLeaderPhrase = "not the leader"
+
+// NeedsLeader reports whether err is a server saying it is not the leader,
+// or that the cluster has none: the answers to a consistent save that a
+// stale one (any server answering) gets past.
+func NeedsLeader(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) || e.StatusCode < 500 {
+		return false
+	}
+	return IsNoLeader(err) || strings.Contains(strings.ToLower(e.Message), notLeaderPhrase)
+}
+
 // ConfigError is an invalid Config given to New. It is always permanent.
 type ConfigError struct {
 	Kind Kind
@@ -142,15 +167,15 @@ func (e *SettingsError) Unwrap() error { return e.Err }
 func (e *SettingsError) Permanent() bool { return true }
 
 // statusError builds the Error for a non-2xx response, reading at most
-// maxServerMessage bytes of its body.
-func statusError(kind Kind, op, rawURL string, resp *http.Response, token Secret) *Error {
+// maxServerMessage bytes of its body, scrubbed of the request's secrets.
+func statusError(kind Kind, op, rawURL string, resp *http.Response, secrets ...Secret) *Error {
 	e := &Error{Kind: kind, Op: op, URL: rawURL, StatusCode: resp.StatusCode}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxServerMessage*4))
-	e.Message = serverMessage(scrubToken(body, token))
+	e.Message = serverMessage(scrubToken(body, secrets...))
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		// Redirects are not followed: the token would go to another host.
 		if loc := resp.Header.Get("Location"); loc != "" {
-			e.Message = strings.TrimSpace(e.Message + " (redirected to " + quoteServer([]byte(loc), token) + "; point the source at that address instead)")
+			e.Message = strings.TrimSpace(e.Message + " (redirected to " + quoteServer([]byte(loc), secrets...) + "; point the source at that address instead)")
 		}
 	}
 	e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())

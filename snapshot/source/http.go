@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/http/httptrace"
@@ -49,11 +50,28 @@ type httpSource struct {
 }
 
 // New validates cfg and builds the Source for cfg.Kind. Every problem is a
-// *ConfigError naming the field.
+// *ConfigError naming the field. A vault source with AppRole settings logs
+// in at its first request and keeps the token for the next ones; it logs
+// its logins and the problems of its files through slog.Default.
 func New(cfg Config) (Source, error) {
+	return newSource(cfg, nil, nil)
+}
+
+// NewWithLogger is New, logging AppRole logins, renewals and loose
+// credential files through logger.
+func NewWithLogger(cfg Config, logger *slog.Logger) (Source, error) {
+	return newSource(cfg, nil, logger)
+}
+
+// newSource builds the Source; a vault source with AppRole settings uses
+// login (a Deferred's, kept for its life), or a new one.
+func newSource(cfg Config, login *appRole, logger *slog.Logger) (Source, error) {
 	addr, err := validate(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if spec, _ := Lookup(cfg.Kind); spec.open != nil {
+		return spec.open(cfg)
 	}
 	client, err := newHTTPClient(cfg, addr.socket)
 	if err != nil {
@@ -64,7 +82,14 @@ func New(cfg Config) (Source, error) {
 		return nil, err
 	}
 	spec, _ := Lookup(cfg.Kind) // validate checked it
-	return &httpSource{kind: cfg.Kind, spec: spec, cfg: cfg, addr: addr, client: client}, nil
+	s := &httpSource{kind: cfg.Kind, spec: spec, cfg: cfg, addr: addr, client: client}
+	if !cfg.AppRole.IsSet() {
+		return s, nil
+	}
+	if login == nil {
+		login = newAppRole(cfg.AppRole, logger, nil)
+	}
+	return &loginSource{base: s, login: login}, nil
 }
 
 func validate(cfg Config) (address, error) {
@@ -75,20 +100,44 @@ func validate(cfg Config) (address, error) {
 	if err != nil {
 		return address{}, err
 	}
-	addr, err := parseAddress(spec, cfg.Address)
-	if err != nil {
-		return address{}, bad("address", err.Error())
-	}
-	if err := checkTokenChars(cfg.Token.Reveal()); err != nil {
-		return address{}, bad("token", err.Error())
-	}
 	tlsSet := cfg.TLS.CAFile != "" || cfg.TLS.CertFile != "" || cfg.TLS.KeyFile != "" ||
 		cfg.TLS.ServerName != "" || cfg.TLS.InsecureSkipVerify
-	if tlsSet && addr.base.Scheme != "https" {
-		return address{}, bad("tls", "TLS settings need an https:// address")
-	}
-	if cfg.ConnectTimeout < 0 {
-		return address{}, bad("connect_timeout", "must not be negative")
+	var addr address
+	if spec.Directory {
+		// Nothing of HTTP applies (connect_timeout is not checked: the
+		// configuration fills its default for every source).
+		httpOnly := "applies to " + allowedFor(func(s Spec) bool { return !s.Directory }) +
+			"; " + string(cfg.Kind) + " reads files (path)"
+		for _, f := range []struct {
+			field string
+			set   bool
+		}{
+			{"address", cfg.Address != ""}, {"token_file", cfg.TokenFile != ""}, {"token_env", cfg.TokenEnv != ""},
+			{"token", cfg.Token.IsSet()}, {"tls", tlsSet}, {"max_size", cfg.MaxSize != 0},
+		} {
+			if f.set {
+				return address{}, bad(f.field, httpOnly)
+			}
+		}
+		if cfg.Path == "" {
+			return address{}, bad("path", "is empty: give the server's raft directory or its data_dir")
+		}
+	} else {
+		if cfg.Path != "" {
+			return address{}, bad("path", "applies to "+allowedFor(func(s Spec) bool { return s.Directory })+"; give an address")
+		}
+		if addr, err = parseAddress(spec, cfg.Address); err != nil {
+			return address{}, bad("address", err.Error())
+		}
+		if err := checkTokenChars(cfg.Token.Reveal()); err != nil {
+			return address{}, bad("token", err.Error())
+		}
+		if tlsSet && addr.base.Scheme != "https" {
+			return address{}, bad("tls", "TLS settings need an https:// address")
+		}
+		if cfg.ConnectTimeout < 0 {
+			return address{}, bad("connect_timeout", "must not be negative")
+		}
 	}
 	if cfg.Timeout < 0 {
 		return address{}, bad("timeout", "must not be negative")
@@ -122,6 +171,9 @@ func validate(cfg Config) (address, error) {
 	}
 	if cfg.MaxSize < 0 {
 		return address{}, bad("max_size", "must not be negative")
+	}
+	if err := validateAppRole(cfg, spec); err != nil {
+		return address{}, err
 	}
 	return addr, nil
 }
@@ -237,7 +289,15 @@ func (s *httpSource) save(ctx context.Context, w io.Writer, stale bool) (res *Sa
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, statusError(s.kind, OpSave, rawURL, resp, s.cfg.Token)
+		e := statusError(s.kind, OpSave, rawURL, resp, s.cfg.Token)
+		if !stale && s.spec.StaleQuery != "" && NeedsLeader(e) {
+			how := s.cfg.StaleHint
+			if how == "" {
+				how = "Stale"
+			}
+			e.Hint = "ask the leader, or let any server answer with " + how + " (its snapshot may lag the leader's state)"
+		}
+		return nil, e
 	}
 	if progress != nil && resp.ContentLength > 0 {
 		progress.Expect(resp.ContentLength)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/raftsnap/raftsnap/snapshot"
 )
 
 // Kind names a type of source.
@@ -11,8 +13,9 @@ type Kind string
 
 // Spec is everything that differs between kinds of source: how the
 // server's snapshot API is called and how the vendor's own CLI is
-// configured. Each kind registers its spec from a file of its own
-// (consul.go, nomad.go, vault.go, raft.go); config validation, the CLI's
+// configured, or, for a kind that reads files instead (raft-dir), what it
+// reads. Each kind registers its spec from a file of its own (consul.go,
+// nomad.go, vault.go, raft.go, raftdir.go); config validation, the CLI's
 // flags, help and completion, and the tables of docs/sources.md derive
 // from the registered specs, so adding a kind means adding one file.
 type Spec struct {
@@ -58,6 +61,30 @@ type Spec struct {
 	// RequireSealed: the kind's archives carry SHA256SUMS.sealed, which
 	// verification then requires.
 	RequireSealed bool
+	// Flavor is the only flavour of archive the kind's servers can restore
+	// (see CheckFlavor); empty when raftsnap cannot tell what they read (a
+	// Go service's own state machine).
+	Flavor snapshot.Flavor
+	// AppRoleLoginPath, when set, is the kind's AppRole login endpoint,
+	// %s standing for the auth mount (Config.AppRole); RenewSelfPath
+	// renews the token such a login returned. Empty for kinds without
+	// logins.
+	AppRoleLoginPath string
+	RenewSelfPath    string
+
+	// Directory: the kind reads a directory on this machine
+	// (Config.Path) instead of a server's HTTP API, so it has no address,
+	// token, TLS or size cap; Reads says what it reads, for help and docs,
+	// and open builds its Source.
+	Directory bool
+	Reads     string
+	open      func(Config) (Source, error)
+	// CheckCRC: each snapshot's state.bin is checked against the CRC-64
+	// its meta.json records before it is archived.
+	CheckCRC bool
+	// NoRestoreReason, when set, says why the kind cannot be restored
+	// into; configuration validation and the CLI refuse it as a target.
+	NoRestoreReason string
 
 	// order places the kind in lists (help, errors, docs): vendors first,
 	// the generic raft handler last.
@@ -109,10 +136,16 @@ var registry = map[Kind]Spec{}
 // missing what every request needs is a bug caught at start.
 func register(s Spec) {
 	switch {
-	case s.Kind == "" || s.Title == "" || s.Path == "" || s.RestoreMethod == "" || s.TokenHeader == "" || s.order == 0:
+	case s.Kind == "" || s.Title == "" || s.order == 0:
 		panic(fmt.Sprintf("source: incomplete spec for kind %q", s.Kind))
+	case s.Directory && (s.open == nil || s.Reads == "" || s.NoRestoreReason == ""):
+		panic(fmt.Sprintf("source: directory kind %q needs open, Reads and NoRestoreReason", s.Kind))
+	case !s.Directory && (s.Path == "" || s.RestoreMethod == "" || s.TokenHeader == ""):
+		panic(fmt.Sprintf("source: incomplete spec for HTTP kind %q", s.Kind))
 	case s.StaleQuery == "" && s.NoStaleReason == "":
 		panic(fmt.Sprintf("source: kind %q has no stale mode and no reason why", s.Kind))
+	case (s.AppRoleLoginPath == "") != (s.RenewSelfPath == ""):
+		panic(fmt.Sprintf("source: kind %q can log in but not renew, or the reverse", s.Kind))
 	}
 	if _, dup := registry[s.Kind]; dup {
 		panic(fmt.Sprintf("source: kind %q registered twice", s.Kind))

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -23,7 +24,7 @@ func TestIsNoLeaderMessages(t *testing.T) {
 		{500, "No cluster leader", true},
 		{500, "rpc error making call: No cluster leader", true},
 		{503, "this node is not the leader and no leader is known (no quorum or an election is in progress)", true},
-		{503, "cannot confirm leadership: node is not the leader; retry or add ?stale=true", true},
+		{503, "cannot confirm leadership: node is not the leader", true},
 		{503, "this node is not the leader; the leader is node-1 at raft address 127.0.0.1:1", false},
 		{500, "internal error", false},
 		{403, "No cluster leader", false}, // not a server error: not this case
@@ -124,5 +125,44 @@ func TestMaxSizeAndPages(t *testing.T) {
 				t.Errorf("error %q does not say %q", err, tc.wantText)
 			}
 		})
+	}
+}
+
+// TestNotLeaderHintNamesTheCallersStaleSetting: an answer saying the
+// server is not the leader, or that there is none, carries a hint naming
+// the caller's own way to go stale (the CLI's --stale, the configuration's
+// stale: true), never the query string; not when the save was already
+// stale, not for other errors, and not for Vault, which has no stale mode.
+func TestNotLeaderHintNamesTheCallersStaleSetting(t *testing.T) {
+	for _, tc := range []struct {
+		kind   Kind
+		status int
+		body   string
+		stale  bool
+		hint   string
+		want   string
+	}{
+		{Raft, 503, "this node is not the leader; the leader is node-1 at raft address 127.0.0.1:1", false, "--stale", "ask the leader, or let any server answer with --stale"},
+		{Consul, 500, "No cluster leader", false, "stale: true in the job's source", "let any server answer with stale: true in the job's source"},
+		{Nomad, 500, "No cluster leader", false, "", "let any server answer with Stale"},
+		{Raft, 503, "this node is not the leader; the leader is node-1", true, "--stale", ""},
+		{Raft, 403, "permission denied: not the leader of anything", false, "--stale", ""},
+		{Consul, 500, "internal error", false, "--stale", ""},
+		{Vault, 503, "Vault is sealed; no leader is known", false, "--stale", ""},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, tc.body, tc.status)
+		}))
+		src, err := New(Config{Kind: tc.kind, Address: srv.URL, Stale: tc.stale, StaleHint: tc.hint})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = src.Save(context.Background(), io.Discard)
+		srv.Close()
+		msg := fmt.Sprint(err)
+		var e *Error
+		if !errors.As(err, &e) || tc.want == "" && e.Hint != "" || tc.want != "" && !strings.Contains(msg, tc.want) || strings.Contains(e.Hint, "?stale") {
+			t.Errorf("%s %d %q (stale %v): %s; want hint %q", tc.kind, tc.status, tc.body, tc.stale, msg, tc.want)
+		}
 	}
 }

@@ -1,6 +1,10 @@
 package source
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/raftsnap/raftsnap/snapshot"
+)
 
 // Nomad is HashiCorp Nomad's snapshot API.
 const Nomad Kind = "nomad"
@@ -29,6 +33,7 @@ func init() {
 		RegionParam:   "region",
 		RecordHeaders: []string{"Digest", "X-Nomad-Index", "X-Nomad-KnownLeader", "X-Nomad-LastContact"},
 		CheckDigest:   true,
+		Flavor:        snapshot.FlavorNomad,
 		order:         20,
 	})
 }

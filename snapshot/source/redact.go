@@ -17,42 +17,20 @@ const minCutPrefix = 4
 
 // scrubToken is the one place that makes bytes received from a server safe
 // to quote in an error, a log line, a record or the status: every run of
-// at least MinTokenFragment bytes of the request's token, wherever it
-// appears, and a token prefix of at least minCutPrefix bytes at the very
-// end, become "[redacted]". Run it on the raw bytes, before any cut, so
-// that a cut cannot hide part of the token from it.
-func scrubToken(text []byte, token Secret) []byte {
-	t := []byte(token.Reveal())
-	if len(t) == 0 || len(text) == 0 {
+// at least MinTokenFragment bytes of a secret of the request (its token;
+// for a login, the role and secret IDs), wherever it appears, and a
+// secret's prefix of at least minCutPrefix bytes at the very end, become
+// "[redacted]". Run it on the raw bytes, before any cut, so that a cut
+// cannot hide part of a secret from it.
+func scrubToken(text []byte, secrets ...Secret) []byte {
+	if len(text) == 0 {
 		return text
 	}
-	n := min(MinTokenFragment, len(t))
-	fragments := make(map[string]struct{}, len(t)-n+1)
-	for i := 0; i+n <= len(t); i++ {
-		fragments[string(t[i:i+n])] = struct{}{}
+	var covered []bool
+	for _, secret := range secrets {
+		covered = markSecret(text, []byte(secret.Reveal()), covered)
 	}
-	// Every n-byte window that is part of the token marks its bytes; a
-	// longer run of the token is a chain of such windows.
-	covered := make([]bool, len(text))
-	found := false
-	for i := 0; i+n <= len(text); i++ {
-		if _, ok := fragments[string(text[i:i+n])]; ok {
-			for j := i; j < i+n; j++ {
-				covered[j] = true
-			}
-			found = true
-		}
-	}
-	for k := min(n-1, len(text)); k >= minCutPrefix; k-- {
-		if bytes.HasSuffix(text, t[:k]) {
-			for j := len(text) - k; j < len(text); j++ {
-				covered[j] = true
-			}
-			found = true
-			break
-		}
-	}
-	if !found {
+	if covered == nil {
 		return text
 	}
 	out := make([]byte, 0, len(text))
@@ -70,11 +48,46 @@ func scrubToken(text []byte, token Secret) []byte {
 	return out
 }
 
+// markSecret marks in covered (allocated on the first find; nil while
+// nothing was found) the bytes of text that belong to a run of t.
+func markSecret(text, t []byte, covered []bool) []bool {
+	if len(t) == 0 {
+		return covered
+	}
+	mark := func(from, to int) {
+		if covered == nil {
+			covered = make([]bool, len(text))
+		}
+		for j := from; j < to; j++ {
+			covered[j] = true
+		}
+	}
+	n := min(MinTokenFragment, len(t))
+	fragments := make(map[string]struct{}, len(t)-n+1)
+	for i := 0; i+n <= len(t); i++ {
+		fragments[string(t[i:i+n])] = struct{}{}
+	}
+	// Every n-byte window that is part of the secret marks its bytes; a
+	// longer run of the secret is a chain of such windows.
+	for i := 0; i+n <= len(text); i++ {
+		if _, ok := fragments[string(text[i:i+n])]; ok {
+			mark(i, i+n)
+		}
+	}
+	for k := min(n-1, len(text)); k >= minCutPrefix; k-- {
+		if bytes.HasSuffix(text, t[:k]) {
+			mark(len(text)-k, len(text))
+			break
+		}
+	}
+	return covered
+}
+
 // quoteServer prepares bytes a server sent (a header value, the start of a
-// page) for quoting: the token scrubbed, then one line of at most
+// page) for quoting: the secrets scrubbed, then one line of at most
 // maxServerMessage bytes.
-func quoteServer(b []byte, token Secret) string {
-	return capText(string(scrubToken(b, token)))
+func quoteServer(b []byte, secrets ...Secret) string {
+	return capText(string(scrubToken(b, secrets...)))
 }
 
 // redactedError is an error whose text went through scrubToken; it
@@ -87,23 +100,32 @@ type redactedError struct {
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
 
-// redactError scrubs token from err's text: in place for an *Error
+// redactError scrubs secrets from err's text: in place for an *Error
 // (whose Message is all of its text that a server could have shaped),
 // by wrapping otherwise.
-func redactError(err error, token Secret) error {
-	if err == nil || !token.IsSet() {
+func redactError(err error, secrets ...Secret) error {
+	if err == nil || !anySet(secrets) {
 		return err
 	}
 	var e *Error
 	if errors.As(err, &e) && e == err {
-		e.Message = string(scrubToken([]byte(e.Message), token))
+		e.Message = string(scrubToken([]byte(e.Message), secrets...))
 		return err
 	}
 	msg := err.Error()
-	if scrubbed := string(scrubToken([]byte(msg), token)); scrubbed != msg {
+	if scrubbed := string(scrubToken([]byte(msg), secrets...)); scrubbed != msg {
 		return &redactedError{msg: scrubbed, err: err}
 	}
 	return err
+}
+
+func anySet(secrets []Secret) bool {
+	for _, s := range secrets {
+		if s.IsSet() {
+			return true
+		}
+	}
+	return false
 }
 
 // Redact removes src's token, and any fragment of it, from err's text:

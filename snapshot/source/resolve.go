@@ -35,7 +35,9 @@ import (
 //     (CONSUL_HTTP_TOKEN_FILE); the token variable (CONSUL_HTTP_TOKEN...);
 //     the vendor's login file in $HOME (~/.vault-token) if it exists. Else
 //     no token, which is right for servers without ACLs. Token files are
-//     trimmed; a missing, empty or multi-line one is an error.
+//     trimmed; a missing, empty or multi-line one is an error. With
+//     AppRole settings no token is loaded: the source logs in (the role
+//     and secret ID files are read then, not here).
 func (c Config) Resolve(lookupEnv func(string) (string, bool), logger *slog.Logger) (Config, error) {
 	if lookupEnv == nil {
 		lookupEnv = os.LookupEnv
@@ -46,6 +48,9 @@ func (c Config) Resolve(lookupEnv func(string) (string, bool), logger *slog.Logg
 	spec, err := lookupKind(c.Kind)
 	if err != nil {
 		return c, err
+	}
+	if spec.Directory {
+		return c, nil // no address, token or TLS to complete; New refuses any set
 	}
 	env := environment{kind: c.Kind, lookup: lookupEnv}
 
@@ -76,6 +81,11 @@ func (c Config) Resolve(lookupEnv func(string) (string, bool), logger *slog.Logg
 		c.Namespace = env.get(spec.Env.Namespace)
 	}
 
+	if c.AppRole.IsSet() {
+		// The token comes from a login at the first request (see
+		// AppRoleConfig); the environment's tokens are not read.
+		return c, nil
+	}
 	token, err := resolveToken(c, spec, env, logger)
 	if err != nil {
 		return c, fmt.Errorf("%s source: %w", c.Kind, err)

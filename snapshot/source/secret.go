@@ -70,34 +70,42 @@ func tokenFromEnv(name string, lookupEnv func(string) (string, bool)) (Secret, e
 // file others could read or change (see TokenFileProblem) is used but
 // logged as a WARN (naming the file and its mode, never the token).
 func loadTokenFile(file string, logger *slog.Logger) (Secret, error) {
+	return loadCredentialFile(file, "token file", "token", logger)
+}
+
+// loadCredentialFile reads a file holding one credential (a token, an
+// AppRole role or secret ID) under the token-file rules of loadTokenFile.
+// what names the file in messages ("token file", "approle.secret_id_file"),
+// noun what it holds ("token", "secret ID").
+func loadCredentialFile(file, what, noun string, logger *slog.Logger) (Secret, error) {
 	f, err := os.Open(file)
 	if err != nil {
-		return "", fmt.Errorf("reading token file: %w", err)
+		return "", fmt.Errorf("reading %s: %w", what, err)
 	}
 	defer f.Close()
 	info, err := f.Stat()
 	if err != nil {
-		return "", fmt.Errorf("reading token file: %w", err)
+		return "", fmt.Errorf("reading %s: %w", what, err)
 	}
 	if !info.Mode().IsRegular() {
-		return "", fmt.Errorf("token file %s is not a regular file", file)
+		return "", fmt.Errorf("%s %s is not a regular file", what, file)
 	}
 	if problem := TokenFileProblem(info); problem != "" {
-		logger.Warn("token file: "+problem, "file", file)
+		logger.Warn(what+": "+problem, "file", file)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxTokenFileSize+1))
 	if err != nil {
-		return "", fmt.Errorf("reading token file %s: %w", file, err)
+		return "", fmt.Errorf("reading %s %s: %w", what, file, err)
 	}
 	if len(data) > maxTokenFileSize {
-		return "", fmt.Errorf("token file %s is larger than %d KiB: not a token file", file, maxTokenFileSize>>10)
+		return "", fmt.Errorf("%s %s is larger than %d KiB: not a %s file", what, file, maxTokenFileSize>>10, noun)
 	}
 	value := strings.TrimSpace(string(data))
 	if value == "" {
-		return "", fmt.Errorf("token file %s is empty", file)
+		return "", fmt.Errorf("%s %s is empty", what, file)
 	}
 	if err := checkTokenChars(value); err != nil {
-		return "", fmt.Errorf("token file %s: %w", file, err)
+		return "", fmt.Errorf("%s %s: %s", what, file, strings.Replace(err.Error(), "token", noun, 1))
 	}
 	return Secret(value), nil
 }

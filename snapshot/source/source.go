@@ -1,6 +1,7 @@
 // Package source talks to the systems raftsnap snapshots: Consul, Nomad and
-// Vault over their HTTP APIs, and Go services embedding hashicorp/raft (in
-// process, or over the HTTP handler from package snapshot).
+// Vault over their HTTP APIs, Go services embedding hashicorp/raft (in
+// process, or over the HTTP handler from package snapshot), and a stopped
+// server's raft directory on disk (raft-dir).
 package source
 
 import (
@@ -49,6 +50,12 @@ type SaveResult struct {
 	// Stale is true when a follower was allowed to answer (Config.Stale, or
 	// SaveStale): the snapshot may lag the leader's state.
 	Stale bool `json:"stale,omitempty"`
+	// LogLag, for a snapshot read from a raft directory (raft-dir), says
+	// how many entries the server's log holds after it.
+	LogLag *snapshot.LogLag `json:"log_lag,omitempty"`
+	// Warnings are what the caller should report with the snapshot
+	// (raft-dir: newer snapshots skipped as damaged).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // StaleFallbackSource is a Source configured with StaleFallback: after a
@@ -84,9 +91,15 @@ type TLSConfig struct {
 type Config struct {
 	Kind    Kind   `yaml:"type"`
 	Address string `yaml:"address"` // base URL, e.g. http://127.0.0.1:8500
+	// Path is the directory a directory kind reads (raft-dir: a stopped
+	// server's raft directory or data_dir).
+	Path string `yaml:"path"`
 	// TokenFile and TokenEnv say where Resolve loads Token from.
 	TokenFile string `yaml:"token_file"`
 	TokenEnv  string `yaml:"token_env"`
+	// AppRole, when set, logs in to Vault (vault only) instead of using a
+	// token: see AppRoleConfig. Not with TokenFile or TokenEnv.
+	AppRole AppRoleConfig `yaml:"approle"`
 	// Stale lets a follower answer (Consul, Nomad, raft handler).
 	Stale bool `yaml:"stale"`
 	// StaleFallback lets a caller retry a consistent save as a stale one
@@ -115,6 +128,11 @@ type Config struct {
 	// itself sends "raftsnap/<version>"; this package cannot know the
 	// version of the program embedding it.
 	UserAgent string `yaml:"-"`
+	// StaleHint names how the user of the program embedding this package
+	// sets Stale: the CLI's "--stale", a configuration file's "stale: true".
+	// A save answered "not the leader" or "no leader" says it (empty:
+	// "Stale").
+	StaleHint string `yaml:"-"`
 }
 
 // Secret holds a token. It formats as "[redacted]" everywhere (fmt, slog,

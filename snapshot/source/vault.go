@@ -1,6 +1,10 @@
 package source
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/raftsnap/raftsnap/snapshot"
+)
 
 // Vault is HashiCorp Vault's raft storage snapshot API.
 const Vault Kind = "vault"
@@ -30,6 +34,9 @@ func init() {
 		NoStaleReason:    "snapshots always come from the active node",
 		NamespaceHeader:  "X-Vault-Namespace",
 		RequireSealed:    true,
+		Flavor:           snapshot.FlavorVault,
+		AppRoleLoginPath: "/v1/auth/%s/login",
+		RenewSelfPath:    "/v1/auth/token/renew-self",
 		order:            30,
 	})
 }

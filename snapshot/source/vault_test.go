@@ -1,88 +1,27 @@
 package source
 
 // No real Vault can be built here (see DESIGN.md), so the vault source is
-// tested against vaultTestServer: a loopback server speaking Vault's
-// documented snapshot API (GET /v1/sys/storage/raft/snapshot, POST
+// tested against the test kit's vaultstub: a loopback server speaking
+// Vault's documented snapshot API (GET /v1/sys/storage/raft/snapshot, POST
 // .../snapshot and .../snapshot-force, X-Vault-Token, X-Vault-Namespace,
-// JSON {"errors": [...]} bodies) and serving archives in Vault's layout.
+// JSON {"errors": [...]} bodies), AppRole login and token renewal, and
+// serving archives in Vault's layout.
 
 import (
 	"bytes"
-	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/hashicorp/raft"
 
+	"github.com/raftsnap/raftsnap/internal/testkit/vaultstub"
 	"github.com/raftsnap/raftsnap/snapshot"
 )
 
-type vaultTestServer struct {
-	t         *testing.T
-	token     string
-	namespace string // required X-Vault-Namespace when non-empty
-
-	mu       sync.Mutex
-	archive  []byte
-	restored []string // paths that accepted a restore
-}
-
-func (v *vaultTestServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	vaultError := func(status int, msg string) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(map[string][]string{"errors": {msg}})
-	}
-	if r.Header.Get("X-Vault-Token") != v.token {
-		vaultError(http.StatusForbidden, "permission denied")
-		return
-	}
-	if v.namespace != "" && r.Header.Get("X-Vault-Namespace") != v.namespace {
-		vaultError(http.StatusForbidden, "permission denied")
-		return
-	}
-	if ua := r.Header.Get("User-Agent"); ua != "raftsnap" && !strings.HasPrefix(ua, "raftsnap/") {
-		vaultError(http.StatusBadRequest, "unexpected User-Agent "+ua)
-		return
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	switch {
-	case r.Method == http.MethodGet && r.URL.Path == "/v1/sys/storage/raft/snapshot":
-		w.Header().Set("Content-Type", "application/gzip")
-		_, _ = w.Write(v.archive) // Vault streams without Content-Length
-	case r.Method == http.MethodPost && (r.URL.Path == "/v1/sys/storage/raft/snapshot" || r.URL.Path == "/v1/sys/storage/raft/snapshot-force"):
-		if r.ContentLength <= 0 {
-			vaultError(http.StatusBadRequest, "missing Content-Length")
-			return
-		}
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			vaultError(http.StatusBadRequest, err.Error())
-			return
-		}
-		if _, err := snapshot.Verify(r.Context(), bytes.NewReader(body), snapshot.VerifyOptions{RequireSealed: true}); err != nil {
-			vaultError(http.StatusBadRequest, "invalid snapshot: "+err.Error())
-			return
-		}
-		v.archive = body
-		v.restored = append(v.restored, r.URL.Path)
-		w.WriteHeader(http.StatusNoContent)
-	default:
-		vaultError(http.StatusMethodNotAllowed, "unsupported operation")
-	}
-}
-
-func startVault(t *testing.T, namespace string) (*vaultTestServer, string) {
-	v := &vaultTestServer{t: t, token: testToken, namespace: namespace}
-	v.archive = writeVaultArchive(t, raft.SnapshotMeta{ID: "2-10-1700000000000", Index: 10, Term: 2, Version: 1}, []byte("vault state v1"))
-	srv := httptest.NewServer(v)
-	t.Cleanup(srv.Close)
-	return v, srv.URL
+func startVault(t *testing.T, namespace string) (*vaultstub.Server, string) {
+	v := vaultstub.Start(t, vaultstub.Options{Token: testToken, Namespace: namespace})
+	return v, v.URL
 }
 
 func TestVaultSaveRestore(t *testing.T) {
@@ -124,7 +63,7 @@ func TestVaultSaveRestore(t *testing.T) {
 	if err := force.Restore(ctx, bytes.NewReader(archive.Bytes()), int64(archive.Len())); err != nil {
 		t.Fatalf("force restore: %v", err)
 	}
-	if got := strings.Join(vault.restored, ","); got != "/v1/sys/storage/raft/snapshot,/v1/sys/storage/raft/snapshot-force" {
+	if got := strings.Join(vault.Restored(), ","); got != "/v1/sys/storage/raft/snapshot,/v1/sys/storage/raft/snapshot-force" {
 		t.Fatalf("restores went to %s", got)
 	}
 

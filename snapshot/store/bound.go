@@ -29,6 +29,11 @@ const (
 func (e *Entry) Bound() {
 	e.Source = cutField(e.Source)
 	e.RaftID = cutField(e.RaftID)
+	if e.LogLag != nil {
+		lag := *e.LogLag // a copy: the caller's record is not changed
+		lag.LogStore = cutField(lag.LogStore)
+		e.LogLag = &lag
+	}
 	if len(e.Servers) > maxRecordServers {
 		e.Servers = e.Servers[:maxRecordServers]
 	}
@@ -46,6 +51,11 @@ func (e *Entry) Bound() {
 			bounded[cutField(k)] = cutField(e.Headers[k])
 		}
 		e.Headers = bounded
+	}
+	if d := e.Drill; d != nil {
+		b := *d
+		b.Job, b.Result, b.Reason, b.Server = cutField(b.Job), cutField(b.Result), cutField(b.Reason), cutField(b.Server)
+		e.Drill = &b
 	}
 }
 

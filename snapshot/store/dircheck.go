@@ -142,3 +142,16 @@ func userName(uid int) string {
 	}
 	return "uid " + strconv.Itoa(uid)
 }
+
+// RealPath resolves the symbolic links of path's longest existing prefix,
+// so that two names of one directory compare equal even before it exists.
+func RealPath(path string) string {
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		return real
+	}
+	parent := filepath.Dir(path)
+	if parent == path {
+		return path
+	}
+	return filepath.Join(RealPath(parent), filepath.Base(path))
+}

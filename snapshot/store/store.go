@@ -24,6 +24,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/raftsnap/raftsnap/snapshot"
 )
 
 // Store is where snapshot archives live.
@@ -121,6 +123,15 @@ type Entry struct {
 	Object       string `json:"object,omitempty"`
 	StoredSize   int64  `json:"stored_size,omitempty"`
 	StoredSHA256 string `json:"stored_sha256,omitempty"`
+	// LogLag, for a snapshot read from a stopped server's raft directory
+	// (the raft-dir source), says how many entries that server's log held
+	// after it: writes the archive does not contain.
+	LogLag *snapshot.LogLag `json:"log_lag,omitempty"`
+	// Drill is the outcome of the last conclusive restore drill of this
+	// snapshot (a drill job restored it into a throwaway server): absent
+	// until one ran. A drill that could not run (no binary, a server that
+	// never led) says nothing about the snapshot and is not recorded.
+	Drill *DrillRecord `json:"drill,omitempty"`
 
 	// Extra holds the record's fields this version does not know (written
 	// by a newer raftsnap); rewriting the record keeps them.
@@ -155,6 +166,35 @@ var ErrExists = errors.New("a snapshot of that name exists")
 // ErrNotFound is a name that is not a listed snapshot (it wraps
 // fs.ErrNotExist, so errors.Is(err, os.ErrNotExist) holds too).
 var ErrNotFound = fmt.Errorf("no such snapshot: %w", fs.ErrNotExist)
+
+// Drill outcomes recorded in DrillRecord.Result.
+const (
+	// DrillOK: the snapshot restored, and the server reported what the
+	// archive holds.
+	DrillOK = "ok"
+	// DrillFailed: the server refused the snapshot, or reported other
+	// state than the archive holds.
+	DrillFailed = "failed"
+)
+
+// DrillRecord is a drill's outcome as a snapshot's record keeps it.
+type DrillRecord struct {
+	// Job is the drill job that ran it.
+	Job string `json:"job"`
+	// Result is DrillOK or DrillFailed.
+	Result string `json:"result"`
+	// Reason says why a drill failed ("KV keys: 12 in the archive, 11 on
+	// the restored server").
+	Reason string `json:"reason,omitempty"`
+	// At is when the drill finished; Duration how long it took, from the
+	// start of the run.
+	At       time.Time `json:"at"`
+	Duration float64   `json:"duration_seconds"`
+	// Index is the raft index the restored server reported.
+	Index uint64 `json:"index,omitempty"`
+	// Server is the throwaway server's kind and version ("consul 1.22.7").
+	Server string `json:"server,omitempty"`
+}
 
 // Foreign is a file in the store directory that is not a listed snapshot:
 // a file raftsnap did not write (Problem is ""), or one of ours that cannot

@@ -18,12 +18,17 @@ type Set[J job.Job] struct {
 	Jobs   []J
 }
 
-// Status is Header with the jobs' statuses.
-func (s *Set[J]) Status() controlapi.DaemonStatus {
+// Status is Header with the jobs' statuses: in full, or cut to their
+// summary as the daemon does.
+func (s *Set[J]) Status(full bool) controlapi.DaemonStatus {
 	st := s.Header
 	st.Jobs = nil
 	for _, j := range s.Jobs {
-		st.Jobs = append(st.Jobs, j.Status())
+		js := j.Status()
+		if !full {
+			js = js.Summarized()
+		}
+		st.Jobs = append(st.Jobs, js)
 	}
 	return st
 }

@@ -5,7 +5,11 @@ package raftcluster
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
 	"log/slog"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -75,4 +79,41 @@ func Put(t testing.TB, c *devcluster.Cluster, key, value string) {
 	if err := c.Put(ctx, key, value); err != nil {
 		t.Fatalf("put %s: %v", key, err)
 	}
+}
+
+// Fill writes about mib MiB of random hex values (gzip compresses them
+// about 2:1) through c's leader, so that its snapshots are as big as a
+// test needs, for instance bigger than what a restore holds back.
+func Fill(t testing.TB, c *devcluster.Cluster, mib int) {
+	t.Helper()
+	raw := make([]byte, 128<<10)
+	for i := range mib * 4 {
+		rand.Read(raw)
+		Put(t, c, fmt.Sprintf("fill/%04d", i), hex.EncodeToString(raw))
+	}
+}
+
+// Snapshotted runs a one-node dev cluster (in opts.Dir, a test temp
+// directory when empty) whose raft directory then holds n raft snapshots,
+// the key "snap-i" written before the i-th (from 1), and one entry after
+// the last one, the key "after-snapshots", that only the log holds. It
+// returns the cluster, still running (close it to read the directory as a
+// stopped server leaves it), and the node's raft directory (raft.db and
+// snapshots/).
+func Snapshotted(t testing.TB, n int, opts devcluster.Options) (*devcluster.Cluster, string) {
+	t.Helper()
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	opts.Nodes = 1
+	c := Start(t, opts)
+	leader := Leader(t, c)
+	for i := 1; i <= n; i++ {
+		Put(t, c, fmt.Sprintf("snap-%d", i), fmt.Sprintf("value %d", i))
+		if err := leader.Raft.Snapshot().Error(); err != nil {
+			t.Fatalf("raft snapshot %d: %v", i, err)
+		}
+	}
+	Put(t, c, "after-snapshots", "only in the log")
+	return c, filepath.Join(c.Dir(), "node-0")
 }

@@ -51,6 +51,10 @@ type Server struct {
 	// Socket is the unix socket the HTTP API also listens on, when asked
 	// for (ConsulOptions.UnixSocket).
 	Socket string
+	// DataDir is the server's data_dir (Persistent Consul servers and
+	// Nomad servers; "" for consul -dev). It stays after Stop or Kill
+	// until the test ends.
+	DataDir string
 
 	kind    string
 	logPath string
@@ -116,6 +120,26 @@ type ConsulOptions struct {
 	DieWithParent bool
 	// UnixSocket serves the HTTP API on a unix socket too (Server.Socket).
 	UnixSocket bool
+	// Raft tunes when a Persistent server writes raft snapshots to disk.
+	Raft RaftOptions
+	// LogStore is raft_logstore's backend for a Persistent server: ""
+	// leaves Consul's default (raft-wal for a new data dir, since 1.15),
+	// "boltdb" keeps raft.db.
+	LogStore string
+}
+
+// RaftOptions make a server write raft snapshots to its data dir soon:
+// after Threshold log entries (raft_snapshot_threshold), checked every
+// Interval (raft_snapshot_interval). Zero values keep the server's
+// defaults (thousands of entries, minutes).
+type RaftOptions struct {
+	Threshold int
+	Interval  time.Duration
+}
+
+// NomadOptions tune LaunchNomad and StartNomadWith.
+type NomadOptions struct {
+	Raft RaftOptions
 }
 
 // StartConsul runs Consul on loopback ports for the test (`consul agent
@@ -132,8 +156,14 @@ func StartConsul(t testing.TB, opts ConsulOptions) *Server {
 // support snapshots), and stops it when the test ends.
 func StartNomad(t testing.TB) *Server {
 	t.Helper()
+	return StartNomadWith(t, NomadOptions{})
+}
+
+// StartNomadWith is StartNomad with options.
+func StartNomadWith(t testing.TB, opts NomadOptions) *Server {
+	t.Helper()
 	bin := Binary(t, "nomad")
-	s, err := LaunchNomad(bin, t.TempDir())
+	s, err := LaunchNomadWith(bin, t.TempDir(), opts)
 	stopAtCleanup(t, s, err)
 	return s
 }
@@ -188,6 +218,10 @@ disable_update_check = true
 	if opts.LogLevel != "" {
 		hcl += fmt.Sprintf("log_level = %q\n", opts.LogLevel)
 	}
+	hcl += opts.Raft.hcl()
+	if opts.LogStore != "" {
+		hcl += fmt.Sprintf("raft_logstore { backend = %q }\n", opts.LogStore)
+	}
 	s := &Server{kind: "consul", Dir: dir, Addr: fmt.Sprintf("http://127.0.0.1:%d", ports[0])}
 	if opts.UnixSocket {
 		// Not under dir: a socket path must fit in 108 bytes.
@@ -221,7 +255,8 @@ acl {
 	args := []string{"agent", "-bind=127.0.0.1", "-client=127.0.0.1", "-advertise=127.0.0.1",
 		"-node=" + node, "-config-file=" + configFile}
 	if opts.Persistent {
-		args = append(args, "-server", "-bootstrap-expect=1", "-data-dir="+filepath.Join(dir, "data"))
+		s.DataDir = filepath.Join(dir, "data")
+		args = append(args, "-server", "-bootstrap-expect=1", "-data-dir="+s.DataDir)
 	} else {
 		args = append(args, "-dev")
 	}
@@ -252,10 +287,15 @@ acl {
 // LaunchNomad runs a single Nomad server in dir and waits for a leader and
 // its keyring. The caller stops it with Kill or Stop.
 func LaunchNomad(bin, dir string) (*Server, error) {
-	return retryPortClash(dir, func() (*Server, error) { return launchNomad(bin, dir) })
+	return LaunchNomadWith(bin, dir, NomadOptions{})
 }
 
-func launchNomad(bin, dir string) (*Server, error) {
+// LaunchNomadWith is LaunchNomad with options.
+func LaunchNomadWith(bin, dir string, opts NomadOptions) (*Server, error) {
+	return retryPortClash(dir, func() (*Server, error) { return launchNomad(bin, dir, opts) })
+}
+
+func launchNomad(bin, dir string, opts NomadOptions) (*Server, error) {
 	ports, err := freePorts(3)
 	if err != nil {
 		return nil, err
@@ -279,14 +319,14 @@ ports {
 server {
   enabled          = true
   bootstrap_expect = 1
-}
+%s}
 client { enabled = false }
-`, dataDir, ports[0], ports[1], ports[2])
+`, dataDir, ports[0], ports[1], ports[2], opts.Raft.hcl())
 	configFile := filepath.Join(dir, "nomad.hcl")
 	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
 		return nil, err
 	}
-	s := &Server{kind: "nomad", Dir: dir, Addr: fmt.Sprintf("http://127.0.0.1:%d", ports[0])}
+	s := &Server{kind: "nomad", Dir: dir, DataDir: dataDir, Addr: fmt.Sprintf("http://127.0.0.1:%d", ports[0])}
 	if err := s.start(bin, false, "agent", "-server", "-bootstrap-expect=1", "-data-dir="+dataDir, "-config="+configFile); err != nil {
 		return nil, err
 	}
@@ -300,6 +340,19 @@ client { enabled = false }
 		})
 	}
 	return s, s.killOn(err)
+}
+
+// hcl is the settings in HCL, the same keys for Consul (top level) and
+// Nomad (server block).
+func (r RaftOptions) hcl() string {
+	var b strings.Builder
+	if r.Threshold > 0 {
+		fmt.Fprintf(&b, "raft_snapshot_threshold = %d\n", r.Threshold)
+	}
+	if r.Interval > 0 {
+		fmt.Fprintf(&b, "raft_snapshot_interval = %q\n", r.Interval.String())
+	}
+	return b.String()
 }
 
 // killOn kills the server when err is set (a failed start), and returns err.

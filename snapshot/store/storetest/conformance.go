@@ -95,12 +95,12 @@ func Conformance(t *testing.T, open func(t *testing.T) store.Store, large int) {
 		}
 		// A verdict is recorded; fields of a newer version survive it.
 		got.Verified, got.VerifyError = false, "checksum mismatch"
-		got.Extra = map[string]json.RawMessage{"drill": json.RawMessage(`{"result":"ok"}`)}
+		got.Extra = map[string]json.RawMessage{"from_a_newer_version": json.RawMessage(`{"result":"ok"}`)}
 		if err := st.Update(ctx, got); err != nil {
 			t.Fatal(err)
 		}
 		got, err = st.Get(ctx, name)
-		if err != nil || got.Verified || got.VerifyError != "checksum mismatch" || string(got.Extra["drill"]) != `{"result":"ok"}` {
+		if err != nil || got.Verified || got.VerifyError != "checksum mismatch" || string(got.Extra["from_a_newer_version"]) != `{"result":"ok"}` {
 			t.Fatalf("after Update: %+v %v", got, err)
 		}
 		if entries, _, _ := st.List(ctx); len(entries) != 1 || entries[0].Verified {

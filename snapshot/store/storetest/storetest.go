@@ -21,6 +21,13 @@ import (
 func Commit(t testing.TB, st store.Store, job string, term, index uint64, created time.Time) store.Entry {
 	t.Helper()
 	state := bytes.Repeat([]byte(fmt.Sprintf("state of %s at %d/%d ", job, term, index)), 500)
+	return CommitState(t, st, job, term, index, created, state)
+}
+
+// CommitState is Commit with the given state.bin (its first bytes say
+// whose state it is: see snapshot.Flavor).
+func CommitState(t testing.TB, st store.Store, job string, term, index uint64, created time.Time, state []byte) store.Entry {
+	t.Helper()
 	meta := &raft.SnapshotMeta{Version: 1, ID: fmt.Sprintf("%d-%d-%d", term, index, created.UnixMilli()), Index: index, Term: term, Size: int64(len(state))}
 	var archive bytes.Buffer
 	rep, err := snapshot.Write(&archive, meta, bytes.NewReader(state))

@@ -1,0 +1,421 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/raftsnap/raftsnap/config"
+	"github.com/raftsnap/raftsnap/daemon/controlapi"
+	"github.com/raftsnap/raftsnap/snapshot/retention"
+	"github.com/raftsnap/raftsnap/snapshot/store"
+)
+
+// Exit codes of `raftsnap check`, the monitoring-plugins convention
+// (Nagios, Icinga, Sensu, Zabbix agents...). They differ from the other
+// commands' on purpose: monitoring systems read them.
+const (
+	checkOK       = 0
+	checkWarning  = 1
+	checkCritical = 2
+	checkUnknown  = 3
+)
+
+var checkStateNames = []string{"OK", "WARNING", "CRITICAL", "UNKNOWN"}
+
+// checkTimeout bounds asking the daemon.
+const checkTimeout = 10 * time.Second
+
+type checkOptions struct {
+	control              controlOptions
+	job                  string
+	warn, crit           time.Duration
+	drillWarn, drillCrit time.Duration
+	fromStore            bool
+}
+
+// signalOnlyDrillPeriod is how often a drill job without an interval is
+// expected to prove a snapshot restorable (the shipped drill-age alert
+// assumes the same): weekly.
+const signalOnlyDrillPeriod = 7 * 24 * time.Hour
+
+func newCheckCommand(g *globalOptions) *cobra.Command {
+	opts := &checkOptions{}
+	cmd := &cobra.Command{
+		Use:   "check [--job NAME] [--warn AGE] [--crit AGE] [--drill-warn AGE] [--drill-crit AGE] [--from-store --config FILE]",
+		Short: "Check that snapshots are fresh and proven restorable, for monitoring systems (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)",
+		Long: `Check every scheduled job (or --job NAME) and print one summary line with
+performance data, in the monitoring-plugins convention: exit 0 OK, 1 WARNING,
+2 CRITICAL, 3 UNKNOWN (the daemon or the store could not be asked, or the job
+does not exist).
+
+A job is CRITICAL when its last success is older than --crit (default: two
+of its intervals) and WARNING when older than --warn (default: one and a half
+intervals), when its last run failed, or when it reports a problem (a token
+it cannot read). The worst job decides the exit code.
+
+A drill job (docs/drills.md) is CRITICAL when its last drill failed (the
+snapshot did not restore, or the restored server reported other state than
+the archive holds) or when its last successful drill is older than
+--drill-crit (default: two of its intervals, or two weeks for a drill run
+only on signal), and WARNING when older than --drill-warn (default: one and
+a half) or when its last run could not drill at all (no binary, a server
+that never led).
+By default the daemon is asked over its control socket. With --from-store
+the stores named in --config are read instead (read-only): a monitoring host
+can check the snapshots even when the agent is down. Drill outcomes are then
+read from the snapshots' records.`,
+		Example: `  raftsnap check
+  raftsnap check --job consul-main --warn 90m --crit 2h
+  raftsnap check --job consul-drill --drill-crit 3d
+  raftsnap check --from-store --config /etc/raftsnap/raftsnap.yml`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			code := runCheck(cmd, g, opts)
+			if code == checkOK {
+				return nil
+			}
+			return &silentError{code: code}
+		},
+	}
+	addControlFlags(cmd, &opts.control)
+	cmd.Flags().StringVar(&opts.job, "job", "", "check only this job")
+	cmd.Flags().DurationVar(&opts.warn, "warn", 0, "WARNING when the last success is older (default: 1.5 intervals)")
+	cmd.Flags().DurationVar(&opts.crit, "crit", 0, "CRITICAL when the last success is older (default: 2 intervals)")
+	cmd.Flags().DurationVar(&opts.drillWarn, "drill-warn", 0, "drill jobs: WARNING when the last successful drill is older (default: 1.5 intervals)")
+	cmd.Flags().DurationVar(&opts.drillCrit, "drill-crit", 0, "drill jobs: CRITICAL when the last successful drill is older (default: 2 intervals; 2 weeks without one)")
+	cmd.Flags().BoolVar(&opts.fromStore, "from-store", false, "read the stores of --config instead of asking the daemon")
+	_ = cmd.RegisterFlagCompletionFunc("job", daemonJobs(&opts.control))
+	return cmd
+}
+
+// checkedJob is what check needs of a job, from the daemon or a store.
+type checkedJob struct {
+	name        string
+	interval    time.Duration
+	lastSuccess *time.Time
+	lastFailed  bool
+	lastError   string
+	problem     string
+	// drill is set for drill jobs; lastSuccess is then the last drill
+	// that proved a snapshot restorable.
+	drill *checkedDrill
+}
+
+// checkedDrill is what check needs of a drill job.
+type checkedDrill struct {
+	// last is the last conclusive drill (ok or failed), nil when none.
+	last *controlapi.DrillOutcome
+	// since, when set, is when the daemon started: a drill job younger
+	// than its period is not held to it yet.
+	since time.Time
+}
+
+// runCheck prints the summary line and returns the exit code.
+func runCheck(cmd *cobra.Command, g *globalOptions, opts *checkOptions) int {
+	if opts.warn < 0 || opts.crit < 0 || (opts.warn > 0 && opts.crit > 0 && opts.warn > opts.crit) ||
+		opts.drillWarn < 0 || opts.drillCrit < 0 || (opts.drillWarn > 0 && opts.drillCrit > 0 && opts.drillWarn > opts.drillCrit) {
+		return unknown(g.stdout, errors.New("--warn, --crit, --drill-warn and --drill-crit must be positive, and each warning age no longer than its critical one"))
+	}
+	var (
+		jobs []checkedJob
+		now  time.Time
+		err  error
+	)
+	if opts.fromStore {
+		jobs, now, err = jobsFromStores(cmd.Context(), opts)
+	} else {
+		jobs, now, err = jobsFromDaemon(cmd, opts)
+	}
+	if err != nil {
+		return unknown(g.stdout, err)
+	}
+	if opts.job != "" {
+		var names []string
+		for _, j := range jobs {
+			if j.name == opts.job {
+				jobs = []checkedJob{j}
+				names = nil
+				break
+			}
+			names = append(names, j.name)
+		}
+		if names != nil || len(jobs) == 0 {
+			return unknown(g.stdout, fmt.Errorf("no scheduled or drill job named %s (jobs: %s)", opts.job, strings.Join(names, ", ")))
+		}
+	}
+	if len(jobs) == 0 {
+		return unknown(g.stdout, errors.New("no scheduled or drill job to check"))
+	}
+	worst := checkOK
+	var notes, perf []string
+	fresh, drilled := 0, 0
+	for _, j := range jobs {
+		var state int
+		var note, p string
+		if j.drill != nil {
+			state, note, p = checkDrill(j, opts, now)
+			drilled++
+		} else {
+			state, note, p = checkFreshness(j, opts, now)
+			fresh++
+		}
+		worst = max(worst, state)
+		if note != "" {
+			notes = append(notes, note)
+		}
+		if p != "" {
+			perf = append(perf, p)
+		}
+	}
+	summary := fmt.Sprintf("%d jobs fresh", fresh)
+	switch {
+	case drilled > 0 && fresh > 0:
+		summary += fmt.Sprintf(", %d drills ok", drilled)
+	case drilled > 0:
+		summary = fmt.Sprintf("%d drills ok", drilled)
+	}
+	if len(notes) > 0 {
+		summary = strings.Join(notes, "; ")
+	}
+	line := fmt.Sprintf("RAFTSNAP %s - %s", checkStateNames[worst], summary)
+	if len(perf) > 0 {
+		line += " | " + strings.Join(perf, " ")
+	}
+	fmt.Fprintln(g.stdout, line)
+	return worst
+}
+
+// checkFreshness judges a snapshot or prune job by its last success.
+func checkFreshness(j checkedJob, opts *checkOptions, now time.Time) (state int, note, perf string) {
+	warn, crit := opts.warn, opts.crit
+	if warn == 0 {
+		warn = j.interval * 3 / 2
+	}
+	if crit == 0 {
+		crit = 2 * j.interval
+	}
+	age := time.Duration(-1)
+	if j.lastSuccess != nil {
+		age = max(now.Sub(*j.lastSuccess), 0)
+	}
+	switch {
+	case j.lastSuccess == nil:
+		state, note = checkCritical, j.name+" never succeeded"
+	case age > crit:
+		state, note = checkCritical, fmt.Sprintf("%s last succeeded %s ago (crit %s)", j.name, roundAge(age), crit)
+	case age > warn:
+		state, note = checkWarning, fmt.Sprintf("%s last succeeded %s ago (warn %s)", j.name, roundAge(age), warn)
+	}
+	if state == checkOK && j.problem != "" {
+		state, note = checkWarning, j.name+": "+oneLine(j.problem)
+	} else if state == checkOK && j.lastFailed {
+		state, note = checkWarning, j.name+" last run failed: "+oneLine(j.lastError)
+	}
+	if age >= 0 {
+		perf = fmt.Sprintf("'%s_age'=%.0fs;%.0f;%.0f;0", j.name, age.Seconds(), warn.Seconds(), crit.Seconds())
+	}
+	return state, note, perf
+}
+
+// checkDrill judges a drill job: its last conclusive drill must have
+// proven its snapshot restorable, recently enough.
+func checkDrill(j checkedJob, opts *checkOptions, now time.Time) (state int, note, perf string) {
+	period := j.interval
+	if period <= 0 {
+		period = signalOnlyDrillPeriod
+	}
+	warn, crit := opts.drillWarn, opts.drillCrit
+	if warn == 0 {
+		warn = period * 3 / 2
+	}
+	if crit == 0 {
+		crit = 2 * period
+	}
+	age := time.Duration(-1)
+	if j.lastSuccess != nil {
+		age = max(now.Sub(*j.lastSuccess), 0)
+	}
+	last := j.drill.last
+	switch {
+	case last != nil && last.Result == controlapi.DrillFailed:
+		note = fmt.Sprintf("drill %s failed on %s %s ago", j.name, last.Snapshot, roundAge(max(now.Sub(last.At), 0)))
+		if last.Reason != "" {
+			note += ": " + oneLine(last.Reason)
+		}
+		state = checkCritical
+	case j.lastSuccess == nil && !j.drill.since.IsZero() && now.Sub(j.drill.since) < period:
+		// Too young to tell.
+	case j.lastSuccess == nil:
+		state, note = checkCritical, fmt.Sprintf("drill %s has proven no snapshot restorable yet", j.name)
+	case age > crit:
+		state, note = checkCritical, fmt.Sprintf("drill %s last proved a snapshot restorable %s ago (crit %s)", j.name, roundAge(age), crit)
+	case age > warn:
+		state, note = checkWarning, fmt.Sprintf("drill %s last proved a snapshot restorable %s ago (warn %s)", j.name, roundAge(age), warn)
+	}
+	if state == checkOK && j.problem != "" {
+		state, note = checkWarning, j.name+": "+oneLine(j.problem)
+	} else if state == checkOK && j.lastFailed {
+		state, note = checkWarning, fmt.Sprintf("drill %s could not run: %s", j.name, oneLine(j.lastError))
+	}
+	if age >= 0 {
+		perf = fmt.Sprintf("'%s_drill_age'=%.0fs;%.0f;%.0f;0", j.name, age.Seconds(), warn.Seconds(), crit.Seconds())
+	}
+	return state, note, perf
+}
+
+func unknown(w io.Writer, err error) int {
+	fmt.Fprintf(w, "RAFTSNAP UNKNOWN - %s\n", oneLine(err.Error()))
+	return checkUnknown
+}
+
+func roundAge(d time.Duration) time.Duration {
+	if d > time.Hour {
+		return d.Round(time.Minute)
+	}
+	return d.Round(time.Second)
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// jobsFromDaemon asks the daemon for its scheduled jobs.
+func jobsFromDaemon(cmd *cobra.Command, opts *checkOptions) ([]checkedJob, time.Time, error) {
+	c, err := opts.control.client(cmd)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), checkTimeout)
+	defer cancel()
+	st, err := c.Status(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	now := st.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	var jobs []checkedJob
+	for _, j := range st.Jobs {
+		if j.Type == config.JobDrill {
+			cj := checkedJob{name: j.Name, interval: time.Duration(j.IntervalSeconds * float64(time.Second)), lastSuccess: j.LastSuccessAt,
+				problem: j.Problem, drill: &checkedDrill{last: j.LastDrill, since: st.StartedAt}}
+			// A run that could not drill (its failure is in no record):
+			// the last run, not a canceled one.
+			if j.LastRun != nil && j.LastRun.Result == controlapi.ResultFailure && j.LastRun.Drill != nil &&
+				j.LastRun.Drill.Outcome == controlapi.DrillError {
+				cj.lastFailed, cj.lastError = true, j.LastRun.Error
+			}
+			jobs = append(jobs, cj)
+			continue
+		}
+		if j.IntervalSeconds <= 0 {
+			continue
+		}
+		cj := checkedJob{name: j.Name, interval: time.Duration(j.IntervalSeconds * float64(time.Second)), lastSuccess: j.LastSuccessAt, problem: j.Problem}
+		if j.LastRun != nil && j.LastRun.Result == controlapi.ResultFailure {
+			cj.lastFailed, cj.lastError = true, j.LastRun.Error
+		}
+		if cj.lastSuccess == nil && !st.StartedAt.IsZero() && now.Sub(st.StartedAt) < cj.interval {
+			// Too young to tell: count the daemon's start as the last
+			// success, so that a fresh start is not CRITICAL at once.
+			started := st.StartedAt
+			cj.lastSuccess = &started
+		}
+		jobs = append(jobs, cj)
+	}
+	return jobs, now, nil
+}
+
+// jobsFromStores reads the snapshot jobs' stores named in the
+// configuration: the newest verified snapshot of each job (by raft
+// position) is its last success.
+func jobsFromStores(ctx context.Context, opts *checkOptions) ([]checkedJob, time.Time, error) {
+	path := opts.control.config
+	if path == "" {
+		path = config.DefaultPath
+	}
+	cfg, err := config.LoadWith(path, config.Options{UID: os.Geteuid(), SkipDirChecks: true})
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("%s is not a valid configuration (run raftsnap configcheck)", path)
+	}
+	now := time.Now()
+	var jobs []checkedJob
+	for _, j := range cfg.Jobs {
+		if j.Type == config.JobDrill && j.Store != nil {
+			cj, err := drillFromStore(ctx, j, now)
+			if err != nil {
+				return nil, now, err
+			}
+			jobs = append(jobs, cj)
+			continue
+		}
+		if j.Type != config.JobSnapshot || j.Store == nil {
+			continue
+		}
+		st, err := store.OpenReadOnly(j.Store.Path)
+		if err != nil {
+			return nil, now, fmt.Errorf("job %s: %w", j.Name, err)
+		}
+		entries, _, err := st.List(ctx)
+		st.Close()
+		if err != nil {
+			return nil, now, fmt.Errorf("job %s: %w", j.Name, err)
+		}
+		cj := checkedJob{name: j.Name, interval: j.Interval.Std()}
+		var mine []store.Entry
+		for _, e := range entries {
+			if e.Job == j.Name {
+				mine = append(mine, e)
+			}
+		}
+		store.SortNewestFirst(mine)
+		if newest, ok := retention.NewestVerified(retention.FromEntries(mine), now); ok {
+			t := newest.Created
+			if t.After(now) {
+				t = now // a future date is not trusted, not held against the job either
+			}
+			cj.lastSuccess = &t
+		}
+		jobs = append(jobs, cj)
+	}
+	return jobs, now, nil
+}
+
+// drillFromStore reads a drill job's outcomes from the records of the
+// snapshots in its store.
+func drillFromStore(ctx context.Context, j config.Job, now time.Time) (checkedJob, error) {
+	st, err := store.OpenReadOnly(j.Store.Path)
+	if err != nil {
+		return checkedJob{}, fmt.Errorf("job %s: %w", j.Name, err)
+	}
+	entries, _, err := st.List(ctx)
+	st.Close()
+	if err != nil {
+		return checkedJob{}, fmt.Errorf("job %s: %w", j.Name, err)
+	}
+	cj := checkedJob{name: j.Name, interval: j.Interval.Std(), drill: &checkedDrill{}}
+	for _, e := range entries {
+		d := e.Drill
+		if d == nil || d.Job != j.Name {
+			continue
+		}
+		at := d.At
+		if at.After(now) {
+			at = now // a future date is not trusted, not held against the job either
+		}
+		if last := cj.drill.last; last == nil || at.After(last.At) {
+			cj.drill.last = &controlapi.DrillOutcome{Snapshot: e.Name, Result: d.Result, At: at, Reason: d.Reason, Index: d.Index, Server: d.Server}
+		}
+		if d.Result == store.DrillOK && (cj.lastSuccess == nil || at.After(*cj.lastSuccess)) {
+			t := at
+			cj.lastSuccess = &t
+		}
+	}
+	return cj, nil
+}
