@@ -151,7 +151,7 @@ func NewSnapshotJob(opts SnapshotOptions) (*SnapshotJob, error) {
 		}
 		j.health = append(j.health, &storeHealth{})
 	}
-	j.view = storeView(j.stores)
+	j.view = StoreView(j.stores)
 	j.runner = newRunner(opts.Name, config.JobSnapshot, opts.Logger, opts.Metrics, opts.Now)
 	j.useClock(opts.Clock, opts.Now)
 	j.interval, j.jitter = opts.Interval, opts.Jitter

@@ -54,9 +54,9 @@ func (h *storeHealth) ok() {
 	h.lastErr, h.at = "", nil
 }
 
-// storeView is how a job reads its snapshots: the one store, or a Union of
+// StoreView is how a job reads its snapshots: the one store, or a Union of
 // its stores (the newest verified copy of each, whichever store has it).
-func storeView(stores []JobStore) store.Store {
+func StoreView(stores []JobStore) store.Store {
 	if len(stores) == 1 {
 		return stores[0].Store
 	}
@@ -159,6 +159,7 @@ func (j *SnapshotJob) refreshStores() *controlapi.StoreSummary {
 		if ls[i].err != nil {
 			j.logger.Error("cannot list store", "store", js.Store.String(), "err", ls[i].err)
 			h.failed(ls[i].err, now)
+			sum.Unlisted = true
 		} else {
 			sum.Foreign = ls[i].foreign
 			if missing, ok := j.missing(i, ls, now); ok {
@@ -379,4 +380,78 @@ func (j *SnapshotJob) outcome(run *activeRun, location string) *controlapi.Store
 	}
 	run.report.Stores = append(run.report.Stores, controlapi.StoreOutcome{Store: location})
 	return &run.report.Stores[len(run.report.Stores)-1]
+}
+
+// summarizeStores lists each store and summarises the snapshots owner owns
+// in it; a store that cannot be listed has an Unlisted summary with the
+// error (and nil entries).
+func (r *runner) summarizeStores(stores []store.Store, owner retention.Owner) ([]controlapi.StoreSummary, [][]store.Entry) {
+	sums := make([]controlapi.StoreSummary, len(stores))
+	entries := make([][]store.Entry, len(stores))
+	for i, st := range stores {
+		sum, mine, err := storeSummary(st, owner, r.now())
+		if err != nil {
+			r.logger.Error("cannot list store", "store", st.String(), "err", err)
+			at := r.now()
+			sums[i] = controlapi.StoreSummary{Path: st.Location(), Unlisted: true, LastError: err.Error(), LastErrorAt: &at}
+			continue
+		}
+		sums[i], entries[i] = *sum, mine
+	}
+	return sums, entries
+}
+
+// reportStores records in the status and the metrics the summaries of a
+// job's stores (a prune, restore, scrub or drill job's; snapshot jobs have
+// refreshStores): the first store's as the job's store, each one's when
+// it has several.
+func (r *runner) reportStores(sums []controlapi.StoreSummary) {
+	if len(sums) == 0 {
+		return
+	}
+	if !sums[0].Unlisted || len(sums) > 1 {
+		s0 := sums[0]
+		r.setStore(&s0)
+	}
+	if len(sums) > 1 {
+		r.setStores(slices.Clone(sums))
+	}
+	count, bytes, listed := 0, int64(0), false
+	for _, s := range sums {
+		if !s.Unlisted {
+			count, bytes, listed = count+s.Snapshots, bytes+s.TotalBytes, true
+		}
+	}
+	if listed {
+		r.metrics.StoreStats(r.name, count, bytes)
+	}
+	if m, ok := r.metrics.(StoreMetrics); ok {
+		m.JobStores(r.name, sums)
+	}
+}
+
+// members is the stores behind st: a Union's, else st itself.
+func members(st store.Store) []store.Store {
+	if u, ok := st.(*store.Union); ok {
+		return u.Stores()
+	}
+	return []store.Store{st}
+}
+
+// refreshJobStore reports the summaries of the stores behind st (a prune,
+// restore or drill job's store, or the Union of a snapshot job's stores)
+// and returns the entries owner owns in st, nil when it cannot be listed.
+func (r *runner) refreshJobStore(st store.Store, owner retention.Owner) []store.Entry {
+	ms := members(st)
+	sums, entries := r.summarizeStores(ms, owner)
+	r.reportStores(sums)
+	if len(ms) == 1 {
+		return entries[0]
+	}
+	_, mine, err := storeSummary(st, owner, r.now())
+	if err != nil {
+		r.logger.Error("cannot list stores", "store", st.String(), "err", err)
+		return nil
+	}
+	return mine
 }

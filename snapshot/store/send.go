@@ -68,7 +68,7 @@ func Send(ctx context.Context, st Store, name string, opts snapshot.SendOptions,
 				report.ArchiveBytes, report.ArchiveSHA256, entry.Size, entry.SHA256)
 			return mismatch
 		}
-		entry = record(ctx, st, entry, true, logger)
+		entry = record(ctx, st, entry, nil, logger)
 		if requireSealed && !report.Sealed {
 			return fmt.Errorf("store: %s is not a Vault snapshot (no %s member), which this target requires", name, snapshot.SealedSumsName)
 		}
@@ -88,7 +88,7 @@ func Send(ctx context.Context, st Store, name string, opts snapshot.SendOptions,
 	case in.err != nil && errors.Is(cut.Err, in.err):
 		return entry, nil, &ReadError{Name: name, Err: in.err}
 	case snapshot.VerificationFailed(cut.Err) || mismatch != nil && errors.Is(cut.Err, mismatch):
-		entry = record(ctx, st, entry, false, logger)
+		entry = record(ctx, st, entry, cut.Err, logger)
 		cut.Err = &VerificationError{Name: name, Err: cut.Err}
 		return entry, nil, cut
 	case headRefused:
@@ -121,10 +121,15 @@ func Verify(ctx context.Context, st Store, name string, opts snapshot.VerifyOpti
 	return entry, report, err
 }
 
-// record stores the verdict on entry's file, and returns the entry as
-// recorded.
-func record(ctx context.Context, st Store, entry Entry, verified bool, logger *slog.Logger) Entry {
-	entry.Verified = verified
+// record stores the verdict on entry's file (failure nil: verified), and
+// returns the entry as recorded. The failure is kept in VerifyError so
+// that status and `store list` can say why a snapshot no longer counts.
+func record(ctx context.Context, st Store, entry Entry, failure error, logger *slog.Logger) Entry {
+	entry.Verified = failure == nil
+	entry.VerifyError = ""
+	if failure != nil {
+		entry.VerifyError = failure.Error()
+	}
 	entry.VerifiedAt = time.Now().UTC()
 	if err := st.Update(ctx, entry); err != nil && !errors.Is(err, ErrReadOnly) {
 		logger.Error("cannot record the verification result", "store", st.String(), "snapshot", entry.Name, "err", err)
