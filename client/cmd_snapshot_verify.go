@@ -40,13 +40,27 @@ failures are files that cannot be read.`,
 }
 
 type verifyResult struct {
-	File   string `json:"file"`
-	OK     bool   `json:"ok"`
-	Error  string `json:"error,omitempty"`
+	File  string `json:"file"`
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+	archiveFacts
+}
+
+// archiveFacts are what a verification tells of an archive.
+type archiveFacts struct {
 	Index  uint64 `json:"index,omitempty"`
 	Term   uint64 `json:"term,omitempty"`
 	Bytes  int64  `json:"bytes,omitempty"`
 	SHA256 string `json:"sha256,omitempty"`
+}
+
+func factsOf(report *snapshot.Report) archiveFacts {
+	return archiveFacts{Index: report.Meta.Index, Term: report.Meta.Term, Bytes: report.ArchiveBytes, SHA256: report.ArchiveSHA256}
+}
+
+// String is how the commands print the facts.
+func (a archiveFacts) String() string {
+	return fmt.Sprintf("index %d, term %d, %s, sha256 %s", a.Index, a.Term, humanize.IBytes(uint64(a.Bytes)), a.SHA256)
 }
 
 func runSnapshotVerify(ctx context.Context, g *globalOptions, opts *snapshotVerifyOptions, args []string) error {
@@ -70,13 +84,11 @@ func runSnapshotVerify(ctx context.Context, g *globalOptions, opts *snapshotVeri
 			r.Error = err.Error()
 		} else {
 			r.OK = true
-			r.Index, r.Term = report.Meta.Index, report.Meta.Term
-			r.Bytes, r.SHA256 = report.ArchiveBytes, report.ArchiveSHA256
+			r.archiveFacts = factsOf(report)
 		}
 		if opts.format == "text" {
 			if r.OK {
-				fmt.Fprintf(g.stdout, "OK    %s  index %d, term %d, %s, sha256 %s\n",
-					path, r.Index, r.Term, humanize.IBytes(uint64(r.Bytes)), r.SHA256)
+				fmt.Fprintf(g.stdout, "OK    %s  %s\n", path, r.archiveFacts)
 			} else {
 				fmt.Fprintf(g.stdout, "FAIL  %s  %s\n", path, r.Error)
 			}

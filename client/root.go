@@ -84,6 +84,7 @@ restores them.`,
 	defer registerCompletions(root)
 	root.AddCommand(
 		newSnapshotCommand(g),
+		newStoreCommand(g),
 		newDevClusterCommand(g),
 		newVersionCommand(g),
 		newSignalCommand(g),
