@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -110,7 +111,7 @@ func runStoreList(ctx context.Context, g *globalOptions, opts *storeListOptions,
 	}
 	if len(args) == 1 {
 		if opts.store != "" && opts.store != args[0] {
-			return usageError(fmt.Errorf("the store is given twice: --store %s and %s", opts.store, args[0]))
+			return usageError(errors.New("two stores given, one as --store, one as the argument: give one"))
 		}
 		opts.store = args[0]
 	}

@@ -72,6 +72,14 @@ func runStorePut(ctx context.Context, g *globalOptions, opts *storePutOptions, a
 		return err
 	}
 	defer set.Close()
+	jobName := opts.job
+	if set.job != nil {
+		// A snapshot job's stores keep its own snapshots; a restore or
+		// prune job's, those of the job it reads from.
+		if jobName = set.filter; jobName == "" {
+			return usageError(fmt.Errorf("job %s is a %s job without one job whose snapshots it keeps: name a snapshot job", set.job.Name, set.job.Type))
+		}
+	}
 	var stores []store.Store
 	for _, ns := range set.stores {
 		stores = append(stores, ns.st)
@@ -79,7 +87,7 @@ func runStorePut(ctx context.Context, g *globalOptions, opts *storePutOptions, a
 	created := info.ModTime().UTC()
 	name := opts.name
 	if name != "" {
-		if err := store.CheckName(opts.job, name); err != nil {
+		if err := store.CheckName(jobName, name); err != nil {
 			return usageError(fmt.Errorf("--name: %w", err))
 		}
 		_, at, index, _ := store.ParseName(name)
@@ -88,7 +96,7 @@ func runStorePut(ctx context.Context, g *globalOptions, opts *storePutOptions, a
 		}
 		created = at
 	} else {
-		name, err = store.FreeName(ctx, stores, opts.job, created, first.Meta.Index)
+		name, err = store.FreeName(ctx, stores, jobName, created, first.Meta.Index)
 		if err != nil {
 			return err
 		}
@@ -109,14 +117,14 @@ func runStorePut(ctx context.Context, g *globalOptions, opts *storePutOptions, a
 	var errs []error
 	invalid := false
 	for _, ns := range set.stores {
-		if have, err := findCopy(ctx, ns.st, opts.job, first.ArchiveSHA256); err != nil {
+		if have, err := findCopy(ctx, ns.st, jobName, first.ArchiveSHA256); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", ns.label, err))
 			continue
 		} else if have != "" {
 			fmt.Fprintf(g.stdout, "Already in %s as %s: nothing to do\n", ns.label, have)
 			continue
 		}
-		stored, err := putFile(ctx, ns.st, opts.job, name, path, first, entry)
+		stored, err := putFile(ctx, ns.st, jobName, name, path, first, entry)
 		if err != nil {
 			var verr *store.VerificationError
 			invalid = invalid || errors.As(err, &verr)
