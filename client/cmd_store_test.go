@@ -245,6 +245,7 @@ func TestStoreS3(t *testing.T) {
 	if r.code != ExitError || !strings.Contains(r.stderr, "s3 store s3://backups/consul-main/") {
 		t.Fatalf("list with a wrong secret: %s", r)
 	}
+	t.Logf("list with a wrong secret: %s", r.stderr)
 	c.assertNoSecrets(gw.SecretKey, "wrong-secret-4c1d2e9f")
 }
 
