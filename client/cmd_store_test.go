@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/internal/testkit/servers"
+	"github.com/raftsnap/raftsnap/snapshot/store"
 	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
 
@@ -411,4 +415,50 @@ func TestStoreConfigStores(t *testing.T) {
 		t.Fatalf("verify of two copies, one corrupt: %s", r)
 	}
 	c.assertNoSecrets(gw.SecretKey)
+}
+
+// TestStorePutMultipart: an archive larger than a part goes up as a
+// multipart upload that is completed only after the second verification
+// pass; when that pass fails (the file is not the one first verified), the
+// upload is abandoned: nothing listed, no incomplete upload left.
+func TestStorePutMultipart(t *testing.T) {
+	gw := servers.StartVersity(t)
+	gw.SetEnv(t)
+	gw.CreateBucket(t, "backups")
+	url := "s3://backups/consul-main/?endpoint=" + gw.Endpoint + "&region=us-east-1&path_style=true&part_size=5242880"
+	dir := t.TempDir()
+	good, report := storetest.Archive(t, "consul-main", 2, 100, 12<<20)
+	path := filepath.Join(dir, "big.snap")
+	if err := os.WriteFile(path, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := &storeCLI{t: t, loc: url}
+	c.mustStore("put", "--job", "consul-main", path)
+	name := c.list().Snapshots[0].Name
+	if r := c.mustStore("get", name, "-"); r.stdout != string(good) {
+		t.Fatalf("get of the multipart upload returned %d bytes, want %d", len(r.stdout), len(good))
+	}
+
+	// The file changes between the first pass and the upload.
+	if err := os.WriteFile(path, flipMiddle(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set, err := openStores(&globalOptions{logger: testkit.Logger(t, slog.LevelDebug)}, &storeOptions{store: url}, openWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Close()
+	st := set.stores[0].st
+	other := "consul-main-20261201T100000Z-100.snap"
+	_, err = putFile(context.Background(), st, "consul-main", other, path, report, storetest.EntryFor(report, time.Now()))
+	var verr *store.VerificationError
+	if !errors.As(err, &verr) {
+		t.Fatalf("put of a file that changed: %v, want a verification error", err)
+	}
+	if l := c.list(); len(l.Snapshots) != 1 || len(l.Foreign) != 0 {
+		t.Fatalf("after an abandoned put: %+v", l)
+	}
+	if keys, err := gw.IncompleteUploads("backups"); err != nil || len(keys) > 0 {
+		t.Fatalf("incomplete uploads left: %v (%v)", keys, err)
+	}
 }
