@@ -94,9 +94,10 @@ func writeArchive(t *testing.T, dir, file, job string, index uint64, modified ti
 	return path, data
 }
 
-// corruptFunc damages the stored archive of a snapshot in place, keeping
-// its size, as rot or a careless hand would.
-type corruptFunc func(t *testing.T, name string, data []byte)
+// rawPutFunc writes an object (a file) into the store behind raftsnap's
+// back: to damage a stored archive, as rot or a careless hand would, or to
+// leave something that is not a snapshot.
+type rawPutFunc func(t *testing.T, name string, data []byte)
 
 func flipMiddle(data []byte) []byte {
 	bad := bytes.Clone(data)
@@ -108,9 +109,10 @@ func flipMiddle(data []byte) []byte {
 
 // storeRoundTrip is the story every kind of store must tell: put, list,
 // get (to a file and to stdout), verify; a truncated archive refused with
-// nothing listed; a corrupt copy found by get (nothing written) and
-// verify (exit 3, recorded), after which latest is the older snapshot.
-func storeRoundTrip(t *testing.T, c *storeCLI, corrupt corruptFunc) {
+// nothing listed; what is not a snapshot listed apart and never fetched; a
+// corrupt copy found by get (nothing written) and verify (exit 3,
+// recorded), after which latest is the older snapshot.
+func storeRoundTrip(t *testing.T, c *storeCLI, raw rawPutFunc) {
 	dir := t.TempDir()
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	older, olderData := writeArchive(t, dir, "older.snap", "consul-main", 100, t0)
@@ -183,8 +185,25 @@ func storeRoundTrip(t *testing.T, c *storeCLI, corrupt corruptFunc) {
 		t.Fatalf("after a refused put: %+v", l)
 	}
 
+	// Something that is not a snapshot is listed apart, never fetched or
+	// verified.
+	raw(t, "notes.txt", []byte("restore drill on Friday"))
+	l = c.list()
+	if len(l.Snapshots) != 2 || len(l.Foreign) != 1 || l.Foreign[0].Name != "notes.txt" || l.Foreign[0].Size != 23 {
+		t.Fatalf("list with a foreign object: %+v", l)
+	}
+	if r := c.mustStore("list"); !strings.Contains(r.stdout, "Not snapshots") || !strings.Contains(r.stdout, "notes.txt") {
+		t.Fatalf("list text with a foreign object: %s", r)
+	}
+	if r := c.store("get", "notes.txt", "-"); r.code == ExitOK || r.stdout != "" {
+		t.Fatalf("get of a foreign object: %s", r)
+	}
+	if r := c.mustStore("verify", "--all"); strings.Count(r.stdout, "OK    ") != 2 || strings.Contains(r.stdout, "notes.txt") {
+		t.Fatalf("verify --all with a foreign object: %s", r)
+	}
+
 	// The newest copy rots: get refuses it and writes nothing...
-	corrupt(t, newerName, newerData)
+	raw(t, newerName, flipMiddle(newerData))
 	bad := filepath.Join(outDir, "bad.snap")
 	if r := c.store("get", newerName, bad); r.code != ExitInvalid || !strings.Contains(r.stderr, "nothing written") {
 		t.Fatalf("get of a corrupt snapshot: %s", r)
@@ -223,7 +242,7 @@ func TestStoreLocal(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "store")
 	c := &storeCLI{t: t, loc: dir}
 	storeRoundTrip(t, c, func(t *testing.T, name string, data []byte) {
-		if err := os.WriteFile(filepath.Join(dir, name), flipMiddle(data), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -238,7 +257,7 @@ func TestStoreS3(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if _, err := gw.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("backups"), Key: aws.String("consul-main/" + name),
-			Body: bytes.NewReader(flipMiddle(data))}); err != nil {
+			Body: bytes.NewReader(data)}); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -265,7 +284,7 @@ func TestStoreAzure(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if _, err := cc.NewBlockBlobClient("consul-main/"+name).UploadBuffer(ctx, flipMiddle(data), nil); err != nil {
+		if _, err := cc.NewBlockBlobClient("consul-main/"+name).UploadBuffer(ctx, data, nil); err != nil {
 			t.Fatal(err)
 		}
 	})
