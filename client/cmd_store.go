@@ -197,7 +197,9 @@ func openStores(g *globalOptions, opts *storeOptions, mode openMode) (*storeSet,
 		}
 		set.stores = append(set.stores, ns)
 	}
-	if len(set.stores) == 0 {
+	if len(set.stores) == 0 || (mode == openWrite && len(errs) > 0) {
+		// A put goes where it was asked to, or nowhere.
+		set.Close()
 		return nil, errors.Join(errs...)
 	}
 	for _, err := range errs {

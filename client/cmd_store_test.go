@@ -433,6 +433,14 @@ func TestStoreConfigStores(t *testing.T) {
 	if r := cmd("verify", aName); r.code != ExitInvalid || !strings.Contains(r.stdout, "FAIL  "+aName+"  disk") || !strings.Contains(r.stdout, "OK    "+aName+"  offsite") {
 		t.Fatalf("verify of two copies, one corrupt: %s", r)
 	}
+	// On a new machine the local store is not there: the bucket is read.
+	if err := os.RemoveAll(local); err != nil {
+		t.Fatal(err)
+	}
+	r = cmd("get", "latest", out)
+	if r.code != ExitOK || !strings.Contains(r.stderr, "store left out") || !strings.Contains(r.stdout, "Fetched consul-main-20261201T110000Z-200.snap from offsite") {
+		t.Fatalf("get latest without the local store: %s", r)
+	}
 	c.assertNoSecrets(gw.SecretKey)
 }
 
