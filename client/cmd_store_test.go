@@ -204,11 +204,15 @@ func storeRoundTrip(t *testing.T, c *storeCLI, raw rawPutFunc) {
 
 	// The newest copy rots: get refuses it and writes nothing...
 	raw(t, newerName, flipMiddle(newerData))
-	bad := filepath.Join(outDir, "bad.snap")
-	if r := c.store("get", newerName, bad); r.code != ExitInvalid || !strings.Contains(r.stderr, "nothing written") {
-		t.Fatalf("get of a corrupt snapshot: %s", r)
+	for _, target := range []string{filepath.Join(outDir, "bad.snap"), out} {
+		if r := c.store("get", newerName, target); r.code != ExitInvalid || !strings.Contains(r.stderr, "nothing written") {
+			t.Fatalf("get of a corrupt snapshot: %s", r)
+		}
 	}
 	assertOnlyFiles(t, outDir, olderName, "restore.snap")
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, newerData) {
+		t.Fatal("a refused get changed the existing file")
+	}
 	if r := c.store("get", newerName, "-"); r.code != ExitInvalid || r.stdout != "" {
 		t.Fatalf("get of a corrupt snapshot to stdout: exit %d, %d bytes out\n%s", r.code, len(r.stdout), r.stderr)
 	}
@@ -269,6 +273,9 @@ func TestStoreS3(t *testing.T) {
 		t.Fatalf("list with a wrong secret: %s", r)
 	}
 	t.Logf("list with a wrong secret: %s", r.stderr)
+	if r := c.run("--log-level", "debug", "store", "get", "--store", c.loc, "latest", t.TempDir()); r.code != ExitError {
+		t.Fatalf("get with a wrong secret: %s", r)
+	}
 	c.assertNoSecrets(gw.SecretKey, "wrong-secret-4c1d2e9f")
 }
 
