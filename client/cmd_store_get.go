@@ -48,7 +48,7 @@ With several jobs' snapshots in one store, "latest" needs --job-filter (or
 --config --job, which defaults to the job's own).`,
 		Example: `  raftsnap store get --store 's3://backups/consul-main/?region=eu-west-1' latest consul.snap
   raftsnap store get --config /etc/raftsnap/raftsnap.yml --job consul-main latest /tmp/
-  raftsnap store get --store /var/lib/raftsnap/consul consul-main-20261203T071000Z-1234.snap - | consul snapshot inspect -`,
+  raftsnap store get --store /var/lib/raftsnap/consul consul-main-20261203T071000Z-1234.snap - | ssh restore-host 'cat > consul.snap'`,
 		Args: exactArgs(2, "NAME|latest and OUTFILE|-"),
 		RunE: storeRunE(&opts.storeOptions, func(ctx context.Context, args []string) error {
 			return runStoreGet(ctx, g, opts, args)
