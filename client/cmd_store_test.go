@@ -187,16 +187,26 @@ func storeRoundTrip(t *testing.T, c *storeCLI, raw rawPutFunc) {
 
 	// Something that is not a snapshot is listed apart, never fetched or
 	// verified.
+	// Neither is an archive that was never committed (no record).
 	raw(t, "notes.txt", []byte("restore drill on Friday"))
+	uncommitted := "consul-main-20261201T090000Z-50.snap"
+	raw(t, uncommitted, []byte("the first part of an upload"))
 	l = c.list()
-	if len(l.Snapshots) != 2 || len(l.Foreign) != 1 || l.Foreign[0].Name != "notes.txt" || l.Foreign[0].Size != 23 {
-		t.Fatalf("list with a foreign object: %+v", l)
+	if len(l.Snapshots) != 2 || len(l.Foreign) != 2 {
+		t.Fatalf("list with foreign objects: %+v", l)
 	}
-	if r := c.mustStore("list"); !strings.Contains(r.stdout, "Not snapshots") || !strings.Contains(r.stdout, "notes.txt") {
-		t.Fatalf("list text with a foreign object: %s", r)
+	for _, f := range l.Foreign {
+		if !(f.Name == "notes.txt" && f.Size == 23 && f.Problem == "") && !(f.Name == uncommitted && strings.Contains(f.Problem, "without")) {
+			t.Fatalf("list: foreign object %+v", f)
+		}
 	}
-	if r := c.store("get", "notes.txt", "-"); r.code == ExitOK || r.stdout != "" {
-		t.Fatalf("get of a foreign object: %s", r)
+	if r := c.mustStore("list"); !strings.Contains(r.stdout, "Not snapshots") || !strings.Contains(r.stdout, "notes.txt") || !strings.Contains(r.stdout, uncommitted) {
+		t.Fatalf("list text with foreign objects: %s", r)
+	}
+	for _, name := range []string{"notes.txt", uncommitted} {
+		if r := c.store("get", name, "-"); r.code == ExitOK || r.stdout != "" {
+			t.Fatalf("get of a foreign object: %s", r)
+		}
 	}
 	if r := c.mustStore("verify", "--all"); strings.Count(r.stdout, "OK    ") != 2 || strings.Contains(r.stdout, "notes.txt") {
 		t.Fatalf("verify --all with a foreign object: %s", r)
