@@ -100,14 +100,21 @@ func runSnapshotVerify(ctx context.Context, g *globalOptions, opts *snapshotVeri
 			return err
 		}
 	}
-	if failed > 0 {
-		if opts.format == "text" {
-			fmt.Fprintf(g.stderr, "raftsnap: %d of %d snapshot(s) failed verification\n", failed, len(args))
-		}
-		if unreadable == failed {
-			return &silentError{code: ExitError}
-		}
-		return &silentError{code: ExitInvalid}
+	if failed > 0 && opts.format == "text" {
+		fmt.Fprintf(g.stderr, "raftsnap: %d of %d snapshot(s) failed verification\n", failed, len(args))
 	}
-	return nil
+	return verdictsExit(failed, unreadable)
+}
+
+// verdictsExit is how a command that verified several things exits, having
+// printed each verdict: 0 when none failed, ExitError when the only
+// failures were things that could not be read, else ExitInvalid.
+func verdictsExit(failed, unreadable int) error {
+	switch {
+	case failed == 0:
+		return nil
+	case unreadable == failed:
+		return &silentError{code: ExitError}
+	}
+	return &silentError{code: ExitInvalid}
 }

@@ -146,10 +146,6 @@ func runStoreVerify(ctx context.Context, g *globalOptions, opts *storeVerifyOpti
 	}
 	if failed > 0 {
 		fmt.Fprintf(g.stderr, "raftsnap: %d of %d stored copies failed verification\n", failed, len(results))
-		if unreadable == failed {
-			return &silentError{code: ExitError}
-		}
-		return &silentError{code: ExitInvalid}
 	}
-	return nil
+	return verdictsExit(failed, unreadable)
 }
