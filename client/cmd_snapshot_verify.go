@@ -49,13 +49,27 @@ pipefail); a read error of standard input itself exits 1.`,
 }
 
 type verifyResult struct {
-	File   string `json:"file"`
-	OK     bool   `json:"ok"`
-	Error  string `json:"error,omitempty"`
+	File  string `json:"file"`
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+	archiveFacts
+}
+
+// archiveFacts are what a verification tells of an archive.
+type archiveFacts struct {
 	Index  uint64 `json:"index,omitempty"`
 	Term   uint64 `json:"term,omitempty"`
 	Bytes  int64  `json:"bytes,omitempty"`
 	SHA256 string `json:"sha256,omitempty"`
+}
+
+func factsOf(report *snapshot.Report) archiveFacts {
+	return archiveFacts{Index: report.Meta.Index, Term: report.Meta.Term, Bytes: report.ArchiveBytes, SHA256: report.ArchiveSHA256}
+}
+
+// String is how the commands print the facts.
+func (a archiveFacts) String() string {
+	return fmt.Sprintf("index %d, term %d, %s, sha256 %s", a.Index, a.Term, humanize.IBytes(uint64(a.Bytes)), a.SHA256)
 }
 
 func runSnapshotVerify(ctx context.Context, g *globalOptions, opts *snapshotVerifyOptions, args []string) error {
@@ -89,13 +103,11 @@ func runSnapshotVerify(ctx context.Context, g *globalOptions, opts *snapshotVeri
 			r.Error = err.Error()
 		} else {
 			r.OK = true
-			r.Index, r.Term = report.Meta.Index, report.Meta.Term
-			r.Bytes, r.SHA256 = report.ArchiveBytes, report.ArchiveSHA256
+			r.archiveFacts = factsOf(report)
 		}
 		if opts.format == "text" {
 			if r.OK {
-				fmt.Fprintf(g.stdout, "OK    %s  index %d, term %d, %s, sha256 %s\n",
-					path, r.Index, r.Term, humanize.IBytes(uint64(r.Bytes)), r.SHA256)
+				fmt.Fprintf(g.stdout, "OK    %s  %s\n", path, r.archiveFacts)
 			} else {
 				fmt.Fprintf(g.stdout, "FAIL  %s  %s\n", path, r.Error)
 			}
@@ -107,16 +119,23 @@ func runSnapshotVerify(ctx context.Context, g *globalOptions, opts *snapshotVeri
 			return err
 		}
 	}
-	if failed > 0 {
-		if opts.format == "text" {
-			fmt.Fprintf(g.stderr, "raftsnap: %d of %d snapshot(s) failed verification\n", failed, len(args))
-		}
-		if unreadable == failed {
-			return &silentError{code: ExitError}
-		}
-		return &silentError{code: ExitInvalid}
+	if failed > 0 && opts.format == "text" {
+		fmt.Fprintf(g.stderr, "raftsnap: %d of %d snapshot(s) failed verification\n", failed, len(args))
 	}
-	return nil
+	return verdictsExit(failed, unreadable)
+}
+
+// verdictsExit is how a command that verified several things exits, having
+// printed each verdict: 0 when none failed, ExitError when the only
+// failures were things that could not be read, else ExitInvalid.
+func verdictsExit(failed, unreadable int) error {
+	switch {
+	case failed == 0:
+		return nil
+	case unreadable == failed:
+		return &silentError{code: ExitError}
+	}
+	return &silentError{code: ExitInvalid}
 }
 
 // checkStdinArgs refuses "-" (standard input) given more than once: it

@@ -108,7 +108,10 @@ func manEnvironment() string {
 	manItem(&b, "variables named by token_env", "The daemon reads a job's token from the variable its token_env names. Under systemd, set them in /etc/raftsnap/raftsnap.env.")
 	manItem(&b, "NOTIFY_SOCKET, WATCHDOG_USEC", "Set by systemd (Type=notify, WatchdogSec=): the daemon reports readiness, reloads and stopping, and pings the watchdog.")
 	manItem(&b, "JOURNAL_STREAM", "Set by systemd: when it names the daemon's stderr and global.logging.format is not set, log lines carry journald priority prefixes instead of a timestamp.")
-	manItem(&b, "TMPDIR", "raftsnap daemon --dev keeps its files under $TMPDIR/raftsnap-dev by default (/tmp if unset).")
+	manItem(&b, "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_PROFILE, AWS_REGION", "Credentials of s3 stores, as the AWS CLI reads them (then ~/.aws, web identity, instance metadata). Never printed.")
+	manItem(&b, "AZURE_STORAGE_ACCOUNT, AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN, AZURE_STORAGE_CONNECTION_STRING", "Credentials of azure stores (else Azure's default chain: AZURE_CLIENT_ID and friends, managed identity). Never printed.")
+	manItem(&b, "GOOGLE_APPLICATION_CREDENTIALS", "Credentials of gcs stores (else gcloud's application-default login or the metadata server).")
+	manItem(&b, "TMPDIR", "raftsnap daemon --dev keeps its files under $TMPDIR/raftsnap-dev by default (/tmp if unset); raftsnap store get ... - holds the snapshot there until it verified.")
 	return b.String()
 }
 

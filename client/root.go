@@ -85,6 +85,7 @@ restores them.`,
 	root.AddCommand(
 		newSnapshotCommand(g),
 		newRaftDirCommand(g),
+		newStoreCommand(g),
 		newDevClusterCommand(g),
 		newVersionCommand(g),
 		newSignalCommand(g),

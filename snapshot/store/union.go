@@ -165,3 +165,10 @@ func (u *Union) Update(ctx context.Context, entry Entry) error {
 
 // Close implements Store; the stores themselves are their owners' to close.
 func (u *Union) Close() error { return nil }
+
+// Copies returns the copies of the snapshot name in the stores that hold
+// it, with those stores: the verified copies first, each group in order
+// of preference. `raftsnap store get` tries them in that order.
+func (u *Union) Copies(ctx context.Context, name string) ([]Entry, []Store, error) {
+	return u.copies(ctx, name)
+}

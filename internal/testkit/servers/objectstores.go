@@ -208,6 +208,22 @@ func (s *S3) MakeBucket(name string) error {
 	return nil
 }
 
+// IncompleteUploads lists the keys of the multipart uploads under way (or
+// abandoned without an abort) in a bucket.
+func (s *S3) IncompleteUploads(name string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := s.Client().ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(name)})
+	if err != nil {
+		return nil, fmt.Errorf("versitygw: listing the uploads of %s: %w", name, err)
+	}
+	var keys []string
+	for _, up := range out.Uploads {
+		keys = append(keys, aws.ToString(up.Key))
+	}
+	return keys, nil
+}
+
 // StartAzurite runs azurite-blob for the test and stops it when the test
 // ends.
 func StartAzurite(t testing.TB) *Azurite {
