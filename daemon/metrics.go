@@ -40,6 +40,8 @@ type metrics struct {
 	drillLastSuccess *prometheus.GaugeVec
 	// events, when set, hears every finished run (notifications).
 	events *events
+	// drillTrigger, when set, hears them too (drills after snapshots).
+	drillTrigger *drillTrigger
 }
 
 func newMetrics(info controlapi.VersionInfo) *metrics {
@@ -214,6 +216,7 @@ func (m *metrics) Pruned(jobName string, destroyed, foreign int) {
 // notifications.
 func (m *metrics) Reported(jobName, jobType string, rep controlapi.RunReport) {
 	m.events.runFinished(jobName, jobType, rep)
+	m.drillTrigger.runFinished(jobName, jobType, rep)
 }
 
 // Delivered implements webhook.Metrics.
