@@ -142,6 +142,9 @@ type Job struct {
 	// throwaway server from. (Encrypted stores, issue 15: a drill job
 	// will take identity_file as the restore job does.)
 	Binary string `yaml:"binary"`
+	// drill: also drill after every AfterSnapshots-th snapshot from_job
+	// stores (0: not on snapshots).
+	AfterSnapshots int `yaml:"after_snapshots"`
 }
 
 // Hook is a command a snapshot job runs before and after each snapshot, in

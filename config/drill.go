@@ -24,6 +24,14 @@ func (v *validator) validateDrill(path string, job *Job, names map[string]int) {
 		v.checkDrillable(path+".from_job", job.FromJob, v.cfg.Jobs[i].Source.Kind)
 	}
 
+	if p := path + ".after_snapshots"; v.isSet(p) && v.checkable(p) {
+		switch {
+		case job.AfterSnapshots < 1:
+			v.errorf(p, "must be 1 or more (drill after every Nth snapshot of from_job), got %d", job.AfterSnapshots)
+		case !v.isSet(path + ".from_job"):
+			v.errorf(p, "counts the snapshots of from_job: name the snapshot job with from_job instead of store")
+		}
+	}
 	if v.isSet(path + ".interval") {
 		v.validateSchedule(path, job)
 	} else if p := path + ".jitter"; v.usable(p) {

@@ -119,6 +119,8 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 
 	sup := newSupervisor(jobs, logger, opts.Version.Version)
 	sup.onCrash = m.jobCrashed
+	m.drillTrigger = newDrillTrigger(logger, sup.Job)
+	m.drillTrigger.configure(cfg)
 	cfgState := newConfigState(m, opts.ConfigPath, time.Now())
 	sup.configStatus = cfgState.Status
 	control := NewControlServer(sup, opts.Version, logger, m)
@@ -143,6 +145,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	reload := &reloader{
 		path: opts.ConfigPath, running: cfg, logger: logger, level: level,
 		builder: builder, sup: sup, state: cfgState, notify: notify, logFlags: opts.applyLogFlags, events: m.events,
+		drillTrigger: m.drillTrigger,
 	}
 
 	jobCtx, stopJobs := context.WithCancel(context.Background())

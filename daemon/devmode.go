@@ -56,8 +56,9 @@ jobs:
         - last_n: {count: 6}
         - grid: "1x1m(keep=all) | 10x1m | 24x1h"
 
-  # Applies a looser policy on its own schedule (snapshots taken by hand
-  # into the store would be pruned here too).
+  # Applies a looser policy on its own schedule to dev-snapshot's
+  # snapshots. Files without a record (a plain "raftsnap snapshot save"
+  # into the directory) are never pruned: they are counted as foreign.
   - name: dev-prune
     type: prune
     store:

@@ -26,6 +26,7 @@ type metrics struct {
 	storeSnapshots  *prometheus.GaugeVec
 	storeBytes      *prometheus.GaugeVec
 	pruneDestroyed  *prometheus.CounterVec
+	pruneForeign    *prometheus.GaugeVec
 	restores        *prometheus.CounterVec
 	controlRequests *prometheus.CounterVec
 	jobCrashes      *prometheus.CounterVec
@@ -41,6 +42,8 @@ type metrics struct {
 	stores *storeMetrics
 	// events, when set, hears every finished run (notifications).
 	events *events
+	// drillTrigger, when set, hears them too (drills after snapshots).
+	drillTrigger *drillTrigger
 }
 
 func newMetrics(info controlapi.VersionInfo) *metrics {
@@ -79,6 +82,10 @@ func newMetrics(info controlapi.VersionInfo) *metrics {
 		pruneDestroyed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "raftsnap_prune_destroyed_total",
 			Help: "Snapshots destroyed by pruning.",
+		}, []string{"job_name"}),
+		pruneForeign: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "raftsnap_prune_foreign_files",
+			Help: "Files the job's last pruning pass left alone because they are no job's snapshot (no sidecar, or one that cannot be trusted); no job ever prunes them.",
 		}, []string{"job_name"}),
 		restores: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "raftsnap_restores_total",
@@ -129,7 +136,7 @@ func newMetrics(info controlapi.VersionInfo) *metrics {
 
 	m.registry.MustRegister(
 		m.lastSuccess, m.lastAttempt, m.runDuration, m.snapshotBytes, m.failures,
-		m.storeSnapshots, m.storeBytes, m.pruneDestroyed, m.restores, m.controlRequests,
+		m.storeSnapshots, m.storeBytes, m.pruneDestroyed, m.pruneForeign, m.restores, m.controlRequests,
 		m.jobCrashes, m.sourceReady, m.interval, m.nextRun, m.notifications, buildInfo,
 		m.drills, m.drillLastOK, m.drillLastSuccess,
 		collectors.NewGoCollector(),
@@ -160,6 +167,7 @@ func (m *metrics) registerJob(name, typ string, interval time.Duration) {
 	m.jobCrashes.WithLabelValues(name)
 	if jt, ok := config.LookupJobType(typ); ok && jt.Prunes {
 		m.pruneDestroyed.WithLabelValues(name)
+		m.pruneForeign.WithLabelValues(name)
 	}
 	if typ == config.JobRestore {
 		m.restores.WithLabelValues(name, string(controlapi.ResultSuccess))
@@ -207,14 +215,16 @@ func (m *metrics) StoreStats(jobName string, count int, bytes int64) {
 	m.storeBytes.WithLabelValues(jobName).Set(float64(bytes))
 }
 
-func (m *metrics) Pruned(jobName string, destroyed int) {
+func (m *metrics) Pruned(jobName string, destroyed, foreign int) {
 	m.pruneDestroyed.WithLabelValues(jobName).Add(float64(destroyed))
+	m.pruneForeign.WithLabelValues(jobName).Set(float64(foreign))
 }
 
 // Reported implements job.Metrics: the run's report goes on to the
 // notifications.
 func (m *metrics) Reported(jobName, jobType string, rep controlapi.RunReport) {
 	m.events.runFinished(jobName, jobType, rep)
+	m.drillTrigger.runFinished(jobName, jobType, rep)
 }
 
 // Delivered implements webhook.Metrics.

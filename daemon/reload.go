@@ -335,10 +335,12 @@ type reloader struct {
 	// logFlags puts the command line's logging flags over a new file's.
 	logFlags func(*config.Logging)
 	events   *events
-	builder  *jobBuilder
-	sup      *supervisor
-	state    *configState
-	notify   *notifier
+	// drillTrigger follows the drill jobs' after_snapshots.
+	drillTrigger *drillTrigger
+	builder      *jobBuilder
+	sup          *supervisor
+	state        *configState
+	notify       *notifier
 }
 
 // errNoConfigFile is a reload of a daemon without a configuration file.
@@ -396,6 +398,7 @@ func (r *reloader) reload() (controlapi.ReloadResponse, error) {
 	}
 	r.builder.commit(plan)
 	r.running = next
+	r.drillTrigger.configure(next)
 	warnings := make([]string, len(held))
 	for i, name := range held {
 		warnings[i] = name + " changed: needs a restart"

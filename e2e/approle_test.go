@@ -33,7 +33,7 @@ func TestVaultAppRole(t *testing.T) {
 	roleFile, secretFile := filepath.Join(dir, "vault-role-id"), filepath.Join(dir, "vault-secret-id")
 	writeFile(t, roleFile, roleID+"\n", 0o600)
 	approle := `approle: {role_id_file: %[3]s, secret_id_file: %[4]s, mount: raftsnap}`
-	config := writeConfig(t, dir, `{control: {sockpath: %[1]s/control/sock}, monitoring: {listen: "127.0.0.1:0"}}`, []string{
+	config := writeConfig(t, dir, controlAndMetrics, []string{
 		`{name: vault, type: snapshot, source: {type: vault, address: %[2]s, ` + approle + `}, interval: 1h, retries: {max: 0}, store: {path: %[1]s/store}, pruning: {keep: [{last_n: {count: 5}}]}}`,
 		`{name: vault-restore, type: restore, from_job: vault, allow_overwrite: true, target: {type: vault, address: %[2]s, ` + approle + `}}`,
 	}, vault.URL, roleFile, secretFile)

@@ -441,7 +441,7 @@ func snapJob(keep int) string {
 // permanent error would show as attempts > 1), and its metrics.
 func writeStoreFaultConfig(t *testing.T, path string, mode os.FileMode, addr, storeDir string) {
 	t.Helper()
-	writeConfigFile(t, path, mode, `{control: {sockpath: %[1]s/control/sock}, monitoring: {listen: "127.0.0.1:0"}}`, []string{
+	writeConfigFile(t, path, mode, controlAndMetrics, []string{
 		`{name: snap, type: snapshot, source: {type: raft, address: %[2]s}, interval: 1h, retries: {max: 3}, store: {path: %[3]s}, pruning: {keep: [{last_n: {count: 2}}]}}`,
 	}, addr, storeDir)
 }
@@ -681,7 +681,7 @@ func TestStoreFaultDamagedStoreAtStart(t *testing.T) {
 	}
 	dir := shortTempDir(t)
 	storeDir := filepath.Join(dir, "store")
-	configPath := writeConfig(t, dir, controlIn, []string{snapJob(10),
+	configPath := writeConfig(t, dir, controlAndMetrics, []string{snapJob(10),
 		`{name: prune, type: prune, store: {path: %[1]s/store}, interval: 1h, owners: [snap], pruning: {keep: [{last_n: {count: 1}}]}}`,
 	}, leader(t, source).HTTPAddr)
 
@@ -733,6 +733,9 @@ func TestStoreFaultDamagedStoreAtStart(t *testing.T) {
 	p := jobStatus(t, fetchStatus(t, d.Sock), "prune").LastRun.Pruning
 	if p == nil || p.Foreign != 3 { // corrupt, .rejected, notes.txt
 		t.Fatalf("pruning summary %+v, want 3 foreign files reported", p)
+	}
+	if n := scrapeMetric(t, d, "raftsnap_prune_foreign_files", map[string]string{"job_name": "prune"}); n != 3 {
+		t.Errorf("raftsnap_prune_foreign_files{job_name=prune} = %v, want 3", n)
 	}
 	if !regexp.MustCompile(`store file that cannot be trusted.* file=` + regexp.QuoteMeta(corrupt.Name) + `.* problem=`).MatchString(d.Stderr.String()) {
 		t.Errorf("pruning did not name the entry with a corrupt sidecar:\n%s", d.Stderr)

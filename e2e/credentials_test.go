@@ -18,7 +18,7 @@ func TestMissingCredentialFailsTheJobNotTheDaemon(t *testing.T) {
 	putRandom(t, c, "k%d", 1, 64) // an empty state machine cannot be snapshotted
 	dir := shortTempDir(t)
 	tokenFile := filepath.Join(dir, "raft.token")
-	config := writeConfig(t, dir, `{control: {sockpath: %[1]s/control/sock}, monitoring: {listen: "127.0.0.1:0"}}`, []string{
+	config := writeConfig(t, dir, controlAndMetrics, []string{
 		`{name: snap, type: snapshot, source: {type: raft, address: %[2]s, token_file: %[3]s}, interval: 1h, retries: {max: 0}, store: {path: %[1]s/store}, pruning: {keep: [{last_n: {count: 5}}]}}`,
 		`{name: back, type: restore, from_job: snap, allow_overwrite: true, target: {type: raft, address: %[2]s, token_env: RAFTSNAP_TEST_UNSET_TOKEN}}`,
 		pruneJob,

@@ -284,3 +284,40 @@ func zombie(pid int) bool {
 	end := bytes.LastIndexByte(data, ')')
 	return end >= 0 && strings.HasPrefix(strings.TrimSpace(string(data[end+1:])), "Z")
 }
+
+// TestDrillAfterSnapshots: a drill job with after_snapshots: 2 and no
+// interval drills after every second snapshot its from_job stores, and
+// not after the first.
+func TestDrillAfterSnapshots(t *testing.T) {
+	consul := servers.StartConsul(t, servers.ConsulOptions{})
+	consul.PutKV(t, "drill/after", "v")
+	dir := shortTempDir(t)
+	tmp := t.TempDir()
+	config := writeConfig(t, dir, controlIn, []string{
+		`{name: consul-main, type: snapshot, source: {type: consul, address: %[2]s}, interval: 1h, store: {path: %[1]s/store}, pruning: {keep: [{last_n: {count: 5}}]}}`,
+		`{name: consul-drill, type: drill, from_job: consul-main, binary: %[3]s, after_snapshots: 2, timeout: 3m}`,
+	}, consul.Addr, servers.Binary(t, "consul"))
+	cmd := daemonCommand(t, "--config", config)
+	cmd.Env = append(cmd.Env, "TMPDIR="+tmp)
+	d := daemonproc.Start(t, cmd)
+
+	// The start-up run is the first snapshot: no drill yet.
+	awaitStatus(t, d.Sock, "consul-main", "the start-up snapshot", func(j controlapi.JobStatus) bool {
+		return j.LastRun != nil && j.LastRun.Result == controlapi.ResultSuccess
+	})
+	if j := d.Job(t, "consul-drill"); j.LastRun != nil || j.State == controlapi.StateRunning {
+		t.Fatalf("the drill ran after one snapshot: %+v", j)
+	}
+	// The second one wakes it.
+	mustRS(t, "signal", "wakeup", "consul-main", "--wait", "--socket", d.Sock)
+	newest := storedSnapshots(t, filepath.Join(dir, "store"))[0]
+	j := awaitStatus(t, d.Sock, "consul-drill", "a drill after the second snapshot", func(j controlapi.JobStatus) bool {
+		return j.LastRun != nil
+	})
+	if j.LastRun.Trigger != controlapi.TriggerWakeup || j.LastDrill == nil || j.LastDrill.Result != controlapi.DrillOK || j.LastDrill.Snapshot != newest.Name {
+		t.Fatalf("drill after two snapshots: run %+v, last drill %+v (newest snapshot %s)", j.LastRun, j.LastDrill, newest.Name)
+	}
+	if !strings.Contains(d.Stderr.String(), `msg="drill due after snapshots" job=consul-drill after_snapshots=2`) {
+		t.Errorf("the daemon log does not say why the drill ran:\n%s", d.Stderr)
+	}
+}

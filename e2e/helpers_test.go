@@ -272,6 +272,9 @@ func writeConfigFile(t *testing.T, path string, mode os.FileMode, global string,
 // dir/control/sock and nothing else.
 const controlIn = `{control: {sockpath: %[1]s/control/sock}}`
 
+// controlAndMetrics is controlIn with a metrics listener on a free port.
+const controlAndMetrics = `{control: {sockpath: %[1]s/control/sock}, monitoring: {listen: "127.0.0.1:0"}}`
+
 // pruneJob is a prune job of dir/store keeping one snapshot: a job that
 // needs no source.
 const pruneJob = `{name: prune, type: prune, store: {path: %[1]s/store}, interval: 1h, pruning: {keep: [{last_n: {count: 1}}]}}`

@@ -19,7 +19,7 @@ func TestMetricsListener(t *testing.T) {
 	c := startCluster(t, "")
 	putRandom(t, c, "k%d", 1, 64)
 	dir := shortTempDir(t)
-	config := writeConfig(t, dir, `{control: {sockpath: %[1]s/control/sock}, monitoring: {listen: "127.0.0.1:0"}}`, []string{
+	config := writeConfig(t, dir, controlAndMetrics, []string{
 		`{name: snap, type: snapshot, source: {type: raft, address: %[2]s}, interval: 1h, store: {path: %[1]s/store}, pruning: {keep: [{last_n: {count: 5}}]}}`,
 		pruneJob,
 		`{name: back, type: restore, from_job: snap, allow_overwrite: true, target: {type: raft, address: %[2]s}}`,

@@ -182,7 +182,7 @@ type faultHarness struct {
 
 func startFaultHarness(t *testing.T, kind string, proxy *sourceFaultProxy, extra string) *faultHarness {
 	dir := shortTempDir(t)
-	configPath := writeConfig(t, dir, `{control: {sockpath: %[1]s/control/sock}, monitoring: {listen: "127.0.0.1:0"}}`,
+	configPath := writeConfig(t, dir, controlAndMetrics,
 		sourceFaultJobs, kind, proxy.URL, extra)
 	h := &faultHarness{d: startDaemon(t, configPath), proxy: proxy, dir: dir}
 	// Both jobs catch up at start (their stores are empty): wait for those

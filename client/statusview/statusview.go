@@ -444,7 +444,10 @@ func bar(frac float64, width int) string {
 func (r *renderer) pruneSummary(p controlapi.PruneSummary) string {
 	v := fmt.Sprintf("kept %d, destroyed %d", p.Kept, p.Destroyed)
 	if p.Foreign > 0 {
-		v += fmt.Sprintf(", %d foreign ignored", p.Foreign)
+		v += fmt.Sprintf(", %d foreign file%s ignored (never pruned)", p.Foreign, plural(p.Foreign))
+	}
+	if p.OtherJobs > 0 {
+		v += fmt.Sprintf(", %d of other jobs", p.OtherJobs)
 	}
 	if n := len(p.Errors); n > 0 {
 		v += fmt.Sprintf(", %d error%s", n, plural(n))

@@ -226,8 +226,12 @@ type PruneSummary struct {
 	At        time.Time `json:"at"`
 	Kept      int       `json:"kept"`
 	Destroyed int       `json:"destroyed"`
-	Foreign   int       `json:"foreign"` // files in the store the job does not own, ignored
-	Errors    []string  `json:"errors,omitempty"`
+	// Foreign counts files in the store that are no job's snapshot (no
+	// sidecar, or one that cannot be trusted): never pruned, by any job.
+	Foreign int `json:"foreign"`
+	// OtherJobs counts snapshots of jobs this one does not prune.
+	OtherJobs int      `json:"other_jobs,omitempty"`
+	Errors    []string `json:"errors,omitempty"`
 	// Decisions are the per-snapshot verdicts with reasons, newest first.
 	Decisions []PruneDecision `json:"decisions,omitempty"`
 }

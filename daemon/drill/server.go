@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/raftsnap/raftsnap/nethelpers"
+
 	"github.com/raftsnap/raftsnap/snapshot/source"
 )
 
@@ -136,7 +138,7 @@ func launch(ctx context.Context, opts Options) (s *Server, err error) {
 		return s, err
 	}
 	s.NodeName = DirPrefix + randomHex(4)
-	ports, err := freePorts(4)
+	ports, err := nethelpers.FreeLoopbackPorts(4)
 	if err != nil {
 		return s, err
 	}
@@ -593,28 +595,6 @@ func (s *Server) portClash() bool {
 	}
 	log := s.LogTail(4000)
 	return strings.Contains(log, "address already in use") || strings.Contains(log, "already configured for")
-}
-
-// freePorts returns n distinct TCP ports on 127.0.0.1 that were free a
-// moment ago: all are held until all are picked, so that the kernel does
-// not hand the same one out twice.
-func freePorts(n int) ([]int, error) {
-	ports := make([]int, n)
-	var held []net.Listener
-	defer func() {
-		for _, l := range held {
-			l.Close()
-		}
-	}()
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("finding a free port: %w", err)
-		}
-		held = append(held, l)
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-	}
-	return ports, nil
 }
 
 func randomHex(n int) string {

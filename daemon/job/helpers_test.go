@@ -145,6 +145,7 @@ type recorder struct {
 	finished []string // "result/reason"
 	restores []controlapi.Result
 	pruned   int
+	foreign  int // the last pass's foreign files
 	stores   int
 	ready    []bool
 	// scrubbed counts what scrub runs read: ok and rotted.
@@ -183,9 +184,10 @@ func (m *recorder) StoreStats(string, int, int64) {
 	m.stores++
 	m.mu.Unlock()
 }
-func (m *recorder) Pruned(_ string, n int) {
+func (m *recorder) Pruned(_ string, n, foreign int) {
 	m.mu.Lock()
 	m.pruned += n
+	m.foreign = foreign
 	m.mu.Unlock()
 }
 func (m *recorder) RestoreFinished(_ string, r controlapi.Result) {

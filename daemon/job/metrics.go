@@ -17,7 +17,9 @@ type Metrics interface {
 	// StoreStats reports the snapshots the job sees in its store (snapshot
 	// jobs: its own; prune and restore jobs: those they consider).
 	StoreStats(job string, count int, bytes int64)
-	Pruned(job string, destroyed int)
+	// Pruned reports a pass: what it destroyed, and how many files of the
+	// store are no job's snapshot (ignored, never pruned).
+	Pruned(job string, destroyed, foreign int)
 	RestoreFinished(job string, result controlapi.Result)
 	// Reported hears every finished run's report (for notifications).
 	Reported(job, jobType string, rep controlapi.RunReport)
@@ -35,7 +37,7 @@ func (noMetrics) RunFinished(string, string, controlapi.Result, string, time.Dur
 func (noMetrics) LastAttempt(string, time.Time)                                               {}
 func (noMetrics) LastSuccess(string, time.Time)                                               {}
 func (noMetrics) StoreStats(string, int, int64)                                               {}
-func (noMetrics) Pruned(string, int)                                                          {}
+func (noMetrics) Pruned(string, int, int)                                                     {}
 func (noMetrics) RestoreFinished(string, controlapi.Result)                                   {}
 func (noMetrics) Reported(string, string, controlapi.RunReport)                               {}
 func (noMetrics) NextRun(string, *time.Time)                                                  {}

@@ -52,7 +52,7 @@ func (r *runner) prune(ctx context.Context, run *activeRun, st store.Store, plan
 		sum := pruneSummary(res, opts.Now)
 		run.report.Pruning = sum
 		r.setPruning(sum)
-		r.metrics.Pruned(r.name, sum.Destroyed)
+		r.metrics.Pruned(r.name, sum.Destroyed, sum.Foreign)
 	}
 	if err != nil && !(ctx.Err() != nil && errors.Is(err, ctx.Err())) {
 		err = &StoreError{Err: err}
@@ -62,7 +62,7 @@ func (r *runner) prune(ctx context.Context, run *activeRun, st store.Store, plan
 
 // pruneSummary is a pass's result as /status reports it.
 func pruneSummary(res *retention.Result, at time.Time) *controlapi.PruneSummary {
-	sum := &controlapi.PruneSummary{At: at, Foreign: len(res.Ignored), Errors: res.Errors}
+	sum := &controlapi.PruneSummary{At: at, Foreign: res.Foreign, OtherJobs: len(res.Ignored) - res.Foreign, Errors: res.Errors}
 	sum.Kept, sum.Destroyed = res.Counts()
 	for _, d := range res.Decisions {
 		sum.Decisions = append(sum.Decisions, controlapi.PruneDecision{Snapshot: d.Name, Keep: d.Keep, Reasons: d.Reasons})

@@ -246,7 +246,7 @@ func summarize(path string, mine []store.Entry, now time.Time) *controlapi.Store
 // stores that can (object stores). committed names the snapshot this run
 // verified and stored in each store ("" where it did not).
 func (j *SnapshotJob) pruneStores(ctx context.Context, run *activeRun, committed []string) {
-	total := 0
+	total, foreign := 0, 0
 	for i, js := range j.stores {
 		policy := j.policy(i)
 		if isNilPlanner(policy) {
@@ -262,6 +262,7 @@ func (j *SnapshotJob) pruneStores(ctx context.Context, run *activeRun, committed
 			}
 			if run.report.Pruning != nil {
 				total += run.report.Pruning.Destroyed
+				foreign += run.report.Pruning.Foreign
 			}
 			continue
 		}
@@ -272,7 +273,9 @@ func (j *SnapshotJob) pruneStores(ctx context.Context, run *activeRun, committed
 			j.health[i].mu.Lock()
 			j.health[i].pruning = sum
 			j.health[i].mu.Unlock()
-			j.metrics.Pruned(j.name, sum.Destroyed)
+			// The foreign gauge counts the job's stores together.
+			foreign += sum.Foreign
+			j.metrics.Pruned(j.name, sum.Destroyed, foreign)
 		}
 		if err != nil && ctx.Err() == nil {
 			run.logger.Error("pruning after snapshot failed", "store", js.Store.String(), "err", err)

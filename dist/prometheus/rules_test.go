@@ -190,11 +190,12 @@ func TestAlertRulesPromtool(t *testing.T) {
 }
 
 // TestAlertRulesFire runs promtool's rule unit tests: the drill alerts
-// fire when a drill failed or proved nothing for too long, and the
-// snapshot freshness alert leaves drill jobs to them.
+// fire when a drill failed or proved nothing for too long, the snapshot
+// freshness alert leaves drill jobs to them, and a store collecting files
+// no job prunes is reported after a day.
 func TestAlertRulesFire(t *testing.T) {
 	promtool := findPromtool(t)
-	out, err := exec.Command(promtool, "test", "rules", "testdata/drill-alerts.test.yml", "testdata/store-alerts.test.yml").CombinedOutput()
+	out, err := exec.Command(promtool, "test", "rules", "testdata/alerts.test.yml", "testdata/store-alerts.test.yml").CombinedOutput()
 	if err != nil {
 		t.Fatalf("promtool test rules: %v\n%s", err, out)
 	}

@@ -51,6 +51,10 @@ type Result struct {
 	// Ignored lists the store's foreign files, then the entries of other
 	// jobs, in the store's order. They are never touched.
 	Ignored []Ignored
+	// Foreign counts the first part of Ignored: files that are no job's
+	// snapshot (no sidecar, or one that cannot be trusted). Nothing ever
+	// prunes them, so a store that collects them only grows.
+	Foreign int
 	// Errors say what went wrong with particular snapshots.
 	Errors []string
 }
@@ -78,7 +82,7 @@ func Prune(ctx context.Context, st store.Store, planner Planner, opts PassOption
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Ignored: make([]Ignored, 0, len(foreign))}
+	res := &Result{Ignored: make([]Ignored, 0, len(foreign)), Foreign: len(foreign)}
 	for _, f := range foreign {
 		reason := f.Problem
 		if reason == "" {

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/raftsnap/raftsnap/internal/testkit"
+	"github.com/raftsnap/raftsnap/nethelpers"
 )
 
 // Object store servers for tests, pinned as in .ci/build-servers.
@@ -132,7 +133,7 @@ func LaunchVersity(bin, dir string) (*S3, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(1)
+	ports, err := nethelpers.FreeLoopbackPorts(1)
 	if err != nil {
 		return nil, err
 	}
@@ -243,7 +244,7 @@ func LaunchAzurite(bin, dir string) (*Azurite, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(1)
+	ports, err := nethelpers.FreeLoopbackPorts(1)
 	if err != nil {
 		return nil, err
 	}

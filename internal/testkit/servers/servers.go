@@ -27,6 +27,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftsnap/raftsnap/nethelpers"
+
 	"github.com/raftsnap/raftsnap/internal/testkit"
 )
 
@@ -197,7 +199,7 @@ func launchConsul(bin, dir string, opts ConsulOptions) (*Server, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(3)
+	ports, err := nethelpers.FreeLoopbackPorts(3)
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +298,7 @@ func LaunchNomadWith(bin, dir string, opts NomadOptions) (*Server, error) {
 }
 
 func launchNomad(bin, dir string, opts NomadOptions) (*Server, error) {
-	ports, err := freePorts(3)
+	ports, err := nethelpers.FreeLoopbackPorts(3)
 	if err != nil {
 		return nil, err
 	}
@@ -392,28 +394,6 @@ func retryPortClash(dir string, launch func() (*Server, error)) (*Server, error)
 func (s *Server) portClash() bool {
 	log := s.LogTail(4000)
 	return strings.Contains(log, "address already in use") || strings.Contains(log, "already configured for")
-}
-
-// freePorts returns n distinct TCP ports on 127.0.0.1 that were free a
-// moment ago: all are held until all are picked, so that the kernel cannot
-// hand the same one out twice.
-func freePorts(n int) ([]int, error) {
-	ports := make([]int, n)
-	var held []net.Listener
-	defer func() {
-		for _, l := range held {
-			l.Close()
-		}
-	}()
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("finding a free port: %w", err)
-		}
-		held = append(held, l)
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-	}
-	return ports, nil
 }
 
 func (s *Server) start(bin string, dieWithParent bool, args ...string) error {
