@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,6 +39,9 @@ type checkOptions struct {
 	warn, crit           time.Duration
 	drillWarn, drillCrit time.Duration
 	fromStore            bool
+	// store is a store given by location (a directory or a store URL):
+	// its jobs are checked from their records, against --crit.
+	store string
 }
 
 // signalOnlyDrillPeriod is how often a drill job without an interval is
@@ -48,7 +52,7 @@ const signalOnlyDrillPeriod = 7 * 24 * time.Hour
 func newCheckCommand(g *globalOptions) *cobra.Command {
 	opts := &checkOptions{}
 	cmd := &cobra.Command{
-		Use:   "check [--job NAME] [--warn AGE] [--crit AGE] [--drill-warn AGE] [--drill-crit AGE] [--from-store --config FILE]",
+		Use:   "check [--job NAME] [--warn AGE] [--crit AGE] [--drill-warn AGE] [--drill-crit AGE] [--from-store --config FILE | --store DIR|URL]",
 		Short: "Check that snapshots are fresh and proven restorable, for monitoring systems (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)",
 		Long: `Check every scheduled job (or --job NAME) and print one summary line with
 performance data, in the monitoring-plugins convention: exit 0 OK, 1 WARNING,
@@ -70,11 +74,19 @@ that never led).
 By default the daemon is asked over its control socket. With --from-store
 the stores named in --config are read instead (read-only): a monitoring host
 can check the snapshots even when the agent is down. Drill outcomes are then
-read from the snapshots' records.`,
+read from the snapshots' records.
+
+With --store DIR|URL (a directory, or s3://, azblob://, gs:// as in raftsnap
+store) a store is read without any configuration, on a host that has only the
+store's credentials: every job whose snapshots it holds is checked (or --job
+NAME), and so is every drill recorded on them. No interval is known there:
+--crit is required (--warn defaults to three quarters of it), and drill ages
+default to two weeks.`,
 		Example: `  raftsnap check
   raftsnap check --job consul-main --warn 90m --crit 2h
   raftsnap check --job consul-drill --drill-crit 3d
-  raftsnap check --from-store --config /etc/raftsnap/raftsnap.yml`,
+  raftsnap check --from-store --config /etc/raftsnap/raftsnap.yml
+  raftsnap check --store 's3://backups/consul/?region=eu-west-1' --job consul-main --crit 2h`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			code := runCheck(cmd, g, opts)
@@ -91,6 +103,8 @@ read from the snapshots' records.`,
 	cmd.Flags().DurationVar(&opts.drillWarn, "drill-warn", 0, "drill jobs: WARNING when the last successful drill is older (default: 1.5 intervals)")
 	cmd.Flags().DurationVar(&opts.drillCrit, "drill-crit", 0, "drill jobs: CRITICAL when the last successful drill is older (default: 2 intervals; 2 weeks without one)")
 	cmd.Flags().BoolVar(&opts.fromStore, "from-store", false, "read the stores of --config instead of asking the daemon")
+	cmd.Flags().StringVar(&opts.store, "store", "", "read this store (a directory or a store URL) instead of asking the daemon; needs --crit")
+	cmd.MarkFlagsMutuallyExclusive("from-store", "store")
 	_ = cmd.RegisterFlagCompletionFunc("job", daemonJobs(&opts.control))
 	return cmd
 }
@@ -128,9 +142,18 @@ func runCheck(cmd *cobra.Command, g *globalOptions, opts *checkOptions) int {
 		now  time.Time
 		err  error
 	)
-	if opts.fromStore {
+	switch {
+	case opts.store != "":
+		if opts.crit <= 0 {
+			return unknown(g.stdout, errors.New("--store needs --crit: a store does not say how often its jobs run"))
+		}
+		if opts.warn == 0 {
+			opts.warn = opts.crit * 3 / 4
+		}
+		jobs, now, err = jobsFromStoreLocation(cmd.Context(), g, opts.store)
+	case opts.fromStore:
 		jobs, now, err = jobsFromStores(cmd.Context(), opts)
-	} else {
+	default:
 		jobs, now, err = jobsFromDaemon(cmd, opts)
 	}
 	if err != nil {
@@ -367,24 +390,71 @@ func jobsFromStores(ctx context.Context, opts *checkOptions) ([]checkedJob, time
 		if err != nil {
 			return nil, now, fmt.Errorf("job %s: %w", j.Name, err)
 		}
-		cj := checkedJob{name: j.Name, interval: j.Interval.Std()}
-		var mine []store.Entry
-		for _, e := range entries {
-			if e.Job == j.Name {
-				mine = append(mine, e)
-			}
-		}
-		store.SortNewestFirst(mine)
-		if newest, ok := retention.NewestVerified(retention.FromEntries(mine), now); ok {
-			t := newest.Created
-			if t.After(now) {
-				t = now // a future date is not trusted, not held against the job either
-			}
-			cj.lastSuccess = &t
-		}
-		jobs = append(jobs, cj)
+		jobs = append(jobs, snapshotJobFromEntries(j.Name, j.Interval.Std(), entries, now))
 	}
 	return jobs, now, nil
+}
+
+// jobsFromStoreLocation reads the store at loc (a directory or a store
+// URL): one checked job per job whose snapshots it holds, and one per
+// drill job recorded on them.
+func jobsFromStoreLocation(ctx context.Context, g *globalOptions, loc string) ([]checkedJob, time.Time, error) {
+	cs, err := config.ParseStoreLocation(loc)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	st, err := openStoreReadOnly(cs, g.logger)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer st.Close()
+	entries, _, err := st.List(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	now := time.Now()
+	var snapshotJobs, drillJobs []string
+	for _, e := range entries {
+		if !slices.Contains(snapshotJobs, e.Job) {
+			snapshotJobs = append(snapshotJobs, e.Job)
+		}
+		if e.Drill != nil && !slices.Contains(drillJobs, e.Drill.Job) {
+			drillJobs = append(drillJobs, e.Drill.Job)
+		}
+	}
+	if len(snapshotJobs) == 0 {
+		return nil, now, fmt.Errorf("%s holds no snapshot", cs.Location())
+	}
+	var jobs []checkedJob
+	for _, name := range snapshotJobs {
+		jobs = append(jobs, snapshotJobFromEntries(name, 0, entries, now))
+	}
+	for _, name := range drillJobs {
+		jobs = append(jobs, drillJobFromEntries(name, 0, entries, now))
+	}
+	return jobs, now, nil
+}
+
+// snapshotJobFromEntries judges a snapshot job by the records of a store:
+// the newest verified snapshot of the job (by raft position) is its last
+// success.
+func snapshotJobFromEntries(name string, interval time.Duration, entries []store.Entry, now time.Time) checkedJob {
+	cj := checkedJob{name: name, interval: interval}
+	var mine []store.Entry
+	for _, e := range entries {
+		if e.Job == name {
+			mine = append(mine, e)
+		}
+	}
+	store.SortNewestFirst(mine)
+	if newest, ok := retention.NewestVerified(retention.FromEntries(mine), now); ok {
+		t := newest.Created
+		if t.After(now) {
+			t = now // a future date is not trusted, not held against the job either
+		}
+		cj.lastSuccess = &t
+	}
+	return cj
 }
 
 // drillFromStore reads a drill job's outcomes from the records of the
@@ -399,10 +469,16 @@ func drillFromStore(ctx context.Context, j config.Job, now time.Time) (checkedJo
 	if err != nil {
 		return checkedJob{}, fmt.Errorf("job %s: %w", j.Name, err)
 	}
-	cj := checkedJob{name: j.Name, interval: j.Interval.Std(), drill: &checkedDrill{}}
+	return drillJobFromEntries(j.Name, j.Interval.Std(), entries, now), nil
+}
+
+// drillJobFromEntries reads a drill job's outcomes from the records of the
+// snapshots it drilled.
+func drillJobFromEntries(name string, interval time.Duration, entries []store.Entry, now time.Time) checkedJob {
+	cj := checkedJob{name: name, interval: interval, drill: &checkedDrill{}}
 	for _, e := range entries {
 		d := e.Drill
-		if d == nil || d.Job != j.Name {
+		if d == nil || d.Job != name {
 			continue
 		}
 		at := d.At
@@ -417,7 +493,7 @@ func drillFromStore(ctx context.Context, j config.Job, now time.Time) (checkedJo
 			cj.lastSuccess = &t
 		}
 	}
-	return cj, nil
+	return cj
 }
 
 // openJobStoresReadOnly opens a job's store, or its stores read as one

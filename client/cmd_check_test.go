@@ -2,12 +2,14 @@ package client
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
 	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/internal/testkit/fakejobs"
+	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
@@ -184,4 +186,37 @@ func TestCheckDrillsFromStore(t *testing.T) {
 	r := raftsnap(t, "check", "--from-store", "--config", cfg)
 	wantResult(t, r, 2, "RAFTSNAP CRITICAL - drill consul-drill failed on "+newest.Name+" 1m0s ago: jobs: 4 in the archive, 3 on the restored server", "")
 	wantResult(t, raftsnap(t, "check", "--from-store", "--config", cfg, "--drill-crit", "48h"), 2, "failed on", "")
+}
+
+// TestCheckStoreLocation: a monitoring host with only a bucket's
+// credentials checks it by URL, without any configuration (versitygw).
+func TestCheckStoreLocation(t *testing.T) {
+	gw := servers.StartVersity(t)
+	gw.SetEnv(t)
+	gw.CreateBucket(t, "backups")
+	loc := "s3://backups/consul/?endpoint=" + gw.Endpoint + "&region=us-east-1&use_path_style=true"
+	dir := t.TempDir()
+
+	wantResult(t, raftsnap(t, "check", "--store", loc), 3, "RAFTSNAP UNKNOWN - --store needs --crit", "")
+	wantResult(t, raftsnap(t, "check", "--store", loc, "--crit", "2h"), 3, "RAFTSNAP UNKNOWN - s3://backups/consul/ holds no snapshot", "")
+
+	old, _ := writeStoreArchive(t, dir, "old.snap", "consul-main", 10, time.Now().Add(-3*time.Hour))
+	mustRaftsnap(t, "store", "put", "--store", loc, "--job", "consul-main", old)
+	wantResult(t, raftsnap(t, "check", "--store", loc, "--crit", "2h"), 2, "RAFTSNAP CRITICAL - consul-main last succeeded 3h0m0s ago (crit 2h0m0s)", "")
+
+	fresh, _ := writeStoreArchive(t, dir, "fresh.snap", "consul-main", 11, time.Now().Add(-5*time.Minute))
+	mustRaftsnap(t, "store", "put", "--store", loc, "--job", "consul-main", fresh)
+	other, _ := writeStoreArchive(t, dir, "other.snap", "nomad-main", 3, time.Now().Add(-time.Hour))
+	mustRaftsnap(t, "store", "put", "--store", loc, "--job", "nomad-main", other)
+	wantResult(t, raftsnap(t, "check", "--store", loc, "--job", "consul-main", "--crit", "2h"), 0,
+		"RAFTSNAP OK - 1 jobs fresh | 'consul-main_age'=300s;5400;7200;0", "")
+	// Every job of the store, --warn from --crit: nomad-main is 1h old, past 3/4 of 1h20m.
+	wantResult(t, raftsnap(t, "check", "--store", loc, "--crit", "80m"), 1, "RAFTSNAP WARNING - nomad-main last succeeded 1h0m0s ago (warn 1h0m0s)", "")
+	r := raftsnap(t, "check", "--store", loc, "--crit", "2h", "--from-store")
+	if r.code == 0 {
+		t.Errorf("--store with --from-store: %s", r)
+	}
+	if strings.Contains(r.stdout+r.stderr, gw.SecretKey) {
+		t.Errorf("the secret appeared: %s", r)
+	}
 }
