@@ -265,6 +265,8 @@ func (j *SnapshotJob) takeSnapshot(ctx context.Context, run *activeRun) error {
 		if r.Err == nil {
 			committed[i] = r.Entry.Name
 			j.health[i].ok()
+		} else {
+			j.health[i].miss(entry.Name)
 		}
 	}
 	run.setPhase(controlapi.PhasePruning)

@@ -40,6 +40,35 @@ type storeHealth struct {
 	lastErr string
 	at      *time.Time
 	pruning *controlapi.PruneSummary
+	// missed are the snapshots this store failed to take while another
+	// store committed them: copied at the next runs even when the store
+	// holds a newer one by then (until the daemon restarts; after that,
+	// only snapshots newer than its newest count as missing).
+	missed map[string]bool
+}
+
+// miss records that the store lacks a snapshot the job committed elsewhere.
+func (h *storeHealth) miss(name string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.missed == nil {
+		h.missed = map[string]bool{}
+	}
+	h.missed[name] = true
+}
+
+// hasMissed tells whether the store failed to take name.
+func (h *storeHealth) hasMissed(name string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.missed[name]
+}
+
+// done forgets that the store missed name (it holds it now).
+func (h *storeHealth) done(name string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.missed, name)
 }
 
 func (h *storeHealth) failed(err error, at time.Time) {
@@ -99,8 +128,8 @@ func (j *SnapshotJob) policy(i int) retention.Planner {
 
 // missing is what store i should hold and does not, newest first: the
 // job's verified snapshots in its other stores that are newer than store
-// i's newest (older ones it may have pruned on purpose) and that its
-// retention would keep. ok is false when that cannot be said (store i
+// i's newest (older ones it may have pruned on purpose) or that it failed
+// to take when they were written, and that its retention would keep. ok is false when that cannot be said (store i
 // cannot be listed).
 func (j *SnapshotJob) missing(i int, ls []storeListing, now time.Time) (missing []store.Entry, ok bool) {
 	if ls[i].err != nil {
@@ -120,7 +149,7 @@ func (j *SnapshotJob) missing(i int, ls []storeListing, now time.Time) (missing 
 			if !e.Verified || have[e.Name] || seen[e.Name] {
 				continue
 			}
-			if len(ls[i].mine) > 0 && store.CompareNewestFirst(e.Position(), ls[i].mine[0].Position()) >= 0 {
+			if len(ls[i].mine) > 0 && store.CompareNewestFirst(e.Position(), ls[i].mine[0].Position()) >= 0 && !j.health[i].hasMissed(e.Name) {
 				continue
 			}
 			seen[e.Name] = true
@@ -350,6 +379,7 @@ func (j *SnapshotJob) copyMissing(ctx context.Context, run *activeRun) {
 			run.logger.Info("copied a snapshot into a store that lacked it", "snapshot", copied.Name, "store", js.Store.String(), "from", from.String())
 			outcome.Copied = append(outcome.Copied, copied.Name)
 			j.health[i].ok()
+			j.health[i].done(copied.Name)
 		}
 	}
 }
