@@ -1,13 +1,18 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	s3api "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
 	"github.com/raftsnap/raftsnap/internal/testkit"
@@ -148,6 +153,44 @@ func TestDaemonIntoBucketAndDirectory(t *testing.T) {
 	}
 	if rep := d.Signal(t, "offsite-scrub", controlapi.OpWakeup, true).Run; rep.Result != controlapi.ResultSuccess || rep.Scrub == nil || rep.Scrub.Checked != 5 || rep.Scrub.Failed != 0 {
 		t.Fatalf("scrub: %+v (scrub %+v)", rep, rep.Scrub)
+	}
+
+	// One archive rots in the bucket (a byte changed, same size): the next
+	// scrub finds it, marks it unverified, and says so in status and metrics.
+	rotten := remote[len(remote)-1]
+	obj, err := s3.Client().GetObject(context.Background(), &s3api.GetObjectInput{Bucket: aws.String("snapshots"), Key: aws.String("consul-main/" + rotten.Name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(obj.Body)
+	obj.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0xff
+	if _, err := s3.Client().PutObject(context.Background(), &s3api.PutObjectInput{Bucket: aws.String("snapshots"),
+		Key: aws.String("consul-main/" + rotten.Name), Body: bytes.NewReader(data)}); err != nil {
+		t.Fatal(err)
+	}
+	rep := d.Signal(t, "offsite-scrub", controlapi.OpWakeup, true).Run
+	if rep.Result != controlapi.ResultFailure || rep.Scrub == nil || rep.Scrub.Failed != 1 || !strings.Contains(rep.Scrub.Failures[0], rotten.Name) {
+		t.Fatalf("scrub of a rotted archive: %+v (scrub %+v)", rep, rep.Scrub)
+	}
+	if v := scrapeMetric(t, d, "raftsnap_scrub_snapshots_total", map[string]string{"job_name": "offsite-scrub", "result": "rotted"}); v != 1 {
+		t.Errorf("scrub rotted counter = %v, want 1", v)
+	}
+	if v := scrapeMetric(t, d, "raftsnap_job_failures_total", map[string]string{"job_name": "offsite-scrub", "reason": "verification"}); v != 1 {
+		t.Errorf("scrub failures{reason=verification} = %v, want 1", v)
+	}
+	if after, _ := listBucket(t, cfg); len(after) != 3 || after[2].Name != rotten.Name || after[2].Verified || after[2].VerifyError == "" {
+		t.Fatalf("bucket after the scrub: %+v; want %s listed unverified with its reason", after, rotten.Name)
+	}
+	dump := mustRS(t, "status", "--mode", "dump", "--socket", d.Sock)
+	if !strings.Contains(dump.stdout, "offsite (s3): 3 snapshots") || !strings.Contains(dump.stdout, "1 unverified") {
+		t.Errorf("status dump does not show the bucket with its unverified snapshot:\n%s", dump.stdout)
+	}
+	if _, v := storeSeries(t, d, "raftsnap_stored_unverified_snapshots", "offsite"); v != 1 {
+		t.Errorf("raftsnap_stored_unverified_snapshots{store=offsite} = %v, want 1", v)
 	}
 
 	// The restore job sends the bucket's newest snapshot to the other Consul.

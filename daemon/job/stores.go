@@ -23,10 +23,13 @@ type JobStore struct {
 	Type string
 }
 
-// StoreMetrics is what a Metrics may also implement to hear, after each
-// run and status refresh, how a job's stores stand.
+// StoreMetrics is what a Metrics may also implement to hear how stores
+// stand: JobStores after each run and status refresh of a job (its view
+// of its stores: errors, copies behind), StoreListed at every listing of a
+// store by any job (what the store holds).
 type StoreMetrics interface {
 	JobStores(job string, stores []controlapi.StoreSummary)
+	StoreListed(location string, entries []store.Entry, err error)
 }
 
 // maxCopiesPerRun bounds the snapshots a run copies into a store that is
@@ -107,7 +110,7 @@ type storeListing struct {
 func (j *SnapshotJob) listStores(ctx context.Context) []storeListing {
 	out := make([]storeListing, len(j.stores))
 	for i, js := range j.stores {
-		entries, foreign, err := js.Store.List(ctx)
+		entries, foreign, err := j.list(ctx, js.Store)
 		if err != nil {
 			out[i].err = err
 			continue
@@ -419,7 +422,7 @@ func (r *runner) summarizeStores(stores []store.Store, owner retention.Owner) ([
 	sums := make([]controlapi.StoreSummary, len(stores))
 	entries := make([][]store.Entry, len(stores))
 	for i, st := range stores {
-		sum, mine, err := storeSummary(st, owner, r.now())
+		sum, mine, err := r.storeSummary(st, owner)
 		if err != nil {
 			r.logger.Error("cannot list store", "store", st.String(), "err", err)
 			at := r.now()
@@ -478,7 +481,7 @@ func (r *runner) refreshJobStore(st store.Store, owner retention.Owner) []store.
 	if len(ms) == 1 {
 		return entries[0]
 	}
-	_, mine, err := storeSummary(st, owner, r.now())
+	_, mine, err := r.storeSummary(st, owner)
 	if err != nil {
 		r.logger.Error("cannot list stores", "store", st.String(), "err", err)
 		return nil
