@@ -72,7 +72,8 @@ func storeSeries(t *testing.T, d *daemonProc, family, name string) (n int, value
 // TestDaemonIntoBucketAndDirectory (issue 14): a snapshot job of a real
 // Consul keeps its snapshots in a directory and in a versitygw bucket, each
 // with its own retention; a prune job and a scrub job share the bucket; a
-// restore job restores the bucket's newest snapshot into another Consul.
+// restore job restores the bucket's newest snapshot into another Consul; a
+// drill job proves it restorable. A scrub finds an object that rotted.
 // Status and metrics give each store once; `test pruning` reads the bucket.
 func TestDaemonIntoBucketAndDirectory(t *testing.T) {
 	s3 := servers.StartVersity(t)
@@ -90,7 +91,8 @@ func TestDaemonIntoBucketAndDirectory(t *testing.T) {
 		`{name: offsite-prune, type: prune, interval: 1h, store: ` + offsite + `, owners: [consul-main], pruning: {keep: [{last_n: {count: 3}}]}}`,
 		`{name: offsite-scrub, type: scrub, interval: 24h, from_job: consul-main}`,
 		`{name: restore-other, type: restore, store: ` + offsite + `, target: {type: consul, address: %[3]s}}`,
-	}, consul.Addr, other.Addr)
+		`{name: offsite-drill, type: drill, store: ` + offsite + `, binary: %[4]s, timeout: 3m}`,
+	}, consul.Addr, other.Addr, servers.Binary(t, "consul"))
 	d := startDaemon(t, config)
 	d.AwaitJob(t, "consul-main", "the start-up snapshot", func(j controlapi.JobStatus) bool { return j.LastRun != nil })
 	for i := 1; i <= 3; i++ {
@@ -199,6 +201,16 @@ func TestDaemonIntoBucketAndDirectory(t *testing.T) {
 	}
 	if v, ok := other.GetKV(t, "app/config"); !ok || v != "v3" {
 		t.Fatalf("after the restore from the bucket the other Consul has app/config = %q (%v), want v3", v, ok)
+	}
+
+	// A drill proves the bucket's newest snapshot restorable, and records
+	// it in its manifest.
+	if rep := d.Signal(t, "offsite-drill", controlapi.OpWakeup, true).Run; rep.Result != controlapi.ResultSuccess || rep.Drill == nil ||
+		rep.Drill.Outcome != controlapi.DrillOK || rep.Snapshot != remote[0].Name {
+		t.Fatalf("drill from the bucket: %+v (drill %+v), want ok for %s", rep, rep.Drill, remote[0].Name)
+	}
+	if drilled, _ := listBucket(t, cfg); drilled[0].Drill == nil || drilled[0].Drill.Result != store.DrillOK {
+		t.Fatalf("the bucket's manifest of %s has no ok drill record: %+v", drilled[0].Name, drilled[0].Drill)
 	}
 	if out := d.Output(); strings.Contains(out, s3.SecretKey) {
 		t.Fatal("the S3 secret key is in the daemon's output")
