@@ -41,9 +41,10 @@ import (
 type jobBuilder struct {
 	logger  *slog.Logger
 	metrics *metrics
-	// stores are kept by identity (config.Store.Identity) across reloads:
-	// a store in use is never opened twice (opening a directory settles
-	// its leftovers; a bucket keeps its manifest cache).
+	// stores are kept by identity (config.Store.Identity; for a bucket,
+	// with all its settings) across reloads: a store in use is never
+	// opened twice (opening a directory settles its leftovers; a bucket
+	// keeps its manifest cache).
 	stores  map[string]store.Store
 	running map[string]*builtJob
 }
@@ -120,8 +121,8 @@ func (b *jobBuilder) commit(p *jobPlan) {
 		cfgs[i] = bj.cfg
 	}
 	b.metrics.setStoreReporters(storeReporters(cfgs, func(s *config.Store) (string, bool) {
-		st, ok := b.stores[s.Identity()]
-		if !ok {
+		st, err := b.openStore(s) // open already: found by its key
+		if err != nil {
 			return "", false
 		}
 		return st.Location(), true
@@ -134,6 +135,12 @@ func (b *jobBuilder) commit(p *jobPlan) {
 // never the daemon's start.
 func (b *jobBuilder) openStore(s *config.Store) (store.Store, error) {
 	key := s.Identity()
+	if s.IsRemote() {
+		// Every setting counts: a reload that changes a bucket's storage
+		// class or part size gets a store opened with them (a bucket has no
+		// lock, so two opened stores of one bucket are harmless).
+		key += fmt.Sprintf(" %+v %s", s.BucketConfig(), s.Label())
+	}
 	if st, ok := b.stores[key]; ok {
 		return st, nil
 	}

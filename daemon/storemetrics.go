@@ -7,14 +7,16 @@ import (
 
 	"github.com/raftsnap/raftsnap/config"
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
+	"github.com/raftsnap/raftsnap/snapshot/store"
 )
 
 // storeMetrics are the per-store series: one per store, whatever number
 // of jobs use it. Several jobs may list one store (a snapshot job, a
-// prune job, a scrub job, a restore job); only the store's reporter (the
-// snapshot job writing it, else the first job using it) sets its series,
-// so that a store never appears once per job nor flaps between what each
-// job counts.
+// prune job, a scrub job, a restore job); the counts describe the whole
+// store as any of them last listed it, so they agree whoever listed; the
+// errors and copies behind are the store's reporter's (the snapshot job
+// writing it, else the first job using it), so that a store never appears
+// once per job.
 type storeMetrics struct {
 	snapshots  *prometheus.GaugeVec
 	bytes      *prometheus.GaugeVec
@@ -27,8 +29,12 @@ type storeMetrics struct {
 	mu sync.Mutex
 	// known maps an open store's Location to its labels.
 	known map[string]storeLabels
-	// reporter maps a store's Location to the job that reports it.
+	// reporter maps a store's Location to the job that reports its errors
+	// and copies behind.
 	reporter map[string]string
+	// listFailed and jobFailed say, by Location, whether the last listing
+	// failed and whether the reporter's last operation did.
+	listFailed, jobFailed map[string]bool
 }
 
 type storeLabels struct{ name, typ string }
@@ -38,7 +44,7 @@ func newStoreMetrics() *storeMetrics {
 	gauge := func(opts prometheus.GaugeOpts) *prometheus.GaugeVec { return prometheus.NewGaugeVec(opts, labels) }
 	return &storeMetrics{
 		snapshots: gauge(prometheus.GaugeOpts{Name: "raftsnap_stored_snapshots",
-			Help: "Snapshots in the store, of the jobs that use it (as its reporting job counts them)."}),
+			Help: "Snapshots in the store (of every job), as a job last listed it."}),
 		bytes: gauge(prometheus.GaugeOpts{Name: "raftsnap_stored_bytes",
 			Help: "Total size of those snapshots."}),
 		unverified: gauge(prometheus.GaugeOpts{Name: "raftsnap_stored_unverified_snapshots",
@@ -53,8 +59,10 @@ func newStoreMetrics() *storeMetrics {
 			Name: "raftsnap_scrub_snapshots_total",
 			Help: "Snapshots a scrub job read again, by result: ok (matched its record) or rotted (did not; now marked unverified).",
 		}, []string{"job_name", "result"}),
-		known:    map[string]storeLabels{},
-		reporter: map[string]string{},
+		known:      map[string]storeLabels{},
+		reporter:   map[string]string{},
+		listFailed: map[string]bool{},
+		jobFailed:  map[string]bool{},
 	}
 }
 
@@ -86,8 +94,42 @@ func (m *metrics) setStoreReporters(reporters map[string]string) {
 	s.reporter = reporters
 }
 
-// JobStores implements job.StoreMetrics: the summaries of the stores a job
-// listed, kept for the stores it reports.
+// StoreListed implements job.StoreMetrics: what a store holds, all of it
+// whatever job owns it, as any job last listed it (a scrub's verdicts show
+// at once, not at the writer's next listing).
+func (m *metrics) StoreListed(location string, entries []store.Entry, err error) {
+	s := m.stores
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.known[location]
+	if !ok {
+		return
+	}
+	s.listFailed[location] = err != nil
+	s.setUp(location, l)
+	if err != nil {
+		return // counts unknown: the last ones stand
+	}
+	count, bytes, newest := store.Summary(entries)
+	unverified := 0
+	for _, e := range entries {
+		if !e.Verified {
+			unverified++
+		}
+	}
+	s.snapshots.WithLabelValues(l.name, l.typ).Set(float64(count))
+	s.bytes.WithLabelValues(l.name, l.typ).Set(float64(bytes))
+	s.unverified.WithLabelValues(l.name, l.typ).Set(float64(unverified))
+	if newest != nil {
+		s.newest.WithLabelValues(l.name, l.typ).Set(unixSeconds(newest.CreatedAt))
+	} else {
+		s.newest.DeleteLabelValues(l.name, l.typ)
+	}
+}
+
+// JobStores implements job.StoreMetrics: the failures and the copies
+// behind of the stores the job reports (its writer's view: a failed upload
+// or copy is an error listing does not see).
 func (m *metrics) JobStores(jobName string, sums []controlapi.StoreSummary) {
 	s := m.stores
 	s.mu.Lock()
@@ -97,24 +139,22 @@ func (m *metrics) JobStores(jobName string, sums []controlapi.StoreSummary) {
 		if !ok || s.reporter[sum.Path] != jobName {
 			continue
 		}
-		up := 1.0
-		if sum.LastError != "" {
-			up = 0
-		}
-		s.up.WithLabelValues(l.name, l.typ).Set(up)
-		if sum.Unlisted {
-			continue // counts unknown: the last ones stand
-		}
-		s.snapshots.WithLabelValues(l.name, l.typ).Set(float64(sum.Snapshots))
-		s.bytes.WithLabelValues(l.name, l.typ).Set(float64(sum.TotalBytes))
-		s.unverified.WithLabelValues(l.name, l.typ).Set(float64(sum.Unverified))
-		s.behind.WithLabelValues(l.name, l.typ).Set(float64(sum.Behind))
-		if sum.NewestAt != nil {
-			s.newest.WithLabelValues(l.name, l.typ).Set(unixSeconds(*sum.NewestAt))
-		} else {
-			s.newest.DeleteLabelValues(l.name, l.typ)
+		s.jobFailed[sum.Path] = sum.LastError != ""
+		s.setUp(sum.Path, l)
+		if !sum.Unlisted {
+			s.behind.WithLabelValues(l.name, l.typ).Set(float64(sum.Behind))
 		}
 	}
+}
+
+// setUp sets a store's up series from its last listing and its reporting
+// job's last error. Called with s.mu held.
+func (s *storeMetrics) setUp(location string, l storeLabels) {
+	up := 1.0
+	if s.listFailed[location] || s.jobFailed[location] {
+		up = 0
+	}
+	s.up.WithLabelValues(l.name, l.typ).Set(up)
 }
 
 // Scrubbed implements job.ScrubMetrics.

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"testing"
@@ -9,12 +10,15 @@ import (
 
 	"github.com/raftsnap/raftsnap/config"
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
+	"github.com/raftsnap/raftsnap/snapshot/store"
 )
 
 // TestStoreMetricsOncePerStore: a bucket that a snapshot job writes, a
-// prune job prunes and a scrub job reads has one series per metric, set by
-// the snapshot job alone; a directory only a prune job uses is reported by
-// it. Building the jobs opens the bucket without contacting it.
+// prune job prunes and a scrub job reads has one series per metric: its
+// counts from the last listing, whichever job listed it; its errors and
+// copies behind from the snapshot job alone. A directory only a prune job
+// uses is reported by it. Building the jobs opens the bucket without
+// contacting it.
 func TestStoreMetricsOncePerStore(t *testing.T) {
 	dir, other := t.TempDir(), t.TempDir()
 	bucketBlock := `{name: offsite, type: s3, bucket: snapshots, prefix: snap/, endpoint: "http://127.0.0.1:9"}`
@@ -42,14 +46,25 @@ func TestStoreMetricsOncePerStore(t *testing.T) {
 	b.commit(plan)
 
 	bucketLoc := "offsite" // a named bucket store's Location is its name
+	entries := func(n, unverified int) []store.Entry {
+		var es []store.Entry
+		for i := range n {
+			es = append(es, store.Entry{Name: fmt.Sprintf("snap-20260101T00000%dZ-%d.snap", i, i+1), Index: uint64(i + 1), Size: 10, Verified: i >= unverified})
+		}
+		return es
+	}
+	m.StoreListed(bucketLoc, entries(3, 0), nil)
+	m.StoreListed(dir, entries(2, 0), nil)
+	m.StoreListed(bucketLoc, entries(3, 1), nil) // a scrub's listing after a rot: seen at once
+	m.StoreListed(other, nil, errors.New("denied"))
+	m.StoreListed("/not/a/store/of/this/daemon", entries(9, 0), nil)
 	for _, report := range []struct {
 		job  string
 		sums []controlapi.StoreSummary
 	}{
-		{"prune", []controlapi.StoreSummary{{Path: bucketLoc, Snapshots: 99}}},
-		{"snap", []controlapi.StoreSummary{{Path: dir, Snapshots: 2}, {Path: bucketLoc, Snapshots: 3, Behind: 1}}},
-		{"scrub", []controlapi.StoreSummary{{Path: dir, Snapshots: 7, Unverified: 7}, {Path: bucketLoc, Snapshots: 7}}},
-		{"other", []controlapi.StoreSummary{{Path: other, Unlisted: true, LastError: "denied"}}},
+		{"prune", []controlapi.StoreSummary{{Path: bucketLoc, Behind: 7, LastError: "ignored: not the reporter"}}},
+		{"snap", []controlapi.StoreSummary{{Path: dir}, {Path: bucketLoc, Behind: 1}}},
+		{"scrub", []controlapi.StoreSummary{{Path: dir, Behind: 5, LastError: "ignored"}}},
 	} {
 		m.JobStores(report.job, report.sums)
 	}
@@ -68,7 +83,8 @@ func TestStoreMetricsOncePerStore(t *testing.T) {
 	}
 	want := map[string]map[string]float64{
 		"raftsnap_stored_snapshots":            {dir + "/local": 2, "offsite/s3": 3},
-		"raftsnap_stored_unverified_snapshots": {dir + "/local": 0, "offsite/s3": 0},
+		"raftsnap_stored_unverified_snapshots": {dir + "/local": 0, "offsite/s3": 1},
+		"raftsnap_stored_bytes":                {dir + "/local": 20, "offsite/s3": 30},
 		"raftsnap_store_behind_snapshots":      {dir + "/local": 0, "offsite/s3": 1},
 		"raftsnap_store_up":                    {dir + "/local": 1, "offsite/s3": 1, other + "/local": 0},
 	}

@@ -264,7 +264,7 @@ func (e *e2eDaemon) wakeSlow(t *testing.T) {
 func (e *e2eDaemon) awaitSlowDownload(t *testing.T) string {
 	t.Helper()
 	awaitStatus(t, e.Sock, "slow", "a run transferring bytes", runningWithBytes)
-	parts := partFiles(t, e.slowStore)
+	parts := awaitPartFiles(t, e.slowStore)
 	if len(parts) != 1 {
 		t.Fatalf("during the slow run the store holds %d temp files, want 1", len(parts))
 	}
@@ -704,7 +704,7 @@ func TestDaemonRecoversAfterKill(t *testing.T) {
 
 	first := startDaemon(t, configPath)
 	awaitStatus(t, first.Sock, "slow", "the startup run transferring bytes", runningWithBytes)
-	parts := partFiles(t, storeDir)
+	parts := awaitPartFiles(t, storeDir)
 	if len(parts) != 1 {
 		t.Fatalf("during the slow run the store holds %d temp files, want 1", len(parts))
 	}

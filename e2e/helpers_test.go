@@ -302,3 +302,19 @@ func binaryIn(t *testing.T, dir string) string {
 	writeFile(t, bin, string(data), 0o755)
 	return bin
 }
+
+// awaitPartFiles waits until a download in progress has its temp file in
+// dir and returns the temp files. The file appears once the archive's
+// meta.json has arrived (the snapshot is named from it before its first
+// byte is stored), a little after the run reports its first bytes.
+func awaitPartFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var parts []string
+	if err := testkit.Poll(testkit.DefaultWait, func() bool {
+		parts = partFiles(t, dir)
+		return len(parts) > 0
+	}); err != nil {
+		t.Fatalf("no temp file in %s while a run downloads", dir)
+	}
+	return parts
+}

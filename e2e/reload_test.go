@@ -68,10 +68,7 @@ func TestDaemonReloadOnSIGHUP(t *testing.T) {
 	mustRS(t, "signal", "wakeup", "slow", "--socket", sock)
 	awaitStatus(t, sock, "slow", "a download in progress", runningWithBytes)
 	slowStore := filepath.Join(dir, "slowstore")
-	partsBefore := partFiles(t, slowStore)
-	if len(partsBefore) == 0 {
-		t.Fatal("no temp file while slow downloads")
-	}
+	partsBefore := awaitPartFiles(t, slowStore)
 	if v := scrapeMetric(t, d, "raftsnap_config_last_reload_successful", nil); v != 1 {
 		t.Errorf("raftsnap_config_last_reload_successful at start = %v, want 1", v)
 	}

@@ -357,7 +357,7 @@ func (j *DrillJob) run(ctx context.Context, run *activeRun) (err error) {
 // pick returns the newest verified snapshot: the one a restore of
 // "latest" sends and pruning protects.
 func (j *DrillJob) pick() (string, error) {
-	_, entries, err := storeSummary(j.opts.Store, j.owner, j.now())
+	_, entries, err := j.storeSummary(j.opts.Store, j.owner)
 	if err != nil {
 		return "", err
 	}

@@ -161,6 +161,8 @@ func (m *recorder) Scrubbed(_ string, ok, rotted int) {
 	m.mu.Unlock()
 }
 
+func (m *recorder) StoreListed(string, []store.Entry, error) {}
+
 func (m *recorder) JobStores(_ string, sums []controlapi.StoreSummary) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -104,7 +104,7 @@ func (j *SnapshotJob) hookEnv(run *activeRun, kind string, snapErr error) []stri
 		"RAFTSNAP_TRIGGER=" + run.report.Trigger,
 		"RAFTSNAP_SOURCE=" + j.opts.Source.String(),
 		"RAFTSNAP_SOURCE_KIND=" + string(j.opts.Source.Kind()),
-		"RAFTSNAP_STORE=" + j.opts.Store.Location(),
+		"RAFTSNAP_STORE=" + j.view.Location(), // several stores: joined by " + "
 	}
 	if a, ok := j.opts.Source.(interface{ AddressEnv() (string, string) }); ok {
 		name, value := a.AddressEnv()

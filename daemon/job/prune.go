@@ -27,14 +27,23 @@ func isNilPlanner(p retention.Planner) bool {
 // storeSummary lists st and summarises the entries owner owns, newest
 // first. A newest snapshot dated after now is reported in the summary's
 // warnings: its date is not trusted.
-func storeSummary(st store.Store, owner retention.Owner, now time.Time) (*controlapi.StoreSummary, []store.Entry, error) {
-	entries, _, err := st.List(context.Background())
+func (r *runner) storeSummary(st store.Store, owner retention.Owner) (*controlapi.StoreSummary, []store.Entry, error) {
+	entries, _, err := r.list(context.Background(), st)
 	if err != nil {
 		return nil, nil, &StoreError{Err: err}
 	}
 	mine, _ := owner.Split(entries)
-	sum := summarize(st.Location(), mine, now)
-	return sum, mine, nil
+	return summarize(st.Location(), mine, r.now()), mine, nil
+}
+
+// list lists st, and tells the metrics what the store holds (all of it,
+// whatever job owns it).
+func (r *runner) list(ctx context.Context, st store.Store) ([]store.Entry, []store.Foreign, error) {
+	entries, foreign, err := st.List(ctx)
+	if m, ok := r.metrics.(StoreMetrics); ok && ctx.Err() == nil {
+		m.StoreListed(st.Location(), entries, err)
+	}
+	return entries, foreign, err
 }
 
 // futureDated says that snapshot name is dated ahead of the clock.

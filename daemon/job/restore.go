@@ -161,7 +161,7 @@ func (j *RestoreJob) run(ctx context.Context, run *activeRun) (err error) {
 
 // pick resolves the configured snapshot to a name in the store.
 func (j *RestoreJob) pick(run *activeRun) (string, error) {
-	_, entries, err := storeSummary(j.opts.Store, j.owner, j.now())
+	_, entries, err := j.storeSummary(j.opts.Store, j.owner)
 	if err != nil {
 		return "", err
 	}

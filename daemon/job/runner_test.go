@@ -280,7 +280,7 @@ func TestRunnerStaleFallback(t *testing.T) {
 		if calls := src.Calls(); len(calls) != 2 || calls[0].Stale || !calls[1].Stale {
 			t.Fatalf("calls %+v, want a consistent then a stale one", calls)
 		}
-		entries, _, err := j.opts.Store.List(context.Background())
+		entries, _, err := j.view.List(context.Background())
 		if err != nil || len(entries) != 1 || !entries[0].Stale {
 			t.Fatalf("stored %+v (%v), want one snapshot marked stale", entries, err)
 		}

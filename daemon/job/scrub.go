@@ -108,7 +108,7 @@ func (j *ScrubJob) run(ctx context.Context, run *activeRun) error {
 	ok := 0
 	for _, st := range j.opts.Stores {
 		logger := run.logger.With("store", st.Location())
-		entries, _, err := st.List(ctx)
+		entries, _, err := j.list(ctx, st)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

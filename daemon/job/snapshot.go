@@ -141,10 +141,12 @@ func NewSnapshotJob(opts SnapshotOptions) (*SnapshotJob, error) {
 	case opts.OnClusterChange != "" && opts.OnClusterChange != ClusterChangeFail && opts.OnClusterChange != ClusterChangeWarn:
 		return nil, fmt.Errorf("snapshot job %s: on_cluster_change must be fail or warn, got %q", opts.Name, opts.OnClusterChange)
 	}
-	j := &SnapshotJob{opts: opts, owner: retention.OwnedBy(opts.Name), stores: opts.Stores}
-	if len(j.stores) == 0 {
-		j.stores = []JobStore{{Store: opts.Store}}
+	// One store is a list of one: nothing below reads opts.Store.
+	if len(opts.Stores) == 0 {
+		opts.Stores = []JobStore{{Store: opts.Store}}
 	}
+	opts.Store = nil
+	j := &SnapshotJob{opts: opts, owner: retention.OwnedBy(opts.Name), stores: opts.Stores}
 	for i, js := range j.stores {
 		if js.Store == nil {
 			return nil, fmt.Errorf("snapshot job %s: store %d is missing", opts.Name, i+1)
@@ -265,6 +267,8 @@ func (j *SnapshotJob) takeSnapshot(ctx context.Context, run *activeRun) error {
 		if r.Err == nil {
 			committed[i] = r.Entry.Name
 			j.health[i].ok()
+		} else {
+			j.health[i].miss(entry.Name)
 		}
 	}
 	run.setPhase(controlapi.PhasePruning)

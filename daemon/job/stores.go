@@ -23,10 +23,13 @@ type JobStore struct {
 	Type string
 }
 
-// StoreMetrics is what a Metrics may also implement to hear, after each
-// run and status refresh, how a job's stores stand.
+// StoreMetrics is what a Metrics may also implement to hear how stores
+// stand: JobStores after each run and status refresh of a job (its view
+// of its stores: errors, copies behind), StoreListed at every listing of a
+// store by any job (what the store holds).
 type StoreMetrics interface {
 	JobStores(job string, stores []controlapi.StoreSummary)
+	StoreListed(location string, entries []store.Entry, err error)
 }
 
 // maxCopiesPerRun bounds the snapshots a run copies into a store that is
@@ -40,6 +43,35 @@ type storeHealth struct {
 	lastErr string
 	at      *time.Time
 	pruning *controlapi.PruneSummary
+	// missed are the snapshots this store failed to take while another
+	// store committed them: copied at the next runs even when the store
+	// holds a newer one by then (until the daemon restarts; after that,
+	// only snapshots newer than its newest count as missing).
+	missed map[string]bool
+}
+
+// miss records that the store lacks a snapshot the job committed elsewhere.
+func (h *storeHealth) miss(name string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.missed == nil {
+		h.missed = map[string]bool{}
+	}
+	h.missed[name] = true
+}
+
+// hasMissed tells whether the store failed to take name.
+func (h *storeHealth) hasMissed(name string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.missed[name]
+}
+
+// done forgets that the store missed name (it holds it now).
+func (h *storeHealth) done(name string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.missed, name)
 }
 
 func (h *storeHealth) failed(err error, at time.Time) {
@@ -78,7 +110,7 @@ type storeListing struct {
 func (j *SnapshotJob) listStores(ctx context.Context) []storeListing {
 	out := make([]storeListing, len(j.stores))
 	for i, js := range j.stores {
-		entries, foreign, err := js.Store.List(ctx)
+		entries, foreign, err := j.list(ctx, js.Store)
 		if err != nil {
 			out[i].err = err
 			continue
@@ -99,8 +131,8 @@ func (j *SnapshotJob) policy(i int) retention.Planner {
 
 // missing is what store i should hold and does not, newest first: the
 // job's verified snapshots in its other stores that are newer than store
-// i's newest (older ones it may have pruned on purpose) and that its
-// retention would keep. ok is false when that cannot be said (store i
+// i's newest (older ones it may have pruned on purpose) or that it failed
+// to take when they were written, and that its retention would keep. ok is false when that cannot be said (store i
 // cannot be listed).
 func (j *SnapshotJob) missing(i int, ls []storeListing, now time.Time) (missing []store.Entry, ok bool) {
 	if ls[i].err != nil {
@@ -120,7 +152,7 @@ func (j *SnapshotJob) missing(i int, ls []storeListing, now time.Time) (missing 
 			if !e.Verified || have[e.Name] || seen[e.Name] {
 				continue
 			}
-			if len(ls[i].mine) > 0 && store.CompareNewestFirst(e.Position(), ls[i].mine[0].Position()) >= 0 {
+			if len(ls[i].mine) > 0 && store.CompareNewestFirst(e.Position(), ls[i].mine[0].Position()) >= 0 && !j.health[i].hasMissed(e.Name) {
 				continue
 			}
 			seen[e.Name] = true
@@ -353,6 +385,7 @@ func (j *SnapshotJob) copyMissing(ctx context.Context, run *activeRun) {
 			run.logger.Info("copied a snapshot into a store that lacked it", "snapshot", copied.Name, "store", js.Store.String(), "from", from.String())
 			outcome.Copied = append(outcome.Copied, copied.Name)
 			j.health[i].ok()
+			j.health[i].done(copied.Name)
 		}
 	}
 }
@@ -392,7 +425,7 @@ func (r *runner) summarizeStores(stores []store.Store, owner retention.Owner) ([
 	sums := make([]controlapi.StoreSummary, len(stores))
 	entries := make([][]store.Entry, len(stores))
 	for i, st := range stores {
-		sum, mine, err := storeSummary(st, owner, r.now())
+		sum, mine, err := r.storeSummary(st, owner)
 		if err != nil {
 			r.logger.Error("cannot list store", "store", st.String(), "err", err)
 			at := r.now()
@@ -451,7 +484,7 @@ func (r *runner) refreshJobStore(st store.Store, owner retention.Owner) []store.
 	if len(ms) == 1 {
 		return entries[0]
 	}
-	_, mine, err := storeSummary(st, owner, r.now())
+	_, mine, err := r.storeSummary(st, owner)
 	if err != nil {
 		r.logger.Error("cannot list stores", "store", st.String(), "err", err)
 		return nil

@@ -175,8 +175,10 @@ func (u *Upload) Write(p []byte) (int, error) {
 		if err := u.nameFromHead(false); errors.As(err, &archiveErr) {
 			u.bad, u.head = err, nil
 			return n, nil
-		} else if err != nil || u.name == "" {
+		} else if err != nil {
 			return 0, err
+		} else if u.name == "" {
+			return n, nil // meta.json has not ended yet: held until it does
 		}
 		p, u.head = u.head, nil
 	}
