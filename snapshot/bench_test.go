@@ -32,6 +32,24 @@ var benchLarge = flag.Bool("snapshot.large", false, "run the 1 GiB archive bench
 func BenchmarkVerify64MiB(b *testing.B) { benchmarkVerify(b, 64<<20) }
 func BenchmarkVerify1GiB(b *testing.B)  { benchmarkVerify(b, 1<<30) }
 
+// BenchmarkVerifySmall verifies a small archive (64 KiB of state, about
+// what each job of the e2e load test saves) from memory: what a daemon
+// allocates per snapshot it takes, in B/op and allocs/op.
+func BenchmarkVerifySmall(b *testing.B) {
+	const size = 64 << 10
+	var archive bytes.Buffer
+	if _, err := Write(&archive, testMeta(size), bytes.NewReader(syntheticState(size, 1))); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(size)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Verify(b.Context(), bytes.NewReader(archive.Bytes()), VerifyOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkWrite compares Write with Consul's writer (compress/gzip at the
 // default level, hashing the output file).
 func BenchmarkWrite64MiB(b *testing.B) { benchmarkWrite(b, 64<<20) }
