@@ -131,21 +131,25 @@ func benchmarkWrite(b *testing.B, size int64) {
 	})
 }
 
-// runMeasured runs op b.N times, reporting MB/s of state, allocations and
-// the peak heap in use (sampled every 5 ms from runtime/metrics).
+// runMeasured runs op b.N times, reporting MB/s of state, allocations,
+// the peak heap in use (sampled every 5 ms from runtime/metrics) and the
+// process's CPU time per op (all cores; the sampler's share is small).
 func runMeasured(b *testing.B, size int64, op func() error) {
 	b.SetBytes(size)
 	b.ReportAllocs()
 	runtime.GC()
 	sampler := startHeapSampler()
 	b.ResetTimer()
+	cpu := processCPU()
 	for i := 0; i < b.N; i++ {
 		if err := op(); err != nil {
 			b.Fatal(err)
 		}
 	}
+	cpu = processCPU() - cpu
 	b.StopTimer()
 	b.ReportMetric(float64(sampler.stop())/(1<<20), "peak-heap-MiB")
+	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
 }
 
 type heapSampler struct {
