@@ -31,7 +31,9 @@ type VerifyOptions struct {
 	Meta func(raft.SnapshotMeta)
 }
 
-// StateWriter receives state.bin while it streams.
+// StateWriter receives state.bin while it streams. As with any io.Writer,
+// Write must not keep p after it returns: the buffer is reused, by this
+// verification and by later ones.
 type StateWriter interface {
 	Write(p []byte) (int, error)
 }

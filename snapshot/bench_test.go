@@ -32,6 +32,24 @@ var benchLarge = flag.Bool("snapshot.large", false, "run the 1 GiB archive bench
 func BenchmarkVerify64MiB(b *testing.B) { benchmarkVerify(b, 64<<20) }
 func BenchmarkVerify1GiB(b *testing.B)  { benchmarkVerify(b, 1<<30) }
 
+// BenchmarkVerifySmall verifies a small archive (64 KiB of state, about
+// what each job of the e2e load test saves) from memory: what a daemon
+// allocates per snapshot it takes, in B/op and allocs/op.
+func BenchmarkVerifySmall(b *testing.B) {
+	const size = 64 << 10
+	var archive bytes.Buffer
+	if _, err := Write(&archive, testMeta(size), bytes.NewReader(syntheticState(size, 1))); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(size)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Verify(b.Context(), bytes.NewReader(archive.Bytes()), VerifyOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkWrite compares Write with Consul's writer (compress/gzip at the
 // default level, hashing the output file).
 func BenchmarkWrite64MiB(b *testing.B) { benchmarkWrite(b, 64<<20) }
@@ -113,21 +131,25 @@ func benchmarkWrite(b *testing.B, size int64) {
 	})
 }
 
-// runMeasured runs op b.N times, reporting MB/s of state, allocations and
-// the peak heap in use (sampled every 5 ms from runtime/metrics).
+// runMeasured runs op b.N times, reporting MB/s of state, allocations,
+// the peak heap in use (sampled every 5 ms from runtime/metrics) and the
+// process's CPU time per op (all cores; the sampler's share is small).
 func runMeasured(b *testing.B, size int64, op func() error) {
 	b.SetBytes(size)
 	b.ReportAllocs()
 	runtime.GC()
 	sampler := startHeapSampler()
 	b.ResetTimer()
+	cpu := processCPU()
 	for i := 0; i < b.N; i++ {
 		if err := op(); err != nil {
 			b.Fatal(err)
 		}
 	}
+	cpu = processCPU() - cpu
 	b.StopTimer()
 	b.ReportMetric(float64(sampler.stop())/(1<<20), "peak-heap-MiB")
+	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
 }
 
 type heapSampler struct {

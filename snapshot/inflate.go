@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"sync"
 
 	kgzip "github.com/klauspost/compress/gzip"
 )
@@ -24,6 +25,41 @@ type gzipMember interface {
 	io.Reader
 	// Close releases the decoder's resources (C memory for ISA-L).
 	Close() error
+}
+
+// recycler is a gzipMember whose buffers can be reused by the next one.
+type recycler interface {
+	// recycle closes the member and gives its buffers back for reuse; the
+	// member must not be used afterwards.
+	recycle()
+}
+
+// releaseMember ends a member the pipeline is done with: recycled when it
+// can be, closed otherwise.
+func releaseMember(zr gzipMember) {
+	if r, ok := zr.(recycler); ok {
+		r.recycle()
+		return
+	}
+	zr.Close()
+}
+
+// headerReaders recycles the klauspost readers that parse gzip headers:
+// creating one allocates a 32 KiB window and Huffman tables, which the
+// header never uses.
+var headerReaders sync.Pool
+
+// readGzipHeader reads a gzip header from br with klauspost's reader,
+// whose errors are the ones pipeline.go expects, and leaves br right
+// after the header (the reader does not touch the body until Read).
+func readGzipHeader(br *bufio.Reader) error {
+	zr, _ := headerReaders.Get().(*kgzip.Reader)
+	if zr == nil {
+		zr = new(kgzip.Reader) // Reset on a zero Reader is what NewReader does
+	}
+	err := zr.Reset(br)
+	headerReaders.Put(zr)
+	return err
 }
 
 const inflateEnginePureGo = "raftsnap table-driven inflate (pure Go)"

@@ -9,6 +9,7 @@ import (
 	"hash/crc32"
 	"io"
 	"math/bits"
+	"sync"
 	"sync/atomic"
 
 	"github.com/klauspost/compress/flate"
@@ -316,24 +317,52 @@ func newFastMember(br *bufio.Reader) (gzipMember, error) {
 		return newKlauspostMember(br)
 	}
 	// klauspost reads the header only, and stops exactly at its end.
-	if _, err := kgzip.NewReader(br); err != nil {
+	if err := readGzipHeader(br); err != nil {
 		return nil, err
 	}
-	m := &fastMember{
-		br:        br,
-		out:       make([]byte, fastOutLen),
-		retaining: true,
+	m, _ := fastMembers.Get().(*fastMember)
+	if m == nil {
+		m = &fastMember{out: make([]byte, fastOutLen)}
+		m.cpR.buf, m.cpP.buf = new([fastWindow]byte), new([fastWindow]byte)
+	} else {
+		// What a new one would be, its buffers kept. The output area is
+		// cleared too: nothing from another archive can show through.
+		out, retain := m.out, m.retain[:0]
+		bufR, bufP := m.cpR.buf, m.cpP.buf
+		*m = fastMember{out: out, retain: retain}
+		clear(m.out)
+		m.cpR.buf, m.cpP.buf = bufR, bufP
 	}
-	m.cpR = fastCheckpoint{valid: true, buf: new([fastWindow]byte)}
-	m.cpP = fastCheckpoint{buf: new([fastWindow]byte)}
+	m.br, m.retaining = br, true
+	m.cpR.valid = true
 	return m, nil
 }
+
+// fastMembers recycles decoders (about 420 KiB each with their output area,
+// tables and checkpoint windows) between verifications; see recycle.
+var fastMembers sync.Pool
+
+// fastRetainKeep is the largest retention buffer a recycled decoder keeps;
+// one grown by a hostile block goes to the garbage collector.
+const fastRetainKeep = 256 << 10
 
 func (m *fastMember) Close() error {
 	if m.err == nil {
 		m.err = errors.New("inflate: Read after Close")
 	}
 	return nil
+}
+
+// recycle is Close, then the decoder goes back to fastMembers: the
+// pipeline's inflater calls it when it is done with the member.
+func (m *fastMember) recycle() {
+	m.Close()
+	m.br, m.in, m.fallback, m.replay = nil, nil, nil, nil
+	m.cpR.win, m.cpP.win = nil, nil
+	if cap(m.retain) > fastRetainKeep {
+		m.retain = nil
+	}
+	fastMembers.Put(m)
 }
 
 func (m *fastMember) Read(p []byte) (int, error) {

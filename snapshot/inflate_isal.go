@@ -60,6 +60,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"sync"
 	"unsafe"
 
 	"github.com/klauspost/compress/flate"
@@ -102,14 +103,34 @@ type isalMember struct {
 func newISALMember(br *bufio.Reader) (gzipMember, error) {
 	// Only the header is read here: klauspost's reader does not touch the
 	// body until Read, and stops exactly at the header's end.
-	if _, err := kgzip.NewReader(br); err != nil {
+	if err := readGzipHeader(br); err != nil {
 		return nil, err
 	}
 	state := C.rs_inflate_new()
 	if state == nil {
 		return nil, errors.New("ISA-L inflate: out of memory")
 	}
-	return &isalMember{br: br, state: state, prefix: make([]byte, 0, 64<<10)}, nil
+	prefix, _ := isalPrefixes.Get().([]byte)
+	if prefix == nil {
+		prefix = make([]byte, 0, 64<<10)
+	}
+	return &isalMember{br: br, state: state, prefix: prefix[:0]}, nil
+}
+
+// isalPrefixes recycles replay prefixes between verifications (see
+// recycle); one grown past isalPrefixKeep goes to the garbage collector.
+var isalPrefixes sync.Pool
+
+const isalPrefixKeep = 256 << 10
+
+// recycle is Close, then the replay prefix is kept for the next member,
+// unless it went to the fallback or grew big.
+func (m *isalMember) recycle() {
+	m.Close()
+	if m.prefix != nil && cap(m.prefix) <= isalPrefixKeep {
+		isalPrefixes.Put(m.prefix[:0]) // boxing the slice header costs 24 bytes, against 64 KiB
+	}
+	m.prefix = nil
 }
 
 func (m *isalMember) Close() error {

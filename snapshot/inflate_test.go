@@ -53,7 +53,9 @@ func decodeMember(newMember func(*bufio.Reader) (gzipMember, error), data []byte
 		res.consumed = len(data) - src.Len() - br.Buffered()
 		return res
 	}
-	defer m.Close()
+	// Ended as the pipeline ends it: recycled, so the next decode (of
+	// another input, good or damaged) runs on a reused decoder.
+	defer releaseMember(m)
 	h := sha256.New()
 	buf := make([]byte, readSize)
 	for {

@@ -48,7 +48,6 @@ func (v *Verifier) walk() {
 	defer v.wg.Done()
 	w := &walker{
 		v:       v,
-		buf:     make([]byte, chunkSize),
 		digests: make(map[string][]byte, 4),
 	}
 	w.in = &chunkReader{ch: v.plain, pool: &v.plainPool, quit: v.quit, endFn: func() error {
@@ -57,6 +56,13 @@ func (v *Verifier) walk() {
 		}
 		return nil
 	}}
+	defer w.in.drop()
+	// The read buffer is taken once there is something to walk, and given
+	// back when the walk ends (a State write, the one place it leaves the
+	// walker, has returned by then).
+	w.in.await()
+	w.buf = getChunk()[:chunkSize]
+	defer putChunk(w.buf)
 	w.tr = tar.NewReader(w.in)
 	if err := w.run(); err != nil {
 		v.fail(err)

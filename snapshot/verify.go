@@ -45,8 +45,9 @@ type Verifier struct {
 	failErr  error
 	wg       sync.WaitGroup
 
-	report *Report // set by the walker on success
-	closed bool
+	report   *Report // set by the walker on success
+	closed   bool
+	released bool // the chunks went back to the pool (release)
 }
 
 // NewVerifier starts a streaming verification that stops when ctx ends.
@@ -182,6 +183,7 @@ func (v *Verifier) Close() (*Report, error) {
 	}
 	v.wg.Wait()
 	v.stopCtx()
+	v.release()
 	if err := v.failure(); err != nil {
 		return nil, err
 	}
@@ -211,6 +213,28 @@ func (v *Verifier) checkContext() {
 	if v.ctx.Err() != nil {
 		v.stopForContext()
 	}
+}
+
+// release gives the pipeline's chunks back for the next verification. It
+// runs in Close once both stages have ended, so no stage holds one: they
+// are in the pools' free lists, still queued in the (closed) channels, or
+// the chunk Write was filling.
+func (v *Verifier) release() {
+	if v.released {
+		return
+	}
+	v.released = true
+	if v.fill != nil {
+		putChunk(v.fill)
+		v.fill = nil
+	}
+	for _, ch := range []chan []byte{v.compressed, v.plain} {
+		for b := range ch {
+			putChunk(b)
+		}
+	}
+	v.rawPool.release()
+	v.plainPool.release()
 }
 
 func (v *Verifier) send() bool {

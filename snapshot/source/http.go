@@ -17,6 +17,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/raftsnap/raftsnap/snapshot"
 )
@@ -40,6 +41,10 @@ const defaultUserAgent = "raftsnap"
 
 // copyBufferSize keeps syscalls per GiB low without holding much memory.
 const copyBufferSize = 256 << 10
+
+// copyBuffers recycles the download buffers: a daemon saving snapshots
+// often should not allocate 256 KiB for each.
+var copyBuffers = sync.Pool{New: func() any { return new([copyBufferSize]byte) }}
 
 type httpSource struct {
 	kind   Kind
@@ -349,7 +354,9 @@ func (s *httpSource) save(ctx context.Context, w io.Writer, stale bool) (res *Sa
 	if hasher != nil {
 		src = io.TeeReader(src, hasher)
 	}
-	n, err := io.CopyBuffer(onlyWriter{w}, src, make([]byte, copyBufferSize))
+	buf := copyBuffers.Get().(*[copyBufferSize]byte)
+	n, err := io.CopyBuffer(onlyWriter{w}, src, buf[:])
+	copyBuffers.Put(buf) // the writers have returned; none may keep it
 	result.Bytes = n
 	if max := s.cfg.MaxSize; max > 0 && n > max && err == nil {
 		return nil, fail(fmt.Sprintf("snapshot passed max_size %s; download aborted after %d bytes (raise max_size if it really is this big)",
