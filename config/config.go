@@ -142,6 +142,10 @@ type Job struct {
 	// throwaway server from. (Encrypted stores, issue 15: a drill job
 	// will take identity_file as the restore job does.)
 	Binary string `yaml:"binary"`
+
+	// restore, drill: the age identity file (mode 0600) that decrypts an
+	// encrypted store's snapshots, read only when the job runs.
+	IdentityFile string `yaml:"identity_file"`
 }
 
 // Hook is a command a snapshot job runs before and after each snapshot, in
@@ -190,6 +194,9 @@ type Store struct {
 	// Pruning, for one of a job's stores, is that store's retention
 	// (default: the job's).
 	Pruning *Pruning `yaml:"pruning"`
+	// Encrypt, when set, encrypts the snapshots written into the store
+	// with age (config/encrypt.go).
+	Encrypt *Encrypt `yaml:"encrypt"`
 }
 
 // SSE is S3 server-side encryption.

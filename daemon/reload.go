@@ -138,9 +138,13 @@ func (b *jobBuilder) openStore(s *config.Store) (*store.Local, error) {
 // at each run: one that cannot be read now fails that job's runs (and shows
 // in its status and metrics), never the daemon.
 func (b *jobBuilder) build(c *config.Job) (job.Job, error) {
-	st, err := b.openStore(c.Store)
+	local, err := b.openStore(c.Store)
 	if err != nil {
 		return nil, fmt.Errorf("job %s: %w", c.Name, err)
+	}
+	st, err := encryptedStore(c, c.Store, local)
+	if err != nil {
+		return nil, err
 	}
 	newSource := func() (source.Source, error) {
 		cfg := c.Source

@@ -346,6 +346,9 @@ func (r *renderer) job(j controlapi.JobStatus) {
 	}
 	if s := j.Store; s != nil {
 		v := fmt.Sprintf("%s: %d snapshot%s, %s", s.Path, s.Snapshots, plural(s.Snapshots), humanize.IBytes(uint64(max(s.TotalBytes, 0))))
+		if s.Encrypted > 0 {
+			v += fmt.Sprintf(" (%d encrypted)", s.Encrypted)
+		}
 		if s.Newest != "" {
 			v += ", newest " + s.Newest
 			if s.NewestAt != nil {

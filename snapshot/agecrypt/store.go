@@ -21,6 +21,10 @@ type Store struct {
 	inner      store.Store
 	recipients *Recipients    // nil: writes are refused
 	identities []age.Identity // nil: Open gives the ciphertext
+	// identityFile, when set, is read at each Open of an encrypted
+	// snapshot (a restore or drill job reads its identity only when it
+	// runs, never at start).
+	identityFile string
 }
 
 var (
@@ -41,6 +45,20 @@ func Wrap(inner store.Store, recipients *Recipients, identities []age.Identity) 
 		}
 	}
 	return &Store{inner: inner, recipients: recipients, identities: identities}, nil
+}
+
+// WrapIdentityFile is Wrap with the identities read from identityFile
+// (LoadIdentityFile) each time an encrypted snapshot is opened: only when
+// a job that restores runs, so that the key can be put in place for a
+// restore and removed after it, and a bad file fails that run, not the
+// daemon.
+func WrapIdentityFile(inner store.Store, recipients *Recipients, identityFile string) (*Store, error) {
+	s, err := Wrap(inner, recipients, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.identityFile = identityFile
+	return s, nil
 }
 
 // Inner is the wrapped store.
@@ -80,8 +98,15 @@ func (s *Store) Clean(ctx context.Context, jobs []string) ([]string, error) {
 // *WrongIdentityError naming the snapshot's recipients.
 func (s *Store) Open(ctx context.Context, name string) (io.ReadCloser, store.Entry, error) {
 	r, entry, err := s.inner.Open(ctx, name)
-	if err != nil || entry.Object == "" || s.identities == nil {
+	if err != nil || entry.Object == "" || s.identities == nil && s.identityFile == "" {
 		return r, entry, err
+	}
+	ids := s.identities
+	if ids == nil {
+		if ids, err = LoadIdentityFile(s.identityFile); err != nil {
+			r.Close()
+			return nil, entry, fmt.Errorf("snapshot %s is encrypted: %w", name, err)
+		}
 	}
 	var recipients []string
 	if entry.Encryption != nil {
@@ -91,7 +116,7 @@ func (s *Store) Open(ctx context.Context, name string) (io.ReadCloser, store.Ent
 		r.Close()
 		return nil, entry, fmt.Errorf("%s: snapshot %s is stored as %s in a form this raftsnap does not know", s.inner, name, entry.Object)
 	}
-	c, err := newChecked(r, name, entry.StoredSize, entry.StoredSHA256, recipients, s.identities)
+	c, err := newChecked(r, name, entry.StoredSize, entry.StoredSHA256, recipients, ids)
 	if err != nil {
 		r.Close()
 		return nil, entry, err

@@ -170,6 +170,10 @@ func ReadHead(ctx context.Context, st Store, name string, logger *slog.Logger) (
 	if err != nil {
 		return nil, entry, err
 	}
+	if IsStoredForm(&entry, r) {
+		r.Close()
+		return nil, entry, &ErrStoredForm{Name: name, Encryption: entry.Encryption}
+	}
 	in := &trackedReader{r: r}
 	head, err := snapshot.ReadHead(ctx, in, snapshot.VerifyOptions{})
 	r.Close()
