@@ -10,6 +10,8 @@ FUZZTIME ?= 10s
 export RAFTSNAP_TOOLS_DIR ?= $(HOME)/.cache/raftsnap-tools
 export RAFTSNAP_CONSUL_BIN ?= $(RAFTSNAP_TOOLS_DIR)/consul
 export RAFTSNAP_NOMAD_BIN ?= $(RAFTSNAP_TOOLS_DIR)/nomad
+export RAFTSNAP_VERSITYGW_BIN ?= $(RAFTSNAP_TOOLS_DIR)/versitygw
+export RAFTSNAP_AZURITE_BIN ?= $(RAFTSNAP_TOOLS_DIR)/npm/node_modules/.bin/azurite-blob
 
 .PHONY: build test unit short servers fuzz bench bench-go lint clean dist dist-check completions man docs-cli
 
@@ -26,9 +28,10 @@ build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o raftsnap .
 	@echo "raftsnap built with inflater: $(if $(filter on,$(ISAL)),ISA-L igzip (cgo, -tags isal),raftsnap table-driven inflate (pure Go))"
 
-# Everything: lint, the real Consul/Nomad servers the integration tests need,
-# all tests, every fuzz target briefly, then the amd64 .deb built and checked
-# (about 10 s once nfpm is in the Go build cache).
+# Everything: lint, the real servers the integration tests need (Consul,
+# Nomad, versitygw, Azurite), all tests, every fuzz target briefly, then the
+# amd64 .deb built and checked (about 10 s once nfpm is in the Go build
+# cache).
 test: lint servers unit fuzz dist-check
 
 # The load test runs alone after the others: it measures schedule delays and
@@ -49,7 +52,8 @@ unit:
 short:
 	$(GO) test -short ./...
 
-# Builds Consul and Nomad from the Go module proxy once, cached in $(RAFTSNAP_TOOLS_DIR).
+# Builds Consul, Nomad and versitygw from the Go module proxy and installs
+# Azurite from npm, once, cached in $(RAFTSNAP_TOOLS_DIR).
 servers:
 	.ci/build-servers
 

@@ -347,7 +347,7 @@ func jobsFromStores(ctx context.Context, opts *checkOptions) ([]checkedJob, time
 	now := time.Now()
 	var jobs []checkedJob
 	for _, j := range cfg.Jobs {
-		if j.Type == config.JobDrill && j.Store != nil {
+		if j.Type == config.JobDrill && len(j.StoreList()) > 0 {
 			cj, err := drillFromStore(ctx, j, now)
 			if err != nil {
 				return nil, now, err
@@ -355,10 +355,10 @@ func jobsFromStores(ctx context.Context, opts *checkOptions) ([]checkedJob, time
 			jobs = append(jobs, cj)
 			continue
 		}
-		if j.Type != config.JobSnapshot || j.Store == nil {
+		if j.Type != config.JobSnapshot || len(j.StoreList()) == 0 {
 			continue
 		}
-		st, err := store.OpenReadOnly(j.Store.Path)
+		st, err := openJobStoresReadOnly(&j)
 		if err != nil {
 			return nil, now, fmt.Errorf("job %s: %w", j.Name, err)
 		}
@@ -390,7 +390,7 @@ func jobsFromStores(ctx context.Context, opts *checkOptions) ([]checkedJob, time
 // drillFromStore reads a drill job's outcomes from the records of the
 // snapshots in its store.
 func drillFromStore(ctx context.Context, j config.Job, now time.Time) (checkedJob, error) {
-	st, err := store.OpenReadOnly(j.Store.Path)
+	st, err := openJobStoresReadOnly(&j)
 	if err != nil {
 		return checkedJob{}, fmt.Errorf("job %s: %w", j.Name, err)
 	}
@@ -418,4 +418,38 @@ func drillFromStore(ctx context.Context, j config.Job, now time.Time) (checkedJo
 		}
 	}
 	return cj, nil
+}
+
+// openJobStoresReadOnly opens a job's store, or its stores read as one
+// (a snapshot job's newest verified snapshot may be in any of them).
+func openJobStoresReadOnly(j *config.Job) (store.Store, error) {
+	var list []store.Store
+	for _, cs := range j.StoreList() {
+		st, err := openStoreReadOnly(cs, nil)
+		if err != nil {
+			for _, opened := range list {
+				opened.Close()
+			}
+			return nil, err
+		}
+		list = append(list, st)
+	}
+	if len(list) == 1 {
+		return list[0], nil
+	}
+	return &closingUnion{Union: store.NewUnion(list...), stores: list}, nil
+}
+
+// closingUnion is a Union that closes its stores with it (a Union leaves
+// them to their owners: here, itself).
+type closingUnion struct {
+	*store.Union
+	stores []store.Store
+}
+
+func (u *closingUnion) Close() error {
+	for _, st := range u.stores {
+		st.Close()
+	}
+	return nil
 }

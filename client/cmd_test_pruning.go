@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/raftsnap/raftsnap/config"
 	"github.com/raftsnap/raftsnap/snapshot/retention"
 	"github.com/raftsnap/raftsnap/snapshot/store"
+	"github.com/raftsnap/raftsnap/snapshot/store/bucket"
 )
 
 func newTestCommand(g *globalOptions) *cobra.Command {
@@ -38,6 +40,8 @@ type testPruningOptions struct {
 	now           string
 	snapshotsFile string
 	format        string
+	// store picks one of a job's several stores.
+	store string
 }
 
 func newTestPruningCommand(g *globalOptions) *cobra.Command {
@@ -75,6 +79,7 @@ verified. "-" reads standard input.`,
 	cmd.Flags().StringVar(&opts.now, "now", "", "evaluate as if it were this RFC 3339 time (default: the current time)")
 	cmd.Flags().StringVar(&opts.snapshotsFile, "snapshots", "", `evaluate over the timestamps in this file ("-" for stdin) instead of the store`)
 	cmd.Flags().StringVar(&opts.format, "format", "text", "output format: text or json")
+	cmd.Flags().StringVar(&opts.store, "store", "", "for a job with several stores: the one to evaluate, by its name or location (its own pruning, else the job's)")
 	return cmd
 }
 
@@ -129,7 +134,11 @@ func runTestPruning(g *globalOptions, opts *testPruningOptions) error {
 	if err != nil {
 		return usageError(err)
 	}
-	policy, err := job.Pruning.Policy()
+	cs, pruning, err := pickPruningStore(job, opts.store)
+	if err != nil {
+		return usageError(err)
+	}
+	policy, err := pruning.Policy()
 	if err != nil {
 		return usageError(fmt.Errorf("job %s: pruning: %w", job.Name, err))
 	}
@@ -143,11 +152,11 @@ func runTestPruning(g *globalOptions, opts *testPruningOptions) error {
 		}
 		report.Decisions = retention.Decide(policy, snaps, now).Decisions
 	} else {
-		if job.Store == nil || job.Store.Path == "" {
+		if cs == nil {
 			return usageError(fmt.Errorf("job %s has no store to read snapshots from; use --snapshots FILE", job.Name))
 		}
-		report.Store = job.Store.Path
-		st, err := openStoreReadOnly(job.Store.Path)
+		report.Store = cs.Location()
+		st, err := openStoreReadOnly(cs, g.logger)
 		if err != nil {
 			return err
 		}
@@ -155,7 +164,7 @@ func runTestPruning(g *globalOptions, opts *testPruningOptions) error {
 		// The daemon's pass, minus the deletes (see retention.PassOptions).
 		res, err := retention.Prune(context.Background(), st, policy, retention.PassOptions{Owner: jobOwner(job), Now: now, DryRun: true})
 		if err != nil {
-			return storeReadError(job.Store.Path, err)
+			return storeReadError(cs.Location(), err)
 		}
 		report.Decisions, report.Foreign = res.Decisions, append(report.Foreign, res.Ignored...)
 	}
@@ -179,12 +188,12 @@ func findPruningJob(cfg *config.Config, name string) (*config.Job, error) {
 	for i := range cfg.Jobs {
 		job := &cfg.Jobs[i]
 		if job.Name == name {
-			if job.Pruning == nil {
+			if job.Pruning == nil && !ownPruning(job) {
 				return nil, fmt.Errorf("job %s is a %s job: it has no pruning policy (only snapshot and prune jobs prune)", name, job.Type)
 			}
 			return job, nil
 		}
-		if job.Pruning != nil {
+		if job.Pruning != nil || ownPruning(job) {
 			names = append(names, job.Name)
 		}
 	}
@@ -203,14 +212,58 @@ func jobOwner(job *config.Job) retention.Owner {
 	return retention.OwnedBy(job.Name)
 }
 
-// openStoreReadOnly opens the job's store without changing it: a daemon may
-// be writing to it right now. store.Open is not used on purpose: it removes
-// temp files and settles orphaned archives, which would break a write the
-// running daemon has in progress; a dry run must change nothing.
-func openStoreReadOnly(dir string) (store.Store, error) {
-	st, err := store.OpenReadOnly(dir)
+// ownPruning tells whether one of a job's stores has a pruning of its own.
+func ownPruning(job *config.Job) bool {
+	for _, st := range job.StoreList() {
+		if st.Pruning != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// pickPruningStore is the store of job to evaluate (label: its name or
+// location, for a job with several) and the retention that applies to it:
+// its own, else the job's. The store is nil for a job without one.
+func pickPruningStore(job *config.Job, label string) (*config.Store, *config.Pruning, error) {
+	stores := job.StoreList()
+	var labels []string
+	for _, st := range stores {
+		if label == "" && len(stores) == 1 || label != "" && (st.Label() == label || st.Location() == label) {
+			if st.Pruning != nil {
+				return st, st.Pruning, nil
+			}
+			return st, job.Pruning, nil
+		}
+		labels = append(labels, st.Label())
+	}
+	switch {
+	case len(stores) == 0 && label == "":
+		return nil, job.Pruning, nil
+	case label == "":
+		return nil, nil, fmt.Errorf("job %s keeps its snapshots in %d stores, each with its retention: name one with --store (%s)",
+			job.Name, len(stores), strings.Join(labels, ", "))
+	}
+	return nil, nil, fmt.Errorf("job %s has no store %s; its stores: %s", job.Name, label, strings.Join(labels, ", "))
+}
+
+// openStoreReadOnly opens a store block's store without changing it: a
+// daemon may be writing to it right now. For a directory, store.Open is not
+// used on purpose: it removes temp files and settles orphaned archives,
+// which would break a write the running daemon has in progress; a dry run
+// must change nothing. An object store changes nothing by opening, and
+// only reads when listed.
+func openStoreReadOnly(cs *config.Store, logger *slog.Logger) (store.Store, error) {
+	if cs.IsRemote() {
+		st, err := bucket.Open(cs.BucketConfig(), bucket.Options{Name: cs.Label()}, logger)
+		if err != nil {
+			return nil, usageError(err)
+		}
+		return st, nil
+	}
+	st, err := store.OpenReadOnly(cs.Path)
 	if err != nil {
-		return nil, storeReadError(dir, err)
+		return nil, storeReadError(cs.Path, err)
 	}
 	return st, nil
 }

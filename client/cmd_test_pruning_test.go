@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftsnap/raftsnap/config"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 )
 
@@ -206,7 +207,7 @@ func TestTestPruningOverStoreIsReadOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ro, err := openStoreReadOnly(dir)
+	ro, err := openStoreReadOnly(&config.Store{Path: dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -231,7 +231,7 @@ func (v *validator) validateJobStores(path string, job *Job) {
 			return
 		}
 		seen := map[string]int{}
-		allOwn := true
+		firstShared := -1 // the first store without a pruning of its own
 		for i := range job.Stores {
 			p := fmt.Sprintf("%s.stores[%d]", path, i)
 			if !v.checkable(p) {
@@ -240,7 +240,9 @@ func (v *validator) validateJobStores(path string, job *Job) {
 			st := &job.Stores[i]
 			v.validateStore(p, st, true, true)
 			if st.Pruning == nil {
-				allOwn = false
+				if firstShared < 0 {
+					firstShared = i
+				}
 			} else if v.checkable(p + ".pruning") {
 				v.validatePruning(p+".pruning", st.Pruning, []string{job.Name})
 			}
@@ -254,9 +256,13 @@ func (v *validator) validateJobStores(path string, job *Job) {
 				seen[id] = i
 			}
 		}
-		if !allOwn {
+		switch {
+		case firstShared >= 0 && job.Pruning == nil && v.checkable(path+".pruning"):
+			v.errorf(path+".pruning", "missing: stores[%d] has no pruning of its own, so the job needs one for it, "+
+				"e.g. pruning: {keep: [{last_n: {count: 24}}]}", firstShared)
+		case firstShared >= 0:
 			v.requirePruning(path+".pruning", job.Pruning, []string{job.Name})
-		} else if job.Pruning != nil && v.checkable(path+".pruning") {
+		case job.Pruning != nil && v.checkable(path+".pruning"):
 			v.validatePruning(path+".pruning", job.Pruning, []string{job.Name})
 		}
 	default:

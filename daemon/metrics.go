@@ -37,6 +37,8 @@ type metrics struct {
 	drills           *prometheus.CounterVec
 	drillLastOK      *prometheus.GaugeVec
 	drillLastSuccess *prometheus.GaugeVec
+	// stores are the per-store series (storemetrics.go).
+	stores *storeMetrics
 	// events, when set, hears every finished run (notifications).
 	events *events
 }
@@ -44,6 +46,7 @@ type metrics struct {
 func newMetrics(info controlapi.VersionInfo) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
+		stores:   newStoreMetrics(),
 		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "raftsnap_job_last_success_timestamp_seconds",
 			Help: "Unix time of the job's last successful run.",
@@ -132,6 +135,7 @@ func newMetrics(info controlapi.VersionInfo) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	m.registry.MustRegister(m.stores.collectors()...)
 	return m
 }
 
@@ -161,6 +165,10 @@ func (m *metrics) registerJob(name, typ string, interval time.Duration) {
 		m.restores.WithLabelValues(name, string(controlapi.ResultSuccess))
 		m.restores.WithLabelValues(name, string(controlapi.ResultFailure))
 		m.restores.WithLabelValues(name, string(controlapi.ResultCanceled))
+	}
+	if typ == config.JobScrub {
+		m.stores.scrubbed.WithLabelValues(name, "ok")
+		m.stores.scrubbed.WithLabelValues(name, "rotted")
 	}
 	if typ == config.JobDrill {
 		for _, outcome := range []string{controlapi.DrillOK, controlapi.DrillFailed, controlapi.DrillError, controlapi.DrillCanceled} {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	"github.com/raftsnap/raftsnap/daemon/job"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/snapshot/store"
+	"github.com/raftsnap/raftsnap/snapshot/store/bucket"
 )
 
 // Reload (SIGHUP) semantics, documented in docs/systemd.md:
@@ -41,9 +41,11 @@ import (
 type jobBuilder struct {
 	logger  *slog.Logger
 	metrics *metrics
-	// stores are kept by absolute path across reloads: a store in use is
-	// never opened twice (opening one settles leftovers).
-	stores  map[string]*store.Local
+	// stores are kept by identity (config.Store.Identity; for a bucket,
+	// with all its settings) across reloads: a store in use is never
+	// opened twice (opening a directory settles its leftovers; a bucket
+	// keeps its manifest cache).
+	stores  map[string]store.Store
 	running map[string]*builtJob
 }
 
@@ -67,7 +69,7 @@ func (p *jobPlan) jobList() []job.Job {
 }
 
 func newJobBuilder(logger *slog.Logger, m *metrics) *jobBuilder {
-	return &jobBuilder{logger: logger, metrics: m, stores: map[string]*store.Local{}, running: map[string]*builtJob{}}
+	return &jobBuilder{logger: logger, metrics: m, stores: map[string]store.Store{}, running: map[string]*builtJob{}}
 }
 
 // plan builds cfg's jobs, reusing the running ones that did not change.
@@ -112,39 +114,92 @@ func (b *jobBuilder) commit(p *jobPlan) {
 		b.metrics.forgetJob(name)
 	}
 	b.running = make(map[string]*builtJob, len(p.jobs))
-	for _, bj := range p.jobs {
+	cfgs := make([]config.Job, len(p.jobs))
+	for i, bj := range p.jobs {
 		b.running[bj.cfg.Name] = bj
 		b.metrics.registerJob(bj.cfg.Name, bj.cfg.Type, bj.cfg.Interval.Std())
+		cfgs[i] = bj.cfg
 	}
+	b.metrics.setStoreReporters(storeReporters(cfgs, func(s *config.Store) (string, bool) {
+		st, err := b.openStore(s) // open already: found by its key
+		if err != nil {
+			return "", false
+		}
+		return st.Location(), true
+	}))
 }
 
-func (b *jobBuilder) openStore(s *config.Store) (*store.Local, error) {
-	key, err := filepath.Abs(s.Path)
-	if err != nil {
-		return nil, err
+// openStore opens a store block's store, or returns the one already open.
+// An object store contacts nothing here: a bucket that is missing or
+// credentials that are wrong fail the jobs' runs (with their reasons),
+// never the daemon's start.
+func (b *jobBuilder) openStore(s *config.Store) (store.Store, error) {
+	key := s.Identity()
+	if s.IsRemote() {
+		// Every setting counts: a reload that changes a bucket's storage
+		// class or part size gets a store opened with them (a bucket has no
+		// lock, so two opened stores of one bucket are harmless).
+		key += fmt.Sprintf(" %+v %s", s.BucketConfig(), s.Label())
 	}
 	if st, ok := b.stores[key]; ok {
 		return st, nil
 	}
-	st, err := store.Open(s.Path, b.logger)
+	var st store.Store
+	var err error
+	if s.IsRemote() {
+		st, err = bucket.Open(s.BucketConfig(), bucket.Options{Name: s.Label()}, b.logger)
+	} else {
+		st, err = store.Open(s.Path, b.logger)
+	}
 	if err != nil {
 		return nil, err
 	}
 	b.stores[key] = st
+	b.metrics.storeOpened(st.Location(), s.Label(), storeType(s))
 	return st, nil
+}
+
+// storeType is a store block's type as status and metrics give it.
+func storeType(s *config.Store) string {
+	if s.Type == "" {
+		return config.StoreLocal
+	}
+	return s.Type
+}
+
+// openJobStores opens a job's stores, each with its own retention when it
+// has one.
+func (b *jobBuilder) openJobStores(c *config.Job) ([]job.JobStore, error) {
+	var out []job.JobStore
+	for _, s := range c.StoreList() {
+		opened, err := b.openStore(s)
+		if err != nil {
+			return nil, err
+		}
+		st, err := encryptedStore(c, s, opened)
+		if err != nil {
+			return nil, err
+		}
+		js := job.JobStore{Store: st, Type: storeType(s)}
+		if s.Pruning != nil {
+			policy, err := s.Pruning.Policy()
+			if err != nil {
+				return nil, fmt.Errorf("store %s: %w", s.Label(), err)
+			}
+			js.Policy = policy
+		}
+		out = append(out, js)
+	}
+	return out, nil
 }
 
 // build makes one job. Its source or target reads its token and TLS files
 // at each run: one that cannot be read now fails that job's runs (and shows
 // in its status and metrics), never the daemon.
 func (b *jobBuilder) build(c *config.Job) (job.Job, error) {
-	local, err := b.openStore(c.Store)
+	stores, err := b.openJobStores(c)
 	if err != nil {
 		return nil, fmt.Errorf("job %s: %w", c.Name, err)
-	}
-	st, err := encryptedStore(c, c.Store, local)
-	if err != nil {
-		return nil, err
 	}
 	newSource := func() (source.Source, error) {
 		cfg := c.Source
@@ -170,7 +225,7 @@ func (b *jobBuilder) build(c *config.Job) (job.Job, error) {
 	if !ok {
 		return nil, fmt.Errorf("job %s: unknown type %q", c.Name, c.Type)
 	}
-	return build(b, c, st, newSource)
+	return build(b, c, stores, newSource)
 }
 
 // restartOnlySettings lists the settings that differ between the running
@@ -261,7 +316,7 @@ func (m *metrics) forgetJob(name string) {
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
 		m.lastSuccess, m.lastAttempt, m.runDuration, m.snapshotBytes, m.failures,
 		m.storeSnapshots, m.storeBytes, m.pruneDestroyed, m.restores, m.jobCrashes, m.sourceReady, m.interval, m.nextRun,
-		m.drills, m.drillLastOK, m.drillLastSuccess,
+		m.drills, m.drillLastOK, m.drillLastSuccess, m.stores.scrubbed,
 	} {
 		v.DeletePartialMatch(l)
 	}

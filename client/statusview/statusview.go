@@ -344,18 +344,19 @@ func (r *renderer) job(j controlapi.JobStatus) {
 	if j.PendingSignal != "" {
 		r.field("pending", j.PendingSignal+" (acted on when the current run ends)")
 	}
-	if s := j.Store; s != nil {
-		v := fmt.Sprintf("%s: %d snapshot%s, %s", s.Path, s.Snapshots, plural(s.Snapshots), humanize.IBytes(uint64(max(s.TotalBytes, 0))))
-		if s.Encrypted > 0 {
-			v += fmt.Sprintf(" (%d encrypted)", s.Encrypted)
-		}
-		if s.Newest != "" {
-			v += ", newest " + s.Newest
-			if s.NewestAt != nil {
-				v += " (" + r.ago(*s.NewestAt) + ")"
+	stores := j.Stores
+	if len(stores) == 0 && j.Store != nil {
+		stores = []controlapi.StoreSummary{*j.Store}
+	}
+	for _, s := range stores {
+		r.field("store", r.storeSummary(s))
+		if s.LastError != "" {
+			when := ""
+			if s.LastErrorAt != nil {
+				when = " (" + r.ago(*s.LastErrorAt) + ")"
 			}
+			r.cont("error" + when + ": " + oneLine(s.LastError))
 		}
-		r.field("store", v)
 		for _, w := range s.Warnings {
 			r.cont("warning: " + oneLine(w))
 		}
@@ -494,6 +495,35 @@ func (r *renderer) pruneReasons(decisions []controlapi.PruneDecision) {
 	}
 }
 
+// storeSummary is one store on a line: where, how many snapshots and bytes,
+// the newest, and what needs a look (unverified snapshots, copies behind).
+func (r *renderer) storeSummary(s controlapi.StoreSummary) string {
+	v := s.Path
+	if s.Type != "" && s.Type != "local" {
+		v += " (" + s.Type + ")"
+	}
+	if s.Unlisted {
+		return v + ": cannot be listed"
+	}
+	v += fmt.Sprintf(": %d snapshot%s, %s", s.Snapshots, plural(s.Snapshots), humanize.IBytes(uint64(max(s.TotalBytes, 0))))
+	if s.Encrypted > 0 {
+		v += fmt.Sprintf(" (%d encrypted)", s.Encrypted)
+	}
+	if s.Newest != "" {
+		v += ", newest " + s.Newest
+		if s.NewestAt != nil {
+			v += " (" + r.ago(*s.NewestAt) + ")"
+		}
+	}
+	if s.Unverified > 0 {
+		v += fmt.Sprintf(", %d unverified (failed a re-read: never taken for the last good one)", s.Unverified)
+	}
+	if s.Behind > 0 {
+		v += fmt.Sprintf(", %d behind (copied at the next runs)", s.Behind)
+	}
+	return v
+}
+
 // FormatRun is a finished run on one line: result word, run id and trigger,
 // duration, and the snapshot taken or restored, or the error.
 func FormatRun(run controlapi.RunReport) string {
@@ -538,6 +568,20 @@ func formatRun(run controlapi.RunReport, style *Style) string {
 			}
 		}
 		b.WriteString(fmt.Sprintf("; restored into %s, %d of %d checks match", d.Server, match, match+other))
+	}
+	if sc := run.Scrub; sc != nil {
+		b.WriteString(fmt.Sprintf("; scrubbed %d of %d snapshots, %s", sc.Checked, sc.Total, humanize.IBytes(uint64(max(sc.Bytes, 0)))))
+		if sc.Failed > 0 {
+			b.WriteString(fmt.Sprintf(", %d rotted (now unverified)", sc.Failed))
+		}
+	}
+	for _, o := range run.Stores {
+		switch {
+		case o.Error != "":
+			b.WriteString("; " + o.Store + " failed")
+		case len(o.Copied) > 0:
+			b.WriteString(fmt.Sprintf("; %d copied into %s", len(o.Copied), o.Store))
+		}
 	}
 	if run.Pruning != nil {
 		b.WriteString(fmt.Sprintf("; pruned: kept %d, destroyed %d", run.Pruning.Kept, run.Pruning.Destroyed))

@@ -271,6 +271,9 @@ type StoreSummary struct {
 	// store, and when; absent once an operation succeeds again.
 	LastError   string     `json:"last_error,omitempty"`
 	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
+	// Unlisted is true when the store could not be listed at the last
+	// refresh (LastError says why): its counts are unknown, not zero.
+	Unlisted bool `json:"unlisted,omitempty"`
 	// Pruning is this store's last pruning pass, for a job with several
 	// stores (JobStatus.Pruning is its first store's).
 	Pruning *PruneSummary `json:"pruning,omitempty"`

@@ -180,14 +180,7 @@ func (j *DrillJob) setLastDrill(name string, d store.DrillRecord, lastOK *store.
 }
 
 func (j *DrillJob) refreshStore() []store.Entry {
-	sum, entries, err := storeSummary(j.opts.Store, j.owner, j.now())
-	if err != nil {
-		j.logger.Error("cannot list store", "err", err)
-		return nil
-	}
-	j.setStore(sum)
-	j.metrics.StoreStats(j.name, sum.Snapshots, sum.TotalBytes)
-	return entries
+	return j.refreshJobStore(j.opts.Store, j.owner)
 }
 
 // run is one drill: pick, verify (decoding the state's record counts in
@@ -364,7 +357,7 @@ func (j *DrillJob) run(ctx context.Context, run *activeRun) (err error) {
 // pick returns the newest verified snapshot: the one a restore of
 // "latest" sends and pruning protects.
 func (j *DrillJob) pick() (string, error) {
-	_, entries, err := storeSummary(j.opts.Store, j.owner, j.now())
+	_, entries, err := j.storeSummary(j.opts.Store, j.owner)
 	if err != nil {
 		return "", err
 	}

@@ -147,6 +147,30 @@ type recorder struct {
 	pruned   int
 	stores   int
 	ready    []bool
+	// scrubbed counts what scrub runs read: ok and rotted.
+	scrubbed [2]int
+	// storeSums is the last summary of each store (by Location).
+	storeSums map[string]controlapi.StoreSummary
+}
+
+func (m *recorder) Scrubbed(_ string, ok, rotted int) {
+	m.mu.Lock()
+	m.scrubbed[0] += ok
+	m.scrubbed[1] += rotted
+	m.mu.Unlock()
+}
+
+func (m *recorder) StoreListed(string, []store.Entry, error) {}
+
+func (m *recorder) JobStores(_ string, sums []controlapi.StoreSummary) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.storeSums == nil {
+		m.storeSums = map[string]controlapi.StoreSummary{}
+	}
+	for _, s := range sums {
+		m.storeSums[s.Path] = s
+	}
 }
 
 func (m *recorder) RunFinished(job, typ string, result controlapi.Result, reason string, d time.Duration, bytes int64) {

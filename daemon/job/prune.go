@@ -27,23 +27,23 @@ func isNilPlanner(p retention.Planner) bool {
 // storeSummary lists st and summarises the entries owner owns, newest
 // first. A newest snapshot dated after now is reported in the summary's
 // warnings: its date is not trusted.
-func storeSummary(st store.Store, owner retention.Owner, now time.Time) (*controlapi.StoreSummary, []store.Entry, error) {
-	entries, _, err := st.List(context.Background())
+func (r *runner) storeSummary(st store.Store, owner retention.Owner) (*controlapi.StoreSummary, []store.Entry, error) {
+	entries, _, err := r.list(context.Background(), st)
 	if err != nil {
 		return nil, nil, &StoreError{Err: err}
 	}
 	mine, _ := owner.Split(entries)
-	sum := &controlapi.StoreSummary{Path: st.Location()}
-	var newest *store.Entry
-	sum.Snapshots, sum.TotalBytes, newest = store.Summary(mine)
-	if newest != nil {
-		t := newest.CreatedAt
-		sum.Newest, sum.NewestAt = newest.Name, &t
-		if ahead := t.Sub(now); ahead > 0 {
-			sum.Warnings = []string{futureDated(newest.Name, ahead)}
-		}
+	return summarize(st.Location(), mine, r.now()), mine, nil
+}
+
+// list lists st, and tells the metrics what the store holds (all of it,
+// whatever job owns it).
+func (r *runner) list(ctx context.Context, st store.Store) ([]store.Entry, []store.Foreign, error) {
+	entries, foreign, err := st.List(ctx)
+	if m, ok := r.metrics.(StoreMetrics); ok && ctx.Err() == nil {
+		m.StoreListed(st.Location(), entries, err)
 	}
-	return sum, mine, nil
+	return entries, foreign, err
 }
 
 // futureDated says that snapshot name is dated ahead of the clock.
@@ -120,15 +120,22 @@ func NewPruneJob(opts PruneOptions) (*PruneJob, error) {
 		return nil, fmt.Errorf("prune job %s: jitter must not be negative", opts.Name)
 	}
 	j := &PruneJob{opts: opts, owner: retention.OwnedBy(opts.Owners...)}
-	j.runner = newRunner(opts.Name, config.JobPrune, opts.Logger, opts.Metrics, opts.Now)
-	j.interval, j.jitter = opts.Interval, opts.Jitter
-	j.execute = j.run
-	j.runner.refreshStore = j.refreshStore
-	j.firstRun = func(context.Context) (bool, time.Time) {
-		j.refreshStore()
+	j.runner = newStoreJobRunner(opts.Name, config.JobPrune, opts.Logger, opts.Metrics, opts.Now, opts.Interval, opts.Jitter)
+	j.execute, j.runner.refreshStore = j.run, j.refreshStore
+	return j, nil
+}
+
+// newStoreJobRunner is the runner of a job that works on stores on its
+// interval (prune and scrub jobs): at start it only reads its stores'
+// summaries (refreshStore), and first runs one interval later.
+func newStoreJobRunner(name, typ string, logger *slog.Logger, metrics Metrics, now func() time.Time, interval, jitter time.Duration) *runner {
+	r := newRunner(name, typ, logger, metrics, now)
+	r.interval, r.jitter = interval, jitter
+	r.firstRun = func(context.Context) (bool, time.Time) {
+		r.refreshStore()
 		return false, time.Time{}
 	}
-	return j, nil
+	return r
 }
 
 func (j *PruneJob) run(ctx context.Context, run *activeRun) error {
@@ -140,10 +147,5 @@ func (j *PruneJob) run(ctx context.Context, run *activeRun) error {
 }
 
 func (j *PruneJob) refreshStore() {
-	if sum, _, err := storeSummary(j.opts.Store, j.owner, j.now()); err == nil {
-		j.setStore(sum)
-		j.metrics.StoreStats(j.name, sum.Snapshots, sum.TotalBytes)
-	} else {
-		j.logger.Error("cannot list store", "err", err)
-	}
+	j.refreshJobStore(j.opts.Store, j.owner)
 }

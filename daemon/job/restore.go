@@ -83,14 +83,7 @@ func NewRestoreJob(opts RestoreOptions) (*RestoreJob, error) {
 }
 
 func (j *RestoreJob) refreshStore() []store.Entry {
-	sum, entries, err := storeSummary(j.opts.Store, j.owner, j.now())
-	if err != nil {
-		j.logger.Error("cannot list store", "err", err)
-		return nil
-	}
-	j.setStore(sum)
-	j.metrics.StoreStats(j.name, sum.Snapshots, sum.TotalBytes)
-	return entries
+	return j.refreshJobStore(j.opts.Store, j.owner)
 }
 
 func (j *RestoreJob) run(ctx context.Context, run *activeRun) (err error) {
@@ -168,7 +161,7 @@ func (j *RestoreJob) run(ctx context.Context, run *activeRun) (err error) {
 
 // pick resolves the configured snapshot to a name in the store.
 func (j *RestoreJob) pick(run *activeRun) (string, error) {
-	_, entries, err := storeSummary(j.opts.Store, j.owner, j.now())
+	_, entries, err := j.storeSummary(j.opts.Store, j.owner)
 	if err != nil {
 		return "", err
 	}

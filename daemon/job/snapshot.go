@@ -151,7 +151,7 @@ func NewSnapshotJob(opts SnapshotOptions) (*SnapshotJob, error) {
 		}
 		j.health = append(j.health, &storeHealth{})
 	}
-	j.view = storeView(j.stores)
+	j.view = StoreView(j.stores)
 	j.runner = newRunner(opts.Name, config.JobSnapshot, opts.Logger, opts.Metrics, opts.Now)
 	j.useClock(opts.Clock, opts.Now)
 	j.interval, j.jitter = opts.Interval, opts.Jitter
@@ -265,6 +265,8 @@ func (j *SnapshotJob) takeSnapshot(ctx context.Context, run *activeRun) error {
 		if r.Err == nil {
 			committed[i] = r.Entry.Name
 			j.health[i].ok()
+		} else {
+			j.health[i].miss(entry.Name)
 		}
 	}
 	run.setPhase(controlapi.PhasePruning)

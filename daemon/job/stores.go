@@ -23,10 +23,13 @@ type JobStore struct {
 	Type string
 }
 
-// StoreMetrics is what a Metrics may also implement to hear, after each
-// run and status refresh, how a job's stores stand.
+// StoreMetrics is what a Metrics may also implement to hear how stores
+// stand: JobStores after each run and status refresh of a job (its view
+// of its stores: errors, copies behind), StoreListed at every listing of a
+// store by any job (what the store holds).
 type StoreMetrics interface {
 	JobStores(job string, stores []controlapi.StoreSummary)
+	StoreListed(location string, entries []store.Entry, err error)
 }
 
 // maxCopiesPerRun bounds the snapshots a run copies into a store that is
@@ -40,6 +43,35 @@ type storeHealth struct {
 	lastErr string
 	at      *time.Time
 	pruning *controlapi.PruneSummary
+	// missed are the snapshots this store failed to take while another
+	// store committed them: copied at the next runs even when the store
+	// holds a newer one by then (until the daemon restarts; after that,
+	// only snapshots newer than its newest count as missing).
+	missed map[string]bool
+}
+
+// miss records that the store lacks a snapshot the job committed elsewhere.
+func (h *storeHealth) miss(name string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.missed == nil {
+		h.missed = map[string]bool{}
+	}
+	h.missed[name] = true
+}
+
+// hasMissed tells whether the store failed to take name.
+func (h *storeHealth) hasMissed(name string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.missed[name]
+}
+
+// done forgets that the store missed name (it holds it now).
+func (h *storeHealth) done(name string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.missed, name)
 }
 
 func (h *storeHealth) failed(err error, at time.Time) {
@@ -54,9 +86,9 @@ func (h *storeHealth) ok() {
 	h.lastErr, h.at = "", nil
 }
 
-// storeView is how a job reads its snapshots: the one store, or a Union of
+// StoreView is how a job reads its snapshots: the one store, or a Union of
 // its stores (the newest verified copy of each, whichever store has it).
-func storeView(stores []JobStore) store.Store {
+func StoreView(stores []JobStore) store.Store {
 	if len(stores) == 1 {
 		return stores[0].Store
 	}
@@ -78,7 +110,7 @@ type storeListing struct {
 func (j *SnapshotJob) listStores(ctx context.Context) []storeListing {
 	out := make([]storeListing, len(j.stores))
 	for i, js := range j.stores {
-		entries, foreign, err := js.Store.List(ctx)
+		entries, foreign, err := j.list(ctx, js.Store)
 		if err != nil {
 			out[i].err = err
 			continue
@@ -99,8 +131,8 @@ func (j *SnapshotJob) policy(i int) retention.Planner {
 
 // missing is what store i should hold and does not, newest first: the
 // job's verified snapshots in its other stores that are newer than store
-// i's newest (older ones it may have pruned on purpose) and that its
-// retention would keep. ok is false when that cannot be said (store i
+// i's newest (older ones it may have pruned on purpose) or that it failed
+// to take when they were written, and that its retention would keep. ok is false when that cannot be said (store i
 // cannot be listed).
 func (j *SnapshotJob) missing(i int, ls []storeListing, now time.Time) (missing []store.Entry, ok bool) {
 	if ls[i].err != nil {
@@ -120,7 +152,7 @@ func (j *SnapshotJob) missing(i int, ls []storeListing, now time.Time) (missing 
 			if !e.Verified || have[e.Name] || seen[e.Name] {
 				continue
 			}
-			if len(ls[i].mine) > 0 && store.CompareNewestFirst(e.Position(), ls[i].mine[0].Position()) >= 0 {
+			if len(ls[i].mine) > 0 && store.CompareNewestFirst(e.Position(), ls[i].mine[0].Position()) >= 0 && !j.health[i].hasMissed(e.Name) {
 				continue
 			}
 			seen[e.Name] = true
@@ -159,6 +191,7 @@ func (j *SnapshotJob) refreshStores() *controlapi.StoreSummary {
 		if ls[i].err != nil {
 			j.logger.Error("cannot list store", "store", js.Store.String(), "err", ls[i].err)
 			h.failed(ls[i].err, now)
+			sum.Unlisted = true
 		} else {
 			sum.Foreign = ls[i].foreign
 			if missing, ok := j.missing(i, ls, now); ok {
@@ -352,6 +385,7 @@ func (j *SnapshotJob) copyMissing(ctx context.Context, run *activeRun) {
 			run.logger.Info("copied a snapshot into a store that lacked it", "snapshot", copied.Name, "store", js.Store.String(), "from", from.String())
 			outcome.Copied = append(outcome.Copied, copied.Name)
 			j.health[i].ok()
+			j.health[i].done(copied.Name)
 		}
 	}
 }
@@ -382,4 +416,78 @@ func (j *SnapshotJob) outcome(run *activeRun, location string) *controlapi.Store
 	}
 	run.report.Stores = append(run.report.Stores, controlapi.StoreOutcome{Store: location})
 	return &run.report.Stores[len(run.report.Stores)-1]
+}
+
+// summarizeStores lists each store and summarises the snapshots owner owns
+// in it; a store that cannot be listed has an Unlisted summary with the
+// error (and nil entries).
+func (r *runner) summarizeStores(stores []store.Store, owner retention.Owner) ([]controlapi.StoreSummary, [][]store.Entry) {
+	sums := make([]controlapi.StoreSummary, len(stores))
+	entries := make([][]store.Entry, len(stores))
+	for i, st := range stores {
+		sum, mine, err := r.storeSummary(st, owner)
+		if err != nil {
+			r.logger.Error("cannot list store", "store", st.String(), "err", err)
+			at := r.now()
+			sums[i] = controlapi.StoreSummary{Path: st.Location(), Unlisted: true, LastError: err.Error(), LastErrorAt: &at}
+			continue
+		}
+		sums[i], entries[i] = *sum, mine
+	}
+	return sums, entries
+}
+
+// reportStores records in the status and the metrics the summaries of a
+// job's stores (a prune, restore, scrub or drill job's; snapshot jobs have
+// refreshStores): the first store's as the job's store, each one's when
+// it has several.
+func (r *runner) reportStores(sums []controlapi.StoreSummary) {
+	if len(sums) == 0 {
+		return
+	}
+	if !sums[0].Unlisted || len(sums) > 1 {
+		s0 := sums[0]
+		r.setStore(&s0)
+	}
+	if len(sums) > 1 {
+		r.setStores(slices.Clone(sums))
+	}
+	count, bytes, listed := 0, int64(0), false
+	for _, s := range sums {
+		if !s.Unlisted {
+			count, bytes, listed = count+s.Snapshots, bytes+s.TotalBytes, true
+		}
+	}
+	if listed {
+		r.metrics.StoreStats(r.name, count, bytes)
+	}
+	if m, ok := r.metrics.(StoreMetrics); ok {
+		m.JobStores(r.name, sums)
+	}
+}
+
+// members is the stores behind st: a Union's, else st itself.
+func members(st store.Store) []store.Store {
+	if u, ok := st.(*store.Union); ok {
+		return u.Stores()
+	}
+	return []store.Store{st}
+}
+
+// refreshJobStore reports the summaries of the stores behind st (a prune,
+// restore or drill job's store, or the Union of a snapshot job's stores)
+// and returns the entries owner owns in st, nil when it cannot be listed.
+func (r *runner) refreshJobStore(st store.Store, owner retention.Owner) []store.Entry {
+	ms := members(st)
+	sums, entries := r.summarizeStores(ms, owner)
+	r.reportStores(sums)
+	if len(ms) == 1 {
+		return entries[0]
+	}
+	_, mine, err := r.storeSummary(st, owner)
+	if err != nil {
+		r.logger.Error("cannot list stores", "store", st.String(), "err", err)
+		return nil
+	}
+	return mine
 }

@@ -29,6 +29,7 @@ const (
 func (e *Entry) Bound() {
 	e.Source = cutField(e.Source)
 	e.RaftID = cutField(e.RaftID)
+	e.VerifyError = cutField(e.VerifyError)
 	if e.LogLag != nil {
 		lag := *e.LogLag // a copy: the caller's record is not changed
 		lag.LogStore = cutField(lag.LogStore)

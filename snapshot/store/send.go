@@ -71,7 +71,7 @@ func Send(ctx context.Context, st Store, name string, opts snapshot.SendOptions,
 				report.ArchiveBytes, report.ArchiveSHA256, entry.Size, entry.SHA256)
 			return mismatch
 		}
-		entry = record(ctx, st, entry, true, logger)
+		entry = record(ctx, st, entry, nil, logger)
 		if requireSealed && !report.Sealed {
 			return fmt.Errorf("store: %s is not a Vault snapshot (no %s member), which this target requires", name, snapshot.SealedSumsName)
 		}
@@ -91,7 +91,7 @@ func Send(ctx context.Context, st Store, name string, opts snapshot.SendOptions,
 	case in.err != nil && errors.Is(cut.Err, in.err):
 		return entry, nil, &ReadError{Name: name, Err: in.err}
 	case snapshot.VerificationFailed(cut.Err) || mismatch != nil && errors.Is(cut.Err, mismatch):
-		entry = record(ctx, st, entry, false, logger)
+		entry = record(ctx, st, entry, cut.Err, logger)
 		cut.Err = &VerificationError{Name: name, Err: cut.Err}
 		return entry, nil, cut
 	case headRefused:
@@ -114,7 +114,9 @@ func Send(ctx context.Context, st Store, name string, opts snapshot.SendOptions,
 //
 // A snapshot stored encrypted, in a store that cannot decrypt it, is
 // checked as stored: its bytes against the record's StoredSize and
-// StoredSHA256 (see VerifyStored), and the report is nil.
+// StoredSHA256 (see VerifyStored), and the report is nil; unless opts asks
+// for the archive's content (State, RequireSealed): that is an
+// *ErrStoredForm.
 func Verify(ctx context.Context, st Store, name string, opts snapshot.VerifyOptions, logger *slog.Logger) (Entry, *snapshot.Report, error) {
 	entry, report, err := Send(ctx, st, name, snapshot.SendOptions{Verify: opts}, logger, func(archive io.Reader, _ int64) error {
 		_, err := io.Copy(io.Discard, archive)
@@ -126,16 +128,23 @@ func Verify(ctx context.Context, st Store, name string, opts snapshot.VerifyOpti
 		err = cut.Err
 	}
 	var stored *ErrStoredForm
-	if errors.As(err, &stored) {
+	if errors.As(err, &stored) && opts.State == nil && !opts.RequireSealed {
+		// Only the archive's content could answer a State consumer or
+		// RequireSealed (a drill's counts): those need the key.
 		entry, err = VerifyStored(ctx, st, name, logger)
 	}
 	return entry, report, err
 }
 
-// record stores the verdict on entry's file, and returns the entry as
-// recorded.
-func record(ctx context.Context, st Store, entry Entry, verified bool, logger *slog.Logger) Entry {
-	entry.Verified = verified
+// record stores the verdict on entry's file (failure nil: verified), and
+// returns the entry as recorded. The failure is kept in VerifyError so
+// that status and `store list` can say why a snapshot no longer counts.
+func record(ctx context.Context, st Store, entry Entry, failure error, logger *slog.Logger) Entry {
+	entry.Verified = failure == nil
+	entry.VerifyError = ""
+	if failure != nil {
+		entry.VerifyError = failure.Error()
+	}
 	entry.VerifiedAt = time.Now().UTC()
 	if err := st.Update(ctx, entry); err != nil && !errors.Is(err, ErrReadOnly) {
 		logger.Error("cannot record the verification result", "store", st.String(), "snapshot", entry.Name, "err", err)

@@ -40,11 +40,12 @@ func VerifyStored(ctx context.Context, st Store, name string, logger *slog.Logge
 		return entry, err
 	}
 	if sum := hex.EncodeToString(h.Sum(nil)); n != entry.StoredSize || sum != entry.StoredSHA256 {
-		entry = record(ctx, st, entry, false, logger)
-		return entry, &VerificationError{Name: name, Err: fmt.Errorf("the stored %s (%d bytes, sha256 %s) differs from its record (%d bytes, sha256 %s)",
-			entry.ObjectName(), n, sum, entry.StoredSize, entry.StoredSHA256)}
+		mismatch := fmt.Errorf("the stored %s (%d bytes, sha256 %s) differs from its record (%d bytes, sha256 %s)",
+			entry.ObjectName(), n, sum, entry.StoredSize, entry.StoredSHA256)
+		entry = record(ctx, st, entry, mismatch, logger)
+		return entry, &VerificationError{Name: name, Err: mismatch}
 	}
-	return record(ctx, st, entry, true, logger), nil
+	return record(ctx, st, entry, nil, logger), nil
 }
 
 // ctxReader stops reading once ctx ends.

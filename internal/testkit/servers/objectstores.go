@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -110,6 +111,10 @@ func AzuriteBinary(t testing.TB) string {
 	p, err := objectStoreBinary("azurite")
 	if err != nil {
 		testkit.Missing(t, err.Error())
+	}
+	// azurite-blob is a node script.
+	if _, err := exec.LookPath("node"); err != nil {
+		testkit.Missing(t, "node is not installed (azurite runs on it): apt-get install nodejs")
 	}
 	return p
 }
