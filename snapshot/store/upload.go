@@ -175,8 +175,13 @@ func (u *Upload) Write(p []byte) (int, error) {
 		if err := u.nameFromHead(false); errors.As(err, &archiveErr) {
 			u.bad, u.head = err, nil
 			return n, nil
-		} else if err != nil || u.name == "" {
+		} else if err != nil {
 			return 0, err
+		} else if u.name == "" {
+			// meta.json does not end within the bytes held so far: all of
+			// p is taken (held back), which a 0 here would turn into the
+			// writer's io.ErrShortWrite.
+			return n, nil
 		}
 		p, u.head = u.head, nil
 	}
