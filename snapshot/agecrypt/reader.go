@@ -114,6 +114,7 @@ func classify(err error, src *sourceReader, name string, header bool) error {
 // object fails the read before its last byte is returned.
 type checkedReader struct {
 	plain      io.Reader
+	ahead      *readAhead
 	closer     io.Closer
 	hash       hash.Hash
 	n          *int64
@@ -125,7 +126,10 @@ type checkedReader struct {
 
 func (c *checkedReader) DecodedArchive() {}
 
-func (c *checkedReader) Close() error { return c.closer.Close() }
+func (c *checkedReader) Close() error {
+	c.ahead.stop()
+	return c.closer.Close()
+}
 
 func (c *checkedReader) Read(p []byte) (int, error) {
 	if c.err != nil {
@@ -167,5 +171,6 @@ func newChecked(r io.ReadCloser, name string, wantSize int64, wantSHA256 string,
 		}
 		return nil, err
 	}
-	return &checkedReader{plain: plain, closer: r, hash: h.h, n: &h.n, name: name, wantSize: wantSize, wantSHA256: wantSHA256}, nil
+	ahead := newReadAhead(plain)
+	return &checkedReader{plain: ahead, ahead: ahead, closer: r, hash: h.h, n: &h.n, name: name, wantSize: wantSize, wantSHA256: wantSHA256}, nil
 }

@@ -140,7 +140,7 @@ func (s *Store) Create(ctx context.Context, job, name string) (store.Pending, er
 		p.Abort()
 		return nil, fmt.Errorf("%s: encrypting %s: %w", s.inner, name, err)
 	}
-	return &pending{inner: p, enc: enc, cipher: cipher, plain: sha256.New(), fingerprints: s.recipients.Fingerprints(), name: name}, nil
+	return &pending{inner: p, enc: enc, cipher: cipher, fingerprints: s.recipients.Fingerprints(), name: name}, nil
 }
 
 // CreateObject implements store.ObjectCreator: the bytes (already
@@ -159,7 +159,6 @@ type pending struct {
 	inner        store.Pending
 	enc          io.WriteCloser
 	cipher       *hashWriter
-	plain        hash.Hash
 	written      int64
 	fingerprints []string
 	name         string
@@ -173,15 +172,14 @@ func (p *pending) Write(b []byte) (int, error) {
 		return 0, errors.New("store: write after commit or abort")
 	}
 	n, err := p.enc.Write(b)
-	p.plain.Write(b[:n])
 	p.written += int64(n)
 	return n, err
 }
 
 // Commit ends the age stream (its last chunk) and commits it with a record
 // of both forms: the archive's size and SHA-256 (which must agree with the
-// entry's, when given: those the job verified), the ciphertext's, and who
-// can decrypt it.
+// entry's: those the job verified), the ciphertext's, and who can decrypt
+// it.
 func (p *pending) Commit(ctx context.Context, entry store.Entry) (store.Entry, error) {
 	if p.done {
 		return store.Entry{}, errors.New("store: commit after commit or abort")
@@ -191,16 +189,17 @@ func (p *pending) Commit(ctx context.Context, entry store.Entry) (store.Entry, e
 		return store.Entry{}, fmt.Errorf("encrypting %s: %w", p.name, err)
 	}
 	p.done = true
-	sum := hex.EncodeToString(p.plain.Sum(nil))
 	switch {
 	case entry.Size != 0 && entry.Size != p.written:
 		p.inner.Abort()
 		return store.Entry{}, fmt.Errorf("encrypting %s: entry says %d bytes but %d were written", p.name, entry.Size, p.written)
-	case entry.SHA256 != "" && entry.SHA256 != sum:
+	case len(entry.SHA256) != sha256.Size*2:
+		// The archive's SHA-256 is the one its verification computed from
+		// the same bytes (hashing them again here would cost a pass).
 		p.inner.Abort()
-		return store.Entry{}, fmt.Errorf("encrypting %s: entry says sha256 %s but what was written has %s", p.name, entry.SHA256, sum)
+		return store.Entry{}, fmt.Errorf("encrypting %s: the entry must give the archive's SHA-256", p.name)
 	}
-	entry.Size, entry.SHA256 = p.written, sum
+	entry.Size = p.written
 	entry.StoredSize, entry.StoredSHA256 = p.cipher.n, hex.EncodeToString(p.cipher.h.Sum(nil))
 	entry.Encryption = &store.Encryption{Format: store.EncryptionAge, Recipients: p.fingerprints}
 	return p.inner.Commit(ctx, entry)
