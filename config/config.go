@@ -139,8 +139,7 @@ type Job struct {
 	SkipFlavorCheck bool `yaml:"skip_flavor_check"`
 
 	// drill: the server binary (consul, nomad) a drill starts its
-	// throwaway server from. (Encrypted stores, issue 15: a drill job
-	// will take identity_file as the restore job does.)
+	// throwaway server from.
 	Binary string `yaml:"binary"`
 
 	// restore, drill: the age identity file (mode 0600) that decrypts an

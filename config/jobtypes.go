@@ -117,7 +117,7 @@ var jobTypes = []*JobType{
 		Name:    JobDrill,
 		Summary: "restores the newest verified snapshot of a store into a throwaway server it starts itself, and checks what the server reports against the archive",
 		// Not Scheduled: the interval is optional (without it, only on
-		// wakeup). Encrypted stores (issue 15) will add identity_file.
+		// wakeup).
 		Keys: []string{"store", "from_job", "binary", "interval", "jitter", "identity_file"},
 		refused: map[string]string{
 			"target": "a drill never restores into a configured server: it starts its own throwaway server from binary, " +

@@ -11,11 +11,13 @@ import (
 	"filippo.io/age"
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
+	"github.com/raftsnap/raftsnap/daemon/drill"
 	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/internal/testkit/raftcluster"
 	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/agecrypt"
+	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 	"github.com/raftsnap/raftsnap/snapshot/store/bucket"
 )
@@ -170,4 +172,49 @@ func TestEncryptedRoundTrip(t *testing.T) {
 	if rep := restore(local, newest, newKey); rep.Result != controlapi.ResultFailure || !strings.Contains(rep.Error, "chmod 600") || value() != "changed" {
 		t.Fatalf("restore with an identity file readable by all: %+v", rep)
 	}
+}
+
+// TestDrillEncryptedConsul: a drill job with identity_file drills an
+// encrypted snapshot of a real Consul (decrypted twice as it streams: for
+// the counts, then into the throwaway server); without one it fails,
+// saying the snapshot is encrypted, and records nothing.
+func TestDrillEncryptedConsul(t *testing.T) {
+	consul := servers.StartConsul(t, servers.ConsulOptions{})
+	bin := servers.Binary(t, "consul")
+	for _, k := range []string{"drill/a", "drill/b"} {
+		consul.PutKV(t, k, "value of "+k)
+	}
+	src, err := source.New(source.Config{Kind: source.Consul, Address: consul.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := openStore(t)
+	identity, r, _ := ageKey(t, t.TempDir(), "key.txt")
+	takeSnapshots(t, "consul-main", src, mustWrap(t, local, r, ""), 1)
+	taken := storedEntry(t, local)
+	if taken.Encryption == nil {
+		t.Fatalf("not stored encrypted: %+v", taken)
+	}
+
+	j, tmp := newDrill(t, mustWrap(t, local, nil, identity), bin, func(o *DrillOptions) { o.FromJob = "consul-main" })
+	startJob(t, j)
+	rep := wakeAndWait(t, j)
+	if rep.Result != controlapi.ResultSuccess || rep.Drill.Outcome != controlapi.DrillOK {
+		t.Fatalf("drill of an encrypted snapshot: %+v (drill %+v)", rep, rep.Drill)
+	}
+	if c := checkOf(t, rep, drill.CheckKVKeys); c.Result != controlapi.CheckMatch || c.Archive != 2 || c.Server != 2 {
+		t.Errorf("KV keys: %+v", c)
+	}
+	assertNothingLeft(t, tmp)
+
+	j2, tmp2 := newDrill(t, local, bin, func(o *DrillOptions) { o.Name = "drill-nokey"; o.FromJob = "consul-main" })
+	startJob(t, j2)
+	rep = wakeAndWait(t, j2)
+	if rep.Result != controlapi.ResultFailure || !strings.Contains(rep.Error, "is encrypted") {
+		t.Fatalf("drill without the key: %+v", rep)
+	}
+	if rec, err := local.Get(context.Background(), taken.Name); err != nil || !rec.Verified || rec.Drill == nil || rec.Drill.Result != store.DrillOK {
+		t.Fatalf("record after the drill without the key: %+v (%v)", rec, err)
+	}
+	assertNothingLeft(t, tmp2)
 }
