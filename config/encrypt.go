@@ -15,6 +15,12 @@ import (
 type Encrypt struct {
 	Recipients     []string `yaml:"recipients"`
 	RecipientsFile string   `yaml:"recipients_file"`
+
+	// loaded are the fingerprints of the recipients read at load: a
+	// reload compares configurations, and a recipients file whose content
+	// changed under the same path must count as a change (the jobs are
+	// then rebuilt with the new keys).
+	loaded []string
 }
 
 // EncryptRecipients parses the store's recipients; nil when the store is
@@ -43,10 +49,11 @@ func (v *validator) validateEncrypt(path string, st *Store) {
 		v.errorf(filePath, "must be an absolute path, got %s", quote(e.RecipientsFile))
 		return
 	}
-	_, err := agecrypt.NewRecipients(e.Recipients, e.RecipientsFile)
+	r, err := agecrypt.NewRecipients(e.Recipients, e.RecipientsFile)
 	var bad *agecrypt.RecipientError
 	switch {
 	case err == nil:
+		e.loaded = r.Fingerprints()
 	case errors.As(err, &bad) && bad.File == "":
 		v.errorf(fmt.Sprintf("%s.recipients[%d]", path, bad.Line-1), "%v", bad.Err)
 	case e.RecipientsFile != "":

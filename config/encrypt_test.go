@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -80,5 +81,35 @@ func TestEncryptBlock(t *testing.T) {
 	_, err = ParseWith([]byte(strings.Replace(config(ok[0], ""), "    interval: 1h\n", "    interval: 1h\n    identity_file: "+identity+"\n", 1)), "c.yml", Options{SkipDirChecks: true})
 	if err == nil || !strings.Contains(err.Error(), "jobs[0].identity_file: does not apply to snapshot jobs") {
 		t.Errorf("identity_file on a snapshot job: %v", err)
+	}
+}
+
+// TestEncryptReloadSeesRecipientsFile: the same configuration with a
+// recipients file whose content changed is another configuration (a
+// reload rebuilds the jobs with the new keys).
+func TestEncryptReloadSeesRecipientsFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "recipients.txt")
+	load := func(key string) *Config {
+		t.Helper()
+		testkit.WriteFile(t, file, key+"\n", 0o644)
+		cfg, err := ParseWith([]byte(fmt.Sprintf(`jobs:
+  - name: main
+    type: snapshot
+    source: {type: consul, address: http://127.0.0.1:8500}
+    interval: 1h
+    store: {path: %s, encrypt: {recipients_file: %s}}
+    pruning: {keep: [{last_n: {count: 3}}]}
+`, filepath.Join(dir, "store"), file)), "c.yml", Options{SkipDirChecks: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	one, _ := age.GenerateX25519Identity()
+	two, _ := age.GenerateX25519Identity()
+	a, b, c := load(one.Recipient().String()), load(one.Recipient().String()), load(two.Recipient().String())
+	if !reflect.DeepEqual(a.Jobs[0], b.Jobs[0]) || reflect.DeepEqual(a.Jobs[0], c.Jobs[0]) {
+		t.Fatal("a recipients file's content does not decide whether the job changed")
 	}
 }
