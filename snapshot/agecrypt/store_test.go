@@ -183,3 +183,9 @@ func TestCopyWithoutKey(t *testing.T) {
 		t.Fatalf("the copy does not decrypt to the archive: %v", err)
 	}
 }
+
+// commitSmall commits a small real archive into st and returns its name.
+func commitSmall(t *testing.T, st store.Store) string {
+	t.Helper()
+	return storetest.Commit(t, st, "consul-main", 2, 3, time.Now().UTC()).Name
+}
