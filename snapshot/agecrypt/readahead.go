@@ -8,15 +8,17 @@ import (
 // readAhead decrypts in a goroutine of its own, a few chunks ahead of its
 // reader, so that a restore's verification (gunzip, hashing) and the
 // decryption run on two cores instead of taking turns. Memory stays
-// bounded: readAheadDepth buffers of readAheadChunk bytes.
+// bounded and allocated once: readAheadDepth+1 buffers of readAheadChunk
+// bytes go round between the goroutine and the reader (a sync.Pool would
+// let the collector drop them and churn a snapshot's size in garbage).
 type readAhead struct {
 	ch   chan chunkOrErr
+	free chan []byte
 	done chan struct{}
 	once sync.Once
 	cur  []byte
-	buf  []byte // cur's backing buffer, returned to pool when used up
+	buf  []byte // cur's backing buffer, returned to free when used up
 	err  error
-	pool sync.Pool
 }
 
 const (
@@ -31,8 +33,10 @@ type chunkOrErr struct {
 }
 
 func newReadAhead(r io.Reader) *readAhead {
-	ra := &readAhead{ch: make(chan chunkOrErr, readAheadDepth), done: make(chan struct{})}
-	ra.pool.New = func() any { return make([]byte, readAheadChunk) }
+	ra := &readAhead{ch: make(chan chunkOrErr, readAheadDepth), free: make(chan []byte, readAheadDepth+1), done: make(chan struct{})}
+	for range readAheadDepth + 1 {
+		ra.free <- make([]byte, readAheadChunk)
+	}
 	go ra.fill(r)
 	return ra
 }
@@ -40,7 +44,12 @@ func newReadAhead(r io.Reader) *readAhead {
 func (ra *readAhead) fill(r io.Reader) {
 	defer close(ra.ch)
 	for {
-		buf := ra.pool.Get().([]byte)
+		var buf []byte
+		select {
+		case buf = <-ra.free:
+		case <-ra.done:
+			return
+		}
 		n, err := io.ReadFull(r, buf)
 		if err == io.ErrUnexpectedEOF {
 			err = io.EOF // a short last chunk: the end, as far as the reader said
@@ -62,7 +71,7 @@ func (ra *readAhead) Read(p []byte) (int, error) {
 			return 0, ra.err
 		}
 		if ra.buf != nil {
-			ra.pool.Put(ra.buf)
+			ra.free <- ra.buf // never blocks: free holds every buffer
 			ra.buf = nil
 		}
 		c, ok := <-ra.ch
