@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 
+	"filippo.io/age"
 	"github.com/spf13/cobra"
 
 	"github.com/raftsnap/raftsnap/snapshot"
@@ -10,8 +11,9 @@ import (
 )
 
 type snapshotInspectOptions struct {
-	format string
-	flavor string
+	format       string
+	flavor       string
+	identityFile string
 }
 
 func newSnapshotInspectCommand(g *globalOptions) *cobra.Command {
@@ -27,7 +29,10 @@ by type. FILE "-" reads standard input. Nothing is printed unless the whole
 archive verified (exit 3 otherwise).
 
 --flavor consul or nomad decodes state.bin as that system's; a valid
-snapshot of another system exits 4, with a message naming what it is.`,
+snapshot of another system exits 4, with a message naming what it is.
+
+An age-encrypted FILE (NAME.snap.age) is decrypted on the fly with
+--identity-file.`,
 		Args: exactArgs(1, "FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSnapshotInspect(cmd.Context(), g, opts, args)
@@ -35,6 +40,7 @@ snapshot of another system exits 4, with a message naming what it is.`,
 	}
 	cmd.Flags().StringVar(&opts.format, "format", "text", "output format: text or json")
 	cmd.Flags().StringVar(&opts.flavor, "flavor", "auto", "how to decode state.bin: auto, consul or nomad")
+	cmd.Flags().StringVar(&opts.identityFile, "identity-file", "", identityFlagUsage)
 	return cmd
 }
 
@@ -49,12 +55,11 @@ func runSnapshotInspect(ctx context.Context, g *globalOptions, opts *snapshotIns
 	if err := stdinNotTerminal(g, args); err != nil {
 		return err
 	}
-	var ins *snapshot.Inspection
-	if args[0] == "-" {
-		ins, err = snapshot.InspectReader(ctx, g.stdin, "-", snapshot.InspectOptions{Flavor: flavor})
-	} else {
-		ins, err = snapshot.Inspect(ctx, args[0], snapshot.InspectOptions{Flavor: flavor})
+	ids, err := loadIdentities(opts.identityFile)
+	if err != nil {
+		return err
 	}
+	ins, err := inspectOne(ctx, g, args[0], ids, snapshot.InspectOptions{Flavor: flavor})
 	if err != nil {
 		return fileError(err)
 	}
@@ -62,4 +67,25 @@ func runSnapshotInspect(ctx context.Context, g *globalOptions, opts *snapshotIns
 		return writeJSON(g.stdout, ins)
 	}
 	return ins.WriteText(g.stdout)
+}
+
+// inspectOne inspects the archive at path ("-": standard input),
+// decrypting it on the fly when it is age-encrypted.
+func inspectOne(ctx context.Context, g *globalOptions, path string, ids []age.Identity, opts snapshot.InspectOptions) (*snapshot.Inspection, error) {
+	if path == "-" {
+		in, err := decryptingStdin(g.stdin, ids)
+		if err != nil {
+			return nil, err
+		}
+		return snapshot.InspectReader(ctx, in, "-", opts)
+	}
+	a, err := openArchiveFile(path, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+	if !a.encrypted {
+		return snapshot.Inspect(ctx, path, opts)
+	}
+	return snapshot.InspectReader(ctx, a, path, opts)
 }

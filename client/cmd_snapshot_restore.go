@@ -19,9 +19,10 @@ import (
 )
 
 type snapshotRestoreOptions struct {
-	source source.Config
-	yes    bool
-	force  bool
+	source       source.Config
+	yes          bool
+	force        bool
+	identityFile string
 }
 
 func newSnapshotRestoreCommand(g *globalOptions) *cobra.Command {
@@ -43,6 +44,11 @@ a Consul snapshot into Nomad, anything but a Vault snapshot into Vault) is
 refused before anything is sent (exit 4): the target's leader would crash.
 --force sends it anyway. A raft target takes any snapshot.
 
+An age-encrypted FILE (NAME.snap.age, as an encrypted store keeps it) is
+decrypted on the fly with --identity-file, the plaintext verified as it is
+sent; a wrong identity is refused before anything is sent, damaged
+ciphertext cuts the restore off before the archive's end (exit 3).
+
 Asks for confirmation on a terminal; scripts pass --yes.`,
 		Example: `  raftsnap snapshot restore --source consul --address http://127.0.0.1:8500 consul.snap
   raftsnap snapshot restore --source vault --force-restore --yes vault.snap`,
@@ -55,6 +61,7 @@ Asks for confirmation on a terminal; scripts pass --yes.`,
 	cmd.Flags().BoolVar(&opts.source.ForceRestore, "force-restore", false, "vault: use snapshot-force (restore a snapshot from another cluster, whose seal keys differ)")
 	cmd.Flags().BoolVar(&opts.force, "force", false, "send a snapshot of another system than the target (its leader will crash); a restore job's skip_flavor_check")
 	cmd.Flags().BoolVarP(&opts.yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.Flags().StringVar(&opts.identityFile, "identity-file", "", identityFlagUsage)
 	return cmd
 }
 
@@ -70,18 +77,18 @@ func runSnapshotRestore(ctx context.Context, g *globalOptions, opts *snapshotRes
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(path)
+	ids, err := loadIdentities(opts.identityFile)
 	if err != nil {
+		return err
+	}
+	f, err := openArchiveFile(path, ids)
+	switch {
+	case snapshot.VerificationFailed(err):
+		return fileError(fmt.Errorf("%s failed verification, nothing was sent: %w", path, err))
+	case err != nil:
 		return err
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if !info.Mode().IsRegular() {
-		return usageError(fmt.Errorf("%s is not a regular file", path))
-	}
 
 	// The head decides whether to go on at all, and is what the operator
 	// confirms; the one pass below checks it again.
@@ -98,7 +105,7 @@ func runSnapshotRestore(ctx context.Context, g *globalOptions, opts *snapshotRes
 		}
 	}
 	summary := fmt.Sprintf("%s (%s, index %d, term %d, %s) into %s",
-		path, head.Flavor, head.Meta.Index, head.Meta.Term, humanize.IBytes(uint64(info.Size())), src)
+		path, head.Flavor, head.Meta.Index, head.Meta.Term, humanize.IBytes(uint64(f.size)), src)
 	if !opts.yes {
 		ok, err := confirm(g, "Restore "+summary+"?\nThis replaces the cluster's current state.")
 		if err != nil {
@@ -115,15 +122,15 @@ func runSnapshotRestore(ctx context.Context, g *globalOptions, opts *snapshotRes
 	send := source.SendOptions(src, opts.force, head)
 	flavorCheck := send.Check
 	send.Check = func(report *snapshot.Report, flavor snapshot.Flavor) error {
-		if report.ArchiveBytes != info.Size() {
-			return fmt.Errorf("%w: it is %d bytes now, %d when it was opened", source.ErrChangedSinceRead, report.ArchiveBytes, info.Size())
+		if report.ArchiveBytes != f.size {
+			return fmt.Errorf("%w: it is %d bytes now, %d when it was opened", source.ErrChangedSinceRead, report.ArchiveBytes, f.size)
 		}
 		if flavorCheck != nil {
 			return flavorCheck(report, flavor)
 		}
 		return nil
 	}
-	_, _, err = snapshot.Send(ctx, f, info.Size(), send, func(body io.Reader, size int64) error {
+	_, _, err = snapshot.Send(ctx, f, f.size, send, func(body io.Reader, size int64) error {
 		return src.Restore(ctx, body, size)
 	})
 	var cut *snapshot.CutError

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"filippo.io/age"
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
@@ -15,6 +16,7 @@ import (
 type snapshotVerifyOptions struct {
 	requireSealed bool
 	format        string
+	identityFile  string
 }
 
 func newSnapshotVerifyCommand(g *globalOptions) *cobra.Command {
@@ -30,7 +32,11 @@ failures are files that cannot be read.
 FILE "-" reads standard input (once). Its verdict is on the bytes that
 arrived: if what feeds the pipe dies half-way, the archive is truncated and
 exits 3 like a truncated file, so check the producer's status too (set -o
-pipefail); a read error of standard input itself exits 1.`,
+pipefail); a read error of standard input itself exits 1.
+
+An age-encrypted FILE (NAME.snap.age, as an encrypted store keeps it) is
+decrypted on the fly with --identity-file, and the archive inside it
+verified; a wrong identity or damaged ciphertext fails that file.`,
 		Example: `  raftsnap snapshot verify /var/lib/raftsnap/consul-main/*.snap
   curl -sf http://127.0.0.1:8500/v1/snapshot | raftsnap snapshot verify -`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -45,6 +51,7 @@ pipefail); a read error of standard input itself exits 1.`,
 	}
 	cmd.Flags().BoolVar(&opts.requireSealed, "require-sealed", false, "require Vault's SHA256SUMS.sealed member")
 	cmd.Flags().StringVar(&opts.format, "format", "text", "output format: text or json (one object per file)")
+	cmd.Flags().StringVar(&opts.identityFile, "identity-file", "", identityFlagUsage)
 	return cmd
 }
 
@@ -79,6 +86,10 @@ func runSnapshotVerify(ctx context.Context, g *globalOptions, opts *snapshotVeri
 	if err := stdinNotTerminal(g, args); err != nil {
 		return err
 	}
+	ids, err := loadIdentities(opts.identityFile)
+	if err != nil {
+		return err
+	}
 	var results []verifyResult
 	failed, unreadable := 0, 0
 	for _, path := range args {
@@ -86,11 +97,7 @@ func runSnapshotVerify(ctx context.Context, g *globalOptions, opts *snapshotVeri
 		verifyOpts := snapshot.VerifyOptions{RequireSealed: opts.requireSealed}
 		var report *snapshot.Report
 		var err error
-		if path == "-" {
-			report, err = snapshot.Verify(ctx, g.stdin, verifyOpts)
-		} else {
-			report, err = snapshot.VerifyFile(ctx, path, verifyOpts)
-		}
+		report, err = verifyOne(ctx, g, path, ids, verifyOpts)
 		if err != nil && ctx.Err() != nil {
 			// SIGINT or SIGTERM: no verdict on this file or the ones after it.
 			return fmt.Errorf("%s: %w", path, err)
@@ -158,4 +165,25 @@ func stdinNotTerminal(g *globalOptions, args []string) error {
 		return usageError(errors.New(`"-" reads the archive from standard input, which is a terminal: pipe or redirect the archive into it`))
 	}
 	return nil
+}
+
+// verifyOne verifies the archive at path ("-": standard input), decrypting
+// it on the fly when it is age-encrypted.
+func verifyOne(ctx context.Context, g *globalOptions, path string, ids []age.Identity, opts snapshot.VerifyOptions) (*snapshot.Report, error) {
+	if path == "-" {
+		in, err := decryptingStdin(g.stdin, ids)
+		if err != nil {
+			return nil, err
+		}
+		return snapshot.Verify(ctx, in, opts)
+	}
+	a, err := openArchiveFile(path, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+	if !a.encrypted {
+		return snapshot.VerifyFile(ctx, path, opts)
+	}
+	return snapshot.Verify(ctx, a, opts)
 }

@@ -139,12 +139,15 @@ type Job struct {
 	SkipFlavorCheck bool `yaml:"skip_flavor_check"`
 
 	// drill: the server binary (consul, nomad) a drill starts its
-	// throwaway server from. (Encrypted stores, issue 15: a drill job
-	// will take identity_file as the restore job does.)
+	// throwaway server from.
 	Binary string `yaml:"binary"`
 	// drill: also drill after every AfterSnapshots-th snapshot from_job
 	// stores (0: not on snapshots).
 	AfterSnapshots int `yaml:"after_snapshots"`
+
+	// restore, drill: the age identity file (mode 0600) that decrypts an
+	// encrypted store's snapshots, read only when the job runs.
+	IdentityFile string `yaml:"identity_file"`
 }
 
 // Hook is a command a snapshot job runs before and after each snapshot, in
@@ -193,6 +196,9 @@ type Store struct {
 	// Pruning, for one of a job's stores, is that store's retention
 	// (default: the job's).
 	Pruning *Pruning `yaml:"pruning"`
+	// Encrypt, when set, encrypts the snapshots written into the store
+	// with age (config/encrypt.go).
+	Encrypt *Encrypt `yaml:"encrypt"`
 }
 
 // SSE is S3 server-side encryption.

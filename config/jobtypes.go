@@ -84,12 +84,13 @@ var jobTypes = []*JobType{
 	{
 		Name:    JobRestore,
 		Summary: "restores the latest or a named snapshot of a store into a target, only when woken up",
-		Keys:    []string{"store", "from_job", "snapshot", "target", "allow_overwrite", "skip_flavor_check"},
+		Keys:    []string{"store", "from_job", "snapshot", "target", "allow_overwrite", "skip_flavor_check", "identity_file"},
 		defaults: func(job *Job, _ *Global, _ string, _ func(string) bool) {
 			setString(&job.Snapshot, DefaultRestoreSnapshot)
 		},
 		validate: func(v *validator, path string, job *Job, names map[string]int) {
 			v.validateRestore(path, job, names)
+			v.validateIdentityFile(path+".identity_file", job.IdentityFile)
 		},
 	},
 	{
@@ -116,8 +117,8 @@ var jobTypes = []*JobType{
 		Name:    JobDrill,
 		Summary: "restores the newest verified snapshot of a store into a throwaway server it starts itself, and checks what the server reports against the archive",
 		// Not Scheduled: the interval is optional (without it, only on
-		// wakeup). Encrypted stores (issue 15) will add identity_file.
-		Keys: []string{"store", "from_job", "binary", "interval", "jitter", "after_snapshots"},
+		// wakeup).
+		Keys: []string{"store", "from_job", "binary", "interval", "jitter", "after_snapshots", "identity_file"},
 		refused: map[string]string{
 			"target": "a drill never restores into a configured server: it starts its own throwaway server from binary, " +
 				"on loopback ports nothing else uses, so that it cannot touch a live cluster; remove target",
@@ -125,6 +126,7 @@ var jobTypes = []*JobType{
 		},
 		validate: func(v *validator, path string, job *Job, names map[string]int) {
 			v.validateDrill(path, job, names)
+			v.validateIdentityFile(path+".identity_file", job.IdentityFile)
 		},
 	},
 }

@@ -156,6 +156,7 @@ func (v *validator) validateStore(path string, st *Store, write, inList bool) {
 	if p := path + ".name"; v.usable(p) && (st.Name == "" || strings.ContainsAny(st.Name, "\n\"") || len(st.Name) > 128) {
 		v.errorf(p, "%s is not a usable name: up to 128 characters, no quotes or line breaks", quote(st.Name))
 	}
+	v.validateEncrypt(path+".encrypt", st)
 	if !st.IsRemote() {
 		v.validateLocalStore(path, st, write)
 		return

@@ -172,7 +172,11 @@ func storeType(s *config.Store) string {
 func (b *jobBuilder) openJobStores(c *config.Job) ([]job.JobStore, error) {
 	var out []job.JobStore
 	for _, s := range c.StoreList() {
-		st, err := b.openStore(s)
+		opened, err := b.openStore(s)
+		if err != nil {
+			return nil, err
+		}
+		st, err := encryptedStore(c, s, opened)
 		if err != nil {
 			return nil, err
 		}

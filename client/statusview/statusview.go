@@ -509,6 +509,9 @@ func (r *renderer) storeSummary(s controlapi.StoreSummary) string {
 		return v + ": cannot be listed"
 	}
 	v += fmt.Sprintf(": %d snapshot%s, %s", s.Snapshots, plural(s.Snapshots), humanize.IBytes(uint64(max(s.TotalBytes, 0))))
+	if s.Encrypted > 0 {
+		v += fmt.Sprintf(" (%d encrypted)", s.Encrypted)
+	}
 	if s.Newest != "" {
 		v += ", newest " + s.Newest
 		if s.NewestAt != nil {

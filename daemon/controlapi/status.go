@@ -261,6 +261,9 @@ type StoreSummary struct {
 	// written, by a scrub, before a restore or a pruning pass) failed:
 	// they are never taken for the newest good snapshot.
 	Unverified int `json:"unverified,omitempty"`
+	// Encrypted counts the snapshots stored encrypted with age (their
+	// records name the recipients; see docs/encryption.md).
+	Encrypted int `json:"encrypted,omitempty"`
 	// Behind counts the job's snapshots that this store lacks and should
 	// hold (newer than its newest, kept by its retention); they are copied
 	// at the job's next run.

@@ -227,8 +227,8 @@ func (j *DrillJob) run(ctx context.Context, run *activeRun) (err error) {
 	// reads it again through store.Send, which verifies it once more as it
 	// sends and cuts the upload if it changed since: a drill spends a
 	// second read to learn the flavour and the counts before it starts a
-	// server. (Encrypted stores, issue 15: the drill job's identity_file
-	// decrypts here, as the restore job's does.)
+	// server. An encrypted store's snapshot is decrypted as it is read
+	// (the job's identity_file, through its agecrypt store).
 	run.setPhase(controlapi.PhaseVerifying)
 	state := statebin.NewWriter(statebin.Auto)
 	entry, report, err := store.Verify(ctx, j.opts.Store, name, snapshot.VerifyOptions{State: state}, run.logger)

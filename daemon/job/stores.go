@@ -261,6 +261,9 @@ func summarize(path string, mine []store.Entry, now time.Time) *controlapi.Store
 		if !e.Verified {
 			sum.Unverified++
 		}
+		if e.Encryption != nil {
+			sum.Encrypted++
+		}
 	}
 	if newest != nil {
 		t := newest.CreatedAt

@@ -30,6 +30,9 @@ func Copy(ctx context.Context, from, to Store, name string) (Entry, error) {
 		return Entry{}, &CopySourceError{Err: err}
 	}
 	defer r.Close()
+	if IsStoredForm(&src, r) {
+		return copyStored(ctx, from, to, r, src)
+	}
 	p, err := to.Create(ctx, src.Job, name)
 	if err != nil {
 		return Entry{}, err

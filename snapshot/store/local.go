@@ -227,7 +227,7 @@ func (l *Local) recover() error {
 			l.settleOrphan(name)
 		case strings.HasSuffix(name, SidecarSuffix):
 			archive := strings.TrimSuffix(name, ".json")
-			if present[archive] {
+			if present[archive] || present[archive+EncryptedSuffix] {
 				continue
 			}
 			// Only a hand edit gets here (deletes remove the sidecar first),
@@ -337,7 +337,8 @@ func (l *Local) Delete(_ context.Context, name string) error {
 	}
 	l.shared.mu.Lock()
 	defer l.shared.mu.Unlock()
-	if _, problem := l.readEntry(name); problem != "" {
+	entry, problem := l.readEntry(name)
+	if problem != "" {
 		// Only listed snapshots are deleted: a corrupt sidecar is the
 		// operator's to look at.
 		return l.errorf("not deleting %s: %s", name, problem)
@@ -349,7 +350,7 @@ func (l *Local) Delete(_ context.Context, name string) error {
 	if err := atomicfile.SyncDir(l.dir); err != nil {
 		return l.errorf("%w", err)
 	}
-	if err := os.Remove(path); err != nil {
+	if err := os.Remove(filepath.Join(l.dir, entry.ObjectName())); err != nil {
 		return l.errorf("%w", err)
 	}
 	if err := atomicfile.SyncDir(l.dir); err != nil {

@@ -54,8 +54,22 @@ func (l *Local) List(_ context.Context) ([]Entry, []Foreign, error) {
 				addForeign(name, problem)
 			}
 		case strings.HasSuffix(name, SidecarSuffix):
-			if !present[strings.TrimSuffix(name, ".json")] {
+			archive := strings.TrimSuffix(name, ".json")
+			if !present[archive] && !present[archive+EncryptedSuffix] {
 				addForeign(name, "sidecar without its archive")
+			} else if !present[archive] {
+				// An encrypted archive (NAME.snap.age): listed from its
+				// sidecar, as nothing named NAME.snap is there.
+				entry, problem := l.readEntry(archive)
+				if problem != "" {
+					addForeign(archive+EncryptedSuffix, problem)
+					continue
+				}
+				entries = append(entries, entry)
+			}
+		case strings.HasSuffix(name, ArchiveSuffix+EncryptedSuffix):
+			if !present[strings.TrimSuffix(name, EncryptedSuffix)+".json"] {
+				addForeign(name, "encrypted archive without its sidecar (kept, never listed: decrypt it and put it back to adopt it)")
 			}
 		case strings.HasSuffix(name, ArchiveSuffix):
 			if !present[name+".json"] {
@@ -101,6 +115,10 @@ func (l *Local) readEntry(name string) (Entry, string) {
 		return Entry{}, "sidecar is not a regular file"
 	}
 	archiveInfo, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		// Stored encrypted: the archive's object is NAME.snap.age.
+		archiveInfo, err = os.Stat(path + EncryptedSuffix)
+	}
 	if err != nil {
 		return Entry{}, "cannot stat archive: " + err.Error()
 	}
@@ -142,10 +160,13 @@ func (l *Local) readSidecar(path string, archiveInfo os.FileInfo) (Entry, string
 	if !archiveInfo.Mode().IsRegular() {
 		return Entry{}, "archive is not a regular file"
 	}
-	if archiveInfo.Size() != entry.Size {
-		return Entry{}, fmt.Sprintf("archive is %d bytes, sidecar says %d", archiveInfo.Size(), entry.Size)
+	if archiveInfo.Name() != entry.ObjectName() {
+		return Entry{}, fmt.Sprintf("sidecar describes %s, the file is %s", entry.ObjectName(), archiveInfo.Name())
 	}
-	entry.Path = path
+	if archiveInfo.Size() != entry.ObjectSize() {
+		return Entry{}, fmt.Sprintf("archive is %d bytes, sidecar says %d", archiveInfo.Size(), entry.ObjectSize())
+	}
+	entry.Path = filepath.Join(filepath.Dir(path), entry.ObjectName())
 	entry.Store = l.dir
 	return entry, ""
 }
@@ -185,7 +206,11 @@ func (l *Local) Get(_ context.Context, name string) (Entry, error) {
 	defer l.shared.mu.Unlock()
 	entry, problem := l.readEntry(name)
 	if problem != "" {
-		if _, err := os.Lstat(filepath.Join(l.dir, name)); errors.Is(err, os.ErrNotExist) {
+		_, err := os.Lstat(filepath.Join(l.dir, name))
+		if errors.Is(err, os.ErrNotExist) {
+			_, err = os.Lstat(filepath.Join(l.dir, name+EncryptedSuffix))
+		}
+		if errors.Is(err, os.ErrNotExist) {
 			return Entry{}, l.errorf("no snapshot named %q: %w", name, ErrNotFound)
 		}
 		return Entry{}, l.errorf("snapshot %s %w: %s", name, ErrDamaged, problem)

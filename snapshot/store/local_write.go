@@ -17,6 +17,7 @@ type localPending struct {
 	l       *Local
 	job     string
 	name    string // the final name
+	object  string // the stored form's name (CreateObject), "" for the archive itself
 	f       *os.File
 	tmp     string // base name
 	written int64
@@ -25,12 +26,23 @@ type localPending struct {
 
 // Create starts writing the snapshot name of job into a temp file (0600)
 // in the store directory.
-func (l *Local) Create(_ context.Context, job, name string) (Pending, error) {
+func (l *Local) Create(ctx context.Context, job, name string) (Pending, error) {
+	return l.CreateObject(ctx, job, name, "")
+}
+
+// CreateObject implements ObjectCreator: Create, the bytes going into the
+// file object (NAME.snap.age) at Commit; object "" is Create.
+func (l *Local) CreateObject(_ context.Context, job, name, object string) (Pending, error) {
 	if l.readOnly {
 		return nil, ErrReadOnly
 	}
 	if err := CheckName(job, name); err != nil {
 		return nil, err
+	}
+	if object != "" {
+		if err := CheckObjectName(name, object); err != nil {
+			return nil, err
+		}
 	}
 	tmp := fmt.Sprintf("%s-%s%s%s", job, randomHex(6), ArchiveSuffix, atomicfile.TempSuffix)
 	l.shared.mu.Lock()
@@ -40,7 +52,7 @@ func (l *Local) Create(_ context.Context, job, name string) (Pending, error) {
 		return nil, l.errorf("creating a temp file: %w", err)
 	}
 	l.shared.live[tmp] = true
-	return &localPending{l: l, job: job, name: name, f: f, tmp: tmp}, nil
+	return &localPending{l: l, job: job, name: name, object: object, f: f, tmp: tmp}, nil
 }
 
 // TempName is the path of the temp file.
@@ -72,9 +84,17 @@ func (p *localPending) Commit(_ context.Context, entry Entry) (Entry, error) {
 	if p.done {
 		return Entry{}, errors.New("store: commit after commit or abort")
 	}
-	if entry.Size != 0 && entry.Size != p.written {
+	if p.object != "" {
+		if err := CheckStoredEntry(&entry, p.written); err != nil {
+			p.Abort()
+			return Entry{}, p.l.errorf("%s: %v", p.name, err)
+		}
+		entry.Object, entry.StoredSize = p.object, p.written
+	} else if entry.Size != 0 && entry.Size != p.written {
 		p.Abort()
 		return Entry{}, p.l.errorf("entry says %d bytes but %d were written", entry.Size, p.written)
+	} else {
+		entry.Object, entry.StoredSize, entry.StoredSHA256 = "", 0, ""
 	}
 	entry.Bound()
 	if entry.CreatedAt.IsZero() {
@@ -83,7 +103,9 @@ func (p *localPending) Commit(_ context.Context, entry Entry) (Entry, error) {
 	entry.CreatedAt = entry.CreatedAt.UTC()
 	entry.Schema = SidecarSchema
 	entry.Job = p.job
-	entry.Size = p.written
+	if p.object == "" {
+		entry.Size = p.written
+	}
 	if entry.Host == "" {
 		entry.Host = hostname()
 	}
@@ -104,15 +126,19 @@ func (p *localPending) Commit(_ context.Context, entry Entry) (Entry, error) {
 	p.done = true
 	delete(l.shared.live, p.tmp)
 	name := p.name
-	if _, err := os.Lstat(filepath.Join(l.dir, name)); err == nil {
-		os.Remove(tmpPath)
-		return Entry{}, l.errorf("cannot commit %s: %w", name, ErrExists)
-	} else if !errors.Is(err, os.ErrNotExist) {
-		os.Remove(tmpPath)
-		return Entry{}, l.errorf("cannot use the name %s: %w", name, err)
+	// The name is taken in either form: the archive, or its encrypted
+	// object.
+	for _, taken := range []string{name, name + EncryptedSuffix} {
+		if _, err := os.Lstat(filepath.Join(l.dir, taken)); err == nil {
+			os.Remove(tmpPath)
+			return Entry{}, l.errorf("cannot commit %s: %w", name, ErrExists)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			os.Remove(tmpPath)
+			return Entry{}, l.errorf("cannot use the name %s: %w", name, err)
+		}
 	}
 	entry.Name = name
-	entry.Path = filepath.Join(l.dir, name)
+	entry.Path = filepath.Join(l.dir, entry.ObjectName())
 	entry.Store = l.dir
 	// The archive is renamed before the sidecar is written: a crash in
 	// between leaves an archive without sidecar, which Open re-verifies.

@@ -50,6 +50,9 @@ func Send(ctx context.Context, st Store, name string, opts snapshot.SendOptions,
 		return entry, nil, err
 	}
 	defer r.Close()
+	if IsStoredForm(&entry, r) {
+		return entry, nil, &ErrStoredForm{Name: name, Encryption: entry.Encryption}
+	}
 	requireSealed := opts.Verify.RequireSealed
 	opts.Verify.RequireSealed = false
 	var mismatch error
@@ -108,6 +111,12 @@ func Send(ctx context.Context, st Store, name string, opts snapshot.SendOptions,
 // is updated with the outcome (see Send); a failure of the file is a
 // *VerificationError, one of the store's reads a *ReadError. logger (nil:
 // discard) hears of a record that could not be updated.
+//
+// A snapshot stored encrypted, in a store that cannot decrypt it, is
+// checked as stored: its bytes against the record's StoredSize and
+// StoredSHA256 (see VerifyStored), and the report is nil; unless opts asks
+// for the archive's content (State, RequireSealed): that is an
+// *ErrStoredForm.
 func Verify(ctx context.Context, st Store, name string, opts snapshot.VerifyOptions, logger *slog.Logger) (Entry, *snapshot.Report, error) {
 	entry, report, err := Send(ctx, st, name, snapshot.SendOptions{Verify: opts}, logger, func(archive io.Reader, _ int64) error {
 		_, err := io.Copy(io.Discard, archive)
@@ -117,6 +126,12 @@ func Verify(ctx context.Context, st Store, name string, opts snapshot.VerifyOpti
 	if errors.As(err, &cut) {
 		// Nothing was being sent: the cause is all there is to say.
 		err = cut.Err
+	}
+	var stored *ErrStoredForm
+	if errors.As(err, &stored) && opts.State == nil && !opts.RequireSealed {
+		// Only the archive's content could answer a State consumer or
+		// RequireSealed (a drill's counts): those need the key.
+		entry, err = VerifyStored(ctx, st, name, logger)
 	}
 	return entry, report, err
 }
@@ -146,7 +161,9 @@ type trackedReader struct {
 
 func (t *trackedReader) Read(p []byte) (int, error) {
 	n, err := t.r.Read(p)
-	if err != nil && err != io.EOF {
+	// A reader that decrypts says what is wrong with the bytes it read as
+	// an archive error: the file's fault, not the store's.
+	if err != nil && err != io.EOF && !snapshot.VerificationFailed(err) {
 		t.err = err
 	}
 	return n, err
@@ -161,6 +178,10 @@ func ReadHead(ctx context.Context, st Store, name string, logger *slog.Logger) (
 	r, entry, err := st.Open(ctx, name)
 	if err != nil {
 		return nil, entry, err
+	}
+	if IsStoredForm(&entry, r) {
+		r.Close()
+		return nil, entry, &ErrStoredForm{Name: name, Encryption: entry.Encryption}
 	}
 	in := &trackedReader{r: r}
 	head, err := snapshot.ReadHead(ctx, in, snapshot.VerifyOptions{})

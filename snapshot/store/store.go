@@ -123,6 +123,9 @@ type Entry struct {
 	Object       string `json:"object,omitempty"`
 	StoredSize   int64  `json:"stored_size,omitempty"`
 	StoredSHA256 string `json:"stored_sha256,omitempty"`
+	// Encryption says how the stored bytes are encrypted (package
+	// snapshot/agecrypt): absent for an archive stored in the clear.
+	Encryption *Encryption `json:"encryption,omitempty"`
 	// LogLag, for a snapshot read from a stopped server's raft directory
 	// (the raft-dir source), says how many entries that server's log held
 	// after it: writes the archive does not contain.

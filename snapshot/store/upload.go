@@ -178,7 +178,10 @@ func (u *Upload) Write(p []byte) (int, error) {
 		} else if err != nil {
 			return 0, err
 		} else if u.name == "" {
-			return n, nil // meta.json has not ended yet: held until it does
+			// meta.json does not end within the bytes held so far: all of
+			// p is taken (held back), which a 0 here would turn into the
+			// writer's io.ErrShortWrite.
+			return n, nil
 		}
 		p, u.head = u.head, nil
 	}

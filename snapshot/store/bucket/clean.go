@@ -30,7 +30,7 @@ import (
 func (s *Store) Clean(ctx context.Context, jobs []string) ([]string, error) {
 	cutoff := time.Now().Add(-s.opts.StaleAfter)
 	ours := func(name string) bool {
-		job, _, _, ok := store.ParseName(strings.TrimSuffix(name, ManifestSuffix))
+		job, _, _, ok := store.ParseName(strings.TrimSuffix(strings.TrimSuffix(name, ManifestSuffix), store.EncryptedSuffix))
 		return ok && (len(jobs) == 0 || slices.Contains(jobs, job))
 	}
 	var removed []string
@@ -55,9 +55,10 @@ func (s *Store) Clean(ctx context.Context, jobs []string) ([]string, error) {
 		if obj == nil || obj.IsDir || !ours(f.Name) || !obj.ModTime.Before(cutoff) {
 			continue
 		}
-		archive := strings.TrimSuffix(f.Name, ManifestSuffix)
-		isOrphanArchive := !isManifest(f.Name) && l.objects[f.Name+ManifestSuffix] == nil
-		isOrphanManifest := isManifest(f.Name) && l.objects[archive] == nil
+		// An encrypted archive (NAME.snap.age) has NAME.snap's manifest.
+		archive := strings.TrimSuffix(strings.TrimSuffix(f.Name, ManifestSuffix), store.EncryptedSuffix)
+		isOrphanArchive := !isManifest(f.Name) && l.objects[archive+ManifestSuffix] == nil
+		isOrphanManifest := isManifest(f.Name) && l.objects[archive] == nil && l.objects[archive+store.EncryptedSuffix] == nil
 		if !isOrphanArchive && !isOrphanManifest {
 			continue // damaged, not left over: the operator's to look at
 		}

@@ -199,8 +199,8 @@ func (s *Store) list(ctx context.Context) (*listing, error) {
 			continue
 		}
 		f := store.Foreign{Name: name, Size: obj.Size, ModTime: obj.ModTime, Dir: obj.IsDir}
-		if _, _, _, ok := store.ParseName(name); ok && !obj.IsDir {
-			if s.live[name] > 0 {
+		if _, _, _, ok := store.ParseName(strings.TrimSuffix(name, store.EncryptedSuffix)); ok && !obj.IsDir {
+			if s.live[strings.TrimSuffix(name, store.EncryptedSuffix)] > 0 {
 				continue // this process is committing it
 			}
 			f.Problem = "archive without its manifest: an interrupted commit or delete (removed by the next clean once older than " + s.opts.StaleAfter.String() + ")"

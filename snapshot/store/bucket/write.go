@@ -26,6 +26,7 @@ type pending struct {
 	b       *blob.Bucket
 	job     string
 	name    string
+	object  string // the stored form's name (CreateObject), "" for the archive itself
 	w       *blob.Writer
 	cancel  context.CancelFunc
 	mu      sync.Mutex // Abort may come from another goroutine than Write
@@ -39,8 +40,21 @@ type pending struct {
 // final name (an object store cannot rename). Nothing is visible before
 // Commit, and Abort (or a cancelled ctx) abandons the upload.
 func (s *Store) Create(ctx context.Context, job, name string) (store.Pending, error) {
+	return s.CreateObject(ctx, job, name, "")
+}
+
+// CreateObject implements store.ObjectCreator: Create, the bytes being
+// uploaded under object (NAME.snap.age); object "" is Create.
+func (s *Store) CreateObject(ctx context.Context, job, name, object string) (store.Pending, error) {
 	if err := store.CheckName(job, name); err != nil {
 		return nil, err
+	}
+	key, contentType := name, "application/gzip"
+	if object != "" {
+		if err := store.CheckObjectName(name, object); err != nil {
+			return nil, err
+		}
+		key, contentType = object, "application/octet-stream"
 	}
 	s.mu.Lock()
 	if s.closed {
@@ -56,8 +70,8 @@ func (s *Store) Create(ctx context.Context, job, name string) (store.Pending, er
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	s.Requests.Write.Add(1) // the upload's own requests (parts) are not counted one by one
-	w, err := b.NewWriter(wctx, s.key(name), &blob.WriterOptions{
-		ContentType:    "application/gzip",
+	w, err := b.NewWriter(wctx, s.key(key), &blob.WriterOptions{
+		ContentType:    contentType,
 		BufferSize:     int(s.cfg.PartSize),
 		MaxConcurrency: s.cfg.Concurrency,
 		IfNotExist:     true,
@@ -69,7 +83,7 @@ func (s *Store) Create(ctx context.Context, job, name string) (store.Pending, er
 		s.unlive(name)
 		return nil, s.wrap("write", name, err)
 	}
-	return &pending{s: s, b: b, job: job, name: name, w: w, cancel: cancel}, nil
+	return &pending{s: s, b: b, job: job, name: name, object: object, w: w, cancel: cancel}, nil
 }
 
 func (s *Store) unlive(name string) {
@@ -185,7 +199,13 @@ func (p *pending) Commit(ctx context.Context, entry store.Entry) (store.Entry, e
 	s := p.s
 	defer s.unlive(p.name)
 	defer p.cancel()
-	if entry.Size != 0 && entry.Size != written {
+	if p.object != "" {
+		if err := store.CheckStoredEntry(&entry, written); err != nil {
+			p.cancel()
+			p.w.Close()
+			return store.Entry{}, fmt.Errorf("%s: %s: %v", s, s.key(p.object), err)
+		}
+	} else if entry.Size != 0 && entry.Size != written {
 		p.cancel()
 		p.w.Close()
 		return store.Entry{}, fmt.Errorf("%s: %s: entry says %d bytes but %d were written", s, s.key(p.name), entry.Size, written)
@@ -196,15 +216,20 @@ func (p *pending) Commit(ctx context.Context, entry store.Entry) (store.Entry, e
 	}
 	entry.CreatedAt = entry.CreatedAt.UTC()
 	entry.Schema = store.SidecarSchema
-	entry.Name, entry.Job, entry.Size = p.name, p.job, written
-	entry.Object, entry.StoredSize, entry.StoredSHA256 = "", 0, ""
+	entry.Name, entry.Job = p.name, p.job
+	if p.object != "" {
+		entry.Object, entry.StoredSize = p.object, written
+	} else {
+		entry.Size = written
+		entry.Object, entry.StoredSize, entry.StoredSHA256 = "", 0, ""
+	}
 	if entry.Host == "" {
 		entry.Host = hostname()
 	}
 	entry.Path = ""
 	if err := p.w.Close(); err != nil {
 		if gcerrors.Code(err) == gcerrors.FailedPrecondition {
-			return store.Entry{}, fmt.Errorf("%s: cannot commit %s: %w", s, s.key(p.name), store.ErrExists)
+			return store.Entry{}, fmt.Errorf("%s: cannot commit %s: %w", s, s.key(entry.ObjectName()), store.ErrExists)
 		}
 		return store.Entry{}, s.wrap("commit", p.name, err)
 	}
@@ -212,8 +237,8 @@ func (p *pending) Commit(ctx context.Context, entry store.Entry) (store.Entry, e
 		// Without its manifest the archive is never listed; delete it so the
 		// failure leaves nothing behind (Clean would, later).
 		s.Requests.Delete.Add(1)
-		if derr := p.b.Delete(context.WithoutCancel(ctx), s.key(p.name)); derr != nil && gcerrors.Code(derr) != gcerrors.NotFound {
-			s.logger.Warn("cannot delete the archive whose manifest could not be written; the next clean removes it", "object", s.key(p.name), "err", scrub(derr))
+		if derr := p.b.Delete(context.WithoutCancel(ctx), s.key(entry.ObjectName())); derr != nil && gcerrors.Code(derr) != gcerrors.NotFound {
+			s.logger.Warn("cannot delete the archive whose manifest could not be written; the next clean removes it", "object", s.key(entry.ObjectName()), "err", scrub(derr))
 		}
 		return store.Entry{}, err
 	}

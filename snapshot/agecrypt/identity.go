@@ -1,0 +1,87 @@
+package agecrypt
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"filippo.io/age"
+	"filippo.io/age/agessh"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/raftsnap/raftsnap/snapshot/source"
+)
+
+// maxIdentityFile bounds what is read of an identity file: a few keys.
+const maxIdentityFile = 1 << 20
+
+// LoadIdentityFile reads the private keys that decrypt snapshots: an age
+// identity file (age-keygen's output: AGE-SECRET-KEY-1... lines, #
+// comments) or an unencrypted OpenSSH private key (ed25519 or RSA). The
+// file must be safe as a token file is (source.TokenFileProblem: mode
+// 0600, or 0640 with our group, owned by root or us); unlike a token file,
+// an unsafe one is refused, not warned about: a leaked identity opens every
+// snapshot ever taken. Errors name the file, never its content.
+func LoadIdentityFile(path string) ([]age.Identity, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading identity file: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading identity file: %w", err)
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("identity file %s is not a regular file", path)
+	}
+	if problem := source.TokenFileProblem(info); problem != "" {
+		return nil, fmt.Errorf("identity file %s: %s", path, problem)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxIdentityFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading identity file %s: %w", path, err)
+	}
+	if len(data) > maxIdentityFile {
+		return nil, fmt.Errorf("identity file %s is larger than %d KiB: not an identity file", path, maxIdentityFile>>10)
+	}
+	ids, err := ParseIdentities(data)
+	if err != nil {
+		return nil, fmt.Errorf("identity file %s: %w", path, err)
+	}
+	return ids, nil
+}
+
+// ParseIdentities reads identities as LoadIdentityFile does, from memory.
+// Errors never quote the data.
+func ParseIdentities(data []byte) ([]age.Identity, error) {
+	if bytes.Contains(data, []byte("-----BEGIN")) {
+		id, err := agessh.ParseIdentity(data)
+		var missing *ssh.PassphraseMissingError
+		switch {
+		case errors.As(err, &missing):
+			return nil, errors.New("the SSH private key is protected by a passphrase, which raftsnap cannot ask for: give an age identity (age-keygen) instead, or a copy of the key without passphrase")
+		case err != nil:
+			return nil, fmt.Errorf("not a usable SSH private key (ed25519 or RSA): %s", scrubErr(err))
+		}
+		return []age.Identity{id}, nil
+	}
+	ids, err := age.ParseIdentities(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("not an age identity file (AGE-SECRET-KEY-1... lines, from age-keygen): %s", scrubErr(err))
+	}
+	return ids, nil
+}
+
+// scrubErr is err's message cut at its first colon: age's parse errors
+// may quote the line they failed on, which is a secret.
+func scrubErr(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, ":"); i > 0 {
+		msg = msg[:i]
+	}
+	return msg
+}
