@@ -39,6 +39,8 @@ type metrics struct {
 	drillLastSuccess *prometheus.GaugeVec
 	// events, when set, hears every finished run (notifications).
 	events *events
+	// ha are the gated jobs' metrics (metrics_ha.go).
+	ha *haMetrics
 }
 
 func newMetrics(info controlapi.VersionInfo) *metrics {
@@ -132,6 +134,7 @@ func newMetrics(info controlapi.VersionInfo) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	m.ha = newHAMetrics(m.registry)
 	return m
 }
 

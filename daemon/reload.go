@@ -138,7 +138,7 @@ func (b *jobBuilder) openStore(s *config.Store) (*store.Local, error) {
 // at each run: one that cannot be read now fails that job's runs (and shows
 // in its status and metrics), never the daemon.
 func (b *jobBuilder) build(c *config.Job) (job.Job, error) {
-	st, err := b.openStore(c.Store)
+	gate, st, err := b.jobStore(c)
 	if err != nil {
 		return nil, fmt.Errorf("job %s: %w", c.Name, err)
 	}
@@ -166,7 +166,11 @@ func (b *jobBuilder) build(c *config.Job) (job.Job, error) {
 	if !ok {
 		return nil, fmt.Errorf("job %s: unknown type %q", c.Name, c.Type)
 	}
-	return build(b, c, st, newSource)
+	j, err := build(b, c, st, newSource)
+	if err == nil && gate != nil {
+		j.(interface{ SetGate(job.Gate) }).SetGate(gate)
+	}
+	return j, err
 }
 
 // restartOnlySettings lists the settings that differ between the running
@@ -261,6 +265,7 @@ func (m *metrics) forgetJob(name string) {
 	} {
 		v.DeletePartialMatch(l)
 	}
+	m.ha.forget(name)
 }
 
 // reloadProblems splits a refused reload's cause into one problem per
