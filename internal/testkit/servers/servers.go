@@ -562,6 +562,10 @@ func (s *Server) Do(method, path, token string, body []byte) (int, []byte, error
 		req.Header.Set(header, token)
 	}
 	client := &http.Client{Transport: &http.Transport{Proxy: nil}}
+	// A transport per call: its connection must not stay open, or polls
+	// (WaitUntil, every 100 ms) pile up to Consul's 200 connections per
+	// client and get 429s.
+	defer client.CloseIdleConnections()
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, nil, err
