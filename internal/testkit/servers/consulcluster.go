@@ -40,23 +40,10 @@ func StartConsulCluster(t testing.TB, n int) *ConsulCluster {
 			t.Fatal(err)
 		}
 		http, serf, server := ports[3*i], ports[3*i+1], ports[3*i+2]
-		hcl := fmt.Sprintf(`
-performance { raft_multiplier = 1 }
-ports {
-  http = %d
-  serf_lan = %d
-  server = %d
-  dns = -1
-  serf_wan = -1
-  grpc = -1
-  grpc_tls = -1
-  https = -1
-}
-retry_join = [%s]
+		hcl := consulBaseHCL(http, serf, server) + fmt.Sprintf(`retry_join = [%s]
 retry_interval = "1s"
-disable_update_check = true
 log_level = "warn"
-`, http, serf, server, strings.Join(joins, ", "))
+`, strings.Join(joins, ", "))
 		configFile := filepath.Join(dir, "consul.hcl")
 		if err := os.WriteFile(configFile, []byte(hcl), 0o600); err != nil {
 			t.Fatal(err)
@@ -117,4 +104,24 @@ func (c *ConsulCluster) index(rpc string) int {
 func (c *ConsulCluster) TransferLeader(t testing.TB, via int) {
 	t.Helper()
 	c.Servers[via].MustDo(t, http.MethodPost, "/v1/operator/raft/transfer-leader", "", nil)
+}
+
+// consulBaseHCL is a test server's configuration: fast elections
+// (raft_multiplier 1), its HTTP, serf LAN and server ports on loopback,
+// every other listener off.
+func consulBaseHCL(http, serf, server int) string {
+	return fmt.Sprintf(`
+performance { raft_multiplier = 1 }
+ports {
+  http = %d
+  serf_lan = %d
+  server = %d
+  dns = -1
+  serf_wan = -1
+  grpc = -1
+  grpc_tls = -1
+  https = -1
+}
+disable_update_check = true
+`, http, serf, server)
 }

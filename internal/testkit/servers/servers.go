@@ -201,20 +201,7 @@ func launchConsul(bin, dir string, opts ConsulOptions) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	hcl := fmt.Sprintf(`
-performance { raft_multiplier = 1 }
-ports {
-  http = %d
-  serf_lan = %d
-  server = %d
-  dns = -1
-  serf_wan = -1
-  grpc = -1
-  grpc_tls = -1
-  https = -1
-}
-disable_update_check = true
-`, ports[0], ports[1], ports[2])
+	hcl := consulBaseHCL(ports[0], ports[1], ports[2])
 	if opts.LogLevel != "" {
 		hcl += fmt.Sprintf("log_level = %q\n", opts.LogLevel)
 	}
