@@ -29,7 +29,7 @@ const (
 )
 
 // metricsSources are the daemon files that register metrics.
-var metricsSources = []string{"../../daemon/metrics.go", "../../daemon/reload.go"}
+var metricsSources = []string{"../../daemon/metrics.go", "../../daemon/reload.go", "../../daemon/metrics_ha.go"}
 
 // exportedMetrics returns the names of the metrics daemon/metrics.go
 // registers (every `Name: "raftsnap_..."` in its options literals), with the
@@ -194,7 +194,7 @@ func TestAlertRulesPromtool(t *testing.T) {
 // snapshot freshness alert leaves drill jobs to them.
 func TestAlertRulesFire(t *testing.T) {
 	promtool := findPromtool(t)
-	out, err := exec.Command(promtool, "test", "rules", "testdata/drill-alerts.test.yml").CombinedOutput()
+	out, err := exec.Command(promtool, "test", "rules", "testdata/drill-alerts.test.yml", "testdata/ha-alerts.test.yml").CombinedOutput()
 	if err != nil {
 		t.Fatalf("promtool test rules: %v\n%s", err, out)
 	}
