@@ -1,9 +1,12 @@
 package daemon
 
 import (
-	"sync"
+	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/raftsnap/raftsnap/config"
+	"github.com/raftsnap/raftsnap/daemon/webhook"
 )
 
 // haMetrics are the metrics of gated jobs (daemon/ha): whether this agent
@@ -14,14 +17,10 @@ type haMetrics struct {
 	active  *prometheus.GaugeVec
 	changes *prometheus.CounterVec
 	errors  *prometheus.CounterVec
-
-	mu   sync.Mutex
-	last map[string]bool // job → active, as last reported
 }
 
 func newHAMetrics(reg *prometheus.Registry) *haMetrics {
 	h := &haMetrics{
-		last: map[string]bool{},
 		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "raftsnap_ha_active",
 			Help: "1 while this agent is active for the job (holds its lock, or its server leads), 0 while standby.",
@@ -40,17 +39,14 @@ func newHAMetrics(reg *prometheus.Registry) *haMetrics {
 }
 
 // HARole implements ha.Metrics. The first report of a job creates its
-// series at 0 changes.
-func (m *metrics) HARole(job, mode string, active bool) {
+// series at 0 changes; a change is also a role_changed notification.
+func (m *metrics) HARole(job, mode string, active, changed bool, holder string) {
 	h := m.ha
-	h.mu.Lock()
-	prev, seen := h.last[job]
-	h.last[job] = active
-	h.mu.Unlock()
 	c := h.changes.WithLabelValues(job, mode)
 	h.errors.WithLabelValues(job, mode)
-	if seen && prev != active {
+	if changed {
 		c.Inc()
+		m.events.roleChanged(job, mode, active, holder)
 	}
 	v := 0.0
 	if active {
@@ -63,11 +59,24 @@ func (m *metrics) HARole(job, mode string, active bool) {
 func (m *metrics) HAError(job, mode string) { m.ha.errors.WithLabelValues(job, mode).Inc() }
 
 func (h *haMetrics) forget(name string) {
-	h.mu.Lock()
-	delete(h.last, name)
-	h.mu.Unlock()
 	l := prometheus.Labels{"job_name": name}
 	h.active.DeletePartialMatch(l)
 	h.changes.DeletePartialMatch(l)
 	h.errors.DeletePartialMatch(l)
+}
+
+// roleChanged notifies role_changed: this agent became active or standby
+// for a job.
+func (e *events) roleChanged(job, mode string, active bool, holder string) {
+	if e == nil {
+		return
+	}
+	msg := fmt.Sprintf("this agent became active for job %s (%s)", job, mode)
+	if !active {
+		msg = fmt.Sprintf("this agent became a standby for job %s (%s)", job, mode)
+		if holder != "" {
+			msg += "; active: " + holder
+		}
+	}
+	e.notifier.Notify(webhook.Event{Event: config.EventRoleChanged, Severity: config.SeverityInfo, Job: job, Message: msg})
 }

@@ -27,8 +27,9 @@ import (
 
 // Metrics hears role changes and errors (daemon/metrics.go).
 type Metrics interface {
-	// HARole is whether this agent is active for job.
-	HARole(job, mode string, active bool)
+	// HARole is whether this agent is active for job; changed is false
+	// for the first report. holder names the active agent when known.
+	HARole(job, mode string, active, changed bool, holder string)
 	// HAError counts a lock or leadership error.
 	HAError(job, mode string)
 }
@@ -77,8 +78,8 @@ func New(opts Options) (job.Gate, error) {
 
 type noMetrics struct{}
 
-func (noMetrics) HARole(string, string, bool) {}
-func (noMetrics) HAError(string, string)      {}
+func (noMetrics) HARole(string, string, bool, bool, string) {}
+func (noMetrics) HAError(string, string)                    {}
 
 // role is the state both gates share: the role, who holds it, since when,
 // the last error; and the metrics and log lines of its changes.
@@ -97,7 +98,7 @@ type role struct {
 
 func newRole(opts Options) *role {
 	r := &role{job: opts.Job, mode: opts.HA.Mode, logger: opts.Logger, metrics: opts.Metrics, since: time.Now()}
-	r.metrics.HARole(r.job, r.mode, false)
+	r.metrics.HARole(r.job, r.mode, false, false, "")
 	return r
 }
 
@@ -111,7 +112,7 @@ func (r *role) set(active bool, holder string) {
 	}
 	r.mu.Unlock()
 	if changed {
-		r.metrics.HARole(r.job, r.mode, active)
+		r.metrics.HARole(r.job, r.mode, active, true, holder)
 		r.logger.Info("ha role changed", "role", roleName(active), "holder", holder)
 	}
 }

@@ -221,13 +221,14 @@ func (g *leaderLocal) askVault(ctx context.Context) (leader, error) {
 // askRaft asks a raftsnap snapshot handler (snapshot.NewHandler) with a
 // HEAD request: it answers whether its node leads.
 func (g *leaderLocal) askRaft(ctx context.Context) (leader, error) {
-	resp, err := g.do(ctx, http.MethodHead, "")
+	spec, _ := source.Lookup(source.Raft)
+	resp, err := g.do(ctx, http.MethodHead, spec.Path)
 	if err != nil {
 		return leader{}, err
 	}
 	resp.Body.Close()
 	if v := resp.Header.Get(snapshot.HeaderLeader); v != "true" && v != "false" {
-		return leader{}, fmt.Errorf("%s answered HEAD without %s: a raftsnap older than leader_local?", g.shown(""), snapshot.HeaderLeader)
+		return leader{}, fmt.Errorf("%s answered HEAD without %s: a raftsnap handler older than leader_local?", g.shown(spec.Path), snapshot.HeaderLeader)
 	}
 	return leader{self: resp.Header.Get(snapshot.HeaderLeader) == "true", address: resp.Header.Get(snapshot.HeaderLeaderAddress)}, nil
 }
