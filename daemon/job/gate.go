@@ -63,12 +63,12 @@ func (r *runner) runGated(ctx context.Context) {
 			return // ctx ended
 		}
 		r.mu.Lock()
-		r.term = term
+		r.term, r.outer = term, ctx
 		r.mu.Unlock()
 		r.logger.Info("this agent is active for the job", "ha", r.gate.Status().Mode)
 		r.schedule(term)
 		r.mu.Lock()
-		r.term = nil
+		r.term, r.outer = nil, nil
 		r.setNextLocked(nil)
 		waits := r.pendingWaits
 		r.pending, r.pendingWaits = false, nil
@@ -86,12 +86,12 @@ func (r *runner) runGated(ctx context.Context) {
 	}
 }
 
-// roleContext is the current term's context, nil for a job that is not
-// gated (or between terms).
-func (r *runner) roleContext() context.Context {
+// roleContext is the current term's context and the one of the job's
+// Run; nil for a job that is not gated (or between terms).
+func (r *runner) roleContext() (term, outer context.Context) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.term
+	return r.term, r.outer
 }
 
 // standby refuses work while this agent is not active for a gated job.

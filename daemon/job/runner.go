@@ -87,8 +87,8 @@ type runner struct {
 
 	// gate, when set, makes the job act only while this agent holds its
 	// role (gate.go); term is the current term's context.
-	gate Gate
-	term context.Context
+	gate        Gate
+	term, outer context.Context
 }
 
 // storeStaleAfter bounds how old the store summary in a status may be.
@@ -440,8 +440,15 @@ func (r *runner) runOnce(parent context.Context, trigger string, waits []chan co
 		stop := context.AfterFunc(parent, func() { cancel(errShutdown) })
 		defer stop()
 	}
-	if term := r.roleContext(); term != nil {
-		stop := context.AfterFunc(term, func() { cancel(errLostRole) })
+	if term, outer := r.roleContext(); term != nil {
+		stop := context.AfterFunc(term, func() {
+			// A term ended by the job stopping is no lost role: the run
+			// may finish within the shutdown grace (its commit still
+			// passes the fence, the role is released after it).
+			if outer.Err() == nil {
+				cancel(errLostRole)
+			}
+		})
 		defer stop()
 	}
 	r.mu.Lock()
