@@ -135,6 +135,11 @@ func TestHAConsulLockFailover(t *testing.T) {
 	if !strings.Contains(st.stdout, "standby (consul_lock)") {
 		t.Errorf("status dump of the standby does not show its role:\n%s", st.stdout)
 	}
+	// Monitoring on the standby does not page: the active agent's check
+	// judges the job.
+	if c := rs(t, "check", "--socket", b.Sock); c.code != 0 || !strings.Contains(c.stdout, "1 standby (ha)") {
+		t.Errorf("check on the standby: %s", c)
+	}
 	// The active agent works: --wait works as without ha.
 	mustRS(t, "signal", "wakeup", "snap", "--wait", "--socket", a.Sock)
 	before := awaitStored(t, storeDir, time.Time{}, testkit.DefaultWait)
