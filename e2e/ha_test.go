@@ -311,11 +311,11 @@ func TestHAConsulLockMaxFailures(t *testing.T) {
 	}
 }
 
-// leaderLocalJob snapshots the agent's own Consul server at %[2]s every
-// 4 s into the shared store %[4]s.
+// leaderLocalJob snapshots the agent's own server (%[2]s, of kind
+// %[3]s) every 4 s into the shared store %[4]s.
 const (
 	leaderLocalGlobal = `{control: {sockpath: %[1]s/sock}, ha: {mode: leader_local, poll_interval: 500ms}}`
-	leaderLocalJob    = `{name: snap, type: snapshot, source: {type: consul, address: %[2]s}, interval: 4s, retries: {max: 3, initial_backoff: 500ms, max_backoff: 1s}, store: {path: %[3]s}, pruning: {keep: [{last_n: {count: 100}}]}}`
+	leaderLocalJob    = `{name: snap, type: snapshot, source: {type: %[3]s, address: %[2]s}, interval: 4s, retries: {max: 3, initial_backoff: 500ms, max_backoff: 1s}, store: {path: %[4]s}, pruning: {keep: [{last_n: {count: 100}}]}}`
 	leaderInterval    = 4 * time.Second
 )
 
@@ -327,7 +327,16 @@ const (
 // one snapshot per interval, no duplicates, no gap longer than interval +
 // failover.
 func TestHALeaderLocalConsulCluster(t *testing.T) {
-	cluster := servers.StartConsulCluster(t, 3)
+	leaderLocalFailover(t, servers.StartConsulCluster(t, 3), "consul", true)
+}
+
+// TestHALeaderLocalNomadCluster: the same with a real 3-server Nomad
+// cluster (one leader change: the leading server killed).
+func TestHALeaderLocalNomadCluster(t *testing.T) {
+	leaderLocalFailover(t, servers.StartNomadCluster(t, 3), "nomad", false)
+}
+
+func leaderLocalFailover(t *testing.T, cluster *servers.Cluster, kind string, transfer bool) {
 	dir := shortTempDir(t)
 	storeDir := filepath.Join(dir, "store")
 	agents := make([]*daemonProc, 3)
@@ -337,7 +346,7 @@ func TestHALeaderLocalConsulCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		path := filepath.Join(agentDir, "raftsnap.yml")
-		writeConfigFile(t, path, 0o600, leaderLocalGlobal, []string{leaderLocalJob}, cluster.Servers[i].Addr, storeDir)
+		writeConfigFile(t, path, 0o600, leaderLocalGlobal, []string{leaderLocalJob}, cluster.Servers[i].Addr, kind, storeDir)
 		agents[i] = startDaemon(t, path)
 	}
 	var leader int
@@ -371,22 +380,15 @@ func TestHALeaderLocalConsulCluster(t *testing.T) {
 	awaitRole(t, agents[leader], "snap", controlapi.RoleActive, testkit.DefaultWait)
 	failover1 := time.Since(killed)
 	awaitRole(t, agents[old], "snap", controlapi.RoleStandby, testkit.DefaultWait)
-	t.Logf("leader_local failover after killing the leading server: %s (election + poll 500ms)", failover1.Round(100*time.Millisecond))
-	awaitStored(t, storeDir, killed, testkit.DefaultWait)
+	t.Logf("%s leader_local failover after killing the leading server: %s (election + poll 500ms)", kind, failover1.Round(100*time.Millisecond))
 
-	// 2: a forced leader change between the two servers left.
-	moved := time.Now()
-	cluster.TransferLeader(t, leader)
-	old = leader
-	if err := testkit.Poll(testkit.DefaultWait, func() bool { leader = cluster.Leader(); return leader >= 0 && leader != old }); err != nil {
-		t.Fatal("no new leader after transfer-leader")
+	failover := failover1
+	last := awaitStored(t, storeDir, killed, testkit.DefaultWait)[0]
+	if transfer {
+		failover = max(failover, leaderTransfer(t, cluster, agents, &leader))
+		last = awaitStored(t, storeDir, time.Now(), testkit.DefaultWait)[0]
 	}
-	awaitRole(t, agents[leader], "snap", controlapi.RoleActive, testkit.DefaultWait)
-	failover2 := time.Since(moved)
-	awaitRole(t, agents[old], "snap", controlapi.RoleStandby, testkit.DefaultWait)
-	t.Logf("leader_local failover after transfer-leader: %s", failover2.Round(100*time.Millisecond))
-	// Two more intervals under the new leader.
-	last := awaitStored(t, storeDir, moved, testkit.DefaultWait)[0]
+	// Two more intervals under the last leader.
 	last = awaitStored(t, storeDir, last.CreatedAt, testkit.DefaultWait)[0]
 	awaitStored(t, storeDir, last.CreatedAt, testkit.DefaultWait)
 
@@ -397,7 +399,6 @@ func TestHALeaderLocalConsulCluster(t *testing.T) {
 	checkOnePerInterval(t, entries, leaderInterval, start)
 	// No gap longer than interval + failover (+ a retry's backoff while
 	// the old agent lets go of the store).
-	failover := max(failover1, failover2)
 	var times []time.Time
 	for _, e := range entries {
 		times = append(times, e.CreatedAt)
@@ -409,5 +410,22 @@ func TestHALeaderLocalConsulCluster(t *testing.T) {
 				times[i-1].Format(time.RFC3339Nano), times[i].Format(time.RFC3339Nano), leaderInterval+failover)
 		}
 	}
-	t.Logf("%d snapshots over %s with two leader changes", len(times), time.Since(start).Round(time.Second))
+	t.Logf("%d %s snapshots over %s with leader changes", len(times), kind, time.Since(start).Round(time.Second))
+}
+
+// leaderTransfer moves the leadership to another server and returns how
+// long the agents took to follow.
+func leaderTransfer(t *testing.T, cluster *servers.Cluster, agents []*daemonProc, leader *int) time.Duration {
+	t.Helper()
+	moved := time.Now()
+	cluster.TransferLeader(t, *leader)
+	old := *leader
+	if err := testkit.Poll(testkit.DefaultWait, func() bool { *leader = cluster.Leader(); return *leader >= 0 && *leader != old }); err != nil {
+		t.Fatal("no new leader after transfer-leader")
+	}
+	awaitRole(t, agents[*leader], "snap", controlapi.RoleActive, testkit.DefaultWait)
+	failover2 := time.Since(moved)
+	awaitRole(t, agents[old], "snap", controlapi.RoleStandby, testkit.DefaultWait)
+	t.Logf("leader_local failover after transfer-leader: %s", failover2.Round(100*time.Millisecond))
+	return failover2
 }

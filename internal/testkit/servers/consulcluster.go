@@ -10,10 +10,10 @@ import (
 	"testing"
 )
 
-// ConsulCluster is several real Consul servers on loopback ports, joined
-// into one Raft cluster (-bootstrap-expect=N, retry_join on every serf
-// port), each with its own data dir and node name.
-type ConsulCluster struct {
+// Cluster is several real Consul or Nomad servers on loopback ports,
+// joined into one Raft cluster (-bootstrap-expect=N, retry_join on every
+// serf port), each with its own data dir and node name.
+type Cluster struct {
 	Servers []*Server
 	// RPC is each server's raft (server RPC) address, as
 	// /v1/status/leader names the leader: 127.0.0.1:PORT.
@@ -22,10 +22,10 @@ type ConsulCluster struct {
 
 // StartConsulCluster starts n servers for the test, waits until they
 // elected a leader, and kills them when the test ends.
-func StartConsulCluster(t testing.TB, n int) *ConsulCluster {
+func StartConsulCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
 	bin := Binary(t, "consul")
-	c := &ConsulCluster{}
+	c := &Cluster{}
 	ports, err := freePorts(3 * n)
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +65,7 @@ log_level = "warn"
 
 // Leader is the index of the server the live ones name as leader, -1 when
 // none is named (or the answers disagree).
-func (c *ConsulCluster) Leader() int {
+func (c *Cluster) Leader() int {
 	found := -1
 	for _, s := range c.Servers {
 		select {
@@ -90,7 +90,7 @@ func (c *ConsulCluster) Leader() int {
 	return found
 }
 
-func (c *ConsulCluster) index(rpc string) int {
+func (c *Cluster) index(rpc string) int {
 	for i, a := range c.RPC {
 		if a == rpc {
 			return i
@@ -101,7 +101,7 @@ func (c *ConsulCluster) index(rpc string) int {
 
 // TransferLeader asks the cluster (through server via) to hand its
 // leadership to another server (consul operator raft transfer-leader).
-func (c *ConsulCluster) TransferLeader(t testing.TB, via int) {
+func (c *Cluster) TransferLeader(t testing.TB, via int) {
 	t.Helper()
 	c.Servers[via].MustDo(t, http.MethodPost, "/v1/operator/raft/transfer-leader", "", nil)
 }
