@@ -20,47 +20,77 @@ type Cluster struct {
 	RPC []string
 }
 
-// StartConsulCluster starts n servers for the test, waits until they
-// elected a leader, and kills them when the test ends.
+// StartConsulCluster starts n Consul servers for the test, waits until
+// they elected a leader, and kills them when the test ends.
 func StartConsulCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
-	bin := Binary(t, "consul")
+	return startCluster(t, "consul", n, func(i int, dir string, ports, serfPorts []int) ([]string, error) {
+		joins := quoted(serfPorts)
+		hcl := consulBaseHCL(ports[0], ports[1], ports[2]) + fmt.Sprintf(`retry_join = [%s]
+retry_interval = "1s"
+log_level = "warn"
+`, joins)
+		configFile := filepath.Join(dir, "consul.hcl")
+		return []string{"agent", "-server", fmt.Sprintf("-bootstrap-expect=%d", n), "-bind=127.0.0.1", "-client=127.0.0.1",
+				"-advertise=127.0.0.1", fmt.Sprintf("-node=raftsnap-ha-%d", i), "-data-dir=" + filepath.Join(dir, "data"), "-config-file=" + configFile},
+			os.WriteFile(configFile, []byte(hcl), 0o600)
+	})
+}
+
+// clusterConfig writes server i's configuration into dir and returns its
+// command line. ports are its HTTP, serf and RPC ports; serfPorts every
+// server's serf port.
+type clusterConfig func(i int, dir string, ports, serfPorts []int) ([]string, error)
+
+// startCluster starts n servers of kind, waits until each names a leader
+// (and, for Nomad, has its keyring), and kills them when the test ends.
+func startCluster(t testing.TB, kind string, n int, configure clusterConfig) *Cluster {
+	t.Helper()
+	bin := Binary(t, kind)
 	c := &Cluster{}
-	ports, err := freePorts(3 * n)
+	all, err := freePorts(3 * n)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var joins []string
+	var serfPorts []int
 	for i := range n {
-		joins = append(joins, fmt.Sprintf("%q", fmt.Sprintf("127.0.0.1:%d", ports[3*i+1])))
+		serfPorts = append(serfPorts, all[3*i+1])
 	}
 	for i := range n {
-		dir := filepath.Join(t.TempDir(), fmt.Sprintf("consul-%d", i))
+		dir := filepath.Join(t.TempDir(), fmt.Sprintf("%s-%d", kind, i))
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		http, serf, server := ports[3*i], ports[3*i+1], ports[3*i+2]
-		hcl := consulBaseHCL(http, serf, server) + fmt.Sprintf(`retry_join = [%s]
-retry_interval = "1s"
-log_level = "warn"
-`, strings.Join(joins, ", "))
-		configFile := filepath.Join(dir, "consul.hcl")
-		if err := os.WriteFile(configFile, []byte(hcl), 0o600); err != nil {
+		ports := all[3*i : 3*i+3]
+		args, err := configure(i, dir, ports, serfPorts)
+		if err != nil {
 			t.Fatal(err)
 		}
-		s := &Server{kind: "consul", Dir: dir, Addr: fmt.Sprintf("http://127.0.0.1:%d", http), DataDir: filepath.Join(dir, "data")}
-		err := s.start(bin, false, "agent", "-server", fmt.Sprintf("-bootstrap-expect=%d", n), "-bind=127.0.0.1", "-client=127.0.0.1",
-			"-advertise=127.0.0.1", fmt.Sprintf("-node=raftsnap-ha-%d", i), "-data-dir="+s.DataDir, "-config-file="+configFile)
+		s := &Server{kind: kind, Dir: dir, Addr: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), DataDir: filepath.Join(dir, "data")}
+		err = s.start(bin, false, args...)
 		stopAtCleanup(t, s, err)
 		c.Servers = append(c.Servers, s)
-		c.RPC = append(c.RPC, fmt.Sprintf("127.0.0.1:%d", server))
+		c.RPC = append(c.RPC, fmt.Sprintf("127.0.0.1:%d", ports[2]))
 	}
 	for _, s := range c.Servers {
-		if err := s.waitLeader(); err != nil {
+		err := s.waitLeader()
+		if err == nil && kind == "nomad" {
+			err = s.waitKeyring()
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
 	return c
+}
+
+// quoted is "127.0.0.1:PORT" for each port, comma-separated, for HCL.
+func quoted(ports []int) string {
+	var out []string
+	for _, p := range ports {
+		out = append(out, fmt.Sprintf("%q", fmt.Sprintf("127.0.0.1:%d", p)))
+	}
+	return strings.Join(out, ", ")
 }
 
 // Leader is the index of the server the live ones name as leader, -1 when

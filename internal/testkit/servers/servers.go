@@ -288,7 +288,37 @@ func launchNomad(bin, dir string, opts NomadOptions) (*Server, error) {
 		return nil, err
 	}
 	dataDir := filepath.Join(dir, "data")
-	config := fmt.Sprintf(`
+	config := nomadBaseHCL(dataDir, ports[0], ports[1], ports[2], "  bootstrap_expect = 1\n"+opts.Raft.hcl())
+	configFile := filepath.Join(dir, "nomad.hcl")
+	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
+		return nil, err
+	}
+	s := &Server{kind: "nomad", Dir: dir, DataDir: dataDir, Addr: fmt.Sprintf("http://127.0.0.1:%d", ports[0])}
+	if err := s.start(bin, false, "agent", "-server", "-bootstrap-expect=1", "-data-dir="+dataDir, "-config="+configFile); err != nil {
+		return nil, err
+	}
+	err = s.waitLeader()
+	if err == nil {
+		err = s.waitKeyring()
+	}
+	return s, s.killOn(err)
+}
+
+// waitKeyring waits for the keyring a Nomad leader creates after winning;
+// until then writes of variables fail with "keyring has not been
+// initialized yet", and snapshots too.
+func (s *Server) waitKeyring() error {
+	return s.WaitUntil("keyring initialized", StartTimeout, func() bool {
+		code, body, err := s.Do(http.MethodGet, "/v1/operator/keyring/keys", "", nil)
+		return err == nil && code == http.StatusOK && strings.Contains(string(body), `"active"`)
+	})
+}
+
+// nomadBaseHCL is a test server's configuration: its data dir, its HTTP,
+// RPC and serf ports on loopback, no client; server holds the server
+// block's settings.
+func nomadBaseHCL(dataDir string, http, rpc, serf int, server string) string {
+	return fmt.Sprintf(`
 data_dir = %q
 bind_addr = "127.0.0.1"
 log_level = "INFO"
@@ -304,29 +334,10 @@ ports {
   serf = %d
 }
 server {
-  enabled          = true
-  bootstrap_expect = 1
+  enabled = true
 %s}
 client { enabled = false }
-`, dataDir, ports[0], ports[1], ports[2], opts.Raft.hcl())
-	configFile := filepath.Join(dir, "nomad.hcl")
-	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
-		return nil, err
-	}
-	s := &Server{kind: "nomad", Dir: dir, DataDir: dataDir, Addr: fmt.Sprintf("http://127.0.0.1:%d", ports[0])}
-	if err := s.start(bin, false, "agent", "-server", "-bootstrap-expect=1", "-data-dir="+dataDir, "-config="+configFile); err != nil {
-		return nil, err
-	}
-	err = s.waitLeader()
-	if err == nil {
-		// The leader creates the keyring after winning; until then writes
-		// of variables fail with "keyring has not been initialized yet".
-		err = s.WaitUntil("keyring initialized", StartTimeout, func() bool {
-			code, body, err := s.Do(http.MethodGet, "/v1/operator/keyring/keys", "", nil)
-			return err == nil && code == http.StatusOK && strings.Contains(string(body), `"active"`)
-		})
-	}
-	return s, s.killOn(err)
+`, dataDir, http, rpc, serf, server)
 }
 
 // hcl is the settings in HCL, the same keys for Consul (top level) and
