@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"github.com/raftsnap/raftsnap/config"
+	"github.com/raftsnap/raftsnap/daemon/buildinfo"
 	"github.com/raftsnap/raftsnap/daemon/ha"
 	"github.com/raftsnap/raftsnap/daemon/job"
 	"github.com/raftsnap/raftsnap/snapshot/store"
@@ -14,7 +15,7 @@ import (
 // share it, and a standby never cleans the active agent's writes in
 // progress.
 func (b *jobBuilder) jobStore(c *config.Job) (job.Gate, store.Store, error) {
-	gate, err := ha.New(ha.Options{Job: c.Name, HA: c.HA, Source: c.Source, Logger: b.logger, Metrics: b.metrics})
+	gate, err := ha.New(ha.Options{Job: c.Name, HA: c.HA, Source: c.Source, UserAgent: buildinfo.UserAgent(), Logger: b.logger, Metrics: b.metrics})
 	if err != nil || gate == nil {
 		if err != nil {
 			return nil, nil, err

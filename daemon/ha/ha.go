@@ -46,6 +46,9 @@ type Options struct {
 	// Identity names this agent in the lock's value (default: host name
 	// and pid).
 	Identity string
+	// UserAgent is sent with leader_local's requests ("raftsnap/<version>";
+	// default "raftsnap").
+	UserAgent string
 	Logger   *slog.Logger
 	Metrics  Metrics
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/internal/testkit/raftcluster"
 	"github.com/raftsnap/raftsnap/internal/testkit/servers"
+	"github.com/raftsnap/raftsnap/internal/testkit/vaultstub"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 )
@@ -219,5 +220,27 @@ func TestLeaderLocalConsul(t *testing.T) {
 	await(t, acquire(t.Context(), g), "the single server's agent")
 	if err := g.Check(t.Context()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLeaderLocalVault: a Vault node (the loopback stand-in: no real
+// Vault builds here) answering sys/leader is_self is active; once it says
+// another node leads, the term ends and the standby names that node.
+func TestLeaderLocalVault(t *testing.T) {
+	vault := vaultstub.Start(t, vaultstub.Options{})
+	block := &config.HA{Mode: config.HALeaderLocal, PollInterval: config.Duration(100 * time.Millisecond)}
+	g := newGate(t, ha.Options{Job: "snap", HA: block, Source: &source.Config{Kind: source.Vault, Address: vault.URL}})
+	term := await(t, acquire(t.Context(), g), "the active node's agent")
+	vault.SetLeader(false, "https://10.0.0.2:8200")
+	select {
+	case <-term.Done():
+	case <-time.After(testkit.DefaultWait):
+		t.Fatal("the term did not end when the node stopped leading")
+	}
+	if err := g.Check(t.Context()); !errors.Is(err, ha.ErrNotHeld) {
+		t.Errorf("fence on a standby node: %v", err)
+	}
+	if st := g.Status(); st.Role != controlapi.RoleStandby || !strings.Contains(st.Holder, "https://10.0.0.2:8200") {
+		t.Errorf("status: %+v", st)
 	}
 }

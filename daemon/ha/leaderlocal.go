@@ -268,6 +268,11 @@ func (g *leaderLocal) do(ctx context.Context, method, path string) (*http.Respon
 		cancel()
 		return nil, err
 	}
+	ua := g.opts.UserAgent
+	if ua == "" {
+		ua = "raftsnap"
+	}
+	req.Header.Set("User-Agent", ua)
 	if spec, ok := source.Lookup(cfg.Kind); ok && spec.TokenHeader != "" && cfg.Token != "" {
 		req.Header.Set(spec.TokenHeader, cfg.Token.Reveal())
 	}
