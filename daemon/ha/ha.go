@@ -49,8 +49,8 @@ type Options struct {
 	// UserAgent is sent with leader_local's requests ("raftsnap/<version>";
 	// default "raftsnap").
 	UserAgent string
-	Logger   *slog.Logger
-	Metrics  Metrics
+	Logger    *slog.Logger
+	Metrics   Metrics
 }
 
 // New builds the gate of a job's effective ha block; nil when the block
