@@ -32,6 +32,9 @@ type consulLock struct {
 	client   *api.Client
 	id       string // this term's nonce, in the lock's value
 	cancel   context.CancelCauseFunc
+	// term counts terms, so that a late lost-lock signal of an old term
+	// cannot end a newer one.
+	term     int
 	failures int
 	// notBefore delays the next campaign after a hand-over, so that
 	// another agent takes the lock.
@@ -172,14 +175,18 @@ func (g *consulLock) campaign(ctx context.Context) (context.Context, error) {
 	term, cancel := context.WithCancelCause(ctx)
 	g.mu.Lock()
 	g.lock, g.client, g.id, g.cancel = lock, client, id, cancel
+	g.term++
+	n := g.term
 	g.mu.Unlock()
 	g.ok()
 	g.set(true, g.opts.Identity)
 	go func() {
 		select {
 		case <-res.lost:
-			g.logger.Warn("lost the consul lock", "key", g.key)
-			g.lost(ErrNotHeld)
+			if g.current(n) {
+				g.logger.Warn("lost the consul lock", "key", g.key)
+				g.lost(ErrNotHeld)
+			}
 		case <-term.Done():
 		}
 	}()
@@ -213,6 +220,13 @@ func holderOf(pair *api.KVPair) string {
 		return "session " + pair.Session
 	}
 	return v.Holder
+}
+
+// current reports whether term n is the one in progress.
+func (g *consulLock) current(n int) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.term == n && g.cancel != nil
 }
 
 // lost ends the term: the role is gone.
