@@ -27,11 +27,11 @@ type consulLock struct {
 	opts Options
 	key  string
 
-	mu       sync.Mutex
-	lock     *api.Lock
-	client   *api.Client
-	id       string // this term's nonce, in the lock's value
-	cancel   context.CancelCauseFunc
+	mu     sync.Mutex
+	lock   *api.Lock
+	client *api.Client
+	id     string // this term's nonce, in the lock's value
+	cancel context.CancelCauseFunc
 	// term counts terms, so that a late lost-lock signal of an old term
 	// cannot end a newer one.
 	term     int
