@@ -120,6 +120,9 @@ type checkedJob struct {
 	// drill is set for drill jobs; lastSuccess is then the last drill
 	// that proved a snapshot restorable.
 	drill *checkedDrill
+	// standby: this agent stands by for the job (ha); the active agent's
+	// check judges it, and `check --from-store` the shared store.
+	standby bool
 }
 
 // checkedDrill is what check needs of a drill job.
@@ -178,8 +181,12 @@ func runCheck(cmd *cobra.Command, g *globalOptions, opts *checkOptions) int {
 	}
 	worst := checkOK
 	var notes, perf []string
-	fresh, drilled := 0, 0
+	fresh, drilled, standbys := 0, 0, 0
 	for _, j := range jobs {
+		if j.standby {
+			standbys++
+			continue
+		}
 		var state int
 		var note, p string
 		if j.drill != nil {
@@ -203,6 +210,9 @@ func runCheck(cmd *cobra.Command, g *globalOptions, opts *checkOptions) int {
 		summary += fmt.Sprintf(", %d drills ok", drilled)
 	case drilled > 0:
 		summary = fmt.Sprintf("%d drills ok", drilled)
+	}
+	if standbys > 0 {
+		summary += fmt.Sprintf(", %d standby (ha)", standbys)
 	}
 	if len(notes) > 0 {
 		summary = strings.Join(notes, "; ")
@@ -340,7 +350,8 @@ func jobsFromDaemon(cmd *cobra.Command, opts *checkOptions) ([]checkedJob, time.
 		if j.IntervalSeconds <= 0 {
 			continue
 		}
-		cj := checkedJob{name: j.Name, interval: time.Duration(j.IntervalSeconds * float64(time.Second)), lastSuccess: j.LastSuccessAt, problem: j.Problem}
+		cj := checkedJob{name: j.Name, interval: time.Duration(j.IntervalSeconds * float64(time.Second)), lastSuccess: j.LastSuccessAt, problem: j.Problem,
+			standby: j.HA != nil && j.HA.Role != controlapi.RoleActive}
 		if j.LastRun != nil && j.LastRun.Result == controlapi.ResultFailure {
 			cj.lastFailed, cj.lastError = true, j.LastRun.Error
 		}

@@ -39,7 +39,9 @@ func newSignalCommand(g *globalOptions) *cobra.Command {
 
 With --wait, wakeup prints the result of the run it caused and exits 0 if
 the run succeeded, 1 if it failed or was canceled. An unknown job or a
-signal the job does not support exits 2.`,
+signal the job does not support exits 2. A wakeup sent to an agent that is
+a standby for the job (ha, docs/ha.md) is refused and exits 5, naming the
+active agent.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 2 {
 				return usageError(fmt.Errorf("%s expects a signal (wakeup or reset) and a JOB; see --help", cmd.CommandPath()))

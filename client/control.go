@@ -55,6 +55,8 @@ func controlExitCode(e *controlapi.Error) int {
 	switch e.Code {
 	case http.StatusBadRequest, http.StatusNotFound:
 		return ExitUsage
+	case controlapi.StatusStandby:
+		return ExitStandby
 	default:
 		return ExitError
 	}

@@ -24,6 +24,9 @@ const (
 	// named (inspect --flavor) or targeted (restore refused it; nothing
 	// was sent).
 	ExitWrongFlavor = 4
+	// ExitStandby: the daemon refused the signal because it is a standby
+	// for the job (ha); the message names the active agent.
+	ExitStandby = 5
 )
 
 // exitCodeDocs describes each exit code for the EXIT STATUS section of
@@ -41,6 +44,8 @@ var exitCodeDocs = []struct {
 	{ExitInvalid, "A snapshot failed verification."},
 	{ExitWrongFlavor, "A valid snapshot, but of another system than the one named: inspect --flavor, or a restore " +
 		"refused before sending anything because the target cannot read it (a Nomad snapshot into Consul...)."},
+	{ExitStandby, "signal: this agent is a standby for the job (ha, see docs/ha.md); nothing was run. The message names " +
+		"the active agent when it is known: signal it there."},
 }
 
 // codedError carries the exit code an error maps to.

@@ -36,6 +36,10 @@ type Global struct {
 	// Notifications are webhooks told about events: a run failed, a job
 	// recovered, a snapshot went stale, a reload was refused...
 	Notifications []Notification `yaml:"notifications"`
+	// HA makes several agents share the work with one writer per job
+	// (docs/ha.md): snapshot and prune jobs act only while this agent holds
+	// the role.
+	HA *HA `yaml:"ha"`
 }
 
 // Notification is one webhook (global.notifications[i]).
@@ -148,6 +152,10 @@ type Job struct {
 	// restore, drill: the age identity file (mode 0600) that decrypts an
 	// encrypted store's snapshots, read only when the job runs.
 	IdentityFile string `yaml:"identity_file"`
+
+	// snapshot, prune: the job's ha block, over global.ha (config/ha.go).
+	// After loading it is the job's effective block (nil: not gated).
+	HA *HA `yaml:"ha"`
 }
 
 // Hook is a command a snapshot job runs before and after each snapshot, in

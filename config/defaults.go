@@ -81,6 +81,7 @@ func applyDefaults(cfg *Config, isSet func(path string) bool) {
 			path+".retries", isSet)
 	}
 
+	haDefaults(cfg, isSet)
 	for i := range cfg.Jobs {
 		job := &cfg.Jobs[i]
 		path := fmt.Sprintf("jobs[%d]", i)

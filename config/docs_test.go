@@ -31,6 +31,7 @@ var docSections = []struct {
 	{"## Source blocks", reflect.TypeFor[source.Config]()},
 	{"## Store blocks", reflect.TypeFor[Store]()},
 	{"## Pruning", reflect.TypeFor[KeepRule]()},
+	{"## HA blocks", reflect.TypeFor[HA]()},
 }
 
 // blockTypes have a section of their own: a field of one of these types is
@@ -39,6 +40,7 @@ var blockTypes = map[reflect.Type]bool{
 	reflect.TypeFor[source.Config](): true,
 	reflect.TypeFor[Store]():         true,
 	reflect.TypeFor[KeepRule]():      true,
+	reflect.TypeFor[HA]():            true,
 }
 
 // yamlKeys lists the dotted key paths of t (a struct), descending into

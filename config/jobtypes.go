@@ -42,7 +42,7 @@ var jobTypes = []*JobType{
 	{
 		Name:      JobSnapshot,
 		Summary:   "takes snapshots from a source into one store or several on a schedule, verifies them while they stream, then prunes",
-		Keys:      []string{"source", "interval", "jitter", "retries", "on_cluster_change", "store", "stores", "pruning", "hooks"},
+		Keys:      []string{"source", "interval", "jitter", "retries", "on_cluster_change", "store", "stores", "pruning", "hooks", "ha"},
 		Scheduled: true,
 		Prunes:    true,
 		defaults: func(job *Job, g *Global, path string, isSet func(string) bool) {
@@ -71,7 +71,7 @@ var jobTypes = []*JobType{
 	{
 		Name:      JobPrune,
 		Summary:   "applies a retention policy to a store on its own schedule (also to snapshots other jobs wrote)",
-		Keys:      []string{"interval", "jitter", "store", "pruning", "owners"},
+		Keys:      []string{"interval", "jitter", "store", "pruning", "owners", "ha"},
 		Scheduled: true,
 		Prunes:    true,
 		validate: func(v *validator, path string, job *Job, _ map[string]int) {
@@ -85,6 +85,9 @@ var jobTypes = []*JobType{
 		Name:    JobRestore,
 		Summary: "restores the latest or a named snapshot of a store into a target, only when woken up",
 		Keys:    []string{"store", "from_job", "snapshot", "target", "allow_overwrite", "skip_flavor_check", "identity_file"},
+		refused: map[string]string{
+			"ha": "restore jobs are never gated by ha: a restore runs on the agent that is signalled (docs/ha.md); remove ha",
+		},
 		defaults: func(job *Job, _ *Global, _ string, _ func(string) bool) {
 			setString(&job.Snapshot, DefaultRestoreSnapshot)
 		},

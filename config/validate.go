@@ -128,6 +128,7 @@ func (v *validator) validateGlobal() {
 	v.positive("global.defaults.timeout", g.Defaults.Timeout)
 	v.validateRetries("global.defaults.retries", &g.Defaults.Retries)
 	v.validateNotifications()
+	v.validateHA("global.ha", g.HA, nil)
 }
 
 func checkListen(addr string) error {
@@ -251,6 +252,7 @@ func (v *validator) validateJob(i int, names map[string]int) {
 	v.positive(path+".timeout", job.Timeout)
 
 	jt.validate(v, path, job, names)
+	v.validateJobHA(i)
 }
 
 func contains(list []string, s string) bool {

@@ -317,6 +317,11 @@ func (s *ControlServer) handleSignal(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *ControlServer) signalRefused(w http.ResponseWriter, j job.Job, op string, err error) {
+	var standby *job.StandbyError
+	if errors.As(err, &standby) {
+		writeError(w, controlapi.StatusStandby, controlapi.ErrorResponse{Error: fmt.Sprintf("job %q refused %s: %v", j.Name(), op, err)})
+		return
+	}
 	if errors.Is(err, job.ErrUnsupported) {
 		writeError(w, http.StatusBadRequest, controlapi.ErrorResponse{
 			Error: fmt.Sprintf("job %q (%s) does not support %s", j.Name(), j.Type(), op),

@@ -87,7 +87,8 @@ func (e *events) checkStale(cfg *config.Config, st controlapi.DaemonStatus, now 
 	}
 	for _, j := range st.Jobs {
 		iv, ok := intervals[j.Name]
-		if !ok {
+		if !ok || (j.HA != nil && j.HA.Role != controlapi.RoleActive) {
+			// A standby does no runs: the active agent reports staleness.
 			continue
 		}
 		since := st.StartedAt

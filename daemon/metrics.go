@@ -44,6 +44,8 @@ type metrics struct {
 	events *events
 	// drillTrigger, when set, hears them too (drills after snapshots).
 	drillTrigger *drillTrigger
+	// ha are the gated jobs' metrics (metrics_ha.go).
+	ha *haMetrics
 }
 
 func newMetrics(info controlapi.VersionInfo) *metrics {
@@ -143,6 +145,7 @@ func newMetrics(info controlapi.VersionInfo) *metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	m.registry.MustRegister(m.stores.collectors()...)
+	m.ha = newHAMetrics(m.registry)
 	return m
 }
 

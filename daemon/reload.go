@@ -167,37 +167,11 @@ func storeType(s *config.Store) string {
 	return s.Type
 }
 
-// openJobStores opens a job's stores, each with its own retention when it
-// has one.
-func (b *jobBuilder) openJobStores(c *config.Job) ([]job.JobStore, error) {
-	var out []job.JobStore
-	for _, s := range c.StoreList() {
-		opened, err := b.openStore(s)
-		if err != nil {
-			return nil, err
-		}
-		st, err := encryptedStore(c, s, opened)
-		if err != nil {
-			return nil, err
-		}
-		js := job.JobStore{Store: st, Type: storeType(s)}
-		if s.Pruning != nil {
-			policy, err := s.Pruning.Policy()
-			if err != nil {
-				return nil, fmt.Errorf("store %s: %w", s.Label(), err)
-			}
-			js.Policy = policy
-		}
-		out = append(out, js)
-	}
-	return out, nil
-}
-
 // build makes one job. Its source or target reads its token and TLS files
 // at each run: one that cannot be read now fails that job's runs (and shows
 // in its status and metrics), never the daemon.
 func (b *jobBuilder) build(c *config.Job) (job.Job, error) {
-	stores, err := b.openJobStores(c)
+	gate, stores, err := b.jobStores(c)
 	if err != nil {
 		return nil, fmt.Errorf("job %s: %w", c.Name, err)
 	}
@@ -225,7 +199,11 @@ func (b *jobBuilder) build(c *config.Job) (job.Job, error) {
 	if !ok {
 		return nil, fmt.Errorf("job %s: unknown type %q", c.Name, c.Type)
 	}
-	return build(b, c, stores, newSource)
+	j, err := build(b, c, stores, newSource)
+	if err == nil && gate != nil {
+		j.(interface{ SetGate(job.Gate) }).SetGate(gate)
+	}
+	return j, err
 }
 
 // restartOnlySettings lists the settings that differ between the running
@@ -320,6 +298,7 @@ func (m *metrics) forgetJob(name string) {
 	} {
 		v.DeletePartialMatch(l)
 	}
+	m.ha.forget(name)
 }
 
 // reloadProblems splits a refused reload's cause into one problem per

@@ -23,6 +23,11 @@ const (
 	HeaderKnownLeader = "X-Raft-Known-Leader"
 	HeaderToken       = "X-Raft-Token"
 	HeaderDigest      = "Digest"
+	// HeaderLeader ("true" or "false") answers HEAD: whether this node
+	// leads (raftsnap's leader_local HA asks it); HeaderLeaderAddress names
+	// the leader's address when known.
+	HeaderLeader        = "X-Raft-Leader"
+	HeaderLeaderAddress = "X-Raft-Leader-Address"
 )
 
 // DefaultMaxRestoreBytes caps a PUT body when HandlerOptions.MaxRestoreBytes
@@ -67,6 +72,8 @@ type HandlerOptions struct {
 //	       MaxRestoreBytes, 204 with X-Raft-Index/X-Raft-Term on success.
 //	Not the leader (GET without stale, PUT) → 503, plain-text body naming the
 //	leader's address, or saying no leader is known.
+//	HEAD → 204 with X-Raft-Leader: true|false (whether this node leads) and
+//	       X-Raft-Leader-Address when a leader is known.
 //	Token set and X-Raft-Token missing or wrong → 401.
 //	Other methods → 405. Every error body is text/plain.
 func NewHandler(r *raft.Raft, opts HandlerOptions) http.Handler {
@@ -96,8 +103,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		h.save(w, req)
 	case http.MethodPut:
 		h.restore(w, req)
+	case http.MethodHead:
+		addr, _ := h.raft.LeaderWithID()
+		w.Header().Set(HeaderLeader, strconv.FormatBool(h.raft.State() == raft.Leader))
+		if addr != "" {
+			w.Header().Set(HeaderLeaderAddress, string(addr))
+		}
+		w.WriteHeader(http.StatusNoContent)
 	default:
-		w.Header().Set("Allow", "GET, PUT")
+		w.Header().Set("Allow", "GET, PUT, HEAD")
 		httpError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed; use GET to save or PUT to restore", req.Method))
 	}
 }

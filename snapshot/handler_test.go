@@ -147,8 +147,16 @@ func TestHandlerFollowerNeedsStaleAndNamesLeader(t *testing.T) {
 	if bad := doRequest(t, http.MethodGet, snapshotURL(leader)+"?stale=maybe", nil, nil); bad.status != http.StatusBadRequest {
 		t.Fatalf("stale=maybe: status %d, want 400", bad.status)
 	}
-	if post := doRequest(t, http.MethodPost, snapshotURL(leader), nil, nil); post.status != http.StatusMethodNotAllowed || post.header.Get("Allow") != "GET, PUT" {
+	if post := doRequest(t, http.MethodPost, snapshotURL(leader), nil, nil); post.status != http.StatusMethodNotAllowed || post.header.Get("Allow") != "GET, PUT, HEAD" {
 		t.Fatalf("POST: status %d, Allow %q", post.status, post.header.Get("Allow"))
+	}
+	// HEAD says whether the node leads (leader_local HA asks it).
+	for node, want := range map[string]string{snapshotURL(leader): "true", snapshotURL(follower): "false"} {
+		head := doRequest(t, http.MethodHead, node, nil, nil)
+		if head.status != http.StatusNoContent || head.header.Get(snapshot.HeaderLeader) != want || head.header.Get(snapshot.HeaderLeaderAddress) != string(leader.RaftAddr) {
+			t.Errorf("HEAD %s: status %d, %s %q, %s %q; want %s and %s", node, head.status, snapshot.HeaderLeader, head.header.Get(snapshot.HeaderLeader),
+				snapshot.HeaderLeaderAddress, head.header.Get(snapshot.HeaderLeaderAddress), want, leader.RaftAddr)
+		}
 	}
 }
 

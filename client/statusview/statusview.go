@@ -344,6 +344,9 @@ func (r *renderer) job(j controlapi.JobStatus) {
 	if j.PendingSignal != "" {
 		r.field("pending", j.PendingSignal+" (acted on when the current run ends)")
 	}
+	if h := j.HA; h != nil {
+		r.field("ha", haLine(*h, r.ago(h.Since)))
+	}
 	stores := j.Stores
 	if len(stores) == 0 && j.Store != nil {
 		stores = []controlapi.StoreSummary{*j.Store}
@@ -670,4 +673,21 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// haLine is a gated job's role: "active (consul_lock) since 5m0s ago",
+// "standby (consul_lock) since 1h ago, active: db2 (pid 812)".
+func haLine(h controlapi.HAStatus, since string) string {
+	v := fmt.Sprintf("%s (%s) since %s", h.Role, h.Mode, since)
+	if h.Role != controlapi.RoleActive {
+		holder := h.Holder
+		if holder == "" {
+			holder = "unknown"
+		}
+		v += ", active: " + holder
+	}
+	if h.Error != "" {
+		v += "; last error: " + oneLine(h.Error)
+	}
+	return v
 }

@@ -98,7 +98,37 @@ type JobStatus struct {
 	// Crashes counts panics recovered by the supervisor; LastCrash tells the latest.
 	Crashes   int    `json:"crashes,omitempty"`
 	LastCrash string `json:"last_crash,omitempty"`
+	// HA is the job's role among the agents sharing it (docs/ha.md);
+	// absent for a job that is not gated.
+	HA *HAStatus `json:"ha,omitempty"`
 }
+
+// HAStatus is a gated job's role on this agent.
+type HAStatus struct {
+	Mode string `json:"mode"` // leader_local, consul_lock
+	Role Role   `json:"role"`
+	// Holder names the active agent where that can be known: the lock's
+	// holder (host and pid), or the leading server's address. "" when
+	// unknown or nobody is active.
+	Holder string `json:"holder,omitempty"`
+	// Since is when this agent took its current role.
+	Since time.Time `json:"since"`
+	// Error is the last lock or leadership error, "" once it cleared.
+	Error string `json:"error,omitempty"`
+}
+
+// Role is active (this agent does the job's work) or standby.
+type Role string
+
+const (
+	RoleActive  Role = "active"
+	RoleStandby Role = "standby"
+)
+
+// StatusStandby is the HTTP status of a signal refused because this agent
+// is a standby for the job: the request went to the wrong agent (421
+// Misdirected Request); the error names the active one.
+const StatusStandby = 421
 
 // RunProgress describes the run in progress.
 type RunProgress struct {

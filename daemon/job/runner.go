@@ -84,6 +84,11 @@ type runner struct {
 	// nextTrigger, when set, labels the next scheduled run instead of
 	// "schedule" (a start-up catch-up delayed by jitter).
 	nextTrigger string
+
+	// gate, when set, makes the job act only while this agent holds its
+	// role (gate.go); term is the current term's context.
+	gate        Gate
+	term, outer context.Context
 }
 
 // storeStaleAfter bounds how old the store summary in a status may be.
@@ -196,6 +201,9 @@ func (r *runner) Type() string { return r.typ }
 // Wakeup queues a run. Wakeups arriving while one is pending merge into it;
 // every caller's channel receives the report of that run.
 func (r *runner) Wakeup() (<-chan controlapi.RunReport, bool, error) {
+	if err := r.standby(); err != nil {
+		return nil, false, err
+	}
 	done := make(chan controlapi.RunReport, 1)
 	r.mu.Lock()
 	if r.stopped {
@@ -286,6 +294,16 @@ func (r *runner) Run(ctx context.Context) {
 	}()
 
 	r.recheckSource()
+	if r.gate != nil {
+		r.runGated(ctx)
+		return
+	}
+	r.schedule(ctx)
+}
+
+// schedule runs the job's first run check, then its schedule and wakeups,
+// until ctx ends (the job stops, or a gated job's term ends).
+func (r *runner) schedule(ctx context.Context) {
 	if r.firstRun != nil {
 		runNow, next := r.firstRun(ctx)
 		if runNow {
@@ -422,6 +440,17 @@ func (r *runner) runOnce(parent context.Context, trigger string, waits []chan co
 		stop := context.AfterFunc(parent, func() { cancel(errShutdown) })
 		defer stop()
 	}
+	if term, outer := r.roleContext(); term != nil {
+		stop := context.AfterFunc(term, func() {
+			// A term ended by the job stopping is no lost role: the run
+			// may finish within the shutdown grace (its commit still
+			// passes the fence, the role is released after it).
+			if outer.Err() == nil {
+				cancel(errLostRole)
+			}
+		})
+		defer stop()
+	}
 	r.mu.Lock()
 	r.current, r.cancelCurrent = run, cancel
 	r.setNextLocked(nil)
@@ -460,9 +489,12 @@ func (r *runner) finish(run *activeRun, err, cause error) {
 	switch {
 	case err != nil && cause != nil:
 		rep.Result = controlapi.ResultCanceled
-		if errors.Is(cause, errReset) {
+		switch {
+		case errors.Is(cause, errReset):
 			rep.Error = errReset.Error()
-		} else {
+		case errors.Is(cause, errLostRole):
+			rep.Error = errLostRole.Error()
+		default:
 			rep.Error = errShutdown.Error()
 		}
 		reason = ReasonCanceled
@@ -483,6 +515,9 @@ func (r *runner) finish(run *activeRun, err, cause error) {
 		run.logger.Error("run finished", attrs...)
 	} else {
 		run.logger.Info("run finished", attrs...)
+	}
+	if r.gate != nil && rep.Result != controlapi.ResultCanceled {
+		r.gate.RunFinished(rep.Result == controlapi.ResultFailure)
 	}
 	r.metrics.LastAttempt(r.name, rep.StartedAt)
 	r.metrics.RunFinished(r.name, r.typ, rep.Result, reason, d, rep.Bytes)
@@ -617,6 +652,10 @@ func (r *runner) status(full bool) controlapi.JobStatus {
 	}
 	if r.pending {
 		st.PendingSignal = controlapi.OpWakeup
+	}
+	if r.gate != nil {
+		h := r.gate.Status()
+		st.HA = &h
 	}
 	if full {
 		st.Pruning = clonePrune(r.pruning)

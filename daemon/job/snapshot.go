@@ -338,6 +338,9 @@ func (j *SnapshotJob) attempt(ctx context.Context, run *activeRun, n int, stale 
 		return store.Entry{}, nil, err
 	}
 	run.setPhase(controlapi.PhaseCommitting)
+	if err := j.fence(ctx); err != nil {
+		return store.Entry{}, nil, err
+	}
 	now := j.now()
 	results, err = upload.Commit(ctx, store.Entry{
 		Source:     j.opts.Source.String(),

@@ -29,7 +29,7 @@ const (
 )
 
 // metricsSources are the daemon files that register metrics.
-var metricsSources = []string{"../../daemon/metrics.go", "../../daemon/reload.go", "../../daemon/storemetrics.go"}
+var metricsSources = []string{"../../daemon/metrics.go", "../../daemon/reload.go", "../../daemon/storemetrics.go", "../../daemon/metrics_ha.go"}
 
 // exportedMetrics returns the names of the metrics daemon/metrics.go
 // registers (every `Name: "raftsnap_..."` in its options literals), with the
@@ -195,7 +195,7 @@ func TestAlertRulesPromtool(t *testing.T) {
 // no job prunes is reported after a day.
 func TestAlertRulesFire(t *testing.T) {
 	promtool := findPromtool(t)
-	out, err := exec.Command(promtool, "test", "rules", "testdata/alerts.test.yml", "testdata/store-alerts.test.yml").CombinedOutput()
+	out, err := exec.Command(promtool, "test", "rules", "testdata/alerts.test.yml", "testdata/store-alerts.test.yml", "testdata/ha-alerts.test.yml").CombinedOutput()
 	if err != nil {
 		t.Fatalf("promtool test rules: %v\n%s", err, out)
 	}

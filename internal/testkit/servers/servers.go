@@ -203,20 +203,7 @@ func launchConsul(bin, dir string, opts ConsulOptions) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	hcl := fmt.Sprintf(`
-performance { raft_multiplier = 1 }
-ports {
-  http = %d
-  serf_lan = %d
-  server = %d
-  dns = -1
-  serf_wan = -1
-  grpc = -1
-  grpc_tls = -1
-  https = -1
-}
-disable_update_check = true
-`, ports[0], ports[1], ports[2])
+	hcl := consulBaseHCL(ports[0], ports[1], ports[2])
 	if opts.LogLevel != "" {
 		hcl += fmt.Sprintf("log_level = %q\n", opts.LogLevel)
 	}
@@ -303,7 +290,37 @@ func launchNomad(bin, dir string, opts NomadOptions) (*Server, error) {
 		return nil, err
 	}
 	dataDir := filepath.Join(dir, "data")
-	config := fmt.Sprintf(`
+	config := nomadBaseHCL(dataDir, ports[0], ports[1], ports[2], "  bootstrap_expect = 1\n"+opts.Raft.hcl())
+	configFile := filepath.Join(dir, "nomad.hcl")
+	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
+		return nil, err
+	}
+	s := &Server{kind: "nomad", Dir: dir, DataDir: dataDir, Addr: fmt.Sprintf("http://127.0.0.1:%d", ports[0])}
+	if err := s.start(bin, false, "agent", "-server", "-bootstrap-expect=1", "-data-dir="+dataDir, "-config="+configFile); err != nil {
+		return nil, err
+	}
+	err = s.waitLeader()
+	if err == nil {
+		err = s.waitKeyring()
+	}
+	return s, s.killOn(err)
+}
+
+// waitKeyring waits for the keyring a Nomad leader creates after winning;
+// until then writes of variables fail with "keyring has not been
+// initialized yet", and snapshots too.
+func (s *Server) waitKeyring() error {
+	return s.WaitUntil("keyring initialized", StartTimeout, func() bool {
+		code, body, err := s.Do(http.MethodGet, "/v1/operator/keyring/keys", "", nil)
+		return err == nil && code == http.StatusOK && strings.Contains(string(body), `"active"`)
+	})
+}
+
+// nomadBaseHCL is a test server's configuration: its data dir, its HTTP,
+// RPC and serf ports on loopback, no client; server holds the server
+// block's settings.
+func nomadBaseHCL(dataDir string, http, rpc, serf int, server string) string {
+	return fmt.Sprintf(`
 data_dir = %q
 bind_addr = "127.0.0.1"
 log_level = "INFO"
@@ -319,29 +336,10 @@ ports {
   serf = %d
 }
 server {
-  enabled          = true
-  bootstrap_expect = 1
+  enabled = true
 %s}
 client { enabled = false }
-`, dataDir, ports[0], ports[1], ports[2], opts.Raft.hcl())
-	configFile := filepath.Join(dir, "nomad.hcl")
-	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
-		return nil, err
-	}
-	s := &Server{kind: "nomad", Dir: dir, DataDir: dataDir, Addr: fmt.Sprintf("http://127.0.0.1:%d", ports[0])}
-	if err := s.start(bin, false, "agent", "-server", "-bootstrap-expect=1", "-data-dir="+dataDir, "-config="+configFile); err != nil {
-		return nil, err
-	}
-	err = s.waitLeader()
-	if err == nil {
-		// The leader creates the keyring after winning; until then writes
-		// of variables fail with "keyring has not been initialized yet".
-		err = s.WaitUntil("keyring initialized", StartTimeout, func() bool {
-			code, body, err := s.Do(http.MethodGet, "/v1/operator/keyring/keys", "", nil)
-			return err == nil && code == http.StatusOK && strings.Contains(string(body), `"active"`)
-		})
-	}
-	return s, s.killOn(err)
+`, dataDir, http, rpc, serf, server)
 }
 
 // hcl is the settings in HCL, the same keys for Consul (top level) and
@@ -542,6 +540,10 @@ func (s *Server) Do(method, path, token string, body []byte) (int, []byte, error
 		req.Header.Set(header, token)
 	}
 	client := &http.Client{Transport: &http.Transport{Proxy: nil}}
+	// A transport per call: its connection must not stay open, or polls
+	// (WaitUntil, every 100 ms) pile up to Consul's 200 connections per
+	// client and get 429s.
+	defer client.CloseIdleConnections()
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, nil, err

@@ -14,6 +14,8 @@
 //     extending the token by the role's TTL up to its max TTL (with Vault's
 //     warning when capped); a non-renewable token is 400 "lease is not
 //     renewable", an unknown or expired one 403 "permission denied";
+//   - GET /v1/sys/leader (unauthenticated): is_self and leader_address, as
+//     SetLeader says (the stub leads itself until told otherwise);
 //   - X-Vault-Token and X-Vault-Namespace on every request, and JSON
 //     {"errors": [...]} bodies.
 //
@@ -109,6 +111,9 @@ type Server struct {
 	archive  []byte
 	restored []string
 	counts   Counts
+	// follower and leaderAddress are what sys/leader answers.
+	follower      bool
+	leaderAddress string
 }
 
 type issued struct {
@@ -227,6 +232,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.renewSelf(w, r)
 	case r.Method == http.MethodPost && strings.HasPrefix(path, "/v1/auth/") && strings.HasSuffix(path, "/login"):
 		s.login(w, r, strings.TrimSuffix(strings.TrimPrefix(path, "/v1/auth/"), "/login"))
+	case r.Method == http.MethodGet && path == "/v1/sys/leader":
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"ha_enabled": true, "is_self": !s.follower, "leader_address": s.leaderAddress})
 	case path == "/v1/sys/storage/raft/snapshot" || path == "/v1/sys/storage/raft/snapshot-force":
 		if !s.authorized(r.Header.Get("X-Vault-Token")) {
 			s.counts.Denied++
@@ -237,6 +245,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		vaultError(w, http.StatusNotFound, fmt.Sprintf("no handler for route %q. route entry not found.", strings.TrimPrefix(path, "/v1/")))
 	}
+}
+
+// SetLeader sets what sys/leader answers: whether this node leads, and the
+// leader's address.
+func (s *Server) SetLeader(isSelf bool, address string) {
+	s.mu.Lock()
+	s.follower, s.leaderAddress = !isSelf, address
+	s.mu.Unlock()
 }
 
 // authorized checks a token for the snapshot API; s.mu is held.
