@@ -25,7 +25,7 @@ const DefaultStall = 2 * time.Minute
 // snapshot's name: meta.json is the archive's first member, a few KiB.
 const maxHead = 2 << 20
 
-// uploadChunk is how many bytes an Upload hands each store at a time, and
+// uploadChunk is the most bytes an Upload hands each store at a time, and
 // uploadQueue how many chunks a store may have waiting: memory stays
 // bounded (a few MiB) whatever the snapshot's size and the stores' speed.
 const (
@@ -77,13 +77,14 @@ type Upload struct {
 	name    string
 	meta    *raft.SnapshotMeta
 	chunk   *chunk // being filled
-	written int64
+	// nextClass is the size class of the next chunk (they grow).
+	nextClass int
+	written   int64
 	// bad is why the bytes cannot be an archive: later writes are
 	// discarded, so that the caller's Verifier, fed the same bytes, gives
 	// its own (fuller) verdict, and Commit fails with it.
 	bad  error
 	done bool // committed or aborted
-	pool sync.Pool
 }
 
 type target struct {
@@ -113,15 +114,35 @@ func (t *target) failure() error {
 // chunk is a piece of the stream shared by every store's goroutine; the
 // last one done with it returns it to the pool.
 type chunk struct {
-	data []byte
-	refs atomic.Int32
-	u    *Upload
+	data  []byte
+	refs  atomic.Int32
+	class int // index in chunkPools
+}
+
+// chunkPools hold chunks by size, shared by every Upload: a daemon running
+// many jobs reuses the same buffers instead of allocating fresh ones for
+// each run. An Upload's chunks start small and double up to uploadChunk,
+// so that the many small snapshots of a busy daemon (100 jobs at once)
+// hold KiBs each, not a quarter MiB.
+var chunkPools [chunkClasses]sync.Pool
+
+const (
+	firstChunk   = 16 << 10
+	chunkClasses = 5 // 16, 32, 64, 128, 256 KiB
+)
+
+// getChunk returns an empty chunk of class k (firstChunk << k bytes).
+func getChunk(k int) *chunk {
+	if c, ok := chunkPools[k].Get().(*chunk); ok {
+		return c
+	}
+	return &chunk{data: make([]byte, 0, firstChunk<<k), class: k}
 }
 
 func (c *chunk) release() {
 	if c.refs.Add(-1) == 0 {
 		c.data = c.data[:0]
-		c.u.pool.Put(c)
+		chunkPools[c.class].Put(c)
 	}
 }
 
@@ -136,7 +157,6 @@ func NewUpload(ctx context.Context, job string, created time.Time, stores []Stor
 		logger = slog.New(slog.DiscardHandler)
 	}
 	u := &Upload{ctx: ctx, job: job, created: created, opts: opts, logger: logger, tryAt: 512}
-	u.pool.New = func() any { return &chunk{data: make([]byte, 0, uploadChunk), u: u} }
 	for _, st := range stores {
 		u.targets = append(u.targets, &target{st: st})
 	}
@@ -288,7 +308,8 @@ func FreeName(ctx context.Context, stores []Store, job string, created time.Time
 func (u *Upload) feed(p []byte) error {
 	for len(p) > 0 {
 		if u.chunk == nil {
-			u.chunk = u.pool.Get().(*chunk)
+			u.chunk = getChunk(u.nextClass)
+			u.nextClass = min(u.nextClass+1, chunkClasses-1)
 		}
 		c := u.chunk
 		n := copy(c.data[len(c.data):cap(c.data)], p)
@@ -309,7 +330,7 @@ func (u *Upload) send() error {
 	u.chunk = nil
 	if c == nil || len(c.data) == 0 {
 		if c != nil {
-			u.pool.Put(c)
+			chunkPools[c.class].Put(c)
 		}
 		return nil
 	}
@@ -526,7 +547,7 @@ func (u *Upload) Abort() {
 		u.stop(t, true)
 	}
 	if u.chunk != nil {
-		u.pool.Put(u.chunk)
+		chunkPools[u.chunk.class].Put(u.chunk)
 		u.chunk = nil
 	}
 }
