@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -169,4 +170,78 @@ func TestStoreEncryptedS3(t *testing.T) {
 	gw.SetEnv(t)
 	gw.CreateBucket(t, "backups")
 	encryptedStoreStory(t, "s3://backups/consul-main/?endpoint="+gw.Endpoint+"&region=us-east-1&use_path_style=true")
+}
+
+// TestStoreEncryptedConfig: with --config, a put into a store with an
+// encrypt block encrypts as the agent would, and a restore job's
+// identity_file decrypts get and verify as the daemon's restore would; an
+// archive encrypted by hand is no archive to put.
+func TestStoreEncryptedConfig(t *testing.T) {
+	dir := t.TempDir()
+	keyFile, fp, _ := ageKey(t)
+	key, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := age.ParseX25519Identity(strings.TrimSpace(string(key)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := filepath.Join(dir, "store")
+	cfg := filepath.Join(dir, "raftsnap.yml")
+	yml := fmt.Sprintf(`jobs:
+  - name: consul-main
+    type: snapshot
+    source: {type: consul, address: http://127.0.0.1:8500}
+    interval: 1h
+    store: {path: %s, encrypt: {recipients: [%s]}}
+    pruning: {keep: [{last_n: {count: 3}}]}
+  - name: back
+    type: restore
+    from_job: consul-main
+    target: {type: consul, address: http://127.0.0.1:9500}
+    identity_file: %s
+`, local, id.Recipient(), keyFile)
+	if err := os.WriteFile(cfg, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, aData := writeStoreArchive(t, dir, "a.snap", "consul-main", 100, time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
+	if r := raftsnap(t, "store", "put", "--config", cfg, "--job", "consul-main", a); r.code != ExitOK {
+		t.Fatalf("put: %s", r)
+	}
+	name := "consul-main-20261201T100000Z-100.snap"
+	if _, err := os.Stat(filepath.Join(local, name+store.EncryptedSuffix)); err != nil {
+		t.Fatalf("put with an encrypt block did not encrypt: %v", err)
+	}
+	if r := raftsnap(t, "store", "list", "--store", local); !strings.Contains(r.stdout, "age: "+fp) {
+		t.Fatalf("list: %s", r)
+	}
+	// The snapshot job has no key: get fails; the restore job's opens it.
+	out := filepath.Join(dir, "out.snap")
+	if r := raftsnap(t, "store", "get", "--config", cfg, "--job", "consul-main", "latest", out); r.code == ExitOK || !strings.Contains(r.stderr, "--identity-file") {
+		t.Fatalf("get without a key: %s", r)
+	}
+	if r := raftsnap(t, "store", "get", "--config", cfg, "--job", "back", "latest", out); r.code != ExitOK {
+		t.Fatalf("get with the restore job's identity_file: %s", r)
+	}
+	if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, aData) {
+		t.Fatalf("get wrote %d bytes (%v), want the %d-byte archive", len(got), err, len(aData))
+	}
+	if r := raftsnap(t, "store", "verify", "--config", cfg, "--job", "back", name); r.code != ExitOK || strings.Contains(r.stdout, "ciphertext only") {
+		t.Fatalf("verify with the restore job's identity_file: %s", r)
+	}
+
+	// age -r by hand: refused by put, nothing stored.
+	if _, err := exec.LookPath("age"); err != nil {
+		t.Skip("no age CLI:", err)
+	}
+	enc := filepath.Join(dir, "b.snap.age")
+	b, _ := writeStoreArchive(t, dir, "b.snap", "consul-main", 200, time.Date(2026, 12, 1, 11, 0, 0, 0, time.UTC))
+	if o, err := exec.Command("age", "-r", id.Recipient().String(), "-o", enc, b).CombinedOutput(); err != nil {
+		t.Fatalf("age -r: %v: %s", err, o)
+	}
+	other := t.TempDir()
+	if r := raftsnap(t, "store", "put", "--store", other, "--job", "consul-main", enc); r.code != ExitInvalid || !strings.Contains(r.stderr, "nothing was stored") {
+		t.Fatalf("put of an age file: %s", r)
+	}
 }
