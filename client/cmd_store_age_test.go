@@ -241,7 +241,7 @@ func TestStoreEncryptedConfig(t *testing.T) {
 		t.Fatalf("age -r: %v: %s", err, o)
 	}
 	other := t.TempDir()
-	if r := raftsnap(t, "store", "put", "--store", other, "--job", "consul-main", enc); r.code != ExitInvalid || !strings.Contains(r.stderr, "nothing was stored") {
+	if r := raftsnap(t, "store", "put", "--store", other, "--job", "consul-main", enc); r.code != ExitInvalid || !strings.Contains(r.stderr, "is encrypted with age, nothing was stored") {
 		t.Fatalf("put of an age file: %s", r)
 	}
 }
