@@ -48,6 +48,14 @@ type storeOptions struct {
 	job        string
 	store      string
 	jobFilter  string
+	// identityFile is --identity-file: the key that decrypts an encrypted
+	// store's snapshots (with --config: instead of the job's identity_file).
+	identityFile string
+}
+
+// addIdentityFlag registers --identity-file on a store subcommand.
+func addIdentityFlag(cmd *cobra.Command, opts *storeOptions) {
+	cmd.Flags().StringVar(&opts.identityFile, "identity-file", "", identityFlagUsage+"; with --config, the job's identity_file is used when it is not given")
 }
 
 const storeFlagHelp = `the store: a directory or a store URL such as s3://BUCKET/PREFIX/?region=R (endpoint=URL, path_style=true for S3-compatible servers), azblob://CONTAINER/PREFIX/, gs://BUCKET/PREFIX/; with --config: the name or location of one of the job's stores (default: all of them)`
@@ -140,6 +148,12 @@ func (s *storeSet) union() *store.Union {
 // --store picks one of them by name or location).
 func openStores(g *globalOptions, opts *storeOptions, mode openMode) (*storeSet, error) {
 	fromConfig := opts.configSet || (opts.store == "" && opts.job != "")
+	if opts.identityFile != "" {
+		// A bad file fails here, before anything is read.
+		if _, err := loadIdentities(opts.identityFile); err != nil {
+			return nil, err
+		}
+	}
 	if !fromConfig {
 		if opts.store == "" {
 			return nil, usageError(errors.New("no store given: name it with --store DIR|URL, or read a job's stores with --config FILE --job NAME"))
@@ -150,6 +164,10 @@ func openStores(g *globalOptions, opts *storeOptions, mode openMode) (*storeSet,
 		}
 		ns, err := openStore(g, cs, cs.Location(), mode)
 		if err != nil {
+			return nil, err
+		}
+		if ns.st, err = config.EncryptedStore(cs, ns.st, false, opts.identityFile); err != nil {
+			ns.st.Close()
 			return nil, err
 		}
 		filter := opts.jobFilter
@@ -188,6 +206,10 @@ func openStores(g *globalOptions, opts *storeOptions, mode openMode) (*storeSet,
 	if set.filter == "" {
 		set.filter = defaultJobFilter(job)
 	}
+	identity := opts.identityFile
+	if identity == "" {
+		identity = job.IdentityFile
+	}
 	var errs []error
 	for _, cs := range list {
 		ns, err := openStore(g, cs, cs.Label(), mode)
@@ -195,6 +217,15 @@ func openStores(g *globalOptions, opts *storeOptions, mode openMode) (*storeSet,
 			errs = append(errs, err)
 			continue
 		}
+		// As the daemon uses it: a put encrypts where the store's encrypt
+		// block says; reads decrypt with the identity, if any.
+		wrapped, err := config.EncryptedStore(cs, ns.st, mode == openWrite, identity)
+		if err != nil {
+			ns.st.Close()
+			errs = append(errs, fmt.Errorf("job %s: %w", job.Name, err))
+			continue
+		}
+		ns.st = wrapped
 		set.stores = append(set.stores, ns)
 	}
 	if len(set.stores) == 0 || (mode == openWrite && len(errs) > 0) {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -44,10 +45,19 @@ verified whole: it is first spooled to an unlinked temporary file (in
 $TMPDIR), so the output never carries a byte of a snapshot that fails, and
 $TMPDIR needs room for it.
 
+A snapshot stored encrypted (NAME.snap.age, see store list's ENCRYPTED
+column) is decrypted with --identity-file (with --config: else the job's
+identity_file, as a restore job does): OUTFILE gets the plaintext archive,
+verified as above against the archive's size and SHA-256 in the record, and
+the ciphertext is checked against its own. A wrong key fails naming the
+snapshot's recipients; without one, the command fails saying so, and
+nothing is written.
+
 With several jobs' snapshots in one store, "latest" needs --job-filter (or
 --config --job, which defaults to the job's own).`,
 		Example: `  raftsnap store get --store 's3://backups/consul-main/?region=eu-west-1' latest consul.snap
   raftsnap store get --config /etc/raftsnap/raftsnap.yml --job consul-main latest /tmp/
+  raftsnap store get --store 's3://backups/consul-main/?region=eu-west-1' --identity-file ~/raftsnap-age.key latest consul.snap
   raftsnap store get --store /var/lib/raftsnap/consul consul-main-20261203T071000Z-1234.snap - | ssh restore-host 'cat > consul.snap'`,
 		Args: exactArgs(2, "NAME|latest and OUTFILE|-"),
 		RunE: storeRunE(&opts.storeOptions, func(ctx context.Context, args []string) error {
@@ -55,6 +65,7 @@ With several jobs' snapshots in one store, "latest" needs --job-filter (or
 		}),
 	}
 	addStoreFlags(cmd, &opts.storeOptions, "the job whose stores to read (with --config); with --store: as --job-filter", true)
+	addIdentityFlag(cmd, &opts.storeOptions)
 	return cmd
 }
 
@@ -158,6 +169,10 @@ func fetchVerified(ctx context.Context, st store.Store, name string, w io.Writer
 		return entry, nil, err
 	}
 	defer r.Close()
+	if store.IsStoredForm(&entry, r) {
+		// Only the ciphertext could be read: it is no archive to write.
+		return entry, nil, encryptedError(name, entry.Encryption)
+	}
 	v := snapshot.NewVerifier(ctx, snapshot.VerifyOptions{})
 	buf := make([]byte, 256<<10)
 	var verr error
@@ -210,6 +225,15 @@ func fetchVerified(ctx context.Context, st store.Store, name string, w io.Writer
 		return entry, nil, &store.VerificationError{Name: name, Err: verr}
 	}
 	return entry, report, nil
+}
+
+// encryptedError says that snapshot name is encrypted and how to read it.
+func encryptedError(name string, enc *store.Encryption) error {
+	if enc == nil || len(enc.Recipients) == 0 {
+		return usageError(fmt.Errorf("snapshot %s is stored encrypted: give --identity-file with the key that decrypts it", name))
+	}
+	return usageError(fmt.Errorf("snapshot %s is encrypted with %s for %s: give --identity-file with the key of one of these recipients",
+		name, enc.Format, strings.Join(enc.Recipients, ", ")))
 }
 
 // getTarget is where store get writes: a file committed by rename, or

@@ -29,7 +29,9 @@ func newStoreListCommand(g *globalOptions) *cobra.Command {
 		Short: "List a store's snapshots, newest first, and what else it holds",
 		Long: `List the committed snapshots of a store, newest first (by raft term, then
 raft index, then time), with their job, creation time, raft index and term,
-size, SHA-256 and verification verdict. A job's several stores are read as
+size, SHA-256, verification verdict and encryption (ENCRYPTED: "no", or
+"age: " and the fingerprints of the recipients whose key decrypts it, which
+is the key store get and store verify need as --identity-file). A job's several stores are read as
 one: each snapshot is listed once, with the stores holding a copy of it.
 
 Everything else the store holds (files or objects raftsnap did not write,
@@ -38,7 +40,8 @@ is listed apart, under "not snapshots": it is never restored or pruned.
 
 --format json prints {stores, snapshots, foreign, latest}: per snapshot
 name, job, created_at, index, term, size, sha256, verified, verified_at,
-verify_error, source, host, store (the copy shown) and copies; latest is the
+verify_error, source, host, encryption ({format, recipients}, absent when
+stored in the clear), store (the copy shown) and copies; latest is the
 snapshot "raftsnap store get latest" would fetch.`,
 		Example: `  raftsnap store list --store 's3://backups/consul-main/?region=eu-west-1'
   raftsnap store list --store 's3://backups/?endpoint=http://127.0.0.1:7070&path_style=true' --format json
@@ -74,21 +77,24 @@ type storeStatusJSON struct {
 }
 
 type snapshotJSON struct {
-	Name        string         `json:"name"`
-	Job         string         `json:"job"`
-	CreatedAt   time.Time      `json:"created_at"`
-	Index       uint64         `json:"index"`
-	Term        uint64         `json:"term"`
-	Size        int64          `json:"size"`
-	SHA256      string         `json:"sha256"`
-	Verified    bool           `json:"verified"`
-	VerifiedAt  *time.Time     `json:"verified_at,omitempty"`
-	VerifyError string         `json:"verify_error,omitempty"`
-	Source      string         `json:"source,omitempty"`
-	Host        string         `json:"host,omitempty"`
-	Stale       bool           `json:"stale,omitempty"`
-	Store       string         `json:"store"`
-	Copies      []snapshotCopy `json:"copies"`
+	Name        string     `json:"name"`
+	Job         string     `json:"job"`
+	CreatedAt   time.Time  `json:"created_at"`
+	Index       uint64     `json:"index"`
+	Term        uint64     `json:"term"`
+	Size        int64      `json:"size"`
+	SHA256      string     `json:"sha256"`
+	Verified    bool       `json:"verified"`
+	VerifiedAt  *time.Time `json:"verified_at,omitempty"`
+	VerifyError string     `json:"verify_error,omitempty"`
+	Source      string     `json:"source,omitempty"`
+	Host        string     `json:"host,omitempty"`
+	Stale       bool       `json:"stale,omitempty"`
+	Store       string     `json:"store"`
+	// Encryption is set when the preferred copy is stored encrypted: its
+	// format and the fingerprints of the recipients whose key opens it.
+	Encryption *store.Encryption `json:"encryption,omitempty"`
+	Copies     []snapshotCopy    `json:"copies"`
 }
 
 type snapshotCopy struct {
@@ -96,6 +102,9 @@ type snapshotCopy struct {
 	Verified    bool       `json:"verified"`
 	VerifiedAt  *time.Time `json:"verified_at,omitempty"`
 	VerifyError string     `json:"verify_error,omitempty"`
+	// Encryption is this copy's (copies may differ: one store encrypted,
+	// another not).
+	Encryption *store.Encryption `json:"encryption,omitempty"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -137,9 +146,9 @@ func runStoreList(ctx context.Context, g *globalOptions, opts *storeListOptions,
 	}
 	for _, s := range l.snapshots {
 		j := snapshotJSON{Name: s.Name, Job: s.Job, CreatedAt: s.CreatedAt, Index: s.Index, Term: s.Term, Size: s.Size, SHA256: s.SHA256,
-			Verified: s.Verified, VerifiedAt: timePtr(s.VerifiedAt), VerifyError: s.VerifyError, Source: s.Source, Host: s.Host, Stale: s.Stale, Store: s.Store}
+			Verified: s.Verified, VerifiedAt: timePtr(s.VerifiedAt), VerifyError: s.VerifyError, Source: s.Source, Host: s.Host, Stale: s.Stale, Store: s.Store, Encryption: s.Encryption}
 		for _, c := range s.copies {
-			j.Copies = append(j.Copies, snapshotCopy{Store: c.Store, Verified: c.Verified, VerifiedAt: timePtr(c.VerifiedAt), VerifyError: c.VerifyError})
+			j.Copies = append(j.Copies, snapshotCopy{Store: c.Store, Verified: c.Verified, VerifiedAt: timePtr(c.VerifiedAt), VerifyError: c.VerifyError, Encryption: c.Encryption})
 		}
 		out.Snapshots = append(out.Snapshots, j)
 	}
@@ -154,7 +163,7 @@ func writeStoreListText(w io.Writer, set *storeSet, l *storeListing, latest stri
 	several := len(set.stores) > 1
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	if len(l.snapshots) > 0 {
-		header := "NAME\tJOB\tCREATED (UTC)\tINDEX\tTERM\tSIZE\tVERIFIED"
+		header := "NAME\tJOB\tCREATED (UTC)\tINDEX\tTERM\tSIZE\tVERIFIED\tENCRYPTED"
 		if several {
 			header += "\tSTORES"
 		}
@@ -163,8 +172,8 @@ func writeStoreListText(w io.Writer, set *storeSet, l *storeListing, latest stri
 	var total int64
 	for _, s := range l.snapshots {
 		total += s.Size
-		line := fmt.Sprintf("%s\t%s\t%s\t%d\t%d\t%s\t%s", s.Name, s.Job, s.CreatedAt.UTC().Format("2006-01-02 15:04:05"),
-			s.Index, s.Term, humanize.IBytes(uint64(s.Size)), verdict(s.Entry))
+		line := fmt.Sprintf("%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s", s.Name, s.Job, s.CreatedAt.UTC().Format("2006-01-02 15:04:05"),
+			s.Index, s.Term, humanize.IBytes(uint64(s.Size)), verdict(s.Entry), encryptedColumn(s.Entry.Encryption))
 		if several {
 			var copies []string
 			for _, c := range s.copies {
@@ -212,6 +221,15 @@ func writeStoreListText(w io.Writer, set *storeSet, l *storeListing, latest stri
 	}
 	_, err := fmt.Fprintln(w)
 	return err
+}
+
+// encryptedColumn is an entry's ENCRYPTED column: "no", or the format and
+// the fingerprints of the recipients whose key decrypts it.
+func encryptedColumn(enc *store.Encryption) string {
+	if enc == nil {
+		return "no"
+	}
+	return enc.Format + ": " + strings.Join(enc.Recipients, ", ")
 }
 
 // verdict is an entry's VERIFIED column.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/raftsnap/raftsnap/daemon/job"
 	"github.com/raftsnap/raftsnap/snapshot"
+	"github.com/raftsnap/raftsnap/snapshot/agecrypt"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 )
 
@@ -65,6 +66,10 @@ func runStorePut(ctx context.Context, g *globalOptions, opts *storePutOptions, a
 	// Verified before anything is created in a store.
 	first, err := snapshot.VerifyFile(ctx, path, snapshot.VerifyOptions{})
 	if err != nil {
+		if isAgeFile(path) {
+			// Its recipients cannot be read from the file to be recorded.
+			return fileError(fmt.Errorf("%s is encrypted with age, nothing was stored: store put takes the plain archive (age -d it first); a store with an encrypt block encrypts it (--config): %w", path, err))
+		}
 		return fileError(fmt.Errorf("%s failed verification, nothing was stored: %w", path, err))
 	}
 	set, err := openStores(g, &opts.storeOptions, openWrite)
@@ -195,4 +200,16 @@ func findCopy(ctx context.Context, st store.Store, jobName, sum string) (string,
 		}
 	}
 	return "", nil
+}
+
+// isAgeFile says whether the file at path starts with an age header.
+func isAgeFile(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	prefix := make([]byte, len(agecrypt.Header))
+	n, _ := f.ReadAt(prefix, 0)
+	return agecrypt.IsEncrypted(prefix[:n])
 }

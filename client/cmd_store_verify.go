@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,7 +26,11 @@ func newStoreVerifyCommand(g *globalOptions) *cobra.Command {
 		Short: "Read stored snapshots again and check them against their records",
 		Long: `Read each named snapshot (or, with --all, every snapshot listed, of the job
 filter if any) again, in every store holding a copy of it: archive
-verification, then its size and SHA-256 against its record. Each verdict is
+verification, then its size and SHA-256 against its record. A snapshot
+stored encrypted (NAME.snap.age) is decrypted with --identity-file (with
+--config: else the job's identity_file) and its archive verified in full;
+without an identity only its ciphertext is checked against the record, and
+the line says so ("ciphertext only", with the recipients). Each verdict is
 recorded in the snapshot's record (verified, verified_at), so that a snapshot
 that rotted no longer counts as the last good one; a local store a running
 daemon holds is verified without recording.
@@ -48,6 +53,7 @@ only failures are copies that could not be read (or names not found).`,
 		}),
 	}
 	addStoreFlags(cmd, &opts.storeOptions, "the job whose stores to verify (with --config); with --store: as --job-filter", true)
+	addIdentityFlag(cmd, &opts.storeOptions)
 	cmd.Flags().BoolVar(&opts.all, "all", false, "verify every snapshot listed")
 	cmd.Flags().StringVar(&opts.format, "format", "text", "output format: text or json (an array, one object per copy)")
 	return cmd
@@ -59,6 +65,11 @@ type storeVerifyResult struct {
 	OK         bool       `json:"ok"`
 	Error      string     `json:"error,omitempty"`
 	VerifiedAt *time.Time `json:"verified_at,omitempty"`
+	// Encryption is the copy's, when it is stored encrypted.
+	Encryption *store.Encryption `json:"encryption,omitempty"`
+	// CiphertextOnly: the copy is encrypted and no identity was given, so
+	// only its ciphertext was checked against the record, not the archive.
+	CiphertextOnly bool `json:"ciphertext_only,omitempty"`
 	archiveFacts
 }
 
@@ -95,9 +106,13 @@ func runStoreVerify(ctx context.Context, g *globalOptions, opts *storeVerifyOpti
 		if opts.format != "text" {
 			return
 		}
-		if r.OK {
+		switch {
+		case r.OK && r.CiphertextOnly:
+			fmt.Fprintf(g.stdout, "OK    %s  %s  ciphertext only (encrypted for %s; give --identity-file to verify the archive)\n",
+				r.Name, r.Store, strings.Join(r.Encryption.Recipients, ", "))
+		case r.OK:
 			fmt.Fprintf(g.stdout, "OK    %s  %s  %s\n", r.Name, r.Store, r.archiveFacts)
-		} else {
+		default:
 			fmt.Fprintf(g.stdout, "FAIL  %s  %s  %s\n", r.Name, r.Store, r.Error)
 		}
 	}
@@ -129,7 +144,17 @@ func runStoreVerify(ctx context.Context, g *globalOptions, opts *storeVerifyOpti
 				report(r, errors.As(err, &verr))
 				continue
 			}
-			r.OK, r.archiveFacts = true, factsOf(rep)
+			r.OK, r.Encryption = true, entry.Encryption
+			if rep != nil {
+				r.archiveFacts = factsOf(rep)
+			} else {
+				// Encrypted, no identity: store.Verify checked the
+				// ciphertext against its record.
+				r.CiphertextOnly = true
+				if r.Encryption == nil {
+					r.Encryption = &store.Encryption{}
+				}
+			}
 			r.VerifiedAt = timePtr(entry.VerifiedAt)
 			report(r, false)
 		}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/raftsnap/raftsnap/snapshot/agecrypt"
+	"github.com/raftsnap/raftsnap/snapshot/store"
 )
 
 // Encrypt is a store's encrypt block: the public keys (age recipients) its
@@ -71,4 +72,25 @@ func (v *validator) validateIdentityFile(p, file string) {
 		return
 	}
 	v.credentialFile(p, file)
+}
+
+// EncryptedStore is st as it is used through the store block cs: wrapped
+// to encrypt its writes when encrypt is set and cs has an encrypt block,
+// and to decrypt its reads with the identities read from identityFile at
+// each open of an encrypted snapshot (never here: a restore or drill job
+// reads its identity_file only when it runs). Without either, st itself:
+// listing, pruning and scrubbing an encrypted store need no key. The
+// daemon and the store commands both wrap their stores with it.
+func EncryptedStore(cs *Store, st store.Store, encrypt bool, identityFile string) (store.Store, error) {
+	if cs == nil || (!encrypt || cs.Encrypt == nil) && identityFile == "" {
+		return st, nil
+	}
+	var recipients *agecrypt.Recipients
+	if encrypt {
+		var err error
+		if recipients, err = cs.EncryptRecipients(); err != nil {
+			return nil, fmt.Errorf("store %s: encrypt: %w", cs.Label(), err)
+		}
+	}
+	return agecrypt.WrapIdentityFile(st, recipients, identityFile)
 }

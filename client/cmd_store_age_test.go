@@ -1,0 +1,247 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/raftsnap/raftsnap/config"
+	"github.com/raftsnap/raftsnap/internal/testkit/servers"
+	"github.com/raftsnap/raftsnap/snapshot/agecrypt"
+	"github.com/raftsnap/raftsnap/snapshot/store"
+	"github.com/raftsnap/raftsnap/snapshot/store/bucket"
+	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
+)
+
+// ageKey is a fresh age identity written to an identity file (mode 0600),
+// and its recipient's fingerprint as records keep it.
+func ageKey(t *testing.T) (file, fingerprint string, recipients *agecrypt.Recipients) {
+	t.Helper()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	file = filepath.Join(t.TempDir(), "key.txt")
+	if err := os.WriteFile(file, []byte(id.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	recipients, err = agecrypt.NewRecipients([]string{id.Recipient().String()}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return file, recipients.Fingerprints()[0], recipients
+}
+
+// putEncrypted writes an archive into the store at loc through agecrypt,
+// as an agent with an encrypt block does, and returns its name and the
+// plaintext archive.
+func putEncrypted(t *testing.T, loc string, recipients *agecrypt.Recipients) (string, []byte) {
+	t.Helper()
+	ctx := context.Background()
+	cs, err := config.ParseStoreLocation(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inner store.Store
+	if cs.IsRemote() {
+		inner, err = bucket.Open(cs.BucketConfig(), bucket.Options{}, nil)
+	} else {
+		inner, err = store.Open(cs.Path, nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inner.Close()
+	st, err := agecrypt.Wrap(inner, recipients, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, rep := storetest.Archive(t, "consul-main", 2, 300, 64<<10)
+	created := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	name, err := store.FreeName(ctx, []store.Store{st}, "consul-main", created, 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := st.Create(ctx, "consul-main", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Abort()
+	if _, err := p.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Commit(ctx, store.Entry{Source: "test", CreatedAt: created, Size: rep.ArchiveBytes, SHA256: rep.ArchiveSHA256,
+		Index: 300, Term: 2, RaftID: "2-300", Verified: true, VerifiedAt: created}); err != nil {
+		t.Fatal(err)
+	}
+	return name, data
+}
+
+// encryptedStoreStory: an encrypted snapshot lists with its recipient, is
+// fetched decrypted and verified with the right key only (nothing written
+// otherwise), and verifies in full with the key, as ciphertext without.
+func encryptedStoreStory(t *testing.T, loc string) (name string, data []byte, keyFile string) {
+	keyFile, fp, recipients := ageKey(t)
+	wrongKey, wrongFP, _ := ageKey(t)
+	name, data = putEncrypted(t, loc, recipients)
+	c := &storeCLI{t: t, loc: loc}
+
+	l := c.list()
+	if len(l.Snapshots) != 1 || l.Snapshots[0].Name != name || l.Snapshots[0].Encryption == nil ||
+		l.Snapshots[0].Encryption.Format != store.EncryptionAge || strings.Join(l.Snapshots[0].Encryption.Recipients, ",") != fp ||
+		len(l.Snapshots[0].Copies) != 1 || l.Snapshots[0].Copies[0].Encryption == nil {
+		t.Fatalf("list: want %s encrypted for %s, got %+v", name, fp, l.Snapshots)
+	}
+	if r := c.mustStore("list"); !strings.Contains(r.stdout, "ENCRYPTED") || !strings.Contains(r.stdout, "age: "+fp) {
+		t.Fatalf("list does not show the recipient: %s", r)
+	}
+
+	out := filepath.Join(t.TempDir(), "restored.snap")
+	nothingWritten := func(what string) {
+		t.Helper()
+		for _, p := range []string{out, out + ".part"} {
+			if _, err := os.Stat(p); !os.IsNotExist(err) {
+				t.Fatalf("%s: %s was written (%v)", what, p, err)
+			}
+		}
+	}
+	r := c.store("get", "latest", out)
+	if r.code == ExitOK || !strings.Contains(r.stderr, "--identity-file") || !strings.Contains(r.stderr, fp) {
+		t.Fatalf("get without a key: want an error naming --identity-file and %s: %s", fp, r)
+	}
+	nothingWritten("get without a key")
+	r = c.store("get", "--identity-file", wrongKey, name, out)
+	if r.code == ExitOK || !strings.Contains(r.stderr, "none of the identity file's keys opens it") || !strings.Contains(r.stderr, fp) ||
+		strings.Contains(r.stderr, wrongFP) {
+		t.Fatalf("get with the wrong key: %s", r)
+	}
+	nothingWritten("get with the wrong key")
+	r = c.mustStore("get", "--identity-file", keyFile, "latest", out)
+	if !strings.Contains(r.stdout, "Fetched "+name) || !strings.Contains(r.stdout, "verified") {
+		t.Fatalf("get output: %s", r)
+	}
+	if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("get wrote %d bytes (%v), not the %d-byte plaintext archive", len(got), err, len(data))
+	}
+
+	r = c.mustStore("verify", name)
+	if !strings.Contains(r.stdout, "OK    "+name) || !strings.Contains(r.stdout, "ciphertext only") || !strings.Contains(r.stdout, fp) {
+		t.Fatalf("verify without a key: %s", r)
+	}
+	r = c.mustStore("verify", "--identity-file", keyFile, "--format", "json", name)
+	var results []storeVerifyResult
+	if err := json.Unmarshal([]byte(r.stdout), &results); err != nil {
+		t.Fatal(err, r)
+	}
+	if len(results) != 1 || !results[0].OK || results[0].CiphertextOnly || results[0].Bytes != int64(len(data)) || results[0].Index != 300 {
+		t.Fatalf("verify with the key: %s", r)
+	}
+	if r := c.store("verify", "--identity-file", wrongKey, name); r.code == ExitOK || !strings.Contains(r.stdout, "FAIL") {
+		t.Fatalf("verify with the wrong key: %s", r)
+	}
+	return name, data, keyFile
+}
+
+func TestStoreEncryptedLocal(t *testing.T) {
+	dir := t.TempDir()
+	name, data, keyFile := encryptedStoreStory(t, dir)
+
+	// The age CLI opens what raftsnap stored with the same key.
+	if _, err := exec.LookPath("age"); err != nil {
+		t.Skip("no age CLI:", err)
+	}
+	plain, err := exec.Command("age", "-d", "-i", keyFile, filepath.Join(dir, name+store.EncryptedSuffix)).Output()
+	if err != nil || !bytes.Equal(plain, data) {
+		t.Fatalf("age -d: %v (%d bytes, want %d)", err, len(plain), len(data))
+	}
+}
+
+func TestStoreEncryptedS3(t *testing.T) {
+	gw := servers.StartVersity(t)
+	gw.SetEnv(t)
+	gw.CreateBucket(t, "backups")
+	encryptedStoreStory(t, "s3://backups/consul-main/?endpoint="+gw.Endpoint+"&region=us-east-1&use_path_style=true")
+}
+
+// TestStoreEncryptedConfig: with --config, a put into a store with an
+// encrypt block encrypts as the agent would, and a restore job's
+// identity_file decrypts get and verify as the daemon's restore would; an
+// archive encrypted by hand is no archive to put.
+func TestStoreEncryptedConfig(t *testing.T) {
+	dir := t.TempDir()
+	keyFile, fp, _ := ageKey(t)
+	key, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := age.ParseX25519Identity(strings.TrimSpace(string(key)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := filepath.Join(dir, "store")
+	cfg := filepath.Join(dir, "raftsnap.yml")
+	yml := fmt.Sprintf(`jobs:
+  - name: consul-main
+    type: snapshot
+    source: {type: consul, address: http://127.0.0.1:8500}
+    interval: 1h
+    store: {path: %s, encrypt: {recipients: [%s]}}
+    pruning: {keep: [{last_n: {count: 3}}]}
+  - name: back
+    type: restore
+    from_job: consul-main
+    target: {type: consul, address: http://127.0.0.1:9500}
+    identity_file: %s
+`, local, id.Recipient(), keyFile)
+	if err := os.WriteFile(cfg, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, aData := writeStoreArchive(t, dir, "a.snap", "consul-main", 100, time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
+	if r := raftsnap(t, "store", "put", "--config", cfg, "--job", "consul-main", a); r.code != ExitOK {
+		t.Fatalf("put: %s", r)
+	}
+	name := "consul-main-20261201T100000Z-100.snap"
+	if _, err := os.Stat(filepath.Join(local, name+store.EncryptedSuffix)); err != nil {
+		t.Fatalf("put with an encrypt block did not encrypt: %v", err)
+	}
+	if r := raftsnap(t, "store", "list", "--store", local); !strings.Contains(r.stdout, "age: "+fp) {
+		t.Fatalf("list: %s", r)
+	}
+	// The snapshot job has no key: get fails; the restore job's opens it.
+	out := filepath.Join(dir, "out.snap")
+	if r := raftsnap(t, "store", "get", "--config", cfg, "--job", "consul-main", "latest", out); r.code == ExitOK || !strings.Contains(r.stderr, "--identity-file") {
+		t.Fatalf("get without a key: %s", r)
+	}
+	if r := raftsnap(t, "store", "get", "--config", cfg, "--job", "back", "latest", out); r.code != ExitOK {
+		t.Fatalf("get with the restore job's identity_file: %s", r)
+	}
+	if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, aData) {
+		t.Fatalf("get wrote %d bytes (%v), want the %d-byte archive", len(got), err, len(aData))
+	}
+	if r := raftsnap(t, "store", "verify", "--config", cfg, "--job", "back", name); r.code != ExitOK || strings.Contains(r.stdout, "ciphertext only") {
+		t.Fatalf("verify with the restore job's identity_file: %s", r)
+	}
+
+	// age -r by hand: refused by put, nothing stored.
+	if _, err := exec.LookPath("age"); err != nil {
+		t.Skip("no age CLI:", err)
+	}
+	enc := filepath.Join(dir, "b.snap.age")
+	b, _ := writeStoreArchive(t, dir, "b.snap", "consul-main", 200, time.Date(2026, 12, 1, 11, 0, 0, 0, time.UTC))
+	if o, err := exec.Command("age", "-r", id.Recipient().String(), "-o", enc, b).CombinedOutput(); err != nil {
+		t.Fatalf("age -r: %v: %s", err, o)
+	}
+	other := t.TempDir()
+	if r := raftsnap(t, "store", "put", "--store", other, "--job", "consul-main", enc); r.code != ExitInvalid || !strings.Contains(r.stderr, "is encrypted with age, nothing was stored") {
+		t.Fatalf("put of an age file: %s", r)
+	}
+}
