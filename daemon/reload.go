@@ -121,6 +121,14 @@ func (b *jobBuilder) commit(p *jobPlan) {
 		cfgs[i] = bj.cfg
 	}
 	b.metrics.setStoreReporters(storeReporters(cfgs, func(s *config.Store) (string, bool) {
+		if !s.IsRemote() {
+			// Not opened here: a gated job's directory is opened, and
+			// locked, only while this agent is active (hajobs.go).
+			if st, ok := b.stores[s.Identity()]; ok {
+				return st.Location(), true
+			}
+			return s.Location(), true
+		}
 		st, err := b.openStore(s) // open already: found by its key
 		if err != nil {
 			return "", false

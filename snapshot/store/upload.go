@@ -141,9 +141,16 @@ func getChunk(k int) *chunk {
 
 func (c *chunk) release() {
 	if c.refs.Add(-1) == 0 {
-		c.data = c.data[:0]
-		chunkPools[c.class].Put(c)
+		putChunk(c)
 	}
+}
+
+// putChunk empties c and returns it to its pool: the pools are shared by
+// every Upload, so a chunk must never go back holding bytes (the next
+// upload would append to them).
+func putChunk(c *chunk) {
+	c.data = c.data[:0]
+	chunkPools[c.class].Put(c)
 }
 
 // NewUpload starts an upload of a snapshot of job, created at created, into
@@ -330,7 +337,7 @@ func (u *Upload) send() error {
 	u.chunk = nil
 	if c == nil || len(c.data) == 0 {
 		if c != nil {
-			chunkPools[c.class].Put(c)
+			putChunk(c)
 		}
 		return nil
 	}
@@ -547,7 +554,7 @@ func (u *Upload) Abort() {
 		u.stop(t, true)
 	}
 	if u.chunk != nil {
-		chunkPools[u.chunk.class].Put(u.chunk)
+		putChunk(u.chunk)
 		u.chunk = nil
 	}
 }
