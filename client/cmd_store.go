@@ -13,7 +13,6 @@ import (
 
 	"github.com/raftsnap/raftsnap/config"
 	"github.com/raftsnap/raftsnap/snapshot/store"
-	"github.com/raftsnap/raftsnap/snapshot/store/bucket"
 )
 
 func newStoreCommand(g *globalOptions) *cobra.Command {
@@ -276,9 +275,9 @@ func defaultJobFilter(job *config.Job) string {
 // openStore opens one store block.
 func openStore(g *globalOptions, cs *config.Store, label string, mode openMode) (namedStore, error) {
 	if cs.IsRemote() {
-		st, err := bucket.Open(cs.BucketConfig(), bucket.Options{Name: label}, g.logger)
+		st, err := openBucket(cs, label, g.logger)
 		if err != nil {
-			return namedStore{}, usageError(err)
+			return namedStore{}, err
 		}
 		return namedStore{label: label, st: st}, nil
 	}

@@ -255,15 +255,21 @@ func pickPruningStore(job *config.Job, label string) (*config.Store, *config.Pru
 // only reads when listed.
 func openStoreReadOnly(cs *config.Store, logger *slog.Logger) (store.Store, error) {
 	if cs.IsRemote() {
-		st, err := bucket.Open(cs.BucketConfig(), bucket.Options{Name: cs.Label()}, logger)
-		if err != nil {
-			return nil, usageError(err)
-		}
-		return st, nil
+		return openBucket(cs, cs.Label(), logger)
 	}
 	st, err := store.OpenReadOnly(cs.Path)
 	if err != nil {
 		return nil, storeReadError(cs.Path, err)
+	}
+	return st, nil
+}
+
+// openBucket opens an object store block's bucket under label; a bad
+// block (its URL or settings) is a usage error.
+func openBucket(cs *config.Store, label string, logger *slog.Logger) (store.Store, error) {
+	st, err := bucket.Open(cs.BucketConfig(), bucket.Options{Name: label}, logger)
+	if err != nil {
+		return nil, usageError(err)
 	}
 	return st, nil
 }
