@@ -58,12 +58,19 @@ func Leader(t testing.TB, c *devcluster.Cluster) *devcluster.Node {
 	return n
 }
 
-// Follower returns a running node of c that does not lead.
+// Follower returns a running node of c that does not lead, once it has
+// applied every entry the leader had applied when asked: a follower still
+// catching up has nothing to snapshot yet (its handler answers 503), which
+// made stale saves from it fail at random.
 func Follower(t testing.TB, c *devcluster.Cluster) *devcluster.Node {
 	t.Helper()
 	leader := Leader(t, c)
 	for _, n := range c.Nodes() {
 		if n != leader && !n.Stopped() {
+			applied := leader.Raft.AppliedIndex()
+			if err := testkit.Poll(testkit.DefaultWait, func() bool { return n.Raft.AppliedIndex() >= applied }); err != nil {
+				t.Fatalf("follower %s did not apply up to index %d", n.ID, applied)
+			}
 			return n
 		}
 	}
