@@ -15,6 +15,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/raftsnap/raftsnap/config"
+	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 	"github.com/raftsnap/raftsnap/snapshot/agecrypt"
 	"github.com/raftsnap/raftsnap/snapshot/store"
@@ -156,10 +157,8 @@ func TestStoreEncryptedLocal(t *testing.T) {
 	name, data, keyFile := encryptedStoreStory(t, dir)
 
 	// The age CLI opens what raftsnap stored with the same key.
-	if _, err := exec.LookPath("age"); err != nil {
-		t.Skip("no age CLI:", err)
-	}
-	plain, err := exec.Command("age", "-d", "-i", keyFile, filepath.Join(dir, name+store.EncryptedSuffix)).Output()
+	cli := testkit.FindAgeCLI(t)
+	plain, err := exec.Command(cli.Age, "-d", "-i", keyFile, filepath.Join(dir, name+store.EncryptedSuffix)).Output()
 	if err != nil || !bytes.Equal(plain, data) {
 		t.Fatalf("age -d: %v (%d bytes, want %d)", err, len(plain), len(data))
 	}
@@ -170,6 +169,26 @@ func TestStoreEncryptedS3(t *testing.T) {
 	gw.SetEnv(t)
 	gw.CreateBucket(t, "backups")
 	encryptedStoreStory(t, "s3://backups/consul-main/?endpoint="+gw.Endpoint+"&region=us-east-1&use_path_style=true")
+}
+
+// writeEncryptedStoreConfig writes dir/raftsnap.yml: the snapshot job
+// consul-main keeping its snapshots in the directory local, encrypted to
+// recipient, then moreJobs (YAML list items).
+func writeEncryptedStoreConfig(t *testing.T, dir, local, recipient, moreJobs string) string {
+	t.Helper()
+	cfg := filepath.Join(dir, "raftsnap.yml")
+	yml := fmt.Sprintf(`jobs:
+  - name: consul-main
+    type: snapshot
+    source: {type: consul, address: http://127.0.0.1:8500}
+    interval: 1h
+    store: {path: %s, encrypt: {recipients: [%s]}}
+    pruning: {keep: [{last_n: {count: 3}}]}
+`, local, recipient) + moreJobs
+	if err := os.WriteFile(cfg, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 // TestStoreEncryptedConfig: with --config, a put into a store with an
@@ -188,23 +207,12 @@ func TestStoreEncryptedConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	local := filepath.Join(dir, "store")
-	cfg := filepath.Join(dir, "raftsnap.yml")
-	yml := fmt.Sprintf(`jobs:
-  - name: consul-main
-    type: snapshot
-    source: {type: consul, address: http://127.0.0.1:8500}
-    interval: 1h
-    store: {path: %s, encrypt: {recipients: [%s]}}
-    pruning: {keep: [{last_n: {count: 3}}]}
-  - name: back
+	cfg := writeEncryptedStoreConfig(t, dir, local, id.Recipient().String(), fmt.Sprintf(`  - name: back
     type: restore
     from_job: consul-main
     target: {type: consul, address: http://127.0.0.1:9500}
     identity_file: %s
-`, local, id.Recipient(), keyFile)
-	if err := os.WriteFile(cfg, []byte(yml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`, keyFile))
 	a, aData := writeStoreArchive(t, dir, "a.snap", "consul-main", 100, time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
 	if r := raftsnap(t, "store", "put", "--config", cfg, "--job", "consul-main", a); r.code != ExitOK {
 		t.Fatalf("put: %s", r)
@@ -231,17 +239,102 @@ func TestStoreEncryptedConfig(t *testing.T) {
 		t.Fatalf("verify with the restore job's identity_file: %s", r)
 	}
 
-	// age -r by hand: refused by put, nothing stored.
-	if _, err := exec.LookPath("age"); err != nil {
-		t.Skip("no age CLI:", err)
-	}
+}
+
+// TestStorePutHandEncrypted: an archive encrypted by hand with the age CLI
+// is adopted by put as it is, once the key given opens it and the archive
+// inside verifies; without a key, with a wrong one or tampered with, it is
+// refused and nothing is stored.
+func TestStorePutHandEncrypted(t *testing.T) {
+	cli := testkit.FindAgeCLI(t)
+	dir := t.TempDir()
+	keyFile, recipient := cli.NewKey(t, dir, "key.txt")
+	wrongKey, _ := cli.NewKey(t, dir, "wrong.txt")
+	plainFile, plain := writeStoreArchive(t, dir, "b.snap", "consul-main", 200, time.Date(2026, 12, 1, 11, 0, 0, 0, time.UTC))
 	enc := filepath.Join(dir, "b.snap.age")
-	b, _ := writeStoreArchive(t, dir, "b.snap", "consul-main", 200, time.Date(2026, 12, 1, 11, 0, 0, 0, time.UTC))
-	if o, err := exec.Command("age", "-r", id.Recipient().String(), "-o", enc, b).CombinedOutput(); err != nil {
-		t.Fatalf("age -r: %v: %s", err, o)
+	cli.Run(t, cli.Age, "-r", recipient, "-o", enc, plainFile)
+	at := time.Date(2026, 12, 1, 11, 0, 0, 0, time.UTC) // names the snapshot
+	if err := os.Chtimes(enc, at, at); err != nil {
+		t.Fatal(err)
 	}
-	other := t.TempDir()
-	if r := raftsnap(t, "store", "put", "--store", other, "--job", "consul-main", enc); r.code != ExitInvalid || !strings.Contains(r.stderr, "is encrypted with age, nothing was stored") {
-		t.Fatalf("put of an age file: %s", r)
+	encData, err := os.ReadFile(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered := filepath.Join(dir, "tampered.snap.age")
+	bad := bytes.Clone(encData)
+	bad[len(bad)-100] ^= 0x40
+	if err := os.WriteFile(tampered, bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A store whose own encrypt block names another key: the file is
+	// stored as it is, not encrypted twice.
+	_, _, storeRecipients := ageKey(t)
+	local := filepath.Join(dir, "store")
+	cfg := writeEncryptedStoreConfig(t, dir, local, storeRecipients.Fingerprints()[0], "")
+	put := func(args ...string) cliResult {
+		return raftsnap(t, append([]string{"store", "put", "--config", cfg, "--job", "consul-main"}, args...)...)
+	}
+	for _, c := range []struct {
+		why  string
+		args []string
+		code int
+		want string
+	}{
+		{"no key", []string{enc}, ExitUsage, "give --identity-file"},
+		{"wrong key", []string{"--identity-file", wrongKey, enc}, ExitError, "none of the identity file's keys opens it"},
+		{"tampered", []string{"--identity-file", keyFile, tampered}, ExitInvalid, "fails authentication"},
+	} {
+		if r := put(c.args...); r.code != c.code || !strings.Contains(r.stderr, c.want) {
+			t.Fatalf("put, %s: %s (want exit %d and %q)", c.why, r, c.code, c.want)
+		}
+		if names, _ := filepath.Glob(filepath.Join(local, "*")); len(names) > 0 {
+			t.Fatalf("put, %s, left %v in the store", c.why, names)
+		}
+	}
+	if r := put("--identity-file", keyFile, enc); r.code != ExitOK {
+		t.Fatalf("put: %s", r)
+	}
+	name := "consul-main-20261201T110000Z-200.snap"
+	stored, err := os.ReadFile(filepath.Join(local, name+store.EncryptedSuffix))
+	if err != nil || !bytes.Equal(stored, encData) {
+		t.Fatalf("the store holds %d bytes (%v), want the age file's %d unchanged", len(stored), err, len(encData))
+	}
+	if r := raftsnap(t, "store", "list", "--store", local); !strings.Contains(r.stdout, "age: "+recipient) {
+		t.Fatalf("list does not name the key that opened it: %s", r)
+	}
+	if r := put("--identity-file", keyFile, enc); r.code != ExitOK || !strings.Contains(r.stdout, "Already in") {
+		t.Fatalf("a second put: %s", r)
+	}
+	// Without the key, scrub-style verification checks the ciphertext;
+	// with it, get gives the archive.
+	if r := raftsnap(t, "store", "verify", "--store", local, name); r.code != ExitOK {
+		t.Fatalf("verify without a key: %s", r)
+	}
+	out := filepath.Join(dir, "out.snap")
+	if r := raftsnap(t, "store", "get", "--store", local, "--identity-file", keyFile, name, out); r.code != ExitOK {
+		t.Fatalf("get: %s", r)
+	}
+	if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("get wrote %d bytes (%v), want the %d-byte archive", len(got), err, len(plain))
+	}
+
+	// The same into a bucket, by URL.
+	gw := servers.StartVersity(t)
+	gw.SetEnv(t)
+	gw.CreateBucket(t, "backups")
+	url := "s3://backups/consul-main/?endpoint=" + gw.Endpoint + "&region=us-east-1&use_path_style=true"
+	if r := raftsnap(t, "store", "put", "--store", url, "--job", "consul-main", "--identity-file", keyFile, enc); r.code != ExitOK {
+		t.Fatalf("put into a bucket: %s", r)
+	}
+	if r := raftsnap(t, "store", "list", "--store", url); !strings.Contains(r.stdout, "age: "+recipient) {
+		t.Fatalf("list of the bucket: %s", r)
+	}
+	os.Remove(out)
+	if r := raftsnap(t, "store", "get", "--store", url, "--identity-file", keyFile, name, out); r.code != ExitOK {
+		t.Fatalf("get from the bucket: %s", r)
+	}
+	if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("get from the bucket wrote %d bytes (%v), want the %d-byte archive", len(got), err, len(plain))
 	}
 }

@@ -229,6 +229,9 @@ func encryptedColumn(enc *store.Encryption) string {
 	if enc == nil {
 		return "no"
 	}
+	if len(enc.Recipients) == 0 {
+		return enc.Format + ": recipients unknown"
+	}
 	return enc.Format + ": " + strings.Join(enc.Recipients, ", ")
 }
 

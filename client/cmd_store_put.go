@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"filippo.io/age"
 	"github.com/spf13/cobra"
 
 	"github.com/raftsnap/raftsnap/daemon/job"
@@ -39,17 +41,26 @@ when that second pass verified the very bytes checked first: an object store
 completes its multipart upload only then and abandons it otherwise, so a
 refused or interrupted put leaves nothing listed.
 
+A FILE encrypted with age (by hand, with the age CLI) is adopted as it is:
+--identity-file must give a key that opens it, so that the archive inside is
+verified, in both passes, as it is decrypted; the encrypted bytes are stored
+unchanged (whatever the store's own encrypt block says), with a record of the
+archive's and the ciphertext's sizes and SHA-256 sums and, as its recipient,
+the key that opened it (an age file does not name its recipients).
+
 The snapshot is named as the daemon names its own,
 <job>-<UTC time>-<raft index>.snap, with the file's modification time, or
 --name (which must be such a name, with the archive's raft index).`,
 		Example: `  raftsnap store put --store 's3://backups/consul-main/?region=eu-west-1' --job consul-main consul.snap
-  raftsnap store put --config /etc/raftsnap/raftsnap.yml --job consul-main consul.snap`,
+  raftsnap store put --config /etc/raftsnap/raftsnap.yml --job consul-main consul.snap
+  raftsnap store put --store /var/lib/raftsnap/consul-main --job consul-main --identity-file key.txt consul.snap.age`,
 		Args: exactArgs(1, "FILE"),
 		RunE: storeRunE(&opts.storeOptions, func(ctx context.Context, args []string) error {
 			return runStorePut(ctx, g, opts, args)
 		}),
 	}
 	addStoreFlags(cmd, &opts.storeOptions, "the job the snapshot belongs to (required; with --config: the job whose stores to write to)", false)
+	cmd.Flags().StringVar(&opts.identityFile, "identity-file", "", "for a FILE encrypted with age: a key that opens it, to verify the archive inside (the file is stored still encrypted)")
 	cmd.Flags().StringVar(&opts.name, "name", "", "the snapshot's name in the store (default: <job>-<file time>-<raft index>.snap)")
 	return cmd
 }
@@ -64,12 +75,25 @@ func runStorePut(ctx context.Context, g *globalOptions, opts *storePutOptions, a
 		return err
 	}
 	// Verified before anything is created in a store.
+	var ids []age.Identity
+	var adopted *agecrypt.Adopted
 	first, err := snapshot.VerifyFile(ctx, path, snapshot.VerifyOptions{})
-	if err != nil {
-		if isAgeFile(path) {
-			// Its recipients cannot be read from the file to be recorded.
-			return fileError(fmt.Errorf("%s is encrypted with age, nothing was stored: store put takes the plain archive (age -d it first); a store with an encrypt block encrypts it (--config): %w", path, err))
+	if err != nil && isAgeFile(path) {
+		if opts.identityFile == "" {
+			return usageError(fmt.Errorf("%s is encrypted with age: give --identity-file with a key that opens it, so that the archive inside is verified before it is stored (it is stored still encrypted)", path))
 		}
+		if ids, err = loadIdentities(opts.identityFile); err != nil {
+			return err
+		}
+		if adopted, err = checkAgeFile(ctx, path, io.Discard, ids); err == nil {
+			first = adopted.Report
+		}
+		var wrong *agecrypt.WrongIdentityError
+		if errors.As(err, &wrong) {
+			return fmt.Errorf("nothing was stored: %w", err)
+		}
+	}
+	if err != nil {
 		return fileError(fmt.Errorf("%s failed verification, nothing was stored: %w", path, err))
 	}
 	set, err := openStores(g, &opts.storeOptions, openWrite)
@@ -129,7 +153,12 @@ func runStorePut(ctx context.Context, g *globalOptions, opts *storePutOptions, a
 			fmt.Fprintf(g.stdout, "Already in %s as %s: nothing to do\n", ns.label, have)
 			continue
 		}
-		stored, err := putFile(ctx, ns.st, jobName, name, path, first, entry)
+		var stored store.Entry
+		if adopted != nil {
+			stored, err = putAgeFile(ctx, ns.st, jobName, name, path, ids, adopted, entry)
+		} else {
+			stored, err = putFile(ctx, ns.st, jobName, name, path, first, entry)
+		}
 		if err != nil {
 			var verr *store.VerificationError
 			invalid = invalid || errors.As(err, &verr)
@@ -166,25 +195,75 @@ func putFile(ctx context.Context, st store.Store, jobName, name, path string, fi
 	if _, err := io.Copy(io.MultiWriter(v, p), f); err != nil {
 		v.Abort()
 		v.Close()
-		var archiveErr *snapshot.Error
-		if errors.As(err, &archiveErr) {
-			return store.Entry{}, &store.VerificationError{Name: path, Err: err}
-		}
-		return store.Entry{}, err
+		return store.Entry{}, asVerificationError(path, err)
 	}
 	report, err := v.Close()
 	if err != nil {
-		var archiveErr *snapshot.Error
-		if errors.As(err, &archiveErr) {
-			return store.Entry{}, &store.VerificationError{Name: path, Err: err}
-		}
-		return store.Entry{}, err
+		return store.Entry{}, asVerificationError(path, err)
 	}
 	if report.ArchiveBytes != first.ArchiveBytes || report.ArchiveSHA256 != first.ArchiveSHA256 {
-		return store.Entry{}, &store.VerificationError{Name: path, Err: errors.New("the file changed while it was being stored")}
+		return store.Entry{}, errFileChanged(path)
 	}
 	entry.VerifiedAt = time.Now().UTC()
 	return p.Commit(ctx, entry)
+}
+
+// putAgeFile writes the age-encrypted file at path into st unchanged, as
+// the stored form of snapshot name, decrypting and verifying it again as
+// it streams: committed only if it is the file first checked (adopted).
+func putAgeFile(ctx context.Context, st store.Store, jobName, name, path string, ids []age.Identity, adopted *agecrypt.Adopted, entry store.Entry) (store.Entry, error) {
+	// An encrypting store would encrypt it again: write to what it wraps.
+	if w, ok := st.(interface{ Inner() store.Store }); ok {
+		st = w.Inner()
+	}
+	oc, ok := st.(store.ObjectCreator)
+	if !ok {
+		return store.Entry{}, fmt.Errorf("%s cannot keep encrypted snapshots", st)
+	}
+	p, err := oc.CreateObject(ctx, jobName, name, name+store.EncryptedSuffix)
+	if err != nil {
+		return store.Entry{}, err
+	}
+	defer p.Abort()
+	again, err := checkAgeFile(ctx, path, p, ids)
+	if err != nil {
+		return store.Entry{}, asVerificationError(path, err)
+	}
+	if again.StoredSHA256 != adopted.StoredSHA256 || again.Report.ArchiveSHA256 != adopted.Report.ArchiveSHA256 {
+		return store.Entry{}, errFileChanged(path)
+	}
+	entry.StoredSize, entry.StoredSHA256 = again.StoredSize, again.StoredSHA256
+	entry.Encryption = &store.Encryption{Format: store.EncryptionAge}
+	if again.Recipient != "" {
+		entry.Encryption.Recipients = []string{again.Recipient}
+	}
+	entry.VerifiedAt = time.Now().UTC()
+	return p.Commit(ctx, entry)
+}
+
+// checkAgeFile decrypts and verifies the age file at path, its bytes
+// copied to w as they are read (agecrypt.CheckEncrypted).
+func checkAgeFile(ctx context.Context, path string, w io.Writer, ids []age.Identity) (*agecrypt.Adopted, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return agecrypt.CheckEncrypted(ctx, bufio.NewReaderSize(f, 256<<10), w, path, ids)
+}
+
+// asVerificationError files an archive fault met while storing path as
+// a *store.VerificationError (exit 3); other errors stay as they are.
+func asVerificationError(path string, err error) error {
+	var archiveErr *snapshot.Error
+	if errors.As(err, &archiveErr) {
+		return &store.VerificationError{Name: path, Err: err}
+	}
+	return err
+}
+
+func errFileChanged(path string) error {
+	return &store.VerificationError{Name: path, Err: errors.New("the file changed while it was being stored")}
 }
 
 // findCopy is the name of job's snapshot in st whose archive has the

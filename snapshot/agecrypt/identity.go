@@ -67,7 +67,12 @@ func ParseIdentities(data []byte) ([]age.Identity, error) {
 		case err != nil:
 			return nil, fmt.Errorf("not a usable SSH private key (ed25519 or RSA): %s", scrubErr(err))
 		}
-		return []age.Identity{id}, nil
+		// The key's public half names it in records (Fingerprint).
+		signer, err := ssh.ParsePrivateKey(data)
+		if err != nil {
+			return nil, fmt.Errorf("not a usable SSH private key (ed25519 or RSA): %s", scrubErr(err))
+		}
+		return []age.Identity{&sshIdentity{Identity: id, fingerprint: sshFingerprint(signer.PublicKey())}}, nil
 	}
 	ids, err := age.ParseIdentities(bytes.NewReader(data))
 	if err != nil {
@@ -84,4 +89,40 @@ func scrubErr(err error) string {
 		msg = msg[:i]
 	}
 	return msg
+}
+
+// sshIdentity is an SSH private key with the fingerprint of its public
+// key, which agessh's identities do not expose.
+type sshIdentity struct {
+	age.Identity
+	fingerprint string
+}
+
+// Fingerprint names the recipient that id decrypts for, as records name
+// recipients (ParseRecipient): "" for a kind of identity it cannot tell.
+func Fingerprint(id age.Identity) string {
+	switch id := id.(type) {
+	case *age.X25519Identity:
+		return id.Recipient().String()
+	case *age.HybridIdentity:
+		return hybridFingerprint(id.Recipient().String())
+	case *sshIdentity:
+		return id.fingerprint
+	case *usedIdentity:
+		return Fingerprint(id.Identity)
+	}
+	return ""
+}
+
+// usedIdentity records whether its identity opened a file: age headers do
+// not say whom a file is for, but the key that opened it is one of them.
+type usedIdentity struct {
+	age.Identity
+	used bool
+}
+
+func (u *usedIdentity) Unwrap(stanzas []*age.Stanza) ([]byte, error) {
+	key, err := u.Identity.Unwrap(stanzas)
+	u.used = u.used || err == nil
+	return key, err
 }

@@ -124,8 +124,7 @@ func ParseRecipient(s string) (r age.Recipient, fingerprint string, err error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("not a valid age post-quantum recipient: %v", err)
 		}
-		sum := sha256.Sum256([]byte(s))
-		return rc, "age1pq1 SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:]), nil
+		return rc, hybridFingerprint(s), nil
 	case strings.HasPrefix(s, "age1"):
 		rc, err := age.ParseX25519Recipient(s)
 		if err != nil {
@@ -141,9 +140,19 @@ func ParseRecipient(s string) (r age.Recipient, fingerprint string, err error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("not a valid SSH public key: %v", err)
 		}
-		return rc, pk.Type() + " " + ssh.FingerprintSHA256(pk), nil
+		return rc, sshFingerprint(pk), nil
 	case strings.HasPrefix(s, "ssh-"), strings.HasPrefix(s, "ecdsa-"), strings.HasPrefix(s, "sk-"):
 		return nil, "", errors.New("unsupported SSH key type: age encrypts to ssh-ed25519 and ssh-rsa keys only")
 	}
 	return nil, "", errors.New("not a recipient: want an age public key (age1...), ssh-ed25519 or ssh-rsa key")
 }
+
+// hybridFingerprint names a post-quantum recipient by its hash: the key
+// itself is kilobytes long.
+func hybridFingerprint(recipient string) string {
+	sum := sha256.Sum256([]byte(recipient))
+	return "age1pq1 SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
+}
+
+// sshFingerprint names an SSH key as ssh-keygen -l does.
+func sshFingerprint(pk ssh.PublicKey) string { return pk.Type() + " " + ssh.FingerprintSHA256(pk) }

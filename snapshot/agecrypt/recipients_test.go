@@ -70,6 +70,11 @@ func TestRecipientKinds(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The key names the recipient it decrypts for as records do
+			// (store put of a file encrypted by hand records it).
+			if got := agecrypt.Fingerprint(ids[0]); got != fp {
+				t.Fatalf("the identity's fingerprint is %q, its recipient's %q", got, fp)
+			}
 			st := wrap(t, localStore(t, t.TempDir()), r)
 			data, _ := encryptThrough(t, st)
 			got, err := io.ReadAll(mustDecrypt(t, data, ids[0]))
