@@ -279,6 +279,10 @@ func TestGrafanaDashboard(t *testing.T) {
 		"raftsnap_job_run_duration_seconds", "raftsnap_store_size_bytes", "raftsnap_store_snapshots",
 		"raftsnap_prune_destroyed_total", "raftsnap_restores_total",
 		"raftsnap_drill_last_ok", "raftsnap_drill_last_success_timestamp_seconds", "raftsnap_drills_total",
+		// per store (issue 14) and high availability (issue 16)
+		"raftsnap_store_up", "raftsnap_store_newest_snapshot_timestamp_seconds", "raftsnap_store_behind_snapshots",
+		"raftsnap_stored_unverified_snapshots", "raftsnap_stored_bytes", "raftsnap_scrub_snapshots_total",
+		"raftsnap_ha_active", "raftsnap_ha_role_changes_total", "raftsnap_ha_errors_total",
 	} {
 		if !used[want] {
 			t.Errorf("no panel shows %s", want)
@@ -288,7 +292,7 @@ func TestGrafanaDashboard(t *testing.T) {
 	for _, v := range dash.Templating.List {
 		vars[v.Name] = true
 	}
-	for _, want := range []string{"datasource", "instance", "job_name"} {
+	for _, want := range []string{"datasource", "instance", "job_name", "store"} {
 		if !vars[want] {
 			t.Errorf("no template variable $%s", want)
 		}
