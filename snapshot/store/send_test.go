@@ -58,10 +58,12 @@ func TestSendSendsTheVerifiedArchiveAndRecordsIt(t *testing.T) {
 
 // A stored file changed in place (bit rot, or someone writing it while it
 // is sent): what was read is sent as it goes, the end is not, and the
-// record says unverified.
+// record says unverified. The archive is larger than the verifier's
+// pipeline buffers, which could otherwise take it whole before its head
+// verified (then nothing is sent, and there is no cut to see).
 func TestSendCutsAChangedFileAndRecordsIt(t *testing.T) {
 	l := mustOpen(t, t.TempDir())
-	e, data := commitState(t, l, "job", testkit.Noise(nomadHeader, 3*snapshot.DefaultHoldBack, 2))
+	e, data := commitState(t, l, "job", testkit.Noise(nomadHeader, 8*snapshot.DefaultHoldBack, 2))
 	damaged := bytes.Clone(data)
 	damaged[len(damaged)-snapshot.DefaultHoldBack/2] ^= 0x10
 	if err := os.WriteFile(e.Path, damaged, 0o600); err != nil {
