@@ -140,8 +140,25 @@ func (c *Cluster) Nodes() []*Node { return c.nodes }
 // Dir is where the nodes keep their data.
 func (c *Cluster) Dir() string { return c.dir }
 
-// Leader waits, bounded by ctx, until a running node is the leader.
+// Leader waits, bounded by ctx, until a running node is the leader and
+// has applied every entry before its term's first (a barrier): a new
+// leader refuses a restore until its configuration entry is applied
+// ("cannot restore snapshot now"), which made restores right after a
+// start fail at random.
 func (c *Cluster) Leader(ctx context.Context) (*Node, error) {
+	for {
+		leader, err := c.elected(ctx)
+		if err != nil || leader.Raft.Barrier(timeoutFrom(ctx)).Error() == nil {
+			return leader, err
+		}
+		if err := pause(ctx); err != nil {
+			return nil, fmt.Errorf("devcluster: no leader ready: %w", err)
+		}
+	}
+}
+
+// elected waits, bounded by ctx, until a running node is the leader.
+func (c *Cluster) elected(ctx context.Context) (*Node, error) {
 	ticker := time.NewTicker(10 * time.Millisecond)
 	defer ticker.Stop()
 	for {
@@ -194,7 +211,7 @@ func (c *Cluster) Delete(ctx context.Context, key string) error {
 // committed before the call.
 func (c *Cluster) Get(ctx context.Context, key string) (string, bool, error) {
 	for {
-		leader, err := c.Leader(ctx)
+		leader, err := c.elected(ctx)
 		if err != nil {
 			return "", false, err
 		}
@@ -216,7 +233,7 @@ func (c *Cluster) apply(ctx context.Context, cmd Command) error {
 		return err
 	}
 	for {
-		leader, err := c.Leader(ctx)
+		leader, err := c.elected(ctx)
 		if err != nil {
 			return err
 		}
