@@ -132,6 +132,12 @@ func Restore(ctx context.Context, r *raft.Raft, archive io.Reader, opts RestoreO
 	if timeout <= 0 {
 		timeout = DefaultRestoreTimeout
 	}
+	// A leader refuses a restore until the configuration entry of its
+	// term is applied ("cannot restore snapshot now"): just after an
+	// election it may not be yet. A barrier waits for that.
+	if err := r.Barrier(timeout).Error(); err != nil {
+		return nil, fmt.Errorf("snapshot restore: raft: %w", err)
+	}
 	if err := r.Restore(&meta, spool, timeout); err != nil {
 		return nil, fmt.Errorf("snapshot restore: raft: %w", err)
 	}
