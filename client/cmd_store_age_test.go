@@ -312,6 +312,9 @@ func TestStorePutHandEncrypted(t *testing.T) {
 		t.Fatalf("verify without a key: %s", r)
 	}
 	out := filepath.Join(dir, "out.snap")
+	if r := raftsnap(t, "store", "get", "--store", local, name, out); r.code != ExitUsage || !strings.Contains(r.stderr, "give --identity-file") {
+		t.Fatalf("get without a key: %s", r)
+	}
 	if r := raftsnap(t, "store", "get", "--store", local, "--identity-file", keyFile, name, out); r.code != ExitOK {
 		t.Fatalf("get: %s", r)
 	}
