@@ -62,6 +62,10 @@ type runner struct {
 	// (or people) change the store between this job's own runs.
 	refreshStore func()
 	refreshing   atomic.Bool
+	// listErrs is the last listing error logged per store: a store that
+	// keeps failing (bad credentials) is logged at ERROR once per change,
+	// not at every status refresh.
+	listErrs sync.Map // store String() → error message
 
 	wake chan struct{} // capacity 1: "look at the pending flag"
 
@@ -759,5 +763,24 @@ func (r *runner) backoff(ctx context.Context, run *activeRun, d time.Duration) b
 		return false
 	case <-c:
 		return true
+	}
+}
+
+// listFailed logs that the store st could not be listed: at ERROR when
+// this is new or a different error, at DEBUG when it repeats.
+func (r *runner) listFailed(st fmt.Stringer, msg string, err error) {
+	prev, seen := r.listErrs.Swap(st.String(), err.Error())
+	level := slog.LevelError
+	if seen && prev == err.Error() {
+		level = slog.LevelDebug
+	}
+	r.logger.Log(context.Background(), level, msg, "store", st.String(), "err", err)
+}
+
+// listed notes that the store st could be listed, saying so once after a
+// failure.
+func (r *runner) listed(st fmt.Stringer) {
+	if _, was := r.listErrs.LoadAndDelete(st.String()); was {
+		r.logger.Info("store can be listed again", "store", st.String())
 	}
 }

@@ -7,7 +7,10 @@ package job
 // and a fault proxy are in job_test.go.
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -328,3 +331,31 @@ func TestRunnerStaleFallback(t *testing.T) {
 		}
 	})
 }
+
+// TestListErrorsLoggedOncePerChange: a store that keeps failing to list
+// (bad credentials, refreshed by every status call) is logged at ERROR
+// when the error is new or changes, not at each refresh; its recovery is
+// said once.
+func TestListErrorsLoggedOncePerChange(t *testing.T) {
+	var logs bytes.Buffer
+	r := &runner{logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	st := stringer("s3://backups/x/")
+	denied, missing := errors.New("403 access denied"), errors.New("404 no such bucket")
+	for _, err := range []error{denied, denied, denied, missing, missing} {
+		r.listFailed(st, "cannot list store", err)
+	}
+	r.listed(st)
+	r.listed(st)
+	r.listFailed(st, "cannot list store", denied)
+	out := logs.String()
+	if n := strings.Count(out, "level=ERROR"); n != 3 {
+		t.Errorf("%d errors logged, want 3 (denied, missing, denied after a recovery):\n%s", n, out)
+	}
+	if n := strings.Count(out, "store can be listed again"); n != 1 {
+		t.Errorf("recovery logged %d times, want once:\n%s", n, out)
+	}
+}
+
+type stringer string
+
+func (s stringer) String() string { return string(s) }

@@ -189,10 +189,11 @@ func (j *SnapshotJob) refreshStores() *controlapi.StoreSummary {
 		sum.Type = js.Type
 		h := j.health[i]
 		if ls[i].err != nil {
-			j.logger.Error("cannot list store", "store", js.Store.String(), "err", ls[i].err)
+			j.listFailed(js.Store, "cannot list store", ls[i].err)
 			h.failed(ls[i].err, now)
 			sum.Unlisted = true
 		} else {
+			j.listed(js.Store)
 			sum.Foreign = ls[i].foreign
 			if missing, ok := j.missing(i, ls, now); ok {
 				sum.Behind = len(missing)
@@ -430,11 +431,12 @@ func (r *runner) summarizeStores(stores []store.Store, owner retention.Owner) ([
 	for i, st := range stores {
 		sum, mine, err := r.storeSummary(st, owner)
 		if err != nil {
-			r.logger.Error("cannot list store", "store", st.String(), "err", err)
+			r.listFailed(st, "cannot list store", err)
 			at := r.now()
 			sums[i] = controlapi.StoreSummary{Path: st.Location(), Unlisted: true, LastError: err.Error(), LastErrorAt: &at}
 			continue
 		}
+		r.listed(st)
 		sums[i], entries[i] = *sum, mine
 	}
 	return sums, entries
@@ -489,7 +491,7 @@ func (r *runner) refreshJobStore(st store.Store, owner retention.Owner) []store.
 	}
 	_, mine, err := r.storeSummary(st, owner)
 	if err != nil {
-		r.logger.Error("cannot list stores", "store", st.String(), "err", err)
+		r.listFailed(st, "cannot list stores", err)
 		return nil
 	}
 	return mine
