@@ -142,13 +142,7 @@ func (b *jobBuilder) commit(p *jobPlan) {
 // credentials that are wrong fail the jobs' runs (with their reasons),
 // never the daemon's start.
 func (b *jobBuilder) openStore(s *config.Store) (store.Store, error) {
-	key := s.Identity()
-	if s.IsRemote() {
-		// Every setting counts: a reload that changes a bucket's storage
-		// class or part size gets a store opened with them (a bucket has no
-		// lock, so two opened stores of one bucket are harmless).
-		key += fmt.Sprintf(" %+v %s", s.BucketConfig(), s.Label())
-	}
+	key := storeKey(s)
 	if st, ok := b.stores[key]; ok {
 		return st, nil
 	}
@@ -165,6 +159,42 @@ func (b *jobBuilder) openStore(s *config.Store) (store.Store, error) {
 	b.stores[key] = st
 	b.metrics.storeOpened(st.Location(), s.Label(), storeType(s))
 	return st, nil
+}
+
+// storeKey is what openStore keeps a store block's store under.
+func storeKey(s *config.Store) string {
+	key := s.Identity()
+	if s.IsRemote() {
+		// Every setting counts: a reload that changes a bucket's storage
+		// class or part size gets a store opened with them (a bucket has no
+		// lock, so two opened stores of one bucket are harmless).
+		key += fmt.Sprintf(" %+v %s", s.BucketConfig(), s.Label())
+	}
+	return key
+}
+
+// closeUnused closes the stores no running job uses any more (removed or
+// changed by a reload, or opened for a reload that was refused): a
+// directory's lock is released for whoever takes it over. Call it only
+// once the jobs that used them have stopped.
+func (b *jobBuilder) closeUnused() {
+	used := map[string]bool{}
+	for _, bj := range b.running {
+		for _, s := range bj.cfg.StoreList() {
+			used[storeKey(s)] = true
+		}
+	}
+	for key, st := range b.stores {
+		if used[key] {
+			continue
+		}
+		delete(b.stores, key)
+		if err := st.Close(); err != nil {
+			b.logger.Warn("closing a store no job uses any more", "store", st.String(), "err", err)
+		} else {
+			b.logger.Info("closed a store no job uses any more", "store", st.String())
+		}
+	}
 }
 
 // storeType is a store block's type as status and metrics give it.
@@ -374,6 +404,7 @@ func (r *reloader) reload() (controlapi.ReloadResponse, error) {
 			"config", r.path, "problems", len(problems))
 		r.state.record(now, errors.New(strings.Join(problems, "\n")), nil)
 		r.events.reloadRefused(r.path, problems)
+		r.builder.closeUnused() // what the refused plan opened
 		return controlapi.ReloadResponse{}, &reloadRefusedError{problems: problems}
 	}
 	for _, w := range next.Warnings {
@@ -395,6 +426,9 @@ func (r *reloader) reload() (controlapi.ReloadResponse, error) {
 			"job", name, "timeout", next.Global.ShutdownTimeout.Std())
 	}
 	r.builder.commit(plan)
+	if len(stuck) == 0 {
+		r.builder.closeUnused()
+	}
 	r.running = next
 	r.drillTrigger.configure(next)
 	warnings := make([]string, len(held))

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/raftsnap/raftsnap/config"
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
+	"github.com/raftsnap/raftsnap/snapshot/atomicfile"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 )
 
@@ -102,4 +104,41 @@ func labelOf(m *dto.Metric, name string) string {
 		}
 	}
 	return ""
+}
+
+// TestReloadClosesStoresNoJobUses: a store whose only job a reload
+// removed is closed, its directory lock released for whoever takes it
+// over; a store a remaining job uses stays open (and locked).
+func TestReloadClosesStoresNoJobUses(t *testing.T) {
+	kept, removed := t.TempDir(), t.TempDir()
+	job := func(name, dir string) string {
+		return fmt.Sprintf("  - {name: %s, type: prune, interval: 1h, store: {path: %s}, pruning: {keep: [{last_n: {count: 3}}]}}\n", name, dir)
+	}
+	b := newJobBuilder(slog.New(slog.DiscardHandler), newMetrics(testVersion))
+	for _, yaml := range []string{"jobs:\n" + job("a", kept) + job("b", removed), "jobs:\n" + job("a", kept)} {
+		cfg, err := config.ParseWith([]byte(yaml), "t.yml", config.Options{SkipDirChecks: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := b.plan(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.commit(plan)
+		b.closeUnused()
+	}
+	// The lock is a flock: a second open file of the lock file (this
+	// process's too) cannot take it while the store holds it.
+	lock, err := atomicfile.TryLock(filepath.Join(removed, store.LockName))
+	if err != nil {
+		t.Fatalf("the removed job's store still holds its lock: %v", err)
+	}
+	lock.Release()
+	if lock, err := atomicfile.TryLock(filepath.Join(kept, store.LockName)); err == nil {
+		lock.Release()
+		t.Fatal("the remaining job's store was closed under it")
+	}
+	for _, st := range b.stores {
+		st.Close()
+	}
 }
