@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"golang.org/x/sys/unix"
 
@@ -73,32 +74,44 @@ func (v *validator) checkDrillable(path, fromJob string, kind source.Kind) {
 	}
 }
 
-// warnUndrilledLastDrilled warns about a last_drilled rule over snapshots
-// no drill job of the file drills: it keeps nothing until one does (a
-// drill run by another agent on the same store may, so it is no error).
+// warnUndrilledLastDrilled warns about a last_drilled rule (a job's, or
+// one store's of a job with several) over snapshots no drill job of the
+// file drills: it keeps nothing until one does (a drill run by another
+// agent on the same store may, so it is no error). A drill job drills the
+// snapshots of its from_job, or of the stores it names (local or remote,
+// compared by identity).
 func (v *validator) warnUndrilledLastDrilled() {
-	drilled := map[string]bool{} // snapshot job names, or "store:" + path
+	drilled := map[string]bool{} // snapshot job names, and store identities
 	for i := range v.cfg.Jobs {
 		j := &v.cfg.Jobs[i]
 		if j.Type != JobDrill {
 			continue
 		}
-		switch {
-		case j.FromJob != "":
+		if j.FromJob != "" {
 			drilled[j.FromJob] = true
-		case j.Store != nil:
-			drilled["store:"+filepath.Clean(j.Store.Path)] = true
+		}
+		for _, st := range j.StoreList() {
+			drilled[st.Identity()] = true
 		}
 	}
 	for i := range v.cfg.Jobs {
 		j := &v.cfg.Jobs[i]
-		if j.Pruning == nil || drilled[j.Name] || (j.Store != nil && drilled["store:"+filepath.Clean(j.Store.Path)]) {
+		if j.Type == JobDrill || drilled[j.Name] || slices.ContainsFunc(j.StoreList(), func(st *Store) bool { return drilled[st.Identity()] }) {
 			continue
 		}
-		for k, rule := range j.Pruning.Keep {
-			if p := fmt.Sprintf("jobs[%d].pruning.keep[%d].last_drilled", i, k); rule.LastDrilled != nil && v.usable(p) {
-				v.warnf(p, "no drill job of this file drills the snapshots of %s: this rule keeps nothing until one does (docs/drills.md)", j.Name)
+		warn := func(prefix string, p *Pruning) {
+			if p == nil {
+				return
 			}
+			for k, rule := range p.Keep {
+				if path := fmt.Sprintf("%s.keep[%d].last_drilled", prefix, k); rule.LastDrilled != nil && v.usable(path) {
+					v.warnf(path, "no drill job of this file drills the snapshots of %s: this rule keeps nothing until one does (docs/drills.md)", j.Name)
+				}
+			}
+		}
+		warn(fmt.Sprintf("jobs[%d].pruning", i), j.Pruning)
+		for k := range j.Stores {
+			warn(fmt.Sprintf("jobs[%d].stores[%d].pruning", i, k), j.Stores[k].Pruning)
 		}
 	}
 }
