@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"filippo.io/age"
-
 	"github.com/raftsnap/raftsnap/config"
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
 	"github.com/raftsnap/raftsnap/daemon/devcluster"
@@ -265,14 +263,7 @@ func TestStoreEncryptedFenced(t *testing.T) {
 		Open: func() (store.Store, error) { return store.Open(dir, nil) },
 		View: func() (store.Store, error) { return store.OpenReadOnly(dir) }})
 	defer gated.Close()
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	recipients, err := agecrypt.NewRecipients([]string{id.Recipient().String()}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, recipients := testkit.AgeKey(t)
 	st, err := agecrypt.Wrap(gated, recipients, nil)
 	if err != nil {
 		t.Fatalf("an encrypted store over a gated one: %v", err)

@@ -27,15 +27,7 @@ import (
 // key is a fresh age identity and the recipients encrypting to it.
 func key(t testing.TB) (*age.X25519Identity, *agecrypt.Recipients) {
 	t.Helper()
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := agecrypt.NewRecipients([]string{id.Recipient().String()}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id, r
+	return testkit.AgeKey(t)
 }
 
 func wrap(t testing.TB, inner store.Store, r *agecrypt.Recipients, ids ...age.Identity) *agecrypt.Store {
