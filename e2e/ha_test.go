@@ -63,10 +63,12 @@ func (d dirStore) Block() string { return fmt.Sprintf("{path: %s}", string(d)) }
 func (d dirStore) List() ([]store.Entry, []store.Foreign, error) { return listReadOnly(string(d)) }
 
 // bucketStore is a prefix of a versitygw bucket; the agents find the
-// credentials in their environment (AWS_ACCESS_KEY_ID, ...).
+// credentials in their environment (AWS_ACCESS_KEY_ID, ...). extra is
+// added to the store block (an encrypt block).
 type bucketStore struct {
-	s3  *servers.S3
-	cfg bucket.Config
+	s3    *servers.S3
+	cfg   bucket.Config
+	extra string
 }
 
 // startBucketStore starts versitygw with a bucket, and puts its
@@ -81,7 +83,7 @@ func startBucketStore(t *testing.T) *bucketStore {
 }
 
 func (b *bucketStore) Block() string {
-	return s3Block("shared", b.cfg.Bucket, b.cfg.Prefix, b.cfg.Endpoint, ", region: "+b.cfg.Region)
+	return s3Block("shared", b.cfg.Bucket, b.cfg.Prefix, b.cfg.Endpoint, ", region: "+b.cfg.Region+b.extra)
 }
 
 func (b *bucketStore) List() ([]store.Entry, []store.Foreign, error) { return readBucket(b.cfg) }
@@ -401,7 +403,9 @@ const (
 )
 
 // TestHALeaderLocalConsulCluster: three agents, one beside each server of
-// a real 3-server Consul cluster, share a versitygw bucket. Only the agent
+// a real 3-server Consul cluster, share a versitygw bucket (encrypting
+// what they store into it: the ciphertext goes through the fence as any
+// write does). Only the agent
 // beside the leader snapshots; kill the leading server and the agent
 // beside the new leader takes over within the election time plus the poll
 // interval; after a second, forced leader change (transfer-leader), the
@@ -419,6 +423,8 @@ func TestHALeaderLocalNomadCluster(t *testing.T) {
 
 func leaderLocalFailover(t *testing.T, cluster *servers.Cluster, kind string, transfer bool) {
 	shared := startBucketStore(t)
+	id, _ := testkit.AgeKey(t)
+	shared.extra = ", encrypt: {recipients: [" + id.Recipient().String() + "]}"
 	dir := shortTempDir(t)
 	agents := make([]*daemonProc, 3)
 	for i := range agents {
@@ -503,8 +509,14 @@ func leaderLocalFailover(t *testing.T, cluster *servers.Cluster, kind string, tr
 			t.Errorf("an agent exited %d on SIGTERM", code)
 		}
 	}
-	if atRest := shared.checkAtRest(t); len(atRest) < len(entries) {
+	atRest := shared.checkAtRest(t)
+	if len(atRest) < len(entries) {
 		t.Errorf("the bucket holds %d snapshots with the agents stopped, %d before", len(atRest), len(entries))
+	}
+	for _, e := range atRest {
+		if e.Object != e.Name+store.EncryptedSuffix || e.Encryption == nil {
+			t.Errorf("snapshot %s is not stored encrypted (object %q)", e.Name, e.Object)
+		}
 	}
 }
 
