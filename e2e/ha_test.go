@@ -13,6 +13,7 @@ import (
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
 	"github.com/raftsnap/raftsnap/internal/testkit"
+	"github.com/raftsnap/raftsnap/internal/testkit/agetest"
 	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 	"github.com/raftsnap/raftsnap/snapshot/store/bucket"
@@ -423,7 +424,7 @@ func TestHALeaderLocalNomadCluster(t *testing.T) {
 
 func leaderLocalFailover(t *testing.T, cluster *servers.Cluster, kind string, transfer bool) {
 	shared := startBucketStore(t)
-	id, _ := testkit.AgeKey(t)
+	id, _ := agetest.Key(t)
 	shared.extra = ", encrypt: {recipients: [" + id.Recipient().String() + "]}"
 	dir := shortTempDir(t)
 	agents := make([]*daemonProc, 3)

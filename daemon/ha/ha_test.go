@@ -16,6 +16,7 @@ import (
 	"github.com/raftsnap/raftsnap/daemon/ha"
 	"github.com/raftsnap/raftsnap/daemon/job"
 	"github.com/raftsnap/raftsnap/internal/testkit"
+	"github.com/raftsnap/raftsnap/internal/testkit/agetest"
 	"github.com/raftsnap/raftsnap/internal/testkit/raftcluster"
 	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 	"github.com/raftsnap/raftsnap/internal/testkit/vaultstub"
@@ -263,7 +264,7 @@ func TestStoreEncryptedFenced(t *testing.T) {
 		Open: func() (store.Store, error) { return store.Open(dir, nil) },
 		View: func() (store.Store, error) { return store.OpenReadOnly(dir) }})
 	defer gated.Close()
-	_, recipients := testkit.AgeKey(t)
+	_, recipients := agetest.Key(t)
 	st, err := agecrypt.Wrap(gated, recipients, nil)
 	if err != nil {
 		t.Fatalf("an encrypted store over a gated one: %v", err)

@@ -222,16 +222,15 @@ func (s *Store) Close() error {
 	return err
 }
 
-// fencedPending checks the role right before its Commit.
+// fencedPending checks the role at its Commit's commit point: the store
+// runs the check once the bytes are stored, right before the record that
+// lists the snapshot (store.WithCommitCheck), so that an upload's last
+// bytes do not go out between the check and the commit point.
 type fencedPending struct {
 	store.Pending
 	gate job.Gate
 }
 
 func (p *fencedPending) Commit(ctx context.Context, entry store.Entry) (store.Entry, error) {
-	if err := p.gate.Check(ctx); err != nil {
-		_ = p.Abort()
-		return store.Entry{}, err
-	}
-	return p.Pending.Commit(ctx, entry)
+	return p.Pending.Commit(store.WithCommitCheck(ctx, p.gate.Check), entry)
 }

@@ -1,4 +1,6 @@
-package testkit
+// Package agetest makes age keys for tests (apart from testkit, which the
+// store packages' own tests import: agecrypt imports them).
+package agetest
 
 import (
 	"testing"
@@ -8,8 +10,8 @@ import (
 	"github.com/raftsnap/raftsnap/snapshot/agecrypt"
 )
 
-// AgeKey is a fresh age identity and the recipients encrypting to it.
-func AgeKey(t testing.TB) (*age.X25519Identity, *agecrypt.Recipients) {
+// Key is a fresh age identity and the recipients encrypting to it.
+func Key(t testing.TB) (*age.X25519Identity, *agecrypt.Recipients) {
 	t.Helper()
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
