@@ -92,12 +92,18 @@ func (b *bucketStore) List() ([]store.Entry, []store.Foreign, error) { return re
 // checkAtRest fails the test unless the bucket, with no agent running,
 // holds only verified snapshots: no other object under the prefix (an
 // archive without its manifest, a stray manifest) and no incomplete
-// upload.
-func (b *bucketStore) checkAtRest(t *testing.T) []store.Entry {
+// upload. killed, when set, is when an agent was SIGKILLed: what a commit
+// it was in the middle of left (an archive without its manifest, which
+// the next clean removes after the grace period) is logged instead.
+func (b *bucketStore) checkAtRest(t *testing.T, killed time.Time) []store.Entry {
 	t.Helper()
 	entries, foreign := listBucket(t, b.cfg)
 	allVerified(t, "the shared bucket", entries)
 	for _, f := range foreign {
+		if !killed.IsZero() && !f.ModTime.After(killed) && strings.Contains(f.Problem, "interrupted") {
+			t.Logf("left by the agent SIGKILLed in the middle of a commit: %s (%s)", f.Name, f.Problem)
+			continue
+		}
 		t.Errorf("the shared bucket holds %s, not a snapshot: %s", f.Name, f.Problem)
 	}
 	uploads, err := b.s3.IncompleteUploads(b.cfg.Bucket)
@@ -255,7 +261,7 @@ func TestHAConsulLockFailover(t *testing.T) {
 	if code := a.Stop(t, testkit.DefaultWait); code != 0 {
 		t.Fatalf("the holder exited %d on SIGTERM", code)
 	}
-	checkOnePerInterval(t, shared.checkAtRest(t), 3*time.Second, killed)
+	checkOnePerInterval(t, shared.checkAtRest(t, killed), 3*time.Second, killed)
 }
 
 // checkOnePerInterval fails when two snapshots created after from are
@@ -353,7 +359,7 @@ func TestHAConsulLockPausedHolder(t *testing.T) {
 			t.Errorf("an agent exited %d on SIGTERM", code)
 		}
 	}
-	shared.checkAtRest(t)
+	shared.checkAtRest(t, time.Time{})
 }
 
 // TestHAConsulLockMaxFailures: the holder's store breaks (its directory
@@ -510,7 +516,7 @@ func leaderLocalFailover(t *testing.T, cluster *servers.Cluster, kind string, tr
 			t.Errorf("an agent exited %d on SIGTERM", code)
 		}
 	}
-	atRest := shared.checkAtRest(t)
+	atRest := shared.checkAtRest(t, time.Time{})
 	if len(atRest) < len(entries) {
 		t.Errorf("the bucket holds %d snapshots with the agents stopped, %d before", len(atRest), len(entries))
 	}
