@@ -30,19 +30,29 @@ func s3Block(name, bucketName, prefix, endpoint, extra string) string {
 // credentials: the committed snapshots, and what is not one.
 func listBucket(t *testing.T, cfg bucket.Config) ([]store.Entry, []store.Foreign) {
 	t.Helper()
-	st, err := bucket.Open(cfg, bucket.Options{ListTTL: time.Nanosecond}, nil)
+	entries, foreign, err := readBucket(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return entries, foreign
+}
+
+// readBucket is listBucket for a poll: the snapshots newest first, or the
+// error.
+func readBucket(cfg bucket.Config) ([]store.Entry, []store.Foreign, error) {
+	st, err := bucket.Open(cfg, bucket.Options{ListTTL: time.Nanosecond}, nil)
+	if err != nil {
+		return nil, nil, err
 	}
 	defer st.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	entries, foreign, err := st.List(ctx)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	store.SortNewestFirst(entries)
-	return entries, foreign
+	return entries, foreign, nil
 }
 
 // allVerified fails the test when a listed snapshot is not verified.

@@ -16,11 +16,14 @@ import (
 	"github.com/raftsnap/raftsnap/daemon/ha"
 	"github.com/raftsnap/raftsnap/daemon/job"
 	"github.com/raftsnap/raftsnap/internal/testkit"
+	"github.com/raftsnap/raftsnap/internal/testkit/agetest"
 	"github.com/raftsnap/raftsnap/internal/testkit/raftcluster"
 	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 	"github.com/raftsnap/raftsnap/internal/testkit/vaultstub"
+	"github.com/raftsnap/raftsnap/snapshot/agecrypt"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/snapshot/store"
+	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
 
 func lockBlock(addr string, maxFailures int) *config.HA {
@@ -242,5 +245,52 @@ func TestLeaderLocalVault(t *testing.T) {
 	}
 	if st := g.Status(); st.Role != controlapi.RoleStandby || !strings.Contains(st.Holder, "https://10.0.0.2:8200") {
 		t.Errorf("status: %+v", st)
+	}
+}
+
+// TestStoreEncryptedFenced: an encrypted store (snapshot/agecrypt) wraps a
+// gated job's store; its ciphertext goes through the fence like any
+// write: committed while the agent is active, refused (and nothing
+// listed) once it is not.
+func TestStoreEncryptedFenced(t *testing.T) {
+	vault := vaultstub.Start(t, vaultstub.Options{})
+	block := &config.HA{Mode: config.HALeaderLocal, PollInterval: config.Duration(100 * time.Millisecond)}
+	g := newGate(t, ha.Options{Job: "snap", HA: block, Source: &source.Config{Kind: source.Vault, Address: vault.URL}})
+	ctx := t.Context()
+	await(t, acquire(ctx, g), "the active node's agent")
+
+	dir := t.TempDir()
+	gated := ha.NewStore(ha.StoreOptions{Gate: g, Name: "local store " + dir, Location: dir,
+		Open: func() (store.Store, error) { return store.Open(dir, nil) },
+		View: func() (store.Store, error) { return store.OpenReadOnly(dir) }})
+	defer gated.Close()
+	_, recipients := agetest.Key(t)
+	st, err := agecrypt.Wrap(gated, recipients, nil)
+	if err != nil {
+		t.Fatalf("an encrypted store over a gated one: %v", err)
+	}
+	first := storetest.Commit(t, st, "snap", 2, 10, time.Now().Add(-time.Minute))
+	if first.Object != first.Name+store.EncryptedSuffix || first.Encryption == nil {
+		t.Fatalf("committed through the fence: %+v, want stored encrypted", first)
+	}
+
+	// A write prepared while active, committed after the node stopped
+	// leading.
+	archive, rep := storetest.Archive(t, "snap", 2, 11, 1<<10)
+	p, err := st.Create(ctx, "snap", store.NewName("snap", time.Now(), 11, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Abort()
+	if _, err := p.Write(archive); err != nil {
+		t.Fatal(err)
+	}
+	vault.SetLeader(false, "https://10.0.0.2:8200")
+	if _, err := p.Commit(ctx, storetest.EntryFor(rep, time.Now())); !errors.Is(err, ha.ErrNotHeld) {
+		t.Fatalf("encrypted commit after the node stopped leading: %v, want ErrNotHeld", err)
+	}
+	entries, _, err := st.List(ctx)
+	if err != nil || len(entries) != 1 || entries[0].Name != first.Name {
+		t.Fatalf("store after the refused commit: %+v, %v; want only %s", entries, err, first.Name)
 	}
 }

@@ -2,6 +2,7 @@ package ha
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"sync"
 
@@ -34,7 +35,11 @@ type Store struct {
 	viewSt   store.Store
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store         = (*Store)(nil)
+	_ store.ObjectCreator = (*Store)(nil)
+	_ store.Cleaner       = (*Store)(nil)
+)
 
 // StoreOptions configure NewStore.
 type StoreOptions struct {
@@ -136,11 +141,26 @@ func (s *Store) Open(ctx context.Context, name string) (io.ReadCloser, store.Ent
 }
 
 func (s *Store) Create(ctx context.Context, job, name string) (store.Pending, error) {
+	return s.CreateObject(ctx, job, name, "")
+}
+
+// CreateObject implements store.ObjectCreator, fenced as Create: an
+// encrypted store (snapshot/agecrypt) wraps the gated one and writes its
+// ciphertext through it, and a job with several stores copies an
+// encrypted snapshot into it as it is stored.
+func (s *Store) CreateObject(ctx context.Context, job, name, object string) (store.Pending, error) {
 	w, err := s.writer()
 	if err != nil {
 		return nil, err
 	}
-	p, err := w.Create(ctx, job, name)
+	var p store.Pending
+	if object == "" {
+		p, err = w.Create(ctx, job, name)
+	} else if oc, ok := w.(store.ObjectCreator); ok {
+		p, err = oc.CreateObject(ctx, job, name, object)
+	} else {
+		err = fmt.Errorf("%s cannot keep %s stored as %s (encrypted snapshots)", s.name, name, object)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -202,16 +222,15 @@ func (s *Store) Close() error {
 	return err
 }
 
-// fencedPending checks the role right before its Commit.
+// fencedPending checks the role at its Commit's commit point: the store
+// runs the check once the bytes are stored, right before the record that
+// lists the snapshot (store.WithCommitCheck), so that an upload's last
+// bytes do not go out between the check and the commit point.
 type fencedPending struct {
 	store.Pending
 	gate job.Gate
 }
 
 func (p *fencedPending) Commit(ctx context.Context, entry store.Entry) (store.Entry, error) {
-	if err := p.gate.Check(ctx); err != nil {
-		_ = p.Abort()
-		return store.Entry{}, err
-	}
-	return p.Pending.Commit(ctx, entry)
+	return p.Pending.Commit(store.WithCommitCheck(ctx, p.gate.Check), entry)
 }

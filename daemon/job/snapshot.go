@@ -174,6 +174,9 @@ func NewSnapshotJob(opts SnapshotOptions) (*SnapshotJob, error) {
 // from now, as if it had just been taken.
 func (j *SnapshotJob) catchUp(ctx context.Context) (bool, time.Time) {
 	now := j.now()
+	// An object store's Clean lists afresh: an agent becoming active (ha)
+	// sees the snapshot the previous one stored a moment ago, not a
+	// listing it cached while it stood by.
 	j.cleanStores(ctx)
 	sum := j.refreshStore()
 	if sum != nil && sum.NewestAt != nil {

@@ -16,6 +16,7 @@ import (
 	"gocloud.dev/blob/memblob"
 
 	"github.com/raftsnap/raftsnap/internal/testkit"
+	"github.com/raftsnap/raftsnap/internal/testkit/agetest"
 	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/agecrypt"
@@ -27,15 +28,7 @@ import (
 // key is a fresh age identity and the recipients encrypting to it.
 func key(t testing.TB) (*age.X25519Identity, *agecrypt.Recipients) {
 	t.Helper()
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := agecrypt.NewRecipients([]string{id.Recipient().String()}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id, r
+	return agetest.Key(t)
 }
 
 func wrap(t testing.TB, inner store.Store, r *agecrypt.Recipients, ids ...age.Identity) *agecrypt.Store {

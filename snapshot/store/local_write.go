@@ -77,10 +77,11 @@ func (p *localPending) Write(b []byte) (int, error) {
 // Commit makes the snapshot durable and listed (see Pending): fsync the temp
 // file, rename it to its name (an error wrapping ErrExists if another file
 // has it), write the sidecar atomically, fsync the directory. entry.Size,
-// when set, must equal the bytes written. Commit fills Schema, Name, Job,
-// Size, Host and Path (and CreatedAt, now when zero) and returns the entry
-// stored. On error nothing is listed and the temp file is removed.
-func (p *localPending) Commit(_ context.Context, entry Entry) (Entry, error) {
+// when set, must equal the bytes written. ctx's commit check runs after the
+// fsync, before the rename. Commit fills Schema, Name, Job, Size, Host and
+// Path (and CreatedAt, now when zero) and returns the entry stored. On
+// error nothing is listed and the temp file is removed.
+func (p *localPending) Commit(ctx context.Context, entry Entry) (Entry, error) {
 	if p.done {
 		return Entry{}, errors.New("store: commit after commit or abort")
 	}
@@ -118,6 +119,10 @@ func (p *localPending) Commit(_ context.Context, entry Entry) (Entry, error) {
 	if err := p.f.Close(); err != nil {
 		p.Abort()
 		return Entry{}, p.l.errorf("close %s: %w", p.tmp, err)
+	}
+	if err := CheckCommit(ctx); err != nil {
+		p.Abort()
+		return Entry{}, err
 	}
 
 	l := p.l

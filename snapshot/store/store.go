@@ -68,7 +68,9 @@ type Pending interface {
 	// Commit makes the snapshot durable and listed. The store fills the
 	// entry's Schema, Name (the one given to Create), Job and Size and
 	// returns the entry stored. entry.Size, when set, must equal the bytes
-	// written. On error nothing is listed.
+	// written. On error nothing is listed. A commit check in ctx
+	// (WithCommitCheck) is run right before the commit point, and its
+	// failure is Commit's.
 	Commit(ctx context.Context, entry Entry) (Entry, error)
 	// Abort discards what was written.
 	Abort() error

@@ -274,3 +274,32 @@ func commit(t testing.TB, st store.Store, job string, index uint64) store.Entry 
 	}
 	return e
 }
+
+// TestCleanListsAfresh: two agents share a bucket. The standby's listing
+// is reused for the listing TTL, so it does not see what the active agent
+// just stored; its Clean, which a snapshot job runs first when it becomes
+// active (daemon/job: catchUp), lists afresh, so that the new active
+// agent schedules from the newest snapshot stored, not from a listing
+// cached while it stood by (which would make it snapshot again at once).
+func TestCleanListsAfresh(t *testing.T) {
+	ctx := context.Background()
+	b := memblob.OpenBucket(nil)
+	cfg := bucket.Config{Provider: bucket.GCS, Bucket: "mem", Prefix: "consul-main/"}
+	active := bucket.New(b, cfg, bucket.Options{}, nil)
+	defer active.Close()
+	standby := bucket.New(b, cfg, bucket.Options{ListTTL: time.Hour}, nil)
+	defer standby.Close()
+	if entries, _, err := standby.List(ctx); err != nil || len(entries) != 0 {
+		t.Fatalf("standby's first listing: %v, %v", entries, err)
+	}
+	e := commit(t, active, "consul-main", 12)
+	if entries, _, _ := standby.List(ctx); len(entries) != 0 {
+		t.Fatalf("the standby's listing within its TTL shows %v: the premise of this test (a cached listing) does not hold", entries)
+	}
+	if _, err := standby.Clean(ctx, []string{"consul-main"}); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _, err := standby.List(ctx); err != nil || len(entries) != 1 || entries[0].Name != e.Name {
+		t.Fatalf("after Clean the listing shows %v, %v; want the other agent's %s", entries, err, e.Name)
+	}
+}

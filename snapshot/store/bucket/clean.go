@@ -42,6 +42,9 @@ func (s *Store) Clean(ctx context.Context, jobs []string) ([]string, error) {
 			errs = append(errs, err)
 		}
 	}
+	// Always a fresh listing, which later Lists reuse: a job cleans first
+	// when it starts or becomes active (ha), and must then see what other
+	// agents stored while its listing was cached.
 	l, err := s.listCached(ctx, true)
 	if err != nil {
 		return removed, errors.Join(append(errs, err)...)

@@ -179,8 +179,9 @@ func (p *pending) Write(b []byte) (int, error) {
 
 // Commit implements store.Pending: complete the upload (the archive becomes
 // visible, or an error wrapping store.ErrExists if that name is taken),
-// then write the manifest, if none is there: the commit point. If the
-// manifest cannot be written, the archive is deleted again.
+// run ctx's commit check, then write the manifest, if none is there: the
+// commit point. If the check fails or the manifest cannot be written, the
+// archive is deleted again.
 func (p *pending) Commit(ctx context.Context, entry store.Entry) (store.Entry, error) {
 	p.mu.Lock()
 	if p.done {
@@ -233,17 +234,29 @@ func (p *pending) Commit(ctx context.Context, entry store.Entry) (store.Entry, e
 		}
 		return store.Entry{}, s.wrap("commit", p.name, err)
 	}
+	// The commit check (ha's fence) comes now that every byte is stored,
+	// right before the manifest, the commit point.
+	if err := store.CheckCommit(ctx); err != nil {
+		p.dropArchive(ctx, entry, "not committed")
+		return store.Entry{}, err
+	}
 	if err := s.writeManifest(ctx, entry, true); err != nil {
-		// Without its manifest the archive is never listed; delete it so the
-		// failure leaves nothing behind (Clean would, later).
-		s.Requests.Delete.Add(1)
-		if derr := p.b.Delete(context.WithoutCancel(ctx), s.key(entry.ObjectName())); derr != nil && gcerrors.Code(derr) != gcerrors.NotFound {
-			s.logger.Warn("cannot delete the archive whose manifest could not be written; the next clean removes it", "object", s.key(entry.ObjectName()), "err", scrub(derr))
-		}
+		p.dropArchive(ctx, entry, "whose manifest could not be written")
 		return store.Entry{}, err
 	}
 	entry.Store = s.label
 	return entry, nil
+}
+
+// dropArchive deletes the archive of a commit that did not reach its
+// manifest: without it the archive is never listed; deleted, the failure
+// leaves nothing behind (Clean would, later).
+func (p *pending) dropArchive(ctx context.Context, entry store.Entry, why string) {
+	s := p.s
+	s.Requests.Delete.Add(1)
+	if err := p.b.Delete(context.WithoutCancel(ctx), s.key(entry.ObjectName())); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+		s.logger.Warn("cannot delete the archive "+why+"; the next clean removes it", "object", s.key(entry.ObjectName()), "err", scrub(err))
+	}
 }
 
 // Abort implements store.Pending: the upload is abandoned (S3 aborts the

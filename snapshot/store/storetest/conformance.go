@@ -160,6 +160,54 @@ func Conformance(t *testing.T, open func(t *testing.T) store.Store, large int) {
 		}
 	})
 
+	t.Run("the commit check runs right before the commit point", func(t *testing.T) {
+		st := open(t)
+		defer st.Close()
+		data, rep := Archive(t, "job", 4, 9, 1000)
+		name := store.NewName("job", at, 9, 1)
+		refused := errors.New("fenced off")
+		listed := -1 // snapshots listed when the check ran
+		check := func(err error) func(context.Context) error {
+			return func(ctx context.Context) error {
+				entries, _, lerr := st.List(ctx)
+				if lerr != nil {
+					return lerr
+				}
+				listed = len(entries)
+				return err
+			}
+		}
+		commit := func(check func(context.Context) error) error {
+			p, err := st.Create(ctx, "job", name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Abort()
+			if _, err := p.Write(data); err != nil {
+				t.Fatal(err)
+			}
+			_, err = p.Commit(store.WithCommitCheck(ctx, check), EntryFor(rep, at))
+			return err
+		}
+		if err := commit(check(refused)); !errors.Is(err, refused) {
+			t.Fatalf("Commit with a failing check: %v, want the check's error", err)
+		}
+		if listed != 0 {
+			t.Fatalf("the check ran with %d snapshots listed (-1: it never ran), want 0: before the commit point", listed)
+		}
+		if entries, foreign, err := st.List(ctx); err != nil || len(entries)+len(foreign) != 0 {
+			t.Fatalf("after a commit its check refused: %+v %+v %v", entries, foreign, err)
+		}
+		// The refused commit left nothing in the name's way.
+		listed = -1
+		if err := commit(check(nil)); err != nil || listed != 0 {
+			t.Fatalf("Commit with a passing check: %v (the check saw %d listed)", err, listed)
+		}
+		if entries, _, err := st.List(ctx); err != nil || len(entries) != 1 || entries[0].Name != name {
+			t.Fatalf("after the commit: %+v %v", entries, err)
+		}
+	})
+
 	t.Run("newest first, by raft position", func(t *testing.T) {
 		st := open(t)
 		defer st.Close()
