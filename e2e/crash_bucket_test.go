@@ -122,7 +122,8 @@ func verifyListed(t *testing.T, cfg bucket.Config, entries []store.Entry) {
 // another writer's fresh upload there and everything under another prefix
 // stay.
 func TestCrashKillLoopBucket(t *testing.T) {
-	t.Parallel()
+	// Not parallel: the daemons and the test's own listings take the
+	// gateway's credentials from the environment (t.Setenv).
 	kills := crashKills(t, crashBucketKillsCI)
 	s3 := servers.StartVersity(t)
 	s3.SetEnv(t)
