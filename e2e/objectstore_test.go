@@ -396,14 +396,15 @@ func TestBucketFaults(t *testing.T) {
 		s3.SetEnv(t)
 		proxy := testkit.NewProxy(t, s3.Endpoint)
 		d := startDaemon(t, bucketJob{name: "late", bucket: "snapshots", prefix: "late/", source: addr, endpoint: proxy.URL,
-			jobKeys: ", timeout: 3s, retries: {max: 0}", storeKeys: bucketPartSize}.config(t))
+			jobKeys: ", timeout: 6s, retries: {max: 0}", storeKeys: bucketPartSize}.config(t))
 		first := d.AwaitJob(t, "late", "the start-up snapshot", daemonproc.HasRun)
 		if first.LastRun.Result != controlapi.ResultSuccess {
 			t.Fatalf("first snapshot: %+v", first.LastRun)
 		}
-		// At 1 MiB/s the ~15 MiB archive needs ~15 s: the 3 s timeout
-		// ends the attempt with parts uploaded and more in flight.
-		proxy.Set(testkit.Fault{Delay: 50 * time.Millisecond, Rate: 1 << 20})
+		// At 512 KiB/s a part (two in flight) the 20 MB archive needs
+		// ~20 s: the 6 s timeout (ample for the first, unpaced run) ends
+		// the attempt with its upload under way.
+		proxy.Set(testkit.Fault{Delay: 50 * time.Millisecond, Rate: 512 << 10})
 		d.Signal(t, "late", controlapi.OpWakeup, false)
 		if err := testkit.Poll(testkit.DefaultWait, func() bool { return len(incompleteUploads(t, s3, "snapshots", "late/")) > 0 }); err != nil {
 			t.Fatal("no multipart upload under way while the slow run lasts")
@@ -411,14 +412,19 @@ func TestBucketFaults(t *testing.T) {
 		rep := *d.AwaitJob(t, "late", "the run past its timeout", func(j controlapi.JobStatus) bool {
 			return j.LastRun != nil && j.LastRun.ID != first.LastRun.ID
 		}).LastRun
-		if rep.Result != controlapi.ResultFailure || rep.Attempts != 1 || !strings.Contains(rep.Error, "timed out after 3s") {
+		if rep.Result != controlapi.ResultFailure || rep.Attempts != 1 || !strings.Contains(rep.Error, "timed out after 6s") {
 			t.Fatalf("snapshot into a store slower than the timeout: %+v; want one attempt failing with a timeout", rep)
 		}
+		t.Logf("the run past its timeout: %s", rep.Error)
 		if v := scrapeMetric(t, d, "raftsnap_job_failures_total", map[string]string{"job_name": "late", "reason": "timeout"}); v != 1 {
 			t.Errorf("failures{reason=timeout} = %v, want 1", v)
 		}
-		if st := d.Job(t, "late"); st.Store == nil || st.Store.Snapshots != 1 {
-			t.Errorf("status after the timeout: store %+v; want the 1 older snapshot", st.Store)
+		// The store is the one that was late: its status and metric say so.
+		if st := d.Job(t, "late"); st.Store == nil || st.Store.Snapshots != 1 || !strings.Contains(st.Store.LastError, "context deadline exceeded") {
+			t.Errorf("status after the timeout: store %+v; want the 1 older snapshot and the deadline as its last error", st.Store)
+		}
+		if _, v := storeSeries(t, d, "raftsnap_store_up", "offsite"); v != 0 {
+			t.Errorf("raftsnap_store_up{store=offsite} = %v after the upload timed out, want 0", v)
 		}
 		proxy.Set(testkit.Fault{})
 		checkBucket(t, s3, bucketCfg(s3, "late/"), first.LastRun.Snapshot)
