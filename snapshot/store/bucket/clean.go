@@ -114,8 +114,10 @@ func (s *Store) abortUploads(ctx context.Context, cutoff time.Time, ours func(st
 			if !ok || strings.Contains(name, "/") || !ours(name) || up.Initiated == nil || !up.Initiated.Before(cutoff) {
 				continue
 			}
+			// live is keyed by snapshot name; an encrypted upload's key
+			// is NAME.snap.age.
 			s.mu.Lock()
-			writing := s.live[name] > 0
+			writing := s.live[strings.TrimSuffix(name, store.EncryptedSuffix)] > 0
 			s.mu.Unlock()
 			if writing {
 				continue

@@ -260,3 +260,31 @@ func TestCleanGoesOnAfterAFailedAbort(t *testing.T) {
 		t.Fatalf("uploads left: %v (%v), want only the refused %s", left, err, keys[0])
 	}
 }
+
+// TestCleanSparesItsOwnEncryptedUpload: an upload this process has under
+// way is never aborted by a clean, whatever its age, also when its object
+// is the encrypted form (NAME.snap.age): a prune job's pass may clean while
+// the snapshot job of the same store uploads.
+func TestCleanSparesItsOwnEncryptedUpload(t *testing.T) {
+	srv := servers.StartVersity(t)
+	srv.SetEnv(t)
+	srv.CreateBucket(t, "snapshots")
+	st := openS3(t, srv, "snapshots", bucket.Options{StaleAfter: time.Nanosecond})
+	ctx := context.Background()
+	name := store.NewName("consul-main", time.Now(), 5, 1)
+	p, err := st.CreateObject(ctx, "consul-main", name, name+store.EncryptedSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Abort()
+	if _, err := p.Write(bytes.Repeat([]byte("x"), bucket.MinPartSize+1)); err != nil {
+		t.Fatal(err)
+	}
+	waitForUpload(t, srv, "snapshots")
+	if removed, err := st.Clean(ctx, []string{"consul-main"}); err != nil || len(removed) != 0 {
+		t.Fatalf("Clean during this process's own encrypted upload removed %v (%v), want nothing", removed, err)
+	}
+	if left, err := srv.IncompleteUploads("snapshots"); err != nil || len(left) != 1 {
+		t.Fatalf("uploads after the clean: %v (%v), want the one under way", left, err)
+	}
+}
