@@ -40,8 +40,10 @@ var crashBucketJobs = []string{
 }
 
 // crashBucketRate paces the source in the bucket's crash loop (bytes/s):
-// an ~8 MiB archive takes ~250 ms to arrive, and its upload of two parts
-// overlaps it.
+// the 11.5 MB archive takes ~350 ms to arrive; its multipart upload is
+// created once about two parts are buffered (~300 ms into the run) and
+// completed ~450 ms in, so about a third of the snapshot kills land in it
+// (measured: 2 to 10 of 30 kills leave an incomplete upload).
 const crashBucketRate = 32 << 20
 
 // bucketCrashState is what one kill left under the job's prefix, read
@@ -111,7 +113,7 @@ func verifyListed(t *testing.T, cfg bucket.Config, entries []store.Entry) {
 
 // TestCrashKillLoopBucket is TestCrashKillLoop with the snapshots in a
 // versitygw bucket, uploaded in 5 MiB parts: the daemon is SIGKILLed at a
-// random moment (0-600 ms) after waking a snapshot or prune run. After
+// random moment (0-600 ms) after waking a snapshot (¾) or prune (¼) run. After
 // every kill, before the restart, a read-only listing shows only snapshots
 // that verify against their manifests, and none that pruning had to keep
 // is gone. What a kill leaves (an incomplete multipart upload, an archive
@@ -129,7 +131,7 @@ func TestCrashKillLoopBucket(t *testing.T) {
 	s3.SetEnv(t)
 	s3.CreateBucket(t, "snapshots")
 	source := startCluster(t, "")
-	// ~11 MiB of base64 (random bytes): an ~8 MiB archive, two parts.
+	// 11 MiB of base64 (of random bytes): an 11.5 MB archive, three parts.
 	putRandom(t, source, "key-%02d", 44, 256<<10)
 	cfg := bucketCfg(s3, "crash/")
 	offsite := s3Block("offsite", "snapshots", "crash/", s3.Endpoint, bucketPartSize)
@@ -146,7 +148,7 @@ func TestCrashKillLoopBucket(t *testing.T) {
 	loop := killLoop{
 		config:   configPath,
 		kills:    kills,
-		actions:  []string{"snap", "snap", "prune"},
+		actions:  []string{"snap", "snap", "snap", "prune"}, // uploads weigh triple
 		maxDelay: 600 * time.Millisecond,
 		started: func(i int, _ *daemonProc) {
 			// A fresh leftover may be another agent's upload in progress:
