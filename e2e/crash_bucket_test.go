@@ -41,8 +41,8 @@ var crashBucketJobs = []string{
 
 // crashBucketRate paces the source in the bucket's crash loop (bytes/s):
 // the 11.5 MB archive takes ~350 ms to arrive; its multipart upload is
-// created once about two parts are buffered (~300 ms into the run) and
-// completed ~450 ms in, so about a third of the snapshot kills land in it
+// created only once the first parts are buffered (measured: ~300 ms into
+// the run) and completed ~450 ms in, so about a third of the snapshot kills land in it
 // (measured: 2 to 10 of 30 kills leave an incomplete upload).
 const crashBucketRate = 32 << 20
 
