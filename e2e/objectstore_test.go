@@ -355,8 +355,8 @@ func TestBucketFaults(t *testing.T) {
 		}
 	})
 
-	// The faults below need an archive of several 5 MiB parts: ~20 MiB
-	// of base64 (random, ~15 MiB gzipped).
+	// The faults below need an archive of several 5 MiB parts: 20 MiB of
+	// base64 (of random bytes), a 20.9 MB archive, four parts.
 	putRandom(t, c, "big%d", 32, 640<<10)
 
 	t.Run("slow store", func(t *testing.T) {
@@ -440,7 +440,8 @@ func TestBucketFaults(t *testing.T) {
 			t.Fatalf("first snapshot: %+v; want one of three parts or more", first.LastRun)
 		}
 		// The source's answer ends (FIN, the full Content-Length announced)
-		// after 11 MiB, once two parts of the upload are in the bucket.
+		// after 11 MiB: the proxy hangs up once two parts of the upload
+		// are in the bucket.
 		parts := 0
 		src.Queue(testkit.Fault{Cut: testkit.CutClose, CutAt: 11 << 20, OnCut: func() {
 			if err := testkit.Poll(testkit.DefaultWait, func() bool {
