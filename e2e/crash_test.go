@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -114,14 +115,7 @@ func TestCrashKillLoop(t *testing.T) {
 	// and robust to a busy machine (it asserts invariants, not timings):
 	// the other parallel tests run beside it instead of after it.
 	t.Parallel()
-	kills := crashKillsCI
-	if v := os.Getenv("RAFTSNAP_SOAK_KILLS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("RAFTSNAP_SOAK_KILLS=%q: want a positive number of kills", v)
-		}
-		kills = n
-	}
+	kills := crashKills(t, crashKillsCI)
 	source, target := startCluster(t, ""), startCluster(t, "")
 	ctx := context.Background()
 	// 2 MiB of incompressible state through proxies at 8 MiB/s: a run
@@ -136,89 +130,161 @@ func TestCrashKillLoop(t *testing.T) {
 	configPath := writeConfig(t, dir, `{logging: {level: info}, control: {sockpath: %[1]s/control/sock}, shutdown_timeout: 5s}`, crashJobs,
 		newRateProxy(t, leader(t, source).HTTPAddr, crashRate), newRateProxy(t, leader(t, target).HTTPAddr, crashRate), crashKeepFloor)
 
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
-	actions := []string{"snap", "snap", "prune", "restore"} // writes weigh double
 	var (
 		prev                          crashState
-		maxListed                     int
-		killedJob                     = "snap"
+		floor                         = keptFloor{floor: crashKeepFloor}
 		withPart, withOrphan, adopted int
-		byAction                      = map[string]int{}
 	)
-	start := time.Now()
-	for i := range kills {
-		d := startDaemon(t, configPath)
-		logs := d.Stderr.String()
-		// The kill's leftovers were settled by start-up, and it said so.
-		for _, p := range prev.parts {
-			if _, err := os.Stat(filepath.Join(storeDir, p)); err == nil {
-				t.Fatalf("kill %d: temp file %s survived the restart", i, p)
-			}
-			if !strings.Contains(logs, p) || !strings.Contains(logs, "removed temp file left by an interrupted write") {
-				t.Fatalf("kill %d: start-up did not log removing %s:\n%s", i, p, logs)
-			}
-		}
-		for _, o := range prev.orphans {
-			if !regexp.MustCompile(`adopted archive left without a sidecar.* file=` + regexp.QuoteMeta(o)).MatchString(logs) {
-				t.Fatalf("kill %d: the archive without sidecar %s was not adopted at start-up (it was complete: SIGKILL loses no written data):\n%s", i, o, logs)
-			}
-			adopted++
-		}
-		// The killed job's next run succeeds, and the daemon answers.
-		if r := rs(t, "signal", "wakeup", killedJob, "--wait", "--socket", d.Sock); r.code != 0 {
-			t.Fatalf("kill %d: the first %s run after the restart failed: %s\ndaemon log:\n%s", i, killedJob, r, d.Stderr)
-		}
-
-		killedJob = actions[rng.IntN(len(actions))]
-		byAction[killedJob]++
-		postSignal(t, d.Sock, killedJob)
-		time.Sleep(time.Duration(rng.IntN(301)) * time.Millisecond) // the random kill point, not a wait
-		if err := d.Cmd.Process.Kill(); err != nil {
-			t.Fatal(err)
-		}
-		<-d.Exited()
-
-		st := inspectStore(t, storeDir)
-		if len(st.parts) > 0 {
-			withPart++
-		}
-		if len(st.orphans) > 0 {
-			withOrphan++
-		}
-		// No good snapshot lost: the prune job keeps the newest
-		// crashKeepFloor, so each of the previous newest ones is either
-		// still listed or has that many newer ones above it.
-		listed := map[string]bool{}
-		for _, e := range st.entries {
-			listed[e.Name] = true
-		}
-		for _, p := range prev.entries[:min(crashKeepFloor, len(prev.entries))] {
-			if listed[p.Name] {
-				continue
-			}
-			n := 0
-			for _, e := range st.entries {
-				if newer(e, p) {
-					n++
+	loop := killLoop{
+		config:   configPath,
+		kills:    kills,
+		actions:  []string{"snap", "snap", "prune", "restore"}, // writes weigh double
+		maxDelay: 300 * time.Millisecond,
+		started: func(i int, d *daemonProc) {
+			logs := d.Stderr.String()
+			// The kill's leftovers were settled by start-up, and it said so.
+			for _, p := range prev.parts {
+				if _, err := os.Stat(filepath.Join(storeDir, p)); err == nil {
+					t.Fatalf("kill %d: temp file %s survived the restart", i, p)
+				}
+				if !strings.Contains(logs, p) || !strings.Contains(logs, "removed temp file left by an interrupted write") {
+					t.Fatalf("kill %d: start-up did not log removing %s:\n%s", i, p, logs)
 				}
 			}
-			if n < crashKeepFloor {
-				t.Fatalf("kill %d (during %s): %s, one of the %d newest snapshots, is gone with only %d newer listed: %v",
-					i, killedJob, p.Name, crashKeepFloor, n, st.entries)
+			for _, o := range prev.orphans {
+				if !regexp.MustCompile(`adopted archive left without a sidecar.* file=` + regexp.QuoteMeta(o)).MatchString(logs) {
+					t.Fatalf("kill %d: the archive without sidecar %s was not adopted at start-up (it was complete: SIGKILL loses no written data):\n%s", i, o, logs)
+				}
+				adopted++
 			}
-		}
-		maxListed = max(maxListed, len(st.entries))
-		if want := min(crashKeepFloor, maxListed); len(st.entries) < want {
-			t.Fatalf("kill %d (during %s): the store lists %d snapshots, pruning keeps at least %d", i, killedJob, len(st.entries), want)
-		}
-		prev = st
+		},
+		killed: func(i int, job string) {
+			st := inspectStore(t, storeDir)
+			if len(st.parts) > 0 {
+				withPart++
+			}
+			if len(st.orphans) > 0 {
+				withOrphan++
+			}
+			floor.check(t, i, job, st.entries)
+			prev = st
+		},
 	}
+	start := time.Now()
+	byAction := loop.run(t)
 	t.Logf("%d kills in %s (%v): %d left a temp file, %d an archive without sidecar (%d adopted at restart)",
 		kills, time.Since(start).Round(time.Second), byAction, withPart, withOrphan, adopted)
 	// The loop proves something only if kills land mid-write.
 	if kills >= 50 && withPart == 0 {
 		t.Fatalf("none of %d kills interrupted a snapshot write: the test no longer exercises what it claims", kills)
 	}
+}
+
+// crashKills is how many kills a crash loop deals: ci, or
+// RAFTSNAP_SOAK_KILLS (make soak).
+func crashKills(t *testing.T, ci int) int {
+	t.Helper()
+	v := os.Getenv("RAFTSNAP_SOAK_KILLS")
+	if v == "" {
+		return ci
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("RAFTSNAP_SOAK_KILLS=%q: want a positive number of kills", v)
+	}
+	return n
+}
+
+// killLoop drives a crash loop, whatever the store. kills times it starts
+// the daemon on config, lets started check what start-up did with the
+// previous kill's leftovers, runs the previously killed job once (which
+// must succeed), wakes a job drawn from actions and SIGKILLs the daemon a
+// random 0 to maxDelay later, and lets killed check the store as the kill
+// left it, before the next start. The random draws are seeded; the seed is
+// logged, and RAFTSNAP_CRASH_SEED replays one.
+type killLoop struct {
+	config   string
+	kills    int
+	actions  []string
+	maxDelay time.Duration
+	started  func(i int, d *daemonProc)
+	killed   func(i int, job string)
+}
+
+// run runs the loop and returns how many kills each action took.
+func (l killLoop) run(t *testing.T) map[string]int {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("RAFTSNAP_CRASH_SEED"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("RAFTSNAP_CRASH_SEED=%q: want a number", v)
+		}
+		seed = n
+	}
+	t.Logf("kill points seeded with %d (RAFTSNAP_CRASH_SEED=%d replays them)", seed, seed)
+	rng := rand.New(rand.NewPCG(seed, 7))
+	killedJob := l.actions[0]
+	byAction := map[string]int{}
+	for i := range l.kills {
+		d := startDaemon(t, l.config)
+		l.started(i, d)
+		// The killed job's next run succeeds, and the daemon answers.
+		if r := rs(t, "signal", "wakeup", killedJob, "--wait", "--socket", d.Sock); r.code != 0 {
+			t.Fatalf("kill %d: the first %s run after the restart failed: %s\ndaemon log:\n%s", i, killedJob, r, d.Stderr)
+		}
+
+		killedJob = l.actions[rng.IntN(len(l.actions))]
+		byAction[killedJob]++
+		postSignal(t, d.Sock, killedJob)
+		time.Sleep(time.Duration(rng.Int64N(int64(l.maxDelay) + 1))) // the random kill point, not a wait
+		if err := d.Cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		<-d.Exited()
+		l.killed(i, killedJob)
+	}
+	return byAction
+}
+
+// keptFloor checks, kill after kill, that no good snapshot was lost: the
+// prune job keeps the newest floor, so each of the previous newest ones is
+// either still listed or has that many newer ones above it, and once the
+// store has held floor snapshots it never lists fewer.
+type keptFloor struct {
+	floor     int
+	prev      []store.Entry // newest first
+	maxListed int
+}
+
+func (k *keptFloor) check(t *testing.T, i int, job string, entries []store.Entry) {
+	t.Helper()
+	entries = slices.Clone(entries)
+	store.SortNewestFirst(entries)
+	listed := map[string]bool{}
+	for _, e := range entries {
+		listed[e.Name] = true
+	}
+	for _, p := range k.prev[:min(k.floor, len(k.prev))] {
+		if listed[p.Name] {
+			continue
+		}
+		n := 0
+		for _, e := range entries {
+			if newer(e, p) {
+				n++
+			}
+		}
+		if n < k.floor {
+			t.Fatalf("kill %d (during %s): %s, one of the %d newest snapshots, is gone with only %d newer listed: %v",
+				i, job, p.Name, k.floor, n, entries)
+		}
+	}
+	k.maxListed = max(k.maxListed, len(entries))
+	if want := min(k.floor, k.maxListed); len(entries) < want {
+		t.Fatalf("kill %d (during %s): the store lists %d snapshots, pruning keeps at least %d", i, job, len(entries), want)
+	}
+	k.prev = entries
 }
 
 // TestCrashCommitSyscallOrder runs the daemon under strace and checks the

@@ -16,6 +16,7 @@ import (
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
 	"github.com/raftsnap/raftsnap/internal/testkit"
+	"github.com/raftsnap/raftsnap/internal/testkit/daemonproc"
 	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 	"github.com/raftsnap/raftsnap/snapshot/store/bucket"
@@ -363,6 +364,190 @@ func TestBucketFaults(t *testing.T) {
 			t.Errorf("the shared bucket now lists %d snapshots, want the 3 from before", len(entries))
 		}
 	})
+
+	// The faults below need an archive of several 5 MiB parts: 20 MiB of
+	// base64 (of random bytes), a 20.9 MB archive, four parts.
+	putRandom(t, c, "big%d", 32, 640<<10)
+
+	t.Run("slow store", func(t *testing.T) {
+		s3.SetEnv(t)
+		proxy := testkit.NewProxy(t, s3.Endpoint)
+		d := startDaemon(t, bucketJob{name: "slow", bucket: "snapshots", prefix: "slow/", source: addr, endpoint: proxy.URL, storeKeys: bucketPartSize}.config(t))
+		first := d.AwaitJob(t, "slow", "the start-up snapshot", daemonproc.HasRun)
+		if first.LastRun.Result != controlapi.ResultSuccess {
+			t.Fatalf("first snapshot: %+v", first.LastRun)
+		}
+		// Latency on every request and each request's body paced at
+		// 4 MiB/s (two parts in flight: 8 MiB/s): the run takes seconds,
+		// and completes.
+		const rate, parallel = 4 << 20, bucket.DefaultConcurrency
+		proxy.Set(testkit.Fault{Delay: 50 * time.Millisecond, Rate: rate})
+		requests := proxy.Requests()
+		rep := d.Signal(t, "slow", controlapi.OpWakeup, true).Run
+		if rep.Result != controlapi.ResultSuccess {
+			t.Fatalf("snapshot into a slow store: %+v", rep)
+		}
+		if took, least := rep.FinishedAt.Sub(rep.StartedAt), time.Duration(rep.Bytes)*time.Second/(rate*parallel); took < least {
+			t.Fatalf("the run took %s, under the %s its %d bytes need at %d B/s: the proxy did not slow it", took, least, rep.Bytes, rate*parallel)
+		}
+		if n := proxy.Requests() - requests; n < 4 { // create, 2+ parts, complete, manifest
+			t.Fatalf("the slow upload made %d requests: not a multipart upload", n)
+		}
+		entries := checkBucket(t, s3, bucketCfg(s3, "slow/"), first.LastRun.Snapshot, rep.Snapshot)
+		if entries[0].Name != rep.Snapshot || entries[0].Size != rep.Bytes {
+			t.Fatalf("the newest stored snapshot is %s of %d bytes, the run stored %s of %d", entries[0].Name, entries[0].Size, rep.Snapshot, rep.Bytes)
+		}
+		if _, v := storeSeries(t, d, "raftsnap_store_up", "offsite"); v != 1 {
+			t.Errorf("raftsnap_store_up{store=offsite} = %v after a slow upload, want 1", v)
+		}
+	})
+
+	t.Run("slow store past the timeout", func(t *testing.T) {
+		s3.SetEnv(t)
+		proxy := testkit.NewProxy(t, s3.Endpoint)
+		d := startDaemon(t, bucketJob{name: "late", bucket: "snapshots", prefix: "late/", source: addr, endpoint: proxy.URL,
+			jobKeys: ", timeout: 6s, retries: {max: 0}", storeKeys: bucketPartSize}.config(t))
+		first := d.AwaitJob(t, "late", "the start-up snapshot", daemonproc.HasRun)
+		if first.LastRun.Result != controlapi.ResultSuccess {
+			t.Fatalf("first snapshot: %+v", first.LastRun)
+		}
+		// At 512 KiB/s a part (two in flight) the 20 MB archive needs
+		// ~20 s: the 6 s timeout (ample for the first, unpaced run) ends
+		// the attempt with its upload under way.
+		proxy.Set(testkit.Fault{Delay: 50 * time.Millisecond, Rate: 512 << 10})
+		d.Signal(t, "late", controlapi.OpWakeup, false)
+		if err := testkit.Poll(testkit.DefaultWait, func() bool { return len(incompleteUploads(t, s3, "snapshots", "late/")) > 0 }); err != nil {
+			t.Fatal("no multipart upload under way while the slow run lasts")
+		}
+		rep := *d.AwaitJob(t, "late", "the run past its timeout", func(j controlapi.JobStatus) bool {
+			return j.LastRun != nil && j.LastRun.ID != first.LastRun.ID
+		}).LastRun
+		if rep.Result != controlapi.ResultFailure || rep.Attempts != 1 || !strings.Contains(rep.Error, "timed out after 6s") {
+			t.Fatalf("snapshot into a store slower than the timeout: %+v; want one attempt failing with a timeout", rep)
+		}
+		t.Logf("the run past its timeout: %s", rep.Error)
+		if v := scrapeMetric(t, d, "raftsnap_job_failures_total", map[string]string{"job_name": "late", "reason": "timeout"}); v != 1 {
+			t.Errorf("failures{reason=timeout} = %v, want 1", v)
+		}
+		// The store is the one that was late: its status and metric say so.
+		if st := d.Job(t, "late"); st.Store == nil || st.Store.Snapshots != 1 || !strings.Contains(st.Store.LastError, "context deadline exceeded") {
+			t.Errorf("status after the timeout: store %+v; want the 1 older snapshot and the deadline as its last error", st.Store)
+		}
+		if _, v := storeSeries(t, d, "raftsnap_store_up", "offsite"); v != 0 {
+			t.Errorf("raftsnap_store_up{store=offsite} = %v after the upload timed out, want 0", v)
+		}
+		proxy.Set(testkit.Fault{})
+		checkBucket(t, s3, bucketCfg(s3, "late/"), first.LastRun.Snapshot)
+	})
+
+	t.Run("source cut mid-upload", func(t *testing.T) {
+		s3.SetEnv(t)
+		src := testkit.NewProxy(t, addr)
+		d := startDaemon(t, bucketJob{name: "cut", bucket: "snapshots", prefix: "cut/", source: src.URL, endpoint: s3.Endpoint,
+			jobKeys: ", retries: {max: 0}", storeKeys: bucketPartSize}.config(t))
+		first := d.AwaitJob(t, "cut", "the start-up snapshot", daemonproc.HasRun)
+		if first.LastRun.Result != controlapi.ResultSuccess || first.LastRun.Bytes < 3*5<<20 {
+			t.Fatalf("first snapshot: %+v; want one of three parts or more", first.LastRun)
+		}
+		// The source's answer ends (FIN, the full Content-Length announced)
+		// after 11 MiB: the proxy hangs up once two parts of the upload
+		// are in the bucket.
+		parts := 0
+		src.Queue(testkit.Fault{Cut: testkit.CutClose, CutAt: 11 << 20, OnCut: func() {
+			if err := testkit.Poll(testkit.DefaultWait, func() bool {
+				parts = uploadedParts(t, s3, "snapshots", "cut/")
+				return parts >= 2
+			}); err != nil {
+				t.Errorf("the source was cut with %d parts uploaded, want 2", parts)
+			}
+		}})
+		rep := d.Signal(t, "cut", controlapi.OpWakeup, true).Run
+		if rep.Result != controlapi.ResultFailure || rep.Attempts != 1 || !strings.Contains(rep.Error, "response body cut short after 11534336 of") {
+			t.Fatalf("snapshot from a source cut mid-upload: %+v; want one failed attempt saying the answer ended early", rep)
+		}
+		if v := scrapeMetric(t, d, "raftsnap_job_failures_total", map[string]string{"job_name": "cut", "reason": "connection"}); v != 1 {
+			t.Errorf("failures{reason=connection} = %v, want 1", v)
+		}
+		if st := d.Job(t, "cut"); st.LastRun.Error != rep.Error || st.Store == nil || st.Store.Snapshots != 1 || st.Store.LastError != "" {
+			t.Errorf("status after the cut: last run %+v, store %+v; want the cut, the 1 older snapshot and no store error", st.LastRun, st.Store)
+		}
+		if _, v := storeSeries(t, d, "raftsnap_store_up", "offsite"); v != 1 {
+			t.Errorf("raftsnap_store_up{store=offsite} = %v after a source fault, want 1 (the store is not at fault)", v)
+		}
+		checkBucket(t, s3, bucketCfg(s3, "cut/"), first.LastRun.Snapshot)
+	})
+}
+
+// bucketPartSize is the store option of the faults that need an upload of
+// several parts: S3's smallest part.
+const bucketPartSize = ", part_size: 5MiB"
+
+// bucketCfg is the bucket "snapshots" of s3 under prefix, as the tests
+// list it.
+func bucketCfg(s3 *servers.S3, prefix string) bucket.Config {
+	return bucket.Config{Provider: bucket.S3, Bucket: "snapshots", Prefix: prefix, Endpoint: s3.Endpoint, PathStyle: true}
+}
+
+// uploadedParts is how many parts the multipart uploads under prefix in
+// bucketName hold.
+func uploadedParts(t *testing.T, s3 *servers.S3, bucketName, prefix string) int {
+	t.Helper()
+	ctx := context.Background()
+	ups, err := s3.Client().ListMultipartUploads(ctx, &s3api.ListMultipartUploadsInput{Bucket: aws.String(bucketName), Prefix: aws.String(prefix)})
+	if err != nil {
+		t.Errorf("listing the uploads: %v", err)
+		return 0
+	}
+	n := 0
+	for _, up := range ups.Uploads {
+		parts, err := s3.Client().ListParts(ctx, &s3api.ListPartsInput{Bucket: aws.String(bucketName), Key: up.Key, UploadId: up.UploadId})
+		if err == nil {
+			n += len(parts.Parts)
+		}
+	}
+	return n
+}
+
+// checkBucket checks the prefix of cfg after a fault: exactly the
+// snapshots named are listed (newest first in the result), each verifies
+// when read back and matches its manifest, nothing else is stored under
+// the prefix, and no multipart upload is left there.
+func checkBucket(t *testing.T, s3 *servers.S3, cfg bucket.Config, names ...string) []store.Entry {
+	t.Helper()
+	entries, foreign := listBucket(t, cfg)
+	verifyListed(t, cfg, entries)
+	got := map[string]bool{}
+	for _, e := range entries {
+		got[e.Name] = true
+	}
+	for _, n := range names {
+		if !got[n] {
+			t.Fatalf("%s was lost; %s lists %v", n, cfg.Location(), entries)
+		}
+	}
+	if len(entries) != len(names) || len(foreign) != 0 {
+		t.Fatalf("%s lists %d snapshots %v and %d other objects %v; want %v and nothing else", cfg.Location(), len(entries), entries, len(foreign), foreign, names)
+	}
+	if keys := incompleteUploads(t, s3, cfg.Bucket, cfg.Prefix); len(keys) != 0 {
+		t.Fatalf("incomplete multipart uploads left under %s: %v", cfg.Location(), keys)
+	}
+	return entries
+}
+
+// incompleteUploads lists the keys of the multipart uploads under prefix.
+func incompleteUploads(t *testing.T, s3 *servers.S3, bucketName, prefix string) []string {
+	t.Helper()
+	all, err := s3.IncompleteUploads(bucketName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, k := range all {
+		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // failingStoreRun starts a daemon with a snapshot job (retries allowed)
@@ -370,15 +555,31 @@ func TestBucketFaults(t *testing.T) {
 // attempt, the error naming the store's bucket and prefix.
 func failingStoreRun(t *testing.T, job, bucketName, source, endpoint string) (*daemonProc, controlapi.JobStatus) {
 	t.Helper()
-	dir := shortTempDir(t)
-	config := writeConfig(t, dir, `{control: {sockpath: %[1]s/control/sock}, monitoring: {listen: "127.0.0.1:0"}}`, []string{
-		`{name: ` + job + `, type: snapshot, source: {type: raft, address: %[2]s}, interval: 1h, retries: {max: 3, initial_backoff: 10ms},
-      store: ` + s3Block("offsite", bucketName, "faults/", "%[3]s", "") + `, pruning: {keep: [{last_n: {count: 5}}]}}`,
-	}, source, endpoint)
-	d := startDaemon(t, config)
+	d := startDaemon(t, bucketJob{name: job, bucket: bucketName, prefix: "faults/", source: source, endpoint: endpoint,
+		jobKeys: ", retries: {max: 3, initial_backoff: 10ms}"}.config(t))
 	st := d.AwaitJob(t, job, "the start-up run", func(j controlapi.JobStatus) bool { return j.LastRun != nil })
 	if st.LastRun.Result != controlapi.ResultFailure || st.LastRun.Attempts != 1 || !strings.Contains(st.LastRun.Error, "s3://"+bucketName+"/faults/") {
 		t.Fatalf("run of %s: %+v; want one attempt (a permanent failure) naming the store's bucket", job, st.LastRun)
 	}
 	return d, st
+}
+
+// bucketJob is a snapshot job of a raft source into the s3 store
+// "offsite", keeping 5.
+type bucketJob struct {
+	name, bucket, prefix string
+	source, endpoint     string // the raft source's and the gateway's URLs
+	// jobKeys and storeKeys add keys to the job and to its store block
+	// (", timeout: 3s").
+	jobKeys, storeKeys string
+}
+
+// config writes a configuration with metrics and the job, and returns its
+// path.
+func (j bucketJob) config(t *testing.T) string {
+	t.Helper()
+	return writeConfig(t, shortTempDir(t), controlAndMetrics, []string{
+		`{name: ` + j.name + `, type: snapshot, source: {type: raft, address: %[2]s}, interval: 1h` + j.jobKeys + `,
+      store: ` + s3Block("offsite", j.bucket, j.prefix, "%[3]s", j.storeKeys) + `, pruning: {keep: [{last_n: {count: 5}}]}}`,
+	}, j.source, j.endpoint)
 }

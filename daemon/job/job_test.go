@@ -10,12 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"gocloud.dev/blob/memblob"
+
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
 	"github.com/raftsnap/raftsnap/internal/testkit"
 
 	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/retention"
 	"github.com/raftsnap/raftsnap/snapshot/store"
+	"github.com/raftsnap/raftsnap/snapshot/store/bucket"
 )
 
 func TestScheduledSnapshotsAppearAndVerify(t *testing.T) {
@@ -351,6 +354,41 @@ func TestPruneJobKeepsNewestVerified(t *testing.T) {
 	}
 	if _, err := NewPruneJob(PruneOptions{Name: "p", Store: st, Interval: time.Hour}); err == nil {
 		t.Fatal("prune job without policy accepted")
+	}
+}
+
+// TestPruneJobCleansLeftovers: each pass of a prune job over an object
+// store removes what its owners' interrupted writes left there once stale
+// (here an archive without its manifest), and leaves another job's.
+func TestPruneJobCleansLeftovers(t *testing.T) {
+	ctx := testContext(t)
+	b := memblob.OpenBucket(nil)
+	remote := bucket.New(b, bucket.Config{Provider: bucket.S3, Bucket: "mem", Prefix: "snap/"}, bucket.Options{StaleAfter: time.Nanosecond}, nil)
+	t.Cleanup(func() { remote.Close() })
+	ours, theirs := "snap/"+store.NewName("a", time.Now(), 5, 1), "snap/"+store.NewName("b", time.Now(), 5, 1)
+	for _, key := range []string{ours, theirs} {
+		if err := b.WriteAll(ctx, key, []byte("an upload completed, its manifest never written"), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logs bytes.Buffer
+	pj, err := NewPruneJob(PruneOptions{Name: "prune", Store: remote, Interval: time.Hour, Policy: destroyEverything{},
+		Owners: []string{"a"}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startJob(t, pj)
+	if rep := wakeAndWait(t, pj); rep.Result != controlapi.ResultSuccess {
+		t.Fatalf("prune: %+v", rep)
+	}
+	if ok, err := b.Exists(ctx, ours); err != nil || ok {
+		t.Fatalf("the owner's archive without manifest is still there after a prune (%v)", err)
+	}
+	if ok, err := b.Exists(ctx, theirs); err != nil || !ok {
+		t.Fatalf("another job's archive without manifest was removed by a prune of job a's (%v)", err)
+	}
+	if !strings.Contains(logs.String(), "removed leftovers of interrupted writes") {
+		t.Fatalf("the clean is not logged:\n%s", logs.String())
 	}
 }
 

@@ -142,6 +142,9 @@ func (j *PruneJob) run(ctx context.Context, run *activeRun) error {
 	run.startAttempt(1, controlapi.PhasePruning, j.now())
 	run.report.Attempts = 1
 	err := j.prune(ctx, run, j.opts.Store, j.opts.Policy, retention.PassOptions{Owner: j.owner, Now: j.now()})
+	// What interrupted writes of its owners left (an object store's
+	// incomplete uploads, archives without manifest), once stale.
+	j.cleanStore(ctx, j.opts.Store, j.opts.Owners)
 	j.refreshStore()
 	return err
 }

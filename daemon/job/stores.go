@@ -326,15 +326,24 @@ func (j *SnapshotJob) pruneStores(ctx context.Context, run *activeRun, committed
 // without their manifest), once older than their grace period.
 func (j *SnapshotJob) cleanStores(ctx context.Context) {
 	for _, js := range j.stores {
-		if c, ok := js.Store.(store.Cleaner); ok {
-			removed, err := c.Clean(ctx, []string{j.name})
-			if len(removed) > 0 {
-				j.logger.Warn("removed leftovers of interrupted writes", "store", js.Store.String(), "removed", removed)
-			}
-			if err != nil && ctx.Err() == nil {
-				j.logger.Warn("cannot remove leftovers of interrupted writes; trying again at the next run", "store", js.Store.String(), "err", err)
-			}
-		}
+		j.cleanStore(ctx, js.Store, []string{j.name})
+	}
+}
+
+// cleanStore removes what interrupted writes of jobs (any job when none is
+// named) left in st, if st can tell (store.Cleaner), and logs it; a
+// failure is logged, and the next pass tries again.
+func (r *runner) cleanStore(ctx context.Context, st store.Store, jobs []string) {
+	c, ok := st.(store.Cleaner)
+	if !ok {
+		return
+	}
+	removed, err := c.Clean(ctx, jobs)
+	if len(removed) > 0 {
+		r.logger.Warn("removed leftovers of interrupted writes", "store", st.String(), "removed", removed)
+	}
+	if err != nil && ctx.Err() == nil {
+		r.logger.Warn("cannot remove leftovers of interrupted writes; trying again at the next run", "store", st.String(), "err", err)
 	}
 }
 

@@ -3,6 +3,7 @@ package servers
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -228,6 +229,24 @@ func (s *S3) IncompleteUploads(name string) ([]string, error) {
 		keys = append(keys, aws.ToString(up.Key))
 	}
 	return keys, nil
+}
+
+// Age makes everything in bucket name look older by d, as if that much
+// time had passed since it was written: its objects and its incomplete
+// multipart uploads (versitygw's posix backend dates both by their files'
+// modification times). A test of what is cleaned once stale needs no wait.
+func (s *S3) Age(name string, d time.Duration) error {
+	return filepath.WalkDir(filepath.Join(s.Dir, "data", name), func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := e.Info()
+		if err != nil {
+			return err
+		}
+		at := info.ModTime().Add(-d)
+		return os.Chtimes(p, at, at)
+	})
 }
 
 // StartAzurite runs azurite-blob for the test and stops it when the test

@@ -103,12 +103,13 @@ func (s *Store) abortUploads(ctx context.Context, cutoff time.Time, ours func(st
 		return nil, nil
 	}
 	var removed []string
+	var errs []error
 	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(s.cfg.Bucket), Prefix: aws.String(s.cfg.Prefix)}
 	for {
 		s.Requests.List.Add(1)
 		out, err := client.ListMultipartUploads(ctx, in)
 		if err != nil {
-			return removed, s.wrap("clean", "", err)
+			return removed, errors.Join(append(errs, s.wrap("clean", "", err))...)
 		}
 		for _, up := range out.Uploads {
 			key := aws.ToString(up.Key)
@@ -116,8 +117,10 @@ func (s *Store) abortUploads(ctx context.Context, cutoff time.Time, ours func(st
 			if !ok || strings.Contains(name, "/") || !ours(name) || up.Initiated == nil || !up.Initiated.Before(cutoff) {
 				continue
 			}
+			// live is keyed by snapshot name; an encrypted upload's key
+			// is NAME.snap.age.
 			s.mu.Lock()
-			writing := s.live[name] > 0
+			writing := s.live[strings.TrimSuffix(name, store.EncryptedSuffix)] > 0
 			s.mu.Unlock()
 			if writing {
 				continue
@@ -126,13 +129,18 @@ func (s *Store) abortUploads(ctx context.Context, cutoff time.Time, ours func(st
 			_, err := client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(s.cfg.Bucket), Key: up.Key, UploadId: up.UploadId})
 			var apiErr smithy.APIError
 			if err != nil && !(errors.As(err, &apiErr) && apiErr.ErrorCode() == "NoSuchUpload") {
-				return removed, s.wrap("clean", name, err)
+				// The others are still worth aborting.
+				errs = append(errs, s.wrap("clean", name, err))
+				if ctx.Err() != nil {
+					return removed, errors.Join(errs...)
+				}
+				continue
 			}
 			s.logger.Warn("aborted an incomplete upload left by an interrupted write", "object", key, "initiated", up.Initiated)
 			removed = append(removed, name+" (incomplete upload)")
 		}
 		if !aws.ToBool(out.IsTruncated) {
-			return removed, nil
+			return removed, errors.Join(errs...)
 		}
 		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 	"github.com/raftsnap/raftsnap/snapshot/store/bucket"
@@ -213,5 +215,76 @@ func TestAzureErrorsAreClassified(t *testing.T) {
 	_, _, err = open("snapshots").List(ctx)
 	if err == nil || strings.Contains(err.Error(), "c2VjcmV0LXNpZ25hdHVyZQ") {
 		t.Fatalf("an expired SAS: %v (the signature must not show)", err)
+	}
+}
+
+// TestCleanGoesOnAfterAFailedAbort: an abort refused (403: a policy that
+// denies it for one key) does not stop the clean: the other stale upload is
+// aborted in the same pass, and the refusal is reported.
+func TestCleanGoesOnAfterAFailedAbort(t *testing.T) {
+	srv := servers.StartVersity(t)
+	srv.SetEnv(t)
+	srv.CreateBucket(t, "snapshots")
+	ctx := context.Background()
+	var keys []string
+	for i := range 2 {
+		key := "consul-main/" + store.NewName("consul-main", time.Now(), uint64(i+1), 1)
+		if _, err := srv.Client().CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("snapshots"), Key: aws.String(key)}); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, key)
+	}
+	proxy := testkit.NewProxy(t, srv.Endpoint)
+	st, err := bucket.Open(bucket.Config{Provider: bucket.S3, Bucket: "snapshots", Prefix: "consul-main/", Endpoint: proxy.URL, PathStyle: true},
+		bucket.Options{StaleAfter: time.Nanosecond, ListTTL: time.Nanosecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, _, err := st.List(ctx); err != nil { // the bucket opened
+		t.Fatal(err)
+	}
+	// The clean lists the uploads, then aborts them in key order: the
+	// first abort is refused.
+	proxy.Queue(testkit.Fault{}, testkit.Fault{Status: http.StatusForbidden, Header: map[string]string{"Content-Type": "application/xml"},
+		Body: `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`})
+	removed, err := st.Clean(ctx, []string{"consul-main"})
+	if err == nil || !strings.Contains(err.Error(), keys[0]) {
+		t.Errorf("Clean with a refused abort: %v, want the refusal naming %s", err, keys[0])
+	}
+	if len(removed) != 1 || !strings.HasPrefix(removed[0], strings.TrimPrefix(keys[1], "consul-main/")) {
+		t.Fatalf("Clean removed %v, want the second upload aborted after the first was refused", removed)
+	}
+	left, err := srv.IncompleteUploads("snapshots")
+	if err != nil || len(left) != 1 || left[0] != keys[0] {
+		t.Fatalf("uploads left: %v (%v), want only the refused %s", left, err, keys[0])
+	}
+}
+
+// TestCleanSparesItsOwnEncryptedUpload: an upload this process has under
+// way is never aborted by a clean, whatever its age, also when its object
+// is the encrypted form (NAME.snap.age): a prune job's pass may clean while
+// the snapshot job of the same store uploads.
+func TestCleanSparesItsOwnEncryptedUpload(t *testing.T) {
+	srv := servers.StartVersity(t)
+	srv.SetEnv(t)
+	srv.CreateBucket(t, "snapshots")
+	st := openS3(t, srv, "snapshots", bucket.Options{StaleAfter: time.Nanosecond})
+	ctx := context.Background()
+	name := store.NewName("consul-main", time.Now(), 5, 1)
+	p, err := st.CreateObject(ctx, "consul-main", name, name+store.EncryptedSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Abort()
+	if _, err := p.Write(bytes.Repeat([]byte("x"), bucket.MinPartSize+1)); err != nil {
+		t.Fatal(err)
+	}
+	waitForUpload(t, srv, "snapshots")
+	if removed, err := st.Clean(ctx, []string{"consul-main"}); err != nil || len(removed) != 0 {
+		t.Fatalf("Clean during this process's own encrypted upload removed %v (%v), want nothing", removed, err)
+	}
+	if left, err := srv.IncompleteUploads("snapshots"); err != nil || len(left) != 1 {
+		t.Fatalf("uploads after the clean: %v (%v), want the one under way", left, err)
 	}
 }
