@@ -2,7 +2,6 @@ package client
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -46,7 +45,6 @@ func ageKey(t *testing.T) (file, fingerprint string, recipients *agecrypt.Recipi
 // plaintext archive.
 func putEncrypted(t *testing.T, loc string, recipients *agecrypt.Recipients) (string, []byte) {
 	t.Helper()
-	ctx := context.Background()
 	cs, err := config.ParseStoreLocation(loc)
 	if err != nil {
 		t.Fatal(err)
@@ -67,23 +65,9 @@ func putEncrypted(t *testing.T, loc string, recipients *agecrypt.Recipients) (st
 	}
 	data, rep := storetest.Archive(t, "consul-main", 2, 300, 64<<10)
 	created := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	name, err := store.FreeName(ctx, []store.Store{st}, "consul-main", created, 300)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := st.Create(ctx, "consul-main", name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Abort()
-	if _, err := p.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Commit(ctx, store.Entry{Source: "test", CreatedAt: created, Size: rep.ArchiveBytes, SHA256: rep.ArchiveSHA256,
-		Index: 300, Term: 2, RaftID: "2-300", Verified: true, VerifiedAt: created}); err != nil {
-		t.Fatal(err)
-	}
-	return name, data
+	e := storetest.EntryFor(rep, created)
+	e.RaftID = "2-300"
+	return storetest.CommitData(t, st, "consul-main", data, e).Name, data
 }
 
 // encryptedStoreStory: an encrypted snapshot lists with its recipient, is

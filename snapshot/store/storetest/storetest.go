@@ -34,22 +34,35 @@ func CommitState(t testing.TB, st store.Store, job string, term, index uint64, c
 	if err != nil {
 		t.Fatal(err)
 	}
-	name, err := store.FreeName(context.Background(), []store.Store{st}, job, created, index)
+	return CommitData(t, st, job, archive.Bytes(), EntryFor(rep, created))
+}
+
+// CommitData writes data (an archive of job) into st under the free name
+// for e.CreatedAt and e.Index, and commits it with e.
+func CommitData(t testing.TB, st store.Store, job string, data []byte, e store.Entry) store.Entry {
+	t.Helper()
+	name, err := store.FreeName(context.Background(), []store.Store{st}, job, e.CreatedAt, e.Index)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return Put(t, st, job, name, data, e)
+}
+
+// Put writes data (an archive of job) into st as name and commits it with
+// e, as a job does; it returns the committed entry.
+func Put(t testing.TB, st store.Store, job, name string, data []byte, e store.Entry) store.Entry {
+	t.Helper()
 	p, err := st.Create(context.Background(), job, name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Abort()
-	if _, err := p.Write(archive.Bytes()); err != nil {
+	if _, err := p.Write(data); err != nil {
 		t.Fatal(err)
 	}
-	e, err := p.Commit(context.Background(), store.Entry{Source: "test", CreatedAt: created, Size: rep.ArchiveBytes, SHA256: rep.ArchiveSHA256,
-		Index: index, Term: term, RaftID: meta.ID, Verified: true, VerifiedAt: created})
+	committed, err := p.Commit(context.Background(), e)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e
+	return committed
 }
