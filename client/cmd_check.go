@@ -227,17 +227,7 @@ func runCheck(cmd *cobra.Command, g *globalOptions, opts *checkOptions) int {
 
 // checkFreshness judges a snapshot or prune job by its last success.
 func checkFreshness(j checkedJob, opts *checkOptions, now time.Time) (state int, note, perf string) {
-	warn, crit := opts.warn, opts.crit
-	if warn == 0 {
-		warn = j.interval * 3 / 2
-	}
-	if crit == 0 {
-		crit = 2 * j.interval
-	}
-	age := time.Duration(-1)
-	if j.lastSuccess != nil {
-		age = max(now.Sub(*j.lastSuccess), 0)
-	}
+	age, warn, crit := lastSuccessAge(j, now, j.interval, opts.warn, opts.crit)
 	switch {
 	case j.lastSuccess == nil:
 		state, note = checkCritical, j.name+" never succeeded"
@@ -251,10 +241,33 @@ func checkFreshness(j checkedJob, opts *checkOptions, now time.Time) (state int,
 	} else if state == checkOK && j.lastFailed {
 		state, note = checkWarning, j.name+" last run failed: "+oneLine(j.lastError)
 	}
-	if age >= 0 {
-		perf = fmt.Sprintf("'%s_age'=%.0fs;%.0f;%.0f;0", j.name, age.Seconds(), warn.Seconds(), crit.Seconds())
+	return state, note, agePerf(j.name+"_age", age, warn, crit)
+}
+
+// lastSuccessAge is how long ago j last succeeded (-1 when never), and the
+// warn and crit thresholds for that age: those given, else one and a half
+// and two periods.
+func lastSuccessAge(j checkedJob, now time.Time, period, warn, crit time.Duration) (age, warnAt, critAt time.Duration) {
+	if warn == 0 {
+		warn = period * 3 / 2
 	}
-	return state, note, perf
+	if crit == 0 {
+		crit = 2 * period
+	}
+	age = time.Duration(-1)
+	if j.lastSuccess != nil {
+		age = max(now.Sub(*j.lastSuccess), 0)
+	}
+	return age, warn, crit
+}
+
+// agePerf is the Nagios performance datum label=age;warn;crit;0 in
+// seconds, "" for an unknown (negative) age.
+func agePerf(label string, age, warn, crit time.Duration) string {
+	if age < 0 {
+		return ""
+	}
+	return fmt.Sprintf("'%s'=%.0fs;%.0f;%.0f;0", label, age.Seconds(), warn.Seconds(), crit.Seconds())
 }
 
 // checkDrill judges a drill job: its last conclusive drill must have
@@ -264,17 +277,7 @@ func checkDrill(j checkedJob, opts *checkOptions, now time.Time) (state int, not
 	if period <= 0 {
 		period = signalOnlyDrillPeriod
 	}
-	warn, crit := opts.drillWarn, opts.drillCrit
-	if warn == 0 {
-		warn = period * 3 / 2
-	}
-	if crit == 0 {
-		crit = 2 * period
-	}
-	age := time.Duration(-1)
-	if j.lastSuccess != nil {
-		age = max(now.Sub(*j.lastSuccess), 0)
-	}
+	age, warn, crit := lastSuccessAge(j, now, period, opts.drillWarn, opts.drillCrit)
 	last := j.drill.last
 	switch {
 	case last != nil && last.Result == controlapi.DrillFailed:
@@ -297,10 +300,7 @@ func checkDrill(j checkedJob, opts *checkOptions, now time.Time) (state int, not
 	} else if state == checkOK && j.lastFailed {
 		state, note = checkWarning, fmt.Sprintf("drill %s could not run: %s", j.name, oneLine(j.lastError))
 	}
-	if age >= 0 {
-		perf = fmt.Sprintf("'%s_drill_age'=%.0fs;%.0f;%.0f;0", j.name, age.Seconds(), warn.Seconds(), crit.Seconds())
-	}
-	return state, note, perf
+	return state, note, agePerf(j.name+"_drill_age", age, warn, crit)
 }
 
 func unknown(w io.Writer, err error) int {

@@ -7,34 +7,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
+	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/internal/testkit/vaultstub"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 )
-
-// lockedBuffer is a log sink shared by the jobs' goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestSnapshotAndRestoreThroughAppRole: a vault snapshot job and a restore
 // job whose sources log in with AppRole (as the daemon builds them: one
@@ -64,7 +46,7 @@ func TestSnapshotAndRestoreThroughAppRole(t *testing.T) {
 	write(roleFile, roleID)
 	write(secretFile, secret1)
 
-	logs := &lockedBuffer{}
+	logs := testkit.NewOutput()
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	newSource := func() *source.Deferred {
 		d, err := source.NewDeferred(source.Config{Kind: source.Vault, Address: vault.URL,

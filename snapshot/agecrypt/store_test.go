@@ -79,8 +79,7 @@ func TestVersityConformance(t *testing.T) {
 	id, r := key(t)
 	fresh := buckettest.FreshS3(srv, "crypt")
 	storetest.Conformance(t, func(t *testing.T) store.Store {
-		st, _ := fresh(t)
-		return wrap(t, st, r, id)
+		return wrap(t, fresh(t), r, id)
 	}, 12<<20)
 }
 

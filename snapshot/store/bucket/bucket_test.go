@@ -31,23 +31,14 @@ func TestMemConformance(t *testing.T) {
 func TestVersityConformance(t *testing.T) {
 	srv := servers.StartVersity(t)
 	srv.SetEnv(t)
-	fresh := buckettest.FreshS3(srv, "conformance")
-	storetest.Conformance(t, func(t *testing.T) store.Store {
-		st, name := fresh(t)
-		t.Cleanup(func() { checkNoUploads(t, srv, name) })
-		return st
-	}, 12<<20)
+	storetest.Conformance(t, buckettest.FreshS3(srv, "conformance"), 12<<20)
 }
 
 // TestAzuriteConformance runs the Store contract against Azurite.
 func TestAzuriteConformance(t *testing.T) {
 	srv := servers.StartAzurite(t)
 	srv.SetEnv(t)
-	fresh := buckettest.FreshAzure(srv, "conformance")
-	storetest.Conformance(t, func(t *testing.T) store.Store {
-		st, _ := fresh(t)
-		return st
-	}, 12<<20)
+	storetest.Conformance(t, buckettest.FreshAzure(srv, "conformance"), 12<<20)
 }
 
 // checkNoUploads fails the test if a multipart upload was left in bucket.

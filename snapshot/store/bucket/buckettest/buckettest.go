@@ -11,6 +11,7 @@ import (
 	"gocloud.dev/blob/memblob"
 
 	"github.com/raftsnap/raftsnap/internal/testkit/servers"
+	"github.com/raftsnap/raftsnap/snapshot/store"
 	"github.com/raftsnap/raftsnap/snapshot/store/bucket"
 )
 
@@ -52,28 +53,34 @@ func open(t testing.TB, cfg bucket.Config, opts bucket.Options) *bucket.Store {
 	return st
 }
 
-// FreshS3 returns an opener of empty stores, as storetest.Conformance
-// wants: each call creates the bucket prefix-1, prefix-2... on srv and
-// opens a store on it with OpenS3. It returns the store and its bucket.
-func FreshS3(srv *servers.S3, prefix string) func(t *testing.T) (*bucket.Store, string) {
+// FreshS3 returns an opener of empty stores for storetest.Conformance:
+// each call creates the bucket prefix-1, prefix-2... on srv and opens a
+// store on it with OpenS3. At the test's end, that bucket must hold no
+// multipart upload left behind.
+func FreshS3(srv *servers.S3, prefix string) func(t *testing.T) store.Store {
 	return fresh(prefix, srv.CreateBucket, func(t testing.TB, name string) *bucket.Store {
+		t.Cleanup(func() {
+			if keys, err := srv.IncompleteUploads(name); err != nil || len(keys) != 0 {
+				t.Errorf("uploads left in %s: %v %v", name, keys, err)
+			}
+		})
 		return OpenS3(t, srv, name, bucket.Options{})
 	})
 }
 
 // FreshAzure is FreshS3 for Azurite's containers.
-func FreshAzure(srv *servers.Azurite, prefix string) func(t *testing.T) (*bucket.Store, string) {
+func FreshAzure(srv *servers.Azurite, prefix string) func(t *testing.T) store.Store {
 	return fresh(prefix, srv.CreateContainer, func(t testing.TB, name string) *bucket.Store {
 		return OpenAzure(t, srv, name, bucket.Options{})
 	})
 }
 
-func fresh(prefix string, create func(testing.TB, string), open func(testing.TB, string) *bucket.Store) func(t *testing.T) (*bucket.Store, string) {
+func fresh(prefix string, create func(testing.TB, string), open func(testing.TB, string) *bucket.Store) func(t *testing.T) store.Store {
 	n := 0
-	return func(t *testing.T) (*bucket.Store, string) {
+	return func(t *testing.T) store.Store {
 		n++
 		name := fmt.Sprintf("%s-%d", prefix, n)
 		create(t, name)
-		return open(t, name), name
+		return open(t, name)
 	}
 }
