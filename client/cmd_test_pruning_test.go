@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/raftsnap/raftsnap/config"
+	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 )
 
@@ -163,7 +164,7 @@ func TestTestPruningOverStoreIsReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { inProgress.Abort() })
-	before := dirListing(t, dir)
+	before := testkit.TreeDigest(t, dir)
 
 	cfg := writePruningConfig(t, dir)
 	r := mustRaftsnap(t, "test", "pruning", "--config", cfg, "--job", "consul", "--now", pruningNow)
@@ -182,8 +183,8 @@ func TestTestPruningOverStoreIsReadOnly(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, r.stdout)
 		}
 	}
-	if after := dirListing(t, dir); !slices.Equal(before, after) {
-		t.Errorf("the dry run changed the store:\nbefore %v\nafter  %v", before, after)
+	if after := testkit.TreeDigest(t, dir); after != before {
+		t.Errorf("the dry run changed the store:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 
 	// The prune job owns consul's and legacy's snapshots, not nomad's, and
@@ -223,23 +224,6 @@ func TestTestPruningOverStoreIsReadOnly(t *testing.T) {
 			t.Errorf("store lists %s, the read-only listing does not", e.Name)
 		}
 	}
-}
-
-func dirListing(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range entries {
-		info, err := e.Info()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, fmt.Sprintf("%s %d", e.Name(), info.Size()))
-	}
-	return out
 }
 
 func TestTestPruningErrors(t *testing.T) {

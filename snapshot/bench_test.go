@@ -63,16 +63,7 @@ func skipUnlessLarge(b *testing.B, size int64) {
 
 func benchmarkVerify(b *testing.B, size int64) {
 	skipUnlessLarge(b, size)
-	dir := b.TempDir()
-	path := filepath.Join(dir, "archive.tar.gz")
-	statePath := filepath.Join(dir, "state.bin")
-	if err := makeStateFile(statePath, size); err != nil {
-		b.Fatal(err)
-	}
-	if err := referenceWriteFile(path, statePath, size); err != nil {
-		b.Fatal(err)
-	}
-	os.Remove(statePath)
+	path := benchArchive(b, size)
 	info, _ := os.Stat(path)
 	b.Logf("inflater: %s", InflateEngine())
 	b.Logf("archive: %d MiB state, %d MiB compressed (%.2f:1)", size>>20, info.Size()>>20, float64(size)/float64(info.Size()))
@@ -188,6 +179,23 @@ func (s *heapSampler) stop() uint64 {
 	close(s.done)
 	s.wg.Wait()
 	return s.peak
+}
+
+// benchArchive writes an archive of size bytes of state (as
+// makeStateFile makes it) in a temporary directory, with the stdlib path,
+// and returns its path.
+func benchArchive(b *testing.B, size int64) string {
+	dir := b.TempDir()
+	path := filepath.Join(dir, "archive.tar.gz")
+	statePath := filepath.Join(dir, "state.bin")
+	if err := makeStateFile(statePath, size); err != nil {
+		b.Fatal(err)
+	}
+	if err := referenceWriteFile(path, statePath, size); err != nil {
+		b.Fatal(err)
+	}
+	os.Remove(statePath)
+	return path
 }
 
 func makeStateFile(path string, size int64) error {

@@ -167,20 +167,10 @@ func TestInspectFlavourMismatch(t *testing.T) {
 	}
 }
 
-// An embedded raft app's state.bin is opaque: Inspect reports everything
-// else and says why there is no record table.
-func TestInspectOpaqueState(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "app.snap")
-	state := []byte("application state, not msgpack")
-	meta := &raft.SnapshotMeta{
-		Version: 1, ID: "7-1234-1700000000123", Index: 1234, Term: 7, Size: int64(len(state)),
-		Configuration: raft.Configuration{Servers: []raft.Server{
-			{Suffrage: raft.Voter, ID: "a", Address: "127.0.0.1:7001"},
-			{Suffrage: raft.Nonvoter, ID: "b", Address: "127.0.0.1:7002"},
-			{Suffrage: raft.Staging, ID: "c", Address: "127.0.0.1:7003"},
-		}},
-		ConfigurationIndex: 3,
-	}
+// inspectWritten writes an archive of meta and state at path and inspects
+// it.
+func inspectWritten(t *testing.T, path string, meta *raft.SnapshotMeta, state []byte) *Inspection {
+	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
@@ -195,6 +185,24 @@ func TestInspectOpaqueState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ins
+}
+
+// An embedded raft app's state.bin is opaque: Inspect reports everything
+// else and says why there is no record table.
+func TestInspectOpaqueState(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.snap")
+	state := []byte("application state, not msgpack")
+	meta := &raft.SnapshotMeta{
+		Version: 1, ID: "7-1234-1700000000123", Index: 1234, Term: 7, Size: int64(len(state)),
+		Configuration: raft.Configuration{Servers: []raft.Server{
+			{Suffrage: raft.Voter, ID: "a", Address: "127.0.0.1:7001"},
+			{Suffrage: raft.Nonvoter, ID: "b", Address: "127.0.0.1:7002"},
+			{Suffrage: raft.Staging, ID: "c", Address: "127.0.0.1:7003"},
+		}},
+		ConfigurationIndex: 3,
+	}
+	ins := inspectWritten(t, path, meta, state)
 	if ins.State != nil {
 		t.Errorf("state decoded as %+v", ins.State)
 	}
@@ -223,7 +231,7 @@ func TestInspectOpaqueState(t *testing.T) {
 	if ins.Flavor != FlavorOther {
 		t.Errorf("Flavor = %q", ins.Flavor)
 	}
-	_, err = Inspect(t.Context(), path, InspectOptions{Flavor: statebin.Consul})
+	_, err := Inspect(t.Context(), path, InspectOptions{Flavor: statebin.Consul})
 	var flavorErr *FlavorError
 	if !errors.As(err, &flavorErr) || !strings.Contains(err.Error(), "it is a snapshot of another application (neither Consul, Nomad nor Vault), not a Consul snapshot (statebin: header at offset 0: header is a msgpack integer") {
 		t.Errorf("explicit consul flavour: err = %v", err)
@@ -385,21 +393,8 @@ func TestInspectLargeConsulState(t *testing.T) {
 		}
 	}
 	path := filepath.Join(t.TempDir(), "large.snap")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	meta := &raft.SnapshotMeta{Version: 1, ID: "3-90000-1700000000000", Index: 90_000, Term: 3, Size: int64(state.Len())}
-	if _, err := Write(f, meta, bytes.NewReader(state.Bytes())); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	ins, err := Inspect(t.Context(), path, InspectOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ins := inspectWritten(t, path, meta, state.Bytes())
 	st := ins.State
 	if st == nil || st.Flavor != statebin.Consul || st.Header.LastIndex != 90_000 {
 		t.Fatalf("state = %+v (error %q)", st, ins.StateError)
@@ -423,18 +418,7 @@ func TestInspectTextEscapesArchiveStrings(t *testing.T) {
 			{Suffrage: raft.Voter, ID: "srv\x1b]0;owned\x07", Address: "127.0.0.1:7001\r"},
 		}},
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Write(f, meta, bytes.NewReader(state)); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	ins, err := Inspect(t.Context(), path, InspectOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ins := inspectWritten(t, path, meta, state)
 	var out bytes.Buffer
 	if err := ins.WriteText(&out); err != nil {
 		t.Fatal(err)

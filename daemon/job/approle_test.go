@@ -16,6 +16,7 @@ import (
 	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/internal/testkit/vaultstub"
 	"github.com/raftsnap/raftsnap/snapshot/source"
+	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
 
 // TestSnapshotAndRestoreThroughAppRole: a vault snapshot job and a restore
@@ -56,7 +57,7 @@ func TestSnapshotAndRestoreThroughAppRole(t *testing.T) {
 		}
 		return d
 	}
-	st := openStore(t)
+	st := storetest.Local(t)
 	metrics := &recorder{}
 	snap, err := NewSnapshotJob(SnapshotOptions{Name: "vault", Source: newSource(), Store: st, Interval: time.Hour,
 		Timeout: time.Minute, Retries: RetryPolicy{Max: 2, Initial: time.Millisecond, MaxBackoff: time.Millisecond},

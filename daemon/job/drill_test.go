@@ -20,6 +20,7 @@ import (
 	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/snapshot/store"
+	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
 
 // newDrill builds a drill job over st whose throwaway servers live in a
@@ -127,7 +128,7 @@ func rewriteState(t *testing.T, entry store.Entry, job string, change func([]byt
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := openStore(t)
+	out := storetest.Local(t)
 	p, err := out.Create(context.Background(), job, store.NewName(job, entry.CreatedAt, meta.Index, 1))
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +174,7 @@ func TestDrillConsul(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := openStore(t)
+	st := storetest.Local(t)
 	takeSnapshots(t, "consul-main", src, st, 1)
 	taken := storedEntry(t, st)
 
@@ -266,7 +267,7 @@ func TestDrillNomad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := openStore(t)
+	st := storetest.Local(t)
 	takeSnapshots(t, "nomad-main", src, st, 1)
 	taken := storedEntry(t, st)
 
@@ -305,7 +306,7 @@ func TestDrillNomad(t *testing.T) {
 func raftSnapshotStore(t *testing.T) *store.Local {
 	t.Helper()
 	_, leader := startCluster(t, 1)
-	st := openStore(t)
+	st := storetest.Local(t)
 	takeSnapshots(t, "src", raftSource(t, leader.HTTPAddr), st, 1)
 	return st
 }

@@ -38,15 +38,6 @@ func raftSource(t *testing.T, addr string) source.Source {
 	return src
 }
 
-func openStore(t *testing.T) *store.Local {
-	t.Helper()
-	st, err := store.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
 // startJob runs j until the test ends. stop asks it to stop and, as a
 // shutdown does once its grace is over, aborts the run in progress, then
 // waits for Run to return.

@@ -16,6 +16,7 @@ import (
 	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/retention"
 	"github.com/raftsnap/raftsnap/snapshot/store"
+	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
 
 func TestScheduledSnapshotsAppearAndVerify(t *testing.T) {
@@ -24,7 +25,7 @@ func TestScheduledSnapshotsAppearAndVerify(t *testing.T) {
 	if err := cluster.Put(ctx, "k", "v1"); err != nil {
 		t.Fatal(err)
 	}
-	st := openStore(t)
+	st := storetest.Local(t)
 	var logs bytes.Buffer
 	j, err := NewSnapshotJob(SnapshotOptions{
 		Name: "dev", Source: raftSource(t, leader.HTTPAddr), Store: st,
@@ -80,7 +81,7 @@ func TestWakeupWhileBusyQueuesOneRun(t *testing.T) {
 	p := testkit.NewProxy(t, leader.HTTPAddr)
 	hold := make(chan struct{})
 	p.Set(testkit.Fault{Hold: hold})
-	st := openStore(t)
+	st := storetest.Local(t)
 	j, err := NewSnapshotJob(SnapshotOptions{Name: "busy", Source: raftSource(t, p.URL), Store: st, Interval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +120,7 @@ func TestResetCancelsSlowRun(t *testing.T) {
 	_, leader := startCluster(t, 1)
 	p := testkit.NewProxy(t, leader.HTTPAddr)
 	p.Set(holdAfterFirstBytes)
-	st := openStore(t)
+	st := storetest.Local(t)
 	j, err := NewSnapshotJob(SnapshotOptions{Name: "slow", Source: raftSource(t, p.URL), Store: st, Interval: time.Hour,
 		Retries: RetryPolicy{Max: 3, Initial: time.Millisecond}})
 	if err != nil {
@@ -181,7 +182,7 @@ func TestRetriesOn503(t *testing.T) {
 	p.Queue(testkit.Fault{Status: http.StatusServiceUnavailable, Body: "overloaded\n", Header: map[string]string{"Retry-After": "1"}},
 		testkit.Fault{Status: http.StatusServiceUnavailable, Body: "still overloaded\n"})
 	metrics := &recorder{}
-	j, err := NewSnapshotJob(SnapshotOptions{Name: "retry", Source: raftSource(t, p.URL), Store: openStore(t), Interval: time.Hour,
+	j, err := NewSnapshotJob(SnapshotOptions{Name: "retry", Source: raftSource(t, p.URL), Store: storetest.Local(t), Interval: time.Hour,
 		Retries: RetryPolicy{Max: 3, Initial: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}, Metrics: metrics})
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +207,7 @@ func TestNoRetryOn403(t *testing.T) {
 	p := testkit.NewProxy(t, leader.HTTPAddr)
 	p.Set(testkit.Fault{Status: http.StatusForbidden, Body: "Permission denied\n"})
 	metrics := &recorder{}
-	st := openStore(t)
+	st := storetest.Local(t)
 	j, _ := NewSnapshotJob(SnapshotOptions{Name: "denied", Source: raftSource(t, p.URL), Store: st, Interval: time.Hour,
 		Retries: RetryPolicy{Max: 5, Initial: time.Millisecond}, Metrics: metrics})
 	startJob(t, j)
@@ -230,7 +231,7 @@ func TestNoRetryOn403(t *testing.T) {
 
 func TestStartupCatchUp(t *testing.T) {
 	_, leader := startCluster(t, 1)
-	st := openStore(t)
+	st := storetest.Local(t)
 	src := raftSource(t, leader.HTTPAddr)
 	first := takeSnapshots(t, "catch", src, st, 1)
 	newest := first.Status().Store.NewestAt
@@ -258,7 +259,7 @@ func TestStartupCatchUp(t *testing.T) {
 
 func TestPruningAfterSnapshot(t *testing.T) {
 	_, leader := startCluster(t, 1)
-	st := openStore(t)
+	st := storetest.Local(t)
 	src := raftSource(t, leader.HTTPAddr)
 	// Another job's snapshots in the same store: never touched.
 	takeSnapshots(t, "other", src, st, 2)
@@ -328,7 +329,7 @@ func (destroyEverything) Plan(snaps []retention.Snapshot, now time.Time) []reten
 
 func TestPruneJobKeepsNewestVerified(t *testing.T) {
 	_, leader := startCluster(t, 1)
-	st := openStore(t)
+	st := storetest.Local(t)
 	src := raftSource(t, leader.HTTPAddr)
 	snap := takeSnapshots(t, "a", src, st, 2)
 	var logs bytes.Buffer
@@ -360,7 +361,7 @@ func TestRestoreJob(t *testing.T) {
 	if err := srcCluster.Put(ctx, "color", "blue"); err != nil {
 		t.Fatal(err)
 	}
-	st := openStore(t)
+	st := storetest.Local(t)
 	taken := *takeSnapshots(t, "src", raftSource(t, srcLeader.HTTPAddr), st, 1).Status().LastRun
 	if taken.Result != controlapi.ResultSuccess {
 		t.Fatalf("snapshot %+v", taken)
@@ -423,7 +424,7 @@ func TestAttemptTimeoutIsRetriedThenFails(t *testing.T) {
 	p := testkit.NewProxy(t, leader.HTTPAddr)
 	p.Set(holdAfterFirstBytes)
 	metrics := &recorder{}
-	st := openStore(t)
+	st := storetest.Local(t)
 	j, _ := NewSnapshotJob(SnapshotOptions{Name: "stuck", Source: raftSource(t, p.URL), Store: st, Interval: time.Hour,
 		Timeout: 300 * time.Millisecond, Retries: RetryPolicy{Max: 1, Initial: time.Millisecond}, Metrics: metrics})
 	startJob(t, j)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
+	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
 
 // TestRestoreTimeoutCountsAsFailure: a restore that runs past its timeout
@@ -21,7 +22,7 @@ func TestRestoreTimeoutCountsAsFailure(t *testing.T) {
 	if err := srcCluster.Put(ctx, "k", "v"); err != nil {
 		t.Fatal(err)
 	}
-	st := openStore(t)
+	st := storetest.Local(t)
 	takeSnapshots(t, "src", raftSource(t, srcLeader.HTTPAddr), st, 1)
 
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -51,7 +52,7 @@ func TestRestoreTimeoutCountsAsFailure(t *testing.T) {
 // reload replaced it, or the daemon is stopping), a wakeup is refused
 // instead of being accepted and never served.
 func TestWakeupAfterStopIsRefused(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Local(t)
 	rj, err := NewRestoreJob(RestoreOptions{Name: "back", Store: st, Target: closedPortSource(t)})
 	if err != nil {
 		t.Fatal(err)

@@ -66,3 +66,15 @@ func Put(t testing.TB, st store.Store, job, name string, data []byte, e store.En
 	}
 	return committed
 }
+
+// Local is a local store in a new temporary directory, closed at the
+// test's end.
+func Local(t testing.TB) *store.Local {
+	t.Helper()
+	st, err := store.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
