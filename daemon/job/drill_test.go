@@ -39,6 +39,15 @@ func newDrill(t *testing.T, st store.Store, binary string, tweak func(*DrillOpti
 	return j, tmp
 }
 
+// drillOnce builds a drill job (see newDrill), runs it until the test
+// ends, wakes it up and waits for its run's report.
+func drillOnce(t *testing.T, st store.Store, binary string, tweak func(*DrillOptions)) (*DrillJob, controlapi.RunReport, string) {
+	t.Helper()
+	j, tmp := newDrill(t, st, binary, tweak)
+	startJob(t, j)
+	return j, wakeAndWait(t, j), tmp
+}
+
 // assertNothingLeft fails when a drill left a directory in tmp, or a
 // process started from one of its directories, or one of pids, running.
 func assertNothingLeft(t *testing.T, tmp string, pids ...int) {
@@ -178,9 +187,7 @@ func TestDrillConsul(t *testing.T) {
 	takeSnapshots(t, "consul-main", src, st, 1)
 	taken := storedEntry(t, st)
 
-	j, tmp := newDrill(t, st, bin, func(o *DrillOptions) { o.FromJob = "consul-main" })
-	startJob(t, j)
-	rep := wakeAndWait(t, j)
+	j, rep, tmp := drillOnce(t, st, bin, func(o *DrillOptions) { o.FromJob = "consul-main" })
 	if rep.Result != controlapi.ResultSuccess || rep.Drill.Outcome != controlapi.DrillOK {
 		t.Fatalf("drill of a good snapshot: %+v (drill %+v)", rep, rep.Drill)
 	}
@@ -216,9 +223,7 @@ func TestDrillConsul(t *testing.T) {
 	// The same snapshot with one KV key renamed onto another, re-summed:
 	// it verifies, restores, and the drill names what went missing.
 	bad, badEntry := tamper(t, st, taken, "consul-main", "drill/b", "drill/a")
-	j2, tmp2 := newDrill(t, bad, bin, func(o *DrillOptions) { o.Name = "drill-bad" })
-	startJob(t, j2)
-	rep = wakeAndWait(t, j2)
+	_, rep, tmp2 := drillOnce(t, bad, bin, func(o *DrillOptions) { o.Name = "drill-bad" })
 	if rep.Result != controlapi.ResultFailure || rep.Drill.Outcome != controlapi.DrillFailed ||
 		!strings.Contains(rep.Error, "KV keys: 3 in the archive, 2 on the restored server") {
 		t.Fatalf("drill of a tampered snapshot: %+v", rep)
@@ -239,9 +244,7 @@ func TestDrillConsul(t *testing.T) {
 	newer, newerEntry := rewriteState(t, taken, "consul-main", func(state []byte) []byte {
 		return append(append([]byte(nil), state...), 60, 0xc0) // type 60, a nil value
 	})
-	j3, tmp3 := newDrill(t, newer, bin, func(o *DrillOptions) { o.Name = "drill-newer" })
-	startJob(t, j3)
-	rep = wakeAndWait(t, j3)
+	_, rep, tmp3 := drillOnce(t, newer, bin, func(o *DrillOptions) { o.Name = "drill-newer" })
 	if rep.Result != controlapi.ResultFailure || rep.Drill.Outcome != controlapi.DrillError ||
 		!strings.Contains(rep.Error, "Unrecognized msg type 60") || !strings.Contains(rep.Error, "the binary does not know some of the snapshot's record types") {
 		t.Fatalf("drill of a snapshot with an unknown record type: %+v", rep)
@@ -271,9 +274,7 @@ func TestDrillNomad(t *testing.T) {
 	takeSnapshots(t, "nomad-main", src, st, 1)
 	taken := storedEntry(t, st)
 
-	j, tmp := newDrill(t, st, bin, nil)
-	startJob(t, j)
-	rep := wakeAndWait(t, j)
+	_, rep, tmp := drillOnce(t, st, bin, nil)
 	if rep.Result != controlapi.ResultSuccess || rep.Drill.Outcome != controlapi.DrillOK {
 		t.Fatalf("drill of a good snapshot: %+v (drill %+v)", rep, rep.Drill)
 	}
@@ -291,9 +292,7 @@ func TestDrillNomad(t *testing.T) {
 	assertNothingLeft(t, tmp)
 
 	bad, _ := tamper(t, st, taken, "nomad-main", "drill/v2", "drill/v1")
-	j2, tmp2 := newDrill(t, bad, bin, func(o *DrillOptions) { o.Name = "drill-bad" })
-	startJob(t, j2)
-	rep = wakeAndWait(t, j2)
+	_, rep, tmp2 := drillOnce(t, bad, bin, func(o *DrillOptions) { o.Name = "drill-bad" })
 	if rep.Result != controlapi.ResultFailure || rep.Drill.Outcome != controlapi.DrillFailed ||
 		!strings.Contains(rep.Error, "variables: 2 in the archive, 1 on the restored server") {
 		t.Fatalf("drill of a tampered snapshot: %+v", rep)
@@ -341,9 +340,7 @@ func readPids(t *testing.T, path string) []int {
 func TestDrillMissingBinaryFailsCleanly(t *testing.T) {
 	st := raftSnapshotStore(t)
 	metrics := &recorder{}
-	j, tmp := newDrill(t, st, "/nonexistent/raftsnap-test/consul", func(o *DrillOptions) { o.Metrics = metrics })
-	startJob(t, j)
-	rep := wakeAndWait(t, j)
+	j, rep, tmp := drillOnce(t, st, "/nonexistent/raftsnap-test/consul", func(o *DrillOptions) { o.Metrics = metrics })
 	if rep.Result != controlapi.ResultFailure || rep.Drill.Outcome != controlapi.DrillError ||
 		!strings.Contains(rep.Error, "binary /nonexistent/raftsnap-test/consul does not exist") {
 		t.Fatalf("drill with a missing binary: %+v", rep)
@@ -388,9 +385,7 @@ func TestDrillServerThatNeverLeadsFailsCleanly(t *testing.T) {
 func TestDrillServerThatExitsFailsWithItsLog(t *testing.T) {
 	st := raftSnapshotStore(t)
 	bin, _ := fakeServer(t, t.TempDir(), "echo 'error: no way' >&2\nexit 3")
-	j, tmp := newDrill(t, st, bin, nil)
-	startJob(t, j)
-	rep := wakeAndWait(t, j)
+	_, rep, tmp := drillOnce(t, st, bin, nil)
 	if rep.Result != controlapi.ResultFailure || !strings.Contains(rep.Error, "exited before it became leader (exit status 3)") ||
 		!strings.Contains(rep.Error, "error: no way") {
 		t.Fatalf("drill with a server that exits: %+v", rep)
