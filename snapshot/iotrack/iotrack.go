@@ -31,17 +31,22 @@ func (w *Writer) Write(p []byte) (int, error) {
 // Sum is the hex digest of what was written.
 func (w *Writer) Sum() string { return hex.EncodeToString(w.H.Sum(nil)) }
 
-// Reader reads from R and keeps R's own error in Err (io.EOF is not an
-// error). It does not pass on R's WriterTo, so that io.CopyBuffer uses the
-// buffer it is given.
+// Reader reads from R, counts the bytes read (N), and keeps R's own error
+// in Err, or sets EOF when R ended. It does not pass on R's WriterTo, so
+// that io.CopyBuffer uses the buffer it is given.
 type Reader struct {
 	R   io.Reader
+	N   int64
 	Err error
+	EOF bool
 }
 
 func (r *Reader) Read(p []byte) (int, error) {
 	n, err := r.R.Read(p)
-	if err != nil && err != io.EOF {
+	r.N += int64(n)
+	if err == io.EOF {
+		r.EOF = true
+	} else if err != nil {
 		r.Err = err
 	}
 	return n, err
