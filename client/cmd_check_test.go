@@ -7,9 +7,7 @@ import (
 	"time"
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
-	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/internal/testkit/fakejobs"
-	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
@@ -78,16 +76,7 @@ func checkStore(t *testing.T, keep, more string) (*store.Local, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	cfg := filepath.Join(dir, "raftsnap.yml")
-	testkit.WriteFile(t, cfg, `jobs:
-  - name: consul-main
-    type: snapshot
-    source: {type: consul, address: http://127.0.0.1:8500}
-    interval: 1h
-    store: {path: `+filepath.Join(dir, "store")+`}
-    pruning: {keep: [`+keep+`]}
-`+more, 0o600)
-	return st, cfg
+	return st, writeConsulMainConfig(t, dir, "store: {path: "+filepath.Join(dir, "store")+"}", keep, more)
 }
 
 // TestCheckFromStore: with the daemon down, a monitoring host checks the
@@ -187,9 +176,7 @@ func TestCheckDrillsFromStore(t *testing.T) {
 // TestCheckStoreLocation: a monitoring host with only a bucket's
 // credentials checks it by URL, without any configuration (versitygw).
 func TestCheckStoreLocation(t *testing.T) {
-	gw := servers.StartVersity(t)
-	gw.SetEnv(t)
-	gw.CreateBucket(t, "backups")
+	gw := versityBackups(t)
 	loc := "s3://backups/consul/?endpoint=" + gw.Endpoint + "&region=us-east-1&use_path_style=true"
 	dir := t.TempDir()
 

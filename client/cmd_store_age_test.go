@@ -14,7 +14,6 @@ import (
 	"filippo.io/age"
 
 	"github.com/raftsnap/raftsnap/config"
-	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 	"github.com/raftsnap/raftsnap/snapshot/agecrypt"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 	"github.com/raftsnap/raftsnap/snapshot/store/bucket"
@@ -150,9 +149,7 @@ func TestStoreEncryptedLocal(t *testing.T) {
 }
 
 func TestStoreEncryptedS3(t *testing.T) {
-	gw := servers.StartVersity(t)
-	gw.SetEnv(t)
-	gw.CreateBucket(t, "backups")
+	gw := versityBackups(t)
 	encryptedStoreStory(t, "s3://backups/consul-main/?endpoint="+gw.Endpoint+"&region=us-east-1&use_path_style=true")
 }
 
@@ -172,23 +169,13 @@ func TestStoreEncryptedConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	local := filepath.Join(dir, "store")
-	cfg := filepath.Join(dir, "raftsnap.yml")
-	yml := fmt.Sprintf(`jobs:
-  - name: consul-main
-    type: snapshot
-    source: {type: consul, address: http://127.0.0.1:8500}
-    interval: 1h
-    store: {path: %s, encrypt: {recipients: [%s]}}
-    pruning: {keep: [{last_n: {count: 3}}]}
-  - name: back
+	cfg := writeConsulMainConfig(t, dir, fmt.Sprintf("store: {path: %s, encrypt: {recipients: [%s]}}", local, id.Recipient()),
+		"{last_n: {count: 3}}", fmt.Sprintf(`  - name: back
     type: restore
     from_job: consul-main
     target: {type: consul, address: http://127.0.0.1:9500}
     identity_file: %s
-`, local, id.Recipient(), keyFile)
-	if err := os.WriteFile(cfg, []byte(yml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`, keyFile))
 	a, aData := writeStoreArchive(t, dir, "a.snap", "consul-main", 100, time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
 	if r := raftsnap(t, "store", "put", "--config", cfg, "--job", "consul-main", a); r.code != ExitOK {
 		t.Fatalf("put: %s", r)

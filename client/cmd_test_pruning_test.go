@@ -2,8 +2,6 @@ package client
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -16,6 +14,7 @@ import (
 	"github.com/raftsnap/raftsnap/config"
 	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/snapshot/store"
+	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
 
 // writePruningConfig writes a configuration with a snapshot job "consul"
@@ -133,20 +132,7 @@ func TestTestPruningOverStoreIsReadOnly(t *testing.T) {
 	}
 	commit := func(job string, created time.Time, index uint64) string {
 		t.Helper()
-		p, err := st.Create(context.Background(), job, store.NewName(job, created, index, 1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		data := []byte(fmt.Sprintf("archive of %s at %d", job, index))
-		if _, err := p.Write(data); err != nil {
-			t.Fatal(err)
-		}
-		sum := sha256.Sum256(data)
-		e, err := p.Commit(context.Background(), store.Entry{CreatedAt: created, Index: index, Term: 2, Verified: true, SHA256: hex.EncodeToString(sum[:])})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e.Name
+		return storetest.CommitFake(t, st, job, 2, index, created, []byte(fmt.Sprintf("archive of %s at %d", job, index))).Name
 	}
 	base := time.Date(2026, 11, 20, 11, 30, 0, 0, time.UTC)
 	newest := commit("consul", base, 300)

@@ -354,13 +354,9 @@ func (j *DrillJob) pick() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	latest, ok := retention.NewestVerified(retention.FromEntries(entries), j.now())
-	if !ok {
-		scope := "the store"
-		if j.opts.FromJob != "" {
-			scope = "job " + j.opts.FromJob
-		}
-		return "", fmt.Errorf("no verified snapshot of %s in %s to drill", scope, j.opts.Store.Location())
+	latest, err := newestVerified(entries, j.now(), j.opts.FromJob, j.opts.Store, "drill")
+	if err != nil {
+		return "", err
 	}
 	return latest.Name, nil
 }

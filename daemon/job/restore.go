@@ -162,13 +162,9 @@ func (j *RestoreJob) pick(run *activeRun) (string, error) {
 		}
 		return j.opts.Snapshot, nil
 	}
-	latest, ok := retention.NewestVerified(retention.FromEntries(entries), j.now())
-	if !ok {
-		scope := "the store"
-		if j.opts.FromJob != "" {
-			scope = "job " + j.opts.FromJob
-		}
-		return "", fmt.Errorf("no verified snapshot of %s in %s to restore", scope, j.opts.Store.Location())
+	latest, err := newestVerified(entries, j.now(), j.opts.FromJob, j.opts.Store, "restore")
+	if err != nil {
+		return "", err
 	}
 	// Verified snapshots newer than latest can only be dated in the
 	// future: say which were passed over.

@@ -3,8 +3,6 @@ package retention
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -290,20 +288,7 @@ func TestReplayHourlySnapshotsThroughStorePruning(t *testing.T) {
 
 	commit := func(job string, at time.Time, index uint64) store.Entry {
 		t.Helper()
-		p, err := st.Create(context.Background(), job, store.NewName(job, at, index, 1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		content := []byte("archive bytes are not read by pruning")
-		if _, err := p.Write(content); err != nil {
-			t.Fatal(err)
-		}
-		sum := sha256.Sum256(content)
-		e, err := p.Commit(context.Background(), store.Entry{CreatedAt: at, Index: index, Term: 1, Verified: true, SHA256: hex.EncodeToString(sum[:])})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e
+		return storetest.CommitFake(t, st, job, 1, index, at, []byte("archive bytes are not read by pruning"))
 	}
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	foreign := commit("other-job", start.Add(-48*time.Hour), 1)

@@ -5,6 +5,8 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"testing"
 	"time"
@@ -77,4 +79,14 @@ func Local(t testing.TB) *store.Local {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
+}
+
+// CommitFake commits data, which need not be an archive (pruning never
+// reads one), as the verified snapshot of job at term/index dated created,
+// under the name a job would give it; its record has data's SHA-256.
+func CommitFake(t testing.TB, st store.Store, job string, term, index uint64, created time.Time, data []byte) store.Entry {
+	t.Helper()
+	sum := sha256.Sum256(data)
+	return Put(t, st, job, store.NewName(job, created, index, 1), data,
+		store.Entry{CreatedAt: created, Index: index, Term: term, Verified: true, SHA256: hex.EncodeToString(sum[:])})
 }
