@@ -228,19 +228,12 @@ func runCheck(cmd *cobra.Command, g *globalOptions, opts *checkOptions) int {
 // checkFreshness judges a snapshot or prune job by its last success.
 func checkFreshness(j checkedJob, opts *checkOptions, now time.Time) (state int, note, perf string) {
 	age, warn, crit := lastSuccessAge(j, now, j.interval, opts.warn, opts.crit)
-	switch {
-	case j.lastSuccess == nil:
+	if j.lastSuccess == nil {
 		state, note = checkCritical, j.name+" never succeeded"
-	case age > crit:
-		state, note = checkCritical, fmt.Sprintf("%s last succeeded %s ago (crit %s)", j.name, roundAge(age), crit)
-	case age > warn:
-		state, note = checkWarning, fmt.Sprintf("%s last succeeded %s ago (warn %s)", j.name, roundAge(age), warn)
+	} else {
+		state, note = ageState(age, warn, crit, j.name+" last succeeded")
 	}
-	if state == checkOK && j.problem != "" {
-		state, note = checkWarning, j.name+": "+oneLine(j.problem)
-	} else if state == checkOK && j.lastFailed {
-		state, note = checkWarning, j.name+" last run failed: "+oneLine(j.lastError)
-	}
+	state, note = orJobProblem(j, state, note, j.name+" last run failed: ")
 	return state, note, agePerf(j.name+"_age", age, warn, crit)
 }
 
@@ -259,6 +252,33 @@ func lastSuccessAge(j checkedJob, now time.Time, period, warn, crit time.Duratio
 		age = max(now.Sub(*j.lastSuccess), 0)
 	}
 	return age, warn, crit
+}
+
+// ageState judges an age against its thresholds: critical past crit,
+// warning past warn, with the note "<what> <age> ago (crit|warn <limit>)".
+func ageState(age, warn, crit time.Duration, what string) (state int, note string) {
+	switch {
+	case age > crit:
+		return checkCritical, fmt.Sprintf("%s %s ago (crit %s)", what, roundAge(age), crit)
+	case age > warn:
+		return checkWarning, fmt.Sprintf("%s %s ago (warn %s)", what, roundAge(age), warn)
+	}
+	return checkOK, ""
+}
+
+// orJobProblem is state and note, unless they are OK and j has a problem
+// (a warning naming it) or its last run failed (a warning: failedNote and
+// the error).
+func orJobProblem(j checkedJob, state int, note, failedNote string) (int, string) {
+	switch {
+	case state != checkOK:
+		return state, note
+	case j.problem != "":
+		return checkWarning, j.name + ": " + oneLine(j.problem)
+	case j.lastFailed:
+		return checkWarning, failedNote + oneLine(j.lastError)
+	}
+	return state, note
 }
 
 // agePerf is the Nagios performance datum label=age;warn;crit;0 in
@@ -290,16 +310,10 @@ func checkDrill(j checkedJob, opts *checkOptions, now time.Time) (state int, not
 		// Too young to tell.
 	case j.lastSuccess == nil:
 		state, note = checkCritical, fmt.Sprintf("drill %s has proven no snapshot restorable yet", j.name)
-	case age > crit:
-		state, note = checkCritical, fmt.Sprintf("drill %s last proved a snapshot restorable %s ago (crit %s)", j.name, roundAge(age), crit)
-	case age > warn:
-		state, note = checkWarning, fmt.Sprintf("drill %s last proved a snapshot restorable %s ago (warn %s)", j.name, roundAge(age), warn)
+	default:
+		state, note = ageState(age, warn, crit, "drill "+j.name+" last proved a snapshot restorable")
 	}
-	if state == checkOK && j.problem != "" {
-		state, note = checkWarning, j.name+": "+oneLine(j.problem)
-	} else if state == checkOK && j.lastFailed {
-		state, note = checkWarning, fmt.Sprintf("drill %s could not run: %s", j.name, oneLine(j.lastError))
-	}
+	state, note = orJobProblem(j, state, note, "drill "+j.name+" could not run: ")
 	return state, note, agePerf(j.name+"_drill_age", age, warn, crit)
 }
 
