@@ -357,12 +357,7 @@ func TestPruneJobKeepsNewestVerified(t *testing.T) {
 
 func TestRestoreJob(t *testing.T) {
 	ctx := testContext(t)
-	srcCluster, srcLeader := startCluster(t, 1)
-	if err := srcCluster.Put(ctx, "color", "blue"); err != nil {
-		t.Fatal(err)
-	}
-	st := storetest.Local(t)
-	taken := *takeSnapshots(t, "src", raftSource(t, srcLeader.HTTPAddr), st, 1).Status().LastRun
+	st, taken := snapshotOfOneNode(t, "color", "blue")
 	if taken.Result != controlapi.ResultSuccess {
 		t.Fatalf("snapshot %+v", taken)
 	}

@@ -17,13 +17,7 @@ import (
 // fire); only a reset or a shutdown makes it "canceled". The target stands
 // in for a server that takes the upload and never answers.
 func TestRestoreTimeoutCountsAsFailure(t *testing.T) {
-	ctx := testContext(t)
-	srcCluster, srcLeader := startCluster(t, 1)
-	if err := srcCluster.Put(ctx, "k", "v"); err != nil {
-		t.Fatal(err)
-	}
-	st := storetest.Local(t)
-	takeSnapshots(t, "src", raftSource(t, srcLeader.HTTPAddr), st, 1)
+	st, _ := snapshotOfOneNode(t, "k", "v")
 
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
