@@ -21,14 +21,26 @@ func startDevCluster(t *testing.T, nodes int) (*devcluster.Cluster, *devcluster.
 	return c, raftcluster.Leader(t, c)
 }
 
+// blueDevCluster starts a dev cluster of nodes, fills it with fillMiB MiB
+// of data and sets its key color to blue: a state a restore must keep or
+// bring back.
+func blueDevCluster(t *testing.T, nodes, fillMiB int) (*devcluster.Cluster, *devcluster.Node) {
+	t.Helper()
+	c, leader := startDevCluster(t, nodes)
+	if fillMiB > 0 {
+		raftcluster.Fill(t, c, fillMiB)
+	}
+	if err := c.Put(context.Background(), "color", "blue"); err != nil {
+		t.Fatal(err)
+	}
+	return c, leader
+}
+
 // TestCLIDevCluster saves from and restores into the embedded 3-node raft
 // cluster through the snapshot handler every node serves.
 func TestCLIDevCluster(t *testing.T) {
-	c, leader := startDevCluster(t, 3)
+	c, leader := blueDevCluster(t, 3, 0)
 	ctx := context.Background()
-	if err := c.Put(ctx, "color", "blue"); err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	file := filepath.Join(dir, "dev.snap")
 	mustRaftsnap(t, "snapshot", "save", "--source", "raft", "--address", leader.HTTPAddr, file)
