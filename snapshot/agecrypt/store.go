@@ -3,7 +3,6 @@ package agecrypt
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 
@@ -168,7 +167,7 @@ func (p *pending) Written() int64 { return p.written }
 
 func (p *pending) Write(b []byte) (int, error) {
 	if p.done {
-		return 0, errors.New("store: write after commit or abort")
+		return 0, store.ErrWriteAfterEnd
 	}
 	n, err := p.enc.Write(b)
 	p.written += int64(n)
@@ -181,7 +180,7 @@ func (p *pending) Write(b []byte) (int, error) {
 // it.
 func (p *pending) Commit(ctx context.Context, entry store.Entry) (store.Entry, error) {
 	if p.done {
-		return store.Entry{}, errors.New("store: commit after commit or abort")
+		return store.Entry{}, store.ErrCommitAfterEnd
 	}
 	if err := p.enc.Close(); err != nil {
 		p.Abort()

@@ -62,10 +62,7 @@ func (s *Store) Clean(ctx context.Context, jobs []string) ([]string, error) {
 		if !isOrphanArchive && !isOrphanManifest {
 			continue // damaged, not left over: the operator's to look at
 		}
-		s.mu.Lock()
-		writing := s.live[archive] > 0
-		s.mu.Unlock()
-		if writing {
+		if s.writing(archive) {
 			continue
 		}
 		s.Requests.Delete.Add(1)
@@ -113,10 +110,7 @@ func (s *Store) abortUploads(ctx context.Context, cutoff time.Time, ours func(st
 			if !ok || strings.Contains(name, "/") || !ours(name) || up.Initiated == nil || !up.Initiated.Before(cutoff) {
 				continue
 			}
-			s.mu.Lock()
-			writing := s.live[name] > 0
-			s.mu.Unlock()
-			if writing {
+			if s.writing(name) {
 				continue
 			}
 			s.Requests.Abort.Add(1)
