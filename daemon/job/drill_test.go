@@ -48,6 +48,22 @@ func drillOnce(t *testing.T, st store.Store, binary string, tweak func(*DrillOpt
 	return j, wakeAndWait(t, j), tmp
 }
 
+// drillTampered drills, as job drill-bad, a copy of taken (job's) with
+// the key from renamed onto to and re-summed (see tamper): the drill must
+// fail with want in its error and leave nothing behind. It returns the
+// store holding the copy, and the copy's entry.
+func drillTampered(t *testing.T, st *store.Local, taken store.Entry, job, from, to, bin, want string) (*store.Local, store.Entry) {
+	t.Helper()
+	bad, badEntry := tamper(t, st, taken, job, from, to)
+	_, rep, tmp := drillOnce(t, bad, bin, func(o *DrillOptions) { o.Name = "drill-bad" })
+	if rep.Result != controlapi.ResultFailure || rep.Drill.Outcome != controlapi.DrillFailed || !strings.Contains(rep.Error, want) {
+		t.Fatalf("drill of a tampered snapshot: %+v", rep)
+	}
+	t.Logf("tampered: %s", rep.Error)
+	assertNothingLeft(t, tmp)
+	return bad, badEntry
+}
+
 // assertNothingLeft fails when a drill left a directory in tmp, or a
 // process started from one of its directories, or one of pids, running.
 func assertNothingLeft(t *testing.T, tmp string, pids ...int) {
@@ -222,13 +238,7 @@ func TestDrillConsul(t *testing.T) {
 
 	// The same snapshot with one KV key renamed onto another, re-summed:
 	// it verifies, restores, and the drill names what went missing.
-	bad, badEntry := tamper(t, st, taken, "consul-main", "drill/b", "drill/a")
-	_, rep, tmp2 := drillOnce(t, bad, bin, func(o *DrillOptions) { o.Name = "drill-bad" })
-	if rep.Result != controlapi.ResultFailure || rep.Drill.Outcome != controlapi.DrillFailed ||
-		!strings.Contains(rep.Error, "KV keys: 3 in the archive, 2 on the restored server") {
-		t.Fatalf("drill of a tampered snapshot: %+v", rep)
-	}
-	t.Logf("tampered: %s", rep.Error)
+	bad, badEntry := drillTampered(t, st, taken, "consul-main", "drill/b", "drill/a", bin, "KV keys: 3 in the archive, 2 on the restored server")
 	if FailureReason(&DrillError{Outcome: controlapi.DrillFailed, Err: fmt.Errorf("x")}) != ReasonDrillFailed {
 		t.Error("a failed drill is not classified drill_failed")
 	}
@@ -236,7 +246,6 @@ func TestDrillConsul(t *testing.T) {
 	if err != nil || rec.Drill == nil || rec.Drill.Result != store.DrillFailed || !strings.Contains(rec.Drill.Reason, "KV keys") {
 		t.Fatalf("record after the failed drill: %+v (%v)", rec.Drill, err)
 	}
-	assertNothingLeft(t, tmp2)
 
 	// A record type the binary does not know (as from a newer Consul):
 	// the drill could not prove anything, and says why; the snapshot's
@@ -291,13 +300,7 @@ func TestDrillNomad(t *testing.T) {
 	}
 	assertNothingLeft(t, tmp)
 
-	bad, _ := tamper(t, st, taken, "nomad-main", "drill/v2", "drill/v1")
-	_, rep, tmp2 := drillOnce(t, bad, bin, func(o *DrillOptions) { o.Name = "drill-bad" })
-	if rep.Result != controlapi.ResultFailure || rep.Drill.Outcome != controlapi.DrillFailed ||
-		!strings.Contains(rep.Error, "variables: 2 in the archive, 1 on the restored server") {
-		t.Fatalf("drill of a tampered snapshot: %+v", rep)
-	}
-	assertNothingLeft(t, tmp2)
+	drillTampered(t, st, taken, "nomad-main", "drill/v2", "drill/v1", bin, "variables: 2 in the archive, 1 on the restored server")
 }
 
 // raftSnapshotStore is a store holding one verified snapshot of an
