@@ -18,36 +18,8 @@ import (
 
 	"github.com/raftsnap/raftsnap/internal/testkit/golden"
 	"github.com/raftsnap/raftsnap/snapshot/statebin"
+	"github.com/raftsnap/raftsnap/snapshot/statebin/statebintest"
 )
-
-// The fixtures were saved from a real Consul 1.22.7 dev agent and a real
-// Nomad 1.11.3 server by testdata/inspect/make-*-fixture.sh, together with
-// the vendors' own `snapshot inspect` JSON, which these tests compare with.
-type vendorInspect struct {
-	Meta struct {
-		ID          string
-		Size        int64
-		Index, Term uint64
-		Version     int
-	}
-	Stats []struct {
-		Name       string
-		Sum, Count int64
-	}
-}
-
-func readVendorInspect(t *testing.T, path string) vendorInspect {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v vendorInspect
-	if err := json.Unmarshal(data, &v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return v
-}
 
 func fileSHA256(t *testing.T, path string) (string, int64) {
 	t.Helper()
@@ -70,7 +42,7 @@ func TestInspectRealSnapshots(t *testing.T) {
 	} {
 		t.Run(tc.fixture, func(t *testing.T) {
 			path := filepath.Join("testdata", "inspect", tc.fixture)
-			vendor := readVendorInspect(t, path+".vendor-inspect.json")
+			vendor := statebintest.ReadVendorInspect(t, path+".vendor-inspect.json")
 			for _, flavor := range []statebin.Flavor{"", tc.flavor} {
 				ins, err := Inspect(t.Context(), path, InspectOptions{Flavor: flavor})
 				if err != nil {
@@ -102,10 +74,10 @@ func TestInspectRealSnapshots(t *testing.T) {
 	}
 }
 
-// checkAgainstVendor compares the record table with the one Consul or Nomad
-// printed for the same file. The vendors count the header's bytes into the
-// first record they read; raftsnap shows the header on its own row.
-func checkAgainstVendor(t *testing.T, ins *Inspection, vendor vendorInspect, flavor statebin.Flavor) {
+// checkAgainstVendor compares the inspection with what Consul or Nomad
+// printed for the same file (testdata/inspect/make-*-fixture.sh saved
+// both): its metadata, flavour and record table.
+func checkAgainstVendor(t *testing.T, ins *Inspection, vendor statebintest.VendorInspect, flavor statebin.Flavor) {
 	t.Helper()
 	if ins.ID != vendor.Meta.ID || ins.Index != vendor.Meta.Index || ins.Term != vendor.Meta.Term ||
 		ins.Version != vendor.Meta.Version || ins.Size != vendor.Meta.Size {
@@ -118,34 +90,7 @@ func checkAgainstVendor(t *testing.T, ins *Inspection, vendor vendorInspect, fla
 	if st.Flavor != flavor || st.TotalBytes != vendor.Meta.Size || st.UnknownRecords != 0 {
 		t.Errorf("state flavour %s, %d bytes, %d unknown; want %s, %d, 0", st.Flavor, st.TotalBytes, st.UnknownRecords, flavor, vendor.Meta.Size)
 	}
-	if len(st.Types) != len(vendor.Stats) {
-		t.Errorf("%d record types, vendor shows %d", len(st.Types), len(vendor.Stats))
-	}
-	byName := map[string]statebin.TypeStats{}
-	for _, ts := range st.Types {
-		byName[ts.Name] = ts
-	}
-	headerCharged := 0
-	for _, v := range vendor.Stats {
-		got, ok := byName[v.Name]
-		if !ok {
-			t.Errorf("vendor shows %s, raftsnap does not", v.Name)
-			continue
-		}
-		if got.Count != v.Count {
-			t.Errorf("%s: %d records, vendor says %d", v.Name, got.Count, v.Count)
-		}
-		switch got.Bytes {
-		case v.Sum:
-		case v.Sum - st.Header.Bytes:
-			headerCharged++
-		default:
-			t.Errorf("%s: %d bytes, vendor says %d", v.Name, got.Bytes, v.Sum)
-		}
-	}
-	if headerCharged != 1 {
-		t.Errorf("%d types differ from the vendor by the header size, want exactly 1", headerCharged)
-	}
+	statebintest.CheckRecords(t, st, vendor)
 }
 
 func TestInspectFlavourMismatch(t *testing.T) {
