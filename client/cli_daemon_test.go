@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/nethelpers"
 )
 
@@ -44,30 +44,10 @@ func TestDaemonCommandUsage(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the daemon's logger and the test.
-type syncBuffer struct {
-	mu  chan struct{}
-	buf bytes.Buffer
-}
-
-func newSyncBuffer() *syncBuffer { return &syncBuffer{mu: make(chan struct{}, 1)} }
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu <- struct{}{}
-	defer func() { <-b.mu }()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu <- struct{}{}
-	defer func() { <-b.mu }()
-	return b.buf.String()
-}
-
 // inProcessDaemon is `raftsnap daemon` run through Main in this process.
 type inProcessDaemon struct {
 	sock, config   string
-	stdout, stderr *syncBuffer
+	stdout, stderr *testkit.Output
 	exit           chan int
 }
 
@@ -82,7 +62,7 @@ func startDaemonInProcess(t *testing.T, globalYAML, jobsYAML func(dir string) st
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	d := &inProcessDaemon{sock: filepath.Join(dir, "control", "sock"), config: filepath.Join(dir, "raftsnap.yml"),
-		stdout: newSyncBuffer(), stderr: newSyncBuffer(), exit: make(chan int, 1)}
+		stdout: testkit.NewOutput(), stderr: testkit.NewOutput(), exit: make(chan int, 1)}
 	yml := fmt.Sprintf("global:\n  control: {sockpath: %s}\n  shutdown_timeout: 5s\n%sjobs:\n%s", d.sock, globalYAML(dir), jobsYAML(dir))
 	if err := os.WriteFile(d.config, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package client
 import (
 	"bytes"
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,14 +21,26 @@ func startDevCluster(t *testing.T, nodes int) (*devcluster.Cluster, *devcluster.
 	return c, raftcluster.Leader(t, c)
 }
 
+// blueDevCluster starts a dev cluster of nodes, fills it with fillMiB MiB
+// of data and sets its key color to blue: a state a restore must keep or
+// bring back.
+func blueDevCluster(t *testing.T, nodes, fillMiB int) (*devcluster.Cluster, *devcluster.Node) {
+	t.Helper()
+	c, leader := startDevCluster(t, nodes)
+	if fillMiB > 0 {
+		raftcluster.Fill(t, c, fillMiB)
+	}
+	if err := c.Put(context.Background(), "color", "blue"); err != nil {
+		t.Fatal(err)
+	}
+	return c, leader
+}
+
 // TestCLIDevCluster saves from and restores into the embedded 3-node raft
 // cluster through the snapshot handler every node serves.
 func TestCLIDevCluster(t *testing.T) {
-	c, leader := startDevCluster(t, 3)
+	c, leader := blueDevCluster(t, 3, 0)
 	ctx := context.Background()
-	if err := c.Put(ctx, "color", "blue"); err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	file := filepath.Join(dir, "dev.snap")
 	mustRaftsnap(t, "snapshot", "save", "--source", "raft", "--address", leader.HTTPAddr, file)
@@ -95,39 +106,35 @@ func cuttingProxy(t *testing.T, target string, n int64) string {
 
 var waitFor = testkit.Eventually
 
-// TestCLISaveErrorPageIsNotStored: a server (here a stand-in answering as a
-// misconfigured proxy would) returns 200 with a large HTML page instead of
-// an archive. The save stops at the first bytes, says why, exits 3, and
-// leaves nothing behind.
-func TestCLISaveErrorPageIsNotStored(t *testing.T) {
-	page := strings.Repeat("<html><body>Service Unavailable</body></html>\n", 100_000)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html")
-		io.WriteString(w, page)
-	}))
-	defer srv.Close()
-	dir := t.TempDir()
-	r := raftsnap(t, "snapshot", "save", "--source", "raft", "--address", srv.URL, filepath.Join(dir, "x.snap"))
-	if r.code != ExitInvalid || !strings.Contains(r.stderr, "not a snapshot archive") || !strings.Contains(r.stderr, "text/html") {
-		t.Fatalf("save of an HTML page: %s", r)
+// TestCLISaveBadBodyIsNotStored: a server (here a stand-in) answers 200
+// with something that is not an archive. The save stops at the first
+// bytes, says why, exits 3, and leaves nothing behind.
+//   - an error page: a large HTML page, as a misconfigured proxy sends;
+//   - garbage: an archive content type, but bytes that are not gzip, stop
+//     the download once the verifier sees them.
+func TestCLISaveBadBodyIsNotStored(t *testing.T) {
+	for _, c := range []struct {
+		name, contentType string
+		body              []byte
+		want              []string
+	}{
+		{"error page", "text/html", []byte(strings.Repeat("<html><body>Service Unavailable</body></html>\n", 100_000)),
+			[]string{"not a snapshot archive", "text/html"}},
+		{"garbage", "application/octet-stream", bytes.Repeat([]byte("not an archive at all "), 400_000),
+			[]string{"failed verification, not saved", "not gzip"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", c.contentType)
+				w.Write(c.body)
+			}))
+			defer srv.Close()
+			dir := t.TempDir()
+			r := raftsnap(t, "snapshot", "save", "--source", "raft", "--address", srv.URL, filepath.Join(dir, "x.snap"))
+			if r.code != ExitInvalid || !strings.Contains(r.stderr, c.want[0]) || !strings.Contains(r.stderr, c.want[1]) {
+				t.Fatalf("save of %s: %s", c.name, r)
+			}
+			assertOnlyFiles(t, dir)
+		})
 	}
-	assertOnlyFiles(t, dir)
-}
-
-// TestCLISaveGarbageStopsAtFirstBytes: a 200 with an archive content type
-// but bytes that are not gzip stops the download once the verifier sees the
-// first bytes, exits 3 and stores nothing.
-func TestCLISaveGarbageStopsAtFirstBytes(t *testing.T) {
-	garbage := bytes.Repeat([]byte("not an archive at all "), 400_000)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Write(garbage)
-	}))
-	defer srv.Close()
-	dir := t.TempDir()
-	r := raftsnap(t, "snapshot", "save", "--source", "raft", "--address", srv.URL, filepath.Join(dir, "x.snap"))
-	if r.code != ExitInvalid || !strings.Contains(r.stderr, "failed verification, not saved") || !strings.Contains(r.stderr, "not gzip") {
-		t.Fatalf("save of garbage: %s", r)
-	}
-	assertOnlyFiles(t, dir)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/agecrypt"
 	"github.com/raftsnap/raftsnap/snapshot/store"
+	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
 
 // TestCLIAgeInterop: what an encrypted store keeps is plain age, which the
@@ -119,17 +120,7 @@ func encryptIntoStore(t *testing.T, dir, recipient string, data []byte) string {
 	}
 	at := time.Now().UTC()
 	name := store.NewName("consul-main", at, rep.Meta.Index, 1)
-	p, err := st.Create(ctx, "consul-main", name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Abort()
-	if _, err := p.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Commit(ctx, store.Entry{CreatedAt: at, Size: rep.ArchiveBytes, SHA256: rep.ArchiveSHA256,
-		Index: rep.Meta.Index, Term: rep.Meta.Term, Verified: true, VerifiedAt: at}); err != nil {
-		t.Fatal(err)
-	}
+	storetest.Put(t, st, "consul-main", name, data, store.Entry{CreatedAt: at, Size: rep.ArchiveBytes, SHA256: rep.ArchiveSHA256,
+		Index: rep.Meta.Index, Term: rep.Meta.Term, Verified: true, VerifiedAt: at})
 	return name
 }

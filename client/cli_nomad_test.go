@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,7 +23,7 @@ func TestCLINomad(t *testing.T) {
 	env := []string{"NOMAD_ADDR=" + nomad.Addr}
 	dir := t.TempDir()
 
-	putVar(t, nomad, "raftsnap/test", "before")
+	testkit.PutNomadVariable(t, nomad, "raftsnap/test", "before")
 	ours := filepath.Join(dir, "raftsnap.snap")
 	save := mustRaftsnap(t, "snapshot", "save", "--source", "nomad", "--address", nomad.Addr, "--format", "json", ours)
 	var saved saveOutcome
@@ -57,7 +56,7 @@ func TestCLINomad(t *testing.T) {
 		t.Fatalf("inspect did not decode a nomad state: %s", inspect.stdout)
 	}
 
-	putVar(t, nomad, "raftsnap/test", "after")
+	testkit.PutNomadVariable(t, nomad, "raftsnap/test", "after")
 	// A Consul snapshot (issue 12: it panics Nomad's leader) is refused
 	// before anything is sent; Nomad keeps its state.
 	consulFixture := filepath.Join("..", "snapshot", "testdata", "inspect", "consul.snap")
@@ -65,28 +64,13 @@ func TestCLINomad(t *testing.T) {
 	if r.code != ExitWrongFlavor || !strings.Contains(r.stderr, "it is a Consul snapshot, not a Nomad snapshot") {
 		t.Fatalf("restore of a Consul snapshot into Nomad: %s", r)
 	}
-	if got := getVar(t, nomad, "raftsnap/test"); got != "after" {
+	if got := testkit.NomadVariable(t, nomad, "raftsnap/test"); got != "after" {
 		t.Fatalf("after a refused restore the variable is %q", got)
 	}
 	mustRaftsnap(t, "snapshot", "restore", "--source", "nomad", "--address", nomad.Addr, "--yes", ours)
-	if got := getVar(t, nomad, "raftsnap/test"); got != "before" {
+	if got := testkit.NomadVariable(t, nomad, "raftsnap/test"); got != "before" {
 		t.Fatalf("after restore the variable is %q, want before", got)
 	}
-}
-
-func putVar(t *testing.T, nomad *servers.Server, path, value string) {
-	t.Helper()
-	body, _ := json.Marshal(map[string]any{"Items": map[string]string{"v": value}})
-	nomad.MustDo(t, http.MethodPut, "/v1/var/"+path, "", body)
-}
-
-func getVar(t *testing.T, nomad *servers.Server, path string) string {
-	t.Helper()
-	var v struct{ Items map[string]string }
-	if err := json.Unmarshal(nomad.MustDo(t, http.MethodGet, "/v1/var/"+path, "", nil), &v); err != nil {
-		t.Fatal(err)
-	}
-	return v.Items["v"]
 }
 
 // TestCLIRestoreCutLeavesNomadUntouched: against a real Nomad, an archive
@@ -101,9 +85,9 @@ func TestCLIRestoreCutLeavesNomadUntouched(t *testing.T) {
 	raw := make([]byte, 30<<10)
 	for i := range 300 { // Nomad caps a variable at 64 KiB
 		rand.Read(raw)
-		putVar(t, nomad, fmt.Sprintf("fill/%d", i), hex.EncodeToString(raw))
+		testkit.PutNomadVariable(t, nomad, fmt.Sprintf("fill/%d", i), hex.EncodeToString(raw))
 	}
-	putVar(t, nomad, "raftsnap/test", "before")
+	testkit.PutNomadVariable(t, nomad, "raftsnap/test", "before")
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.snap")
 	data := mustSave(t, "nomad", nomad.Addr, good)
@@ -114,17 +98,17 @@ func TestCLIRestoreCutLeavesNomadUntouched(t *testing.T) {
 	if err := os.WriteFile(bad, testkit.WithEmptyGzipMember(data), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	putVar(t, nomad, "raftsnap/test", "after")
+	testkit.PutNomadVariable(t, nomad, "raftsnap/test", "after")
 	r := raftsnap(t, "snapshot", "restore", "--source", "nomad", "--address", nomad.Addr, "--yes", bad)
 	if r.code != ExitInvalid || !strings.Contains(r.stderr, "the upload was cut after") {
 		t.Fatalf("restore of a valid archive plus a gzip member: %s", r)
 	}
-	if got := getVar(t, nomad, "raftsnap/test"); got != "after" {
+	if got := testkit.NomadVariable(t, nomad, "raftsnap/test"); got != "after" {
 		t.Fatalf("Nomad's state changed although the archive never arrived whole: %q", got)
 	}
 	// Nomad's own restore takes the whole file: the cut was what kept it out.
 	vendor(t, nomadBin, []string{"NOMAD_ADDR=" + nomad.Addr}, "operator", "snapshot", "restore", bad)
-	if got := getVar(t, nomad, "raftsnap/test"); got != "before" {
+	if got := testkit.NomadVariable(t, nomad, "raftsnap/test"); got != "before" {
 		t.Fatalf("nomad operator snapshot restore of the whole file: %q, want before (the test's premise)", got)
 	}
 }

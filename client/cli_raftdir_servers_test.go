@@ -140,7 +140,7 @@ func TestCLIRaftDirNomad(t *testing.T) {
 	nomad := servers.StartNomadWith(t, servers.NomadOptions{Raft: soonSnapshots})
 	nomadBin := servers.Binary(t, "nomad")
 	for i := range 30 {
-		putVar(t, nomad, fmt.Sprintf("raftsnap/v%02d", i), fmt.Sprintf("value %d", i))
+		testkit.PutNomadVariable(t, nomad, fmt.Sprintf("raftsnap/v%02d", i), fmt.Sprintf("value %d", i))
 	}
 	var last struct{ ModifyIndex uint64 }
 	if err := json.Unmarshal(nomad.MustDo(t, http.MethodGet, "/v1/var/raftsnap/v29", "", nil), &last); err != nil || last.ModifyIndex == 0 {
@@ -177,13 +177,13 @@ func TestCLIRaftDirNomad(t *testing.T) {
 	}
 
 	fresh := servers.StartNomad(t)
-	putVar(t, fresh, "fresh/ready", "1") // the new leader applies writes (see TestCLIRaftDirConsul)
+	testkit.PutNomadVariable(t, fresh, "fresh/ready", "1") // the new leader applies writes (see TestCLIRaftDirConsul)
 	mustRaftsnap(t, "snapshot", "restore", "--source", "nomad", "--address", fresh.Addr, "--yes", out)
 	if code, _, err := fresh.Do(http.MethodGet, "/v1/var/fresh/ready", "", nil); err != nil || code != http.StatusNotFound {
 		t.Fatalf("after the restore fresh/ready answers %d, %v: the restore did not replace the fresh server's state", code, err)
 	}
 	for _, i := range []int{0, 29} {
-		if got := getVar(t, fresh, fmt.Sprintf("raftsnap/v%02d", i)); got != fmt.Sprintf("value %d", i) {
+		if got := testkit.NomadVariable(t, fresh, fmt.Sprintf("raftsnap/v%02d", i)); got != fmt.Sprintf("value %d", i) {
 			t.Fatalf("after restore raftsnap/v%02d = %q", i, got)
 		}
 	}

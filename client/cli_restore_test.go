@@ -33,12 +33,8 @@ func raftsnapWithStdin(t *testing.T, stdin io.Reader, args ...string) cliResult 
 // it verifies, but never whole: the restore exits 3 and the cluster keeps
 // its state. The same file without the fault restores.
 func TestCLIRestoreCutsAnArchiveThatFailsAtItsEnd(t *testing.T) {
-	c, leader := startDevCluster(t, 1)
+	c, leader := blueDevCluster(t, 1, 6)
 	ctx := context.Background()
-	raftcluster.Fill(t, c, 6)
-	if err := c.Put(ctx, "color", "blue"); err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.snap")
 	data := mustSave(t, "raft", leader.HTTPAddr, good)
@@ -75,12 +71,8 @@ func TestCLIRestoreCutsAnArchiveThatFailsAtItsEnd(t *testing.T) {
 // lets it go on. What was sent was what was read and verified, the change
 // fails verification, the end is never sent: exit 3, cluster unchanged.
 func TestCLIRestoreFileChangedDuringUpload(t *testing.T) {
-	c, leader := startDevCluster(t, 1)
+	c, leader := blueDevCluster(t, 1, 32)
 	ctx := context.Background()
-	raftcluster.Fill(t, c, 32)
-	if err := c.Put(ctx, "color", "blue"); err != nil {
-		t.Fatal(err)
-	}
 	file := filepath.Join(t.TempDir(), "dev.snap")
 	mustRaftsnap(t, "snapshot", "save", "--source", "raft", "--address", leader.HTTPAddr, file)
 	if err := c.Put(ctx, "color", "red"); err != nil {
@@ -243,10 +235,7 @@ func (f failingReader) Read(p []byte) (int, error) {
 // standard input for verify and inspect, with the verdicts and exit codes
 // of files.
 func TestCLIStandardInputAndOutput(t *testing.T) {
-	c, leader := startDevCluster(t, 1)
-	if err := c.Put(context.Background(), "color", "blue"); err != nil {
-		t.Fatal(err)
-	}
+	_, leader := blueDevCluster(t, 1, 0)
 	save := mustRaftsnap(t, "snapshot", "save", "--source", "raft", "--address", leader.HTTPAddr, "-")
 	archive := []byte(save.stdout)
 	if !strings.HasPrefix(save.stderr, "Saved - from raft at") || len(archive) == 0 {

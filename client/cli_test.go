@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/raftsnap/raftsnap/internal/testkit"
 )
 
 // cliResult is one in-process run of the raftsnap CLI.
@@ -77,4 +79,23 @@ func assertOnlyFiles(t *testing.T, dir string, names ...string) {
 	if strings.Join(got, ",") != strings.Join(names, ",") {
 		t.Fatalf("%s holds %v, want exactly %v", dir, got, names)
 	}
+}
+
+// writeConsulMainConfig writes dir/raftsnap.yml and returns its path: an
+// hourly snapshot job consul-main (its source is never reached) whose
+// store is stores (its store: or stores: setting, YAML at the job's
+// indentation) and whose pruning keeps keep (a YAML list's items), then
+// the jobs in more.
+func writeConsulMainConfig(t *testing.T, dir, stores, keep, more string) string {
+	t.Helper()
+	cfg := filepath.Join(dir, "raftsnap.yml")
+	testkit.WriteFile(t, cfg, `jobs:
+  - name: consul-main
+    type: snapshot
+    source: {type: consul, address: http://127.0.0.1:8500}
+    interval: 1h
+    `+stores+`
+    pruning: {keep: [`+keep+`]}
+`+more, 0o600)
+	return cfg
 }

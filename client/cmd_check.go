@@ -227,34 +227,67 @@ func runCheck(cmd *cobra.Command, g *globalOptions, opts *checkOptions) int {
 
 // checkFreshness judges a snapshot or prune job by its last success.
 func checkFreshness(j checkedJob, opts *checkOptions, now time.Time) (state int, note, perf string) {
-	warn, crit := opts.warn, opts.crit
+	age, warn, crit := lastSuccessAge(j, now, j.interval, opts.warn, opts.crit)
+	if j.lastSuccess == nil {
+		state, note = checkCritical, j.name+" never succeeded"
+	} else {
+		state, note = ageState(age, warn, crit, j.name+" last succeeded")
+	}
+	state, note = orJobProblem(j, state, note, j.name+" last run failed: ")
+	return state, note, agePerf(j.name+"_age", age, warn, crit)
+}
+
+// lastSuccessAge is how long ago j last succeeded (-1 when never), and the
+// warn and crit thresholds for that age: those given, else one and a half
+// and two periods.
+func lastSuccessAge(j checkedJob, now time.Time, period, warn, crit time.Duration) (age, warnAt, critAt time.Duration) {
 	if warn == 0 {
-		warn = j.interval * 3 / 2
+		warn = period * 3 / 2
 	}
 	if crit == 0 {
-		crit = 2 * j.interval
+		crit = 2 * period
 	}
-	age := time.Duration(-1)
+	age = time.Duration(-1)
 	if j.lastSuccess != nil {
 		age = max(now.Sub(*j.lastSuccess), 0)
 	}
+	return age, warn, crit
+}
+
+// ageState judges an age against its thresholds: critical past crit,
+// warning past warn, with the note "<what> <age> ago (crit|warn <limit>)".
+func ageState(age, warn, crit time.Duration, what string) (state int, note string) {
 	switch {
-	case j.lastSuccess == nil:
-		state, note = checkCritical, j.name+" never succeeded"
 	case age > crit:
-		state, note = checkCritical, fmt.Sprintf("%s last succeeded %s ago (crit %s)", j.name, roundAge(age), crit)
+		return checkCritical, fmt.Sprintf("%s %s ago (crit %s)", what, roundAge(age), crit)
 	case age > warn:
-		state, note = checkWarning, fmt.Sprintf("%s last succeeded %s ago (warn %s)", j.name, roundAge(age), warn)
+		return checkWarning, fmt.Sprintf("%s %s ago (warn %s)", what, roundAge(age), warn)
 	}
-	if state == checkOK && j.problem != "" {
-		state, note = checkWarning, j.name+": "+oneLine(j.problem)
-	} else if state == checkOK && j.lastFailed {
-		state, note = checkWarning, j.name+" last run failed: "+oneLine(j.lastError)
+	return checkOK, ""
+}
+
+// orJobProblem is state and note, unless they are OK and j has a problem
+// (a warning naming it) or its last run failed (a warning: failedNote and
+// the error).
+func orJobProblem(j checkedJob, state int, note, failedNote string) (int, string) {
+	switch {
+	case state != checkOK:
+		return state, note
+	case j.problem != "":
+		return checkWarning, j.name + ": " + oneLine(j.problem)
+	case j.lastFailed:
+		return checkWarning, failedNote + oneLine(j.lastError)
 	}
-	if age >= 0 {
-		perf = fmt.Sprintf("'%s_age'=%.0fs;%.0f;%.0f;0", j.name, age.Seconds(), warn.Seconds(), crit.Seconds())
+	return state, note
+}
+
+// agePerf is the Nagios performance datum label=age;warn;crit;0 in
+// seconds, "" for an unknown (negative) age.
+func agePerf(label string, age, warn, crit time.Duration) string {
+	if age < 0 {
+		return ""
 	}
-	return state, note, perf
+	return fmt.Sprintf("'%s'=%.0fs;%.0f;%.0f;0", label, age.Seconds(), warn.Seconds(), crit.Seconds())
 }
 
 // checkDrill judges a drill job: its last conclusive drill must have
@@ -264,17 +297,7 @@ func checkDrill(j checkedJob, opts *checkOptions, now time.Time) (state int, not
 	if period <= 0 {
 		period = signalOnlyDrillPeriod
 	}
-	warn, crit := opts.drillWarn, opts.drillCrit
-	if warn == 0 {
-		warn = period * 3 / 2
-	}
-	if crit == 0 {
-		crit = 2 * period
-	}
-	age := time.Duration(-1)
-	if j.lastSuccess != nil {
-		age = max(now.Sub(*j.lastSuccess), 0)
-	}
+	age, warn, crit := lastSuccessAge(j, now, period, opts.drillWarn, opts.drillCrit)
 	last := j.drill.last
 	switch {
 	case last != nil && last.Result == controlapi.DrillFailed:
@@ -287,20 +310,11 @@ func checkDrill(j checkedJob, opts *checkOptions, now time.Time) (state int, not
 		// Too young to tell.
 	case j.lastSuccess == nil:
 		state, note = checkCritical, fmt.Sprintf("drill %s has proven no snapshot restorable yet", j.name)
-	case age > crit:
-		state, note = checkCritical, fmt.Sprintf("drill %s last proved a snapshot restorable %s ago (crit %s)", j.name, roundAge(age), crit)
-	case age > warn:
-		state, note = checkWarning, fmt.Sprintf("drill %s last proved a snapshot restorable %s ago (warn %s)", j.name, roundAge(age), warn)
+	default:
+		state, note = ageState(age, warn, crit, "drill "+j.name+" last proved a snapshot restorable")
 	}
-	if state == checkOK && j.problem != "" {
-		state, note = checkWarning, j.name+": "+oneLine(j.problem)
-	} else if state == checkOK && j.lastFailed {
-		state, note = checkWarning, fmt.Sprintf("drill %s could not run: %s", j.name, oneLine(j.lastError))
-	}
-	if age >= 0 {
-		perf = fmt.Sprintf("'%s_drill_age'=%.0fs;%.0f;%.0f;0", j.name, age.Seconds(), warn.Seconds(), crit.Seconds())
-	}
-	return state, note, perf
+	state, note = orJobProblem(j, state, note, "drill "+j.name+" could not run: ")
+	return state, note, agePerf(j.name+"_drill_age", age, warn, crit)
 }
 
 func unknown(w io.Writer, err error) int {

@@ -7,9 +7,7 @@ import (
 	"time"
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
-	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/internal/testkit/fakejobs"
-	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
@@ -66,24 +64,25 @@ func TestCheckExitCodes(t *testing.T) {
 	wantResult(t, r, 3, "RAFTSNAP UNKNOWN - no raftsnap daemon is listening on", "")
 }
 
-// TestCheckFromStore: with the daemon down, a monitoring host checks the
-// store itself.
-func TestCheckFromStore(t *testing.T) {
+// checkStore opens a local store in a temporary directory and writes a
+// configuration beside it: an hourly consul-main snapshot job into that
+// store keeping keep (a YAML list body), followed by the jobs in more.
+// It returns the store (closed at the test's end) and the configuration.
+func checkStore(t *testing.T, keep, more string) (*store.Local, string) {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, "store"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	cfg := filepath.Join(dir, "raftsnap.yml")
-	testkit.WriteFile(t, cfg, `jobs:
-  - name: consul-main
-    type: snapshot
-    source: {type: consul, address: http://127.0.0.1:8500}
-    interval: 1h
-    store: {path: `+filepath.Join(dir, "store")+`}
-    pruning: {keep: [{last_n: {count: 3}}]}
-`, 0o600)
+	t.Cleanup(func() { st.Close() })
+	return st, writeConsulMainConfig(t, dir, "store: {path: "+filepath.Join(dir, "store")+"}", keep, more)
+}
+
+// TestCheckFromStore: with the daemon down, a monitoring host checks the
+// store itself.
+func TestCheckFromStore(t *testing.T) {
+	st, cfg := checkStore(t, `{last_n: {count: 3}}`, "")
 	wantResult(t, raftsnap(t, "check", "--from-store", "--config", cfg), 2, "RAFTSNAP CRITICAL - consul-main never succeeded", "")
 	storetest.Commit(t, st, "consul-main", 2, 10, time.Now().Add(-3*time.Hour))
 	storetest.Commit(t, st, "other-job", 2, 99, time.Now())
@@ -149,25 +148,11 @@ func TestCheckDrills(t *testing.T) {
 // TestCheckDrillsFromStore: with the daemon down, the drill outcomes come
 // from the snapshots' records.
 func TestCheckDrillsFromStore(t *testing.T) {
-	dir := t.TempDir()
-	st, err := store.Open(filepath.Join(dir, "store"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	cfg := filepath.Join(dir, "raftsnap.yml")
-	testkit.WriteFile(t, cfg, `jobs:
-  - name: consul-main
-    type: snapshot
-    source: {type: consul, address: http://127.0.0.1:8500}
-    interval: 1h
-    store: {path: `+filepath.Join(dir, "store")+`}
-    pruning: {keep: [{last_n: {count: 3}}, {last_drilled: {count: 1}}]}
-  - name: consul-drill
+	st, cfg := checkStore(t, `{last_n: {count: 3}}, {last_drilled: {count: 1}}`, `  - name: consul-drill
     type: drill
     from_job: consul-main
     binary: /usr/bin/consul
-`, 0o600)
+`)
 	older := storetest.Commit(t, st, "consul-main", 2, 10, time.Now().Add(-3*time.Hour))
 	newest := storetest.Commit(t, st, "consul-main", 2, 11, time.Now().Add(-5*time.Minute))
 	wantResult(t, raftsnap(t, "check", "--from-store", "--config", cfg), 2, "RAFTSNAP CRITICAL - drill consul-drill has proven no snapshot restorable yet", "")
@@ -191,9 +176,7 @@ func TestCheckDrillsFromStore(t *testing.T) {
 // TestCheckStoreLocation: a monitoring host with only a bucket's
 // credentials checks it by URL, without any configuration (versitygw).
 func TestCheckStoreLocation(t *testing.T) {
-	gw := servers.StartVersity(t)
-	gw.SetEnv(t)
-	gw.CreateBucket(t, "backups")
+	gw := versityBackups(t)
 	loc := "s3://backups/consul/?endpoint=" + gw.Endpoint + "&region=us-east-1&use_path_style=true"
 	dir := t.TempDir()
 

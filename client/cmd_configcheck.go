@@ -30,12 +30,7 @@ else, on a writable file system). Prints "FILE: OK (N jobs: ...)" and exits
 as every command does for an invalid configuration. Suitable for systemd's
 ExecStartPre, which runs it as the daemon's user; as root, pass --as-user
 with the daemon's user to check the stores for that user.`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usageError(fmt.Errorf("%s takes no arguments (the file is given with --config)", cmd.CommandPath()))
-			}
-			return nil
-		},
+		Args: noArgsHint("the file is given with --config"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runConfigcheck(g, opts)
 		},

@@ -17,12 +17,8 @@ import (
 // stopping replaced ones (up to global.shutdown_timeout).
 const reloadTimeout = 5 * time.Minute
 
-type reloadOptions struct {
-	control controlOptions
-}
-
 func newReloadCommand(g *globalOptions) *cobra.Command {
-	opts := &reloadOptions{}
+	control := &controlOptions{}
 	cmd := &cobra.Command{
 		Use:   "reload",
 		Short: "Make the running daemon apply its configuration file again, and say whether it did",
@@ -35,14 +31,14 @@ The systemd unit's ExecReload uses it, so that ` + "`systemctl reload raftsnap`"
 fails when the new file is refused.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := opts.control.client(cmd)
+			c, err := control.client(cmd)
 			if err != nil {
 				return err
 			}
 			return runReload(cmd.Context(), g, c)
 		},
 	}
-	addControlFlags(cmd, &opts.control)
+	addControlFlags(cmd, control)
 	return cmd
 }
 

@@ -277,6 +277,17 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
+// noArgsHint is noArgs for a command whose would-be argument is given
+// another way: hint says which.
+func noArgsHint(hint string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usageError(fmt.Errorf("%s takes no arguments (%s)", cmd.CommandPath(), hint))
+		}
+		return nil
+	}
+}
+
 // exactArgs is cobra.ExactArgs with a message naming the missing argument
 // and the usage exit code.
 func exactArgs(n int, names string) cobra.PositionalArgs {

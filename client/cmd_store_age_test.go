@@ -2,7 +2,6 @@ package client
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/raftsnap/raftsnap/config"
 	"github.com/raftsnap/raftsnap/internal/testkit"
-	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 	"github.com/raftsnap/raftsnap/snapshot/agecrypt"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 	"github.com/raftsnap/raftsnap/snapshot/store/bucket"
@@ -47,7 +45,6 @@ func ageKey(t *testing.T) (file, fingerprint string, recipients *agecrypt.Recipi
 // plaintext archive.
 func putEncrypted(t *testing.T, loc string, recipients *agecrypt.Recipients) (string, []byte) {
 	t.Helper()
-	ctx := context.Background()
 	cs, err := config.ParseStoreLocation(loc)
 	if err != nil {
 		t.Fatal(err)
@@ -68,23 +65,9 @@ func putEncrypted(t *testing.T, loc string, recipients *agecrypt.Recipients) (st
 	}
 	data, rep := storetest.Archive(t, "consul-main", 2, 300, 64<<10)
 	created := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	name, err := store.FreeName(ctx, []store.Store{st}, "consul-main", created, 300)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := st.Create(ctx, "consul-main", name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Abort()
-	if _, err := p.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Commit(ctx, store.Entry{Source: "test", CreatedAt: created, Size: rep.ArchiveBytes, SHA256: rep.ArchiveSHA256,
-		Index: 300, Term: 2, RaftID: "2-300", Verified: true, VerifiedAt: created}); err != nil {
-		t.Fatal(err)
-	}
-	return name, data
+	e := storetest.EntryFor(rep, created)
+	e.RaftID = "2-300"
+	return storetest.CommitData(t, st, "consul-main", data, e).Name, data
 }
 
 // encryptedStoreStory: an encrypted snapshot lists with its recipient, is
@@ -165,30 +148,8 @@ func TestStoreEncryptedLocal(t *testing.T) {
 }
 
 func TestStoreEncryptedS3(t *testing.T) {
-	gw := servers.StartVersity(t)
-	gw.SetEnv(t)
-	gw.CreateBucket(t, "backups")
+	gw := versityBackups(t)
 	encryptedStoreStory(t, "s3://backups/consul-main/?endpoint="+gw.Endpoint+"&region=us-east-1&use_path_style=true")
-}
-
-// writeEncryptedStoreConfig writes dir/raftsnap.yml: the snapshot job
-// consul-main keeping its snapshots in the directory local, encrypted to
-// recipient, then moreJobs (YAML list items).
-func writeEncryptedStoreConfig(t *testing.T, dir, local, recipient, moreJobs string) string {
-	t.Helper()
-	cfg := filepath.Join(dir, "raftsnap.yml")
-	yml := fmt.Sprintf(`jobs:
-  - name: consul-main
-    type: snapshot
-    source: {type: consul, address: http://127.0.0.1:8500}
-    interval: 1h
-    store: {path: %s, encrypt: {recipients: [%s]}}
-    pruning: {keep: [{last_n: {count: 3}}]}
-`, local, recipient) + moreJobs
-	if err := os.WriteFile(cfg, []byte(yml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return cfg
 }
 
 // TestStoreEncryptedConfig: with --config, a put into a store with an
@@ -207,7 +168,8 @@ func TestStoreEncryptedConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	local := filepath.Join(dir, "store")
-	cfg := writeEncryptedStoreConfig(t, dir, local, id.Recipient().String(), fmt.Sprintf(`  - name: back
+	cfg := writeConsulMainConfig(t, dir, fmt.Sprintf("store: {path: %s, encrypt: {recipients: [%s]}}", local, id.Recipient()),
+		"{last_n: {count: 3}}", fmt.Sprintf(`  - name: back
     type: restore
     from_job: consul-main
     target: {type: consul, address: http://127.0.0.1:9500}
@@ -271,7 +233,8 @@ func TestStorePutHandEncrypted(t *testing.T) {
 	// stored as it is, not encrypted twice.
 	_, _, storeRecipients := ageKey(t)
 	local := filepath.Join(dir, "store")
-	cfg := writeEncryptedStoreConfig(t, dir, local, storeRecipients.Fingerprints()[0], "")
+	cfg := writeConsulMainConfig(t, dir, fmt.Sprintf("store: {path: %s, encrypt: {recipients: [%s]}}", local, storeRecipients.Fingerprints()[0]),
+		"{last_n: {count: 3}}", "")
 	put := func(args ...string) cliResult {
 		return raftsnap(t, append([]string{"store", "put", "--config", cfg, "--job", "consul-main"}, args...)...)
 	}
@@ -323,9 +286,7 @@ func TestStorePutHandEncrypted(t *testing.T) {
 	}
 
 	// The same into a bucket, by URL.
-	gw := servers.StartVersity(t)
-	gw.SetEnv(t)
-	gw.CreateBucket(t, "backups")
+	gw := versityBackups(t)
 	url := "s3://backups/consul-main/?endpoint=" + gw.Endpoint + "&region=us-east-1&use_path_style=true"
 	if r := raftsnap(t, "store", "put", "--store", url, "--job", "consul-main", "--identity-file", keyFile, enc); r.code != ExitOK {
 		t.Fatalf("put into a bucket: %s", r)

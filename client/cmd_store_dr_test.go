@@ -27,9 +27,7 @@ func TestStoreDisasterRecovery(t *testing.T) {
 		start func(t *testing.T) (url string, env []string, secret string)
 	}{
 		{"s3", func(t *testing.T) (string, []string, string) {
-			gw := servers.StartVersity(t)
-			gw.SetEnv(t)
-			gw.CreateBucket(t, "backups")
+			gw := versityBackups(t)
 			return "s3://backups/consul-main/?endpoint=" + gw.Endpoint + "&region=us-east-1&use_path_style=true", gw.Env(), gw.SecretKey
 		}},
 		{"azure", func(t *testing.T) (string, []string, string) {

@@ -263,9 +263,7 @@ func TestStoreLocal(t *testing.T) {
 }
 
 func TestStoreS3(t *testing.T) {
-	gw := servers.StartVersity(t)
-	gw.SetEnv(t)
-	gw.CreateBucket(t, "backups")
+	gw := versityBackups(t)
 	c := &storeCLI{t: t, loc: "s3://backups/consul-main/?endpoint=" + gw.Endpoint + "&region=us-east-1&use_path_style=true"}
 	storeRoundTrip(t, c, func(t *testing.T, name string, data []byte) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -386,25 +384,13 @@ func TestStoreLatestNeedsAJob(t *testing.T) {
 // back to the other store's copy when the preferred one is corrupt, and
 // put writes into both.
 func TestStoreConfigStores(t *testing.T) {
-	gw := servers.StartVersity(t)
-	gw.SetEnv(t)
-	gw.CreateBucket(t, "backups")
+	gw := versityBackups(t)
 	dir := t.TempDir()
 	local := filepath.Join(dir, "store")
-	cfg := filepath.Join(dir, "raftsnap.yml")
-	yml := fmt.Sprintf(`jobs:
-  - name: consul-main
-    type: snapshot
-    source: {type: consul, address: http://127.0.0.1:8500}
-    interval: 1h
-    pruning: {keep: [{last_n: {count: 3}}]}
-    stores:
+	cfg := writeConsulMainConfig(t, dir, fmt.Sprintf(`stores:
       - {name: disk, type: local, path: %s}
-      - {name: offsite, type: s3, bucket: backups, prefix: consul-main/, endpoint: %s, path_style: true}
-`, local, gw.Endpoint)
-	if err := os.WriteFile(cfg, []byte(yml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+      - {name: offsite, type: s3, bucket: backups, prefix: consul-main/, endpoint: %s, path_style: true}`, local, gw.Endpoint),
+		"{last_n: {count: 3}}", "")
 	c := &storeCLI{t: t}
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	a, aData := writeStoreArchive(t, dir, "a.snap", "consul-main", 100, t0)
@@ -466,9 +452,7 @@ func TestStoreConfigStores(t *testing.T) {
 // pass; when that pass fails (the file is not the one first verified), the
 // upload is abandoned: nothing listed, no incomplete upload left.
 func TestStorePutMultipart(t *testing.T) {
-	gw := servers.StartVersity(t)
-	gw.SetEnv(t)
-	gw.CreateBucket(t, "backups")
+	gw := versityBackups(t)
 	url := "s3://backups/consul-main/?endpoint=" + gw.Endpoint + "&region=us-east-1&path_style=true&part_size=5242880"
 	dir := t.TempDir()
 	good, report := storetest.Archive(t, "consul-main", 2, 100, 12<<20)
@@ -505,4 +489,14 @@ func TestStorePutMultipart(t *testing.T) {
 	if keys, err := gw.IncompleteUploads("backups"); err != nil || len(keys) > 0 {
 		t.Fatalf("incomplete uploads left: %v (%v)", keys, err)
 	}
+}
+
+// versityBackups starts a versitygw for the test with a bucket "backups",
+// and points the AWS environment variables at it.
+func versityBackups(t *testing.T) *servers.S3 {
+	t.Helper()
+	gw := servers.StartVersity(t)
+	gw.SetEnv(t)
+	gw.CreateBucket(t, "backups")
+	return gw
 }

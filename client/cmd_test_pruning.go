@@ -63,12 +63,7 @@ blank lines and lines starting with # are ignored; every one counts as
 verified. "-" reads standard input.`,
 		Example: `  raftsnap test pruning --config /etc/raftsnap/raftsnap.yml --job consul-main
   raftsnap test pruning --config raftsnap.yml --job consul-main --snapshots times.txt --now 2026-11-20T12:00:00Z`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usageError(fmt.Errorf("%s takes no arguments (name the job with --job)", cmd.CommandPath()))
-			}
-			return nil
-		},
+		Args: noArgsHint("name the job with --job"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runTestPruning(g, opts)
 		},
@@ -107,8 +102,8 @@ func runTestPruning(g *globalOptions, opts *testPruningOptions) error {
 	if opts.job == "" {
 		return usageError(errors.New("--job is required: name the snapshot or prune job whose policy to evaluate"))
 	}
-	if opts.format != "text" && opts.format != "json" {
-		return usageError(fmt.Errorf("invalid --format %q: use text or json", opts.format))
+	if err := checkFormat(opts.format); err != nil {
+		return err
 	}
 	now := time.Now()
 	if opts.now != "" {

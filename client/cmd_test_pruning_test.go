@@ -2,8 +2,6 @@ package client
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,7 +12,9 @@ import (
 	"time"
 
 	"github.com/raftsnap/raftsnap/config"
+	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/snapshot/store"
+	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
 
 // writePruningConfig writes a configuration with a snapshot job "consul"
@@ -132,20 +132,7 @@ func TestTestPruningOverStoreIsReadOnly(t *testing.T) {
 	}
 	commit := func(job string, created time.Time, index uint64) string {
 		t.Helper()
-		p, err := st.Create(context.Background(), job, store.NewName(job, created, index, 1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		data := []byte(fmt.Sprintf("archive of %s at %d", job, index))
-		if _, err := p.Write(data); err != nil {
-			t.Fatal(err)
-		}
-		sum := sha256.Sum256(data)
-		e, err := p.Commit(context.Background(), store.Entry{CreatedAt: created, Index: index, Term: 2, Verified: true, SHA256: hex.EncodeToString(sum[:])})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e.Name
+		return storetest.CommitFake(t, st, job, 2, index, created, []byte(fmt.Sprintf("archive of %s at %d", job, index))).Name
 	}
 	base := time.Date(2026, 11, 20, 11, 30, 0, 0, time.UTC)
 	newest := commit("consul", base, 300)
@@ -163,7 +150,7 @@ func TestTestPruningOverStoreIsReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { inProgress.Abort() })
-	before := dirListing(t, dir)
+	before := testkit.TreeDigest(t, dir)
 
 	cfg := writePruningConfig(t, dir)
 	r := mustRaftsnap(t, "test", "pruning", "--config", cfg, "--job", "consul", "--now", pruningNow)
@@ -182,8 +169,8 @@ func TestTestPruningOverStoreIsReadOnly(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, r.stdout)
 		}
 	}
-	if after := dirListing(t, dir); !slices.Equal(before, after) {
-		t.Errorf("the dry run changed the store:\nbefore %v\nafter  %v", before, after)
+	if after := testkit.TreeDigest(t, dir); after != before {
+		t.Errorf("the dry run changed the store:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 
 	// The prune job owns consul's and legacy's snapshots, not nomad's, and
@@ -223,23 +210,6 @@ func TestTestPruningOverStoreIsReadOnly(t *testing.T) {
 			t.Errorf("store lists %s, the read-only listing does not", e.Name)
 		}
 	}
-}
-
-func dirListing(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range entries {
-		info, err := e.Info()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, fmt.Sprintf("%s %d", e.Name(), info.Size()))
-	}
-	return out
 }
 
 func TestTestPruningErrors(t *testing.T) {

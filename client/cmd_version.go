@@ -17,12 +17,8 @@ import (
 // version` must answer promptly even if the daemon hangs.
 const versionDaemonTimeout = 5 * time.Second
 
-type versionOptions struct {
-	control controlOptions
-}
-
 func newVersionCommand(g *globalOptions) *cobra.Command {
-	opts := &versionOptions{}
+	control := &controlOptions{}
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print raftsnap's version, and the running daemon's",
@@ -32,10 +28,10 @@ upgrade). Without a reachable daemon it prints a note on stderr and still
 exits 0.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runVersion(cmd, g, opts)
+			return runVersion(cmd, g, control)
 		},
 	}
-	addControlFlags(cmd, &opts.control)
+	addControlFlags(cmd, control)
 	return cmd
 }
 
@@ -49,13 +45,13 @@ func formatVersion(who string, v controlapi.VersionInfo) string {
 	return fmt.Sprintf("%s %s (commit %s, %s, %s/%s)", who, v.Version, v.Commit, v.GoVersion, v.OS, v.Arch)
 }
 
-func runVersion(cmd *cobra.Command, g *globalOptions, opts *versionOptions) error {
+func runVersion(cmd *cobra.Command, g *globalOptions, control *controlOptions) error {
 	mine := versionInfo()
 	if _, err := fmt.Fprintln(g.stdout, formatVersion("raftsnap", mine)); err != nil {
 		return err
 	}
 	fmt.Fprintf(g.stdout, "  gzip inflate: %s\n", snapshot.InflateEngine())
-	c, err := opts.control.client(cmd)
+	c, err := control.client(cmd)
 	if err != nil {
 		return err
 	}

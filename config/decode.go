@@ -197,29 +197,29 @@ func (d *decoder) decodeAs(n *yaml.Node, v reflect.Value, path, format string) {
 }
 
 func (d *decoder) decodeDuration(n *yaml.Node, v reflect.Value, path string) {
-	if n.Kind != yaml.ScalarNode {
-		d.fail(n, path, "want a duration such as 5m, 1h or 2d, got %s", describe(n))
-		return
-	}
-	dur, err := ParseDuration(n.Value)
-	if err != nil {
-		d.fail(n, path, "%v", err)
-		return
-	}
-	v.SetInt(int64(dur))
+	d.decodeParsed(n, v, path, "a duration such as 5m, 1h or 2d", func(s string) (int64, error) {
+		dur, err := ParseDuration(s)
+		return int64(dur), err
+	})
 }
 
 func (d *decoder) decodeSize(n *yaml.Node, v reflect.Value, path string) {
+	d.decodeParsed(n, v, path, "a size such as 512MiB or 10GiB", ParseSize)
+}
+
+// decodeParsed decodes a scalar that parse turns into v's integer; want
+// says what is expected.
+func (d *decoder) decodeParsed(n *yaml.Node, v reflect.Value, path, want string, parse func(string) (int64, error)) {
 	if n.Kind != yaml.ScalarNode {
-		d.fail(n, path, "want a size such as 512MiB or 10GiB, got %s", describe(n))
+		d.fail(n, path, "want %s, got %s", want, describe(n))
 		return
 	}
-	size, err := ParseSize(n.Value)
+	x, err := parse(n.Value)
 	if err != nil {
 		d.fail(n, path, "%v", err)
 		return
 	}
-	v.SetInt(size)
+	v.SetInt(x)
 }
 
 // fieldsOf maps YAML keys to struct field indexes, in declaration order.

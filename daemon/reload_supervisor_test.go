@@ -23,22 +23,14 @@ func TestSupervisorReplace(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s.start(ctx)
-	for _, j := range []*crashingJob{kept, removed, changedOld} {
-		<-j.stayingUp
-	}
+	awaitStayingUp(t, kept, removed, changedOld)
 
 	changedNew := &crashingJob{name: "changed", stayingUp: make(chan struct{})}
 	added := &crashingJob{name: "added", stayingUp: make(chan struct{})}
 	if stuck := s.replace([]job.Job{added, changedNew, kept}, 10*time.Second); len(stuck) != 0 {
 		t.Fatalf("jobs did not stop: %v", stuck)
 	}
-	for _, j := range []*crashingJob{changedNew, added} {
-		select {
-		case <-j.stayingUp:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("job %s never started", j.name)
-		}
-	}
+	awaitStayingUp(t, changedNew, added)
 	if got := kept.runs.Load(); got != 1 {
 		t.Errorf("the kept job ran %d times, want 1 (untouched)", got)
 	}

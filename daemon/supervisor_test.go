@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
+	"github.com/raftsnap/raftsnap/internal/testkit"
 
 	"github.com/raftsnap/raftsnap/daemon/job"
 )
@@ -20,6 +21,18 @@ type crashingJob struct {
 	panics    int32 // how many runs panic before one stays up
 	runs      atomic.Int32
 	stayingUp chan struct{}
+}
+
+// awaitStayingUp waits until each of jobs has a run that stayed up.
+func awaitStayingUp(t *testing.T, jobs ...*crashingJob) {
+	t.Helper()
+	for _, j := range jobs {
+		select {
+		case <-j.stayingUp:
+		case <-time.After(testkit.DefaultWait):
+			t.Fatalf("job %s never stayed up", j.name)
+		}
+	}
 }
 
 func (j *crashingJob) Name() string { return j.name }
@@ -47,13 +60,7 @@ func TestSupervisorRestartsCrashedJobAndKeepsOthers(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	s.start(ctx)
-	for _, j := range []*crashingJob{good, bad} {
-		select {
-		case <-j.stayingUp:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("job %s never stayed up", j.name)
-		}
-	}
+	awaitStayingUp(t, good, bad)
 	if got := bad.runs.Load(); got != 3 {
 		t.Fatalf("bad job ran %d times, want 2 crashes + 1 run", got)
 	}

@@ -8,7 +8,6 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -23,16 +22,7 @@ import (
 //	go test ./snapshot/ -run '^$' -bench VerifyStages -benchtime 3x -count 5
 func BenchmarkVerifyStages64MiB(b *testing.B) {
 	const size = 64 << 20
-	dir := b.TempDir()
-	path := filepath.Join(dir, "archive.tar.gz")
-	statePath := filepath.Join(dir, "state.bin")
-	if err := makeStateFile(statePath, size); err != nil {
-		b.Fatal(err)
-	}
-	if err := referenceWriteFile(path, statePath, size); err != nil {
-		b.Fatal(err)
-	}
-	os.Remove(statePath)
+	path := benchArchive(b, size)
 	archive, err := os.ReadFile(path)
 	if err != nil {
 		b.Fatal(err)

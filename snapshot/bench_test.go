@@ -63,48 +63,34 @@ func skipUnlessLarge(b *testing.B, size int64) {
 
 func benchmarkVerify(b *testing.B, size int64) {
 	skipUnlessLarge(b, size)
-	dir := b.TempDir()
-	path := filepath.Join(dir, "archive.tar.gz")
-	statePath := filepath.Join(dir, "state.bin")
-	if err := makeStateFile(statePath, size); err != nil {
-		b.Fatal(err)
-	}
-	if err := referenceWriteFile(path, statePath, size); err != nil {
-		b.Fatal(err)
-	}
-	os.Remove(statePath)
+	path := benchArchive(b, size)
 	info, _ := os.Stat(path)
 	b.Logf("inflater: %s", InflateEngine())
 	b.Logf("archive: %d MiB state, %d MiB compressed (%.2f:1)", size>>20, info.Size()>>20, float64(size)/float64(info.Size()))
 
-	b.Run("raftsnap", func(b *testing.B) {
-		runMeasured(b, size, func() error {
-			_, err := VerifyFile(b.Context(), path, VerifyOptions{})
-			return err
-		})
-	})
-	// Built with -tags isal, "raftsnap" above is ISA-L; this row is the
-	// pure-Go inflater in the same run, for the ratio.
-	if InflateEngine() != inflateEnginePureGo {
-		b.Run("raftsnap-purego", func(b *testing.B) {
-			defer func(saved func(*bufio.Reader) (gzipMember, error)) { newGzipMember = saved }(newGzipMember)
-			newGzipMember = newFastMember
+	// verifyWith measures VerifyFile with the inflater member makes (nil:
+	// the build's own).
+	verifyWith := func(name string, member func(*bufio.Reader) (gzipMember, error)) {
+		b.Run(name, func(b *testing.B) {
+			if member != nil {
+				defer func(saved func(*bufio.Reader) (gzipMember, error)) { newGzipMember = saved }(newGzipMember)
+				newGzipMember = member
+			}
 			runMeasured(b, size, func() error {
 				_, err := VerifyFile(b.Context(), path, VerifyOptions{})
 				return err
 			})
 		})
 	}
+	verifyWith("raftsnap", nil)
+	// Built with -tags isal, "raftsnap" above is ISA-L; this row is the
+	// pure-Go inflater in the same run, for the ratio.
+	if InflateEngine() != inflateEnginePureGo {
+		verifyWith("raftsnap-purego", newFastMember)
+	}
 	// The pipeline with klauspost's inflater, the pure-Go path before the
 	// table-driven one (issue 19), for the ratio in the same run.
-	b.Run("raftsnap-klauspost", func(b *testing.B) {
-		defer func(saved func(*bufio.Reader) (gzipMember, error)) { newGzipMember = saved }(newGzipMember)
-		newGzipMember = newKlauspostMember
-		runMeasured(b, size, func() error {
-			_, err := VerifyFile(b.Context(), path, VerifyOptions{})
-			return err
-		})
-	})
+	verifyWith("raftsnap-klauspost", newKlauspostMember)
 	b.Run("stdlib", func(b *testing.B) {
 		runMeasured(b, size, func() error { return referenceVerifyFile(path) })
 	})
@@ -188,6 +174,23 @@ func (s *heapSampler) stop() uint64 {
 	close(s.done)
 	s.wg.Wait()
 	return s.peak
+}
+
+// benchArchive writes an archive of size bytes of state (as
+// makeStateFile makes it) in a temporary directory, with the stdlib path,
+// and returns its path.
+func benchArchive(b *testing.B, size int64) string {
+	dir := b.TempDir()
+	path := filepath.Join(dir, "archive.tar.gz")
+	statePath := filepath.Join(dir, "state.bin")
+	if err := makeStateFile(statePath, size); err != nil {
+		b.Fatal(err)
+	}
+	if err := referenceWriteFile(path, statePath, size); err != nil {
+		b.Fatal(err)
+	}
+	os.Remove(statePath)
+	return path
 }
 
 func makeStateFile(path string, size int64) error {

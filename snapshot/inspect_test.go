@@ -18,36 +18,8 @@ import (
 
 	"github.com/raftsnap/raftsnap/internal/testkit/golden"
 	"github.com/raftsnap/raftsnap/snapshot/statebin"
+	"github.com/raftsnap/raftsnap/snapshot/statebin/statebintest"
 )
-
-// The fixtures were saved from a real Consul 1.22.7 dev agent and a real
-// Nomad 1.11.3 server by testdata/inspect/make-*-fixture.sh, together with
-// the vendors' own `snapshot inspect` JSON, which these tests compare with.
-type vendorInspect struct {
-	Meta struct {
-		ID          string
-		Size        int64
-		Index, Term uint64
-		Version     int
-	}
-	Stats []struct {
-		Name       string
-		Sum, Count int64
-	}
-}
-
-func readVendorInspect(t *testing.T, path string) vendorInspect {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v vendorInspect
-	if err := json.Unmarshal(data, &v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return v
-}
 
 func fileSHA256(t *testing.T, path string) (string, int64) {
 	t.Helper()
@@ -70,7 +42,7 @@ func TestInspectRealSnapshots(t *testing.T) {
 	} {
 		t.Run(tc.fixture, func(t *testing.T) {
 			path := filepath.Join("testdata", "inspect", tc.fixture)
-			vendor := readVendorInspect(t, path+".vendor-inspect.json")
+			vendor := statebintest.ReadVendorInspect(t, path+".vendor-inspect.json")
 			for _, flavor := range []statebin.Flavor{"", tc.flavor} {
 				ins, err := Inspect(t.Context(), path, InspectOptions{Flavor: flavor})
 				if err != nil {
@@ -102,10 +74,10 @@ func TestInspectRealSnapshots(t *testing.T) {
 	}
 }
 
-// checkAgainstVendor compares the record table with the one Consul or Nomad
-// printed for the same file. The vendors count the header's bytes into the
-// first record they read; raftsnap shows the header on its own row.
-func checkAgainstVendor(t *testing.T, ins *Inspection, vendor vendorInspect, flavor statebin.Flavor) {
+// checkAgainstVendor compares the inspection with what Consul or Nomad
+// printed for the same file (testdata/inspect/make-*-fixture.sh saved
+// both): its metadata, flavour and record table.
+func checkAgainstVendor(t *testing.T, ins *Inspection, vendor statebintest.VendorInspect, flavor statebin.Flavor) {
 	t.Helper()
 	if ins.ID != vendor.Meta.ID || ins.Index != vendor.Meta.Index || ins.Term != vendor.Meta.Term ||
 		ins.Version != vendor.Meta.Version || ins.Size != vendor.Meta.Size {
@@ -118,34 +90,7 @@ func checkAgainstVendor(t *testing.T, ins *Inspection, vendor vendorInspect, fla
 	if st.Flavor != flavor || st.TotalBytes != vendor.Meta.Size || st.UnknownRecords != 0 {
 		t.Errorf("state flavour %s, %d bytes, %d unknown; want %s, %d, 0", st.Flavor, st.TotalBytes, st.UnknownRecords, flavor, vendor.Meta.Size)
 	}
-	if len(st.Types) != len(vendor.Stats) {
-		t.Errorf("%d record types, vendor shows %d", len(st.Types), len(vendor.Stats))
-	}
-	byName := map[string]statebin.TypeStats{}
-	for _, ts := range st.Types {
-		byName[ts.Name] = ts
-	}
-	headerCharged := 0
-	for _, v := range vendor.Stats {
-		got, ok := byName[v.Name]
-		if !ok {
-			t.Errorf("vendor shows %s, raftsnap does not", v.Name)
-			continue
-		}
-		if got.Count != v.Count {
-			t.Errorf("%s: %d records, vendor says %d", v.Name, got.Count, v.Count)
-		}
-		switch got.Bytes {
-		case v.Sum:
-		case v.Sum - st.Header.Bytes:
-			headerCharged++
-		default:
-			t.Errorf("%s: %d bytes, vendor says %d", v.Name, got.Bytes, v.Sum)
-		}
-	}
-	if headerCharged != 1 {
-		t.Errorf("%d types differ from the vendor by the header size, want exactly 1", headerCharged)
-	}
+	statebintest.CheckRecords(t, st, vendor)
 }
 
 func TestInspectFlavourMismatch(t *testing.T) {
@@ -167,20 +112,10 @@ func TestInspectFlavourMismatch(t *testing.T) {
 	}
 }
 
-// An embedded raft app's state.bin is opaque: Inspect reports everything
-// else and says why there is no record table.
-func TestInspectOpaqueState(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "app.snap")
-	state := []byte("application state, not msgpack")
-	meta := &raft.SnapshotMeta{
-		Version: 1, ID: "7-1234-1700000000123", Index: 1234, Term: 7, Size: int64(len(state)),
-		Configuration: raft.Configuration{Servers: []raft.Server{
-			{Suffrage: raft.Voter, ID: "a", Address: "127.0.0.1:7001"},
-			{Suffrage: raft.Nonvoter, ID: "b", Address: "127.0.0.1:7002"},
-			{Suffrage: raft.Staging, ID: "c", Address: "127.0.0.1:7003"},
-		}},
-		ConfigurationIndex: 3,
-	}
+// inspectWritten writes an archive of meta and state at path and inspects
+// it.
+func inspectWritten(t *testing.T, path string, meta *raft.SnapshotMeta, state []byte) *Inspection {
+	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
@@ -195,6 +130,24 @@ func TestInspectOpaqueState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ins
+}
+
+// An embedded raft app's state.bin is opaque: Inspect reports everything
+// else and says why there is no record table.
+func TestInspectOpaqueState(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.snap")
+	state := []byte("application state, not msgpack")
+	meta := &raft.SnapshotMeta{
+		Version: 1, ID: "7-1234-1700000000123", Index: 1234, Term: 7, Size: int64(len(state)),
+		Configuration: raft.Configuration{Servers: []raft.Server{
+			{Suffrage: raft.Voter, ID: "a", Address: "127.0.0.1:7001"},
+			{Suffrage: raft.Nonvoter, ID: "b", Address: "127.0.0.1:7002"},
+			{Suffrage: raft.Staging, ID: "c", Address: "127.0.0.1:7003"},
+		}},
+		ConfigurationIndex: 3,
+	}
+	ins := inspectWritten(t, path, meta, state)
 	if ins.State != nil {
 		t.Errorf("state decoded as %+v", ins.State)
 	}
@@ -223,7 +176,7 @@ func TestInspectOpaqueState(t *testing.T) {
 	if ins.Flavor != FlavorOther {
 		t.Errorf("Flavor = %q", ins.Flavor)
 	}
-	_, err = Inspect(t.Context(), path, InspectOptions{Flavor: statebin.Consul})
+	_, err := Inspect(t.Context(), path, InspectOptions{Flavor: statebin.Consul})
 	var flavorErr *FlavorError
 	if !errors.As(err, &flavorErr) || !strings.Contains(err.Error(), "it is a snapshot of another application (neither Consul, Nomad nor Vault), not a Consul snapshot (statebin: header at offset 0: header is a msgpack integer") {
 		t.Errorf("explicit consul flavour: err = %v", err)
@@ -385,21 +338,8 @@ func TestInspectLargeConsulState(t *testing.T) {
 		}
 	}
 	path := filepath.Join(t.TempDir(), "large.snap")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	meta := &raft.SnapshotMeta{Version: 1, ID: "3-90000-1700000000000", Index: 90_000, Term: 3, Size: int64(state.Len())}
-	if _, err := Write(f, meta, bytes.NewReader(state.Bytes())); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	ins, err := Inspect(t.Context(), path, InspectOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ins := inspectWritten(t, path, meta, state.Bytes())
 	st := ins.State
 	if st == nil || st.Flavor != statebin.Consul || st.Header.LastIndex != 90_000 {
 		t.Fatalf("state = %+v (error %q)", st, ins.StateError)
@@ -423,18 +363,7 @@ func TestInspectTextEscapesArchiveStrings(t *testing.T) {
 			{Suffrage: raft.Voter, ID: "srv\x1b]0;owned\x07", Address: "127.0.0.1:7001\r"},
 		}},
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Write(f, meta, bytes.NewReader(state)); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	ins, err := Inspect(t.Context(), path, InspectOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ins := inspectWritten(t, path, meta, state)
 	var out bytes.Buffer
 	if err := ins.WriteText(&out); err != nil {
 		t.Fatal(err)

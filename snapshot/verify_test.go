@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/raftsnap/raftsnap/internal/testkit"
 	"go.uber.org/goleak"
 )
 
@@ -460,16 +461,9 @@ func TestWriteMatchesConsulLayout(t *testing.T) {
 	if zr.Name != "" || zr.Comment != "" || !zr.ModTime.IsZero() || zr.OS != 255 || zr.Extra != nil {
 		t.Fatalf("gzip header differs from Go's default writer: %+v", zr.Header)
 	}
-	tr := tar.NewReader(zr)
 	var names []string
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, m := range testkit.GzipTarMembers(t, archive) {
+		hdr := m.Header
 		names = append(names, hdr.Name)
 		if hdr.Mode != 0o600 || hdr.Typeflag != tar.TypeReg || hdr.Format != tar.FormatUSTAR ||
 			!hdr.ModTime.Equal(testModTime) || hdr.Uid != 0 || hdr.Uname != "" || hdr.Linkname != "" {

@@ -9,13 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"runtime"
 	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/klauspost/pgzip"
+	"github.com/raftsnap/raftsnap/snapshot/iotrack"
 )
 
 // WriteOptions tune Write. The zero value writes what Consul writes.
@@ -73,7 +73,7 @@ func WriteWithOptions(w io.Writer, meta *raft.SnapshotMeta, state io.Reader, opt
 		return nil, err
 	}
 
-	out := &countingHashWriter{w: w, h: sha256.New()}
+	out := iotrack.SHA256(w)
 	zw, err := pgzip.NewWriterLevel(out, level)
 	if err != nil {
 		return nil, newError(ErrInvalidInput, "", "snapshot write: %v", err)
@@ -116,10 +116,10 @@ func WriteWithOptions(w io.Writer, meta *raft.SnapshotMeta, state io.Reader, opt
 	}
 	stateHash := sha256.New()
 	buf := make([]byte, chunkSize)
-	src := &trackingReader{r: state}
+	src := &iotrack.Reader{R: state}
 	copied, err := io.CopyBuffer(io.MultiWriter(tw, stateHash), io.LimitReader(src, meta.Size), buf)
 	if err != nil {
-		if src.err != nil {
+		if src.Err != nil {
 			return fail(fmt.Errorf("reading state after %d of %d bytes: %w", copied, meta.Size, err))
 		}
 		return fail(err)
@@ -151,36 +151,7 @@ func WriteWithOptions(w io.Writer, meta *raft.SnapshotMeta, state io.Reader, opt
 	if err := zw.Close(); err != nil {
 		return nil, fmt.Errorf("writing snapshot archive: %w", err)
 	}
-	rep.ArchiveBytes = out.n
-	rep.ArchiveSHA256 = hex.EncodeToString(out.h.Sum(nil))
+	rep.ArchiveBytes = out.N
+	rep.ArchiveSHA256 = out.Sum()
 	return rep, nil
-}
-
-// trackingReader records the source's own read error, to tell it apart
-// from a write error in io.CopyBuffer; it also hides WriterTo so the copy
-// uses our large buffer.
-type trackingReader struct {
-	r   io.Reader
-	err error
-}
-
-func (t *trackingReader) Read(p []byte) (int, error) {
-	n, err := t.r.Read(p)
-	if err != nil && err != io.EOF {
-		t.err = err
-	}
-	return n, err
-}
-
-type countingHashWriter struct {
-	w io.Writer
-	h hash.Hash
-	n int64
-}
-
-func (c *countingHashWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.h.Write(p[:n])
-	c.n += int64(n)
-	return n, err
 }

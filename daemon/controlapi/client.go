@@ -56,17 +56,13 @@ func (c *Client) StatusRaw(ctx context.Context, job string) ([]byte, error) {
 
 // Status returns the daemon's status, every job in full.
 func (c *Client) Status(ctx context.Context) (DaemonStatus, error) {
-	var st DaemonStatus
-	_, err := c.do(ctx, http.MethodGet, statusPath("", true), nil, &st)
-	return st, err
+	return call[DaemonStatus](ctx, c, http.MethodGet, statusPath("", true), nil)
 }
 
 // Summary returns the daemon's status with each job's summary (no history,
 // no pruning decisions): what a view that polls often asks for.
 func (c *Client) Summary(ctx context.Context) (DaemonStatus, error) {
-	var st DaemonStatus
-	_, err := c.do(ctx, http.MethodGet, PathStatus, nil, &st)
-	return st, err
+	return call[DaemonStatus](ctx, c, http.MethodGet, PathStatus, nil)
 }
 
 // Job returns one job's status in full; an unknown job is a 404 *Error.
@@ -109,39 +105,36 @@ func (c *Client) DecodeStatus(raw []byte) (DaemonStatus, error) {
 // Signal sends a signal to a job; with req.Wait it returns when the run it
 // caused has ended, with its report in Run.
 func (c *Client) Signal(ctx context.Context, req SignalRequest) (SignalResponse, error) {
-	var resp SignalResponse
-	_, err := c.do(ctx, http.MethodPost, PathSignal, req, &resp)
-	return resp, err
+	return call[SignalResponse](ctx, c, http.MethodPost, PathSignal, req)
 }
 
 // Reload makes the daemon apply its configuration file again, as SIGHUP
 // does, and returns the outcome: an *Error with Code 422 when the file was
 // refused (the running configuration stays).
 func (c *Client) Reload(ctx context.Context) (ReloadResponse, error) {
-	var resp ReloadResponse
-	_, err := c.do(ctx, http.MethodPost, PathReload, struct{}{}, &resp)
-	return resp, err
+	return call[ReloadResponse](ctx, c, http.MethodPost, PathReload, struct{}{})
 }
 
 // Version returns the daemon's version.
 func (c *Client) Version(ctx context.Context) (VersionInfo, error) {
-	var v VersionInfo
-	_, err := c.do(ctx, http.MethodGet, PathVersion, nil, &v)
-	return v, err
+	return call[VersionInfo](ctx, c, http.MethodGet, PathVersion, nil)
 }
 
 // PprofStatus tells whether the daemon's pprof server runs, and where.
 func (c *Client) PprofStatus(ctx context.Context) (PprofStatus, error) {
-	var st PprofStatus
-	_, err := c.do(ctx, http.MethodGet, PathPprof, nil, &st)
-	return st, err
+	return call[PprofStatus](ctx, c, http.MethodGet, PathPprof, nil)
 }
 
 // Pprof starts, moves or stops the daemon's pprof server.
 func (c *Client) Pprof(ctx context.Context, req PprofRequest) (PprofStatus, error) {
-	var st PprofStatus
-	_, err := c.do(ctx, http.MethodPost, PathPprof, req, &st)
-	return st, err
+	return call[PprofStatus](ctx, c, http.MethodPost, PathPprof, req)
+}
+
+// call sends one request and decodes the answer into a T.
+func call[T any](ctx context.Context, c *Client, method, path string, in any) (T, error) {
+	var out T
+	_, err := c.do(ctx, method, path, in, &out)
+	return out, err
 }
 
 // do sends one request and returns the raw answer; with out set, the answer

@@ -1,6 +1,7 @@
 package devcluster
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -138,37 +139,25 @@ func (s *kvSnapshot) Release() {}
 // encodeState writes {"LastIndex": n} then one record per key, sorted so the
 // same state always yields the same bytes.
 func encodeState(w io.Writer, data map[string]string, lastIndex uint64) error {
-	mw := msgp.NewWriter(w)
-	if err := mw.WriteMapHeader(1); err != nil {
-		return err
-	}
-	if err := mw.WriteString("LastIndex"); err != nil {
-		return err
-	}
-	if err := mw.WriteUint64(lastIndex); err != nil {
+	bw := bufio.NewWriter(w)
+	buf := msgp.AppendMapHeader(nil, 1)
+	buf = msgp.AppendString(buf, "LastIndex")
+	buf = msgp.AppendUint64(buf, lastIndex)
+	if _, err := bw.Write(buf); err != nil {
 		return err
 	}
 	for _, k := range slices.Sorted(maps.Keys(data)) {
-		if err := mw.Append(kvRecordType); err != nil {
-			return err
-		}
-		if err := mw.WriteMapHeader(2); err != nil {
-			return err
-		}
-		if err := mw.WriteString("Key"); err != nil {
-			return err
-		}
-		if err := mw.WriteString(k); err != nil {
-			return err
-		}
-		if err := mw.WriteString("Value"); err != nil {
-			return err
-		}
-		if err := mw.WriteString(data[k]); err != nil {
+		buf = append(buf[:0], kvRecordType)
+		buf = msgp.AppendMapHeader(buf, 2)
+		buf = msgp.AppendString(buf, "Key")
+		buf = msgp.AppendString(buf, k)
+		buf = msgp.AppendString(buf, "Value")
+		buf = msgp.AppendString(buf, data[k])
+		if _, err := bw.Write(buf); err != nil {
 			return err
 		}
 	}
-	return mw.Flush()
+	return bw.Flush()
 }
 
 func decodeState(r io.Reader) (map[string]string, uint64, error) {

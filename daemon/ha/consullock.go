@@ -230,15 +230,7 @@ func (g *consulLock) current(n int) bool {
 }
 
 // lost ends the term: the role is gone.
-func (g *consulLock) lost(cause error) {
-	g.mu.Lock()
-	cancel := g.cancel
-	g.mu.Unlock()
-	g.set(false, "")
-	if cancel != nil {
-		cancel(cause)
-	}
-}
+func (g *consulLock) lost(cause error) { g.endTerm(&g.mu, &g.cancel, cause) }
 
 // Check reads the lock's key, consistently, from Consul: it must still be
 // held by a session with this term's nonce. A process that was paused past

@@ -120,6 +120,19 @@ func (r *role) set(active bool, holder string) {
 	}
 }
 
+// endTerm ends a gate's term: the role goes to standby, then the term's
+// context is canceled with cause. The gate keeps that context's cancel in
+// *cancel, guarded by its mutex mu.
+func (r *role) endTerm(mu *sync.Mutex, cancel *context.CancelCauseFunc, cause error) {
+	mu.Lock()
+	c := *cancel
+	mu.Unlock()
+	r.set(false, "")
+	if c != nil {
+		c(cause)
+	}
+}
+
 func (r *role) setHolder(holder string) {
 	r.mu.Lock()
 	r.holder = holder

@@ -69,6 +69,18 @@ func await(t *testing.T, ch <-chan context.Context, what string) context.Context
 	return nil
 }
 
+// twoLockAgents starts a Consul server and two consul_lock gates on it for
+// job snap, agent-a and agent-b, each ending its term after maxFailures
+// failed runs in a row (0: never).
+func twoLockAgents(t *testing.T, maxFailures int) (consul *servers.Server, a, b job.Gate) {
+	t.Helper()
+	testkit.Integration(t, "consul")
+	consul = servers.StartConsul(t, servers.ConsulOptions{})
+	a = newGate(t, ha.Options{Job: "snap", HA: lockBlock(consul.Addr, maxFailures), Identity: "agent-a"})
+	b = newGate(t, ha.Options{Job: "snap", HA: lockBlock(consul.Addr, maxFailures), Identity: "agent-b"})
+	return consul, a, b
+}
+
 // destroySessions invalidates every session on the agent, as a TTL
 // expiry does to a paused holder's.
 func destroySessions(t *testing.T, consul *servers.Server) {
@@ -87,11 +99,8 @@ func destroySessions(t *testing.T, consul *servers.Server) {
 // ends, and a store write through ha.Store commits nothing; the other
 // agent takes the lock and both name it.
 func TestConsulLockFence(t *testing.T) {
-	testkit.Integration(t, "consul")
-	consul := servers.StartConsul(t, servers.ConsulOptions{})
+	consul, a, b := twoLockAgents(t, 0)
 	ctx := t.Context()
-	a := newGate(t, ha.Options{Job: "snap", HA: lockBlock(consul.Addr, 0), Identity: "agent-a"})
-	b := newGate(t, ha.Options{Job: "snap", HA: lockBlock(consul.Addr, 0), Identity: "agent-b"})
 
 	termA := await(t, acquire(ctx, a), "a")
 	if err := a.Check(ctx); err != nil {
@@ -152,11 +161,8 @@ func TestConsulLockFence(t *testing.T) {
 // ends its term; once it lets go the other agent takes the lock, and the
 // old holder does not campaign again before session_ttl + lock_delay.
 func TestConsulLockMaxFailures(t *testing.T) {
-	testkit.Integration(t, "consul")
-	consul := servers.StartConsul(t, servers.ConsulOptions{})
+	_, a, b := twoLockAgents(t, 2)
 	ctx := t.Context()
-	a := newGate(t, ha.Options{Job: "snap", HA: lockBlock(consul.Addr, 2), Identity: "agent-a"})
-	b := newGate(t, ha.Options{Job: "snap", HA: lockBlock(consul.Addr, 2), Identity: "agent-b"})
 	termA := await(t, acquire(ctx, a), "a")
 	chB := acquire(ctx, b)
 

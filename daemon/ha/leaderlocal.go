@@ -123,15 +123,8 @@ func (g *leaderLocal) watch(term context.Context, poll time.Duration) {
 	}
 }
 
-func (g *leaderLocal) lost(cause error) {
-	g.mu.Lock()
-	cancel := g.cancel
-	g.mu.Unlock()
-	g.set(false, "")
-	if cancel != nil {
-		cancel(cause)
-	}
-}
+// lost ends the term: the role is gone.
+func (g *leaderLocal) lost(cause error) { g.endTerm(&g.mu, &g.cancel, cause) }
 
 // Check asks the server now.
 func (g *leaderLocal) Check(ctx context.Context) error {

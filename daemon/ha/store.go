@@ -77,14 +77,7 @@ func (s *Store) release() {
 func (s *Store) writer() (store.Store, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.writable == nil {
-		w, err := s.open()
-		if err != nil {
-			return nil, err
-		}
-		s.writable = w
-	}
-	return s.writable, nil
+	return openOnce(&s.writable, s.open)
 }
 
 // reader is the writable store when open (it sees this process's own
@@ -92,25 +85,22 @@ func (s *Store) writer() (store.Store, error) {
 func (s *Store) reader() (store.Store, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.writable != nil {
-		return s.writable, nil
+	if s.writable != nil || s.view == nil {
+		return openOnce(&s.writable, s.open)
 	}
-	if s.view == nil {
-		w, err := s.open()
+	return openOnce(&s.viewSt, s.view)
+}
+
+// openOnce is *opened, opened with open first if it is not yet.
+func openOnce(opened *store.Store, open func() (store.Store, error)) (store.Store, error) {
+	if *opened == nil {
+		st, err := open()
 		if err != nil {
 			return nil, err
 		}
-		s.writable = w
-		return w, nil
+		*opened = st
 	}
-	if s.viewSt == nil {
-		v, err := s.view()
-		if err != nil {
-			return nil, err
-		}
-		s.viewSt = v
-	}
-	return s.viewSt, nil
+	return *opened, nil
 }
 
 func (s *Store) String() string   { return s.name }

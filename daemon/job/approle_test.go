@@ -7,34 +7,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
+	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/internal/testkit/vaultstub"
 	"github.com/raftsnap/raftsnap/snapshot/source"
+	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
-
-// lockedBuffer is a log sink shared by the jobs' goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestSnapshotAndRestoreThroughAppRole: a vault snapshot job and a restore
 // job whose sources log in with AppRole (as the daemon builds them: one
@@ -64,7 +47,7 @@ func TestSnapshotAndRestoreThroughAppRole(t *testing.T) {
 	write(roleFile, roleID)
 	write(secretFile, secret1)
 
-	logs := &lockedBuffer{}
+	logs := testkit.NewOutput()
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	newSource := func() *source.Deferred {
 		d, err := source.NewDeferred(source.Config{Kind: source.Vault, Address: vault.URL,
@@ -74,7 +57,7 @@ func TestSnapshotAndRestoreThroughAppRole(t *testing.T) {
 		}
 		return d
 	}
-	st := openStore(t)
+	st := storetest.Local(t)
 	metrics := &recorder{}
 	snap, err := NewSnapshotJob(SnapshotOptions{Name: "vault", Source: newSource(), Store: st, Interval: time.Hour,
 		Timeout: time.Minute, Retries: RetryPolicy{Max: 2, Initial: time.Millisecond, MaxBackoff: time.Millisecond},

@@ -79,20 +79,13 @@ var _ Job = (*DrillJob)(nil)
 
 // NewDrillJob checks opts and builds the job.
 func NewDrillJob(opts DrillOptions) (*DrillJob, error) {
-	switch {
-	case opts.Name == "":
-		return nil, errors.New("drill job: no name")
-	case opts.Store == nil:
-		return nil, fmt.Errorf("drill job %s: no store", opts.Name)
-	case opts.Binary == "":
-		return nil, fmt.Errorf("drill job %s: no binary", opts.Name)
-	case opts.Interval < 0, opts.Jitter < 0, opts.Timeout < 0:
-		return nil, fmt.Errorf("drill job %s: interval, jitter and timeout must not be negative", opts.Name)
+	if err := checkOptions(config.JobDrill, opts.Name,
+		optionCheck{opts.Store == nil, "no store"},
+		optionCheck{opts.Binary == "", "no binary"},
+		optionCheck{opts.Interval < 0 || opts.Jitter < 0 || opts.Timeout < 0, "interval, jitter and timeout must not be negative"}); err != nil {
+		return nil, err
 	}
-	j := &DrillJob{opts: opts, owner: retention.OwnedBy()}
-	if opts.FromJob != "" {
-		j.owner = retention.OwnedBy(opts.FromJob)
-	}
+	j := &DrillJob{opts: opts, owner: ownerFromJob(opts.FromJob)}
 	j.runner = newRunner(opts.Name, config.JobDrill, opts.Logger, opts.Metrics, opts.Now)
 	j.interval, j.jitter = opts.Interval, opts.Jitter
 	// A drill loses nothing by stopping: on shutdown its server goes at
@@ -361,13 +354,9 @@ func (j *DrillJob) pick() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	latest, ok := retention.NewestVerified(retention.FromEntries(entries), j.now())
-	if !ok {
-		scope := "the store"
-		if j.opts.FromJob != "" {
-			scope = "job " + j.opts.FromJob
-		}
-		return "", fmt.Errorf("no verified snapshot of %s in %s to drill", scope, j.opts.Store.Location())
+	latest, err := newestVerified(entries, j.now(), j.opts.FromJob, j.opts.Store, "drill")
+	if err != nil {
+		return "", err
 	}
 	return latest.Name, nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/snapshot/store"
+	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
 
 // newDrill builds a drill job over st whose throwaway servers live in a
@@ -36,6 +37,31 @@ func newDrill(t *testing.T, st store.Store, binary string, tweak func(*DrillOpti
 		t.Fatal(err)
 	}
 	return j, tmp
+}
+
+// drillOnce builds a drill job (see newDrill), runs it until the test
+// ends, wakes it up and waits for its run's report.
+func drillOnce(t *testing.T, st store.Store, binary string, tweak func(*DrillOptions)) (*DrillJob, controlapi.RunReport, string) {
+	t.Helper()
+	j, tmp := newDrill(t, st, binary, tweak)
+	startJob(t, j)
+	return j, wakeAndWait(t, j), tmp
+}
+
+// drillTampered drills, as job drill-bad, a copy of taken (job's) with
+// the key from renamed onto to and re-summed (see tamper): the drill must
+// fail with want in its error and leave nothing behind. It returns the
+// store holding the copy, and the copy's entry.
+func drillTampered(t *testing.T, st *store.Local, taken store.Entry, job, from, to, bin, want string) (*store.Local, store.Entry) {
+	t.Helper()
+	bad, badEntry := tamper(t, st, taken, job, from, to)
+	_, rep, tmp := drillOnce(t, bad, bin, func(o *DrillOptions) { o.Name = "drill-bad" })
+	if rep.Result != controlapi.ResultFailure || rep.Drill.Outcome != controlapi.DrillFailed || !strings.Contains(rep.Error, want) {
+		t.Fatalf("drill of a tampered snapshot: %+v", rep)
+	}
+	t.Logf("tampered: %s", rep.Error)
+	assertNothingLeft(t, tmp)
+	return bad, badEntry
 }
 
 // assertNothingLeft fails when a drill left a directory in tmp, or a
@@ -127,7 +153,7 @@ func rewriteState(t *testing.T, entry store.Entry, job string, change func([]byt
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := openStore(t)
+	out := storetest.Local(t)
 	p, err := out.Create(context.Background(), job, store.NewName(job, entry.CreatedAt, meta.Index, 1))
 	if err != nil {
 		t.Fatal(err)
@@ -173,13 +199,11 @@ func TestDrillConsul(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := openStore(t)
+	st := storetest.Local(t)
 	takeSnapshots(t, "consul-main", src, st, 1)
 	taken := storedEntry(t, st)
 
-	j, tmp := newDrill(t, st, bin, func(o *DrillOptions) { o.FromJob = "consul-main" })
-	startJob(t, j)
-	rep := wakeAndWait(t, j)
+	j, rep, tmp := drillOnce(t, st, bin, func(o *DrillOptions) { o.FromJob = "consul-main" })
 	if rep.Result != controlapi.ResultSuccess || rep.Drill.Outcome != controlapi.DrillOK {
 		t.Fatalf("drill of a good snapshot: %+v (drill %+v)", rep, rep.Drill)
 	}
@@ -214,15 +238,7 @@ func TestDrillConsul(t *testing.T) {
 
 	// The same snapshot with one KV key renamed onto another, re-summed:
 	// it verifies, restores, and the drill names what went missing.
-	bad, badEntry := tamper(t, st, taken, "consul-main", "drill/b", "drill/a")
-	j2, tmp2 := newDrill(t, bad, bin, func(o *DrillOptions) { o.Name = "drill-bad" })
-	startJob(t, j2)
-	rep = wakeAndWait(t, j2)
-	if rep.Result != controlapi.ResultFailure || rep.Drill.Outcome != controlapi.DrillFailed ||
-		!strings.Contains(rep.Error, "KV keys: 3 in the archive, 2 on the restored server") {
-		t.Fatalf("drill of a tampered snapshot: %+v", rep)
-	}
-	t.Logf("tampered: %s", rep.Error)
+	bad, badEntry := drillTampered(t, st, taken, "consul-main", "drill/b", "drill/a", bin, "KV keys: 3 in the archive, 2 on the restored server")
 	if FailureReason(&DrillError{Outcome: controlapi.DrillFailed, Err: fmt.Errorf("x")}) != ReasonDrillFailed {
 		t.Error("a failed drill is not classified drill_failed")
 	}
@@ -230,7 +246,6 @@ func TestDrillConsul(t *testing.T) {
 	if err != nil || rec.Drill == nil || rec.Drill.Result != store.DrillFailed || !strings.Contains(rec.Drill.Reason, "KV keys") {
 		t.Fatalf("record after the failed drill: %+v (%v)", rec.Drill, err)
 	}
-	assertNothingLeft(t, tmp2)
 
 	// A record type the binary does not know (as from a newer Consul):
 	// the drill could not prove anything, and says why; the snapshot's
@@ -238,9 +253,7 @@ func TestDrillConsul(t *testing.T) {
 	newer, newerEntry := rewriteState(t, taken, "consul-main", func(state []byte) []byte {
 		return append(append([]byte(nil), state...), 60, 0xc0) // type 60, a nil value
 	})
-	j3, tmp3 := newDrill(t, newer, bin, func(o *DrillOptions) { o.Name = "drill-newer" })
-	startJob(t, j3)
-	rep = wakeAndWait(t, j3)
+	_, rep, tmp3 := drillOnce(t, newer, bin, func(o *DrillOptions) { o.Name = "drill-newer" })
 	if rep.Result != controlapi.ResultFailure || rep.Drill.Outcome != controlapi.DrillError ||
 		!strings.Contains(rep.Error, "Unrecognized msg type 60") || !strings.Contains(rep.Error, "the binary does not know some of the snapshot's record types") {
 		t.Fatalf("drill of a snapshot with an unknown record type: %+v", rep)
@@ -266,13 +279,11 @@ func TestDrillNomad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := openStore(t)
+	st := storetest.Local(t)
 	takeSnapshots(t, "nomad-main", src, st, 1)
 	taken := storedEntry(t, st)
 
-	j, tmp := newDrill(t, st, bin, nil)
-	startJob(t, j)
-	rep := wakeAndWait(t, j)
+	_, rep, tmp := drillOnce(t, st, bin, nil)
 	if rep.Result != controlapi.ResultSuccess || rep.Drill.Outcome != controlapi.DrillOK {
 		t.Fatalf("drill of a good snapshot: %+v (drill %+v)", rep, rep.Drill)
 	}
@@ -289,15 +300,7 @@ func TestDrillNomad(t *testing.T) {
 	}
 	assertNothingLeft(t, tmp)
 
-	bad, _ := tamper(t, st, taken, "nomad-main", "drill/v2", "drill/v1")
-	j2, tmp2 := newDrill(t, bad, bin, func(o *DrillOptions) { o.Name = "drill-bad" })
-	startJob(t, j2)
-	rep = wakeAndWait(t, j2)
-	if rep.Result != controlapi.ResultFailure || rep.Drill.Outcome != controlapi.DrillFailed ||
-		!strings.Contains(rep.Error, "variables: 2 in the archive, 1 on the restored server") {
-		t.Fatalf("drill of a tampered snapshot: %+v", rep)
-	}
-	assertNothingLeft(t, tmp2)
+	drillTampered(t, st, taken, "nomad-main", "drill/v2", "drill/v1", bin, "variables: 2 in the archive, 1 on the restored server")
 }
 
 // raftSnapshotStore is a store holding one verified snapshot of an
@@ -305,7 +308,7 @@ func TestDrillNomad(t *testing.T) {
 func raftSnapshotStore(t *testing.T) *store.Local {
 	t.Helper()
 	_, leader := startCluster(t, 1)
-	st := openStore(t)
+	st := storetest.Local(t)
 	takeSnapshots(t, "src", raftSource(t, leader.HTTPAddr), st, 1)
 	return st
 }
@@ -340,9 +343,7 @@ func readPids(t *testing.T, path string) []int {
 func TestDrillMissingBinaryFailsCleanly(t *testing.T) {
 	st := raftSnapshotStore(t)
 	metrics := &recorder{}
-	j, tmp := newDrill(t, st, "/nonexistent/raftsnap-test/consul", func(o *DrillOptions) { o.Metrics = metrics })
-	startJob(t, j)
-	rep := wakeAndWait(t, j)
+	j, rep, tmp := drillOnce(t, st, "/nonexistent/raftsnap-test/consul", func(o *DrillOptions) { o.Metrics = metrics })
 	if rep.Result != controlapi.ResultFailure || rep.Drill.Outcome != controlapi.DrillError ||
 		!strings.Contains(rep.Error, "binary /nonexistent/raftsnap-test/consul does not exist") {
 		t.Fatalf("drill with a missing binary: %+v", rep)
@@ -387,9 +388,7 @@ func TestDrillServerThatNeverLeadsFailsCleanly(t *testing.T) {
 func TestDrillServerThatExitsFailsWithItsLog(t *testing.T) {
 	st := raftSnapshotStore(t)
 	bin, _ := fakeServer(t, t.TempDir(), "echo 'error: no way' >&2\nexit 3")
-	j, tmp := newDrill(t, st, bin, nil)
-	startJob(t, j)
-	rep := wakeAndWait(t, j)
+	_, rep, tmp := drillOnce(t, st, bin, nil)
 	if rep.Result != controlapi.ResultFailure || !strings.Contains(rep.Error, "exited before it became leader (exit status 3)") ||
 		!strings.Contains(rep.Error, "error: no way") {
 		t.Fatalf("drill with a server that exits: %+v", rep)

@@ -20,6 +20,7 @@ import (
 	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 	"github.com/raftsnap/raftsnap/snapshot/store/bucket"
+	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
 
 // ageKey writes a fresh age identity file (0600) into dir and returns its
@@ -71,7 +72,7 @@ func TestEncryptedRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { remote.Close() })
-	local := openStore(t)
+	local := storetest.Local(t)
 	keys := t.TempDir()
 	oldKey, oldR, _ := ageKey(t, keys, "old.txt")
 
@@ -188,7 +189,7 @@ func TestDrillEncryptedConsul(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	local := openStore(t)
+	local := storetest.Local(t)
 	identity, r, _ := ageKey(t, t.TempDir(), "key.txt")
 	takeSnapshots(t, "consul-main", src, mustWrap(t, local, r, ""), 1)
 	taken := storedEntry(t, local)

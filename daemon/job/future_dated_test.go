@@ -39,7 +39,7 @@ func TestCatchUpDistrustsAFutureDatedSnapshot(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			st := openStore(t)
+			st := storetest.Local(t)
 			snap := storetest.Commit(t, st, "snap", 1, 10, c.created)
 			var logs bytes.Buffer
 			j, err := NewSnapshotJob(SnapshotOptions{
@@ -106,7 +106,7 @@ func recordingTarget(t *testing.T) (target source.Source, sent func() string) {
 // verified" while restore "latest" sent the older one. Restore, pruning and
 // the status now all take the newer one.
 func TestNewestByRaftPositionIsTheSameEverywhere(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Local(t)
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	older := storetest.Commit(t, st, "snap", 2, 100, now.Add(2*time.Hour))
@@ -149,7 +149,7 @@ func TestNewestByRaftPositionIsTheSameEverywhere(t *testing.T) {
 // verified snapshot whose date can be trusted, as pruning protects it; a
 // newer one dated in the future is passed over, and the run says so.
 func TestRestoreLatestPassesOverAFutureDatedSnapshot(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Local(t)
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	current := storetest.Commit(t, st, "snap", 2, 100, now.Add(-time.Hour))
 	ahead := storetest.Commit(t, st, "snap", 2, 200, now.Add(3*time.Hour))

@@ -16,6 +16,7 @@ import (
 	"github.com/raftsnap/raftsnap/snapshot/retention"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/snapshot/store"
+	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
 
 var testContext = testkit.Context
@@ -36,15 +37,6 @@ func raftSource(t *testing.T, addr string) source.Source {
 		t.Fatal(err)
 	}
 	return src
-}
-
-func openStore(t *testing.T) *store.Local {
-	t.Helper()
-	st, err := store.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
 }
 
 // startJob runs j until the test ends. stop asks it to stop and, as a
@@ -87,6 +79,19 @@ func awaitFirstRun(t *testing.T, j Job) controlapi.RunReport {
 
 // takeSnapshots runs a snapshot job (interval 1h) on src into st for n
 // runs, its start-up run and n-1 wakeups, then stops it.
+// snapshotOfOneNode starts a one-node cluster holding key=value and takes
+// one snapshot of it with a snapshot job "src" into a new local store. It
+// returns the store and that job's run.
+func snapshotOfOneNode(t *testing.T, key, value string) (*store.Local, controlapi.RunReport) {
+	t.Helper()
+	c, leader := startCluster(t, 1)
+	if err := c.Put(testContext(t), key, value); err != nil {
+		t.Fatal(err)
+	}
+	st := storetest.Local(t)
+	return st, *takeSnapshots(t, "src", raftSource(t, leader.HTTPAddr), st, 1).Status().LastRun
+}
+
 func takeSnapshots(t *testing.T, name string, src source.Source, st store.Store, n int) *SnapshotJob {
 	t.Helper()
 	j, err := NewSnapshotJob(SnapshotOptions{Name: name, Source: src, Store: st, Interval: time.Hour})

@@ -13,6 +13,7 @@ import (
 	"github.com/raftsnap/raftsnap/internal/testkit/raftcluster"
 	"github.com/raftsnap/raftsnap/snapshot/retention"
 	"github.com/raftsnap/raftsnap/snapshot/source"
+	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
 
 // hookScript writes an executable shell script into dir.
@@ -37,7 +38,7 @@ func hookJob(t *testing.T, hooks []Hook) (*SnapshotJob, *testStoreDir) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := openStore(t)
+	st := storetest.Local(t)
 	policy, _ := retention.NewPolicy(mustRule(retention.NewLastN(5)))
 	j, err := NewSnapshotJob(SnapshotOptions{Name: "hooked", Source: src, Store: st, Interval: time.Hour, Policy: policy, Hooks: hooks})
 	if err != nil {

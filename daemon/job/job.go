@@ -6,8 +6,10 @@ package job
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
+	"github.com/raftsnap/raftsnap/snapshot/retention"
 )
 
 // Job is one configured job. Run is called by the supervisor and returns
@@ -39,3 +41,43 @@ var ErrUnsupported = errors.New("operation not supported by this job")
 // ErrStopped is returned by Wakeup once the job has stopped for good (the
 // daemon is shutting down, or a reload removed or replaced the job).
 var ErrStopped = errors.New("the job has stopped (daemon shutting down, or the job was replaced by a reload): try again")
+
+// optionCheck is one check of a job's options: whether it fails, and then
+// what is wrong.
+type optionCheck struct {
+	bad  bool
+	what string
+}
+
+// checkOptions is the error a New*Job constructor returns for options it
+// cannot run with: no name, else the first failing check, named "<type>
+// job <name>: <what>". Nil when every check passes.
+func checkOptions(jobType, name string, checks ...optionCheck) error {
+	if name == "" {
+		return fmt.Errorf("%s job: no name", jobType)
+	}
+	for _, c := range checks {
+		if c.bad {
+			return fmt.Errorf("%s job %s: %s", jobType, name, c.what)
+		}
+	}
+	return nil
+}
+
+// ownerFromJob is what a job working on another job's snapshots owns: that
+// job's snapshots when fromJob is set, else every snapshot with a record.
+func ownerFromJob(fromJob string) retention.Owner {
+	if fromJob != "" {
+		return retention.OwnedBy(fromJob)
+	}
+	return retention.OwnedBy()
+}
+
+// sourceCheck is src's Check method (a quick look for what would make a
+// run fail, shown in the status before one does), nil when it has none.
+func sourceCheck(src any) func() error {
+	if c, ok := src.(interface{ Check() error }); ok {
+		return c.Check
+	}
+	return nil
+}

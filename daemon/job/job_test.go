@@ -19,6 +19,7 @@ import (
 	"github.com/raftsnap/raftsnap/snapshot/retention"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 	"github.com/raftsnap/raftsnap/snapshot/store/bucket"
+	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
 
 func TestScheduledSnapshotsAppearAndVerify(t *testing.T) {
@@ -27,7 +28,7 @@ func TestScheduledSnapshotsAppearAndVerify(t *testing.T) {
 	if err := cluster.Put(ctx, "k", "v1"); err != nil {
 		t.Fatal(err)
 	}
-	st := openStore(t)
+	st := storetest.Local(t)
 	var logs bytes.Buffer
 	j, err := NewSnapshotJob(SnapshotOptions{
 		Name: "dev", Source: raftSource(t, leader.HTTPAddr), Store: st,
@@ -83,7 +84,7 @@ func TestWakeupWhileBusyQueuesOneRun(t *testing.T) {
 	p := testkit.NewProxy(t, leader.HTTPAddr)
 	hold := make(chan struct{})
 	p.Set(testkit.Fault{Hold: hold})
-	st := openStore(t)
+	st := storetest.Local(t)
 	j, err := NewSnapshotJob(SnapshotOptions{Name: "busy", Source: raftSource(t, p.URL), Store: st, Interval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +123,7 @@ func TestResetCancelsSlowRun(t *testing.T) {
 	_, leader := startCluster(t, 1)
 	p := testkit.NewProxy(t, leader.HTTPAddr)
 	p.Set(holdAfterFirstBytes)
-	st := openStore(t)
+	st := storetest.Local(t)
 	j, err := NewSnapshotJob(SnapshotOptions{Name: "slow", Source: raftSource(t, p.URL), Store: st, Interval: time.Hour,
 		Retries: RetryPolicy{Max: 3, Initial: time.Millisecond}})
 	if err != nil {
@@ -184,7 +185,7 @@ func TestRetriesOn503(t *testing.T) {
 	p.Queue(testkit.Fault{Status: http.StatusServiceUnavailable, Body: "overloaded\n", Header: map[string]string{"Retry-After": "1"}},
 		testkit.Fault{Status: http.StatusServiceUnavailable, Body: "still overloaded\n"})
 	metrics := &recorder{}
-	j, err := NewSnapshotJob(SnapshotOptions{Name: "retry", Source: raftSource(t, p.URL), Store: openStore(t), Interval: time.Hour,
+	j, err := NewSnapshotJob(SnapshotOptions{Name: "retry", Source: raftSource(t, p.URL), Store: storetest.Local(t), Interval: time.Hour,
 		Retries: RetryPolicy{Max: 3, Initial: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}, Metrics: metrics})
 	if err != nil {
 		t.Fatal(err)
@@ -209,7 +210,7 @@ func TestNoRetryOn403(t *testing.T) {
 	p := testkit.NewProxy(t, leader.HTTPAddr)
 	p.Set(testkit.Fault{Status: http.StatusForbidden, Body: "Permission denied\n"})
 	metrics := &recorder{}
-	st := openStore(t)
+	st := storetest.Local(t)
 	j, _ := NewSnapshotJob(SnapshotOptions{Name: "denied", Source: raftSource(t, p.URL), Store: st, Interval: time.Hour,
 		Retries: RetryPolicy{Max: 5, Initial: time.Millisecond}, Metrics: metrics})
 	startJob(t, j)
@@ -233,7 +234,7 @@ func TestNoRetryOn403(t *testing.T) {
 
 func TestStartupCatchUp(t *testing.T) {
 	_, leader := startCluster(t, 1)
-	st := openStore(t)
+	st := storetest.Local(t)
 	src := raftSource(t, leader.HTTPAddr)
 	first := takeSnapshots(t, "catch", src, st, 1)
 	newest := first.Status().Store.NewestAt
@@ -261,7 +262,7 @@ func TestStartupCatchUp(t *testing.T) {
 
 func TestPruningAfterSnapshot(t *testing.T) {
 	_, leader := startCluster(t, 1)
-	st := openStore(t)
+	st := storetest.Local(t)
 	src := raftSource(t, leader.HTTPAddr)
 	// Another job's snapshots in the same store: never touched.
 	takeSnapshots(t, "other", src, st, 2)
@@ -331,7 +332,7 @@ func (destroyEverything) Plan(snaps []retention.Snapshot, now time.Time) []reten
 
 func TestPruneJobKeepsNewestVerified(t *testing.T) {
 	_, leader := startCluster(t, 1)
-	st := openStore(t)
+	st := storetest.Local(t)
 	src := raftSource(t, leader.HTTPAddr)
 	snap := takeSnapshots(t, "a", src, st, 2)
 	var logs bytes.Buffer
@@ -394,12 +395,7 @@ func TestPruneJobCleansLeftovers(t *testing.T) {
 
 func TestRestoreJob(t *testing.T) {
 	ctx := testContext(t)
-	srcCluster, srcLeader := startCluster(t, 1)
-	if err := srcCluster.Put(ctx, "color", "blue"); err != nil {
-		t.Fatal(err)
-	}
-	st := openStore(t)
-	taken := *takeSnapshots(t, "src", raftSource(t, srcLeader.HTTPAddr), st, 1).Status().LastRun
+	st, taken := snapshotOfOneNode(t, "color", "blue")
 	if taken.Result != controlapi.ResultSuccess {
 		t.Fatalf("snapshot %+v", taken)
 	}
@@ -461,7 +457,7 @@ func TestAttemptTimeoutIsRetriedThenFails(t *testing.T) {
 	p := testkit.NewProxy(t, leader.HTTPAddr)
 	p.Set(holdAfterFirstBytes)
 	metrics := &recorder{}
-	st := openStore(t)
+	st := storetest.Local(t)
 	j, _ := NewSnapshotJob(SnapshotOptions{Name: "stuck", Source: raftSource(t, p.URL), Store: st, Interval: time.Hour,
 		Timeout: 300 * time.Millisecond, Retries: RetryPolicy{Max: 1, Initial: time.Millisecond}, Metrics: metrics})
 	startJob(t, j)

@@ -14,6 +14,7 @@ import (
 	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/retention"
 	"github.com/raftsnap/raftsnap/snapshot/source"
+	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
 
 // TestProgressBeforeAndDuringTheDownload (issue 13): while the server
@@ -43,7 +44,7 @@ func TestProgressBeforeAndDuringTheDownload(t *testing.T) {
 		t.Fatal(err)
 	}
 	policy, _ := retention.NewPolicy(mustRule(retention.NewLastN(3)))
-	j, err := NewSnapshotJob(SnapshotOptions{Name: "snap", Source: src, Store: openStore(t), Interval: time.Hour, Policy: policy})
+	j, err := NewSnapshotJob(SnapshotOptions{Name: "snap", Source: src, Store: storetest.Local(t), Interval: time.Hour, Policy: policy})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -107,17 +107,12 @@ var _ Job = (*PruneJob)(nil)
 
 // NewPruneJob checks opts and builds the job.
 func NewPruneJob(opts PruneOptions) (*PruneJob, error) {
-	switch {
-	case opts.Name == "":
-		return nil, errors.New("prune job: no name")
-	case opts.Store == nil:
-		return nil, fmt.Errorf("prune job %s: no store", opts.Name)
-	case isNilPlanner(opts.Policy):
-		return nil, fmt.Errorf("prune job %s: no pruning policy", opts.Name)
-	case opts.Interval <= 0:
-		return nil, fmt.Errorf("prune job %s: interval must be positive, got %s", opts.Name, opts.Interval)
-	case opts.Jitter < 0:
-		return nil, fmt.Errorf("prune job %s: jitter must not be negative", opts.Name)
+	if err := checkOptions(config.JobPrune, opts.Name,
+		optionCheck{opts.Store == nil, "no store"},
+		optionCheck{isNilPlanner(opts.Policy), "no pruning policy"},
+		optionCheck{opts.Interval <= 0, fmt.Sprintf("interval must be positive, got %s", opts.Interval)},
+		optionCheck{opts.Jitter < 0, "jitter must not be negative"}); err != nil {
+		return nil, err
 	}
 	j := &PruneJob{opts: opts, owner: retention.OwnedBy(opts.Owners...)}
 	j.runner = newStoreJobRunner(opts.Name, config.JobPrune, opts.Logger, opts.Metrics, opts.Now, opts.Interval, opts.Jitter)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
+	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
 
 // TestRestoreTimeoutCountsAsFailure: a restore that runs past its timeout
@@ -16,13 +17,7 @@ import (
 // fire); only a reset or a shutdown makes it "canceled". The target stands
 // in for a server that takes the upload and never answers.
 func TestRestoreTimeoutCountsAsFailure(t *testing.T) {
-	ctx := testContext(t)
-	srcCluster, srcLeader := startCluster(t, 1)
-	if err := srcCluster.Put(ctx, "k", "v"); err != nil {
-		t.Fatal(err)
-	}
-	st := openStore(t)
-	takeSnapshots(t, "src", raftSource(t, srcLeader.HTTPAddr), st, 1)
+	st, _ := snapshotOfOneNode(t, "k", "v")
 
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
@@ -51,7 +46,7 @@ func TestRestoreTimeoutCountsAsFailure(t *testing.T) {
 // reload replaced it, or the daemon is stopping), a wakeup is refused
 // instead of being accepted and never served.
 func TestWakeupAfterStopIsRefused(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Local(t)
 	rj, err := NewRestoreJob(RestoreOptions{Name: "back", Store: st, Target: closedPortSource(t)})
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"github.com/raftsnap/raftsnap/internal/testkit/raftcluster"
 	"github.com/raftsnap/raftsnap/snapshot/raftdir"
 	"github.com/raftsnap/raftsnap/snapshot/source"
+	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
 
 // TestSnapshotJobFromRaftDir runs a snapshot job on a stopped server's raft
@@ -33,7 +34,7 @@ func TestSnapshotJobFromRaftDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := openStore(t)
+	st := storetest.Local(t)
 	j := takeSnapshots(t, "stopped-cluster", src, st, 1)
 	rep := *j.Status().LastRun
 	if rep.Result != "success" {

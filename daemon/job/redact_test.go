@@ -13,6 +13,7 @@ import (
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
 	"github.com/raftsnap/raftsnap/snapshot/source"
+	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
 
 // TestSnapshotJobNeverReportsTheToken: a server answering 200 with a body
@@ -50,7 +51,7 @@ func TestSnapshotJobNeverReportsTheToken(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		j, err := NewSnapshotJob(SnapshotOptions{Name: "echo", Source: src, Store: openStore(t), Interval: time.Hour})
+		j, err := NewSnapshotJob(SnapshotOptions{Name: "echo", Source: src, Store: storetest.Local(t), Interval: time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/raftsnap/raftsnap/snapshot/retention"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 	"github.com/raftsnap/raftsnap/snapshot/store"
+	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
 
 // TestStatusStoreSummaryFollowsOtherWriters: a prune job's status shows
@@ -20,10 +21,7 @@ func TestStatusStoreSummaryFollowsOtherWriters(t *testing.T) {
 	storeStaleAfter = 0
 	t.Cleanup(func() { storeStaleAfter = old })
 
-	st, err := store.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Local(t)
 	policy, err := retention.NewPolicy(mustRule(retention.NewLastN(5)))
 	if err != nil {
 		t.Fatal(err)
@@ -61,10 +59,7 @@ func mustRule(r retention.Rule, err error) retention.Rule {
 // delayed by a random part of it (so many jobs on one cluster do not all
 // ask at once), and is still labelled "startup".
 func TestCatchUpWaitsPartOfTheJitter(t *testing.T) {
-	st, err := store.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Local(t)
 	now := time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)
 	j, err := NewSnapshotJob(SnapshotOptions{
 		Name: "snap", Source: closedPortSource(t), Store: st,

@@ -51,28 +51,19 @@ var _ Job = (*RestoreJob)(nil)
 
 // NewRestoreJob checks opts and builds the job.
 func NewRestoreJob(opts RestoreOptions) (*RestoreJob, error) {
-	switch {
-	case opts.Name == "":
-		return nil, errors.New("restore job: no name")
-	case opts.Store == nil:
-		return nil, fmt.Errorf("restore job %s: no store", opts.Name)
-	case opts.Target == nil:
-		return nil, fmt.Errorf("restore job %s: no target", opts.Name)
-	case opts.Timeout < 0:
-		return nil, fmt.Errorf("restore job %s: timeout must not be negative", opts.Name)
+	if err := checkOptions(config.JobRestore, opts.Name,
+		optionCheck{opts.Store == nil, "no store"},
+		optionCheck{opts.Target == nil, "no target"},
+		optionCheck{opts.Timeout < 0, "timeout must not be negative"}); err != nil {
+		return nil, err
 	}
 	if opts.Snapshot == "" {
 		opts.Snapshot = SnapshotLatest
 	}
-	j := &RestoreJob{opts: opts, owner: retention.OwnedBy()}
-	if opts.FromJob != "" {
-		j.owner = retention.OwnedBy(opts.FromJob)
-	}
+	j := &RestoreJob{opts: opts, owner: ownerFromJob(opts.FromJob)}
 	j.runner = newRunner(opts.Name, config.JobRestore, opts.Logger, opts.Metrics, opts.Now)
 	j.target, j.snapshot = opts.Target.String(), opts.Snapshot
-	if c, ok := opts.Target.(interface{ Check() error }); ok {
-		j.checkSource = c.Check
-	}
+	j.checkSource = sourceCheck(opts.Target)
 	j.execute = j.run
 	j.runner.refreshStore = func() { j.refreshStore() }
 	j.firstRun = func(context.Context) (bool, time.Time) {
@@ -171,13 +162,9 @@ func (j *RestoreJob) pick(run *activeRun) (string, error) {
 		}
 		return j.opts.Snapshot, nil
 	}
-	latest, ok := retention.NewestVerified(retention.FromEntries(entries), j.now())
-	if !ok {
-		scope := "the store"
-		if j.opts.FromJob != "" {
-			scope = "job " + j.opts.FromJob
-		}
-		return "", fmt.Errorf("no verified snapshot of %s in %s to restore", scope, j.opts.Store.Location())
+	latest, err := newestVerified(entries, j.now(), j.opts.FromJob, j.opts.Store, "restore")
+	if err != nil {
+		return "", err
 	}
 	// Verified snapshots newer than latest can only be dated in the
 	// future: say which were passed over.

@@ -22,7 +22,7 @@ import (
 // wrong_flavor before making a request, and the snapshot keeps its verdict;
 // skip_flavor_check sends it.
 func TestRestoreJobRefusesAnotherSystemsSnapshot(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Local(t)
 	// A small valid snapshot whose state is Nomad-shaped (an empty msgpack
 	// header map).
 	e := storetest.CommitState(t, st, "nomad-main", 3, 40, time.Now(), testkit.Noise([]byte{0x80}, 600, 1))
@@ -74,7 +74,7 @@ func TestRestoreJobFileChangedWhileSent(t *testing.T) {
 	src, srcLeader := startCluster(t, 1)
 	raftcluster.Fill(t, src, 32)
 	raftcluster.Put(t, src, "color", "blue")
-	st := openStore(t)
+	st := storetest.Local(t)
 	taken := *takeSnapshots(t, "src", raftSource(t, srcLeader.HTTPAddr), st, 1).Status().LastRun
 	if taken.Result != controlapi.ResultSuccess || taken.Bytes < 12<<20 {
 		t.Fatalf("snapshot %+v: want one of at least 12 MiB", taken)

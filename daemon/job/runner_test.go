@@ -19,6 +19,7 @@ import (
 	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/internal/testkit/memsource"
 	"github.com/raftsnap/raftsnap/snapshot/source"
+	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
 
 var clockStart = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -33,7 +34,7 @@ func memJob(t *testing.T, src *memsource.Source, opts SnapshotOptions) (*Snapsho
 		opts.Name = "mem"
 	}
 	if opts.Store == nil {
-		opts.Store = openStore(t)
+		opts.Store = storetest.Local(t)
 	}
 	if opts.Interval == 0 {
 		opts.Interval = time.Hour

@@ -75,17 +75,12 @@ var _ Job = (*ScrubJob)(nil)
 
 // NewScrubJob checks opts and builds the job.
 func NewScrubJob(opts ScrubOptions) (*ScrubJob, error) {
-	switch {
-	case opts.Name == "":
-		return nil, errors.New("scrub job: no name")
-	case len(opts.Stores) == 0 || slices.Contains(opts.Stores, nil):
-		return nil, fmt.Errorf("scrub job %s: no store", opts.Name)
-	case opts.Interval <= 0:
-		return nil, fmt.Errorf("scrub job %s: interval must be positive, got %s", opts.Name, opts.Interval)
-	case opts.Jitter < 0 || opts.Timeout < 0:
-		return nil, fmt.Errorf("scrub job %s: jitter and timeout must not be negative", opts.Name)
-	case opts.Sample.Fraction < 0 || opts.Sample.Fraction > 1 || opts.Sample.Count < 0:
-		return nil, fmt.Errorf("scrub job %s: sample out of range", opts.Name)
+	if err := checkOptions(config.JobScrub, opts.Name,
+		optionCheck{len(opts.Stores) == 0 || slices.Contains(opts.Stores, nil), "no store"},
+		optionCheck{opts.Interval <= 0, fmt.Sprintf("interval must be positive, got %s", opts.Interval)},
+		optionCheck{opts.Jitter < 0 || opts.Timeout < 0, "jitter and timeout must not be negative"},
+		optionCheck{opts.Sample.Fraction < 0 || opts.Sample.Fraction > 1 || opts.Sample.Count < 0, "sample out of range"}); err != nil {
+		return nil, err
 	}
 	j := &ScrubJob{opts: opts, owner: retention.OwnedBy(opts.Owners...)}
 	j.runner = newStoreJobRunner(opts.Name, config.JobScrub, opts.Logger, opts.Metrics, opts.Now, opts.Interval, opts.Jitter)

@@ -12,6 +12,7 @@ import (
 	"github.com/raftsnap/raftsnap/snapshot/retention"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 	"github.com/raftsnap/raftsnap/snapshot/store/bucket"
+	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
 
 // TestScrubFlagsRottedSnapshots: a snapshot job keeps its snapshots in a
@@ -23,7 +24,7 @@ import (
 func TestScrubFlagsRottedSnapshots(t *testing.T) {
 	ctx := testContext(t)
 	_, leader := startCluster(t, 1)
-	local := openStore(t)
+	local := storetest.Local(t)
 	b := memblob.OpenBucket(nil)
 	remote := bucket.New(b, bucket.Config{Provider: bucket.S3, Bucket: "mem", Prefix: "snap/"}, bucket.Options{}, nil)
 	t.Cleanup(func() { remote.Close() })

@@ -125,21 +125,15 @@ var _ Job = (*SnapshotJob)(nil)
 
 // NewSnapshotJob checks opts and builds the job.
 func NewSnapshotJob(opts SnapshotOptions) (*SnapshotJob, error) {
-	switch {
-	case opts.Name == "":
-		return nil, errors.New("snapshot job: no name")
-	case opts.Source == nil:
-		return nil, fmt.Errorf("snapshot job %s: no source", opts.Name)
-	case opts.Store == nil && len(opts.Stores) == 0:
-		return nil, fmt.Errorf("snapshot job %s: no store", opts.Name)
-	case opts.Interval <= 0:
-		return nil, fmt.Errorf("snapshot job %s: interval must be positive, got %s", opts.Name, opts.Interval)
-	case opts.Jitter < 0 || opts.Timeout < 0:
-		return nil, fmt.Errorf("snapshot job %s: jitter and timeout must not be negative", opts.Name)
-	case opts.Retries.Max < 0 || opts.Retries.Initial < 0 || opts.Retries.MaxBackoff < 0:
-		return nil, fmt.Errorf("snapshot job %s: retries must not be negative", opts.Name)
-	case opts.OnClusterChange != "" && opts.OnClusterChange != ClusterChangeFail && opts.OnClusterChange != ClusterChangeWarn:
-		return nil, fmt.Errorf("snapshot job %s: on_cluster_change must be fail or warn, got %q", opts.Name, opts.OnClusterChange)
+	if err := checkOptions(config.JobSnapshot, opts.Name,
+		optionCheck{opts.Source == nil, "no source"},
+		optionCheck{opts.Store == nil && len(opts.Stores) == 0, "no store"},
+		optionCheck{opts.Interval <= 0, fmt.Sprintf("interval must be positive, got %s", opts.Interval)},
+		optionCheck{opts.Jitter < 0 || opts.Timeout < 0, "jitter and timeout must not be negative"},
+		optionCheck{opts.Retries.Max < 0 || opts.Retries.Initial < 0 || opts.Retries.MaxBackoff < 0, "retries must not be negative"},
+		optionCheck{opts.OnClusterChange != "" && opts.OnClusterChange != ClusterChangeFail && opts.OnClusterChange != ClusterChangeWarn,
+			fmt.Sprintf("on_cluster_change must be fail or warn, got %q", opts.OnClusterChange)}); err != nil {
+		return nil, err
 	}
 	// One store is a list of one: nothing below reads opts.Store.
 	if len(opts.Stores) == 0 {
@@ -158,9 +152,7 @@ func NewSnapshotJob(opts SnapshotOptions) (*SnapshotJob, error) {
 	j.useClock(opts.Clock, opts.Now)
 	j.interval, j.jitter = opts.Interval, opts.Jitter
 	j.source = opts.Source.String()
-	if c, ok := opts.Source.(interface{ Check() error }); ok {
-		j.checkSource = c.Check
-	}
+	j.checkSource = sourceCheck(opts.Source)
 	j.execute = j.run
 	j.runner.refreshStore = func() { j.refreshStore() }
 	j.firstRun = j.catchUp

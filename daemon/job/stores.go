@@ -505,3 +505,19 @@ func (r *runner) refreshJobStore(st store.Store, owner retention.Owner) []store.
 	}
 	return mine
 }
+
+// newestVerified is the newest verified of a store's entries (see
+// retention.NewestVerified), those of job fromJob when it is set. When
+// there is none, the error says where none was found to do what (verb:
+// "restore", "drill").
+func newestVerified(entries []store.Entry, now time.Time, fromJob string, st store.Store, verb string) (retention.Snapshot, error) {
+	latest, ok := retention.NewestVerified(retention.FromEntries(entries), now)
+	if !ok {
+		scope := "the store"
+		if fromJob != "" {
+			scope = "job " + fromJob
+		}
+		return retention.Snapshot{}, fmt.Errorf("no verified snapshot of %s in %s to %s", scope, st.Location(), verb)
+	}
+	return latest, nil
+}

@@ -21,7 +21,6 @@
 package debtest
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -37,6 +36,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/raftsnap/raftsnap/internal/testkit"
 )
 
 var debPath = flag.String("deb", "", "the raftsnap .deb to install")
@@ -275,31 +276,7 @@ func (u unitFile) last(key, def string) string {
 
 func parseUnit(t *testing.T, path string) unitFile {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	u := unitFile{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' || line[0] == ';' || line[0] == '[' {
-			continue
-		}
-		key, value, ok := strings.Cut(line, "=")
-		if !ok {
-			t.Fatalf("%s: %q is not key=value", path, line)
-		}
-		if strings.HasSuffix(value, `\`) {
-			t.Fatalf("%s: continued lines are not supported here: %q", path, line)
-		}
-		u[key] = append(u[key], value)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return u
+	return unitFile(testkit.ParseUnit(t, path))
 }
 
 // command is one Exec line of the unit.

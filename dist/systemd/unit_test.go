@@ -5,7 +5,6 @@
 package systemd_test
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -104,7 +103,7 @@ func failing(report []byte) string {
 // TestUnitSettings pins what the daemon and the docs rely on, so that a
 // hardening edit cannot drop it unnoticed.
 func TestUnitSettings(t *testing.T) {
-	settings := parseUnit(t, "raftsnap.service")
+	settings := testkit.ParseUnit(t, "raftsnap.service")
 	want := map[string]string{
 		"Type":                    "notify",
 		"ExecStart":               "/usr/bin/raftsnap daemon --config /etc/raftsnap/raftsnap.yml",
@@ -153,7 +152,7 @@ func TestUnitSettings(t *testing.T) {
 // start limit can trigger at the unit's RestartSec (systemd's default,
 // 5 starts in 10s, never would at 5s apart).
 func TestUnitDoesNotLoop(t *testing.T) {
-	settings := parseUnit(t, "raftsnap.service")
+	settings := testkit.ParseUnit(t, "raftsnap.service")
 	prevent := map[string]bool{}
 	for _, v := range settings["RestartPreventExitStatus"] {
 		for _, code := range strings.Fields(v) {
@@ -186,7 +185,7 @@ func TestUnitDoesNotLoop(t *testing.T) {
 // with a code in RestartPreventExitStatus= (systemd gives up at once), the
 // second with one outside it (systemd restarts it: the cause may pass).
 func TestDaemonExitCodes(t *testing.T) {
-	settings := parseUnit(t, "raftsnap.service")
+	settings := testkit.ParseUnit(t, "raftsnap.service")
 	args := strings.Fields(last(settings["ExecStart"]))
 	at := slices.Index(args, "--config")
 	if len(args) < 3 || at < 0 || at+1 >= len(args) {
@@ -290,33 +289,6 @@ func unitSection(t *testing.T, path, key, section string) bool {
 		}
 	}
 	return false
-}
-
-// parseUnit returns each key's values, in file order.
-func parseUnit(t *testing.T, path string) map[string][]string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	settings := map[string][]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' || line[0] == ';' || line[0] == '[' {
-			continue
-		}
-		key, value, ok := strings.Cut(line, "=")
-		if !ok {
-			t.Fatalf("%s: not a key=value line: %q", path, line)
-		}
-		settings[key] = append(settings[key], value)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return settings
 }
 
 // TestSysusersAndTmpfiles applies both files to a scratch root with

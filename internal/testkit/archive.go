@@ -1,8 +1,10 @@
 package testkit
 
 import (
+	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"io"
 	"math/rand/v2"
 	"os"
 	"testing"
@@ -56,4 +58,35 @@ func Noise(header []byte, n int, seed uint64) []byte {
 	}
 	copy(b, header)
 	return b
+}
+
+// TarMember is one member of a tar stream: its header and its content.
+type TarMember struct {
+	Header *tar.Header
+	Body   []byte
+}
+
+// GzipTarMembers reads every member of a gzip-compressed tar archive.
+func GzipTarMembers(t testing.TB, archive []byte) []TarMember {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(archive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	var members []TarMember
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return members
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		members = append(members, TarMember{Header: hdr, Body: body})
+	}
 }

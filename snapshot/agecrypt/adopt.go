@@ -2,14 +2,13 @@ package agecrypt
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 
 	"filippo.io/age"
 
 	"github.com/raftsnap/raftsnap/snapshot"
+	"github.com/raftsnap/raftsnap/snapshot/iotrack"
 )
 
 // Adopted is an archive encrypted elsewhere (by hand, with the age CLI),
@@ -33,7 +32,7 @@ type Adopted struct {
 // good only when CheckEncrypted returns no error. Errors are those of
 // Decrypt, the verifier's (*snapshot.Error), w's or r's.
 func CheckEncrypted(ctx context.Context, r io.Reader, w io.Writer, name string, ids []age.Identity) (*Adopted, error) {
-	cipher := &hashWriter{w: w, h: sha256.New()}
+	cipher := iotrack.SHA256(w)
 	tee := io.TeeReader(r, cipher)
 	used := make([]age.Identity, len(ids))
 	for i, id := range ids {
@@ -60,7 +59,7 @@ func CheckEncrypted(ctx context.Context, r io.Reader, w io.Writer, name string, 
 	} else if n > 0 {
 		return nil, &snapshot.Error{Kind: snapshot.ErrCorrupt, Msg: fmt.Sprintf("%s: %d bytes follow the end of the encrypted file", name, n)}
 	}
-	a := &Adopted{Report: report, StoredSize: cipher.n, StoredSHA256: hex.EncodeToString(cipher.h.Sum(nil))}
+	a := &Adopted{Report: report, StoredSize: cipher.N, StoredSHA256: cipher.Sum()}
 	for _, id := range used {
 		if id.(*usedIdentity).used {
 			a.Recipient = Fingerprint(id)

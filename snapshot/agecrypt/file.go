@@ -24,7 +24,7 @@ func OpenFile(src io.ReaderAt, size int64, name string, ids []age.Identity) (*Fi
 	s := &sourceAt{r: src}
 	ra, plainSize, err := age.DecryptReaderAt(s, size, ids...)
 	if err != nil {
-		return nil, classify(err, &sourceReader{err: s.err}, name, true)
+		return nil, classify(err, s.err, name, true)
 	}
 	return &File{r: io.NewSectionReader(ra, 0, plainSize), src: s, name: name}, nil
 }
@@ -35,7 +35,7 @@ func (f *File) Size() int64 { return f.r.Size() }
 func (f *File) Read(p []byte) (int, error) {
 	n, err := f.r.Read(p)
 	if err != nil && err != io.EOF {
-		err = classify(err, &sourceReader{err: f.src.err}, f.name, false)
+		err = classify(err, f.src.err, f.name, false)
 	}
 	return n, err
 }

@@ -3,7 +3,6 @@ package agecrypt
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/raftsnap/raftsnap/snapshot"
+	"github.com/raftsnap/raftsnap/snapshot/iotrack"
 )
 
 // Header is how every age file (binary, not armored) starts.
@@ -48,49 +48,35 @@ func (e *WrongIdentityError) Error() string {
 // bounded: age decrypts one 64 KiB chunk at a time, and never returns a
 // byte of a chunk that failed authentication.
 func Decrypt(r io.Reader, name string, ids []age.Identity) (io.Reader, error) {
-	src := &sourceReader{r: r}
+	src := &iotrack.Reader{R: r}
 	dec, err := age.Decrypt(src, ids...)
 	if err != nil {
-		return nil, classify(err, src, name, true)
+		return nil, classify(err, src.Err, name, true)
 	}
 	return &plainReader{r: dec, src: src, name: name}, nil
-}
-
-// sourceReader remembers r's own error, to tell it from age's verdicts.
-type sourceReader struct {
-	r   io.Reader
-	err error
-}
-
-func (s *sourceReader) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
-	if err != nil && err != io.EOF {
-		s.err = err
-	}
-	return n, err
 }
 
 // plainReader is the plaintext of an age file.
 type plainReader struct {
 	r    io.Reader
-	src  *sourceReader
+	src  *iotrack.Reader
 	name string
 }
 
 func (p *plainReader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
 	if err != nil && err != io.EOF {
-		err = classify(err, p.src, p.name, false)
+		err = classify(err, p.src.Err, p.name, false)
 	}
 	return n, err
 }
 
 // classify turns age's error into what callers branch on.
-func classify(err error, src *sourceReader, name string, header bool) error {
+func classify(err, srcErr error, name string, header bool) error {
 	var noMatch *age.NoIdentityMatchError
 	switch {
-	case src.err != nil && errors.Is(err, src.err):
-		return src.err
+	case srcErr != nil && errors.Is(err, srcErr):
+		return srcErr
 	case errors.As(err, &noMatch):
 		return &WrongIdentityError{Name: name}
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
@@ -162,7 +148,7 @@ func (c *checkedReader) check() error {
 
 // newChecked decrypts the stored object r of a snapshot recorded as want.
 func newChecked(r io.ReadCloser, name string, wantSize int64, wantSHA256 string, recipients []string, ids []age.Identity) (*checkedReader, error) {
-	h := &hashWriter{w: io.Discard, h: sha256.New()}
+	h := iotrack.SHA256(io.Discard)
 	plain, err := Decrypt(io.TeeReader(bufio.NewReaderSize(r, 64<<10), h), name, ids)
 	if err != nil {
 		var wrong *WrongIdentityError
@@ -172,5 +158,5 @@ func newChecked(r io.ReadCloser, name string, wantSize int64, wantSHA256 string,
 		return nil, err
 	}
 	ahead := newReadAhead(plain)
-	return &checkedReader{plain: ahead, ahead: ahead, closer: r, hash: h.h, n: &h.n, name: name, wantSize: wantSize, wantSHA256: wantSHA256}, nil
+	return &checkedReader{plain: ahead, ahead: ahead, closer: r, hash: h.H, n: &h.N, name: name, wantSize: wantSize, wantSHA256: wantSHA256}, nil
 }

@@ -3,14 +3,12 @@ package agecrypt
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"hash"
 	"io"
 
 	"filippo.io/age"
 
+	"github.com/raftsnap/raftsnap/snapshot/iotrack"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 )
 
@@ -134,7 +132,7 @@ func (s *Store) Create(ctx context.Context, job, name string) (store.Pending, er
 	if err != nil {
 		return nil, err
 	}
-	cipher := &hashWriter{w: p, h: sha256.New()}
+	cipher := iotrack.SHA256(p)
 	enc, err := age.Encrypt(cipher, s.recipients.list...)
 	if err != nil {
 		p.Abort()
@@ -158,7 +156,7 @@ func (s *Store) CreateObject(ctx context.Context, job, name, object string) (sto
 type pending struct {
 	inner        store.Pending
 	enc          io.WriteCloser
-	cipher       *hashWriter
+	cipher       *iotrack.Writer
 	written      int64
 	fingerprints []string
 	name         string
@@ -169,7 +167,7 @@ func (p *pending) Written() int64 { return p.written }
 
 func (p *pending) Write(b []byte) (int, error) {
 	if p.done {
-		return 0, errors.New("store: write after commit or abort")
+		return 0, store.ErrWriteAfterEnd
 	}
 	n, err := p.enc.Write(b)
 	p.written += int64(n)
@@ -182,7 +180,7 @@ func (p *pending) Write(b []byte) (int, error) {
 // it.
 func (p *pending) Commit(ctx context.Context, entry store.Entry) (store.Entry, error) {
 	if p.done {
-		return store.Entry{}, errors.New("store: commit after commit or abort")
+		return store.Entry{}, store.ErrCommitAfterEnd
 	}
 	if err := p.enc.Close(); err != nil {
 		p.Abort()
@@ -200,7 +198,7 @@ func (p *pending) Commit(ctx context.Context, entry store.Entry) (store.Entry, e
 		return store.Entry{}, fmt.Errorf("encrypting %s: the entry must give the archive's SHA-256", p.name)
 	}
 	entry.Size = p.written
-	entry.StoredSize, entry.StoredSHA256 = p.cipher.n, hex.EncodeToString(p.cipher.h.Sum(nil))
+	entry.StoredSize, entry.StoredSHA256 = p.cipher.N, p.cipher.Sum()
 	entry.Encryption = &store.Encryption{Format: store.EncryptionAge, Recipients: p.fingerprints}
 	return p.inner.Commit(ctx, entry)
 }
@@ -208,18 +206,4 @@ func (p *pending) Commit(ctx context.Context, entry store.Entry) (store.Entry, e
 func (p *pending) Abort() error {
 	p.done = true
 	return p.inner.Abort()
-}
-
-// hashWriter counts and hashes what goes through it.
-type hashWriter struct {
-	w io.Writer
-	h hash.Hash
-	n int64
-}
-
-func (h *hashWriter) Write(b []byte) (int, error) {
-	n, err := h.w.Write(b)
-	h.h.Write(b[:n])
-	h.n += int64(n)
-	return n, err
 }

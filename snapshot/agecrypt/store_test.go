@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"gocloud.dev/blob/memblob"
 
 	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/internal/testkit/agetest"
@@ -22,6 +20,7 @@ import (
 	"github.com/raftsnap/raftsnap/snapshot/agecrypt"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 	"github.com/raftsnap/raftsnap/snapshot/store/bucket"
+	"github.com/raftsnap/raftsnap/snapshot/store/bucket/buckettest"
 	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
 
@@ -62,8 +61,7 @@ func TestLocalConformance(t *testing.T) {
 func TestMemConformance(t *testing.T) {
 	id, r := key(t)
 	storetest.Conformance(t, func(t *testing.T) store.Store {
-		st := bucket.New(memblob.OpenBucket(nil), bucket.Config{Provider: bucket.GCS, Bucket: "mem", Prefix: "consul-main/"}, bucket.Options{}, nil)
-		t.Cleanup(func() { st.Close() })
+		st, _ := buckettest.Mem(t, bucket.Options{})
 		return wrap(t, st, r, id)
 	}, 1<<20)
 }
@@ -72,17 +70,9 @@ func TestVersityConformance(t *testing.T) {
 	srv := servers.StartVersity(t)
 	srv.SetEnv(t)
 	id, r := key(t)
-	n := 0
+	fresh := buckettest.FreshS3(srv, "crypt")
 	storetest.Conformance(t, func(t *testing.T) store.Store {
-		n++
-		name := fmt.Sprintf("crypt-%d", n)
-		srv.CreateBucket(t, name)
-		st, err := bucket.Open(bucket.Config{Provider: bucket.S3, Bucket: name, Prefix: "consul-main", Endpoint: srv.Endpoint,
-			PathStyle: true, PartSize: bucket.MinPartSize, Concurrency: 2}, bucket.Options{}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return wrap(t, st, r, id)
+		return wrap(t, fresh(t), r, id)
 	}, 12<<20)
 }
 

@@ -3,8 +3,6 @@ package retention
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -15,20 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
 
 var discard = slog.New(slog.DiscardHandler)
-
-func openStore(t *testing.T) *store.Local {
-	t.Helper()
-	st, err := store.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
 
 // rot flips one byte in the middle of e's archive: bit rot, same size.
 func rot(t *testing.T, e store.Entry) {
@@ -58,7 +48,7 @@ func verdicts(ds []Decision) []string {
 // the pass stops before destroying anything and marks the bad one
 // unverified; the next pass protects the good one and removes the bad.
 func TestPruneReverifiesTheSnapshotItProtects(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Local(t)
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	good := storetest.Commit(t, st, "snap", 1, 5, now.Add(-2*time.Hour))
 	rotten := storetest.Commit(t, st, "snap", 1, 6, now.Add(-time.Hour))
@@ -99,7 +89,7 @@ func TestPruneReverifiesTheSnapshotItProtects(t *testing.T) {
 // reasons, ignored files) and changes nothing. It trusts the sidecars, as
 // documented: it does not read the archive it protects.
 func TestPruneDryRunIsThePassMinusTheDeletes(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Local(t)
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	for i := range 5 {
 		storetest.Commit(t, st, "snap", 1, uint64(10+i), now.Add(-time.Duration(5-i)*time.Hour))
@@ -109,7 +99,7 @@ func TestPruneDryRunIsThePassMinusTheDeletes(t *testing.T) {
 		t.Fatal(err)
 	}
 	policy := mustPolicy(t, must(t)(NewLastN(2)))
-	before := storeFiles(t, st.Dir())
+	before := testkit.TreeDigest(t, st.Dir())
 
 	ro, err := store.OpenReadOnly(st.Dir())
 	if err != nil {
@@ -119,8 +109,8 @@ func TestPruneDryRunIsThePassMinusTheDeletes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dry run: %v", err)
 	}
-	if after := storeFiles(t, st.Dir()); !slices.Equal(before, after) {
-		t.Fatalf("the dry run changed the store:\nbefore %v\nafter  %v", before, after)
+	if after := testkit.TreeDigest(t, st.Dir()); after != before {
+		t.Fatalf("the dry run changed the store:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	if kept, destroyed := dry.Counts(); kept != 2 || destroyed != 3 {
 		t.Fatalf("dry run kept %d, destroyed %d; want 2 and 3:\n%s", kept, destroyed, strings.Join(verdicts(dry.Decisions), "\n"))
@@ -161,31 +151,13 @@ func TestPruneDryRunIsThePassMinusTheDeletes(t *testing.T) {
 	}
 }
 
-func storeFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range entries {
-		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum := sha256.Sum256(data)
-		out = append(out, e.Name()+" "+hex.EncodeToString(sum[:8]))
-	}
-	return out
-}
-
 // TestPrunePlansEachJobOnItsOwn: a prune job owning two jobs that snapshot
 // different clusters. Their raft positions cannot be compared (one
 // cluster is at index 900,000, the other at 90): planned together, "last 1"
 // would keep only the busier cluster's snapshot and destroy every one of
 // the other's. Each job is planned on its own and keeps its newest.
 func TestPrunePlansEachJobOnItsOwn(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Local(t)
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	busyOld := storetest.Commit(t, st, "consul", 3, 900_000, now.Add(-2*time.Hour))
 	busyNew := storetest.Commit(t, st, "consul", 3, 900_100, now.Add(-time.Hour))
@@ -316,20 +288,7 @@ func TestReplayHourlySnapshotsThroughStorePruning(t *testing.T) {
 
 	commit := func(job string, at time.Time, index uint64) store.Entry {
 		t.Helper()
-		p, err := st.Create(context.Background(), job, store.NewName(job, at, index, 1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		content := []byte("archive bytes are not read by pruning")
-		if _, err := p.Write(content); err != nil {
-			t.Fatal(err)
-		}
-		sum := sha256.Sum256(content)
-		e, err := p.Commit(context.Background(), store.Entry{CreatedAt: at, Index: index, Term: 1, Verified: true, SHA256: hex.EncodeToString(sum[:])})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e
+		return storetest.CommitFake(t, st, job, 1, index, at, []byte("archive bytes are not read by pruning"))
 	}
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	foreign := commit("other-job", start.Add(-48*time.Hour), 1)
@@ -399,7 +358,7 @@ func TestReplayHourlySnapshotsThroughStorePruning(t *testing.T) {
 // a policy that asks to destroy the newest verified snapshot is logged as
 // an error.
 func TestPruneLogsWhatItDestroys(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Local(t)
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	newest := storetest.Commit(t, st, "snap", 1, 2, now.Add(-time.Hour))
 	older := storetest.Commit(t, st, "snap", 1, 1, now.Add(-2*time.Hour))

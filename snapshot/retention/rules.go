@@ -29,14 +29,18 @@ func NewLastN(count int) (Rule, error) {
 func (r *lastN) String() string { return fmt.Sprintf("last_n %d", r.count) }
 
 func (r *lastN) keep(v *view, mark func(int, string)) {
-	reason := fmt.Sprintf("last %d", r.count)
+	keepNewest(v, mark, r.count, fmt.Sprintf("last %d", r.count), func(s *Snapshot) bool { return s.Verified })
+}
+
+// keepNewest marks the count newest snapshots of v that pass ok with
+// reason.
+func keepNewest(v *view, mark func(int, string), count int, reason string, ok func(*Snapshot) bool) {
 	kept := 0
 	for i := range v.present {
-		s := v.snapshot(i)
-		if kept == r.count {
+		if kept == count {
 			return
 		}
-		if s.Verified {
+		if ok(v.snapshot(i)) {
 			mark(i, reason)
 			kept++
 		}
@@ -65,16 +69,7 @@ func (r *lastDrilled) keep(v *view, mark func(int, string)) {
 	if r.count > 1 {
 		reason = fmt.Sprintf("drilled ok (last %d proven restorable)", r.count)
 	}
-	kept := 0
-	for i := range v.present {
-		if kept == r.count {
-			return
-		}
-		if s := v.snapshot(i); s.Verified && s.Drilled {
-			mark(i, reason)
-			kept++
-		}
-	}
+	keepNewest(v, mark, r.count, reason, func(s *Snapshot) bool { return s.Verified && s.Drilled })
 }
 
 // within keeps every snapshot younger than d, measured from the anchor.

@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,37 +30,19 @@ const (
 	testSecretID2 = "0f9e8d7c-6b5a-4493-a281-7f6e5d4c3b2a"
 )
 
-// syncBuffer is a log sink for handlers used by several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // approleFixture is a vault stand-in with one role, the role and secret ID
 // files, and a Deferred logging in with them, all on one fake clock.
 type approleFixture struct {
 	vault                *vaultstub.Server
 	clock                *testkit.FakeClock
 	roleFile, secretFile string
-	logs                 *syncBuffer
+	logs                 *testkit.Output
 	d                    *Deferred
 }
 
 func newAppRoleFixture(t *testing.T, role vaultstub.Role, edit func(*Config)) *approleFixture {
 	t.Helper()
-	f := &approleFixture{clock: testkit.NewFakeClock(time.Now()), logs: &syncBuffer{}}
+	f := &approleFixture{clock: testkit.NewFakeClock(time.Now()), logs: testkit.NewOutput()}
 	f.vault = vaultstub.Start(t, vaultstub.Options{Now: f.clock.Now})
 	if role.Mount == "" {
 		role.Mount = "approle"
@@ -370,10 +351,10 @@ func TestAppRoleNamespaceAndRestore(t *testing.T) {
 	roleFile, secretFile := filepath.Join(dir, "role"), filepath.Join(dir, "secret")
 	writeSecretFile(t, roleFile, testRoleID)
 	writeSecretFile(t, secretFile, testSecretID)
-	var logs syncBuffer
+	logs := testkit.NewOutput()
 	src, err := NewWithLogger(Config{Kind: Vault, Address: vault.URL, Namespace: "team-a", ForceRestore: true,
 		AppRole: AppRoleConfig{RoleIDFile: roleFile, SecretIDFile: secretFile, Mount: "raftsnap/approle"}},
-		slog.New(slog.NewTextHandler(&logs, nil)))
+		slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"sync"
 
 	"github.com/raftsnap/raftsnap/snapshot"
+	"github.com/raftsnap/raftsnap/snapshot/iotrack"
 )
 
 // DigestStatus says what became of the server's Digest header (Nomad and
@@ -345,7 +346,7 @@ func (s *httpSource) save(ctx context.Context, w io.Writer, stale bool) (res *Sa
 		}
 	}
 
-	body := &trackingReader{r: peeked}
+	body := &iotrack.Reader{R: peeked}
 	var src io.Reader = body
 	if s.cfg.MaxSize > 0 {
 		// One byte past the cap tells "exactly max" from "more".
@@ -363,7 +364,7 @@ func (s *httpSource) save(ctx context.Context, w io.Writer, stale bool) (res *Sa
 			formatBytes(max), n), true, ErrTooLarge)
 	}
 	if err != nil {
-		if body.err == nil || !errors.Is(err, body.err) {
+		if body.Err == nil || !errors.Is(err, body.Err) {
 			return nil, fmt.Errorf("saving snapshot from %s: writing after %d bytes: %w", s, n, err)
 		}
 		return nil, s.cutShort(rawURL, n, resp.ContentLength, err)
@@ -421,7 +422,7 @@ func (s *httpSource) Restore(ctx context.Context, archive io.Reader, size int64)
 		return fail(fmt.Sprintf("archive size %d is not positive", size), true, nil)
 	}
 	// LimitReader also hides any Close method: the caller owns the archive.
-	body := &trackingReader{r: io.LimitReader(archive, size)}
+	body := &iotrack.Reader{R: io.LimitReader(archive, size)}
 	req, err := s.newRequest(ctx, s.spec.RestoreMethod, reqURL, body)
 	if err != nil {
 		return fail("building request: "+err.Error(), true, err)
@@ -430,11 +431,11 @@ func (s *httpSource) Restore(ctx context.Context, archive io.Reader, size int64)
 	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := s.client.Do(req)
 	if err != nil {
-		if body.eof && body.n < size {
-			return fail(fmt.Sprintf("archive ended after %d of %d bytes", body.n, size), true, err)
+		if body.EOF && body.N < size {
+			return fail(fmt.Sprintf("archive ended after %d of %d bytes", body.N, size), true, err)
 		}
-		if body.err != nil && !errors.Is(body.err, io.EOF) {
-			return fail(fmt.Sprintf("reading archive after %d bytes: %v", body.n, body.err), true, body.err)
+		if body.Err != nil && !errors.Is(body.Err, io.EOF) {
+			return fail(fmt.Sprintf("reading archive after %d bytes: %v", body.N, body.Err), true, body.Err)
 		}
 		return transportError(s.kind, OpRestore, rawURL, err)
 	}
@@ -467,29 +468,8 @@ func parseSHA256Digest(values []string, token Secret) ([]byte, error) {
 	return nil, nil
 }
 
-// trackingReader remembers how much was read and the last read error, so
-// Save can tell the server's failures from w's and Restore can tell a short
-// archive from a network failure.
-type trackingReader struct {
-	r   io.Reader
-	n   int64
-	err error
-	eof bool
-}
-
-func (t *trackingReader) Read(p []byte) (int, error) {
-	n, err := t.r.Read(p)
-	t.n += int64(n)
-	if err == io.EOF {
-		t.eof = true
-	} else if err != nil {
-		t.err = err
-	}
-	return n, err
-}
-
 // onlyWriter hides ReadFrom so io.CopyBuffer uses our buffer and every read
-// goes through trackingReader.
+// goes through the tracking reader.
 type onlyWriter struct{ w io.Writer }
 
 func (o onlyWriter) Write(p []byte) (int, error) { return o.w.Write(p) }

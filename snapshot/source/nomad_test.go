@@ -4,17 +4,17 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"testing"
 
+	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 )
 
 func TestNomadSaveVerifyRestore(t *testing.T) {
 	nomad := servers.StartNomad(t)
 	ctx := testContext(t)
-	putNomadVariable(t, nomad, "raftsnap/probe", "before")
+	testkit.PutNomadVariable(t, nomad, "raftsnap/probe", "before")
 
 	src := mustNew(t, Config{Kind: Nomad, Address: nomad.Addr})
 	var archive bytes.Buffer
@@ -41,11 +41,11 @@ func TestNomadSaveVerifyRestore(t *testing.T) {
 	}
 	verifyArchive(t, staleArchive.Bytes(), stale.VerifyOptions())
 
-	putNomadVariable(t, nomad, "raftsnap/probe", "after")
+	testkit.PutNomadVariable(t, nomad, "raftsnap/probe", "after")
 	if err := src.Restore(ctx, bytes.NewReader(archive.Bytes()), int64(archive.Len())); err != nil {
 		t.Fatalf("restore: %v", err)
 	}
-	if got := getNomadVariable(t, nomad, "raftsnap/probe"); got != "before" {
+	if got := testkit.NomadVariable(t, nomad, "raftsnap/probe"); got != "before" {
 		t.Fatalf("after restore the variable is %q, want %q", got, "before")
 	}
 }
@@ -58,19 +58,4 @@ func TestNomadUnknownRegion(t *testing.T) {
 	if srcErr.Op != OpSave {
 		t.Fatalf("Op = %q", srcErr.Op)
 	}
-}
-
-func putNomadVariable(t *testing.T, nomad *servers.Server, path, value string) {
-	t.Helper()
-	body, _ := json.Marshal(map[string]any{"Items": map[string]string{"value": value}})
-	nomad.MustDo(t, http.MethodPut, "/v1/var/"+path, "", body)
-}
-
-func getNomadVariable(t *testing.T, nomad *servers.Server, path string) string {
-	t.Helper()
-	var v struct{ Items map[string]string }
-	if err := json.Unmarshal(nomad.MustDo(t, http.MethodGet, "/v1/var/"+path, "", nil), &v); err != nil {
-		t.Fatalf("decoding variable: %v", err)
-	}
-	return v.Items["value"]
 }

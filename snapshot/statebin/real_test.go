@@ -1,10 +1,12 @@
-package statebin
+package statebin_test
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/raftsnap/raftsnap/snapshot/statebin"
+	"github.com/raftsnap/raftsnap/snapshot/statebin/statebintest"
 )
 
 // The state.bin files under snapshot/testdata/statebin were extracted from
@@ -15,11 +17,11 @@ import (
 func TestDecodeRealStateMatchesVendorInspect(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
-		flavor    Flavor
+		flavor    statebin.Flavor
 		lastIndex uint64
 	}{
-		{"consul", Consul, 23},
-		{"nomad", Nomad, 0},
+		{"consul", statebin.Consul, 23},
+		{"nomad", statebin.Nomad, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, err := os.Open(filepath.Join("..", "testdata", "statebin", tc.name+"-state.bin"))
@@ -27,53 +29,15 @@ func TestDecodeRealStateMatchesVendorInspect(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			sum, err := Decode(f, Auto)
+			sum, err := statebin.Decode(f, statebin.Auto)
 			if err != nil {
 				t.Fatal(err)
 			}
-			data, err := os.ReadFile(filepath.Join("..", "testdata", "inspect", tc.name+".snap.vendor-inspect.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var vendor struct {
-				Meta  struct{ Size int64 }
-				Stats []struct {
-					Name       string
-					Sum, Count int64
-				}
-			}
-			if err := json.Unmarshal(data, &vendor); err != nil {
-				t.Fatal(err)
-			}
-			if sum.Flavor != tc.flavor || sum.Header.LastIndex != tc.lastIndex || sum.Header.HasLastIndex != (tc.flavor == Consul) {
+			vendor := statebintest.ReadVendorInspect(t, filepath.Join("..", "testdata", "inspect", tc.name+".snap.vendor-inspect.json"))
+			if sum.Flavor != tc.flavor || sum.Header.LastIndex != tc.lastIndex || sum.Header.HasLastIndex != (tc.flavor == statebin.Consul) {
 				t.Errorf("flavour %s, header %+v", sum.Flavor, sum.Header)
 			}
-			if sum.TotalBytes != vendor.Meta.Size || sum.UnknownRecords != 0 || len(sum.Types) != len(vendor.Stats) {
-				t.Errorf("total %d (vendor %d), unknown %d, %d types (vendor %d)",
-					sum.TotalBytes, vendor.Meta.Size, sum.UnknownRecords, len(sum.Types), len(vendor.Stats))
-			}
-			var records int64
-			headerCharged := 0
-			for i, v := range vendor.Stats {
-				if i >= len(sum.Types) {
-					break
-				}
-				got := sum.Types[i]
-				records += got.Count
-				if got.Name != v.Name || got.Count != v.Count || !got.Known {
-					t.Errorf("row %d: %s x%d (known %v), vendor %s x%d", i, got.Name, got.Count, got.Known, v.Name, v.Count)
-				}
-				switch got.Bytes {
-				case v.Sum:
-				case v.Sum - sum.Header.Bytes:
-					headerCharged++
-				default:
-					t.Errorf("%s: %d bytes, vendor %d", v.Name, got.Bytes, v.Sum)
-				}
-			}
-			if headerCharged != 1 || records != sum.Records {
-				t.Errorf("%d rows differ by the header size (want 1); rows add to %d records of %d", headerCharged, records, sum.Records)
-			}
+			statebintest.CheckRecords(t, sum, vendor)
 		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/raftsnap/raftsnap/snapshot"
+	"github.com/raftsnap/raftsnap/snapshot/iotrack"
 )
 
 // CopySourceError is a copy that failed on the side it read from: the
@@ -39,7 +40,7 @@ func Copy(ctx context.Context, from, to Store, name string) (Entry, error) {
 	}
 	defer p.Abort()
 	verifier := snapshot.NewVerifier(ctx, snapshot.VerifyOptions{})
-	src2 := &readErr{r: r}
+	src2 := &iotrack.Reader{R: r}
 	if _, err := io.Copy(io.MultiWriter(p, verifier), src2); err != nil {
 		verifier.Abort()
 		verifier.Close()
@@ -47,7 +48,7 @@ func Copy(ctx context.Context, from, to Store, name string) (Entry, error) {
 		switch {
 		case errors.As(err, &archiveErr):
 			return Entry{}, &CopySourceError{Err: &VerificationError{Name: name, Err: err}}
-		case src2.err != nil && ctx.Err() == nil:
+		case src2.Err != nil && ctx.Err() == nil:
 			return Entry{}, &CopySourceError{Err: fmt.Errorf("reading %s from %s: %w", name, from, err)}
 		}
 		return Entry{}, err
@@ -69,18 +70,4 @@ func Copy(ctx context.Context, from, to Store, name string) (Entry, error) {
 	entry.Host = ""
 	entry.Path, entry.Store = "", ""
 	return p.Commit(ctx, entry)
-}
-
-// readErr remembers its reader's error, to tell it from the writer's.
-type readErr struct {
-	r   io.Reader
-	err error
-}
-
-func (r *readErr) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
-	if err != nil && err != io.EOF {
-		r.err = err
-	}
-	return n, err
 }

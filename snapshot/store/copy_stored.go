@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/raftsnap/raftsnap/snapshot/iotrack"
 )
 
 // copyStored copies a snapshot stored transformed (encrypted) as it is
@@ -24,10 +26,10 @@ func copyStored(ctx context.Context, from, to Store, r io.Reader, src Entry) (En
 	}
 	defer p.Abort()
 	h := sha256.New()
-	in := &readErr{r: r}
+	in := &iotrack.Reader{R: r}
 	n, err := io.Copy(io.MultiWriter(p, h), in)
 	if err != nil {
-		if in.err != nil && ctx.Err() == nil {
+		if in.Err != nil && ctx.Err() == nil {
 			return Entry{}, &CopySourceError{Err: fmt.Errorf("reading %s from %s: %w", src.Object, from, err)}
 		}
 		return Entry{}, err

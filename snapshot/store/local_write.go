@@ -64,7 +64,7 @@ func (p *localPending) Written() int64 { return p.written }
 // Write appends archive bytes to the temp file.
 func (p *localPending) Write(b []byte) (int, error) {
 	if p.done {
-		return 0, errors.New("store: write after commit or abort")
+		return 0, ErrWriteAfterEnd
 	}
 	n, err := p.f.Write(b)
 	p.written += int64(n)
@@ -83,7 +83,7 @@ func (p *localPending) Write(b []byte) (int, error) {
 // error nothing is listed and the temp file is removed.
 func (p *localPending) Commit(ctx context.Context, entry Entry) (Entry, error) {
 	if p.done {
-		return Entry{}, errors.New("store: commit after commit or abort")
+		return Entry{}, ErrCommitAfterEnd
 	}
 	if p.object != "" {
 		if err := CheckStoredEntry(&entry, p.written); err != nil {

@@ -168,6 +168,13 @@ func (e *Entry) ObjectSize() int64 {
 // ErrExists is a name already taken in a store.
 var ErrExists = errors.New("a snapshot of that name exists")
 
+// ErrWriteAfterEnd and ErrCommitAfterEnd: a Pending was written to, or
+// committed, after its Commit or Abort.
+var (
+	ErrWriteAfterEnd  = errors.New("store: write after commit or abort")
+	ErrCommitAfterEnd = errors.New("store: commit after commit or abort")
+)
+
 // ErrNotFound is a name that is not a listed snapshot (it wraps
 // fs.ErrNotExist, so errors.Is(err, os.ErrNotExist) holds too).
 var ErrNotFound = fmt.Errorf("no such snapshot: %w", fs.ErrNotExist)

@@ -183,7 +183,7 @@ func (u *Upload) Written() int64 { return u.written }
 // bytes says why, and Commit fails.
 func (u *Upload) Write(p []byte) (int, error) {
 	if u.done {
-		return 0, errors.New("store: write after commit or abort")
+		return 0, ErrWriteAfterEnd
 	}
 	if err := u.ctx.Err(); err != nil {
 		return 0, err
@@ -460,7 +460,7 @@ func (e *allFailedError) Unwrap() error { return e.first }
 // one store committed it.
 func (u *Upload) Commit(ctx context.Context, entry Entry) ([]UploadResult, error) {
 	if u.done {
-		return nil, errors.New("store: commit after commit or abort")
+		return nil, ErrCommitAfterEnd
 	}
 	if u.bad != nil {
 		u.Abort()

@@ -35,11 +35,7 @@ func TestUploadTakesEveryByteBeforeItsName(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := buf.Bytes()
-	st, err := store.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Local(t)
 	at := time.Now().UTC()
 	u := store.NewUpload(ctx, "job", at, []store.Store{st}, store.UploadOptions{})
 	for rest := data; len(rest) > 0; {

@@ -42,6 +42,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/snapshot"
 )
 
@@ -448,34 +449,18 @@ func Archive(t testing.TB, meta raft.SnapshotMeta, state []byte) []byte {
 	if _, err := snapshot.Write(&plain, &meta, bytes.NewReader(state)); err != nil {
 		t.Fatalf("snapshot.Write: %v", err)
 	}
-	gzr, err := gzip.NewReader(&plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(gzr)
 	var out bytes.Buffer
 	gzw := gzip.NewWriter(&out)
 	tw := tar.NewWriter(gzw)
 	var sums []byte
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
+	for _, m := range testkit.GzipTarMembers(t, plain.Bytes()) {
+		if m.Header.Name == snapshot.SumsName {
+			sums = m.Body
 		}
-		if err != nil {
+		if err := tw.WriteHeader(m.Header); err != nil {
 			t.Fatal(err)
 		}
-		body, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if hdr.Name == snapshot.SumsName {
-			sums = body
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(body); err != nil {
+		if _, err := tw.Write(m.Body); err != nil {
 			t.Fatal(err)
 		}
 	}

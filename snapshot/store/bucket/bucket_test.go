@@ -1,11 +1,8 @@
 package bucket_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -19,21 +16,13 @@ import (
 	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 	"github.com/raftsnap/raftsnap/snapshot/store/bucket"
+	"github.com/raftsnap/raftsnap/snapshot/store/bucket/buckettest"
 	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
 
-// memStore is a store over gocloud's in-memory bucket: the provider-
-// independent logic, no server.
-func memStore(t testing.TB, opts bucket.Options) (*bucket.Store, *blob.Bucket) {
-	b := memblob.OpenBucket(nil)
-	st := bucket.New(b, bucket.Config{Provider: bucket.GCS, Bucket: "mem", Prefix: "consul-main/"}, opts, nil)
-	t.Cleanup(func() { st.Close() })
-	return st, b
-}
-
 func TestMemConformance(t *testing.T) {
 	storetest.Conformance(t, func(t *testing.T) store.Store {
-		st, _ := memStore(t, bucket.Options{})
+		st, _ := buckettest.Mem(t, bucket.Options{})
 		return st
 	}, 1<<20)
 }
@@ -43,37 +32,14 @@ func TestMemConformance(t *testing.T) {
 func TestVersityConformance(t *testing.T) {
 	srv := servers.StartVersity(t)
 	srv.SetEnv(t)
-	n := 0
-	storetest.Conformance(t, func(t *testing.T) store.Store {
-		n++
-		name := fmt.Sprintf("conformance-%d", n)
-		srv.CreateBucket(t, name)
-		st, err := bucket.Open(bucket.Config{Provider: bucket.S3, Bucket: name, Prefix: "consul-main", Endpoint: srv.Endpoint,
-			PathStyle: true, PartSize: bucket.MinPartSize, Concurrency: 2}, bucket.Options{}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { checkNoUploads(t, srv, name) })
-		return st
-	}, 12<<20)
+	storetest.Conformance(t, buckettest.FreshS3(srv, "conformance"), 12<<20)
 }
 
 // TestAzuriteConformance runs the Store contract against Azurite.
 func TestAzuriteConformance(t *testing.T) {
 	srv := servers.StartAzurite(t)
 	srv.SetEnv(t)
-	n := 0
-	storetest.Conformance(t, func(t *testing.T) store.Store {
-		n++
-		name := fmt.Sprintf("conformance-%d", n)
-		srv.CreateContainer(t, name)
-		st, err := bucket.Open(bucket.Config{Provider: bucket.Azure, Bucket: name, Prefix: "consul-main/", Endpoint: srv.Endpoint,
-			PartSize: bucket.MinPartSize, Concurrency: 2}, bucket.Options{}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}, 12<<20)
+	storetest.Conformance(t, buckettest.FreshAzure(srv, "conformance"), 12<<20)
 }
 
 // checkNoUploads fails the test if a multipart upload was left in bucket.
@@ -92,7 +58,7 @@ func checkNoUploads(t *testing.T, srv *servers.S3, name string) {
 // TestListReadsEachManifestOnce: the second listing of a large store makes
 // a handful of list requests and reads no manifest.
 func TestListReadsEachManifestOnce(t *testing.T) {
-	st, b := memStore(t, bucket.Options{ListTTL: time.Nanosecond})
+	st, b := buckettest.Mem(t, bucket.Options{ListTTL: time.Nanosecond})
 	ctx := context.Background()
 	const count = 2500
 	plant(t, b, "consul-main/", "consul-main", count)
@@ -162,7 +128,7 @@ func plant(t testing.TB, b *blob.Bucket, prefix, job string, count int) {
 // grace period, and nothing else.
 func TestLeftoversListedNotTrusted(t *testing.T) {
 	ctx := context.Background()
-	st, b := memStore(t, bucket.Options{ListTTL: time.Nanosecond, StaleAfter: time.Hour})
+	st, b := buckettest.Mem(t, bucket.Options{ListTTL: time.Nanosecond, StaleAfter: time.Hour})
 	good := commit(t, st, "consul-main", 5)
 	put := func(name, data string) {
 		if err := b.WriteAll(ctx, "consul-main/"+name, []byte(data), nil); err != nil {
@@ -233,7 +199,7 @@ func TestLeftoversListedNotTrusted(t *testing.T) {
 // a leftover, however old.
 func TestCleanSparesLiveUploads(t *testing.T) {
 	ctx := context.Background()
-	st, b := memStore(t, bucket.Options{StaleAfter: time.Nanosecond, ListTTL: time.Nanosecond})
+	st, b := buckettest.Mem(t, bucket.Options{StaleAfter: time.Nanosecond, ListTTL: time.Nanosecond})
 	data, rep := storetest.Archive(t, "consul-main", 2, 11, 1000)
 	name := store.NewName("consul-main", time.Now(), 11, 1)
 	p, err := st.Create(ctx, "consul-main", name)
@@ -256,23 +222,7 @@ func TestCleanSparesLiveUploads(t *testing.T) {
 func commit(t testing.TB, st store.Store, job string, index uint64) store.Entry {
 	t.Helper()
 	data, rep := storetest.Archive(t, job, 2, index, 1000)
-	name, err := store.FreeName(context.Background(), []store.Store{st}, job, time.Now(), index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := st.Create(context.Background(), job, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Abort()
-	if _, err := io.Copy(p, bytes.NewReader(data)); err != nil {
-		t.Fatal(err)
-	}
-	e, err := p.Commit(context.Background(), storetest.EntryFor(rep, time.Now()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return storetest.CommitData(t, st, job, data, storetest.EntryFor(rep, time.Now()))
 }
 
 // TestCleanListsAfresh: two agents share a bucket. The standby's listing

@@ -65,10 +65,7 @@ func (s *Store) Clean(ctx context.Context, jobs []string) ([]string, error) {
 		if !isOrphanArchive && !isOrphanManifest {
 			continue // damaged, not left over: the operator's to look at
 		}
-		s.mu.Lock()
-		writing := s.live[archive] > 0
-		s.mu.Unlock()
-		if writing {
+		if s.writing(archive) {
 			continue
 		}
 		s.Requests.Delete.Add(1)
@@ -117,12 +114,7 @@ func (s *Store) abortUploads(ctx context.Context, cutoff time.Time, ours func(st
 			if !ok || strings.Contains(name, "/") || !ours(name) || up.Initiated == nil || !up.Initiated.Before(cutoff) {
 				continue
 			}
-			// live is keyed by snapshot name; an encrypted upload's key
-			// is NAME.snap.age.
-			s.mu.Lock()
-			writing := s.live[strings.TrimSuffix(name, store.EncryptedSuffix)] > 0
-			s.mu.Unlock()
-			if writing {
+			if s.writing(name) {
 				continue
 			}
 			s.Requests.Abort.Add(1)

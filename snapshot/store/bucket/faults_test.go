@@ -16,21 +16,12 @@ import (
 
 	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/internal/testkit/servers"
+	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 	"github.com/raftsnap/raftsnap/snapshot/store/bucket"
+	"github.com/raftsnap/raftsnap/snapshot/store/bucket/buckettest"
 	"github.com/raftsnap/raftsnap/snapshot/store/storetest"
 )
-
-func openS3(t *testing.T, srv *servers.S3, bucketName string, opts bucket.Options) *bucket.Store {
-	t.Helper()
-	st, err := bucket.Open(bucket.Config{Provider: bucket.S3, Bucket: bucketName, Prefix: "consul-main/", Endpoint: srv.Endpoint,
-		PathStyle: true, PartSize: bucket.MinPartSize, Concurrency: 2}, opts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
 
 // TestS3ErrorsAreClassified: wrong credentials and a missing bucket are
 // permanent failures that name the store, bucket and key and no secret; a
@@ -42,12 +33,12 @@ func TestS3ErrorsAreClassified(t *testing.T) {
 	ctx := context.Background()
 
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret-that-must-not-show")
-	st := openS3(t, srv, "snapshots", bucket.Options{})
+	st := buckettest.OpenS3(t, srv, "snapshots", bucket.Options{})
 	_, _, err := st.List(ctx)
 	checkKind(t, "wrong secret", err, store.KindDenied, "s3 store s3://snapshots/consul-main/", "wrong-secret-that-must-not-show")
 	srv.SetEnv(t)
 
-	st = openS3(t, srv, "no-such-bucket", bucket.Options{})
+	st = buckettest.OpenS3(t, srv, "no-such-bucket", bucket.Options{})
 	_, _, err = st.List(ctx)
 	checkKind(t, "missing bucket", err, store.KindNoBucket, "s3://no-such-bucket/consul-main/", srv.SecretKey)
 	p, err := st.Create(ctx, "consul-main", store.NewName("consul-main", time.Now(), 1, 1))
@@ -58,7 +49,7 @@ func TestS3ErrorsAreClassified(t *testing.T) {
 	}
 	checkKind(t, "commit into a missing bucket", err, store.KindNoBucket, "no-such-bucket", srv.SecretKey)
 
-	st = openS3(t, srv, "snapshots", bucket.Options{})
+	st = buckettest.OpenS3(t, srv, "snapshots", bucket.Options{})
 	if err := srv.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -96,17 +87,9 @@ func TestS3AbortLeavesNoUpload(t *testing.T) {
 	srv := servers.StartVersity(t)
 	srv.SetEnv(t)
 	srv.CreateBucket(t, "snapshots")
-	st := openS3(t, srv, "snapshots", bucket.Options{})
+	st := buckettest.OpenS3(t, srv, "snapshots", bucket.Options{})
 	ctx := context.Background()
-	data, _ := storetest.Archive(t, "consul-main", 2, 5, 16<<20)
-	p, err := st.Create(ctx, "consul-main", store.NewName("consul-main", time.Now(), 5, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(p, bytes.NewReader(data[:12<<20])); err != nil {
-		t.Fatal(err)
-	}
-	waitForUpload(t, srv, "snapshots")
+	p, _, _ := startUpload(t, srv, st)
 	if err := p.Abort(); err != nil {
 		t.Fatal(err)
 	}
@@ -114,6 +97,24 @@ func TestS3AbortLeavesNoUpload(t *testing.T) {
 	if entries, foreign, err := st.List(ctx); err != nil || len(entries)+len(foreign) != 0 {
 		t.Fatalf("after an abort: %v %v %v", entries, foreign, err)
 	}
+}
+
+// startUpload starts writing a 16 MiB archive of consul-main into st (on
+// srv's bucket "snapshots"), sends 12 MiB of it and waits until its
+// multipart upload is under way. It returns the pending write, the whole
+// archive and its report.
+func startUpload(t *testing.T, srv *servers.S3, st *bucket.Store) (store.Pending, []byte, *snapshot.Report) {
+	t.Helper()
+	data, rep := storetest.Archive(t, "consul-main", 2, 5, 16<<20)
+	p, err := st.Create(context.Background(), "consul-main", store.NewName("consul-main", time.Now(), 5, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(p, bytes.NewReader(data[:12<<20])); err != nil {
+		t.Fatal(err)
+	}
+	waitForUpload(t, srv, "snapshots")
+	return p, data, rep
 }
 
 // waitForUpload waits until a multipart upload is under way in bucket.
@@ -138,19 +139,11 @@ func TestS3ServerKilledMidUpload(t *testing.T) {
 	srv := servers.StartVersity(t)
 	srv.SetEnv(t)
 	srv.CreateBucket(t, "snapshots")
-	st := openS3(t, srv, "snapshots", bucket.Options{StaleAfter: time.Hour, ListTTL: time.Nanosecond})
+	st := buckettest.OpenS3(t, srv, "snapshots", bucket.Options{StaleAfter: time.Hour, ListTTL: time.Nanosecond})
 	ctx := context.Background()
 	older := commit(t, st, "consul-main", 4)
 
-	data, rep := storetest.Archive(t, "consul-main", 2, 5, 16<<20)
-	p, err := st.Create(ctx, "consul-main", store.NewName("consul-main", time.Now(), 5, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(p, bytes.NewReader(data[:12<<20])); err != nil {
-		t.Fatal(err)
-	}
-	waitForUpload(t, srv, "snapshots")
+	p, data, rep := startUpload(t, srv, st)
 	if err := srv.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +169,7 @@ func TestS3ServerKilledMidUpload(t *testing.T) {
 	if removed, err := st.Clean(ctx, []string{"consul-main"}); err != nil || len(removed) != 0 {
 		t.Fatalf("Clean removed a fresh upload: %v %v", removed, err)
 	}
-	stale := openS3(t, srv, "snapshots", bucket.Options{StaleAfter: time.Nanosecond})
+	stale := buckettest.OpenS3(t, srv, "snapshots", bucket.Options{StaleAfter: time.Nanosecond})
 	if removed, err := stale.Clean(ctx, []string{"nomad"}); err != nil || len(removed) != 0 {
 		t.Fatalf("Clean for another job removed %v %v", removed, err)
 	}
@@ -269,7 +262,7 @@ func TestCleanSparesItsOwnEncryptedUpload(t *testing.T) {
 	srv := servers.StartVersity(t)
 	srv.SetEnv(t)
 	srv.CreateBucket(t, "snapshots")
-	st := openS3(t, srv, "snapshots", bucket.Options{StaleAfter: time.Nanosecond})
+	st := buckettest.OpenS3(t, srv, "snapshots", bucket.Options{StaleAfter: time.Nanosecond})
 	ctx := context.Background()
 	name := store.NewName("consul-main", time.Now(), 5, 1)
 	p, err := st.CreateObject(ctx, "consul-main", name, name+store.EncryptedSuffix)

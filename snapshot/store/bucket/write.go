@@ -2,8 +2,8 @@ package bucket
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -86,6 +86,15 @@ func (s *Store) CreateObject(ctx context.Context, job, name, object string) (sto
 	return &pending{s: s, b: b, job: job, name: name, object: object, w: w, cancel: cancel}, nil
 }
 
+// writing tells whether this process is writing the snapshot name.
+func (s *Store) writing(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// live is keyed by snapshot name; an encrypted upload's key is
+	// NAME.snap.age.
+	return s.live[strings.TrimSuffix(name, store.EncryptedSuffix)] > 0
+}
+
 func (s *Store) unlive(name string) {
 	s.mu.Lock()
 	if s.live[name]--; s.live[name] <= 0 {
@@ -154,7 +163,7 @@ func (p *pending) Write(b []byte) (int, error) {
 	p.mu.Lock()
 	if p.done {
 		p.mu.Unlock()
-		return 0, errors.New("store: write after commit or abort")
+		return 0, store.ErrWriteAfterEnd
 	}
 	if p.err != nil {
 		p.mu.Unlock()
@@ -186,7 +195,7 @@ func (p *pending) Commit(ctx context.Context, entry store.Entry) (store.Entry, e
 	p.mu.Lock()
 	if p.done {
 		p.mu.Unlock()
-		return store.Entry{}, errors.New("store: commit after commit or abort")
+		return store.Entry{}, store.ErrCommitAfterEnd
 	}
 	if p.err != nil {
 		err := p.err

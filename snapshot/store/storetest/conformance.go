@@ -289,23 +289,7 @@ func Conformance(t *testing.T, open func(t *testing.T) store.Store, large int) {
 func commitArchive(t *testing.T, st store.Store, job string, term, index uint64, created time.Time) store.Entry {
 	t.Helper()
 	data, rep := Archive(t, job, term, index, 1000)
-	name, err := store.FreeName(context.Background(), []store.Store{st}, job, created, index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := st.Create(context.Background(), job, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Abort()
-	if _, err := p.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	e, err := p.Commit(context.Background(), EntryFor(rep, created))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return CommitData(t, st, job, data, EntryFor(rep, created))
 }
 
 func names(entries []store.Entry) []string {

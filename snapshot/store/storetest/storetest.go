@@ -5,6 +5,8 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"testing"
 	"time"
@@ -34,22 +36,57 @@ func CommitState(t testing.TB, st store.Store, job string, term, index uint64, c
 	if err != nil {
 		t.Fatal(err)
 	}
-	name, err := store.FreeName(context.Background(), []store.Store{st}, job, created, index)
+	return CommitData(t, st, job, archive.Bytes(), EntryFor(rep, created))
+}
+
+// CommitData writes data (an archive of job) into st under the free name
+// for e.CreatedAt and e.Index, and commits it with e.
+func CommitData(t testing.TB, st store.Store, job string, data []byte, e store.Entry) store.Entry {
+	t.Helper()
+	name, err := store.FreeName(context.Background(), []store.Store{st}, job, e.CreatedAt, e.Index)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return Put(t, st, job, name, data, e)
+}
+
+// Put writes data (an archive of job) into st as name and commits it with
+// e, as a job does; it returns the committed entry.
+func Put(t testing.TB, st store.Store, job, name string, data []byte, e store.Entry) store.Entry {
+	t.Helper()
 	p, err := st.Create(context.Background(), job, name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Abort()
-	if _, err := p.Write(archive.Bytes()); err != nil {
+	if _, err := p.Write(data); err != nil {
 		t.Fatal(err)
 	}
-	e, err := p.Commit(context.Background(), store.Entry{Source: "test", CreatedAt: created, Size: rep.ArchiveBytes, SHA256: rep.ArchiveSHA256,
-		Index: index, Term: term, RaftID: meta.ID, Verified: true, VerifiedAt: created})
+	committed, err := p.Commit(context.Background(), e)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e
+	return committed
+}
+
+// Local is a local store in a new temporary directory, closed at the
+// test's end.
+func Local(t testing.TB) *store.Local {
+	t.Helper()
+	st, err := store.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// CommitFake commits data, which need not be an archive (pruning never
+// reads one), as the verified snapshot of job at term/index dated created,
+// under the name a job would give it; its record has data's SHA-256.
+func CommitFake(t testing.TB, st store.Store, job string, term, index uint64, created time.Time, data []byte) store.Entry {
+	t.Helper()
+	sum := sha256.Sum256(data)
+	return Put(t, st, job, store.NewName(job, created, index, 1), data,
+		store.Entry{CreatedAt: created, Index: index, Term: term, Verified: true, SHA256: hex.EncodeToString(sum[:])})
 }

@@ -4,10 +4,7 @@ set -e
 # the binary built into ~/.cache/raftsnap-tools; ports are picked free on
 # 127.0.0.1 and the data directory is removed afterwards.
 C=~/.cache/raftsnap-tools/consul-1.22.7
-ports=$(python3 -c 'import socket
-ss=[socket.socket() for _ in range(7)]
-[s.bind(("127.0.0.1",0)) for s in ss]
-print(" ".join(str(s.getsockname()[1]) for s in ss))')
+ports=$(./free-ports.sh 7)
 set -- $ports
 HTTP=$1
 D=$(mktemp -d)
