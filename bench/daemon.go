@@ -51,6 +51,12 @@ func restoreJob(name, fromJob, consulAddr string) jobSpec {
 
 // startDaemon writes a config with jobs under dir and runs `raftsnap daemon`.
 func startDaemon(bin, dir string, jobs []jobSpec) (*daemonProc, error) {
+	return startDaemonEnv(bin, dir, nil, jobs)
+}
+
+// startDaemonEnv is startDaemon with env added to the daemon's environment
+// (an object store's credentials).
+func startDaemonEnv(bin, dir string, env []string, jobs []jobSpec) (*daemonProc, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "run"), 0o700); err != nil {
 		return nil, err
 	}
@@ -64,7 +70,7 @@ func startDaemon(bin, dir string, jobs []jobSpec) (*daemonProc, error) {
 	if err := os.WriteFile(configPath, []byte(cfg.String()), 0o600); err != nil {
 		return nil, err
 	}
-	c, err := startChild("raftsnap daemon", filepath.Join(dir, "daemon.log"), bin, "daemon", "--config", configPath)
+	c, err := startChild("raftsnap daemon", filepath.Join(dir, "daemon.log"), env, bin, "daemon", "--config", configPath)
 	if err != nil {
 		return nil, err
 	}

@@ -42,6 +42,11 @@ type config struct {
 	goBenchmarks                          bool
 	skipRestore                           bool
 	rows                                  map[string]bool
+	// rclone and glue: the bucket row's cron glue (rclone copyto).
+	rclone string
+	glue   bool
+	// listCount is the list row's number of snapshots.
+	listCount int
 }
 
 func main() {
@@ -69,16 +74,19 @@ func main() {
 	flag.StringVar(&cfg.out, "out", "", "also write the Markdown report to this file")
 	flag.BoolVar(&cfg.goBenchmarks, "go-benchmarks", true, "run the retention-planning and store-listing Go benchmarks")
 	flag.BoolVar(&cfg.skipRestore, "skip-restore", false, "skip the restore rows")
-	rows := flag.String("rows", "status,idle,consul,go", "rows to run: status (5), idle (7), consul (1-4), go (6), rss (3 alone: only the daemon's save and restore, for multi-GiB -size-mib), restore (4 alone: the restores, of the daemon's first snapshot)")
+	flag.StringVar(&cfg.rclone, "rclone", "/usr/bin/rclone", "rclone binary for the bucket row's cron glue (Debian's rclone)")
+	flag.BoolVar(&cfg.glue, "glue", true, "bucket row: time the cron glue (consul snapshot save + rclone copyto) too; false: only the daemon's job (its RSS at multi-GiB -size-mib)")
+	flag.IntVar(&cfg.listCount, "list-count", 100_000, "list row: snapshots in the bucket")
+	rows := flag.String("rows", "status,idle,consul,go,bucket,encrypt,list", "rows to run: status (5), idle (7), consul (1-4), go (6), rss (3 alone: only the daemon's save and restore, for multi-GiB -size-mib), restore (4 alone: the restores, of the daemon's first snapshot), bucket (issue 14: save into versitygw against consul snapshot save + rclone copyto), encrypt (issue 15: save, verify and restore, plain and with age), list (issue 14: listing and planning retention over -list-count snapshots in versitygw)")
 	flag.Parse()
 	cfg.size = *sizeMiB << 20
 	cfg.rows = map[string]bool{}
 	for _, r := range strings.Split(*rows, ",") {
 		switch r = strings.TrimSpace(r); r {
-		case "status", "idle", "consul", "go", "rss", "restore":
+		case "status", "idle", "consul", "go", "rss", "restore", "bucket", "encrypt", "list":
 			cfg.rows[r] = true
 		default:
-			fmt.Fprintf(os.Stderr, "bench: -rows: unknown row %q (want status, idle, consul, go, rss or restore)\n", r)
+			fmt.Fprintf(os.Stderr, "bench: -rows: unknown row %q (want status, idle, consul, go, rss, restore, bucket, encrypt or list)\n", r)
 			os.Exit(2)
 		}
 	}
@@ -188,8 +196,31 @@ func run(ctx context.Context, cfg config) (string, error) {
 		go func() { idleDone <- idleWatch(ctx, idleDaemon, cfg.idleDuration) }()
 	}
 
-	if cfg.rows["consul"] || cfg.rows["rss"] || cfg.rows["restore"] {
-		if err := consulRows(ctx, cfg, work, self, curl, curlErr, &rep, section); err != nil {
+	if cfg.rows["consul"] || cfg.rows["rss"] || cfg.rows["restore"] || cfg.rows["bucket"] || cfg.rows["encrypt"] {
+		big, err := startLoadedConsul(cfg, work)
+		if err != nil {
+			return rep.String(), err
+		}
+		if cfg.rows["consul"] || cfg.rows["rss"] || cfg.rows["restore"] {
+			if err := consulRows(ctx, cfg, big, work, self, curl, curlErr, &rep, section); err != nil {
+				return rep.String(), err
+			}
+		}
+		if cfg.rows["bucket"] {
+			if err := bucketRows(ctx, cfg, big, work, &rep, section); err != nil {
+				return rep.String(), err
+			}
+		}
+		if cfg.rows["encrypt"] {
+			if err := encryptRows(ctx, cfg, big, work, &rep, section); err != nil {
+				return rep.String(), err
+			}
+		}
+		big.stop()
+	}
+
+	if cfg.rows["list"] {
+		if err := listRows(ctx, cfg, work, &rep, section); err != nil {
 			return rep.String(), err
 		}
 	}
@@ -232,6 +263,10 @@ type tool struct {
 	// before/after bracket the command (daemon peak RSS).
 	before func() error
 	after  func(*result) error
+	// then are commands run after argv, each timed as a step of the same
+	// run (a shell pipeline's `&&`): the run's time is their sum, its RSS
+	// the largest.
+	then [][]string
 	// out, when set, is the file the command writes; removed after timing.
 	out string
 }
@@ -248,6 +283,19 @@ func (t *tool) run(ctx context.Context, env []string, what string) error {
 	if err != nil {
 		return err
 	}
+	if len(t.then) > 0 {
+		r.steps = []time.Duration{r.wall}
+		for _, argv := range t.then {
+			next, err := runTimed(ctx, env, argv...)
+			if err != nil {
+				return err
+			}
+			r.wall += next.wall
+			r.cpu += next.cpu
+			r.maxRSS = max(r.maxRSS, next.maxRSS)
+			r.steps = append(r.steps, next.wall)
+		}
+	}
 	if t.after != nil {
 		if err := t.after(&r); err != nil {
 			return err
@@ -260,22 +308,34 @@ func (t *tool) run(ctx context.Context, env []string, what string) error {
 	return nil
 }
 
-func consulRows(ctx context.Context, cfg config, work, self, curl string, curlErr error, rep *strings.Builder, section func(string)) error {
-	rssOnly := !cfg.rows["consul"] && cfg.rows["rss"]
-	restoreOnly := !cfg.rows["consul"] && !cfg.rows["rss"]
-	// Rows 1-4 against a real Consul server with a data dir.
+// loadedConsul is the real Consul server (with a data dir) of rows 1-4
+// and of the bucket and encrypt rows, holding cfg.size of KV data.
+type loadedConsul struct {
+	*consulServer
+	keys     int
+	loadTime time.Duration
+}
+
+func startLoadedConsul(cfg config, work string) (*loadedConsul, error) {
 	logf("starting Consul server, loading %d MiB of KV", cfg.size>>20)
 	big, err := startConsul(cfg.consul, filepath.Join(work, "consul"), true)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	loadStart := time.Now()
 	keys, err := loadKV(big.addr, cfg.size)
 	if err != nil {
-		return fmt.Errorf("loading KV: %w", err)
+		return nil, fmt.Errorf("loading KV: %w", err)
 	}
 	loadTime := time.Since(loadStart)
 	logf("loaded %d keys in %s", keys, loadTime.Round(time.Second))
+	return &loadedConsul{consulServer: big, keys: keys, loadTime: loadTime}, nil
+}
+
+func consulRows(ctx context.Context, cfg config, lc *loadedConsul, work, self, curl string, curlErr error, rep *strings.Builder, section func(string)) error {
+	rssOnly := !cfg.rows["consul"] && cfg.rows["rss"]
+	restoreOnly := !cfg.rows["consul"] && !cfg.rows["rss"]
+	big, keys, loadTime := lc.consulServer, lc.keys, lc.loadTime
 
 	daemonDir := filepath.Join(work, "daemon-consul")
 	storeDir := filepath.Join(daemonDir, "store")
@@ -315,7 +375,6 @@ func consulRows(ctx context.Context, cfg config, work, self, curl string, curlEr
 		}
 		err = restoreRows(ctx, cfg, d, big, saveFile, info.Size(), env, rep, section, daemonReset, daemonPeak)
 		d.stop()
-		big.stop()
 		return err
 	}
 
@@ -421,7 +480,6 @@ func consulRows(ctx context.Context, cfg config, work, self, curl string, curlEr
 		return err
 	}
 	d.stop()
-	big.stop()
 	return nil
 }
 
@@ -655,7 +713,6 @@ func goBenchmark(ctx context.Context, goBin, name, pkg string) (string, error) {
 // rssRestore is row 3's restore half alone (-rows rss): the daemon's
 // restore job, its peak RSS bracketed like in the full rows.
 func rssRestore(ctx context.Context, cfg config, d *daemonProc, big *consulServer, archive string, archiveBytes int64, env []string, rep *strings.Builder, section func(string)) error {
-	defer big.stop()
 	defer d.stop()
 	if cfg.skipRestore {
 		return nil
