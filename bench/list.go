@@ -58,7 +58,7 @@ func listRows(ctx context.Context, cfg config, work string, rep *strings.Builder
 		return err
 	}
 	defer proxy.close()
-	for _, kv := range s3.Env() {
+	for _, kv := range s3Env(s3) {
 		k, v, _ := strings.Cut(kv, "=")
 		os.Setenv(k, v)
 	}

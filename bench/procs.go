@@ -156,6 +156,8 @@ type result struct {
 	cpu    time.Duration
 	// steps are the times of a tool's commands when it runs several.
 	steps []time.Duration
+	// anonPeak is a daemon's RssAnon peak during the run (sampled).
+	anonPeak int64
 }
 
 // runTimed runs argv to completion and reports its wall time and peak RSS.

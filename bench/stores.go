@@ -43,14 +43,57 @@ func (d *daemonProc) wakeup(bin, job string) []string {
 
 // daemonRun is a timed daemon job run with the daemon's peak RSS (VmHWM
 // reset before, read after).
+// RssAnon (anonymous memory: heap, stacks, buffers, without the mapped
+// binary's pages) has no high-water mark: it is sampled every 10 ms.
 func (d *daemonProc) daemonRun(s *series, bin, job string) *tool {
+	var stop chan struct{}
+	var sampled chan int64
 	return &tool{s: s, argv: d.wakeup(bin, job),
-		before: func() error { return resetPeakRSS(d.pid()) },
+		before: func() error {
+			stop, sampled = make(chan struct{}), make(chan int64, 1)
+			go func() {
+				var peak int64
+				tick := time.NewTicker(10 * time.Millisecond)
+				defer tick.Stop()
+				for {
+					if anon, err := procStatusBytes(d.pid(), "RssAnon"); err == nil {
+						peak = max(peak, anon)
+					}
+					select {
+					case <-stop:
+						sampled <- peak
+						return
+					case <-tick.C:
+					}
+				}
+			}()
+			return resetPeakRSS(d.pid())
+		},
 		after: func(r *result) error {
+			close(stop)
+			r.anonPeak = <-sampled
 			hwm, err := procStatusBytes(d.pid(), "VmHWM")
 			r.maxRSS = hwm
 			return err
 		}}
+}
+
+// anonLine says the daemon's sampled RssAnon peaks of the series.
+func anonLine(rows ...*series) string {
+	var parts []string
+	for _, s := range rows {
+		var peak int64
+		for _, r := range s.runs {
+			peak = max(peak, r.anonPeak)
+		}
+		if peak > 0 {
+			parts = append(parts, fmt.Sprintf("%s %s", s.tool, mib(peak)))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "\nThe daemon's anonymous memory (RssAnon, sampled every 10 ms; VmHWM above adds the mapped binary's file-backed pages), peak over the runs: " + strings.Join(parts, "; ") + ".\n"
 }
 
 // warmUp runs each job once, untimed: Consul's and the page cache's first
@@ -84,7 +127,7 @@ func bucketRows(ctx context.Context, cfg config, lc *loadedConsul, work string, 
 	if err := s3.MakeBucket(bucketName); err != nil {
 		return err
 	}
-	d, err := startDaemonEnv(cfg.raftsnap, filepath.Join(work, "daemon-bucket"), s3.Env(), []jobSpec{
+	d, err := startDaemonEnv(cfg.raftsnap, filepath.Join(work, "daemon-bucket"), s3Env(s3), []jobSpec{
 		snapshotJobSpec("consul-bucket", lc.addr, "24h", "23h",
 			fmt.Sprintf("{type: s3, bucket: %s, prefix: consul-bucket/, endpoint: %q, path_style: true}", bucketName, s3.Endpoint)),
 	})
@@ -132,7 +175,7 @@ func bucketRows(ctx context.Context, cfg config, lc *loadedConsul, work string, 
 	}
 	daemon := &series{tool: "raftsnap daemon snapshot job into the bucket", note: "(RSS: daemon VmHWM)", command: "raftsnap signal wakeup consul-bucket --wait"}
 	saves = append(saves, d.daemonRun(daemon, cfg.raftsnap, "consul-bucket"))
-	env := append([]string{"CONSUL_HTTP_ADDR=" + lc.addr}, rcloneEnv("bench", s3)...)
+	env := append(append([]string{"CONSUL_HTTP_ADDR=" + lc.addr}, s3Env(s3)...), rcloneEnv("bench", s3)...)
 	if err := rounds(ctx, cfg.runs, len(saves), func(i int) error { return saves[i].run(ctx, env, "bucket save") }); err != nil {
 		return err
 	}
@@ -153,7 +196,15 @@ func bucketRows(ctx context.Context, cfg config, lc *loadedConsul, work string, 
 	} else {
 		table(rep, rows, nil, archiveBytes, "ratio")
 	}
+	rep.WriteString(anonLine(daemon))
 	return nil
+}
+
+// s3Env is the environment a client of the gateway needs: its credentials,
+// and none of the developer's AWS CA bundle or profile (as S3.SetEnv does
+// for tests): rclone refuses to start with a CA bundle set.
+func s3Env(s3 *servers.S3) []string {
+	return append(s3.Env(), "AWS_CA_BUNDLE=", "AWS_PROFILE=")
 }
 
 // rcloneEnv configures rclone remote NAME for the versitygw gateway through
@@ -251,6 +302,7 @@ func encryptRows(ctx context.Context, cfg config, lc *loadedConsul, work string,
 	fmt.Fprintf(rep, "%d keys of %d bytes; archive %s plain, %s encrypted (`%s`). Both jobs run in one daemon, alternating; each run downloads, verifies, commits and prunes the previous snapshot (last_n 1). MB/s counts plain archive bytes. Ratio: time / plain time in the same round.\n\n",
 		lc.keys, valueSize, mib(archiveBytes), mib(ageInfo.Size()), filepath.Base(ageFile))
 	table(rep, []*series{plainSave, ageSave}, plainSave, archiveBytes, "time ratio to plain")
+	rep.WriteString(anonLine(plainSave, ageSave))
 
 	rep.WriteString("\nVerify of the stored archive (CLI, from the page cache):\n\n")
 	warmPageCache(plainFile)
@@ -276,6 +328,7 @@ func encryptRows(ctx context.Context, cfg config, lc *loadedConsul, work string,
 		return err
 	}
 	table(rep, []*series{plainRestore, ageRestore}, plainRestore, archiveBytes, "time ratio to plain")
+	rep.WriteString(anonLine(plainRestore, ageRestore))
 	return nil
 }
 
