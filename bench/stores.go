@@ -127,7 +127,7 @@ func bucketRows(ctx context.Context, cfg config, lc *loadedConsul, work string, 
 	if err := s3.MakeBucket(bucketName); err != nil {
 		return err
 	}
-	d, err := startDaemonEnv(cfg.raftsnap, filepath.Join(work, "daemon-bucket"), s3Env(s3), []jobSpec{
+	d, err := startDaemonEnv(cfg.raftsnap, filepath.Join(work, "daemon-bucket"), append(s3Env(s3), cfg.daemonEnv...), []jobSpec{
 		snapshotJobSpec("consul-bucket", lc.addr, "24h", "23h",
 			fmt.Sprintf("{type: s3, bucket: %s, prefix: consul-bucket/, endpoint: %q, path_style: true}", bucketName, s3.Endpoint)),
 	})
@@ -190,6 +190,9 @@ func bucketRows(ctx context.Context, cfg config, lc *loadedConsul, work string, 
 	}
 	fmt.Fprintf(rep, "%d keys of %d bytes; archive %s. versitygw %s (posix backend, loopback), the daemon's store `{type: s3, path_style: true}` with the default part_size (8 MiB) and concurrency (2); rclone %s with its defaults, configured by RCLONE_CONFIG_BENCH_* variables (type s3, provider Other, force_path_style). Each daemon run also prunes the previous snapshot (last_n 1): two DELETEs. MB/s counts archive bytes.\n\n",
 		lc.keys, valueSize, mib(archiveBytes), servers.VersityVersion, rcloneVersion(cfg.rclone))
+	if len(cfg.daemonEnv) > 0 {
+		fmt.Fprintf(rep, "The daemon ran with %s added to its environment (-daemon-env).\n\n", strings.Join(cfg.daemonEnv, " "))
+	}
 	if glue != nil {
 		table(rep, rows, glue, archiveBytes, "time ratio to the glue")
 		fmt.Fprintf(rep, "\nThe glue's two steps (medians): consul snapshot save %.2f s, rclone copyto %.2f s.\n", glue.stepMedian(0), glue.stepMedian(1))
@@ -257,7 +260,7 @@ func encryptRows(ctx context.Context, cfg config, lc *loadedConsul, work string,
 		return err
 	}
 	plainDir, ageDir := filepath.Join(dir, "store-plain"), filepath.Join(dir, "store-age")
-	d, err := startDaemon(cfg.raftsnap, dir, []jobSpec{
+	d, err := startDaemonEnv(cfg.raftsnap, dir, cfg.daemonEnv, []jobSpec{
 		snapshotJobSpec("consul-plain", lc.addr, "24h", "23h", fmt.Sprintf("{path: %q}", plainDir)),
 		snapshotJobSpec("consul-age", lc.addr, "24h", "23h", fmt.Sprintf("{path: %q, encrypt: {recipients: [%q]}}", ageDir, id.Recipient().String())),
 		restoreJob("restore-plain", "consul-plain", lc.addr),
