@@ -82,7 +82,7 @@ func listRows(ctx context.Context, cfg config, work string, rep *strings.Builder
 	}
 
 	section(fmt.Sprintf("Listing and planning retention over %d snapshots in a versitygw bucket (issue 14)", cfg.listCount))
-	fmt.Fprintf(rep, "%d snapshots of job %s, one every 5 minutes up to now (%d objects: archives and manifests, written straight into versitygw's posix directory in %s, not through S3), listed and planned by `retention.Prune` with DryRun (the prune job's pass without the deletes) through `bucket.Open` (S3, path-style) with policy `last_n 24` + grid `1x1h(keep=all) | 24x1h | 30x1d | 12x30d`, three passes in one process. HTTP requests counted by a reverse proxy in front of versitygw %s; the store's own counters agree where they overlap.\n\n",
+	fmt.Fprintf(rep, "%d snapshots of job %s, one every 5 minutes up to now (%d objects: archives and manifests, written straight into versitygw's posix directory in %s, not through S3), listed and planned by `retention.Prune` with DryRun (the prune job's pass without the deletes) through `bucket.Open` (S3, path-style) with policy `last_n 24` + grid `1x1h(keep=all) | 24x1h | 30x1d | 12x30d`, three passes in one process. HTTP requests counted by a reverse proxy in front of versitygw %s, with the time spent waiting for versitygw's answers (summed over concurrent requests: manifests are read 16 at a time); the store's own counters agree where they overlap.\n\n",
 		cfg.listCount, job, 2*cfg.listCount, plantTime.Round(time.Second), servers.VersityVersion)
 	rep.WriteString("| pass | time | HTTP requests (by kind) | store counters | kept / destroyed |\n|---|---|---|---|---|\n")
 	for pass := 1; pass <= 3; pass++ {
@@ -170,6 +170,9 @@ type countingProxy struct {
 	srv    *http.Server
 	mu     sync.Mutex
 	counts map[string]int
+	// waited is the time spent in the gateway's answers, by kind
+	// (summed over concurrent requests).
+	waited map[string]time.Duration
 }
 
 func startCountingProxy(target string) (*countingProxy, error) {
@@ -181,13 +184,14 @@ func startCountingProxy(target string) (*countingProxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &countingProxy{url: "http://" + ln.Addr().String(), counts: map[string]int{}}
+	p := &countingProxy{url: "http://" + ln.Addr().String(), counts: map[string]int{}, waited: map[string]time.Duration{}}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	// The client signed the proxy's host: req.Host is left as it came.
 	rp.Transport = &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64}
 	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.count(r)
+		start := time.Now()
 		rp.ServeHTTP(w, r)
+		p.count(r, time.Since(start))
 	})}
 	go func() {
 		if err := p.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -197,7 +201,7 @@ func startCountingProxy(target string) (*countingProxy, error) {
 	return p, nil
 }
 
-func (p *countingProxy) count(r *http.Request) {
+func (p *countingProxy) count(r *http.Request, took time.Duration) {
 	path := strings.Trim(r.URL.Path, "/")
 	kind := r.Method + " object"
 	switch {
@@ -212,16 +216,18 @@ func (p *countingProxy) count(r *http.Request) {
 	}
 	p.mu.Lock()
 	p.counts[kind]++
+	p.waited[kind] += took
 	p.mu.Unlock()
 }
 
 func (p *countingProxy) reset() {
 	p.mu.Lock()
 	clear(p.counts)
+	clear(p.waited)
 	p.mu.Unlock()
 }
 
-// summary is "N (kind n, ...)".
+// summary is "N (kind n, time in the gateway; ...)".
 func (p *countingProxy) summary() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -229,10 +235,10 @@ func (p *countingProxy) summary() string {
 	var kinds []string
 	for k, n := range p.counts {
 		total += n
-		kinds = append(kinds, fmt.Sprintf("%s %d", k, n))
+		kinds = append(kinds, fmt.Sprintf("%s %d, %.1f s in versitygw", k, n, p.waited[k].Seconds()))
 	}
 	slices.Sort(kinds)
-	return fmt.Sprintf("**%d** (%s)", total, strings.Join(kinds, ", "))
+	return fmt.Sprintf("**%d** (%s)", total, strings.Join(kinds, "; "))
 }
 
 func (p *countingProxy) close() { p.srv.Close() }
