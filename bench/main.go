@@ -2,8 +2,13 @@
 // otherwise run (issue 8): save, verify and restore against a real Consul
 // server holding about 1 GiB of KV data, the daemon's peak RSS while it
 // saves and restores, /status latency with 100 jobs, an idle daemon's cost,
-// and the retention-planning and store-listing Go benchmarks. It prints a
-// Markdown report (docs/performance.md, "Side by side").
+// and the retention-planning and store-listing Go benchmarks; and issues 14
+// and 15's rows: the daemon's save into a versitygw bucket against `consul
+// snapshot save` + `rclone copyto` (bucket), save, verify and restore with
+// and without age encryption (encrypt), and listing and planning retention
+// over 100,000 snapshots in a bucket, with the requests counted (list). It
+// prints a Markdown report (docs/performance.md, "Side by side", "Object
+// storage", "Encryption at rest").
 //
 // Run it with `make bench`; flags are documented in -help. Everything it
 // starts is stopped and its work directory removed when it ends, also on
