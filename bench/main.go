@@ -369,12 +369,6 @@ func consulRows(ctx context.Context, cfg config, lc *loadedConsul, work, self, c
 	os.MkdirAll(outDir, 0o700)
 	saveFile := filepath.Join(outDir, "raftsnap.snap")
 	env := []string{"CONSUL_HTTP_ADDR=" + big.addr}
-	daemonPeak := func(r *result) error {
-		hwm, err := procStatusBytes(d.pid(), "VmHWM")
-		r.maxRSS = hwm
-		return err
-	}
-	daemonReset := func() error { return resetPeakRSS(d.pid()) }
 	daemonBaseRSS, _ := procStatusBytes(d.pid(), "VmRSS")
 	if restoreOnly {
 		// The daemon's warm-up snapshot is the archive to restore.
@@ -385,7 +379,7 @@ func consulRows(ctx context.Context, cfg config, lc *loadedConsul, work, self, c
 		if err != nil {
 			return err
 		}
-		err = restoreRows(ctx, cfg, d, big, saveFile, info.Size(), env, rep, section, daemonReset, daemonPeak)
+		err = restoreRows(ctx, cfg, d, big, saveFile, info.Size(), env, rep, section)
 		d.stop()
 		return err
 	}
@@ -416,8 +410,7 @@ func consulRows(ctx context.Context, cfg config, lc *loadedConsul, work, self, c
 		}
 	}
 	daemonSave := &series{tool: "raftsnap daemon snapshot job", note: "(RSS: daemon VmHWM)", command: "raftsnap signal wakeup consul-bench --wait"}
-	saves = append(saves, &tool{s: daemonSave, argv: []string{cfg.raftsnap, "signal", "wakeup", "consul-bench", "--wait", "--socket", d.socket},
-		before: daemonReset, after: daemonPeak})
+	saves = append(saves, d.daemonRun(daemonSave, cfg.raftsnap, "consul-bench"))
 	if err := rounds(ctx, cfg.runs, len(saves), func(i int) error {
 		return saves[i].run(ctx, env, "save")
 	}); err != nil {
@@ -488,7 +481,7 @@ func consulRows(ctx context.Context, cfg config, lc *loadedConsul, work, self, c
 	table(rep, verifyRows, verifyRows[0], archiveBytes, "time ratio to stdlib")
 
 	// Row 4 (and the restore half of row 3): restore.
-	if err := restoreRows(ctx, cfg, d, big, saveFile, archiveBytes, env, rep, section, daemonReset, daemonPeak); err != nil {
+	if err := restoreRows(ctx, cfg, d, big, saveFile, archiveBytes, env, rep, section); err != nil {
 		return err
 	}
 	d.stop()
@@ -499,7 +492,7 @@ func consulRows(ctx context.Context, cfg config, lc *loadedConsul, work, self, c
 // consul's CLI, raftsnap's CLI (and -raftsnap-baseline's) and the daemon's
 // restore job, round after round.
 func restoreRows(ctx context.Context, cfg config, d *daemonProc, big *consulServer, saveFile string, archiveBytes int64, env []string,
-	rep *strings.Builder, section func(string), daemonReset func() error, daemonPeak func(*result) error) error {
+	rep *strings.Builder, section func(string)) error {
 	if cfg.skipRestore {
 		return nil
 	}
@@ -512,8 +505,8 @@ func restoreRows(ctx context.Context, cfg config, d *daemonProc, big *consulServ
 		restores = append(restores, &tool{s: &series{tool: "raftsnap snapshot restore", note: "(-raftsnap-baseline)", command: "raftsnap snapshot restore --source consul --yes FILE"},
 			argv: []string{cfg.raftsnapBaseline, "snapshot", "restore", "--source", "consul", "--address", big.addr, "--yes", saveFile}})
 	}
-	restores = append(restores, &tool{s: &series{tool: "raftsnap daemon restore job", note: "(RSS: daemon VmHWM)", command: "raftsnap signal wakeup consul-bench-restore --wait"},
-		argv: []string{cfg.raftsnap, "signal", "wakeup", "consul-bench-restore", "--wait", "--socket", d.socket}, before: daemonReset, after: daemonPeak})
+	restores = append(restores, d.daemonRun(&series{tool: "raftsnap daemon restore job", note: "(RSS: daemon VmHWM)", command: "raftsnap signal wakeup consul-bench-restore --wait"},
+		cfg.raftsnap, "consul-bench-restore"))
 	if err := rounds(ctx, cfg.runs, len(restores), func(i int) error {
 		return restores[i].run(ctx, env, "restore")
 	}); err != nil {
@@ -731,21 +724,8 @@ func rssRestore(ctx context.Context, cfg config, d *daemonProc, big *consulServe
 	}
 	section("3. Daemon restore job of the same snapshot into the same Consul server")
 	s := &series{tool: "raftsnap daemon restore job", note: "(RSS: daemon VmHWM)", command: "raftsnap signal wakeup consul-bench-restore --wait"}
-	if err := rounds(ctx, cfg.runs, 1, func(int) error {
-		if err := resetPeakRSS(d.pid()); err != nil {
-			return err
-		}
-		logf("restore: %s", s.tool)
-		r, err := runTimed(ctx, env, cfg.raftsnap, "signal", "wakeup", "consul-bench-restore", "--wait", "--socket", d.socket)
-		if err != nil {
-			return err
-		}
-		if r.maxRSS, err = procStatusBytes(d.pid(), "VmHWM"); err != nil {
-			return err
-		}
-		s.runs = append(s.runs, r)
-		return nil
-	}); err != nil {
+	t := d.daemonRun(s, cfg.raftsnap, "consul-bench-restore")
+	if err := rounds(ctx, cfg.runs, 1, func(int) error { return t.run(ctx, env, "restore") }); err != nil {
 		return err
 	}
 	fmt.Fprintf(rep, "Archive %s (%s).\n\n", mib(archiveBytes), filepath.Base(archive))
