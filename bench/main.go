@@ -50,6 +50,8 @@ type config struct {
 	// rclone and glue: the bucket row's cron glue (rclone copyto).
 	rclone string
 	glue   bool
+	// bucketPartSize is the bucket row's store part_size ("": default).
+	bucketPartSize string
 	// listCount is the list row's number of snapshots.
 	listCount int
 	// daemonEnv is added to the environment of the bucket and encrypt
@@ -84,6 +86,7 @@ func main() {
 	flag.BoolVar(&cfg.skipRestore, "skip-restore", false, "skip the restore rows")
 	flag.StringVar(&cfg.rclone, "rclone", "/usr/bin/rclone", "rclone binary for the bucket row's cron glue (Debian's rclone)")
 	flag.BoolVar(&cfg.glue, "glue", true, "bucket row: time the cron glue (consul snapshot save + rclone copyto) too; false: only the daemon's job (its RSS at multi-GiB -size-mib)")
+	flag.StringVar(&cfg.bucketPartSize, "bucket-part-size", "", "bucket row: the store's part_size (e.g. 5MiB; empty: the default)")
 	flag.IntVar(&cfg.listCount, "list-count", 100_000, "list row: snapshots in the bucket")
 	daemonEnv := flag.String("daemon-env", "", "comma-separated KEY=VALUE added to the bucket and encrypt rows' daemons' environment (e.g. GOGC=50)")
 	rows := flag.String("rows", "status,idle,consul,go,bucket,encrypt,list", "rows to run: status (5), idle (7), consul (1-4), go (6), rss (3 alone: only the daemon's save and restore, for multi-GiB -size-mib), restore (4 alone: the restores, of the daemon's first snapshot), bucket (issue 14: save into versitygw against consul snapshot save + rclone copyto), encrypt (issue 15: save, verify and restore, plain and with age), list (issue 14: listing and planning retention over -list-count snapshots in versitygw)")

@@ -55,9 +55,13 @@ func bucketRows(ctx context.Context, cfg config, lc *loadedConsul, work string, 
 	if err := s3.MakeBucket(bucketName); err != nil {
 		return err
 	}
+	var partSize string
+	if cfg.bucketPartSize != "" {
+		partSize = ", part_size: " + cfg.bucketPartSize
+	}
 	d, err := startDaemonEnv(cfg.raftsnap, filepath.Join(work, "daemon-bucket"), append(s3Env(s3), cfg.daemonEnv...), []jobSpec{
 		snapshotJobSpec("consul-bucket", lc.addr, "24h", "23h",
-			fmt.Sprintf("{type: s3, bucket: %s, prefix: consul-bucket/, endpoint: %q, path_style: true}", bucketName, s3.Endpoint)),
+			fmt.Sprintf("{type: s3, bucket: %s, prefix: consul-bucket/, endpoint: %q, path_style: true%s}", bucketName, s3.Endpoint, partSize)),
 	})
 	if err != nil {
 		return err
@@ -118,6 +122,9 @@ func bucketRows(ctx context.Context, cfg config, lc *loadedConsul, work string, 
 	}
 	fmt.Fprintf(rep, "%d keys of %d bytes; archive %s. versitygw %s (posix backend, loopback), the daemon's store `{type: s3, path_style: true}` with the default part_size (8 MiB) and concurrency (2); rclone %s with its defaults, configured by RCLONE_CONFIG_BENCH_* variables (type s3, provider Other, force_path_style). Each daemon run also prunes the previous snapshot (last_n 1): two DELETEs. MB/s counts archive bytes.\n\n",
 		lc.keys, valueSize, mib(archiveBytes), servers.VersityVersion, rcloneVersion(cfg.rclone))
+	if cfg.bucketPartSize != "" {
+		fmt.Fprintf(rep, "The store's part_size: %s (-bucket-part-size).\n\n", cfg.bucketPartSize)
+	}
 	if len(cfg.daemonEnv) > 0 {
 		fmt.Fprintf(rep, "The daemon ran with %s added to its environment (-daemon-env).\n\n", strings.Join(cfg.daemonEnv, " "))
 	}
