@@ -70,12 +70,18 @@ soak:
 
 # Side by side with consul/curl (issue 8; docs/performance.md "Side by side"):
 # a real Consul server loaded with 1 GiB of KV, save/verify/restore, daemon
-# RSS, /status latency, idle cost, retention and store-listing benchmarks.
-# About 25 minutes and 4 GiB of temp disk; needs $(RAFTSNAP_CONSUL_BIN)
-# (make servers) and curl. Stops what it starts and removes its temp files.
+# RSS, /status latency, idle cost, retention and store-listing benchmarks;
+# row bucket (issue 14): the daemon's save into a versitygw bucket against
+# `consul snapshot save` + `rclone copyto`; row encrypt (issue 15): save,
+# verify and restore plain and with age; row list (issue 14): listing and
+# planning retention over 100,000 snapshots in versitygw, requests counted.
+# About 40 minutes and 6 GiB of temp disk; needs $(RAFTSNAP_CONSUL_BIN) and
+# $(RAFTSNAP_VERSITYGW_BIN) (make servers), curl and rclone (Debian's). Stops
+# what it starts and removes its temp files.
 # BENCH_FLAGS goes to the bench (go run ./bench -help), e.g.
 # BENCH_FLAGS='-size-mib 256 -runs 1 -idle 1m', or '-rows rss -size-mib 3072' for row 3
-# (daemon RSS) at 3 GiB; BENCH_OUT=FILE keeps the report.
+# (daemon RSS) at 3 GiB, or '-rows bucket -glue=false -size-mib 3072' for the
+# daemon's RSS saving 3 GiB into a bucket; BENCH_OUT=FILE keeps the report.
 BENCH_FLAGS ?=
 BENCH_OUT   ?=
 bench: build

@@ -51,6 +51,12 @@ func restoreJob(name, fromJob, consulAddr string) jobSpec {
 
 // startDaemon writes a config with jobs under dir and runs `raftsnap daemon`.
 func startDaemon(bin, dir string, jobs []jobSpec) (*daemonProc, error) {
+	return startDaemonEnv(bin, dir, nil, jobs)
+}
+
+// startDaemonEnv is startDaemon with env added to the daemon's environment
+// (an object store's credentials).
+func startDaemonEnv(bin, dir string, env []string, jobs []jobSpec) (*daemonProc, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "run"), 0o700); err != nil {
 		return nil, err
 	}
@@ -64,7 +70,7 @@ func startDaemon(bin, dir string, jobs []jobSpec) (*daemonProc, error) {
 	if err := os.WriteFile(configPath, []byte(cfg.String()), 0o600); err != nil {
 		return nil, err
 	}
-	c, err := startChild("raftsnap daemon", filepath.Join(dir, "daemon.log"), bin, "daemon", "--config", configPath)
+	c, err := startChild("raftsnap daemon", filepath.Join(dir, "daemon.log"), env, bin, "daemon", "--config", configPath)
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +100,81 @@ func unixClient(socket string) *http.Client {
 			MaxIdleConnsPerHost: 64,
 		},
 	}
+}
+
+// wakeup is the command that runs a daemon job now and waits for it.
+func (d *daemonProc) wakeup(bin, job string) []string {
+	return []string{bin, "signal", "wakeup", job, "--wait", "--socket", d.socket}
+}
+
+// daemonRun is a timed daemon job run with the daemon's peak RSS (VmHWM
+// reset before, read after).
+// RssAnon (anonymous memory: heap, stacks, buffers, without the mapped
+// binary's pages) has no high-water mark: it is sampled every 10 ms.
+func (d *daemonProc) daemonRun(s *series, bin, job string) *tool {
+	var stop chan struct{}
+	var sampled chan int64
+	return &tool{s: s, argv: d.wakeup(bin, job),
+		before: func() error {
+			if err := resetPeakRSS(d.pid()); err != nil {
+				return err
+			}
+			stop, sampled = make(chan struct{}), make(chan int64, 1)
+			go func() {
+				var peak int64
+				tick := time.NewTicker(10 * time.Millisecond)
+				defer tick.Stop()
+				for {
+					if anon, err := procStatusBytes(d.pid(), "RssAnon"); err == nil {
+						peak = max(peak, anon)
+					}
+					select {
+					case <-stop:
+						sampled <- peak
+						return
+					case <-tick.C:
+					}
+				}
+			}()
+			return nil
+		},
+		after: func(r *result) error {
+			close(stop)
+			r.anonPeak = <-sampled
+			hwm, err := procStatusBytes(d.pid(), "VmHWM")
+			r.maxRSS = hwm
+			return err
+		}}
+}
+
+// anonLine says the daemon's sampled RssAnon peaks of the series.
+func anonLine(rows ...*series) string {
+	var parts []string
+	for _, s := range rows {
+		var peak int64
+		for _, r := range s.runs {
+			peak = max(peak, r.anonPeak)
+		}
+		if peak > 0 {
+			parts = append(parts, fmt.Sprintf("%s %s", s.tool, mib(peak)))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "\nThe daemon's anonymous memory (RssAnon, sampled every 10 ms; VmHWM above adds the mapped binary's file-backed pages), peak over the runs: " + strings.Join(parts, "; ") + ".\n"
+}
+
+// warmUp runs each job once, untimed: Consul's and the page cache's first
+// run, and the store's first listing.
+func (d *daemonProc) warmUp(ctx context.Context, bin string, jobs ...string) error {
+	for _, job := range jobs {
+		logf("warm-up: %s", job)
+		if _, err := runTimed(ctx, nil, d.wakeup(bin, job)...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // statusDoc is the part of /status the bench reads.

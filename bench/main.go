@@ -2,8 +2,13 @@
 // otherwise run (issue 8): save, verify and restore against a real Consul
 // server holding about 1 GiB of KV data, the daemon's peak RSS while it
 // saves and restores, /status latency with 100 jobs, an idle daemon's cost,
-// and the retention-planning and store-listing Go benchmarks. It prints a
-// Markdown report (docs/performance.md, "Side by side").
+// and the retention-planning and store-listing Go benchmarks; and issues 14
+// and 15's rows: the daemon's save into a versitygw bucket against `consul
+// snapshot save` + `rclone copyto` (bucket), save, verify and restore with
+// and without age encryption (encrypt), and listing and planning retention
+// over 100,000 snapshots in a bucket, with the requests counted (list). It
+// prints a Markdown report (docs/performance.md, "Side by side", "Object
+// storage", "Encryption at rest").
 //
 // Run it with `make bench`; flags are documented in -help. Everything it
 // starts is stopped and its work directory removed when it ends, also on
@@ -42,6 +47,16 @@ type config struct {
 	goBenchmarks                          bool
 	skipRestore                           bool
 	rows                                  map[string]bool
+	// rclone and glue: the bucket row's cron glue (rclone copyto).
+	rclone string
+	glue   bool
+	// bucketPartSize is the bucket row's store part_size ("": default).
+	bucketPartSize string
+	// listCount is the list row's number of snapshots.
+	listCount int
+	// daemonEnv is added to the environment of the bucket and encrypt
+	// rows' daemons (e.g. GOGC=50, to see what of their RSS is GC slack).
+	daemonEnv []string
 }
 
 func main() {
@@ -69,16 +84,24 @@ func main() {
 	flag.StringVar(&cfg.out, "out", "", "also write the Markdown report to this file")
 	flag.BoolVar(&cfg.goBenchmarks, "go-benchmarks", true, "run the retention-planning and store-listing Go benchmarks")
 	flag.BoolVar(&cfg.skipRestore, "skip-restore", false, "skip the restore rows")
-	rows := flag.String("rows", "status,idle,consul,go", "rows to run: status (5), idle (7), consul (1-4), go (6), rss (3 alone: only the daemon's save and restore, for multi-GiB -size-mib), restore (4 alone: the restores, of the daemon's first snapshot)")
+	flag.StringVar(&cfg.rclone, "rclone", "/usr/bin/rclone", "rclone binary for the bucket row's cron glue (Debian's rclone)")
+	flag.BoolVar(&cfg.glue, "glue", true, "bucket row: time the cron glue (consul snapshot save + rclone copyto) too; false: only the daemon's job (its RSS at multi-GiB -size-mib)")
+	flag.StringVar(&cfg.bucketPartSize, "bucket-part-size", "", "bucket row: the store's part_size (e.g. 5MiB; empty: the default)")
+	flag.IntVar(&cfg.listCount, "list-count", 100_000, "list row: snapshots in the bucket")
+	daemonEnv := flag.String("daemon-env", "", "comma-separated KEY=VALUE added to the bucket and encrypt rows' daemons' environment (e.g. GOGC=50)")
+	rows := flag.String("rows", "status,idle,consul,go,bucket,encrypt,list", "rows to run: status (5), idle (7), consul (1-4), go (6), rss (3 alone: only the daemon's save and restore, for multi-GiB -size-mib), restore (4 alone: the restores, of the daemon's first snapshot), bucket (issue 14: save into versitygw against consul snapshot save + rclone copyto), encrypt (issue 15: save, verify and restore, plain and with age), list (issue 14: listing and planning retention over -list-count snapshots in versitygw)")
 	flag.Parse()
 	cfg.size = *sizeMiB << 20
+	if *daemonEnv != "" {
+		cfg.daemonEnv = strings.Split(*daemonEnv, ",")
+	}
 	cfg.rows = map[string]bool{}
 	for _, r := range strings.Split(*rows, ",") {
 		switch r = strings.TrimSpace(r); r {
-		case "status", "idle", "consul", "go", "rss", "restore":
+		case "status", "idle", "consul", "go", "rss", "restore", "bucket", "encrypt", "list":
 			cfg.rows[r] = true
 		default:
-			fmt.Fprintf(os.Stderr, "bench: -rows: unknown row %q (want status, idle, consul, go, rss or restore)\n", r)
+			fmt.Fprintf(os.Stderr, "bench: -rows: unknown row %q (want status, idle, consul, go, rss, restore, bucket, encrypt or list)\n", r)
 			os.Exit(2)
 		}
 	}
@@ -188,8 +211,31 @@ func run(ctx context.Context, cfg config) (string, error) {
 		go func() { idleDone <- idleWatch(ctx, idleDaemon, cfg.idleDuration) }()
 	}
 
-	if cfg.rows["consul"] || cfg.rows["rss"] || cfg.rows["restore"] {
-		if err := consulRows(ctx, cfg, work, self, curl, curlErr, &rep, section); err != nil {
+	if cfg.rows["consul"] || cfg.rows["rss"] || cfg.rows["restore"] || cfg.rows["bucket"] || cfg.rows["encrypt"] {
+		big, err := startLoadedConsul(cfg, work)
+		if err != nil {
+			return rep.String(), err
+		}
+		if cfg.rows["consul"] || cfg.rows["rss"] || cfg.rows["restore"] {
+			if err := consulRows(ctx, cfg, big, work, self, curl, curlErr, &rep, section); err != nil {
+				return rep.String(), err
+			}
+		}
+		if cfg.rows["bucket"] {
+			if err := bucketRows(ctx, cfg, big, work, &rep, section); err != nil {
+				return rep.String(), err
+			}
+		}
+		if cfg.rows["encrypt"] {
+			if err := encryptRows(ctx, cfg, big, work, &rep, section); err != nil {
+				return rep.String(), err
+			}
+		}
+		big.stop()
+	}
+
+	if cfg.rows["list"] {
+		if err := listRows(ctx, cfg, work, &rep, section); err != nil {
 			return rep.String(), err
 		}
 	}
@@ -232,6 +278,10 @@ type tool struct {
 	// before/after bracket the command (daemon peak RSS).
 	before func() error
 	after  func(*result) error
+	// then are commands run after argv, each timed as a step of the same
+	// run (a shell pipeline's `&&`): the run's time is their sum, its RSS
+	// the largest.
+	then [][]string
 	// out, when set, is the file the command writes; removed after timing.
 	out string
 }
@@ -248,6 +298,19 @@ func (t *tool) run(ctx context.Context, env []string, what string) error {
 	if err != nil {
 		return err
 	}
+	if len(t.then) > 0 {
+		r.steps = []time.Duration{r.wall}
+		for _, argv := range t.then {
+			next, err := runTimed(ctx, env, argv...)
+			if err != nil {
+				return err
+			}
+			r.wall += next.wall
+			r.cpu += next.cpu
+			r.maxRSS = max(r.maxRSS, next.maxRSS)
+			r.steps = append(r.steps, next.wall)
+		}
+	}
 	if t.after != nil {
 		if err := t.after(&r); err != nil {
 			return err
@@ -260,22 +323,34 @@ func (t *tool) run(ctx context.Context, env []string, what string) error {
 	return nil
 }
 
-func consulRows(ctx context.Context, cfg config, work, self, curl string, curlErr error, rep *strings.Builder, section func(string)) error {
-	rssOnly := !cfg.rows["consul"] && cfg.rows["rss"]
-	restoreOnly := !cfg.rows["consul"] && !cfg.rows["rss"]
-	// Rows 1-4 against a real Consul server with a data dir.
+// loadedConsul is the real Consul server (with a data dir) of rows 1-4
+// and of the bucket and encrypt rows, holding cfg.size of KV data.
+type loadedConsul struct {
+	*consulServer
+	keys     int
+	loadTime time.Duration
+}
+
+func startLoadedConsul(cfg config, work string) (*loadedConsul, error) {
 	logf("starting Consul server, loading %d MiB of KV", cfg.size>>20)
 	big, err := startConsul(cfg.consul, filepath.Join(work, "consul"), true)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	loadStart := time.Now()
 	keys, err := loadKV(big.addr, cfg.size)
 	if err != nil {
-		return fmt.Errorf("loading KV: %w", err)
+		return nil, fmt.Errorf("loading KV: %w", err)
 	}
 	loadTime := time.Since(loadStart)
 	logf("loaded %d keys in %s", keys, loadTime.Round(time.Second))
+	return &loadedConsul{consulServer: big, keys: keys, loadTime: loadTime}, nil
+}
+
+func consulRows(ctx context.Context, cfg config, lc *loadedConsul, work, self, curl string, curlErr error, rep *strings.Builder, section func(string)) error {
+	rssOnly := !cfg.rows["consul"] && cfg.rows["rss"]
+	restoreOnly := !cfg.rows["consul"] && !cfg.rows["rss"]
+	big, keys, loadTime := lc.consulServer, lc.keys, lc.loadTime
 
 	daemonDir := filepath.Join(work, "daemon-consul")
 	storeDir := filepath.Join(daemonDir, "store")
@@ -297,12 +372,6 @@ func consulRows(ctx context.Context, cfg config, work, self, curl string, curlEr
 	os.MkdirAll(outDir, 0o700)
 	saveFile := filepath.Join(outDir, "raftsnap.snap")
 	env := []string{"CONSUL_HTTP_ADDR=" + big.addr}
-	daemonPeak := func(r *result) error {
-		hwm, err := procStatusBytes(d.pid(), "VmHWM")
-		r.maxRSS = hwm
-		return err
-	}
-	daemonReset := func() error { return resetPeakRSS(d.pid()) }
 	daemonBaseRSS, _ := procStatusBytes(d.pid(), "VmRSS")
 	if restoreOnly {
 		// The daemon's warm-up snapshot is the archive to restore.
@@ -313,9 +382,8 @@ func consulRows(ctx context.Context, cfg config, work, self, curl string, curlEr
 		if err != nil {
 			return err
 		}
-		err = restoreRows(ctx, cfg, d, big, saveFile, info.Size(), env, rep, section, daemonReset, daemonPeak)
+		err = restoreRows(ctx, cfg, d, big, saveFile, info.Size(), env, rep, section)
 		d.stop()
-		big.stop()
 		return err
 	}
 
@@ -345,8 +413,7 @@ func consulRows(ctx context.Context, cfg config, work, self, curl string, curlEr
 		}
 	}
 	daemonSave := &series{tool: "raftsnap daemon snapshot job", note: "(RSS: daemon VmHWM)", command: "raftsnap signal wakeup consul-bench --wait"}
-	saves = append(saves, &tool{s: daemonSave, argv: []string{cfg.raftsnap, "signal", "wakeup", "consul-bench", "--wait", "--socket", d.socket},
-		before: daemonReset, after: daemonPeak})
+	saves = append(saves, d.daemonRun(daemonSave, cfg.raftsnap, "consul-bench"))
 	if err := rounds(ctx, cfg.runs, len(saves), func(i int) error {
 		return saves[i].run(ctx, env, "save")
 	}); err != nil {
@@ -417,11 +484,10 @@ func consulRows(ctx context.Context, cfg config, work, self, curl string, curlEr
 	table(rep, verifyRows, verifyRows[0], archiveBytes, "time ratio to stdlib")
 
 	// Row 4 (and the restore half of row 3): restore.
-	if err := restoreRows(ctx, cfg, d, big, saveFile, archiveBytes, env, rep, section, daemonReset, daemonPeak); err != nil {
+	if err := restoreRows(ctx, cfg, d, big, saveFile, archiveBytes, env, rep, section); err != nil {
 		return err
 	}
 	d.stop()
-	big.stop()
 	return nil
 }
 
@@ -429,7 +495,7 @@ func consulRows(ctx context.Context, cfg config, work, self, curl string, curlEr
 // consul's CLI, raftsnap's CLI (and -raftsnap-baseline's) and the daemon's
 // restore job, round after round.
 func restoreRows(ctx context.Context, cfg config, d *daemonProc, big *consulServer, saveFile string, archiveBytes int64, env []string,
-	rep *strings.Builder, section func(string), daemonReset func() error, daemonPeak func(*result) error) error {
+	rep *strings.Builder, section func(string)) error {
 	if cfg.skipRestore {
 		return nil
 	}
@@ -442,8 +508,8 @@ func restoreRows(ctx context.Context, cfg config, d *daemonProc, big *consulServ
 		restores = append(restores, &tool{s: &series{tool: "raftsnap snapshot restore", note: "(-raftsnap-baseline)", command: "raftsnap snapshot restore --source consul --yes FILE"},
 			argv: []string{cfg.raftsnapBaseline, "snapshot", "restore", "--source", "consul", "--address", big.addr, "--yes", saveFile}})
 	}
-	restores = append(restores, &tool{s: &series{tool: "raftsnap daemon restore job", note: "(RSS: daemon VmHWM)", command: "raftsnap signal wakeup consul-bench-restore --wait"},
-		argv: []string{cfg.raftsnap, "signal", "wakeup", "consul-bench-restore", "--wait", "--socket", d.socket}, before: daemonReset, after: daemonPeak})
+	restores = append(restores, d.daemonRun(&series{tool: "raftsnap daemon restore job", note: "(RSS: daemon VmHWM)", command: "raftsnap signal wakeup consul-bench-restore --wait"},
+		cfg.raftsnap, "consul-bench-restore"))
 	if err := rounds(ctx, cfg.runs, len(restores), func(i int) error {
 		return restores[i].run(ctx, env, "restore")
 	}); err != nil {
@@ -655,28 +721,14 @@ func goBenchmark(ctx context.Context, goBin, name, pkg string) (string, error) {
 // rssRestore is row 3's restore half alone (-rows rss): the daemon's
 // restore job, its peak RSS bracketed like in the full rows.
 func rssRestore(ctx context.Context, cfg config, d *daemonProc, big *consulServer, archive string, archiveBytes int64, env []string, rep *strings.Builder, section func(string)) error {
-	defer big.stop()
 	defer d.stop()
 	if cfg.skipRestore {
 		return nil
 	}
 	section("3. Daemon restore job of the same snapshot into the same Consul server")
 	s := &series{tool: "raftsnap daemon restore job", note: "(RSS: daemon VmHWM)", command: "raftsnap signal wakeup consul-bench-restore --wait"}
-	if err := rounds(ctx, cfg.runs, 1, func(int) error {
-		if err := resetPeakRSS(d.pid()); err != nil {
-			return err
-		}
-		logf("restore: %s", s.tool)
-		r, err := runTimed(ctx, env, cfg.raftsnap, "signal", "wakeup", "consul-bench-restore", "--wait", "--socket", d.socket)
-		if err != nil {
-			return err
-		}
-		if r.maxRSS, err = procStatusBytes(d.pid(), "VmHWM"); err != nil {
-			return err
-		}
-		s.runs = append(s.runs, r)
-		return nil
-	}); err != nil {
+	t := d.daemonRun(s, cfg.raftsnap, "consul-bench-restore")
+	if err := rounds(ctx, cfg.runs, 1, func(int) error { return t.run(ctx, env, "restore") }); err != nil {
 		return err
 	}
 	fmt.Fprintf(rep, "Archive %s (%s).\n\n", mib(archiveBytes), filepath.Base(archive))

@@ -38,13 +38,14 @@ type child struct {
 	log    string
 }
 
-func startChild(name, logPath string, argv ...string) (*child, error) {
+func startChild(name, logPath string, env []string, argv ...string) (*child, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
@@ -153,6 +154,10 @@ type result struct {
 	wall   time.Duration
 	maxRSS int64 // bytes, from wait4's rusage
 	cpu    time.Duration
+	// steps are the times of a tool's commands when it runs several.
+	steps []time.Duration
+	// anonPeak is a daemon's RssAnon peak during the run (sampled).
+	anonPeak int64
 }
 
 // runTimed runs argv to completion and reports its wall time and peak RSS.

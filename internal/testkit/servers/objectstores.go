@@ -95,12 +95,17 @@ func toolsDir() string {
 	return filepath.Join(home, ".cache", "raftsnap-tools")
 }
 
+// VersityBinaryPath is the versitygw binary ($RAFTSNAP_VERSITYGW_BIN, else
+// the tools directory), or an error that says how to build it: for
+// programs such as the bench; tests call VersityBinary.
+func VersityBinaryPath() (string, error) { return objectStoreBinary("versitygw") }
+
 // VersityBinary and AzuriteBinary are objectStoreBinary for a test: a
 // missing binary fails it (testkit.Missing), -short skips it.
 func VersityBinary(t testing.TB) string {
 	t.Helper()
 	testkit.Integration(t, "a real S3 server (versitygw)")
-	p, err := objectStoreBinary("versitygw")
+	p, err := VersityBinaryPath()
 	if err != nil {
 		testkit.Missing(t, err.Error())
 	}
