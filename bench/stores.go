@@ -12,6 +12,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/raftsnap/raftsnap/internal/testkit/servers"
+	"github.com/raftsnap/raftsnap/snapshot/store/bucket"
 )
 
 // snapshotJobSpec is a snapshot job with a store block given as YAML flow
@@ -120,8 +121,8 @@ func bucketRows(ctx context.Context, cfg config, lc *loadedConsul, work string, 
 	for _, t := range saves {
 		rows = append(rows, t.s)
 	}
-	fmt.Fprintf(rep, "%d keys of %d bytes; archive %s. versitygw %s (posix backend, loopback), the daemon's store `{type: s3, path_style: true}` with the default part_size (8 MiB) and concurrency (2); rclone %s with its defaults, configured by RCLONE_CONFIG_BENCH_* variables (type s3, provider Other, force_path_style). Each daemon run also prunes the previous snapshot (last_n 1): two DELETEs. MB/s counts archive bytes.\n\n",
-		lc.keys, valueSize, mib(archiveBytes), servers.VersityVersion, rcloneVersion(cfg.rclone))
+	fmt.Fprintf(rep, "%d keys of %d bytes; archive %s. versitygw %s (posix backend, loopback), the daemon's store `{type: s3, path_style: true}` with the default part_size (%s) and concurrency (%d); rclone %s with its defaults, configured by RCLONE_CONFIG_BENCH_* variables (type s3, provider Other, force_path_style). Each daemon run also prunes the previous snapshot (last_n 1): two DELETEs. MB/s counts archive bytes.\n\n",
+		lc.keys, valueSize, mib(archiveBytes), servers.VersityVersion, mib(bucket.DefaultPartSize), bucket.DefaultConcurrency, rcloneVersion(cfg.rclone))
 	if cfg.bucketPartSize != "" {
 		fmt.Fprintf(rep, "The store's part_size: %s (-bucket-part-size).\n\n", cfg.bucketPartSize)
 	}
