@@ -212,10 +212,8 @@ func putFile(ctx context.Context, st store.Store, jobName, name, path string, fi
 // the stored form of snapshot name, decrypting and verifying it again as
 // it streams: committed only if it is the file first checked (adopted).
 func putAgeFile(ctx context.Context, st store.Store, jobName, name, path string, ids []age.Identity, adopted *agecrypt.Adopted, entry store.Entry) (store.Entry, error) {
-	// An encrypting store would encrypt it again: write to what it wraps.
-	if w, ok := st.(interface{ Inner() store.Store }); ok {
-		st = w.Inner()
-	}
+	// CreateObject takes the bytes as they are: an encrypting store
+	// (agecrypt) passes them through, not encrypting them again.
 	oc, ok := st.(store.ObjectCreator)
 	if !ok {
 		return store.Entry{}, fmt.Errorf("%s cannot keep encrypted snapshots", st)
