@@ -87,7 +87,7 @@ func forwardSIGHUP() (reload <-chan struct{}, stop func()) {
 }
 
 func runDaemon(ctx context.Context, g *globalOptions, opts *daemonOptions) error {
-	dopts := daemon.Options{Version: versionInfo(), Stdout: g.stdout, Stderr: g.stderr}
+	dopts := daemon.Options{Version: versionInfo(), Stdout: g.stdout, Stderr: g.stderr, GC: daemon.SetGCDefault()}
 	// --log-level and --log-format, when given, win over global.logging:
 	// the CLI's own defaults (warn, text) must not replace the file's.
 	if opts.logLevelSet {

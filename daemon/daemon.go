@@ -41,6 +41,9 @@ type Options struct {
 	// and --log-format), win over global.logging's level and format, at
 	// start and across reloads.
 	LogLevel, LogFormat string
+	// GC is the collector setting the process runs with (SetGCDefault),
+	// logged at start; zero when the caller did not set one.
+	GC GCSetting
 }
 
 // applyLogFlags puts the command line's logging choices over the file's.
@@ -182,8 +185,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 			}
 		}()
 	}
-	logger.Info("daemon started", "version", opts.Version.Version, "socket", info.SockPath,
-		"metrics", info.MetricsAddr, "jobs", len(jobs))
+	started := []any{"version", opts.Version.Version, "socket", info.SockPath, "metrics", info.MetricsAddr, "jobs", len(jobs)}
+	if opts.GC != (GCSetting{}) {
+		started = append(started, "gogc", opts.GC.String())
+	}
+	logger.Info("daemon started", started...)
 	if opts.Ready != nil {
 		opts.Ready(info)
 	}

@@ -3,12 +3,15 @@ package e2e
 import (
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon"
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
+	"github.com/raftsnap/raftsnap/internal/testkit/daemonproc"
 )
 
 // TestMetricsListener (issue 13): /healthz and a landing page beside
@@ -25,7 +28,11 @@ func TestMetricsListener(t *testing.T) {
 		`{name: back, type: restore, from_job: snap, allow_overwrite: true, target: {type: raft, address: %[2]s}}`,
 	}, leader(t, c).HTTPAddr)
 
-	d := startDaemon(t, config)
+	// The collector's target: the daemon's default, whatever GOGC the test
+	// runs with; after the restart, the operator's GOGC.
+	cmd := daemonCommand(t, "--config", config)
+	cmd.Env = slices.DeleteFunc(cmd.Env, func(kv string) bool { return strings.HasPrefix(kv, "GOGC=") })
+	d := daemonproc.Start(t, cmd)
 	first := awaitStatus(t, d.Sock, "snap", "the start-up run", func(j controlapi.JobStatus) bool { return j.LastRun != nil })
 	if first.LastRun.Result != controlapi.ResultSuccess {
 		t.Fatalf("start-up run: %+v", first.LastRun)
@@ -61,6 +68,9 @@ func TestMetricsListener(t *testing.T) {
 	if _, ok := metricValue(d.MetricFamilies(t)["raftsnap_job_next_run_timestamp_seconds"], map[string]string{"job_name": "back"}); ok {
 		t.Error("a restore job exports a next run")
 	}
+	if v := scrapeMetric(t, d, "go_gc_gogc_percent", nil); v != daemon.DefaultGCPercent {
+		t.Errorf("GOGC of a daemon started without one = %v, want the default %d", v, daemon.DefaultGCPercent)
+	}
 
 	// Restart: the snapshot is younger than the interval, so no run starts;
 	// its time is still the last success.
@@ -68,10 +78,15 @@ func TestMetricsListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.ExitCode(t, 30*time.Second)
-	d = startDaemon(t, config)
+	cmd = daemonCommand(t, "--config", config)
+	cmd.Env = append(cmd.Env, "GOGC=80")
+	d = daemonproc.Start(t, cmd)
 	st := awaitStatus(t, d.Sock, "snap", "the schedule after the restart", func(j controlapi.JobStatus) bool { return j.NextRunAt != nil })
 	if st.LastRun != nil || st.LastSuccessAt == nil {
 		t.Fatalf("after the restart: last run %+v, last success %v; want no run and a last success", st.LastRun, st.LastSuccessAt)
+	}
+	if v := scrapeMetric(t, d, "go_gc_gogc_percent", nil); v != 80 {
+		t.Errorf("GOGC of a daemon started with GOGC=80 = %v", v)
 	}
 	got := scrapeMetric(t, d, "raftsnap_job_last_success_timestamp_seconds", map[string]string{"job_name": "snap"})
 	if want := float64(st.LastSuccessAt.UnixNano()) / 1e9; got < want-1 || got > want+1 {

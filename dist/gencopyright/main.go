@@ -30,9 +30,9 @@ import (
 func main() {
 	out := flag.String("o", "", "write the copyright file here (default: standard output)")
 	goBin := flag.String("go", "go", "the go command")
-	tags := flag.String("tags", ",isal", "comma-separated build tag sets to list dependencies for; an empty set is the default build (the .deb uses isal, the .rpm and tarballs none)")
+	tags := flag.String("tags", "disable_grpc_modules isal,disable_grpc_modules", "space-separated build tag sets to list dependencies for, each a comma-separated list of tags (the Makefile's TAGS for the .rpm and tarballs, with isal for the .deb)")
 	flag.Parse()
-	if err := run(*out, *goBin, strings.Split(*tags, ",")); err != nil {
+	if err := run(*out, *goBin, strings.Fields(*tags)); err != nil {
 		fmt.Fprintln(os.Stderr, "gencopyright:", err)
 		os.Exit(1)
 	}

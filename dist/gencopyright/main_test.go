@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/raftsnap/raftsnap/internal/testkit"
 )
 
 func TestClassify(t *testing.T) {
@@ -45,7 +47,7 @@ func TestWholeModule(t *testing.T) {
 	}
 	t.Chdir(root)
 	out := filepath.Join(t.TempDir(), "copyright")
-	if err := run(out, "go", []string{"", "isal"}); err != nil {
+	if err := run(out, "go", []string{testkit.ReleaseTags, "isal," + testkit.ReleaseTags}); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(out)
@@ -53,7 +55,7 @@ func TestWholeModule(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := string(data)
-	list, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{with .Module}}{{if not .Main}}{{.Path}}{{end}}{{end}}{{end}}", ".").Output()
+	list, err := exec.Command("go", "list", "-deps", "-tags", testkit.ReleaseTags, "-f", "{{if not .Standard}}{{with .Module}}{{if not .Main}}{{.Path}}{{end}}{{end}}{{end}}", ".").Output()
 	if err != nil {
 		t.Fatal(err)
 	}

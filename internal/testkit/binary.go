@@ -22,6 +22,23 @@ import (
 // ModulePath is raftsnap's module path.
 const ModulePath = "github.com/raftsnap/raftsnap"
 
+// ReleaseTags are the build tags of every release binary, the Makefile's
+// TAGS (TestReleaseTagsMatchMakefile keeps the two equal): the tests run
+// the binary that ships.
+const ReleaseTags = "disable_grpc_modules"
+
+// buildTags are ReleaseTags and those GOFLAGS asks for (-tags=isal): a
+// -tags flag on the command line would replace GOFLAGS' instead.
+func buildTags() string {
+	tags := []string{ReleaseTags}
+	for _, f := range strings.Fields(os.Getenv("GOFLAGS")) {
+		if v, ok := strings.CutPrefix(strings.TrimLeft(f, "-"), "tags="); ok && v != "" {
+			tags = append(tags, v)
+		}
+	}
+	return strings.Join(tags, ",")
+}
+
 var built struct {
 	once sync.Once
 	path string
@@ -128,7 +145,7 @@ func buildRaftsnap() (string, error) {
 		return "", err
 	}
 	tmp := bin + ".tmp"
-	build := exec.Command(goBin, "build", "-o", tmp, ".")
+	build := exec.Command(goBin, "build", "-tags", buildTags(), "-o", tmp, ".")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		os.Remove(tmp)
@@ -149,6 +166,7 @@ func buildKey(goBin, root string) (string, error) {
 	for _, v := range []string{"GOFLAGS", "CGO_ENABLED", "GOEXPERIMENT", "GOAMD64", "CC"} {
 		fmt.Fprintf(h, "%s=%s\n", v, os.Getenv(v))
 	}
+	fmt.Fprintf(h, "tags=%s\n", buildTags())
 	// The commit is stamped into the binary (go build's VCS info).
 	if head, err := exec.Command("git", "-C", root, "rev-parse", "HEAD").Output(); err == nil {
 		h.Write(head)

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -193,5 +195,32 @@ func TestPollAndProcess(t *testing.T) {
 	}
 	if s := ChildProcesses(); strings.TrimSpace(s) != "" {
 		t.Fatalf("children before any was started: %q", s)
+	}
+}
+
+// TestReleaseTagsMatchMakefile: the tests' binary is built with the tags
+// of the release binaries, the Makefile's TAGS; and GOFLAGS' own tags join
+// them rather than being replaced.
+func TestReleaseTagsMatchMakefile(t *testing.T) {
+	root, err := ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tags string
+	for _, line := range strings.Split(string(mk), "\n") {
+		if v, ok := strings.CutPrefix(line, "TAGS "); ok {
+			tags = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":="))
+		}
+	}
+	if tags != ReleaseTags {
+		t.Fatalf("Makefile TAGS = %q, testkit.ReleaseTags = %q", tags, ReleaseTags)
+	}
+	t.Setenv("GOFLAGS", "-buildvcs=false -tags=isal")
+	if got, want := buildTags(), ReleaseTags+",isal"; got != want {
+		t.Fatalf("buildTags with GOFLAGS %q = %q, want %q", os.Getenv("GOFLAGS"), got, want)
 	}
 }
