@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra/doc"
 
 	"github.com/raftsnap/raftsnap/config"
+	"github.com/raftsnap/raftsnap/daemon"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 )
 
@@ -111,6 +112,7 @@ func manEnvironment() string {
 	manItem(&b, "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_PROFILE, AWS_REGION", "Credentials of s3 stores, as the AWS CLI reads them (then ~/.aws, web identity, instance metadata). Never printed.")
 	manItem(&b, "AZURE_STORAGE_ACCOUNT, AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN, AZURE_STORAGE_CONNECTION_STRING", "Credentials of azure stores (else Azure's default chain: AZURE_CLIENT_ID and friends, managed identity). Never printed.")
 	manItem(&b, "GOOGLE_APPLICATION_CREDENTIALS", "Credentials of gcs stores (else gcloud's application-default login or the metadata server).")
+	manItem(&b, "GOGC, GOMEMLIMIT", fmt.Sprintf("Go's collector settings. The daemon runs at GOGC=%d unless GOGC is set (Go's default is 100): its heap is mostly transfer buffers, and a lower target keeps its peak memory lower. GOMEMLIMIT sets a soft limit; it never fails an allocation.", daemon.DefaultGCPercent))
 	manItem(&b, "TMPDIR", "raftsnap daemon --dev keeps its files under $TMPDIR/raftsnap-dev by default (/tmp if unset); raftsnap store get ... - holds the snapshot there until it verified.")
 	return b.String()
 }
