@@ -38,9 +38,9 @@ func TestVaultAppRole(t *testing.T) {
 		`{name: vault-restore, type: restore, from_job: vault, allow_overwrite: true, target: {type: vault, address: %[2]s, ` + approle + `}}`,
 	}, vault.URL, roleFile, secretFile)
 	var outputs []string
-	keep := func(r cliResult) cliResult { outputs = append(outputs, r.stdout, r.stderr); return r }
+	keep := func(r cliResult) cliResult { outputs = append(outputs, r.Stdout, r.Stderr); return r }
 
-	if r := keep(rs(t, "configcheck", "--config", config)); r.code != 0 || !strings.Contains(r.stderr, "approle.secret_id_file: cannot use "+secretFile) {
+	if r := keep(rs(t, "configcheck", "--config", config)); r.Code != 0 || !strings.Contains(r.Stderr, "approle.secret_id_file: cannot use "+secretFile) {
 		t.Fatalf("configcheck without the secret ID file: want OK with a warning, got %s", r)
 	}
 	d := startDaemon(t, config)
@@ -58,7 +58,7 @@ func TestVaultAppRole(t *testing.T) {
 	// The secret ID is deployed: the next runs log in, once per job.
 	writeFile(t, secretFile, secretID+"\n", 0o600)
 	for _, job := range []string{"vault", "vault", "vault-restore"} {
-		if r := keep(rs(t, "signal", "wakeup", job, "--wait", "--socket", d.Sock)); r.code != 0 || !strings.Contains(r.stdout, "OK") {
+		if r := keep(rs(t, "signal", "wakeup", job, "--wait", "--socket", d.Sock)); r.Code != 0 || !strings.Contains(r.Stdout, "OK") {
 			t.Fatalf("wakeup %s: %s", job, r)
 		}
 	}
@@ -82,15 +82,15 @@ func TestVaultAppRole(t *testing.T) {
 		return keep(rs(t, "snapshot", "save", "--source", "vault", "--address", vault.URL,
 			"--role-id-file", roleFile, "--secret-id-file", secretFile, "--approle-mount", "raftsnap", filepath.Join(dir, file)))
 	}
-	if r := cli(secretFile, "cli.snap"); r.code != 0 || !strings.Contains(r.stdout, "Saved ") {
+	if r := cli(secretFile, "cli.snap"); r.Code != 0 || !strings.Contains(r.Stdout, "Saved ") {
 		t.Fatalf("snapshot save with AppRole: %s", r)
 	}
 	wrongFile := filepath.Join(dir, "wrong-secret-id")
 	writeFile(t, wrongFile, wrongID+"\n", 0o600)
-	if r := cli(wrongFile, "wrong.snap"); r.code != 1 || !strings.Contains(r.stderr, "vault AppRole login at auth/raftsnap failed: 400 from vault at "+vault.URL+"/v1/auth/raftsnap/login: invalid role or secret ID") {
+	if r := cli(wrongFile, "wrong.snap"); r.Code != 1 || !strings.Contains(r.Stderr, "vault AppRole login at auth/raftsnap failed: 400 from vault at "+vault.URL+"/v1/auth/raftsnap/login: invalid role or secret ID") {
 		t.Fatalf("snapshot save with a wrong secret ID: want exit 1 and the refusal, got %s", r)
 	}
-	if r := cli(filepath.Join(dir, "nonexistent"), "missing.snap"); r.code != 2 || !strings.Contains(r.stderr, "approle.secret_id_file") {
+	if r := cli(filepath.Join(dir, "nonexistent"), "missing.snap"); r.Code != 2 || !strings.Contains(r.Stderr, "approle.secret_id_file") {
 		t.Fatalf("snapshot save without its secret ID file: want exit 2 naming the file, got %s", r)
 	}
 
