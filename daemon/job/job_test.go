@@ -425,10 +425,7 @@ func TestRestoreJob(t *testing.T) {
 	if err := target.Put(ctx, "color", "green"); err != nil {
 		t.Fatal(err)
 	}
-	path := st.Dir() + "/" + taken.Snapshot
-	data, _ := os.ReadFile(path)
-	data[len(data)/2] ^= 0x01
-	os.WriteFile(path, data, 0o600)
+	testkit.FlipByte(t, st.Dir()+"/"+taken.Snapshot, taken.Bytes/2)
 	rep = wakeAndWait(t, rj)
 	if rep.Result != controlapi.ResultFailure || !strings.Contains(rep.Error, "fails verification") || !strings.Contains(rep.Error, "not restoring") {
 		t.Fatalf("corrupt restore %+v", rep)
