@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -97,13 +96,8 @@ func TestVaultAppRole(t *testing.T) {
 	keep(mustRS(t, "status", "--mode", "dump", "--socket", d.Sock))
 	keep(mustRS(t, "status", "--mode", "raw", "--socket", d.Sock))
 	texts := append(outputs, d.Output(), string(d.Metrics(t)))
-	sidecars, _ := filepath.Glob(filepath.Join(dir, "store", "*.json"))
-	for _, s := range sidecars {
-		data, err := os.ReadFile(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		texts = append(texts, string(data))
+	for _, sidecar := range readFiles(t, filepath.Join(dir, "store", "*.json")) {
+		texts = append(texts, sidecar)
 	}
 	for _, text := range texts {
 		for _, secret := range append(vault.Tokens(), roleID, secretID, wrongID) {

@@ -484,13 +484,8 @@ func (e *e2eDaemon) checkNoSecrets(t *testing.T) {
 	t.Helper()
 	everything := append([]string{e.Output()}, e.cliOutputs...)
 	for _, dir := range []string{e.storeDir, e.slowStore, filepath.Join(e.dir, "deniedstore")} {
-		sidecars, _ := filepath.Glob(filepath.Join(dir, "*.json"))
-		for _, s := range sidecars {
-			data, err := os.ReadFile(s)
-			if err != nil {
-				t.Fatal(err)
-			}
-			everything = append(everything, string(data))
+		for _, sidecar := range readFiles(t, filepath.Join(dir, "*.json")) {
+			everything = append(everything, sidecar)
 		}
 	}
 	for _, text := range everything {

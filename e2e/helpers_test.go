@@ -71,6 +71,26 @@ func mustRS(t *testing.T, args ...string) cliResult {
 	return r
 }
 
+// readFiles returns the content of each file matching the filepath.Glob
+// pattern, by path: the sidecars a test searches for what must never be
+// written.
+func readFiles(t *testing.T, pattern string) map[string]string {
+	t.Helper()
+	paths, err := filepath.Glob(pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := make(map[string]string, len(paths))
+	for _, path := range paths {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[path] = string(data)
+	}
+	return files
+}
+
 // daemonAt reaches the daemon on sock through the control client.
 func daemonAt(sock string) *daemonProc {
 	return &daemonProc{Sock: sock, Client: controlapi.NewClient(sock)}
