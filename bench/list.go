@@ -31,20 +31,12 @@ import (
 // would. Requests are counted by a reverse proxy between the store and
 // versitygw: every HTTP request the S3 client sends.
 func listRows(ctx context.Context, cfg config, work string, rep *strings.Builder, section func(string)) error {
-	bin, err := servers.VersityBinaryPath()
-	if err != nil {
-		return err
-	}
-	s3, err := servers.LaunchVersity(bin, filepath.Join(work, "versitygw-list"))
-	if err != nil {
-		return err
-	}
-	atExit(func() { s3.Stop(15 * time.Second) })
-	defer s3.Stop(15 * time.Second)
 	const bucketName, job = "list", "consul-main"
-	if err := s3.MakeBucket(bucketName); err != nil {
+	s3, err := startVersity(filepath.Join(work, "versitygw-list"), bucketName)
+	if err != nil {
 		return err
 	}
+	defer s3.Stop(versityStopTimeout)
 	logf("list row: planting %d snapshots into versitygw's posix directory", cfg.listCount)
 	now := time.Now().UTC().Truncate(time.Second)
 	plantStart := time.Now()

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/procstat"
 	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 )
 
@@ -228,25 +228,9 @@ func resetPeakRSS(pid int) error {
 // procCPU returns utime+stime of pid (from /proc/PID/stat, in clock ticks
 // of 1/100 s, the Linux USER_HZ).
 func procCPU(pid int) (time.Duration, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := procstat.Read(pid)
 	if err != nil {
 		return 0, err
 	}
-	// The command name may hold spaces; fields are counted after its ')'.
-	end := bytes.LastIndexByte(data, ')')
-	if end < 0 {
-		return 0, errors.New("unexpected /proc stat format")
-	}
-	fields := strings.Fields(string(data[end+1:]))
-	// After ')': state is field 3 of stat(5), so utime (14) and stime (15)
-	// are at offsets 11 and 12.
-	if len(fields) < 13 {
-		return 0, errors.New("short /proc stat")
-	}
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+	return time.Duration(st.UTime+st.STime) * 10 * time.Millisecond, nil
 }

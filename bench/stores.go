@@ -42,20 +42,12 @@ func snapshotJobSpec(name, consulAddr, interval, jitter, storeYAML string) jobSp
 // run today (`consul snapshot save` to a file, then `rclone copyto` of that
 // file into the same versitygw), round after round.
 func bucketRows(ctx context.Context, cfg config, lc *loadedConsul, work string, rep *strings.Builder, section func(string)) error {
-	bin, err := servers.VersityBinaryPath()
-	if err != nil {
-		return err
-	}
-	s3, err := servers.LaunchVersity(bin, filepath.Join(work, "versitygw"))
-	if err != nil {
-		return err
-	}
-	atExit(func() { s3.Stop(15 * time.Second) })
-	defer s3.Stop(15 * time.Second)
 	const bucketName = "bench"
-	if err := s3.MakeBucket(bucketName); err != nil {
+	s3, err := startVersity(filepath.Join(work, "versitygw"), bucketName)
+	if err != nil {
 		return err
 	}
+	defer s3.Stop(versityStopTimeout)
 	var partSize string
 	if cfg.bucketPartSize != "" {
 		partSize = ", part_size: " + cfg.bucketPartSize
@@ -137,6 +129,28 @@ func bucketRows(ctx context.Context, cfg config, lc *loadedConsul, work string, 
 	}
 	rep.WriteString(anonLine(daemon))
 	return nil
+}
+
+// versityStopTimeout bounds the wait for versitygw to stop.
+const versityStopTimeout = 15 * time.Second
+
+// startVersity starts versitygw with its data in dir and an empty bucket
+// in it; the gateway is stopped when the bench exits, if the caller has not
+// stopped it before.
+func startVersity(dir, bucketName string) (*servers.S3, error) {
+	bin, err := servers.VersityBinaryPath()
+	if err != nil {
+		return nil, err
+	}
+	s3, err := servers.LaunchVersity(bin, dir)
+	if err != nil {
+		return nil, err
+	}
+	atExit(func() { s3.Stop(versityStopTimeout) })
+	if err := s3.MakeBucket(bucketName); err != nil {
+		return nil, err
+	}
+	return s3, nil
 }
 
 // s3Env is the environment a client of the gateway needs: its credentials,

@@ -29,8 +29,8 @@ func TestCLIConsul(t *testing.T) {
 	ours := filepath.Join(dir, "raftsnap.snap")
 	save := mustRaftsnap(t, "snapshot", "save", "--source", "consul", "--address", consul.Addr, "--format", "json", ours)
 	var saved saveOutcome
-	if err := json.Unmarshal([]byte(save.stdout), &saved); err != nil {
-		t.Fatalf("save --format json: %v\n%s", err, save.stdout)
+	if err := json.Unmarshal([]byte(save.Stdout), &saved); err != nil {
+		t.Fatalf("save --format json: %v\n%s", err, save.Stdout)
 	}
 	if saved.Index == 0 || saved.Bytes == 0 || len(saved.SHA256) != 64 {
 		t.Fatalf("implausible save outcome: %+v", saved)
@@ -57,8 +57,8 @@ func TestCLIConsul(t *testing.T) {
 	theirs := filepath.Join(dir, "consul.snap")
 	vendor(t, consulBin, env, "snapshot", "save", theirs)
 	verify := mustRaftsnap(t, "snapshot", "verify", theirs)
-	if !strings.HasPrefix(verify.stdout, "OK    "+theirs) {
-		t.Fatalf("verify output: %s", verify.stdout)
+	if !strings.HasPrefix(verify.Stdout, "OK    "+theirs) {
+		t.Fatalf("verify output: %s", verify.Stdout)
 	}
 	inspect := mustRaftsnap(t, "snapshot", "inspect", "--format", "json", theirs)
 	var ins struct {
@@ -71,11 +71,11 @@ func TestCLIConsul(t *testing.T) {
 			} `json:"types"`
 		} `json:"state"`
 	}
-	if err := json.Unmarshal([]byte(inspect.stdout), &ins); err != nil {
-		t.Fatalf("inspect --format json: %v\n%s", err, inspect.stdout)
+	if err := json.Unmarshal([]byte(inspect.Stdout), &ins); err != nil {
+		t.Fatalf("inspect --format json: %v\n%s", err, inspect.Stdout)
 	}
 	if ins.Index == 0 || ins.State == nil || ins.State.Flavor != "consul" {
-		t.Fatalf("inspect did not decode a consul state: %s", inspect.stdout)
+		t.Fatalf("inspect did not decode a consul state: %s", inspect.Stdout)
 	}
 	kv := int64(-1)
 	for _, typ := range ins.State.Types {
@@ -84,13 +84,13 @@ func TestCLIConsul(t *testing.T) {
 		}
 	}
 	if kv != 2 {
-		t.Fatalf("inspect counts %d KV records, want the 2 keys written: %s", kv, inspect.stdout)
+		t.Fatalf("inspect counts %d KV records, want the 2 keys written: %s", kv, inspect.Stdout)
 	}
 	text := mustRaftsnap(t, "snapshot", "inspect", theirs)
-	t.Logf("raftsnap inspect of consul's snapshot:\n%s", text.stdout)
+	t.Logf("raftsnap inspect of consul's snapshot:\n%s", text.Stdout)
 	for _, want := range []string{"Index", "Configuration", "KVS", "voter"} {
-		if !strings.Contains(text.stdout, want) {
-			t.Fatalf("inspect text lacks %q:\n%s", want, text.stdout)
+		if !strings.Contains(text.Stdout, want) {
+			t.Fatalf("inspect text lacks %q:\n%s", want, text.Stdout)
 		}
 	}
 
@@ -98,8 +98,8 @@ func TestCLIConsul(t *testing.T) {
 	consul.PutKV(t, "app/config", "v2")
 	consul.PutKV(t, "app/extra", "x")
 	restore := mustRaftsnap(t, "snapshot", "restore", "--source", "consul", "--address", consul.Addr, "--yes", ours)
-	if !strings.Contains(restore.stdout, "Restored "+ours) {
-		t.Fatalf("restore output: %s", restore.stdout)
+	if !strings.Contains(restore.Stdout, "Restored "+ours) {
+		t.Fatalf("restore output: %s", restore.Stdout)
 	}
 	if v, _ := consul.GetKV(t, "app/config"); v != "v1" {
 		t.Fatalf("after restore app/config = %q, want v1", v)
@@ -130,7 +130,7 @@ func TestCLIRestoreRefusesCorruptFile(t *testing.T) {
 	}
 	consul.PutKV(t, "k", "after")
 	r := raftsnap(t, "snapshot", "restore", "--source", "consul", "--address", consul.Addr, "--yes", bad)
-	if r.code != ExitInvalid || !strings.Contains(r.stderr, "failed verification, nothing was sent") || !strings.Contains(r.stderr, "truncated") {
+	if r.Code != ExitInvalid || !strings.Contains(r.Stderr, "failed verification, nothing was sent") || !strings.Contains(r.Stderr, "truncated") {
 		t.Fatalf("restore of a truncated file: %s", r)
 	}
 	if v, _ := consul.GetKV(t, "k"); v != "after" {
@@ -139,7 +139,7 @@ func TestCLIRestoreRefusesCorruptFile(t *testing.T) {
 
 	// Without --yes and without a terminal, nothing happens either.
 	r = raftsnap(t, "snapshot", "restore", "--source", "consul", "--address", consul.Addr, good)
-	if r.code != ExitUsage || !strings.Contains(r.stderr, "--yes") {
+	if r.Code != ExitUsage || !strings.Contains(r.Stderr, "--yes") {
 		t.Fatalf("restore without --yes off a terminal: %s", r)
 	}
 	if v, _ := consul.GetKV(t, "k"); v != "after" {
@@ -185,7 +185,7 @@ func TestCLIRestoreOnePassLeavesConsulUntouched(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := raftsnap(t, "snapshot", "restore", "--source", "consul", "--address", consul.Addr, "--yes", bad)
-	if r.code != ExitInvalid || !strings.Contains(r.stderr, "second gzip member") || !strings.Contains(r.stderr, "the upload was cut after") {
+	if r.Code != ExitInvalid || !strings.Contains(r.Stderr, "second gzip member") || !strings.Contains(r.Stderr, "the upload was cut after") {
 		t.Fatalf("restore of a valid archive plus a gzip member: %s", r)
 	}
 	if v, _ := consul.GetKV(t, "k"); v != "after" {
@@ -203,7 +203,7 @@ func TestCLIRestoreOnePassLeavesConsulUntouched(t *testing.T) {
 	if err := os.WriteFile(changing, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if r := restoreChangedMidUpload(t, "consul", consul.Addr, changing); r.code != ExitInvalid || !strings.Contains(r.stderr, "failed verification while it was sent") {
+	if r := restoreChangedMidUpload(t, "consul", consul.Addr, changing); r.Code != ExitInvalid || !strings.Contains(r.Stderr, "failed verification while it was sent") {
 		t.Fatalf("restore of a file changed during the upload: %s", r)
 	}
 	if v, _ := consul.GetKV(t, "k"); v != "after" {
@@ -234,7 +234,7 @@ func TestCLIRestoreRefusesNomadSnapshotIntoConsul(t *testing.T) {
 	}
 	proxy := testkit.NewProxy(t, consul.Addr)
 	r := raftsnap(t, "snapshot", "restore", "--source", "consul", "--address", proxy.URL, "--yes", nomadFile)
-	if r.code != ExitWrongFlavor || !strings.Contains(r.stderr, "it is a Nomad snapshot, not a Consul snapshot") || proxy.Requests() != 0 {
+	if r.Code != ExitWrongFlavor || !strings.Contains(r.Stderr, "it is a Nomad snapshot, not a Consul snapshot") || proxy.Requests() != 0 {
 		t.Fatalf("restore of a Nomad snapshot into Consul: %d requests; %s", proxy.Requests(), r)
 	}
 	if v, _ := consul.GetKV(t, "k"); v != "v" {

@@ -34,10 +34,10 @@ func TestDaemonCommandUsage(t *testing.T) {
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
 			r := raftsnap(t, c.args...)
-			if r.code != ExitUsage {
-				t.Fatalf("exit %d, want %d (usage): %s", r.code, ExitUsage, r)
+			if r.Code != ExitUsage {
+				t.Fatalf("exit %d, want %d (usage): %s", r.Code, ExitUsage, r)
 			}
-			if !strings.Contains(r.stderr, c.want) {
+			if !strings.Contains(r.Stderr, c.want) {
 				t.Fatalf("stderr does not contain %q: %s", c.want, r)
 			}
 		})
@@ -128,11 +128,11 @@ func TestDaemonCommandInProcess(t *testing.T) {
 	sock, stderr := d.sock, d.stderr
 
 	r := mustRaftsnap(t, "status", "--mode", "dump", "--socket", sock)
-	if !strings.Contains(r.stdout, "tidy (prune)") {
-		t.Errorf("status does not show the configured job:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "tidy (prune)") {
+		t.Errorf("status does not show the configured job:\n%s", r.Stdout)
 	}
 	r = mustRaftsnap(t, "signal", "wakeup", "tidy", "--wait", "--socket", sock)
-	if !strings.Contains(r.stdout, "tidy") {
+	if !strings.Contains(r.Stdout, "tidy") {
 		t.Errorf("signal wakeup --wait output: %s", r)
 	}
 
@@ -163,17 +163,17 @@ func TestReloadCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := mustRaftsnap(t, "reload", "--socket", d.sock)
-	if want := "reloaded " + d.config + ": added tidy2; 1 unchanged\n"; r.stdout != want {
-		t.Fatalf("reload output %q, want %q", r.stdout, want)
+	if want := "reloaded " + d.config + ": added tidy2; 1 unchanged\n"; r.Stdout != want {
+		t.Fatalf("reload output %q, want %q", r.Stdout, want)
 	}
 
 	broken := strings.Replace(added, "interval: 1h", "interval: soon", 1)
 	os.WriteFile(d.config, []byte(broken), 0o600)
 	r = raftsnap(t, "reload", "--socket", d.sock)
-	if r.code != ExitUsage || !strings.Contains(r.stderr, `jobs[0].interval: invalid duration "soon"`) {
+	if r.Code != ExitUsage || !strings.Contains(r.Stderr, `jobs[0].interval: invalid duration "soon"`) {
 		t.Fatalf("reload of a broken file: %s", r)
 	}
-	dump := mustRaftsnap(t, "status", "--mode", "dump", "--socket", d.sock).stdout
+	dump := mustRaftsnap(t, "status", "--mode", "dump", "--socket", d.sock).Stdout
 	lines := strings.Split(dump, "\n")
 	if len(lines) < 3 || !strings.HasPrefix(lines[1], "CONFIGURATION RELOAD REFUSED") || !strings.Contains(lines[2], "invalid duration") {
 		t.Fatalf("the dump does not lead with the refused reload:\n%s", dump)
@@ -184,10 +184,10 @@ func TestReloadCommand(t *testing.T) {
 
 	os.WriteFile(d.config, good, 0o600)
 	r = mustRaftsnap(t, "reload", "--socket", d.sock)
-	if !strings.Contains(r.stdout, "removed tidy2") {
+	if !strings.Contains(r.Stdout, "removed tidy2") {
 		t.Fatalf("reload back: %s", r)
 	}
-	if dump := mustRaftsnap(t, "status", "--mode", "dump", "--socket", d.sock).stdout; strings.Contains(dump, "REFUSED") {
+	if dump := mustRaftsnap(t, "status", "--mode", "dump", "--socket", d.sock).Stdout; strings.Contains(dump, "REFUSED") {
 		t.Fatalf("the banner stays after a good reload:\n%s", dump)
 	}
 }

@@ -49,13 +49,13 @@ func TestCLIDevCluster(t *testing.T) {
 	// flag, not the handler's query string, and --stale then works.
 	follower := raftcluster.Follower(t, c)
 	r := raftsnap(t, "snapshot", "save", "--source", "raft", "--address", follower.HTTPAddr, filepath.Join(dir, "f.snap"))
-	if r.code != ExitError || !strings.Contains(r.stderr, "not the leader") || !strings.Contains(r.stderr, "let any server answer with --stale") || strings.Contains(r.stderr, "?stale") {
+	if r.Code != ExitError || !strings.Contains(r.Stderr, "not the leader") || !strings.Contains(r.Stderr, "let any server answer with --stale") || strings.Contains(r.Stderr, "?stale") {
 		t.Fatalf("save from a follower: %s", r)
 	}
 	mustRaftsnap(t, "snapshot", "save", "--source", "raft", "--address", follower.HTTPAddr, "--stale", filepath.Join(dir, "f.snap"))
 	ins := mustRaftsnap(t, "snapshot", "inspect", file)
-	if !strings.Contains(ins.stdout, "node-0") || !strings.Contains(ins.stdout, "voter") {
-		t.Fatalf("inspect does not list the cluster's servers:\n%s", ins.stdout)
+	if !strings.Contains(ins.Stdout, "node-0") || !strings.Contains(ins.Stdout, "voter") {
+		t.Fatalf("inspect does not list the cluster's servers:\n%s", ins.Stdout)
 	}
 
 	if err := c.Put(ctx, "color", "red"); err != nil {
@@ -84,7 +84,7 @@ func TestCLISaveCutBodyKeepsOldFile(t *testing.T) {
 
 	proxy := cuttingProxy(t, leader.HTTPAddr, 100)
 	r := raftsnap(t, "snapshot", "save", "--source", "raft", "--address", proxy, file)
-	if r.code == ExitOK || !strings.Contains(r.stderr, "cut short") {
+	if r.Code == ExitOK || !strings.Contains(r.Stderr, "cut short") {
 		t.Fatalf("save through a cutting proxy: %s", r)
 	}
 	now, err := os.ReadFile(file)
@@ -131,7 +131,7 @@ func TestCLISaveBadBodyIsNotStored(t *testing.T) {
 			defer srv.Close()
 			dir := t.TempDir()
 			r := raftsnap(t, "snapshot", "save", "--source", "raft", "--address", srv.URL, filepath.Join(dir, "x.snap"))
-			if r.code != ExitInvalid || !strings.Contains(r.stderr, c.want[0]) || !strings.Contains(r.stderr, c.want[1]) {
+			if r.Code != ExitInvalid || !strings.Contains(r.Stderr, c.want[0]) || !strings.Contains(r.Stderr, c.want[1]) {
 				t.Fatalf("save of %s: %s", c.name, r)
 			}
 			assertOnlyFiles(t, dir)

@@ -57,16 +57,16 @@ func TestCLIAgeInterop(t *testing.T) {
 	hand := filepath.Join(dir, "hand.snap.age")
 	ageCLI.Run(t, ageCLI.Age, "-r", recipient, "-o", hand, plain)
 	v := mustRaftsnap(t, "snapshot", "verify", "--identity-file", key, hand)
-	if !strings.HasPrefix(v.stdout, "OK    "+hand) {
+	if !strings.HasPrefix(v.Stdout, "OK    "+hand) {
 		t.Fatalf("verify --identity-file: %s", v)
 	}
-	if ins := mustRaftsnap(t, "snapshot", "inspect", "--identity-file", key, hand); !strings.Contains(ins.stdout, "consul") {
+	if ins := mustRaftsnap(t, "snapshot", "inspect", "--identity-file", key, hand); !strings.Contains(ins.Stdout, "consul") {
 		t.Fatalf("inspect --identity-file: %s", ins)
 	}
-	if r := raftsnap(t, "snapshot", "verify", hand); r.code == 0 || !strings.Contains(r.stdout+r.stderr, "give --identity-file") {
+	if r := raftsnap(t, "snapshot", "verify", hand); r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, "give --identity-file") {
 		t.Fatalf("verify without the key: %s", r)
 	}
-	if r := raftsnap(t, "snapshot", "verify", "--identity-file", otherKey, hand); r.code == 0 || !strings.Contains(r.stdout+r.stderr, "none of the identity file's keys") {
+	if r := raftsnap(t, "snapshot", "verify", "--identity-file", otherKey, hand); r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, "none of the identity file's keys") {
 		t.Fatalf("verify with another key: %s", r)
 	}
 
@@ -82,7 +82,7 @@ func TestCLIAgeInterop(t *testing.T) {
 		{hand, otherKey, "none of the identity file's keys"},
 	} {
 		r := raftsnap(t, "snapshot", "restore", "--source", "consul", "--address", consul.Addr, "--yes", "--identity-file", bad.key, bad.file)
-		if r.code == 0 || strings.Contains(r.stdout, "Restored") || !strings.Contains(r.stderr, bad.want) {
+		if r.Code == 0 || strings.Contains(r.Stdout, "Restored") || !strings.Contains(r.Stderr, bad.want) {
 			t.Fatalf("restore of %s with %s: %s", bad.file, bad.key, r)
 		}
 		if v, _ := consul.GetKV(t, "app/password"); v != "changed-after-save" {

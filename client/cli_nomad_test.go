@@ -27,8 +27,8 @@ func TestCLINomad(t *testing.T) {
 	ours := filepath.Join(dir, "raftsnap.snap")
 	save := mustRaftsnap(t, "snapshot", "save", "--source", "nomad", "--address", nomad.Addr, "--format", "json", ours)
 	var saved saveOutcome
-	if err := json.Unmarshal([]byte(save.stdout), &saved); err != nil {
-		t.Fatalf("save --format json: %v\n%s", err, save.stdout)
+	if err := json.Unmarshal([]byte(save.Stdout), &saved); err != nil {
+		t.Fatalf("save --format json: %v\n%s", err, save.Stdout)
 	}
 	if saved.Index == 0 {
 		t.Fatalf("implausible save outcome: %+v", saved)
@@ -49,11 +49,11 @@ func TestCLINomad(t *testing.T) {
 			Flavor string `json:"flavor"`
 		} `json:"state"`
 	}
-	if err := json.Unmarshal([]byte(inspect.stdout), &ins); err != nil {
+	if err := json.Unmarshal([]byte(inspect.Stdout), &ins); err != nil {
 		t.Fatal(err)
 	}
 	if ins.State == nil || ins.State.Flavor != "nomad" {
-		t.Fatalf("inspect did not decode a nomad state: %s", inspect.stdout)
+		t.Fatalf("inspect did not decode a nomad state: %s", inspect.Stdout)
 	}
 
 	testkit.PutNomadVariable(t, nomad, "raftsnap/test", "after")
@@ -61,7 +61,7 @@ func TestCLINomad(t *testing.T) {
 	// before anything is sent; Nomad keeps its state.
 	consulFixture := filepath.Join("..", "snapshot", "testdata", "inspect", "consul.snap")
 	r := raftsnap(t, "snapshot", "restore", "--source", "nomad", "--address", nomad.Addr, "--yes", consulFixture)
-	if r.code != ExitWrongFlavor || !strings.Contains(r.stderr, "it is a Consul snapshot, not a Nomad snapshot") {
+	if r.Code != ExitWrongFlavor || !strings.Contains(r.Stderr, "it is a Consul snapshot, not a Nomad snapshot") {
 		t.Fatalf("restore of a Consul snapshot into Nomad: %s", r)
 	}
 	if got := testkit.NomadVariable(t, nomad, "raftsnap/test"); got != "after" {
@@ -100,7 +100,7 @@ func TestCLIRestoreCutLeavesNomadUntouched(t *testing.T) {
 	}
 	testkit.PutNomadVariable(t, nomad, "raftsnap/test", "after")
 	r := raftsnap(t, "snapshot", "restore", "--source", "nomad", "--address", nomad.Addr, "--yes", bad)
-	if r.code != ExitInvalid || !strings.Contains(r.stderr, "the upload was cut after") {
+	if r.Code != ExitInvalid || !strings.Contains(r.Stderr, "the upload was cut after") {
 		t.Fatalf("restore of a valid archive plus a gzip member: %s", r)
 	}
 	if got := testkit.NomadVariable(t, nomad, "raftsnap/test"); got != "after" {

@@ -78,7 +78,7 @@ func TestCLIRaftDirConsul(t *testing.T) {
 
 			// While the server runs: refused at once, nothing written.
 			r := raftsnap(t, "snapshot", "save", "--source", "raft-dir", "--path", consul.DataDir, out)
-			if r.code != ExitError || !strings.Contains(r.stderr, "is locked by a running server") {
+			if r.Code != ExitError || !strings.Contains(r.Stderr, "is locked by a running server") {
 				t.Fatalf("save while consul runs: %s", r)
 			}
 			assertOnlyFiles(t, filepath.Dir(out))
@@ -151,7 +151,7 @@ func TestCLIRaftDirNomad(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "nomad-from-disk.snap")
 
 	r := raftsnap(t, "snapshot", "save", "--source", "raft-dir", "--path", nomad.DataDir, out)
-	if r.code != ExitError || !strings.Contains(r.stderr, "is locked by a running server") {
+	if r.Code != ExitError || !strings.Contains(r.Stderr, "is locked by a running server") {
 		t.Fatalf("save while nomad runs: %s", r)
 	}
 	if err := nomad.Stop(stopGrace); err != nil {

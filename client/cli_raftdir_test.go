@@ -39,8 +39,8 @@ func inspectRaftDir(t *testing.T, dir string) raftDirInspection {
 	t.Helper()
 	r := mustRaftsnap(t, "raft-dir", "inspect", "--format", "json", dir)
 	var ins raftDirInspection
-	if err := json.Unmarshal([]byte(r.stdout), &ins); err != nil {
-		t.Fatalf("raft-dir inspect --format json: %v\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &ins); err != nil {
+		t.Fatalf("raft-dir inspect --format json: %v\n%s", err, r.Stdout)
 	}
 	return ins
 }
@@ -49,11 +49,11 @@ func saveRaftDir(t *testing.T, dir, out string) saveOutcome {
 	t.Helper()
 	r := mustRaftsnap(t, "snapshot", "save", "--source", "raft-dir", "--path", dir, "--format", "json", out)
 	var saved saveOutcome
-	if err := json.Unmarshal([]byte(r.stdout), &saved); err != nil {
-		t.Fatalf("save --format json: %v\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &saved); err != nil {
+		t.Fatalf("save --format json: %v\n%s", err, r.Stdout)
 	}
 	if saved.LogLag == nil || saved.LogLag.SnapshotIndex != saved.Index || saved.LogLag.Missing != saved.LogLag.LastIndex-min(saved.LogLag.LastIndex, saved.Index) {
-		t.Fatalf("implausible log lag in %s", r.stdout)
+		t.Fatalf("implausible log lag in %s", r.Stdout)
 	}
 	return saved
 }
@@ -67,11 +67,11 @@ func TestCLIRaftDir(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "disk.snap")
 
 	r := raftsnap(t, "snapshot", "save", "--source", "raft-dir", "--path", raftDir, out)
-	if r.code != ExitError || !strings.Contains(r.stderr, "is locked by a running server") || !strings.Contains(r.stderr, "HTTP API") {
+	if r.Code != ExitError || !strings.Contains(r.Stderr, "is locked by a running server") || !strings.Contains(r.Stderr, "HTTP API") {
 		t.Fatalf("save while the server runs: %s", r)
 	}
 	r = raftsnap(t, "raft-dir", "inspect", raftDir)
-	if r.code != ExitError || !strings.Contains(r.stderr, "is locked by a running server") {
+	if r.Code != ExitError || !strings.Contains(r.Stderr, "is locked by a running server") {
 		t.Fatalf("inspect while the server runs: %s", r)
 	}
 	if err := cluster.Close(); err != nil {
@@ -86,8 +86,8 @@ func TestCLIRaftDir(t *testing.T) {
 	}
 	text := mustRaftsnap(t, "raft-dir", "inspect", raftDir)
 	for _, want := range []string{"Log store:       raft-boltdb", ins.Snapshots[1].Name, "Save would archive " + ins.Selected + ": snapshot at index " + strconv.FormatUint(ins.Snapshots[0].Index, 10)} {
-		if !strings.Contains(text.stdout, want) {
-			t.Errorf("inspect text lacks %q:\n%s", want, text.stdout)
+		if !strings.Contains(text.Stdout, want) {
+			t.Errorf("inspect text lacks %q:\n%s", want, text.Stdout)
 		}
 	}
 
@@ -101,8 +101,8 @@ func TestCLIRaftDir(t *testing.T) {
 	// A relative --path, and the text output.
 	t.Chdir(filepath.Dir(raftDir))
 	textSave := mustRaftsnap(t, "snapshot", "save", "--source", "raft-dir", "--path", filepath.Base(raftDir), out)
-	if !strings.Contains(textSave.stdout, "from raft-dir at "+raftDir+": index ") ||
-		!strings.Contains(textSave.stdout, "\nLog: snapshot at index "+strconv.FormatUint(saved.Index, 10)+"; the raft-boltdb log holds ") {
+	if !strings.Contains(textSave.Stdout, "from raft-dir at "+raftDir+": index ") ||
+		!strings.Contains(textSave.Stdout, "\nLog: snapshot at index "+strconv.FormatUint(saved.Index, 10)+"; the raft-boltdb log holds ") {
 		t.Fatalf("text output: %s", textSave)
 	}
 
@@ -114,22 +114,22 @@ func TestCLIRaftDir(t *testing.T) {
 	testkit.FlipByte(t, filepath.Join(raftDir, raftdir.SnapshotsDir, ins.Selected, "state.bin"), 0)
 	fallback := raftsnap(t, "snapshot", "save", "--source", "raft-dir", "--path", raftDir, "--format", "json", out)
 	var older saveOutcome
-	if fallback.code != ExitOK || json.Unmarshal([]byte(fallback.stdout), &older) != nil || older.ID != ins.Snapshots[1].Name ||
-		len(older.Warnings) != 1 || !strings.Contains(fallback.stderr, "raftsnap: warning: skipped 1 newer damaged snapshot(s): "+ins.Selected) {
+	if fallback.Code != ExitOK || json.Unmarshal([]byte(fallback.Stdout), &older) != nil || older.ID != ins.Snapshots[1].Name ||
+		len(older.Warnings) != 1 || !strings.Contains(fallback.Stderr, "raftsnap: warning: skipped 1 newer damaged snapshot(s): "+ins.Selected) {
 		t.Fatalf("save with a damaged newest snapshot: %s", fallback)
 	}
 	// Both damaged: nothing saved, exit 3.
 	testkit.FlipByte(t, filepath.Join(raftDir, raftdir.SnapshotsDir, ins.Snapshots[1].Name, "state.bin"), 0)
 	before, _ := os.ReadFile(out)
 	r = raftsnap(t, "snapshot", "save", "--source", "raft-dir", "--path", raftDir, out)
-	if r.code != ExitInvalid || !strings.Contains(r.stderr, "holds no intact snapshot, nothing was archived") {
+	if r.Code != ExitInvalid || !strings.Contains(r.Stderr, "holds no intact snapshot, nothing was archived") {
 		t.Fatalf("save with every snapshot damaged: %s", r)
 	}
 	if after, _ := os.ReadFile(out); string(after) != string(before) {
 		t.Fatal("a failed save changed the file")
 	}
 	r = raftsnap(t, "raft-dir", "inspect", raftDir)
-	if r.code != ExitInvalid || !strings.Contains(r.stdout, "Save would fail: no intact snapshot") || strings.Count(r.stdout, "crc_mismatch") != 2 {
+	if r.Code != ExitInvalid || !strings.Contains(r.Stdout, "Save would fail: no intact snapshot") || strings.Count(r.Stdout, "crc_mismatch") != 2 {
 		t.Fatalf("inspect with every snapshot damaged: %s", r)
 	}
 }
@@ -153,13 +153,13 @@ func TestCLIRaftDirUsage(t *testing.T) {
 		{[]string{"raft-dir", "inspect", "--format", "yaml", dir}, ExitUsage, "invalid --format"},
 	} {
 		r := raftsnap(t, tc.args...)
-		if r.code != tc.code || !strings.Contains(r.stderr, tc.msg) {
+		if r.Code != tc.code || !strings.Contains(r.Stderr, tc.msg) {
 			t.Errorf("raftsnap %s: %s\nwant exit %d saying %q", strings.Join(tc.args, " "), r, tc.code, tc.msg)
 		}
 	}
 	// restore takes no --path (TestSourceFlagsDeriveFromRegistry checks
 	// the kinds it offers).
-	if r := mustRaftsnap(t, "snapshot", "restore", "--help"); strings.Contains(r.stdout, "--path") {
-		t.Errorf("restore help offers --path:\n%s", r.stdout)
+	if r := mustRaftsnap(t, "snapshot", "restore", "--help"); strings.Contains(r.Stdout, "--path") {
+		t.Errorf("restore help offers --path:\n%s", r.Stdout)
 	}
 }

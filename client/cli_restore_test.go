@@ -24,7 +24,7 @@ func raftsnapWithStdin(t *testing.T, stdin io.Reader, args ...string) cliResult 
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	code := Main(args, stdin, &stdout, &stderr)
-	return cliResult{code: code, stdout: stdout.String(), stderr: stderr.String()}
+	return cliResult{Code: code, Stdout: stdout.String(), Stderr: stderr.String()}
 }
 
 // TestCLIRestoreCutsAnArchiveThatFailsAtItsEnd: an archive whose fault
@@ -50,9 +50,9 @@ func TestCLIRestoreCutsAnArchiveThatFailsAtItsEnd(t *testing.T) {
 	}
 
 	r := raftsnap(t, "snapshot", "restore", "--source", "raft", "--address", leader.HTTPAddr, "--yes", bad)
-	if r.code != ExitInvalid || !strings.Contains(r.stderr, "bad.snap failed verification while it was sent") ||
-		!strings.Contains(r.stderr, "second gzip member") || !strings.Contains(r.stderr, "the upload was cut after") ||
-		strings.Contains(r.stdout, "Restored") {
+	if r.Code != ExitInvalid || !strings.Contains(r.Stderr, "bad.snap failed verification while it was sent") ||
+		!strings.Contains(r.Stderr, "second gzip member") || !strings.Contains(r.Stderr, "the upload was cut after") ||
+		strings.Contains(r.Stdout, "Restored") {
 		t.Fatalf("restore of an archive with a second gzip member: %s", r)
 	}
 	if v, _, _ := c.Get(ctx, "color"); v != "red" {
@@ -79,7 +79,7 @@ func TestCLIRestoreFileChangedDuringUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := restoreChangedMidUpload(t, "raft", leader.HTTPAddr, file)
-	if r.code != ExitInvalid || !strings.Contains(r.stderr, "failed verification while it was sent") || !strings.Contains(r.stderr, "the upload was cut after") {
+	if r.Code != ExitInvalid || !strings.Contains(r.Stderr, "failed verification while it was sent") || !strings.Contains(r.Stderr, "the upload was cut after") {
 		t.Fatalf("restore of a file changed during the upload: %s", r)
 	}
 	if v, _, _ := c.Get(ctx, "color"); v != "red" {
@@ -153,7 +153,7 @@ func TestCLIRestoreRefusesAnotherSystemsSnapshot(t *testing.T) {
 		{"nomad", consulFile, "it is a Consul snapshot, not a Nomad snapshot"},
 	} {
 		r := raftsnap(t, "snapshot", "restore", "--source", tc.kind, "--address", target, "--yes", tc.file)
-		if r.code != ExitWrongFlavor || !strings.Contains(r.stderr, tc.says) || !strings.Contains(r.stderr, "nothing was sent (--force sends it anyway)") {
+		if r.Code != ExitWrongFlavor || !strings.Contains(r.Stderr, tc.says) || !strings.Contains(r.Stderr, "nothing was sent (--force sends it anyway)") {
 			t.Errorf("%s into %s: %s", filepath.Base(tc.file), tc.kind, r)
 		}
 	}
@@ -163,13 +163,13 @@ func TestCLIRestoreRefusesAnotherSystemsSnapshot(t *testing.T) {
 	// A Vault archive is told apart by its last member, so a Vault target
 	// refuses at the end, before the end leaves.
 	r := raftsnap(t, "snapshot", "restore", "--source", "vault", "--address", target, "--yes", consulFile)
-	if r.code != ExitWrongFlavor || !strings.Contains(r.stderr, "it is a Consul snapshot, not a Vault snapshot") {
+	if r.Code != ExitWrongFlavor || !strings.Contains(r.Stderr, "it is a Consul snapshot, not a Vault snapshot") {
 		t.Errorf("consul.snap into vault: %s", r)
 	}
 	// --force sends it (the stand-in refuses it, as the vendor might not).
 	forced, forcedRequests := requestCounter(t)
 	r = raftsnap(t, "snapshot", "restore", "--source", "consul", "--address", forced, "--yes", "--force", nomadFile)
-	if r.code != ExitError || forcedRequests.Load() != 1 {
+	if r.Code != ExitError || forcedRequests.Load() != 1 {
 		t.Fatalf("--force: %d requests; %s", forcedRequests.Load(), r)
 	}
 }
@@ -189,7 +189,7 @@ func TestCLIRestoreRefusesStaleAndStdin(t *testing.T) {
 		} else {
 			cmd = append(cmd, args)
 		}
-		if r := raftsnap(t, cmd...); r.code != ExitUsage || !strings.Contains(r.stderr, want) {
+		if r := raftsnap(t, cmd...); r.Code != ExitUsage || !strings.Contains(r.Stderr, want) {
 			t.Errorf("restore %s: %s", args, r)
 		}
 	}
@@ -203,19 +203,19 @@ func TestCLIRestoreRefusesStaleAndStdin(t *testing.T) {
 func TestCLIInspectWrongFlavorExits4(t *testing.T) {
 	consulFixture := filepath.Join("..", "snapshot", "testdata", "inspect", "consul.snap")
 	r := raftsnap(t, "snapshot", "inspect", "--flavor", "nomad", consulFixture)
-	if r.code != ExitWrongFlavor || !strings.Contains(r.stderr, "it is a Consul snapshot, not a Nomad snapshot") || r.stdout != "" {
+	if r.Code != ExitWrongFlavor || !strings.Contains(r.Stderr, "it is a Consul snapshot, not a Nomad snapshot") || r.Stdout != "" {
 		t.Fatalf("inspect --flavor nomad of a Consul snapshot: %s", r)
 	}
 	r = mustRaftsnap(t, "snapshot", "inspect", "--flavor", "consul", consulFixture)
-	if !strings.Contains(r.stdout, "Flavor           consul") {
-		t.Fatalf("inspect of a Consul snapshot does not name its flavour:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "Flavor           consul") {
+		t.Fatalf("inspect of a Consul snapshot does not name its flavour:\n%s", r.Stdout)
 	}
 	// A damaged archive is still a failed verification.
 	data, err := os.ReadFile(consulFixture)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := raftsnapWithStdin(t, bytes.NewReader(data[:len(data)-10]), "snapshot", "inspect", "--flavor", "nomad", "-"); r.code != ExitInvalid {
+	if r := raftsnapWithStdin(t, bytes.NewReader(data[:len(data)-10]), "snapshot", "inspect", "--flavor", "nomad", "-"); r.Code != ExitInvalid {
 		t.Fatalf("inspect of a truncated archive: %s", r)
 	}
 }
@@ -237,26 +237,26 @@ func (f failingReader) Read(p []byte) (int, error) {
 func TestCLIStandardInputAndOutput(t *testing.T) {
 	_, leader := blueDevCluster(t, 1, 0)
 	save := mustRaftsnap(t, "snapshot", "save", "--source", "raft", "--address", leader.HTTPAddr, "-")
-	archive := []byte(save.stdout)
-	if !strings.HasPrefix(save.stderr, "Saved - from raft at") || len(archive) == 0 {
-		t.Fatalf("save -: stderr %q, %d bytes on stdout", save.stderr, len(archive))
+	archive := []byte(save.Stdout)
+	if !strings.HasPrefix(save.Stderr, "Saved - from raft at") || len(archive) == 0 {
+		t.Fatalf("save -: stderr %q, %d bytes on stdout", save.Stderr, len(archive))
 	}
 	if _, err := snapshot.Verify(context.Background(), bytes.NewReader(archive), snapshot.VerifyOptions{}); err != nil {
 		t.Fatalf("what save - wrote does not verify: %v", err)
 	}
 
-	if r := raftsnapWithStdin(t, bytes.NewReader(archive), "snapshot", "verify", "-"); r.code != ExitOK || !strings.HasPrefix(r.stdout, "OK    -  index ") {
+	if r := raftsnapWithStdin(t, bytes.NewReader(archive), "snapshot", "verify", "-"); r.Code != ExitOK || !strings.HasPrefix(r.Stdout, "OK    -  index ") {
 		t.Fatalf("verify -: %s", r)
 	}
-	if r := raftsnapWithStdin(t, bytes.NewReader(archive), "snapshot", "inspect", "--format", "json", "-"); r.code != ExitOK || !strings.Contains(r.stdout, `"path": "-"`) || !strings.Contains(r.stdout, `"flavor": "consul"`) {
+	if r := raftsnapWithStdin(t, bytes.NewReader(archive), "snapshot", "inspect", "--format", "json", "-"); r.Code != ExitOK || !strings.Contains(r.Stdout, `"path": "-"`) || !strings.Contains(r.Stdout, `"flavor": "consul"`) {
 		t.Fatalf("inspect -: %s", r)
 	}
 	// Cut short by its producer: a verdict on what arrived (3); a read
 	// error of standard input itself: no verdict (1).
-	if r := raftsnapWithStdin(t, bytes.NewReader(archive[:len(archive)/2]), "snapshot", "verify", "-"); r.code != ExitInvalid || !strings.Contains(r.stdout, "FAIL  -  snapshot archive is truncated") {
+	if r := raftsnapWithStdin(t, bytes.NewReader(archive[:len(archive)/2]), "snapshot", "verify", "-"); r.Code != ExitInvalid || !strings.Contains(r.Stdout, "FAIL  -  snapshot archive is truncated") {
 		t.Fatalf("verify - of a truncated stream: %s", r)
 	}
-	if r := raftsnapWithStdin(t, failingReader{bytes.NewReader(archive[:len(archive)/2])}, "snapshot", "verify", "-"); r.code != ExitError || !strings.Contains(r.stdout, "input/output error") {
+	if r := raftsnapWithStdin(t, failingReader{bytes.NewReader(archive[:len(archive)/2])}, "snapshot", "verify", "-"); r.Code != ExitError || !strings.Contains(r.Stdout, "input/output error") {
 		t.Fatalf("verify - with a failing stdin: %s", r)
 	}
 	for _, tc := range []struct {
@@ -266,7 +266,7 @@ func TestCLIStandardInputAndOutput(t *testing.T) {
 		{[]string{"snapshot", "verify", "-", "-"}, `"-" (standard input) can be given once`},
 		{[]string{"snapshot", "save", "--source", "raft", "--address", leader.HTTPAddr, "--format", "json", "-"}, "--format json writes to standard output"},
 	} {
-		if r := raftsnap(t, tc.args...); r.code != ExitUsage || !strings.Contains(r.stderr, tc.want) {
+		if r := raftsnap(t, tc.args...); r.Code != ExitUsage || !strings.Contains(r.Stderr, tc.want) {
 			t.Errorf("%s: %s", strings.Join(tc.args, " "), r)
 		}
 	}
@@ -278,7 +278,7 @@ func TestCLIStandardInputAndOutput(t *testing.T) {
 func TestCLISaveToStdoutHoldsBackTheEnd(t *testing.T) {
 	c, leader := startDevCluster(t, 1)
 	raftcluster.Fill(t, c, 6)
-	good := mustRaftsnap(t, "snapshot", "save", "--source", "raft", "--address", leader.HTTPAddr, "-").stdout
+	good := mustRaftsnap(t, "snapshot", "save", "--source", "raft", "--address", leader.HTTPAddr, "-").Stdout
 	// A server that appends a second gzip member: a stand-in, since no
 	// real one does it on demand.
 	bad := testkit.WithEmptyGzipMember([]byte(good))
@@ -288,13 +288,13 @@ func TestCLISaveToStdoutHoldsBackTheEnd(t *testing.T) {
 	}))
 	defer srv.Close()
 	r := raftsnap(t, "snapshot", "save", "--source", "raft", "--address", srv.URL, "-")
-	if r.code != ExitInvalid || !strings.Contains(r.stderr, "second gzip member") || !strings.Contains(r.stderr, "standard output got") {
+	if r.Code != ExitInvalid || !strings.Contains(r.Stderr, "second gzip member") || !strings.Contains(r.Stderr, "standard output got") {
 		t.Fatalf("save - of an archive failing at its end: %s", r)
 	}
-	if len(r.stdout) == 0 || len(r.stdout) > len(bad)-snapshot.DefaultHoldBack || r.stdout != string(bad[:len(r.stdout)]) {
-		t.Fatalf("stdout got %d of %d bytes: want a streamed prefix without the held-back end", len(r.stdout), len(bad))
+	if len(r.Stdout) == 0 || len(r.Stdout) > len(bad)-snapshot.DefaultHoldBack || r.Stdout != string(bad[:len(r.Stdout)]) {
+		t.Fatalf("stdout got %d of %d bytes: want a streamed prefix without the held-back end", len(r.Stdout), len(bad))
 	}
-	if !strings.Contains(r.stderr, fmt.Sprintf("standard output got %d bytes", len(r.stdout))) {
-		t.Fatalf("the message does not count what stdout got: %s", r.stderr)
+	if !strings.Contains(r.Stderr, fmt.Sprintf("standard output got %d bytes", len(r.Stdout))) {
+		t.Fatalf("the message does not count what stdout got: %s", r.Stderr)
 	}
 }

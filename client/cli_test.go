@@ -2,7 +2,6 @@ package client
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,14 +12,7 @@ import (
 )
 
 // cliResult is one in-process run of the raftsnap CLI.
-type cliResult struct {
-	code           int
-	stdout, stderr string
-}
-
-func (r cliResult) String() string {
-	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
-}
+type cliResult = testkit.CLIResult
 
 // raftsnap runs the CLI in process, exactly as main does, with no terminal
 // on stdin.
@@ -28,13 +20,13 @@ func raftsnap(t *testing.T, args ...string) cliResult {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	code := Main(args, strings.NewReader(""), &stdout, &stderr)
-	return cliResult{code: code, stdout: stdout.String(), stderr: stderr.String()}
+	return cliResult{Code: code, Stdout: stdout.String(), Stderr: stderr.String()}
 }
 
 func mustRaftsnap(t *testing.T, args ...string) cliResult {
 	t.Helper()
 	r := raftsnap(t, args...)
-	if r.code != ExitOK {
+	if r.Code != ExitOK {
 		t.Fatalf("raftsnap %s: %s", strings.Join(args, " "), r)
 	}
 	return r

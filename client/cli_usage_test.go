@@ -36,7 +36,7 @@ func TestCLIExitCodes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := raftsnap(t, tc.args...)
-			if r.code != tc.code || !strings.Contains(r.stderr, tc.inStderr) || !strings.Contains(r.stdout, tc.inStdout) {
+			if r.Code != tc.code || !strings.Contains(r.Stderr, tc.inStderr) || !strings.Contains(r.Stdout, tc.inStdout) {
 				t.Fatalf("want exit %d with %q in stderr and %q in stdout; got %s", tc.code, tc.inStderr, tc.inStdout, r)
 			}
 		})
@@ -45,8 +45,8 @@ func TestCLIExitCodes(t *testing.T) {
 
 func TestCLIVersion(t *testing.T) {
 	r := mustRaftsnap(t, "version")
-	if !strings.HasPrefix(r.stdout, "raftsnap ") || !strings.Contains(r.stdout, "go1.") {
-		t.Fatalf("version output: %q", r.stdout)
+	if !strings.HasPrefix(r.Stdout, "raftsnap ") || !strings.Contains(r.Stdout, "go1.") {
+		t.Fatalf("version output: %q", r.Stdout)
 	}
 }
 
@@ -56,7 +56,7 @@ func TestCLIStrayArgumentsAreUsageErrors(t *testing.T) {
 		{"test", "pruning", "x"},
 	} {
 		r := raftsnap(t, args...)
-		if r.code != ExitUsage || !strings.Contains(r.stderr, "takes no arguments") {
+		if r.Code != ExitUsage || !strings.Contains(r.Stderr, "takes no arguments") {
 			t.Errorf("raftsnap %s: want exit %d and \"takes no arguments\"; got %s", strings.Join(args, " "), ExitUsage, r)
 		}
 	}
@@ -65,11 +65,11 @@ func TestCLIStrayArgumentsAreUsageErrors(t *testing.T) {
 // TestVersionFlag: --version works as in most tools, without a daemon.
 func TestVersionFlag(t *testing.T) {
 	r := mustRaftsnap(t, "--version")
-	if !strings.HasPrefix(r.stdout, "raftsnap ") || !strings.Contains(r.stdout, "gzip inflate: ") {
-		t.Fatalf("--version printed %q", r.stdout)
+	if !strings.HasPrefix(r.Stdout, "raftsnap ") || !strings.Contains(r.Stdout, "gzip inflate: ") {
+		t.Fatalf("--version printed %q", r.Stdout)
 	}
-	if v := mustRaftsnap(t, "version", "--socket", filepath.Join(t.TempDir(), "none")); !strings.HasPrefix(v.stdout, strings.SplitN(r.stdout, "\n", 2)[0]) {
-		t.Fatalf("--version %q and `raftsnap version` %q disagree", r.stdout, v.stdout)
+	if v := mustRaftsnap(t, "version", "--socket", filepath.Join(t.TempDir(), "none")); !strings.HasPrefix(v.Stdout, strings.SplitN(r.Stdout, "\n", 2)[0]) {
+		t.Fatalf("--version %q and `raftsnap version` %q disagree", r.Stdout, v.Stdout)
 	}
 }
 

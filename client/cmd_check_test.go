@@ -196,10 +196,10 @@ func TestCheckStoreLocation(t *testing.T) {
 	// Every job of the store, --warn from --crit: nomad-main is 1h old, past 3/4 of 1h20m.
 	wantResult(t, raftsnap(t, "check", "--store", loc, "--crit", "80m"), 1, "RAFTSNAP WARNING - nomad-main last succeeded 1h0m0s ago (warn 1h0m0s)", "")
 	r := raftsnap(t, "check", "--store", loc, "--crit", "2h", "--from-store")
-	if r.code == 0 {
+	if r.Code == 0 {
 		t.Errorf("--store with --from-store: %s", r)
 	}
-	if strings.Contains(r.stdout+r.stderr, gw.SecretKey) {
+	if strings.Contains(r.Stdout+r.Stderr, gw.SecretKey) {
 		t.Errorf("the secret appeared: %s", r)
 	}
 }

@@ -32,7 +32,7 @@ jobs:
     pruning: {keep: [{within: 2w}]}
 `)
 	r := mustRaftsnap(t, "configcheck", "--config", path)
-	if want := path + ": OK (2 jobs: consul-main, tidy)\n"; r.stdout != want || r.stderr != "" {
+	if want := path + ": OK (2 jobs: consul-main, tidy)\n"; r.Stdout != want || r.Stderr != "" {
 		t.Fatalf("got %s\nwant stdout %q and no stderr", r, want)
 	}
 }
@@ -48,12 +48,12 @@ jobs:
     pruning: {keep: [{last_n: {count: 24}}]}
 `)
 	r := mustRaftsnap(t, "configcheck", "--config", path)
-	if r.stdout != path+": OK (1 job: one)\n" {
-		t.Errorf("stdout = %q", r.stdout)
+	if r.Stdout != path+": OK (1 job: one)\n" {
+		t.Errorf("stdout = %q", r.Stdout)
 	}
 	want := "warning: " + path + ":5:71: jobs[0].source.token_env: environment variable RAFTSNAP_CONFIGCHECK_UNSET is not set here"
-	if !strings.HasPrefix(r.stderr, want) {
-		t.Errorf("stderr = %q\nwant prefix %q", r.stderr, want)
+	if !strings.HasPrefix(r.Stderr, want) {
+		t.Errorf("stderr = %q\nwant prefix %q", r.Stderr, want)
 	}
 }
 
@@ -73,10 +73,10 @@ jobs:
 ` + path + `:8:39: jobs[0].pruning.keep[0].last_n.count: must be at least 1, got 0
 ` + path + `: INVALID (3 problems)
 `
-	if r.code != ExitUsage || r.stdout != "" || r.stderr != want {
+	if r.Code != ExitUsage || r.Stdout != "" || r.Stderr != want {
 		t.Fatalf("got %s\nwant exit 2 (ExitUsage, as for every invalid configuration) and stderr:\n%s", r, want)
 	}
-	if strings.Contains(r.stderr, "hunter2") {
+	if strings.Contains(r.Stderr, "hunter2") {
 		t.Fatal("the token reached the output")
 	}
 }
@@ -84,11 +84,11 @@ jobs:
 func TestConfigcheckMissingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nope.yml")
 	r := raftsnap(t, "configcheck", "--config", path)
-	if r.code != ExitUsage || !strings.Contains(r.stderr, "no such file or directory") || r.stdout != "" {
+	if r.Code != ExitUsage || !strings.Contains(r.Stderr, "no such file or directory") || r.Stdout != "" {
 		t.Fatalf("got %s", r)
 	}
 	r = raftsnap(t, "configcheck", "extra-arg")
-	if r.code != ExitUsage || !strings.Contains(r.stderr, "takes no arguments") {
+	if r.Code != ExitUsage || !strings.Contains(r.Stderr, "takes no arguments") {
 		t.Fatalf("extra argument: got %s, want exit %d", r, ExitUsage)
 	}
 }
@@ -101,7 +101,7 @@ func TestConfigcheckExamples(t *testing.T) {
 	}
 	for _, file := range files {
 		r := mustRaftsnap(t, "configcheck", "--config", file)
-		if !strings.HasPrefix(r.stdout, file+": OK (") {
+		if !strings.HasPrefix(r.Stdout, file+": OK (") {
 			t.Errorf("%s: %s", file, r)
 		}
 	}

@@ -24,7 +24,7 @@ func runUnder(ctx context.Context, args ...string) (cliResult, error) {
 	root.SetOut(&stdout)
 	root.SetErr(&stderr)
 	err := root.ExecuteContext(ctx)
-	return cliResult{code: exitCode(err), stdout: stdout.String(), stderr: stderr.String()}, err
+	return cliResult{Code: exitCode(err), Stdout: stdout.String(), Stderr: stderr.String()}, err
 }
 
 // writeValidArchive writes a small archive that verifies.
@@ -66,10 +66,10 @@ func TestVerifyAndInspectStopWithTheirContext(t *testing.T) {
 	} {
 		args := tc.args
 		r, err := runUnder(ctx, args...)
-		if !errors.Is(err, context.Canceled) || err.Error() != tc.want || r.code != ExitError {
+		if !errors.Is(err, context.Canceled) || err.Error() != tc.want || r.Code != ExitError {
 			t.Errorf("%s under a cancelled context: error %v, want %q; %s", strings.Join(args, " "), err, tc.want, r)
 		}
-		if strings.Contains(r.stdout, "OK") || strings.Contains(r.stdout, "FAIL") {
+		if strings.Contains(r.Stdout, "OK") || strings.Contains(r.Stdout, "FAIL") {
 			t.Errorf("%s printed a verdict although interrupted: %s", strings.Join(args, " "), r)
 		}
 	}

@@ -85,7 +85,7 @@ func encryptedStoreStory(t *testing.T, loc string) (name string, data []byte, ke
 		len(l.Snapshots[0].Copies) != 1 || l.Snapshots[0].Copies[0].Encryption == nil {
 		t.Fatalf("list: want %s encrypted for %s, got %+v", name, fp, l.Snapshots)
 	}
-	if r := c.mustStore("list"); !strings.Contains(r.stdout, "ENCRYPTED") || !strings.Contains(r.stdout, "age: "+fp) {
+	if r := c.mustStore("list"); !strings.Contains(r.Stdout, "ENCRYPTED") || !strings.Contains(r.Stdout, "age: "+fp) {
 		t.Fatalf("list does not show the recipient: %s", r)
 	}
 
@@ -99,18 +99,18 @@ func encryptedStoreStory(t *testing.T, loc string) (name string, data []byte, ke
 		}
 	}
 	r := c.store("get", "latest", out)
-	if r.code == ExitOK || !strings.Contains(r.stderr, "--identity-file") || !strings.Contains(r.stderr, fp) {
+	if r.Code == ExitOK || !strings.Contains(r.Stderr, "--identity-file") || !strings.Contains(r.Stderr, fp) {
 		t.Fatalf("get without a key: want an error naming --identity-file and %s: %s", fp, r)
 	}
 	nothingWritten("get without a key")
 	r = c.store("get", "--identity-file", wrongKey, name, out)
-	if r.code == ExitOK || !strings.Contains(r.stderr, "none of the identity file's keys opens it") || !strings.Contains(r.stderr, fp) ||
-		strings.Contains(r.stderr, wrongFP) {
+	if r.Code == ExitOK || !strings.Contains(r.Stderr, "none of the identity file's keys opens it") || !strings.Contains(r.Stderr, fp) ||
+		strings.Contains(r.Stderr, wrongFP) {
 		t.Fatalf("get with the wrong key: %s", r)
 	}
 	nothingWritten("get with the wrong key")
 	r = c.mustStore("get", "--identity-file", keyFile, "latest", out)
-	if !strings.Contains(r.stdout, "Fetched "+name) || !strings.Contains(r.stdout, "verified") {
+	if !strings.Contains(r.Stdout, "Fetched "+name) || !strings.Contains(r.Stdout, "verified") {
 		t.Fatalf("get output: %s", r)
 	}
 	if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, data) {
@@ -118,18 +118,18 @@ func encryptedStoreStory(t *testing.T, loc string) (name string, data []byte, ke
 	}
 
 	r = c.mustStore("verify", name)
-	if !strings.Contains(r.stdout, "OK    "+name) || !strings.Contains(r.stdout, "ciphertext only") || !strings.Contains(r.stdout, fp) {
+	if !strings.Contains(r.Stdout, "OK    "+name) || !strings.Contains(r.Stdout, "ciphertext only") || !strings.Contains(r.Stdout, fp) {
 		t.Fatalf("verify without a key: %s", r)
 	}
 	r = c.mustStore("verify", "--identity-file", keyFile, "--format", "json", name)
 	var results []storeVerifyResult
-	if err := json.Unmarshal([]byte(r.stdout), &results); err != nil {
+	if err := json.Unmarshal([]byte(r.Stdout), &results); err != nil {
 		t.Fatal(err, r)
 	}
 	if len(results) != 1 || !results[0].OK || results[0].CiphertextOnly || results[0].Bytes != int64(len(data)) || results[0].Index != 300 {
 		t.Fatalf("verify with the key: %s", r)
 	}
-	if r := c.store("verify", "--identity-file", wrongKey, name); r.code == ExitOK || !strings.Contains(r.stdout, "FAIL") {
+	if r := c.store("verify", "--identity-file", wrongKey, name); r.Code == ExitOK || !strings.Contains(r.Stdout, "FAIL") {
 		t.Fatalf("verify with the wrong key: %s", r)
 	}
 	return name, data, keyFile
@@ -176,28 +176,28 @@ func TestStoreEncryptedConfig(t *testing.T) {
     identity_file: %s
 `, keyFile))
 	a, aData := writeStoreArchive(t, dir, "a.snap", "consul-main", 100, time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
-	if r := raftsnap(t, "store", "put", "--config", cfg, "--job", "consul-main", a); r.code != ExitOK {
+	if r := raftsnap(t, "store", "put", "--config", cfg, "--job", "consul-main", a); r.Code != ExitOK {
 		t.Fatalf("put: %s", r)
 	}
 	name := "consul-main-20261201T100000Z-100.snap"
 	if _, err := os.Stat(filepath.Join(local, name+store.EncryptedSuffix)); err != nil {
 		t.Fatalf("put with an encrypt block did not encrypt: %v", err)
 	}
-	if r := raftsnap(t, "store", "list", "--store", local); !strings.Contains(r.stdout, "age: "+fp) {
+	if r := raftsnap(t, "store", "list", "--store", local); !strings.Contains(r.Stdout, "age: "+fp) {
 		t.Fatalf("list: %s", r)
 	}
 	// The snapshot job has no key: get fails; the restore job's opens it.
 	out := filepath.Join(dir, "out.snap")
-	if r := raftsnap(t, "store", "get", "--config", cfg, "--job", "consul-main", "latest", out); r.code == ExitOK || !strings.Contains(r.stderr, "--identity-file") {
+	if r := raftsnap(t, "store", "get", "--config", cfg, "--job", "consul-main", "latest", out); r.Code == ExitOK || !strings.Contains(r.Stderr, "--identity-file") {
 		t.Fatalf("get without a key: %s", r)
 	}
-	if r := raftsnap(t, "store", "get", "--config", cfg, "--job", "back", "latest", out); r.code != ExitOK {
+	if r := raftsnap(t, "store", "get", "--config", cfg, "--job", "back", "latest", out); r.Code != ExitOK {
 		t.Fatalf("get with the restore job's identity_file: %s", r)
 	}
 	if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, aData) {
 		t.Fatalf("get wrote %d bytes (%v), want the %d-byte archive", len(got), err, len(aData))
 	}
-	if r := raftsnap(t, "store", "verify", "--config", cfg, "--job", "back", name); r.code != ExitOK || strings.Contains(r.stdout, "ciphertext only") {
+	if r := raftsnap(t, "store", "verify", "--config", cfg, "--job", "back", name); r.Code != ExitOK || strings.Contains(r.Stdout, "ciphertext only") {
 		t.Fatalf("verify with the restore job's identity_file: %s", r)
 	}
 
@@ -248,14 +248,14 @@ func TestStorePutHandEncrypted(t *testing.T) {
 		{"wrong key", []string{"--identity-file", wrongKey, enc}, ExitError, "none of the identity file's keys opens it"},
 		{"tampered", []string{"--identity-file", keyFile, tampered}, ExitInvalid, "fails authentication"},
 	} {
-		if r := put(c.args...); r.code != c.code || !strings.Contains(r.stderr, c.want) {
+		if r := put(c.args...); r.Code != c.code || !strings.Contains(r.Stderr, c.want) {
 			t.Fatalf("put, %s: %s (want exit %d and %q)", c.why, r, c.code, c.want)
 		}
 		if names, _ := filepath.Glob(filepath.Join(local, "*")); len(names) > 0 {
 			t.Fatalf("put, %s, left %v in the store", c.why, names)
 		}
 	}
-	if r := put("--identity-file", keyFile, enc); r.code != ExitOK {
+	if r := put("--identity-file", keyFile, enc); r.Code != ExitOK {
 		t.Fatalf("put: %s", r)
 	}
 	name := "consul-main-20261201T110000Z-200.snap"
@@ -263,22 +263,22 @@ func TestStorePutHandEncrypted(t *testing.T) {
 	if err != nil || !bytes.Equal(stored, encData) {
 		t.Fatalf("the store holds %d bytes (%v), want the age file's %d unchanged", len(stored), err, len(encData))
 	}
-	if r := raftsnap(t, "store", "list", "--store", local); !strings.Contains(r.stdout, "age: "+recipient) {
+	if r := raftsnap(t, "store", "list", "--store", local); !strings.Contains(r.Stdout, "age: "+recipient) {
 		t.Fatalf("list does not name the key that opened it: %s", r)
 	}
-	if r := put("--identity-file", keyFile, enc); r.code != ExitOK || !strings.Contains(r.stdout, "Already in") {
+	if r := put("--identity-file", keyFile, enc); r.Code != ExitOK || !strings.Contains(r.Stdout, "Already in") {
 		t.Fatalf("a second put: %s", r)
 	}
 	// Without the key, scrub-style verification checks the ciphertext;
 	// with it, get gives the archive.
-	if r := raftsnap(t, "store", "verify", "--store", local, name); r.code != ExitOK {
+	if r := raftsnap(t, "store", "verify", "--store", local, name); r.Code != ExitOK {
 		t.Fatalf("verify without a key: %s", r)
 	}
 	out := filepath.Join(dir, "out.snap")
-	if r := raftsnap(t, "store", "get", "--store", local, name, out); r.code != ExitUsage || !strings.Contains(r.stderr, "give --identity-file") {
+	if r := raftsnap(t, "store", "get", "--store", local, name, out); r.Code != ExitUsage || !strings.Contains(r.Stderr, "give --identity-file") {
 		t.Fatalf("get without a key: %s", r)
 	}
-	if r := raftsnap(t, "store", "get", "--store", local, "--identity-file", keyFile, name, out); r.code != ExitOK {
+	if r := raftsnap(t, "store", "get", "--store", local, "--identity-file", keyFile, name, out); r.Code != ExitOK {
 		t.Fatalf("get: %s", r)
 	}
 	if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, plain) {
@@ -288,14 +288,14 @@ func TestStorePutHandEncrypted(t *testing.T) {
 	// The same into a bucket, by URL.
 	gw := versityBackups(t)
 	url := "s3://backups/consul-main/?endpoint=" + gw.Endpoint + "&region=us-east-1&use_path_style=true"
-	if r := raftsnap(t, "store", "put", "--store", url, "--job", "consul-main", "--identity-file", keyFile, enc); r.code != ExitOK {
+	if r := raftsnap(t, "store", "put", "--store", url, "--job", "consul-main", "--identity-file", keyFile, enc); r.Code != ExitOK {
 		t.Fatalf("put into a bucket: %s", r)
 	}
-	if r := raftsnap(t, "store", "list", "--store", url); !strings.Contains(r.stdout, "age: "+recipient) {
+	if r := raftsnap(t, "store", "list", "--store", url); !strings.Contains(r.Stdout, "age: "+recipient) {
 		t.Fatalf("list of the bucket: %s", r)
 	}
 	os.Remove(out)
-	if r := raftsnap(t, "store", "get", "--store", url, "--identity-file", keyFile, name, out); r.code != ExitOK {
+	if r := raftsnap(t, "store", "get", "--store", url, "--identity-file", keyFile, name, out); r.Code != ExitOK {
 		t.Fatalf("get from the bucket: %s", r)
 	}
 	if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, plain) {

@@ -33,7 +33,7 @@ type storeCLI struct {
 func (c *storeCLI) run(args ...string) cliResult {
 	c.t.Helper()
 	r := raftsnap(c.t, args...)
-	c.outputs.WriteString(r.stdout + r.stderr)
+	c.outputs.WriteString(r.Stdout + r.Stderr)
 	return r
 }
 
@@ -46,7 +46,7 @@ func (c *storeCLI) store(sub string, args ...string) cliResult {
 func (c *storeCLI) mustStore(sub string, args ...string) cliResult {
 	c.t.Helper()
 	r := c.store(sub, args...)
-	if r.code != ExitOK {
+	if r.Code != ExitOK {
 		c.t.Fatalf("raftsnap store %s %s: %s", sub, strings.Join(args, " "), r)
 	}
 	return r
@@ -73,8 +73,8 @@ func (c *storeCLI) list() storeListJSON {
 	c.t.Helper()
 	r := c.mustStore("list", "--format", "json")
 	var l storeListJSON
-	if err := json.Unmarshal([]byte(r.stdout), &l); err != nil {
-		c.t.Fatalf("store list --format json: %v\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &l); err != nil {
+		c.t.Fatalf("store list --format json: %v\n%s", err, r.Stdout)
 	}
 	return l
 }
@@ -120,14 +120,14 @@ func storeRoundTrip(t *testing.T, c *storeCLI, raw rawPutFunc) {
 
 	put := c.mustStore("put", "--job", "consul-main", older)
 	olderName := "consul-main-20261201T100000Z-100.snap"
-	if !strings.Contains(put.stdout, "Stored "+older+" as "+olderName) {
+	if !strings.Contains(put.Stdout, "Stored "+older+" as "+olderName) {
 		t.Fatalf("put output: %s", put)
 	}
 	c.mustStore("put", "--job", "consul-main", newer)
 	newerName := "consul-main-20261201T110000Z-200.snap"
 	// The same name again is refused.
 	// Putting it again does nothing.
-	if r := c.store("put", "--job", "consul-main", newer); r.code != ExitOK || !strings.Contains(r.stdout, "Already in "+c.displayLoc()+" as "+newerName) {
+	if r := c.store("put", "--job", "consul-main", newer); r.Code != ExitOK || !strings.Contains(r.Stdout, "Already in "+c.displayLoc()+" as "+newerName) {
 		t.Fatalf("a second put of the same snapshot: %s", r)
 	}
 
@@ -145,8 +145,8 @@ func storeRoundTrip(t *testing.T, c *storeCLI, raw rawPutFunc) {
 	}
 	text := c.mustStore("list")
 	for _, want := range []string{"NAME", "VERIFIED", newerName, olderName, "2 snapshot(s)", "latest verified: " + newerName} {
-		if !strings.Contains(text.stdout, want) {
-			t.Fatalf("list text lacks %q:\n%s", want, text.stdout)
+		if !strings.Contains(text.Stdout, want) {
+			t.Fatalf("list text lacks %q:\n%s", want, text.Stdout)
 		}
 	}
 
@@ -157,19 +157,19 @@ func storeRoundTrip(t *testing.T, c *storeCLI, raw rawPutFunc) {
 	if got, _ := os.ReadFile(out); !bytes.Equal(got, newerData) {
 		t.Fatalf("get latest wrote %d bytes, not the newest archive (%s)", len(got), get)
 	}
-	if !strings.Contains(get.stdout, "Fetched "+newerName) {
+	if !strings.Contains(get.Stdout, "Fetched "+newerName) {
 		t.Fatalf("get output: %s", get)
 	}
 	stdout := c.mustStore("get", olderName, "-")
-	if stdout.stdout != string(olderData) || !strings.Contains(stdout.stderr, "Fetched "+olderName) {
-		t.Fatalf("get to stdout: %d bytes, stderr %s", len(stdout.stdout), stdout.stderr)
+	if stdout.Stdout != string(olderData) || !strings.Contains(stdout.Stderr, "Fetched "+olderName) {
+		t.Fatalf("get to stdout: %d bytes, stderr %s", len(stdout.Stdout), stdout.Stderr)
 	}
 	// Into a directory: the snapshot's own name.
 	c.mustStore("get", olderName, outDir)
 	assertOnlyFiles(t, outDir, olderName, "restore.snap")
 
 	verify := c.mustStore("verify", "--all")
-	if strings.Count(verify.stdout, "OK    ") != 2 {
+	if strings.Count(verify.Stdout, "OK    ") != 2 {
 		t.Fatalf("verify --all: %s", verify)
 	}
 
@@ -178,7 +178,7 @@ func storeRoundTrip(t *testing.T, c *storeCLI, raw rawPutFunc) {
 	if err := os.WriteFile(truncated, newerData[:len(newerData)/2], 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if r := c.store("put", "--job", "consul-main", truncated); r.code != ExitInvalid || !strings.Contains(r.stderr, "nothing was stored") {
+	if r := c.store("put", "--job", "consul-main", truncated); r.Code != ExitInvalid || !strings.Contains(r.Stderr, "nothing was stored") {
 		t.Fatalf("put of a truncated archive: %s", r)
 	}
 	if l := c.list(); len(l.Snapshots) != 2 || len(l.Foreign) != 0 {
@@ -200,22 +200,22 @@ func storeRoundTrip(t *testing.T, c *storeCLI, raw rawPutFunc) {
 			t.Fatalf("list: foreign object %+v", f)
 		}
 	}
-	if r := c.mustStore("list"); !strings.Contains(r.stdout, "Not snapshots") || !strings.Contains(r.stdout, "notes.txt") || !strings.Contains(r.stdout, uncommitted) {
+	if r := c.mustStore("list"); !strings.Contains(r.Stdout, "Not snapshots") || !strings.Contains(r.Stdout, "notes.txt") || !strings.Contains(r.Stdout, uncommitted) {
 		t.Fatalf("list text with foreign objects: %s", r)
 	}
 	for _, name := range []string{"notes.txt", uncommitted} {
-		if r := c.store("get", name, "-"); r.code == ExitOK || r.stdout != "" {
+		if r := c.store("get", name, "-"); r.Code == ExitOK || r.Stdout != "" {
 			t.Fatalf("get of a foreign object: %s", r)
 		}
 	}
-	if r := c.mustStore("verify", "--all"); strings.Count(r.stdout, "OK    ") != 2 || strings.Contains(r.stdout, "notes.txt") {
+	if r := c.mustStore("verify", "--all"); strings.Count(r.Stdout, "OK    ") != 2 || strings.Contains(r.Stdout, "notes.txt") {
 		t.Fatalf("verify --all with a foreign object: %s", r)
 	}
 
 	// The newest copy rots: get refuses it and writes nothing...
 	raw(t, newerName, flipMiddle(newerData))
 	for _, target := range []string{filepath.Join(outDir, "bad.snap"), out} {
-		if r := c.store("get", newerName, target); r.code != ExitInvalid || !strings.Contains(r.stderr, "nothing written") {
+		if r := c.store("get", newerName, target); r.Code != ExitInvalid || !strings.Contains(r.Stderr, "nothing written") {
 			t.Fatalf("get of a corrupt snapshot: %s", r)
 		}
 	}
@@ -223,14 +223,14 @@ func storeRoundTrip(t *testing.T, c *storeCLI, raw rawPutFunc) {
 	if got, _ := os.ReadFile(out); !bytes.Equal(got, newerData) {
 		t.Fatal("a refused get changed the existing file")
 	}
-	if r := c.store("get", newerName, "-"); r.code != ExitInvalid || r.stdout != "" {
-		t.Fatalf("get of a corrupt snapshot to stdout: exit %d, %d bytes out\n%s", r.code, len(r.stdout), r.stderr)
+	if r := c.store("get", newerName, "-"); r.Code != ExitInvalid || r.Stdout != "" {
+		t.Fatalf("get of a corrupt snapshot to stdout: exit %d, %d bytes out\n%s", r.Code, len(r.Stdout), r.Stderr)
 	}
 	// ...verify fails with exit 3 and records it...
-	if r := c.store("verify", newerName, olderName); r.code != ExitInvalid || !strings.Contains(r.stdout, "FAIL  "+newerName) || !strings.Contains(r.stdout, "OK    "+olderName) {
+	if r := c.store("verify", newerName, olderName); r.Code != ExitInvalid || !strings.Contains(r.Stdout, "FAIL  "+newerName) || !strings.Contains(r.Stdout, "OK    "+olderName) {
 		t.Fatalf("verify of a corrupt snapshot: %s", r)
 	}
-	if r := c.store("verify", "--all"); r.code != ExitInvalid || !strings.Contains(r.stderr, "1 of 2") {
+	if r := c.store("verify", "--all"); r.Code != ExitInvalid || !strings.Contains(r.Stderr, "1 of 2") {
 		t.Fatalf("verify --all with a corrupt snapshot: %s", r)
 	}
 	l = c.list()
@@ -239,15 +239,15 @@ func storeRoundTrip(t *testing.T, c *storeCLI, raw rawPutFunc) {
 	}
 	// ...and latest is now the older, good snapshot.
 	get = c.mustStore("get", "latest", out)
-	if got, _ := os.ReadFile(out); !bytes.Equal(got, olderData) || !strings.Contains(get.stdout, "Fetched "+olderName) {
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, olderData) || !strings.Contains(get.Stdout, "Fetched "+olderName) {
 		t.Fatalf("get latest after the newest rotted: %s", get)
 	}
 
 	// Unknown names.
-	if r := c.store("get", "consul-main-20261201T120000Z-300.snap", out); r.code != ExitError || !strings.Contains(r.stderr, "no snapshot named") {
+	if r := c.store("get", "consul-main-20261201T120000Z-300.snap", out); r.Code != ExitError || !strings.Contains(r.Stderr, "no snapshot named") {
 		t.Fatalf("get of an unknown snapshot: %s", r)
 	}
-	if r := c.store("verify", "consul-main-20261201T120000Z-300.snap"); r.code != ExitError {
+	if r := c.store("verify", "consul-main-20261201T120000Z-300.snap"); r.Code != ExitError {
 		t.Fatalf("verify of an unknown snapshot: %s", r)
 	}
 }
@@ -277,11 +277,11 @@ func TestStoreS3(t *testing.T) {
 	// Wrong credentials: a clear failure, without the secret.
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret-4c1d2e9f")
 	r := c.store("list")
-	if r.code != ExitError || !strings.Contains(r.stderr, "s3 store s3://backups/consul-main/") {
+	if r.Code != ExitError || !strings.Contains(r.Stderr, "s3 store s3://backups/consul-main/") {
 		t.Fatalf("list with a wrong secret: %s", r)
 	}
-	t.Logf("list with a wrong secret: %s", r.stderr)
-	if r := c.run("--log-level", "debug", "store", "get", "--store", c.loc, "latest", t.TempDir()); r.code != ExitError {
+	t.Logf("list with a wrong secret: %s", r.Stderr)
+	if r := c.run("--log-level", "debug", "store", "get", "--store", c.loc, "latest", t.TempDir()); r.Code != ExitError {
 		t.Fatalf("get with a wrong secret: %s", r)
 	}
 	c.assertNoSecrets(gw.SecretKey, "wrong-secret-4c1d2e9f")
@@ -341,7 +341,7 @@ func TestStoreUsage(t *testing.T) {
 		{[]string{"store", "put", "--store", dir, "--job", "j", cfg}, ExitInvalid, "nothing was stored"},
 	} {
 		r := raftsnap(t, tc.args...)
-		if r.code != tc.code || !strings.Contains(r.stderr, tc.inStderr) {
+		if r.Code != tc.code || !strings.Contains(r.Stderr, tc.inStderr) {
 			t.Errorf("raftsnap %s: want exit %d with %q in stderr; got %s", strings.Join(tc.args, " "), tc.code, tc.inStderr, r)
 		}
 	}
@@ -359,21 +359,21 @@ func TestStoreLatestNeedsAJob(t *testing.T) {
 	b, bData := writeStoreArchive(t, dir, "b.snap", "nomad-main", 7, t0)
 	c.mustStore("put", "--job", "consul-main", a)
 	c.mustStore("put", "--job", "nomad-main", b)
-	if r := c.store("get", "latest", "-"); r.code != ExitUsage || !strings.Contains(r.stderr, "consul-main, nomad-main") || !strings.Contains(r.stderr, "--job-filter") {
+	if r := c.store("get", "latest", "-"); r.Code != ExitUsage || !strings.Contains(r.Stderr, "consul-main, nomad-main") || !strings.Contains(r.Stderr, "--job-filter") {
 		t.Fatalf("get latest over two jobs: %s", r)
 	}
-	if r := c.mustStore("get", "--job-filter", "nomad-main", "latest", "-"); r.stdout != string(bData) {
-		t.Fatalf("get latest of nomad-main: %s", r.stderr)
+	if r := c.mustStore("get", "--job-filter", "nomad-main", "latest", "-"); r.Stdout != string(bData) {
+		t.Fatalf("get latest of nomad-main: %s", r.Stderr)
 	}
 	if l := c.list(); len(l.Snapshots) != 2 || l.Latest != "" {
 		t.Fatalf("list of two jobs: %+v", l)
 	}
 	r := c.mustStore("list", "--job-filter", "consul-main", "--format", "json")
-	if !strings.Contains(r.stdout, `"latest": "consul-main-20261201T100000Z-100.snap"`) || strings.Contains(r.stdout, "nomad-main-") {
-		t.Fatalf("list --job-filter: %s", r.stdout)
+	if !strings.Contains(r.Stdout, `"latest": "consul-main-20261201T100000Z-100.snap"`) || strings.Contains(r.Stdout, "nomad-main-") {
+		t.Fatalf("list --job-filter: %s", r.Stdout)
 	}
 	// --name must be a name for the job and the archive's index.
-	if r := c.store("put", "--job", "consul-main", "--name", "consul-main-20261201T100000Z-99.snap", a); r.code != ExitUsage || !strings.Contains(r.stderr, "index 100") {
+	if r := c.store("put", "--job", "consul-main", "--name", "consul-main-20261201T100000Z-99.snap", a); r.Code != ExitUsage || !strings.Contains(r.Stderr, "index 100") {
 		t.Fatalf("put --name with another index: %s", r)
 	}
 	c.mustStore("put", "--job", "consul-main", "--name", "consul-main-20261130T100000Z-100.snap", a)
@@ -399,28 +399,28 @@ func TestStoreConfigStores(t *testing.T) {
 	cmd := func(sub string, args ...string) cliResult {
 		return c.run(append(append([]string{"store", sub}, job...), args...)...)
 	}
-	if r := cmd("put", a); r.code != ExitOK || strings.Count(r.stdout, "Stored ") != 2 {
+	if r := cmd("put", a); r.Code != ExitOK || strings.Count(r.Stdout, "Stored ") != 2 {
 		t.Fatalf("put into both stores: %s", r)
 	}
-	if r := cmd("put", "--store", "offsite", b); r.code != ExitOK || strings.Count(r.stdout, "Stored ") != 1 {
+	if r := cmd("put", "--store", "offsite", b); r.Code != ExitOK || strings.Count(r.Stdout, "Stored ") != 1 {
 		t.Fatalf("put into one store: %s", r)
 	}
 	r := cmd("list", "--format", "json")
 	var l storeListJSON
-	if err := json.Unmarshal([]byte(r.stdout), &l); err != nil || r.code != ExitOK {
+	if err := json.Unmarshal([]byte(r.Stdout), &l); err != nil || r.Code != ExitOK {
 		t.Fatalf("list: %v\n%s", err, r)
 	}
 	if len(l.Stores) != 2 || len(l.Snapshots) != 2 || len(l.Snapshots[0].Copies) != 1 || l.Snapshots[0].Store != "offsite" ||
 		len(l.Snapshots[1].Copies) != 2 || l.Snapshots[1].Copies[0].Store != "disk" || l.Snapshots[1].Copies[1].Store != "offsite" {
-		t.Fatalf("list of two stores: %s", r.stdout)
+		t.Fatalf("list of two stores: %s", r.Stdout)
 	}
-	if r := cmd("list"); !strings.Contains(r.stdout, "STORES") || !strings.Contains(r.stdout, "disk, offsite") {
+	if r := cmd("list"); !strings.Contains(r.Stdout, "STORES") || !strings.Contains(r.Stdout, "disk, offsite") {
 		t.Fatalf("list text of two stores: %s", r)
 	}
-	if r := cmd("list", "--store", "disk", "--format", "json"); !strings.Contains(r.stdout, "-100.snap") || strings.Contains(r.stdout, "-200.snap") {
+	if r := cmd("list", "--store", "disk", "--format", "json"); !strings.Contains(r.Stdout, "-100.snap") || strings.Contains(r.Stdout, "-200.snap") {
 		t.Fatalf("list --store disk: %s", r)
 	}
-	if r := cmd("list", "--store", "nowhere"); r.code != ExitUsage || !strings.Contains(r.stderr, "its stores: disk, offsite") {
+	if r := cmd("list", "--store", "nowhere"); r.Code != ExitUsage || !strings.Contains(r.Stderr, "its stores: disk, offsite") {
 		t.Fatalf("list --store of an unknown store: %s", r)
 	}
 	// The local copy rots: get takes the bucket's, and says so.
@@ -430,10 +430,10 @@ func TestStoreConfigStores(t *testing.T) {
 	}
 	out := filepath.Join(dir, "out.snap")
 	r = cmd("get", aName, out)
-	if got, _ := os.ReadFile(out); r.code != ExitOK || !bytes.Equal(got, aData) || !strings.Contains(r.stdout, "from offsite") || !strings.Contains(r.stderr, "the copy in disk") {
+	if got, _ := os.ReadFile(out); r.Code != ExitOK || !bytes.Equal(got, aData) || !strings.Contains(r.Stdout, "from offsite") || !strings.Contains(r.Stderr, "the copy in disk") {
 		t.Fatalf("get with a corrupt local copy: %s", r)
 	}
-	if r := cmd("verify", aName); r.code != ExitInvalid || !strings.Contains(r.stdout, "FAIL  "+aName+"  disk") || !strings.Contains(r.stdout, "OK    "+aName+"  offsite") {
+	if r := cmd("verify", aName); r.Code != ExitInvalid || !strings.Contains(r.Stdout, "FAIL  "+aName+"  disk") || !strings.Contains(r.Stdout, "OK    "+aName+"  offsite") {
 		t.Fatalf("verify of two copies, one corrupt: %s", r)
 	}
 	// On a new machine the local store is not there: the bucket is read.
@@ -441,7 +441,7 @@ func TestStoreConfigStores(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = cmd("get", "latest", out)
-	if r.code != ExitOK || !strings.Contains(r.stderr, "store left out") || !strings.Contains(r.stdout, "Fetched consul-main-20261201T110000Z-200.snap from offsite") {
+	if r.Code != ExitOK || !strings.Contains(r.Stderr, "store left out") || !strings.Contains(r.Stdout, "Fetched consul-main-20261201T110000Z-200.snap from offsite") {
 		t.Fatalf("get latest without the local store: %s", r)
 	}
 	c.assertNoSecrets(gw.SecretKey)
@@ -463,8 +463,8 @@ func TestStorePutMultipart(t *testing.T) {
 	c := &storeCLI{t: t, loc: url}
 	c.mustStore("put", "--job", "consul-main", path)
 	name := c.list().Snapshots[0].Name
-	if r := c.mustStore("get", name, "-"); r.stdout != string(good) {
-		t.Fatalf("get of the multipart upload returned %d bytes, want %d", len(r.stdout), len(good))
+	if r := c.mustStore("get", name, "-"); r.Stdout != string(good) {
+		t.Fatalf("get of the multipart upload returned %d bytes, want %d", len(r.Stdout), len(good))
 	}
 
 	// The file changes between the first pass and the upload.

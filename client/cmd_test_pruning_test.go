@@ -91,8 +91,8 @@ func TestTestPruningOverSnapshotsFile(t *testing.T) {
 		"DESTROY   2026-11-10T00:00:00Z  ancient                0/0         yes       no rule keeps it",
 		"7 snapshots: 5 kept, 2 destroyed; 0 foreign files ignored",
 	} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.Stdout)
 		}
 	}
 }
@@ -102,8 +102,8 @@ func TestTestPruningJSON(t *testing.T) {
 	times := writeTimes(t, "2026-11-20T11:00:00Z a", "2026-11-20T10:00:00Z b", "2026-11-20T09:00:00Z c")
 	r := mustRaftsnap(t, "test", "pruning", "--config", cfg, "--job", "sweeper", "--snapshots", times, "--now", pruningNow, "--format", "json")
 	var report pruningReport
-	if err := json.Unmarshal([]byte(r.stdout), &report); err != nil {
-		t.Fatalf("not JSON: %v\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &report); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, r.Stdout)
 	}
 	if report.Job != "sweeper" || report.JobType != "prune" || report.Policy != "last_n 1" || !report.Now.Equal(time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)) {
 		t.Errorf("header: %+v", report)
@@ -119,8 +119,8 @@ func TestTestPruningJSON(t *testing.T) {
 	if report.Summary != (pruningSummaryJSON{Snapshots: 3, Kept: 1, Destroyed: 2}) {
 		t.Errorf("summary %+v", report.Summary)
 	}
-	if !strings.Contains(r.stdout, `"snapshots_file"`) || !strings.Contains(r.stdout, `"foreign": []`) {
-		t.Errorf("JSON keys: %s", r.stdout)
+	if !strings.Contains(r.Stdout, `"snapshots_file"`) || !strings.Contains(r.Stdout, `"foreign": []`) {
+		t.Errorf("JSON keys: %s", r.Stdout)
 	}
 }
 
@@ -165,8 +165,8 @@ func TestTestPruningOverStoreIsReadOnly(t *testing.T) {
 		"IGNORED  " + filepath.Base(inProgress.(interface{ TempName() string }).TempName()) + ": foreign, ignored (temp file: a write in progress, or left by a crash)",
 		"3 snapshots: 2 kept, 1 destroyed; 4 foreign files ignored",
 	} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.Stdout)
 		}
 	}
 	if after := testkit.TreeDigest(t, dir); after != before {
@@ -178,7 +178,7 @@ func TestTestPruningOverStoreIsReadOnly(t *testing.T) {
 	// only snapshot is its newest verified.
 	r = mustRaftsnap(t, "test", "pruning", "--config", cfg, "--job", "sweeper", "--now", pruningNow, "--format", "json")
 	var report pruningReport
-	if err := json.Unmarshal([]byte(r.stdout), &report); err != nil {
+	if err := json.Unmarshal([]byte(r.Stdout), &report); err != nil {
 		t.Fatal(err)
 	}
 	var considered []string
@@ -239,7 +239,7 @@ func TestTestPruningErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := raftsnap(t, append([]string{"test", "pruning", "--now", pruningNow}, c.args...)...)
-			if r.code != c.code || !strings.Contains(r.stderr, c.want) {
+			if r.Code != c.code || !strings.Contains(r.Stderr, c.want) {
 				t.Fatalf("want exit %d with %q; got %s", c.code, c.want, r)
 			}
 		})
@@ -265,7 +265,7 @@ func TestTestPruningRejectsInvalidPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := raftsnap(t, "test", "pruning", "--config", path, "--job", "consul")
-	if r.code != ExitUsage || !strings.Contains(r.stderr, "raftsnap.yml:9:") || !strings.Contains(r.stderr, `unknown unit "y"`) {
+	if r.Code != ExitUsage || !strings.Contains(r.Stderr, "raftsnap.yml:9:") || !strings.Contains(r.Stderr, `unknown unit "y"`) {
 		t.Fatalf("want exit 2 naming the line and the grid problem; got %s", r)
 	}
 }

@@ -102,7 +102,7 @@ func startControlServer(t *testing.T, jobs daemon.JobSource) string {
 
 func wantResult(t *testing.T, r cliResult, code int, inStdout, inStderr string) {
 	t.Helper()
-	if r.code != code || !strings.Contains(r.stdout, inStdout) || !strings.Contains(r.stderr, inStderr) {
+	if r.Code != code || !strings.Contains(r.Stdout, inStdout) || !strings.Contains(r.Stderr, inStderr) {
 		t.Fatalf("want exit %d with %q in stdout and %q in stderr; got %s", code, inStdout, inStderr, r)
 	}
 }
@@ -112,37 +112,37 @@ func TestCLIStatus(t *testing.T) {
 	sock := startControlServer(t, jobs)
 
 	r := mustRaftsnap(t, "status", "--socket", sock)
-	if !strings.HasPrefix(r.stdout, "raftsnap daemon v9.9.9, pid 4242, up 1h0m (since 2026-03-01 11:00:00 UTC)\n") ||
-		!strings.Contains(r.stdout, "\n>> consul-snap (snapshot): running\n") ||
-		!strings.Contains(r.stdout, "  25%  1.0 MiB / 4.0 MiB  100 KiB/s  ETA 30s") ||
-		!strings.Contains(r.stdout, "\n-- consul-restore (restore): idle\n") {
-		t.Fatalf("status dump:\n%s", r.stdout)
+	if !strings.HasPrefix(r.Stdout, "raftsnap daemon v9.9.9, pid 4242, up 1h0m (since 2026-03-01 11:00:00 UTC)\n") ||
+		!strings.Contains(r.Stdout, "\n>> consul-snap (snapshot): running\n") ||
+		!strings.Contains(r.Stdout, "  25%  1.0 MiB / 4.0 MiB  100 KiB/s  ETA 30s") ||
+		!strings.Contains(r.Stdout, "\n-- consul-restore (restore): idle\n") {
+		t.Fatalf("status dump:\n%s", r.Stdout)
 	}
 
 	r = mustRaftsnap(t, "status", "--socket", sock, "--job", "consul-restore")
-	if strings.Contains(r.stdout, "consul-snap") || !strings.Contains(r.stdout, "consul-restore (restore)") {
-		t.Fatalf("status --job:\n%s", r.stdout)
+	if strings.Contains(r.Stdout, "consul-snap") || !strings.Contains(r.Stdout, "consul-restore (restore)") {
+		t.Fatalf("status --job:\n%s", r.Stdout)
 	}
 
 	r = mustRaftsnap(t, "status", "--socket", sock, "--mode", "raw")
 	var st controlapi.DaemonStatus
-	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.Schema != controlapi.SchemaVersion || len(st.Jobs) != 2 {
-		t.Fatalf("status raw: %v\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &st); err != nil || st.Schema != controlapi.SchemaVersion || len(st.Jobs) != 2 {
+		t.Fatalf("status raw: %v\n%s", err, r.Stdout)
 	}
-	if !strings.HasPrefix(r.stdout, "{\n  \"schema\": 2,\n") || !strings.HasSuffix(r.stdout, "}\n") {
-		t.Fatalf("raw status not indented as sent:\n%s", r.stdout)
+	if !strings.HasPrefix(r.Stdout, "{\n  \"schema\": 2,\n") || !strings.HasSuffix(r.Stdout, "}\n") {
+		t.Fatalf("raw status not indented as sent:\n%s", r.Stdout)
 	}
 
 	// Filtering keeps the daemon's key order and only the job asked for.
 	r = mustRaftsnap(t, "status", "--socket", sock, "--mode", "raw", "--job", "consul-snap")
 	var filtered map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(r.stdout), &filtered); err != nil {
+	if err := json.Unmarshal([]byte(r.Stdout), &filtered); err != nil {
 		t.Fatal(err)
 	}
 	var names []struct{ Name string }
 	json.Unmarshal(filtered["jobs"], &names)
-	if len(names) != 1 || names[0].Name != "consul-snap" || !strings.HasPrefix(r.stdout, "{\n  \"schema\": 2,\n") {
-		t.Fatalf("raw --job:\n%s", r.stdout)
+	if len(names) != 1 || names[0].Name != "consul-snap" || !strings.HasPrefix(r.Stdout, "{\n  \"schema\": 2,\n") {
+		t.Fatalf("raw --job:\n%s", r.Stdout)
 	}
 
 	wantResult(t, raftsnap(t, "status", "--socket", sock, "--job", "nope"), ExitUsage, "",
@@ -169,7 +169,7 @@ jobs:
 		t.Fatal(err)
 	}
 	r := mustRaftsnap(t, "status", "--config", cfg)
-	if !strings.Contains(r.stdout, "consul-snap") {
+	if !strings.Contains(r.Stdout, "consul-snap") {
 		t.Fatalf("status via --config:\n%s", r)
 	}
 	// --socket wins over the config file.
@@ -185,10 +185,10 @@ jobs:
 	// socket: status and signal are needed most when something is wrong.
 	broken := filepath.Join(t.TempDir(), "broken.yml")
 	os.WriteFile(broken, []byte(fmt.Sprintf("global:\n  control: {sockpath: %q}\njobs:\n  - name: p\n    type: prnue\n", sock)), 0o600)
-	if r := raftsnap(t, "configcheck", "--config", broken); r.code != ExitUsage {
+	if r := raftsnap(t, "configcheck", "--config", broken); r.Code != ExitUsage {
 		t.Fatalf("the broken file passes configcheck; the test needs one that does not:\n%s", r)
 	}
-	if r := mustRaftsnap(t, "status", "--config", broken); !strings.Contains(r.stdout, "consul-snap") {
+	if r := mustRaftsnap(t, "status", "--config", broken); !strings.Contains(r.Stdout, "consul-snap") {
 		t.Fatalf("status via a broken --config:\n%s", r)
 	}
 }
@@ -232,7 +232,7 @@ func TestCLISignalWait(t *testing.T) {
 		Result: controlapi.ResultFailure, Error: "snapshot consul-x.snap failed verification: SHA256SUMS mismatch for state.bin"}
 	r := raftsnap(t, "signal", "wakeup", "consul-restore", "--wait", "--socket", sock)
 	wantResult(t, r, ExitError, "consul-restore: FAILED   run 2 (wakeup), took 1s: snapshot consul-x.snap failed verification", "")
-	if r.stderr != "" {
+	if r.Stderr != "" {
 		t.Fatalf("failure already reported on stdout, stderr should be empty: %s", r)
 	}
 
@@ -258,14 +258,14 @@ func TestCLINoDaemon(t *testing.T) {
 		{"pprof", "on", "127.0.0.1:6060"},
 	} {
 		r := raftsnap(t, append(args, "--socket", missing)...)
-		if r.code != ExitError || r.stderr != msg || r.stdout != "" {
+		if r.Code != ExitError || r.Stderr != msg || r.Stdout != "" {
 			t.Fatalf("%v without a daemon: want exit 1 and %q; got %s", args, msg, r)
 		}
 	}
 
 	r := raftsnap(t, "version", "--socket", missing)
-	if r.code != ExitOK || !strings.HasPrefix(r.stdout, "raftsnap ") || strings.Count(r.stdout, "\n") != 2 ||
-		r.stderr != "note: daemon version unknown: no raftsnap daemon is listening on "+missing+": start it with `raftsnap daemon` (or pass --socket)\n" {
+	if r.Code != ExitOK || !strings.HasPrefix(r.Stdout, "raftsnap ") || strings.Count(r.Stdout, "\n") != 2 ||
+		r.Stderr != "note: daemon version unknown: no raftsnap daemon is listening on "+missing+": start it with `raftsnap daemon` (or pass --socket)\n" {
 		t.Fatalf("version without a daemon: %s", r)
 	}
 }
@@ -274,13 +274,13 @@ func TestCLIVersionWithDaemon(t *testing.T) {
 	jobs, _ := newScriptedJobs()
 	sock := startControlServer(t, jobs)
 	r := mustRaftsnap(t, "version", "--socket", sock)
-	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	lines := strings.Split(strings.TrimSuffix(r.Stdout, "\n"), "\n")
 	if len(lines) != 3 || !strings.HasPrefix(lines[0], "raftsnap "+buildinfo.Get().Version+" ") ||
 		lines[1] != "  gzip inflate: "+snapshot.InflateEngine() ||
 		lines[2] != "daemon v9.9.9 (commit abc123, go1.26.0, linux/amd64)" {
 		t.Fatalf("version output:\n%s", r)
 	}
-	if !strings.Contains(r.stderr, "warning: the daemon runs raftsnap v9.9.9 (commit abc123) but this client is "+buildinfo.Get().Version) {
+	if !strings.Contains(r.Stderr, "warning: the daemon runs raftsnap v9.9.9 (commit abc123) but this client is "+buildinfo.Get().Version) {
 		t.Fatalf("no mismatch warning: %s", r)
 	}
 
@@ -289,7 +289,7 @@ func TestCLIVersionWithDaemon(t *testing.T) {
 	same.Version, same.Commit = buildinfo.Get().Version, buildinfo.Get().Commit
 	sock2 := startControlServerVersion(t, jobs, same)
 	r = mustRaftsnap(t, "version", "--socket", sock2)
-	if r.stderr != "" || strings.Count(r.stdout, "\n") != 3 {
+	if r.Stderr != "" || strings.Count(r.Stdout, "\n") != 3 {
 		t.Fatalf("matching versions: %s", r)
 	}
 }
@@ -308,7 +308,7 @@ func TestCLIPprof(t *testing.T) {
 
 	wantResult(t, raftsnap(t, "pprof", "--socket", sock), ExitOK, "pprof server is off\n", "")
 	r := mustRaftsnap(t, "pprof", "on", "127.0.0.1:0", "--socket", sock)
-	m := regexp.MustCompile(`^pprof server listening on http://(127\.0\.0\.1:[1-9][0-9]*)/debug/pprof/\n$`).FindStringSubmatch(r.stdout)
+	m := regexp.MustCompile(`^pprof server listening on http://(127\.0\.0\.1:[1-9][0-9]*)/debug/pprof/\n$`).FindStringSubmatch(r.Stdout)
 	if m == nil {
 		t.Fatalf("pprof on: %s", r)
 	}
@@ -349,7 +349,7 @@ func TestCompletion(t *testing.T) {
 		t.Helper()
 		r := mustRaftsnap(t, append([]string{"__complete"}, args...)...)
 		var out []string
-		for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		for _, l := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
 			if !strings.HasPrefix(l, ":") { // the directive line
 				out = append(out, l)
 			}

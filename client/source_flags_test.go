@@ -21,17 +21,17 @@ func TestSourceFlagsDeriveFromRegistry(t *testing.T) {
 		help := mustRaftsnap(t, "snapshot", cmd, "--help")
 		offered := func(s source.Spec) bool { return cmd == "save" || s.NoRestoreReason == "" }
 		for _, spec := range source.Kinds() {
-			if got := strings.Contains(completion.stdout, string(spec.Kind)+"\t"+spec.Title+"\n"); got != offered(spec) {
-				t.Errorf("%s: completion of --source offers %s: %v, want %v:\n%s", cmd, spec.Kind, got, offered(spec), completion.stdout)
+			if got := strings.Contains(completion.Stdout, string(spec.Kind)+"\t"+spec.Title+"\n"); got != offered(spec) {
+				t.Errorf("%s: completion of --source offers %s: %v, want %v:\n%s", cmd, spec.Kind, got, offered(spec), completion.Stdout)
 			}
 			for _, env := range []string{spec.Env.Address, spec.Env.Token} {
-				if env != "" && !strings.Contains(help.stdout, env) {
-					t.Errorf("%s --help does not name %s:\n%s", cmd, env, help.stdout)
+				if env != "" && !strings.Contains(help.Stdout, env) {
+					t.Errorf("%s --help does not name %s:\n%s", cmd, env, help.Stdout)
 				}
 			}
 		}
-		if !strings.Contains(help.stdout, "source kind: "+source.JoinKinds(offered, "or")+" (required)") {
-			t.Errorf("%s --help does not list the kinds:\n%s", cmd, help.stdout)
+		if !strings.Contains(help.Stdout, "source kind: "+source.JoinKinds(offered, "or")+" (required)") {
+			t.Errorf("%s --help does not list the kinds:\n%s", cmd, help.Stdout)
 		}
 	}
 }
@@ -48,7 +48,7 @@ func TestCLIVendorEnvironment(t *testing.T) {
 		vendor(t, consulBin, []string{"CONSUL_HTTP_ADDR=" + addr}, "snapshot", "save", filepath.Join(dir, fmt.Sprintf("consul-%d.snap", i)))
 		ours := filepath.Join(dir, fmt.Sprintf("raftsnap-%d.snap", i))
 		r := mustRaftsnap(t, "snapshot", "save", "--source", "consul", ours)
-		if !strings.Contains(r.stdout, "Saved "+ours) {
+		if !strings.Contains(r.Stdout, "Saved "+ours) {
 			t.Errorf("CONSUL_HTTP_ADDR=%s: %s", addr, r)
 		}
 	}
@@ -56,7 +56,7 @@ func TestCLIVendorEnvironment(t *testing.T) {
 	t.Setenv("VAULT_ADDR", "") // empty counts as unset: the default https:// address
 	t.Setenv("VAULT_CACERT", filepath.Join(dir, "nonexistent.pem"))
 	r := raftsnap(t, "snapshot", "save", "--source", "vault", filepath.Join(dir, "vault.snap"))
-	if r.code != ExitUsage || !strings.Contains(r.stderr, "environment variable VAULT_CACERT names "+filepath.Join(dir, "nonexistent.pem")+": no such file or directory") {
+	if r.Code != ExitUsage || !strings.Contains(r.Stderr, "environment variable VAULT_CACERT names "+filepath.Join(dir, "nonexistent.pem")+": no such file or directory") {
 		t.Errorf("VAULT_CACERT naming a missing file: want exit %d naming it, got %s", ExitUsage, r)
 	}
 	assertOnlyFiles(t, dir, "consul-0.snap", "consul-1.snap", "raftsnap-0.snap", "raftsnap-1.snap")
@@ -78,11 +78,11 @@ func TestCLISaveNeverPrintsTheToken(t *testing.T) {
 		dir := t.TempDir()
 		r := raftsnap(t, "snapshot", "save", "--source", "raft", "--address", srv.URL, filepath.Join(dir, "x.snap"))
 		srv.Close()
-		if r.code != ExitInvalid || !strings.Contains(r.stderr, "not gzip") || !strings.Contains(r.stderr, "[redacted]") {
+		if r.Code != ExitInvalid || !strings.Contains(r.Stderr, "not gzip") || !strings.Contains(r.Stderr, "[redacted]") {
 			t.Fatalf("%d bytes more: want exit %d quoting a redacted body: %s", size, ExitInvalid, r)
 		}
 		for i := 0; i+source.MinTokenFragment <= len(token); i++ {
-			if frag := token[i : i+source.MinTokenFragment]; strings.Contains(r.stdout+r.stderr, frag) {
+			if frag := token[i : i+source.MinTokenFragment]; strings.Contains(r.Stdout+r.Stderr, frag) {
 				t.Fatalf("%d bytes more: a piece of the token (%q) was printed: %s", size, frag, r)
 			}
 		}

@@ -310,7 +310,7 @@ func TestLoadErrors(t *testing.T) {
 		t.Errorf("directory: %v", err)
 	}
 	big := filepath.Join(t.TempDir(), "big.yml")
-	if err := os.WriteFile(big, make([]byte, maxFileSize+1), 0o600); err != nil {
+	if err := os.WriteFile(big, make([]byte, configFile.Max+1), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Load(big); err == nil || !strings.Contains(err.Error(), "larger than 4 MiB") {

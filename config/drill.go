@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 
 	"golang.org/x/sys/unix"
@@ -40,24 +39,19 @@ func (v *validator) validateDrill(path string, job *Job, names map[string]int) {
 	}
 
 	p := path + ".binary"
+	if !v.absolutePath(p, job.Binary, "the consul or nomad binary the drill starts its throwaway server from, e.g. binary: /usr/bin/consul") {
+		return
+	}
+	// Like a token file: a binary not installed yet fails that job's
+	// drills (clearly), not the daemon.
+	info, err := os.Stat(job.Binary)
 	switch {
-	case !v.checkable(p):
-	case job.Binary == "":
-		v.errorf(p, "missing: the consul or nomad binary the drill starts its throwaway server from, e.g. binary: /usr/bin/consul")
-	case !filepath.IsAbs(job.Binary):
-		v.errorf(p, "must be an absolute path, got %s", quote(job.Binary))
-	default:
-		// Like a token file: a binary not installed yet fails that job's
-		// drills (clearly), not the daemon.
-		info, err := os.Stat(job.Binary)
-		switch {
-		case err != nil:
-			v.warnf(p, "cannot use %s (%v): this job's drills fail until it can", job.Binary, unwrapPathError(err))
-		case info.IsDir():
-			v.errorf(p, "%s is a directory; give the server binary itself", job.Binary)
-		case unix.Access(job.Binary, unix.X_OK) != nil:
-			v.warnf(p, "%s is not executable by this user: this job's drills fail until it is", job.Binary)
-		}
+	case err != nil:
+		v.warnf(p, "cannot use %s (%v): this job's drills fail until it can", job.Binary, unwrapPathError(err))
+	case info.IsDir():
+		v.errorf(p, "%s is a directory; give the server binary itself", job.Binary)
+	case unix.Access(job.Binary, unix.X_OK) != nil:
+		v.warnf(p, "%s is not executable by this user: this job's drills fail until it is", job.Binary)
 	}
 }
 

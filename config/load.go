@@ -9,16 +9,17 @@ import (
 	"reflect"
 	"regexp"
 	"strconv"
-	"syscall"
 
+	"github.com/raftsnap/raftsnap/snapshot/smallfile"
 	"gopkg.in/yaml.v3"
 )
 
 // DefaultPath is where the daemon and configcheck look without --config.
 const DefaultPath = "/etc/raftsnap/raftsnap.yml"
 
-// maxFileSize bounds what Load reads: configurations are kilobytes.
-const maxFileSize = 4 << 20
+// configFile is what Load and ReadSockPath read: configurations are
+// kilobytes, so 4 MiB is plenty.
+var configFile = smallfile.Spec{What: "configuration", Kind: "a raftsnap configuration", Max: 4 << 20}
 
 // Options change how a configuration is checked.
 type Options struct {
@@ -39,26 +40,9 @@ func Load(path string) (*Config, error) {
 
 // LoadWith is Load with options.
 func LoadWith(path string, opts Options) (*Config, error) {
-	// Non-blocking: opening a FIFO for reading would otherwise wait for a
-	// writer forever (and hold up a reload, and the signals behind it).
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	data, err := configFile.Read(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading configuration: %w", err)
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("reading configuration: %w", err)
-	}
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("reading configuration: %s is not a regular file", path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading configuration %s: %w", path, err)
-	}
-	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("reading configuration: %s is larger than %d MiB: not a raftsnap configuration", path, maxFileSize>>20)
+		return nil, err
 	}
 	return ParseWith(data, path, opts)
 }
@@ -177,17 +161,9 @@ func syntaxError(filename string, err error) *Error {
 // `signal --config` are needed most when something is wrong. The default is
 // returned when the file does not set it.
 func ReadSockPath(path string) (string, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	data, err := configFile.Read(path)
 	if err != nil {
-		return "", fmt.Errorf("reading configuration: %w", err)
-	}
-	defer f.Close()
-	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
-		return "", fmt.Errorf("reading configuration: %s is not a regular file", path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize))
-	if err != nil {
-		return "", fmt.Errorf("reading configuration %s: %w", path, err)
+		return "", err
 	}
 	// Only the first document; nothing outside global.control is looked
 	// at. That mapping itself is read strictly: a misspelt sockpath is the

@@ -93,14 +93,10 @@ func (v *validator) requireSource(path string, s *source.Config, role, why strin
 // raft directory is left to the runs: a stopped server may not have
 // written it yet.
 func (v *validator) requireDirectory(p, dir string) {
-	if !v.checkable(p) {
+	if !v.absolutePath(p, dir, "give the stopped server's raft directory or data_dir, e.g. /opt/consul") {
 		return
 	}
 	switch info, err := os.Stat(dir); {
-	case dir == "":
-		v.errorf(p, "missing: give the stopped server's raft directory or data_dir, e.g. /opt/consul")
-	case !filepath.IsAbs(dir):
-		v.errorf(p, "must be an absolute path, got %s", quote(dir))
 	case v.opts.SkipDirChecks:
 	case err != nil:
 		v.warnf(p, "cannot use %s (%v): this job's runs fail until it can be read", dir, unwrapPathError(err))

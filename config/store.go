@@ -166,17 +166,11 @@ func (v *validator) validateStore(path string, st *Store, write, inList bool) {
 
 func (v *validator) validateLocalStore(path string, st *Store, write bool) {
 	p := path + ".path"
-	switch {
-	case !v.checkable(p):
-	case st.Path == "":
-		v.errorf(p, "missing: a local store needs the directory to keep snapshots in")
-	case !filepath.IsAbs(st.Path):
-		v.errorf(p, "must be an absolute path, got %s", quote(st.Path))
-	case v.opts.SkipDirChecks:
-	default:
-		if err := store.CheckDir(st.Path, store.DirCheck{UID: v.opts.UID, Write: write}); err != nil {
-			v.errorf(p, "%v", err)
-		}
+	if !v.absolutePath(p, st.Path, "a local store needs the directory to keep snapshots in") || v.opts.SkipDirChecks {
+		return
+	}
+	if err := store.CheckDir(st.Path, store.DirCheck{UID: v.opts.UID, Write: write}); err != nil {
+		v.errorf(p, "%v", err)
 	}
 }
 

@@ -80,6 +80,23 @@ func (v *validator) usable(path string) bool { return v.isSet(path) && !v.failed
 // present and decoded, or absent (and defaulted).
 func (v *validator) checkable(path string) bool { return !v.failed[path] }
 
+// absolutePath reports whether the path value at key p can be checked
+// further: checkable, given and absolute. It reports a missing value
+// (missing says what to give) and a relative one.
+func (v *validator) absolutePath(p, value, missing string) bool {
+	switch {
+	case !v.checkable(p):
+		return false
+	case value == "":
+		v.errorf(p, "missing: %s", missing)
+		return false
+	case !filepath.IsAbs(value):
+		v.errorf(p, "must be an absolute path, got %s", quote(value))
+		return false
+	}
+	return true
+}
+
 func (v *validator) validate() {
 	v.validateGlobal()
 	if len(v.cfg.Jobs) == 0 {

@@ -37,7 +37,7 @@ func otherUser(t *testing.T) (name string, uid, gid string) {
 // binary is copied where that user may execute it.
 func asUser(t *testing.T, bin, uid, gid string, args ...string) cliResult {
 	t.Helper()
-	return runCLI(t, exec.Command("setpriv", append([]string{"--reuid=" + uid, "--regid=" + gid, "--clear-groups", bin}, args...)...))
+	return testkit.RunCLI(t, exec.Command("setpriv", append([]string{"--reuid=" + uid, "--regid=" + gid, "--clear-groups", bin}, args...)...))
 }
 
 var perm = testkit.Perm
@@ -75,11 +75,11 @@ func TestSocketAccess(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := asUser(t, bin, uid, gid, "status", "--socket", d.Sock)
-			if r.code != 1 || !strings.Contains(r.stderr, "permission denied on "+d.Sock) {
+			if r.Code != 1 || !strings.Contains(r.Stderr, "permission denied on "+d.Sock) {
 				t.Fatalf("user %s: want exit 1 with %q: %s", name, "permission denied on "+d.Sock, r)
 			}
 			r = asUser(t, bin, uid, gid, "signal", "wakeup", "prune", "--socket", d.Sock)
-			if r.code != 1 || !strings.Contains(r.stderr, "permission denied") {
+			if r.Code != 1 || !strings.Contains(r.Stderr, "permission denied") {
 				t.Fatalf("user %s could signal, or was not told why not: %s", name, r)
 			}
 		})
@@ -88,7 +88,7 @@ func TestSocketAccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The owner is still served.
-	if r := mustRS(t, "status", "--socket", d.Sock, "--mode", "dump"); !strings.Contains(r.stdout, "prune") {
+	if r := mustRS(t, "status", "--socket", d.Sock, "--mode", "dump"); !strings.Contains(r.Stdout, "prune") {
 		t.Fatalf("owner's status: %s", r)
 	}
 }
@@ -248,8 +248,8 @@ func TestTokensNeverLeak(t *testing.T) {
 	}
 
 	cc := rs(t, "configcheck", "--config", configPath)
-	keep("configcheck", cc.stdout+cc.stderr)
-	if cc.code != 0 || !strings.Contains(cc.stdout+cc.stderr, filepath.Join(dir, "raft-wrong-loose")) {
+	keep("configcheck", cc.Stdout+cc.Stderr)
+	if cc.Code != 0 || !strings.Contains(cc.Stdout+cc.Stderr, filepath.Join(dir, "raft-wrong-loose")) {
 		t.Errorf("configcheck does not pass with a warning naming the 0644 token file: %s", cc)
 	}
 
@@ -270,30 +270,30 @@ func TestTokensNeverLeak(t *testing.T) {
 		"vault-down":    "connection refused",
 		"restore-wrong": "401",
 	}
-	if r := rs(t, "signal", "wakeup", "raft-ok", "--wait", "--socket", d.Sock); r.code != 0 {
+	if r := rs(t, "signal", "wakeup", "raft-ok", "--wait", "--socket", d.Sock); r.Code != 0 {
 		t.Fatalf("raft-ok: %s", r)
 	} else {
-		keep("signal raft-ok", r.stdout+r.stderr)
+		keep("signal raft-ok", r.Stdout+r.Stderr)
 	}
 	for name, want := range wantFailure {
 		r := rs(t, "signal", "wakeup", name, "--wait", "--socket", d.Sock)
-		keep("signal "+name, r.stdout+r.stderr)
-		if r.code != 1 || !strings.Contains(r.stdout+r.stderr, want) {
+		keep("signal "+name, r.Stdout+r.Stderr)
+		if r.Code != 1 || !strings.Contains(r.Stdout+r.Stderr, want) {
 			t.Errorf("%s: want exit 1 mentioning %q: %s", name, want, r)
 		}
 	}
 	for _, mode := range []string{"raw", "dump"} {
 		r := mustRS(t, "status", "--mode", mode, "--socket", d.Sock)
-		keep("status "+mode, r.stdout+r.stderr)
+		keep("status "+mode, r.Stdout+r.Stderr)
 		for name := range wantFailure {
-			if !strings.Contains(r.stdout, name) {
+			if !strings.Contains(r.Stdout, name) {
 				t.Errorf("status --mode %s does not show %s", mode, name)
 			}
 		}
 	}
 	for _, name := range []string{"raft-wrong", "consul-wrong"} {
 		r := rs(t, "status", "--job", name, "--mode", "dump", "--socket", d.Sock)
-		keep("status --job "+name, r.stdout+r.stderr)
+		keep("status --job "+name, r.Stdout+r.Stderr)
 	}
 	resp, err := http.Get("http://" + d.MetricsAddr + "/metrics")
 	if err != nil {
@@ -306,16 +306,12 @@ func TestTokensNeverLeak(t *testing.T) {
 		t.Errorf("metrics do not count consul-wrong's 403 as http_4xx:\n%s", metrics)
 	}
 
-	sidecars, _ := filepath.Glob(filepath.Join(dir, "store-*", "*.json"))
+	sidecars := readFiles(t, filepath.Join(dir, "store-*", "*.json"))
 	if len(sidecars) == 0 {
 		t.Error("raft-ok wrote no sidecar to scan")
 	}
-	for _, path := range sidecars {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keep(path, string(data))
+	for path, data := range sidecars {
+		keep(path, data)
 	}
 	// The whole store and state tree: any file raftsnap wrote.
 	filepath.Walk(dir, func(path string, info os.FileInfo, err error) error {

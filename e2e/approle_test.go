@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -38,9 +37,9 @@ func TestVaultAppRole(t *testing.T) {
 		`{name: vault-restore, type: restore, from_job: vault, allow_overwrite: true, target: {type: vault, address: %[2]s, ` + approle + `}}`,
 	}, vault.URL, roleFile, secretFile)
 	var outputs []string
-	keep := func(r cliResult) cliResult { outputs = append(outputs, r.stdout, r.stderr); return r }
+	keep := func(r cliResult) cliResult { outputs = append(outputs, r.Stdout, r.Stderr); return r }
 
-	if r := keep(rs(t, "configcheck", "--config", config)); r.code != 0 || !strings.Contains(r.stderr, "approle.secret_id_file: cannot use "+secretFile) {
+	if r := keep(rs(t, "configcheck", "--config", config)); r.Code != 0 || !strings.Contains(r.Stderr, "approle.secret_id_file: cannot use "+secretFile) {
 		t.Fatalf("configcheck without the secret ID file: want OK with a warning, got %s", r)
 	}
 	d := startDaemon(t, config)
@@ -58,7 +57,7 @@ func TestVaultAppRole(t *testing.T) {
 	// The secret ID is deployed: the next runs log in, once per job.
 	writeFile(t, secretFile, secretID+"\n", 0o600)
 	for _, job := range []string{"vault", "vault", "vault-restore"} {
-		if r := keep(rs(t, "signal", "wakeup", job, "--wait", "--socket", d.Sock)); r.code != 0 || !strings.Contains(r.stdout, "OK") {
+		if r := keep(rs(t, "signal", "wakeup", job, "--wait", "--socket", d.Sock)); r.Code != 0 || !strings.Contains(r.Stdout, "OK") {
 			t.Fatalf("wakeup %s: %s", job, r)
 		}
 	}
@@ -82,28 +81,23 @@ func TestVaultAppRole(t *testing.T) {
 		return keep(rs(t, "snapshot", "save", "--source", "vault", "--address", vault.URL,
 			"--role-id-file", roleFile, "--secret-id-file", secretFile, "--approle-mount", "raftsnap", filepath.Join(dir, file)))
 	}
-	if r := cli(secretFile, "cli.snap"); r.code != 0 || !strings.Contains(r.stdout, "Saved ") {
+	if r := cli(secretFile, "cli.snap"); r.Code != 0 || !strings.Contains(r.Stdout, "Saved ") {
 		t.Fatalf("snapshot save with AppRole: %s", r)
 	}
 	wrongFile := filepath.Join(dir, "wrong-secret-id")
 	writeFile(t, wrongFile, wrongID+"\n", 0o600)
-	if r := cli(wrongFile, "wrong.snap"); r.code != 1 || !strings.Contains(r.stderr, "vault AppRole login at auth/raftsnap failed: 400 from vault at "+vault.URL+"/v1/auth/raftsnap/login: invalid role or secret ID") {
+	if r := cli(wrongFile, "wrong.snap"); r.Code != 1 || !strings.Contains(r.Stderr, "vault AppRole login at auth/raftsnap failed: 400 from vault at "+vault.URL+"/v1/auth/raftsnap/login: invalid role or secret ID") {
 		t.Fatalf("snapshot save with a wrong secret ID: want exit 1 and the refusal, got %s", r)
 	}
-	if r := cli(filepath.Join(dir, "nonexistent"), "missing.snap"); r.code != 2 || !strings.Contains(r.stderr, "approle.secret_id_file") {
+	if r := cli(filepath.Join(dir, "nonexistent"), "missing.snap"); r.Code != 2 || !strings.Contains(r.Stderr, "approle.secret_id_file") {
 		t.Fatalf("snapshot save without its secret ID file: want exit 2 naming the file, got %s", r)
 	}
 
 	keep(mustRS(t, "status", "--mode", "dump", "--socket", d.Sock))
 	keep(mustRS(t, "status", "--mode", "raw", "--socket", d.Sock))
 	texts := append(outputs, d.Output(), string(d.Metrics(t)))
-	sidecars, _ := filepath.Glob(filepath.Join(dir, "store", "*.json"))
-	for _, s := range sidecars {
-		data, err := os.ReadFile(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		texts = append(texts, string(data))
+	for _, sidecar := range readFiles(t, filepath.Join(dir, "store", "*.json")) {
+		texts = append(texts, sidecar)
 	}
 	for _, text := range texts {
 		for _, secret := range append(vault.Tokens(), roleID, secretID, wrongID) {

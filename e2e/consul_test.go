@@ -28,7 +28,7 @@ func TestDaemonAgainstConsul(t *testing.T) {
 	var outputs []string
 
 	r, archive, _, sc := wakeupStored(t, d.Sock, "consul-main", filepath.Join(dir, "store"))
-	outputs = append(outputs, r.stdout, r.stderr)
+	outputs = append(outputs, r.Stdout, r.Stderr)
 	name := filepath.Base(archive)
 	consulIndex, err := strconv.ParseUint(sc.Headers["X-Consul-Index"], 10, 64)
 	if err != nil || consulIndex == 0 {
@@ -42,11 +42,11 @@ func TestDaemonAgainstConsul(t *testing.T) {
 	consul.PutKV(t, "app/config", "v2")
 	consul.PutKV(t, "app/extra", "added later")
 	r = rs(t, "signal", "wakeup", "consul-rollback", "--wait", "--socket", d.Sock)
-	outputs = append(outputs, r.stdout, r.stderr)
-	if r.code != 0 {
+	outputs = append(outputs, r.Stdout, r.Stderr)
+	if r.Code != 0 {
 		t.Fatalf("signal wakeup consul-rollback --wait: %s", r)
 	}
-	if got := snapName.FindString(r.stdout); got != name {
+	if got := snapName.FindString(r.Stdout); got != name {
 		t.Errorf("the restore job restored %q, want the newest snapshot %s", got, name)
 	}
 	if v, ok := consul.GetKV(t, "app/config"); !ok || v != "v1" {
@@ -57,7 +57,7 @@ func TestDaemonAgainstConsul(t *testing.T) {
 	}
 
 	st := mustRS(t, "status", "--mode", "raw", "--socket", d.Sock)
-	outputs = append(outputs, st.stdout, d.Output())
+	outputs = append(outputs, st.Stdout, d.Output())
 	for _, text := range outputs {
 		if strings.Contains(text, consul.ManagementToken) {
 			t.Fatalf("the Consul token leaked into:\n%s", text)

@@ -70,11 +70,11 @@ func TestControlSocketHostileRequests(t *testing.T) {
 	t.Run("unknown job and op through the CLI", func(t *testing.T) {
 		r := rs(t, "signal", "wakeup", "nope", "--socket", d.Sock)
 		// docs/cli.md: exit 2 for an unknown job or signal.
-		if r.code != 2 || !strings.Contains(r.stderr, `unknown job "nope"`) || !strings.Contains(r.stderr, "prune") {
+		if r.Code != 2 || !strings.Contains(r.Stderr, `unknown job "nope"`) || !strings.Contains(r.Stderr, "prune") {
 			t.Fatalf("want exit 2 naming the job and the known ones: %s", r)
 		}
 		r = rs(t, "signal", "destroy", "prune", "--socket", d.Sock)
-		if r.code != 2 || !strings.Contains(r.stderr, "destroy") {
+		if r.Code != 2 || !strings.Contains(r.Stderr, "destroy") {
 			t.Fatalf("want exit 2 naming the unknown signal: %s", r)
 		}
 	})
@@ -188,7 +188,7 @@ func TestControlSocketHostileRequests(t *testing.T) {
 	})
 
 	// After all of it the daemon is alive and answers normally.
-	if r := mustRS(t, "status", "--socket", d.Sock, "--mode", "dump"); !strings.Contains(r.stdout, "prune") {
+	if r := mustRS(t, "status", "--socket", d.Sock, "--mode", "dump"); !strings.Contains(r.Stdout, "prune") {
 		t.Fatalf("status after the hostile requests does not show the job:\n%s", r)
 	}
 	select {

@@ -230,7 +230,7 @@ func (l killLoop) run(t *testing.T) map[string]int {
 		d := startDaemon(t, l.config)
 		l.started(i, d)
 		// The killed job's next run succeeds, and the daemon answers.
-		if r := rs(t, "signal", "wakeup", killedJob, "--wait", "--socket", d.Sock); r.code != 0 {
+		if r := rs(t, "signal", "wakeup", killedJob, "--wait", "--socket", d.Sock); r.Code != 0 {
 			t.Fatalf("kill %d: the first %s run after the restart failed: %s\ndaemon log:\n%s", i, killedJob, r, d.Stderr)
 		}
 
@@ -311,7 +311,7 @@ func TestCrashCommitSyscallOrder(t *testing.T) {
 		testkit.Raftsnap(t), "daemon", "--config", configPath))
 	d.WaitStarted(t, 60*time.Second) // slower under strace
 	r := mustRS(t, "signal", "wakeup", "snap", "--wait", "--socket", d.Sock)
-	name := snapName.FindString(r.stdout)
+	name := snapName.FindString(r.Stdout)
 	if name == "" {
 		t.Fatalf("wakeup names no snapshot: %s", r)
 	}
@@ -518,7 +518,7 @@ func writeStoreFaultConfig(t *testing.T, path string, mode os.FileMode, addr, st
 func failedWakeup(t *testing.T, d *daemonProc, want string) controlapi.JobStatus {
 	t.Helper()
 	r := rs(t, "signal", "wakeup", "snap", "--wait", "--socket", d.Sock)
-	if r.code == 0 || !strings.Contains(r.stdout+r.stderr, want) {
+	if r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, want) {
 		t.Fatalf("wakeup on a faulty store: want a failure saying %q, got %s", want, r)
 	}
 	j := jobStatus(t, fetchStatus(t, d.Sock), "snap")
@@ -585,7 +585,7 @@ func TestStoreFaultFullAndReadOnly(t *testing.T) {
 	wake := func() string {
 		t.Helper()
 		r := mustRS(t, "signal", "wakeup", "snap", "--wait", "--socket", d.Sock)
-		return snapName.FindString(r.stdout)
+		return snapName.FindString(r.Stdout)
 	}
 	first, second := wake(), wake()
 	checkStoreIntact(t, storeDir, first, second)

@@ -24,7 +24,7 @@ func TestMissingCredentialFailsTheJobNotTheDaemon(t *testing.T) {
 		pruneJob,
 	}, leader(t, c).HTTPAddr, tokenFile)
 	os.Unsetenv("RAFTSNAP_TEST_UNSET_TOKEN")
-	if r := rs(t, "configcheck", "--config", config); r.code != 0 || !strings.Contains(r.stderr, "warning:") {
+	if r := rs(t, "configcheck", "--config", config); r.Code != 0 || !strings.Contains(r.Stderr, "warning:") {
 		t.Fatalf("configcheck of a configuration whose tokens are missing: want OK with warnings, got %s", r)
 	}
 
@@ -49,7 +49,7 @@ func TestMissingCredentialFailsTheJobNotTheDaemon(t *testing.T) {
 	if v := scrapeMetric(t, d, "raftsnap_job_failures_total", map[string]string{"job_name": "snap", "reason": "permanent"}); v != 1 {
 		t.Errorf("failures{reason=permanent} = %v, want 1", v)
 	}
-	dump := mustRS(t, "status", "--mode", "dump", "--socket", d.Sock).stdout
+	dump := mustRS(t, "status", "--mode", "dump", "--socket", d.Sock).Stdout
 	if !strings.Contains(dump, "problem") || !strings.Contains(dump, "RAFTSNAP_TEST_UNSET_TOKEN") {
 		t.Fatalf("the dump does not show the problem:\n%s", dump)
 	}
@@ -57,7 +57,7 @@ func TestMissingCredentialFailsTheJobNotTheDaemon(t *testing.T) {
 	// The token arrives: the next run reads it, no reload.
 	writeFile(t, tokenFile, "s3cret-raft-token\n", 0o600)
 	r := mustRS(t, "signal", "wakeup", "snap", "--wait", "--socket", d.Sock)
-	if !strings.Contains(r.stdout, "OK") {
+	if !strings.Contains(r.Stdout, "OK") {
 		t.Fatalf("run after the token file appeared: %s", r)
 	}
 	snap = jobStatus(t, fetchStatus(t, d.Sock), "snap")
@@ -66,7 +66,7 @@ func TestMissingCredentialFailsTheJobNotTheDaemon(t *testing.T) {
 	}
 	// Rotated to a wrong one: the next run uses it (and fails with 401).
 	writeFile(t, tokenFile, "rotated-but-wrong\n", 0o600)
-	if r := rs(t, "signal", "wakeup", "snap", "--wait", "--socket", d.Sock); r.code != 1 || !strings.Contains(r.stdout, "401") {
+	if r := rs(t, "signal", "wakeup", "snap", "--wait", "--socket", d.Sock); r.Code != 1 || !strings.Contains(r.Stdout, "401") {
 		t.Fatalf("run after the token was rotated: %s", r)
 	}
 	for _, out := range []string{d.Output(), dump} {

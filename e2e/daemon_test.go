@@ -117,7 +117,7 @@ func startE2E(t *testing.T) *e2eDaemon {
 func (e *e2eDaemon) cli(t *testing.T, args ...string) cliResult {
 	t.Helper()
 	r := rs(t, append(args, "--socket", e.Sock)...)
-	e.cliOutputs = append(e.cliOutputs, r.stdout, r.stderr)
+	e.cliOutputs = append(e.cliOutputs, r.Stdout, r.Stderr)
 	return r
 }
 
@@ -204,7 +204,7 @@ func (e *e2eDaemon) takeFourSnapshots(t *testing.T) {
 func (e *e2eDaemon) checkPrune(t *testing.T) {
 	t.Helper()
 	r := e.cli(t, "signal", "wakeup", "prune", "--wait")
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("signal wakeup prune --wait: %s", r)
 	}
 	j := jobStatus(t, fetchStatus(t, e.Sock), "prune")
@@ -241,10 +241,10 @@ func (e *e2eDaemon) checkRestore(t *testing.T) {
 func (e *e2eDaemon) wakeupWait(t *testing.T, job string) string {
 	t.Helper()
 	r := e.cli(t, "signal", "wakeup", job, "--wait")
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("signal wakeup %s --wait: %s", job, r)
 	}
-	name := snapName.FindString(r.stdout)
+	name := snapName.FindString(r.Stdout)
 	if name == "" {
 		t.Fatalf("wakeup --wait of %s names no snapshot: %s", job, r)
 	}
@@ -254,7 +254,7 @@ func (e *e2eDaemon) wakeupWait(t *testing.T, job string) string {
 // wakeSlow wakes the slow job up (queued if a run is in progress).
 func (e *e2eDaemon) wakeSlow(t *testing.T) {
 	t.Helper()
-	if r := e.cli(t, "signal", "wakeup", "slow"); r.code != 0 {
+	if r := e.cli(t, "signal", "wakeup", "slow"); r.Code != 0 {
 		t.Fatalf("signal wakeup slow: %s", r)
 	}
 }
@@ -277,7 +277,7 @@ func (e *e2eDaemon) checkResetSlow(t *testing.T) {
 	t.Helper()
 	e.awaitSlowDownload(t)
 	r := e.cli(t, "signal", "reset", "slow")
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("signal reset slow: %s", r)
 	}
 	j := awaitStatus(t, e.Sock, "slow", "the reset run to end", func(j controlapi.JobStatus) bool {
@@ -326,7 +326,7 @@ func (e *e2eDaemon) checkSecondDaemonRefused(t *testing.T) {
 	if j := jobStatus(t, st, "slow"); j.State != controlapi.StateRunning {
 		t.Errorf("the first daemon's slow run is %q after the second daemon's attempt, want running", j.State)
 	}
-	if r := e.cli(t, "signal", "reset", "slow"); r.code != 0 {
+	if r := e.cli(t, "signal", "reset", "slow"); r.Code != 0 {
 		t.Fatalf("signal reset slow: %s", r)
 	}
 	awaitStatus(t, e.Sock, "slow", "the reset run to end", func(j controlapi.JobStatus) bool { return j.State != controlapi.StateRunning })
@@ -348,12 +348,12 @@ func (e *e2eDaemon) playHistory(t *testing.T) {
 func (e *e2eDaemon) checkStatusSchema(t *testing.T) {
 	t.Helper()
 	r := e.cli(t, "status", "--mode", "raw")
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("status --mode raw: %s", r)
 	}
 	var raw map[string]any
-	if err := json.Unmarshal([]byte(r.stdout), &raw); err != nil {
-		t.Fatalf("status --mode raw is not JSON: %v\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &raw); err != nil {
+		t.Fatalf("status --mode raw is not JSON: %v\n%s", err, r.Stdout)
 	}
 	if raw["schema"] != float64(controlapi.SchemaVersion) {
 		t.Errorf("schema = %v, want %d", raw["schema"], controlapi.SchemaVersion)
@@ -367,7 +367,7 @@ func (e *e2eDaemon) checkStatusSchema(t *testing.T) {
 		t.Errorf("key not in snake_case: %s", bad)
 	}
 	var st controlapi.DaemonStatus
-	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+	if err := json.Unmarshal([]byte(r.Stdout), &st); err != nil {
 		t.Fatal(err)
 	}
 	var names []string
@@ -402,7 +402,7 @@ func (e *e2eDaemon) checkStatusSchema(t *testing.T) {
 		t.Errorf("the job with a wrong token is not in error with a 401: %+v %+v", denied, denied.LastRun)
 	}
 	dump := e.cli(t, "status", "--mode", "dump")
-	if dump.code != 0 || !strings.Contains(dump.stdout, "restore-job") {
+	if dump.Code != 0 || !strings.Contains(dump.Stdout, "restore-job") {
 		t.Errorf("status --mode dump: %s", dump)
 	}
 }
@@ -484,13 +484,8 @@ func (e *e2eDaemon) checkNoSecrets(t *testing.T) {
 	t.Helper()
 	everything := append([]string{e.Output()}, e.cliOutputs...)
 	for _, dir := range []string{e.storeDir, e.slowStore, filepath.Join(e.dir, "deniedstore")} {
-		sidecars, _ := filepath.Glob(filepath.Join(dir, "*.json"))
-		for _, s := range sidecars {
-			data, err := os.ReadFile(s)
-			if err != nil {
-				t.Fatal(err)
-			}
-			everything = append(everything, string(data))
+		for _, sidecar := range readFiles(t, filepath.Join(dir, "*.json")) {
+			everything = append(everything, sidecar)
 		}
 	}
 	for _, text := range everything {
@@ -582,13 +577,13 @@ jobs:
 			path := filepath.Join(dir, c.name)
 			writeFile(t, path, c.yaml, 0o600)
 			r := rs(t, "daemon", "--config", path)
-			if r.code != 2 {
-				t.Fatalf("exit %d, want 2: %s", r.code, r)
+			if r.Code != 2 {
+				t.Fatalf("exit %d, want 2: %s", r.Code, r)
 			}
-			if !c.want.MatchString(r.stderr) {
-				t.Fatalf("stderr does not match %q:\n%s", c.want, r.stderr)
+			if !c.want.MatchString(r.Stderr) {
+				t.Fatalf("stderr does not match %q:\n%s", c.want, r.Stderr)
 			}
-			if strings.Contains(r.stderr, "daemon started") {
+			if strings.Contains(r.Stderr, "daemon started") {
 				t.Fatal("the daemon started despite the bad configuration")
 			}
 		})
@@ -596,7 +591,7 @@ jobs:
 	t.Run("missing file", func(t *testing.T) {
 		path := filepath.Join(dir, "nonexistent.yml")
 		r := rs(t, "daemon", "--config", path)
-		if r.code != 2 || !strings.Contains(r.stderr, path) {
+		if r.Code != 2 || !strings.Contains(r.Stderr, path) {
 			t.Fatalf("want exit 2 naming %s: %s", path, r)
 		}
 	})
@@ -646,7 +641,7 @@ func TestDaemonDevMode(t *testing.T) {
 			}
 		}
 	}
-	if r := rs(t, "configcheck", "--config", filepath.Join(devDir, "raftsnap.yml")); r.code != 0 {
+	if r := rs(t, "configcheck", "--config", filepath.Join(devDir, "raftsnap.yml")); r.Code != 0 {
 		t.Errorf("the built-in configuration written by --dev does not pass configcheck: %s", r)
 	}
 
@@ -666,7 +661,7 @@ func TestDaemonDevMode(t *testing.T) {
 	if configAfter, err := os.ReadFile(filepath.Join(devDir, "raftsnap.yml")); err != nil || !bytes.Equal(configAfter, configBefore) {
 		t.Errorf("the refused second --dev rewrote raftsnap.yml (err %v):\n%s", err, configAfter)
 	}
-	if r := rs(t, "signal", "wakeup", "dev-snapshot", "--wait", "--socket", filepath.Join(devDir, "control", "sock")); r.code != 0 {
+	if r := rs(t, "signal", "wakeup", "dev-snapshot", "--wait", "--socket", filepath.Join(devDir, "control", "sock")); r.Code != 0 {
 		t.Errorf("the first --dev daemon stopped working after the second was refused: %s", r)
 	}
 

@@ -150,7 +150,7 @@ func TestDrillEndToEnd(t *testing.T) {
 
 	// A good snapshot drills ok.
 	r := mustRS(t, "signal", "wakeup", "consul-drill", "--wait", "--socket", d.Sock)
-	if !strings.Contains(r.stdout, snap.Name) || !strings.Contains(r.stdout, "restored into consul "+servers.ConsulVersion) {
+	if !strings.Contains(r.Stdout, snap.Name) || !strings.Contains(r.Stdout, "restored into consul "+servers.ConsulVersion) {
 		t.Fatalf("drill output:\n%s", r)
 	}
 	j := d.Job(t, "consul-drill")
@@ -177,7 +177,7 @@ func TestDrillEndToEnd(t *testing.T) {
 		t.Errorf("last drill success at %v", ok)
 	}
 	c := rs(t, "check", "--socket", d.Sock)
-	if c.code != 0 || !strings.Contains(c.stdout, "RAFTSNAP OK - 1 jobs fresh, 1 drills ok") {
+	if c.Code != 0 || !strings.Contains(c.Stdout, "RAFTSNAP OK - 1 jobs fresh, 1 drills ok") {
 		t.Errorf("check after a good drill: %s", c)
 	}
 	if left := drillLeftovers(tmp); len(left) > 0 {
@@ -187,7 +187,7 @@ func TestDrillEndToEnd(t *testing.T) {
 	// Tampered with and re-summed: the drill names what differs.
 	tamperInPlace(t, snap.Path, "drill/b", "drill/a")
 	r = rs(t, "signal", "wakeup", "consul-drill", "--wait", "--socket", d.Sock)
-	if r.code == 0 || !strings.Contains(r.stdout+r.stderr, "KV keys: 3 in the archive, 2 on the restored server") {
+	if r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, "KV keys: 3 in the archive, 2 on the restored server") {
 		t.Fatalf("drill of the tampered snapshot:\n%s", r)
 	}
 	if sc := readSidecar(t, snap.Path); sc.Drill == nil || sc.Drill.Result != store.DrillFailed || !sc.Verified {
@@ -209,11 +209,11 @@ func TestDrillEndToEnd(t *testing.T) {
 		t.Errorf("no drill_failed notification: %v", events)
 	}
 	c = rs(t, "check", "--socket", d.Sock)
-	if c.code != 2 || !strings.Contains(c.stdout, "RAFTSNAP CRITICAL - drill consul-drill failed on "+snap.Name) {
+	if c.Code != 2 || !strings.Contains(c.Stdout, "RAFTSNAP CRITICAL - drill consul-drill failed on "+snap.Name) {
 		t.Errorf("check after a failed drill: %s", c)
 	}
 	c = rs(t, "check", "--from-store", "--config", config)
-	if c.code != 2 || !strings.Contains(c.stdout, "KV keys: 3 in the archive, 2 on the restored server") {
+	if c.Code != 2 || !strings.Contains(c.Stdout, "KV keys: 3 in the archive, 2 on the restored server") {
 		t.Errorf("check --from-store after a failed drill: %s", c)
 	}
 	if left := drillLeftovers(tmp); len(left) > 0 {
@@ -258,7 +258,7 @@ func TestDrillEndToEnd(t *testing.T) {
 		t.Fatalf("after a SIGKILL, left: %q", left)
 	}
 	d = start()
-	if r := rs(t, "signal", "wakeup", "consul-drill", "--wait", "--socket", d.Sock); r.code == 0 {
+	if r := rs(t, "signal", "wakeup", "consul-drill", "--wait", "--socket", d.Sock); r.Code == 0 {
 		t.Fatalf("the tampered snapshot drilled ok after a restart: %s", r)
 	}
 	if left := drillLeftovers(tmp); len(left) > 0 {

@@ -75,8 +75,8 @@ func TestDaemonEncryptedStores(t *testing.T) {
 		t.Fatalf("scrub: %+v (scrub %+v)", rep, rep.Scrub)
 	}
 	dump := mustRS(t, "status", "--mode", "dump", "--socket", d.Sock)
-	if !strings.Contains(dump.stdout, "(2 encrypted)") {
-		t.Errorf("status does not show the encrypted snapshots:\n%s", dump.stdout)
+	if !strings.Contains(dump.Stdout, "(2 encrypted)") {
+		t.Errorf("status does not show the encrypted snapshots:\n%s", dump.Stdout)
 	}
 
 	// The restore job decrypts with its identity_file.
@@ -91,18 +91,18 @@ func TestDaemonEncryptedStores(t *testing.T) {
 	store.SortNewestFirst(local)
 	plain := filepath.Join(dir, "x.snap")
 	ageCLI.Run(t, ageCLI.Age, "-d", "-i", identity, "-o", plain, filepath.Join(dir, "store", local[0].Object))
-	if v := mustRS(t, "snapshot", "verify", plain); !strings.Contains(v.stdout, local[0].SHA256) {
+	if v := mustRS(t, "snapshot", "verify", plain); !strings.Contains(v.Stdout, local[0].SHA256) {
 		t.Fatalf("verify of the age-decrypted archive: %s", v)
 	}
 	key, _ := os.ReadFile(identity)
 	secret := strings.TrimSpace(string(key[strings.Index(string(key), "AGE-SECRET-KEY-"):]))
-	if out := d.Output(); strings.Contains(out, secret) || strings.Contains(dump.stdout, secret) {
+	if out := d.Output(); strings.Contains(out, secret) || strings.Contains(dump.Stdout, secret) {
 		t.Fatal("the identity is in the daemon's output or status")
 	}
 
 	// A typo in the recipients file is a config error naming FILE:LINE.
 	testkit.WriteFile(t, recipients, "# the restore key\n"+recipient+"\nage1notakey\n", 0o644)
-	if r := rs(t, "configcheck", "--config", config); r.code == 0 || !strings.Contains(r.stdout+r.stderr, recipients+":3:") {
+	if r := rs(t, "configcheck", "--config", config); r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, recipients+":3:") {
 		t.Fatalf("configcheck with a typo in the recipients file: %s", r)
 	}
 }

@@ -203,16 +203,16 @@ func TestHAConsulLockFailover(t *testing.T) {
 
 	// A wakeup on the standby is refused, naming the active agent.
 	r := rs(t, "signal", "wakeup", "snap", "--socket", b.Sock)
-	if r.code != 5 || !strings.Contains(r.stderr, "standby") || !strings.Contains(r.stderr, fmt.Sprintf("pid %d", a.Pid())) {
+	if r.Code != 5 || !strings.Contains(r.Stderr, "standby") || !strings.Contains(r.Stderr, fmt.Sprintf("pid %d", a.Pid())) {
 		t.Fatalf("signal wakeup on the standby: %s", r)
 	}
 	st := mustRS(t, "status", "--mode", "dump", "--socket", b.Sock)
-	if !strings.Contains(st.stdout, "standby (consul_lock)") {
-		t.Errorf("status dump of the standby does not show its role:\n%s", st.stdout)
+	if !strings.Contains(st.Stdout, "standby (consul_lock)") {
+		t.Errorf("status dump of the standby does not show its role:\n%s", st.Stdout)
 	}
 	// Monitoring on the standby does not page: the active agent's check
 	// judges the job.
-	if c := rs(t, "check", "--socket", b.Sock); c.code != 0 || !strings.Contains(c.stdout, "1 standby (ha)") {
+	if c := rs(t, "check", "--socket", b.Sock); c.Code != 0 || !strings.Contains(c.Stdout, "1 standby (ha)") {
 		t.Errorf("check on the standby: %s", c)
 	}
 	// The active agent works: --wait works as without ha.

@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -54,46 +52,43 @@ func startDaemon(t *testing.T, configPath string) *daemonProc {
 }
 
 // cliResult is one run of the raftsnap CLI binary.
-type cliResult struct {
-	code           int
-	stdout, stderr string
-}
-
-func (r cliResult) String() string {
-	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
-}
+type cliResult = testkit.CLIResult
 
 // rs runs the raftsnap binary (not the daemon) and returns its outcome.
 func rs(t *testing.T, args ...string) cliResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	return runCLI(t, exec.CommandContext(ctx, testkit.Raftsnap(t), args...))
-}
-
-// runCLI runs cmd, a raftsnap CLI command (possibly as another user).
-func runCLI(t *testing.T, cmd *exec.Cmd) cliResult {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exitErr *exec.ExitError
-	code := 0
-	if errors.As(err, &exitErr) {
-		code = exitErr.ExitCode()
-	} else if err != nil {
-		t.Fatalf("%s: %v", strings.Join(cmd.Args, " "), err)
-	}
-	return cliResult{code: code, stdout: stdout.String(), stderr: stderr.String()}
+	return testkit.RunCLI(t, exec.CommandContext(ctx, testkit.Raftsnap(t), args...))
 }
 
 func mustRS(t *testing.T, args ...string) cliResult {
 	t.Helper()
 	r := rs(t, args...)
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("raftsnap %s: %s", strings.Join(args, " "), r)
 	}
 	return r
+}
+
+// readFiles returns the content of each file matching the filepath.Glob
+// pattern, by path: the sidecars a test searches for what must never be
+// written.
+func readFiles(t *testing.T, pattern string) map[string]string {
+	t.Helper()
+	paths, err := filepath.Glob(pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := make(map[string]string, len(paths))
+	for _, path := range paths {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[path] = string(data)
+	}
+	return files
 }
 
 // daemonAt reaches the daemon on sock through the control client.
@@ -201,10 +196,10 @@ func listReadOnly(dir string) ([]store.Entry, []store.Foreign, error) {
 func wakeupStored(t *testing.T, sock, job, storeDir string) (cliResult, string, *snapshot.Report, store.Entry) {
 	t.Helper()
 	r := rs(t, "signal", "wakeup", job, "--wait", "--socket", sock)
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("signal wakeup %s --wait: %s", job, r)
 	}
-	name := snapName.FindString(r.stdout)
+	name := snapName.FindString(r.Stdout)
 	if name == "" {
 		t.Fatalf("wakeup output names no snapshot: %s", r)
 	}

@@ -75,7 +75,7 @@ func TestHooksAndNotificationsWithConsul(t *testing.T) {
 		t.Fatalf("the hook's marker = %q (%v), want the run id %v; signal output %s", v, ok, run["id"], r)
 	}
 	snap := filepath.Join(dir, "store", run["snapshot"].(string))
-	if inspect := mustRS(t, "snapshot", "inspect", snap).stdout; !strings.Contains(inspect, "KVS") {
+	if inspect := mustRS(t, "snapshot", "inspect", snap).Stdout; !strings.Contains(inspect, "KVS") {
 		t.Fatalf("inspect of the snapshot taken after the hook:\n%s", inspect)
 	}
 

@@ -150,13 +150,13 @@ func TestDaemonIntoBucketAndDirectory(t *testing.T) {
 		Policy    string            `json:"policy"`
 		Decisions []json.RawMessage `json:"decisions"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &report); err != nil {
+	if err := json.Unmarshal([]byte(r.Stdout), &report); err != nil {
 		t.Fatalf("test pruning --format json: %v\n%s", err, r)
 	}
 	if report.Store != "s3://snapshots/consul-main/" || len(report.Decisions) != 3 || !strings.Contains(report.Policy, "3") {
 		t.Fatalf("test pruning of the bucket: %+v", report)
 	}
-	if r := rs(t, "test", "pruning", "--config", config, "--job", "consul-main"); r.code == 0 || !strings.Contains(r.stderr, "--store") {
+	if r := rs(t, "test", "pruning", "--config", config, "--job", "consul-main"); r.Code == 0 || !strings.Contains(r.Stderr, "--store") {
 		t.Fatalf("test pruning of a job with two stores and no --store: %s", r)
 	}
 
@@ -199,8 +199,8 @@ func TestDaemonIntoBucketAndDirectory(t *testing.T) {
 		t.Fatalf("bucket after the scrub: %+v; want %s listed unverified with its reason", after, rotten.Name)
 	}
 	dump := mustRS(t, "status", "--mode", "dump", "--socket", d.Sock)
-	if !strings.Contains(dump.stdout, "offsite (s3): 3 snapshots") || !strings.Contains(dump.stdout, "1 unverified") {
-		t.Errorf("status dump does not show the bucket with its unverified snapshot:\n%s", dump.stdout)
+	if !strings.Contains(dump.Stdout, "offsite (s3): 3 snapshots") || !strings.Contains(dump.Stdout, "1 unverified") {
+		t.Errorf("status dump does not show the bucket with its unverified snapshot:\n%s", dump.Stdout)
 	}
 	if _, v := storeSeries(t, d, "raftsnap_stored_unverified_snapshots", "offsite"); v != 1 {
 		t.Errorf("raftsnap_stored_unverified_snapshots{store=offsite} = %v, want 1", v)

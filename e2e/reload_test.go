@@ -162,8 +162,8 @@ func rawStatus(t *testing.T, sock string) controlapi.DaemonStatus {
 	t.Helper()
 	r := mustRS(t, "status", "--mode", "raw", "--socket", sock)
 	var st controlapi.DaemonStatus
-	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
-		t.Fatalf("status --mode raw is not the status JSON: %v\n%s", err, r.stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &st); err != nil {
+		t.Fatalf("status --mode raw is not the status JSON: %v\n%s", err, r.Stdout)
 	}
 	return st
 }

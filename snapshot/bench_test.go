@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -20,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
+	"github.com/raftsnap/raftsnap/internal/testkit"
 )
 
 // The 1 GiB benchmarks take minutes and 2 GiB of disk; they run only when
@@ -256,68 +255,30 @@ func referenceWriteFile(out, statePath string, size int64) error {
 	})
 }
 
-// referenceVerifyFile is the vendors' verification (consul/snapshot.Verify:
-// compress/gzip, archive/tar, io.Copy into SHA-256 per member, SHA256SUMS
-// check, conclude the gzip read) plus a sequential SHA-256 of the file.
+// referenceVerifyFile is the vendors' verification plus a sequential
+// SHA-256 of the file (testkit.VendorVerify).
 func referenceVerifyFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
+	_, err := testkit.VendorVerify(path)
+	return err
+}
+
+// TestReferenceVerify: the reference the benchmarks measure against
+// accepts what Write writes, with its file SHA-256, and refuses a damaged
+// archive.
+func TestReferenceVerify(t *testing.T) {
+	archive, rep := writeTestArchive(t, syntheticState(1<<20, 1))
+	path := filepath.Join(t.TempDir(), "a.snap")
+	if err := os.WriteFile(path, archive, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	defer f.Close()
-	fileHash := sha256.New()
-	zr, err := gzip.NewReader(io.TeeReader(bufio.NewReader(f), fileHash))
-	if err != nil {
-		return err
+	sum, err := testkit.VendorVerify(path)
+	if err != nil || hex.EncodeToString(sum) != rep.ArchiveSHA256 {
+		t.Fatalf("VendorVerify = %x, %v; want %s", sum, err, rep.ArchiveSHA256)
 	}
-	tr := tar.NewReader(zr)
-	hashes := map[string]hash.Hash{}
-	var sums bytes.Buffer
-	var meta raft.SnapshotMeta
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		h := sha256.New()
-		hashes[hdr.Name] = h
-		switch hdr.Name {
-		case MetaName:
-			data, err := io.ReadAll(io.TeeReader(tr, h))
-			if err != nil {
-				return err
-			}
-			if err := json.Unmarshal(data, &meta); err != nil {
-				return err
-			}
-		case StateName:
-			if _, err := io.Copy(h, tr); err != nil {
-				return err
-			}
-		case SumsName:
-			if _, err := io.Copy(&sums, tr); err != nil {
-				return err
-			}
-		default:
-			return fmt.Errorf("unexpected file %q", hdr.Name)
-		}
+	// A byte flipped inside the compressed stream (gzip's CRC or the
+	// member's SHA-256 refuses it).
+	testkit.FlipByte(t, path, int64(len(archive)/2))
+	if _, err := testkit.VendorVerify(path); err == nil {
+		t.Fatal("VendorVerify accepted a damaged archive")
 	}
-	if extra, err := io.ReadAll(zr); err != nil || len(extra) != 0 {
-		return fmt.Errorf("gzip end: %v, %d extra bytes", err, len(extra))
-	}
-	for _, line := range bytes.Split(bytes.TrimSpace(sums.Bytes()), []byte("\n")) {
-		var digest, name string
-		if _, err := fmt.Sscanf(string(line), "%s  %s", &digest, &name); err != nil {
-			return err
-		}
-		h, ok := hashes[name]
-		if !ok || hex.EncodeToString(h.Sum(nil)) != digest {
-			return fmt.Errorf("hash check failed for %q", name)
-		}
-	}
-	_ = hex.EncodeToString(fileHash.Sum(nil))
-	return nil
 }

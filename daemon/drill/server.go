@@ -21,8 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/drill/loopback"
 	"github.com/raftsnap/raftsnap/nethelpers"
-
 	"github.com/raftsnap/raftsnap/snapshot/source"
 )
 
@@ -180,29 +180,14 @@ func launch(ctx context.Context, opts Options) (s *Server, err error) {
 // restored CA configuration may name a real Vault), no cluster peering (a
 // restored peering would dial the peer).
 func (s *Server) consulConfig(ports []int) ([]string, error) {
-	hcl := fmt.Sprintf(`node_name = %q
+	hcl := loopback.Consul(ports[0], ports[1], ports[2]) + fmt.Sprintf(`node_name = %q
 data_dir = %q
 server = true
 bootstrap_expect = 1
-bind_addr = "127.0.0.1"
-client_addr = "127.0.0.1"
-advertise_addr = "127.0.0.1"
 retry_join = []
-ports {
-  http = %d
-  serf_lan = %d
-  server = %d
-  dns = -1
-  serf_wan = -1
-  grpc = -1
-  grpc_tls = -1
-  https = -1
-}
-performance { raft_multiplier = 1 }
 connect { enabled = false }
 peering { enabled = false }
 ui_config { enabled = false }
-disable_update_check = true
 disable_remote_exec = true
 enable_script_checks = false
 enable_local_script_checks = false
@@ -215,7 +200,7 @@ acl {
     agent = %q
   }
 }
-`, s.NodeName, filepath.Join(s.Dir, "data"), ports[0], ports[1], ports[2], s.token.Reveal(), s.token.Reveal())
+`, s.NodeName, filepath.Join(s.Dir, "data"), s.token.Reveal(), s.token.Reveal())
 	path := filepath.Join(s.Dir, "consul.hcl")
 	if err := os.WriteFile(path, []byte(hcl), 0o600); err != nil {
 		return nil, err
@@ -231,24 +216,7 @@ acl {
 // ports[3] is held free and never listened on: Consul's address points
 // there.
 func (s *Server) nomadConfig(ports []int) ([]string, error) {
-	hcl := fmt.Sprintf(`name = %q
-data_dir = %q
-bind_addr = "127.0.0.1"
-disable_update_check = true
-leave_on_terminate = false
-advertise {
-  http = "127.0.0.1"
-  rpc  = "127.0.0.1"
-  serf = "127.0.0.1"
-}
-ports {
-  http = %d
-  rpc  = %d
-  serf = %d
-}
-server {
-  enabled          = true
-  bootstrap_expect = 1
+	hcl := loopback.Nomad(filepath.Join(s.Dir, "data"), ports[0], ports[1], ports[2], `  bootstrap_expect = 1
   server_join {
     retry_join = []
   }
@@ -261,8 +229,8 @@ server {
   csi_volume_claim_gc_threshold = "8760h"
   csi_plugin_gc_threshold       = "8760h"
   acl_token_gc_threshold        = "8760h"
-}
-client { enabled = false }
+`) + fmt.Sprintf(`name = %q
+leave_on_terminate = false
 consul {
   address          = "127.0.0.1:%d"
   auto_advertise   = false
@@ -270,7 +238,7 @@ consul {
   client_auto_join = false
 }
 vault { enabled = false }
-`, s.NodeName, filepath.Join(s.Dir, "data"), ports[0], ports[1], ports[2], ports[3])
+`, s.NodeName, ports[3])
 	path := filepath.Join(s.Dir, "nomad.hcl")
 	if err := os.WriteFile(path, []byte(hcl), 0o600); err != nil {
 		return nil, err

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/raftsnap/raftsnap/daemon/procstat"
 )
 
 // Sweep removes what drills of dead daemons left in dir: a daemon killed
@@ -58,21 +60,11 @@ func Sweep(dir string, logger *slog.Logger) {
 // processIdentity is "<pid> <start time>" of a running process ("" when it
 // does not run): a pid alone may have been reused since.
 func processIdentity(pid int) string {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	st, err := procstat.Read(pid)
 	if err != nil {
 		return ""
 	}
-	// "pid (comm) state ppid ...": comm may hold spaces and parentheses;
-	// starttime is the 22nd field, the 20th after comm.
-	end := bytes.LastIndexByte(data, ')')
-	if end < 0 {
-		return ""
-	}
-	fields := strings.Fields(string(data[end+1:]))
-	if len(fields) < 20 {
-		return ""
-	}
-	return strconv.Itoa(pid) + " " + fields[19]
+	return strconv.Itoa(pid) + " " + strconv.FormatUint(st.StartTime, 10)
 }
 
 // runsFrom tells whether process pid was started with dir in its command
@@ -100,24 +92,10 @@ func waitGroupGone(pgid int, timeout time.Duration) []int {
 
 // groupMembers lists the live processes of process group pgid.
 func groupMembers(pgid int) []int {
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
 	var pids []int
-	for _, path := range stats {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			continue
-		}
-		// "pid (comm) state ppid pgrp ...".
-		end := bytes.LastIndexByte(data, ')')
-		if end < 0 {
-			continue
-		}
-		fields := strings.Fields(string(data[end+1:]))
-		if len(fields) < 3 || fields[0] == "Z" || fields[0] == "X" || fields[2] != strconv.Itoa(pgid) {
-			continue
-		}
-		if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(path))); err == nil {
-			pids = append(pids, pid)
+	for _, st := range procstat.All() {
+		if st.PGRP == pgid && st.Live() {
+			pids = append(pids, st.PID)
 		}
 	}
 	return pids

@@ -157,11 +157,17 @@ func (s *Store) CreateObject(ctx context.Context, job, name, object string) (sto
 	return &fencedPending{Pending: p, gate: s.gate}, nil
 }
 
-func (s *Store) Update(ctx context.Context, entry store.Entry) error {
+// fencedWriter is the writable store once the gate says this agent still
+// writes: what every change to existing entries goes through.
+func (s *Store) fencedWriter(ctx context.Context) (store.Store, error) {
 	if err := s.gate.Check(ctx); err != nil {
-		return err
+		return nil, err
 	}
-	w, err := s.writer()
+	return s.writer()
+}
+
+func (s *Store) Update(ctx context.Context, entry store.Entry) error {
+	w, err := s.fencedWriter(ctx)
 	if err != nil {
 		return err
 	}
@@ -169,10 +175,7 @@ func (s *Store) Update(ctx context.Context, entry store.Entry) error {
 }
 
 func (s *Store) Delete(ctx context.Context, name string) error {
-	if err := s.gate.Check(ctx); err != nil {
-		return err
-	}
-	w, err := s.writer()
+	w, err := s.fencedWriter(ctx)
 	if err != nil {
 		return err
 	}
@@ -182,10 +185,7 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 // Clean implements store.Cleaner for stores that clean (object stores):
 // a standby must never remove the active agent's uploads in progress.
 func (s *Store) Clean(ctx context.Context, jobs []string) ([]string, error) {
-	if err := s.gate.Check(ctx); err != nil {
-		return nil, err
-	}
-	w, err := s.writer()
+	w, err := s.fencedWriter(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -38,12 +38,7 @@ func TestSnapshotAndRestoreThroughAppRole(t *testing.T) {
 	vault.AddRole(vaultstub.Role{Mount: "approle", RoleID: roleID, SecretIDs: []string{secret1}, TTL: time.Hour})
 	dir := t.TempDir()
 	roleFile, secretFile := filepath.Join(dir, "vault-role-id"), filepath.Join(dir, "vault-secret-id")
-	write := func(path, content string) {
-		t.Helper()
-		if err := os.WriteFile(path, []byte(content+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(path, content string) { testkit.WriteFile(t, path, content+"\n", 0o600) }
 	write(roleFile, roleID)
 	write(secretFile, secret1)
 

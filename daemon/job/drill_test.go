@@ -10,12 +10,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
 	"github.com/raftsnap/raftsnap/daemon/drill"
+	"github.com/raftsnap/raftsnap/daemon/procstat"
 	"github.com/raftsnap/raftsnap/internal/testkit/servers"
 	"github.com/raftsnap/raftsnap/snapshot"
 	"github.com/raftsnap/raftsnap/snapshot/source"
@@ -92,15 +92,8 @@ func assertNothingLeft(t *testing.T, tmp string, pids ...int) {
 
 // alive tells whether pid runs (a zombie does not).
 func alive(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	end := bytes.LastIndexByte(data, ')')
-	return end < 0 || !strings.HasPrefix(strings.TrimSpace(string(data[end+1:])), "Z")
+	st, err := procstat.Read(pid)
+	return err == nil && st.Live()
 }
 
 // checkOf returns the drill check called name.
@@ -448,9 +441,11 @@ func TestDrillSweepsWhatADeadDaemonLeft(t *testing.T) {
 	// This process's own directory stays.
 	mine := filepath.Join(tmp, drill.DirPrefix+"mine-1")
 	os.MkdirAll(mine, 0o700)
-	data, _ := os.ReadFile("/proc/self/stat")
-	end := bytes.LastIndexByte(data, ')')
-	os.WriteFile(filepath.Join(mine, "owner"), []byte(fmt.Sprintf("%d %s\n", os.Getpid(), strings.Fields(string(data[end+1:]))[19])), 0o600)
+	self, err := procstat.Read(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(mine, "owner"), []byte(fmt.Sprintf("%d %d\n", self.PID, self.StartTime)), 0o600)
 	drill.Sweep(tmp, nil)
 	if _, err := os.Stat(dead); !os.IsNotExist(err) {
 		t.Errorf("a dead daemon's drill directory was not removed: %v", err)

@@ -330,18 +330,26 @@ func (destroyEverything) Plan(snaps []retention.Snapshot, now time.Time) []reten
 	return out
 }
 
+// startDestroyingPrune starts a prune job of job a's snapshots in st with
+// the destroyEverything policy, logging into the buffer returned.
+func startDestroyingPrune(t *testing.T, st store.Store) (*PruneJob, *bytes.Buffer) {
+	t.Helper()
+	logs := &bytes.Buffer{}
+	pj, err := NewPruneJob(PruneOptions{Name: "prune", Store: st, Interval: time.Hour, Policy: destroyEverything{},
+		Owners: []string{"a"}, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startJob(t, pj)
+	return pj, logs
+}
+
 func TestPruneJobKeepsNewestVerified(t *testing.T) {
 	_, leader := startCluster(t, 1)
 	st := storetest.Local(t)
 	src := raftSource(t, leader.HTTPAddr)
 	snap := takeSnapshots(t, "a", src, st, 2)
-	var logs bytes.Buffer
-	pj, err := NewPruneJob(PruneOptions{Name: "prune", Store: st, Interval: time.Hour, Policy: destroyEverything{},
-		Owners: []string{"a"}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	startJob(t, pj)
+	pj, logs := startDestroyingPrune(t, st)
 	rep := wakeAndWait(t, pj)
 	if rep.Result != controlapi.ResultSuccess || rep.Pruning == nil || rep.Pruning.Kept != 1 || rep.Pruning.Destroyed != 1 {
 		t.Fatalf("report %+v", rep)
@@ -372,13 +380,7 @@ func TestPruneJobCleansLeftovers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var logs bytes.Buffer
-	pj, err := NewPruneJob(PruneOptions{Name: "prune", Store: remote, Interval: time.Hour, Policy: destroyEverything{},
-		Owners: []string{"a"}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	startJob(t, pj)
+	pj, logs := startDestroyingPrune(t, remote)
 	if rep := wakeAndWait(t, pj); rep.Result != controlapi.ResultSuccess {
 		t.Fatalf("prune: %+v", rep)
 	}
@@ -425,10 +427,7 @@ func TestRestoreJob(t *testing.T) {
 	if err := target.Put(ctx, "color", "green"); err != nil {
 		t.Fatal(err)
 	}
-	path := st.Dir() + "/" + taken.Snapshot
-	data, _ := os.ReadFile(path)
-	data[len(data)/2] ^= 0x01
-	os.WriteFile(path, data, 0o600)
+	testkit.FlipByte(t, st.Dir()+"/"+taken.Snapshot, taken.Bytes/2)
 	rep = wakeAndWait(t, rj)
 	if rep.Result != controlapi.ResultFailure || !strings.Contains(rep.Error, "fails verification") || !strings.Contains(rep.Error, "not restoring") {
 		t.Fatalf("corrupt restore %+v", rep)

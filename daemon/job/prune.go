@@ -121,8 +121,9 @@ func NewPruneJob(opts PruneOptions) (*PruneJob, error) {
 }
 
 // newStoreJobRunner is the runner of a job that works on stores on its
-// interval (prune and scrub jobs): at start it only reads its stores'
-// summaries (refreshStore), and first runs one interval later.
+// interval (prune and scrub jobs) or only when woken up (restore jobs, no
+// interval): at start it only reads its stores' summaries (refreshStore),
+// and first runs one interval later.
 func newStoreJobRunner(name, typ string, logger *slog.Logger, metrics Metrics, now func() time.Time, interval, jitter time.Duration) *runner {
 	r := newRunner(name, typ, logger, metrics, now)
 	r.interval, r.jitter = interval, jitter

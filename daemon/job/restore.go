@@ -61,15 +61,12 @@ func NewRestoreJob(opts RestoreOptions) (*RestoreJob, error) {
 		opts.Snapshot = SnapshotLatest
 	}
 	j := &RestoreJob{opts: opts, owner: ownerFromJob(opts.FromJob)}
-	j.runner = newRunner(opts.Name, config.JobRestore, opts.Logger, opts.Metrics, opts.Now)
+	// No interval: a restore job runs only when woken up.
+	j.runner = newStoreJobRunner(opts.Name, config.JobRestore, opts.Logger, opts.Metrics, opts.Now, 0, 0)
 	j.target, j.snapshot = opts.Target.String(), opts.Snapshot
 	j.checkSource = sourceCheck(opts.Target)
 	j.execute = j.run
 	j.runner.refreshStore = func() { j.refreshStore() }
-	j.firstRun = func(context.Context) (bool, time.Time) {
-		j.refreshStore()
-		return false, time.Time{}
-	}
 	return j, nil
 }
 

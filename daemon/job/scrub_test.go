@@ -1,7 +1,6 @@
 package job
 
 import (
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +8,7 @@ import (
 	"gocloud.dev/blob/memblob"
 
 	"github.com/raftsnap/raftsnap/daemon/controlapi"
+	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/snapshot/retention"
 	"github.com/raftsnap/raftsnap/snapshot/store"
 	"github.com/raftsnap/raftsnap/snapshot/store/bucket"
@@ -48,15 +48,9 @@ func TestScrubFlagsRottedSnapshots(t *testing.T) {
 	newest, oldest := entries[0], entries[2]
 	// Rot: a flipped byte in the middle of the newest local archive (same
 	// size), and one near the end of the oldest archive in the bucket.
-	data, err := os.ReadFile(newest.Path)
+	testkit.FlipByte(t, newest.Path, newest.Size/2)
+	data, err := b.ReadAll(ctx, "snap/"+oldest.Name)
 	if err != nil {
-		t.Fatal(err)
-	}
-	data[len(data)/2] ^= 0xff
-	if err := os.WriteFile(newest.Path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if data, err = b.ReadAll(ctx, "snap/"+oldest.Name); err != nil {
 		t.Fatal(err)
 	}
 	data[len(data)-20] ^= 0xff

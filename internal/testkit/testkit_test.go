@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -222,5 +223,17 @@ func TestReleaseTagsMatchMakefile(t *testing.T) {
 	t.Setenv("GOFLAGS", "-buildvcs=false -tags=isal")
 	if got, want := buildTags(), ReleaseTags+",isal"; got != want {
 		t.Fatalf("buildTags with GOFLAGS %q = %q, want %q", os.Getenv("GOFLAGS"), got, want)
+	}
+}
+
+// TestRunCLI: a command's exit code and both outputs come back apart; a
+// non-zero exit is a result, not a failure.
+func TestRunCLI(t *testing.T) {
+	r := RunCLI(t, exec.Command("sh", "-c", "echo out; echo err >&2; exit 3"))
+	if r.Code != 3 || r.Stdout != "out\n" || r.Stderr != "err\n" {
+		t.Fatalf("got %s", r)
+	}
+	if want := "exit 3\nstdout:\nout\n\nstderr:\nerr\n"; r.String() != want {
+		t.Errorf("String() = %q, want %q", r.String(), want)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
@@ -12,6 +11,7 @@ import (
 	"filippo.io/age/agessh"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/raftsnap/raftsnap/snapshot/smallfile"
 	"github.com/raftsnap/raftsnap/snapshot/source"
 )
 
@@ -26,27 +26,16 @@ const maxIdentityFile = 1 << 20
 // an unsafe one is refused, not warned about: a leaked identity opens every
 // snapshot ever taken. Errors name the file, never its content.
 func LoadIdentityFile(path string) ([]age.Identity, error) {
-	f, err := os.Open(path)
+	file := smallfile.Spec{What: "identity file", Kind: "an identity file", Max: maxIdentityFile}
+	file.Check = func(info os.FileInfo) error {
+		if problem := source.TokenFileProblem(info); problem != "" {
+			return fmt.Errorf("identity file %s: %s", path, problem)
+		}
+		return nil
+	}
+	data, err := file.Read(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading identity file: %w", err)
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("reading identity file: %w", err)
-	}
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("identity file %s is not a regular file", path)
-	}
-	if problem := source.TokenFileProblem(info); problem != "" {
-		return nil, fmt.Errorf("identity file %s: %s", path, problem)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxIdentityFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading identity file %s: %w", path, err)
-	}
-	if len(data) > maxIdentityFile {
-		return nil, fmt.Errorf("identity file %s is larger than %d KiB: not an identity file", path, maxIdentityFile>>10)
+		return nil, err
 	}
 	ids, err := ParseIdentities(data)
 	if err != nil {

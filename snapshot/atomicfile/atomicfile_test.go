@@ -7,9 +7,11 @@ import (
 	"testing"
 )
 
-func TestCommitReplacesAndLeavesNoTemp(t *testing.T) {
-	dir := t.TempDir()
-	final := filepath.Join(dir, "snap")
+// createOver writes "old" into a new file (mode 0644), then starts
+// writing it again with Create.
+func createOver(t *testing.T) (f *File, final string) {
+	t.Helper()
+	final = filepath.Join(t.TempDir(), "snap")
 	if err := os.WriteFile(final, []byte("old"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -17,6 +19,11 @@ func TestCommitReplacesAndLeavesNoTemp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return f, final
+}
+
+func TestCommitReplacesAndLeavesNoTemp(t *testing.T) {
+	f, final := createOver(t)
 	st, err := os.Stat(f.TempName())
 	if err != nil {
 		t.Fatal(err)
@@ -46,15 +53,7 @@ func TestCommitReplacesAndLeavesNoTemp(t *testing.T) {
 }
 
 func TestAbortKeepsOldFile(t *testing.T) {
-	dir := t.TempDir()
-	final := filepath.Join(dir, "snap")
-	if err := os.WriteFile(final, []byte("old"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := Create(final)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, final := createOver(t)
 	f.WriteString("half")
 	if err := f.Abort(); err != nil {
 		t.Fatal(err)
@@ -62,7 +61,7 @@ func TestAbortKeepsOldFile(t *testing.T) {
 	if got, _ := os.ReadFile(final); string(got) != "old" {
 		t.Fatalf("final = %q, want old", got)
 	}
-	entries, _ := os.ReadDir(dir)
+	entries, _ := os.ReadDir(filepath.Dir(final))
 	if len(entries) != 1 {
 		t.Fatalf("directory has %d entries, want only the final file", len(entries))
 	}

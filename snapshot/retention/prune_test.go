@@ -23,14 +23,7 @@ var discard = slog.New(slog.DiscardHandler)
 // rot flips one byte in the middle of e's archive: bit rot, same size.
 func rot(t *testing.T, e store.Entry) {
 	t.Helper()
-	data, err := os.ReadFile(e.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data[len(data)/2] ^= 0xff
-	if err := os.WriteFile(e.Path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testkit.FlipByte(t, e.Path, e.Size/2)
 }
 
 // verdicts renders decisions as "name keep reasons" lines, for comparing.

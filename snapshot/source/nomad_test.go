@@ -17,32 +17,19 @@ func TestNomadSaveVerifyRestore(t *testing.T) {
 	testkit.PutNomadVariable(t, nomad, "raftsnap/probe", "before")
 
 	src := mustNew(t, Config{Kind: Nomad, Address: nomad.Addr})
-	var archive bytes.Buffer
-	res, err := src.Save(ctx, &archive)
-	if err != nil {
-		t.Fatalf("save: %v", err)
-	}
-	if res.Digest != DigestVerified {
-		t.Fatalf("Digest = %q, headers %v; nomad sends a Digest header", res.Digest, res.Headers)
-	}
-	sum := sha256.Sum256(archive.Bytes())
+	res, archive, report := mustSaveDigested(t, ctx, "save", src)
+	sum := sha256.Sum256(archive)
 	if want := "sha-256=" + base64.StdEncoding.EncodeToString(sum[:]); res.Headers["Digest"] != want {
 		t.Fatalf("recorded Digest %q, archive hashes to %q", res.Headers["Digest"], want)
 	}
-	report := verifyArchive(t, archive.Bytes(), src.VerifyOptions())
 	if report.Meta.Index == 0 {
 		t.Fatalf("meta index 0")
 	}
 
-	stale := mustNew(t, Config{Kind: Nomad, Address: nomad.Addr, Stale: true, Region: "global"})
-	var staleArchive bytes.Buffer
-	if res, err := stale.Save(ctx, &staleArchive); err != nil || res.Digest != DigestVerified {
-		t.Fatalf("stale save: %v (%+v)", err, res)
-	}
-	verifyArchive(t, staleArchive.Bytes(), stale.VerifyOptions())
+	mustSaveDigested(t, ctx, "stale save", mustNew(t, Config{Kind: Nomad, Address: nomad.Addr, Stale: true, Region: "global"}))
 
 	testkit.PutNomadVariable(t, nomad, "raftsnap/probe", "after")
-	if err := src.Restore(ctx, bytes.NewReader(archive.Bytes()), int64(archive.Len())); err != nil {
+	if err := src.Restore(ctx, bytes.NewReader(archive), int64(len(archive))); err != nil {
 		t.Fatalf("restore: %v", err)
 	}
 	if got := testkit.NomadVariable(t, nomad, "raftsnap/probe"); got != "before" {

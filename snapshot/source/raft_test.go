@@ -23,15 +23,7 @@ func TestRaftKindAgainstDevCluster(t *testing.T) {
 	}
 
 	src := mustNew(t, Config{Kind: Raft, Address: leader.HTTPAddr, Token: testToken})
-	var archive bytes.Buffer
-	res, err := src.Save(ctx, &archive)
-	if err != nil {
-		t.Fatalf("save from leader: %v", err)
-	}
-	if res.Digest != DigestVerified {
-		t.Fatalf("Digest = %q (headers %v)", res.Digest, res.Headers)
-	}
-	report := verifyArchive(t, archive.Bytes(), src.VerifyOptions())
+	res, archive, report := mustSaveDigested(t, ctx, "save from leader", src)
 	if got := res.Headers["X-Raft-Index"]; got != strconv.FormatUint(report.Meta.Index, 10) {
 		t.Fatalf("X-Raft-Index %q, archive index %d", got, report.Meta.Index)
 	}
@@ -40,7 +32,7 @@ func TestRaftKindAgainstDevCluster(t *testing.T) {
 	}
 
 	consistentFollower := mustNew(t, Config{Kind: Raft, Address: follower.HTTPAddr, Token: testToken})
-	_, err = consistentFollower.Save(ctx, &bytes.Buffer{})
+	_, err := consistentFollower.Save(ctx, &bytes.Buffer{})
 	assertStatusError(t, err, http.StatusServiceUnavailable, false, "503 from raft at "+follower.HTTPAddr+"/v1/snapshot: ")
 
 	// A follower can snapshot only once it has applied an entry; raft has no
@@ -49,12 +41,7 @@ func TestRaftKindAgainstDevCluster(t *testing.T) {
 		v, ok := follower.FSM.Get("k")
 		return ok && v == "before"
 	})
-	staleFollower := mustNew(t, Config{Kind: Raft, Address: follower.HTTPAddr, Token: testToken, Stale: true})
-	var staleArchive bytes.Buffer
-	if res, err := staleFollower.Save(ctx, &staleArchive); err != nil || res.Digest != DigestVerified {
-		t.Fatalf("stale save from follower: %v", err)
-	}
-	verifyArchive(t, staleArchive.Bytes(), staleFollower.VerifyOptions())
+	mustSaveDigested(t, ctx, "stale save from follower", mustNew(t, Config{Kind: Raft, Address: follower.HTTPAddr, Token: testToken, Stale: true}))
 
 	wrongToken := mustNew(t, Config{Kind: Raft, Address: leader.HTTPAddr, Token: "not-the-token"})
 	_, err = wrongToken.Save(ctx, &bytes.Buffer{})
@@ -66,7 +53,7 @@ func TestRaftKindAgainstDevCluster(t *testing.T) {
 	if err := cluster.Put(ctx, "k", "after"); err != nil {
 		t.Fatal(err)
 	}
-	if err := src.Restore(ctx, bytes.NewReader(archive.Bytes()), int64(archive.Len())); err != nil {
+	if err := src.Restore(ctx, bytes.NewReader(archive), int64(len(archive))); err != nil {
 		t.Fatalf("restore: %v", err)
 	}
 	if got, ok, err := cluster.Get(ctx, "k"); err != nil || !ok || got != "before" {

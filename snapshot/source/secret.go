@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"syscall"
+
+	"github.com/raftsnap/raftsnap/snapshot/smallfile"
 )
 
 const redacted = "[redacted]"
@@ -78,27 +80,16 @@ func loadTokenFile(file string, logger *slog.Logger) (Secret, error) {
 // what names the file in messages ("token file", "approle.secret_id_file"),
 // noun what it holds ("token", "secret ID").
 func loadCredentialFile(file, what, noun string, logger *slog.Logger) (Secret, error) {
-	f, err := os.Open(file)
+	spec := smallfile.Spec{What: what, Kind: "a " + noun + " file", Max: maxTokenFileSize}
+	spec.Check = func(info os.FileInfo) error {
+		if problem := TokenFileProblem(info); problem != "" {
+			logger.Warn(what+": "+problem, "file", file)
+		}
+		return nil
+	}
+	data, err := spec.Read(file)
 	if err != nil {
-		return "", fmt.Errorf("reading %s: %w", what, err)
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("reading %s: %w", what, err)
-	}
-	if !info.Mode().IsRegular() {
-		return "", fmt.Errorf("%s %s is not a regular file", what, file)
-	}
-	if problem := TokenFileProblem(info); problem != "" {
-		logger.Warn(what+": "+problem, "file", file)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxTokenFileSize+1))
-	if err != nil {
-		return "", fmt.Errorf("reading %s %s: %w", what, file, err)
-	}
-	if len(data) > maxTokenFileSize {
-		return "", fmt.Errorf("%s %s is larger than %d KiB: not a %s file", what, file, maxTokenFileSize>>10, noun)
+		return "", err
 	}
 	value := strings.TrimSpace(string(data))
 	if value == "" {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/raftsnap/raftsnap/internal/testkit"
 	"github.com/raftsnap/raftsnap/snapshot"
 )
 
@@ -255,9 +256,7 @@ func TestOpenRecovery(t *testing.T) {
 func TestVerifyDetectsFlippedByte(t *testing.T) {
 	l := mustOpen(t, t.TempDir())
 	e := commit(t, l, "job", 3, time.Now())
-	data, _ := os.ReadFile(e.Path)
-	data[len(data)/2] ^= 0xff
-	os.WriteFile(e.Path, data, 0o600)
+	testkit.FlipByte(t, e.Path, e.Size/2)
 	_, _, err := Verify(context.Background(), l, e.Name, snapshot.VerifyOptions{}, nil)
 	var verr *VerificationError
 	if !errors.As(err, &verr) {

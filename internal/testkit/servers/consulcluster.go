@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/raftsnap/raftsnap/daemon/drill/loopback"
 	"github.com/raftsnap/raftsnap/nethelpers"
 )
 
@@ -28,13 +29,13 @@ func StartConsulCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
 	return startCluster(t, "consul", n, func(i int, dir string, ports, serfPorts []int) ([]string, error) {
 		joins := quoted(serfPorts)
-		hcl := consulBaseHCL(ports[0], ports[1], ports[2]) + fmt.Sprintf(`retry_join = [%s]
+		hcl := loopback.Consul(ports[0], ports[1], ports[2]) + fmt.Sprintf(`retry_join = [%s]
 retry_interval = "1s"
 log_level = "warn"
 `, joins)
 		configFile := filepath.Join(dir, "consul.hcl")
-		return []string{"agent", "-server", fmt.Sprintf("-bootstrap-expect=%d", n), "-bind=127.0.0.1", "-client=127.0.0.1",
-				"-advertise=127.0.0.1", fmt.Sprintf("-node=raftsnap-ha-%d", i), "-data-dir=" + filepath.Join(dir, "data"), "-config-file=" + configFile},
+		return []string{"agent", "-server", fmt.Sprintf("-bootstrap-expect=%d", n), fmt.Sprintf("-node=raftsnap-ha-%d", i),
+				"-data-dir=" + filepath.Join(dir, "data"), "-config-file=" + configFile},
 			os.WriteFile(configFile, []byte(hcl), 0o600)
 	})
 }
@@ -136,24 +137,4 @@ func (c *Cluster) index(rpc string) int {
 func (c *Cluster) TransferLeader(t testing.TB, via int) {
 	t.Helper()
 	c.Servers[via].MustDo(t, http.MethodPost, "/v1/operator/raft/transfer-leader", "", nil)
-}
-
-// consulBaseHCL is a test server's configuration: fast elections
-// (raft_multiplier 1), its HTTP, serf LAN and server ports on loopback,
-// every other listener off.
-func consulBaseHCL(http, serf, server int) string {
-	return fmt.Sprintf(`
-performance { raft_multiplier = 1 }
-ports {
-  http = %d
-  serf_lan = %d
-  server = %d
-  dns = -1
-  serf_wan = -1
-  grpc = -1
-  grpc_tls = -1
-  https = -1
-}
-disable_update_check = true
-`, http, serf, server)
 }

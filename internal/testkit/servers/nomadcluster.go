@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/raftsnap/raftsnap/daemon/drill/loopback"
 )
 
 // StartNomadCluster starts n Nomad servers for the test (no clients),
@@ -20,7 +22,7 @@ func StartNomadCluster(t testing.TB, n int) *Cluster {
   }
 `, n, quoted(serfPorts))
 		// ports are HTTP, serf, RPC: Nomad's order is HTTP, RPC, serf.
-		hcl := fmt.Sprintf("name = \"raftsnap-ha-%d\"\n", i) + nomadBaseHCL(filepath.Join(dir, "data"), ports[0], ports[2], ports[1], server)
+		hcl := fmt.Sprintf("name = \"raftsnap-ha-%d\"\n", i) + loopback.Nomad(filepath.Join(dir, "data"), ports[0], ports[2], ports[1], server)
 		configFile := filepath.Join(dir, "nomad.hcl")
 		return []string{"agent", "-config=" + configFile}, os.WriteFile(configFile, []byte(hcl), 0o600)
 	})

@@ -39,21 +39,59 @@ const (
 
 // S3 is a versitygw S3 gateway on loopback (posix backend in a temp dir).
 type S3 struct {
-	*Server
+	*gateway
 	// Endpoint is the gateway's base URL, e.g. http://127.0.0.1:41234.
 	Endpoint             string
 	AccessKey, SecretKey string
-	bin                  string
-	port                 int
 }
 
 // Azurite is an Azurite blob service on loopback.
 type Azurite struct {
-	*Server
+	*gateway
 	// Endpoint is the service URL with the account: http://127.0.0.1:PORT/devstoreaccount1.
 	Endpoint string
-	bin      string
-	port     int
+}
+
+// gateway is an object store server (versitygw, Azurite) on one free
+// loopback port with its data in Dir/data, which Restart starts again on
+// the same port and data, as after a crash.
+type gateway struct {
+	*Server
+	bin  string
+	args []string
+}
+
+// launchGateway runs kind from bin with its data in dir/data on a free
+// loopback port, and waits until it answers; args is its command line for
+// that port and data directory. The gateway is returned, with the error,
+// once it was started.
+func launchGateway(kind, bin, dir string, args func(port int, data string) []string) (*gateway, error) {
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return nil, err
+	}
+	ports, err := nethelpers.FreeLoopbackPorts(1)
+	if err != nil {
+		return nil, err
+	}
+	g := &gateway{Server: &Server{kind: kind, Dir: dir, Addr: fmt.Sprintf("http://127.0.0.1:%d", ports[0])}, bin: bin, args: args(ports[0], data)}
+	return g, g.launch()
+}
+
+func (g *gateway) launch() error {
+	if err := g.start(g.bin, true, g.args...); err != nil {
+		return err
+	}
+	return g.killOn(g.waitTCP())
+}
+
+// Restart kills the server (as a crash would) and starts it again on the
+// same port and data, waiting until it answers.
+func (g *gateway) Restart() error {
+	if err := g.Kill(); err != nil {
+		return err
+	}
+	return g.launch()
 }
 
 // objectStoreBinary finds versitygw or azurite-blob: $RAFTSNAP_VERSITYGW_BIN /
@@ -139,36 +177,15 @@ func StartVersity(t testing.TB) *S3 {
 // free loopback port with random credentials, and waits until it answers.
 // The caller stops it with Kill.
 func LaunchVersity(bin, dir string) (*S3, error) {
-	s := &S3{bin: bin, AccessKey: "raftsnap-test", SecretKey: randomSecret()}
-	s.Server = &Server{kind: "versitygw", Dir: dir}
-	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
+	s := &S3{AccessKey: "raftsnap-test", SecretKey: randomSecret()}
+	g, err := launchGateway("versitygw", bin, dir, func(port int, data string) []string {
+		return []string{"--access", s.AccessKey, "--secret", s.SecretKey, "--port", fmt.Sprintf("127.0.0.1:%d", port), "--quiet", "posix", data}
+	})
+	if g == nil {
 		return nil, err
 	}
-	ports, err := nethelpers.FreeLoopbackPorts(1)
-	if err != nil {
-		return nil, err
-	}
-	s.port = ports[0]
-	return s, s.launch()
-}
-
-func (s *S3) launch() error {
-	s.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", s.port)
-	s.Addr = s.Endpoint
-	if err := s.start(s.bin, true, "--access", s.AccessKey, "--secret", s.SecretKey,
-		"--port", fmt.Sprintf("127.0.0.1:%d", s.port), "--quiet", "posix", filepath.Join(s.Dir, "data")); err != nil {
-		return err
-	}
-	return s.killOn(s.waitTCP())
-}
-
-// Restart kills the gateway (as a crash would) and starts it again on the
-// same port and data, waiting until it answers.
-func (s *S3) Restart() error {
-	if err := s.Kill(); err != nil {
-		return err
-	}
-	return s.launch()
+	s.gateway, s.Endpoint = g, g.Addr
+	return s, err
 }
 
 // Env is the environment a client of this gateway needs (credentials in
@@ -268,37 +285,15 @@ func StartAzurite(t testing.TB) *Azurite {
 // port, with telemetry off (it would reach the internet otherwise), and
 // waits until it answers.
 func LaunchAzurite(bin, dir string) (*Azurite, error) {
-	a := &Azurite{bin: bin}
-	a.Server = &Server{kind: "azurite", Dir: dir}
-	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
-		return nil, err
-	}
-	ports, err := nethelpers.FreeLoopbackPorts(1)
-	if err != nil {
-		return nil, err
-	}
-	a.port = ports[0]
-	return a, a.launch()
-}
-
-func (a *Azurite) launch() error {
-	a.Addr = fmt.Sprintf("http://127.0.0.1:%d", a.port)
-	a.Endpoint = a.Addr + "/" + AzuriteAccount
 	// --skipApiVersionCheck: the Azure SDK speaks a newer API version than
 	// Azurite 3.35 declares; the blob operations used are the same.
-	if err := a.start(a.bin, true, "--blobHost", "127.0.0.1", "--blobPort", fmt.Sprint(a.port),
-		"--location", filepath.Join(a.Dir, "data"), "--disableTelemetry", "--skipApiVersionCheck", "--silent"); err != nil {
-		return err
+	g, err := launchGateway("azurite", bin, dir, func(port int, data string) []string {
+		return []string{"--blobHost", "127.0.0.1", "--blobPort", fmt.Sprint(port), "--location", data, "--disableTelemetry", "--skipApiVersionCheck", "--silent"}
+	})
+	if g == nil {
+		return nil, err
 	}
-	return a.killOn(a.waitTCP())
-}
-
-// Restart kills Azurite and starts it again on the same port and data.
-func (a *Azurite) Restart() error {
-	if err := a.Kill(); err != nil {
-		return err
-	}
-	return a.launch()
+	return &Azurite{gateway: g, Endpoint: g.Addr + "/" + AzuriteAccount}, err
 }
 
 // Env is the environment a client of this Azurite needs: the account and

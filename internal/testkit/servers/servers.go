@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftsnap/raftsnap/daemon/drill/loopback"
 	"github.com/raftsnap/raftsnap/nethelpers"
 
 	"github.com/raftsnap/raftsnap/internal/testkit"
@@ -203,7 +204,7 @@ func launchConsul(bin, dir string, opts ConsulOptions) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	hcl := consulBaseHCL(ports[0], ports[1], ports[2])
+	hcl := loopback.Consul(ports[0], ports[1], ports[2])
 	if opts.LogLevel != "" {
 		hcl += fmt.Sprintf("log_level = %q\n", opts.LogLevel)
 	}
@@ -241,8 +242,7 @@ acl {
 	if node == "" {
 		node = "raftsnap-test"
 	}
-	args := []string{"agent", "-bind=127.0.0.1", "-client=127.0.0.1", "-advertise=127.0.0.1",
-		"-node=" + node, "-config-file=" + configFile}
+	args := []string{"agent", "-node=" + node, "-config-file=" + configFile}
 	if opts.Persistent {
 		s.DataDir = filepath.Join(dir, "data")
 		args = append(args, "-server", "-bootstrap-expect=1", "-data-dir="+s.DataDir)
@@ -290,7 +290,7 @@ func launchNomad(bin, dir string, opts NomadOptions) (*Server, error) {
 		return nil, err
 	}
 	dataDir := filepath.Join(dir, "data")
-	config := nomadBaseHCL(dataDir, ports[0], ports[1], ports[2], "  bootstrap_expect = 1\n"+opts.Raft.hcl())
+	config := loopback.Nomad(dataDir, ports[0], ports[1], ports[2], "  bootstrap_expect = 1\n"+opts.Raft.hcl())
 	configFile := filepath.Join(dir, "nomad.hcl")
 	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
 		return nil, err
@@ -314,32 +314,6 @@ func (s *Server) waitKeyring() error {
 		code, body, err := s.Do(http.MethodGet, "/v1/operator/keyring/keys", "", nil)
 		return err == nil && code == http.StatusOK && strings.Contains(string(body), `"active"`)
 	})
-}
-
-// nomadBaseHCL is a test server's configuration: its data dir, its HTTP,
-// RPC and serf ports on loopback, no client; server holds the server
-// block's settings.
-func nomadBaseHCL(dataDir string, http, rpc, serf int, server string) string {
-	return fmt.Sprintf(`
-data_dir = %q
-bind_addr = "127.0.0.1"
-log_level = "INFO"
-disable_update_check = true
-advertise {
-  http = "127.0.0.1"
-  rpc  = "127.0.0.1"
-  serf = "127.0.0.1"
-}
-ports {
-  http = %d
-  rpc  = %d
-  serf = %d
-}
-server {
-  enabled = true
-%s}
-client { enabled = false }
-`, dataDir, http, rpc, serf, server)
 }
 
 // hcl is the settings in HCL, the same keys for Consul (top level) and
