@@ -24,8 +24,15 @@ const stopGrace = 30 * time.Second
 
 // awaitRaftSnapshot waits until the server has written a snapshot covering
 // index into raftDir/snapshots (the servers announce it only in their log).
-func awaitRaftSnapshot(t *testing.T, s *servers.Server, raftDir string, index uint64) {
+// It first writes more than soonSnapshots.Threshold entries past index with
+// pad(i): a server that took its snapshot half-way through the caller's
+// writes would otherwise never take the next one, the rest being under the
+// threshold.
+func awaitRaftSnapshot(t *testing.T, s *servers.Server, raftDir string, index uint64, pad func(i int)) {
 	t.Helper()
+	for i := range soonSnapshots.Threshold + 1 {
+		pad(i)
+	}
 	err := s.WaitUntil(fmt.Sprintf("a raft snapshot at index %d or later in %s", index, raftDir), servers.StartTimeout, func() bool {
 		dirs, _ := filepath.Glob(filepath.Join(raftDir, raftdir.SnapshotsDir, "*"))
 		for _, d := range dirs {
@@ -73,7 +80,7 @@ func TestCLIRaftDirConsul(t *testing.T) {
 			}
 			written := consulKVIndex(t, consul, "app/k39")
 			raftDir := filepath.Join(consul.DataDir, "raft")
-			awaitRaftSnapshot(t, consul, raftDir, written)
+			awaitRaftSnapshot(t, consul, raftDir, written, func(i int) { consul.PutKV(t, fmt.Sprintf("pad/k%02d", i), "pad") })
 			out := filepath.Join(t.TempDir(), "consul-from-disk.snap")
 
 			// While the server runs: refused at once, nothing written.
@@ -147,7 +154,9 @@ func TestCLIRaftDirNomad(t *testing.T) {
 		t.Fatalf("variable index: %v %+v", err, last)
 	}
 	raftDir := filepath.Join(nomad.DataDir, "server", "raft")
-	awaitRaftSnapshot(t, nomad, raftDir, last.ModifyIndex)
+	awaitRaftSnapshot(t, nomad, raftDir, last.ModifyIndex, func(i int) {
+		testkit.PutNomadVariable(t, nomad, fmt.Sprintf("pad/v%02d", i), "pad")
+	})
 	out := filepath.Join(t.TempDir(), "nomad-from-disk.snap")
 
 	r := raftsnap(t, "snapshot", "save", "--source", "raft-dir", "--path", nomad.DataDir, out)
@@ -199,7 +208,9 @@ func TestCLIRaftDirReadOnlyMount(t *testing.T) {
 	for i := range 20 {
 		consul.PutKV(t, fmt.Sprintf("k%02d", i), "v")
 	}
-	awaitRaftSnapshot(t, consul, filepath.Join(consul.DataDir, "raft"), consulKVIndex(t, consul, "k19"))
+	awaitRaftSnapshot(t, consul, filepath.Join(consul.DataDir, "raft"), consulKVIndex(t, consul, "k19"), func(i int) {
+		consul.PutKV(t, fmt.Sprintf("pad/k%02d", i), "pad")
+	})
 	if err := consul.Stop(stopGrace); err != nil {
 		t.Fatal(err)
 	}
