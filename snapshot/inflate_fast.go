@@ -1084,16 +1084,21 @@ func (m *fastMember) readFallback(p []byte) (int, error) {
 	return n, err
 }
 
-// readTrailer checks CRC-32 and ISIZE as klauspost's gzip reader does.
-func (m *fastMember) readTrailer(src io.Reader) error {
+func (m *fastMember) readTrailer(src io.Reader) error { return checkTrailer(nil, src, m.crc, m.size) }
+
+// checkTrailer reads a gzip member's 8-byte trailer (its first bytes in
+// have, the rest from src) and checks CRC-32 and ISIZE as klauspost's gzip
+// reader does: io.EOF when they match. Both inflaters end members here.
+func checkTrailer(have []byte, src io.Reader, crc, size uint32) error {
 	var trailer [8]byte
-	if _, err := io.ReadFull(src, trailer[:]); err != nil {
+	n := copy(trailer[:], have)
+	if _, err := io.ReadFull(src, trailer[n:]); err != nil {
 		if err == io.EOF {
 			return io.ErrUnexpectedEOF
 		}
 		return err
 	}
-	if binary.LittleEndian.Uint32(trailer[:4]) != m.crc || binary.LittleEndian.Uint32(trailer[4:]) != m.size {
+	if binary.LittleEndian.Uint32(trailer[:4]) != crc || binary.LittleEndian.Uint32(trailer[4:]) != size {
 		return kgzip.ErrChecksum
 	}
 	return io.EOF

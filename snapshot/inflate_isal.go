@@ -64,7 +64,6 @@ import (
 	"unsafe"
 
 	"github.com/klauspost/compress/flate"
-	kgzip "github.com/klauspost/compress/gzip"
 )
 
 var inflateEngine = fmt.Sprintf("ISA-L igzip %d.%d.%d (cgo)", C.ISAL_MAJOR_VERSION, C.ISAL_MINOR_VERSION, C.ISAL_PATCH_VERSION)
@@ -278,24 +277,13 @@ func (m *isalMember) keepLeftover(used int64, bits int) error {
 	return nil
 }
 
-// readTrailer checks CRC-32 and ISIZE as klauspost's gzip reader does.
+// readTrailer checks the trailer, whose first bytes ISA-L may have loaded.
 func (m *isalMember) readTrailer() error {
-	var trailer [8]byte
-	n := copy(trailer[:], m.leftover)
 	var src io.Reader = m.br
 	if m.replay != nil {
 		src = m.replay
 	}
-	if _, err := io.ReadFull(src, trailer[n:]); err != nil {
-		if err == io.EOF {
-			return io.ErrUnexpectedEOF
-		}
-		return err
-	}
-	if binary.LittleEndian.Uint32(trailer[:4]) != m.crc || binary.LittleEndian.Uint32(trailer[4:]) != m.size {
-		return kgzip.ErrChecksum
-	}
-	return io.EOF
+	return checkTrailer(m.leftover, src, m.crc, m.size)
 }
 
 // startFallback hands decoding over to klauspost, which decodes the body

@@ -13,12 +13,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/raftsnap/raftsnap/daemon/drill/loopback"
@@ -66,9 +64,7 @@ type Server struct {
 	userAgent  string
 	token      source.Secret // consul: the management token (ACLs on)
 	raftPort   int           // the port its raft listens on
-	cmd        *exec.Cmd
-	exited     chan struct{}
-	logPath    string
+	proc       *loopback.Process
 	client     *http.Client
 	logger     *slog.Logger
 	stopCalled bool
@@ -247,31 +243,15 @@ vault { enabled = false }
 }
 
 func (s *Server) start(args []string) error {
-	s.logPath = filepath.Join(s.Dir, s.Binary.Kind+".log")
-	logFile, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	// Killed with the daemon even when the daemon is killed outright.
+	proc, err := loopback.Start(loopback.Launch{Bin: s.Binary.Path, Args: args, Dir: s.Dir,
+		LogPath: filepath.Join(s.Dir, s.Binary.Kind+".log"), Env: serverEnv(s.Dir), DieWithParent: true})
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(s.Binary.Path, args...)
-	cmd.Dir = s.Dir
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = serverEnv(s.Dir)
-	// Its own process group, so that Stop reaches anything it spawns, and
-	// killed with the daemon even when the daemon is killed outright.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return fmt.Errorf("cannot start %s: %w", s.Binary.Path, err)
-	}
-	s.cmd = cmd
-	s.exited = make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		logFile.Close()
-		close(s.exited)
-	}()
-	_ = os.WriteFile(filepath.Join(s.Dir, pidFile), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o600)
-	s.logger.Info("drill server started", "server", s.Binary.String(), "pid", cmd.Process.Pid, "address", s.Addr, "dir", s.Dir)
+	s.proc = proc
+	_ = os.WriteFile(filepath.Join(s.Dir, pidFile), []byte(strconv.Itoa(proc.Pid())+"\n"), 0o600)
+	s.logger.Info("drill server started", "server", s.Binary.String(), "pid", proc.Pid(), "address", s.Addr, "dir", s.Dir)
 	return nil
 }
 
@@ -279,29 +259,29 @@ func (s *Server) start(args []string) error {
 // and what its log ends with (its last lines, a panic's message first):
 // a server a restore crashed says why only there.
 func (s *Server) Died(wait time.Duration) (string, bool) {
-	if s.exited == nil {
+	if s.proc == nil {
 		return "", false
 	}
 	select {
-	case <-s.exited:
+	case <-s.proc.Exited():
 	case <-time.After(wait):
 		return "", false
 	}
 	log := s.LogTail(1500)
 	for _, line := range strings.Split(log, "\n") {
 		if strings.HasPrefix(line, "panic: ") {
-			return fmt.Sprintf("it died (%s): %s", s.cmd.ProcessState, strings.TrimSpace(line)), true
+			return fmt.Sprintf("it died (%s): %s", s.proc.State(), strings.TrimSpace(line)), true
 		}
 	}
-	return fmt.Sprintf("it died (%s); its log ends:\n%s", s.cmd.ProcessState, log), true
+	return fmt.Sprintf("it died (%s); its log ends:\n%s", s.proc.State(), log), true
 }
 
 // Pid is the server's process id (0 before it started).
 func (s *Server) Pid() int {
-	if s.cmd == nil {
+	if s.proc == nil {
 		return 0
 	}
-	return s.cmd.Process.Pid
+	return s.proc.Pid()
 }
 
 // agentSelf is what the drill reads of /v1/agent/self (Consul's keys are
@@ -374,9 +354,9 @@ func (s *Server) waitLeader(ctx context.Context, deadline time.Time, startTimeou
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
-		case <-s.exited:
+		case <-s.proc.Exited():
 			log := s.LogTail(1500)
-			return fmt.Errorf("%s exited before it became leader (%s)%s; its log ends:\n%s", s.Binary, s.cmd.ProcessState, exitHint(log), log)
+			return fmt.Errorf("%s exited before it became leader (%s)%s; its log ends:\n%s", s.Binary, s.proc.State(), exitHint(log), log)
 		case <-timer.C:
 			what := fmt.Sprintf("within %s", startTimeout)
 			if d, ok := ctx.Deadline(); ok && !d.After(deadline) {
@@ -497,13 +477,10 @@ func (s *Server) getJSON(ctx context.Context, path string, v any) (int, error) {
 // it is killed at once. Stop may be called more than once.
 func (s *Server) Stop() error {
 	var errs []error
-	if s.cmd != nil && !s.stopCalled {
-		pgid := s.cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		select {
-		case <-s.exited:
-		case <-time.After(10 * time.Second):
-			errs = append(errs, fmt.Errorf("%s (pid %d) did not exit after SIGKILL", s.Binary, pgid))
+	if s.proc != nil && !s.stopCalled {
+		pgid := s.proc.Pid()
+		if err := s.proc.KillGroup(10 * time.Second); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.Binary, err))
 		}
 		// The signal reaches the whole group at once, but its other
 		// members die in their own time: wait for them too.
@@ -528,42 +505,14 @@ func (s *Server) Stop() error {
 // LogTail returns about the last n bytes of the server's log, from a line
 // start.
 func (s *Server) LogTail(n int) string {
-	f, err := os.Open(s.logPath)
-	if err != nil {
-		return "(no log: " + unwrapPath(err).Error() + ")"
+	if s.proc == nil {
+		return "(no log: not started)"
 	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return "(no log)"
-	}
-	off := max(info.Size()-int64(n), 0)
-	buf := make([]byte, info.Size()-off)
-	if _, err := f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
-		return "(no log: " + err.Error() + ")"
-	}
-	text := string(buf)
-	if off > 0 {
-		if i := strings.IndexByte(text, '\n'); i >= 0 {
-			text = text[i+1:]
-		}
-	}
-	return strings.TrimRight(text, "\n")
+	return s.proc.LogTail(n)
 }
 
 // portClash tells whether the server died of a port taken meanwhile.
-func (s *Server) portClash() bool {
-	if s.exited == nil {
-		return false
-	}
-	select {
-	case <-s.exited:
-	default:
-		return false
-	}
-	log := s.LogTail(4000)
-	return strings.Contains(log, "address already in use") || strings.Contains(log, "already configured for")
-}
+func (s *Server) portClash() bool { return s.proc != nil && s.proc.PortClash() }
 
 func randomHex(n int) string {
 	b := make([]byte, n)

@@ -1,8 +1,10 @@
-// Package loopback is the base of the configuration of a Consul or Nomad
-// server that only 127.0.0.1 reaches: the listeners it needs on the ports
-// given, every other one off. The drill's throwaway servers and the tests'
-// servers (internal/testkit/servers) start from it, so that a listener a
-// new version adds is closed in one place.
+// Package loopback runs Consul and Nomad servers that only 127.0.0.1
+// reaches: the base of their configuration (the listeners they need on the
+// ports given, every other one off) and their process (Process). The
+// drill's throwaway servers and the tests' servers
+// (internal/testkit/servers) start from it, so that a listener a new
+// version adds is closed in one place, and a server child is started,
+// killed and read in one way.
 package loopback
 
 import "fmt"

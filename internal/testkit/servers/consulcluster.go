@@ -101,10 +101,8 @@ func quoted(ports []int) string {
 func (c *Cluster) Leader() int {
 	found := -1
 	for _, s := range c.Servers {
-		select {
-		case <-s.exited:
+		if s.proc.HasExited() {
 			continue
-		default:
 		}
 		code, body, err := s.Do(http.MethodGet, "/v1/status/leader", "", nil)
 		if err != nil || code != http.StatusOK {

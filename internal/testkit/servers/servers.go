@@ -20,7 +20,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -59,10 +58,8 @@ type Server struct {
 	// until the test ends.
 	DataDir string
 
-	kind    string
-	logPath string
-	cmd     *exec.Cmd
-	exited  chan struct{}
+	kind string
+	proc *loopback.Process
 }
 
 // BinaryPath returns the path of the consul or nomad binary, or an error
@@ -362,58 +359,29 @@ func retryPortClash(dir string, launch func() (*Server, error)) (*Server, error)
 	return s, err
 }
 
-// portClash reports whether the server's log says a port was in use.
-func (s *Server) portClash() bool {
-	log := s.LogTail(4000)
-	return strings.Contains(log, "address already in use") || strings.Contains(log, "already configured for")
-}
+// portClash reports whether the server died of a port taken meanwhile.
+func (s *Server) portClash() bool { return s.proc != nil && s.proc.PortClash() }
 
 func (s *Server) start(bin string, dieWithParent bool, args ...string) error {
-	s.logPath = filepath.Join(s.Dir, s.kind+".log")
-	logFile, err := os.Create(s.logPath)
+	// No proxy or token variables from the developer's shell.
+	proc, err := loopback.Start(loopback.Launch{Bin: bin, Args: args, Dir: s.Dir,
+		LogPath: filepath.Join(s.Dir, s.kind+".log"), Env: cleanEnv(), DieWithParent: dieWithParent})
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = s.Dir
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	// Own process group, so a kill reaches anything it might spawn; no
-	// proxy or token variables from the developer's shell.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if dieWithParent {
-		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
-	}
-	cmd.Env = cleanEnv()
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return fmt.Errorf("starting %s: %w", s.kind, err)
-	}
-	s.cmd = cmd
-	s.exited = make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		logFile.Close()
-		close(s.exited)
-	}()
+	s.proc = proc
 	return nil
 }
 
 // Pid is the server's process id.
-func (s *Server) Pid() int { return s.cmd.Process.Pid }
+func (s *Server) Pid() int { return s.proc.Pid() }
 
 // Kill kills the server's process group and waits for it to exit.
 func (s *Server) Kill() error {
-	if s.cmd == nil {
+	if s.proc == nil {
 		return nil
 	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-	select {
-	case <-s.exited:
-		return nil
-	case <-time.After(10 * time.Second):
-		return fmt.Errorf("%s (pid %d) did not exit after SIGKILL", s.kind, s.cmd.Process.Pid)
-	}
+	return s.proc.KillGroup(10 * time.Second)
 }
 
 // Stop asks the server to leave (SIGTERM) and kills it after grace.
@@ -421,17 +389,12 @@ func (s *Server) Stop(grace time.Duration) error {
 	if s.Socket != "" {
 		defer os.RemoveAll(filepath.Dir(s.Socket))
 	}
-	if s.cmd == nil {
+	if s.proc == nil || s.proc.HasExited() {
 		return nil
 	}
+	s.proc.Signal(syscall.SIGTERM)
 	select {
-	case <-s.exited:
-		return nil
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
+	case <-s.proc.Exited():
 		return nil
 	case <-time.After(grace):
 		return s.Kill()
@@ -474,23 +437,20 @@ func (s *Server) WaitUntil(what string, timeout time.Duration, cond func() bool)
 			return fmt.Errorf("%s at %s: not %s after %s; log tail:\n%s", s.kind, s.Addr, what, timeout, s.LogTail(4000))
 		}
 		select {
-		case <-s.exited:
+		case <-s.proc.Exited():
 			return fmt.Errorf("%s exited before %s; log tail:\n%s", s.kind, what, s.LogTail(4000))
 		case <-ticker.C:
 		}
 	}
 }
 
-// LogTail returns the last n bytes of the server's log.
+// LogTail returns about the last n bytes of the server's log, from a line
+// start.
 func (s *Server) LogTail(n int) string {
-	data, err := os.ReadFile(s.logPath)
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
+	if s.proc == nil {
+		return "(no log: not started)"
 	}
-	if len(data) > n {
-		data = data[len(data)-n:]
-	}
-	return string(data)
+	return s.proc.LogTail(n)
 }
 
 // Do sends one request to the server's HTTP API with the token (when
