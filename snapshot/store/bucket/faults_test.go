@@ -120,15 +120,10 @@ func startUpload(t *testing.T, srv *servers.S3, st *bucket.Store) (store.Pending
 // waitForUpload waits until a multipart upload is under way in bucket.
 func waitForUpload(t *testing.T, srv *servers.S3, name string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	testkit.EventuallyWithin(t, 30*time.Second, "a multipart upload in bucket "+name, func() bool {
 		out, err := srv.Client().ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(name)})
-		if err == nil && len(out.Uploads) > 0 {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("no multipart upload started")
+		return err == nil && len(out.Uploads) > 0
+	})
 }
 
 // TestS3ServerKilledMidUpload: the server dies with an upload half done.
